@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Test-environment set-up for kinda (test infrastructure, not product code).
+#
+# Makes a fresh Debian/Ubuntu machine ready for kinda's integration tests, bench and demo:
+#   1. host tools (Docker engine from Debian's docker.io, debootstrap, iproute2, ping, iperf3, ...)
+#   2. a running Docker engine (started in the background when none answers; there is no systemd here)
+#   3. the stand-in images for kathara/base and kathara/frr, built from Debian packages
+#   4. the privileged-container work-around, applied only when a privileged container really fails
+# Idempotent; prints nothing but a final "ready" line when all is in place. Run as root.
+set -euo pipefail
+
+DOCKER=/usr/bin/docker                      # Debian's client; another may sit earlier on PATH
+SOCK=/var/run/docker.sock
+CACHE=${KINDA_TEST_CACHE:-/var/cache/kinda-test}
+BASE_IMAGE=${KINDA_TEST_BASE_IMAGE:-kinda-test/kathara-base:latest}
+FRR_IMAGE=${KINDA_TEST_FRR_IMAGE:-kinda-test/kathara-frr:latest}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log() { printf 'test-env: %s\n' "$*" >&2; }
+die() { printf 'test-env: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (it installs packages and starts the Docker engine)"
+
+# ---- 1. host packages -----------------------------------------------------------------------
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+[ -x "$DOCKER" ] || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v ip >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v iperf3 >/dev/null || need+=(iperf3)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v jq >/dev/null || need+=(jq)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || die "apt-get update failed"
+  apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
+fi
+
+# ---- 2. Docker engine -----------------------------------------------------------------------
+engine_up() { curl -fsS --max-time 3 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; }
+start_engine() {
+  log "starting dockerd (log: /var/log/kinda-test-dockerd.log)"
+  nohup dockerd >>/var/log/kinda-test-dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 60); do engine_up && return 0; sleep 0.5; done
+  tail -20 /var/log/kinda-test-dockerd.log >&2 || true
+  die "dockerd did not answer on $SOCK within 30 s"
+}
+stop_engine() {
+  local pid
+  pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+  [ -n "$pid" ] || pid=$(pgrep -x dockerd || true)
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+  die "dockerd (pid $pid) did not stop"
+}
+engine_up || start_engine
+
+# ---- 3. stand-in images ---------------------------------------------------------------------
+debian_mirror() {
+  if [ -n "${KINDA_DEBIAN_MIRROR:-}" ]; then echo "$KINDA_DEBIAN_MIRROR"; return; fi
+  local m
+  m=$(grep -h -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+  [ -n "$m" ] || m=$(grep -h -E '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+  [ -n "$m" ] || die "no Debian mirror found in apt's sources; set KINDA_DEBIAN_MIRROR"
+  echo "$m"
+}
+BASE_PKGS=iproute2,iptables,iputils-ping,net-tools,bridge-utils,tcpdump,ethtool,procps,iperf3,curl,netcat-openbsd,traceroute,ca-certificates,less,nano
+build_image() { # name extra-packages
+  local image=$1 extra=$2 dir
+  $DOCKER image inspect "$image" >/dev/null 2>&1 && return 0
+  dir=$CACHE/rootfs-$(echo "$image" | tr '/:' '__')
+  rm -rf "$dir"; mkdir -p "$dir"
+  log "building $image from Debian packages (debootstrap, about a minute)"
+  debootstrap --variant=minbase --include="$BASE_PKGS${extra:+,$extra}" bookworm "$dir" "$(debian_mirror)" \
+    >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap for $image failed (log: $dir.log)"; }
+  install -m 0755 "$HERE/systemctl" "$dir/usr/local/bin/systemctl"
+  install -m 0755 "$HERE/systemctl" "$dir/bin/systemctl"
+  # FRR: keep the per-daemon files a lab ships authoritative (no integrated config)
+  rm -f "$dir/etc/frr/frr.conf" "$dir/etc/frr/vtysh.conf"
+  rm -rf "$dir/var/lib/apt/lists/"* "$dir/var/cache/apt/"*.bin
+  tar -C "$dir" -c . | $DOCKER import -c 'CMD ["/bin/bash"]' - "$image" >/dev/null \
+    || die "docker import of $image failed"
+  rm -rf "$dir" "$dir.log"
+}
+mkdir -p "$CACHE"
+build_image "$BASE_IMAGE" "" &
+p1=$!
+build_image "$FRR_IMAGE" "frr" &
+p2=$!
+wait $p1 || die "could not build $BASE_IMAGE"
+wait $p2 || die "could not build $FRR_IMAGE"
+
+# ---- 4. privileged containers: detect, then work around only when needed ---------------------
+priv_ok() {
+  local name=kinda-test-privcheck-$$
+  $DOCKER rm -f "$name" >/dev/null 2>&1 || true
+  $DOCKER run -d --name "$name" --privileged --network none "$BASE_IMAGE" sleep 30 >/dev/null 2>"$CACHE/privcheck.err" \
+    && $DOCKER exec "$name" true 2>>"$CACHE/privcheck.err"
+  local rc=$?
+  $DOCKER rm -f "$name" >/dev/null 2>&1 || true
+  return $rc
+}
+if ! priv_ok; then
+  if grep -q 'unable to apply caps' "$CACHE/privcheck.err"; then
+    log "privileged containers fail here (capability missing from the bounding set): installing the runc wrapper"
+    install -D -m 0755 "$HERE/runc-drop-sys-resource" /usr/local/lib/kinda-test/runc-drop-sys-resource
+    mkdir -p /etc/docker
+    cur='{}'; [ -s /etc/docker/daemon.json ] && cur=$(cat /etc/docker/daemon.json)
+    echo "$cur" | jq '.runtimes["kinda-test-runc"] = {"path": "/usr/local/lib/kinda-test/runc-drop-sys-resource"} | .["default-runtime"] = "kinda-test-runc"' \
+      >/etc/docker/daemon.json.new && mv /etc/docker/daemon.json.new /etc/docker/daemon.json
+    stop_engine; start_engine
+    priv_ok || { cat "$CACHE/privcheck.err" >&2; die "privileged containers still fail after the work-around"; }
+  else
+    cat "$CACHE/privcheck.err" >&2
+    die "privileged container check failed for another reason (above)"
+  fi
+fi
+log "ready (engine on $SOCK; images $BASE_IMAGE, $FRR_IMAGE)"

@@ -1,0 +1,184 @@
+/** The library's front door for labs: load, plan, deploy, tear down, inspect, exec. */
+import { KindaError } from "./errors.js";
+import { existsSync } from "node:fs";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "./plan/naming.js";
+import { formatPlan, planLab, type Plan } from "./plan/plan.js";
+import { DockerRuntime } from "./runtime/docker.js";
+import type { ExecResult, Runtime } from "./runtime/runtime.js";
+import { StateStore, type LabState } from "./state/store.js";
+import { deploy, teardown, type DeployResult } from "./engine/engine.js";
+import { loadSource, resolveLabPath } from "./engine/source.js";
+import type { Reporter } from "./engine/reporter.js";
+import { netnsExists } from "./net/ip.js";
+
+export interface UpOptions {
+  name?: string;
+  imageMap?: Record<string, string>;
+  runtime?: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+  parallelism?: number;
+}
+
+/** Loads and plans a lab without touching anything (for --dry-run and tests). */
+export function planFromPath(path: string, opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore } = {}): Plan {
+  const src = loadSource(path);
+  const store = opts.store ?? new StateStore();
+  const name = opts.name ?? src.defaultName;
+  return planLab(src.lab, { name, imageMap: opts.imageMap ?? {}, sharedDir: store.sharedDir(name), source: src.path });
+}
+
+export { formatPlan };
+
+export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
+  const src = loadSource(path);
+  const store = opts.store ?? new StateStore();
+  const name = opts.name ?? src.defaultName;
+  const plan = planLab(src.lab, { name, imageMap: opts.imageMap ?? {}, sharedDir: store.sharedDir(name), source: src.path });
+  return deploy(plan, {
+    runtime: opts.runtime ?? new DockerRuntime(),
+    store,
+    kind: src.kind,
+    ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
+  });
+}
+
+/** The lab a `down`/`status` argument means: a lab name, or the path a lab was deployed from. */
+export function resolveLabName(arg: string, store = new StateStore()): string {
+  const names = store.list();
+  if (names.includes(arg)) return arg;
+  if (existsSync(arg)) {
+    const path = resolveLabPath(arg);
+    const fromPath = names.filter((n) => store.read(n)?.source === path);
+    if (fromPath.length === 1) return fromPath[0] as string;
+    if (fromPath.length > 1)
+      throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
+    return loadSource(path).defaultName;
+  }
+  return arg;
+}
+
+export async function down(nameOrPath: string, opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter } = {}) {
+  const store = opts.store ?? new StateStore();
+  const name = resolveLabName(nameOrPath, store);
+  return teardown(name, { runtime: opts.runtime ?? new DockerRuntime(), store, ...(opts.reporter ? { reporter: opts.reporter } : {}) });
+}
+
+export interface DeviceStatus {
+  name: string;
+  container: string;
+  image: string;
+  running: boolean;
+  interfaces: { name: string; domain: string; mac?: string }[];
+  startup: string;
+  startupLog?: string;
+}
+
+export interface LabStatus {
+  name: string;
+  phase: LabState["phase"] | "orphaned";
+  source?: string;
+  netns: string;
+  netnsPresent: boolean;
+  createdAt?: string;
+  devices: DeviceStatus[];
+  warnings: string[];
+}
+
+export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore } = {}): Promise<LabStatus[]> {
+  const store = opts.store ?? new StateStore();
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
+  const names = name
+    ? [resolveLabName(name, store)]
+    : [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(Boolean).sort();
+  return names.map((n): LabStatus => {
+    const st = store.read(n);
+    const mine = all.filter((c) => c.labels[LABEL_LAB] === n);
+    if (!st && mine.length === 0) throw new KindaError(`no lab named ${n} is up`, { hint: "kinda status lists the labs that are" });
+    const devices: DeviceStatus[] = st
+      ? st.devices.map((d) => {
+          const c = mine.find((x) => x.labels[LABEL_DEVICE] === d.name);
+          const s: DeviceStatus = {
+            name: d.name,
+            container: d.container,
+            image: d.image,
+            running: c?.running ?? false,
+            interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, ...(i.mac ? { mac: i.mac } : {}) })),
+            startup: d.startup
+              ? d.startup.status === "failed"
+                ? `failed at ${d.startup.failedStep} (exit ${d.startup.exitCode})`
+                : d.startup.status
+              : "pending",
+          };
+          if (d.startup?.log) s.startupLog = d.startup.log;
+          return s;
+        })
+      : mine.map((c) => ({
+          name: c.labels[LABEL_DEVICE] ?? c.name,
+          container: c.name,
+          image: c.image,
+          running: c.running,
+          interfaces: [],
+          startup: "unknown",
+        }));
+    const ls: LabStatus = {
+      name: n,
+      phase: st ? st.phase : "orphaned",
+      netns: st?.netns ?? `kinda-${n}`,
+      netnsPresent: netnsExists(st?.netns ?? `kinda-${n}`),
+      devices,
+      warnings: st?.warnings ?? [],
+    };
+    if (st?.source) ls.source = st.source;
+    if (st?.createdAt) ls.createdAt = st.createdAt;
+    return ls;
+  });
+}
+
+/** Finds the container of a device; with no lab given, the one lab that has such a device. */
+export async function findDevice(device: string, lab: string | undefined, opts: { runtime?: Runtime } = {}) {
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const labels: Record<string, string> = { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_DEVICE]: device };
+  if (lab) labels[LABEL_LAB] = lab;
+  const found = await runtime.list(labels);
+  if (found.length === 0) {
+    throw new KindaError(`no device named ${device}${lab ? ` in lab ${lab}` : " in any lab that is up"}`, {
+      hint: "kinda status lists labs and their devices",
+    });
+  }
+  if (found.length > 1) {
+    const labs = found.map((c) => c.labels[LABEL_LAB]).join(", ");
+    throw new KindaError(`device ${device} exists in several labs (${labs})`, { hint: "pick one with --lab NAME (or KINDA_LAB=NAME)" });
+  }
+  const c = found[0]!;
+  if (!c.running) throw new KindaError(`device ${device} (container ${c.name}) is not running`);
+  return c;
+}
+
+export interface ExecInOptions {
+  lab?: string;
+  runtime?: Runtime;
+  interactive?: boolean;
+  stdin?: boolean;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+/** Runs argv (default: the device's shell) in a device; output collected unless streams are given. */
+export async function execIn(device: string, argv: string[], opts: ExecInOptions = {}): Promise<ExecResult> {
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const c = await findDevice(device, opts.lab, { runtime });
+  const store = new StateStore();
+  const shell = store.read(c.labels[LABEL_LAB] ?? "")?.devices.find((d) => d.name === device)?.shell ?? "/bin/bash";
+  const cmd = argv.length ? argv : [shell];
+  return runtime.exec(c.id, cmd, {
+    interactive: opts.interactive ?? false,
+    stdin: opts.stdin ?? false,
+    ...(opts.stdout ? { stdout: opts.stdout } : {}),
+    ...(opts.stderr ? { stderr: opts.stderr } : {}),
+  });
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+/** The `kinda` command line. */
+import { Command, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { down, execIn, formatPlan, planFromPath, status, up, type LabStatus } from "../api.js";
+import { KindaError, TopologyError } from "../errors.js";
+import { terminalReporter } from "./render.js";
+
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "help"]);
+
+function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0 || eq === value.length - 1) throw new KindaError(`--image-map expects FROM=TO, got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+    return pkg.version;
+  } catch {
+    return "unknown";
+  }
+}
+
+function printStatus(labs: LabStatus[]): void {
+  if (labs.length === 0) {
+    console.log("no lab is up");
+    return;
+  }
+  for (const l of labs) {
+    const running = l.devices.filter((d) => d.running).length;
+    console.log(`lab ${l.name}: ${l.phase}, ${running}/${l.devices.length} devices running${l.source ? `, from ${l.source}` : ""}`);
+    const w = Math.max(6, ...l.devices.map((d) => d.name.length));
+    for (const d of l.devices) {
+      const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
+      console.log(`  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${d.image}  startup=${d.startup}  ${ifs}`);
+      if (d.startup.startsWith("failed") && d.startupLog) console.log(`  ${"".padEnd(w)}  log: ${d.startupLog}`);
+    }
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
+  const first = argv[2];
+  if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
+    argv = [argv[0] as string, argv[1] as string, "exec", first, "--", ...argv.slice(3)];
+  }
+  let exitCode = 0;
+  const program = new Command();
+  program
+    .name("kinda")
+    .description(
+      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
+    )
+    .version(version())
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  program
+    .command("up")
+    .description("deploy a lab (a Kathara lab directory)")
+    .argument("<path>", "lab directory (with lab.conf)")
+    .option("-n, --name <name>", "lab name (default: the directory's name)")
+    .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
+    .option("--dry-run", "print the plan; create nothing")
+    .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
+    .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
+      if (o.dryRun) {
+        console.log(formatPlan(planFromPath(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap })));
+        return;
+      }
+      const ac = new AbortController();
+      const onSig = () => {
+        process.stderr.write("\ninterrupted: cleaning up (press Ctrl+C again to force quit)\n");
+        process.off("SIGINT", onSig);
+        process.off("SIGTERM", onSig);
+        ac.abort();
+      };
+      process.on("SIGINT", onSig);
+      process.on("SIGTERM", onSig);
+      const reporter = terminalReporter();
+      const r = await up(path, {
+        ...(o.name ? { name: o.name } : {}),
+        imageMap: o.imageMap,
+        reporter,
+        signal: ac.signal,
+        ...(o.parallelism ? { parallelism: o.parallelism } : {}),
+      });
+      process.off("SIGINT", onSig);
+      process.off("SIGTERM", onSig);
+      const name = r.state.name;
+      console.log(`lab ${name} is up: ${r.state.devices.length} devices in ${r.seconds.toFixed(1)} s`);
+      if (r.failedDevices.length) {
+        for (const d of r.failedDevices) {
+          const s = r.state.devices.find((x) => x.name === d)?.startup;
+          console.log(`start-up FAILED on ${d} at ${s?.failedStep} (exit ${s?.exitCode}); output: ${s?.log}`);
+        }
+        exitCode = 3;
+      }
+      const dev = r.state.devices[0]?.name ?? "DEVICE";
+      console.log(`  status:   kinda status ${name}`);
+      console.log(`  a shell:  kinda exec --lab ${name} ${dev}     (or: kinda ${dev})`);
+      console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
+      console.log(`  remove:   kinda down ${name}`);
+    });
+
+  program
+    .command("down")
+    .description("tear a lab down (also after a crashed deploy); idempotent")
+    .argument("<name|path>", "lab name, or the directory it was deployed from")
+    .action(async (arg: string) => {
+      const r = await down(arg, { reporter: terminalReporter() });
+      console.log(`removed lab ${arg}: ${r.containers} containers, its namespace and state (${r.seconds.toFixed(1)} s)`);
+    });
+
+  program
+    .command("status")
+    .description("labs that are up, their devices and start-up results")
+    .argument("[name|path]", "one lab")
+    .option("--json", "machine-readable output")
+    .action(async (arg: string | undefined, o: { json?: boolean }) => {
+      const labs = await status(arg);
+      if (o.json) console.log(JSON.stringify(labs, null, 2));
+      else printStatus(labs);
+    });
+
+  program
+    .command("exec")
+    .description("run a command in a device (interactive shell by default; exit code passed through)")
+    .argument("<device>", "device name")
+    .argument("[cmd...]", "command and arguments (after --)")
+    .addOption(new Option("--lab <name>", "lab of the device, when several labs have it").env("KINDA_LAB"))
+    .option("-i, --stdin", "pass standard input to the command (when not on a terminal)")
+    .action(async (device: string, cmd: string[], o: { lab?: string; stdin?: boolean }) => {
+      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      const r = await execIn(device, cmd, {
+        ...(o.lab ? { lab: o.lab } : {}),
+        interactive,
+        stdin: !interactive && Boolean(o.stdin),
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+      exitCode = r.exitCode;
+    });
+
+  await program.parseAsync(argv);
+  return exitCode;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof KindaError) {
+      process.stderr.write(`kinda: ${e instanceof TopologyError ? "" : "error: "}${e.message}\n`);
+      if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+      process.exitCode = e instanceof TopologyError ? 2 : 1;
+    } else {
+      process.stderr.write(`kinda: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

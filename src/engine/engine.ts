@@ -1,0 +1,309 @@
+/**
+ * Applies a plan: containers through the runtime (bounded parallelism), kernel objects through
+ * one `ip -batch` per namespace and step, start-up scripts once a device's interfaces all exist.
+ * A failure (or an abort) halfway removes everything created. Teardown finds objects by label
+ * and name, so it also works after a crash.
+ */
+import { mkdirSync } from "node:fs";
+import { KindaError, PreflightError, formatIssue, type Issue } from "../errors.js";
+import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
+import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../plan/naming.js";
+import {
+  deviceLinkBatch,
+  devicePostLinkBatch,
+  devicePreLinkBatch,
+  labNamespaceBatch,
+  type DevicePlan,
+  type Plan,
+  type StartupStep,
+} from "../plan/plan.js";
+import type { ContainerSpec, Runtime } from "../runtime/runtime.js";
+import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
+import { collectDeviceFiles, tarOf } from "./archive.js";
+import { deferred, limiter } from "./pool.js";
+import { silentReporter, type Reporter } from "./reporter.js";
+
+export interface DeployOptions {
+  runtime: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+  /** Container operations in flight at once. */
+  parallelism?: number;
+  /** Aborting removes what was created and rejects with an "interrupted" error. */
+  signal?: AbortSignal;
+  kind?: LabState["kind"];
+  /** Wait for start-up scripts to finish (default true). */
+  waitStartup?: boolean;
+}
+
+export interface DeployResult {
+  state: LabState;
+  /** Devices whose start-up failed (the lab stays up). */
+  failedDevices: string[];
+  seconds: number;
+}
+
+const SHELL_MISSING = /no such file or directory|executable file not found/i;
+
+/** What the runtime is asked to create for a device. */
+export function containerSpec(dev: DevicePlan): ContainerSpec {
+  const spec: ContainerSpec = {
+    name: dev.container,
+    image: dev.image,
+    hostname: dev.hostname,
+    labels: dev.labels,
+    env: dev.env,
+    sysctls: dev.sysctls,
+    capAdd: dev.capAdd,
+    privileged: dev.privileged,
+    ports: dev.ports,
+    network: dev.network,
+    binds: dev.binds,
+    ulimits: dev.ulimits,
+  };
+  if (dev.memoryBytes !== undefined) spec.memoryBytes = dev.memoryBytes;
+  if (dev.nanoCpus !== undefined) spec.nanoCpus = dev.nanoCpus;
+  if (dev.entrypoint) spec.entrypoint = dev.entrypoint;
+  if (dev.cmd) spec.cmd = dev.cmd;
+  return spec;
+}
+
+/** Is a lab with this name present in any form (state, containers, namespace)? */
+export async function labExists(runtime: Runtime, store: StateStore, name: string): Promise<boolean> {
+  if (store.read(name) || netnsExists(labNetns(name))) return true;
+  return (await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE })).length > 0;
+}
+
+/** Everything that can be checked before creating anything; throws PreflightError with all problems. */
+export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, Buffer>> {
+  await runtime.ping();
+  const issues: Issue[] = [];
+  if (await labExists(runtime, store, plan.lab)) {
+    throw new KindaError(`a lab named ${plan.lab} already exists on this machine`, {
+      hint: `tear it down first (kinda down ${plan.lab}) or pick another name (--name)`,
+    });
+  }
+  const missing = new Set(await runtime.missingImages(plan.devices.map((d) => d.image)));
+  for (const d of plan.devices) {
+    if (!missing.has(d.image)) continue;
+    const mapped = d.image !== d.requestedImage ? ` (mapped from ${d.requestedImage})` : "";
+    issues.push({
+      device: d.name,
+      field: "image",
+      message: `image ${d.image}${mapped} is not present locally${d.where ? ` (device defined at ${d.where})` : ""}; pull or build it, or substitute another with --image-map ${d.requestedImage}=IMAGE`,
+    });
+  }
+  const archives = new Map<string, Buffer>();
+  for (const d of plan.devices) {
+    const entries = collectDeviceFiles(d, issues);
+    if (entries.length) archives.set(d.name, await tarOf(entries));
+  }
+  if (issues.length) throw new PreflightError(issues);
+  return archives;
+}
+
+function initialState(plan: Plan, kind: LabState["kind"]): LabState {
+  const now = new Date().toISOString();
+  const s: LabState = {
+    version: 1,
+    name: plan.lab,
+    kind,
+    netns: plan.netns,
+    phase: "deploying",
+    createdAt: now,
+    updatedAt: now,
+    devices: plan.devices.map((d): DeviceState => ({
+      name: d.name,
+      container: d.container,
+      image: d.image,
+      shell: d.shell,
+      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
+      shutdown: d.shutdown.flatMap((s) => (s.kind === "script" ? [{ label: s.label, path: s.path }] : [])),
+    })),
+    domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
+    warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
+  };
+  if (plan.source) s.source = plan.source;
+  return s;
+}
+
+/** Runs argv with the device's shell, falling back to /bin/sh when the image has no such shell. */
+async function execWithShell(runtime: Runtime, id: string, shell: string, args: string[]) {
+  const r = await runtime.exec(id, [shell, ...args]);
+  if ((r.exitCode === 126 || r.exitCode === 127) && shell !== "/bin/sh" && SHELL_MISSING.test(r.output) && r.output.includes(shell)) {
+    return runtime.exec(id, ["/bin/sh", ...args]);
+  }
+  return r;
+}
+
+async function runSteps(runtime: Runtime, id: string, dev: { shell: string }, steps: readonly StartupStep[]): Promise<StartupResult> {
+  if (steps.length === 0) return { status: "not-run" };
+  let log = "";
+  let result: StartupResult = { status: "ok" };
+  for (const s of steps) {
+    const args = s.kind === "script" ? [s.path] : ["-c", s.command];
+    const r = await execWithShell(runtime, id, dev.shell, args);
+    log += `=== ${s.label} (exit ${r.exitCode})\n${r.output}${r.output.endsWith("\n") || r.output === "" ? "" : "\n"}`;
+    if (r.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: s.label, exitCode: r.exitCode };
+  }
+  return { ...result, log };
+}
+
+/** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
+export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployResult> {
+  const t0 = performance.now();
+  const { runtime } = opts;
+  const store = opts.store ?? new StateStore();
+  const rep = opts.reporter ?? silentReporter;
+  const signal = opts.signal;
+  const pool = limiter(opts.parallelism);
+
+  const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
+  let archives: Map<string, Buffer>;
+  try {
+    archives = await preflight(plan, runtime, store);
+    pre.done();
+  } catch (e) {
+    pre.fail();
+    throw e;
+  }
+  for (const w of plan.warnings) rep.warn(w.place ? formatIssue({ ...w.place, message: w.message }) : w.message);
+
+  const state = initialState(plan, opts.kind ?? "kathara");
+  store.write(state); // from here on, `kinda down` can find the lab even if this process dies
+  const sharedDir = store.sharedDir(plan.lab);
+  mkdirSync(sharedDir, { recursive: true });
+
+  const checkAbort = () => {
+    if (signal?.aborted) throw new KindaError("interrupted: removing what was created");
+  };
+  const byName = new Map(state.devices.map((d) => [d.name, d]));
+  const failedDevices: string[] = [];
+  try {
+    const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
+    await netnsAdd(plan.netns);
+    await ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
+    netStep.done();
+    checkAbort();
+
+    const total = plan.devices.length;
+    let started = 0;
+    let scripted = 0;
+    const withStartup = plan.devices.filter((d) => d.startup.length > 0).length;
+    const devStep = rep.step(`starting ${total} devices`);
+    const scriptStep = { current: undefined as ReturnType<Reporter["step"]> | undefined };
+    const ready = new Map(plan.devices.map((d) => [d.name, deferred<void>()]));
+
+    const bringUp = async (dev: DevicePlan): Promise<void> => {
+      const me = ready.get(dev.name)!;
+      try {
+        await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
+        checkAbort();
+        const id = await pool(() => runtime.create(containerSpec(dev)));
+        byName.get(dev.name)!.containerId = id;
+        const archive = archives.get(dev.name);
+        if (archive) await runtime.putArchive(id, archive, "/");
+        checkAbort();
+        const info = await pool(() => runtime.start(id));
+        if (!info.running || info.pid <= 0)
+          throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
+        await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+        await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+        await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+        started++;
+        devStep.update(`starting devices: ${started}/${total} up`);
+        me.resolve();
+      } catch (e) {
+        me.reject(e);
+        throw e;
+      }
+    };
+
+    const runStartup = async (dev: DevicePlan): Promise<void> => {
+      const ds = byName.get(dev.name)!;
+      if (dev.startup.length === 0) {
+        ds.startup = { status: "not-run" };
+        return;
+      }
+      const res = await runSteps(runtime, ds.containerId!, dev, dev.startup);
+      const logPath = store.writeLog(plan.lab, dev.name, res.log ?? "");
+      ds.startup = { ...res, log: logPath };
+      if (res.status === "failed") failedDevices.push(dev.name);
+      scripted++;
+      scriptStep.current?.update(`start-up scripts: ${scripted}/${withStartup} done`);
+    };
+
+    const results = await Promise.allSettled(
+      plan.devices.map(async (dev) => {
+        await bringUp(dev);
+        if (opts.waitStartup !== false) await runStartup(dev);
+      }),
+    );
+    const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+    if (errors.length) {
+      devStep.fail();
+      const first = errors.find((e) => !(e instanceof KindaError && e.message.startsWith("interrupted"))) ?? errors[0];
+      throw first;
+    }
+    devStep.done(
+      `${total} devices up, all interfaces in place${withStartup ? `; ${withStartup - failedDevices.length}/${withStartup} start-up scripts succeeded` : ""}`,
+    );
+    checkAbort();
+  } catch (e) {
+    const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
+    try {
+      await teardown(plan.lab, { runtime, store, runShutdown: false });
+      undo.done(`removed what was created for lab ${plan.lab}`);
+    } catch (te) {
+      undo.fail(`cleanup failed too: ${(te as Error).message}; run kinda down ${plan.lab}`);
+    }
+    throw e;
+  }
+  failedDevices.sort();
+  state.phase = "up";
+  store.write(state);
+  return { state, failedDevices, seconds: (performance.now() - t0) / 1000 };
+}
+
+export interface TeardownOptions {
+  runtime: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+  /** Run <device>.shutdown / shared.shutdown first (default true). */
+  runShutdown?: boolean;
+  parallelism?: number;
+}
+
+/** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
+export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
+  const t0 = performance.now();
+  const { runtime } = opts;
+  const store = opts.store ?? new StateStore();
+  const rep = opts.reporter ?? silentReporter;
+  const pool = limiter(opts.parallelism);
+  const state = store.read(name);
+  const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
+
+  if (opts.runShutdown !== false && state) {
+    const withShutdown = state.devices.filter((d) => d.shutdown?.length);
+    if (withShutdown.length) {
+      const s = rep.step(`running shutdown scripts on ${withShutdown.length} devices`);
+      await Promise.all(
+        withShutdown.map(async (d) => {
+          const c = containers.find((x) => x.labels["kinda.device"] === d.name && x.running);
+          if (!c) return;
+          for (const step of d.shutdown ?? []) {
+            await execWithShell(runtime, c.id, d.shell, [step.path]).catch(() => undefined);
+          }
+        }),
+      );
+      s.done();
+    }
+  }
+  const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
+  await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
+  rm.done();
+  await netnsDelete(state?.netns ?? labNetns(name));
+  store.remove(name);
+  return { containers: containers.length, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,11 @@
+/** kinda as a library. */
+export * from "./errors.js";
+export * from "./topology/model.js";
+export { parseLabConf, parseLabDep, loadKatharaLab } from "./topology/kathara.js";
+export { planLab, formatPlan, type Plan, type DevicePlan } from "./plan/plan.js";
+export { deploy, teardown, preflight } from "./engine/engine.js";
+export type { Reporter, Step } from "./engine/reporter.js";
+export type { Runtime, ContainerSpec, ContainerInfo } from "./runtime/runtime.js";
+export { DockerRuntime } from "./runtime/docker.js";
+export { StateStore } from "./state/store.js";
+export { up, down, status, execIn, findDevice, planFromPath, resolveLabName } from "./api.js";

@@ -1,0 +1,220 @@
+/** The Docker runtime: the Docker Engine API over its socket (dockerode), never a CLI on PATH. */
+import Docker from "dockerode";
+import { PassThrough } from "node:stream";
+import { KindaError } from "../errors.js";
+import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "./runtime.js";
+
+function statusOf(e: unknown): number | undefined {
+  return typeof e === "object" && e !== null && "statusCode" in e ? (e as { statusCode: number }).statusCode : undefined;
+}
+
+function toInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
+  const bridge = c.NetworkSettings?.Networks?.["bridge"];
+  const info: ContainerInfo = {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ""),
+    labels: c.Config?.Labels ?? {},
+    running: c.State?.Running ?? false,
+    pid: c.State?.Pid ?? 0,
+    image: c.Config?.Image ?? "",
+  };
+  if (bridge?.IPAddress) info.nat = { ip: bridge.IPAddress, gateway: bridge.Gateway };
+  return info;
+}
+
+export class DockerRuntime implements Runtime {
+  readonly docker: Docker;
+  constructor(docker?: Docker) {
+    this.docker = docker ?? new Docker();
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (e) {
+      const where = process.env["DOCKER_HOST"] ?? "/var/run/docker.sock";
+      throw new KindaError(`cannot reach the Docker engine at ${where}: ${(e as Error).message}`, {
+        hint: "install and start it (Debian/Ubuntu: apt-get install docker.io; then start dockerd), or set DOCKER_HOST",
+        cause: e,
+      });
+    }
+  }
+
+  async missingImages(refs: readonly string[]): Promise<string[]> {
+    const missing: string[] = [];
+    await Promise.all(
+      [...new Set(refs)].map(async (ref) => {
+        try {
+          await this.docker.getImage(ref).inspect();
+        } catch (e) {
+          if (statusOf(e) === 404) missing.push(ref);
+          else throw e;
+        }
+      }),
+    );
+    return missing.sort();
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, { HostPort: string }[]> = {};
+    for (const p of spec.ports) {
+      const key = `${p.guest}/${p.protocol}`;
+      exposed[key] = {};
+      (bindings[key] ??= []).push({ HostPort: String(p.host) });
+    }
+    const hostConfig: Docker.HostConfig = {
+      NetworkMode: spec.network,
+      Privileged: spec.privileged,
+      CapAdd: spec.capAdd,
+      Sysctls: spec.sysctls,
+      Binds: spec.binds,
+      PortBindings: bindings,
+      Ulimits: spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+      Init: false,
+    };
+    if (spec.memoryBytes !== undefined) hostConfig.Memory = spec.memoryBytes;
+    if (spec.nanoCpus !== undefined) hostConfig.NanoCpus = spec.nanoCpus;
+    const opts: Docker.ContainerCreateOptions = {
+      name: spec.name,
+      Image: spec.image,
+      Hostname: spec.hostname,
+      Labels: spec.labels,
+      Env: spec.env,
+      Tty: true,
+      OpenStdin: true,
+      ExposedPorts: exposed,
+      HostConfig: hostConfig,
+    };
+    if (spec.entrypoint) opts.Entrypoint = spec.entrypoint;
+    if (spec.cmd) opts.Cmd = spec.cmd;
+    try {
+      const c = await this.docker.createContainer(opts);
+      return c.id;
+    } catch (e) {
+      throw new KindaError(`could not create container ${spec.name} (image ${spec.image}): ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async putArchive(id: string, tar: Buffer, path: string): Promise<void> {
+    await this.docker.getContainer(id).putArchive(tar, { path });
+  }
+
+  async start(id: string): Promise<ContainerInfo> {
+    const c = this.docker.getContainer(id);
+    await c.start();
+    return toInfo(await c.inspect());
+  }
+
+  async inspect(idOrName: string): Promise<ContainerInfo | undefined> {
+    try {
+      return toInfo(await this.docker.getContainer(idOrName).inspect());
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async exec(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const container = this.docker.getContainer(id);
+    if (opts.interactive) return this.execInteractive(container, argv, opts);
+    const exec = await container.exec({
+      Cmd: argv,
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: opts.stdin ?? false,
+      Tty: false,
+      ...(opts.env ? { Env: opts.env } : {}),
+    });
+    const stream = await exec.start({ hijack: true, stdin: opts.stdin ?? false });
+    const chunks: Buffer[] = [];
+    const sink = new PassThrough();
+    sink.on("data", (c: Buffer) => chunks.push(c));
+    this.docker.modem.demuxStream(stream, opts.stdout ?? sink, opts.stderr ?? opts.stdout ?? sink);
+    if (opts.stdin) process.stdin.pipe(stream);
+    await new Promise<void>((res, rej) => {
+      let timer: NodeJS.Timeout | undefined;
+      if (opts.timeoutMs)
+        timer = setTimeout(() => rej(new KindaError(`command timed out after ${opts.timeoutMs} ms: ${argv.join(" ")}`)), opts.timeoutMs);
+      stream.on("end", () => {
+        if (timer) clearTimeout(timer);
+        res();
+      });
+      stream.on("close", () => {
+        if (timer) clearTimeout(timer);
+        res();
+      });
+      stream.on("error", (e) => {
+        if (timer) clearTimeout(timer);
+        rej(e);
+      });
+    });
+    if (opts.stdin) process.stdin.unpipe(stream);
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString("utf8") };
+  }
+
+  /** Runs argv with the caller's terminal attached (raw mode, window size followed). */
+  private async execInteractive(container: Docker.Container, argv: string[], opts: ExecOptions): Promise<ExecResult> {
+    const stdin = process.stdin;
+    const stdout = process.stdout;
+    const exec = await container.exec({
+      Cmd: argv,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: true,
+      ...(opts.env ? { Env: opts.env } : {}),
+    });
+    const stream = await exec.start({ hijack: true, stdin: true, Tty: true });
+    const resize = () => {
+      if (stdout.columns && stdout.rows) exec.resize({ h: stdout.rows, w: stdout.columns }).catch(() => undefined);
+    };
+    const wasRaw = stdin.isRaw;
+    if (stdin.isTTY) stdin.setRawMode(true);
+    stdin.resume();
+    stdin.pipe(stream);
+    stream.pipe(stdout);
+    resize();
+    process.stdout.on("resize", resize);
+    try {
+      await new Promise<void>((res, rej) => {
+        stream.on("end", res);
+        stream.on("close", res);
+        stream.on("error", rej);
+      });
+    } finally {
+      process.stdout.off("resize", resize);
+      stdin.unpipe(stream);
+      if (stdin.isTTY) stdin.setRawMode(wasRaw);
+      stdin.pause();
+    }
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, output: "" };
+  }
+
+  async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
+    const items = await this.docker.listContainers({ all: true, filters });
+    return items.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? "").replace(/^\//, ""),
+      labels: c.Labels,
+      running: c.State === "running",
+      pid: 0,
+      image: c.Image,
+    }));
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (e) {
+      const s = statusOf(e);
+      if (s === 404) return;
+      // 409: removal already in progress
+      if (s === 409 && /already in progress/.test((e as Error).message)) return;
+      throw e;
+    }
+  }
+}

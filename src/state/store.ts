@@ -1,0 +1,102 @@
+/**
+ * Per-lab state on disk, so `down`, `status` and `exec` work from any process, also after a crash.
+ * Layout: <root>/labs/<lab>/state.json, .../logs/<device>.startup.log, .../shared/.
+ * Writes are atomic (temp file + rename). The root is $KINDA_STATE_DIR or /var/lib/kinda.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
+
+export interface StartupResult {
+  status: "ok" | "failed" | "not-run";
+  /** The step that failed first (e.g. "r1.startup", "exec[0]"). */
+  failedStep?: string;
+  exitCode?: number;
+  log?: string;
+}
+
+export interface DeviceState {
+  name: string;
+  container: string;
+  containerId?: string;
+  image: string;
+  interfaces: { name: string; domain: string; hostIf: string; mac?: string }[];
+  shell: string;
+  startup?: StartupResult;
+  /** Shutdown steps to run at teardown: [label, path in the device]. */
+  shutdown?: { label: string; path: string }[];
+}
+
+export interface LabState {
+  version: 1;
+  name: string;
+  source?: string;
+  kind: "kathara" | "yaml" | "api";
+  netns: string;
+  phase: LabPhase;
+  createdAt: string;
+  updatedAt: string;
+  devices: DeviceState[];
+  domains: { name: string; bridge: string }[];
+  warnings: string[];
+}
+
+export function stateRoot(): string {
+  return process.env["KINDA_STATE_DIR"] ?? "/var/lib/kinda";
+}
+
+export class StateStore {
+  constructor(readonly root: string = stateRoot()) {}
+
+  labDir(name: string): string {
+    return join(this.root, "labs", name);
+  }
+
+  sharedDir(name: string): string {
+    return join(this.labDir(name), "shared");
+  }
+
+  logPath(name: string, device: string): string {
+    return join(this.labDir(name), "logs", `${device}.startup.log`);
+  }
+
+  read(name: string): LabState | undefined {
+    const p = join(this.labDir(name), "state.json");
+    if (!existsSync(p)) return undefined;
+    try {
+      return JSON.parse(readFileSync(p, "utf8")) as LabState;
+    } catch {
+      return undefined; // a torn write is impossible (rename), but a hand-edited file may be bad
+    }
+  }
+
+  write(state: LabState): void {
+    const dir = this.labDir(state.name);
+    mkdirSync(join(dir, "logs"), { recursive: true });
+    state.updatedAt = new Date().toISOString();
+    const tmp = join(dir, `.state.json.${process.pid}`);
+    writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n");
+    renameSync(tmp, join(dir, "state.json"));
+  }
+
+  writeLog(name: string, device: string, text: string): string {
+    const p = this.logPath(name, device);
+    mkdirSync(join(this.labDir(name), "logs"), { recursive: true });
+    writeFileSync(p, text);
+    return p;
+  }
+
+  list(): string[] {
+    const d = join(this.root, "labs");
+    if (!existsSync(d)) return [];
+    return readdirSync(d, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+  }
+
+  remove(name: string): void {
+    rmSync(this.labDir(name), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,473 @@
+/**
+ * Kathara lab directories (lab.conf, lab.dep, <device>.startup, <device>/, shared.*), read as
+ * they are. Parsing is pure (text in, model out); `loadKatharaLab` adds the file-system look-ups.
+ * Every problem is collected with its file and line, and reported at once.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { TopologyError, type Issue, type Place } from "../errors.js";
+import { newDevice, type Device, type Lab, type LabWarning, type PortSpec } from "./model.js";
+
+const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
+const RESERVED_NAMES = new Set(["shared", "_test"]);
+const DEVICE_NAME = /^[a-z0-9_]{1,30}$/;
+const DOMAIN_NAME = /^\w+$/;
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+const ASSIGNMENT = /^([^[\]=\s]+)\[([^\]]*)\]=(.*)$/;
+const METADATA = /^(LAB_[A-Z_]+)=(.*)$/;
+
+const TRUE_WORDS = new Set(["true", "yes", "on", "1"]);
+const FALSE_WORDS = new Set(["false", "no", "off", "0"]);
+
+/** Options kinda accepts and what it does with them. */
+const KNOWN_OPTIONS = new Set([
+  "image",
+  "mem",
+  "cpus",
+  "port",
+  "bridged",
+  "exec",
+  "sysctl",
+  "env",
+  "ulimit",
+  "ipv6",
+  "shell",
+  "privileged",
+  "entrypoint",
+  "args",
+  "volume",
+  "num_terms",
+]);
+
+export interface ParsedLabConf {
+  metadata: Record<string, string>;
+  devices: Device[];
+  issues: Issue[];
+  warnings: LabWarning[];
+}
+
+/** Splits `"value"  # comment`, `'value'` or `value` into the value; undefined when malformed. */
+function unquote(raw: string): { value: string } | { error: string } {
+  const first = raw[0];
+  if (first === '"' || first === "'") {
+    const end = raw.indexOf(first, 1);
+    if (end < 0) return { error: `unterminated ${first} quote` };
+    const rest = raw.slice(end + 1);
+    if (rest.trim() !== "" && !/^\s+#/.test(rest)) {
+      return { error: `unexpected text after the closing quote: ${JSON.stringify(rest.trim())}` };
+    }
+    const value = raw.slice(1, end);
+    if (value.includes('"') || value.includes("'")) return { error: "a value may not contain a quote" };
+    return { value };
+  }
+  const value = raw.trimEnd();
+  if (value.includes('"') || value.includes("'")) return { error: "a value may not contain a quote" };
+  return { value };
+}
+
+function parseBool(v: string): boolean | undefined {
+  const w = v.toLowerCase();
+  if (TRUE_WORDS.has(w)) return true;
+  if (FALSE_WORDS.has(w)) return false;
+  return undefined;
+}
+
+const MEM = /^(\d+)([bkmg]?)$/i;
+export function parseMemory(v: string): number | undefined {
+  const m = MEM.exec(v.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = (m[2] ?? "").toLowerCase() || "m";
+  const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit] ?? 1024 ** 2;
+  return n * mult;
+}
+
+const PORT = /^(?:(\d{1,5}):)?(\d{1,5})(?:\/(tcp|udp|sctp))?$/i;
+export function parsePort(v: string): PortSpec | undefined {
+  const m = PORT.exec(v.trim());
+  if (!m) return undefined;
+  const host = m[1] === undefined ? 3000 : Number(m[1]);
+  const guest = Number(m[2]);
+  if (host < 1 || host > 65535 || guest < 1 || guest > 65535) return undefined;
+  return { host, guest, protocol: (m[3] ?? "tcp").toLowerCase() as PortSpec["protocol"] };
+}
+
+/** Splits a command line the way a POSIX shell splits words (quotes, backslash), no expansion. */
+export function shellSplit(s: string): string[] | undefined {
+  const out: string[] = [];
+  let cur = "";
+  let inWord = false;
+  let quote: string | undefined;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === "\\" && quote === '"' && i + 1 < s.length) cur += s[++i];
+      else cur += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < s.length) {
+      cur += s[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) out.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (quote) return undefined;
+  if (inWord) out.push(cur);
+  return out;
+}
+
+/** Parses lab.conf text. Pure: `file` is only used in messages. */
+export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
+  const issues: Issue[] = [];
+  const warnings: LabWarning[] = [];
+  const metadata: Record<string, string> = {};
+  const devices = new Map<string, Device>();
+  // interface index -> place, per device, to catch duplicates
+  const ifaceSeen = new Map<string, Map<number, Place>>();
+
+  const lines = text.replace(/\r\n?/g, "\n").split("\n");
+  lines.forEach((rawLine, i) => {
+    const lineNo = i + 1;
+    const line = rawLine.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const place: Place = { file, line: lineNo };
+    const bad = (message: string, extra: Partial<Place> = {}) => issues.push({ ...place, ...extra, message });
+
+    const meta = METADATA.exec(line);
+    if (meta && !line.includes("[")) {
+      const key = meta[1] as string;
+      if (!METADATA_KEYS.has(key)) return bad(`unknown metadata key ${key} (expected one of ${[...METADATA_KEYS].join(", ")})`);
+      const v = unquote(meta[2] as string);
+      if ("error" in v) return bad(`${key}: ${v.error}`);
+      metadata[key] = v.value;
+      return;
+    }
+    const m = ASSIGNMENT.exec(line);
+    if (!m) return bad(`syntax error: expected device[option]=value, a LAB_* line or a # comment, found: ${line}`);
+    const [, name, arg, rawValue] = m as unknown as [string, string, string, string];
+    if (!DEVICE_NAME.test(name)) {
+      return bad(`invalid device name ${JSON.stringify(name)}: use lower-case letters, digits and _ (at most 30)`);
+    }
+    if (RESERVED_NAMES.has(name)) return bad(`"${name}" is reserved and cannot be a device name`);
+    if (rawValue.trim() === "") return bad(`empty value for ${name}[${arg}]`);
+    if (/^\s/.test(rawValue)) return bad(`no space is allowed after "=" in ${name}[${arg}]=...`);
+    const uq = unquote(rawValue);
+    if ("error" in uq) return bad(`${name}[${arg}]: ${uq.error}`);
+    const value = uq.value;
+    if (value === "") return bad(`empty value for ${name}[${arg}]`);
+
+    let dev = devices.get(name);
+    if (!dev) {
+      dev = newDevice(name, place);
+      devices.set(name, dev);
+    }
+    const dplace: Place = { ...place, device: name };
+
+    if (/^\d+$/.test(arg)) {
+      const index = Number(arg);
+      const slash = value.indexOf("/");
+      const domain = slash < 0 ? value : value.slice(0, slash);
+      const mac = slash < 0 ? undefined : value.slice(slash + 1);
+      if (!DOMAIN_NAME.test(domain)) {
+        return bad(`collision domain name ${JSON.stringify(domain)} may only contain letters, digits and _`, {
+          device: name,
+          field: `eth${index}`,
+        });
+      }
+      if (mac !== undefined && !MAC.test(mac)) {
+        return bad(`MAC address ${JSON.stringify(mac)} is not six hex pairs separated by colons`, { device: name, field: `eth${index}` });
+      }
+      const seen = ifaceSeen.get(name) ?? new Map<number, Place>();
+      ifaceSeen.set(name, seen);
+      const prev = seen.get(index);
+      if (prev) {
+        return bad(`interface eth${index} of ${name} is given twice (first at line ${prev.line})`, { device: name, field: `eth${index}` });
+      }
+      const sameDomain = dev.interfaces.find((x) => x.domain === domain);
+      if (sameDomain) {
+        return bad(`${name} is attached to collision domain ${domain} twice (eth${sameDomain.index} and eth${index})`, {
+          device: name,
+          field: `eth${index}`,
+        });
+      }
+      seen.set(index, dplace);
+      dev.interfaces.push({ index, domain, ...(mac ? { mac: mac.toLowerCase() } : {}), place: dplace });
+      return;
+    }
+
+    const opt = arg;
+    const optPlace: Place = { ...dplace, field: opt };
+    const badOpt = (message: string) => issues.push({ ...optPlace, message });
+    const overwrite = () => {
+      if (dev.optionPlaces[opt]) {
+        warnings.push({
+          place: optPlace,
+          message: `${name}[${opt}] set again; the value at line ${lineNo} replaces the one at line ${dev.optionPlaces[opt]?.line}`,
+        });
+      }
+      dev.optionPlaces[opt] = optPlace;
+    };
+    if (!KNOWN_OPTIONS.has(opt)) {
+      warnings.push({ place: optPlace, message: `unknown option "${opt}" is ignored (kinda knows: ${[...KNOWN_OPTIONS].join(", ")})` });
+      return;
+    }
+    switch (opt) {
+      case "image":
+        overwrite();
+        dev.image = value;
+        return;
+      case "mem": {
+        const b = parseMemory(value);
+        if (b === undefined) return badOpt(`memory ${JSON.stringify(value)} is not a number with an optional unit b, k, m or g`);
+        overwrite();
+        dev.memoryBytes = b;
+        return;
+      }
+      case "cpus": {
+        const c = Number(value);
+        if (!Number.isFinite(c) || c <= 0) return badOpt(`cpus ${JSON.stringify(value)} is not a positive number`);
+        overwrite();
+        dev.cpus = c;
+        return;
+      }
+      case "port": {
+        const p = parsePort(value);
+        if (!p) return badOpt(`port ${JSON.stringify(value)} is not [host:]guest[/tcp|udp|sctp]`);
+        dev.ports.push(p);
+        dev.optionPlaces[opt] = optPlace;
+        return;
+      }
+      case "bridged":
+      case "ipv6":
+      case "privileged": {
+        const b = parseBool(value);
+        if (b === undefined) return badOpt(`${opt} must be true/false, yes/no, on/off or 1/0, found ${JSON.stringify(value)}`);
+        overwrite();
+        if (opt === "bridged") dev.bridged = b;
+        else if (opt === "ipv6") dev.ipv6 = b;
+        else dev.privileged = b;
+        return;
+      }
+      case "exec":
+        dev.exec.push(value);
+        dev.optionPlaces[opt] = optPlace;
+        return;
+      case "sysctl":
+      case "env": {
+        const eq = value.indexOf("=");
+        if (eq <= 0) return badOpt(`${opt} must be KEY=value, found ${JSON.stringify(value)}`);
+        const key = value.slice(0, eq).trim();
+        const v = value.slice(eq + 1).trim();
+        if (opt === "sysctl") {
+          if (!key.startsWith("net.")) return badOpt(`only net.* sysctls can be set per device, found ${key}`);
+          dev.sysctls[key] = v;
+        } else {
+          dev.env[key] = v;
+        }
+        dev.optionPlaces[opt] = optPlace;
+        return;
+      }
+      case "ulimit": {
+        const um = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value);
+        if (!um) return badOpt(`ulimit must be name=soft[:hard], found ${JSON.stringify(value)}`);
+        const soft = Number(um[2]);
+        const hard = um[3] === undefined ? soft : Number(um[3]);
+        dev.ulimits = dev.ulimits.filter((u) => u.name !== um[1]);
+        dev.ulimits.push({ name: um[1] as string, soft, hard });
+        dev.optionPlaces[opt] = optPlace;
+        return;
+      }
+      case "volume": {
+        const parts = value.split("|");
+        if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+          return badOpt(`volume must be host|guest[|ro|rw], found ${JSON.stringify(value)}`);
+        }
+        const mode = parts[2] ?? "rw";
+        if (mode !== "ro" && mode !== "rw") return badOpt(`volume mode must be ro or rw, found ${JSON.stringify(mode)}`);
+        dev.volumes.push({ host: parts[0], guest: parts[1], readOnly: mode === "ro" });
+        dev.optionPlaces[opt] = optPlace;
+        return;
+      }
+      case "shell":
+        overwrite();
+        dev.shell = value;
+        return;
+      case "entrypoint":
+      case "args": {
+        const words = shellSplit(value);
+        if (!words || words.length === 0) return badOpt(`${opt} could not be split into words: ${JSON.stringify(value)}`);
+        overwrite();
+        if (opt === "entrypoint") dev.entrypoint = words;
+        else dev.args = words;
+        return;
+      }
+      case "num_terms":
+        warnings.push({
+          place: optPlace,
+          message: `num_terms (terminal windows) has no meaning in kinda and is ignored; use \`kinda exec ${name}\``,
+        });
+        return;
+    }
+  });
+
+  // Interfaces: contiguous from eth0, kept in index order.
+  for (const dev of devices.values()) {
+    dev.interfaces.sort((a, b) => a.index - b.index);
+    dev.interfaces.forEach((ifc, pos) => {
+      if (ifc.index !== pos && !dev.interfaces.some((x) => x.index === pos)) {
+        issues.push({
+          ...(ifc.place ?? {}),
+          device: dev.name,
+          field: `eth${pos}`,
+          message: `interface eth${pos} of ${dev.name} is missing: interfaces must be numbered from eth0 without gaps (eth${ifc.index} is given)`,
+        });
+      }
+    });
+  }
+  return { metadata, devices: [...devices.values()], issues, warnings };
+}
+
+/** Parses lab.dep; adds dependencies to `devices`. Returns problems with file and line. */
+export function parseLabDep(text: string, devices: readonly Device[], file = "lab.dep"): Issue[] {
+  const issues: Issue[] = [];
+  const byName = new Map(devices.map((d) => [d.name, d]));
+  const depLine = new Map<string, number>();
+  text
+    .replace(/\r\n?/g, "\n")
+    .split("\n")
+    .forEach((raw, i) => {
+      const lineNo = i + 1;
+      const line = raw.trim();
+      if (line === "" || line.startsWith("#")) return;
+      const m = /^([a-z0-9_]+)\s*:\s*(.*)$/.exec(line);
+      if (!m) {
+        issues.push({ file, line: lineNo, message: `syntax error: expected "device: dependency ...", found: ${line}` });
+        return;
+      }
+      const name = m[1] as string;
+      const deps = (m[2] as string).split(/\s+/).filter(Boolean);
+      const unknown = [name, ...deps].filter((d) => !byName.has(d));
+      for (const u of unknown) {
+        issues.push({
+          file,
+          line: lineNo,
+          message: `"${u}" is not a device of this lab (lab.conf defines: ${[...byName.keys()].join(", ")}); a typo?`,
+        });
+      }
+      if (unknown.length) return;
+      const dev = byName.get(name) as Device;
+      for (const d of deps) if (!dev.dependsOn.includes(d)) dev.dependsOn.push(d);
+      depLine.set(name, lineNo);
+    });
+  if (issues.length) return issues;
+  const cycle = findCycle(devices);
+  if (cycle) {
+    const line = depLine.get(cycle[0] as string);
+    issues.push({ file, ...(line !== undefined ? { line } : {}), message: `dependency loop: ${cycle.join(" -> ")}` });
+  }
+  return issues;
+}
+
+/** A dependency cycle as a list of names (first repeated at the end), or undefined. */
+export function findCycle(devices: readonly Device[]): string[] | undefined {
+  const byName = new Map(devices.map((d) => [d.name, d]));
+  const state = new Map<string, 1 | 2>();
+  const stack: string[] = [];
+  const visit = (n: string): string[] | undefined => {
+    const s = state.get(n);
+    if (s === 2) return undefined;
+    if (s === 1) return [...stack.slice(stack.indexOf(n)), n];
+    state.set(n, 1);
+    stack.push(n);
+    for (const d of byName.get(n)?.dependsOn ?? []) {
+      const c = visit(d);
+      if (c) return c;
+    }
+    stack.pop();
+    state.set(n, 2);
+    return undefined;
+  };
+  for (const d of devices) {
+    const c = visit(d.name);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+function readText(path: string): string {
+  return readFileSync(path, "utf8");
+}
+
+/** Reads a Kathara lab directory. Throws TopologyError listing every problem; creates nothing. */
+export function loadKatharaLab(dirArg: string): Lab {
+  const dir = resolve(dirArg);
+  const confPath = join(dir, "lab.conf");
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new TopologyError([{ file: dir, message: "no such lab directory" }]);
+  }
+  if (!existsSync(confPath)) {
+    throw new TopologyError([{ file: confPath, message: "no lab.conf in this directory (is it a Kathara lab?)" }]);
+  }
+  const parsed = parseLabConf(readText(confPath), confPath);
+  const issues = [...parsed.issues];
+  if (parsed.devices.length === 0 && issues.length === 0) {
+    issues.push({ file: confPath, message: "the lab defines no device" });
+  }
+  const depPath = join(dir, "lab.dep");
+  if (existsSync(depPath) && issues.length === 0) issues.push(...parseLabDep(readText(depPath), parsed.devices, depPath));
+
+  for (const dev of parsed.devices) {
+    const folder = join(dir, dev.name);
+    if (existsSync(folder)) {
+      if (statSync(folder).isDirectory()) dev.folder = folder;
+      else
+        issues.push({
+          file: folder,
+          device: dev.name,
+          message: "exists but is not a directory (a device folder is copied over the device's root)",
+        });
+    }
+    for (const kind of ["startup", "shutdown"] as const) {
+      const p = join(dir, `${dev.name}.${kind}`);
+      if (existsSync(p)) {
+        if (statSync(p).isFile()) dev[kind] = p;
+        else issues.push({ file: p, device: dev.name, message: `is not a regular file` });
+      }
+    }
+  }
+  if (issues.length) throw new TopologyError(issues);
+
+  const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings };
+  const shared = join(dir, "shared");
+  if (existsSync(shared) && statSync(shared).isDirectory()) lab.sharedFolder = shared;
+  for (const [kind, key] of [
+    ["startup", "sharedStartup"],
+    ["shutdown", "sharedShutdown"],
+  ] as const) {
+    const p = join(dir, `shared.${kind}`);
+    if (existsSync(p) && statSync(p).isFile()) lab[key] = p;
+  }
+  return lab;
+}
+
+/** Lab name derived from a directory: its base name, lower-cased, unsafe characters replaced. */
+export function labNameFromDir(dir: string): string {
+  return sanitizeLabName(basename(resolve(dir)));
+}
+
+export function sanitizeLabName(s: string): string {
+  const n = s
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, "-")
+    .replace(/^[-.]+/, "")
+    .slice(0, 40);
+  return n || "lab";
+}
