@@ -105,6 +105,10 @@ priv_ok() {
   $DOCKER rm -f "$name" >/dev/null 2>&1 || true
   return $rc
 }
+# keep an installed wrapper current (a newer checkout may carry a fixed one)
+if [ -f /usr/local/lib/kinda-test/runc-drop-sys-resource ] && ! cmp -s "$HERE/runc-drop-sys-resource" /usr/local/lib/kinda-test/runc-drop-sys-resource; then
+  install -m 0755 "$HERE/runc-drop-sys-resource" /usr/local/lib/kinda-test/runc-drop-sys-resource
+fi
 if ! priv_ok; then
   if grep -q 'unable to apply caps' "$CACHE/privcheck.err"; then
     log "privileged containers fail here (capability missing from the bounding set): installing the runc wrapper"

@@ -44,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
   // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
   const first = argv[2];
   if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
-    argv = [argv[0] as string, argv[1] as string, "exec", first, "--", ...argv.slice(3)];
+    const rest = argv.slice(3);
+    argv = [argv[0] as string, argv[1] as string, "exec", first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
   }
   let exitCode = 0;
   const program = new Command();

@@ -19,7 +19,7 @@ import {
 } from "../plan/plan.js";
 import type { ContainerSpec, Runtime } from "../runtime/runtime.js";
 import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
-import { collectDeviceFiles, tarOf } from "./archive.js";
+import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { deferred, limiter } from "./pool.js";
 import { silentReporter, type Reporter } from "./reporter.js";
 
@@ -40,7 +40,23 @@ export interface DeployResult {
   state: LabState;
   /** Devices whose start-up failed (the lab stays up). */
   failedDevices: string[];
+  /** Whole deploy, start-up scripts included. */
   seconds: number;
+  /** Until every device was running with all its interfaces (start-up scripts may still run). */
+  readySeconds: number;
+}
+
+const TRACE = process.env["KINDA_TRACE"] === "1";
+let traceT0 = performance.now();
+/** KINDA_TRACE=1: one line per engine step with its start and duration (for tuning). */
+async function traced<T>(what: string, f: () => Promise<T>): Promise<T> {
+  if (!TRACE) return f();
+  const t = performance.now();
+  try {
+    return await f();
+  } finally {
+    process.stderr.write(`trace ${((t - traceT0) / 1000).toFixed(3)} +${((performance.now() - t) / 1000).toFixed(3)} ${what}\n`);
+  }
 }
 
 const SHELL_MISSING = /no such file or directory|executable file not found/i;
@@ -75,7 +91,7 @@ export async function labExists(runtime: Runtime, store: StateStore, name: strin
 }
 
 /** Everything that can be checked before creating anything; throws PreflightError with all problems. */
-export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, Buffer>> {
+export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, StagedFile[]>> {
   await runtime.ping();
   const issues: Issue[] = [];
   if (await labExists(runtime, store, plan.lab)) {
@@ -93,13 +109,10 @@ export async function preflight(plan: Plan, runtime: Runtime, store: StateStore)
       message: `image ${d.image}${mapped} is not present locally${d.where ? ` (device defined at ${d.where})` : ""}; pull or build it, or substitute another with --image-map ${d.requestedImage}=IMAGE`,
     });
   }
-  const archives = new Map<string, Buffer>();
-  for (const d of plan.devices) {
-    const entries = collectDeviceFiles(d, issues);
-    if (entries.length) archives.set(d.name, await tarOf(entries));
-  }
+  const staged = new Map<string, StagedFile[]>();
+  for (const d of plan.devices) staged.set(d.name, collectDeviceFiles(d, issues));
   if (issues.length) throw new PreflightError(issues);
-  return archives;
+  return staged;
 }
 
 function initialState(plan: Plan, kind: LabState["kind"]): LabState {
@@ -118,7 +131,7 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
       image: d.image,
       shell: d.shell,
       interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
-      shutdown: d.shutdown.flatMap((s) => (s.kind === "script" ? [{ label: s.label, path: s.path }] : [])),
+      shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s.file) })),
     })),
     domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
     warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
@@ -136,15 +149,21 @@ async function execWithShell(runtime: Runtime, id: string, shell: string, args: 
   return r;
 }
 
-async function runSteps(runtime: Runtime, id: string, dev: { shell: string }, steps: readonly StartupStep[]): Promise<StartupResult> {
-  if (steps.length === 0) return { status: "not-run" };
-  let log = "";
+/** Runs the start-up runner once: copies the device folder, then every step in order. */
+async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): Promise<StartupResult> {
+  const r = await execWithShell(runtime, id, dev.shell, ["-c", RUNNER, "kinda-startup", dev.shell]);
+  const parsed = parseRunnerOutput(r.output);
+  let log = parsed.preamble;
   let result: StartupResult = { status: "ok" };
-  for (const s of steps) {
-    const args = s.kind === "script" ? [s.path] : ["-c", s.command];
-    const r = await execWithShell(runtime, id, dev.shell, args);
-    log += `=== ${s.label} (exit ${r.exitCode})\n${r.output}${r.output.endsWith("\n") || r.output === "" ? "" : "\n"}`;
-    if (r.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: s.label, exitCode: r.exitCode };
+  const byFile = new Map(dev.startup.map((s) => [s.file, s.label]));
+  for (const st of parsed.steps) {
+    const label = byFile.get(st.file) ?? st.file;
+    log += `=== ${label} (exit ${st.exitCode ?? "none: cut short"})\n${st.output}`;
+    if (st.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: label, exitCode: st.exitCode ?? -1 };
+  }
+  if (r.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: "runner", exitCode: r.exitCode };
+  if (parsed.preamble.includes("kinda: copying the device folder failed") && result.status === "ok") {
+    result = { status: "failed", failedStep: "copying the device folder", exitCode: 1 };
   }
   return { ...result, log };
 }
@@ -152,6 +171,7 @@ async function runSteps(runtime: Runtime, id: string, dev: { shell: string }, st
 /** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
 export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployResult> {
   const t0 = performance.now();
+  traceT0 = t0;
   const { runtime } = opts;
   const store = opts.store ?? new StateStore();
   const rep = opts.reporter ?? silentReporter;
@@ -159,9 +179,9 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const pool = limiter(opts.parallelism);
 
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
-  let archives: Map<string, Buffer>;
+  let staged: Map<string, StagedFile[]>;
   try {
-    archives = await preflight(plan, runtime, store);
+    staged = await preflight(plan, runtime, store);
     pre.done();
   } catch (e) {
     pre.fail();
@@ -173,12 +193,14 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   store.write(state); // from here on, `kinda down` can find the lab even if this process dies
   const sharedDir = store.sharedDir(plan.lab);
   mkdirSync(sharedDir, { recursive: true });
+  for (const d of plan.devices) writeStage(d.stageDir, staged.get(d.name) ?? []);
 
   const checkAbort = () => {
     if (signal?.aborted) throw new KindaError("interrupted: removing what was created");
   };
   const byName = new Map(state.devices.map((d) => [d.name, d]));
   const failedDevices: string[] = [];
+  let readyAt = performance.now();
   try {
     const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
     await netnsAdd(plan.netns);
@@ -189,7 +211,8 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     const total = plan.devices.length;
     let started = 0;
     let scripted = 0;
-    const withStartup = plan.devices.filter((d) => d.startup.length > 0).length;
+    const runs = new Set(plan.devices.filter((d) => needsRunner(staged.get(d.name) ?? [])).map((d) => d.name));
+    const withStartup = runs.size;
     const devStep = rep.step(`starting ${total} devices`);
     const scriptStep = { current: undefined as ReturnType<Reporter["step"]> | undefined };
     const ready = new Map(plan.devices.map((d) => [d.name, deferred<void>()]));
@@ -199,18 +222,19 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
       try {
         await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
         checkAbort();
-        const id = await pool(() => runtime.create(containerSpec(dev)));
+        const id = await pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
         byName.get(dev.name)!.containerId = id;
-        const archive = archives.get(dev.name);
-        if (archive) await runtime.putArchive(id, archive, "/");
         checkAbort();
-        const info = await pool(() => runtime.start(id));
+        const info = await pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
         if (!info.running || info.pid <= 0)
           throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
-        await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-        await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-        await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+        await traced(`${dev.name} links`, async () => {
+          await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+          await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+          await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+        });
         started++;
+        readyAt = performance.now();
         devStep.update(`starting devices: ${started}/${total} up`);
         me.resolve();
       } catch (e) {
@@ -221,11 +245,11 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
 
     const runStartup = async (dev: DevicePlan): Promise<void> => {
       const ds = byName.get(dev.name)!;
-      if (dev.startup.length === 0) {
+      if (!runs.has(dev.name)) {
         ds.startup = { status: "not-run" };
         return;
       }
-      const res = await runSteps(runtime, ds.containerId!, dev, dev.startup);
+      const res = await traced(`${dev.name} startup`, () => runStartupSteps(runtime, ds.containerId!, dev));
       const logPath = store.writeLog(plan.lab, dev.name, res.log ?? "");
       ds.startup = { ...res, log: logPath };
       if (res.status === "failed") failedDevices.push(dev.name);
@@ -262,7 +286,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   failedDevices.sort();
   state.phase = "up";
   store.write(state);
-  return { state, failedDevices, seconds: (performance.now() - t0) / 1000 };
+  return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (readyAt - t0) / 1000 };
 }
 
 export interface TeardownOptions {

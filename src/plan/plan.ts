@@ -24,8 +24,8 @@ export const DEFAULT_IMAGE = "kathara/base";
 export const DEFAULT_SHELL = "/bin/bash";
 /** Kathara's capability set for devices: enough for routing daemons, bridges and tc, not privileged. */
 export const DEFAULT_CAPS = ["NET_ADMIN", "NET_RAW", "NET_BROADCAST", "NET_BIND_SERVICE", "SYS_ADMIN"];
-/** Where start-up scripts are put inside a device. */
-export const STARTUP_DIR = "/var/lib/kinda";
+/** Where a device's staged files (its lab folder, start-up steps) are mounted, read-only. */
+export const STAGE_MOUNT = "/var/lib/kinda";
 
 export interface PlanOptions {
   /** Lab name (unique on the machine); names every object of the lab. */
@@ -34,6 +34,8 @@ export interface PlanOptions {
   imageMap?: Record<string, string>;
   /** Host folder mounted at /shared when the lab has no shared/ folder of its own. */
   sharedDir: string;
+  /** Host folder under which each device's files are staged (<stageRoot>/<device>). */
+  stageRoot: string;
   /** Default image for devices that name none. */
   defaultImage?: string;
   /** Description of where the lab came from (for status). */
@@ -50,8 +52,16 @@ export interface InterfacePlan {
   mac?: string;
 }
 
-export type StartupStep =
-  { kind: "script"; label: string; hostPath: string; path: string } | { kind: "command"; label: string; command: string };
+/**
+ * A start-up or shutdown step: a script file or an `exec` command, staged as a file under the
+ * device's stage folder (`steps/` or `shutdown/`) and run with the device's shell, in name order.
+ */
+export interface StartupStep {
+  label: string;
+  /** File name in the stage folder, ordered (e.g. "001-r1.startup"). */
+  file: string;
+  from: { path: string } | { text: string };
+}
 
 export interface DevicePlan {
   name: string;
@@ -77,6 +87,8 @@ export interface DevicePlan {
   shell: string;
   interfaces: InterfacePlan[];
   folder?: string;
+  /** Host folder with this device's staged files, mounted read-only at STAGE_MOUNT. */
+  stageDir: string;
   startup: StartupStep[];
   shutdown: StartupStep[];
   dependsOn: string[];
@@ -162,22 +174,21 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
         message: `${dev.name}: published ports need the NAT network, so the device also gets the bridged interface (eth${dev.interfaces.length})`,
       });
     }
-    const binds = [`${lab.sharedFolder ?? opts.sharedDir}:/shared`];
+    const stageDir = posix.join(opts.stageRoot, dev.name);
+    const binds = [`${lab.sharedFolder ?? opts.sharedDir}:/shared`, `${stageDir}:${STAGE_MOUNT}:ro`];
     for (const v of dev.volumes) {
       const host = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
       binds.push(`${host}:${v.guest}${v.readOnly ? ":ro" : ""}`);
     }
     const startup: StartupStep[] = [];
-    if (lab.sharedStartup)
-      startup.push({ kind: "script", label: "shared.startup", hostPath: lab.sharedStartup, path: `${STARTUP_DIR}/shared.startup` });
-    if (dev.startup)
-      startup.push({ kind: "script", label: `${dev.name}.startup`, hostPath: dev.startup, path: `${STARTUP_DIR}/${dev.name}.startup` });
-    dev.exec.forEach((command, i) => startup.push({ kind: "command", label: `exec[${i}]`, command }));
+    const step = (list: StartupStep[], label: string, from: StartupStep["from"]) =>
+      list.push({ label, file: `${String(list.length).padStart(3, "0")}-${label}`, from });
+    if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup });
+    if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup });
+    dev.exec.forEach((command, i) => step(startup, `exec-${i}`, { text: command + "\n" }));
     const shutdown: StartupStep[] = [];
-    if (dev.shutdown)
-      shutdown.push({ kind: "script", label: `${dev.name}.shutdown`, hostPath: dev.shutdown, path: `${STARTUP_DIR}/${dev.name}.shutdown` });
-    if (lab.sharedShutdown)
-      shutdown.push({ kind: "script", label: "shared.shutdown", hostPath: lab.sharedShutdown, path: `${STARTUP_DIR}/shared.shutdown` });
+    if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown });
+    if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown });
 
     const plan: DevicePlan = {
       name: dev.name,
@@ -195,6 +206,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       binds,
       ulimits: dev.ulimits,
       shell,
+      stageDir,
       interfaces: dev.interfaces.map((ifc) => ({
         name: deviceIfName(ifc.index),
         index: ifc.index,
@@ -298,7 +310,9 @@ export function formatPlan(plan: Plan): string {
     );
     for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
     for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
-    for (const s of d.startup) out.push(`  run ${s.kind === "script" ? s.label : JSON.stringify(s.command)} with ${d.shell}`);
+    if (d.folder) out.push(`  copy ${d.folder}/ over /`);
+    if (d.folder) out.push(`  copy ${d.folder}/ over /`);
+    for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
   }
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");

@@ -53,6 +53,11 @@ export class StateStore {
     return join(this.root, "labs", name);
   }
 
+  /** Per-device staged files (<lab>/devices/<device>), mounted read-only into each device. */
+  stageRoot(name: string): string {
+    return join(this.labDir(name), "devices");
+  }
+
   sharedDir(name: string): string {
     return join(this.labDir(name), "shared");
   }

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench [-- --json] [-- --only NAME]`: deploy and teardown times against the floor
+ * measured in the same run (the same number of containers of the same images, created and
+ * started with the same parallelism, no links). Targets: deploy <= 1.5x floor, teardown <= 0.5x
+ * deploy. Needs root, the Docker engine and the stand-in images (it runs the test-env set-up).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { deploy, teardown } from "../src/engine/engine.js";
+import { defaultParallelism, limiter } from "../src/engine/pool.js";
+import { loadKatharaLab } from "../src/topology/kathara.js";
+import { planLab, type Plan } from "../src/plan/plan.js";
+import { DockerRuntime } from "../src/runtime/docker.js";
+import { StateStore } from "../src/state/store.js";
+import { BASE_IMAGE, FRR_IMAGE, IMAGE_MAP, conformanceDir, ensureTestEnv } from "../test/support/env.js";
+
+interface Row {
+  scenario: string;
+  devices: number;
+  floorSeconds: number;
+  readySeconds: number;
+  deploySeconds: number;
+  teardownSeconds: number;
+  readyOverFloor: number;
+  deployOverFloor: number;
+  teardownOverDeploy: number;
+}
+
+const runtime = new DockerRuntime();
+
+/** Creates and starts the same containers as the plan would (images, labels), no links; removes them. */
+async function floor(plan: Plan, parallelism: number): Promise<number> {
+  const pool = limiter(parallelism);
+  const t0 = performance.now();
+  const ids = await Promise.all(
+    plan.devices.map((d, i) =>
+      pool(async () => {
+        const id = await runtime.create({
+          name: `kinda-bench-floor-${i}`, image: d.image, hostname: d.name, labels: { "kinda.bench": "floor" },
+          env: [], sysctls: {}, capAdd: d.capAdd, privileged: false, ports: [], network: "none", binds: [], ulimits: [],
+        });
+        await runtime.start(id);
+        return id;
+      }),
+    ),
+  );
+  const s = (performance.now() - t0) / 1000;
+  await Promise.all(ids.map((id) => pool(() => runtime.remove(id))));
+  return s;
+}
+
+/** 10 routers in a ring (point-to-point segments), each with a LAN segment shared by 4 hosts. */
+function generatedLab(dir: string): void {
+  const conf: string[] = [];
+  for (let r = 0; r < 10; r++) {
+    conf.push(`r${r}[0]="ring${r}"`, `r${r}[1]="ring${(r + 9) % 10}"`, `r${r}[2]="lan${r}"`, `r${r}[image]="kathara/base"`);
+    writeFileSync(join(dir, `r${r}.startup`), `ip addr add 10.${r}.0.1/24 dev eth2\nip addr add 172.16.${r}.1/30 dev eth0\n`);
+    for (let h = 0; h < 4; h++) {
+      conf.push(`h${r}_${h}[0]="lan${r}"`);
+      writeFileSync(join(dir, `h${r}_${h}.startup`), `ip addr add 10.${r}.0.${h + 10}/24 dev eth0\nip route add default via 10.${r}.0.1\n`);
+    }
+  }
+  writeFileSync(join(dir, "lab.conf"), conf.join("\n") + "\n");
+}
+
+async function scenario(name: string, labDir: string, parallelism: number): Promise<Row> {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
+  const plan = planLab(loadKatharaLab(labDir), { name: `bench-${name}`, imageMap: IMAGE_MAP, sharedDir: store.sharedDir(`bench-${name}`), stageRoot: store.stageRoot(`bench-${name}`) });
+  const floorSeconds = await floor(plan, parallelism);
+  const d = await deploy(plan, { runtime, store, parallelism });
+  const t = await teardown(plan.lab, { runtime, store, parallelism });
+  rmSync(store.root, { recursive: true, force: true });
+  return {
+    scenario: name,
+    devices: plan.devices.length,
+    floorSeconds,
+    readySeconds: d.readySeconds,
+    deploySeconds: d.seconds,
+    teardownSeconds: t.seconds,
+    readyOverFloor: d.readySeconds / floorSeconds,
+    deployOverFloor: d.seconds / floorSeconds,
+    teardownOverDeploy: t.seconds / d.seconds,
+  };
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes("--json");
+  const onlyIdx = process.argv.indexOf("--only");
+  const only = onlyIdx > 0 ? process.argv[onlyIdx + 1] : undefined;
+  ensureTestEnv();
+  void BASE_IMAGE;
+  void FRR_IMAGE;
+  const parallelism = defaultParallelism();
+  const gen = mkdtempSync(join(tmpdir(), "kinda-bench-lab-"));
+  generatedLab(gen);
+  const rows: Row[] = [];
+  try {
+    if (!only || only === "data-center-bgp") rows.push(await scenario("data-center-bgp", resolve(conformanceDir(), "data-center-bgp"), parallelism));
+    if (!only || only === "generated-50") rows.push(await scenario("generated-50", gen, parallelism));
+  } finally {
+    rmSync(gen, { recursive: true, force: true });
+  }
+  if (json) {
+    console.log(JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows }, null, 2));
+    return;
+  }
+  console.log(`parallelism ${parallelism}; times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`);
+  console.log("scenario          devices  floor  ready  deploy  teardown  ready/floor  deploy/floor  teardown/deploy");
+  for (const r of rows) {
+    console.log(
+      `${r.scenario.padEnd(17)} ${String(r.devices).padStart(7)}  ${r.floorSeconds.toFixed(2).padStart(5)}  ${r.readySeconds.toFixed(2).padStart(5)}  ${r.deploySeconds.toFixed(2).padStart(6)}  ${r.teardownSeconds.toFixed(2).padStart(8)}  ${r.readyOverFloor.toFixed(2).padStart(11)}  ${r.deployOverFloor.toFixed(2).padStart(12)}  ${r.teardownOverDeploy.toFixed(2).padStart(15)}`,
+    );
+  }
+  console.log("targets: deploy/floor <= 1.50, teardown/deploy <= 0.50");
+}
+
+await main();
