@@ -38,8 +38,18 @@ async function floor(plan: Plan, parallelism: number): Promise<number> {
     plan.devices.map((d, i) =>
       pool(async () => {
         const id = await runtime.create({
-          name: `kinda-bench-floor-${i}`, image: d.image, hostname: d.name, labels: { "kinda.bench": "floor" },
-          env: [], sysctls: {}, capAdd: d.capAdd, privileged: false, ports: [], network: "none", binds: [], ulimits: [],
+          name: `kinda-bench-floor-${i}`,
+          image: d.image,
+          hostname: d.name,
+          labels: { "kinda.bench": "floor" },
+          env: [],
+          sysctls: {},
+          capAdd: d.capAdd,
+          privileged: false,
+          ports: [],
+          network: "none",
+          binds: [],
+          ulimits: [],
         });
         await runtime.start(id);
         return id;
@@ -67,7 +77,12 @@ function generatedLab(dir: string): void {
 
 async function scenario(name: string, labDir: string, parallelism: number): Promise<Row> {
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
-  const plan = planLab(loadKatharaLab(labDir), { name: `bench-${name}`, imageMap: IMAGE_MAP, sharedDir: store.sharedDir(`bench-${name}`), stageRoot: store.stageRoot(`bench-${name}`) });
+  const plan = planLab(loadKatharaLab(labDir), {
+    name: `bench-${name}`,
+    imageMap: IMAGE_MAP,
+    sharedDir: store.sharedDir(`bench-${name}`),
+    stageRoot: store.stageRoot(`bench-${name}`),
+  });
   const floorSeconds = await floor(plan, parallelism);
   const d = await deploy(plan, { runtime, store, parallelism });
   const t = await teardown(plan.lab, { runtime, store, parallelism });
@@ -97,7 +112,8 @@ async function main(): Promise<void> {
   generatedLab(gen);
   const rows: Row[] = [];
   try {
-    if (!only || only === "data-center-bgp") rows.push(await scenario("data-center-bgp", resolve(conformanceDir(), "data-center-bgp"), parallelism));
+    if (!only || only === "data-center-bgp")
+      rows.push(await scenario("data-center-bgp", resolve(conformanceDir(), "data-center-bgp"), parallelism));
     if (!only || only === "generated-50") rows.push(await scenario("generated-50", gen, parallelism));
   } finally {
     rmSync(gen, { recursive: true, force: true });
@@ -106,7 +122,9 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows }, null, 2));
     return;
   }
-  console.log(`parallelism ${parallelism}; times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`);
+  console.log(
+    `parallelism ${parallelism}; times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`,
+  );
   console.log("scenario          devices  floor  ready  deploy  teardown  ready/floor  deploy/floor  teardown/deploy");
   for (const r of rows) {
     console.log(

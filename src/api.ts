@@ -26,7 +26,13 @@ export function planFromPath(path: string, opts: { name?: string; imageMap?: Rec
   const src = loadSource(path);
   const store = opts.store ?? new StateStore();
   const name = opts.name ?? src.defaultName;
-  return planLab(src.lab, { name, imageMap: opts.imageMap ?? {}, sharedDir: store.sharedDir(name), stageRoot: store.stageRoot(name), source: src.path });
+  return planLab(src.lab, {
+    name,
+    imageMap: opts.imageMap ?? {},
+    sharedDir: store.sharedDir(name),
+    stageRoot: store.stageRoot(name),
+    source: src.path,
+  });
 }
 
 export { formatPlan };
@@ -35,7 +41,13 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
   const src = loadSource(path);
   const store = opts.store ?? new StateStore();
   const name = opts.name ?? src.defaultName;
-  const plan = planLab(src.lab, { name, imageMap: opts.imageMap ?? {}, sharedDir: store.sharedDir(name), stageRoot: store.stageRoot(name), source: src.path });
+  const plan = planLab(src.lab, {
+    name,
+    imageMap: opts.imageMap ?? {},
+    sharedDir: store.sharedDir(name),
+    stageRoot: store.stageRoot(name),
+    source: src.path,
+  });
   return deploy(plan, {
     runtime: opts.runtime ?? new DockerRuntime(),
     store,

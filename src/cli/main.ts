@@ -42,10 +42,18 @@ function printStatus(labs: LabStatus[]): void {
 
 async function main(argv: string[]): Promise<number> {
   // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
-  const first = argv[2];
+  // `kinda --lab NAME <device> [cmd...]` picks the lab.
+  const head = argv.slice(0, 2);
+  let words = argv.slice(2);
+  const lab: string[] = [];
+  if (words[0] === "--lab" && words[1] !== undefined && words[2] !== undefined && !KNOWN_COMMANDS.has(words[2])) {
+    lab.push("--lab", words[1]);
+    words = words.slice(2);
+  }
+  const first = words[0];
   if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
-    const rest = argv.slice(3);
-    argv = [argv[0] as string, argv[1] as string, "exec", first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
+    const rest = words.slice(1);
+    argv = [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
   }
   let exitCode = 0;
   const program = new Command();

@@ -8,15 +8,7 @@ import { mkdirSync } from "node:fs";
 import { KindaError, PreflightError, formatIssue, type Issue } from "../errors.js";
 import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../plan/naming.js";
-import {
-  deviceLinkBatch,
-  devicePostLinkBatch,
-  devicePreLinkBatch,
-  labNamespaceBatch,
-  type DevicePlan,
-  type Plan,
-  type StartupStep,
-} from "../plan/plan.js";
+import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/plan.js";
 import type { ContainerSpec, Runtime } from "../runtime/runtime.js";
 import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
 import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";

@@ -126,7 +126,9 @@ export function parseRunnerOutput(text: string): { preamble: string; steps: Step
   const steps: StepOutcome[] = [];
   let preamble = "";
   let cur: StepOutcome | undefined;
-  for (const line of text.split("\n")) {
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  for (const line of lines) {
     if (line.startsWith(STEP_MARK)) {
       cur = { file: line.slice(STEP_MARK.length), exitCode: undefined, output: "" };
       steps.push(cur);

@@ -43,7 +43,7 @@ export interface LabState {
 }
 
 export function stateRoot(): string {
-  return process.env["KINDA_STATE_DIR"] ?? "/var/lib/kinda";
+  return process.env["KINDA_STATE_DIR"] || "/var/lib/kinda";
 }
 
 export class StateStore {

@@ -1,0 +1,85 @@
+/** Bad input: a clear error naming the file and line (or device and field), and nothing created. */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { IMAGE_MAP_ARGS, ensureTestEnv } from "../support/env.js";
+import { assertNothingLeft, containersOf, copyLab, hostLinks, kinda, kindaOk } from "../support/kinda.js";
+
+let linksBefore: string[];
+before(() => {
+  ensureTestEnv();
+  linksBefore = hostLinks();
+});
+
+async function rejected(name: string, dir: string, pattern: RegExp, extra: string[] = IMAGE_MAP_ARGS): Promise<void> {
+  const r = await kinda("up", dir, "--name", name, ...extra);
+  assert.notEqual(r.code, 0, `kinda up should fail:\n${r.stdout}`);
+  assert.match(r.stderr, pattern);
+  await assertNothingLeft(name, linksBefore);
+}
+
+describe("bad input creates nothing", { concurrency: true }, () => {
+  it("a lab.conf syntax error names file and line", async () => {
+    const d = copyLab("static-routing");
+    appendFileSync(join(d, "lab.conf"), "\nthis line is not lab.conf\n");
+    const lines = execFileSync("wc", ["-l", join(d, "lab.conf")], { encoding: "utf8" });
+    const n = Number(lines.trim().split(" ")[0]);
+    await rejected("t-bad-syntax", d, new RegExp(`lab\\.conf:${n}: syntax error`));
+  });
+
+  it("an interface given twice names the line and the device", async () => {
+    const d = copyLab("static-routing");
+    appendFileSync(join(d, "lab.conf"), '\npc1[0]="B"\n');
+    await rejected("t-bad-iface", d, /lab\.conf:\d+: device pc1 \[eth0\]: interface eth0 of pc1 is given twice/);
+  });
+
+  it("a lab.dep naming an unknown device names lab.dep and its line", async () => {
+    const d = copyLab("static-routing");
+    writeFileSync(join(d, "lab.dep"), "# deps\nr1: pc1\npc2: r9\n");
+    await rejected("t-bad-dep", d, /lab\.dep:3: "r9" is not a device of this lab/);
+  });
+
+  it("an image that is not present names the device and field", async () => {
+    const d = copyLab("static-routing");
+    await rejected(
+      "t-bad-image",
+      d,
+      /device pc1 \[image\]: image kinda-test\/absent:1 \(mapped from kathara\/base\) is not present locally/,
+      ["--image-map", "kathara/base=kinda-test/absent:1"],
+    );
+  });
+
+  it("a device folder that cannot be copied names the file", async () => {
+    const d = copyLab("bgp-simple-peering");
+    execFileSync("mkfifo", [join(d, "router1", "etc", "a-fifo")]);
+    await rejected("t-bad-folder", d, /router1\/etc\/a-fifo: device router1: cannot be copied into the device/);
+  });
+});
+
+describe("a failing start-up script", () => {
+  it("is reported per device with its output; the lab stays up", async () => {
+    const d = copyLab("static-routing");
+    appendFileSync(join(d, "pc2.startup"), "\necho about to fail\nexit 7\n");
+    const name = "t-bad-startup";
+    const r = await kinda("up", d, "--name", name, ...IMAGE_MAP_ARGS);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /start-up FAILED on pc2 at pc2\.startup \(exit 7\)/);
+    const st = JSON.parse(await kindaOk("status", name, "--json")) as {
+      devices: { name: string; running: boolean; startup: string; startupLog?: string }[];
+    }[];
+    const devs = st[0]!.devices;
+    assert.ok(
+      devs.every((x) => x.running),
+      "all devices still run",
+    );
+    assert.equal(devs.find((x) => x.name === "pc2")?.startup, "failed at pc2.startup (exit 7)");
+    assert.equal(devs.find((x) => x.name === "pc1")?.startup, "ok");
+    const log = execFileSync("cat", [devs.find((x) => x.name === "pc2")!.startupLog!], { encoding: "utf8" });
+    assert.match(log, /about to fail/);
+    assert.ok((await containersOf(name)).length === 4);
+    await kindaOk("down", name);
+    await assertNothingLeft(name, linksBefore);
+  });
+});

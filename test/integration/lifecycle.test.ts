@@ -1,0 +1,102 @@
+/** Labs side by side, down after SIGKILL, exec, status, dry-run. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { IMAGE_MAP_ARGS, conformanceDir, ensureTestEnv } from "../support/env.js";
+import { assertNothingLeft, containersOf, eventually, hostLinks, kinda, kindaOk, kindaSpawn, netnsNames, ping } from "../support/kinda.js";
+
+let linksBefore: string[];
+before(() => {
+  ensureTestEnv();
+  linksBefore = hostLinks();
+});
+
+const staticRouting = () => join(conformanceDir(), "static-routing");
+
+describe("lifecycle", () => {
+  it("two labs with the same device names run side by side; down of one leaves the other working", async () => {
+    await Promise.all([
+      kindaOk("up", staticRouting(), "--name", "t-side-a", ...IMAGE_MAP_ARGS),
+      kindaOk("up", staticRouting(), "--name", "t-side-b", ...IMAGE_MAP_ARGS),
+    ]);
+    assert.ok(await ping("t-side-a", "pc1", "195.11.14.1"));
+    assert.ok(await ping("t-side-b", "pc1", "195.11.14.1"));
+    // without --lab the device name is ambiguous, and kinda says so
+    const amb = await kinda("pc1", "true");
+    assert.notEqual(amb.code, 0);
+    assert.match(
+      amb.stderr,
+      /device pc1 exists in several labs \(t-side-a, t-side-b\)|device pc1 exists in several labs \(t-side-b, t-side-a\)/,
+    );
+    await kindaOk("down", "t-side-a");
+    await assertNothingLeft("t-side-a");
+    assert.ok(await ping("t-side-b", "pc1", "195.11.14.1"), "lab b still works");
+    assert.ok(await ping("t-side-b", "pc2", "200.1.1.1"));
+    await kindaOk("down", "t-side-b");
+    await assertNothingLeft("t-side-b", linksBefore);
+  });
+
+  it("down works after a deploy killed with SIGKILL halfway", async () => {
+    const name = "t-killed";
+    const child = kindaSpawn(["up", join(conformanceDir(), "data-center-bgp"), "--name", name, ...IMAGE_MAP_ARGS]);
+    child.stdout!.resume();
+    child.stderr!.resume();
+    await eventually("some containers of the lab exist", 60, async () => (await containersOf(name)).length >= 3);
+    child.kill("SIGKILL");
+    await new Promise((r) => child.on("close", r));
+    const left = await containersOf(name);
+    assert.ok(left.length > 0 && netnsNames().includes(`kinda-${name}`), "the killed deploy left a partial lab (the case under test)");
+    await kindaOk("down", name);
+    await assertNothingLeft(name, linksBefore);
+    // and again: down is idempotent
+    await kindaOk("down", name);
+  });
+
+  it("exec passes the exit code through; the shorthand works; status --json describes the lab", async () => {
+    const name = "t-exec";
+    await kindaOk("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS);
+    const r = await kinda("exec", "--lab", name, "r1", "--", "sh", "-c", "echo out; echo err >&2; exit 5");
+    assert.equal(r.code, 5);
+    assert.equal(r.stdout, "out\n");
+    assert.equal(r.stderr, "err\n");
+    const withLab = await kindaOk("--lab", name, "r2", "hostname");
+    assert.equal(withLab.trim(), "r2");
+    const short = await kindaOk("r2", "hostname");
+    assert.equal(short.trim(), "r2");
+    const st = JSON.parse(await kindaOk("status", name, "--json")) as {
+      name: string;
+      phase: string;
+      netnsPresent: boolean;
+      devices: { name: string; running: boolean; interfaces: { name: string; domain: string }[] }[];
+    }[];
+    assert.equal(st[0]?.phase, "up");
+    assert.equal(st[0]?.netnsPresent, true);
+    assert.deepEqual(
+      st[0]?.devices.find((d) => d.name === "r1")?.interfaces.map((i) => `${i.name}:${i.domain}`),
+      ["eth0:A", "eth1:B"],
+    );
+    const none = await kinda("exec", "--lab", name, "r7", "--", "true");
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /no device named r7 in lab t-exec/);
+    await kindaOk("down", name);
+    await assertNothingLeft(name, linksBefore);
+  });
+
+  it("--dry-run prints the plan and creates nothing", async () => {
+    const out = await kindaOk("up", staticRouting(), "--name", "t-dry", "--dry-run", ...IMAGE_MAP_ARGS);
+    assert.match(out, /ip -n kinda-t-dry link add cd-0 type bridge/);
+    assert.match(out, /device pc1: container kinda-t-dry-pc1/);
+    await assertNothingLeft("t-dry", linksBefore);
+  });
+
+  it("a second up of a lab that exists is refused, and the first stays", async () => {
+    const name = "t-twice";
+    await kindaOk("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS);
+    const r = await kinda("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /a lab named t-twice already exists/);
+    assert.equal((await containersOf(name)).length, 4);
+    await kindaOk("down", staticRouting()); // by path: the lab deployed from there
+    await assertNothingLeft(name, linksBefore);
+  });
+});
