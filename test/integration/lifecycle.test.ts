@@ -1,9 +1,22 @@
 /** Labs side by side, down after SIGKILL, exec, status, dry-run. */
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { IMAGE_MAP_ARGS, conformanceDir, ensureTestEnv } from "../support/env.js";
-import { assertNothingLeft, containersOf, eventually, hostLinks, kinda, kindaOk, kindaSpawn, netnsNames, ping } from "../support/kinda.js";
+import {
+  assertNothingLeft,
+  containersOf,
+  docker,
+  eventually,
+  hostLinks,
+  kinda,
+  kindaOk,
+  kindaSpawn,
+  netnsNames,
+  ping,
+} from "../support/kinda.js";
 
 let linksBefore: string[];
 before(() => {
@@ -78,6 +91,48 @@ describe("lifecycle", () => {
     const none = await kinda("exec", "--lab", name, "r7", "--", "true");
     assert.notEqual(none.code, 0);
     assert.match(none.stderr, /no device named r7 in lab t-exec/);
+    await kindaOk("down", name);
+    await assertNothingLeft(name, linksBefore);
+  });
+
+  it("bridged puts the NAT interface last with the default route; mem, cpus, port, env reach the container", async () => {
+    const d = mkdtempSync(join(tmpdir(), "kinda-it-bridged-"));
+    writeFileSync(
+      join(d, "lab.conf"),
+      [
+        'a[0]="X"',
+        'a[bridged]="true"',
+        'a[port]="18080:80"',
+        'a[mem]="128m"',
+        'a[cpus]="0.5"',
+        'a[env]="GREETING=hi"',
+        'b[0]="X"',
+        'b[exec]="ip addr add 10.5.0.2/24 dev eth0"',
+      ].join("\n") + "\n",
+    );
+    writeFileSync(join(d, "a.startup"), "ip addr add 10.5.0.1/24 dev eth0\n");
+    const name = "t-bridged";
+    await kindaOk("up", d, "--name", name, ...IMAGE_MAP_ARGS);
+    const links = JSON.parse(await kindaOk("exec", "--lab", name, "a", "--", "ip", "-j", "-4", "addr")) as {
+      ifname: string;
+      addr_info: { local: string }[];
+    }[];
+    assert.deepEqual(
+      links.map((l) => l.ifname),
+      ["lo", "eth0", "eth1"],
+    );
+    assert.equal(links[1]?.addr_info[0]?.local, "10.5.0.1");
+    assert.ok(links[2]?.addr_info[0]?.local, "eth1 has the NAT network's address");
+    const route = await kindaOk("exec", "--lab", name, "a", "--", "ip", "route", "show", "default");
+    assert.match(route, /default via \S+ dev eth1/);
+    assert.ok(await ping(name, "b", "10.5.0.1"), "the lab segment works next to the NAT interface");
+    assert.equal((await kindaOk("exec", "--lab", name, "a", "--", "printenv", "GREETING")).trim(), "hi");
+    const info = await docker.getContainer("kinda-t-bridged-a").inspect();
+    assert.equal(info.HostConfig.Memory, 128 * 1024 * 1024);
+    assert.equal(info.HostConfig.NanoCpus, 5e8);
+    assert.deepEqual(info.HostConfig.PortBindings?.["80/tcp"]?.[0]?.HostPort, "18080");
+    const b = await docker.getContainer("kinda-t-bridged-b").inspect();
+    assert.equal(b.HostConfig.NetworkMode, "none", "a device without bridged has no network but the lab's");
     await kindaOk("down", name);
     await assertNothingLeft(name, linksBefore);
   });
