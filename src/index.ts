@@ -9,3 +9,9 @@ export type { Runtime, ContainerSpec, ContainerInfo } from "./runtime/runtime.js
 export { DockerRuntime } from "./runtime/docker.js";
 export { StateStore } from "./state/store.js";
 export { up, down, status, execIn, findDevice, planFromPath, resolveLabName } from "./api.js";
+export { ClusterBuilder, destroyCluster, discoverDevices } from "./cluster/cluster.js";
+export { KindProvider, kindConfig, kindConfigYaml } from "./cluster/kind.js";
+export { planCluster, formatClusterPlan } from "./cluster/plan.js";
+export { registerProvider, type ClusterProvider } from "./cluster/provider.js";
+export * from "./cluster/model.js";
+export { whoIs, reverseName, clusterNodes } from "./api.js";

@@ -2,11 +2,11 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, execIn, formatPlan, planFromPath, status, up, type LabStatus } from "../api.js";
+import { down, execIn, formatPlan, planFromPath, reverseName, status, up, whoIs, type LabStatus } from "../api.js";
 import { KindaError, TopologyError } from "../errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -152,6 +152,20 @@ async function main(argv: string[]): Promise<number> {
       });
       exitCode = r.exitCode;
     });
+
+  const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
+  program
+    .command("who")
+    .description("the topology name of a Kubernetes node (e.g. kinda who kinda-worker2)")
+    .argument("<k8s-node>", "Kubernetes node name")
+    .addOption(labOption())
+    .action((k8s: string, o: { lab?: string }) => console.log(whoIs(k8s, o.lab)));
+  program
+    .command("reverse")
+    .description("the Kubernetes node name of a topology node (kubectl label node $(kinda reverse w1) ...)")
+    .argument("<name>", "topology name")
+    .addOption(labOption())
+    .action((name: string, o: { lab?: string }) => console.log(reverseName(name, o.lab)));
 
   await program.parseAsync(argv);
   return exitCode;

@@ -10,6 +10,8 @@ import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../plan/naming.js";
 import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/plan.js";
 import type { ContainerSpec, Runtime } from "../runtime/runtime.js";
+import { destroyCluster } from "../cluster/cluster.js";
+import { removeHostSide } from "../cluster/apply.js";
 import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
 import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { deferred, limiter } from "./pool.js";
@@ -298,6 +300,17 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
   const state = store.read(name);
+  if (state?.cluster) {
+    const s = rep.step(`removing cluster ${state.cluster.name} (${state.cluster.provider})`);
+    try {
+      await destroyCluster(name, { runtime, store });
+      s.done();
+    } catch (e) {
+      s.fail(`could not remove cluster ${state.cluster.name}: ${(e as Error).message}`);
+    }
+  } else {
+    await removeHostSide(name);
+  }
   const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
 
   if (opts.runShutdown !== false && state) {

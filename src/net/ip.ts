@@ -5,10 +5,18 @@
 import { existsSync } from "node:fs";
 import { run, runChecked } from "./exec.js";
 
-export type Netns = { name: string } | { pid: number };
+/** A network namespace: a named one, a process's (containers), or the host's own. */
+export type Netns = { name: string } | { pid: number } | { host: true };
+
+/** argv that runs `argv` inside the namespace. */
+export function inNetns(ns: Netns, argv: string[]): string[] {
+  if ("host" in ns) return argv;
+  if ("name" in ns) return ["ip", "netns", "exec", ns.name, ...argv];
+  return ["nsenter", "-t", String(ns.pid), "-n", ...argv];
+}
 
 function ipArgv(ns: Netns, extra: string[]): string[] {
-  return "name" in ns ? ["ip", "-n", ns.name, ...extra] : ["nsenter", "-t", String(ns.pid), "-n", "ip", ...extra];
+  return "name" in ns ? ["ip", "-n", ns.name, ...extra] : inNetns(ns, ["ip", ...extra]);
 }
 
 /** Applies batch lines in one process; throws with the failing line on error. */

@@ -28,6 +28,24 @@ export interface DeviceState {
   shutdown?: { label: string; path: string }[];
 }
 
+export interface ClusterNodeState {
+  name: string;
+  role: "control-plane" | "worker";
+  k8sName: string;
+  container: string;
+}
+
+/** A Kubernetes cluster attached to the lab. */
+export interface ClusterState {
+  provider: string;
+  name: string;
+  providerOptions: Record<string, string>;
+  phase: "creating" | "up";
+  encapsulation: string;
+  nodes: ClusterNodeState[];
+  hostLinks: string[];
+}
+
 export interface LabState {
   version: 1;
   name: string;
@@ -40,6 +58,7 @@ export interface LabState {
   devices: DeviceState[];
   domains: { name: string; bridge: string }[];
   warnings: string[];
+  cluster?: ClusterState;
 }
 
 export function stateRoot(): string {

@@ -110,7 +110,7 @@ export async function assertNothingLeft(lab: string, linksBefore?: string[]): Pr
   if (linksBefore) assert.deepEqual(hostLinks(), linksBefore, "host links changed");
   const rules = execFileSync("iptables-save", { encoding: "utf8" })
     .split("\n")
-    .filter((l) => l.includes(`kinda-${lab}`));
+    .filter((l) => l.includes(`kinda-${lab}`) || l.includes(`kinda:${lab}`));
   assert.deepEqual(rules, [], "iptables rules remain");
   const st = await kinda("status", lab);
   assert.notEqual(st.code, 0, `kinda status ${lab} still finds the lab`);

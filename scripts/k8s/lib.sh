@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Shared settings and helpers for scripts/k8s/* (test infrastructure for issue 5: a Kind cluster
+# whose node image is built here, offline, from Go modules and Debian packages). Sourced, not run.
+#
+# Everything built is cached under $KINDA_K8S_CACHE (default /var/cache/kinda-k8s) and in Go's own
+# build and module caches, so a second run only checks stamps. Nothing here names a registry or a
+# mirror: Go uses its default module proxy, debootstrap the mirror apt's sources already name.
+set -euo pipefail
+
+# ---- versions (see docs/k8s-offline.md for why these) ----------------------------------------
+KIND_VERSION=${KINDA_KIND_VERSION:-v0.30.0}
+K8S_VERSION=${KINDA_K8S_VERSION:-v1.34.4}
+# what kubeadm v1.34 asks for (cmd/kubeadm/app/constants: DefaultEtcdVersion, CoreDNSVersion, PauseVersion)
+ETCD_VERSION=${KINDA_ETCD_VERSION:-v3.6.5}
+ETCD_IMAGE_REV=0
+COREDNS_VERSION=${KINDA_COREDNS_VERSION:-v1.12.1}
+PAUSE_VERSION=3.10.1
+CRICTL_VERSION=${KINDA_CRICTL_VERSION:-v1.34.0}
+LOCAL_PATH_PROVISIONER_VERSION=${KINDA_LPP_VERSION:-v0.0.30}
+DEBIAN_SUITE=bookworm
+
+# ---- places ----------------------------------------------------------------------------------
+CACHE=${KINDA_K8S_CACHE:-/var/cache/kinda-k8s}
+BIN=$CACHE/bin                       # kind, plus a `docker` link to Debian's client (kind runs `docker`)
+OUT=$CACHE/out                       # built binaries, per component and version
+LOGS=$CACHE/logs
+DOCKER=/usr/bin/docker               # Debian's client; another one may sit earlier on PATH
+K8S_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+BASE_IMAGE=${KINDA_K8S_BASE_IMAGE:-kinda-k8s/base:$DEBIAN_SUITE}
+NODE_IMAGE=${KINDA_K8S_NODE_IMAGE:-kinda-k8s/node:$K8S_VERSION}
+
+mkdir -p "$BIN" "$OUT" "$LOGS"
+[ -x "$BIN/docker" ] || ln -sf "$DOCKER" "$BIN/docker"
+export PATH="$BIN:$PATH"
+export CGO_ENABLED=0
+
+log() { printf '[k8s %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[k8s] error: %s\n' "$*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (it uses the Docker engine and debootstrap)"
+
+# stamp FILE CONTENT: true when FILE holds CONTENT (a stage's inputs), i.e. the stage is up to date
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+# a short digest of strings and files (the inputs of a stage)
+inputs_hash() {
+  { for a in "$@"; do if [ -f "$a" ]; then cat "$a"; else printf '%s\n' "$a"; fi; done; } | sha256sum | cut -c1-16
+}
+
+# the Debian mirror apt on this machine already uses (or $KINDA_DEBIAN_MIRROR)
+debian_mirror() {
+  if [ -n "${KINDA_DEBIAN_MIRROR:-}" ]; then echo "$KINDA_DEBIAN_MIRROR"; return; fi
+  local m
+  m=$(grep -h -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+  [ -n "$m" ] || m=$(grep -h -E '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+  [ -n "$m" ] || die "no Debian mirror found in apt's sources; set KINDA_DEBIAN_MIRROR"
+  echo "$m"
+}
+
+# the module directory of MODULE@VERSION in Go's module cache (downloads it through the proxy)
+gomod_dir() { (cd "$CACHE" && go mod download -json "$1" | jq -r .Dir); }
+
+# time a stage and append the figure to $LOGS/times.log
+timed() { # label command...
+  local label=$1 t0 rc=0; shift
+  t0=$(date +%s.%N)
+  "$@" || rc=$?
+  printf '%s %-28s %7.1f s rc=%s\n' "$(date -u +%FT%TZ)" "$label" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')" "$rc" >>"$LOGS/times.log"
+  return $rc
+}

@@ -1,0 +1,181 @@
+/**
+ * The manual cluster builder (the seed's flow): add nodes, connect each to a device of a lab
+ * that is up, optionally give internet access through a device, then build: the provider
+ * creates the nodes, kinda discovers them and plumbs them into the network. `destroy()` (or
+ * `await using`) removes the cluster and everything kinda added for it.
+ */
+import { KindaError, TopologyError } from "../errors.js";
+import { run } from "../net/exec.js";
+import { inNetns } from "../net/ip.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../plan/naming.js";
+import { DockerRuntime } from "../runtime/docker.js";
+import type { Runtime } from "../runtime/runtime.js";
+import { StateStore, type ClusterState } from "../state/store.js";
+import { silentReporter, type Reporter } from "../engine/reporter.js";
+import { applyClusterPlan, removeHostSide } from "./apply.js";
+import type { ClusterOptions, DeviceFacts, NodeFacts, NodeLink, NodeRole, NodeSpec } from "./model.js";
+import { DEFAULT_POD_CIDR, planCluster, validateLinks, type ClusterPlan } from "./plan.js";
+import { providerFor, type ClusterProvider } from "./provider.js";
+
+export interface BuilderDeps {
+  runtime?: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+  /** Recorded so that `kinda down` can rebuild the provider (e.g. Kind's image). */
+  providerOptions?: Record<string, string>;
+}
+
+export interface BuildResult {
+  nodes: NodeFacts[];
+  plan: ClusterPlan;
+  seconds: { provider: number; plumbing: number };
+}
+
+/** Devices of a lab that is up, with PIDs and present interfaces. */
+export async function discoverDevices(lab: string, runtime: Runtime): Promise<DeviceFacts[]> {
+  const cs = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: lab });
+  return Promise.all(
+    cs.map(async (c) => {
+      const info = await runtime.inspect(c.id);
+      if (!info?.running) throw new KindaError(`device ${c.labels[LABEL_DEVICE]} of lab ${lab} is not running`);
+      const r = await run(inNetns({ pid: info.pid }, ["ip", "-j", "link", "show"]));
+      const ifs = r.exitCode === 0 ? (JSON.parse(r.stdout || "[]") as { ifname: string }[]).map((l) => l.ifname) : [];
+      return { name: c.labels[LABEL_DEVICE] ?? c.name, container: c.name, pid: info.pid, interfaces: ifs };
+    }),
+  );
+}
+
+export class ClusterBuilder {
+  readonly nodes: NodeSpec[] = [];
+  readonly links: NodeLink[] = [];
+  readonly options: ClusterOptions;
+  private readonly runtime: Runtime;
+  private readonly store: StateStore;
+  private readonly reporter: Reporter;
+  private built = false;
+
+  constructor(
+    readonly lab: string,
+    readonly provider: ClusterProvider,
+    options: ClusterOptions = {},
+    private readonly deps: BuilderDeps = {},
+  ) {
+    this.options = { ...options };
+    this.runtime = deps.runtime ?? new DockerRuntime();
+    this.store = deps.store ?? new StateStore();
+    this.reporter = deps.reporter ?? silentReporter;
+  }
+
+  addNode(name: string, role: NodeRole = "worker"): this {
+    this.nodes.push({ name, role });
+    return this;
+  }
+
+  /** The seed's connect_with_container (with `deviceBridge`, its as_bridge_in_container). */
+  connect(link: NodeLink): this {
+    this.links.push(link);
+    return this;
+  }
+
+  /** The seed's enable_internet_access_via. */
+  enableInternetAccessVia(device: string, hostRoutes?: string[]): this {
+    this.options.internetVia = device;
+    if (hostRoutes) this.options.hostRoutes = hostRoutes;
+    return this;
+  }
+
+  private validateUpFront(devices: DeviceFacts[]): void {
+    const issues = validateLinks({
+      lab: this.lab,
+      links: this.links,
+      options: this.options,
+      podCidr: DEFAULT_POD_CIDR,
+      nodeNames: this.nodes.map((n) => n.name),
+      deviceNames: devices.map((d) => d.name),
+    });
+    const names = new Set<string>();
+    for (const n of this.nodes) {
+      if (names.has(n.name)) issues.push({ field: `node ${n.name}`, message: "is defined twice" });
+      names.add(n.name);
+      if (devices.some((d) => d.name === n.name)) issues.push({ field: `node ${n.name}`, message: "has the name of a device of the lab" });
+    }
+    if (!this.nodes.some((n) => n.role === "control-plane")) issues.push({ field: "nodes", message: "no control-plane node" });
+    if (issues.length) throw new TopologyError(issues);
+  }
+
+  /** Creates the cluster and attaches it; on failure removes what it created. */
+  async build(opts: { signal?: AbortSignal } = {}): Promise<BuildResult> {
+    const state = this.store.read(this.lab);
+    if (!state || state.phase !== "up") throw new KindaError(`lab ${this.lab} is not up`, { hint: `deploy it first (kinda up ...)` });
+    if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
+    const devices = await discoverDevices(this.lab, this.runtime);
+    this.validateUpFront(devices);
+
+    const cluster: ClusterState = {
+      provider: this.provider.kind,
+      name: this.provider.name,
+      providerOptions: this.deps.providerOptions ?? {},
+      phase: "creating",
+      encapsulation: this.options.encapsulation ?? "vxlan",
+      nodes: [],
+      hostLinks: [],
+    };
+    state.cluster = cluster;
+    this.store.write(state); // `down` can now find and delete the cluster, even after a crash
+    const t0 = performance.now();
+    try {
+      const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
+      await this.provider.create(this.nodes, {
+        podCidr: DEFAULT_POD_CIDR,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onOutput: (l) => s1.update(l),
+      });
+      s1.done();
+      const t1 = performance.now();
+      const nodes = await this.provider.discover(this.nodes);
+      cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
+      this.store.write(state);
+      if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
+      const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
+      const plan = planCluster({ lab: this.lab, links: this.links, nodes, devices, options: this.options, podCidr: DEFAULT_POD_CIDR });
+      cluster.hostLinks = plan.hostLinks;
+      this.store.write(state);
+      await applyClusterPlan(plan);
+      s2.done(`attached ${nodes.length} nodes (${plan.size} operations)`);
+      cluster.phase = "up";
+      this.store.write(state);
+      this.built = true;
+      return { nodes, plan, seconds: { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 } };
+    } catch (e) {
+      await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async destroy(): Promise<void> {
+    await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider });
+    this.built = false;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.built) await this.destroy();
+  }
+}
+
+/** Removes a lab's cluster: host-side links and rules, then the provider's nodes; clears the state. */
+export async function destroyCluster(
+  lab: string,
+  deps: { runtime?: Runtime; store?: StateStore; provider?: ClusterProvider },
+): Promise<void> {
+  const store = deps.store ?? new StateStore();
+  const state = store.read(lab);
+  await removeHostSide(lab);
+  const c = state?.cluster;
+  const provider = deps.provider ?? (c ? providerFor(c.provider, c.name, c.providerOptions) : undefined);
+  if (c && !provider) throw new KindaError(`cannot remove cluster ${c.name}: no provider "${c.provider}" is known to this process`);
+  await provider?.delete();
+  if (state?.cluster) {
+    delete state.cluster;
+    store.write(state);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The Kind provider: writes Kind's cluster config from the node list, runs `kind create cluster`
+ * (which merges the kubeconfig, so kubectl works afterwards), finds node containers by Kind's
+ * labels and reads node names, InternalIPs and pod CIDRs through the Kubernetes API.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { stringify } from "yaml";
+import { KindaError } from "../errors.js";
+import { run, runChecked } from "../net/exec.js";
+import { DockerRuntime } from "../runtime/docker.js";
+import type { NodeFacts, NodeSpec } from "./model.js";
+import { registerProvider, type ClusterProvider, type CreateOptions } from "./provider.js";
+
+/** Node label carrying the topology name, set through Kind's config. */
+export const NAME_LABEL = "kinda.dev/name";
+export const KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster";
+export const KIND_ROLE_LABEL = "io.x-k8s.kind.role";
+
+export interface KindOptions {
+  /** Node image (default: Kind's own default for its version). */
+  image?: string;
+  /** The `kind` binary (default: `kind` on PATH, or $KINDA_KIND). */
+  kindBinary?: string;
+  /** Extra kubeadm config patches (YAML strings), e.g. for cgroup drivers. */
+  kubeadmConfigPatches?: string[];
+  containerdConfigPatches?: string[];
+}
+
+/** Kind's v1alpha4 cluster config for these nodes (control planes first, as Kind expects). */
+export function kindConfig(nodes: readonly NodeSpec[], podCidr: string, opts: KindOptions = {}): Record<string, unknown> {
+  const ordered = [...nodes.filter((n) => n.role === "control-plane"), ...nodes.filter((n) => n.role === "worker")];
+  const cfg: Record<string, unknown> = {
+    kind: "Cluster",
+    apiVersion: "kind.x-k8s.io/v1alpha4",
+    networking: { podSubnet: podCidr },
+    nodes: ordered.map((n) => ({ role: n.role, labels: { [NAME_LABEL]: n.name }, ...(opts.image ? { image: opts.image } : {}) })),
+  };
+  if (opts.kubeadmConfigPatches?.length) cfg["kubeadmConfigPatches"] = opts.kubeadmConfigPatches;
+  if (opts.containerdConfigPatches?.length) cfg["containerdConfigPatches"] = opts.containerdConfigPatches;
+  return cfg;
+}
+
+export function kindConfigYaml(nodes: readonly NodeSpec[], podCidr: string, opts: KindOptions = {}): string {
+  return stringify(kindConfig(nodes, podCidr, opts));
+}
+
+interface KubeNode {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+  status?: { addresses?: { type: string; address: string }[] };
+}
+
+/** Matches Kubernetes Node objects to topology nodes by the name label. */
+export function nodesFromApi(
+  items: readonly KubeNode[],
+  specs: readonly NodeSpec[],
+): Map<string, { k8sName: string; internalIp: string; podCidrs: string[] }> {
+  const out = new Map<string, { k8sName: string; internalIp: string; podCidrs: string[] }>();
+  for (const it of items) {
+    const topo = it.metadata?.labels?.[NAME_LABEL];
+    if (!topo || !specs.some((s) => s.name === topo)) continue;
+    const ip = it.status?.addresses?.find((a) => a.type === "InternalIP" && !a.address.includes(":"))?.address ?? "";
+    const pods = it.spec?.podCIDRs?.length ? it.spec.podCIDRs : it.spec?.podCIDR ? [it.spec.podCIDR] : [];
+    out.set(topo, { k8sName: it.metadata?.name ?? "", internalIp: ip, podCidrs: pods.filter((p) => !p.includes(":")) });
+  }
+  return out;
+}
+
+export class KindProvider implements ClusterProvider {
+  readonly kind = "kind";
+  constructor(
+    readonly name: string,
+    readonly options: KindOptions = {},
+    private readonly runtime = new DockerRuntime(),
+  ) {}
+
+  private get bin(): string {
+    return this.options.kindBinary ?? process.env["KINDA_KIND"] ?? "kind";
+  }
+
+  private async ensureKind(): Promise<void> {
+    const r = await run([this.bin, "version"]).catch(() => undefined);
+    if (!r || r.exitCode !== 0) {
+      throw new KindaError(`the kind CLI was not found (${this.bin})`, {
+        hint: "install Kind (e.g. `go install sigs.k8s.io/kind@v0.30.0`, then put ~/go/bin on PATH) or set KINDA_KIND to its path",
+      });
+    }
+  }
+
+  async create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void> {
+    await this.ensureKind();
+    await this.runtime.ping();
+    const dir = mkdtempSync(join(tmpdir(), "kinda-kind-"));
+    const cfg = join(dir, "kind.yaml");
+    writeFileSync(cfg, kindConfigYaml(nodes, opts.podCidr, this.options));
+    const argv = [this.bin, "create", "cluster", "--name", this.name, "--config", cfg, "--wait", "5m"];
+    if (this.options.image) argv.push("--image", this.options.image);
+    try {
+      await new Promise<void>((res, rej) => {
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+        let tail = "";
+        const onData = (c: Buffer) => {
+          const text = c.toString();
+          tail = (tail + text).slice(-4000);
+          for (const line of text.split("\n")) if (line.trim()) opts.onOutput?.(line.trim());
+        };
+        child.stdout.on("data", onData);
+        child.stderr.on("data", onData);
+        const abort = () => child.kill("SIGTERM");
+        opts.signal?.addEventListener("abort", abort);
+        child.on("error", rej);
+        child.on("close", (code) => {
+          opts.signal?.removeEventListener("abort", abort);
+          if (code === 0) res();
+          else rej(new KindaError(`kind create cluster --name ${this.name} failed (exit ${code}):\n${tail.trim()}`));
+        });
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  async discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]> {
+    const { KubeConfig, CoreV1Api } = await import("@kubernetes/client-node");
+    const kc = new KubeConfig();
+    kc.loadFromString(await runChecked([this.bin, "get", "kubeconfig", "--name", this.name]));
+    const api = kc.makeApiClient(CoreV1Api);
+    const list = await api.listNode();
+    const byTopo = nodesFromApi(list.items as KubeNode[], nodes);
+    const net = await this.runtime.docker.getNetwork("kind").inspect();
+    const ipam = (net.IPAM?.Config ?? []).find((c) => Boolean(c.Subnet) && !c.Subnet?.includes(":"));
+    const facts: NodeFacts[] = [];
+    for (const n of nodes) {
+      const k = byTopo.get(n.name);
+      if (!k) throw new KindaError(`Kind cluster ${this.name} has no node labelled ${NAME_LABEL}=${n.name}`);
+      const c = await this.runtime.inspect(k.k8sName);
+      if (!c?.running) throw new KindaError(`the container of Kubernetes node ${k.k8sName} is not running`);
+      facts.push({
+        name: n.name,
+        role: n.role,
+        k8sName: k.k8sName,
+        container: c.name,
+        containerId: c.id,
+        pid: c.pid,
+        internalIp: k.internalIp,
+        providerCidr: ipam?.Subnet ?? "",
+        providerGateway: ipam?.Gateway ?? "",
+        providerIf: "eth0",
+        podCidrs: k.podCidrs,
+      });
+    }
+    return facts;
+  }
+
+  async delete(): Promise<void> {
+    const r = await run([this.bin, "delete", "cluster", "--name", this.name]).catch(() => undefined);
+    if (r && r.exitCode !== 0) throw new KindaError(`kind delete cluster --name ${this.name} failed: ${r.stderr.trim()}`);
+  }
+}
+
+registerProvider(
+  "kind",
+  (name, o) =>
+    new KindProvider(name, { ...(o["image"] ? { image: o["image"] } : {}), ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}) }),
+);

@@ -1,0 +1,92 @@
+/**
+ * Kubernetes nodes inside the emulated network: what the user asks for (node roles, links from
+ * nodes to devices, encapsulation, options) and what a cluster provider discovers at run time.
+ */
+
+/** Token-bucket egress shaping (the seed's TrafficControlInfo): tc tbf. */
+export interface TrafficControl {
+  /** e.g. "20mbit" */
+  rate: string;
+  /** e.g. "32kbit" (default: rate/8 bytes per 10 ms, at least 32kbit) */
+  burst?: string;
+  /** e.g. "50ms" (queueing latency bound; default 50ms) */
+  latency?: string;
+}
+
+export type NodeRole = "control-plane" | "worker";
+
+export interface NodeSpec {
+  /** Topology name (e.g. "w1"). */
+  name: string;
+  role: NodeRole;
+}
+
+/** A veth between a Kubernetes node and a network device (the seed's connect_with_container). */
+export interface NodeLink {
+  node: string;
+  device: string;
+  /** Node-side address with prefix, e.g. "10.0.4.2/24". */
+  nodeAddress: string;
+  /** Device-side address with prefix; on the bridge when `deviceBridge` is set. */
+  deviceAddress?: string;
+  /** Make the device side a port of this bridge inside the device (created on first use). */
+  deviceBridge?: string;
+  /** Node-side interface name (default "eth1"; the node's eth0 is the cluster provider's). */
+  nodeIf?: string;
+  /** Device-side interface name (default: the device's next free ethN). */
+  deviceIf?: string;
+  nodeMac?: string;
+  deviceMac?: string;
+  /** Link MTU (default 1500). */
+  mtu?: number;
+  /** Egress shaping on the node side and/or the device side. */
+  nodeTc?: TrafficControl;
+  deviceTc?: TrafficControl;
+  /** Route the node's default traffic via the device (registry ranges stay via the host). */
+  defaultRoute?: boolean;
+}
+
+export type Encapsulation = "vxlan" | "gre";
+
+export interface ClusterOptions {
+  encapsulation?: Encapsulation;
+  /** Addresses for tunnel endpoints (VXLAN VTEPs, GRE point-to-point). Default 100.64.0.0/16. */
+  tunnelCidr?: string;
+  /** Redirect node-to-node traffic for Kind addresses through the emulated network (default off). */
+  apiThroughNetwork?: boolean;
+  /** Device that gives the cluster internet access (the seed's enable_internet_access_via). */
+  internetVia?: string;
+  /** Address ranges nodes keep reaching via the host even with a default route into the lab (registries). */
+  hostRoutes?: string[];
+  /** Uplink range for internet access: a /30 between the host and the gateway device. */
+  uplinkCidr?: string;
+}
+
+/** What a cluster provider tells about a node once it exists. */
+export interface NodeFacts {
+  /** Topology name. */
+  name: string;
+  role: NodeRole;
+  /** Kubernetes node name (e.g. "kinda-worker2"). */
+  k8sName: string;
+  container: string;
+  containerId: string;
+  pid: number;
+  /** The node's address on the provider's network (Kind's Docker network). */
+  internalIp: string;
+  /** The provider network's range and gateway (Kind's Docker network). */
+  providerCidr: string;
+  providerGateway: string;
+  /** Interface on the provider network inside the node. */
+  providerIf: string;
+  podCidrs: string[];
+}
+
+/** A device of the emulated network, as found at run time. */
+export interface DeviceFacts {
+  name: string;
+  container: string;
+  pid: number;
+  /** Interface names present in the device (to pick the next free ethN). */
+  interfaces: string[];
+}

@@ -1,0 +1,416 @@
+/**
+ * Plans how Kubernetes nodes join the emulated network. Pure: from the requested links and the
+ * facts discovered at run time (node PIDs, provider addresses, pod CIDRs, device interfaces) it
+ * computes, per network namespace, the iproute2/bridge/tc batches, iptables rules and ethtool
+ * calls that `applyClusterPlan` runs. Validation happens here, all at once, before anything.
+ */
+import { createHash } from "node:crypto";
+import { TopologyError, type Issue } from "../errors.js";
+import { contains, hostOf, isCidr, networkOf, nthAddress, overlaps } from "../net/addr.js";
+import type { Netns } from "../net/ip.js";
+import type { ClusterOptions, DeviceFacts, NodeFacts, NodeLink, TrafficControl } from "./model.js";
+
+export const VXLAN_IF = "kinda-vx";
+export const VXLAN_ID = 4242;
+export const VXLAN_PORT = 4789;
+/** Policy-routing table and rule priority for pod-CIDR routes (win over the provider's own routes). */
+export const POD_TABLE = 4242;
+export const POD_RULE_PREF = 4242;
+export const VXLAN_OVERHEAD = 50;
+export const GRE_OVERHEAD = 24;
+export const DEFAULT_TUNNEL_CIDR = "100.64.0.0/16";
+export const DEFAULT_POD_CIDR = "10.244.0.0/16";
+export const DEFAULT_NODE_IF = "eth1";
+
+/** iptables comment on every rule kinda adds for a lab. */
+export function ruleComment(lab: string): string {
+  return `kinda:${lab}`;
+}
+
+/** Host-namespace link names: `kh<hash>-<n>`, unique per lab, recognisable by prefix. */
+export function hostLinkPrefix(lab: string): string {
+  return `kh${createHash("sha256").update(lab).digest("hex").slice(0, 6)}`;
+}
+
+export function greIf(peerIndex: number): string {
+  return `kgre${peerIndex}`;
+}
+
+/** Deterministic, locally administered MAC for a node's VXLAN device. */
+export function vxlanMac(nodeIndex: number): string {
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return `02:6b:64:00:${hex(Math.floor(nodeIndex / 256) % 256)}:${hex(nodeIndex % 256)}`;
+}
+
+export interface IptablesRules {
+  nat: string[];
+  mangle: string[];
+  filter: string[];
+}
+
+/** Everything to do inside one namespace, in order: ip, bridge, tc, ethtool, iptables, conntrack. */
+export interface NsOps {
+  /** Ops of one phase run in parallel across namespaces; phases run in order. */
+  phase: number;
+  label: string;
+  ns: Netns;
+  ip: string[];
+  bridge: string[];
+  tc: string[];
+  ethtool: string[][];
+  iptables: IptablesRules;
+  flushConntrack: boolean;
+}
+
+export interface ClusterPlan {
+  lab: string;
+  encapsulation: ClusterOptions["encapsulation"] & string;
+  /** Phase 0: veths from nodes (and the host) into devices; 1: device sides; 2: routes, tunnels, rules. */
+  steps: NsOps[];
+  /** Host-namespace links created (deleted at teardown). */
+  hostLinks: string[];
+  /** Number of kernel objects/commands planned (plan size, for the bench). */
+  size: number;
+}
+
+function ops(phase: number, label: string, ns: Netns): NsOps {
+  return {
+    phase,
+    label,
+    ns,
+    ip: [],
+    bridge: [],
+    tc: [],
+    ethtool: [],
+    iptables: { nat: [], mangle: [], filter: [] },
+    flushConntrack: false,
+  };
+}
+
+function tbf(dev: string, tc: TrafficControl): string {
+  return `qdisc replace dev ${dev} root tbf rate ${tc.rate} burst ${tc.burst ?? "32kbit"} latency ${tc.latency ?? "50ms"}`;
+}
+
+const TC_RATE = /^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
+const TC_SIZE = /^\d+(b|k|kb|kbit|m|mb|mbit)?$/;
+const TC_TIME = /^\d+(\.\d+)?(us|ms|s)$/;
+const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+export interface ClusterPlanInput {
+  lab: string;
+  links: NodeLink[];
+  nodes: NodeFacts[];
+  devices: DeviceFacts[];
+  options: ClusterOptions;
+  /** The cluster's pod range as configured (checked even before pod CIDRs are known). */
+  podCidr?: string;
+}
+
+/** Checks requested links against each other and the known ranges; all problems at once. */
+export function validateLinks(
+  input: Omit<ClusterPlanInput, "nodes" | "devices"> & {
+    nodeNames: string[];
+    deviceNames: string[];
+    providerCidr?: string;
+    podCidrs?: string[];
+  },
+): Issue[] {
+  const issues: Issue[] = [];
+  const tunnel = input.options.tunnelCidr ?? DEFAULT_TUNNEL_CIDR;
+  const ranges: [string, string][] = [
+    [input.podCidr ?? DEFAULT_POD_CIDR, "the pod range"],
+    [tunnel, "the tunnel range"],
+  ];
+  for (const p of input.podCidrs ?? []) ranges.push([p, "a node's pod range"]);
+  if (input.providerCidr) ranges.push([input.providerCidr, "the Kind network"]);
+  const seen = new Map<string, string>();
+  const linked = new Set<string>();
+  input.links.forEach((l, i) => {
+    const where = { field: `links[${i}] (${l.node} -> ${l.device})` };
+    const bad = (message: string) => issues.push({ ...where, message });
+    if (!input.nodeNames.includes(l.node))
+      bad(`unknown Kubernetes node ${JSON.stringify(l.node)} (nodes: ${input.nodeNames.join(", ") || "none"})`);
+    if (!input.deviceNames.includes(l.device))
+      bad(`unknown device ${JSON.stringify(l.device)} (devices: ${input.deviceNames.join(", ") || "none"})`);
+    if (linked.has(l.node)) bad(`node ${l.node} is linked twice; a Kubernetes node has one link into the network`);
+    linked.add(l.node);
+    for (const [k, v] of [
+      ["nodeAddress", l.nodeAddress],
+      ["deviceAddress", l.deviceAddress],
+    ] as const) {
+      if (v === undefined) continue;
+      if (!isCidr(v)) {
+        bad(`${k} ${JSON.stringify(v)} is not an address with a prefix length (e.g. 10.0.4.2/24)`);
+        continue;
+      }
+      for (const [r, what] of ranges) if (contains(r, v)) bad(`${k} ${v} is inside ${what} ${r}`);
+      // several nodes on one device bridge share the bridge's address
+      const owner = k === "deviceAddress" && l.deviceBridge ? `${l.device}/${l.deviceBridge}` : `links[${i}].${k}`;
+      const prev = seen.get(hostOf(v));
+      if (prev && prev !== owner) bad(`${k} ${hostOf(v)} is already used by ${prev}`);
+      seen.set(hostOf(v), owner);
+    }
+    if (
+      l.deviceAddress &&
+      isCidr(l.nodeAddress) &&
+      isCidr(l.deviceAddress) &&
+      !overlaps(networkOf(l.nodeAddress), networkOf(l.deviceAddress))
+    ) {
+      bad(`nodeAddress ${l.nodeAddress} and deviceAddress ${l.deviceAddress} are not in one subnet`);
+    }
+    for (const [k, v] of [
+      ["nodeIf", l.nodeIf],
+      ["deviceIf", l.deviceIf],
+      ["deviceBridge", l.deviceBridge],
+    ] as const) {
+      if (v !== undefined && !IFNAME.test(v)) bad(`${k} ${JSON.stringify(v)} is not an interface name (1-15 of letters, digits, _ . -)`);
+    }
+    for (const [k, v] of [
+      ["nodeMac", l.nodeMac],
+      ["deviceMac", l.deviceMac],
+    ] as const) {
+      if (v !== undefined && !MAC.test(v)) bad(`${k} ${JSON.stringify(v)} is not a MAC address`);
+    }
+    if (l.mtu !== undefined && (!Number.isInteger(l.mtu) || l.mtu < 1280 || l.mtu > 65535))
+      bad(`mtu ${l.mtu} must be an integer from 1280 to 65535`);
+    for (const [k, tc] of [
+      ["nodeTc", l.nodeTc],
+      ["deviceTc", l.deviceTc],
+    ] as const) {
+      if (!tc) continue;
+      if (!TC_RATE.test(tc.rate)) bad(`${k}.rate ${JSON.stringify(tc.rate)} is not a tc rate (e.g. 20mbit)`);
+      if (tc.burst !== undefined && !TC_SIZE.test(tc.burst)) bad(`${k}.burst ${JSON.stringify(tc.burst)} is not a tc size (e.g. 32kbit)`);
+      if (tc.latency !== undefined && !TC_TIME.test(tc.latency))
+        bad(`${k}.latency ${JSON.stringify(tc.latency)} is not a tc time (e.g. 50ms)`);
+    }
+  });
+  for (const r of input.options.hostRoutes ?? [])
+    if (!isCidr(r)) issues.push({ field: "hostRoutes", message: `${JSON.stringify(r)} is not a CIDR` });
+  if (!isCidr(tunnel)) issues.push({ field: "tunnelCidr", message: `${JSON.stringify(tunnel)} is not a CIDR` });
+  if (input.options.internetVia !== undefined && !input.deviceNames.includes(input.options.internetVia)) {
+    issues.push({ field: "internetVia", message: `unknown device ${JSON.stringify(input.options.internetVia)}` });
+  }
+  return issues;
+}
+
+/** The uplink /30 for internet access: given, or derived from the lab name inside 100.127.0.0/16. */
+export function uplinkCidr(lab: string, options: ClusterOptions): string {
+  if (options.uplinkCidr) return options.uplinkCidr;
+  const n = parseInt(createHash("sha256").update(lab).digest("hex").slice(0, 4), 16) % 16384;
+  return `${nthAddress("100.127.0.0/16", n * 4)}/30`;
+}
+
+export function planCluster(input: ClusterPlanInput): ClusterPlan {
+  const { lab, links, nodes, devices, options } = input;
+  const encapsulation = options.encapsulation ?? "vxlan";
+  const tunnelCidr = options.tunnelCidr ?? DEFAULT_TUNNEL_CIDR;
+  const providerCidr = nodes[0]?.providerCidr;
+  const issues = validateLinks({
+    ...input,
+    nodeNames: nodes.map((n) => n.name),
+    deviceNames: devices.map((d) => d.name),
+    ...(providerCidr ? { providerCidr } : {}),
+    podCidrs: nodes.flatMap((n) => n.podCidrs),
+  });
+  const unlinked = nodes.filter((n) => !links.some((l) => l.node === n.name));
+  for (const n of unlinked)
+    issues.push({ field: `node ${n.name}`, message: "is not linked to any device; its traffic could not cross the network" });
+  if (issues.length) throw new TopologyError(issues);
+
+  const comment = ruleComment(lab);
+  const nodeOps = new Map(nodes.map((n) => [n.name, ops(0, `node ${n.name}`, { pid: n.pid })]));
+  const devOps = new Map(devices.map((d) => [d.name, ops(1, `device ${d.name}`, { pid: d.pid })]));
+  const nextIf = new Map(
+    devices.map((d) => [d.name, Math.max(-1, ...d.interfaces.map((i) => (/^eth(\d+)$/.exec(i) ? Number(i.slice(3)) : -1))) + 1]),
+  );
+  const bridges = new Map<string, Set<string>>();
+  const linkOf = new Map(links.map((l) => [l.node, l]));
+
+  // 1. links
+  for (const l of links) {
+    const n = nodeOps.get(l.node)!;
+    const d = devOps.get(l.device)!;
+    const node = nodes.find((x) => x.name === l.node)!;
+    const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
+    let devIf = l.deviceIf;
+    if (!devIf) {
+      const k = nextIf.get(l.device)!;
+      devIf = `eth${k}`;
+      nextIf.set(l.device, k + 1);
+    }
+    const mtu = l.mtu ?? 1500;
+    const devPid = devices.find((x) => x.name === l.device)!.pid;
+    n.ip.push(
+      `link add ${nodeIf}${l.nodeMac ? ` address ${l.nodeMac}` : ""} mtu ${mtu} type veth peer name ${devIf}${l.deviceMac ? ` address ${l.deviceMac}` : ""} mtu ${mtu} netns ${devPid}`,
+      `addr add ${l.nodeAddress} dev ${nodeIf}`,
+      `link set ${nodeIf} up`,
+    );
+    // the seed found TCP broken with checksum offload on the node side
+    n.ethtool.push(["-K", nodeIf, "rx", "off", "tx", "off"]);
+    d.ip.push(`link set ${devIf} up`);
+    if (l.deviceBridge) {
+      const set = bridges.get(l.device) ?? new Set<string>();
+      bridges.set(l.device, set);
+      if (!set.has(l.deviceBridge)) {
+        set.add(l.deviceBridge);
+        d.ip.push(`link add ${l.deviceBridge} type bridge`, `link set ${l.deviceBridge} up`);
+        if (l.deviceAddress) d.ip.push(`addr add ${l.deviceAddress} dev ${l.deviceBridge}`);
+      }
+      d.ip.push(`link set ${devIf} master ${l.deviceBridge}`);
+    } else if (l.deviceAddress) {
+      d.ip.push(`addr add ${l.deviceAddress} dev ${devIf}`);
+    }
+    if (l.nodeTc) n.tc.push(tbf(nodeIf, l.nodeTc));
+    if (l.deviceTc) d.tc.push(tbf(devIf, l.deviceTc));
+    if (l.defaultRoute && l.deviceAddress) {
+      for (const r of options.hostRoutes ?? []) n.ip.push(`route replace ${r} via ${node.providerGateway} dev ${node.providerIf}`);
+      n.ip.push(`route replace default via ${hostOf(l.deviceAddress)} dev ${nodeIf}`);
+    }
+  }
+
+  // 2. overlay: underlay routes to peers, tunnels, pod-CIDR routes in their own table
+  const overlay = new Map(nodes.map((n) => [n.name, ops(2, `node ${n.name}`, { pid: n.pid })]));
+  const emu = new Map(links.map((l) => [l.node, hostOf(l.nodeAddress)]));
+  nodes.forEach((node, i) => {
+    const o = overlay.get(node.name)!;
+    const l = linkOf.get(node.name)!;
+    const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
+    const mtu = l.mtu ?? 1500;
+    const gw = l.deviceAddress ? hostOf(l.deviceAddress) : undefined;
+    const mySubnet = networkOf(l.nodeAddress);
+    const peers = nodes.filter((p) => p.name !== node.name);
+    for (const p of peers) {
+      const pe = emu.get(p.name)!;
+      if (gw && !contains(mySubnet, pe)) o.ip.push(`route replace ${pe}/32 via ${gw} dev ${nodeIf}`);
+    }
+    if (encapsulation === "vxlan") {
+      const tmtu = mtu - VXLAN_OVERHEAD;
+      o.ip.push(
+        `link add ${VXLAN_IF} type vxlan id ${VXLAN_ID} local ${emu.get(node.name)} dstport ${VXLAN_PORT} nolearning dev ${nodeIf}`,
+        `link set ${VXLAN_IF} address ${vxlanMac(i)} mtu ${tmtu} up`,
+        `addr add ${nthAddress(tunnelCidr, i + 1)}/32 dev ${VXLAN_IF}`,
+      );
+      for (const p of peers) {
+        const j = nodes.indexOf(p);
+        const vtep = nthAddress(tunnelCidr, j + 1);
+        o.ip.push(`neigh replace ${vtep} lladdr ${vxlanMac(j)} dev ${VXLAN_IF} nud permanent`);
+        o.bridge.push(`fdb append ${vxlanMac(j)} dev ${VXLAN_IF} dst ${emu.get(p.name)}`);
+        for (const pod of p.podCidrs) {
+          o.ip.push(`route replace ${pod} via ${vtep} dev ${VXLAN_IF} onlink mtu ${tmtu} table ${POD_TABLE}`);
+          o.ip.push(`rule add to ${pod} lookup ${POD_TABLE} pref ${POD_RULE_PREF}`);
+        }
+      }
+      o.iptables.mangle.push(
+        `-A FORWARD -o ${VXLAN_IF} -p tcp --tcp-flags SYN,RST SYN -m comment --comment ${comment} -j TCPMSS --clamp-mss-to-pmtu`,
+      );
+    } else {
+      const tmtu = mtu - GRE_OVERHEAD;
+      for (const p of peers) {
+        const j = nodes.indexOf(p);
+        const dev = greIf(j);
+        // each unordered pair {a<b} gets a /31 from the tunnel range: a takes the even address
+        const [a, b] = i < j ? [i, j] : [j, i];
+        const pair = (b * (b - 1)) / 2 + a;
+        const mine = nthAddress(tunnelCidr, 2 * pair + (i < j ? 0 : 1));
+        o.ip.push(
+          `link add ${dev} type gre local ${emu.get(node.name)} remote ${emu.get(p.name)} ttl 64`,
+          `link set ${dev} mtu ${tmtu} up`,
+          `addr add ${mine}/31 dev ${dev}`,
+        );
+        for (const pod of p.podCidrs) {
+          o.ip.push(`route replace ${pod} dev ${dev} mtu ${tmtu} table ${POD_TABLE}`);
+          o.ip.push(`rule add to ${pod} lookup ${POD_TABLE} pref ${POD_RULE_PREF}`);
+        }
+      }
+      o.iptables.mangle.push(
+        `-A FORWARD -o kgre+ -p tcp --tcp-flags SYN,RST SYN -m comment --comment ${comment} -j TCPMSS --clamp-mss-to-pmtu`,
+      );
+    }
+    if (options.apiThroughNetwork) {
+      for (const p of peers) {
+        o.iptables.nat.push(`-A OUTPUT -d ${p.internalIp}/32 -m comment --comment ${comment} -j DNAT --to-destination ${emu.get(p.name)}`);
+        o.iptables.nat.push(
+          `-A POSTROUTING -d ${emu.get(p.name)}/32 -o ${nodeIf} -m comment --comment ${comment} -j SNAT --to-source ${emu.get(node.name)}`,
+        );
+      }
+      o.flushConntrack = true;
+    }
+  });
+
+  // 3. internet access through a gateway device: a host<->device uplink, NAT on both
+  const hostLinks: string[] = [];
+  const hostOps = ops(0, "host", { host: true });
+  const extra: NsOps[] = [];
+  if (options.internetVia) {
+    const g = devices.find((d) => d.name === options.internetVia)!;
+    const up = uplinkCidr(lab, options);
+    const hostIp = nthAddress(up, 1);
+    const devIp = nthAddress(up, 2);
+    const hostIf = `${hostLinkPrefix(lab)}-0`;
+    const k = nextIf.get(g.name)!;
+    nextIf.set(g.name, k + 1);
+    const gIf = `eth${k}`;
+    hostLinks.push(hostIf);
+    hostOps.ip.push(
+      `link add ${hostIf} type veth peer name ${gIf} netns ${g.pid}`,
+      `addr add ${hostIp}/30 dev ${hostIf}`,
+      `link set ${hostIf} up`,
+    );
+    hostOps.iptables.nat.push(`-A POSTROUTING -s ${networkOf(up)} ! -o ${hostIf} -m comment --comment ${comment} -j MASQUERADE`);
+    hostOps.iptables.filter.push(
+      `-I FORWARD -i ${hostIf} -m comment --comment ${comment} -j ACCEPT`,
+      `-I FORWARD -o ${hostIf} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment ${comment} -j ACCEPT`,
+    );
+    const gOps = ops(2, `device ${g.name} (uplink)`, { pid: g.pid });
+    gOps.ip.push(`addr add ${devIp}/30 dev ${gIf}`, `link set ${gIf} up`, `route replace default via ${hostIp} dev ${gIf}`);
+    gOps.iptables.nat.push(`-A POSTROUTING -o ${gIf} -m comment --comment ${comment} -j MASQUERADE`);
+    extra.push(gOps);
+  }
+
+  const steps = [hostOps, ...nodeOps.values(), ...devOps.values(), ...overlay.values(), ...extra].filter(nonEmpty);
+  const size = steps.reduce(
+    (acc, o) =>
+      acc +
+      o.ip.length +
+      o.bridge.length +
+      o.tc.length +
+      o.ethtool.length +
+      o.iptables.nat.length +
+      o.iptables.mangle.length +
+      o.iptables.filter.length,
+    0,
+  );
+  return { lab, encapsulation, steps, hostLinks, size };
+}
+
+function nonEmpty(o: NsOps): boolean {
+  return (
+    o.ip.length +
+      o.bridge.length +
+      o.tc.length +
+      o.ethtool.length +
+      o.iptables.nat.length +
+      o.iptables.mangle.length +
+      o.iptables.filter.length >
+      0 || o.flushConntrack
+  );
+}
+
+/** Readable listing of a cluster plan (for --dry-run and the GRE plan test). */
+export function formatClusterPlan(p: ClusterPlan): string {
+  const out: string[] = [`cluster plan for lab ${p.lab} (${p.encapsulation}), ${p.size} operations`];
+  for (const phase of [0, 1, 2]) {
+    out.push(["links from nodes and the host:", "device sides:", "routes, tunnels, rules:"][phase] as string);
+    for (const o of p.steps.filter((x) => x.phase === phase)) {
+      out.push(`  in ${o.label}:`);
+      for (const l of o.ip) out.push(`    ip ${l}`);
+      for (const l of o.bridge) out.push(`    bridge ${l}`);
+      for (const l of o.tc) out.push(`    tc ${l}`);
+      for (const a of o.ethtool) out.push(`    ethtool ${a.join(" ")}`);
+      for (const t of ["nat", "mangle", "filter"] as const) for (const r of o.iptables[t]) out.push(`    iptables -t ${t} ${r}`);
+      if (o.flushConntrack) out.push("    conntrack -F");
+    }
+  }
+  return out.join("\n");
+}

@@ -1,0 +1,35 @@
+/** How Kubernetes nodes come to exist, behind one interface (Kind today; others later). */
+import type { NodeFacts, NodeSpec } from "./model.js";
+
+export interface CreateOptions {
+  /** The cluster's pod range (Kind's networking.podSubnet). */
+  podCidr: string;
+  signal?: AbortSignal;
+  /** Progress lines from a long step (Kind's own output). */
+  onOutput?: (line: string) => void;
+}
+
+export interface ClusterProvider {
+  /** Recorded in the lab state so `down` can find the provider again ("kind", "fixture", ...). */
+  readonly kind: string;
+  /** Cluster name. */
+  readonly name: string;
+  create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void>;
+  /** Node facts: container, PID, Kubernetes name, InternalIP, pod CIDRs, provider network. */
+  discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]>;
+  /** Removes the cluster; no error when it is already gone. */
+  delete(): Promise<void>;
+}
+
+/** Rebuilds a provider from what the state recorded (for `down` from another process). */
+export type ProviderFactory = (name: string, options: Record<string, string>) => ClusterProvider;
+
+const factories = new Map<string, ProviderFactory>();
+
+export function registerProvider(kind: string, f: ProviderFactory): void {
+  factories.set(kind, f);
+}
+
+export function providerFor(kind: string, name: string, options: Record<string, string> = {}): ClusterProvider | undefined {
+  return factories.get(kind)?.(name, options);
+}

@@ -1,0 +1,176 @@
+/**
+ * Kubernetes nodes (Kind-compatible fixture nodes) attached to an emulated network with kinda's
+ * API, the seed's manual flow (examples/manual-cluster.ts): pod traffic between nodes crosses the
+ * network, never the Kind bridge; API traffic optionally too; internet via a gateway device; tc.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { buildExample, LAB_DIR } from "../../examples/manual-cluster.js";
+import { IMAGE_MAP_ARGS, ensureTestEnv } from "../support/env.js";
+import { FixtureProvider } from "../support/fixture.js";
+import { assertNothingLeft, eventually, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
+import { StateStore } from "../../src/state/store.js";
+import type { ClusterBuilder } from "../../src/cluster/cluster.js";
+
+const LAB = "t-cluster";
+const provider = new FixtureProvider("kfx1");
+let cluster: ClusterBuilder;
+let linksBefore: string[];
+const OUTSIDE = "kinda-it-outside";
+
+function counter(device: string, ifname: string, what: "tx_packets" | "rx_packets"): Promise<number> {
+  return kindaOk("exec", "--lab", LAB, device, "--", "cat", `/sys/class/net/${ifname}/statistics/${what}`).then(Number);
+}
+
+/** Packets through a node's Kind-network interface (eth0), read in the node. */
+function kindIfPackets(node: string): number {
+  const pid = String(provider.fact(node).pid);
+  const tx = execFileSync("nsenter", ["-t", pid, "-n", "cat", "/sys/class/net/eth0/statistics/tx_packets"], { encoding: "utf8" });
+  return Number(tx);
+}
+
+/** iperf3 client, retried while the freshly started server is not listening yet. */
+async function iperf(run: () => { code: number; out: string }): Promise<{ code: number; out: string }> {
+  let r = run();
+  for (let i = 0; i < 10 && r.code !== 0 && /refused|unable to connect/i.test(r.out); i++) {
+    await new Promise((res) => setTimeout(res, 300));
+    r = run();
+  }
+  return r;
+}
+
+function podPing(node: string, k: number, ip: string, count = 1): boolean {
+  return provider.inPod(node, k, ["ping", "-c", String(count), "-i", "0.01", "-W", "2", ip]).code === 0;
+}
+
+before(async () => {
+  ensureTestEnv();
+  linksBefore = hostLinks();
+  // a test host playing "the outside", routed from the host side (never a real outside address)
+  execFileSync("ip", ["netns", "add", OUTSIDE]);
+  execFileSync("ip", ["link", "add", "kito-h", "type", "veth", "peer", "name", "eth0", "netns", OUTSIDE]);
+  execFileSync("ip", ["addr", "add", "198.51.100.1/24", "dev", "kito-h"]);
+  execFileSync("ip", ["link", "set", "kito-h", "up"]);
+  execFileSync("ip", ["-n", OUTSIDE, "-batch", "-"], {
+    input: "link set lo up\naddr add 198.51.100.2/24 dev eth0\nlink set eth0 up\nroute add default via 198.51.100.1\n",
+  });
+  await kindaOk("up", LAB_DIR, "--name", LAB, ...IMAGE_MAP_ARGS);
+  process.env["KINDA_STATE_DIR"] = stateDir;
+  cluster = buildExample(LAB, provider, { apiThroughNetwork: true });
+  await cluster.build();
+});
+
+after(async () => {
+  // normally done by the last test; here so that a failure halfway leaves nothing either
+  await provider.delete().catch(() => undefined);
+  await kinda("down", LAB);
+  for (const argv of [
+    ["link", "delete", "kito-h"],
+    ["netns", "delete", OUTSIDE],
+  ]) {
+    try {
+      execFileSync("ip", argv, { stdio: "ignore" });
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+describe("cluster attached to the emulated network (fixture nodes)", () => {
+  it("names resolve both ways; kinda runs commands on nodes", async () => {
+    const w1 = provider.fact("w1").k8sName;
+    assert.equal((await kindaOk("reverse", "w1")).trim(), w1);
+    assert.equal((await kindaOk("who", w1)).trim(), "w1");
+    assert.match(await kindaOk("w1", "ip", "-br", "addr", "show", "eth1"), /10\.0\.1\.2\/24/);
+  });
+
+  it("pods on different nodes reach each other across the network, not the Kind bridge", async () => {
+    const target = provider.podIp("w3", 0);
+    const kindBefore = kindIfPackets("w1");
+    const coreBefore = await counter("r1", "eth0", "tx_packets");
+    assert.ok(podPing("w1", 0, target, 200), "pod w1/0 pings pod w3/0");
+    assert.ok(podPing("w2", 1, provider.podIp("c1", 1)), "pod w2/1 pings pod c1/1");
+    assert.ok(podPing("w1", 0, provider.podIp("w2", 0)), "pods on w1 and w2 (same bridge in r1)");
+    const coreAfter = await counter("r1", "eth0", "tx_packets");
+    const kindAfter = kindIfPackets("w1");
+    assert.ok(coreAfter - coreBefore >= 200, `r1's core link carried the pings (${coreAfter - coreBefore} packets)`);
+    assert.ok(kindAfter - kindBefore < 20, `w1's Kind interface stayed quiet (${kindAfter - kindBefore} packets)`);
+  });
+
+  it("a TCP transfer larger than the MTU crosses the tunnel", async () => {
+    const target = provider.podIp("w3", 0);
+    provider.inPod("w3", 0, ["iperf3", "-s", "-1", "-D", "-p", "5301"]);
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await iperf(() => provider.inPod("w1", 0, ["iperf3", "-c", target, "-p", "5301", "-n", "4M", "-J"]));
+    assert.equal(r.code, 0, r.out);
+    const j = JSON.parse(r.out) as { end: { sum_received: { bytes: number } } };
+    assert.ok(j.end.sum_received.bytes >= 4 * 1024 * 1024, `received ${j.end.sum_received.bytes} bytes`);
+  });
+
+  it("taking a link on the path down breaks pod traffic; bringing it up restores it", async () => {
+    const target = provider.podIp("w3", 1);
+    assert.ok(podPing("w1", 1, target));
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "down");
+    assert.equal(podPing("w1", 1, target), false, "no path while r1's core link is down");
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "up");
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "route", "replace", "10.0.2.0/23", "via", "10.0.0.2");
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "route", "replace", "default", "via", "10.0.0.2");
+    await eventually("pod traffic restored", 20, async () => podPing("w1", 1, target));
+  });
+
+  it("with API-traffic routing on, TCP to another node's Kind address crosses the network", async () => {
+    const w3 = provider.fact("w3");
+    execFileSync("nsenter", ["-t", String(w3.pid), "-n", "iperf3", "-s", "-1", "-D", "-p", "5302"]);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = await counter("r2", "eth0", "rx_packets");
+    const out = execFileSync(
+      "nsenter",
+      ["-t", String(provider.fact("w1").pid), "-n", "iperf3", "-c", w3.internalIp, "-p", "5302", "-n", "1M", "-J"],
+      { encoding: "utf8" },
+    );
+    const j = JSON.parse(out) as { end: { sum_received: { bytes: number } } };
+    assert.ok(j.end.sum_received.bytes >= 1024 * 1024);
+    const after = await counter("r2", "eth0", "rx_packets");
+    assert.ok(after - before >= 100, `r2 saw the node-to-node TCP (${after - before} packets)`);
+  });
+
+  it("a pod reaches the outside through the gateway device, source-NATed", async () => {
+    const cap = spawn("ip", ["netns", "exec", OUTSIDE, "tcpdump", "-n", "-l", "-c", "1", "-i", "eth0", "icmp[icmptype] == 8"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let seen = "";
+    cap.stdout.on("data", (c: Buffer) => (seen += c.toString()));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(podPing("w3", 0, "198.51.100.2", 3), "pod on w3 reaches the outside test host");
+    await new Promise((r) => cap.on("close", r));
+    assert.match(seen, /IP 198\.51\.100\.1 > 198\.51\.100\.2: ICMP echo request/, `capture: ${seen}`);
+  });
+
+  it("a rate on a node link caps TCP throughput between pods within 20%", async () => {
+    // w3's node link is shaped to 100mbit (examples/manual-cluster.ts)
+    provider.inPod("c1", 0, ["iperf3", "-s", "-1", "-D", "-p", "5303"]);
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await iperf(() => provider.inPod("w3", 0, ["iperf3", "-c", provider.podIp("c1", 0), "-p", "5303", "-t", "3", "-J"]));
+    assert.equal(r.code, 0, r.out);
+    const bps = (JSON.parse(r.out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+    const mbit = bps / 1e6;
+    console.log(`# shaped throughput ${mbit.toFixed(1)} Mbit/s (rate 100mbit)`);
+    assert.ok(mbit > 80 && mbit < 120, `measured ${mbit.toFixed(1)} Mbit/s`);
+  });
+
+  it("teardown removes the cluster, host links and rules, then the lab leaves nothing", async () => {
+    await cluster.destroy();
+    const st = new StateStore(stateDir).read(LAB);
+    assert.equal(st?.cluster, undefined);
+    const rules = execFileSync("iptables-save", { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.includes(`kinda:${LAB}`));
+    assert.deepEqual(rules, []);
+    await kindaOk("down", LAB);
+    execFileSync("ip", ["link", "delete", "kito-h"]); // the test host's own link (deleting both ends now)
+    execFileSync("ip", ["netns", "delete", OUTSIDE]);
+    await assertNothingLeft(LAB, linksBefore);
+    assert.equal((await kinda("w1", "true")).code, 1);
+  });
+});
