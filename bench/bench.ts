@@ -14,7 +14,12 @@ import { loadKatharaLab } from "../src/topology/kathara.js";
 import { planLab, type Plan } from "../src/plan/plan.js";
 import { DockerRuntime } from "../src/runtime/docker.js";
 import { StateStore } from "../src/state/store.js";
-import { BASE_IMAGE, FRR_IMAGE, IMAGE_MAP, conformanceDir, ensureTestEnv } from "../test/support/env.js";
+import { IMAGE_MAP, conformanceDir, ensureTestEnv } from "../test/support/env.js";
+import { FixtureProvider } from "../test/support/fixture.js";
+import { applyClusterPlan } from "../src/cluster/apply.js";
+import { discoverDevices, destroyCluster } from "../src/cluster/cluster.js";
+import { planCluster, DEFAULT_POD_CIDR } from "../src/cluster/plan.js";
+import type { NodeLink, NodeSpec } from "../src/cluster/model.js";
 
 interface Row {
   scenario: string;
@@ -100,18 +105,86 @@ async function scenario(name: string, labDir: string, parallelism: number): Prom
   };
 }
 
+/** 10 routers on one shared core segment, static routes to each router's node subnet. */
+function clusterNetLab(dir: string): void {
+  const conf: string[] = [];
+  for (let r = 0; r < 10; r++) {
+    conf.push(`r${r}[0]="core"`);
+    const routes = Array.from({ length: 10 }, (_, j) => j)
+      .filter((j) => j !== r)
+      .map((j) => `ip route add 10.${j}.0.0/24 via 10.255.0.${j + 1}`);
+    writeFileSync(join(dir, `r${r}.startup`), [`ip addr add 10.255.0.${r + 1}/24 dev eth0`, ...routes].join("\n") + "\n");
+  }
+  writeFileSync(join(dir, "lab.conf"), conf.join("\n") + "\n");
+}
+
+interface ClusterRow {
+  scenario: string;
+  nodes: number;
+  devices: number;
+  vxlanPlumbingSeconds: number;
+  vxlanPlanSize: number;
+  grePlanSize: number;
+}
+
+/** 30 fixture nodes, 3 per router on a bridge inside it: seconds to plumb them (vxlan), plan sizes. */
+async function clusterScenario(parallelism: number): Promise<ClusterRow> {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
+  const dir = mkdtempSync(join(tmpdir(), "kinda-bench-clab-"));
+  clusterNetLab(dir);
+  const lab = "bench-cluster";
+  const plan = planLab(loadKatharaLab(dir), {
+    name: lab,
+    imageMap: IMAGE_MAP,
+    sharedDir: store.sharedDir(lab),
+    stageRoot: store.stageRoot(lab),
+  });
+  await deploy(plan, { runtime, store, parallelism });
+  const provider = new FixtureProvider("kbench");
+  try {
+    const specs: NodeSpec[] = Array.from({ length: 30 }, (_, i) => ({ name: `n${i}`, role: i === 0 ? "control-plane" : "worker" }));
+    const links: NodeLink[] = specs.map((n, i) => {
+      const r = i % 10;
+      const k = Math.floor(i / 10);
+      return { node: n.name, device: `r${r}`, deviceBridge: "br0", nodeAddress: `10.${r}.0.${k + 10}/24`, deviceAddress: `10.${r}.0.1/24` };
+    });
+    await provider.create(specs, { podCidr: DEFAULT_POD_CIDR });
+    const nodes = await provider.discover(specs);
+    const t0 = performance.now();
+    const devices = await discoverDevices(lab, runtime);
+    const vx = planCluster({ lab, links, nodes, devices, options: { encapsulation: "vxlan" } });
+    await applyClusterPlan(vx);
+    const seconds = (performance.now() - t0) / 1000;
+    const gre = planCluster({ lab, links, nodes, devices, options: { encapsulation: "gre" } });
+    return {
+      scenario: "cluster-30-nodes",
+      nodes: 30,
+      devices: 10,
+      vxlanPlumbingSeconds: seconds,
+      vxlanPlanSize: vx.size,
+      grePlanSize: gre.size,
+    };
+  } finally {
+    await provider.delete();
+    await destroyCluster(lab, { store, provider }).catch(() => undefined);
+    await teardown(lab, { runtime, store, parallelism });
+    rmSync(store.root, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const json = process.argv.includes("--json");
   const onlyIdx = process.argv.indexOf("--only");
   const only = onlyIdx > 0 ? process.argv[onlyIdx + 1] : undefined;
   ensureTestEnv();
-  void BASE_IMAGE;
-  void FRR_IMAGE;
   const parallelism = defaultParallelism();
   const gen = mkdtempSync(join(tmpdir(), "kinda-bench-lab-"));
   generatedLab(gen);
   const rows: Row[] = [];
+  let clusterRow: ClusterRow | undefined;
   try {
+    if (!only || only === "cluster") clusterRow = await clusterScenario(parallelism);
     if (!only || only === "data-center-bgp")
       rows.push(await scenario("data-center-bgp", resolve(conformanceDir(), "data-center-bgp"), parallelism));
     if (!only || only === "generated-50") rows.push(await scenario("generated-50", gen, parallelism));
@@ -119,7 +192,7 @@ async function main(): Promise<void> {
     rmSync(gen, { recursive: true, force: true });
   }
   if (json) {
-    console.log(JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows }, null, 2));
+    console.log(JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow }, null, 2));
     return;
   }
   console.log(
@@ -132,6 +205,11 @@ async function main(): Promise<void> {
     );
   }
   console.log("targets: deploy/floor <= 1.50, teardown/deploy <= 0.50");
+  if (clusterRow) {
+    console.log(
+      `cluster: ${clusterRow.nodes} fixture nodes on ${clusterRow.devices} devices: vxlan plumbing ${clusterRow.vxlanPlumbingSeconds.toFixed(2)} s (${clusterRow.vxlanPlanSize} operations; target <= 3 s); gre plan ${clusterRow.grePlanSize} operations`,
+    );
+  }
 }
 
 await main();

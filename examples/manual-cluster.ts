@@ -43,6 +43,8 @@ export function buildExample(lab: string, provider: ClusterProvider, options: Cl
   });
   cluster.connect({ node: "c1", device: "r2", nodeAddress: "10.0.2.2/24", deviceAddress: "10.0.2.1/24", defaultRoute: true });
   cluster.enableInternetAccessVia("r2");
+  // the host reaches the nodes' network through r2 (the seed's establish_simple_host_connection)
+  cluster.connectHost({ device: "r2", hostAddress: "10.0.9.1/30", deviceAddress: "10.0.9.2/30", routes: ["10.0.1.0/24", "10.0.2.0/23"] });
   return cluster;
 }
 

@@ -98,6 +98,7 @@ export interface LabStatus {
   createdAt?: string;
   devices: DeviceStatus[];
   warnings: string[];
+  cluster?: LabState["cluster"];
 }
 
 export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore } = {}): Promise<LabStatus[]> {
@@ -146,6 +147,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
       warnings: st?.warnings ?? [],
     };
     if (st?.source) ls.source = st.source;
+    if (st?.cluster) ls.cluster = st.cluster;
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
   });

@@ -37,6 +37,11 @@ function printStatus(labs: LabStatus[]): void {
       console.log(`  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${d.image}  startup=${d.startup}  ${ifs}`);
       if (d.startup.startsWith("failed") && d.startupLog) console.log(`  ${"".padEnd(w)}  log: ${d.startupLog}`);
     }
+    const c = l.cluster;
+    if (c) {
+      console.log(`  cluster ${c.name} (${c.provider}, ${c.encapsulation}, ${c.phase}):`);
+      for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
+    }
   }
 }
 

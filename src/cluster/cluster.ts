@@ -13,7 +13,7 @@ import type { Runtime } from "../runtime/runtime.js";
 import { StateStore, type ClusterState } from "../state/store.js";
 import { silentReporter, type Reporter } from "../engine/reporter.js";
 import { applyClusterPlan, removeHostSide } from "./apply.js";
-import type { ClusterOptions, DeviceFacts, NodeFacts, NodeLink, NodeRole, NodeSpec } from "./model.js";
+import type { ClusterOptions, DeviceFacts, HostConnection, NodeFacts, NodeLink, NodeRole, NodeSpec } from "./model.js";
 import { DEFAULT_POD_CIDR, planCluster, validateLinks, type ClusterPlan } from "./plan.js";
 import { providerFor, type ClusterProvider } from "./provider.js";
 
@@ -81,6 +81,12 @@ export class ClusterBuilder {
   enableInternetAccessVia(device: string, hostRoutes?: string[]): this {
     this.options.internetVia = device;
     if (hostRoutes) this.options.hostRoutes = hostRoutes;
+    return this;
+  }
+
+  /** The seed's establish_simple_host_connection: the host gets a link into a device. */
+  connectHost(c: HostConnection): this {
+    (this.options.hostConnections ??= []).push(c);
     return this;
   }
 

@@ -60,6 +60,17 @@ export interface ClusterOptions {
   hostRoutes?: string[];
   /** Uplink range for internet access: a /30 between the host and the gateway device. */
   uplinkCidr?: string;
+  /** Plain host links into devices (the seed's establish_simple_host_connection). */
+  hostConnections?: HostConnection[];
+}
+
+/** A veth between the host and a device, addresses on both ends, host routes via the device. */
+export interface HostConnection {
+  device: string;
+  hostAddress: string;
+  deviceAddress: string;
+  /** Ranges the host reaches through this device. */
+  routes?: string[];
 }
 
 /** What a cluster provider tells about a node once it exists. */

@@ -188,6 +188,12 @@ export function validateLinks(
   for (const r of input.options.hostRoutes ?? [])
     if (!isCidr(r)) issues.push({ field: "hostRoutes", message: `${JSON.stringify(r)} is not a CIDR` });
   if (!isCidr(tunnel)) issues.push({ field: "tunnelCidr", message: `${JSON.stringify(tunnel)} is not a CIDR` });
+  (input.options.hostConnections ?? []).forEach((hc, i) => {
+    const field = `hostConnections[${i}]`;
+    if (!input.deviceNames.includes(hc.device)) issues.push({ field, message: `unknown device ${JSON.stringify(hc.device)}` });
+    for (const v of [hc.hostAddress, hc.deviceAddress, ...(hc.routes ?? [])])
+      if (!isCidr(v)) issues.push({ field, message: `${JSON.stringify(v)} is not a CIDR` });
+  });
   if (input.options.internetVia !== undefined && !input.deviceNames.includes(input.options.internetVia)) {
     issues.push({ field: "internetVia", message: `unknown device ${JSON.stringify(input.options.internetVia)}` });
   }
@@ -367,6 +373,23 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     gOps.iptables.nat.push(`-A POSTROUTING -o ${gIf} -m comment --comment ${comment} -j MASQUERADE`);
     extra.push(gOps);
   }
+
+  (options.hostConnections ?? []).forEach((hc, i) => {
+    const d = devices.find((x) => x.name === hc.device)!;
+    const hostIf = `${hostLinkPrefix(lab)}-${i + 1}`;
+    const k = nextIf.get(d.name)!;
+    nextIf.set(d.name, k + 1);
+    hostLinks.push(hostIf);
+    hostOps.ip.push(
+      `link add ${hostIf} type veth peer name eth${k} netns ${d.pid}`,
+      `addr add ${hc.hostAddress} dev ${hostIf}`,
+      `link set ${hostIf} up`,
+    );
+    for (const r of hc.routes ?? []) hostOps.ip.push(`route replace ${r} via ${hostOf(hc.deviceAddress)} dev ${hostIf}`);
+    const dOps = ops(2, `device ${d.name} (host link)`, { pid: d.pid });
+    dOps.ip.push(`addr add ${hc.deviceAddress} dev eth${k}`, `link set eth${k} up`);
+    extra.push(dOps);
+  });
 
   const steps = [hostOps, ...nodeOps.values(), ...devOps.values(), ...overlay.values(), ...extra].filter(nonEmpty);
   const size = steps.reduce(

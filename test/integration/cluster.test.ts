@@ -147,6 +147,11 @@ describe("cluster attached to the emulated network (fixture nodes)", () => {
     assert.match(seen, /IP 198\.51\.100\.1 > 198\.51\.100\.2: ICMP echo request/, `capture: ${seen}`);
   });
 
+  it("the host reaches the nodes through its simple host connection to r2", () => {
+    execFileSync("ping", ["-c", "1", "-W", "2", "10.0.1.2"]);
+    execFileSync("ping", ["-c", "1", "-W", "2", "10.0.3.2"]);
+  });
+
   it("a rate on a node link caps TCP throughput between pods within 20%", async () => {
     // w3's node link is shaped to 100mbit (examples/manual-cluster.ts)
     provider.inPod("c1", 0, ["iperf3", "-s", "-1", "-D", "-p", "5303"]);

@@ -1,0 +1,276 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { TopologyError } from "../../src/errors.js";
+import { kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../src/cluster/kind.js";
+import type { DeviceFacts, NodeFacts, NodeLink } from "../../src/cluster/model.js";
+import { formatClusterPlan, planCluster, uplinkCidr, vxlanMac } from "../../src/cluster/plan.js";
+import { iptablesRestoreInput } from "../../src/cluster/apply.js";
+import { nthAddress, overlaps, contains, networkOf } from "../../src/net/addr.js";
+
+function nodes(n: number): NodeFacts[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `n${i}`,
+    role: i === 0 ? "control-plane" : "worker",
+    k8sName: `k-${i}`,
+    container: `k-${i}`,
+    containerId: `id${i}`,
+    pid: 1000 + i,
+    internalIp: `172.18.0.${i + 2}`,
+    providerCidr: "172.18.0.0/16",
+    providerGateway: "172.18.0.1",
+    providerIf: "eth0",
+    podCidrs: [`10.244.${i}.0/24`],
+  }));
+}
+const devices: DeviceFacts[] = [
+  { name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] },
+  { name: "r2", container: "kinda-l-r2", pid: 51, interfaces: ["lo", "eth0", "eth1"] },
+];
+function links(n: number): NodeLink[] {
+  return Array.from({ length: n }, (_, i) => ({
+    node: `n${i}`,
+    device: i % 2 ? "r2" : "r1",
+    nodeAddress: `10.1.${i}.2/24`,
+    deviceAddress: `10.1.${i}.1/24`,
+  }));
+}
+
+describe("address maths", () => {
+  it("works on ranges", () => {
+    assert.equal(nthAddress("100.64.0.0/16", 257), "100.64.1.1");
+    assert.equal(networkOf("10.0.1.7/24"), "10.0.1.0/24");
+    assert.ok(contains("10.244.0.0/16", "10.244.3.2/24"));
+    assert.ok(overlaps("10.0.0.0/8", "10.1.0.0/16"));
+    assert.ok(!overlaps("10.0.0.0/16", "10.1.0.0/16"));
+    assert.throws(() => nthAddress("10.0.0.0/30", 4), /outside/);
+  });
+});
+
+describe("cluster plan", () => {
+  it("vxlan: one device per node, per-peer entries (linear), pod routes in their own table", () => {
+    const p = planCluster({ lab: "l", links: links(3), nodes: nodes(3), devices, options: {} });
+    const n0 = p.steps.find((s) => s.phase === 2 && s.label === "node n0")!;
+    assert.ok(n0.ip.includes("link add kinda-vx type vxlan id 4242 local 10.1.0.2 dstport 4789 nolearning dev eth1"));
+    assert.ok(n0.ip.includes(`link set kinda-vx address ${vxlanMac(0)} mtu 1450 up`));
+    assert.ok(n0.ip.includes("route replace 10.244.1.0/24 via 100.64.0.2 dev kinda-vx onlink mtu 1450 table 4242"));
+    assert.ok(n0.ip.includes("rule add to 10.244.1.0/24 lookup 4242 pref 4242"));
+    assert.ok(n0.ip.includes("route replace 10.1.1.2/32 via 10.1.0.1 dev eth1"));
+    assert.deepEqual(n0.bridge, [
+      `fdb append ${vxlanMac(1)} dev kinda-vx dst 10.1.1.2`,
+      `fdb append ${vxlanMac(2)} dev kinda-vx dst 10.1.2.2`,
+    ]);
+    assert.match(n0.iptables.mangle[0]!, /TCPMSS --clamp-mss-to-pmtu/);
+    assert.deepEqual(n0.iptables.nat, [], "API traffic stays off by default");
+    const link0 = p.steps.find((s) => s.phase === 0 && s.label === "node n0")!;
+    assert.equal(link0.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
+    assert.deepEqual(link0.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
+    const r2 = p.steps.find((s) => s.label === "device r2")!;
+    assert.deepEqual(r2.ip, ["link set eth2 up", "addr add 10.1.1.1/24 dev eth2"]);
+  });
+
+  it("vxlan state per node grows linearly; gre's plan grows quadratically", () => {
+    const per = (n: number, enc: "vxlan" | "gre") =>
+      planCluster({ lab: "l", links: links(n), nodes: nodes(n), devices, options: { encapsulation: enc } }).size;
+    const v10 = per(10, "vxlan");
+    const v20 = per(20, "vxlan");
+    const g10 = per(10, "gre");
+    const g20 = per(20, "gre");
+    // overlay entries: vxlan ~ 4 per peer per node, gre ~ 5 per peer per node; both O(n^2) in total,
+    // but vxlan has one tunnel device per node while gre has one per pair
+    const greDevices = planCluster({
+      lab: "l",
+      links: links(10),
+      nodes: nodes(10),
+      devices,
+      options: { encapsulation: "gre" },
+    }).steps.flatMap((s) => s.ip.filter((l) => / type gre /.test(l)));
+    const vxDevices = planCluster({ lab: "l", links: links(10), nodes: nodes(10), devices, options: {} }).steps.flatMap((s) =>
+      s.ip.filter((l) => / type vxlan /.test(l)),
+    );
+    assert.equal(greDevices.length, 90);
+    assert.equal(vxDevices.length, 10);
+    assert.ok(v20 > v10 && g20 > g10);
+  });
+
+  it("gre: point-to-point tunnels with /31s from the tunnel range, MTU minus 24", () => {
+    const p = planCluster({
+      lab: "l",
+      links: links(3),
+      nodes: nodes(3),
+      devices,
+      options: { encapsulation: "gre", tunnelCidr: "192.168.250.0/24" },
+    });
+    const text = formatClusterPlan(p);
+    assert.match(text, /ip link add kgre1 type gre local 10\.1\.0\.2 remote 10\.1\.1\.2 ttl 64/);
+    assert.match(text, /ip addr add 192\.168\.250\.0\/31 dev kgre1/);
+    assert.match(text, /ip addr add 192\.168\.250\.1\/31 dev kgre0/);
+    assert.match(text, /ip route replace 10\.244\.2\.0\/24 dev kgre2 mtu 1476 table 4242/);
+  });
+
+  it("API routing: DNAT of Kind addresses to emulated ones, SNAT back, conntrack flushed", () => {
+    const p = planCluster({ lab: "l", links: links(2), nodes: nodes(2), devices, options: { apiThroughNetwork: true } });
+    const n0 = p.steps.find((s) => s.phase === 2 && s.label === "node n0")!;
+    assert.deepEqual(n0.iptables.nat, [
+      "-A OUTPUT -d 172.18.0.3/32 -m comment --comment kinda:l -j DNAT --to-destination 10.1.1.2",
+      "-A POSTROUTING -d 10.1.1.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.0.2",
+    ]);
+    assert.equal(n0.flushConntrack, true);
+    assert.equal(iptablesRestoreInput(n0.iptables).split("\n")[0], "*nat");
+  });
+
+  it("bridge ports, tc, default route with registry ranges kept via the host, internet uplink", () => {
+    const l: NodeLink[] = [
+      {
+        node: "n0",
+        device: "r1",
+        deviceBridge: "br0",
+        nodeAddress: "10.1.0.2/24",
+        deviceAddress: "10.1.0.1/24",
+        defaultRoute: true,
+        nodeTc: { rate: "20mbit" },
+      },
+      {
+        node: "n1",
+        device: "r1",
+        deviceBridge: "br0",
+        nodeAddress: "10.1.0.3/24",
+        deviceAddress: "10.1.0.1/24",
+        deviceTc: { rate: "1gbit", burst: "64kbit", latency: "10ms" },
+      },
+    ];
+    const p = planCluster({ lab: "l", links: l, nodes: nodes(2), devices, options: { internetVia: "r2", hostRoutes: ["203.0.113.0/24"] } });
+    const r1 = p.steps.find((s) => s.label === "device r1")!;
+    assert.deepEqual(r1.ip, [
+      "link set eth1 up",
+      "link add br0 type bridge",
+      "link set br0 up",
+      "addr add 10.1.0.1/24 dev br0",
+      "link set eth1 master br0",
+      "link set eth2 up",
+      "link set eth2 master br0",
+    ]);
+    assert.deepEqual(r1.tc, ["qdisc replace dev eth2 root tbf rate 1gbit burst 64kbit latency 10ms"]);
+    const n0 = p.steps.find((s) => s.phase === 0 && s.label === "node n0")!;
+    assert.deepEqual(n0.tc, ["qdisc replace dev eth1 root tbf rate 20mbit burst 32kbit latency 50ms"]);
+    assert.ok(n0.ip.includes("route replace 203.0.113.0/24 via 172.18.0.1 dev eth0"));
+    assert.equal(n0.ip.at(-1), "route replace default via 10.1.0.1 dev eth1");
+    const host = p.steps.find((s) => s.label === "host")!;
+    assert.deepEqual(host.ns, { host: true });
+    assert.equal(p.hostLinks.length, 1);
+    assert.match(host.iptables.nat[0]!, /MASQUERADE/);
+    const up = uplinkCidr("l", {});
+    assert.ok(contains("100.127.0.0/16", up));
+    const g = p.steps.find((s) => s.label === "device r2 (uplink)")!;
+    assert.ok(g.ip.includes(`route replace default via ${nthAddress(up, 1)} dev eth2`));
+  });
+
+  it("rejects addresses in the pod, Kind or tunnel ranges, unknown names, double links, bad tc, all at once", () => {
+    const bad: NodeLink[] = [
+      { node: "n0", device: "r1", nodeAddress: "10.244.9.2/24", deviceAddress: "10.244.9.1/24" },
+      { node: "n1", device: "r9", nodeAddress: "172.18.5.5/16" },
+      { node: "n1", device: "r1", nodeAddress: "100.64.0.9/24", nodeTc: { rate: "fast" } },
+      { node: "zz", device: "r1", nodeAddress: "10.9.0.2/24", deviceAddress: "10.8.0.1/24" },
+    ];
+    assert.throws(
+      () => planCluster({ lab: "l", links: bad, nodes: nodes(2), devices, options: {} }),
+      (e: unknown) => {
+        assert.ok(e instanceof TopologyError);
+        const m = e.message;
+        assert.match(m, /nodeAddress 10\.244\.9\.2\/24 is inside the pod range 10\.244\.0\.0\/16/);
+        assert.match(m, /unknown device "r9"/);
+        assert.match(m, /nodeAddress 172\.18\.5\.5\/16 is inside the Kind network 172\.18\.0\.0\/16/);
+        assert.match(m, /node n1 is linked twice/);
+        assert.match(m, /inside the tunnel range 100\.64\.0\.0\/16/);
+        assert.match(m, /nodeTc\.rate "fast" is not a tc rate/);
+        assert.match(m, /unknown Kubernetes node "zz"/);
+        assert.match(m, /are not in one subnet/);
+        return true;
+      },
+    );
+  });
+});
+
+describe("Kind provider", () => {
+  it("writes Kind's v1alpha4 config: control planes first, topology names as node labels", () => {
+    const cfg = kindConfig(
+      [
+        { name: "w1", role: "worker" },
+        { name: "c1", role: "control-plane" },
+      ],
+      "10.244.0.0/16",
+      { image: "kindest/node:v1.34.0" },
+    );
+    assert.deepEqual(cfg, {
+      kind: "Cluster",
+      apiVersion: "kind.x-k8s.io/v1alpha4",
+      networking: { podSubnet: "10.244.0.0/16" },
+      nodes: [
+        { role: "control-plane", labels: { [NAME_LABEL]: "c1" }, image: "kindest/node:v1.34.0" },
+        { role: "worker", labels: { [NAME_LABEL]: "w1" }, image: "kindest/node:v1.34.0" },
+      ],
+    });
+    // only fields of Kind's v1alpha4 Cluster and Node types
+    const y = parse(
+      kindConfigYaml([{ name: "c1", role: "control-plane" }], "10.244.0.0/16", {
+        kubeadmConfigPatches: ["kind: KubeletConfiguration\ncgroupDriver: cgroupfs\n"],
+      }),
+    ) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(y).sort(), ["apiVersion", "kind", "kubeadmConfigPatches", "networking", "nodes"]);
+    for (const n of y["nodes"] as Record<string, unknown>[])
+      for (const k of Object.keys(n))
+        assert.ok(["role", "image", "labels", "extraMounts", "extraPortMappings", "kubeadmConfigPatches"].includes(k), k);
+  });
+
+  it("reads node names, InternalIPs and pod CIDRs from Node objects, matched by label", () => {
+    const items = [
+      {
+        metadata: { name: "x-control-plane", labels: { [NAME_LABEL]: "c1" } },
+        spec: { podCIDR: "10.244.0.0/24", podCIDRs: ["10.244.0.0/24", "fd00:10:244::/64"] },
+        status: {
+          addresses: [
+            { type: "Hostname", address: "x-control-plane" },
+            { type: "InternalIP", address: "fc00:f853::2" },
+            { type: "InternalIP", address: "172.18.0.3" },
+          ],
+        },
+      },
+      {
+        metadata: { name: "x-worker", labels: { [NAME_LABEL]: "w1" } },
+        spec: { podCIDR: "10.244.1.0/24" },
+        status: { addresses: [{ type: "InternalIP", address: "172.18.0.2" }] },
+      },
+      { metadata: { name: "other", labels: {} }, spec: {}, status: {} },
+    ];
+    const m = nodesFromApi(items, [
+      { name: "c1", role: "control-plane" },
+      { name: "w1", role: "worker" },
+    ]);
+    assert.deepEqual(m.get("c1"), { k8sName: "x-control-plane", internalIp: "172.18.0.3", podCidrs: ["10.244.0.0/24"] });
+    assert.deepEqual(m.get("w1"), { k8sName: "x-worker", internalIp: "172.18.0.2", podCidrs: ["10.244.1.0/24"] });
+    assert.equal(m.size, 2);
+  });
+
+  it("loads a Kind kubeconfig with the maintained client", async () => {
+    const { KubeConfig } = await import("@kubernetes/client-node");
+    const kc = new KubeConfig();
+    kc.loadFromString(
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- cluster: {certificate-authority-data: Zm9v, server: 'https://127.0.0.1:41234'}",
+        "  name: kind-x",
+        "contexts:",
+        "- context: {cluster: kind-x, user: kind-x}",
+        "  name: kind-x",
+        "current-context: kind-x",
+        "users:",
+        "- name: kind-x",
+        "  user: {client-certificate-data: Zm9v, client-key-data: Zm9v}",
+      ].join("\n"),
+    );
+    assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:41234");
+    assert.equal(kc.getCurrentContext(), "kind-x");
+  });
+});
