@@ -8,6 +8,13 @@ import type { ExecResult, Runtime } from "./runtime/runtime.js";
 import { StateStore, type LabState } from "./state/store.js";
 import { deploy, teardown, type DeployResult } from "./engine/engine.js";
 import { loadSource, resolveLabPath } from "./engine/source.js";
+import { formatTopologyPlan, planTopology, upTopology } from "./topology/deploy.js";
+import { labNameFromDir } from "./topology/kathara.js";
+
+/** A path's default lab name without loading it (down must work even if the source changed). */
+function basenameName(path: string): string {
+  return labNameFromDir(path.replace(/\.(ya?ml|m?ts|m?js)$/, ""));
+}
 import type { Reporter } from "./engine/reporter.js";
 import { netnsExists } from "./net/ip.js";
 
@@ -21,25 +28,51 @@ export interface UpOptions {
   parallelism?: number;
 }
 
-/** Loads and plans a lab without touching anything (for --dry-run and tests). */
-export function planFromPath(path: string, opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore } = {}): Plan {
-  const src = loadSource(path);
+/** Loads and plans a lab without touching anything; returns the --dry-run text. */
+export async function dryRun(
+  path: string,
+  opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore } = {},
+): Promise<string> {
+  const src = await loadSource(path);
   const store = opts.store ?? new StateStore();
+  if (src.type === "topology") {
+    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const t = planTopology(spec, { store, imageMap: opts.imageMap ?? {}, source: src.path, ...(src.where ? { where: src.where } : {}) });
+    return formatTopologyPlan(t, formatPlan);
+  }
   const name = opts.name ?? src.defaultName;
-  return planLab(src.lab, {
-    name,
-    imageMap: opts.imageMap ?? {},
-    sharedDir: store.sharedDir(name),
-    stageRoot: store.stageRoot(name),
-    source: src.path,
-  });
+  return formatPlan(
+    planLab(src.lab, {
+      name,
+      imageMap: opts.imageMap ?? {},
+      sharedDir: store.sharedDir(name),
+      stageRoot: store.stageRoot(name),
+      source: src.path,
+    }),
+  );
 }
 
 export { formatPlan };
 
 export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
-  const src = loadSource(path);
+  const src = await loadSource(path);
   const store = opts.store ?? new StateStore();
+  const common = {
+    store,
+    ...(opts.runtime ? { runtime: opts.runtime } : {}),
+    ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+  if (src.type === "topology") {
+    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const h = await upTopology(spec, {
+      ...common,
+      imageMap: opts.imageMap ?? {},
+      source: src.path,
+      ...(src.where ? { where: src.where } : {}),
+    });
+    return h.network;
+  }
   const name = opts.name ?? src.defaultName;
   const plan = planLab(src.lab, {
     name,
@@ -50,10 +83,8 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
   });
   return deploy(plan, {
     runtime: opts.runtime ?? new DockerRuntime(),
-    store,
-    kind: src.kind,
-    ...(opts.reporter ? { reporter: opts.reporter } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
+    kind: "kathara",
+    ...common,
     ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
   });
 }
@@ -68,7 +99,7 @@ export function resolveLabName(arg: string, store = new StateStore()): string {
     if (fromPath.length === 1) return fromPath[0] as string;
     if (fromPath.length > 1)
       throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
-    return loadSource(path).defaultName;
+    return basenameName(path);
   }
   return arg;
 }

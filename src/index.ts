@@ -8,10 +8,26 @@ export type { Reporter, Step } from "./engine/reporter.js";
 export type { Runtime, ContainerSpec, ContainerInfo } from "./runtime/runtime.js";
 export { DockerRuntime } from "./runtime/docker.js";
 export { StateStore } from "./state/store.js";
-export { up, down, status, execIn, findDevice, planFromPath, resolveLabName } from "./api.js";
+export { up, down, status, execIn, findDevice, dryRun, resolveLabName } from "./api.js";
 export { ClusterBuilder, destroyCluster, discoverDevices } from "./cluster/cluster.js";
 export { KindProvider, kindConfig, kindConfigYaml } from "./cluster/kind.js";
 export { planCluster, formatClusterPlan } from "./cluster/plan.js";
 export { registerProvider, type ClusterProvider } from "./cluster/provider.js";
 export * from "./cluster/model.js";
 export { whoIs, reverseName, clusterNodes } from "./api.js";
+export * from "./topology/spec.js";
+export { compileSpec, validateSpec } from "./topology/compile.js";
+export { parseTopologyYaml, loadTopologyYaml } from "./topology/yaml.js";
+export { upTopology, planTopology, TopologyHandle } from "./topology/deploy.js";
+export {
+  Network,
+  TreeTopologyBuilder,
+  KindaCluster,
+  Def,
+  Link,
+  K8sNodeMeta,
+  NetDeviceMeta,
+  ExternalDeviceMeta,
+  HostMeta,
+  IncSwitchMeta,
+} from "./topology/tree.js";

@@ -2,7 +2,7 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, execIn, formatPlan, planFromPath, reverseName, status, up, whoIs, type LabStatus } from "../api.js";
+import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../api.js";
 import { KindaError, TopologyError } from "../errors.js";
 import { terminalReporter } from "./render.js";
 
@@ -73,15 +73,15 @@ async function main(argv: string[]): Promise<number> {
 
   program
     .command("up")
-    .description("deploy a lab (a Kathara lab directory)")
-    .argument("<path>", "lab directory (with lab.conf)")
+    .description("deploy a lab: a Kathara lab directory, a YAML topology, or a TypeScript topology module")
+    .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
     .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
       if (o.dryRun) {
-        console.log(formatPlan(planFromPath(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap })));
+        console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
         return;
       }
       const ac = new AbortController();

@@ -46,7 +46,15 @@ export interface NodeLink {
   defaultRoute?: boolean;
 }
 
-export type Encapsulation = "vxlan" | "gre";
+/** vxlan/gre: pod traffic tunnelled between nodes; none: pod CIDRs routed natively (needs routes in the devices). */
+export type Encapsulation = "vxlan" | "gre" | "none";
+
+/** For encapsulation "none": on `device`, route `node`'s pod CIDRs via `via`. */
+export interface PodRoute {
+  device: string;
+  node: string;
+  via: string;
+}
 
 export interface ClusterOptions {
   encapsulation?: Encapsulation;
@@ -60,6 +68,8 @@ export interface ClusterOptions {
   hostRoutes?: string[];
   /** Uplink range for internet access: a /30 between the host and the gateway device. */
   uplinkCidr?: string;
+  /** Device routes to each node's pod CIDRs, for encapsulation "none" (computed by static routing). */
+  podRoutes?: PodRoute[];
   /** Plain host links into devices (the seed's establish_simple_host_connection). */
   hostConnections?: HostConnection[];
 }

@@ -310,6 +310,14 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       o.iptables.mangle.push(
         `-A FORWARD -o ${VXLAN_IF} -p tcp --tcp-flags SYN,RST SYN -m comment --comment ${comment} -j TCPMSS --clamp-mss-to-pmtu`,
       );
+    } else if (encapsulation === "none") {
+      // pods' packets travel unencapsulated; the devices route pod CIDRs (options.podRoutes)
+      for (const p of peers) {
+        for (const pod of p.podCidrs) {
+          if (gw) o.ip.push(`route replace ${pod} via ${gw} dev ${nodeIf} table ${POD_TABLE}`);
+          o.ip.push(`rule add to ${pod} lookup ${POD_TABLE} pref ${POD_RULE_PREF}`);
+        }
+      }
     } else {
       const tmtu = mtu - GRE_OVERHEAD;
       for (const p of peers) {
@@ -343,6 +351,20 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       o.flushConntrack = true;
     }
   });
+
+  // pod CIDRs routed natively by the devices (encapsulation "none")
+  const podRouteOps = new Map<string, NsOps>();
+  for (const r of options.podRoutes ?? []) {
+    const d = devices.find((x) => x.name === r.device);
+    const n = nodes.find((x) => x.name === r.node);
+    if (!d || !n) continue;
+    let o = podRouteOps.get(d.name);
+    if (!o) {
+      o = ops(2, `device ${d.name} (pod routes)`, { pid: d.pid });
+      podRouteOps.set(d.name, o);
+    }
+    for (const pod of n.podCidrs) o.ip.push(`route replace ${pod} via ${r.via}`);
+  }
 
   // 3. internet access through a gateway device: a host<->device uplink, NAT on both
   const hostLinks: string[] = [];
@@ -391,7 +413,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     extra.push(dOps);
   });
 
-  const steps = [hostOps, ...nodeOps.values(), ...devOps.values(), ...overlay.values(), ...extra].filter(nonEmpty);
+  const steps = [hostOps, ...nodeOps.values(), ...devOps.values(), ...overlay.values(), ...podRouteOps.values(), ...extra].filter(nonEmpty);
   const size = steps.reduce(
     (acc, o) =>
       acc +

@@ -300,7 +300,7 @@ export function devicePostLinkBatch(dev: DevicePlan, natGateway?: string): strin
 /** Human-readable plan (for --dry-run). */
 export function formatPlan(plan: Plan): string {
   const out: string[] = [];
-  out.push(`lab ${plan.lab}${plan.source ? ` (from ${plan.source})` : ""}`);
+  out.push(`lab ${plan.lab}`);
   out.push(`network namespace ${plan.netns}:`);
   for (const l of labNamespaceBatch(plan)) out.push(`  ip -n ${plan.netns} ${l}`);
   out.push(`start order: ${plan.waves.map((w) => `[${w.join(" ")}]`).join(" then ")}`);

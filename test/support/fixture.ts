@@ -154,8 +154,12 @@ export class FixtureProvider implements ClusterProvider {
       if (n.startsWith(`kfx-${this.name}-`)) sh(["ip", "netns", "delete", n]);
     }
     if (this.createdNetwork) {
-      const net = await rt.docker.getNetwork("kind").inspect();
-      if (Object.keys(net.Containers ?? {}).length === 0) await rt.docker.getNetwork("kind").remove();
+      const net = await rt.docker
+        .getNetwork("kind")
+        .inspect()
+        .catch(() => undefined);
+      if (net && Object.keys(net.Containers ?? {}).length === 0) await rt.docker.getNetwork("kind").remove();
+      this.createdNetwork = false;
     }
   }
 

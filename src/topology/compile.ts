@@ -1,0 +1,265 @@
+/**
+ * From a TopologySpec to what the engine and the cluster builder take: a Lab for the network
+ * devices (one collision domain per link, addresses and static routes as start-up steps) and the
+ * Kubernetes part (node specs, node links, pod routes for native routing). Validation first, all
+ * problems at once, each with the path of the offending field (turned into file:line:column by
+ * the YAML loader, or names for the API).
+ */
+import { TopologyError, type Issue } from "../errors.js";
+import { contains, hostOf, isCidr, networkOf, overlaps } from "../net/addr.js";
+import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
+import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
+import { newDevice, type Lab } from "./model.js";
+import { isNode, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
+
+export type SpecPath = (string | number)[];
+
+export interface SpecIssue {
+  path: SpecPath;
+  message: string;
+}
+
+export interface CompiledTopology {
+  lab: Lab;
+  nodes: NodeSpec[];
+  nodeLinks: NodeLink[];
+  clusterOptions: ClusterOptions;
+}
+
+const NAME = /^[a-z0-9_]{1,30}$/;
+const DEFAULT_IMAGE = "kathara/base";
+
+/** Semantic checks (the schema checks shapes). */
+export function validateSpec(spec: TopologySpec): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const add = (path: SpecPath, message: string) => issues.push({ path, message });
+  const byName = new Map<string, { d: DeviceSpec; i: number }>();
+  spec.devices.forEach((d, i) => {
+    if (!NAME.test(d.name)) add(["devices", i, "name"], `device name ${JSON.stringify(d.name)} must be 1-30 of a-z, 0-9 and _`);
+    if (byName.has(d.name)) add(["devices", i, "name"], `duplicate device name ${d.name} (first at devices[${byName.get(d.name)!.i}])`);
+    else byName.set(d.name, { d, i });
+    if (d.kind !== "switch" && (d.program !== undefined || d.grpcPort !== undefined || d.cli !== undefined)) {
+      add(["devices", i], `program, grpcPort and cli belong to in-network switches (kind: switch), not to a ${d.kind}`);
+    }
+    if (isNode(d.kind) && (d.image !== undefined || d.startup !== undefined))
+      add(["devices", i], "Kubernetes nodes take no image or startup (the cluster provider makes them)");
+  });
+  const degree = new Map<string, number>();
+  const addrSeen = new Map<string, string>();
+  const subnets: { net: string; path: SpecPath }[] = [];
+  spec.links.forEach((l, i) => {
+    const [a, b] = l.endpoints;
+    for (const [k, e] of [
+      [0, a],
+      [1, b],
+    ] as const) {
+      if (!byName.has(e)) add(["links", i, "endpoints", k], `unknown device ${JSON.stringify(e)}`);
+      degree.set(e, (degree.get(e) ?? 0) + 1);
+    }
+    if (a === b) add(["links", i, "endpoints"], `a link from ${a} to itself`);
+    const da = byName.get(a)?.d;
+    const db = byName.get(b)?.d;
+    if (da && db && isNode(da.kind) && isNode(db.kind))
+      add(["links", i], `a link between two Kubernetes nodes (${a}, ${b}); a node links to a network device`);
+    if (l.tc && !(da && isNode(da.kind)) && !(db && isNode(db.kind)))
+      add(["links", i, "tc"], "tc shapes a Kubernetes node's link; this link has no node");
+    if (l.addresses) {
+      l.addresses.forEach((addr, k) => {
+        const path: SpecPath = ["links", i, "addresses", k];
+        if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
+        for (const [r, what] of [
+          [DEFAULT_POD_CIDR, "the pod range"],
+          [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
+        ] as const) {
+          if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
+        }
+        const prev = addrSeen.get(hostOf(addr));
+        if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
+        addrSeen.set(hostOf(addr), `links[${i}].addresses[${k}]`);
+      });
+      const [x, y] = l.addresses;
+      if (isCidr(x) && isCidr(y)) {
+        if (networkOf(x) !== networkOf(y)) add(["links", i, "addresses"], `${x} and ${y} are not in one subnet`);
+        else {
+          const clash = subnets.find((s) => overlaps(s.net, networkOf(x)));
+          if (clash) add(["links", i, "addresses"], `subnet ${networkOf(x)} overlaps the subnet of ${clash.path.join(".")}`);
+          subnets.push({ net: networkOf(x), path: ["links", i] });
+        }
+      }
+    } else if ((da && isNode(da.kind)) || (db && isNode(db.kind))) {
+      add(["links", i], "a Kubernetes node's link needs addresses");
+    } else if (spec.routing === "static") {
+      add(["links", i], "static routing needs addresses on every link");
+    }
+  });
+  spec.devices.forEach((d, i) => {
+    const deg = degree.get(d.name) ?? 0;
+    if (isNode(d.kind) && deg !== 1) add(["devices", i], `Kubernetes node ${d.name} must have exactly one link (a leaf); it has ${deg}`);
+    if (!isNode(d.kind) && deg === 0 && spec.devices.length > 1) add(["devices", i], `device ${d.name} is not connected to anything`);
+  });
+  const hasNodes = spec.devices.some((d) => isNode(d.kind));
+  if (hasNodes && !spec.devices.some((d) => d.kind === "control-plane"))
+    add(["devices"], "there are Kubernetes nodes but no control-plane node");
+  if (spec.root !== undefined) {
+    const r = byName.get(spec.root);
+    if (!r) add(["root"], `unknown root device ${JSON.stringify(spec.root)}`);
+    else if (isNode(r.d.kind)) add(["root"], `the root ${spec.root} is a Kubernetes node; the root must be a network device`);
+  }
+  if (spec.routing === "static") {
+    const cycle = findLinkCycle(spec);
+    if (cycle) add(["links", cycle.link], `static routing needs a tree, but this link closes a cycle (${cycle.names.join(" - ")})`);
+  }
+  if (spec.encapsulation === "none" && spec.routing !== "static")
+    add(["encapsulation"], 'encapsulation "none" needs routing: static (the network must route pod ranges)');
+  if (spec.cluster?.internetVia !== undefined && !byName.has(spec.cluster.internetVia))
+    add(["cluster", "internetVia"], `unknown device ${JSON.stringify(spec.cluster.internetVia)}`);
+  return issues;
+}
+
+function findLinkCycle(spec: TopologySpec): { link: number; names: string[] } | undefined {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!;
+    return r;
+  };
+  for (let i = 0; i < spec.links.length; i++) {
+    const [a, b] = spec.links[i]!.endpoints;
+    const ra = find(a);
+    const rb = find(b);
+    if (ra === rb) return { link: i, names: [a, b] };
+    parent.set(ra, rb);
+  }
+  return undefined;
+}
+
+/** Next hop (an address) from each device toward each link subnet, over the tree. */
+function treeRoutes(spec: TopologySpec): Map<string, Map<string, string>> {
+  const adj = new Map<string, { peer: string; peerAddr: string; link: number }[]>();
+  spec.links.forEach((l, i) => {
+    const [a, b] = l.endpoints;
+    const [xa, xb] = l.addresses ?? ["", ""];
+    (adj.get(a) ?? adj.set(a, []).get(a)!).push({ peer: b, peerAddr: hostOf(xb), link: i });
+    (adj.get(b) ?? adj.set(b, []).get(b)!).push({ peer: a, peerAddr: hostOf(xa), link: i });
+  });
+  const routes = new Map<string, Map<string, string>>();
+  for (const d of spec.devices) {
+    if (isNode(d.kind)) continue;
+    // BFS from d: first hop toward every device
+    const first = new Map<string, string>();
+    const seen = new Set([d.name]);
+    const queue: string[] = [];
+    for (const e of adj.get(d.name) ?? []) {
+      first.set(e.peer, e.peerAddr);
+      seen.add(e.peer);
+      queue.push(e.peer);
+    }
+    while (queue.length) {
+      const u = queue.shift()!;
+      for (const e of adj.get(u) ?? []) {
+        if (seen.has(e.peer)) continue;
+        seen.add(e.peer);
+        first.set(e.peer, first.get(u)!);
+        queue.push(e.peer);
+      }
+    }
+    const m = new Map<string, string>();
+    spec.links.forEach((l) => {
+      if (!l.addresses) return;
+      const [a, b] = l.endpoints;
+      if (a === d.name || b === d.name) return; // directly connected
+      const via = first.get(a) ?? first.get(b);
+      if (via) m.set(networkOf(l.addresses[0]), via);
+    });
+    // toward Kubernetes nodes (for native pod routes): keyed "node:<name>"
+    for (const n of spec.devices.filter((x) => isNode(x.kind))) {
+      const via = first.get(n.name);
+      if (via) m.set(`node:${n.name}`, via);
+    }
+    routes.set(d.name, m);
+  }
+  return routes;
+}
+
+/** Deterministic MAC for a device-side interface of link i, endpoint k. */
+export function linkMac(link: number, side: 0 | 1): string {
+  const h = (n: number) => n.toString(16).padStart(2, "0");
+  return `02:6b:${h(Math.floor(link / 256) % 256)}:${h(link % 256)}:00:${h(side + 1)}`;
+}
+
+export function compileSpec(
+  spec: TopologySpec,
+  where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
+): CompiledTopology {
+  const problems = validateSpec(spec);
+  if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
+
+  const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
+  const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
+  const devs = new Map(spec.devices.filter((d) => !isNode(d.kind)).map((d) => [d.name, newDevice(d.name)]));
+  for (const d of spec.devices) {
+    const dev = devs.get(d.name);
+    if (!dev) continue;
+    dev.image = d.image ?? DEFAULT_IMAGE;
+    if (d.kind === "switch") {
+      lab.warnings.push({
+        message: `${d.name}: in-network (P4) switches run as plain routers until P4 support lands; program/cli are accepted but not run`,
+      });
+      if (d.grpcPort) dev.ports.push({ host: d.grpcPort, guest: 9559, protocol: "tcp" });
+    }
+    lab.devices.push(dev);
+  }
+  const nodes: NodeSpec[] = spec.devices
+    .filter((d) => isNode(d.kind))
+    .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
+  const nodeLinks: NodeLink[] = [];
+  const addrCmds = new Map<string, string[]>();
+  spec.links.forEach((l: LinkSpec, i) => {
+    const [a, b] = l.endpoints;
+    const na = isNode(kindOf.get(a)!.kind);
+    const nb = isNode(kindOf.get(b)!.kind);
+    if (na || nb) {
+      const [node, dev] = na ? [a, b] : [b, a];
+      const [nAddr, dAddr] = na ? l.addresses! : [l.addresses![1], l.addresses![0]];
+      const nl: NodeLink = { node, device: dev, nodeAddress: nAddr, deviceAddress: dAddr, defaultRoute: true };
+      const mtu = l.mtu ?? kindOf.get(node)!.mtu;
+      if (mtu !== undefined) nl.mtu = mtu;
+      if (l.tc) nl.nodeTc = l.tc;
+      nodeLinks.push(nl);
+      return;
+    }
+    const domain = `l${i}`;
+    for (const [k, name] of [
+      [0, a],
+      [1, b],
+    ] as const) {
+      const dev = devs.get(name)!;
+      const index = dev.interfaces.length;
+      dev.interfaces.push({ index, domain, mac: linkMac(i, k) });
+      const addr = l.addresses?.[k];
+      const cmds = addrCmds.get(name) ?? [];
+      if (addr) cmds.push(`ip addr add ${addr} dev eth${index}`);
+      if (l.mtu) cmds.push(`ip link set eth${index} mtu ${l.mtu}`);
+      addrCmds.set(name, cmds);
+    }
+  });
+  const routes = spec.routing === "static" ? treeRoutes(spec) : new Map<string, Map<string, string>>();
+  for (const dev of devs.values()) {
+    const cmds = [...(addrCmds.get(dev.name) ?? [])];
+    for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} via ${via}`);
+    cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
+    dev.exec = cmds;
+  }
+  const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
+  if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
+  if (spec.cluster?.internetVia) clusterOptions.internetVia = spec.cluster.internetVia;
+  if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
+  if (spec.encapsulation === "none") {
+    const podRoutes: PodRoute[] = [];
+    for (const [device, m] of routes) {
+      for (const [dst, via] of m) if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via });
+    }
+    clusterOptions.podRoutes = podRoutes;
+  }
+  return { lab, nodes, nodeLinks, clusterOptions };
+}

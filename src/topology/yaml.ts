@@ -1,0 +1,100 @@
+/**
+ * YAML topologies: parsed with positions, checked against schema/topology.schema.json (all
+ * errors at once), then semantically (topology/compile.ts); every message carries file:line:column.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Ajv, type ErrorObject } from "ajv";
+import { LineCounter, isMap, isSeq, parseDocument, type Document } from "yaml";
+import { TopologyError, type Issue } from "../errors.js";
+import type { SpecPath } from "./compile.js";
+import type { TopologySpec } from "./spec.js";
+
+/** schema/topology.schema.json of this package (from src/ under tsx, or dist/src/ when built). */
+function schemaPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "schema", "topology.schema.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("kinda: schema/topology.schema.json not found");
+    dir = up;
+  }
+  return join(dir, "schema", "topology.schema.json");
+}
+
+let validator: ReturnType<Ajv["compile"]> | undefined;
+function schemaValidator() {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(schemaPath(), "utf8")) as object;
+    validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  }
+  return validator;
+}
+
+/** file:line:column of the node at `path` (or of its nearest existing parent). */
+export function placeIn(doc: Document, lc: LineCounter, file: string, path: SpecPath): Issue {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === "object" && node.range) {
+      const pos = lc.linePos(node.range[0]);
+      return { file, line: pos.line, column: pos.col, message: "" };
+    }
+  }
+  return { file, message: "" };
+}
+
+function ajvMessage(e: ErrorObject): string {
+  const at = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "the document";
+  if (e.keyword === "additionalProperties")
+    return `${at}: unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+  if (e.keyword === "enum") return `${at}: must be one of ${(e.params as { allowedValues: string[] }).allowedValues.join(", ")}`;
+  if (e.keyword === "required") return `${at}: missing field "${(e.params as { missingProperty: string }).missingProperty}"`;
+  return `${at}: ${e.message ?? e.keyword}`;
+}
+
+function pathOf(e: ErrorObject): SpecPath {
+  const p: SpecPath = e.instancePath
+    .split("/")
+    .slice(1)
+    .map((x) => (/^\d+$/.test(x) ? Number(x) : x.replace(/~1/g, "/").replace(/~0/g, "~")));
+  if (e.keyword === "additionalProperties") p.push((e.params as { additionalProperty: string }).additionalProperty);
+  return p;
+}
+
+export interface LoadedYaml {
+  spec: TopologySpec;
+  /** Turns a spec path into a place (file:line:column). */
+  where: (path: SpecPath) => Issue;
+  file: string;
+}
+
+/** Parses and schema-checks a YAML topology text; throws TopologyError with positions. */
+export function parseTopologyYaml(text: string, file = "topology.yaml"): LoadedYaml {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const where = (path: SpecPath) => placeIn(doc, lc, file, path);
+  if (doc.errors.length) {
+    throw new TopologyError(
+      doc.errors.map((e) => {
+        const pos = lc.linePos(e.pos[0]);
+        return { file, line: pos.line, column: pos.col, message: `YAML syntax: ${e.message.split("\n")[0]}` };
+      }),
+    );
+  }
+  if (!isMap(doc.contents))
+    throw new TopologyError([{ file, line: 1, message: "the topology must be a YAML mapping (name:, devices:, links:)" }]);
+  void isSeq;
+  const data = doc.toJS() as unknown;
+  const v = schemaValidator();
+  if (!v(data)) {
+    // keep the most specific error per path (ajv reports parents too)
+    const errs = (v.errors ?? []).filter((e) => e.keyword !== "if");
+    throw new TopologyError(errs.map((e) => ({ ...where(pathOf(e)), message: ajvMessage(e) })));
+  }
+  return { spec: data as TopologySpec, where, file };
+}
+
+export function loadTopologyYaml(path: string): LoadedYaml {
+  const file = resolve(path);
+  return parseTopologyYaml(readFileSync(file, "utf8"), file);
+}
