@@ -2,7 +2,7 @@
 import { KindaError } from "./errors.js";
 import { existsSync } from "node:fs";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "./plan/naming.js";
-import { formatPlan, planLab, type Plan } from "./plan/plan.js";
+import { formatPlan, planLab } from "./plan/plan.js";
 import { DockerRuntime } from "./runtime/docker.js";
 import type { ExecResult, Runtime } from "./runtime/runtime.js";
 import { StateStore, type LabState } from "./state/store.js";
