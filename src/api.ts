@@ -17,6 +17,7 @@ function basenameName(path: string): string {
 }
 import type { Reporter } from "./engine/reporter.js";
 import { netnsExists } from "./net/ip.js";
+import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph/graph.js";
 
 export interface UpOptions {
   name?: string;
@@ -256,4 +257,12 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
     ...(opts.stdout ? { stdout: opts.stdout } : {}),
     ...(opts.stderr ? { stderr: opts.stderr } : {}),
   });
+}
+
+/** The graph of a lab that is up (by name), or of a topology source (by path). */
+export async function graphFor(arg: string, store = new StateStore()): Promise<Graph> {
+  const st = store.read(arg);
+  if (st && !existsSync(arg)) return graphFromState(st);
+  const src = await loadSource(arg);
+  return src.type === "kathara" ? graphFromLab(src.defaultName, src.lab) : graphFromSpec(src.spec);
 }

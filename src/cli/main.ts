@@ -6,7 +6,7 @@ import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } 
 import { KindaError, TopologyError } from "../errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -171,6 +171,26 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name>", "topology name")
     .addOption(labOption())
     .action((name: string, o: { lab?: string }) => console.log(reverseName(name, o.lab)));
+
+  program
+    .command("graph")
+    .description("a picture of a topology: a lab that is up (with its cluster), a lab directory, FILE.yaml or SCRIPT.ts")
+    .argument("<name|path>", "lab name or topology path")
+    .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
+    .option("-o, --output <file>", "write to a file (default: standard output)")
+    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
+      const { graphFor } = await import("../api.js");
+      const g = await graphFor(arg);
+      const { toSvg, toPng, toMermaid, toDot } = await import("../graph/graph.js");
+      const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
+      if (o.output) {
+        const { writeFileSync } = await import("node:fs");
+        writeFileSync(o.output, data);
+        console.error(`wrote ${o.output} (${g.nodes.length} devices, ${g.edges.length} links)`);
+      } else if (o.format === "png" && process.stdout.isTTY) {
+        throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
+      } else process.stdout.write(data);
+    });
 
   await program.parseAsync(argv);
   return exitCode;
