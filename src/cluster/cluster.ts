@@ -98,6 +98,7 @@ export class ClusterBuilder {
       podCidr: DEFAULT_POD_CIDR,
       nodeNames: this.nodes.map((n) => n.name),
       deviceNames: devices.map((d) => d.name),
+      domainNames: this.store.read(this.lab)?.domains.map((d) => d.name) ?? [],
     });
     const names = new Set<string>();
     for (const n of this.nodes) {
@@ -143,7 +144,16 @@ export class ClusterBuilder {
       this.store.write(state);
       if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
-      const plan = planCluster({ lab: this.lab, links: this.links, nodes, devices, options: this.options, podCidr: DEFAULT_POD_CIDR });
+      const plan = planCluster({
+        lab: this.lab,
+        links: this.links,
+        nodes,
+        devices,
+        options: this.options,
+        podCidr: DEFAULT_POD_CIDR,
+        labNetns: state.netns,
+        domains: state.domains,
+      });
       cluster.hostLinks = plan.hostLinks;
       this.store.write(state);
       await applyClusterPlan(plan);

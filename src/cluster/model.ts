@@ -24,7 +24,15 @@ export interface NodeSpec {
 /** A veth between a Kubernetes node and a network device (the seed's connect_with_container). */
 export interface NodeLink {
   node: string;
-  device: string;
+  /** The device the node links to, with a new interface in it (see also `domain`). */
+  device?: string;
+  /**
+   * Or: a collision domain (L2 segment) of the lab the node joins, next to the devices already on
+   * it (e.g. in place of a Kathara lab's server). Give `gateway` for its routes then.
+   */
+  domain?: string;
+  /** The node's next hop on a `domain` (an address a device on that segment already has). */
+  gateway?: string;
   /** Node-side address with prefix, e.g. "10.0.4.2/24". */
   nodeAddress: string;
   /** Device-side address with prefix; on the bridge when `deviceBridge` is set. */

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { TopologyError, type Issue } from "../errors.js";
-import { contains, hostOf, isCidr, networkOf, nthAddress, overlaps } from "../net/addr.js";
+import { contains, hostOf, isCidr, isIp, networkOf, nthAddress, overlaps } from "../net/addr.js";
 import type { Netns } from "../net/ip.js";
 import type { ClusterOptions, DeviceFacts, NodeFacts, NodeLink, TrafficControl } from "./model.js";
 
@@ -99,6 +99,9 @@ const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 export interface ClusterPlanInput {
   lab: string;
+  /** The lab's namespace and collision domains (for links that join a domain). */
+  labNetns?: string;
+  domains?: { name: string; bridge: string }[];
   links: NodeLink[];
   nodes: NodeFacts[];
   devices: DeviceFacts[];
@@ -112,6 +115,7 @@ export function validateLinks(
   input: Omit<ClusterPlanInput, "nodes" | "devices"> & {
     nodeNames: string[];
     deviceNames: string[];
+    domainNames?: string[];
     providerCidr?: string;
     podCidrs?: string[];
   },
@@ -127,12 +131,21 @@ export function validateLinks(
   const seen = new Map<string, string>();
   const linked = new Set<string>();
   input.links.forEach((l, i) => {
-    const where = { field: `links[${i}] (${l.node} -> ${l.device})` };
+    const where = { field: `links[${i}] (${l.node} -> ${l.device ?? `domain ${l.domain}`})` };
     const bad = (message: string) => issues.push({ ...where, message });
     if (!input.nodeNames.includes(l.node))
       bad(`unknown Kubernetes node ${JSON.stringify(l.node)} (nodes: ${input.nodeNames.join(", ") || "none"})`);
-    if (!input.deviceNames.includes(l.device))
+    if ((l.device === undefined) === (l.domain === undefined)) bad("give either device or domain");
+    if (l.device !== undefined && !input.deviceNames.includes(l.device)) {
       bad(`unknown device ${JSON.stringify(l.device)} (devices: ${input.deviceNames.join(", ") || "none"})`);
+    }
+    if (l.domain !== undefined && input.domainNames && !input.domainNames.includes(l.domain)) {
+      bad(`unknown collision domain ${JSON.stringify(l.domain)} (domains: ${input.domainNames.join(", ")})`);
+    }
+    if (l.domain !== undefined && (l.deviceAddress || l.deviceBridge || l.deviceIf || l.deviceTc || l.deviceMac)) {
+      bad("a link into a domain has no device side (deviceAddress, deviceBridge, deviceIf, deviceTc, deviceMac)");
+    }
+    if (l.gateway !== undefined && !isIp(l.gateway)) bad(`gateway ${JSON.stringify(l.gateway)} is not an address`);
     if (linked.has(l.node)) bad(`node ${l.node} is linked twice; a Kubernetes node has one link into the network`);
     linked.add(l.node);
     for (const [k, v] of [
@@ -216,6 +229,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     ...input,
     nodeNames: nodes.map((n) => n.name),
     deviceNames: devices.map((d) => d.name),
+    ...(input.domains ? { domainNames: input.domains.map((d) => d.name) } : {}),
     ...(providerCidr ? { providerCidr } : {}),
     podCidrs: nodes.flatMap((n) => n.podCidrs),
   });
@@ -234,7 +248,32 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   const linkOf = new Map(links.map((l) => [l.node, l]));
 
   // 1. links
+  const labOps = ops(1, `lab namespace ${input.labNetns ?? ""}`, { name: input.labNetns ?? "" });
+  links.forEach((l, li) => {
+    if (l.domain === undefined) return;
+    const n = nodeOps.get(l.node)!;
+    const node = nodes.find((x) => x.name === l.node)!;
+    const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
+    const mtu = l.mtu ?? 1500;
+    const bridge = input.domains?.find((d) => d.name === l.domain)?.bridge;
+    if (!bridge || !input.labNetns)
+      throw new TopologyError([{ field: `links[${li}]`, message: `collision domain ${l.domain} is not known in this lab` }]);
+    const peer = `kn-${li}`;
+    n.ip.push(
+      `link add ${nodeIf}${l.nodeMac ? ` address ${l.nodeMac}` : ""} mtu ${mtu} type veth peer name ${peer} mtu ${mtu} netns ${input.labNetns}`,
+      `addr add ${l.nodeAddress} dev ${nodeIf}`,
+      `link set ${nodeIf} up`,
+    );
+    n.ethtool.push(["-K", nodeIf, "rx", "off", "tx", "off"]);
+    labOps.ip.push(`link set ${peer} master ${bridge} up`);
+    if (l.nodeTc) n.tc.push(tbf(nodeIf, l.nodeTc));
+    if (l.defaultRoute && l.gateway) {
+      for (const r of options.hostRoutes ?? []) n.ip.push(`route replace ${r} via ${node.providerGateway} dev ${node.providerIf}`);
+      n.ip.push(`route replace default via ${l.gateway} dev ${nodeIf}`);
+    }
+  });
   for (const l of links) {
+    if (l.device === undefined) continue;
     const n = nodeOps.get(l.node)!;
     const d = devOps.get(l.device)!;
     const node = nodes.find((x) => x.name === l.node)!;
@@ -283,7 +322,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     const l = linkOf.get(node.name)!;
     const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
     const mtu = l.mtu ?? 1500;
-    const gw = l.deviceAddress ? hostOf(l.deviceAddress) : undefined;
+    const gw = l.gateway ?? (l.deviceAddress ? hostOf(l.deviceAddress) : undefined);
     const mySubnet = networkOf(l.nodeAddress);
     const peers = nodes.filter((p) => p.name !== node.name);
     for (const p of peers) {
@@ -413,7 +452,9 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     extra.push(dOps);
   });
 
-  const steps = [hostOps, ...nodeOps.values(), ...devOps.values(), ...overlay.values(), ...podRouteOps.values(), ...extra].filter(nonEmpty);
+  const steps = [hostOps, ...nodeOps.values(), labOps, ...devOps.values(), ...overlay.values(), ...podRouteOps.values(), ...extra].filter(
+    nonEmpty,
+  );
   const size = steps.reduce(
     (acc, o) =>
       acc +
