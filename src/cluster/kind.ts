@@ -81,6 +81,10 @@ export class KindProvider implements ClusterProvider {
     return this.options.kindBinary ?? process.env["KINDA_KIND"] ?? "kind";
   }
 
+  async preflight(): Promise<void> {
+    await this.ensureKind();
+  }
+
   private async ensureKind(): Promise<void> {
     const r = await run([this.bin, "version"]).catch(() => undefined);
     if (!r || r.exitCode !== 0) {

@@ -14,6 +14,8 @@ export interface ClusterProvider {
   readonly kind: string;
   /** Cluster name. */
   readonly name: string;
+  /** Checks that the provider can work (tools present) before anything is created. */
+  preflight?(): Promise<void>;
   create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void>;
   /** Node facts: container, PID, Kubernetes name, InternalIP, pod CIDRs, provider network. */
   discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]>;
