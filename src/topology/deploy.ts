@@ -92,7 +92,8 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
   const runtime = opts.runtime ?? new DockerRuntime();
   const store = opts.store ?? new StateStore();
   const provider = compiled.nodes.length
-    ? (opts.provider ?? new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {}))
+    ? (opts.provider ??
+      new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {}))
     : undefined;
   await provider?.preflight?.(); // e.g. no kind CLI: say so before creating anything
   const network = await deploy(plan, {
