@@ -455,32 +455,18 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   const steps = [hostOps, ...nodeOps.values(), labOps, ...devOps.values(), ...overlay.values(), ...podRouteOps.values(), ...extra].filter(
     nonEmpty,
   );
-  const size = steps.reduce(
-    (acc, o) =>
-      acc +
-      o.ip.length +
-      o.bridge.length +
-      o.tc.length +
-      o.ethtool.length +
-      o.iptables.nat.length +
-      o.iptables.mangle.length +
-      o.iptables.filter.length,
-    0,
-  );
+  const size = steps.reduce((acc, o) => acc + opCount(o), 0);
   return { lab, encapsulation, steps, hostLinks, size };
 }
 
+/** Commands planned in one namespace. */
+function opCount(o: NsOps): number {
+  const t = o.iptables;
+  return o.ip.length + o.bridge.length + o.tc.length + o.ethtool.length + t.nat.length + t.mangle.length + t.filter.length;
+}
+
 function nonEmpty(o: NsOps): boolean {
-  return (
-    o.ip.length +
-      o.bridge.length +
-      o.tc.length +
-      o.ethtool.length +
-      o.iptables.nat.length +
-      o.iptables.mangle.length +
-      o.iptables.filter.length >
-      0 || o.flushConntrack
-  );
+  return opCount(o) > 0 || o.flushConntrack;
 }
 
 /** Readable listing of a cluster plan (for --dry-run and the GRE plan test). */

@@ -57,25 +57,21 @@ const SHELL_MISSING = /no such file or directory|executable file not found/i;
 
 /** What the runtime is asked to create for a device. */
 export function containerSpec(dev: DevicePlan): ContainerSpec {
-  const spec: ContainerSpec = {
-    name: dev.container,
-    image: dev.image,
-    hostname: dev.hostname,
-    labels: dev.labels,
-    env: dev.env,
-    sysctls: dev.sysctls,
-    capAdd: dev.capAdd,
-    privileged: dev.privileged,
-    ports: dev.ports,
-    network: dev.network,
-    binds: dev.binds,
-    ulimits: dev.ulimits,
-  };
-  if (dev.memoryBytes !== undefined) spec.memoryBytes = dev.memoryBytes;
-  if (dev.nanoCpus !== undefined) spec.nanoCpus = dev.nanoCpus;
-  if (dev.entrypoint) spec.entrypoint = dev.entrypoint;
-  if (dev.cmd) spec.cmd = dev.cmd;
-  return spec;
+  const {
+    container,
+    name: _device,
+    requestedImage: _req,
+    shell: _shell,
+    interfaces: _ifs,
+    folder: _f,
+    stageDir: _s,
+    startup: _st,
+    shutdown: _sd,
+    dependsOn: _d,
+    where: _w,
+    ...spec
+  } = dev;
+  return { name: container, ...spec };
 }
 
 /** Is a lab with this name present in any form (state, containers, namespace)? */

@@ -4,7 +4,8 @@
  */
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../errors.js";
-import type { Device, Lab, LabWarning, PortSpec, Ulimit } from "../topology/model.js";
+import type { Device, Lab, LabWarning } from "../topology/model.js";
+import type { ContainerSpec } from "../runtime/runtime.js";
 import {
   BRIDGED_TEMP_IF,
   LABEL_DEVICE,
@@ -63,27 +64,12 @@ export interface StartupStep {
   from: { path: string } | { text: string };
 }
 
-export interface DevicePlan {
+/** A device: the container to create (the runtime's ContainerSpec fields) plus kinda's own. */
+export interface DevicePlan extends Omit<ContainerSpec, "name"> {
   name: string;
   container: string;
-  /** Image after substitution; `requestedImage` is what the lab asked for. */
-  image: string;
+  /** What the lab asked for; `image` is after substitution. */
   requestedImage: string;
-  hostname: string;
-  labels: Record<string, string>;
-  env: string[];
-  sysctls: Record<string, string>;
-  capAdd: string[];
-  privileged: boolean;
-  memoryBytes?: number;
-  nanoCpus?: number;
-  ports: PortSpec[];
-  /** "none": lab interfaces only; "bridge": plus the runtime's NAT network, as the last interface. */
-  network: "none" | "bridge";
-  binds: string[];
-  ulimits: Ulimit[];
-  entrypoint?: string[];
-  cmd?: string[];
   shell: string;
   interfaces: InterfacePlan[];
   folder?: string;
