@@ -5,7 +5,6 @@
 #   coredns     coredns
 #   crictl      crictl (Kind's base image carries it; not a Debian package)
 #   storage     local-path-provisioner (Kind's default StorageClass)
-#   kindnetd    a stand-in for Kind's default CNI daemon (source in scripts/k8s/kindnetd/)
 #   pause       Kubernetes' own pause.c, linked statically
 # Usage: build-binaries.sh [COMPONENT...]     (default: all; each one is skipped when up to date)
 # Output: $KINDA_K8S_CACHE/out/<component>-<version>/ ; Go's build cache makes rebuilds cheap.
@@ -98,18 +97,6 @@ build_coredns() { go_install coredns "$COREDNS_VERSION" "github.com/coredns/core
 build_crictl() { go_install crictl "$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"; }
 build_storage() { go_install local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" "-X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"; }
 
-# ---- kindnetd stand-in (our own small program; Kind's kindnetd is not on the module proxy) ----
-build_kindnetd() {
-  local dir=$OUT/kindnetd key
-  key=$(inputs_hash "$(go version)" "$K8S_HERE/kindnetd/go.mod" "$K8S_HERE/kindnetd/main.go" "$(declare -f build_kindnetd)")
-  if stamp_ok "$dir/.stamp" "$key"; then log "kindnetd stand-in: up to date"; return 0; fi
-  log "kindnetd stand-in: building"
-  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
-  (cd "$K8S_HERE/kindnetd" && go build -trimpath -ldflags "-s -w" -o "$dir.tmp/kindnetd" .) >"$LOGS/build-kindnetd.log" 2>&1 ||
-    { cat "$LOGS/build-kindnetd.log" >&2; die "kindnetd stand-in build failed"; }
-  rm -rf "$dir"; mv "$dir.tmp" "$dir"; echo "$key" >"$dir/.stamp"
-}
-
 # ---- pause: Kubernetes' build/pause/linux/pause.c, static, as its Makefile builds it ----------
 build_pause() {
   local dir=$OUT/pause-$PAUSE_VERSION kdir key
@@ -127,7 +114,7 @@ build_pause() {
   rm -rf "$dir"; mv "$dir.tmp" "$dir"; echo "$key" >"$dir/.stamp"
 }
 
-all=(kubernetes etcd coredns crictl storage kindnetd pause)
+all=(kubernetes etcd coredns crictl storage pause)
 [ $# -gt 0 ] || set -- "${all[@]}"
 for c in "$@"; do
   declare -F "build_$c" >/dev/null || die "unknown component $c (known: ${all[*]})"

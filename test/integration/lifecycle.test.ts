@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { IMAGE_MAP_ARGS, conformanceDir, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP_ARGS, ROOT, conformanceDir, ensureTestEnv } from "../support/env.js";
 import {
   assertNothingLeft,
   containersOf,
@@ -65,33 +65,57 @@ describe("lifecycle", () => {
     await kindaOk("down", name);
   });
 
+  it("Ctrl+C (SIGINT) during a deploy removes what was created, with no down needed", async () => {
+    const name = "t-interrupted";
+    const child = kindaSpawn(["up", join(conformanceDir(), "data-center-bgp"), "--name", name, ...IMAGE_MAP_ARGS]);
+    let err = "";
+    child.stdout!.resume();
+    child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+    await eventually("some containers of the lab exist", 60, async () => (await containersOf(name)).length >= 3);
+    child.kill("SIGINT");
+    const code = await new Promise((r) => child.on("close", r));
+    assert.notEqual(code, 0);
+    assert.match(err, /interrupted/);
+    await assertNothingLeft(name, linksBefore);
+  });
+
+  it("a YAML topology and its TypeScript form print the same plan through the CLI", async () => {
+    const y = await kindaOk("up", join(ROOT, "examples", "tree.yaml"), "--dry-run");
+    const t = await kindaOk("up", join(ROOT, "examples", "tree.ts"), "--dry-run");
+    assert.equal(t, y);
+    assert.match(y, /kubernetes nodes: w1\(worker\) w2\(worker\) w3\(worker\) c1\(control-plane\)/);
+  });
+
   it("exec passes the exit code through; the shorthand works; status --json describes the lab", async () => {
     const name = "t-exec";
     await kindaOk("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS);
-    const r = await kinda("exec", "--lab", name, "r1", "--", "sh", "-c", "echo out; echo err >&2; exit 5");
-    assert.equal(r.code, 5);
-    assert.equal(r.stdout, "out\n");
-    assert.equal(r.stderr, "err\n");
-    const withLab = await kindaOk("--lab", name, "r2", "hostname");
-    assert.equal(withLab.trim(), "r2");
-    const short = await kindaOk("r2", "hostname");
-    assert.equal(short.trim(), "r2");
-    const st = JSON.parse(await kindaOk("status", name, "--json")) as {
-      name: string;
-      phase: string;
-      netnsPresent: boolean;
-      devices: { name: string; running: boolean; interfaces: { name: string; domain: string }[] }[];
-    }[];
-    assert.equal(st[0]?.phase, "up");
-    assert.equal(st[0]?.netnsPresent, true);
-    assert.deepEqual(
-      st[0]?.devices.find((d) => d.name === "r1")?.interfaces.map((i) => `${i.name}:${i.domain}`),
-      ["eth0:A", "eth1:B"],
-    );
-    const none = await kinda("exec", "--lab", name, "r7", "--", "true");
-    assert.notEqual(none.code, 0);
-    assert.match(none.stderr, /no device named r7 in lab t-exec/);
-    await kindaOk("down", name);
+    try {
+      const r = await kinda("exec", "--lab", name, "r1", "--", "sh", "-c", "echo out; echo err >&2; exit 5");
+      assert.equal(r.code, 5);
+      assert.equal(r.stdout, "out\n");
+      assert.equal(r.stderr, "err\n");
+      const withLab = await kindaOk("--lab", name, "r2", "hostname");
+      assert.equal(withLab.trim(), "r2");
+      const short = await kindaOk("r2", "hostname");
+      assert.equal(short.trim(), "r2");
+      const st = JSON.parse(await kindaOk("status", name, "--json")) as {
+        name: string;
+        phase: string;
+        netnsPresent: boolean;
+        devices: { name: string; running: boolean; interfaces: { name: string; domain: string }[] }[];
+      }[];
+      assert.equal(st[0]?.phase, "up");
+      assert.equal(st[0]?.netnsPresent, true);
+      assert.deepEqual(
+        st[0]?.devices.find((d) => d.name === "r1")?.interfaces.map((i) => `${i.name}:${i.domain}`),
+        ["eth0:A", "eth1:B"],
+      );
+      const none = await kinda("exec", "--lab", name, "r7", "--", "true");
+      assert.notEqual(none.code, 0);
+      assert.match(none.stderr, /no device or Kubernetes node named r7 in lab t-exec/);
+    } finally {
+      await kinda("down", name);
+    }
     await assertNothingLeft(name, linksBefore);
   });
 
