@@ -1,5 +1,6 @@
 /** Labs side by side, down after SIGKILL, exec, status, dry-run. */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import {
   kindaSpawn,
   netnsNames,
   ping,
+  stateDir,
 } from "../support/kinda.js";
 
 let linksBefore: string[];
@@ -110,6 +112,13 @@ describe("lifecycle", () => {
         st[0]?.devices.find((d) => d.name === "r1")?.interfaces.map((i) => `${i.name}:${i.domain}`),
         ["eth0:A", "eth1:B"],
       );
+      // on a terminal (script(1) gives one), exec is interactive: the command gets a TTY too
+      const cli = join(ROOT, "dist", "src", "cli", "main.js");
+      const tty = execFileSync("script", ["-qec", `${process.execPath} ${cli} exec --lab ${name} r1 -- tty`, "/dev/null"], {
+        encoding: "utf8",
+        env: { ...process.env, KINDA_STATE_DIR: stateDir },
+      });
+      assert.match(tty, /\/dev\/pts\/\d+/);
       const none = await kinda("exec", "--lab", name, "r7", "--", "true");
       assert.notEqual(none.code, 0);
       assert.match(none.stderr, /no device or Kubernetes node named r7 in lab t-exec/);
