@@ -21,7 +21,7 @@ build_base() {
   files=$kind_dir/images/base/files
   crictl=$OUT/crictl-$CRICTL_VERSION/crictl
   [ -x "$crictl" ] || bash "$K8S_HERE/build-binaries.sh" crictl
-  key=$(inputs_hash "$DEBIAN_SUITE" "${PKGS[*]}" "$PAUSE_VERSION" "$KIND_VERSION" "$crictl" \
+  key=$(inputs_hash "$DEBIAN_SUITE" "${PKGS[*]}" "$PAUSE_VERSION" "$KIND_VERSION" "$crictl" "$K8S_HERE/images/ctr-compat" \
     "$(cd "$files" && find . -type f | sort | xargs cat)" "$(declare -f build_base)")
   have=$($DOCKER image inspect -f '{{index .Config.Labels "kinda.k8s.inputs"}}' "$BASE_IMAGE" 2>/dev/null || true)
   if [ "$have" = "$key" ]; then log "base image $BASE_IMAGE: up to date"; return 0; fi
@@ -52,6 +52,7 @@ build_base() {
   # Debian's packages in the places Kind's units and containerd's defaults expect
   install -m 0755 "$crictl" "$rootfs/usr/local/bin/crictl"
   ln -sf /usr/bin/containerd "$rootfs/usr/local/bin/containerd"
+  install -m 0755 "$K8S_HERE/images/ctr-compat" "$rootfs/usr/local/bin/ctr"
   mkdir -p "$rootfs/opt/cni/bin"
   for p in "$rootfs"/usr/lib/cni/*; do ln -sf "/usr/lib/cni/$(basename "$p")" "$rootfs/opt/cni/bin/"; done
   # the pause image kubeadm v1.34 names, which our image set provides (Kind's file says 3.10)

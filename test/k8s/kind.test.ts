@@ -1,0 +1,170 @@
+/**
+ * Issue 5's end-to-end test: real Kubernetes (Kind, with the node image built offline by
+ * scripts/k8s/) attached by kinda to a two-router network with VXLAN. Run with `npm run test:k8s`
+ * (root; builds or reuses the node image first; see docs/k8s-offline.md for times).
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { ClusterBuilder } from "../../src/cluster/cluster.js";
+import { KindProvider } from "../../src/cluster/kind.js";
+import { LAB_DIR } from "../../examples/manual-cluster.js";
+import { IMAGE_MAP_ARGS, BASE_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
+import { eventually, kinda, kindaOk, stateDir } from "../support/kinda.js";
+import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+
+const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
+const K8S_VERSION = process.env["KINDA_K8S_VERSION"] ?? "v1.34.4";
+const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? `kinda-k8s/node:${K8S_VERSION}`;
+const KIND = `${CACHE}/bin/kind`;
+const KUBECTL = `${CACHE}/out/kubernetes-${K8S_VERSION}/kubectl`;
+const LAB = "t-kind";
+const CLUSTER = "kinda-e2e";
+process.env["KINDA_STATE_DIR"] = stateDir;
+process.env["PATH"] = `${CACHE}/bin:${process.env["PATH"]}`; // kind runs `docker`: Debian's client
+
+let builder: ClusterBuilder;
+let kubeconfig: string;
+
+function kubectl(...args: string[]): string {
+  return execFileSync(KUBECTL, ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
+}
+
+function tryKubectl(...args: string[]): { code: number; out: string } {
+  try {
+    return { code: 0, out: kubectl(...args) };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
+  }
+}
+
+function counter(device: string, ifname: string): Promise<number> {
+  return kindaOk("exec", "--lab", LAB, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
+}
+
+function nodeTx(container: string): number {
+  return Number(
+    execFileSync("/usr/bin/docker", ["exec", container, "cat", "/sys/class/net/eth0/statistics/tx_packets"], { encoding: "utf8" }),
+  );
+}
+
+before(async () => {
+  ensureTestEnv();
+  execFileSync("bash", [join(ROOT, "scripts", "k8s", "build-node-image.sh")], { stdio: ["ignore", "ignore", "inherit"] });
+  await kindaOk("up", LAB_DIR, "--name", LAB, ...IMAGE_MAP_ARGS);
+  builder = new ClusterBuilder(
+    LAB,
+    new KindProvider(CLUSTER, { image: NODE_IMAGE, kindBinary: KIND }),
+    { encapsulation: "vxlan" },
+    { providerOptions: { image: NODE_IMAGE, kindBinary: KIND } },
+  );
+  builder.addNode("c1", "control-plane").addNode("w1").addNode("w2");
+  builder.connect({ node: "c1", device: "r2", nodeAddress: "10.0.2.2/24", deviceAddress: "10.0.2.1/24" });
+  builder.connect({ node: "w1", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.2/24", deviceAddress: "10.0.1.1/24" });
+  builder.connect({ node: "w2", device: "r2", nodeAddress: "10.0.3.2/24", deviceAddress: "10.0.3.1/24" });
+  await builder.build();
+  kubeconfig = `${CACHE}/kubeconfig-${CLUSTER}`;
+  writeFileSync(kubeconfig, execFileSync(KIND, ["get", "kubeconfig", "--name", CLUSTER], { encoding: "utf8" }));
+});
+
+after(async () => {
+  await builder?.destroy().catch(() => undefined);
+  await kinda("down", LAB);
+});
+
+describe("Kind (offline node image) attached by kinda", () => {
+  it("kinda's Kind provider made one control plane and two workers, all Ready", async () => {
+    await eventually("nodes Ready", 300, async () => {
+      const r = tryKubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{' '}{end}");
+      return (
+        r.code === 0 &&
+        r.out.trim().split(" ").length === 3 &&
+        r.out
+          .trim()
+          .split(" ")
+          .every((s) => s === "True")
+      );
+    });
+    assert.equal((await kindaOk("reverse", "w1")).trim(), `${CLUSTER}-worker`);
+  });
+
+  it("a Deployment with pods on both workers: pod-to-pod ping and TCP, and a Service, through the network", async () => {
+    execFileSync(KIND, ["load", "docker-image", BASE_IMAGE, "--name", CLUSTER], { stdio: "ignore" });
+    const deploy = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "probe" },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: "probe" } },
+        template: {
+          metadata: { labels: { app: "probe" } },
+          spec: {
+            affinity: {
+              podAntiAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: [
+                  { labelSelector: { matchLabels: { app: "probe" } }, topologyKey: "kubernetes.io/hostname" },
+                ],
+              },
+            },
+            containers: [
+              { name: "probe", image: BASE_IMAGE, imagePullPolicy: "Never", command: ["iperf3", "-s"], ports: [{ containerPort: 5201 }] },
+            ],
+          },
+        },
+      },
+    };
+    execFileSync(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(deploy) });
+    kubectl("rollout", "status", "deployment/probe", "--timeout=180s");
+    const pods = JSON.parse(kubectl("get", "pods", "-l", "app=probe", "-o", "json")) as {
+      items: { metadata: { name: string }; spec: { nodeName: string }; status: { podIP: string } }[];
+    };
+    const onW1 = pods.items.find((p) => p.spec.nodeName === `${CLUSTER}-worker`)!;
+    const onW2 = pods.items.find((p) => p.spec.nodeName === `${CLUSTER}-worker2`)!;
+    assert.ok(onW1 && onW2, "one pod on each worker");
+
+    const coreBefore = await counter("r1", "eth0");
+    const kindBefore = nodeTx(`${CLUSTER}-worker`);
+    kubectl("exec", onW1.metadata.name, "--", "ping", "-c", "100", "-i", "0.01", "-W", "2", onW2.status.podIP);
+    const coreAfter = await counter("r1", "eth0");
+    const kindAfter = nodeTx(`${CLUSTER}-worker`);
+    assert.ok(coreAfter - coreBefore >= 100, `r1's core link carried the pod traffic (${coreAfter - coreBefore})`);
+    assert.ok(kindAfter - kindBefore < 60, `the worker's Kind interface stayed quiet (${kindAfter - kindBefore})`);
+
+    const tcp = JSON.parse(kubectl("exec", onW1.metadata.name, "--", "iperf3", "-c", onW2.status.podIP, "-n", "2M", "-J")) as {
+      end: { sum_sent: { bytes: number } };
+    };
+    assert.ok(tcp.end.sum_sent.bytes >= 2 * 1024 * 1024);
+
+    kubectl("label", "pod", onW2.metadata.name, "target=w2");
+    kubectl("expose", "pod", onW2.metadata.name, "--name", "probe-w2", "--port", "5201", "--selector", "target=w2");
+    const svc = kubectl("get", "service", "probe-w2", "-o", "jsonpath={.spec.clusterIP}").trim();
+    const viaSvc = JSON.parse(kubectl("exec", onW1.metadata.name, "--", "iperf3", "-c", svc, "-n", "1M", "-J")) as {
+      end: { sum_sent: { bytes: number } };
+    };
+    assert.ok(viaSvc.end.sum_sent.bytes >= 1024 * 1024, "the Service answers from the other worker");
+
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "down");
+    assert.notEqual(
+      tryKubectl("exec", onW1.metadata.name, "--", "ping", "-c", "2", "-W", "1", onW2.status.podIP).code,
+      0,
+      "no path with r1's core link down",
+    );
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "up");
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "route", "replace", "10.0.2.0/23", "via", "10.0.0.2");
+    await eventually(
+      "pod traffic restored",
+      30,
+      async () => tryKubectl("exec", onW1.metadata.name, "--", "ping", "-c", "1", "-W", "1", onW2.status.podIP).code === 0,
+    );
+  });
+
+  it("teardown removes the Kind cluster and the lab", async () => {
+    await builder.destroy();
+    const clusters = execFileSync(KIND, ["get", "clusters"], { encoding: "utf8" });
+    assert.ok(!clusters.split("\n").includes(CLUSTER));
+    await kindaOk("down", LAB);
+  });
+});
