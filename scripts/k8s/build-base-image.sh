@@ -26,6 +26,7 @@ build_base() {
   have=$($DOCKER image inspect -f '{{index .Config.Labels "kinda.k8s.inputs"}}' "$BASE_IMAGE" 2>/dev/null || true)
   if [ "$have" = "$key" ]; then log "base image $BASE_IMAGE: up to date"; return 0; fi
 
+  local old; old=$($DOCKER image inspect -f '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)
   command -v debootstrap >/dev/null || die "debootstrap missing (bash scripts/test-env/setup.sh installs it)"
   rootfs=$CACHE/rootfs/base
   rm -rf "$rootfs"; mkdir -p "$rootfs" "$CACHE/debs"
@@ -90,6 +91,8 @@ LABEL kinda.k8s.inputs="$key" kinda.k8s.kind-version="$KIND_VERSION"
 DOCKERFILE
   $DOCKER rmi "$BASE_IMAGE-rootfs" >/dev/null 2>&1 || true   # untags only: the layer stays in use
   rm -rf "$rootfs"
+  # drop the image this one replaces (fails harmlessly while something still uses it)
+  [ -z "$old" ] || $DOCKER rmi "$old" >/dev/null 2>&1 || true
   log "base image: $BASE_IMAGE built"
 }
 timed "base-image" build_base

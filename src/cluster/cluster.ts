@@ -125,6 +125,12 @@ export class ClusterBuilder {
       phase: "creating",
       encapsulation: this.options.encapsulation ?? "vxlan",
       nodes: [],
+      links: this.links.map((l) => ({
+        node: l.node,
+        nodeAddress: l.nodeAddress,
+        ...(l.device ? { device: l.device } : {}),
+        ...(l.domain ? { domain: l.domain } : {}),
+      })),
       hostLinks: [],
     };
     state.cluster = cluster;

@@ -79,6 +79,17 @@ export function graphFromState(st: LabState): Graph {
     st.devices.map((d) => ({ name: d.name, kind: "device" as GraphKind, ifs: d.interfaces })),
   );
   for (const n of st.cluster?.nodes ?? []) g.nodes.push({ id: n.name, kind: n.role, label: `${n.name} (${n.k8sName})` });
+  for (const l of st.cluster?.links ?? []) {
+    if (!g.nodes.some((n) => n.id === l.node)) continue;
+    if (l.device) g.edges.push({ a: l.device, b: l.node, labelB: l.nodeAddress });
+    else if (l.domain) {
+      // a node on a shared segment: join the segment node, or the two-member edge's ends
+      const seg = g.nodes.find((n) => n.kind === "segment" && n.label === l.domain);
+      const members = st.devices.filter((d) => d.interfaces.some((i) => i.domain === l.domain)).map((d) => d.name);
+      if (seg) g.edges.push({ a: seg.id, b: l.node, labelB: l.nodeAddress });
+      else for (const m of members) g.edges.push({ a: m, b: l.node, labelB: l.nodeAddress });
+    }
+  }
   return g;
 }
 

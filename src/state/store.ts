@@ -43,6 +43,8 @@ export interface ClusterState {
   phase: "creating" | "up";
   encapsulation: string;
   nodes: ClusterNodeState[];
+  /** Where each node is linked: a device, or a collision domain of the lab. */
+  links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
   hostLinks: string[];
 }
 

@@ -78,6 +78,12 @@ after(async () => {
 });
 
 describe("cluster attached to the emulated network (fixture nodes)", () => {
+  it("kinda graph draws the running lab with its Kubernetes nodes and their links", async () => {
+    const svg = await kindaOk("graph", LAB);
+    for (const n of ["r1", "r2", "c1", "w1", "w2", "w3"]) assert.ok(svg.includes(`data-name="${n}"`), n);
+    assert.equal((svg.match(/<line class="link"/g) ?? []).length, 5, "r1-r2 and four node links");
+  });
+
   it("names resolve both ways; kinda runs commands on nodes", async () => {
     const w1 = provider.fact("w1").k8sName;
     assert.equal((await kindaOk("reverse", "w1")).trim(), w1);
