@@ -59,6 +59,12 @@ build_base() {
   # the pause image kubeadm v1.34 names, which our image set provides (Kind's file says 3.10)
   sed -i -E "s|^(\s*sandbox_image = ).*|\1\"registry.k8s.io/pause:$PAUSE_VERSION\"|" "$rootfs/etc/containerd/config.toml"
   grep -q "pause:$PAUSE_VERSION" "$rootfs/etc/containerd/config.toml" || die "could not set sandbox_image"
+  # Test-machine work-around (docs/k8s-offline.md): the node container lacks CAP_SYS_RESOURCE here
+  # (see ENVIRONMENT.md), and without it runc cannot lower a pod's oom_score_adj below the node's
+  # ("failed to update /proc/self/oom_score_adj: Permission denied" for every pod). containerd's
+  # own switch for that case (made for rootless) clamps the value to containerd's own instead.
+  sed -i -E 's|^(\s*restrict_oom_score_adj = ).*|\1true|' "$rootfs/etc/containerd/config.toml"
+  grep -q 'restrict_oom_score_adj = true' "$rootfs/etc/containerd/config.toml" || die "could not set restrict_oom_score_adj"
 
   # the steps of Kind's Dockerfile RUN lines
   chroot "$rootfs" /bin/bash -euc '

@@ -105,7 +105,7 @@ build_pause() {
   if stamp_ok "$dir/.stamp" "$key"; then log "pause $PAUSE_VERSION: up to date"; return 0; fi
   command -v gcc >/dev/null && [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || {
     log "installing gcc and libc6-dev (to link pause statically)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null || die "apt-get install gcc libc6-dev failed"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; } >/dev/null || die "apt-get install gcc libc6-dev failed"
   }
   rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
   gcc -Os -Wall -Werror -static -DVERSION="v$PAUSE_VERSION-kinda" -o "$dir.tmp/pause" "$kdir/build/pause/linux/pause.c" ||

@@ -33,6 +33,8 @@ build_node() {
   # Kind fetches from a registry whatever the archives do not provide: none may be left
   if grep -q 'Failed to pull' "$LOGS/kind-build-node-image.log"; then die "kind tried to pull images (see $LOGS/kind-build-node-image.log)"; fi
   echo "$key $($DOCKER image inspect -f '{{.Id}}' "$NODE_IMAGE")" >"$stamp"
+  # drop the image this one replaces (fails harmlessly while a cluster still uses it)
+  [ -z "$id" ] || [ "$id" = "$($DOCKER image inspect -f '{{.Id}}' "$NODE_IMAGE")" ] || $DOCKER rmi "$id" >/dev/null 2>&1 || true
   log "node image $NODE_IMAGE built"
 }
 timed "node-image" build_node

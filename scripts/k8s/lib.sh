@@ -34,6 +34,11 @@ mkdir -p "$BIN" "$OUT" "$LOGS"
 [ -x "$BIN/docker" ] || ln -sf "$DOCKER" "$BIN/docker"
 export PATH="$BIN:$PATH"
 export CGO_ENABLED=0
+# Go's caches live with ours, so removing $CACHE gives a truly cold build (and nothing else's
+# caches are touched); -modcacherw keeps the module cache removable with rm -rf.
+export GOCACHE=${KINDA_K8S_GOCACHE:-$CACHE/go-build}
+export GOMODCACHE=${KINDA_K8S_GOMODCACHE:-$CACHE/go-mod}
+export GOFLAGS="-modcacherw $(go env GOFLAGS 2>/dev/null | sed 's/-modcacherw//')"
 
 log() { printf '[k8s %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[k8s] error: %s\n' "$*" >&2; exit 1; }
