@@ -4,7 +4,7 @@
  * by name prefix and rule comment, so removal works without any record.
  */
 import { runChecked, run } from "../net/exec.js";
-import { inNetns, ipBatch, type Netns } from "../net/ip.js";
+import { inNetns, ipBatch, ipBatchForce, type Netns } from "../net/ip.js";
 import { hostLinkPrefix, ruleComment, type ClusterPlan, type IptablesRules, type NsOps } from "./plan.js";
 
 async function batch(ns: Netns, tool: "bridge" | "tc", lines: readonly string[]): Promise<void> {
@@ -38,7 +38,62 @@ async function applyOps(o: NsOps): Promise<void> {
 
 export async function applyClusterPlan(plan: ClusterPlan): Promise<void> {
   const phases = [...new Set(plan.steps.map((s) => s.phase))].sort((a, b) => a - b);
-  for (const p of phases) await Promise.all(plan.steps.filter((s) => s.phase === p).map(applyOps));
+  for (const p of phases) {
+    // wait for every namespace of the phase before reporting a failure, so that cleanup does
+    // not race commands still running
+    const results = await Promise.allSettled(plan.steps.filter((s) => s.phase === p).map(applyOps));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+}
+
+/** What a cluster plan leaves inside a device that outlives the cluster (the lab stays up). */
+export interface DeviceUndo {
+  device: string;
+  /** ip batch lines that remove it (bridges made in the device, pod routes). */
+  ip: string[];
+  /** The device holds iptables rules of the lab (NAT of a gateway). */
+  rules: boolean;
+}
+
+/**
+ * Derived from the plan: veths vanish with the node containers (and routes over them with
+ * them), but a bridge made inside a device, a route via an address of the device's own
+ * segments and NAT rules stay; these undo them.
+ */
+export function deviceUndo(plan: ClusterPlan, devices: readonly { name: string; pid: number }[]): DeviceUndo[] {
+  const out = new Map<string, DeviceUndo>();
+  for (const o of plan.steps) {
+    const pid = "pid" in o.ns ? o.ns.pid : undefined;
+    const dev = devices.find((d) => d.pid === pid);
+    if (!dev) continue;
+    const u = out.get(dev.name) ?? { device: dev.name, ip: [], rules: false };
+    out.set(dev.name, u);
+    for (const l of o.ip) {
+      const br = /^link add (\S+) type bridge$/.exec(l);
+      if (br) u.ip.push(`link delete ${br[1]}`);
+      const rt = /^route replace (\S+) via (\S+)$/.exec(l);
+      if (rt) u.ip.push(`route del ${rt[1]} via ${rt[2]}`);
+    }
+    if (iptablesRestoreInput(o.iptables)) u.rules = true;
+  }
+  return [...out.values()].filter((u) => u.ip.length || u.rules);
+}
+
+/** Runs deviceUndo entries in the devices (those that are gone need nothing). */
+export async function undoInDevices(
+  lab: string,
+  undo: readonly DeviceUndo[],
+  pidOf: (device: string) => number | undefined,
+): Promise<void> {
+  await Promise.all(
+    undo.map(async (u) => {
+      const pid = pidOf(u.device);
+      if (!pid) return;
+      await ipBatchForce({ pid }, u.ip);
+      if (u.rules) await removeRules({ pid }, lab);
+    }),
+  );
 }
 
 /** Deletes rules carrying the lab's comment from a namespace's iptables (nat, mangle, filter). */

@@ -12,7 +12,7 @@ import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { StateStore, type ClusterState } from "../state/store.js";
 import { silentReporter, type Reporter } from "../engine/reporter.js";
-import { applyClusterPlan, removeHostSide } from "./apply.js";
+import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./apply.js";
 import type { ClusterOptions, DeviceFacts, HostConnection, NodeFacts, NodeLink, NodeRole, NodeSpec } from "./model.js";
 import { DEFAULT_POD_CIDR, planCluster, validateLinks, type ClusterPlan } from "./plan.js";
 import { providerFor, type ClusterProvider } from "./provider.js";
@@ -117,6 +117,11 @@ export class ClusterBuilder {
     if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
     const devices = await discoverDevices(this.lab, this.runtime);
     this.validateUpFront(devices);
+    if (await this.provider.exists?.()) {
+      throw new KindaError(`a ${this.provider.kind} cluster named ${this.provider.name} already exists`, {
+        hint: "kinda neither adopts nor deletes a cluster it did not create: pick another cluster name, or delete that one",
+      });
+    }
 
     const cluster: ClusterState = {
       provider: this.provider.kind,
@@ -161,6 +166,7 @@ export class ClusterBuilder {
         domains: state.domains,
       });
       cluster.hostLinks = plan.hostLinks;
+      cluster.deviceUndo = deviceUndo(plan, devices);
       this.store.write(state);
       await applyClusterPlan(plan);
       s2.done(`attached ${nodes.length} nodes (${plan.size} operations)`);
@@ -184,15 +190,28 @@ export class ClusterBuilder {
   }
 }
 
-/** Removes a lab's cluster: host-side links and rules, then the provider's nodes; clears the state. */
+/**
+ * Removes a lab's cluster: host-side links and rules, what it added inside devices (unless the
+ * lab is going too), then the provider's nodes; clears the state. The state keeps the cluster
+ * when the provider could not delete it, so that `down` can be run again.
+ */
 export async function destroyCluster(
   lab: string,
-  deps: { runtime?: Runtime; store?: StateStore; provider?: ClusterProvider },
+  deps: { runtime?: Runtime; store?: StateStore; provider?: ClusterProvider; labGoing?: boolean },
 ): Promise<void> {
   const store = deps.store ?? new StateStore();
+  const runtime = deps.runtime ?? new DockerRuntime();
   const state = store.read(lab);
   await removeHostSide(lab);
   const c = state?.cluster;
+  if (c?.deviceUndo?.length && !deps.labGoing) {
+    const pids = new Map<string, number>();
+    for (const d of state?.devices ?? []) {
+      const info = await runtime.inspect(d.container);
+      if (info?.running) pids.set(d.name, info.pid);
+    }
+    await undoInDevices(lab, c.deviceUndo, (d) => pids.get(d));
+  }
   const provider = deps.provider ?? (c ? providerFor(c.provider, c.name, c.providerOptions) : undefined);
   if (c && !provider) throw new KindaError(`cannot remove cluster ${c.name}: no provider "${c.provider}" is known to this process`);
   await provider?.delete();

@@ -75,7 +75,14 @@ export class KindProvider implements ClusterProvider {
     readonly name: string,
     readonly options: KindOptions = {},
     private readonly runtime = new DockerRuntime(),
-  ) {}
+  ) {
+    // Kind's own rule for names (they become container names and a kubeconfig context)
+    if (!/^[a-z0-9][a-z0-9.-]{0,49}$/.test(name)) {
+      throw new KindaError(`${JSON.stringify(name)} is not a Kind cluster name`, {
+        hint: "use 1-50 of a-z, 0-9, . and -, starting with a letter or digit",
+      });
+    }
+  }
 
   private get bin(): string {
     return this.options.kindBinary ?? process.env["KINDA_KIND"] ?? "kind";
@@ -83,6 +90,12 @@ export class KindProvider implements ClusterProvider {
 
   async preflight(): Promise<void> {
     await this.ensureKind();
+  }
+
+  async exists(): Promise<boolean> {
+    await this.ensureKind();
+    const out = await runChecked([this.bin, "get", "clusters"]);
+    return out.split("\n").some((l) => l.trim() === this.name);
   }
 
   private async ensureKind(): Promise<void> {
@@ -136,11 +149,21 @@ export class KindProvider implements ClusterProvider {
     const byTopo = nodesFromApi(list.items as KubeNode[], nodes);
     const net = await this.runtime.docker.getNetwork("kind").inspect();
     const ipam = (net.IPAM?.Config ?? []).find((c) => Boolean(c.Subnet) && !c.Subnet?.includes(":"));
+    if (!ipam?.Subnet || !ipam.Gateway) {
+      throw new KindaError(`Docker network "kind" has no IPv4 subnet with a gateway`, {
+        hint: "kinda needs Kind's IPv4 network (remove the network with docker network rm kind when no cluster uses it; Kind recreates it)",
+      });
+    }
+    // Kind labels each node container with its cluster; the container is named after the node
+    const containers = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
     const facts: NodeFacts[] = [];
     for (const n of nodes) {
       const k = byTopo.get(n.name);
       if (!k) throw new KindaError(`Kind cluster ${this.name} has no node labelled ${NAME_LABEL}=${n.name}`);
-      const c = await this.runtime.inspect(k.k8sName);
+      if (!k.internalIp) throw new KindaError(`Kubernetes node ${k.k8sName} has no IPv4 InternalIP yet`);
+      const mine = containers.find((c) => c.name === k.k8sName);
+      if (!mine) throw new KindaError(`no container labelled ${KIND_CLUSTER_LABEL}=${this.name} is named ${k.k8sName}`);
+      const c = await this.runtime.inspect(mine.id);
       if (!c?.running) throw new KindaError(`the container of Kubernetes node ${k.k8sName} is not running`);
       facts.push({
         name: n.name,
@@ -150,8 +173,8 @@ export class KindProvider implements ClusterProvider {
         containerId: c.id,
         pid: c.pid,
         internalIp: k.internalIp,
-        providerCidr: ipam?.Subnet ?? "",
-        providerGateway: ipam?.Gateway ?? "",
+        providerCidr: ipam.Subnet,
+        providerGateway: ipam.Gateway,
         providerIf: "eth0",
         podCidrs: k.podCidrs,
       });

@@ -29,7 +29,9 @@ export function ruleComment(lab: string): string {
 
 /** Host-namespace link names: `kh<hash>-<n>`, unique per lab, recognisable by prefix. */
 export function hostLinkPrefix(lab: string): string {
-  return `kh${createHash("sha256").update(lab).digest("hex").slice(0, 6)}`;
+  // 36 bits of hash: "kh" + 9 + "-" + up to 3 digits fits IFNAMSIZ (15), and two labs'
+  // prefixes practically never collide (teardown deletes host links by this prefix)
+  return `kh${createHash("sha256").update(lab).digest("hex").slice(0, 9)}`;
 }
 
 export function greIf(peerIndex: number): string {
@@ -446,7 +448,8 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       `addr add ${hc.hostAddress} dev ${hostIf}`,
       `link set ${hostIf} up`,
     );
-    for (const r of hc.routes ?? []) hostOps.ip.push(`route replace ${r} via ${hostOf(hc.deviceAddress)} dev ${hostIf}`);
+    // `add`, not `replace`: a route the host already has is never taken over (the batch fails instead)
+    for (const r of hc.routes ?? []) hostOps.ip.push(`route add ${r} via ${hostOf(hc.deviceAddress)} dev ${hostIf}`);
     const dOps = ops(2, `device ${d.name} (host link)`, { pid: d.pid });
     dOps.ip.push(`addr add ${hc.deviceAddress} dev eth${k}`, `link set eth${k} up`);
     extra.push(dOps);

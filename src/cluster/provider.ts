@@ -16,6 +16,8 @@ export interface ClusterProvider {
   readonly name: string;
   /** Checks that the provider can work (tools present) before anything is created. */
   preflight?(): Promise<void>;
+  /** Is there already a cluster of this name (one kinda must neither adopt nor delete)? */
+  exists?(): Promise<boolean>;
   create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void>;
   /** Node facts: container, PID, Kubernetes name, InternalIP, pod CIDRs, provider network. */
   discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]>;

@@ -180,7 +180,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   for (const w of plan.warnings) rep.warn(w.place ? formatIssue({ ...w.place, message: w.message }) : w.message);
 
   const state = initialState(plan, opts.kind ?? "kathara");
-  store.write(state); // from here on, `kinda down` can find the lab even if this process dies
+  store.claim(state); // from here on, `kinda down` can find the lab even if this process dies
   const sharedDir = store.sharedDir(plan.lab);
   mkdirSync(sharedDir, { recursive: true });
   for (const d of plan.devices) writeStage(d.stageDir, staged.get(d.name) ?? []);
@@ -288,6 +288,8 @@ export interface TeardownOptions {
   parallelism?: number;
 }
 
+const SHUTDOWN_TIMEOUT_MS = Number(process.env["KINDA_SHUTDOWN_TIMEOUT"] ?? 30) * 1000;
+
 /** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
   const t0 = performance.now();
@@ -296,13 +298,15 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
   const state = store.read(name);
+  let clusterError: Error | undefined;
   if (state?.cluster) {
     const s = rep.step(`removing cluster ${state.cluster.name} (${state.cluster.provider})`);
     try {
-      await destroyCluster(name, { runtime, store });
+      await destroyCluster(name, { runtime, store, labGoing: true });
       s.done();
     } catch (e) {
-      s.fail(`could not remove cluster ${state.cluster.name}: ${(e as Error).message}`);
+      clusterError = e as Error;
+      s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
     }
   } else {
     await removeHostSide(name);
@@ -318,7 +322,11 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
           const c = containers.find((x) => x.labels["kinda.device"] === d.name && x.running);
           if (!c) return;
           for (const step of d.shutdown ?? []) {
-            await execWithShell(runtime, c.id, d.shell, [step.path]).catch(() => undefined);
+            // a hanging shutdown script must not hold `down`: the container is removed anyway
+            let timer: NodeJS.Timeout | undefined;
+            const timeout = new Promise<void>((res) => (timer = setTimeout(res, SHUTDOWN_TIMEOUT_MS)));
+            await Promise.race([execWithShell(runtime, c.id, d.shell, [step.path]).catch(() => undefined), timeout]);
+            clearTimeout(timer);
           }
         }),
       );
@@ -329,6 +337,16 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
   rm.done();
   await netnsDelete(state?.netns ?? labNetns(name));
+  const left = clusterError && store.read(name);
+  if (left?.cluster) {
+    // the network is gone, the cluster is not: keep what `down` needs to try again
+    left.phase = "tearing-down";
+    left.devices = [];
+    store.write(left);
+    throw new KindaError(`lab ${name}: the network is removed, but cluster ${left.cluster.name} could not be: ${clusterError!.message}`, {
+      hint: `fix the cause, then run kinda down ${name} again`,
+    });
+  }
   store.remove(name);
   return { containers: containers.length, seconds: (performance.now() - t0) / 1000 };
 }

@@ -297,7 +297,6 @@ export function formatPlan(plan: Plan): string {
     for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
     for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
-    if (d.folder) out.push(`  copy ${d.folder}/ over /`);
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
   }
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);

@@ -5,6 +5,8 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { KindaError } from "../errors.js";
+import { isValidLabName } from "../plan/naming.js";
 
 export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
 
@@ -46,6 +48,8 @@ export interface ClusterState {
   /** Where each node is linked: a device, or a collision domain of the lab. */
   links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
   hostLinks: string[];
+  /** What to undo inside devices when the cluster goes but the lab stays. */
+  deviceUndo?: { device: string; ip: string[]; rules: boolean }[];
 }
 
 export interface LabState {
@@ -70,7 +74,13 @@ export function stateRoot(): string {
 export class StateStore {
   constructor(readonly root: string = stateRoot()) {}
 
+  /** Every path of the store goes through here: a name that is not a lab name never reaches the disk. */
   labDir(name: string): string {
+    if (!isValidLabName(name)) {
+      throw new KindaError(`${JSON.stringify(name)} is not a lab name`, {
+        hint: "lab names are 1-40 of a-z, 0-9, _, . and -, starting with a letter or digit",
+      });
+    }
     return join(this.root, "labs", name);
   }
 
@@ -106,6 +116,24 @@ export class StateStore {
     renameSync(tmp, join(dir, "state.json"));
   }
 
+  /**
+   * Writes a new lab's first state, exclusively: of two processes deploying the same name at
+   * once, one gets the name and the other an error, before it created anything.
+   */
+  claim(state: LabState): void {
+    const dir = this.labDir(state.name);
+    mkdirSync(join(dir, "logs"), { recursive: true });
+    state.updatedAt = new Date().toISOString();
+    try {
+      writeFileSync(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n", { flag: "wx" });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      throw new KindaError(`a lab named ${state.name} already exists on this machine (another process is deploying it)`, {
+        hint: `tear it down first (kinda down ${state.name}) or pick another name (--name)`,
+      });
+    }
+  }
+
   writeLog(name: string, device: string, text: string): string {
     const p = this.logPath(name, device);
     mkdirSync(join(this.labDir(name), "logs"), { recursive: true });
@@ -117,7 +145,7 @@ export class StateStore {
     const d = join(this.root, "labs");
     if (!existsSync(d)) return [];
     return readdirSync(d, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
+      .filter((e) => e.isDirectory() && isValidLabName(e.name))
       .map((e) => e.name)
       .sort();
   }

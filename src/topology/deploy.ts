@@ -104,10 +104,7 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   let builder: ClusterBuilder | undefined;
-  if (compiled.nodes.length) {
-    const provider =
-      opts.provider ??
-      new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {});
+  if (provider) {
     builder = new ClusterBuilder(spec.name, provider, compiled.clusterOptions, {
       runtime,
       store,

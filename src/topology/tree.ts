@@ -104,8 +104,15 @@ export class TreeTopologyBuilder {
  */
 export class KindaCluster {
   handle: TopologyHandle | undefined;
+  /** Aborted on Ctrl+C: a deploy or build in progress stops and removes what it created. */
+  private readonly abort = new AbortController();
+  private busy: Promise<unknown> | undefined;
   private readonly onSignal = () => {
-    void this.dispose().finally(() => process.exit(130));
+    this.abort.abort();
+    void (async () => {
+      await this.busy?.catch(() => undefined);
+      await this.dispose();
+    })().finally(() => process.exit(130));
   };
 
   constructor(
@@ -120,20 +127,32 @@ export class KindaCluster {
   private upOptions(): UpTopologyOptions {
     return {
       clusterName: this.name,
+      signal: this.abort.signal,
       ...(this.options.provider ? { provider: this.options.provider } : {}),
       ...(this.options.reporter ? { reporter: this.options.reporter } : {}),
       ...(this.options.imageMap ? { imageMap: this.options.imageMap } : {}),
     };
   }
 
+  private async track<T>(p: Promise<T>): Promise<T> {
+    this.busy = p;
+    try {
+      return await p;
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
   async deployNetwork(spec: TopologySpec): Promise<void> {
-    if (!this.handle) this.handle = await upTopology(spec, { ...this.upOptions(), networkOnly: true });
+    if (this.handle) return;
+    this.handle = await this.track(upTopology(spec, { ...this.upOptions(), networkOnly: true }));
   }
 
   async build(spec: TopologySpec): Promise<void> {
     try {
-      if (!this.handle) this.handle = await upTopology(spec, this.upOptions());
-      else await this.handle.buildCluster();
+      // upTopology removes what it created when it fails or is aborted
+      if (!this.handle) this.handle = await this.track(upTopology(spec, this.upOptions()));
+      else await this.track(this.handle.buildCluster(this.abort.signal));
     } catch (e) {
       await this.dispose();
       throw e;

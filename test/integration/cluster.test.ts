@@ -197,6 +197,10 @@ describe("cluster attached to the emulated network (fixture nodes)", () => {
       .split("\n")
       .filter((l) => l.includes(`kinda:${LAB}`));
     assert.deepEqual(rules, []);
+    // the lab stays up: what the cluster added inside devices is gone too
+    assert.equal((await kinda("exec", "--lab", LAB, "r1", "--", "ip", "link", "show", "br0")).code, 1, "r1's node bridge is gone");
+    const r2Rules = await kindaOk("exec", "--lab", LAB, "r2", "--", "iptables-save");
+    assert.ok(!r2Rules.includes(`kinda:${LAB}`), "r2's gateway NAT rules are gone");
     await kindaOk("down", LAB);
     execFileSync("ip", ["link", "delete", "kito-h"]); // the test host's own link (deleting both ends now)
     execFileSync("ip", ["netns", "delete", OUTSIDE]);

@@ -1,7 +1,7 @@
 /** Labs side by side, down after SIGKILL, exec, status, dry-run. */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -186,5 +186,31 @@ describe("lifecycle", () => {
     assert.equal((await containersOf(name)).length, 4);
     await kindaOk("down", staticRouting()); // by path: the lab deployed from there
     await assertNothingLeft(name, linksBefore);
+  });
+
+  it("two concurrent ups of one name: one lab comes up, the other is refused and removes nothing of it", async () => {
+    const name = "t-race";
+    const [a, b] = await Promise.all([
+      kinda("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS),
+      kinda("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS),
+    ]);
+    assert.deepEqual([a.code, b.code].sort(), [0, 1], `${a.stderr}\n${b.stderr}`);
+    assert.match((a.code ? a : b).stderr, /a lab named t-race already exists/);
+    assert.equal((await containersOf(name)).length, 4);
+    assert.equal((await kinda("exec", "--lab", name, "pc1", "--", "ping", "-c", "1", "-W", "2", "195.11.14.1")).code, 0);
+    await kindaOk("down", name);
+    await assertNothingLeft(name, linksBefore);
+  });
+
+  it("a name that is not a lab name never reaches the disk (down ../x removes nothing)", async () => {
+    const keep = join(stateDir, "keep-me");
+    mkdirSync(keep, { recursive: true });
+    writeFileSync(join(keep, "precious"), "x");
+    for (const cmd of [["down"], ["status"], ["up", staticRouting(), "--name"]]) {
+      const r = await kinda(...cmd, "../keep-me");
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /"\.\.\/keep-me" is not a lab name|lab name "\.\.\/keep-me" must be/);
+    }
+    assert.ok(existsSync(join(keep, "precious")));
   });
 });

@@ -142,6 +142,11 @@ export class FixtureProvider implements ClusterProvider {
     }
   }
 
+  async exists(): Promise<boolean> {
+    const cs = await rt.docker.listContainers({ all: true, filters: { label: [`${KIND_CLUSTER_LABEL}=${this.name}`] } });
+    return cs.length > 0;
+  }
+
   async discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]> {
     return nodes.map((n) => this.fact(n.name));
   }

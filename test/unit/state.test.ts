@@ -1,0 +1,93 @@
+/** The state store's guards and the record of what a cluster leaves in devices (no root needed). */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { deviceUndo } from "../../src/cluster/apply.js";
+import type { DeviceFacts, NodeFacts } from "../../src/cluster/model.js";
+import { planCluster } from "../../src/cluster/plan.js";
+import { StateStore, type LabState } from "../../src/state/store.js";
+
+function labState(name: string): LabState {
+  const now = new Date().toISOString();
+  return {
+    version: 1,
+    name,
+    kind: "kathara",
+    netns: `kinda-${name}`,
+    phase: "deploying",
+    createdAt: now,
+    updatedAt: now,
+    devices: [],
+    domains: [],
+    warnings: [],
+  };
+}
+
+describe("state store", () => {
+  it("refuses names that are not lab names before touching the disk", () => {
+    const root = mkdtempSync(join(tmpdir(), "kinda-store-"));
+    const store = new StateStore(join(root, "state"));
+    mkdirSync(join(root, "keep"));
+    writeFileSync(join(root, "keep", "f"), "x");
+    for (const bad of ["../keep", "a/../../keep", "..", "", "UPPER", "x".repeat(41), "-lead"]) {
+      assert.throws(() => store.remove(bad), /is not a lab name/, bad);
+      assert.throws(() => store.read(bad), /is not a lab name/, bad);
+    }
+    assert.ok(existsSync(join(root, "keep", "f")));
+  });
+
+  it("claim gives a name to one deployer only", () => {
+    const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-store-")));
+    store.claim(labState("lab1"));
+    assert.throws(
+      () => store.claim(labState("lab1")),
+      /a lab named lab1 already exists on this machine \(another process is deploying it\)/,
+    );
+    assert.equal(store.read("lab1")?.phase, "deploying");
+    store.remove("lab1");
+    store.claim(labState("lab1")); // free again once removed
+  });
+});
+
+describe("what a cluster leaves inside devices", () => {
+  const nodes: NodeFacts[] = [0, 1, 2].map((i) => ({
+    name: `n${i}`,
+    role: i === 0 ? "control-plane" : "worker",
+    k8sName: `k-${i}`,
+    container: `k-${i}`,
+    containerId: `id${i}`,
+    pid: 1000 + i,
+    internalIp: `172.18.0.${i + 2}`,
+    providerCidr: "172.18.0.0/16",
+    providerGateway: "172.18.0.1",
+    providerIf: "eth0",
+    podCidrs: [`10.244.${i}.0/24`],
+  }));
+  const devices: DeviceFacts[] = [
+    { name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] },
+    { name: "r2", container: "kinda-l-r2", pid: 51, interfaces: ["lo", "eth0"] },
+    { name: "r3", container: "kinda-l-r3", pid: 52, interfaces: ["lo", "eth0"] },
+  ];
+
+  it("lists device bridges, pod routes and NAT rules, and nothing that dies with the nodes", () => {
+    const plan = planCluster({
+      lab: "l",
+      nodes,
+      devices,
+      links: [
+        { node: "n0", device: "r1", deviceBridge: "br0", nodeAddress: "10.1.0.2/24", deviceAddress: "10.1.0.1/24" },
+        { node: "n1", device: "r1", deviceBridge: "br0", nodeAddress: "10.1.0.3/24", deviceAddress: "10.1.0.1/24" },
+        { node: "n2", device: "r2", nodeAddress: "10.1.2.2/24", deviceAddress: "10.1.2.1/24" },
+      ],
+      options: { internetVia: "r2", encapsulation: "none", podRoutes: [{ device: "r3", node: "n2", via: "10.9.0.2" }] },
+    });
+    const undo = deviceUndo(plan, devices);
+    assert.deepEqual(undo, [
+      { device: "r1", ip: ["link delete br0"], rules: false },
+      { device: "r2", ip: [], rules: true },
+      { device: "r3", ip: ["route del 10.244.2.0/24 via 10.9.0.2"], rules: false },
+    ]);
+  });
+});
