@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { TopologyError, type Issue } from "../errors.js";
-import { contains, hostOf, isCidr, isIp, networkOf, nthAddress, overlaps } from "../net/addr.js";
+import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, nthAddress, overlaps, prefixLength } from "../net/addr.js";
 import type { Netns } from "../net/ip.js";
 import type { ClusterOptions, DeviceFacts, NodeFacts, NodeLink, TrafficControl } from "./model.js";
 
@@ -97,7 +97,6 @@ const TC_RATE = /^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
 const TC_SIZE = /^\d+(b|k|kb|kbit|m|mb|mbit)?$/;
 const TC_TIME = /^\d+(\.\d+)?(us|ms|s)$/;
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
-const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 export interface ClusterPlanInput {
   lab: string;
@@ -123,13 +122,36 @@ export function validateLinks(
   },
 ): Issue[] {
   const issues: Issue[] = [];
-  const tunnel = input.options.tunnelCidr ?? DEFAULT_TUNNEL_CIDR;
+  const opts = input.options;
+  const encapsulation = opts.encapsulation ?? "vxlan";
+  const tunnel = opts.tunnelCidr ?? DEFAULT_TUNNEL_CIDR;
+  const podCidr = input.podCidr ?? DEFAULT_POD_CIDR;
+  // the ranges' own problems first: only well-formed ones are compared with the links below
+  if (!isCidr(podCidr))
+    issues.push({ field: "podCidr", message: `podCidr ${JSON.stringify(podCidr)} is not a CIDR (e.g. ${DEFAULT_POD_CIDR})` });
+  if (!isCidr(tunnel)) {
+    issues.push({ field: "tunnelCidr", message: `tunnelCidr ${JSON.stringify(tunnel)} is not a CIDR (e.g. ${DEFAULT_TUNNEL_CIDR})` });
+  } else if (!isIpv4Cidr(tunnel)) {
+    issues.push({ field: "tunnelCidr", message: `tunnelCidr ${tunnel} is not IPv4 (tunnel endpoints are IPv4 addresses)` });
+  } else if (encapsulation !== "none") {
+    // vxlan: one /32 per node from the 2nd address on; gre: one /31 per pair of nodes
+    const n = input.nodeNames.length;
+    const need = encapsulation === "gre" ? n * (n - 1) : n + 1;
+    const size = 2 ** (32 - prefixLength(tunnel));
+    if (need > size) {
+      issues.push({
+        field: "tunnelCidr",
+        message: `tunnelCidr ${tunnel} has ${size} addresses; ${encapsulation} for ${n} nodes needs ${need}`,
+      });
+    }
+  }
   const ranges: [string, string][] = [
-    [input.podCidr ?? DEFAULT_POD_CIDR, "the pod range"],
+    [podCidr, "the pod range"],
     [tunnel, "the tunnel range"],
   ];
   for (const p of input.podCidrs ?? []) ranges.push([p, "a node's pod range"]);
   if (input.providerCidr) ranges.push([input.providerCidr, "the Kind network"]);
+  const validRanges = ranges.filter(([r]) => isCidr(r));
   const seen = new Map<string, string>();
   const linked = new Set<string>();
   input.links.forEach((l, i) => {
@@ -147,7 +169,12 @@ export function validateLinks(
     if (l.domain !== undefined && (l.deviceAddress || l.deviceBridge || l.deviceIf || l.deviceTc || l.deviceMac)) {
       bad("a link into a domain has no device side (deviceAddress, deviceBridge, deviceIf, deviceTc, deviceMac)");
     }
-    if (l.gateway !== undefined && !isIp(l.gateway)) bad(`gateway ${JSON.stringify(l.gateway)} is not an address`);
+    if (typeof l.nodeAddress !== "string") bad("nodeAddress is missing (an address with a prefix length, e.g. 10.0.4.2/24)");
+    if (l.gateway !== undefined) {
+      if (!isIp(l.gateway)) bad(`gateway ${JSON.stringify(l.gateway)} is not an address (e.g. 10.0.4.1)`);
+      else if (isCidr(l.nodeAddress) && !contains(networkOf(l.nodeAddress), l.gateway))
+        bad(`gateway ${l.gateway} is not in the subnet of nodeAddress ${l.nodeAddress}; the node could not reach it`);
+    }
     if (linked.has(l.node)) bad(`node ${l.node} is linked twice; a Kubernetes node has one link into the network`);
     linked.add(l.node);
     for (const [k, v] of [
@@ -159,7 +186,11 @@ export function validateLinks(
         bad(`${k} ${JSON.stringify(v)} is not an address with a prefix length (e.g. 10.0.4.2/24)`);
         continue;
       }
-      for (const [r, what] of ranges) if (contains(r, v)) bad(`${k} ${v} is inside ${what} ${r}`);
+      if (!isIpv4Cidr(v)) {
+        bad(`${k} ${v} is not IPv4 (a node's link carries IPv4 routes and tunnels)`);
+        continue;
+      }
+      for (const [r, what] of validRanges) if (contains(r, v)) bad(`${k} ${v} is inside ${what} ${r}`);
       // several nodes on one device bridge share the bridge's address
       const owner = k === "deviceAddress" && l.deviceBridge ? `${l.device}/${l.deviceBridge}` : `links[${i}].${k}`;
       const prev = seen.get(hostOf(v));
@@ -168,8 +199,8 @@ export function validateLinks(
     }
     if (
       l.deviceAddress &&
-      isCidr(l.nodeAddress) &&
-      isCidr(l.deviceAddress) &&
+      isIpv4Cidr(l.nodeAddress) &&
+      isIpv4Cidr(l.deviceAddress) &&
       !overlaps(networkOf(l.nodeAddress), networkOf(l.deviceAddress))
     ) {
       bad(`nodeAddress ${l.nodeAddress} and deviceAddress ${l.deviceAddress} are not in one subnet`);
@@ -185,7 +216,8 @@ export function validateLinks(
       ["nodeMac", l.nodeMac],
       ["deviceMac", l.deviceMac],
     ] as const) {
-      if (v !== undefined && !MAC.test(v)) bad(`${k} ${JSON.stringify(v)} is not a MAC address`);
+      const problem = v === undefined ? undefined : macProblem(v);
+      if (problem) bad(`${k} ${JSON.stringify(v)} ${problem}`);
     }
     if (l.mtu !== undefined && (!Number.isInteger(l.mtu) || l.mtu < 1280 || l.mtu > 65535))
       bad(`mtu ${l.mtu} must be an integer from 1280 to 65535`);
@@ -200,17 +232,51 @@ export function validateLinks(
         bad(`${k}.latency ${JSON.stringify(tc.latency)} is not a tc time (e.g. 50ms)`);
     }
   });
-  for (const r of input.options.hostRoutes ?? [])
-    if (!isCidr(r)) issues.push({ field: "hostRoutes", message: `${JSON.stringify(r)} is not a CIDR` });
-  if (!isCidr(tunnel)) issues.push({ field: "tunnelCidr", message: `${JSON.stringify(tunnel)} is not a CIDR` });
-  (input.options.hostConnections ?? []).forEach((hc, i) => {
+  (opts.hostRoutes ?? []).forEach((r, k) => {
+    const field = `hostRoutes[${k}]`;
+    // routed via the Kind network's (IPv4) gateway
+    if (!isCidr(r)) issues.push({ field, message: `hostRoutes entry ${JSON.stringify(r)} is not a CIDR (e.g. 203.0.113.0/24)` });
+    else if (!isIpv4Cidr(r))
+      issues.push({ field, message: `hostRoutes entry ${r} is not IPv4 (it is routed via the Kind network's IPv4 gateway)` });
+  });
+  if (opts.uplinkCidr !== undefined) {
+    const up = opts.uplinkCidr;
+    if (!isCidr(up)) issues.push({ field: "uplinkCidr", message: `uplinkCidr ${JSON.stringify(up)} is not a CIDR (e.g. 100.127.0.0/30)` });
+    else if (!isIpv4Cidr(up) || prefixLength(up) !== 30)
+      issues.push({
+        field: "uplinkCidr",
+        message: `uplinkCidr ${up} is not an IPv4 /30 (the host takes its 1st address, the gateway device its 2nd)`,
+      });
+    else
+      for (const [r, what] of validRanges)
+        if (overlaps(up, r)) issues.push({ field: "uplinkCidr", message: `uplinkCidr ${up} overlaps ${what} ${r}` });
+  }
+  (opts.podRoutes ?? []).forEach((r, i) => {
+    const field = `podRoutes[${i}]`;
+    if (!input.deviceNames.includes(r.device)) issues.push({ field, message: `unknown device ${JSON.stringify(r.device)}` });
+    if (!input.nodeNames.includes(r.node)) issues.push({ field, message: `unknown Kubernetes node ${JSON.stringify(r.node)}` });
+    if (!isIp(r.via)) issues.push({ field, message: `via ${JSON.stringify(r.via)} is not an address (e.g. 10.0.4.1)` });
+  });
+  (opts.hostConnections ?? []).forEach((hc, i) => {
     const field = `hostConnections[${i}]`;
     if (!input.deviceNames.includes(hc.device)) issues.push({ field, message: `unknown device ${JSON.stringify(hc.device)}` });
-    for (const v of [hc.hostAddress, hc.deviceAddress, ...(hc.routes ?? [])])
-      if (!isCidr(v)) issues.push({ field, message: `${JSON.stringify(v)} is not a CIDR` });
+    for (const [k, v] of [
+      ["hostAddress", hc.hostAddress],
+      ["deviceAddress", hc.deviceAddress],
+    ] as const) {
+      if (!isCidr(v))
+        issues.push({ field, message: `${k} ${JSON.stringify(v)} is not an address with a prefix length (e.g. 192.168.100.1/30)` });
+    }
+    if (isCidr(hc.hostAddress) && isCidr(hc.deviceAddress) && !overlaps(networkOf(hc.hostAddress), networkOf(hc.deviceAddress)))
+      issues.push({ field, message: `hostAddress ${hc.hostAddress} and deviceAddress ${hc.deviceAddress} are not in one subnet` });
+    (hc.routes ?? []).forEach((r, k) => {
+      if (!isCidr(r)) issues.push({ field, message: `routes[${k}] ${JSON.stringify(r)} is not a CIDR` });
+      else if (isCidr(hc.deviceAddress) && isIpv4Cidr(r) !== isIpv4Cidr(hc.deviceAddress))
+        issues.push({ field, message: `routes[${k}] ${r} is not of the family of deviceAddress ${hc.deviceAddress}, its next hop` });
+    });
   });
-  if (input.options.internetVia !== undefined && !input.deviceNames.includes(input.options.internetVia)) {
-    issues.push({ field: "internetVia", message: `unknown device ${JSON.stringify(input.options.internetVia)}` });
+  if (opts.internetVia !== undefined && !input.deviceNames.includes(opts.internetVia)) {
+    issues.push({ field: "internetVia", message: `unknown device ${JSON.stringify(opts.internetVia)}` });
   }
   return issues;
 }

@@ -1,9 +1,29 @@
-/** Address arithmetic, in one place, on ipaddr.js (no hand-written bit maths). */
+/** Address checks and arithmetic, in one place, on ipaddr.js (no hand-written bit maths). */
+import { isIPv4, isIPv6 } from "node:net";
 import ipaddr from "ipaddr.js";
 
 export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
+/**
+ * Canonical text only: ipaddr.js alone also takes "10.1", "010.0.0.1", "0xa.0.0.1", "fe80::1%eth0"
+ * and "/024", which iproute2 and Docker read differently or not at all. IPv4 is four decimal
+ * octets without leading zeros; IPv6 is RFC 4291 text (either case, "::", dotted tail) without a
+ * zone; a prefix length is decimal without leading zeros, at most 32 or 128.
+ */
+export function isIp(s: string): boolean {
+  return typeof s === "string" && (isIPv4(s) || (isIPv6(s) && !s.includes("%"))) && ipaddr.isValid(s);
+}
+
+const PREFIX_LEN = /^(0|[1-9][0-9]{0,2})$/;
+
 export function isCidr(s: string): boolean {
+  if (typeof s !== "string") return false;
+  const slash = s.indexOf("/");
+  if (slash < 0) return false;
+  const addr = s.slice(0, slash);
+  const len = s.slice(slash + 1);
+  if (!isIp(addr) || !PREFIX_LEN.test(len)) return false;
+  if (Number(len) > (isIPv4(addr) ? 32 : 128)) return false;
   try {
     ipaddr.parseCIDR(s);
     return true;
@@ -12,8 +32,27 @@ export function isCidr(s: string): boolean {
   }
 }
 
-export function isIp(s: string): boolean {
-  return ipaddr.isValid(s);
+/** Is `s` an IPv4 CIDR (canonical, see isCidr)? */
+export function isIpv4Cidr(s: string): boolean {
+  return isCidr(s) && isIPv4(s.slice(0, s.indexOf("/")));
+}
+
+/** Prefix length of a CIDR ("10.0.0.0/24" -> 24). */
+export function prefixLength(cidr: string): number {
+  return parseCidr(cidr)[1];
+}
+
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+/**
+ * Why `mac` cannot be an interface's address, or undefined when it can: six hex pairs with
+ * colons (either case), not all-zero, not multicast/broadcast (lowest bit of the first octet).
+ */
+export function macProblem(mac: string): string | undefined {
+  if (!MAC.test(mac)) return "is not six hex pairs separated by colons";
+  if (/^(00:){5}00$/.test(mac)) return "is all zeros, which no interface may have";
+  if (parseInt(mac.slice(0, 2), 16) & 1) return "is a multicast address (the lowest bit of the first octet is set); use a unicast one";
+  return undefined;
 }
 
 export function parseCidr(s: string): Cidr {

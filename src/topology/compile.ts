@@ -6,7 +6,7 @@
  * the YAML loader, or names for the API).
  */
 import { TopologyError, type Issue } from "../errors.js";
-import { contains, hostOf, isCidr, networkOf, overlaps } from "../net/addr.js";
+import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../net/addr.js";
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
 import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
 import { newDevice, type Lab } from "./model.js";
@@ -86,6 +86,11 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
           subnets.push({ net: networkOf(x), path: ["links", i] });
         }
       }
+      if ((da && isNode(da.kind)) || (db && isNode(db.kind)))
+        l.addresses.forEach((addr, k) => {
+          // a node's link carries IPv4 routes to its peers and the IPv4 tunnels
+          if (isCidr(addr) && !isIpv4Cidr(addr)) add(["links", i, "addresses", k], `${addr} is not IPv4; a Kubernetes node's link is IPv4`);
+        });
     } else if ((da && isNode(da.kind)) || (db && isNode(db.kind))) {
       add(["links", i], "a Kubernetes node's link needs addresses");
     } else if (spec.routing === "static") {
@@ -111,6 +116,11 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
   }
   if (spec.encapsulation === "none" && spec.routing !== "static")
     add(["encapsulation"], 'encapsulation "none" needs routing: static (the network must route pod ranges)');
+  (spec.cluster?.hostRoutes ?? []).forEach((r, k) => {
+    // routed via the Kind network's IPv4 gateway
+    if (!isIpv4Cidr(r))
+      add(["cluster", "hostRoutes", k], `${JSON.stringify(r)} is not an IPv4 range with a prefix length (e.g. 203.0.113.0/24)`);
+  });
   if (spec.cluster?.internetVia !== undefined && !byName.has(spec.cluster.internetVia))
     add(["cluster", "internetVia"], `unknown device ${JSON.stringify(spec.cluster.internetVia)}`);
   return issues;

@@ -4,15 +4,30 @@
  * Every problem is collected with its file and line, and reported at once.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, join, posix, resolve } from "node:path";
 import { TopologyError, type Issue, type Place } from "../errors.js";
-import { newDevice, type Device, type Lab, type LabWarning, type PortSpec } from "./model.js";
+import { macProblem } from "../net/addr.js";
+import { STAGE_MOUNT } from "../plan/plan.js";
+import { newDevice, type Device, type Lab, type LabWarning, type PortSpec, type VolumeSpec } from "./model.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
 const RESERVED_NAMES = new Set(["shared", "_test"]);
 const DEVICE_NAME = /^[a-z0-9_]{1,30}$/;
 const DOMAIN_NAME = /^\w+$/;
-const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+/**
+ * A collision domain's name becomes the altname of its bridge in the lab namespace: at most 127
+ * bytes (ALTIFNAMSIZ - 1), and not the name of the interface every namespace already has. The
+ * other names there (cd-N, v-N-M, kn-N, <device>.ethN) contain "-" or ".", which \w excludes.
+ */
+const DOMAIN_NAME_MAX = 127;
+const RESERVED_DOMAINS = new Set(["lo"]);
+/** Guest paths kinda mounts itself (a second mount there fails at container creation). */
+const RESERVED_GUEST_PATHS = ["/", "/shared", STAGE_MOUNT];
+
+/** Where a guest path mounts: "/data/", "/data//" and "/x/../data" are all "/data". */
+function mountTarget(guest: string): string {
+  return posix.normalize(guest).replace(/(.)\/+$/, "$1");
+}
 const ASSIGNMENT = /^([^[\]=\s]+)\[([^\]]*)\]=(.*)$/;
 const METADATA = /^(LAB_[A-Z_]+)=(.*)$/;
 
@@ -44,6 +59,8 @@ export interface ParsedLabConf {
   devices: Device[];
   issues: Issue[];
   warnings: LabWarning[];
+  /** Where each volume was given (for the host-path checks of `loadKatharaLab`). */
+  volumePlaces: Map<VolumeSpec, Place>;
 }
 
 /** Splits `"value"  # comment`, `'value'` or `value` into the value; undefined when malformed. */
@@ -132,6 +149,7 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
   const devices = new Map<string, Device>();
   // interface index -> place, per device, to catch duplicates
   const ifaceSeen = new Map<string, Map<number, Place>>();
+  const volumePlaces = new Map<VolumeSpec, Place>();
 
   const lines = text.replace(/\r\n?/g, "\n").split("\n");
   lines.forEach((rawLine, i) => {
@@ -176,15 +194,21 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
       const slash = value.indexOf("/");
       const domain = slash < 0 ? value : value.slice(0, slash);
       const mac = slash < 0 ? undefined : value.slice(slash + 1);
+      const ifPlace = { device: name, field: `eth${index}` };
       if (!DOMAIN_NAME.test(domain)) {
-        return bad(`collision domain name ${JSON.stringify(domain)} may only contain letters, digits and _`, {
-          device: name,
-          field: `eth${index}`,
-        });
+        return bad(`collision domain name ${JSON.stringify(domain)} may only contain letters, digits and _`, ifPlace);
       }
-      if (mac !== undefined && !MAC.test(mac)) {
-        return bad(`MAC address ${JSON.stringify(mac)} is not six hex pairs separated by colons`, { device: name, field: `eth${index}` });
+      if (domain.length > DOMAIN_NAME_MAX) {
+        return bad(
+          `collision domain name ${domain.slice(0, 16)}... is ${domain.length} characters long; at most ${DOMAIN_NAME_MAX} (it names a Linux interface)`,
+          ifPlace,
+        );
       }
+      if (RESERVED_DOMAINS.has(domain)) {
+        return bad(`collision domain name ${JSON.stringify(domain)} is reserved (the loopback interface); pick another name`, ifPlace);
+      }
+      const macIssue = mac === undefined ? undefined : macProblem(mac);
+      if (macIssue) return bad(`MAC address ${JSON.stringify(mac)} ${macIssue}`, ifPlace);
       const seen = ifaceSeen.get(name) ?? new Map<number, Place>();
       ifaceSeen.set(name, seen);
       const prev = seen.get(index);
@@ -290,9 +314,32 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
         if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
           return badOpt(`volume must be host|guest[|ro|rw], found ${JSON.stringify(value)}`);
         }
+        const [host, guest] = parts as [string, string];
         const mode = parts[2] ?? "rw";
         if (mode !== "ro" && mode !== "rw") return badOpt(`volume mode must be ro or rw, found ${JSON.stringify(mode)}`);
-        dev.volumes.push({ host: parts[0], guest: parts[1], readOnly: mode === "ro" });
+        // ":" and "," separate the fields of a Docker bind; in a path they would cut it short
+        for (const [what, path] of [
+          ["host", host],
+          ["guest", guest],
+        ] as const) {
+          if (/[:,]/.test(path)) return badOpt(`volume ${what} path ${JSON.stringify(path)} may not contain ":" or ","`);
+        }
+        if (!guest.startsWith("/")) return badOpt(`volume guest path ${JSON.stringify(guest)} must be absolute (start with /)`);
+        const target = mountTarget(guest);
+        const reserved = RESERVED_GUEST_PATHS.find((r) => target === r || (r === STAGE_MOUNT && target.startsWith(`${r}/`)));
+        if (reserved)
+          return badOpt(
+            `volume guest path ${JSON.stringify(guest)} is ${reserved === "/" ? "the root" : `${reserved}, which kinda mounts itself`}`,
+          );
+        const twice = dev.volumes.find((v) => mountTarget(v.guest) === target);
+        if (twice) {
+          return badOpt(
+            `volume guest path ${JSON.stringify(guest)} is mounted twice in ${name} (first at line ${volumePlaces.get(twice)?.line})`,
+          );
+        }
+        const volume: VolumeSpec = { host, guest, readOnly: mode === "ro" };
+        dev.volumes.push(volume);
+        volumePlaces.set(volume, optPlace);
         dev.optionPlaces[opt] = optPlace;
         return;
       }
@@ -332,7 +379,7 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
       }
     });
   }
-  return { metadata, devices: [...devices.values()], issues, warnings };
+  return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces };
 }
 
 /** Parses lab.dep; adds dependencies to `devices`. Returns problems with file and line. */
@@ -434,6 +481,18 @@ export function loadKatharaLab(dirArg: string): Lab {
           device: dev.name,
           message: "exists but is not a directory (a device folder is copied over the device's root)",
         });
+    }
+    // Docker would create a missing host path as an empty, root-owned directory
+    for (const v of dev.volumes) {
+      const host = resolve(dir, v.host);
+      if (!existsSync(host)) {
+        issues.push({
+          ...(parsed.volumePlaces.get(v) ?? { file: confPath }),
+          device: dev.name,
+          field: "volume",
+          message: `volume host path ${JSON.stringify(v.host)} does not exist${host !== v.host ? ` (looked for ${host})` : ""}`,
+        });
+      }
     }
     for (const kind of ["startup", "shutdown"] as const) {
       const p = join(dir, `${dev.name}.${kind}`);

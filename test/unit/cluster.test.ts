@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { TopologyError } from "../../src/errors.js";
+import { formatIssue, TopologyError } from "../../src/errors.js";
 import { kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../src/cluster/kind.js";
 import type { DeviceFacts, NodeFacts, NodeLink } from "../../src/cluster/model.js";
-import { formatClusterPlan, planCluster, uplinkCidr, vxlanMac } from "../../src/cluster/plan.js";
+import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../src/cluster/plan.js";
 import { iptablesRestoreInput } from "../../src/cluster/apply.js";
-import { nthAddress, overlaps, contains, networkOf } from "../../src/net/addr.js";
+import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../src/net/addr.js";
 
 function nodes(n: number): NodeFacts[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -44,6 +44,155 @@ describe("address maths", () => {
     assert.ok(overlaps("10.0.0.0/8", "10.1.0.0/16"));
     assert.ok(!overlaps("10.0.0.0/16", "10.1.0.0/16"));
     assert.throws(() => nthAddress("10.0.0.0/30", 4), /outside/);
+  });
+
+  it("takes canonical address text only", () => {
+    for (const s of ["10.0.0.1/24", "10.0.0.1/0", "255.255.255.255/32", "fe80::1/64", "FE80::1/64", "::/0", "::/128", "::ffff:1.2.3.4/96"])
+      assert.ok(isCidr(s), s);
+    for (const s of [
+      "10.1/24", // short form
+      "010.0.0.1/8", // leading zero (octal to some parsers)
+      "10.0.0.01/8",
+      "0xa.0.0.1/8", // hex
+      "167772161/8", // one number
+      "10.0.0.1/024", // leading zero in the prefix length
+      "10.0.0.1/+8",
+      "10.0.0.1/ 8",
+      "10.0.0.1/33",
+      "::/129",
+      "256.0.0.0/8",
+      "fe80::1%eth0/64", // zone
+      "::ffff:01.2.3.4/96",
+      "1::2::3/64",
+      "10.0.0.1/",
+      "10.0.0.1",
+      " 10.0.0.1/8",
+    ])
+      assert.ok(!isCidr(s), s);
+    for (const s of ["10.0.0.1", "0.0.0.0", "2001:db8::1", "1:2:3:4:5:6:7::"]) assert.ok(isIp(s), s);
+    for (const s of ["10.1", "010.0.0.1", "0x0a000001", "10.0.0.1/32", "fe80::1%1", "10.0.0.1 "]) assert.ok(!isIp(s), s);
+  });
+
+  it("takes unicast, non-zero MACs in either case", () => {
+    assert.equal(macProblem("02:AB:cd:00:00:01"), undefined);
+    assert.equal(macProblem("aa:00:00:00:00:01"), undefined);
+    assert.equal(macProblem("00:00:00:00:00:00"), "is all zeros, which no interface may have");
+    for (const m of ["01:00:5e:00:00:01", "33:33:00:00:00:01", "ff:ff:ff:ff:ff:ff", "03:00:00:00:00:01"])
+      assert.equal(macProblem(m), "is a multicast address (the lowest bit of the first octet is set); use a unicast one", m);
+    assert.equal(macProblem("02:00:00:00:01"), "is not six hex pairs separated by colons");
+  });
+});
+
+describe("cluster validation (up front, before anything is created)", () => {
+  const base = { lab: "l", nodeNames: ["n0", "n1", "n2"], deviceNames: ["r1", "r2"] };
+  const check = (x: Partial<Parameters<typeof validateLinks>[0]>) =>
+    validateLinks({ ...base, links: [], options: {}, ...x }).map(formatIssue);
+
+  it("tunnelCidr: a canonical IPv4 range with room for the tunnel endpoints", () => {
+    assert.deepEqual(check({ options: { tunnelCidr: "10.1/16" } }), [
+      '[tunnelCidr]: tunnelCidr "10.1/16" is not a CIDR (e.g. 100.64.0.0/16)',
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/016" } }), [
+      '[tunnelCidr]: tunnelCidr "100.64.0.0/016" is not a CIDR (e.g. 100.64.0.0/16)',
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "fd00::/64" } }), [
+      "[tunnelCidr]: tunnelCidr fd00::/64 is not IPv4 (tunnel endpoints are IPv4 addresses)",
+    ]);
+    // vxlan: 3 nodes take addresses 1..3 of 4; gre: 3 pairs take a /31 each
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/30" } }), []);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/31" } }), [
+      "[tunnelCidr]: tunnelCidr 100.64.0.0/31 has 2 addresses; vxlan for 3 nodes needs 4",
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/30", encapsulation: "gre" } }), [
+      "[tunnelCidr]: tunnelCidr 100.64.0.0/30 has 4 addresses; gre for 3 nodes needs 6",
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/32", encapsulation: "none" } }), []);
+    // a malformed range is reported, not used (it used to throw from the range comparison)
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64/16" }, links: [{ node: "n0", device: "r1", nodeAddress: "10.1.0.2/24" }] }), [
+      '[tunnelCidr]: tunnelCidr "100.64/16" is not a CIDR (e.g. 100.64.0.0/16)',
+    ]);
+    assert.deepEqual(check({ podCidr: "10.244/16" }), ['[podCidr]: podCidr "10.244/16" is not a CIDR (e.g. 10.244.0.0/16)']);
+  });
+
+  it("uplinkCidr: a canonical IPv4 /30 outside the other ranges", () => {
+    assert.deepEqual(check({ options: { uplinkCidr: "100.127.0.0/30" } }), []);
+    assert.deepEqual(check({ options: { uplinkCidr: "100.127.0/30" } }), [
+      '[uplinkCidr]: uplinkCidr "100.127.0/30" is not a CIDR (e.g. 100.127.0.0/30)',
+    ]);
+    assert.deepEqual(check({ options: { uplinkCidr: "100.127.0.0/31" } }), [
+      "[uplinkCidr]: uplinkCidr 100.127.0.0/31 is not an IPv4 /30 (the host takes its 1st address, the gateway device its 2nd)",
+    ]);
+    assert.deepEqual(check({ options: { uplinkCidr: "fd00::/126" } }), [
+      "[uplinkCidr]: uplinkCidr fd00::/126 is not an IPv4 /30 (the host takes its 1st address, the gateway device its 2nd)",
+    ]);
+    assert.deepEqual(check({ options: { uplinkCidr: "100.64.0.4/30" } }), [
+      "[uplinkCidr]: uplinkCidr 100.64.0.4/30 overlaps the tunnel range 100.64.0.0/16",
+    ]);
+  });
+
+  it("podRoutes: known device and node, via an address", () => {
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: "10.1.0.2" }] } }), []);
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r9", node: "zz", via: "10.0.0.01" }] } }), [
+      '[podRoutes[0]]: unknown device "r9"',
+      '[podRoutes[0]]: unknown Kubernetes node "zz"',
+      '[podRoutes[0]]: via "10.0.0.01" is not an address (e.g. 10.0.4.1)',
+    ]);
+  });
+
+  it("hostRoutes and hostConnections: canonical ranges, one subnet, one family", () => {
+    assert.deepEqual(check({ options: { hostRoutes: ["10.0.0.0/8", "203.0.113/24", "fd00::/8"] } }), [
+      '[hostRoutes[1]]: hostRoutes entry "203.0.113/24" is not a CIDR (e.g. 203.0.113.0/24)',
+      "[hostRoutes[2]]: hostRoutes entry fd00::/8 is not IPv4 (it is routed via the Kind network's IPv4 gateway)",
+    ]);
+    const hc = { device: "r1", hostAddress: "192.168.100.1/30", deviceAddress: "192.168.100.2/30", routes: ["10.2.0.0/16"] };
+    assert.deepEqual(check({ options: { hostConnections: [hc] } }), []);
+    assert.deepEqual(
+      check({ options: { hostConnections: [{ ...hc, hostAddress: "192.168.100.1/030", deviceAddress: "192.168.101.2/30" }] } }),
+      ['[hostConnections[0]]: hostAddress "192.168.100.1/030" is not an address with a prefix length (e.g. 192.168.100.1/30)'],
+    );
+    assert.deepEqual(
+      check({ options: { hostConnections: [{ ...hc, deviceAddress: "192.168.101.2/30", routes: ["fd00::/8", "10.2/16"] }] } }),
+      [
+        "[hostConnections[0]]: hostAddress 192.168.100.1/30 and deviceAddress 192.168.101.2/30 are not in one subnet",
+        "[hostConnections[0]]: routes[0] fd00::/8 is not of the family of deviceAddress 192.168.101.2/30, its next hop",
+        '[hostConnections[0]]: routes[1] "10.2/16" is not a CIDR',
+      ],
+    );
+  });
+
+  it("links: canonical IPv4 addresses, a reachable gateway, unicast MACs", () => {
+    assert.deepEqual(check({ links: [{ node: "n0", device: "r1", nodeAddress: "010.1.0.2/24", deviceAddress: "10.1.0.1/24" }] }), [
+      '[links[0] (n0 -> r1)]: nodeAddress "010.1.0.2/24" is not an address with a prefix length (e.g. 10.0.4.2/24)',
+    ]);
+    assert.deepEqual(check({ links: [{ node: "n0", domain: "A", nodeAddress: "10.1.0.2/24", gateway: "10.1.0.01" }] }), [
+      '[links[0] (n0 -> domain A)]: gateway "10.1.0.01" is not an address (e.g. 10.0.4.1)',
+    ]);
+    assert.deepEqual(check({ links: [{ node: "n0", domain: "A", nodeAddress: "10.1.0.2/24", gateway: "10.2.0.1" }] }), [
+      "[links[0] (n0 -> domain A)]: gateway 10.2.0.1 is not in the subnet of nodeAddress 10.1.0.2/24; the node could not reach it",
+    ]);
+    assert.deepEqual(check({ links: [{ node: "n0", device: "r1", nodeAddress: "fd00::2/64" }] }), [
+      "[links[0] (n0 -> r1)]: nodeAddress fd00::2/64 is not IPv4 (a node's link carries IPv4 routes and tunnels)",
+    ]);
+    assert.deepEqual(
+      check({
+        links: [{ node: "n0", device: "r1", nodeAddress: "10.1.0.2/24", nodeMac: "01:00:5E:00:00:01", deviceMac: "00:00:00:00:00:00" }],
+      }),
+      [
+        '[links[0] (n0 -> r1)]: nodeMac "01:00:5E:00:00:01" is a multicast address (the lowest bit of the first octet is set); use a unicast one',
+        '[links[0] (n0 -> r1)]: deviceMac "00:00:00:00:00:00" is all zeros, which no interface may have',
+      ],
+    );
+    assert.deepEqual(check({ links: [{ node: "n0", device: "r1", nodeAddress: "10.1.0.2/24", nodeMac: "02:AA:00:00:00:01" }] }), []);
+  });
+
+  it("planCluster throws the same problems before planning anything", () => {
+    assert.throws(
+      () => planCluster({ lab: "l", links: links(2), nodes: nodes(2), devices, options: { tunnelCidr: "10.1/16" } }),
+      (e: unknown) =>
+        e instanceof TopologyError &&
+        e.issues.length === 1 &&
+        formatIssue(e.issues[0]!) === '[tunnelCidr]: tunnelCidr "10.1/16" is not a CIDR (e.g. 100.64.0.0/16)',
+    );
   });
 });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { TopologyError } from "../../src/errors.js";
+import { formatIssue, TopologyError } from "../../src/errors.js";
 import { loadKatharaLab, parseLabConf, parseLabDep, parseMemory, parsePort, shellSplit } from "../../src/topology/kathara.js";
 import { conformanceDir } from "../support/env.js";
 
@@ -89,6 +89,55 @@ describe("lab.conf parser", () => {
     assert.match(msgs, /^6: invalid device name "Pc"/m);
     assert.match(msgs, /^7: empty value/m);
     assert.match(msgs, /^9: e is attached to collision domain A twice/m);
+  });
+
+  it("rejects collision domain names Linux cannot take (over 127 characters, lo), at file:line", () => {
+    const long = "d".repeat(128);
+    const r = parseLabConf([`a[0]="${"d".repeat(127)}"`, `a[1]="${long}"`, 'b[0]="lo"', 'c[0]="LO"'].join("\n"), "/l/lab.conf");
+    assert.deepEqual(r.issues.map(formatIssue), [
+      "/l/lab.conf:2: device a [eth1]: collision domain name dddddddddddddddd... is 128 characters long; at most 127 (it names a Linux interface)",
+      '/l/lab.conf:3: device b [eth0]: collision domain name "lo" is reserved (the loopback interface); pick another name',
+    ]);
+  });
+
+  it("rejects multicast and all-zero MACs; takes either case, kept in lower case", () => {
+    const r = parseLabConf(
+      ['a[0]="A/02:AB:CD:EF:00:01"', 'b[0]="A/01:00:5e:00:00:01"', 'c[0]="A/FF:FF:FF:FF:FF:FF"', 'd[0]="A/00:00:00:00:00:00"'].join("\n"),
+      "/l/lab.conf",
+    );
+    assert.deepEqual(r.issues.map(formatIssue), [
+      '/l/lab.conf:2: device b [eth0]: MAC address "01:00:5e:00:00:01" is a multicast address (the lowest bit of the first octet is set); use a unicast one',
+      '/l/lab.conf:3: device c [eth0]: MAC address "FF:FF:FF:FF:FF:FF" is a multicast address (the lowest bit of the first octet is set); use a unicast one',
+      '/l/lab.conf:4: device d [eth0]: MAC address "00:00:00:00:00:00" is all zeros, which no interface may have',
+    ]);
+    assert.equal(r.devices.find((d) => d.name === "a")?.interfaces[0]?.mac, "02:ab:cd:ef:00:01");
+  });
+
+  it("rejects volume paths Docker would cut or refuse, at file:line", () => {
+    const r = parseLabConf(
+      [
+        'r[0]="A"',
+        'r[volume]="data:x|/data"',
+        'r[volume]="data|/da,ta"',
+        'r[volume]="data|data"',
+        'r[volume]="data|/shared/"',
+        'r[volume]="data|/var/lib/kinda/x|ro"',
+        'r[volume]="data|/"',
+        'r[volume]="data|/data"',
+        'r[volume]="other|/data/"',
+      ].join("\n"),
+      "/l/lab.conf",
+    );
+    assert.deepEqual(r.issues.map(formatIssue), [
+      '/l/lab.conf:2: device r [volume]: volume host path "data:x" may not contain ":" or ","',
+      '/l/lab.conf:3: device r [volume]: volume guest path "/da,ta" may not contain ":" or ","',
+      '/l/lab.conf:4: device r [volume]: volume guest path "data" must be absolute (start with /)',
+      '/l/lab.conf:5: device r [volume]: volume guest path "/shared/" is /shared, which kinda mounts itself',
+      '/l/lab.conf:6: device r [volume]: volume guest path "/var/lib/kinda/x" is /var/lib/kinda, which kinda mounts itself',
+      '/l/lab.conf:7: device r [volume]: volume guest path "/" is the root',
+      '/l/lab.conf:9: device r [volume]: volume guest path "/data/" is mounted twice in r (first at line 8)',
+    ]);
+    assert.deepEqual(r.devices[0]?.volumes, [{ host: "data", guest: "/data", readOnly: false }]);
   });
 
   it("parses option values and warns about what it does not implement", () => {
@@ -185,6 +234,21 @@ describe("lab directory loader", () => {
   it("checks lab.dep once lab.conf is clean", () => {
     const d = labDir({ "lab.conf": 'a[0]="A"\n', "lab.dep": "a: nope\n" });
     assert.match(issuesOf(() => loadKatharaLab(d))[0]!, /lab\.dep:1: "nope" is not a device/);
+  });
+  it("requires volume host paths to exist (relative to the lab directory), at file:line", () => {
+    const d = labDir({
+      "lab.conf": 'r[0]="A"\nr[volume]="data|/data"\nr[volume]="missing|/m|ro"\nr[volume]="/nonexistent-kinda-x|/n"\n',
+      "data/f": "",
+    });
+    assert.deepEqual(
+      issuesOf(() => loadKatharaLab(d)),
+      [
+        `  - ${join(d, "lab.conf")}:3: device r [volume]: volume host path "missing" does not exist (looked for ${join(d, "missing")})`,
+        `  - ${join(d, "lab.conf")}:4: device r [volume]: volume host path "/nonexistent-kinda-x" does not exist`,
+      ],
+    );
+    const ok = labDir({ "lab.conf": 'r[0]="A"\nr[volume]="data|/data"\n', "data/f": "" });
+    assert.deepEqual(loadKatharaLab(ok).devices[0]?.volumes, [{ host: "data", guest: "/data", readOnly: false }]);
   });
   it("says when there is no lab.conf", () => {
     assert.match(issuesOf(() => loadKatharaLab(labDir({ "x.txt": "" })))[0]!, /no lab\.conf/);

@@ -65,6 +65,26 @@ describe("YAML topologies", () => {
     ["missing links", GOOD.replace(/links:[\s\S]*/, ""), /missing field "links"/],
     ["bad address syntax", GOOD.replace("10.0.2.2/24", "10.0.2.2"), /^11:\d+ links\.2\.addresses\.1: must match pattern/],
     [
+      "non-canonical address (leading zero)",
+      GOOD.replace("10.0.2.2/24", "010.0.2.2/24"),
+      /^11:53 "010\.0\.2\.2\/24" is not an address with a prefix length$/,
+    ],
+    [
+      "non-canonical prefix length",
+      GOOD.replace("10.0.2.2/24", "10.0.2.2/024"),
+      /^11:53 "10\.0\.2\.2\/024" is not an address with a prefix length$/,
+    ],
+    [
+      "IPv6 on a Kubernetes node's link",
+      GOOD.replace("10.0.2.1/24, 10.0.2.2/24", "fd00:2::1/64, fd00:2::2/64"),
+      /^11:54 fd00:2::2\/64 is not IPv4; a Kubernetes node's link is IPv4$/,
+    ],
+    [
+      "malformed cluster.hostRoutes",
+      GOOD.replace("routing: static", "routing: static\ncluster: { hostRoutes: [203.0.113.0/24, 203.0.113/24] }"),
+      /^3:41 "203\.0\.113\/24" is not an IPv4 range with a prefix length \(e\.g\. 203\.0\.113\.0\/24\)$/,
+    ],
+    [
       "duplicate device name",
       GOOD.replace("name: r2, kind: router", "name: r1, kind: router"),
       /^5:\d+ duplicate device name r1 \(first at devices\[0\]\)/,
