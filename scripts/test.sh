@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of kinda on a fresh Debian/Ubuntu machine, as root:
 #   npm ci (which builds), lint + typecheck, unit tests (no root needed),
-#   test-env set-up (Docker engine, stand-in images), integration tests (real Docker, real kernel).
+#   test-env set-up (Docker engine, stand-in images), integration tests (real Docker, real kernel),
+#   then real Kubernetes: Kind with a node image built here offline (scripts/k8s/, cached under
+#   /var/cache/kinda-k8s: about 20 minutes the first time, seconds after) and kinda attaching it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/test.sh: run as root (the integration tests create namespaces, links and containers)" >&2; exit 1; }
@@ -17,3 +19,5 @@ step "test environment (Docker engine, stand-in images)"
 bash scripts/test-env/setup.sh
 step "integration tests (real Docker engine, real kernel)"
 KINDA_SKIP_SETUP=1 npm run -s test:integration
+step "real Kubernetes: Kind with the offline node image, attached by kinda (first run builds the image: ~20 min)"
+KINDA_SKIP_SETUP=1 npm run -s test:k8s

@@ -30,6 +30,10 @@ K8S_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BASE_IMAGE=${KINDA_K8S_BASE_IMAGE:-kinda-k8s/base:$DEBIAN_SUITE}
 NODE_IMAGE=${KINDA_K8S_NODE_IMAGE:-kinda-k8s/node:$K8S_VERSION}
 
+# Go >= 1.21 fetches the newer toolchain a module's go.mod asks for (Kubernetes v1.34 wants 1.24)
+command -v go >/dev/null || { printf '[k8s] error: %s\n' "Go is not installed: install Go 1.21 or newer and put it on PATH" >&2; exit 1; }
+case "$(go env GOVERSION)" in go1.1[0-9]* | go1.20*) printf '[k8s] error: %s\n' "$(go env GOVERSION) is too old: Go 1.21 or newer is needed" >&2; exit 1 ;; esac
+
 mkdir -p "$BIN" "$OUT" "$LOGS"
 [ -x "$BIN/docker" ] || ln -sf "$DOCKER" "$BIN/docker"
 export PATH="$BIN:$PATH"
@@ -52,15 +56,8 @@ inputs_hash() {
   { for a in "$@"; do if [ -f "$a" ]; then cat "$a"; else printf '%s\n' "$a"; fi; done; } | sha256sum | cut -c1-16
 }
 
-# the Debian mirror apt on this machine already uses (or $KINDA_DEBIAN_MIRROR)
-debian_mirror() {
-  if [ -n "${KINDA_DEBIAN_MIRROR:-}" ]; then echo "$KINDA_DEBIAN_MIRROR"; return; fi
-  local m
-  m=$(grep -h -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
-  [ -n "$m" ] || m=$(grep -h -E '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
-  [ -n "$m" ] || die "no Debian mirror found in apt's sources; set KINDA_DEBIAN_MIRROR"
-  echo "$m"
-}
+# shellcheck source=../lib/debian.sh
+source "$K8S_HERE/../lib/debian.sh"
 
 # the module directory of MODULE@VERSION in Go's module cache (downloads it through the proxy)
 gomod_dir() { (cd "$CACHE" && go mod download -json "$1" | jq -r .Dir); }

@@ -61,14 +61,8 @@ stop_engine() {
 engine_up || start_engine
 
 # ---- 3. stand-in images ---------------------------------------------------------------------
-debian_mirror() {
-  if [ -n "${KINDA_DEBIAN_MIRROR:-}" ]; then echo "$KINDA_DEBIAN_MIRROR"; return; fi
-  local m
-  m=$(grep -h -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
-  [ -n "$m" ] || m=$(grep -h -E '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
-  [ -n "$m" ] || die "no Debian mirror found in apt's sources; set KINDA_DEBIAN_MIRROR"
-  echo "$m"
-}
+# shellcheck source=../lib/debian.sh
+source "$HERE/../lib/debian.sh"
 BASE_PKGS=iproute2,iptables,iputils-ping,net-tools,bridge-utils,tcpdump,ethtool,procps,iperf3,curl,netcat-openbsd,traceroute,ca-certificates,less,nano
 build_image() { # name extra-packages
   local image=$1 extra=$2 dir

@@ -78,7 +78,7 @@ describe("a failing start-up script", () => {
     assert.equal(devs.find((x) => x.name === "pc1")?.startup, "ok");
     const log = execFileSync("cat", [devs.find((x) => x.name === "pc2")!.startupLog!], { encoding: "utf8" });
     assert.match(log, /about to fail/);
-    assert.ok((await containersOf(name)).length === 4);
+    assert.equal((await containersOf(name)).length, 4, "the lab stays up");
     await kindaOk("down", name);
     await assertNothingLeft(name, linksBefore);
   });

@@ -40,6 +40,43 @@ async function iperf(run: () => { code: number; out: string }): Promise<{ code: 
   return r;
 }
 
+/**
+ * Sends `bytes` over TCP from a client to a byte-counting server (Node itself, run in the given
+ * namespaces: argv prefixes such as `ip netns exec NS` or `nsenter -t PID -n`); returns the count
+ * the server saw when the client closed.
+ */
+async function countedTransfer(serverNs: string[], clientNs: string[], target: string, port: number, bytes: number): Promise<number> {
+  const server = spawn(
+    serverNs[0]!,
+    [
+      ...serverNs.slice(1),
+      process.execPath,
+      "-e",
+      `let n=0;const s=require('net').createServer(c=>{c.on('data',d=>n+=d.length);c.on('end',()=>{console.log(n);s.close()})});s.listen(${port})`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  let received = "";
+  server.stdout.on("data", (c: Buffer) => (received += c.toString()));
+  const done = new Promise((r) => server.on("close", r));
+  const send = `const c=require('net').connect(${port},'${target}',()=>{c.end(Buffer.alloc(${bytes},7))});c.on('error',e=>{console.error(e.message);process.exit(1)})`;
+  let code = 1;
+  let out = "";
+  for (let i = 0; i < 20 && code !== 0; i++) {
+    if (i) await new Promise((res) => setTimeout(res, 200));
+    try {
+      out = execFileSync(clientNs[0]!, [...clientNs.slice(1), process.execPath, "-e", send], { encoding: "utf8", stdio: "pipe" });
+      code = 0;
+    } catch (e) {
+      out = String((e as { stderr?: string }).stderr ?? e);
+    }
+  }
+  if (code !== 0) server.kill();
+  assert.equal(code, 0, `the client could not send: ${out}`);
+  await done;
+  return Number(received.trim());
+}
+
 function podPing(node: string, k: number, ip: string, count = 1): boolean {
   return provider.inPod(node, k, ["ping", "-c", String(count), "-i", "0.01", "-W", "2", ip]).code === 0;
 }
@@ -105,32 +142,9 @@ describe("cluster attached to the emulated network (fixture nodes)", () => {
   });
 
   it("a TCP transfer larger than the MTU crosses the tunnel, every byte", async () => {
-    // a byte-counting TCP server in pod w3/0 and a 4 MiB sender in pod w1/0 (Node itself, in the pods' namespaces)
-    const target = provider.podIp("w3", 0);
-    const server = spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        provider.podNs("w3", 0),
-        process.execPath,
-        "-e",
-        "let n=0;const s=require('net').createServer(c=>{c.on('data',d=>n+=d.length);c.on('end',()=>{console.log(n);s.close()})});s.listen(5301)",
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    let received = "";
-    server.stdout.on("data", (c: Buffer) => (received += c.toString()));
-    const done = new Promise((r) => server.on("close", r));
-    const send = `const c=require('net').connect(5301,'${target}',()=>{c.end(Buffer.alloc(4*1024*1024,7))});c.on('error',e=>{console.error(e.message);process.exit(1)})`;
-    let r = { code: 1, out: "" };
-    for (let i = 0; i < 20 && r.code !== 0; i++) {
-      if (i) await new Promise((res) => setTimeout(res, 200));
-      r = provider.inPod("w1", 0, [process.execPath, "-e", send]);
-    }
-    assert.equal(r.code, 0, r.out);
-    await done;
-    assert.equal(Number(received.trim()), 4 * 1024 * 1024, "every byte arrived");
+    const inPod = (node: string) => ["ip", "netns", "exec", provider.podNs(node, 0)];
+    const received = await countedTransfer(inPod("w3"), inPod("w1"), provider.podIp("w3", 0), 5301, 4 * 1024 * 1024);
+    assert.equal(received, 4 * 1024 * 1024, "every byte arrived");
   });
 
   it("taking a link on the path down breaks pod traffic; bringing it up restores it", async () => {
@@ -146,16 +160,10 @@ describe("cluster attached to the emulated network (fixture nodes)", () => {
 
   it("with API-traffic routing on, TCP to another node's Kind address crosses the network", async () => {
     const w3 = provider.fact("w3");
-    execFileSync("nsenter", ["-t", String(w3.pid), "-n", "iperf3", "-s", "-1", "-D", "-p", "5302"]);
-    await new Promise((r) => setTimeout(r, 500));
+    const inNode = (node: string) => ["nsenter", "-t", String(provider.fact(node).pid), "-n"];
     const before = await counter("r2", "eth0", "rx_packets");
-    const out = execFileSync(
-      "nsenter",
-      ["-t", String(provider.fact("w1").pid), "-n", "iperf3", "-c", w3.internalIp, "-p", "5302", "-n", "1M", "-J"],
-      { encoding: "utf8" },
-    );
-    const j = JSON.parse(out) as { end: { sum_received: { bytes: number } } };
-    assert.ok(j.end.sum_received.bytes >= 1024 * 1024);
+    const received = await countedTransfer(inNode("w3"), inNode("w1"), w3.internalIp, 5302, 1024 * 1024);
+    assert.equal(received, 1024 * 1024, "every byte arrived at w3's Kind address");
     const after = await counter("r2", "eth0", "rx_packets");
     assert.ok(after - before >= 100, `r2 saw the node-to-node TCP (${after - before} packets)`);
   });

@@ -163,7 +163,7 @@ describe("Kind (offline node image) attached by kinda", () => {
     const tcp = JSON.parse(kubectl("exec", onW1.metadata.name, "--", "iperf3", "-c", onW2.status.podIP, "-n", "2M", "-J")) as {
       end: { sum_sent: { bytes: number } };
     };
-    assert.ok(tcp.end.sum_sent.bytes >= 2 * 1024 * 1024);
+    assert.ok(tcp.end.sum_sent.bytes >= 2 * 1024 * 1024, `sent ${tcp.end.sum_sent.bytes} bytes`);
     assert.equal(leaks(), 0, "the TCP transfer did not cross the Kind bridge either");
 
     kubectl("label", "pod", onW2.metadata.name, "target=w2");
@@ -193,7 +193,7 @@ describe("Kind (offline node image) attached by kinda", () => {
   it("teardown removes the Kind cluster and the lab", async () => {
     await builder.destroy();
     const clusters = execFileSync(KIND, ["get", "clusters"], { encoding: "utf8" });
-    assert.ok(!clusters.split("\n").includes(CLUSTER));
+    assert.ok(!clusters.split("\n").includes(CLUSTER), `kind still lists ${CLUSTER}`);
     await kindaOk("down", LAB);
   });
 });

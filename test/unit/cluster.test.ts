@@ -3,26 +3,13 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { formatIssue, TopologyError } from "../../src/errors.js";
 import { kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../src/cluster/kind.js";
-import type { DeviceFacts, NodeFacts, NodeLink } from "../../src/cluster/model.js";
+import type { DeviceFacts, NodeLink } from "../../src/cluster/model.js";
 import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../src/cluster/plan.js";
 import { iptablesRestoreInput } from "../../src/cluster/apply.js";
+import { fakeNodes } from "../support/facts.js";
 import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../src/net/addr.js";
 
-function nodes(n: number): NodeFacts[] {
-  return Array.from({ length: n }, (_, i) => ({
-    name: `n${i}`,
-    role: i === 0 ? "control-plane" : "worker",
-    k8sName: `k-${i}`,
-    container: `k-${i}`,
-    containerId: `id${i}`,
-    pid: 1000 + i,
-    internalIp: `172.18.0.${i + 2}`,
-    providerCidr: "172.18.0.0/16",
-    providerGateway: "172.18.0.1",
-    providerIf: "eth0",
-    podCidrs: [`10.244.${i}.0/24`],
-  }));
-}
+const nodes = fakeNodes;
 const devices: DeviceFacts[] = [
   { name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] },
   { name: "r2", container: "kinda-l-r2", pid: 51, interfaces: ["lo", "eth0", "eth1"] },

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { deviceUndo } from "../../src/cluster/apply.js";
-import type { DeviceFacts, NodeFacts } from "../../src/cluster/model.js";
+import type { DeviceFacts } from "../../src/cluster/model.js";
+import { fakeNodes } from "../support/facts.js";
 import { planCluster } from "../../src/cluster/plan.js";
 import { StateStore, type LabState } from "../../src/state/store.js";
 
@@ -52,19 +53,7 @@ describe("state store", () => {
 });
 
 describe("what a cluster leaves inside devices", () => {
-  const nodes: NodeFacts[] = [0, 1, 2].map((i) => ({
-    name: `n${i}`,
-    role: i === 0 ? "control-plane" : "worker",
-    k8sName: `k-${i}`,
-    container: `k-${i}`,
-    containerId: `id${i}`,
-    pid: 1000 + i,
-    internalIp: `172.18.0.${i + 2}`,
-    providerCidr: "172.18.0.0/16",
-    providerGateway: "172.18.0.1",
-    providerIf: "eth0",
-    podCidrs: [`10.244.${i}.0/24`],
-  }));
+  const nodes = fakeNodes(3);
   const devices: DeviceFacts[] = [
     { name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] },
     { name: "r2", container: "kinda-l-r2", pid: 51, interfaces: ["lo", "eth0"] },

@@ -1,0 +1,18 @@
+/** Node facts as a provider would report them, for pure plan tests (no containers behind them). */
+import type { NodeFacts } from "../../src/cluster/model.js";
+
+export function fakeNodes(n: number): NodeFacts[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `n${i}`,
+    role: i === 0 ? "control-plane" : "worker",
+    k8sName: `k-${i}`,
+    container: `k-${i}`,
+    containerId: `id${i}`,
+    pid: 1000 + i,
+    internalIp: `172.18.0.${i + 2}`,
+    providerCidr: "172.18.0.0/16",
+    providerGateway: "172.18.0.1",
+    providerIf: "eth0",
+    podCidrs: [`10.244.${i}.0/24`],
+  }));
+}
