@@ -71,6 +71,11 @@ export interface NsOps {
   ethtool: string[][];
   iptables: IptablesRules;
   flushConntrack: boolean;
+  /**
+   * After the rules and the conntrack flush: TCP sockets whose remote end is one of these addresses
+   * are destroyed (`ss -K`), so that their programs reconnect through the new NAT rules.
+   */
+  killTcp: string[];
 }
 
 export interface ClusterPlan {
@@ -95,6 +100,7 @@ function ops(phase: number, label: string, ns: Netns): NsOps {
     ethtool: [],
     iptables: { nat: [], mangle: [], filter: [] },
     flushConntrack: false,
+    killTcp: [],
   };
 }
 
@@ -425,7 +431,10 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
    * client's emulated address. In the server, such TCP gets both provider addresses back (DNAT to
    * its own, SNAT to the client's), so that services bound to the provider address (etcd's peer
    * port between control planes) and checks of the peer's certificate against its address still
-   * work. conntrack reverses both on replies; flushing it moves open connections over too.
+   * work. conntrack reverses both on replies. Open connections between the two are cut on both
+   * sides, so that they reconnect through the rules: after a conntrack flush alone, a connection
+   * whose next packet came from the server was picked up mid-stream without NAT and stayed on the
+   * provider network (the worker's kubelet to Kind's load balancer, seen in the HA test).
    */
   const redirectApi = (client: ProviderContainerFacts, server: ProviderContainerFacts, match = "") => {
     const c = overlay.get(client.name)!;
@@ -444,6 +453,8 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     );
     c.flushConntrack = true;
     s.flushConntrack = true;
+    if (!c.killTcp.includes(server.internalIp)) c.killTcp.push(server.internalIp);
+    if (!s.killTcp.includes(client.internalIp)) s.killTcp.push(client.internalIp);
   };
   const apiPort = lb ? ` -p tcp --dport ${lb.apiPort}` : "";
   nodes.forEach((node, i) => {
@@ -585,10 +596,24 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   return { lab, encapsulation, steps, hostLinks, size };
 }
 
+/** `ss` destroying TCP sockets connected to any of these addresses (both ends send a reset). */
+export function killTcpArgv(remotes: readonly string[]): string[] {
+  return ["ss", "-K", "-t", ...remotes.flatMap((a, i) => (i ? ["or", "dst", a] : ["dst", a]))];
+}
+
 /** Commands planned in one namespace. */
 function opCount(o: NsOps): number {
   const t = o.iptables;
-  return o.ip.length + o.bridge.length + o.tc.length + o.ethtool.length + t.nat.length + t.mangle.length + t.filter.length;
+  return (
+    o.ip.length +
+    o.bridge.length +
+    o.tc.length +
+    o.ethtool.length +
+    t.nat.length +
+    t.mangle.length +
+    t.filter.length +
+    (o.killTcp.length ? 1 : 0)
+  );
 }
 
 function nonEmpty(o: NsOps): boolean {
@@ -608,6 +633,7 @@ export function formatClusterPlan(p: ClusterPlan): string {
       for (const a of o.ethtool) out.push(`    ethtool ${a.join(" ")}`);
       for (const t of ["nat", "mangle", "filter"] as const) for (const r of o.iptables[t]) out.push(`    iptables -t ${t} ${r}`);
       if (o.flushConntrack) out.push("    conntrack -F");
+      if (o.killTcp.length) out.push(`    ${killTcpArgv(o.killTcp).join(" ")}`);
     }
   }
   return out.join("\n");

@@ -263,6 +263,7 @@ describe("cluster plan", () => {
       "-A INPUT -s 10.1.1.2/32 -d 172.18.0.2/32 -p tcp -m comment --comment kinda:l -j SNAT --to-source 172.18.0.3",
     ]);
     assert.equal(n0.flushConntrack, true);
+    assert.deepEqual(n0.killTcp, ["172.18.0.3"], "its TCP connections with n1 are cut, so that they reconnect through the rules");
     assert.equal(iptablesRestoreInput(n0.iptables).split("\n")[0], "*nat");
   });
 
@@ -514,6 +515,10 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
       "-A POSTROUTING -d 10.1.1.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.9.2",
     ]);
     assert.equal(lbOps.flushConntrack, true);
+    // open connections with those it redirects are cut, so they reconnect through the rules
+    assert.deepEqual(lbOps.killTcp, ["172.18.0.2", "172.18.0.3", "172.18.0.4"]);
+    assert.deepEqual(step(p, 2, "node n2")!.killTcp, ["172.18.0.2", "172.18.0.3", "172.18.0.9"]);
+    assert.match(formatClusterPlan(p), /ss -K -t dst 172\.18\.0\.2 or dst 172\.18\.0\.3 or dst 172\.18\.0\.4$/m);
     const w = step(p, 2, "node n2")!.iptables.nat;
     assert.deepEqual(
       w.filter((r) => r.includes("172.18.0.9") || r.includes("10.1.9.2")),
@@ -538,13 +543,16 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
     assert.equal(cp.length, 4 + 2 * 4);
   });
 
-  it("teardown needs nothing new: the load balancer's veth goes with its container, the device side as for nodes", () => {
-    const undo = deviceUndo(plan(), devices);
-    assert.deepEqual(
-      undo,
-      deviceUndo(planCluster({ lab: "l", links: links(3), nodes: haNodes(), devices, options: { apiThroughNetwork: true } }), devices),
-    );
+  it("teardown removes its veth's device end as it does the nodes'; nothing on the host side", () => {
+    assert.deepEqual(deviceUndo(plan(), devices), [
+      { device: "r1", ip: ["link delete eth1", "link delete eth2"], rules: false },
+      { device: "r2", ip: ["link delete eth2", "link delete eth3"], rules: false },
+    ]);
     assert.equal(plan().hostLinks.length, 0);
+    assert.equal(
+      plan().steps.some((s) => "host" in s.ns),
+      false,
+    );
   });
 
   it("a load balancer that is not linked stays as it is (its traffic keeps to the Kind network)", () => {
