@@ -6,6 +6,7 @@
 #   3. base image      build-base-image.sh (Debian packages via debootstrap + Kind's own files)
 #   4. images/archive  build-images.sh     (component images under kubeadm's names; release archive)
 #   5. node image      `kind build node-image --type file --base-image BASE ARCHIVE`
+#   6. load balancer   build-haproxy-image.sh (Kind's kindest/haproxy, for several control planes)
 # Every stage is cached ($KINDA_K8S_CACHE, Go's caches, Docker images): a second run takes seconds.
 # Result: the Docker image $NODE_IMAGE (default kinda-k8s/node:v1.34.4). Stage times are appended
 # to $KINDA_K8S_CACHE/logs/times.log. Then: bash scripts/k8s/create-cluster.sh
@@ -38,6 +39,7 @@ build_node() {
   log "node image $NODE_IMAGE built"
 }
 timed "node-image" build_node
+bash "$K8S_HERE/build-haproxy-image.sh" >/dev/null
 printf "%s %-28s %7.1f s rc=0\n" "$(date -u +%FT%TZ)" "build-node-image (total)" "$(( $(date +%s) - t0 ))" >>"$LOGS/times.log"
 log "done in $(( $(date +%s) - t0 )) s: node image $NODE_IMAGE, kind $BIN/kind"
 echo "$NODE_IMAGE"

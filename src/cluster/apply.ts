@@ -5,7 +5,7 @@
  */
 import { runChecked, run } from "../net/exec.js";
 import { inNetns, ipBatch, ipBatchForce, type Netns } from "../net/ip.js";
-import { hostLinkPrefix, ruleComment, type ClusterPlan, type IptablesRules, type NsOps } from "./plan.js";
+import { hostLinkPrefix, killTcpArgv, ruleComment, type ClusterPlan, type IptablesRules, type NsOps } from "./plan.js";
 
 async function batch(ns: Netns, tool: "bridge" | "tc", lines: readonly string[]): Promise<void> {
   if (!lines.length) return;
@@ -30,6 +30,8 @@ async function applyOps(o: NsOps): Promise<void> {
     const rules = iptablesRestoreInput(o.iptables);
     if (rules) await runChecked(inNetns(o.ns, ["iptables-restore", "--noflush", "--wait"]), rules);
     if (o.flushConntrack) await run(inNetns(o.ns, ["conntrack", "-F"]));
+    // best effort, like the flush: a kernel without SOCK_DESTROY leaves the connections as they are
+    if (o.killTcp.length) await run(inNetns(o.ns, killTcpArgv(o.killTcp)));
   } catch (e) {
     (e as Error).message = `in ${o.label}: ${(e as Error).message}`;
     throw e;
@@ -57,12 +59,24 @@ export interface DeviceUndo {
 }
 
 /**
- * Derived from the plan: veths vanish with the node containers (and routes over them with
- * them), but a bridge made inside a device, a route via an address of the device's own
- * segments and NAT rules stay; these undo them.
+ * Derived from the plan: a bridge made inside a device, a route via an address of the device's
+ * own segments and NAT rules stay when the nodes go; these undo them. So do the device ends of
+ * the nodes' veths: they would go with the nodes' namespaces, but the kernel removes those
+ * asynchronously (here 108 s after `kind delete cluster`), and a lab that stays up should be as
+ * it was at once.
  */
 export function deviceUndo(plan: ClusterPlan, devices: readonly { name: string; pid: number }[]): DeviceUndo[] {
   const out = new Map<string, DeviceUndo>();
+  const veths: { device: string; ifname: string }[] = [];
+  for (const o of plan.steps) {
+    if (!("pid" in o.ns) || devices.some((d) => "pid" in o.ns && d.pid === o.ns.pid)) continue;
+    // a node's (or the load balancer's) side: `link add IF ... type veth peer name DEVIF ... netns DEVPID`
+    for (const l of o.ip) {
+      const m = / type veth peer name (\S+) .*netns (\d+)$/.exec(l);
+      const dev = m && devices.find((d) => d.pid === Number(m[2]));
+      if (dev) veths.push({ device: dev.name, ifname: m[1]! });
+    }
+  }
   for (const o of plan.steps) {
     const pid = "pid" in o.ns ? o.ns.pid : undefined;
     const dev = devices.find((d) => d.pid === pid);
@@ -76,6 +90,11 @@ export function deviceUndo(plan: ClusterPlan, devices: readonly { name: string; 
       if (rt) u.ip.push(`route del ${rt[1]} via ${rt[2]}`);
     }
     if (iptablesRestoreInput(o.iptables)) u.rules = true;
+  }
+  for (const v of veths) {
+    const u = out.get(v.device) ?? { device: v.device, ip: [], rules: false };
+    out.set(v.device, u);
+    u.ip.push(`link delete ${v.ifname}`);
   }
   return [...out.values()].filter((u) => u.ip.length || u.rules);
 }

@@ -13,7 +13,17 @@ import type { Runtime } from "../runtime/runtime.js";
 import { StateStore, type ClusterState } from "../state/store.js";
 import { silentReporter, type Reporter } from "../engine/reporter.js";
 import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./apply.js";
-import type { ClusterOptions, DeviceFacts, HostConnection, NodeFacts, NodeLink, NodeRole, NodeSpec } from "./model.js";
+import {
+  LOAD_BALANCER,
+  type ClusterOptions,
+  type DeviceFacts,
+  type HostConnection,
+  type LoadBalancerFacts,
+  type NodeFacts,
+  type NodeLink,
+  type NodeRole,
+  type NodeSpec,
+} from "./model.js";
 import { DEFAULT_POD_CIDR, planCluster, validateLinks, type ClusterPlan } from "./plan.js";
 import { providerFor, type ClusterProvider } from "./provider.js";
 
@@ -27,6 +37,8 @@ export interface BuilderDeps {
 
 export interface BuildResult {
   nodes: NodeFacts[];
+  /** The provider's API load balancer, when the cluster has one (attached when linked). */
+  loadBalancer?: LoadBalancerFacts;
   plan: ClusterPlan;
   seconds: { provider: number; plumbing: number };
 }
@@ -77,6 +89,16 @@ export class ClusterBuilder {
     return this;
   }
 
+  /**
+   * Links the provider's API load balancer into a device (or domain) like a node: Kind's
+   * external load balancer, which exists when there are several control planes. With
+   * `apiThroughNetwork`, the nodes' API traffic to it and its traffic to the API servers then
+   * cross the network. The same as `connect({ node: LOAD_BALANCER, ... })`.
+   */
+  connectLoadBalancer(link: Omit<NodeLink, "node">): this {
+    return this.connect({ ...link, node: LOAD_BALANCER });
+  }
+
   /** The seed's enable_internet_access_via. */
   enableInternetAccessVia(device: string, hostRoutes?: string[]): this {
     this.options.internetVia = device;
@@ -97,6 +119,7 @@ export class ClusterBuilder {
       options: this.options,
       podCidr: DEFAULT_POD_CIDR,
       nodeNames: this.nodes.map((n) => n.name),
+      loadBalancer: this.provider.hasLoadBalancer?.(this.nodes) ?? false,
       deviceNames: devices.map((d) => d.name),
       domainNames: this.store.read(this.lab)?.domains.map((d) => d.name) ?? [],
     });
@@ -104,6 +127,7 @@ export class ClusterBuilder {
     for (const n of this.nodes) {
       if (names.has(n.name)) issues.push({ field: `node ${n.name}`, message: "is defined twice" });
       names.add(n.name);
+      if (n.name === LOAD_BALANCER) issues.push({ field: `node ${n.name}`, message: "is the name links use for the API load balancer" });
       if (devices.some((d) => d.name === n.name)) issues.push({ field: `node ${n.name}`, message: "has the name of a device of the lab" });
     }
     if (!this.nodes.some((n) => n.role === "control-plane")) issues.push({ field: "nodes", message: "no control-plane node" });
@@ -151,7 +175,9 @@ export class ClusterBuilder {
       s1.done();
       const t1 = performance.now();
       const nodes = await this.provider.discover(this.nodes);
+      const loadBalancer = await this.provider.discoverLoadBalancer?.();
       cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
+      if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
       this.store.write(state);
       if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
@@ -159,6 +185,7 @@ export class ClusterBuilder {
         lab: this.lab,
         links: this.links,
         nodes,
+        ...(loadBalancer ? { loadBalancer } : {}),
         devices,
         options: this.options,
         podCidr: DEFAULT_POD_CIDR,
@@ -169,11 +196,17 @@ export class ClusterBuilder {
       cluster.deviceUndo = deviceUndo(plan, devices);
       this.store.write(state);
       await applyClusterPlan(plan);
-      s2.done(`attached ${nodes.length} nodes (${plan.size} operations)`);
+      const withLb = loadBalancer && this.links.some((l) => l.node === LOAD_BALANCER) ? " and the load balancer" : "";
+      s2.done(`attached ${nodes.length} nodes${withLb} (${plan.size} operations)`);
       cluster.phase = "up";
       this.store.write(state);
       this.built = true;
-      return { nodes, plan, seconds: { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 } };
+      return {
+        nodes,
+        ...(loadBalancer ? { loadBalancer } : {}),
+        plan,
+        seconds: { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 },
+      };
     } catch (e) {
       await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
       throw e;

@@ -1,7 +1,9 @@
 /**
  * The Kind provider: writes Kind's cluster config from the node list, runs `kind create cluster`
  * (which merges the kubeconfig, so kubectl works afterwards), finds node containers by Kind's
- * labels and reads node names, InternalIPs and pod CIDRs through the Kubernetes API.
+ * labels and reads node names, InternalIPs and pod CIDRs through the Kubernetes API. With several
+ * control planes Kind adds an external load balancer (haproxy) in front of their API servers;
+ * it is found by Kind's labels too.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,13 +13,17 @@ import { stringify } from "yaml";
 import { KindaError } from "../errors.js";
 import { run, runChecked } from "../net/exec.js";
 import { DockerRuntime } from "../runtime/docker.js";
-import type { NodeFacts, NodeSpec } from "./model.js";
+import { LOAD_BALANCER, type LoadBalancerFacts, type NodeFacts, type NodeSpec } from "./model.js";
 import { registerProvider, type ClusterProvider, type CreateOptions } from "./provider.js";
 
 /** Node label carrying the topology name, set through Kind's config. */
 export const NAME_LABEL = "kinda.dev/name";
 export const KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster";
 export const KIND_ROLE_LABEL = "io.x-k8s.kind.role";
+/** Kind's role label value for its load balancer (sigs.k8s.io/kind/pkg/cluster/constants). */
+export const KIND_LB_ROLE = "external-load-balancer";
+/** The port Kind's load balancer and API servers listen on inside the Kind network (common.APIServerInternalPort). */
+export const KIND_API_PORT = 6443;
 
 export interface KindOptions {
   /** Node image (default: Kind's own default for its version). */
@@ -147,13 +153,7 @@ export class KindProvider implements ClusterProvider {
     const api = kc.makeApiClient(CoreV1Api);
     const list = await api.listNode();
     const byTopo = nodesFromApi(list.items as KubeNode[], nodes);
-    const net = await this.runtime.docker.getNetwork("kind").inspect();
-    const ipam = (net.IPAM?.Config ?? []).find((c) => Boolean(c.Subnet) && !c.Subnet?.includes(":"));
-    if (!ipam?.Subnet || !ipam.Gateway) {
-      throw new KindaError(`Docker network "kind" has no IPv4 subnet with a gateway`, {
-        hint: "kinda needs Kind's IPv4 network (remove the network with docker network rm kind when no cluster uses it; Kind recreates it)",
-      });
-    }
+    const ipam = await this.kindNetwork();
     // Kind labels each node container with its cluster; the container is named after the node
     const containers = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
     const facts: NodeFacts[] = [];
@@ -173,13 +173,54 @@ export class KindProvider implements ClusterProvider {
         containerId: c.id,
         pid: c.pid,
         internalIp: k.internalIp,
-        providerCidr: ipam.Subnet,
-        providerGateway: ipam.Gateway,
+        providerCidr: ipam.subnet,
+        providerGateway: ipam.gateway,
         providerIf: "eth0",
         podCidrs: k.podCidrs,
       });
     }
     return facts;
+  }
+
+  /** Kind's Docker network: its IPv4 range and gateway. */
+  private async kindNetwork(): Promise<{ subnet: string; gateway: string }> {
+    const net = await this.runtime.docker.getNetwork("kind").inspect();
+    const ipam = (net.IPAM?.Config ?? []).find((c) => Boolean(c.Subnet) && !c.Subnet?.includes(":"));
+    if (!ipam?.Subnet || !ipam.Gateway) {
+      throw new KindaError(`Docker network "kind" has no IPv4 subnet with a gateway`, {
+        hint: "kinda needs Kind's IPv4 network (remove the network with docker network rm kind when no cluster uses it; Kind recreates it)",
+      });
+    }
+    return { subnet: ipam.Subnet, gateway: ipam.Gateway };
+  }
+
+  /** Kind creates its external load balancer when the cluster has more than one control plane. */
+  hasLoadBalancer(nodes: readonly NodeSpec[]): boolean {
+    return nodes.filter((n) => n.role === "control-plane").length > 1;
+  }
+
+  async discoverLoadBalancer(): Promise<LoadBalancerFacts | undefined> {
+    const found = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name, [KIND_ROLE_LABEL]: KIND_LB_ROLE });
+    if (found.length === 0) return undefined;
+    if (found.length > 1) throw new KindaError(`Kind cluster ${this.name} has ${found.length} load balancer containers`);
+    const c = await this.runtime.docker.getContainer(found[0]!.id).inspect();
+    if (!c.State?.Running)
+      throw new KindaError(`the load balancer container ${found[0]!.name} of Kind cluster ${this.name} is not running`);
+    const ip = c.NetworkSettings?.Networks?.["kind"]?.IPAddress;
+    if (!ip) throw new KindaError(`the load balancer container ${found[0]!.name} has no address on Docker network "kind"`);
+    const ipam = await this.kindNetwork();
+    return {
+      name: LOAD_BALANCER,
+      role: "load-balancer",
+      container: found[0]!.name,
+      containerId: c.Id,
+      pid: c.State.Pid,
+      internalIp: ip,
+      providerCidr: ipam.subnet,
+      providerGateway: ipam.gateway,
+      providerIf: "eth0",
+      apiPort: KIND_API_PORT,
+    };
   }
 
   async delete(): Promise<void> {

@@ -91,24 +91,46 @@ export interface HostConnection {
   routes?: string[];
 }
 
-/** What a cluster provider tells about a node once it exists. */
-export interface NodeFacts {
+/** A container of the provider's, on the provider's network (a node, or the API load balancer). */
+export interface ProviderContainerFacts {
   /** Topology name. */
   name: string;
-  role: NodeRole;
-  /** Kubernetes node name (e.g. "kinda-worker2"). */
-  k8sName: string;
   container: string;
   containerId: string;
   pid: number;
-  /** The node's address on the provider's network (Kind's Docker network). */
+  /** The container's address on the provider's network (Kind's Docker network). */
   internalIp: string;
   /** The provider network's range and gateway (Kind's Docker network). */
   providerCidr: string;
   providerGateway: string;
-  /** Interface on the provider network inside the node. */
+  /** Interface on the provider network inside the container. */
   providerIf: string;
+}
+
+/** What a cluster provider tells about a node once it exists. */
+export interface NodeFacts extends ProviderContainerFacts {
+  role: NodeRole;
+  /** Kubernetes node name (e.g. "kinda-worker2"). */
+  k8sName: string;
   podCidrs: string[];
+}
+
+/**
+ * Topology name of the cluster's API load balancer in links (`connect({ node: LOAD_BALANCER, ... })`
+ * or `connectLoadBalancer(...)`); no Kubernetes node may take it.
+ */
+export const LOAD_BALANCER = "load-balancer";
+
+/**
+ * The API load balancer a provider puts in front of several control planes (Kind's
+ * `<cluster>-external-load-balancer`, haproxy): not a Kubernetes node, so no pod CIDRs and no
+ * pod tunnel; it only forwards TCP on `apiPort` to the control planes' API servers.
+ */
+export interface LoadBalancerFacts extends ProviderContainerFacts {
+  name: typeof LOAD_BALANCER;
+  role: "load-balancer";
+  /** The TCP port it serves the Kubernetes API on, also the API servers' port (Kind: 6443). */
+  apiPort: number;
 }
 
 /** A device of the emulated network, as found at run time. */

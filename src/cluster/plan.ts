@@ -8,7 +8,16 @@ import { createHash } from "node:crypto";
 import { TopologyError, type Issue } from "../errors.js";
 import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, nthAddress, overlaps, prefixLength } from "../net/addr.js";
 import type { Netns } from "../net/ip.js";
-import type { ClusterOptions, DeviceFacts, NodeFacts, NodeLink, TrafficControl } from "./model.js";
+import {
+  LOAD_BALANCER,
+  type ClusterOptions,
+  type DeviceFacts,
+  type LoadBalancerFacts,
+  type NodeFacts,
+  type NodeLink,
+  type ProviderContainerFacts,
+  type TrafficControl,
+} from "./model.js";
 
 export const VXLAN_IF = "kinda-vx";
 export const VXLAN_ID = 4242;
@@ -62,6 +71,11 @@ export interface NsOps {
   ethtool: string[][];
   iptables: IptablesRules;
   flushConntrack: boolean;
+  /**
+   * After the rules and the conntrack flush: TCP sockets whose remote end is one of these addresses
+   * are destroyed (`ss -K`), so that their programs reconnect through the new NAT rules.
+   */
+  killTcp: string[];
 }
 
 export interface ClusterPlan {
@@ -86,6 +100,7 @@ function ops(phase: number, label: string, ns: Netns): NsOps {
     ethtool: [],
     iptables: { nat: [], mangle: [], filter: [] },
     flushConntrack: false,
+    killTcp: [],
   };
 }
 
@@ -105,6 +120,8 @@ export interface ClusterPlanInput {
   domains?: { name: string; bridge: string }[];
   links: NodeLink[];
   nodes: NodeFacts[];
+  /** The provider's API load balancer, when the cluster has one (linked with node LOAD_BALANCER). */
+  loadBalancer?: LoadBalancerFacts;
   devices: DeviceFacts[];
   options: ClusterOptions;
   /** The cluster's pod range as configured (checked even before pod CIDRs are known). */
@@ -113,8 +130,10 @@ export interface ClusterPlanInput {
 
 /** Checks requested links against each other and the known ranges; all problems at once. */
 export function validateLinks(
-  input: Omit<ClusterPlanInput, "nodes" | "devices"> & {
+  input: Omit<ClusterPlanInput, "nodes" | "devices" | "loadBalancer"> & {
     nodeNames: string[];
+    /** The cluster has an API load balancer that links may attach (node LOAD_BALANCER). */
+    loadBalancer?: boolean;
     deviceNames: string[];
     domainNames?: string[];
     providerCidr?: string;
@@ -157,8 +176,12 @@ export function validateLinks(
   input.links.forEach((l, i) => {
     const where = { field: `links[${i}] (${l.node} -> ${l.device ?? `domain ${l.domain}`})` };
     const bad = (message: string) => issues.push({ ...where, message });
-    if (!input.nodeNames.includes(l.node))
+    if (l.node === LOAD_BALANCER) {
+      if (!input.loadBalancer)
+        bad("the cluster has no API load balancer to link (Kind puts one in front of the control planes only when there are two or more)");
+    } else if (!input.nodeNames.includes(l.node)) {
       bad(`unknown Kubernetes node ${JSON.stringify(l.node)} (nodes: ${input.nodeNames.join(", ") || "none"})`);
+    }
     if ((l.device === undefined) === (l.domain === undefined)) bad("give either device or domain");
     if (l.device !== undefined && !input.deviceNames.includes(l.device)) {
       bad(`unknown device ${JSON.stringify(l.device)} (devices: ${input.deviceNames.join(", ") || "none"})`);
@@ -175,7 +198,8 @@ export function validateLinks(
       else if (isCidr(l.nodeAddress) && !contains(networkOf(l.nodeAddress), l.gateway))
         bad(`gateway ${l.gateway} is not in the subnet of nodeAddress ${l.nodeAddress}; the node could not reach it`);
     }
-    if (linked.has(l.node)) bad(`node ${l.node} is linked twice; a Kubernetes node has one link into the network`);
+    if (linked.has(l.node))
+      bad(`${l.node === LOAD_BALANCER ? "the load balancer" : `node ${l.node}`} is linked twice; it has one link into the network`);
     linked.add(l.node);
     for (const [k, v] of [
       ["nodeAddress", l.nodeAddress],
@@ -296,6 +320,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   const issues = validateLinks({
     ...input,
     nodeNames: nodes.map((n) => n.name),
+    loadBalancer: input.loadBalancer !== undefined,
     deviceNames: devices.map((d) => d.name),
     ...(input.domains ? { domainNames: input.domains.map((d) => d.name) } : {}),
     ...(providerCidr ? { providerCidr } : {}),
@@ -307,7 +332,11 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   if (issues.length) throw new TopologyError(issues);
 
   const comment = ruleComment(lab);
-  const nodeOps = new Map(nodes.map((n) => [n.name, ops(0, `node ${n.name}`, { pid: n.pid })]));
+  // a linked load balancer gets a link like a node's, routes and API redirection, but no pod tunnel
+  const lb = input.loadBalancer && links.some((l) => l.node === LOAD_BALANCER) ? input.loadBalancer : undefined;
+  const attached: ProviderContainerFacts[] = [...nodes, ...(lb ? [lb] : [])];
+  const label = (name: string) => (name === LOAD_BALANCER ? "load balancer" : `node ${name}`);
+  const nodeOps = new Map(attached.map((n) => [n.name, ops(0, label(n.name), { pid: n.pid })]));
   const devOps = new Map(devices.map((d) => [d.name, ops(1, `device ${d.name}`, { pid: d.pid })]));
   const nextIf = new Map(
     devices.map((d) => [d.name, Math.max(-1, ...d.interfaces.map((i) => (/^eth(\d+)$/.exec(i) ? Number(i.slice(3)) : -1))) + 1]),
@@ -320,7 +349,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   links.forEach((l, li) => {
     if (l.domain === undefined) return;
     const n = nodeOps.get(l.node)!;
-    const node = nodes.find((x) => x.name === l.node)!;
+    const node = attached.find((x) => x.name === l.node)!;
     const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
     const mtu = l.mtu ?? 1500;
     const bridge = input.domains?.find((d) => d.name === l.domain)?.bridge;
@@ -344,7 +373,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     if (l.device === undefined) continue;
     const n = nodeOps.get(l.node)!;
     const d = devOps.get(l.device)!;
-    const node = nodes.find((x) => x.name === l.node)!;
+    const node = attached.find((x) => x.name === l.node)!;
     const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
     let devIf = l.deviceIf;
     if (!devIf) {
@@ -383,20 +412,59 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   }
 
   // 2. overlay: underlay routes to peers, tunnels, pod-CIDR routes in their own table
-  const overlay = new Map(nodes.map((n) => [n.name, ops(2, `node ${n.name}`, { pid: n.pid })]));
+  const overlay = new Map(attached.map((n) => [n.name, ops(2, label(n.name), { pid: n.pid })]));
   const emu = new Map(links.map((l) => [l.node, hostOf(l.nodeAddress)]));
+  const ifOf = (name: string) => linkOf.get(name)!.nodeIf ?? DEFAULT_NODE_IF;
+  const gatewayOf = (l: NodeLink) => l.gateway ?? (l.deviceAddress ? hostOf(l.deviceAddress) : undefined);
+  /** Routes from an attached container to others' emulated addresses via its gateway (off its subnet). */
+  const routeTo = (self: string, others: readonly ProviderContainerFacts[]) => {
+    const l = linkOf.get(self)!;
+    const gw = gatewayOf(l);
+    for (const p of others) {
+      const pe = emu.get(p.name)!;
+      if (gw && !contains(networkOf(l.nodeAddress), pe)) overlay.get(self)!.ip.push(`route replace ${pe}/32 via ${gw} dev ${ifOf(self)}`);
+    }
+  };
+  /**
+   * apiThroughNetwork for one client and server. In the client, traffic to the server's provider
+   * address (`match`: all of it, or a TCP port) goes to its emulated address instead, from the
+   * client's emulated address. In the server, such TCP gets both provider addresses back (DNAT to
+   * its own, SNAT to the client's), so that services bound to the provider address (etcd's peer
+   * port between control planes) and checks of the peer's certificate against its address still
+   * work. conntrack reverses both on replies. Open connections between the two are cut on both
+   * sides, so that they reconnect through the rules: after a conntrack flush alone, a connection
+   * whose next packet came from the server was picked up mid-stream without NAT and stayed on the
+   * provider network (the worker's kubelet to Kind's load balancer, seen in the HA test).
+   */
+  const redirectApi = (client: ProviderContainerFacts, server: ProviderContainerFacts, match = "") => {
+    const c = overlay.get(client.name)!;
+    const s = overlay.get(server.name)!;
+    const ce = emu.get(client.name)!;
+    const se = emu.get(server.name)!;
+    const tag = `-m comment --comment ${comment}`;
+    c.iptables.nat.push(
+      `-A OUTPUT -d ${server.internalIp}/32${match} ${tag} -j DNAT --to-destination ${se}`,
+      `-A POSTROUTING -d ${se}/32 -o ${ifOf(client.name)} ${tag} -j SNAT --to-source ${ce}`,
+    );
+    const tcp = match || " -p tcp";
+    s.iptables.nat.push(
+      `-A PREROUTING -i ${ifOf(server.name)} -s ${ce}/32 -d ${se}/32${tcp} ${tag} -j DNAT --to-destination ${server.internalIp}`,
+      `-A INPUT -s ${ce}/32 -d ${server.internalIp}/32${tcp} ${tag} -j SNAT --to-source ${client.internalIp}`,
+    );
+    c.flushConntrack = true;
+    s.flushConntrack = true;
+    if (!c.killTcp.includes(server.internalIp)) c.killTcp.push(server.internalIp);
+    if (!s.killTcp.includes(client.internalIp)) s.killTcp.push(client.internalIp);
+  };
+  const apiPort = lb ? ` -p tcp --dport ${lb.apiPort}` : "";
   nodes.forEach((node, i) => {
     const o = overlay.get(node.name)!;
     const l = linkOf.get(node.name)!;
     const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
     const mtu = l.mtu ?? 1500;
-    const gw = l.gateway ?? (l.deviceAddress ? hostOf(l.deviceAddress) : undefined);
-    const mySubnet = networkOf(l.nodeAddress);
+    const gw = gatewayOf(l);
     const peers = nodes.filter((p) => p.name !== node.name);
-    for (const p of peers) {
-      const pe = emu.get(p.name)!;
-      if (gw && !contains(mySubnet, pe)) o.ip.push(`route replace ${pe}/32 via ${gw} dev ${nodeIf}`);
-    }
+    routeTo(node.name, lb ? [...peers, lb] : peers);
     if (encapsulation === "vxlan") {
       const tmtu = mtu - VXLAN_OVERHEAD;
       o.ip.push(
@@ -449,15 +517,15 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       );
     }
     if (options.apiThroughNetwork) {
-      for (const p of peers) {
-        o.iptables.nat.push(`-A OUTPUT -d ${p.internalIp}/32 -m comment --comment ${comment} -j DNAT --to-destination ${emu.get(p.name)}`);
-        o.iptables.nat.push(
-          `-A POSTROUTING -d ${emu.get(p.name)}/32 -o ${nodeIf} -m comment --comment ${comment} -j SNAT --to-source ${emu.get(node.name)}`,
-        );
-      }
-      o.flushConntrack = true;
+      for (const p of peers) redirectApi(node, p);
+      // the API through the load balancer (the address Kind's kubeconfigs name): its API port only
+      if (lb) redirectApi(node, lb, apiPort);
     }
   });
+  if (lb) {
+    routeTo(LOAD_BALANCER, nodes);
+    if (options.apiThroughNetwork) for (const cp of nodes.filter((n) => n.role === "control-plane")) redirectApi(lb, cp, apiPort);
+  }
 
   // pod CIDRs routed natively by the devices (encapsulation "none")
   const podRouteOps = new Map<string, NsOps>();
@@ -528,10 +596,24 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   return { lab, encapsulation, steps, hostLinks, size };
 }
 
+/** `ss` destroying TCP sockets connected to any of these addresses (both ends send a reset). */
+export function killTcpArgv(remotes: readonly string[]): string[] {
+  return ["ss", "-K", "-t", ...remotes.flatMap((a, i) => (i ? ["or", "dst", a] : ["dst", a]))];
+}
+
 /** Commands planned in one namespace. */
 function opCount(o: NsOps): number {
   const t = o.iptables;
-  return o.ip.length + o.bridge.length + o.tc.length + o.ethtool.length + t.nat.length + t.mangle.length + t.filter.length;
+  return (
+    o.ip.length +
+    o.bridge.length +
+    o.tc.length +
+    o.ethtool.length +
+    t.nat.length +
+    t.mangle.length +
+    t.filter.length +
+    (o.killTcp.length ? 1 : 0)
+  );
 }
 
 function nonEmpty(o: NsOps): boolean {
@@ -551,6 +633,7 @@ export function formatClusterPlan(p: ClusterPlan): string {
       for (const a of o.ethtool) out.push(`    ethtool ${a.join(" ")}`);
       for (const t of ["nat", "mangle", "filter"] as const) for (const r of o.iptables[t]) out.push(`    iptables -t ${t} ${r}`);
       if (o.flushConntrack) out.push("    conntrack -F");
+      if (o.killTcp.length) out.push(`    ${killTcpArgv(o.killTcp).join(" ")}`);
     }
   }
   return out.join("\n");

@@ -1,5 +1,5 @@
 /** How Kubernetes nodes come to exist, behind one interface (Kind today; others later). */
-import type { NodeFacts, NodeSpec } from "./model.js";
+import type { LoadBalancerFacts, NodeFacts, NodeSpec } from "./model.js";
 
 export interface CreateOptions {
   /** The cluster's pod range (Kind's networking.podSubnet). */
@@ -21,6 +21,13 @@ export interface ClusterProvider {
   create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void>;
   /** Node facts: container, PID, Kubernetes name, InternalIP, pod CIDRs, provider network. */
   discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]>;
+  /**
+   * Whether the cluster made for these nodes has an API load balancer in front of its control
+   * planes (Kind: with more than one control plane). Checked before anything is created.
+   */
+  hasLoadBalancer?(nodes: readonly NodeSpec[]): boolean;
+  /** That load balancer once the cluster exists (container, PID, provider address); undefined without one. */
+  discoverLoadBalancer?(): Promise<LoadBalancerFacts | undefined>;
   /** Removes the cluster; no error when it is already gone. */
   delete(): Promise<void>;
 }

@@ -6,6 +6,7 @@
 import type { Lab } from "../topology/model.js";
 import { isNode, type DeviceKind, type TopologySpec } from "../topology/spec.js";
 import type { LabState } from "../state/store.js";
+import { LOAD_BALANCER } from "../cluster/model.js";
 
 export type GraphKind = DeviceKind | "device" | "segment";
 
@@ -79,6 +80,9 @@ export function graphFromState(st: LabState): Graph {
     st.devices.map((d) => ({ name: d.name, kind: "device" as GraphKind, ifs: d.interfaces })),
   );
   for (const n of st.cluster?.nodes ?? []) g.nodes.push({ id: n.name, kind: n.role, label: `${n.name} (${n.k8sName})` });
+  const lb = st.cluster?.loadBalancer;
+  if (lb && st.cluster?.links?.some((l) => l.node === LOAD_BALANCER))
+    g.nodes.push({ id: LOAD_BALANCER, kind: "host", label: lb.container });
   for (const l of st.cluster?.links ?? []) {
     if (!g.nodes.some((n) => n.id === l.node)) continue;
     if (l.device) g.edges.push({ a: l.device, b: l.node, labelB: l.nodeAddress });

@@ -45,6 +45,8 @@ export interface ClusterState {
   phase: "creating" | "up";
   encapsulation: string;
   nodes: ClusterNodeState[];
+  /** The provider's API load balancer (Kind's, with several control planes); links name it LOAD_BALANCER. */
+  loadBalancer?: { container: string };
   /** Where each node is linked: a device, or a collision domain of the lab. */
   links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
   hostLinks: string[];

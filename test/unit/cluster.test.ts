@@ -2,10 +2,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { formatIssue, TopologyError } from "../../src/errors.js";
-import { kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../src/cluster/kind.js";
-import type { DeviceFacts, NodeLink } from "../../src/cluster/model.js";
+import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../src/cluster/kind.js";
+import { LOAD_BALANCER, type DeviceFacts, type LoadBalancerFacts, type NodeFacts, type NodeLink } from "../../src/cluster/model.js";
 import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../src/cluster/plan.js";
-import { iptablesRestoreInput } from "../../src/cluster/apply.js";
+import { deviceUndo, iptablesRestoreInput } from "../../src/cluster/apply.js";
+import { ClusterBuilder } from "../../src/cluster/cluster.js";
+import { StateStore } from "../../src/state/store.js";
+import type { Runtime } from "../../src/runtime/runtime.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fakeNodes } from "../support/facts.js";
 import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../src/net/addr.js";
 
@@ -248,10 +254,16 @@ describe("cluster plan", () => {
     const p = planCluster({ lab: "l", links: links(2), nodes: nodes(2), devices, options: { apiThroughNetwork: true } });
     const n0 = p.steps.find((s) => s.phase === 2 && s.label === "node n0")!;
     assert.deepEqual(n0.iptables.nat, [
+      // as a client: n1's Kind address becomes its emulated one, from n0's emulated address
       "-A OUTPUT -d 172.18.0.3/32 -m comment --comment kinda:l -j DNAT --to-destination 10.1.1.2",
       "-A POSTROUTING -d 10.1.1.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.0.2",
+      // as a server: TCP from n1 gets both Kind addresses back (etcd listens on the Kind address
+      // only and checks the peer's certificate against the address it comes from)
+      "-A PREROUTING -i eth1 -s 10.1.1.2/32 -d 10.1.0.2/32 -p tcp -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.2",
+      "-A INPUT -s 10.1.1.2/32 -d 172.18.0.2/32 -p tcp -m comment --comment kinda:l -j SNAT --to-source 172.18.0.3",
     ]);
     assert.equal(n0.flushConntrack, true);
+    assert.deepEqual(n0.killTcp, ["172.18.0.3"], "its TCP connections with n1 are cut, so that they reconnect through the rules");
     assert.equal(iptablesRestoreInput(n0.iptables).split("\n")[0], "*nat");
   });
 
@@ -408,5 +420,228 @@ describe("Kind provider", () => {
     );
     assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:41234");
     assert.equal(kc.getCurrentContext(), "kind-x");
+  });
+});
+
+describe("the API load balancer (Kind's, with several control planes)", () => {
+  const lb: LoadBalancerFacts = {
+    name: LOAD_BALANCER,
+    role: "load-balancer",
+    container: "k-external-load-balancer",
+    containerId: "idlb",
+    pid: 2000,
+    internalIp: "172.18.0.9",
+    providerCidr: "172.18.0.0/16",
+    providerGateway: "172.18.0.1",
+    providerIf: "eth0",
+    apiPort: 6443,
+  };
+  /** n0 and n1 control planes, n2 a worker; n0 and n2 on r1, n1 and the load balancer on r2. */
+  function haNodes(): NodeFacts[] {
+    return fakeNodes(3).map((n, i) => ({ ...n, role: i < 2 ? "control-plane" : "worker" }));
+  }
+  const lbLink: NodeLink = { node: LOAD_BALANCER, device: "r2", nodeAddress: "10.1.9.2/24", deviceAddress: "10.1.9.1/24" };
+  const step = (p: ReturnType<typeof planCluster>, phase: number, label: string) =>
+    p.steps.find((s) => s.phase === phase && s.label === label);
+  const plan = (options = { apiThroughNetwork: true }, extra: Partial<Parameters<typeof planCluster>[0]> = {}) =>
+    planCluster({ lab: "l", links: [...links(3), lbLink], nodes: haNodes(), loadBalancer: lb, devices, options, ...extra });
+
+  it("Kind has one when there are two or more control planes", () => {
+    const kind = new KindProvider("k");
+    assert.equal(
+      kind.hasLoadBalancer([
+        { name: "c1", role: "control-plane" },
+        { name: "w1", role: "worker" },
+      ]),
+      false,
+    );
+    assert.equal(
+      kind.hasLoadBalancer([
+        { name: "c1", role: "control-plane" },
+        { name: "c2", role: "control-plane" },
+      ]),
+      true,
+    );
+  });
+
+  it("gets a veth into the device, its address and routes to the nodes via the device, no tunnel", () => {
+    const p = plan({ apiThroughNetwork: false });
+    const link = step(p, 0, "load balancer")!;
+    assert.deepEqual(link.ns, { pid: 2000 });
+    assert.deepEqual(link.ip, [
+      "link add eth1 mtu 1500 type veth peer name eth3 mtu 1500 netns 51",
+      "addr add 10.1.9.2/24 dev eth1",
+      "link set eth1 up",
+    ]);
+    assert.deepEqual(link.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
+    // r2 had eth0 and eth1; n1 took eth2
+    assert.deepEqual(step(p, 1, "device r2")!.ip, [
+      "link set eth2 up",
+      "addr add 10.1.1.1/24 dev eth2",
+      "link set eth3 up",
+      "addr add 10.1.9.1/24 dev eth3",
+    ]);
+    const o = step(p, 2, "load balancer")!;
+    assert.deepEqual(o.ip, [
+      "route replace 10.1.0.2/32 via 10.1.9.1 dev eth1",
+      "route replace 10.1.1.2/32 via 10.1.9.1 dev eth1",
+      "route replace 10.1.2.2/32 via 10.1.9.1 dev eth1",
+    ]);
+    assert.deepEqual(o.bridge, []);
+    assert.deepEqual(o.iptables, { nat: [], mangle: [], filter: [] }, "no rules without apiThroughNetwork");
+    assert.equal(o.flushConntrack, false);
+    // every node routes to the load balancer's emulated address, as to its peers
+    assert.ok(step(p, 2, "node n2")!.ip.includes("route replace 10.1.9.2/32 via 10.1.2.1 dev eth1"));
+    // the VXLAN mesh stays among the nodes: no FDB entry, VTEP or tunnel device for the load balancer
+    assert.ok(!formatClusterPlan(p).includes("dst 10.1.9.2"));
+    assert.equal(p.steps.flatMap((s) => s.ip).filter((l) => / type vxlan /.test(l)).length, 3);
+  });
+
+  it("apiThroughNetwork: every node sends API traffic for its Kind address through the network, it sends its own to the control planes' emulated addresses", () => {
+    const p = plan();
+    const lbOps = step(p, 2, "load balancer")!;
+    assert.deepEqual(lbOps.iptables.nat, [
+      // as a server, for each node (from node n0's, n1's and n2's redirection)
+      "-A PREROUTING -i eth1 -s 10.1.0.2/32 -d 10.1.9.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.9",
+      "-A INPUT -s 10.1.0.2/32 -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.2",
+      "-A PREROUTING -i eth1 -s 10.1.1.2/32 -d 10.1.9.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.9",
+      "-A INPUT -s 10.1.1.2/32 -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.3",
+      "-A PREROUTING -i eth1 -s 10.1.2.2/32 -d 10.1.9.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.9",
+      "-A INPUT -s 10.1.2.2/32 -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.4",
+      // as a client of the two control planes' API servers, not of the worker
+      "-A OUTPUT -d 172.18.0.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.0.2",
+      "-A POSTROUTING -d 10.1.0.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.9.2",
+      "-A OUTPUT -d 172.18.0.3/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.1.2",
+      "-A POSTROUTING -d 10.1.1.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.9.2",
+    ]);
+    assert.equal(lbOps.flushConntrack, true);
+    // open connections with those it redirects are cut, so they reconnect through the rules
+    assert.deepEqual(lbOps.killTcp, ["172.18.0.2", "172.18.0.3", "172.18.0.4"]);
+    assert.deepEqual(step(p, 2, "node n2")!.killTcp, ["172.18.0.2", "172.18.0.3", "172.18.0.9"]);
+    assert.match(formatClusterPlan(p), /ss -K -t dst 172\.18\.0\.2 or dst 172\.18\.0\.3 or dst 172\.18\.0\.4$/m);
+    const w = step(p, 2, "node n2")!.iptables.nat;
+    assert.deepEqual(
+      w.filter((r) => r.includes("172.18.0.9") || r.includes("10.1.9.2")),
+      [
+        "-A OUTPUT -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.9.2",
+        "-A POSTROUTING -d 10.1.9.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.2.2",
+      ],
+      "the worker: only its client side (the load balancer never connects to a worker)",
+    );
+    const cp = step(p, 2, "node n0")!.iptables.nat;
+    assert.deepEqual(
+      cp.filter((r) => r.includes("172.18.0.9") || r.includes("10.1.9.2")),
+      [
+        "-A OUTPUT -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.9.2",
+        "-A POSTROUTING -d 10.1.9.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.0.2",
+        "-A PREROUTING -i eth1 -s 10.1.9.2/32 -d 10.1.0.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.2",
+        "-A INPUT -s 10.1.9.2/32 -d 172.18.0.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.9",
+      ],
+      "a control plane: client of the load balancer, and server of it",
+    );
+    // the node-to-node redirection is unchanged next to it: 3 nodes, 2 peers each, 4 rules per pair and side
+    assert.equal(cp.length, 4 + 2 * 4);
+  });
+
+  it("teardown removes its veth's device end as it does the nodes'; nothing on the host side", () => {
+    assert.deepEqual(deviceUndo(plan(), devices), [
+      { device: "r1", ip: ["link delete eth1", "link delete eth2"], rules: false },
+      { device: "r2", ip: ["link delete eth2", "link delete eth3"], rules: false },
+    ]);
+    assert.equal(plan().hostLinks.length, 0);
+    assert.equal(
+      plan().steps.some((s) => "host" in s.ns),
+      false,
+    );
+  });
+
+  it("a load balancer that is not linked stays as it is (its traffic keeps to the Kind network)", () => {
+    const without = planCluster({ lab: "l", links: links(3), nodes: haNodes(), devices, options: { apiThroughNetwork: true } });
+    const unlinked = planCluster({
+      lab: "l",
+      links: links(3),
+      nodes: haNodes(),
+      loadBalancer: lb,
+      devices,
+      options: { apiThroughNetwork: true },
+    });
+    assert.deepEqual(unlinked, without);
+  });
+
+  it("links to it are validated with the nodes' links, all at once", () => {
+    const check = (l: NodeLink[], loadBalancer: boolean) =>
+      validateLinks({
+        lab: "l",
+        links: l,
+        options: {},
+        nodeNames: ["n0", "n1"],
+        loadBalancer,
+        deviceNames: ["r1", "r2"],
+        providerCidr: "172.18.0.0/16",
+      }).map(formatIssue);
+    assert.deepEqual(check([lbLink], true), []);
+    assert.deepEqual(check([lbLink], false), [
+      "[links[0] (load-balancer -> r2)]: the cluster has no API load balancer to link (Kind puts one in front of the control planes only when there are two or more)",
+    ]);
+    assert.deepEqual(
+      check(
+        [
+          { node: "n0", device: "r1", nodeAddress: "10.1.9.2/24", deviceAddress: "10.1.9.1/24" },
+          lbLink,
+          { ...lbLink, nodeAddress: "172.18.0.50/16", deviceAddress: "172.18.0.51/16", device: "r9" },
+        ],
+        true,
+      ),
+      [
+        "[links[1] (load-balancer -> r2)]: nodeAddress 10.1.9.2 is already used by links[0].nodeAddress",
+        "[links[1] (load-balancer -> r2)]: deviceAddress 10.1.9.1 is already used by links[0].deviceAddress",
+        '[links[2] (load-balancer -> r9)]: unknown device "r9" (devices: r1, r2)',
+        "[links[2] (load-balancer -> r9)]: the load balancer is linked twice; it has one link into the network",
+        "[links[2] (load-balancer -> r9)]: nodeAddress 172.18.0.50/16 is inside the Kind network 172.18.0.0/16",
+        "[links[2] (load-balancer -> r9)]: deviceAddress 172.18.0.51/16 is inside the Kind network 172.18.0.0/16",
+      ],
+    );
+    // planCluster checks against what the provider found: a link but no load balancer
+    assert.throws(
+      () => planCluster({ lab: "l", links: [...links(3), lbLink], nodes: haNodes(), devices, options: {} }),
+      /the cluster has no API load balancer to link/,
+    );
+  });
+
+  it("the builder rejects a link to it before anything is created when the nodes give no load balancer, and its name for a node", async () => {
+    const root = mkdtempSync(join(tmpdir(), "kinda-unit-lb-"));
+    try {
+      const store = new StateStore(root);
+      const now = new Date().toISOString();
+      store.write({
+        version: 1,
+        name: "l",
+        kind: "api",
+        netns: "kinda-l",
+        phase: "up",
+        createdAt: now,
+        updatedAt: now,
+        devices: [],
+        domains: [],
+        warnings: [],
+      });
+      const runtime = { list: async () => [] } as unknown as Runtime;
+      let created = false;
+      const provider = new KindProvider("k");
+      provider.create = async () => {
+        created = true;
+      };
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store });
+      b.addNode("c1", "control-plane").addNode(LOAD_BALANCER).connectLoadBalancer({ device: "r2", nodeAddress: "10.1.9.2/24" });
+      await assert.rejects(b.build(), (e: unknown) => {
+        assert.ok(e instanceof TopologyError);
+        assert.match(e.message, /the cluster has no API load balancer to link/);
+        assert.match(e.message, /node load-balancer.*is the name links use for the API load balancer/);
+        return true;
+      });
+      assert.equal(created, false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -60,7 +60,7 @@ describe("what a cluster leaves inside devices", () => {
     { name: "r3", container: "kinda-l-r3", pid: 52, interfaces: ["lo", "eth0"] },
   ];
 
-  it("lists device bridges, pod routes and NAT rules, and nothing that dies with the nodes", () => {
+  it("lists device bridges, pod routes, NAT rules and the device ends of the nodes' veths", () => {
     const plan = planCluster({
       lab: "l",
       nodes,
@@ -74,8 +74,9 @@ describe("what a cluster leaves inside devices", () => {
     });
     const undo = deviceUndo(plan, devices);
     assert.deepEqual(undo, [
-      { device: "r1", ip: ["link delete br0"], rules: false },
-      { device: "r2", ip: [], rules: true },
+      { device: "r1", ip: ["link delete br0", "link delete eth1", "link delete eth2"], rules: false },
+      // (r2's uplink end goes with the host link)
+      { device: "r2", ip: ["link delete eth1"], rules: true },
       { device: "r3", ip: ["route del 10.244.2.0/24 via 10.9.0.2"], rules: false },
     ]);
   });

@@ -1,0 +1,255 @@
+/**
+ * Several control planes: real Kubernetes (Kind, offline node image and Kind's load balancer
+ * image built by scripts/k8s/) with two control planes and a worker, Kind's external load balancer
+ * attached by kinda like a node, and API traffic through the network (apiThroughNetwork). Checks
+ * that the nodes' API traffic to the load balancer, the load balancer's traffic to the API servers
+ * and etcd's traffic between the control planes cross the emulated network, never the Kind
+ * bridge. Run as root: `npx tsx --test test/k8s/kind-ha.test.ts` (or `npm run test:k8s`).
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { LAB_DIR } from "../../examples/manual-cluster.js";
+import { ClusterBuilder, type BuildResult } from "../../src/cluster/cluster.js";
+import { KindProvider } from "../../src/cluster/kind.js";
+import { BASE_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
+import { eventually, kinda, kindaOk, stateDir } from "../support/kinda.js";
+
+const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
+const K8S_VERSION = process.env["KINDA_K8S_VERSION"] ?? "v1.34.4";
+const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? `kinda-k8s/node:${K8S_VERSION}`;
+const KIND = `${CACHE}/bin/kind`;
+const KUBECTL = `${CACHE}/out/kubernetes-${K8S_VERSION}/kubectl`;
+const LAB = "t-kind-ha";
+const CLUSTER = "kinda-ha";
+const LB_NAME = `${CLUSTER}-external-load-balancer`;
+process.env["KINDA_STATE_DIR"] = stateDir;
+process.env["PATH"] = `${CACHE}/bin:${process.env["PATH"]}`; // kind runs `docker`: Debian's client
+
+let builder: ClusterBuilder;
+let built: BuildResult;
+let kubeconfig: string;
+/** When kinda had attached everything (ISO time, for the kubelet's lease). */
+let attachedAt: string;
+
+function kubectl(...args: string[]): string {
+  return execFileSync(KUBECTL, ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
+}
+
+function tryKubectl(...args: string[]): { code: number; out: string } {
+  try {
+    return { code: 0, out: kubectl(...args) };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
+  }
+}
+
+function counter(device: string, ifname: string): Promise<number> {
+  return kindaOk("exec", "--lab", LAB, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
+}
+
+let probes = 0;
+/**
+ * A counting rule (no target) at the end of mangle POSTROUTING in a container's namespace: packets
+ * leaving through `ifname` to `dst` and TCP port `port`. Mangle POSTROUTING sees destinations after
+ * kinda's DNAT, so on the Kind interface it counts exactly what escaped the redirection.
+ */
+function countLeaving(pid: number, ifname: string, dst: string, port: number): () => number {
+  const comment = `kinda-ha-probe-${++probes}`;
+  const ns = ["nsenter", "-t", String(pid), "-n"];
+  execFileSync(ns[0]!, [
+    ...ns.slice(1),
+    "iptables",
+    "-t",
+    "mangle",
+    "-A",
+    "POSTROUTING",
+    "-o",
+    ifname,
+    "-d",
+    `${dst}/32`,
+    "-p",
+    "tcp",
+    "--dport",
+    String(port),
+    "-m",
+    "comment",
+    "--comment",
+    comment,
+  ]);
+  return () => {
+    // (stderr: iptables-save's note that the node also has legacy tables, which kinda does not use)
+    const line = execFileSync(ns[0]!, [...ns.slice(1), "iptables-save", "-c", "-t", "mangle"], { encoding: "utf8", stdio: "pipe" })
+      .split("\n")
+      .find((l) => l.includes(comment));
+    return Number(/^\[(\d+):/.exec(line ?? "")?.[1] ?? "NaN");
+  };
+}
+
+/** All three nodes report Ready. */
+function allReady(): boolean {
+  const r = tryKubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{' '}{end}");
+  const st = r.out.trim().split(" ");
+  return r.code === 0 && st.length === 3 && st.every((x) => x === "True");
+}
+
+function node(name: string) {
+  const n = built.nodes.find((x) => x.name === name);
+  assert.ok(n, `node ${name}`);
+  return n;
+}
+
+function nodeExec(name: string, ...argv: string[]): string {
+  return execFileSync("/usr/bin/docker", ["exec", node(name).container, ...argv], { encoding: "utf8" });
+}
+
+before(async () => {
+  ensureTestEnv();
+  let t = performance.now();
+  execFileSync("bash", [join(ROOT, "scripts", "k8s", "build-node-image.sh")], { stdio: ["ignore", "ignore", "inherit"] });
+  console.log(`# images (node + load balancer) ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  await kindaOk("up", LAB_DIR, "--name", LAB, "--image-map", `kathara/base=${BASE_IMAGE}`);
+  builder = new ClusterBuilder(
+    LAB,
+    new KindProvider(CLUSTER, { image: NODE_IMAGE, kindBinary: KIND }),
+    { encapsulation: "vxlan", apiThroughNetwork: true },
+    { providerOptions: { image: NODE_IMAGE, kindBinary: KIND } },
+  );
+  builder.addNode("c1", "control-plane").addNode("c2", "control-plane").addNode("w1");
+  // r1 --core-- r2: c2 and w1 share a bridge in r1; c1 and the load balancer hang off r2, so the
+  // workers' API traffic, the load balancer's to c2 and etcd's between c1 and c2 cross the core
+  builder.connect({ node: "c1", device: "r2", nodeAddress: "10.0.2.2/24", deviceAddress: "10.0.2.1/24" });
+  builder.connect({ node: "w1", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.2/24", deviceAddress: "10.0.1.1/24" });
+  builder.connect({ node: "c2", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.3/24", deviceAddress: "10.0.1.1/24" });
+  builder.connectLoadBalancer({ device: "r2", nodeAddress: "10.0.3.2/24", deviceAddress: "10.0.3.1/24" });
+  t = performance.now();
+  built = await builder.build();
+  attachedAt = new Date().toISOString();
+  console.log(
+    `# cluster built and attached in ${((performance.now() - t) / 1000).toFixed(1)} s ` +
+      `(Kind ${built.seconds.provider.toFixed(1)} s, plumbing ${built.seconds.plumbing.toFixed(1)} s, ${built.plan.size} operations)`,
+  );
+  kubeconfig = `${CACHE}/kubeconfig-${CLUSTER}`;
+  writeFileSync(kubeconfig, execFileSync(KIND, ["get", "kubeconfig", "--name", CLUSTER], { encoding: "utf8" }));
+});
+
+after(async () => {
+  await builder?.destroy().catch(() => undefined);
+  await kinda("down", LAB);
+});
+
+describe("Kind with two control planes: the load balancer attached by kinda", () => {
+  it("kinda found Kind's load balancer and attached it: a veth into r2 with its address", async () => {
+    const lb = built.loadBalancer;
+    assert.ok(lb, "the provider reported a load balancer");
+    assert.equal(lb.container, LB_NAME);
+    const addr = execFileSync("nsenter", ["-t", String(lb.pid), "-n", "ip", "-br", "addr", "show", "eth1"], { encoding: "utf8" });
+    assert.match(addr, /10\.0\.3\.2\/24/);
+    assert.ok(await kindaOk("exec", "--lab", LAB, "r2", "--", "ping", "-c", "1", "-W", "2", "10.0.3.2"));
+  });
+
+  it("all three nodes turn Ready and kubectl works through the load balancer", async () => {
+    const s = await eventually("nodes Ready", 300, async () => allReady());
+    console.log(`# all nodes Ready ${s.toFixed(1)} s after attaching`);
+    // the host's kubectl talks to the load balancer's published port (Kind's kubeconfig)
+    assert.match(readFileSync(kubeconfig, "utf8"), /server: https:\/\/127\.0\.0\.1:\d+/);
+    assert.match(kubectl("get", "nodes"), new RegExp(`${CLUSTER}-control-plane2\\s+Ready`));
+  });
+
+  it("the worker's API traffic to the load balancer's Kind address crosses the network, none the Kind bridge", async () => {
+    const lb = built.loadBalancer!;
+    const w1 = node("w1");
+    const leak = countLeaving(w1.pid, "eth0", lb.internalIp, lb.apiPort);
+    const viaNet = countLeaving(w1.pid, "eth1", "10.0.3.2", lb.apiPort);
+    const coreBefore = await counter("r1", "eth0");
+    // requests by the load balancer's name, as the worker's kubelet makes them (kubelet.conf)
+    assert.match(nodeExec("w1", "grep", "server:", "/etc/kubernetes/kubelet.conf"), new RegExp(`https://${LB_NAME}:6443`));
+    const out = nodeExec(
+      "w1",
+      "bash",
+      "-c",
+      'for i in $(seq 1 20); do curl -sk --max-time 5 "https://$0:6443/healthz"; echo; done',
+      LB_NAME,
+    );
+    assert.equal(
+      out
+        .trim()
+        .split("\n")
+        .filter((l) => l === "ok").length,
+      20,
+      `healthz through the load balancer: ${out}`,
+    );
+    // and the kubelet's own traffic (lease renewals every 10 s) for a while
+    await new Promise((r) => setTimeout(r, 15000));
+    const coreAfter = await counter("r1", "eth0");
+    // the kubelet's only way to the API is the load balancer: a lease renewed since attaching went through the network
+    const renewed = kubectl("get", "lease", "-n", "kube-node-lease", w1.k8sName, "-o", "jsonpath={.spec.renewTime}").trim();
+    assert.ok(new Date(renewed) > new Date(attachedAt), `w1's lease was renewed after attaching (${renewed} > ${attachedAt})`);
+    console.log(`# w1 -> load balancer: ${viaNet()} packets via eth1, ${leak()} via eth0; r1 core tx +${coreAfter - coreBefore}`);
+    assert.ok(viaNet() >= 20 * 5, `the worker sent its API traffic to the load balancer's emulated address (${viaNet()} packets)`);
+    assert.equal(leak(), 0, "no packet left the worker's Kind interface for the load balancer");
+    assert.ok(coreAfter - coreBefore >= 20 * 5, `r1's core link carried it (${coreAfter - coreBefore} packets)`);
+  });
+
+  it("the load balancer reaches both API servers through the network, and etcd's members each other", async () => {
+    const lb = built.loadBalancer!;
+    const [c1, c2] = [node("c1"), node("c2")];
+    const lbLeaks = [c1, c2].map((c) => countLeaving(lb.pid, "eth0", c.internalIp, 6443));
+    const lbViaNet = ["10.0.2.2", "10.0.1.3"].map((emu) => countLeaving(lb.pid, "eth1", emu, 6443));
+    const etcdLeak = countLeaving(c1.pid, "eth0", c2.internalIp, 2380);
+    const etcdViaNet = countLeaving(c1.pid, "eth1", "10.0.1.3", 2380);
+    // writes need both etcd members (a quorum of 2); each goes host -> load balancer -> an API server
+    for (let i = 0; i < 10; i++) kubectl("create", "configmap", `ha-probe-${i}`, "--from-literal", `i=${i}`);
+    assert.equal(kubectl("get", "--raw", "/readyz/etcd").trim(), "ok");
+    await new Promise((r) => setTimeout(r, 5000)); // haproxy's health checks run every 2 s
+    const via = lbViaNet.map((f) => f());
+    console.log(
+      `# load balancer -> c1, c2: ${via.join(", ")} packets via eth1; etcd c1 -> c2: ${etcdViaNet()} via eth1, ${etcdLeak()} via eth0`,
+    );
+    assert.ok(via[0]! > 0 && via[1]! > 0, `the load balancer used both API servers' emulated addresses (${via.join(", ")})`);
+    assert.deepEqual(
+      lbLeaks.map((f) => f()),
+      [0, 0],
+      "no packet left the load balancer's Kind interface for an API server",
+    );
+    assert.ok(etcdViaNet() > 0, "etcd's peer traffic from c1 to c2 crossed the network");
+    assert.equal(etcdLeak(), 0, "no etcd peer packet left c1's Kind interface");
+    assert.ok(allReady(), "every node still Ready");
+    assert.deepEqual(
+      [...backendStates()].sort(),
+      [
+        [`${CLUSTER}-control-plane`, "UP"],
+        [`${CLUSTER}-control-plane2`, "UP"],
+      ],
+      "haproxy's health checks pass for both API servers",
+    );
+  });
+
+  it("teardown removes the cluster (load balancer included) and the lab", async () => {
+    await builder.destroy();
+    const clusters = execFileSync(KIND, ["get", "clusters"], { encoding: "utf8" });
+    assert.ok(!clusters.split("\n").includes(CLUSTER), `kind still lists ${CLUSTER}`);
+    const left = execFileSync("/usr/bin/docker", ["ps", "-a", "-q", "--filter", `label=io.x-k8s.kind.cluster=${CLUSTER}`], {
+      encoding: "utf8",
+    });
+    assert.equal(left.trim(), "", "no container of the cluster remains");
+    // kinda deletes the device ends of the veths to c1 and the load balancer (r2's eth1, eth2): the
+    // kernel removes a dead namespace's links only later (108 s after `kind delete` here)
+    await eventually("r2's links to c1 and the load balancer gone", 5, async () => {
+      const r2 = await kindaOk("exec", "--lab", LAB, "r2", "--", "ip", "-br", "link");
+      return !/^eth[12]\b/m.test(r2);
+    });
+    await kindaOk("down", LAB);
+  });
+});
+
+/** haproxy's last word on each API server (it logs to stderr: `Server kube-apiservers/NAME is UP|DOWN`). */
+function backendStates(): Map<string, string> {
+  const r = spawnSync("/usr/bin/docker", ["logs", LB_NAME], { encoding: "utf8" });
+  const states = new Map<string, string>();
+  for (const m of `${r.stdout}${r.stderr}`.matchAll(/Server kube-apiservers\/(\S+) is (UP|DOWN)/g)) states.set(m[1]!, m[2]!);
+  return states;
+}
