@@ -105,10 +105,18 @@ export function resolveLabName(arg: string, store = new StateStore()): string {
   return arg;
 }
 
-export async function down(nameOrPath: string, opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter } = {}) {
+export async function down(
+  nameOrPath: string,
+  opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter; forgetCluster?: boolean } = {},
+) {
   const store = opts.store ?? new StateStore();
   const name = resolveLabName(nameOrPath, store);
-  return teardown(name, { runtime: opts.runtime ?? new DockerRuntime(), store, ...(opts.reporter ? { reporter: opts.reporter } : {}) });
+  return teardown(name, {
+    runtime: opts.runtime ?? new DockerRuntime(),
+    store,
+    ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    ...(opts.forgetCluster ? { forgetCluster: true } : {}),
+  });
 }
 
 export interface DeviceStatus {

@@ -59,43 +59,56 @@ export interface DeviceUndo {
 }
 
 /**
- * Derived from the plan: a bridge made inside a device, a route via an address of the device's
- * own segments and NAT rules stay when the nodes go; these undo them. So do the device ends of
- * the nodes' veths: they would go with the nodes' namespaces, but the kernel removes those
- * asynchronously (here 108 s after `kind delete cluster`), and a lab that stays up should be as
- * it was at once.
+ * Derived from the plan: what a cluster plan leaves inside devices when the nodes go, and how to
+ * undo it: a bridge made in a device (a bridge it already had stays), addresses put on an
+ * interface the device already had, a route via an address of the device's own segments, NAT
+ * rules, and a gateway's default route (its own is put back). Also the device ends of the nodes'
+ * veths: they would go with the nodes' namespaces, but the kernel removes those asynchronously
+ * (here 108 s after `kind delete cluster`), and a lab that stays up should be as it was at once.
  */
-export function deviceUndo(plan: ClusterPlan, devices: readonly { name: string; pid: number }[]): DeviceUndo[] {
+export function deviceUndo(plan: ClusterPlan, devices: readonly { name: string; pid: number; defaultRoute?: string }[]): DeviceUndo[] {
   const out = new Map<string, DeviceUndo>();
-  const veths: { device: string; ifname: string }[] = [];
+  const undoOf = (device: string) => {
+    const u = out.get(device) ?? { device, ip: [], rules: false };
+    out.set(device, u);
+    return u;
+  };
+  const devOf = (pid: number | undefined) => devices.find((d) => d.pid === pid);
+  /** Interfaces the plan creates in each device: removing them removes their addresses and routes. */
+  const made = new Map<string, Set<string>>();
+  const mark = (device: string, ifname: string) => made.set(device, (made.get(device) ?? new Set()).add(ifname));
+  const nodeVeths: { device: string; ifname: string }[] = [];
   for (const o of plan.steps) {
-    if (!("pid" in o.ns) || devices.some((d) => "pid" in o.ns && d.pid === o.ns.pid)) continue;
-    // a node's (or the load balancer's) side: `link add IF ... type veth peer name DEVIF ... netns DEVPID`
+    const self = "pid" in o.ns ? devOf(o.ns.pid) : undefined;
     for (const l of o.ip) {
+      // `link add IF ... type veth peer name DEVIF ... netns DEVPID`, from a node, the load balancer or the host
       const m = / type veth peer name (\S+) .*netns (\d+)$/.exec(l);
-      const dev = m && devices.find((d) => d.pid === Number(m[2]));
-      if (dev) veths.push({ device: dev.name, ifname: m[1]! });
+      const dev = m && devOf(Number(m[2]));
+      if (dev) {
+        mark(dev.name, m[1]!);
+        if ("pid" in o.ns && !self) nodeVeths.push({ device: dev.name, ifname: m[1]! });
+      }
+      const br = self && /^link add (\S+) type bridge$/.exec(l);
+      if (br) mark(self.name, br[1]!);
     }
   }
   for (const o of plan.steps) {
-    const pid = "pid" in o.ns ? o.ns.pid : undefined;
-    const dev = devices.find((d) => d.pid === pid);
+    const dev = "pid" in o.ns ? devOf(o.ns.pid) : undefined;
     if (!dev) continue;
-    const u = out.get(dev.name) ?? { device: dev.name, ip: [], rules: false };
-    out.set(dev.name, u);
+    const u = undoOf(dev.name);
     for (const l of o.ip) {
       const br = /^link add (\S+) type bridge$/.exec(l);
       if (br) u.ip.push(`link delete ${br[1]}`);
+      const addr = /^addr add (\S+) dev (\S+)$/.exec(l);
+      if (addr && !made.get(dev.name)?.has(addr[2]!)) u.ip.push(`addr del ${addr[1]} dev ${addr[2]}`);
       const rt = /^route replace (\S+) via (\S+)$/.exec(l);
       if (rt) u.ip.push(`route del ${rt[1]} via ${rt[2]}`);
+      // the uplink's default route goes with the uplink; the device's own comes back
+      if (/^route replace default via \S+ dev \S+$/.test(l) && dev.defaultRoute) u.ip.push(`route replace ${dev.defaultRoute}`);
     }
     if (iptablesRestoreInput(o.iptables)) u.rules = true;
   }
-  for (const v of veths) {
-    const u = out.get(v.device) ?? { device: v.device, ip: [], rules: false };
-    out.set(v.device, u);
-    u.ip.push(`link delete ${v.ifname}`);
-  }
+  for (const v of nodeVeths) undoOf(v.device).ip.push(`link delete ${v.ifname}`);
   return [...out.values()].filter((u) => u.ip.length || u.rules);
 }
 
@@ -135,12 +148,17 @@ export async function removeRules(ns: Netns, lab: string): Promise<number> {
   return removed;
 }
 
-/** Removes the lab's host-side links (by prefix) and host iptables rules (by comment). */
-export async function removeHostSide(lab: string): Promise<void> {
+/**
+ * Removes the lab's host-side links (by prefix, and those the state recorded, which an older
+ * prefix may have named) and host iptables rules (by comment).
+ */
+export async function removeHostSide(lab: string, recorded: readonly string[] = []): Promise<void> {
   const prefix = hostLinkPrefix(lab);
   const r = await run(["ip", "-j", "link", "show"]);
   if (r.exitCode === 0 && r.stdout.trim()) {
-    const names = (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(`${prefix}-`));
+    const names = (JSON.parse(r.stdout) as { ifname: string }[])
+      .map((l) => l.ifname)
+      .filter((n) => n.startsWith(`${prefix}-`) || recorded.includes(n));
     for (const n of names) await run(["ip", "link", "delete", n]);
   }
   await removeRules({ host: true }, lab);

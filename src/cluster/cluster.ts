@@ -43,16 +43,55 @@ export interface BuildResult {
   seconds: { provider: number; plumbing: number };
 }
 
-/** Devices of a lab that is up, with PIDs and present interfaces. */
+interface IpLink {
+  ifname: string;
+  linkinfo?: { info_kind?: string };
+}
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  metric?: number;
+  flags?: string[];
+}
+
+/** `ip -j route` output back to arguments that re-create the route (kernel-only flags dropped). */
+export function routeArgs(r: IpRoute | undefined): string | undefined {
+  if (!r?.dev) return undefined;
+  return [
+    r.dst,
+    ...(r.gateway ? ["via", r.gateway] : []),
+    "dev",
+    r.dev,
+    ...(r.protocol && r.protocol !== "boot" ? ["proto", r.protocol] : []),
+    ...(r.metric ? ["metric", String(r.metric)] : []),
+    ...(r.flags?.includes("onlink") ? ["onlink"] : []),
+  ].join(" ");
+}
+
+/** Devices of a lab that is up, with PIDs, present interfaces, bridges and default route. */
 export async function discoverDevices(lab: string, runtime: Runtime): Promise<DeviceFacts[]> {
   const cs = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: lab });
   return Promise.all(
     cs.map(async (c) => {
       const info = await runtime.inspect(c.id);
       if (!info?.running) throw new KindaError(`device ${c.labels[LABEL_DEVICE]} of lab ${lab} is not running`);
-      const r = await run(inNetns({ pid: info.pid }, ["ip", "-j", "link", "show"]));
-      const ifs = r.exitCode === 0 ? (JSON.parse(r.stdout || "[]") as { ifname: string }[]).map((l) => l.ifname) : [];
-      return { name: c.labels[LABEL_DEVICE] ?? c.name, container: c.name, pid: info.pid, interfaces: ifs };
+      const [links, routes] = await Promise.all([
+        run(inNetns({ pid: info.pid }, ["ip", "-d", "-j", "link", "show"])),
+        run(inNetns({ pid: info.pid }, ["ip", "-4", "-j", "route", "show", "default"])),
+      ]);
+      const ls = links.exitCode === 0 ? (JSON.parse(links.stdout || "[]") as IpLink[]) : [];
+      const rs = routes.exitCode === 0 ? (JSON.parse(routes.stdout || "[]") as IpRoute[]) : [];
+      const defaultRoute = routeArgs(rs.find((x) => !x.metric));
+      return {
+        name: c.labels[LABEL_DEVICE] ?? c.name,
+        container: c.name,
+        pid: info.pid,
+        interfaces: ls.map((l) => l.ifname),
+        bridges: ls.filter((l) => l.linkinfo?.info_kind === "bridge").map((l) => l.ifname),
+        ...(defaultRoute ? { defaultRoute } : {}),
+      };
     }),
   );
 }
@@ -122,6 +161,14 @@ export class ClusterBuilder {
       loadBalancer: this.provider.hasLoadBalancer?.(this.nodes) ?? false,
       deviceNames: devices.map((d) => d.name),
       domainNames: this.store.read(this.lab)?.domains.map((d) => d.name) ?? [],
+    });
+    this.links.forEach((l, i) => {
+      const d = devices.find((x) => x.name === l.device);
+      if (d && l.deviceBridge && d.interfaces.includes(l.deviceBridge) && !d.bridges?.includes(l.deviceBridge))
+        issues.push({
+          field: `links[${i}].deviceBridge`,
+          message: `${l.deviceBridge} exists in device ${d.name} and is not a Linux bridge`,
+        });
     });
     const names = new Set<string>();
     for (const n of this.nodes) {
@@ -235,8 +282,8 @@ export async function destroyCluster(
   const store = deps.store ?? new StateStore();
   const runtime = deps.runtime ?? new DockerRuntime();
   const state = store.read(lab);
-  await removeHostSide(lab);
   const c = state?.cluster;
+  await removeHostSide(lab, c?.hostLinks ?? []);
   if (c?.deviceUndo?.length && !deps.labGoing) {
     const pids = new Map<string, number>();
     for (const d of state?.devices ?? []) {
@@ -245,9 +292,16 @@ export async function destroyCluster(
     }
     await undoInDevices(lab, c.deviceUndo, (d) => pids.get(d));
   }
-  const provider = deps.provider ?? (c ? providerFor(c.provider, c.name, c.providerOptions) : undefined);
-  if (c && !provider) throw new KindaError(`cannot remove cluster ${c.name}: no provider "${c.provider}" is known to this process`);
-  await provider?.delete();
+  if (!c) return; // no cluster recorded: nothing of a provider's is kinda's to delete
+  // the given provider only if it is the one that made the recorded cluster
+  const given = deps.provider && deps.provider.kind === c.provider && deps.provider.name === c.name ? deps.provider : undefined;
+  const provider = given ?? providerFor(c.provider, c.name, c.providerOptions);
+  if (!provider) {
+    throw new KindaError(`cannot remove cluster ${c.name}: no provider "${c.provider}" is known to this process`, {
+      hint: `remove its nodes yourself, then run kinda down --force to forget it`,
+    });
+  }
+  await provider.delete();
   if (state?.cluster) {
     delete state.cluster;
     store.write(state);

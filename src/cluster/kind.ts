@@ -13,7 +13,14 @@ import { stringify } from "yaml";
 import { KindaError } from "../errors.js";
 import { run, runChecked } from "../net/exec.js";
 import { DockerRuntime } from "../runtime/docker.js";
-import { LOAD_BALANCER, type LoadBalancerFacts, type NodeFacts, type NodeSpec } from "./model.js";
+import {
+  KIND_CLUSTER_NAME,
+  KIND_CLUSTER_NAME_RULE,
+  LOAD_BALANCER,
+  type LoadBalancerFacts,
+  type NodeFacts,
+  type NodeSpec,
+} from "./model.js";
 import { registerProvider, type ClusterProvider, type CreateOptions } from "./provider.js";
 
 /** Node label carrying the topology name, set through Kind's config. */
@@ -82,11 +89,8 @@ export class KindProvider implements ClusterProvider {
     readonly options: KindOptions = {},
     private readonly runtime = new DockerRuntime(),
   ) {
-    // Kind's own rule for names (they become container names and a kubeconfig context)
-    if (!/^[a-z0-9][a-z0-9.-]{0,49}$/.test(name)) {
-      throw new KindaError(`${JSON.stringify(name)} is not a Kind cluster name`, {
-        hint: "use 1-50 of a-z, 0-9, . and -, starting with a letter or digit",
-      });
+    if (!KIND_CLUSTER_NAME.test(name)) {
+      throw new KindaError(`${JSON.stringify(name)} is not a Kind cluster name`, { hint: `use ${KIND_CLUSTER_NAME_RULE}` });
     }
   }
 
@@ -224,8 +228,17 @@ export class KindProvider implements ClusterProvider {
   }
 
   async delete(): Promise<void> {
-    const r = await run([this.bin, "delete", "cluster", "--name", this.name]).catch(() => undefined);
-    if (r && r.exitCode !== 0) throw new KindaError(`kind delete cluster --name ${this.name} failed: ${r.stderr.trim()}`);
+    const r = await run([this.bin, "delete", "cluster", "--name", this.name]).catch((e: Error) => e);
+    if (r instanceof Error) {
+      // no kind CLI (any more): remove the cluster's containers as kind would, found by its label
+      const cs = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
+      await Promise.all(cs.map((c) => this.runtime.remove(c.id)));
+      const left = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
+      if (left.length)
+        throw new KindaError(`the kind CLI (${this.bin}) is not runnable and ${left.length} containers of ${this.name} stay`);
+      return;
+    }
+    if (r.exitCode !== 0) throw new KindaError(`kind delete cluster --name ${this.name} failed: ${r.stderr.trim()}`);
   }
 }
 

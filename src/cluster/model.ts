@@ -140,4 +140,15 @@ export interface DeviceFacts {
   pid: number;
   /** Interface names present in the device (to pick the next free ethN). */
   interfaces: string[];
+  /** Linux bridges among them: a link's `deviceBridge` joins one that exists instead of making it. */
+  bridges?: string[];
+  /**
+   * The device's own IPv4 default route of metric 0, as `ip route` arguments: an `internetVia`
+   * gateway's uplink replaces it, and removing the cluster puts it back.
+   */
+  defaultRoute?: string;
 }
+
+/** Kind's rule for cluster names (they become container names and a kubeconfig context). */
+export const KIND_CLUSTER_NAME = /^[a-z0-9][a-z0-9.-]{0,49}$/;
+export const KIND_CLUSTER_NAME_RULE = "1-50 of a-z, 0-9, . and -, starting with a letter or digit";

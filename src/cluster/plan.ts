@@ -396,7 +396,10 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       bridges.set(l.device, set);
       if (!set.has(l.deviceBridge)) {
         set.add(l.deviceBridge);
-        d.ip.push(`link add ${l.deviceBridge} type bridge`, `link set ${l.deviceBridge} up`);
+        // a bridge the device already has (its startup made it) is joined, never made or removed
+        const existing = devices.find((x) => x.name === l.device)!.bridges?.includes(l.deviceBridge);
+        if (!existing) d.ip.push(`link add ${l.deviceBridge} type bridge`);
+        d.ip.push(`link set ${l.deviceBridge} up`);
         if (l.deviceAddress) d.ip.push(`addr add ${l.deviceAddress} dev ${l.deviceBridge}`);
       }
       d.ip.push(`link set ${devIf} master ${l.deviceBridge}`);

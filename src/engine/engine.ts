@@ -286,9 +286,19 @@ export interface TeardownOptions {
   /** Run <device>.shutdown / shared.shutdown first (default true). */
   runShutdown?: boolean;
   parallelism?: number;
+  /**
+   * When the cluster cannot be removed (its provider is unknown here, or keeps failing), remove
+   * the network anyway and forget the cluster instead of keeping it in the state for another try.
+   */
+  forgetCluster?: boolean;
 }
 
-const SHUTDOWN_TIMEOUT_MS = Number(process.env["KINDA_SHUTDOWN_TIMEOUT"] ?? 30) * 1000;
+/** Seconds a shutdown script may run (KINDA_SHUTDOWN_TIMEOUT, default 30). */
+export function shutdownTimeoutMs(env: string | undefined = process.env["KINDA_SHUTDOWN_TIMEOUT"]): number {
+  const s = env === undefined || env.trim() === "" ? 30 : Number(env);
+  if (!Number.isFinite(s) || s < 0) throw new KindaError(`KINDA_SHUTDOWN_TIMEOUT=${env} is not a number of seconds`);
+  return s * 1000;
+}
 
 /** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
@@ -297,6 +307,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const store = opts.store ?? new StateStore();
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
+  const shutdownMs = shutdownTimeoutMs();
   const state = store.read(name);
   let clusterError: Error | undefined;
   if (state?.cluster) {
@@ -324,7 +335,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
           for (const step of d.shutdown ?? []) {
             // a hanging shutdown script must not hold `down`: the container is removed anyway
             let timer: NodeJS.Timeout | undefined;
-            const timeout = new Promise<void>((res) => (timer = setTimeout(res, SHUTDOWN_TIMEOUT_MS)));
+            const timeout = new Promise<void>((res) => (timer = setTimeout(res, shutdownMs)));
             await Promise.race([execWithShell(runtime, c.id, d.shell, [step.path]).catch(() => undefined), timeout]);
             clearTimeout(timer);
           }
@@ -338,13 +349,15 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   rm.done();
   await netnsDelete(state?.netns ?? labNetns(name));
   const left = clusterError && store.read(name);
-  if (left?.cluster) {
+  if (left?.cluster && opts.forgetCluster) {
+    rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);
+  } else if (left?.cluster) {
     // the network is gone, the cluster is not: keep what `down` needs to try again
     left.phase = "tearing-down";
     left.devices = [];
     store.write(left);
     throw new KindaError(`lab ${name}: the network is removed, but cluster ${left.cluster.name} could not be: ${clusterError!.message}`, {
-      hint: `fix the cause, then run kinda down ${name} again`,
+      hint: `fix the cause, then run kinda down ${name} again (or kinda down --force ${name} to forget the cluster)`,
     });
   }
   store.remove(name);

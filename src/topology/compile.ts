@@ -9,6 +9,7 @@ import { TopologyError, type Issue } from "../errors.js";
 import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../net/addr.js";
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
 import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
+import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE } from "../cluster/model.js";
 import { newDevice, type Lab } from "./model.js";
 import { isNode, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
 
@@ -103,6 +104,16 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     if (!isNode(d.kind) && deg === 0 && spec.devices.length > 1) add(["devices", i], `device ${d.name} is not connected to anything`);
   });
   const hasNodes = spec.devices.some((d) => isNode(d.kind));
+  if (hasNodes) {
+    // the cluster is named after the topology unless cluster.name says otherwise
+    const named = spec.cluster?.name !== undefined;
+    const name = spec.cluster?.name ?? spec.name;
+    if (!KIND_CLUSTER_NAME.test(name))
+      add(
+        named ? ["cluster", "name"] : ["name"],
+        `${JSON.stringify(name)} cannot name the Kind cluster (${KIND_CLUSTER_NAME_RULE})${named ? "" : "; set cluster.name"}`,
+      );
+  }
   if (hasNodes && !spec.devices.some((d) => d.kind === "control-plane"))
     add(["devices"], "there are Kubernetes nodes but no control-plane node");
   if (spec.root !== undefined) {

@@ -9,7 +9,7 @@ import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { StateStore } from "../state/store.js";
 import { compileSpec, type CompiledTopology, type SpecPath } from "./compile.js";
-import type { Issue } from "../errors.js";
+import { KindaError, type Issue } from "../errors.js";
 import type { TopologySpec } from "./spec.js";
 
 export interface UpTopologyOptions {
@@ -119,7 +119,16 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
     try {
       await handle.buildCluster(opts.signal);
     } catch (e) {
-      await teardown(spec.name, { runtime, store }).catch(() => undefined);
+      const left = await teardown(spec.name, { runtime, store }).then(
+        () => undefined,
+        (te: Error) => te,
+      );
+      if (left) {
+        // both are the user's business: why it failed, and that something stays
+        throw new KindaError(`${(e as Error).message}; removing what was created failed too: ${left.message}`, {
+          hint: `run kinda down ${spec.name} once the cause is fixed`,
+        });
+      }
       throw e;
     }
   }

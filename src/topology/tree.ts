@@ -4,6 +4,7 @@
  * ends (`await using`), on error, and on Ctrl+C. It produces a TopologySpec, so the YAML form of
  * the same topology gives the same plan.
  */
+import { KindaError } from "../errors.js";
 import type { TrafficControl } from "../cluster/model.js";
 import type { ClusterProvider } from "../cluster/provider.js";
 import type { Reporter } from "../engine/reporter.js";
@@ -124,9 +125,13 @@ export class KindaCluster {
     process.once("SIGTERM", this.onSignal);
   }
 
+  /** The spec with this cluster's name, so that validation judges the name Kind will get. */
+  private named(spec: TopologySpec): TopologySpec {
+    return { ...spec, cluster: { ...spec.cluster, name: this.name } };
+  }
+
   private upOptions(): UpTopologyOptions {
     return {
-      clusterName: this.name,
       signal: this.abort.signal,
       ...(this.options.provider ? { provider: this.options.provider } : {}),
       ...(this.options.reporter ? { reporter: this.options.reporter } : {}),
@@ -143,15 +148,21 @@ export class KindaCluster {
     }
   }
 
+  private usable(): void {
+    if (this.disposing) throw new KindaError(`cluster ${this.name} was disposed; make a new KindaCluster`);
+  }
+
   async deployNetwork(spec: TopologySpec): Promise<void> {
+    this.usable();
     if (this.handle) return;
-    this.handle = await this.track(upTopology(spec, { ...this.upOptions(), networkOnly: true }));
+    this.handle = await this.track(upTopology(this.named(spec), { ...this.upOptions(), networkOnly: true }));
   }
 
   async build(spec: TopologySpec): Promise<void> {
+    this.usable();
     try {
       // upTopology removes what it created when it fails or is aborted
-      if (!this.handle) this.handle = await this.track(upTopology(spec, this.upOptions()));
+      if (!this.handle) this.handle = await this.track(upTopology(this.named(spec), this.upOptions()));
       else await this.track(this.handle.buildCluster(this.abort.signal));
     } catch (e) {
       await this.dispose();
@@ -159,12 +170,18 @@ export class KindaCluster {
     }
   }
 
-  async dispose(): Promise<void> {
-    process.off("SIGINT", this.onSignal);
-    process.off("SIGTERM", this.onSignal);
-    const h = this.handle;
-    this.handle = undefined;
-    await h?.down();
+  private disposing: Promise<void> | undefined;
+
+  /** Removes what was built; a second call (Ctrl+C during scope exit) waits for the same teardown. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      process.off("SIGINT", this.onSignal);
+      process.off("SIGTERM", this.onSignal);
+      const h = this.handle;
+      this.handle = undefined;
+      await h?.down();
+    })();
+    return this.disposing;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -8,48 +8,27 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { LAB_DIR } from "../../examples/manual-cluster.js";
 import { ClusterBuilder, type BuildResult } from "../../src/cluster/cluster.js";
-import { KindProvider } from "../../src/cluster/kind.js";
-import { BASE_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
-import { eventually, kinda, kindaOk, stateDir } from "../support/kinda.js";
+import { BASE_IMAGE, ensureTestEnv } from "../support/env.js";
+import { eventually, kinda, kindaOk } from "../support/kinda.js";
+import { KIND, Kubectl, buildImages, kindBuilder, txPackets } from "./support.js";
 
-const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
-const K8S_VERSION = process.env["KINDA_K8S_VERSION"] ?? "v1.34.4";
-const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? `kinda-k8s/node:${K8S_VERSION}`;
-const KIND = `${CACHE}/bin/kind`;
-const KUBECTL = `${CACHE}/out/kubernetes-${K8S_VERSION}/kubectl`;
 const LAB = "t-kind-ha";
 const CLUSTER = "kinda-ha";
 const LB_NAME = `${CLUSTER}-external-load-balancer`;
-process.env["KINDA_STATE_DIR"] = stateDir;
-process.env["PATH"] = `${CACHE}/bin:${process.env["PATH"]}`; // kind runs `docker`: Debian's client
 
 let builder: ClusterBuilder;
 let built: BuildResult;
-let kubeconfig: string;
+let kube: Kubectl;
 /** When kinda had attached everything (ISO time, for the kubelet's lease). */
 let attachedAt: string;
 
-function kubectl(...args: string[]): string {
-  return execFileSync(KUBECTL, ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
-}
-
-function tryKubectl(...args: string[]): { code: number; out: string } {
-  try {
-    return { code: 0, out: kubectl(...args) };
-  } catch (e) {
-    const err = e as { status?: number; stdout?: string; stderr?: string };
-    return { code: err.status ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
-  }
-}
-
-function counter(device: string, ifname: string): Promise<number> {
-  return kindaOk("exec", "--lab", LAB, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
-}
+const kubectl = (...args: string[]) => kube.run(args);
+const tryKubectl = (...args: string[]) => kube.try(...args);
+const counter = (device: string, ifname: string) => txPackets(LAB, device, ifname);
 
 let probes = 0;
 /**
@@ -109,15 +88,10 @@ function nodeExec(name: string, ...argv: string[]): string {
 before(async () => {
   ensureTestEnv();
   let t = performance.now();
-  execFileSync("bash", [join(ROOT, "scripts", "k8s", "build-node-image.sh")], { stdio: ["ignore", "ignore", "inherit"] });
+  buildImages();
   console.log(`# images (node + load balancer) ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   await kindaOk("up", LAB_DIR, "--name", LAB, "--image-map", `kathara/base=${BASE_IMAGE}`);
-  builder = new ClusterBuilder(
-    LAB,
-    new KindProvider(CLUSTER, { image: NODE_IMAGE, kindBinary: KIND }),
-    { encapsulation: "vxlan", apiThroughNetwork: true },
-    { providerOptions: { image: NODE_IMAGE, kindBinary: KIND } },
-  );
+  builder = kindBuilder(LAB, CLUSTER, { encapsulation: "vxlan", apiThroughNetwork: true });
   builder.addNode("c1", "control-plane").addNode("c2", "control-plane").addNode("w1");
   // r1 --core-- r2: c2 and w1 share a bridge in r1; c1 and the load balancer hang off r2, so the
   // workers' API traffic, the load balancer's to c2 and etcd's between c1 and c2 cross the core
@@ -132,8 +106,7 @@ before(async () => {
     `# cluster built and attached in ${((performance.now() - t) / 1000).toFixed(1)} s ` +
       `(Kind ${built.seconds.provider.toFixed(1)} s, plumbing ${built.seconds.plumbing.toFixed(1)} s, ${built.plan.size} operations)`,
   );
-  kubeconfig = `${CACHE}/kubeconfig-${CLUSTER}`;
-  writeFileSync(kubeconfig, execFileSync(KIND, ["get", "kubeconfig", "--name", CLUSTER], { encoding: "utf8" }));
+  kube = new Kubectl(CLUSTER);
 });
 
 after(async () => {
@@ -155,7 +128,7 @@ describe("Kind with two control planes: the load balancer attached by kinda", ()
     const s = await eventually("nodes Ready", 300, async () => allReady());
     console.log(`# all nodes Ready ${s.toFixed(1)} s after attaching`);
     // the host's kubectl talks to the load balancer's published port (Kind's kubeconfig)
-    assert.match(readFileSync(kubeconfig, "utf8"), /server: https:\/\/127\.0\.0\.1:\d+/);
+    assert.match(readFileSync(kube.kubeconfig, "utf8"), /server: https:\/\/127\.0\.0\.1:\d+/);
     assert.match(kubectl("get", "nodes"), new RegExp(`${CLUSTER}-control-plane2\\s+Ready`));
   });
 

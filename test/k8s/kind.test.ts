@@ -7,42 +7,20 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { ClusterBuilder } from "../../src/cluster/cluster.js";
-import { KindProvider } from "../../src/cluster/kind.js";
 import { LAB_DIR } from "../../examples/manual-cluster.js";
-import { IMAGE_MAP_ARGS, BASE_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
-import { eventually, kinda, kindaOk, stateDir } from "../support/kinda.js";
-import { join } from "node:path";
-import { writeFileSync } from "node:fs";
+import { IMAGE_MAP_ARGS, BASE_IMAGE, ensureTestEnv } from "../support/env.js";
+import { eventually, kinda, kindaOk } from "../support/kinda.js";
+import { KIND, Kubectl, buildImages, kindBuilder, txPackets } from "./support.js";
 
-const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
-const K8S_VERSION = process.env["KINDA_K8S_VERSION"] ?? "v1.34.4";
-const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? `kinda-k8s/node:${K8S_VERSION}`;
-const KIND = `${CACHE}/bin/kind`;
-const KUBECTL = `${CACHE}/out/kubernetes-${K8S_VERSION}/kubectl`;
 const LAB = "t-kind";
 const CLUSTER = "kinda-e2e";
-process.env["KINDA_STATE_DIR"] = stateDir;
-process.env["PATH"] = `${CACHE}/bin:${process.env["PATH"]}`; // kind runs `docker`: Debian's client
 
 let builder: ClusterBuilder;
-let kubeconfig: string;
+let kube: Kubectl;
 
-function kubectl(...args: string[]): string {
-  return execFileSync(KUBECTL, ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
-}
-
-function tryKubectl(...args: string[]): { code: number; out: string } {
-  try {
-    return { code: 0, out: kubectl(...args) };
-  } catch (e) {
-    const err = e as { status?: number; stdout?: string; stderr?: string };
-    return { code: err.status ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
-  }
-}
-
-function counter(device: string, ifname: string): Promise<number> {
-  return kindaOk("exec", "--lab", LAB, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
-}
+const kubectl = (...args: string[]) => kube.run(args);
+const tryKubectl = (...args: string[]) => kube.try(...args);
+const counter = (device: string, ifname: string) => txPackets(LAB, device, ifname);
 
 /**
  * Counts, in a node, packets that leave through its Kind interface (eth0) towards a pod range,
@@ -79,21 +57,15 @@ function countPodLeaks(container: string, podCidr: string): () => number {
 
 before(async () => {
   ensureTestEnv();
-  execFileSync("bash", [join(ROOT, "scripts", "k8s", "build-node-image.sh")], { stdio: ["ignore", "ignore", "inherit"] });
+  buildImages();
   await kindaOk("up", LAB_DIR, "--name", LAB, ...IMAGE_MAP_ARGS);
-  builder = new ClusterBuilder(
-    LAB,
-    new KindProvider(CLUSTER, { image: NODE_IMAGE, kindBinary: KIND }),
-    { encapsulation: "vxlan" },
-    { providerOptions: { image: NODE_IMAGE, kindBinary: KIND } },
-  );
+  builder = kindBuilder(LAB, CLUSTER, { encapsulation: "vxlan" });
   builder.addNode("c1", "control-plane").addNode("w1").addNode("w2");
   builder.connect({ node: "c1", device: "r2", nodeAddress: "10.0.2.2/24", deviceAddress: "10.0.2.1/24" });
   builder.connect({ node: "w1", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.2/24", deviceAddress: "10.0.1.1/24" });
   builder.connect({ node: "w2", device: "r2", nodeAddress: "10.0.3.2/24", deviceAddress: "10.0.3.1/24" });
   await builder.build();
-  kubeconfig = `${CACHE}/kubeconfig-${CLUSTER}`;
-  writeFileSync(kubeconfig, execFileSync(KIND, ["get", "kubeconfig", "--name", CLUSTER], { encoding: "utf8" }));
+  kube = new Kubectl(CLUSTER);
 });
 
 after(async () => {
@@ -143,7 +115,7 @@ describe("Kind (offline node image) attached by kinda", () => {
         },
       },
     };
-    execFileSync(KUBECTL, ["--kubeconfig", kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(deploy) });
+    kube.run(["apply", "-f", "-"], JSON.stringify(deploy));
     kubectl("rollout", "status", "deployment/probe", "--timeout=180s");
     const pods = JSON.parse(kubectl("get", "pods", "-l", "app=probe", "-o", "json")) as {
       items: { metadata: { name: string }; spec: { nodeName: string }; status: { podIP: string } }[];

@@ -6,7 +6,8 @@ import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } fr
 import { LOAD_BALANCER, type DeviceFacts, type LoadBalancerFacts, type NodeFacts, type NodeLink } from "../../src/cluster/model.js";
 import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../src/cluster/plan.js";
 import { deviceUndo, iptablesRestoreInput } from "../../src/cluster/apply.js";
-import { ClusterBuilder } from "../../src/cluster/cluster.js";
+import { ClusterBuilder, routeArgs } from "../../src/cluster/cluster.js";
+import { shutdownTimeoutMs } from "../../src/engine/engine.js";
 import { StateStore } from "../../src/state/store.js";
 import type { Runtime } from "../../src/runtime/runtime.js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -643,5 +644,23 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe("small readers", () => {
+  it("turns `ip -j route` back into arguments that re-create the route", () => {
+    assert.equal(
+      routeArgs({ dst: "default", gateway: "172.17.0.1", dev: "eth0", protocol: "static", flags: ["onlink"] }),
+      "default via 172.17.0.1 dev eth0 proto static onlink",
+    );
+    assert.equal(routeArgs({ dst: "default", dev: "eth1", protocol: "boot", metric: 5, flags: ["linkdown"] }), "default dev eth1 metric 5");
+    assert.equal(routeArgs(undefined), undefined);
+  });
+
+  it("KINDA_SHUTDOWN_TIMEOUT: seconds, default 30, anything else refused", () => {
+    assert.equal(shutdownTimeoutMs(undefined), 30_000);
+    assert.equal(shutdownTimeoutMs("2.5"), 2_500);
+    assert.throws(() => shutdownTimeoutMs("ten"), /KINDA_SHUTDOWN_TIMEOUT=ten is not a number of seconds/);
+    assert.throws(() => shutdownTimeoutMs("-1"), /not a number of seconds/);
   });
 });

@@ -30,13 +30,16 @@ describe("state store", () => {
   it("refuses names that are not lab names before touching the disk", () => {
     const root = mkdtempSync(join(tmpdir(), "kinda-store-"));
     const store = new StateStore(join(root, "state"));
-    mkdirSync(join(root, "keep"));
-    writeFileSync(join(root, "keep", "f"), "x");
-    for (const bad of ["../keep", "a/../../keep", "..", "", "UPPER", "x".repeat(41), "-lead"]) {
+    // labs live in <root>/state/labs/<name>: "../../keep" and "a/../../../keep" would be <root>/keep
+    const keep = join(root, "keep");
+    mkdirSync(keep, { recursive: true });
+    writeFileSync(join(keep, "f"), "x");
+    assert.equal(join(store.root, "labs", "../../keep"), keep, "the sentinel is where a path escape would land");
+    for (const bad of ["../../keep", "a/../../../keep", "..", "", "UPPER", "x".repeat(41), "-lead"]) {
       assert.throws(() => store.remove(bad), /is not a lab name/, bad);
       assert.throws(() => store.read(bad), /is not a lab name/, bad);
     }
-    assert.ok(existsSync(join(root, "keep", "f")));
+    assert.ok(existsSync(join(keep, "f")));
   });
 
   it("claim gives a name to one deployer only", () => {
@@ -78,6 +81,29 @@ describe("what a cluster leaves inside devices", () => {
       // (r2's uplink end goes with the host link)
       { device: "r2", ip: ["link delete eth1"], rules: true },
       { device: "r3", ip: ["route del 10.244.2.0/24 via 10.9.0.2"], rules: false },
+    ]);
+  });
+
+  it("joins a bridge the device already has without making or removing it, and puts back the gateway's own default route", () => {
+    const own: DeviceFacts[] = [
+      { ...devices[0]!, interfaces: ["lo", "eth0", "br9"], bridges: ["br9"] },
+      { ...devices[1]!, defaultRoute: "default via 172.17.0.1 dev eth0" },
+      devices[2]!,
+    ];
+    const plan = planCluster({
+      lab: "l",
+      nodes: fakeNodes(1),
+      devices: own,
+      links: [{ node: "n0", device: "r1", deviceBridge: "br9", nodeAddress: "10.1.0.2/24", deviceAddress: "10.1.0.1/24" }],
+      options: { internetVia: "r2" },
+    });
+    const r1 = plan.steps.find((s) => s.label === "device r1")!;
+    assert.ok(!r1.ip.some((l) => l.startsWith("link add br9")), "an existing bridge is not made again");
+    assert.ok(r1.ip.includes("link set eth1 master br9"));
+    assert.deepEqual(deviceUndo(plan, own), [
+      // the bridge stays; the address kinda put on it goes
+      { device: "r1", ip: ["addr del 10.1.0.1/24 dev br9", "link delete eth1"], rules: false },
+      { device: "r2", ip: ["route replace default via 172.17.0.1 dev eth0"], rules: true },
     ]);
   });
 });

@@ -120,6 +120,16 @@ describe("YAML topologies", () => {
       GOOD + "  - { endpoints: [r1, w1], addresses: [10.0.3.1/24, 10.0.3.2/24] }\n",
       /^7:\d+ Kubernetes node w1 must have exactly one link \(a leaf\); it has 2/,
     ],
+    [
+      "a lab name Kind cannot take",
+      GOOD.replace("name: t", "name: my_lab"),
+      /^1:7 "my_lab" cannot name the Kind cluster .*; set cluster\.name$/,
+    ],
+    [
+      "a cluster name Kind cannot take",
+      GOOD.replace("routing: static", "routing: static\ncluster: { name: Big }"),
+      /^3:18 "Big" cannot name the Kind cluster \(1-50 of a-z/,
+    ],
     ["no control plane", GOOD.replace("kind: control-plane", "kind: worker"), /there are Kubernetes nodes but no control-plane node/],
     [
       "a cycle in a tree",

@@ -1,0 +1,59 @@
+/**
+ * What the real-Kubernetes tests share: where scripts/k8s/ caches kind, kubectl and the node
+ * image, building (or reusing) the images, a Kind-backed ClusterBuilder, kubectl on its cluster.
+ */
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ClusterBuilder } from "../../src/cluster/cluster.js";
+import { KindProvider } from "../../src/cluster/kind.js";
+import type { ClusterOptions } from "../../src/cluster/model.js";
+import { ROOT } from "../support/env.js";
+import { kindaOk, stateDir } from "../support/kinda.js";
+
+export const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
+export const K8S_VERSION = process.env["KINDA_K8S_VERSION"] ?? "v1.34.4";
+export const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? `kinda-k8s/node:${K8S_VERSION}`;
+export const KIND = `${CACHE}/bin/kind`;
+export const KUBECTL = `${CACHE}/out/kubernetes-${K8S_VERSION}/kubectl`;
+process.env["KINDA_STATE_DIR"] = stateDir;
+process.env["PATH"] = `${CACHE}/bin:${process.env["PATH"]}`; // kind runs `docker`: Debian's client
+
+/** Builds the node and load-balancer images, or finds them cached (scripts/k8s/). */
+export function buildImages(): void {
+  execFileSync("bash", [join(ROOT, "scripts", "k8s", "build-node-image.sh")], { stdio: ["ignore", "ignore", "inherit"] });
+}
+
+/** A ClusterBuilder whose provider is kinda's KindProvider with the offline node image. */
+export function kindBuilder(lab: string, cluster: string, options: ClusterOptions): ClusterBuilder {
+  const kind = { image: NODE_IMAGE, kindBinary: KIND };
+  return new ClusterBuilder(lab, new KindProvider(cluster, kind), options, { providerOptions: kind });
+}
+
+/** kubectl on one Kind cluster, through a kubeconfig file of its own. */
+export class Kubectl {
+  readonly kubeconfig: string;
+  constructor(cluster: string) {
+    this.kubeconfig = `${CACHE}/kubeconfig-${cluster}`;
+    writeFileSync(this.kubeconfig, execFileSync(KIND, ["get", "kubeconfig", "--name", cluster], { encoding: "utf8" }));
+  }
+
+  run(args: readonly string[], input?: string): string {
+    return execFileSync(KUBECTL, ["--kubeconfig", this.kubeconfig, ...args], { encoding: "utf8", ...(input ? { input } : {}) });
+  }
+
+  /** Like run, but gives the exit code and output instead of throwing. */
+  try(...args: string[]): { code: number; out: string } {
+    try {
+      return { code: 0, out: this.run(args) };
+    } catch (e) {
+      const err = e as { status?: number; stdout?: string; stderr?: string };
+      return { code: err.status ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
+    }
+  }
+}
+
+/** A device interface's tx packet counter, read with `kinda exec`. */
+export function txPackets(lab: string, device: string, ifname: string): Promise<number> {
+  return kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
+}
