@@ -26,6 +26,7 @@ export {
   Def,
   Link,
   K8sNodeMeta,
+  LoadBalancerMeta,
   NetDeviceMeta,
   ExternalDeviceMeta,
   HostMeta,

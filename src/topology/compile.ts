@@ -9,9 +9,9 @@ import { TopologyError, type Issue } from "../errors.js";
 import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../net/addr.js";
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
 import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
-import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE } from "../cluster/model.js";
+import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../cluster/model.js";
 import { newDevice, type Lab } from "./model.js";
-import { isNode, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
+import { isLoadBalancer, isNode, isProvided, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
 
 export type SpecPath = (string | number)[];
 
@@ -25,16 +25,24 @@ export interface CompiledTopology {
   nodes: NodeSpec[];
   nodeLinks: NodeLink[];
   clusterOptions: ClusterOptions;
+  /** Topology name of the load-balancer device, when there is one (its node link names it LOAD_BALANCER). */
+  loadBalancer?: string;
 }
 
 const NAME = /^[a-z0-9_]{1,30}$/;
 const DEFAULT_IMAGE = "kathara/base";
+
+/** What a provider's container is called in messages: its link, or itself. */
+function providedLink(d: DeviceSpec): string {
+  return isLoadBalancer(d.kind) ? "the load balancer's link" : "a Kubernetes node's link";
+}
 
 /** Semantic checks (the schema checks shapes). */
 export function validateSpec(spec: TopologySpec): SpecIssue[] {
   const issues: SpecIssue[] = [];
   const add = (path: SpecPath, message: string) => issues.push({ path, message });
   const byName = new Map<string, { d: DeviceSpec; i: number }>();
+  let firstLb: number | undefined;
   spec.devices.forEach((d, i) => {
     if (!NAME.test(d.name)) add(["devices", i, "name"], `device name ${JSON.stringify(d.name)} must be 1-30 of a-z, 0-9 and _`);
     if (byName.has(d.name)) add(["devices", i, "name"], `duplicate device name ${d.name} (first at devices[${byName.get(d.name)!.i}])`);
@@ -44,6 +52,13 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     }
     if (isNode(d.kind) && (d.image !== undefined || d.startup !== undefined))
       add(["devices", i], "Kubernetes nodes take no image or startup (the cluster provider makes them)");
+    if (isLoadBalancer(d.kind)) {
+      if (d.image !== undefined || d.startup !== undefined)
+        add(["devices", i], "the load balancer takes no image or startup (the cluster provider makes it)");
+      if (firstLb !== undefined)
+        add(["devices", i], `a second load balancer ${d.name} (the first is devices[${firstLb}]); the cluster has at most one`);
+      else firstLb = i;
+    }
   });
   const degree = new Map<string, number>();
   const addrSeen = new Map<string, string>();
@@ -62,8 +77,13 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     const db = byName.get(b)?.d;
     if (da && db && isNode(da.kind) && isNode(db.kind))
       add(["links", i], `a link between two Kubernetes nodes (${a}, ${b}); a node links to a network device`);
-    if (l.tc && !(da && isNode(da.kind)) && !(db && isNode(db.kind)))
-      add(["links", i, "tc"], "tc shapes a Kubernetes node's link; this link has no node");
+    if (da && db && isProvided(da.kind) && isProvided(db.kind) && (isLoadBalancer(da.kind) || isLoadBalancer(db.kind))) {
+      const [lb, other] = isLoadBalancer(da.kind) ? [a, b] : [b, a];
+      add(["links", i], `a link between the load balancer ${lb} and Kubernetes node ${other}; the load balancer links to a network device`);
+    }
+    // the provider's container at one end (a node or the load balancer), if any
+    const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
+    if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
     if (l.addresses) {
       l.addresses.forEach((addr, k) => {
         const path: SpecPath = ["links", i, "addresses", k];
@@ -87,13 +107,13 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
           subnets.push({ net: networkOf(x), path: ["links", i] });
         }
       }
-      if ((da && isNode(da.kind)) || (db && isNode(db.kind)))
+      if (prov)
         l.addresses.forEach((addr, k) => {
-          // a node's link carries IPv4 routes to its peers and the IPv4 tunnels
-          if (isCidr(addr) && !isIpv4Cidr(addr)) add(["links", i, "addresses", k], `${addr} is not IPv4; a Kubernetes node's link is IPv4`);
+          // a node's link carries IPv4 routes to its peers and the IPv4 tunnels; the load balancer's, IPv4 routes to the nodes
+          if (isCidr(addr) && !isIpv4Cidr(addr)) add(["links", i, "addresses", k], `${addr} is not IPv4; ${providedLink(prov)} is IPv4`);
         });
-    } else if ((da && isNode(da.kind)) || (db && isNode(db.kind))) {
-      add(["links", i], "a Kubernetes node's link needs addresses");
+    } else if (prov) {
+      add(["links", i], `${providedLink(prov)} needs addresses`);
     } else if (spec.routing === "static") {
       add(["links", i], "static routing needs addresses on every link");
     }
@@ -101,7 +121,17 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
   spec.devices.forEach((d, i) => {
     const deg = degree.get(d.name) ?? 0;
     if (isNode(d.kind) && deg !== 1) add(["devices", i], `Kubernetes node ${d.name} must have exactly one link (a leaf); it has ${deg}`);
-    if (!isNode(d.kind) && deg === 0 && spec.devices.length > 1) add(["devices", i], `device ${d.name} is not connected to anything`);
+    if (isLoadBalancer(d.kind) && deg !== 1)
+      add(["devices", i], `the load balancer ${d.name} must have exactly one link (a leaf); it has ${deg}`);
+    if (!isProvided(d.kind) && deg === 0 && spec.devices.length > 1) add(["devices", i], `device ${d.name} is not connected to anything`);
+  });
+  const controlPlanes = spec.devices.filter((d) => d.kind === "control-plane").length;
+  spec.devices.forEach((d, i) => {
+    if (isLoadBalancer(d.kind) && controlPlanes < 2)
+      add(
+        ["devices", i],
+        `the load balancer ${d.name} needs two or more control-plane devices (there ${controlPlanes === 1 ? "is 1" : `are ${controlPlanes}`}); Kind makes a load balancer only with two or more control planes`,
+      );
   });
   const hasNodes = spec.devices.some((d) => isNode(d.kind));
   if (hasNodes) {
@@ -120,6 +150,7 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     const r = byName.get(spec.root);
     if (!r) add(["root"], `unknown root device ${JSON.stringify(spec.root)}`);
     else if (isNode(r.d.kind)) add(["root"], `the root ${spec.root} is a Kubernetes node; the root must be a network device`);
+    else if (isLoadBalancer(r.d.kind)) add(["root"], `the root ${spec.root} is the load balancer; the root must be a network device`);
   }
   if (spec.routing === "static") {
     const cycle = findLinkCycle(spec);
@@ -132,8 +163,16 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     if (!isIpv4Cidr(r))
       add(["cluster", "hostRoutes", k], `${JSON.stringify(r)} is not an IPv4 range with a prefix length (e.g. 203.0.113.0/24)`);
   });
-  if (spec.cluster?.internetVia !== undefined && !byName.has(spec.cluster.internetVia))
-    add(["cluster", "internetVia"], `unknown device ${JSON.stringify(spec.cluster.internetVia)}`);
+  const via = spec.cluster?.internetVia;
+  if (via !== undefined) {
+    const v = byName.get(via);
+    if (!v) add(["cluster", "internetVia"], `unknown device ${JSON.stringify(via)}`);
+    else if (isProvided(v.d.kind))
+      add(
+        ["cluster", "internetVia"],
+        `${via} is ${isLoadBalancer(v.d.kind) ? "the load balancer" : "a Kubernetes node"}; internet access goes through a network device`,
+      );
+  }
   return issues;
 }
 
@@ -165,7 +204,8 @@ function treeRoutes(spec: TopologySpec): Map<string, Map<string, string>> {
   });
   const routes = new Map<string, Map<string, string>>();
   for (const d of spec.devices) {
-    if (isNode(d.kind)) continue;
+    // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
+    if (isProvided(d.kind)) continue;
     // BFS from d: first hop toward every device
     const first = new Map<string, string>();
     const seen = new Set([d.name]);
@@ -217,7 +257,8 @@ export function compileSpec(
 
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
   const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
-  const devs = new Map(spec.devices.filter((d) => !isNode(d.kind)).map((d) => [d.name, newDevice(d.name)]));
+  // nodes and the load balancer are the cluster provider's containers, not lab devices
+  const devs = new Map(spec.devices.filter((d) => !isProvided(d.kind)).map((d) => [d.name, newDevice(d.name)]));
   for (const d of spec.devices) {
     const dev = devs.get(d.name);
     if (!dev) continue;
@@ -237,12 +278,15 @@ export function compileSpec(
   const addrCmds = new Map<string, string[]>();
   spec.links.forEach((l: LinkSpec, i) => {
     const [a, b] = l.endpoints;
-    const na = isNode(kindOf.get(a)!.kind);
-    const nb = isNode(kindOf.get(b)!.kind);
+    const na = isProvided(kindOf.get(a)!.kind);
+    const nb = isProvided(kindOf.get(b)!.kind);
     if (na || nb) {
       const [node, dev] = na ? [a, b] : [b, a];
       const [nAddr, dAddr] = na ? l.addresses! : [l.addresses![1], l.addresses![0]];
-      const nl: NodeLink = { node, device: dev, nodeAddress: nAddr, deviceAddress: dAddr, defaultRoute: true };
+      // the load balancer only needs the nodes (the plan routes them via the device); nodes route everything via it
+      const nl: NodeLink = isLoadBalancer(kindOf.get(node)!.kind)
+        ? { node: LOAD_BALANCER, device: dev, nodeAddress: nAddr, deviceAddress: dAddr }
+        : { node, device: dev, nodeAddress: nAddr, deviceAddress: dAddr, defaultRoute: true };
       const mtu = l.mtu ?? kindOf.get(node)!.mtu;
       if (mtu !== undefined) nl.mtu = mtu;
       if (l.tc) nl.nodeTc = l.tc;
@@ -282,5 +326,6 @@ export function compileSpec(
     }
     clusterOptions.podRoutes = podRoutes;
   }
-  return { lab, nodes, nodeLinks, clusterOptions };
+  const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
+  return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}) };
 }

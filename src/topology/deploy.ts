@@ -11,6 +11,7 @@ import { StateStore } from "../state/store.js";
 import { compileSpec, type CompiledTopology, type SpecPath } from "./compile.js";
 import { KindaError, type Issue } from "../errors.js";
 import type { TopologySpec } from "./spec.js";
+import { LOAD_BALANCER } from "../cluster/model.js";
 
 export interface UpTopologyOptions {
   provider?: ClusterProvider;
@@ -46,9 +47,11 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
   const c = t.compiled;
   if (c.nodes.length) {
     out.push(`kubernetes nodes: ${c.nodes.map((n) => `${n.name}(${n.role})`).join(" ")}; encapsulation ${c.clusterOptions.encapsulation}`);
+    // the load balancer's link names it LOAD_BALANCER; show the topology's name for it
+    const who = (node: string) => (node === LOAD_BALANCER && c.loadBalancer ? `${c.loadBalancer}(load balancer)` : node);
     for (const l of c.nodeLinks)
       out.push(
-        `  ${l.node} ${l.nodeAddress} <-> ${l.device} ${l.deviceAddress}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
+        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device} ${l.deviceAddress}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
       );
     for (const r of c.clusterOptions.podRoutes ?? []) out.push(`  pod route on ${r.device}: pods of ${r.node} via ${r.via}`);
   }

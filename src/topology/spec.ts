@@ -1,11 +1,11 @@
 /**
  * kinda's own topology description: devices by kind (routers, switches, hosts, the "internet",
- * Kubernetes nodes) and links with address pairs. Plain data; the YAML form and the TypeScript
+ * Kubernetes nodes, the cluster's API load balancer) and links with address pairs. Plain data; the YAML form and the TypeScript
  * API (topology/tree.ts) both produce it, so one topology gives one plan whichever way it is written.
  */
 import type { TrafficControl } from "../cluster/model.js";
 
-export type DeviceKind = "router" | "switch" | "host" | "external" | "worker" | "control-plane";
+export type DeviceKind = "router" | "switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
 
 export interface DeviceSpec {
   name: string;
@@ -14,7 +14,7 @@ export interface DeviceSpec {
   image?: string;
   /** Shell commands run after addresses and routes are in place. */
   startup?: string[];
-  /** Kubernetes nodes: MTU of the node's link. */
+  /** Kubernetes nodes and the load balancer: MTU of their link. */
   mtu?: number;
   /** In-network (P4) switches: program, gRPC port published on the host, switch CLI commands. */
   program?: string;
@@ -26,7 +26,10 @@ export interface LinkSpec {
   endpoints: [string, string];
   /** Addresses with prefix for each endpoint, same subnet. */
   addresses?: [string, string];
-  /** Egress shaping of a Kubernetes node's link (applied on the node side; the seed's TrafficControlInfo). */
+  /**
+   * Egress shaping of a Kubernetes node's (or the load balancer's) link, applied on its side (the
+   * seed's TrafficControlInfo).
+   */
   tc?: TrafficControl;
   mtu?: number;
 }
@@ -57,4 +60,17 @@ export interface TopologySpec {
 
 export function isNode(kind: DeviceKind): boolean {
   return kind === "worker" || kind === "control-plane";
+}
+
+/**
+ * The cluster provider's API load balancer (Kind's, in front of two or more control planes). Its
+ * device name is the topology's only; the compiled link names it LOAD_BALANCER (cluster/model.ts).
+ */
+export function isLoadBalancer(kind: DeviceKind): boolean {
+  return kind === "load-balancer";
+}
+
+/** Containers the cluster provider makes (nodes, the load balancer): no lab device, one link each. */
+export function isProvided(kind: DeviceKind): boolean {
+  return isNode(kind) || isLoadBalancer(kind);
 }

@@ -19,6 +19,15 @@ export const K8sNodeMeta = {
   Control: (o: { mtu?: number } = {}): DeviceMeta => ({ kind: "control-plane", ...o }),
 };
 
+/**
+ * The cluster's API load balancer (Kind's, which exists with two or more control planes): a leaf
+ * linked to one network device like a node; kinda links Kind's container there (the
+ * connectLoadBalancer of ClusterBuilder). No image or start-up: the cluster provider makes it.
+ */
+export function LoadBalancerMeta(o: { mtu?: number } = {}): DeviceMeta {
+  return { kind: "load-balancer", ...o };
+}
+
 /** A network device (router) with an image and start-up commands. */
 export function NetDeviceMeta(o: { image?: string; startup?: string[] } = {}): DeviceMeta {
   return { kind: "router", ...o };

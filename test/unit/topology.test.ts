@@ -166,7 +166,7 @@ describe("YAML topologies", () => {
     [
       "tc on a link without node",
       GOOD.replace("addresses: [10.0.0.1/30, 10.0.0.2/30] }", "addresses: [10.0.0.1/30, 10.0.0.2/30], tc: { rate: 10mbit } }"),
-      /tc shapes a Kubernetes node's link; this link has no node/,
+      /^9:\d+ tc shapes the link of a Kubernetes node or of the load balancer; this link has neither$/,
     ],
   ];
   for (const [what, text, expected] of cases) {
