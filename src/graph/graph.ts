@@ -4,7 +4,7 @@
  * and fat trees), rendered as SVG (PNG through resvg), Mermaid or DOT.
  */
 import type { Lab } from "../topology/model.js";
-import { isNode, type DeviceKind, type TopologySpec } from "../topology/spec.js";
+import { isLoadBalancer, isNode, type DeviceKind, type TopologySpec } from "../topology/spec.js";
 import type { LabState } from "../state/store.js";
 import { LOAD_BALANCER } from "../cluster/model.js";
 
@@ -31,10 +31,15 @@ export interface Graph {
   root?: string;
 }
 
+/** The load balancer's label: its name and what it is (the API load balancer of several control planes). */
+function lbLabel(name: string): string {
+  return `${name} (API LB)`;
+}
+
 export function graphFromSpec(spec: TopologySpec): Graph {
   const g: Graph = {
     title: spec.name,
-    nodes: spec.devices.map((d) => ({ id: d.name, kind: d.kind })),
+    nodes: spec.devices.map((d) => ({ id: d.name, kind: d.kind, ...(isLoadBalancer(d.kind) ? { label: lbLabel(d.name) } : {}) })),
     edges: spec.links.map((l) => ({
       a: l.endpoints[0],
       b: l.endpoints[1],
@@ -82,7 +87,7 @@ export function graphFromState(st: LabState): Graph {
   for (const n of st.cluster?.nodes ?? []) g.nodes.push({ id: n.name, kind: n.role, label: `${n.name} (${n.k8sName})` });
   const lb = st.cluster?.loadBalancer;
   if (lb && st.cluster?.links?.some((l) => l.node === LOAD_BALANCER))
-    g.nodes.push({ id: LOAD_BALANCER, kind: "host", label: lb.container });
+    g.nodes.push({ id: LOAD_BALANCER, kind: "load-balancer", label: lbLabel(lb.container) });
   for (const l of st.cluster?.links ?? []) {
     if (!g.nodes.some((n) => n.id === l.node)) continue;
     if (l.device) g.edges.push({ a: l.device, b: l.node, labelB: l.nodeAddress });
@@ -177,6 +182,7 @@ const COLORS: Record<GraphKind, string> = {
   external: "#bab0ac",
   worker: "#59a14f",
   "control-plane": "#e15759",
+  "load-balancer": "#b07aa1",
   device: "#4e79a7",
   segment: "#9c755f",
 };
@@ -200,6 +206,9 @@ function shape(n: GraphNode, p: Placed): string {
       return `<rect x="${x - 30}" y="${y - 20}" width="60" height="40" fill="${c}"/>`;
     case "segment":
       return `<polygon points="${x},${y - 16} ${x + 22},${y} ${x},${y + 16} ${x - 22},${y}" fill="${c}"/>`;
+    case "load-balancer":
+      // a trapezoid, wide side up: many clients in, a few API servers out
+      return `<polygon points="${x - 34},${y - 22} ${x + 34},${y - 22} ${x + 20},${y + 22} ${x - 20},${y + 22}" fill="${c}"/>`;
     default: {
       // Kubernetes nodes: a hexagon
       const pts = [0, 60, 120, 180, 240, 300].map(
@@ -262,8 +271,17 @@ export function toMermaid(g: Graph): string {
   const out = ["graph TD"];
   for (const n of g.nodes) {
     const text = `"${(n.label ?? n.id).replace(/"/g, "'")}<br/><small>${n.kind}</small>"`;
-    const open = n.kind === "router" || n.kind === "device" ? "((" : n.kind === "segment" ? "{" : isNode(n.kind as DeviceKind) ? "{{" : "[";
-    const close = open === "((" ? "))" : open === "{" ? "}" : open === "{{" ? "}}" : "]";
+    const open =
+      n.kind === "router" || n.kind === "device"
+        ? "(("
+        : n.kind === "segment"
+          ? "{"
+          : n.kind === "load-balancer"
+            ? "[/"
+            : isNode(n.kind as DeviceKind)
+              ? "{{"
+              : "[";
+    const close = open === "((" ? "))" : open === "{" ? "}" : open === "{{" ? "}}" : open === "[/" ? "\\]" : "]";
     out.push(`  ${mid(n.id)}${open}${text}${close}`);
   }
   for (const e of g.edges) {
@@ -282,6 +300,7 @@ export function toDot(g: Graph): string {
     external: "ellipse",
     worker: "hexagon",
     "control-plane": "hexagon",
+    "load-balancer": "invtrapezium",
     segment: "diamond",
   };
   const out = [`graph "${g.title.replace(/"/g, "'")}" {`, "  node [style=filled, fontname=Helvetica];"];
