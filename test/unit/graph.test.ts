@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { graphFromLab, graphFromSpec, toDot, toMermaid, toSvg, type Graph } from "../../src/graph/graph.js";
+import { graphFromLab, graphFromSpec, graphFromState, toDot, toMermaid, toSvg, type Graph } from "../../src/graph/graph.js";
+import { LOAD_BALANCER } from "../../src/cluster/model.js";
+import type { LabState } from "../../src/state/store.js";
+import { haExample } from "../../examples/ha.js";
 import { loadKatharaLab } from "../../src/topology/kathara.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
 import { treeExample } from "../../examples/tree.js";
@@ -22,9 +25,10 @@ function checkSvg(g: Graph): void {
 
 describe("kinda graph", () => {
   it("renders every example topology", () => {
-    for (const f of ["tree.yaml", "two-routers-static.yaml"])
+    for (const f of ["tree.yaml", "two-routers-static.yaml", "ha.yaml"])
       checkSvg(graphFromSpec(parseTopologyYaml(readFileSync(join(ROOT, "examples", f), "utf8")).spec));
     checkSvg(graphFromSpec(treeExample().builder.spec()));
+    checkSvg(graphFromSpec(haExample().builder.spec()));
     for (const l of ["two-routers", "cluster-net"]) checkSvg(graphFromLab(l, loadKatharaLab(join(ROOT, "examples", "labs", l))));
   });
 
@@ -55,5 +59,53 @@ describe("kinda graph", () => {
     const d = toDot(g);
     assert.match(d, /"w1" \[shape=hexagon/);
     assert.equal(count(d, / -- /g), g.edges.length);
+  });
+
+  it("draws the load balancer with its own shape and label", () => {
+    const g = graphFromSpec(haExample().builder.spec());
+    const svg = toSvg(g);
+    checkSvg(g);
+    // a trapezoid (four points), unlike the hexagons of the nodes
+    assert.match(
+      svg,
+      /data-name="lb" data-kind="load-balancer"><polygon points="[\d., -]+" fill="[^"]+"\/><text[^>]*>lb \(API LB\)<\/text>/,
+    );
+    assert.equal(/data-name="lb"[^>]*><polygon points="([^"]+)"/.exec(svg)![1]!.split(" ").length, 4);
+    assert.match(svg, /<text x="24" y="[\d.]+" font-size="10">load-balancer<\/text>/, "in the legend");
+    assert.match(toDot(g), /"lb" \[shape=invtrapezium, fillcolor="[^"]+", label="lb \(API LB\)"\];/);
+    assert.match(toMermaid(g), /^ {2}lb\[\/"lb \(API LB\)<br\/><small>load-balancer<\/small>"\\\]$/m);
+  });
+
+  it("draws a linked load balancer of a lab that is up", () => {
+    const st: LabState = {
+      version: 1,
+      name: "ha",
+      kind: "yaml",
+      netns: "kinda-ha",
+      phase: "up",
+      createdAt: "",
+      updatedAt: "",
+      devices: [{ name: "r2", container: "kinda-ha-r2", image: "kathara/base", interfaces: [], shell: "/bin/bash" }],
+      domains: [],
+      warnings: [],
+      cluster: {
+        provider: "kind",
+        name: "ha",
+        providerOptions: {},
+        phase: "up",
+        encapsulation: "vxlan",
+        nodes: [],
+        loadBalancer: { container: "ha-external-load-balancer" },
+        links: [{ node: LOAD_BALANCER, device: "r2", nodeAddress: "10.0.9.2/24" }],
+        hostLinks: [],
+      },
+    };
+    const g = graphFromState(st);
+    assert.deepEqual(
+      g.nodes.find((n) => n.id === LOAD_BALANCER),
+      { id: LOAD_BALANCER, kind: "load-balancer", label: "ha-external-load-balancer (API LB)" },
+    );
+    assert.deepEqual(g.edges, [{ a: "r2", b: LOAD_BALANCER, labelB: "10.0.9.2/24" }]);
+    checkSvg(g);
   });
 });
