@@ -32,7 +32,7 @@ export interface CompiledTopology {
 const NAME = /^[a-z0-9_]{1,30}$/;
 const DEFAULT_IMAGE = "kathara/base";
 
-/** What a provider's container is called in messages: its link, or itself. */
+/** How messages name the link of a provider's container (a node or the load balancer). */
 function providedLink(d: DeviceSpec): string {
   return isLoadBalancer(d.kind) ? "the load balancer's link" : "a Kubernetes node's link";
 }
