@@ -65,9 +65,10 @@ static_image() {
 }
 
 # slim_image NAME DOCKERFILE-LINES FILE... : on the slim Debian root, with FILEs in the build context
+# (their key holds names and contents, not paths: a clone elsewhere reuses the images)
 slim_image() {
   local name=$1 lines=$2 key ctx f; shift 2
-  key=$(inputs_hash "$name" "$lines" "$($DOCKER image inspect -f '{{.Id}}' "$SLIM_IMAGE")" "$(for f in "$@"; do sha256sum "$f"; done)" "$(declare -f slim_image)")
+  key=$(inputs_hash "$name" "$lines" "$($DOCKER image inspect -f '{{.Id}}' "$SLIM_IMAGE")" "$(for f in "$@"; do printf '%s ' "${f##*/}"; sha256sum <"$f"; done)" "$(declare -f slim_image)")
   [ "$(image_key "$name")" = "$key" ] && return 0
   ctx=$(mktemp -d "$CACHE/ctx.XXXXXX")
   for f in "$@"; do cp -p "$f" "$ctx/"; done

@@ -243,7 +243,14 @@ export class ClusterBuilder {
       cluster.deviceUndo = deviceUndo(plan, devices);
       this.store.write(state);
       await applyClusterPlan(plan);
-      const withLb = loadBalancer && this.links.some((l) => l.node === LOAD_BALANCER) ? " and the load balancer" : "";
+      const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
+      const withLb = loadBalancer && lbLinked ? " and the load balancer" : "";
+      if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
+        this.reporter.warn(
+          `${loadBalancer.container} is not linked: the nodes' API traffic to it crosses the Kind bridge ` +
+            `(link it: a device of kind load-balancer, or connectLoadBalancer)`,
+        );
+      }
       s2.done(`attached ${nodes.length} nodes${withLb} (${plan.size} operations)`);
       cluster.phase = "up";
       this.store.write(state);

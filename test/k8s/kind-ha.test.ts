@@ -1,7 +1,8 @@
 /**
  * Several control planes: real Kubernetes (Kind, offline node image and Kind's load balancer
- * image built by scripts/k8s/) with two control planes and a worker, Kind's external load balancer
- * attached by kinda like a node, and API traffic through the network (apiThroughNetwork). Checks
+ * image built by scripts/k8s/) with two control planes and a worker, deployed from the YAML
+ * example examples/ha.yaml as a user would (static routing, Kind's external load balancer linked
+ * as a `load-balancer` device, API traffic through the network: apiThroughNetwork). Checks
  * that the nodes' API traffic to the load balancer, the load balancer's traffic to the API servers
  * and etcd's traffic between the control planes cross the emulated network, never the Kind
  * bridge. Run as root: `npx tsx --test test/k8s/kind-ha.test.ts` (or `npm run test:k8s`).
@@ -10,17 +11,19 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { LAB_DIR } from "../../examples/manual-cluster.js";
-import { ClusterBuilder, type BuildResult } from "../../src/cluster/cluster.js";
-import { BASE_IMAGE, ensureTestEnv } from "../support/env.js";
+import { join } from "node:path";
+import { destroyCluster, type BuildResult } from "../../src/cluster/cluster.js";
+import { upTopology, type TopologyHandle } from "../../src/topology/deploy.js";
+import { parseTopologyYaml } from "../../src/topology/yaml.js";
+import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";
-import { KIND, Kubectl, buildImages, kindBuilder, txPackets } from "./support.js";
+import { KIND, Kubectl, NODE_IMAGE, buildImages, txPackets } from "./support.js";
 
 const LAB = "t-kind-ha";
 const CLUSTER = "kinda-ha";
 const LB_NAME = `${CLUSTER}-external-load-balancer`;
 
-let builder: ClusterBuilder;
+let handle: TopologyHandle | undefined;
 let built: BuildResult;
 let kube: Kubectl;
 /** When kinda had attached everything (ISO time, for the kubelet's lease). */
@@ -90,27 +93,27 @@ before(async () => {
   let t = performance.now();
   buildImages();
   console.log(`# images (node + load balancer) ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  await kindaOk("up", LAB_DIR, "--name", LAB, "--image-map", `kathara/base=${BASE_IMAGE}`);
-  builder = kindBuilder(LAB, CLUSTER, { encapsulation: "vxlan", apiThroughNetwork: true });
-  builder.addNode("c1", "control-plane").addNode("c2", "control-plane").addNode("w1");
-  // r1 --core-- r2: c2 and w1 share a bridge in r1; c1 and the load balancer hang off r2, so the
-  // workers' API traffic, the load balancer's to c2 and etcd's between c1 and c2 cross the core
-  builder.connect({ node: "c1", device: "r2", nodeAddress: "10.0.2.2/24", deviceAddress: "10.0.2.1/24" });
-  builder.connect({ node: "w1", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.2/24", deviceAddress: "10.0.1.1/24" });
-  builder.connect({ node: "c2", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.3/24", deviceAddress: "10.0.1.1/24" });
-  builder.connectLoadBalancer({ device: "r2", nodeAddress: "10.0.3.2/24", deviceAddress: "10.0.3.1/24" });
+  // core -- r1 (c1, w1) and core -- r2 (c2, the load balancer): the worker's API traffic, the load
+  // balancer's to c1 and etcd's between c1 and c2 cross the core. Only the names (lab, cluster)
+  // and the node image are the test's; the rest is the example as a user deploys it.
+  const file = join(ROOT, "examples", "ha.yaml");
+  const { spec } = parseTopologyYaml(readFileSync(file, "utf8"), file);
   t = performance.now();
-  built = await builder.build();
+  handle = await upTopology(
+    { ...spec, name: LAB, cluster: { ...spec.cluster, name: CLUSTER, image: NODE_IMAGE } },
+    { imageMap: IMAGE_MAP, source: file },
+  );
+  built = handle.cluster!;
   attachedAt = new Date().toISOString();
   console.log(
-    `# cluster built and attached in ${((performance.now() - t) / 1000).toFixed(1)} s ` +
+    `# network up, cluster built and attached in ${((performance.now() - t) / 1000).toFixed(1)} s ` +
       `(Kind ${built.seconds.provider.toFixed(1)} s, plumbing ${built.seconds.plumbing.toFixed(1)} s, ${built.plan.size} operations)`,
   );
   kube = new Kubectl(CLUSTER);
 });
 
 after(async () => {
-  await builder?.destroy().catch(() => undefined);
+  await handle?.down().catch(() => undefined);
   await kinda("down", LAB);
 });
 
@@ -120,8 +123,8 @@ describe("Kind with two control planes: the load balancer attached by kinda", ()
     assert.ok(lb, "the provider reported a load balancer");
     assert.equal(lb.container, LB_NAME);
     const addr = execFileSync("nsenter", ["-t", String(lb.pid), "-n", "ip", "-br", "addr", "show", "eth1"], { encoding: "utf8" });
-    assert.match(addr, /10\.0\.3\.2\/24/);
-    assert.ok(await kindaOk("exec", "--lab", LAB, "r2", "--", "ping", "-c", "1", "-W", "2", "10.0.3.2"));
+    assert.match(addr, /10\.0\.9\.2\/24/);
+    assert.ok(await kindaOk("exec", "--lab", LAB, "r2", "--", "ping", "-c", "1", "-W", "2", "10.0.9.2"));
   });
 
   it("all three nodes turn Ready and kubectl works through the load balancer", async () => {
@@ -136,7 +139,7 @@ describe("Kind with two control planes: the load balancer attached by kinda", ()
     const lb = built.loadBalancer!;
     const w1 = node("w1");
     const leak = countLeaving(w1.pid, "eth0", lb.internalIp, lb.apiPort);
-    const viaNet = countLeaving(w1.pid, "eth1", "10.0.3.2", lb.apiPort);
+    const viaNet = countLeaving(w1.pid, "eth1", "10.0.9.2", lb.apiPort);
     const coreBefore = await counter("r1", "eth0");
     // requests by the load balancer's name, as the worker's kubelet makes them (kubelet.conf)
     assert.match(nodeExec("w1", "grep", "server:", "/etc/kubernetes/kubelet.conf"), new RegExp(`https://${LB_NAME}:6443`));
@@ -171,9 +174,9 @@ describe("Kind with two control planes: the load balancer attached by kinda", ()
     const lb = built.loadBalancer!;
     const [c1, c2] = [node("c1"), node("c2")];
     const lbLeaks = [c1, c2].map((c) => countLeaving(lb.pid, "eth0", c.internalIp, 6443));
-    const lbViaNet = ["10.0.2.2", "10.0.1.3"].map((emu) => countLeaving(lb.pid, "eth1", emu, 6443));
+    const lbViaNet = ["10.0.11.2", "10.0.12.2"].map((emu) => countLeaving(lb.pid, "eth1", emu, 6443));
     const etcdLeak = countLeaving(c1.pid, "eth0", c2.internalIp, 2380);
-    const etcdViaNet = countLeaving(c1.pid, "eth1", "10.0.1.3", 2380);
+    const etcdViaNet = countLeaving(c1.pid, "eth1", "10.0.12.2", 2380);
     // writes need both etcd members (a quorum of 2); each goes host -> load balancer -> an API server
     for (let i = 0; i < 10; i++) kubectl("create", "configmap", `ha-probe-${i}`, "--from-literal", `i=${i}`);
     assert.equal(kubectl("get", "--raw", "/readyz/etcd").trim(), "ok");
@@ -202,19 +205,23 @@ describe("Kind with two control planes: the load balancer attached by kinda", ()
   });
 
   it("teardown removes the cluster (load balancer included) and the lab", async () => {
-    await builder.destroy();
+    // r2's own link (eth0, to core) and the device ends of the veths to c2 and the load balancer
+    const r2Links = async () =>
+      (await kindaOk("exec", "--lab", LAB, "r2", "--", "ip", "-br", "link"))
+        .split("\n")
+        .map((l) => l.split(/\s+/)[0]!.split("@")[0]!)
+        .filter((n) => n.startsWith("eth"));
+    assert.equal((await r2Links()).length, 3, "r2: its core link and the veths to c2 and the load balancer");
+    await destroyCluster(LAB, {}); // the cluster alone: the lab stays up
     const clusters = execFileSync(KIND, ["get", "clusters"], { encoding: "utf8" });
     assert.ok(!clusters.split("\n").includes(CLUSTER), `kind still lists ${CLUSTER}`);
     const left = execFileSync("/usr/bin/docker", ["ps", "-a", "-q", "--filter", `label=io.x-k8s.kind.cluster=${CLUSTER}`], {
       encoding: "utf8",
     });
     assert.equal(left.trim(), "", "no container of the cluster remains");
-    // kinda deletes the device ends of the veths to c1 and the load balancer (r2's eth1, eth2): the
-    // kernel removes a dead namespace's links only later (108 s after `kind delete` here)
-    await eventually("r2's links to c1 and the load balancer gone", 5, async () => {
-      const r2 = await kindaOk("exec", "--lab", LAB, "r2", "--", "ip", "-br", "link");
-      return !/^eth[12]\b/m.test(r2);
-    });
+    // kinda deletes the device ends itself: the kernel removes a dead namespace's links only
+    // later (108 s after `kind delete` here)
+    await eventually("r2's links to c2 and the load balancer gone", 5, async () => (await r2Links()).join() === "eth0");
     await kindaOk("down", LAB);
   });
 });
