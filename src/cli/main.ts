@@ -123,7 +123,10 @@ async function main(argv: string[]): Promise<number> {
     .command("down")
     .description("tear a lab down (also after a crashed deploy); idempotent")
     .argument("<name|path>", "lab name, or the directory it was deployed from")
-    .option("--force", "if its cluster cannot be removed (unknown provider, kind gone), remove the network anyway and forget the cluster")
+    .option(
+      "--force",
+      "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster",
+    )
     .action(async (arg: string, o: { force?: boolean }) => {
       const r = await down(arg, { reporter: terminalReporter(), ...(o.force ? { forgetCluster: true } : {}) });
       console.log(`removed lab ${arg}: ${r.containers} containers, its namespace and state (${r.seconds.toFixed(1)} s)`);
