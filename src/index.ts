@@ -12,7 +12,7 @@ export { up, down, status, execIn, findDevice, dryRun, resolveLabName } from "./
 export { ClusterBuilder, destroyCluster, discoverDevices } from "./cluster/cluster.js";
 export { KindProvider, kindConfig, kindConfigYaml } from "./cluster/kind.js";
 export { planCluster, formatClusterPlan } from "./cluster/plan.js";
-export { registerProvider, type ClusterProvider } from "./cluster/provider.js";
+export { ClusterExistsError, registerProvider, type ClusterProvider } from "./cluster/provider.js";
 export * from "./cluster/model.js";
 export { whoIs, reverseName, clusterNodes } from "./api.js";
 export * from "./topology/spec.js";

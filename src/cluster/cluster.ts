@@ -25,7 +25,7 @@ import {
   type NodeSpec,
 } from "./model.js";
 import { DEFAULT_POD_CIDR, planCluster, validateLinks, type ClusterPlan } from "./plan.js";
-import { providerFor, type ClusterProvider } from "./provider.js";
+import { ClusterExistsError, providerFor, type ClusterProvider } from "./provider.js";
 
 export interface BuilderDeps {
   runtime?: Runtime;
@@ -262,7 +262,13 @@ export class ClusterBuilder {
         seconds: { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 },
       };
     } catch (e) {
-      await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
+      if (e instanceof ClusterExistsError) {
+        // nothing was created yet, and that cluster is not kinda's: forget it, delete nothing
+        delete state.cluster;
+        this.store.write(state);
+      } else {
+        await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
+      }
       throw e;
     }
   }

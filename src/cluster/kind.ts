@@ -21,7 +21,7 @@ import {
   type NodeFacts,
   type NodeSpec,
 } from "./model.js";
-import { registerProvider, type ClusterProvider, type CreateOptions } from "./provider.js";
+import { ClusterExistsError, registerProvider, type ClusterProvider, type CreateOptions } from "./provider.js";
 
 /** Node label carrying the topology name, set through Kind's config. */
 export const NAME_LABEL = "kinda.dev/name";
@@ -142,6 +142,9 @@ export class KindProvider implements ClusterProvider {
         child.on("close", (code) => {
           opts.signal?.removeEventListener("abort", abort);
           if (code === 0) res();
+          // Kind's own words when another `kind create` of this name got there first
+          else if (/already exist for a cluster with the name/.test(tail))
+            rej(new ClusterExistsError(`a Kind cluster named ${this.name} was created by someone else meanwhile; kinda leaves it alone`));
           else rej(new KindaError(`kind create cluster --name ${this.name} failed (exit ${code}):\n${tail.trim()}`));
         });
       });

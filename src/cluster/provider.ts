@@ -1,5 +1,14 @@
 /** How Kubernetes nodes come to exist, behind one interface (Kind today; others later). */
+import { KindaError } from "../errors.js";
 import type { LoadBalancerFacts, NodeFacts, NodeSpec } from "./model.js";
+
+/**
+ * `create` found a cluster of that name (made by someone else between `exists()` and `create`):
+ * nothing of it is kinda's, so the failed build must not delete it.
+ */
+export class ClusterExistsError extends KindaError {
+  override name = "ClusterExistsError";
+}
 
 export interface CreateOptions {
   /** The cluster's pod range (Kind's networking.podSubnet). */
@@ -18,6 +27,7 @@ export interface ClusterProvider {
   preflight?(): Promise<void>;
   /** Is there already a cluster of this name (one kinda must neither adopt nor delete)? */
   exists?(): Promise<boolean>;
+  /** Throws ClusterExistsError when a cluster of this name appeared meanwhile (it is left alone). */
   create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void>;
   /** Node facts: container, PID, Kubernetes name, InternalIP, pod CIDRs, provider network. */
   discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]>;

@@ -7,6 +7,7 @@ import { LOAD_BALANCER, type DeviceFacts, type LoadBalancerFacts, type NodeFacts
 import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../src/cluster/plan.js";
 import { deviceUndo, iptablesRestoreInput } from "../../src/cluster/apply.js";
 import { ClusterBuilder, routeArgs } from "../../src/cluster/cluster.js";
+import { ClusterExistsError, type ClusterProvider } from "../../src/cluster/provider.js";
 import { shutdownTimeoutMs } from "../../src/engine/engine.js";
 import { StateStore } from "../../src/state/store.js";
 import type { Runtime } from "../../src/runtime/runtime.js";
@@ -641,6 +642,49 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
         return true;
       });
       assert.equal(created, false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a cluster of the same name made by someone else meanwhile", () => {
+  it("is neither adopted nor deleted when the provider's create finds it", async () => {
+    const root = mkdtempSync(join(tmpdir(), "kinda-unit-exists-"));
+    try {
+      const store = new StateStore(root);
+      const now = new Date().toISOString();
+      store.write({
+        version: 1,
+        name: "l",
+        kind: "api",
+        netns: "kinda-l",
+        phase: "up",
+        createdAt: now,
+        updatedAt: now,
+        devices: [],
+        domains: [{ name: "A", bridge: "kb-a" }],
+        warnings: [],
+      });
+      const runtime = { list: async () => [] } as unknown as Runtime;
+      let deleted = false;
+      const provider: ClusterProvider = {
+        kind: "kind",
+        name: "k",
+        exists: async () => false, // not yet: the other `create` wins the race after this check
+        create: async () => {
+          throw new ClusterExistsError("a Kind cluster named k was created by someone else meanwhile");
+        },
+        discover: async () => [],
+        delete: async () => {
+          deleted = true;
+        },
+      };
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store });
+      b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
+      await assert.rejects(b.build(), ClusterExistsError);
+      assert.equal(deleted, false, "the other cluster was not deleted");
+      assert.equal(store.read("l")?.cluster, undefined, "and kinda does not record it as its own");
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
