@@ -1,7 +1,8 @@
 /**
  * kinda's own topology description: devices by kind (routers, switches, hosts, the "internet",
- * Kubernetes nodes, the cluster's API load balancer) and links with address pairs. Plain data; the YAML form and the TypeScript
- * API (topology/tree.ts) both produce it, so one topology gives one plan whichever way it is written.
+ * Kubernetes nodes, the cluster's API load balancer) and links with address pairs. Plain data;
+ * the YAML form and the TypeScript API (topology/tree.ts) both produce it, so one topology gives
+ * one plan whichever way it is written.
  */
 import type { TrafficControl } from "../cluster/model.js";
 
