@@ -197,7 +197,7 @@ export class ClusterBuilder {
     const cluster: ClusterState = {
       provider: this.provider.kind,
       name: this.provider.name,
-      providerOptions: this.deps.providerOptions ?? {},
+      providerOptions: { ...this.deps.providerOptions },
       phase: "creating",
       encapsulation: this.options.encapsulation ?? "vxlan",
       nodes: [],
@@ -214,11 +214,16 @@ export class ClusterBuilder {
     const t0 = performance.now();
     try {
       const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
-      await this.provider.create(this.nodes, {
-        podCidr: DEFAULT_POD_CIDR,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        onOutput: (l) => s1.update(l),
-      });
+      try {
+        await this.provider.create(this.nodes, {
+          podCidr: DEFAULT_POD_CIDR,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          onOutput: (l) => s1.update(l),
+        });
+      } finally {
+        Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
+        this.store.write(state);
+      }
       s1.done();
       const t1 = performance.now();
       const nodes = await this.provider.discover(this.nodes);

@@ -37,6 +37,11 @@ export interface KindOptions {
   image?: string;
   /** The `kind` binary (default: `kind` on PATH, or $KINDA_KIND). */
   kindBinary?: string;
+  /**
+   * Kind made its Docker network "kind" while creating this cluster (it was not there before):
+   * deleting the cluster then removes it too once no container uses it. Recorded in the state.
+   */
+  ownsNetwork?: boolean;
   /** Extra kubeadm config patches (YAML strings), e.g. for cgroup drivers. */
   kubeadmConfigPatches?: string[];
   containerdConfigPatches?: string[];
@@ -84,11 +89,14 @@ export function nodesFromApi(
 
 export class KindProvider implements ClusterProvider {
   readonly kind = "kind";
+  /** Kind made the "kind" network for this cluster (see KindOptions.ownsNetwork). */
+  private ownsNetwork: boolean;
   constructor(
     readonly name: string,
     readonly options: KindOptions = {},
     private readonly runtime = new DockerRuntime(),
   ) {
+    this.ownsNetwork = options.ownsNetwork ?? false;
     if (!KIND_CLUSTER_NAME.test(name)) {
       throw new KindaError(`${JSON.stringify(name)} is not a Kind cluster name`, { hint: `use ${KIND_CLUSTER_NAME_RULE}` });
     }
@@ -124,6 +132,7 @@ export class KindProvider implements ClusterProvider {
     const cfg = join(dir, "kind.yaml");
     writeFileSync(cfg, kindConfigYaml(nodes, opts.podCidr, this.options));
     const argv = [this.bin, "create", "cluster", "--name", this.name, "--config", cfg, "--wait", "5m"];
+    const hadNetwork = await this.networkExists();
     if (this.options.image) argv.push("--image", this.options.image);
     try {
       await new Promise<void>((res, rej) => {
@@ -150,7 +159,28 @@ export class KindProvider implements ClusterProvider {
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      // also when creation failed halfway: the failed build's clean-up removes what Kind made
+      if (!hadNetwork && (await this.networkExists())) this.ownsNetwork = true;
     }
+  }
+
+  stateOptions(): Record<string, string> {
+    return this.ownsNetwork ? { ownsNetwork: "1" } : {};
+  }
+
+  private async networkExists(): Promise<boolean> {
+    const nets = await this.runtime.docker.listNetworks({ filters: { name: ["kind"] } });
+    return nets.some((n) => n.Name === "kind");
+  }
+
+  /** Removes the "kind" network when Kind made it for this cluster and nothing uses it any more. */
+  private async removeOwnNetwork(): Promise<void> {
+    if (!this.ownsNetwork || !(await this.networkExists())) return;
+    const net = this.runtime.docker.getNetwork("kind");
+    const info = await net.inspect();
+    // another cluster (or anything else) still attached: the network is shared, leave it
+    if (Object.keys(info.Containers ?? {}).length) return;
+    await net.remove();
   }
 
   async discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]> {
@@ -239,14 +269,19 @@ export class KindProvider implements ClusterProvider {
       const left = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
       if (left.length)
         throw new KindaError(`the kind CLI (${this.bin}) is not runnable and ${left.length} containers of ${this.name} stay`);
-      return;
+    } else if (r.exitCode !== 0) {
+      throw new KindaError(`kind delete cluster --name ${this.name} failed: ${r.stderr.trim()}`);
     }
-    if (r.exitCode !== 0) throw new KindaError(`kind delete cluster --name ${this.name} failed: ${r.stderr.trim()}`);
+    await this.removeOwnNetwork();
   }
 }
 
 registerProvider(
   "kind",
   (name, o) =>
-    new KindProvider(name, { ...(o["image"] ? { image: o["image"] } : {}), ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}) }),
+    new KindProvider(name, {
+      ...(o["image"] ? { image: o["image"] } : {}),
+      ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
+      ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
+    }),
 );

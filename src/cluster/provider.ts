@@ -38,6 +38,11 @@ export interface ClusterProvider {
   hasLoadBalancer?(nodes: readonly NodeSpec[]): boolean;
   /** That load balancer once the cluster exists (container, PID, provider address); undefined without one. */
   discoverLoadBalancer?(): Promise<LoadBalancerFacts | undefined>;
+  /**
+   * Options to record in the lab state once `create` ran (successfully or not), so that the
+   * provider rebuilt by `down` in another process knows what creating made (Kind: its network).
+   */
+  stateOptions?(): Record<string, string>;
   /** Removes the cluster; no error when it is already gone. */
   delete(): Promise<void>;
 }

@@ -17,7 +17,7 @@ import { upTopology, type TopologyHandle } from "../../src/topology/deploy.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";
-import { KIND, Kubectl, NODE_IMAGE, buildImages, txPackets } from "./support.js";
+import { KIND, Kubectl, assertKindNetworkAsBefore, kindNetworkExists, NODE_IMAGE, buildImages, txPackets } from "./support.js";
 
 const LAB = "t-kind-ha";
 const CLUSTER = "kinda-ha";
@@ -26,6 +26,8 @@ const LB_NAME = `${CLUSTER}-external-load-balancer`;
 let handle: TopologyHandle | undefined;
 let built: BuildResult;
 let kube: Kubectl;
+/** Whether Docker had the "kind" network before this test made its cluster. */
+let hadKindNetwork: boolean;
 /** When kinda had attached everything (ISO time, for the kubelet's lease). */
 let attachedAt: string;
 
@@ -90,6 +92,7 @@ function nodeExec(name: string, ...argv: string[]): string {
 
 before(async () => {
   ensureTestEnv();
+  hadKindNetwork = kindNetworkExists();
   let t = performance.now();
   buildImages();
   console.log(`# images (node + load balancer) ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -213,6 +216,7 @@ describe("Kind with two control planes: the load balancer attached by kinda", ()
         .filter((n) => n.startsWith("eth"));
     assert.equal((await r2Links()).length, 3, "r2: its core link and the veths to c2 and the load balancer");
     await destroyCluster(LAB, {}); // the cluster alone: the lab stays up
+    assertKindNetworkAsBefore(hadKindNetwork);
     const clusters = execFileSync(KIND, ["get", "clusters"], { encoding: "utf8" });
     assert.ok(!clusters.split("\n").includes(CLUSTER), `kind still lists ${CLUSTER}`);
     const left = execFileSync("/usr/bin/docker", ["ps", "-a", "-q", "--filter", `label=io.x-k8s.kind.cluster=${CLUSTER}`], {

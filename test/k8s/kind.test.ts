@@ -10,13 +10,15 @@ import { ClusterBuilder } from "../../src/cluster/cluster.js";
 import { LAB_DIR } from "../../examples/manual-cluster.js";
 import { IMAGE_MAP_ARGS, BASE_IMAGE, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";
-import { KIND, Kubectl, buildImages, kindBuilder, txPackets } from "./support.js";
+import { KIND, Kubectl, assertKindNetworkAsBefore, kindNetworkExists, buildImages, kindBuilder, txPackets } from "./support.js";
 
 const LAB = "t-kind";
 const CLUSTER = "kinda-e2e";
 
 let builder: ClusterBuilder;
 let kube: Kubectl;
+/** Whether Docker had the "kind" network before this test made its cluster. */
+let hadKindNetwork: boolean;
 
 const kubectl = (...args: string[]) => kube.run(args);
 const tryKubectl = (...args: string[]) => kube.try(...args);
@@ -57,6 +59,7 @@ function countPodLeaks(container: string, podCidr: string): () => number {
 
 before(async () => {
   ensureTestEnv();
+  hadKindNetwork = kindNetworkExists();
   buildImages();
   await kindaOk("up", LAB_DIR, "--name", LAB, ...IMAGE_MAP_ARGS);
   builder = kindBuilder(LAB, CLUSTER, { encapsulation: "vxlan" });
@@ -132,7 +135,10 @@ describe("Kind (offline node image) attached by kinda", () => {
     assert.ok(coreAfter - coreBefore >= 100, `r1's core link carried the pod traffic (${coreAfter - coreBefore})`);
     assert.equal(leaks(), 0, "no pod packet (plain or VXLAN) left w1 through its Kind interface");
 
-    const tcp = JSON.parse(kubectl("exec", onW1.metadata.name, "--", "iperf3", "-c", onW2.status.podIP, "-n", "2M", "-J")) as {
+    // (`timeout` in the pod: an iperf3 client that loses its control connection waits forever)
+    const tcp = JSON.parse(
+      kubectl("exec", onW1.metadata.name, "--", "timeout", "60", "iperf3", "-c", onW2.status.podIP, "-n", "2M", "-J"),
+    ) as {
       end: { sum_sent: { bytes: number } };
     };
     assert.ok(tcp.end.sum_sent.bytes >= 2 * 1024 * 1024, `sent ${tcp.end.sum_sent.bytes} bytes`);
@@ -141,7 +147,14 @@ describe("Kind (offline node image) attached by kinda", () => {
     kubectl("label", "pod", onW2.metadata.name, "target=w2");
     kubectl("expose", "pod", onW2.metadata.name, "--name", "probe-w2", "--port", "5201", "--selector", "target=w2");
     const svc = kubectl("get", "service", "probe-w2", "-o", "jsonpath={.spec.clusterIP}").trim();
-    const viaSvc = JSON.parse(kubectl("exec", onW1.metadata.name, "--", "iperf3", "-c", svc, "-n", "1M", "-J")) as {
+    // kube-proxy programs a new Service asynchronously: a SYN sent before its rules exist gets a
+    // conntrack entry without NAT that its retransmissions keep (seen once: the client hung)
+    await eventually(
+      "the Service answers",
+      60,
+      async () => tryKubectl("exec", onW1.metadata.name, "--", "timeout", "5", "iperf3", "-c", svc, "-n", "1K").code === 0,
+    );
+    const viaSvc = JSON.parse(kubectl("exec", onW1.metadata.name, "--", "timeout", "60", "iperf3", "-c", svc, "-n", "1M", "-J")) as {
       end: { sum_sent: { bytes: number } };
     };
     assert.ok(viaSvc.end.sum_sent.bytes >= 1024 * 1024, "the Service answers from the other worker");
@@ -164,6 +177,7 @@ describe("Kind (offline node image) attached by kinda", () => {
 
   it("teardown removes the Kind cluster and the lab", async () => {
     await builder.destroy();
+    assertKindNetworkAsBefore(hadKindNetwork);
     const clusters = execFileSync(KIND, ["get", "clusters"], { encoding: "utf8" });
     assert.ok(!clusters.split("\n").includes(CLUSTER), `kind still lists ${CLUSTER}`);
     await kindaOk("down", LAB);

@@ -2,6 +2,7 @@
  * What the real-Kubernetes tests share: where scripts/k8s/ caches kind, kubectl and the node
  * image, building (or reusing) the images, a Kind-backed ClusterBuilder, kubectl on its cluster.
  */
+import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -39,7 +40,12 @@ export class Kubectl {
   }
 
   run(args: readonly string[], input?: string): string {
-    return execFileSync(KUBECTL, ["--kubeconfig", this.kubeconfig, ...args], { encoding: "utf8", ...(input ? { input } : {}) });
+    // a hang fails the test instead of holding the whole run (rollout waits use --timeout=180s)
+    return execFileSync(KUBECTL, ["--kubeconfig", this.kubeconfig, ...args], {
+      encoding: "utf8",
+      timeout: 240_000,
+      ...(input ? { input } : {}),
+    });
   }
 
   /** Like run, but gives the exit code and output instead of throwing. */
@@ -56,4 +62,18 @@ export class Kubectl {
 /** A device interface's tx packet counter, read with `kinda exec`. */
 export function txPackets(lab: string, device: string, ifname: string): Promise<number> {
   return kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
+}
+
+/** Whether Docker has Kind's network "kind" (Kind makes it on first use). */
+export function kindNetworkExists(): boolean {
+  return execFileSync("/usr/bin/docker", ["network", "ls", "-q", "--filter", "name=^kind$"], { encoding: "utf8" }).trim() !== "";
+}
+
+/** After the cluster is deleted: the "kind" network is gone if Kind made it for this cluster, kept otherwise. */
+export function assertKindNetworkAsBefore(hadIt: boolean): void {
+  assert.equal(
+    kindNetworkExists(),
+    hadIt,
+    hadIt ? "a kind network kinda did not make stays" : "the kind network made for this cluster is gone",
+  );
 }
