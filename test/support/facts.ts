@@ -1,5 +1,5 @@
 /** Node facts as a provider would report them, for pure plan tests (no containers behind them). */
-import type { NodeFacts } from "../../src/cluster/model.js";
+import { LOAD_BALANCER, type LoadBalancerFacts, type NodeFacts } from "../../src/cluster/model.js";
 
 export function fakeNodes(n: number): NodeFacts[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -15,4 +15,20 @@ export function fakeNodes(n: number): NodeFacts[] {
     providerIf: "eth0",
     podCidrs: [`10.244.${i}.0/24`],
   }));
+}
+
+/** A provider's API load balancer (Kind's haproxy container) on the same Kind network. */
+export function fakeLoadBalancer(container: string): LoadBalancerFacts {
+  return {
+    name: LOAD_BALANCER,
+    role: "load-balancer",
+    container,
+    containerId: "idlb",
+    pid: 2000,
+    internalIp: "172.18.0.9",
+    providerCidr: "172.18.0.0/16",
+    providerGateway: "172.18.0.1",
+    providerIf: "eth0",
+    apiPort: 6443,
+  };
 }

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { formatIssue, TopologyError } from "../../src/errors.js";
 import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../src/cluster/kind.js";
-import { LOAD_BALANCER, type DeviceFacts, type LoadBalancerFacts, type NodeFacts, type NodeLink } from "../../src/cluster/model.js";
+import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../src/cluster/model.js";
 import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../src/cluster/plan.js";
 import { deviceUndo, iptablesRestoreInput } from "../../src/cluster/apply.js";
 import { ClusterBuilder, routeArgs } from "../../src/cluster/cluster.js";
@@ -14,7 +14,7 @@ import type { Runtime } from "../../src/runtime/runtime.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fakeNodes } from "../support/facts.js";
+import { fakeLoadBalancer, fakeNodes } from "../support/facts.js";
 import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../src/net/addr.js";
 
 const nodes = fakeNodes;
@@ -29,6 +29,37 @@ function links(n: number): NodeLink[] {
     nodeAddress: `10.1.${i}.2/24`,
     deviceAddress: `10.1.${i}.1/24`,
   }));
+}
+
+/**
+ * Runs `f` with a state store in which lab "l" is up (no devices; `domains` as given) and a
+ * runtime that lists no containers: enough for ClusterBuilder.build to reach its checks and the
+ * provider's create.
+ */
+async function withUpLab(
+  domains: { name: string; bridge: string }[],
+  f: (deps: { store: StateStore; runtime: Runtime }) => Promise<void>,
+): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "kinda-unit-lab-"));
+  try {
+    const store = new StateStore(root);
+    const now = new Date().toISOString();
+    store.write({
+      version: 1,
+      name: "l",
+      kind: "api",
+      netns: "kinda-l",
+      phase: "up",
+      createdAt: now,
+      updatedAt: now,
+      devices: [],
+      domains,
+      warnings: [],
+    });
+    await f({ store, runtime: { list: async () => [] } as unknown as Runtime });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 describe("address maths", () => {
@@ -426,18 +457,7 @@ describe("Kind provider", () => {
 });
 
 describe("the API load balancer (Kind's, with several control planes)", () => {
-  const lb: LoadBalancerFacts = {
-    name: LOAD_BALANCER,
-    role: "load-balancer",
-    container: "k-external-load-balancer",
-    containerId: "idlb",
-    pid: 2000,
-    internalIp: "172.18.0.9",
-    providerCidr: "172.18.0.0/16",
-    providerGateway: "172.18.0.1",
-    providerIf: "eth0",
-    apiPort: 6443,
-  };
+  const lb = fakeLoadBalancer("k-external-load-balancer");
   /** n0 and n1 control planes, n2 a worker; n0 and n2 on r1, n1 and the load balancer on r2. */
   function haNodes(): NodeFacts[] {
     return fakeNodes(3).map((n, i) => ({ ...n, role: i < 2 ? "control-plane" : "worker" }));
@@ -611,23 +631,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
   });
 
   it("the builder rejects a link to it before anything is created when the nodes give no load balancer, and its name for a node", async () => {
-    const root = mkdtempSync(join(tmpdir(), "kinda-unit-lb-"));
-    try {
-      const store = new StateStore(root);
-      const now = new Date().toISOString();
-      store.write({
-        version: 1,
-        name: "l",
-        kind: "api",
-        netns: "kinda-l",
-        phase: "up",
-        createdAt: now,
-        updatedAt: now,
-        devices: [],
-        domains: [],
-        warnings: [],
-      });
-      const runtime = { list: async () => [] } as unknown as Runtime;
+    await withUpLab([], async ({ store, runtime }) => {
       let created = false;
       const provider = new KindProvider("k");
       provider.create = async () => {
@@ -642,31 +646,13 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
         return true;
       });
       assert.equal(created, false);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe("a cluster of the same name made by someone else meanwhile", () => {
   it("is neither adopted nor deleted when the provider's create finds it", async () => {
-    const root = mkdtempSync(join(tmpdir(), "kinda-unit-exists-"));
-    try {
-      const store = new StateStore(root);
-      const now = new Date().toISOString();
-      store.write({
-        version: 1,
-        name: "l",
-        kind: "api",
-        netns: "kinda-l",
-        phase: "up",
-        createdAt: now,
-        updatedAt: now,
-        devices: [],
-        domains: [{ name: "A", bridge: "kb-a" }],
-        warnings: [],
-      });
-      const runtime = { list: async () => [] } as unknown as Runtime;
+    await withUpLab([{ name: "A", bridge: "kb-a" }], async ({ store, runtime }) => {
       let deleted = false;
       const provider: ClusterProvider = {
         kind: "kind",
@@ -685,9 +671,7 @@ describe("a cluster of the same name made by someone else meanwhile", () => {
       await assert.rejects(b.build(), ClusterExistsError);
       assert.equal(deleted, false, "the other cluster was not deleted");
       assert.equal(store.read("l")?.cluster, undefined, "and kinda does not record it as its own");
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 });
 

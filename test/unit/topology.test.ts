@@ -12,9 +12,9 @@ import { formatPlan } from "../../src/plan/plan.js";
 import { StateStore } from "../../src/state/store.js";
 import { treeExample } from "../../examples/tree.js";
 import { haExample } from "../../examples/ha.js";
-import { LOAD_BALANCER, type DeviceFacts, type LoadBalancerFacts, type NodeFacts } from "../../src/cluster/model.js";
+import { LOAD_BALANCER, type DeviceFacts, type NodeFacts } from "../../src/cluster/model.js";
 import { planCluster } from "../../src/cluster/plan.js";
-import { fakeNodes } from "../support/facts.js";
+import { fakeLoadBalancer, fakeNodes } from "../support/facts.js";
 import { ROOT } from "../support/env.js";
 
 const store = new StateStore("/nonexistent-kinda-state");
@@ -310,18 +310,7 @@ describe("YAML topologies", () => {
   it("the cluster plan takes the compiled link: the load balancer routes to the nodes via its device", () => {
     const c = compileSpec(parseTopologyYaml(HA).spec);
     const nodes: NodeFacts[] = fakeNodes(c.nodes.length).map((f, i) => ({ ...f, name: c.nodes[i]!.name, role: c.nodes[i]!.role }));
-    const lb: LoadBalancerFacts = {
-      name: LOAD_BALANCER,
-      role: "load-balancer",
-      container: "ha-external-load-balancer",
-      containerId: "idlb",
-      pid: 2000,
-      internalIp: "172.18.0.9",
-      providerCidr: "172.18.0.0/16",
-      providerGateway: "172.18.0.1",
-      providerIf: "eth0",
-      apiPort: 6443,
-    };
+    const lb = fakeLoadBalancer("ha-external-load-balancer");
     const devices: DeviceFacts[] = c.lab.devices.map((d, i) => ({
       name: d.name,
       container: `kinda-ha-${d.name}`,
