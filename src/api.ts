@@ -85,6 +85,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
   return deploy(plan, {
     runtime: opts.runtime ?? new DockerRuntime(),
     kind: "kathara",
+    imageMap: opts.imageMap ?? {},
     ...common,
     ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
   });

@@ -13,7 +13,16 @@ import type { ContainerSpec, Runtime } from "../runtime/runtime.js";
 import { destroyCluster } from "../cluster/cluster.js";
 import { removeHostSide } from "../cluster/apply.js";
 import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
-import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
+import {
+  KATHARA_RUNNER,
+  RUNNER,
+  collectDeviceFiles,
+  needsRunner,
+  parseRunnerOutput,
+  shutdownPath,
+  writeStage,
+  type StagedFile,
+} from "./stage.js";
 import { deferred, limiter } from "./pool.js";
 import { silentReporter, type Reporter } from "./reporter.js";
 
@@ -28,6 +37,8 @@ export interface DeployOptions {
   kind?: LabState["kind"];
   /** Wait for start-up scripts to finish (default true). */
   waitStartup?: boolean;
+  /** Image substitutions the plan was made with, recorded so `restart` can plan it again. */
+  imageMap?: Record<string, string>;
 }
 
 export interface DeployResult {
@@ -69,6 +80,7 @@ export function containerSpec(dev: DevicePlan): ContainerSpec {
     shutdown: _sd,
     dependsOn: _d,
     where: _w,
+    kathara: _k,
     ...spec
   } = dev;
   return { name: container, ...spec };
@@ -121,7 +133,7 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
       image: d.image,
       shell: d.shell,
       interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
-      shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s.file) })),
+      shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s) })),
     })),
     domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
     warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
@@ -140,8 +152,9 @@ async function execWithShell(runtime: Runtime, id: string, shell: string, args: 
 }
 
 /** Runs the start-up runner once: copies the device folder, then every step in order. */
-async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): Promise<StartupResult> {
-  const r = await execWithShell(runtime, id, dev.shell, ["-c", RUNNER, "kinda-startup", dev.shell]);
+export async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): Promise<StartupResult> {
+  const args = dev.kathara ? ["-c", KATHARA_RUNNER, "kinda-startup", dev.shell, dev.name] : ["-c", RUNNER, "kinda-startup", dev.shell];
+  const r = await execWithShell(runtime, id, dev.shell, args);
   const parsed = parseRunnerOutput(r.output);
   let log = parsed.preamble;
   let result: StartupResult = { status: "ok" };
@@ -156,6 +169,30 @@ async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): P
     result = { status: "failed", failedStep: "copying the device folder", exitCode: 1 };
   }
   return { ...result, log };
+}
+
+/**
+ * Creates and starts a device's container and links it into its collision domains' bridges.
+ * `created` is told the container's id as soon as it exists (for the state, and to stop early).
+ */
+export async function startDevice(
+  plan: Plan,
+  dev: DevicePlan,
+  runtime: Runtime,
+  pool: <T>(f: () => Promise<T>) => Promise<T>,
+  created: (id: string) => void = () => undefined,
+): Promise<string> {
+  const id = await pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
+  created(id);
+  const info = await pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
+  if (!info.running || info.pid <= 0)
+    throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
+  await traced(`${dev.name} links`, async () => {
+    await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+    await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+    await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+  });
+  return id;
 }
 
 /** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
@@ -180,6 +217,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   for (const w of plan.warnings) rep.warn(w.place ? formatIssue({ ...w.place, message: w.message }) : w.message);
 
   const state = initialState(plan, opts.kind ?? "kathara");
+  if (opts.imageMap && Object.keys(opts.imageMap).length) state.imageMap = opts.imageMap;
   store.claim(state); // from here on, `kinda down` can find the lab even if this process dies
   const sharedDir = store.sharedDir(plan.lab);
   mkdirSync(sharedDir, { recursive: true });
@@ -201,7 +239,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     const total = plan.devices.length;
     let started = 0;
     let scripted = 0;
-    const runs = new Set(plan.devices.filter((d) => needsRunner(staged.get(d.name) ?? [])).map((d) => d.name));
+    const runs = new Set(plan.devices.filter((d) => needsRunner(staged.get(d.name) ?? [], d.kathara)).map((d) => d.name));
     const withStartup = runs.size;
     const devStep = rep.step(`starting ${total} devices`);
     const scriptStep = { current: undefined as ReturnType<Reporter["step"]> | undefined };
@@ -212,16 +250,9 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
       try {
         await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
         checkAbort();
-        const id = await pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
-        byName.get(dev.name)!.containerId = id;
-        checkAbort();
-        const info = await pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
-        if (!info.running || info.pid <= 0)
-          throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
-        await traced(`${dev.name} links`, async () => {
-          await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-          await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-          await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+        await startDevice(plan, dev, runtime, pool, (id) => {
+          byName.get(dev.name)!.containerId = id;
+          checkAbort();
         });
         started++;
         readyAt = performance.now();
@@ -300,6 +331,16 @@ export function shutdownTimeoutMs(env: string | undefined = process.env["KINDA_S
   return s * 1000;
 }
 
+/** Runs a device's shutdown steps; a hanging one must not hold `down` (the container goes anyway). */
+export async function runShutdownSteps(runtime: Runtime, id: string, d: DeviceState, ms = shutdownTimeoutMs()): Promise<void> {
+  for (const step of d.shutdown ?? []) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((res) => (timer = setTimeout(res, ms)));
+    await Promise.race([execWithShell(runtime, id, d.shell, [step.path]).catch(() => undefined), timeout]);
+    clearTimeout(timer);
+  }
+}
+
 /** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
   const t0 = performance.now();
@@ -331,14 +372,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       await Promise.all(
         withShutdown.map(async (d) => {
           const c = containers.find((x) => x.labels["kinda.device"] === d.name && x.running);
-          if (!c) return;
-          for (const step of d.shutdown ?? []) {
-            // a hanging shutdown script must not hold `down`: the container is removed anyway
-            let timer: NodeJS.Timeout | undefined;
-            const timeout = new Promise<void>((res) => (timer = setTimeout(res, shutdownMs)));
-            await Promise.race([execWithShell(runtime, c.id, d.shell, [step.path]).catch(() => undefined), timeout]);
-            clearTimeout(timer);
-          }
+          if (c) await runShutdownSteps(runtime, c.id, d, shutdownMs);
         }),
       );
       s.done();

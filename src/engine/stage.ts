@@ -9,7 +9,7 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { Issue } from "../errors.js";
-import { STAGE_MOUNT, type DevicePlan, type StartupStep } from "../plan/plan.js";
+import { HOSTLAB_MOUNT, STAGE_MOUNT, type DevicePlan, type StartupStep } from "../plan/plan.js";
 
 export interface StagedFile {
   /** Path relative to the stage folder. */
@@ -25,7 +25,7 @@ function toUnixText(buf: Buffer): Buffer {
   return Buffer.from(buf.toString("latin1").replace(/\r\n/g, "\n"), "latin1");
 }
 
-function walk(root: string, dir: string, out: StagedFile[], issues: Issue[], device: string): void {
+function walk(root: string, dir: string, out: StagedFile[], issues: Issue[], device: string, prefix: string): void {
   let names: string[];
   try {
     names = readdirSync(dir).sort();
@@ -33,13 +33,13 @@ function walk(root: string, dir: string, out: StagedFile[], issues: Issue[], dev
     issues.push({ file: dir, device, message: `cannot read this folder of the device: ${(e as Error).message}` });
     return;
   }
-  if (dir !== root) out.push({ name: join("root", relative(root, dir)), type: "directory", mode: lstatSync(dir).mode & 0o7777 });
+  if (dir !== root) out.push({ name: join(prefix, relative(root, dir)), type: "directory", mode: lstatSync(dir).mode & 0o7777 });
   for (const n of names) {
     const p = join(dir, n);
-    const name = join("root", relative(root, p));
+    const name = join(prefix, relative(root, p));
     try {
       const st = lstatSync(p);
-      if (st.isDirectory()) walk(root, p, out, issues, device);
+      if (st.isDirectory()) walk(root, p, out, issues, device, prefix);
       else if (st.isFile()) out.push({ name, type: "file", mode: st.mode & 0o7777, data: toUnixText(readFileSync(p)) });
       else if (st.isSymbolicLink()) out.push({ name, type: "symlink", mode: 0o777, linkname: readlinkSync(p) });
       else issues.push({ file: p, device, message: "cannot be copied into the device: not a regular file, folder or symbolic link" });
@@ -51,9 +51,10 @@ function walk(root: string, dir: string, out: StagedFile[], issues: Issue[], dev
 
 function stepFiles(dir: "steps" | "shutdown", steps: readonly StartupStep[], device: string, issues: Issue[]): StagedFile[] {
   return steps.flatMap((s): StagedFile[] => {
-    if ("text" in s.from) return [{ name: `${dir}/${s.file}`, type: "file", mode: 0o755, data: Buffer.from(s.from.text) }];
+    const name = s.hostlab ? `hostlab/${s.file}` : `${dir}/${s.file}`;
+    if ("text" in s.from) return [{ name, type: "file", mode: 0o755, data: Buffer.from(s.from.text) }];
     try {
-      return [{ name: `${dir}/${s.file}`, type: "file", mode: 0o755, data: toUnixText(readFileSync(s.from.path)) }];
+      return [{ name, type: "file", mode: 0o755, data: toUnixText(readFileSync(s.from.path)) }];
     } catch (e) {
       issues.push({ file: s.from.path, device, message: `cannot read: ${(e as Error).message}` });
       return [];
@@ -64,7 +65,13 @@ function stepFiles(dir: "steps" | "shutdown", steps: readonly StartupStep[], dev
 /** Reads everything a device needs staged; problems are appended to `issues`. */
 export function collectDeviceFiles(dev: DevicePlan, issues: Issue[]): StagedFile[] {
   const out: StagedFile[] = [];
-  if (dev.folder) walk(dev.folder, dev.folder, out, issues, dev.name);
+  // Kathara labs: /hostlab holds the device's folder under its name (Machine.pack_data)
+  const prefix = dev.kathara ? join("hostlab", dev.name) : "root";
+  if (dev.kathara) out.push({ name: "hostlab", type: "directory", mode: 0o755 });
+  if (dev.folder) {
+    if (dev.kathara) out.push({ name: prefix, type: "directory", mode: lstatSync(dev.folder).mode & 0o7777 });
+    walk(dev.folder, dev.folder, out, issues, dev.name, prefix);
+  }
   out.push(...stepFiles("steps", dev.startup, dev.name, issues), ...stepFiles("shutdown", dev.shutdown, dev.name, issues));
   return out;
 }
@@ -87,9 +94,12 @@ export function writeStage(dir: string, files: readonly StagedFile[]): void {
   for (const f of files) if (f.type !== "symlink") chmodSync(join(dir, f.name), f.mode | (f.type === "directory" ? 0o700 : 0o600));
 }
 
-/** Does the device need the start-up runner at all (files to copy or steps to run)? */
-export function needsRunner(files: readonly StagedFile[]): boolean {
-  return files.some((f) => f.name.startsWith("root/") || f.name.startsWith("steps/"));
+/**
+ * Does the device need the start-up runner at all (files to copy or steps to run)? A Kathara
+ * device always does: its hosts file, permissions and start-up log come from it.
+ */
+export function needsRunner(files: readonly StagedFile[], kathara = false): boolean {
+  return kathara || files.some((f) => f.name.startsWith("root/") || f.name.startsWith("steps/"));
 }
 
 const STEP_MARK = "=== kinda step ";
@@ -110,9 +120,48 @@ export const RUNNER = [
   `done`,
 ].join("\n");
 
+/**
+ * The start-up runner of a Kathara lab's device, run as `SHELL -c KATHARA_RUNNER kinda-startup
+ * SHELL DEVICE`: the steps of Kathara 3.8's start-up command (DockerMachine STARTUP_COMMANDS), in
+ * its order and with its effects, written anew: Docker's /etc/resolv.conf and /etc/hosts
+ * unmounted (the image's files show, empty in Kathara's images); the device folder copied from
+ * /hostlab/DEVICE over `/`; a hosts file of localhost and `127.0.1.1 DEVICE` when the device
+ * brings none; /var/www, Quagga's and FRR's files given their owners and modes; shared.startup
+ * and DEVICE.startup, each with `set -x` put first, run from /hostlab with their output in
+ * /var/log/shared.log and /var/log/startup.log; each `exec` command, logged as `++ CMD` in
+ * /var/log/startup.log; /tmp/EOS at the end. kinda's step markers and each log's text go to
+ * standard output, so `kinda status` has exit codes and output too. Nothing from the lab is
+ * interpolated into this text.
+ */
+export const KATHARA_RUNNER = [
+  `d=$2`,
+  `umount /etc/resolv.conf 2>/dev/null; umount /etc/hosts 2>/dev/null`,
+  `if [ -d "${HOSTLAB_MOUNT}/$d" ]; then (cd "${HOSTLAB_MOUNT}/$d" && tar c .) | (cd / && tar xhf - --no-same-owner --no-same-permissions) || echo "kinda: copying the device folder failed" >&2; fi`,
+  `if [ ! -s /etc/hosts ]; then printf '127.0.0.1 localhost\\n::1 localhost\\n127.0.1.1 %s\\n' "$d" > /etc/hosts; fi`,
+  `if [ -d /var/www ]; then chmod -R 777 /var/www/*; fi`,
+  `if [ -d /etc/quagga ]; then chown -R quagga:quagga /etc/quagga/; chmod 640 /etc/quagga/*; fi`,
+  `if [ -d /etc/frr ]; then chown -R frr:frr /etc/frr/; chmod 640 /etc/frr/*; fi`,
+  `for n in shared "$d"; do`,
+  `  f="${HOSTLAB_MOUNT}/$n.startup"; l=/var/log/startup.log; [ "$n" = shared ] && l=/var/log/shared.log`,
+  `  [ -f "$f" ] || continue`,
+  `  chmod u+x "$f"; sed -i "1s;^;set -x\\n\\n;" "$f"`,
+  `  echo "${STEP_MARK}$n.startup"`,
+  `  "$f" > "$l" 2>&1; rc=$?`,
+  `  cat "$l"; echo "${EXIT_MARK}$rc"`,
+  `done`,
+  `for s in ${STAGE_MOUNT}/steps/*; do`,
+  `  [ -f "$s" ] || continue`,
+  `  echo "++ $(cat "$s")" >> /var/log/startup.log`,
+  `  echo "${STEP_MARK}\${s##*/}"`,
+  `  "$1" "$s" 2>&1`,
+  `  echo "${EXIT_MARK}$?"`,
+  `done`,
+  `touch /tmp/EOS`,
+].join("\n");
+
 /** Path inside the device of a shutdown step. */
-export function shutdownPath(file: string): string {
-  return `${STAGE_MOUNT}/shutdown/${file}`;
+export function shutdownPath(step: StartupStep): string {
+  return step.hostlab ? `${HOSTLAB_MOUNT}/${step.file}` : `${STAGE_MOUNT}/shutdown/${step.file}`;
 }
 
 export interface StepOutcome {

@@ -27,6 +27,12 @@ export const DEFAULT_SHELL = "/bin/bash";
 export const DEFAULT_CAPS = ["NET_ADMIN", "NET_RAW", "NET_BROADCAST", "NET_BIND_SERVICE", "SYS_ADMIN"];
 /** Where a device's staged files (its lab folder, start-up steps) are mounted, read-only. */
 export const STAGE_MOUNT = "/var/lib/kinda";
+/**
+ * Kathara labs: the device's share of the lab directory (its folder, its and the shared start-up
+ * and shutdown scripts), where Kathara puts it (Machine.pack_data copies them under /hostlab).
+ * Writable, as under Kathara (its start-up wrapper edits the scripts there); a per-device copy.
+ */
+export const HOSTLAB_MOUNT = "/hostlab";
 
 export interface PlanOptions {
   /** Lab name (unique on the machine); names every object of the lab. */
@@ -59,6 +65,8 @@ export interface InterfacePlan {
  */
 export interface StartupStep {
   label: string;
+  /** Kathara labs: staged under hostlab/ as `label` (run from /hostlab as Kathara does), not steps/. */
+  hostlab?: boolean;
   /** File name in the stage folder, ordered (e.g. "001-r1.startup"). */
   file: string;
   from: { path: string } | { text: string };
@@ -80,6 +88,8 @@ export interface DevicePlan extends Omit<ContainerSpec, "name"> {
   dependsOn: string[];
   /** Source place of the device's definition, for messages. */
   where?: string;
+  /** Set up as Kathara does (a Kathara lab): files under /hostlab, Kathara's start-up wrapper. */
+  kathara: boolean;
 }
 
 export interface DomainPlan {
@@ -96,6 +106,38 @@ export interface Plan {
   /** Start order: each wave starts after the previous one (lab.dep). */
   waves: string[][];
   warnings: LabWarning[];
+  /** Devices are set up as Kathara sets them up (the lab is a Kathara lab directory). */
+  kathara: boolean;
+}
+
+/**
+ * Kathara 3.8's container sysctls (DockerMachine.create): rp_filter off on all/default/lo, IPv4
+ * forwarding, no ICMP rate limit; with IPv6 on, IPv6 forwarding, no RA and no ICMPv6 rate limit on
+ * `all` only; with it off, IPv6 disabled and its forwarding off. The lab's own sysctls win.
+ * (Kathara also sets eth0's rp_filter on engines before 26; here eth0 is created after start and
+ * takes `default`'s 0.)
+ */
+function katharaSysctls(dev: Device): Record<string, string> {
+  const s: Record<string, string> = {
+    "net.ipv4.conf.all.rp_filter": "0",
+    "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv4.conf.lo.rp_filter": "0",
+    "net.ipv4.ip_forward": "1",
+    "net.ipv4.icmp_ratelimit": "0",
+  };
+  if (dev.ipv6 === true) {
+    s["net.ipv6.conf.all.forwarding"] = "1";
+    s["net.ipv6.conf.all.accept_ra"] = "0";
+    s["net.ipv6.icmp.ratelimit"] = "0";
+    s["net.ipv6.conf.default.disable_ipv6"] = "0";
+    s["net.ipv6.conf.all.disable_ipv6"] = "0";
+  } else {
+    s["net.ipv6.conf.default.disable_ipv6"] = "1";
+    s["net.ipv6.conf.all.disable_ipv6"] = "1";
+    s["net.ipv6.conf.default.forwarding"] = "0";
+    s["net.ipv6.conf.all.forwarding"] = "0";
+  }
+  return { ...s, ...dev.sysctls };
 }
 
 function deviceSysctls(dev: Device): Record<string, string> {
@@ -133,6 +175,27 @@ export function startWaves(devices: readonly { name: string; dependsOn: readonly
   return waves;
 }
 
+/**
+ * A device's start-up and shutdown steps, in run order. Kathara labs: the scripts are staged
+ * under hostlab/ by their own names (Kathara runs them from /hostlab), `exec` commands in steps/.
+ */
+function deviceSteps(lab: Lab, dev: Device, kathara: boolean): { startup: StartupStep[]; shutdown: StartupStep[] } {
+  const step = (list: StartupStep[], label: string, from: StartupStep["from"], script: boolean) =>
+    list.push(
+      kathara && script
+        ? { label, file: label, from, hostlab: true }
+        : { label, file: `${String(list.length).padStart(3, "0")}-${label}`, from },
+    );
+  const startup: StartupStep[] = [];
+  if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup }, true);
+  if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup }, true);
+  dev.exec.forEach((command, i) => step(startup, `exec-${i}`, { text: command + "\n" }, false));
+  const shutdown: StartupStep[] = [];
+  if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown }, true);
+  if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown }, true);
+  return { startup, shutdown };
+}
+
 export function planLab(lab: Lab, opts: PlanOptions): Plan {
   if (!isValidLabName(opts.name)) {
     throw new TopologyError([
@@ -148,6 +211,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
   const domains: DomainPlan[] = domainNames.map((name, i) => ({ name, bridge: domainBridge(i) }));
   const bridgeOf = new Map(domains.map((d) => [d.name, d.bridge]));
   const imageMap = opts.imageMap ?? {};
+  const kathara = lab.flavor === "kathara";
 
   const devices: DevicePlan[] = lab.devices.map((dev, di) => {
     const requestedImage = dev.image ?? opts.defaultImage ?? DEFAULT_IMAGE;
@@ -166,15 +230,8 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       const host = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
       binds.push(`${host}:${v.guest}${v.readOnly ? ":ro" : ""}`);
     }
-    const startup: StartupStep[] = [];
-    const step = (list: StartupStep[], label: string, from: StartupStep["from"]) =>
-      list.push({ label, file: `${String(list.length).padStart(3, "0")}-${label}`, from });
-    if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup });
-    if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup });
-    dev.exec.forEach((command, i) => step(startup, `exec-${i}`, { text: command + "\n" }));
-    const shutdown: StartupStep[] = [];
-    if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown });
-    if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown });
+    const { startup, shutdown } = deviceSteps(lab, dev, kathara);
+    if (kathara) binds.push(`${posix.join(stageDir, "hostlab")}:${HOSTLAB_MOUNT}`);
 
     const plan: DevicePlan = {
       name: dev.name,
@@ -184,7 +241,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       hostname: dev.name,
       labels: { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: opts.name, [LABEL_DEVICE]: dev.name },
       env: Object.entries(dev.env).map(([k, v]) => `${k}=${v}`),
-      sysctls: deviceSysctls(dev),
+      sysctls: kathara ? katharaSysctls(dev) : deviceSysctls(dev),
       capAdd: dev.privileged ? [] : [...DEFAULT_CAPS],
       privileged: dev.privileged,
       ports: dev.ports,
@@ -205,6 +262,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       startup,
       shutdown,
       dependsOn: [...dev.dependsOn],
+      kathara,
     };
     if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
     if (dev.cpus !== undefined) plan.nanoCpus = Math.round(dev.cpus * 1e9);
@@ -236,6 +294,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
     devices,
     waves: startWaves(devices),
     warnings,
+    kathara,
   };
   if (opts.source) plan.source = opts.source;
   return plan;
@@ -296,6 +355,10 @@ export function formatPlan(plan: Plan): string {
     );
     for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
     for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
+    if (d.kathara)
+      out.push(
+        `  as Kathara: ${HOSTLAB_MOUNT} (its folder and scripts), hosts file, /var/log/startup.log, IPv6 ${d.sysctls["net.ipv6.conf.all.disable_ipv6"] === "1" ? "off" : "on"}`,
+      );
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
   }

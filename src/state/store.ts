@@ -66,6 +66,8 @@ export interface LabState {
   devices: DeviceState[];
   domains: { name: string; bridge: string }[];
   warnings: string[];
+  /** Image substitutions (--image-map) it was deployed with, for `restart`. */
+  imageMap?: Record<string, string>;
   cluster?: ClusterState;
 }
 

@@ -103,6 +103,7 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
     runtime,
     store,
     kind: opts.source?.endsWith(".ts") ? "api" : "yaml",
+    ...(opts.imageMap ? { imageMap: opts.imageMap } : {}),
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

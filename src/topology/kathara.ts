@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, posix, resolve } from "node:path";
 import { TopologyError, type Issue, type Place } from "../errors.js";
 import { macProblem } from "../net/addr.js";
-import { STAGE_MOUNT } from "../plan/plan.js";
+import { HOSTLAB_MOUNT, STAGE_MOUNT } from "../plan/plan.js";
 import { newDevice, type Device, type Lab, type LabWarning, type PortSpec, type VolumeSpec } from "./model.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
@@ -22,7 +22,7 @@ const DOMAIN_NAME = /^\w+$/;
 const DOMAIN_NAME_MAX = 127;
 const RESERVED_DOMAINS = new Set(["lo"]);
 /** Guest paths kinda mounts itself (a second mount there fails at container creation). */
-const RESERVED_GUEST_PATHS = ["/", "/shared", STAGE_MOUNT];
+const RESERVED_GUEST_PATHS = ["/", "/shared", HOSTLAB_MOUNT, STAGE_MOUNT];
 
 /** Where a guest path mounts: "/data/", "/data//" and "/x/../data" are all "/data". */
 function mountTarget(guest: string): string {
@@ -326,7 +326,9 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
         }
         if (!guest.startsWith("/")) return badOpt(`volume guest path ${JSON.stringify(guest)} must be absolute (start with /)`);
         const target = mountTarget(guest);
-        const reserved = RESERVED_GUEST_PATHS.find((r) => target === r || (r === STAGE_MOUNT && target.startsWith(`${r}/`)));
+        const reserved = RESERVED_GUEST_PATHS.find(
+          (r) => target === r || ((r === STAGE_MOUNT || r === HOSTLAB_MOUNT) && target.startsWith(`${r}/`)),
+        );
         if (reserved)
           return badOpt(
             `volume guest path ${JSON.stringify(guest)} is ${reserved === "/" ? "the root" : `${reserved}, which kinda mounts itself`}`,
@@ -504,7 +506,7 @@ export function loadKatharaLab(dirArg: string): Lab {
   }
   if (issues.length) throw new TopologyError(issues);
 
-  const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings };
+  const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings, flavor: "kathara" };
   const shared = join(dir, "shared");
   if (existsSync(shared) && statSync(shared).isDirectory()) lab.sharedFolder = shared;
   for (const [kind, key] of [

@@ -82,6 +82,11 @@ export interface Lab {
   sharedShutdown?: string;
   /** The lab's shared/ folder, mounted at /shared in every device. */
   sharedFolder?: string;
+  /**
+   * "kathara": the lab came from a Kathara lab directory, so its devices are set up as Kathara
+   * 3.8 sets them up (IPv6 off unless asked, /hostlab, start-up log, hosts file, ...).
+   */
+  flavor?: "kathara";
   warnings: LabWarning[];
 }
 
