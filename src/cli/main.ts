@@ -5,8 +5,9 @@ import { readFileSync } from "node:fs";
 import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../api.js";
 import { KindaError, TopologyError } from "../errors.js";
 import { terminalReporter } from "./render.js";
+import { addVerbs } from "./verbs.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help", "restart", "list", "wipe", "connect"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -196,6 +197,7 @@ async function main(argv: string[]): Promise<number> {
       } else process.stdout.write(data);
     });
 
+  addVerbs(program, (code) => (exitCode = code));
   await program.parseAsync(argv);
   return exitCode;
 }
