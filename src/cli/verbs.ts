@@ -1,9 +1,9 @@
 /** CLI of Kathara's run-time verbs: restart, list, wipe, connect. */
 import { Option, type Command } from "commander";
 import { createInterface } from "node:readline/promises";
-import { execIn, resolveLabName } from "../api.js";
-import { KindaError } from "../errors.js";
-import { listLabs, restartDevice, restartLab, wipe, wipePlan, type LabListing } from "../verbs.js";
+import { execIn, resolveLabName } from "../app/api.js";
+import { KindaError } from "../core/errors.js";
+import { listLabs, restartDevice, restartLab, wipe, wipePlan, type LabListing } from "../app/verbs.js";
 import { terminalReporter } from "./render.js";
 
 function printList(labs: LabListing[]): void {

@@ -30,7 +30,8 @@ const WHY = {
   eos: `${SRC}manager/docker/DockerMachine.py STARTUP_COMMANDS: touch /tmp/EOS last`,
   ifaces: `${SRC}manager/docker/DockerMachine.py start(): networks attached in interface-number order after start; the plugin names them eth<N> (no other interface but lo: network_mode none until the first)`,
   macs: `${SRC}manager/docker/DockerMachine.py _create_driver_opt(): kathara.mac_addr from lab.conf's CD/MAC`,
-  addrs: "the lab's <device>.startup (and exec) lines: Kathara's networks use the null IPAM driver (DockerLink.create), so a device has no other IPv4 address",
+  addrs:
+    "the lab's <device>.startup (and exec) lines: Kathara's networks use the null IPAM driver (DockerLink.create), so a device has no other IPv4 address",
 };
 
 /** The sysctls Kathara sets, with IPv6 off and on (WHY.sysctl); eth0's rp_filter: engines < 26. */
@@ -172,7 +173,9 @@ const LAB_ROUTES: Record<string, (device: string) => { routes: string[]; exact?:
   "ospf_frr-singlearea": () => ({ routes: ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"] }),
   // bgp-simple-peering: announces no prefix: connected subnets only
   "bgp-simple-peering": (d) =>
-    d === "router1" ? { routes: ["193.10.11.0/24", "195.11.14.0/24"], exact: true } : { routes: ["193.10.11.0/24", "200.1.1.0/24"], exact: true },
+    d === "router1"
+      ? { routes: ["193.10.11.0/24", "195.11.14.0/24"], exact: true }
+      : { routes: ["193.10.11.0/24", "200.1.1.0/24"], exact: true },
   // rip: the lab does not start FRR (its README): connected subnets only
   rip: (d) =>
     ({
@@ -185,7 +188,16 @@ const LAB_ROUTES: Record<string, (device: string) => { routes: string[]; exact?:
   // data-center-bgp: every router learns the eight server subnets; a server has its own and a default
   "data-center-bgp": (d) => {
     if (d.startsWith("server_")) return { routes: ["default"] };
-    const servers = ["201.1.1.0/24", "201.1.2.0/24", "201.2.1.0/24", "201.2.2.0/24", "202.1.1.0/24", "202.1.2.0/24", "202.2.1.0/24", "202.2.2.0/24"];
+    const servers = [
+      "201.1.1.0/24",
+      "201.1.2.0/24",
+      "201.2.1.0/24",
+      "201.2.2.0/24",
+      "202.1.1.0/24",
+      "202.1.2.0/24",
+      "202.2.1.0/24",
+      "202.2.2.0/24",
+    ];
     return { routes: servers };
   },
 };
@@ -231,7 +243,12 @@ async function readDevice(lab: string, device: string, keys: string[]): Promise<
     resolv: p[2]!,
     hostlab: p[3]!.split("\n").filter(Boolean).sort(),
     log: p[4]!.split("\n").filter((l) => l.startsWith("+")),
-    sysctls: Object.fromEntries(p[5]!.split("\n").filter(Boolean).map((l) => l.split("=") as [string, string])),
+    sysctls: Object.fromEntries(
+      p[5]!
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split("=") as [string, string]),
+    ),
     ifaces: JSON.parse(p[6]!) as Seen["ifaces"],
     routes: (JSON.parse(p[7]!) as { dst: string }[]).map((r) => r.dst),
     mounts: p[8]!,
@@ -249,7 +266,8 @@ function sysctlsFor(e: DeviceExpect): Record<string, string> {
 function diff(device: string, e: DeviceExpect, s: Seen): string[] {
   const d: string[] = [];
   const cmp = (what: string, why: string, want: unknown, got: unknown) => {
-    if (JSON.stringify(want) !== JSON.stringify(got)) d.push(`${device} ${what}: Kathara ${JSON.stringify(want)}, kinda ${JSON.stringify(got)} (${why})`);
+    if (JSON.stringify(want) !== JSON.stringify(got))
+      d.push(`${device} ${what}: Kathara ${JSON.stringify(want)}, kinda ${JSON.stringify(got)} (${why})`);
   };
   cmp("hostname", WHY.hostname, device, s.hostname);
   cmp("/etc/hosts", WHY.hosts, e.hosts, s.hosts);
@@ -260,7 +278,12 @@ function diff(device: string, e: DeviceExpect, s: Seen): string[] {
   cmp("/var/log/shared.log", WHY.log, e.sharedLog ? "yes" : "no", s.sharedLog);
   cmp("sysctls", `${WHY.sysctl}; ${WHY.ipv6Default}`, sysctlsFor(e), s.sysctls);
   const ifs = s.ifaces.filter((i) => i.ifname !== "lo");
-  cmp("interfaces in order", WHY.ifaces, e.ifaces, ifs.map((i) => i.ifname));
+  cmp(
+    "interfaces in order",
+    WHY.ifaces,
+    e.ifaces,
+    ifs.map((i) => i.ifname),
+  );
   for (const [n, mac] of Object.entries(e.macs)) cmp(`${n} MAC`, WHY.macs, mac, ifs.find((i) => i.ifname === n)?.address);
   const v4 = ifs.flatMap((i) => i.addr_info.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`));
   cmp("IPv4 addresses", WHY.addrs, [...e.addrs].sort(), v4.sort());
@@ -289,10 +312,14 @@ async function compareLab(dir: string, name: string, expect: Record<string, Devi
         const keys = Object.keys(sysctlsFor(e));
         let seen = await readDevice(name, device, keys);
         // routes after convergence: FRR labs need their time
-        await eventually(`${name}/${device} routes ${e.routes.join(" ")}${e.exactRoutes ? " (exactly)" : ""}`, convergeSeconds, async () => {
-          seen = await readDevice(name, device, keys);
-          return routesOk(e, seen);
-        });
+        await eventually(
+          `${name}/${device} routes ${e.routes.join(" ")}${e.exactRoutes ? " (exactly)" : ""}`,
+          convergeSeconds,
+          async () => {
+            seen = await readDevice(name, device, keys);
+            return routesOk(e, seen);
+          },
+        );
         diffs.push(...diff(device, e, seen));
       }),
     );

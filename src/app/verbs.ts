@@ -1,0 +1,179 @@
+/**
+ * Kathara's run-time verbs that kinda users asked for: restart a lab or one device (Kathara's
+ * `lrestart`), list every lab on the machine (kinda's and Kathara's), wipe every kinda object
+ * (Kathara's `wipe`, Mininet's `mn -c`).
+ */
+import { rmSync } from "node:fs";
+import { KindaError, PreflightError, type Issue } from "../core/errors.js";
+import { down, status, up } from "./api.js";
+import { createProviderRegistry } from "./root.js";
+import { loadSource } from "../topology/source.js";
+import { limiter } from "../engine/pool.js";
+import { runShutdownSteps, runStartupSteps, startDevice, teardown } from "../engine/lab.js";
+import type { DeployResult } from "../engine/lab.js";
+import { silentReporter, type Reporter } from "../core/reporter.js";
+import { collectDeviceFiles, writeStage } from "../engine/stage.js";
+import { netnsList } from "../net/ip.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
+import { planLab } from "../plan/lab.js";
+import { DockerRuntime } from "../runtime/docker.js";
+import type { Runtime } from "../model/container.js";
+import { StateStore, type LabState } from "../state/store.js";
+import { findKatharaLabs } from "../runtime/kathara.js";
+
+export interface VerbOptions {
+  runtime?: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+}
+
+function mustRead(store: StateStore, name: string): LabState {
+  const st = store.read(name);
+  if (!st) throw new KindaError(`no lab named ${name} is up`, { hint: "kinda list shows the labs on this machine" });
+  if (!st.source) throw new KindaError(`lab ${name} was built through the API, not from a file: there is nothing to restart it from`);
+  return st;
+}
+
+/** `kinda restart LAB`: down, then up from the same source with the same name and image map. */
+export async function restartLab(name: string, opts: VerbOptions = {}): Promise<DeployResult> {
+  const store = opts.store ?? new StateStore();
+  const st = mustRead(store, name);
+  if (st.cluster && st.kind !== "yaml")
+    throw new KindaError(`lab ${name} has cluster ${st.cluster.name} attached, which restarting would remove and not bring back`, {
+      hint: "remove the cluster first, or restart single devices (kinda restart LAB DEVICE)",
+    });
+  const common = { store, ...(opts.runtime ? { runtime: opts.runtime } : {}), ...(opts.reporter ? { reporter: opts.reporter } : {}) };
+  await down(name, common);
+  return up(st.source!, { ...common, name, imageMap: st.imageMap ?? {} });
+}
+
+/**
+ * `kinda restart LAB DEVICE`: the device's shutdown scripts, its container removed, then made
+ * again from the lab's source (files staged anew, links into the same collision domains, start-up
+ * run). Refused when a cluster node is linked to it (that link would be lost).
+ */
+export async function restartDevice(name: string, device: string, opts: VerbOptions = {}): Promise<LabState> {
+  const store = opts.store ?? new StateStore();
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const rep = opts.reporter ?? silentReporter;
+  const st = mustRead(store, name);
+  const ds = st.devices.find((d) => d.name === device);
+  if (!ds) throw new KindaError(`lab ${name} has no device ${device}`, { hint: `kinda status ${name} lists its devices` });
+  if (st.cluster?.links?.some((l) => l.device === device))
+    throw new KindaError(`a node of cluster ${st.cluster.name} is linked to ${device}; restarting it would cut that link`);
+  const src = await loadSource(st.source!);
+  if (src.type !== "kathara") throw new KindaError(`restarting one device is for Kathara lab directories; restart the whole lab`);
+  const plan = planLab(src.lab, {
+    name,
+    imageMap: st.imageMap ?? {},
+    sharedDir: store.sharedDir(name),
+    stageRoot: store.stageRoot(name),
+    source: st.source!,
+  });
+  const dev = plan.devices.find((d) => d.name === device);
+  if (!dev) throw new KindaError(`${st.source} no longer defines device ${device}`);
+  const issues: Issue[] = [];
+  const files = collectDeviceFiles(dev, issues);
+  if (issues.length) throw new PreflightError(issues);
+
+  const step = rep.step(`restarting ${device} of lab ${name}`);
+  const old = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: name, [LABEL_DEVICE]: device });
+  for (const c of old) {
+    if (c.running) await runShutdownSteps(runtime, c.id, ds);
+    await runtime.remove(c.id);
+  }
+  rmSync(dev.stageDir, { recursive: true, force: true });
+  writeStage(dev.stageDir, files);
+  const id = await startDevice(plan, dev, runtime, limiter());
+  const res = await runStartupSteps(runtime, id, dev);
+  ds.containerId = id;
+  ds.startup = { ...res, log: store.writeLog(name, device, res.log ?? "") };
+  store.write(st);
+  if (res.status === "failed") step.fail(`${device} restarted; its start-up failed at ${res.failedStep} (exit ${res.exitCode})`);
+  else step.done(`${device} restarted`);
+  return st;
+}
+
+export interface LabListing {
+  name: string;
+  /** Who made it: kinda, or Kathara (found by its labels). */
+  manager: "kinda" | "kathara";
+  phase: string;
+  devices: number;
+  running: number;
+  source?: string;
+  /** Kathara: the lab hash and the user who started it. */
+  hash?: string;
+  user?: string;
+  cluster?: string;
+}
+
+/** `kinda list`: every lab on the machine, kinda's and Kathara's (all users). */
+export async function listLabs(opts: VerbOptions = {}): Promise<LabListing[]> {
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const mine = (await status(undefined, { runtime, ...(opts.store ? { store: opts.store } : {}) })).map((l): LabListing => ({
+    name: l.name,
+    manager: "kinda",
+    phase: l.phase,
+    devices: l.devices.length,
+    running: l.devices.filter((d) => d.running).length,
+    ...(l.source ? { source: l.source } : {}),
+    ...(l.cluster ? { cluster: l.cluster.name } : {}),
+  }));
+  const kathara = (await findKatharaLabs(runtime)).map((k): LabListing => ({
+    name: k.hash,
+    manager: "kathara",
+    phase: "up",
+    devices: k.devices.length,
+    running: k.devices.filter((d) => d.running).length,
+    hash: k.hash,
+    user: k.user,
+  }));
+  return [...mine, ...kathara];
+}
+
+export interface WipePlan {
+  labs: string[];
+  /** Containers labelled as kinda's whose lab is not among `labs` (removed too). */
+  strayContainers: string[];
+}
+
+/** Everything `wipe` would remove: every lab kinda knows of, by state, label and namespace name. */
+export async function wipePlan(opts: VerbOptions & { only?: (lab: string) => boolean } = {}): Promise<WipePlan> {
+  const store = opts.store ?? new StateStore();
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const keep = opts.only ?? (() => true);
+  const containers = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
+  const fromNetns = (await netnsList()).filter((n) => n.startsWith("kinda-")).map((n) => n.slice("kinda-".length));
+  const names = new Set([...store.list(), ...containers.map((c) => c.labels[LABEL_LAB] ?? ""), ...fromNetns]);
+  const labs = [...names].filter((n) => isValidLabName(n) && keep(n)).sort();
+  const strayContainers = containers.filter((c) => !c.labels[LABEL_LAB] && keep("")).map((c) => c.name);
+  return { labs, strayContainers };
+}
+
+/**
+ * `kinda wipe`: tears every lab down (clusters kinda made included; a cluster that cannot be
+ * removed is forgotten, as `down --force`), then removes stray kinda containers. Touches only
+ * objects with kinda's labels and name prefixes.
+ */
+export async function wipe(plan: WipePlan, opts: VerbOptions = {}): Promise<{ labs: string[]; failed: string[] }> {
+  const store = opts.store ?? new StateStore();
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const failed: string[] = [];
+  for (const lab of plan.labs) {
+    try {
+      await teardown(lab, {
+        runtime,
+        store,
+        forgetCluster: true,
+        providers: createProviderRegistry(),
+        ...(opts.reporter ? { reporter: opts.reporter } : {}),
+      });
+    } catch (e) {
+      failed.push(`${lab}: ${(e as Error).message}`);
+    }
+  }
+  const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
+  for (const c of all.filter((x) => plan.strayContainers.includes(x.name))) await runtime.remove(c.id);
+  return { labs: plan.labs, failed };
+}
