@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
-import { addVerbs } from "./verbs.js";
+import { addAttach, addVerbs } from "./verbs.js";
 
 const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help", "restart", "list", "wipe", "connect"]);
 
@@ -198,6 +198,7 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addVerbs(program, (code) => (exitCode = code));
+  addAttach(program);
   await program.parseAsync(argv);
   return exitCode;
 }

@@ -3,6 +3,7 @@ import { Option, type Command } from "commander";
 import { createInterface } from "node:readline/promises";
 import { execIn, resolveLabName } from "../app/api.js";
 import { KindaError } from "../core/errors.js";
+import { attachToKathara, readAttachSpec } from "../app/kathara.js";
 import { listLabs, restartDevice, restartLab, wipe, wipePlan, type LabListing } from "../app/verbs.js";
 import { terminalReporter } from "./render.js";
 
@@ -106,5 +107,23 @@ export function addVerbs(program: Command, setExit: (code: number) => void): voi
         stderr: process.stderr,
       });
       setExit(r.exitCode);
+    });
+}
+
+export function addAttach(program: Command): void {
+  program
+    .command("attach")
+    .description("attach a Kubernetes cluster to a lab that Kathara started (nodes linked to its devices or collision domains)")
+    .requiredOption("--kathara <dir|hash>", "the Kathara lab: its directory, or its lab hash (kinda list shows them)")
+    .argument(
+      "<file>",
+      "YAML: nodes ([{name, role}]), links ([{node, device|domain, nodeAddress, ...}]), encapsulation, cluster: {name, image}",
+    )
+    .option("-n, --name <name>", "kinda's name for the lab (default: kathara-<hash>)")
+    .action(async (file: string, o: { kathara: string; name?: string }) => {
+      const spec = readAttachSpec(file);
+      const r = await attachToKathara(o.kathara, spec, { ...(o.name ? { name: o.name } : {}), reporter: terminalReporter() });
+      console.log(`cluster attached to Kathara lab as ${r.lab}: ${r.result.nodes.map((n) => `${n.name}=${n.k8sName}`).join(", ")}`);
+      console.log(`  status: kinda status ${r.lab}    remove (only what kinda added): kinda down ${r.lab}`);
     });
 }

@@ -10,7 +10,7 @@ import { inNetns } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore, type ClusterState } from "../state/store.js";
+import { StateStore, type ClusterState, type LabState } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import {
@@ -72,8 +72,11 @@ export function routeArgs(r: IpRoute | undefined): string | undefined {
 }
 
 /** Devices of a lab that is up, with PIDs, present interfaces, bridges and default route. */
-export async function discoverDevices(lab: string, runtime: Runtime): Promise<DeviceFacts[]> {
-  const cs = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: lab });
+export async function discoverDevices(lab: string, runtime: Runtime, state?: LabState): Promise<DeviceFacts[]> {
+  // a lab kinda attached to (Kathara's): its containers as recorded, not by kinda's labels
+  const cs = state?.external
+    ? state.devices.map((d) => ({ id: d.containerId ?? d.container, name: d.container, labels: { [LABEL_DEVICE]: d.name } }))
+    : await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: lab });
   return Promise.all(
     cs.map(async (c) => {
       const info = await runtime.inspect(c.id);
@@ -187,7 +190,7 @@ export class ClusterBuilder {
     const state = this.store.read(this.lab);
     if (!state || state.phase !== "up") throw new KindaError(`lab ${this.lab} is not up`, { hint: `deploy it first (kinda up ...)` });
     if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
-    const devices = await discoverDevices(this.lab, this.runtime);
+    const devices = await discoverDevices(this.lab, this.runtime, this.store.read(this.lab));
     this.validateUpFront(devices);
     if (await this.provider.exists?.()) {
       throw new KindaError(`a ${this.provider.kind} cluster named ${this.provider.name} already exists`, {
@@ -244,6 +247,7 @@ export class ClusterBuilder {
         podCidr: DEFAULT_POD_CIDR,
         labNetns: state.netns,
         domains: state.domains,
+        ...(state.external ? { domainsInHost: true } : {}),
       });
       cluster.hostLinks = plan.hostLinks;
       cluster.deviceUndo = deviceUndo(plan, devices);

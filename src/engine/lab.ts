@@ -6,9 +6,20 @@
  */
 import { mkdirSync } from "node:fs";
 import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
-import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
+import { run } from "../net/exec.js";
+import { ipBatch, ipBatchForce, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
-import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/lab.js";
+import {
+  deviceLinkBatch,
+  devicePostLinkBatch,
+  devicePreLinkBatch,
+  externalHostBatch,
+  externalLabBatch,
+  externalUndoBatch,
+  labNamespaceBatch,
+  type DevicePlan,
+  type Plan,
+} from "../plan/lab.js";
 import type { ContainerSpec, Runtime } from "../model/container.js";
 import { destroyCluster } from "./cluster.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
@@ -114,6 +125,14 @@ export async function preflight(plan: Plan, runtime: Runtime, store: StateStore)
   }
   const staged = new Map<string, StagedFile[]>();
   for (const d of plan.devices) staged.set(d.name, collectDeviceFiles(d, issues));
+  for (const x of plan.external) {
+    const [file, line] = (x.where ?? "lab.ext:").split(":");
+    const place = { file: file!, ...(line ? { line: Number(line) } : {}) };
+    if ((await run(["ip", "link", "show", "dev", x.iface])).exitCode !== 0)
+      issues.push({ ...place, message: `host interface ${x.iface} does not exist (lab.ext joins it to collision domain ${x.domain})` });
+    else if (x.vlan !== undefined && (await run(["ip", "link", "show", "dev", x.name])).exitCode === 0)
+      issues.push({ ...place, message: `${x.name} already exists on the host; kinda makes its VLAN interfaces itself` });
+  }
   if (issues.length) throw new PreflightError(issues);
   return staged;
 }
@@ -234,6 +253,13 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
     await netnsAdd(plan.netns);
     await ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
+    if (plan.external.length) {
+      // recorded first: a failure halfway gives back what was moved
+      state.externalLinks = plan.external.map((x) => ({ name: x.name, ...(x.vlan !== undefined ? { vlan: x.vlan } : {}) }));
+      store.write(state);
+      await ipBatch({ host: true }, externalHostBatch(plan));
+      await ipBatch({ name: plan.netns }, externalLabBatch(plan));
+    }
     netStep.done();
     checkAbort();
 
@@ -362,7 +388,8 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       await destroyCluster(name, {
         runtime,
         store,
-        labGoing: true,
+        // a lab kinda only attached to (Kathara's) stays: undo what the cluster added in its devices
+        labGoing: !state.external,
         ...(opts.providers ? { providers: opts.providers } : {}),
         ...(opts.provider ? { provider: opts.provider } : {}),
       });
@@ -392,7 +419,8 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
   await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
   rm.done();
-  await netnsDelete(state?.netns ?? labNetns(name));
+  if (state?.externalLinks?.length) await ipBatchForce({ name: state.netns }, externalUndoBatch(state.externalLinks));
+  if (!state?.external) await netnsDelete(state?.netns ?? labNetns(name));
   const left = clusterError && store.read(name);
   if (left?.cluster && opts.forgetCluster) {
     rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);

@@ -66,6 +66,15 @@ export interface Device {
   optionPlaces: Record<string, Place>;
 }
 
+export interface ExternalLink {
+  domain: string;
+  /** The host interface. */
+  iface: string;
+  /** VLAN id: kinda makes `<iface>.<vlan>` on the host interface and joins that. */
+  vlan?: number;
+  place?: Place;
+}
+
 export interface LabWarning {
   message: string;
   place?: Place;
@@ -87,6 +96,8 @@ export interface Lab {
    * 3.8 sets them up (IPv6 off unless asked, /hostlab, start-up log, hosts file, ...).
    */
   flavor?: "kathara";
+  /** lab.ext: host interfaces (or VLAN sub-interfaces kinda makes on them) joined to a collision domain. */
+  externalLinks?: ExternalLink[];
   warnings: LabWarning[];
 }
 

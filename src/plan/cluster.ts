@@ -117,6 +117,11 @@ export interface ClusterPlanInput {
   /** The lab's namespace and collision domains (for links that join a domain). */
   labNetns?: string;
   domains?: { name: string; bridge: string }[];
+  /**
+   * The domains' bridges are in the host namespace (a Kathara lab's `kt-...` bridges): a node's
+   * veth peer goes there, named with the lab's host-link prefix so `down` finds it.
+   */
+  domainsInHost?: boolean;
   links: NodeLink[];
   nodes: NodeFacts[];
   /** The provider's API load balancer, when the cluster has one (linked with node LOAD_BALANCER). */
@@ -344,7 +349,9 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   const linkOf = new Map(links.map((l) => [l.node, l]));
 
   // 1. links
-  const labOps = ops(1, `lab namespace ${input.labNetns ?? ""}`, { name: input.labNetns ?? "" });
+  const labOps = input.domainsInHost
+    ? ops(1, "host namespace (collision domains)", { host: true })
+    : ops(1, `lab namespace ${input.labNetns ?? ""}`, { name: input.labNetns ?? "" });
   links.forEach((l, li) => {
     if (l.domain === undefined) return;
     const n = nodeOps.get(l.node)!;
@@ -352,11 +359,13 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
     const mtu = l.mtu ?? 1500;
     const bridge = input.domains?.find((d) => d.name === l.domain)?.bridge;
-    if (!bridge || !input.labNetns)
+    if (!bridge || (!input.labNetns && !input.domainsInHost))
       throw new TopologyError([{ field: `links[${li}]`, message: `collision domain ${l.domain} is not known in this lab` }]);
-    const peer = `kn-${li}`;
+    // host namespace: PID 1's (kinda runs in the host's PID namespace)
+    const peer = input.domainsInHost ? `${hostLinkPrefix(lab)}-d${li}` : `kn-${li}`;
+    const peerNs = input.domainsInHost ? "1" : input.labNetns;
     n.ip.push(
-      `link add ${nodeIf}${l.nodeMac ? ` address ${l.nodeMac}` : ""} mtu ${mtu} type veth peer name ${peer} mtu ${mtu} netns ${input.labNetns}`,
+      `link add ${nodeIf}${l.nodeMac ? ` address ${l.nodeMac}` : ""} mtu ${mtu} type veth peer name ${peer} mtu ${mtu} netns ${peerNs}`,
       `addr add ${l.nodeAddress} dev ${nodeIf}`,
       `link set ${nodeIf} up`,
     );

@@ -100,6 +100,18 @@ export interface Plan {
   warnings: LabWarning[];
   /** Devices are set up as Kathara sets them up (the lab is a Kathara lab directory). */
   kathara: boolean;
+  /** lab.ext: host interfaces joined to collision domains (`name`: the interface kinda moves). */
+  external: ExternalPlan[];
+}
+
+export interface ExternalPlan {
+  domain: string;
+  bridge: string;
+  iface: string;
+  vlan?: number;
+  /** The interface moved into the lab namespace: `iface`, or the VLAN sub-interface kinda makes. */
+  name: string;
+  where?: string;
 }
 
 /**
@@ -199,7 +211,9 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
   }
   const issues: Issue[] = [];
   const warnings: LabWarning[] = [...lab.warnings];
-  const domainNames = [...new Set(lab.devices.flatMap((d) => d.interfaces.map((i) => i.domain)))].sort();
+  const domainNames = [
+    ...new Set([...lab.devices.flatMap((d) => d.interfaces.map((i) => i.domain)), ...(lab.externalLinks ?? []).map((x) => x.domain)]),
+  ].sort();
   const domains: DomainPlan[] = domainNames.map((name, i) => ({ name, bridge: domainBridge(i) }));
   const bridgeOf = new Map(domains.map((d) => [d.name, d.bridge]));
   const imageMap = opts.imageMap ?? {};
@@ -287,9 +301,45 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
     waves: startWaves(devices),
     warnings,
     kathara,
+    external: (lab.externalLinks ?? []).map((x) => ({
+      domain: x.domain,
+      bridge: bridgeOf.get(x.domain) as string,
+      iface: x.iface,
+      ...(x.vlan !== undefined ? { vlan: x.vlan } : {}),
+      name: x.vlan !== undefined ? `${x.iface}.${x.vlan}` : x.iface,
+      ...(x.place?.file ? { where: `${x.place.file}:${x.place.line ?? ""}` } : {}),
+    })),
   };
   if (opts.source) plan.source = opts.source;
   return plan;
+}
+
+/**
+ * lab.ext, host side (Kathara's DockerLink._attach_external_interfaces, with the bridge in the lab's
+ * namespace instead of the host's): the VLAN sub-interface made on the host interface when asked,
+ * then the interface moved into the lab namespace. Its inverse is externalUndoBatch.
+ */
+export function externalHostBatch(plan: Plan): string[] {
+  return plan.external.flatMap((x) => [
+    ...(x.vlan !== undefined ? [`link add link ${x.iface} name ${x.name} type vlan id ${x.vlan}`] : []),
+    `link set ${x.name} netns ${plan.netns}`,
+  ]);
+}
+
+/** lab.ext, lab-namespace side: each joined interface enslaved to its domain's bridge, up. */
+export function externalLabBatch(plan: Plan): string[] {
+  return plan.external.map((x) => `link set ${x.name} master ${x.bridge} up`);
+}
+
+/**
+ * Inverse of the lab.ext operations, run in the lab namespace before it is deleted: a VLAN
+ * sub-interface kinda made is deleted (Kathara deletes its VLAN interfaces too), a host interface
+ * goes back to the host namespace (PID 1's) instead of dying with the namespace.
+ */
+export function externalUndoBatch(links: readonly { name: string; vlan?: number }[]): string[] {
+  return links.flatMap((x) =>
+    x.vlan !== undefined ? [`link delete ${x.name}`] : [`link set ${x.name} nomaster`, `link set ${x.name} netns 1`],
+  );
 }
 
 /** ip -batch lines for the lab namespace: one bridge per collision domain. */
@@ -354,6 +404,8 @@ export function formatPlan(plan: Plan): string {
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
   }
+  for (const l of externalHostBatch(plan)) out.push(`  ip ${l}   (lab.ext, host namespace)`);
+  for (const l of externalLabBatch(plan)) out.push(`  ip -n ${plan.netns} ${l}   (lab.ext)`);
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");
 }

@@ -94,7 +94,9 @@ export async function findKatharaLabs(runtime: Runtime): Promise<KatharaLab[]> {
       name,
       network: n.Name,
       networkId: n.Id,
-      bridge: katharaBridge(n.Id),
+      // katharanp names its bridge after the network id; a bridge named by option (Docker's
+      // bridge driver standing in for katharanp in the tests) is taken as it is
+      bridge: n.Options?.["com.docker.network.bridge.name"] ?? katharaBridge(n.Id),
       containers: attached,
     });
   }

@@ -66,6 +66,13 @@ export interface LabState {
   devices: DeviceState[];
   domains: { name: string; bridge: string }[];
   warnings: string[];
+  /**
+   * A lab another tool started (Kathara), recorded so a cluster can attach to it: its devices and
+   * domains are that tool's; `down` removes only what kinda added (the cluster and its links).
+   */
+  external?: { manager: "kathara"; hash: string; user: string; source?: string };
+  /** lab.ext interfaces moved into the lab namespace, to give back (or delete, VLANs) at teardown. */
+  externalLinks?: { name: string; vlan?: number }[];
   /** Image substitutions (--image-map) it was deployed with, for `restart`. */
   imageMap?: Record<string, string>;
   cluster?: ClusterState;

@@ -8,7 +8,7 @@ import { basename, join, posix, resolve } from "node:path";
 import { TopologyError, type Issue, type Place } from "../core/errors.js";
 import { macProblem } from "../core/addr.js";
 import { HOSTLAB_MOUNT, STAGE_MOUNT } from "../core/defaults.js";
-import { newDevice, type Device, type Lab, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
+import { newDevice, type Device, type ExternalLink, type Lab, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
 const RESERVED_NAMES = new Set(["shared", "_test"]);
@@ -384,6 +384,40 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
   return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces };
 }
 
+/**
+ * Parses lab.ext as Kathara does (parser/netkit/ExtParser.py): lines `CD IFACE[.VLAN]`, blank and
+ * `#` lines skipped, VLAN ids 1-4094, anything else malformed (with its line). kinda also checks
+ * what Kathara leaves to the kernel: the interface name, and that `IFACE.VLAN` fits 15 characters.
+ */
+export function parseLabExt(text: string, file = "lab.ext"): { links: ExternalLink[]; issues: Issue[] } {
+  const links: ExternalLink[] = [];
+  const issues: Issue[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    const place = { file, line: i + 1 };
+    if (!line || raw.startsWith("#")) return;
+    const m = /^(\w+)\s+(\w+)(?:\.(\d+))?$/.exec(line);
+    if (!m) {
+      issues.push({ ...place, message: `malformed line ${JSON.stringify(line)}: expected COLLISION_DOMAIN HOST_INTERFACE[.VLAN]` });
+      return;
+    }
+    const [, domain, iface, vlanText] = m as unknown as [string, string, string, string | undefined];
+    const vlan = vlanText === undefined ? undefined : Number(vlanText);
+    if (vlan !== undefined && (vlan < 1 || vlan > 4094)) issues.push({ ...place, message: `VLAN id ${vlan} is not in 1-4094` });
+    else if (`${iface}${vlan !== undefined ? `.${vlan}` : ""}`.length > 15)
+      issues.push({ ...place, message: `interface name ${iface}.${vlan} is longer than 15 characters` });
+    else links.push({ domain, iface, ...(vlan !== undefined ? { vlan } : {}), place });
+  });
+  const seen = new Map<string, number>();
+  for (const l of links) {
+    const key = `${l.iface}.${l.vlan ?? ""}`;
+    if (seen.has(key))
+      issues.push({ ...l.place!, message: `${l.iface}${l.vlan ? `.${l.vlan}` : ""} is already joined at line ${seen.get(key)}` });
+    else seen.set(key, l.place!.line!);
+  }
+  return { links, issues };
+}
+
 /** Parses lab.dep; adds dependencies to `devices`. Returns problems with file and line. */
 export function parseLabDep(text: string, devices: readonly Device[], file = "lab.dep"): Issue[] {
   const issues: Issue[] = [];
@@ -472,6 +506,9 @@ export function loadKatharaLab(dirArg: string): Lab {
   }
   const depPath = join(dir, "lab.dep");
   if (existsSync(depPath) && issues.length === 0) issues.push(...parseLabDep(readText(depPath), parsed.devices, depPath));
+  const extPath = join(dir, "lab.ext");
+  const ext = existsSync(extPath) ? parseLabExt(readText(extPath), extPath) : undefined;
+  if (ext) issues.push(...ext.issues);
 
   for (const dev of parsed.devices) {
     const folder = join(dir, dev.name);
@@ -507,6 +544,7 @@ export function loadKatharaLab(dirArg: string): Lab {
   if (issues.length) throw new TopologyError(issues);
 
   const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings, flavor: "kathara" };
+  if (ext?.links.length) lab.externalLinks = ext.links;
   const shared = join(dir, "shared");
   if (existsSync(shared) && statSync(shared).isDirectory()) lab.sharedFolder = shared;
   for (const [kind, key] of [

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Issue } from "../../../src/core/errors.js";
 import { collectDeviceFiles, shutdownPath, writeStage } from "../../../src/engine/stage.js";
-import { planLab } from "../../../src/plan/lab.js";
-import { loadKatharaLab, parseLabConf } from "../../../src/topology/kathara.js";
+import { externalHostBatch, externalLabBatch, externalUndoBatch, planLab } from "../../../src/plan/lab.js";
+import { loadKatharaLab, parseLabConf, parseLabExt } from "../../../src/topology/kathara.js";
 
 const opts = { name: "t", sharedDir: "/s", stageRoot: "/st" };
 
@@ -93,5 +93,41 @@ describe("Kathara fidelity: staged files", () => {
       r1.shutdown.map((s) => shutdownPath(s)),
       ["/hostlab/r1.shutdown"],
     );
+  });
+});
+
+describe("lab.ext", () => {
+  it("parses CD IFACE[.VLAN] as Kathara's ExtParser; malformed lines and bad VLANs name their line", () => {
+    const ok = parseLabExt("# host links\nA enp9s0\n\nB enp9s0.20\n", "lab.ext");
+    assert.deepEqual(ok.issues, []);
+    assert.deepEqual(
+      ok.links.map((l) => [l.domain, l.iface, l.vlan]),
+      [
+        ["A", "enp9s0", undefined],
+        ["B", "enp9s0", 20],
+      ],
+    );
+    const bad = parseLabExt("A\nB eth0.0\nC eth0.5000\nD a-very-long-ifname.100\nE eth1\nF eth1\n", "lab.ext");
+    assert.deepEqual(
+      bad.issues.map((i) => i.line),
+      [1, 2, 3, 4, 6],
+    );
+  });
+
+  it("plans the interface's move into the lab namespace, its bridge port, and the inverse", () => {
+    const { dir } = katharaLab({ "lab.conf": 'a[0]="A"\n', "lab.ext": "A veth9\nX veth8.15\n" });
+    const plan = planLab(loadKatharaLab(dir), opts);
+    assert.deepEqual(
+      plan.domains.map((d) => d.name),
+      ["A", "X"],
+      "a domain only lab.ext names gets its bridge too",
+    );
+    assert.deepEqual(externalHostBatch(plan), [
+      "link set veth9 netns kinda-t",
+      "link add link veth8 name veth8.15 type vlan id 15",
+      "link set veth8.15 netns kinda-t",
+    ]);
+    assert.deepEqual(externalLabBatch(plan), ["link set veth9 master cd-0 up", "link set veth8.15 master cd-1 up"]);
+    assert.deepEqual(externalUndoBatch(plan.external), ["link set veth9 nomaster", "link set veth9 netns 1", "link delete veth8.15"]);
   });
 });

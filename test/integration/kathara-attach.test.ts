@@ -1,0 +1,93 @@
+/**
+ * A cluster attached to a lab that Kathara started (made here the way Kathara makes one:
+ * test/support/kathara-fixture.ts), with Kind-compatible fixture nodes: kinda finds the lab by
+ * Kathara's labels, links one node to a device and one into a collision domain (Kathara's `kt-`
+ * bridge in the host namespace), traffic crosses Kathara's network, and `kinda down` removes only
+ * what kinda added: Kathara's containers, networks and bridges stay as they were.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { attachToKathara, parseAttachSpec } from "../../src/app/kathara.js";
+import { StateStore } from "../../src/state/store.js";
+import { ensureTestEnv } from "../support/env.js";
+import { FixtureProvider } from "../support/fixture.js";
+import { KatharaFixture } from "../support/kathara-fixture.js";
+import { hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
+
+const dir = mkdtempSync(join(tmpdir(), "kinda-it-kathara-lab-"));
+writeFileSync(join(dir, "lab.conf"), 'r1[0]="A"\nr1[1]="B"\nh1[0]="A"\n');
+const lab = new KatharaFixture(dir, [
+  { name: "r1", domains: ["A", "B"], setup: ["ip addr add 10.21.1.1/24 dev eth0", "ip addr add 10.21.2.1/24 dev eth1"] },
+  { name: "h1", domains: ["A"], setup: ["ip addr add 10.21.1.2/24 dev eth0", "ip route add default via 10.21.1.1"] },
+]);
+const provider = new FixtureProvider("kfxk");
+const NAME = "t-kathara-attach";
+let linksBefore: string[];
+
+before(async () => {
+  ensureTestEnv();
+  await lab.up();
+  linksBefore = hostLinks(); // Kathara's bridges included: they must still be there at the end
+});
+
+after(async () => {
+  await kinda("down", NAME);
+  await lab.down();
+});
+
+function nodePing(node: string, addr: string): boolean {
+  try {
+    execFileSync("nsenter", ["-t", String(provider.fact(node).pid), "-n", "ping", "-c1", "-W2", addr], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("a cluster on a lab Kathara started", () => {
+  it("kinda list shows the Kathara lab by its hash", async () => {
+    const out = await kindaOk("list", "--json");
+    const l = (JSON.parse(out) as { name: string; manager: string; devices: number }[]).find((x) => x.name === lab.hash);
+    assert.equal(l?.manager, "kathara");
+    assert.equal(l?.devices, 2);
+  });
+
+  it("attaches a node to a device and one into a collision domain; traffic crosses Kathara's network", async () => {
+    const spec = parseAttachSpec(
+      [
+        "encapsulation: vxlan",
+        "nodes: [{name: c1, role: control-plane}, {name: w1}]",
+        "links:",
+        "  - {node: c1, device: r1, nodeAddress: 10.21.3.2/24, deviceAddress: 10.21.3.1/24, defaultRoute: true}",
+        "  - {node: w1, domain: A, nodeAddress: 10.21.1.3/24, gateway: 10.21.1.1, defaultRoute: true}",
+      ].join("\n"),
+      "attach.yaml",
+    );
+    const r = await attachToKathara(dir, spec, { name: NAME, provider, store: new StateStore(stateDir) });
+    assert.equal(r.lab, NAME);
+    // w1 sits on Kathara's segment A next to h1 and r1; c1 is behind r1
+    assert.ok(nodePing("w1", "10.21.1.2"), "w1 -> h1 on Kathara's collision domain A");
+    assert.ok(nodePing("w1", "10.21.3.2"), "w1 -> c1 through Kathara's r1");
+    const bridge = lab.bridges.get("A")!;
+    const ports = execFileSync("ip", ["-j", "link", "show", "master", bridge], { encoding: "utf8" });
+    assert.ok(
+      (JSON.parse(ports) as { ifname: string }[]).some((p) => /^kh[0-9a-f]{9}-d\d+$/.test(p.ifname)),
+      `w1's veth is a port of ${bridge}`,
+    );
+    assert.deepEqual(await lab.interfaces("r1"), ["eth0", "eth1", "eth2"], "r1 got one interface for c1");
+  });
+
+  it("kinda down removes only what kinda added; Kathara's lab stays as it was", async () => {
+    await kindaOk("down", NAME);
+    assert.deepEqual(await lab.running(), ["h1", "r1"], "Kathara's containers still run");
+    assert.deepEqual(await lab.interfaces("r1"), ["eth0", "eth1"], "r1's link to c1 is gone, its own remain");
+    for (const b of lab.bridges.values()) execFileSync("ip", ["link", "show", "dev", b], { stdio: "ignore" });
+    assert.deepEqual(hostLinks(), linksBefore, "host links as before (Kathara's bridges included)");
+    const st = await kinda("status", NAME);
+    assert.notEqual(st.code, 0, "kinda no longer knows the lab");
+  });
+});
