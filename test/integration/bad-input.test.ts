@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { IMAGE_MAP_ARGS, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP_ARGS, ensureTestEnv, fixtureLab } from "../support/env.js";
 import { assertNothingLeft, containersOf, copyLab, hostLinks, kinda, kindaOk } from "../support/kinda.js";
 
 let linksBefore: string[];
@@ -22,7 +22,7 @@ async function rejected(name: string, dir: string, pattern: RegExp, extra: strin
 
 describe("bad input creates nothing", { concurrency: true }, () => {
   it("a lab.conf syntax error names file and line", async () => {
-    const d = copyLab("static-routing");
+    const d = copyLab(fixtureLab("features"));
     appendFileSync(join(d, "lab.conf"), "\nthis line is not lab.conf\n");
     const lines = execFileSync("wc", ["-l", join(d, "lab.conf")], { encoding: "utf8" });
     const n = Number(lines.trim().split(" ")[0]);
@@ -30,19 +30,19 @@ describe("bad input creates nothing", { concurrency: true }, () => {
   });
 
   it("an interface given twice names the line and the device", async () => {
-    const d = copyLab("static-routing");
+    const d = copyLab(fixtureLab("features"));
     appendFileSync(join(d, "lab.conf"), '\npc1[0]="B"\n');
     await rejected("t-bad-iface", d, /lab\.conf:\d+: device pc1 \[eth0\]: interface eth0 of pc1 is given twice/);
   });
 
   it("a lab.dep naming an unknown device names lab.dep and its line", async () => {
-    const d = copyLab("static-routing");
+    const d = copyLab(fixtureLab("features"));
     writeFileSync(join(d, "lab.dep"), "# deps\nr1: pc1\npc2: r9\n");
     await rejected("t-bad-dep", d, /lab\.dep:3: "r9" is not a device of this lab/);
   });
 
   it("an image that is not present names the device and field", async () => {
-    const d = copyLab("static-routing");
+    const d = copyLab(fixtureLab("features"));
     await rejected(
       "t-bad-image",
       d,
@@ -52,15 +52,15 @@ describe("bad input creates nothing", { concurrency: true }, () => {
   });
 
   it("a device folder that cannot be copied names the file", async () => {
-    const d = copyLab("bgp-simple-peering");
-    execFileSync("mkfifo", [join(d, "router1", "etc", "a-fifo")]);
-    await rejected("t-bad-folder", d, /router1\/etc\/a-fifo: device router1: cannot be copied into the device/);
+    const d = copyLab(fixtureLab("features"));
+    execFileSync("mkfifo", [join(d, "r1", "etc", "a-fifo")]);
+    await rejected("t-bad-folder", d, /r1\/etc\/a-fifo: device r1: cannot be copied into the device/);
   });
 });
 
 describe("a failing start-up script", () => {
   it("is reported per device with its output; the lab stays up", async () => {
-    const d = copyLab("static-routing");
+    const d = copyLab(fixtureLab("features"));
     appendFileSync(join(d, "pc2.startup"), "\necho about to fail\nexit 7\n");
     const name = "t-bad-startup";
     const r = await kinda("up", d, "--name", name, ...IMAGE_MAP_ARGS);
@@ -78,7 +78,7 @@ describe("a failing start-up script", () => {
     assert.equal(devs.find((x) => x.name === "pc1")?.startup, "ok");
     const log = execFileSync("cat", [devs.find((x) => x.name === "pc2")!.startupLog!], { encoding: "utf8" });
     assert.match(log, /about to fail/);
-    assert.equal((await containersOf(name)).length, 4, "the lab stays up");
+    assert.equal((await containersOf(name)).length, 5, "the lab stays up");
     await kindaOk("down", name);
     await assertNothingLeft(name, linksBefore);
   });

@@ -9,7 +9,7 @@ import { haExample } from "../../examples/ha.js";
 import { loadKatharaLab } from "../../src/topology/kathara.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
 import { treeExample } from "../../examples/tree.js";
-import { ROOT, conformanceDir } from "../support/env.js";
+import { ROOT, fixtureLab } from "../support/env.js";
 
 function count(svg: string, re: RegExp): number {
   return (svg.match(re) ?? []).length;
@@ -32,12 +32,16 @@ describe("kinda graph", () => {
     for (const l of ["two-routers", "cluster-net"]) checkSvg(graphFromLab(l, loadKatharaLab(join(ROOT, "examples", "labs", l))));
   });
 
-  it("renders the conformance labs; shared segments become segment nodes", () => {
-    const one = graphFromLab("one-bridge", loadKatharaLab(join(conformanceDir(), "one-bridge")));
-    checkSvg(one);
-    const dc = graphFromLab("dc", loadKatharaLab(join(conformanceDir(), "data-center-bgp")));
-    assert.equal(dc.edges.length, 24);
-    checkSvg(dc);
+  it("renders Kathara labs; a segment of three or more devices becomes a segment node", () => {
+    const g = graphFromLab("features", loadKatharaLab(fixtureLab("features")));
+    checkSvg(g);
+    // lan1 joins pc1, pc3 and r1 through a segment node (3 edges); core and lan2 are point-to-point
+    assert.equal(g.edges.length, 5);
+    assert.ok(
+      g.nodes.some((n) => n.kind === "segment" && n.label === "lan1"),
+      "lan1 is drawn as a segment node",
+    );
+    assert.equal(g.nodes.filter((n) => n.kind === "segment").length, 1, "core and lan2 are plain edges");
   });
 
   it("lays a tree out in layers from its root, Kubernetes nodes at the bottom", () => {
