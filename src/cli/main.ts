@@ -6,7 +6,7 @@ import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } 
 import { KindaError, TopologyError } from "../errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -194,6 +194,17 @@ async function main(argv: string[]): Promise<number> {
       } else if (o.format === "png" && process.stdout.isTTY) {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
+    });
+
+  program
+    .command("doctor")
+    .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import("../app/doctor.js");
+      const r = await doctor();
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      if (!r.ok) exitCode = 1;
     });
 
   await program.parseAsync(argv);

@@ -1,4 +1,5 @@
 /** Deploys a TopologySpec: its network as a lab, then (when it has nodes) its cluster. */
+import { requirePrograms } from "../core/host.js";
 import { ClusterBuilder, type BuildResult } from "../cluster/cluster.js";
 import { KindProvider } from "../cluster/kind.js";
 import type { ClusterProvider } from "../cluster/provider.js";
@@ -98,7 +99,9 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
     ? (opts.provider ??
       new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {}))
     : undefined;
-  await provider?.preflight?.(); // e.g. no kind CLI: say so before creating anything
+  // every host program the lab, its nodes and the provider need, all named at once, before anything is created
+  if (provider) requirePrograms(["lab", "cluster"], provider.hostPrograms?.() ?? []);
+  await provider?.preflight?.(); // e.g. a kind CLI that does not run: say so before creating anything
   const network = await deploy(plan, {
     runtime,
     store,

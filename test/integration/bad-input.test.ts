@@ -1,11 +1,13 @@
 /** Bad input: a clear error naming the file and line (or device and field), and nothing created. */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { IMAGE_MAP_ARGS, ensureTestEnv, fixtureLab } from "../support/env.js";
-import { assertNothingLeft, containersOf, copyLab, hostLinks, kinda, kindaOk } from "../support/kinda.js";
+import { IMAGE_MAP_ARGS, ROOT, ensureTestEnv, fixtureLab } from "../support/env.js";
+import { HOST_PROGRAMS, findProgram } from "../../src/core/host.js";
+import { assertNothingLeft, containersOf, copyLab, hostLinks, kinda, kindaOk, kindaWith } from "../support/kinda.js";
 
 let linksBefore: string[];
 before(() => {
@@ -81,5 +83,55 @@ describe("a failing start-up script", () => {
     assert.equal((await containersOf(name)).length, 5, "the lab stays up");
     await kindaOk("down", name);
     await assertNothingLeft(name, linksBefore);
+  });
+});
+
+/** A PATH of one directory with every program kinda and its tests run, except `without`. */
+function pathWithout(without: string): string {
+  const d = mkdtempSync(join(tmpdir(), "kinda-it-path-"));
+  for (const name of [...HOST_PROGRAMS.map((p) => p.name), "kind", "kubectl"]) {
+    const at = findProgram(name);
+    if (at && name !== without) symlinkSync(at, join(d, name));
+  }
+  return d;
+}
+
+describe("a host program that is missing (ethtool)", () => {
+  it("stops up of a topology with nodes before anything is created, naming it and its package; a lab without nodes deploys", async () => {
+    const PATH = pathWithout("ethtool");
+    const name = "t-no-ethtool";
+    const r = await kindaWith({ PATH }, "up", join(ROOT, "examples", "two-routers-static.yaml"), "--name", name, ...IMAGE_MAP_ARGS);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /host programs that kinda runs are missing \(nothing was created\)/);
+    assert.match(r.stderr, /- ethtool \(Debian package ethtool\): checksum offload/);
+    assert.match(r.stderr, /hint: apt-get install ethtool/);
+    await assertNothingLeft(name, linksBefore);
+    // a lab without Kubernetes nodes does not run ethtool, so it is not refused
+    await kindaWith({ PATH }, "up", join(ROOT, "examples", "labs", "two-routers"), "--name", name, ...IMAGE_MAP_ARGS).then((u) =>
+      assert.equal(u.code, 0, u.stderr),
+    );
+    await kindaOk("down", name);
+    await assertNothingLeft(name, linksBefore);
+  });
+
+  it("kinda doctor lists it as missing with its package and fails", async () => {
+    const r = await kindaWith({ PATH: pathWithout("ethtool") }, "doctor", "--json");
+    assert.equal(r.code, 1, r.stderr);
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      checks: { group: string; name: string; status: string; debianPackage?: string }[];
+    };
+    assert.equal(report.ok, false);
+    const ethtool = report.checks.find((c) => c.group === "program" && c.name === "ethtool");
+    assert.deepEqual([ethtool?.status, ethtool?.debianPackage], ["fail", "ethtool"]);
+    assert.equal(report.checks.find((c) => c.name === "ip")?.status, "ok");
+    for (const f of ["veth", "bridge", "vxlan", "gre", "tbf", "htb", "netem", "openvswitch"])
+      assert.ok(
+        report.checks.some((c) => c.group === "kernel" && c.name === f),
+        `kernel feature ${f} reported`,
+      );
+    assert.equal(report.checks.find((c) => c.name === "veth")?.status, "ok", "veth really created");
+    const text = await kindaWith({ PATH: pathWithout("ethtool") }, "doctor");
+    assert.match(text.stdout, /missing host programs: apt-get install ethtool/);
   });
 });

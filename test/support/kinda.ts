@@ -17,17 +17,22 @@ export interface CliResult {
   stderr: string;
 }
 
-export function kindaSpawn(args: string[]): ChildProcess {
+export function kindaSpawn(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, KINDA_STATE_DIR: stateDir, CI: "1" },
+    env: { ...process.env, KINDA_STATE_DIR: stateDir, CI: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
 
 /** Runs `kinda ARGS` as a user would (a separate process sharing the test's state dir). */
 export function kinda(...args: string[]): Promise<CliResult> {
+  return kindaWith({}, ...args);
+}
+
+/** `kinda ARGS` with these environment variables changed (e.g. PATH). */
+export function kindaWith(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
   return new Promise((res) => {
-    const child = kindaSpawn(args);
+    const child = kindaSpawn(args, env);
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
