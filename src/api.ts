@@ -10,6 +10,7 @@ import { deploy, teardown, type DeployResult } from "./engine/engine.js";
 import { loadSource, resolveLabPath } from "./engine/source.js";
 import { formatTopologyPlan, planTopology, upTopology } from "./topology/deploy.js";
 import { labNameFromDir } from "./topology/kathara.js";
+import type { TopologySpec } from "./topology/spec.js";
 
 /** A path's default lab name without loading it (down must work even if the source changed). */
 function basenameName(path: string): string {
@@ -19,8 +20,31 @@ import type { Reporter } from "./engine/reporter.js";
 import { netnsExists } from "./net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph/graph.js";
 
-export interface UpOptions {
+/** Overrides of a topology's own settings, from the command line. */
+export interface TopologyOverrides {
   name?: string;
+  /** Kind node image (the topology's cluster.image). */
+  nodeImage?: string;
+  /** Pod traffic between nodes (the topology's encapsulation). */
+  encapsulation?: TopologySpec["encapsulation"];
+}
+
+function overridden(spec: TopologySpec, o: TopologyOverrides): TopologySpec {
+  return {
+    ...spec,
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+    ...(o.nodeImage ? { cluster: { ...spec.cluster, image: o.nodeImage } } : {}),
+  };
+}
+
+/** A Kathara lab has no Kubernetes nodes: node options given for one are a mistake worth saying. */
+function noNodeOptions(path: string, o: TopologyOverrides): void {
+  const given = [o.nodeImage && "--node-image", o.encapsulation && "--encapsulation"].filter(Boolean);
+  if (given.length) throw new KindaError(`${given.join(" and ")}: ${path} is a Kathara lab, which has no Kubernetes nodes`);
+}
+
+export interface UpOptions extends TopologyOverrides {
   imageMap?: Record<string, string>;
   runtime?: Runtime;
   store?: StateStore;
@@ -32,15 +56,16 @@ export interface UpOptions {
 /** Loads and plans a lab without touching anything; returns the --dry-run text. */
 export async function dryRun(
   path: string,
-  opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore } = {},
+  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore } = {},
 ): Promise<string> {
   const src = await loadSource(path);
   const store = opts.store ?? new StateStore();
   if (src.type === "topology") {
-    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const spec = overridden(src.spec, opts);
     const t = planTopology(spec, { store, imageMap: opts.imageMap ?? {}, source: src.path, ...(src.where ? { where: src.where } : {}) });
     return formatTopologyPlan(t, formatPlan);
   }
+  noNodeOptions(path, opts);
   const name = opts.name ?? src.defaultName;
   return formatPlan(
     planLab(src.lab, {
@@ -65,7 +90,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
   if (src.type === "topology") {
-    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const spec = overridden(src.spec, opts);
     const h = await upTopology(spec, {
       ...common,
       imageMap: opts.imageMap ?? {},
@@ -74,6 +99,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     });
     return h.network;
   }
+  noNodeOptions(path, opts);
   const name = opts.name ?? src.defaultName;
   const plan = planLab(src.lab, {
     name,

@@ -45,6 +45,15 @@ function printStatus(labs: LabStatus[]): void {
   }
 }
 
+interface UpFlags {
+  name?: string;
+  imageMap: Record<string, string>;
+  nodeImage?: string;
+  encapsulation?: "vxlan" | "gre" | "none";
+  dryRun?: boolean;
+  parallelism?: number;
+}
+
 async function main(argv: string[]): Promise<number> {
   // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
   // `kinda --lab NAME <device> [cmd...]` picks the lab.
@@ -77,11 +86,20 @@ async function main(argv: string[]): Promise<number> {
     .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
+    .option("--node-image <image>", "Kind node image for the Kubernetes nodes (overrides the topology's cluster.image)")
+    .addOption(
+      new Option("--encapsulation <mode>", "pod traffic between nodes (overrides the topology's)").choices(["vxlan", "gre", "none"]),
+    )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
-    .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
+    .action(async (path: string, o: UpFlags) => {
+      const overrides = {
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
+        ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+      };
       if (o.dryRun) {
-        console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
+        console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
       const ac = new AbortController();
@@ -95,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
       process.on("SIGTERM", onSig);
       const reporter = terminalReporter();
       const r = await up(path, {
-        ...(o.name ? { name: o.name } : {}),
+        ...overrides,
         imageMap: o.imageMap,
         reporter,
         signal: ac.signal,
