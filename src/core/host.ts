@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { KindaError } from "../errors.js";
+import { KindaError } from "./errors.js";
 
 /** What needs a program: any lab, Kubernetes nodes inside one, or the Kind provider. */
 export type HostNeed = "lab" | "cluster" | "kind";

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { graphFromLab, graphFromSpec, graphFromState, toDot, toMermaid, toSvg, type Graph } from "../../src/graph/graph.js";
-import { LOAD_BALANCER } from "../../src/cluster/model.js";
-import type { LabState } from "../../src/state/store.js";
-import { haExample } from "../../examples/ha.js";
-import { loadKatharaLab } from "../../src/topology/kathara.js";
-import { parseTopologyYaml } from "../../src/topology/yaml.js";
-import { treeExample } from "../../examples/tree.js";
-import { ROOT, fixtureLab } from "../support/env.js";
+import { graphFromLab, graphFromSpec, graphFromState, toDot, toMermaid, toSvg, type Graph } from "../../../src/app/graph.js";
+import { LOAD_BALANCER } from "../../../src/model/cluster.js";
+import type { LabState } from "../../../src/state/store.js";
+import { haExample } from "../../../examples/ha.js";
+import { loadKatharaLab } from "../../../src/topology/kathara.js";
+import { parseTopologyYaml } from "../../../src/topology/yaml.js";
+import { treeExample } from "../../../examples/tree.js";
+import { ROOT, fixtureLab } from "../../support/env.js";
 
 function count(svg: string, re: RegExp): number {
   return (svg.match(re) ?? []).length;

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { ROOT } from "../support/env.js";
-import { pathWith } from "../support/path.js";
-import { formatDoctor, type DoctorReport } from "../../src/app/doctor.js";
+import { ROOT } from "../../support/env.js";
+import { pathWith } from "../../support/path.js";
 import {
   HOST_PROGRAMS,
   MissingProgramsError,
@@ -13,7 +12,7 @@ import {
   missingPrograms,
   programsFor,
   requirePrograms,
-} from "../../src/core/host.js";
+} from "../../../src/core/host.js";
 
 describe("host programs", () => {
   it("every program has a Debian package and a purpose; each name once", () => {
@@ -76,24 +75,5 @@ describe("the test set-up", () => {
     const installs = new Map(pairs.map((p) => p.split(":") as [string, string]));
     for (const p of HOST_PROGRAMS.filter((x) => x.name !== "docker")) assert.equal(installs.get(p.name), p.debianPackage, p.name);
     assert.match(text, /need\+=\(docker\.io\)/, "docker (Kind runs the CLI) comes with docker.io");
-  });
-});
-
-describe("kinda doctor's text", () => {
-  it("marks each check, says what kinda does without a missing part, and how to install missing programs", () => {
-    const r: DoctorReport = {
-      ok: false,
-      checks: [
-        { group: "docker", name: "engine", status: "ok", detail: "Docker 20.10 (API 1.41)" },
-        { group: "program", name: "ethtool", status: "fail", detail: "missing", without: "checksum offload", debianPackage: "ethtool" },
-        { group: "kernel", name: "gre", status: "warn", detail: "absent", without: "encapsulation gre fails" },
-      ],
-    };
-    const text = formatDoctor(r);
-    assert.match(text, /^docker +ok +engine +Docker 20\.10/m);
-    assert.match(text, /^program +FAIL +ethtool +missing\n +without it: checksum offload/m);
-    assert.match(text, /^kernel +WARN +gre +absent\n +without it: encapsulation gre fails/m);
-    assert.match(text, /missing host programs: apt-get install ethtool/);
-    assert.match(text, /kinda cannot run everything here/);
   });
 });
