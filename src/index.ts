@@ -31,4 +31,5 @@ export {
   ExternalDeviceMeta,
   HostMeta,
   IncSwitchMeta,
+  OvsSwitchMeta,
 } from "./topology/tree.js";
