@@ -4,8 +4,8 @@
  * neither the device nor the field. Binding it for a moment here says which.
  */
 import { createServer } from "node:net";
-import type { Issue } from "../errors.js";
-import type { Plan } from "../plan/plan.js";
+import type { Issue } from "../core/errors.js";
+import type { Plan } from "../plan/lab.js";
 
 /** Whether a TCP port can be bound on all addresses (what Docker does when it publishes it). */
 export function tcpPortFree(port: number): Promise<boolean> {

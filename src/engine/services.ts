@@ -5,9 +5,9 @@
  * from; the caller rolls the lab back. The services' state lives in the container: removing the
  * container is their inverse.
  */
-import { KindaError, formatIssue } from "../errors.js";
-import type { Runtime } from "../runtime/runtime.js";
-import type { ServiceStep } from "../topology/model.js";
+import { KindaError, formatIssue } from "../core/errors.js";
+import type { Runtime } from "../model/container.js";
+import type { ServiceStep } from "../model/lab.js";
 
 const RETRY_MS = 500;
 

@@ -5,9 +5,9 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { KindaError } from "../errors.js";
-import { isValidLabName } from "../plan/naming.js";
-import type { DeviceRole, ServiceStep } from "../topology/model.js";
+import { KindaError } from "../core/errors.js";
+import { isValidLabName } from "../core/names.js";
+import type { DeviceRole, ServiceStep } from "../model/lab.js";
 
 export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
 

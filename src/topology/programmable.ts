@@ -10,11 +10,10 @@
  * a P4 switch has for its published ports). BMv2 port N is the N-th of them; OpenFlow port N+1.
  */
 import { readFileSync, statSync } from "node:fs";
-import type { DeviceRole, ServiceStep, VolumeSpec } from "./model.js";
-import type { DeviceSpec } from "./spec.js";
+import { STAGE_MOUNT } from "../core/defaults.js";
+import type { DeviceRole, ServiceStep, VolumeSpec } from "../model/lab.js";
+import type { DeviceSpec } from "../model/spec.js";
 
-export const P4_DEFAULT_IMAGE = "kathara/p4";
-export const OVS_DEFAULT_IMAGE = "kathara/sdn";
 /** Where a P4 switch's program and P4Info are mounted (read-only) inside the device. */
 export const P4_MOUNT = "/kinda-p4";
 export const P4_PROGRAM = `${P4_MOUNT}/program.json`;
@@ -108,7 +107,7 @@ export function p4SwitchArgv(d: DeviceSpec, ports: readonly string[]): string[] 
  */
 const BACKGROUND = `mkdir -p ${P4_LOG.replace(/\/[^/]+$/, "")} && nohup "$@" >>${P4_LOG} 2>&1 </dev/null &`;
 /** Reads the staged CLI commands into simple_switch_CLI (fixed text; the file is kinda's). */
-export const P4_CLI_FILE = "/var/lib/kinda/p4-cli.txt";
+export const P4_CLI_FILE = `${STAGE_MOUNT}/p4-cli.txt`;
 const CLI_FROM_FILE = `simple_switch_CLI --thrift-port ${THRIFT_PORT} <${P4_CLI_FILE}`;
 
 /** What runs in a P4 switch: start BMv2, wait until it answers, apply the table entries. */

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { upTopology } from "../../src/topology/deploy.js";
+import { upTopology } from "../../src/app/topology.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
-import type { TopologySpec } from "../../src/topology/spec.js";
+import type { TopologySpec } from "../../src/model/spec.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
 import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { stringify } from "yaml";
-import { KindaError } from "../errors.js";
+import { KindaError } from "../core/errors.js";
 import { run, runChecked } from "../net/exec.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import {
@@ -20,8 +20,8 @@ import {
   type LoadBalancerFacts,
   type NodeFacts,
   type NodeSpec,
-} from "./model.js";
-import { ClusterExistsError, registerProvider, type ClusterProvider, type CreateOptions } from "./provider.js";
+} from "../model/cluster.js";
+import { ClusterExistsError, type ClusterProvider, type CreateOptions, type ProviderFactory } from "../model/provider.js";
 
 /** Node label carrying the topology name, set through Kind's config. */
 export const NAME_LABEL = "kinda.dev/name";
@@ -276,12 +276,10 @@ export class KindProvider implements ClusterProvider {
   }
 }
 
-registerProvider(
-  "kind",
-  (name, o) =>
-    new KindProvider(name, {
-      ...(o["image"] ? { image: o["image"] } : {}),
-      ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
-      ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
-    }),
-);
+/** Rebuilds a KindProvider from the options a lab state recorded (for `down`). */
+export const kindFromState: ProviderFactory = (name, o) =>
+  new KindProvider(name, {
+    ...(o["image"] ? { image: o["image"] } : {}),
+    ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
+    ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
+  });

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { formatIssue, TopologyError } from "../../src/errors.js";
-import { loadKatharaLab, parseLabConf, parseLabDep, parseMemory, parsePort, shellSplit } from "../../src/topology/kathara.js";
-import { conformanceDir } from "../support/env.js";
+import { formatIssue, TopologyError } from "../../../src/core/errors.js";
+import { loadKatharaLab, parseLabConf, parseLabDep, parseMemory, parsePort, shellSplit } from "../../../src/topology/kathara.js";
+import { conformanceDir } from "../../support/env.js";
 
 function labDir(files: Record<string, string>): string {
   const d = mkdtempSync(join(tmpdir(), "kinda-unit-"));

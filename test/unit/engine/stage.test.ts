@@ -4,10 +4,10 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, statSync, symlinkS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { Issue } from "../../src/errors.js";
-import { planLab } from "../../src/plan/plan.js";
-import { collectDeviceFiles, parseRunnerOutput, writeStage } from "../../src/engine/stage.js";
-import { parseLabConf } from "../../src/topology/kathara.js";
+import type { Issue } from "../../../src/core/errors.js";
+import { planLab } from "../../../src/plan/lab.js";
+import { collectDeviceFiles, parseRunnerOutput, writeStage } from "../../../src/engine/stage.js";
+import { parseLabConf } from "../../../src/topology/kathara.js";
 
 function devicePlan(folder: string) {
   const p = parseLabConf('r1[0]="A"\nr1[exec]="echo done"\n');

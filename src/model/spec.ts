@@ -4,7 +4,7 @@
  * the YAML form and the TypeScript API (topology/tree.ts) both produce it, so one topology gives
  * one plan whichever way it is written.
  */
-import type { TrafficControl } from "../cluster/model.js";
+import type { TrafficControl } from "./cluster.js";
 
 export type DeviceKind =
   "router" | "switch" | "p4-switch" | "ovs-switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
@@ -76,7 +76,7 @@ export function isNode(kind: DeviceKind): boolean {
 
 /**
  * The cluster provider's API load balancer (Kind's, in front of two or more control planes). Its
- * device name is the topology's only; the compiled link names it LOAD_BALANCER (cluster/model.ts).
+ * device name is the topology's only; the compiled link names it LOAD_BALANCER (model/cluster.ts).
  */
 export function isLoadBalancer(kind: DeviceKind): boolean {
   return kind === "load-balancer";

@@ -1,21 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { formatIssue, TopologyError } from "../../src/errors.js";
-import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../src/cluster/kind.js";
-import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../src/cluster/model.js";
-import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../src/cluster/plan.js";
-import { deviceUndo, iptablesRestoreInput } from "../../src/cluster/apply.js";
-import { ClusterBuilder, routeArgs } from "../../src/cluster/cluster.js";
-import { ClusterExistsError, type ClusterProvider } from "../../src/cluster/provider.js";
-import { shutdownTimeoutMs } from "../../src/engine/engine.js";
-import { StateStore } from "../../src/state/store.js";
-import type { Runtime } from "../../src/runtime/runtime.js";
+import { formatIssue, TopologyError } from "../../../src/core/errors.js";
+import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
+import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../../src/model/cluster.js";
+import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../../src/plan/cluster.js";
+import { deviceUndo, iptablesRestoreInput } from "../../../src/engine/cluster-apply.js";
+import { ClusterBuilder, routeArgs } from "../../../src/engine/cluster.js";
+import { ClusterExistsError, type ClusterProvider } from "../../../src/model/provider.js";
+import { shutdownTimeoutMs } from "../../../src/engine/lab.js";
+import { StateStore } from "../../../src/state/store.js";
+import type { Runtime } from "../../../src/model/container.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fakeLoadBalancer, fakeNodes } from "../support/facts.js";
-import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../src/net/addr.js";
+import { fakeLoadBalancer, fakeNodes } from "../../support/facts.js";
+import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
 
 const nodes = fakeNodes;
 const devices: DeviceFacts[] = [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { TopologyError } from "../../src/errors.js";
+import { TopologyError } from "../../../src/core/errors.js";
 import {
   deviceLinkBatch,
   devicePostLinkBatch,
@@ -10,10 +10,10 @@ import {
   labNamespaceBatch,
   planLab,
   startWaves,
-} from "../../src/plan/plan.js";
-import { loadKatharaLab, parseLabConf } from "../../src/topology/kathara.js";
-import type { Lab } from "../../src/topology/model.js";
-import { conformanceDir } from "../support/env.js";
+} from "../../../src/plan/lab.js";
+import { loadKatharaLab, parseLabConf } from "../../../src/topology/kathara.js";
+import type { Lab } from "../../../src/model/lab.js";
+import { conformanceDir } from "../../support/env.js";
 
 const opts = { name: "t1", sharedDir: "/state/t1/shared", stageRoot: "/state/t1/devices" };
 function lab(conf: string): Lab {

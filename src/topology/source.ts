@@ -5,13 +5,13 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { KindaError, TopologyError } from "../errors.js";
-import { labNameFromDir, loadKatharaLab } from "../topology/kathara.js";
-import type { Lab } from "../topology/model.js";
-import type { SpecPath } from "../topology/compile.js";
-import type { TopologySpec } from "../topology/spec.js";
-import { loadTopologyYaml } from "../topology/yaml.js";
-import type { Issue } from "../errors.js";
+import { KindaError, TopologyError } from "../core/errors.js";
+import { labNameFromDir, loadKatharaLab } from "./kathara.js";
+import type { Lab } from "../model/lab.js";
+import type { SpecPath } from "./compile.js";
+import type { TopologySpec } from "../model/spec.js";
+import { loadTopologyYaml } from "./yaml.js";
+import type { Issue } from "../core/errors.js";
 
 export type LoadedSource =
   | { type: "kathara"; lab: Lab; defaultName: string; path: string }

@@ -4,12 +4,12 @@
  * ends (`await using`), on error, and on Ctrl+C. It produces a TopologySpec, so the YAML form of
  * the same topology gives the same plan.
  */
-import { KindaError } from "../errors.js";
-import type { TrafficControl } from "../cluster/model.js";
-import type { ClusterProvider } from "../cluster/provider.js";
-import type { Reporter } from "../engine/reporter.js";
-import type { DeviceSpec, LinkSpec, TopologySpec } from "./spec.js";
-import { TopologyHandle, upTopology, type UpTopologyOptions } from "./deploy.js";
+import { KindaError } from "../core/errors.js";
+import type { TrafficControl } from "../model/cluster.js";
+import type { ClusterProvider } from "../model/provider.js";
+import type { Reporter } from "../core/reporter.js";
+import type { DeviceSpec, LinkSpec, TopologySpec } from "../model/spec.js";
+import { TopologyHandle, upTopology, type UpTopologyOptions } from "./topology.js";
 
 export type DeviceMeta = Omit<DeviceSpec, "name">;
 

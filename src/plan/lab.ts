@@ -3,9 +3,9 @@
  * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
  */
 import { posix } from "node:path";
-import { KindaError, TopologyError, type Issue } from "../errors.js";
-import type { Device, DeviceRole, Lab, LabWarning, ServiceStep } from "../topology/model.js";
-import type { ContainerSpec } from "../runtime/runtime.js";
+import { KindaError, TopologyError, type Issue } from "../core/errors.js";
+import type { Device, DeviceRole, Lab, LabWarning, ServiceStep } from "../model/lab.js";
+import type { ContainerSpec } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
   LABEL_DEVICE,
@@ -19,14 +19,12 @@ import {
   hostVethAltname,
   isValidLabName,
   labNetns,
-} from "./naming.js";
+} from "../core/names.js";
+import { DEFAULT_IMAGE, STAGE_MOUNT } from "../core/defaults.js";
 
-export const DEFAULT_IMAGE = "kathara/base";
 export const DEFAULT_SHELL = "/bin/bash";
 /** Kathara's capability set for devices: enough for routing daemons, bridges and tc, not privileged. */
 export const DEFAULT_CAPS = ["NET_ADMIN", "NET_RAW", "NET_BROADCAST", "NET_BIND_SERVICE", "SYS_ADMIN"];
-/** Where a device's staged files (its lab folder, start-up steps) are mounted, read-only. */
-export const STAGE_MOUNT = "/var/lib/kinda";
 
 export interface PlanOptions {
   /** Lab name (unique on the machine); names every object of the lab. */

@@ -2,7 +2,7 @@
  * The topology model: plain data, no I/O. Every source (Kathara lab directory, YAML, the
  * TypeScript API) is turned into a `Lab`; the planner and the engine only ever see this.
  */
-import type { Place } from "../errors.js";
+import type { Place } from "../core/errors.js";
 
 export interface PortSpec {
   host: number;

@@ -5,7 +5,7 @@
  */
 import { runChecked, run } from "../net/exec.js";
 import { inNetns, ipBatch, ipBatchForce, type Netns } from "../net/ip.js";
-import { hostLinkPrefix, killTcpArgv, ruleComment, type ClusterPlan, type IptablesRules, type NsOps } from "./plan.js";
+import { hostLinkPrefix, killTcpArgv, ruleComment, type ClusterPlan, type IptablesRules, type NsOps } from "../plan/cluster.js";
 
 async function batch(ns: Netns, tool: "bridge" | "tc", lines: readonly string[]): Promise<void> {
   if (!lines.length) return;

@@ -4,11 +4,11 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { deviceUndo } from "../../src/cluster/apply.js";
-import type { DeviceFacts } from "../../src/cluster/model.js";
-import { fakeNodes } from "../support/facts.js";
-import { planCluster } from "../../src/cluster/plan.js";
-import { StateStore, type LabState } from "../../src/state/store.js";
+import { deviceUndo } from "../../../src/engine/cluster-apply.js";
+import type { DeviceFacts } from "../../../src/model/cluster.js";
+import { fakeNodes } from "../../support/facts.js";
+import { planCluster } from "../../../src/plan/cluster.js";
+import { StateStore, type LabState } from "../../../src/state/store.js";
 
 function labState(name: string): LabState {
   const now = new Date().toISOString();

@@ -3,10 +3,10 @@
  * lab, a lab that is up with its cluster), laid out in layers from a root (readable for trees
  * and fat trees), rendered as SVG (PNG through resvg), Mermaid or DOT.
  */
-import type { Lab } from "../topology/model.js";
-import { isLoadBalancer, isNode, type DeviceKind, type TopologySpec } from "../topology/spec.js";
+import type { Lab } from "../model/lab.js";
+import { isLoadBalancer, isNode, type DeviceKind, type TopologySpec } from "../model/spec.js";
 import type { LabState } from "../state/store.js";
-import { LOAD_BALANCER } from "../cluster/model.js";
+import { LOAD_BALANCER } from "../model/cluster.js";
 
 export type GraphKind = DeviceKind | "device" | "segment";
 

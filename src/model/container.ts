@@ -2,7 +2,7 @@
  * The container runtime behind one interface, so the engine does not know it talks to Docker
  * (a Podman or Kubernetes-backed runtime can be added without touching topology or plan code).
  */
-import type { PortSpec, Ulimit } from "../topology/model.js";
+import type { PortSpec, Ulimit } from "./lab.js";
 
 export interface ContainerSpec {
   name: string;

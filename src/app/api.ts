@@ -1,23 +1,25 @@
 /** The library's front door for labs: load, plan, deploy, tear down, inspect, exec. */
-import { KindaError } from "./errors.js";
+import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
-import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "./plan/naming.js";
-import { formatPlan, planLab } from "./plan/plan.js";
-import { DockerRuntime } from "./runtime/docker.js";
-import type { ExecResult, Runtime } from "./runtime/runtime.js";
-import { StateStore, type LabState } from "./state/store.js";
-import { deploy, teardown, type DeployResult } from "./engine/engine.js";
-import { loadSource, resolveLabPath } from "./engine/source.js";
-import { formatTopologyPlan, planTopology, upTopology } from "./topology/deploy.js";
-import { labNameFromDir } from "./topology/kathara.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
+import { formatPlan, planLab } from "../plan/lab.js";
+import { DockerRuntime } from "../runtime/docker.js";
+import type { ExecResult, Runtime } from "../model/container.js";
+import { StateStore, type LabState } from "../state/store.js";
+import { deploy, teardown, type DeployResult } from "../engine/lab.js";
+import { loadSource, resolveLabPath } from "../topology/source.js";
+import { formatTopologyPlan, planTopology, upTopology } from "./topology.js";
+import { labNameFromDir } from "../topology/kathara.js";
+import type { ProviderLookup } from "../model/provider.js";
+import { createProviderRegistry } from "./root.js";
 
 /** A path's default lab name without loading it (down must work even if the source changed). */
 function basenameName(path: string): string {
   return labNameFromDir(path.replace(/\.(ya?ml|m?ts|m?js)$/, ""));
 }
-import type { Reporter } from "./engine/reporter.js";
-import { netnsExists } from "./net/ip.js";
-import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph/graph.js";
+import type { Reporter } from "../core/reporter.js";
+import { netnsExists } from "../net/ip.js";
+import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
 
 export interface UpOptions {
   name?: string;
@@ -107,7 +109,7 @@ export function resolveLabName(arg: string, store = new StateStore()): string {
 
 export async function down(
   nameOrPath: string,
-  opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter; forgetCluster?: boolean } = {},
+  opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter; forgetCluster?: boolean; providers?: ProviderLookup } = {},
 ) {
   const store = opts.store ?? new StateStore();
   const name = resolveLabName(nameOrPath, store);
@@ -116,6 +118,7 @@ export async function down(
     store,
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
     ...(opts.forgetCluster ? { forgetCluster: true } : {}),
+    providers: opts.providers ?? createProviderRegistry(),
   });
 }
 

@@ -1,17 +1,18 @@
 /** Deploys a TopologySpec: its network as a lab, then (when it has nodes) its cluster. */
-import { ClusterBuilder, type BuildResult } from "../cluster/cluster.js";
-import { KindProvider } from "../cluster/kind.js";
-import type { ClusterProvider } from "../cluster/provider.js";
-import { deploy, teardown, type DeployResult } from "../engine/engine.js";
-import type { Reporter } from "../engine/reporter.js";
-import { planLab, type Plan } from "../plan/plan.js";
+import { ClusterBuilder, type BuildResult } from "../engine/cluster.js";
+import { KindProvider } from "../providers/kind.js";
+import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
+import { createProviderRegistry } from "./root.js";
+import { deploy, teardown, type DeployResult } from "../engine/lab.js";
+import type { Reporter } from "../core/reporter.js";
+import { planLab, type Plan } from "../plan/lab.js";
 import { DockerRuntime } from "../runtime/docker.js";
-import type { Runtime } from "../runtime/runtime.js";
+import type { Runtime } from "../model/container.js";
 import { StateStore } from "../state/store.js";
-import { compileSpec, type CompiledTopology, type SpecPath } from "./compile.js";
-import { KindaError, type Issue } from "../errors.js";
-import type { TopologySpec } from "./spec.js";
-import { LOAD_BALANCER } from "../cluster/model.js";
+import { compileSpec, type CompiledTopology, type SpecPath } from "../topology/compile.js";
+import { KindaError, type Issue } from "../core/errors.js";
+import type { TopologySpec } from "../model/spec.js";
+import { LOAD_BALANCER } from "../model/cluster.js";
 import { runServices } from "../engine/services.js";
 
 export interface UpTopologyOptions {
@@ -70,6 +71,11 @@ export class TopologyHandle {
     private readonly store: StateStore,
   ) {}
 
+  /** How teardown finds the cluster's provider: the one in hand, else the registry. */
+  private providers(): { providers: ProviderLookup; provider?: ClusterProvider } {
+    return { providers: createProviderRegistry(), ...(this.builder ? { provider: this.builder.provider } : {}) };
+  }
+
   get name(): string {
     return this.spec.name;
   }
@@ -87,7 +93,7 @@ export class TopologyHandle {
   /** Removes the cluster (if any) and the network. */
   async down(): Promise<void> {
     if (this.builder && this.cluster) await this.builder.destroy().catch(() => undefined);
-    await teardown(this.spec.name, { runtime: this.runtime, store: this.store });
+    await teardown(this.spec.name, { runtime: this.runtime, store: this.store, ...this.providers() });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -127,7 +133,12 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
     try {
       await handle.buildCluster(opts.signal);
     } catch (e) {
-      const left = await teardown(spec.name, { runtime, store }).then(
+      const left = await teardown(spec.name, {
+        runtime,
+        store,
+        providers: createProviderRegistry(),
+        ...(provider ? { provider } : {}),
+      }).then(
         () => undefined,
         (te: Error) => te,
       );

@@ -6,18 +6,19 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { hostPortIssues } from "./ports.js";
-import { KindaError, PreflightError, formatIssue, type Issue } from "../errors.js";
+import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
 import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
-import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../plan/naming.js";
-import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/plan.js";
-import type { ContainerSpec, Runtime } from "../runtime/runtime.js";
-import { destroyCluster } from "../cluster/cluster.js";
-import { removeHostSide } from "../cluster/apply.js";
+import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
+import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/lab.js";
+import type { ContainerSpec, Runtime } from "../model/container.js";
+import { destroyCluster } from "./cluster.js";
+import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
+import { removeHostSide } from "./cluster-apply.js";
 import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
 import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { deferred, limiter } from "./pool.js";
 import { runServices } from "./services.js";
-import { silentReporter, type Reporter } from "./reporter.js";
+import { silentReporter, type Reporter } from "../core/reporter.js";
 
 export interface DeployOptions {
   runtime: Runtime;
@@ -303,6 +304,10 @@ export interface TeardownOptions {
    * the network anyway and forget the cluster instead of keeping it in the state for another try.
    */
   forgetCluster?: boolean;
+  /** Finds the provider of a recorded cluster (app/root.ts makes the registry). */
+  providers?: ProviderLookup;
+  /** The provider in hand (used when it is the one that made the recorded cluster). */
+  provider?: ClusterProvider;
 }
 
 /** Seconds a shutdown script may run (KINDA_SHUTDOWN_TIMEOUT, default 30). */
@@ -325,7 +330,13 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   if (state?.cluster) {
     const s = rep.step(`removing cluster ${state.cluster.name} (${state.cluster.provider})`);
     try {
-      await destroyCluster(name, { runtime, store, labGoing: true });
+      await destroyCluster(name, {
+        runtime,
+        store,
+        labGoing: true,
+        ...(opts.providers ? { providers: opts.providers } : {}),
+        ...(opts.provider ? { provider: opts.provider } : {}),
+      });
       s.done();
     } catch (e) {
       clusterError = e as Error;

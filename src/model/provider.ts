@@ -1,6 +1,6 @@
 /** How Kubernetes nodes come to exist, behind one interface (Kind today; others later). */
-import { KindaError } from "../errors.js";
-import type { LoadBalancerFacts, NodeFacts, NodeSpec } from "./model.js";
+import { KindaError } from "../core/errors.js";
+import type { LoadBalancerFacts, NodeFacts, NodeSpec } from "./cluster.js";
 
 /**
  * `create` found a cluster of that name (made by someone else between `exists()` and `create`):
@@ -50,12 +50,7 @@ export interface ClusterProvider {
 /** Rebuilds a provider from what the state recorded (for `down` from another process). */
 export type ProviderFactory = (name: string, options: Record<string, string>) => ClusterProvider;
 
-const factories = new Map<string, ProviderFactory>();
-
-export function registerProvider(kind: string, f: ProviderFactory): void {
-  factories.set(kind, f);
-}
-
-export function providerFor(kind: string, name: string, options: Record<string, string> = {}): ClusterProvider | undefined {
-  return factories.get(kind)?.(name, options);
+/** Finds the provider that made a recorded cluster (providers/registry.ts implements it). */
+export interface ProviderLookup {
+  providerFor(kind: string, name: string, options?: Record<string, string>): ClusterProvider | undefined;
 }

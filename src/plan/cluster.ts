@@ -5,9 +5,10 @@
  * calls that `applyClusterPlan` runs. Validation happens here, all at once, before anything.
  */
 import { createHash } from "node:crypto";
-import { TopologyError, type Issue } from "../errors.js";
-import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, nthAddress, overlaps, prefixLength } from "../net/addr.js";
-import type { Netns } from "../net/ip.js";
+import { TopologyError, type Issue } from "../core/errors.js";
+import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, nthAddress, overlaps, prefixLength } from "../core/addr.js";
+import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../core/defaults.js";
+import type { Netns } from "../model/netns.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -17,7 +18,7 @@ import {
   type NodeLink,
   type ProviderContainerFacts,
   type TrafficControl,
-} from "./model.js";
+} from "../model/cluster.js";
 
 export const VXLAN_IF = "kinda-vx";
 export const VXLAN_ID = 4242;
@@ -27,8 +28,6 @@ export const POD_TABLE = 4242;
 export const POD_RULE_PREF = 4242;
 export const VXLAN_OVERHEAD = 50;
 export const GRE_OVERHEAD = 24;
-export const DEFAULT_TUNNEL_CIDR = "100.64.0.0/16";
-export const DEFAULT_POD_CIDR = "10.244.0.0/16";
 export const DEFAULT_NODE_IF = "eth1";
 
 /** iptables comment on every rule kinda adds for a lab. */

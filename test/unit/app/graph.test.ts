@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { graphFromLab, graphFromSpec, graphFromState, toDot, toMermaid, toSvg, type Graph } from "../../src/graph/graph.js";
-import { LOAD_BALANCER } from "../../src/cluster/model.js";
-import type { LabState } from "../../src/state/store.js";
-import { haExample } from "../../examples/ha.js";
-import { loadKatharaLab } from "../../src/topology/kathara.js";
-import { parseTopologyYaml } from "../../src/topology/yaml.js";
-import { treeExample } from "../../examples/tree.js";
-import { ROOT, conformanceDir } from "../support/env.js";
+import { graphFromLab, graphFromSpec, graphFromState, toDot, toMermaid, toSvg, type Graph } from "../../../src/app/graph.js";
+import { LOAD_BALANCER } from "../../../src/model/cluster.js";
+import type { LabState } from "../../../src/state/store.js";
+import { haExample } from "../../../examples/ha.js";
+import { loadKatharaLab } from "../../../src/topology/kathara.js";
+import { parseTopologyYaml } from "../../../src/topology/yaml.js";
+import { treeExample } from "../../../examples/tree.js";
+import { ROOT, conformanceDir } from "../../support/env.js";
 
 function count(svg: string, re: RegExp): number {
   return (svg.match(re) ?? []).length;
@@ -107,5 +107,31 @@ describe("kinda graph", () => {
     );
     assert.deepEqual(g.edges, [{ a: "r2", b: LOAD_BALANCER, labelB: "10.0.9.2/24" }]);
     checkSvg(g);
+  });
+});
+
+describe("kinda graph", () => {
+  it("draws P4 switches, OVS switches and plain switches distinctly in SVG, DOT and Mermaid", async () => {
+    const g = graphFromSpec({
+      name: "prog",
+      devices: [
+        { name: "p4", kind: "p4-switch", program: "p.json" },
+        { name: "ovs", kind: "ovs-switch" },
+        { name: "s", kind: "switch" },
+      ],
+      links: [{ endpoints: ["p4", "ovs"] }, { endpoints: ["ovs", "s"] }],
+    });
+    const svg = toSvg(g);
+    const shapeOf = (name: string) => new RegExp(`data-name="${name}" data-kind="([^"]+)">(<\\w+)`).exec(svg)?.slice(1);
+    assert.deepEqual(shapeOf("p4"), ["p4-switch", "<polygon"]);
+    assert.deepEqual(shapeOf("ovs"), ["ovs-switch", "<polygon"]);
+    assert.notEqual(/data-name="p4"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "p4: an octagon");
+    assert.equal(/data-name="ovs"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "ovs: a parallelogram");
+    const dot = toDot(g);
+    assert.match(dot, /"p4" \[shape=octagon/);
+    assert.match(dot, /"ovs" \[shape=parallelogram/);
+    const mm = toMermaid(g);
+    assert.match(mm, /p4\[\[.*\]\]/);
+    assert.match(mm, /ovs\[\/.*\/\]/);
   });
 });

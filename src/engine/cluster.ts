@@ -4,15 +4,15 @@
  * creates the nodes, kinda discovers them and plumbs them into the network. `destroy()` (or
  * `await using`) removes the cluster and everything kinda added for it.
  */
-import { KindaError, TopologyError } from "../errors.js";
+import { KindaError, TopologyError } from "../core/errors.js";
 import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
-import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../plan/naming.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import { DockerRuntime } from "../runtime/docker.js";
-import type { Runtime } from "../runtime/runtime.js";
+import type { Runtime } from "../model/container.js";
 import { StateStore, type ClusterState } from "../state/store.js";
-import { silentReporter, type Reporter } from "../engine/reporter.js";
-import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./apply.js";
+import { silentReporter, type Reporter } from "../core/reporter.js";
+import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -23,9 +23,10 @@ import {
   type NodeLink,
   type NodeRole,
   type NodeSpec,
-} from "./model.js";
-import { DEFAULT_POD_CIDR, planCluster, validateLinks, type ClusterPlan } from "./plan.js";
-import { ClusterExistsError, providerFor, type ClusterProvider } from "./provider.js";
+} from "../model/cluster.js";
+import { DEFAULT_POD_CIDR } from "../core/defaults.js";
+import { planCluster, validateLinks, type ClusterPlan } from "../plan/cluster.js";
+import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from "../model/provider.js";
 
 export interface BuilderDeps {
   runtime?: Runtime;
@@ -295,7 +296,14 @@ export class ClusterBuilder {
  */
 export async function destroyCluster(
   lab: string,
-  deps: { runtime?: Runtime; store?: StateStore; provider?: ClusterProvider; labGoing?: boolean },
+  deps: {
+    runtime?: Runtime;
+    store?: StateStore;
+    provider?: ClusterProvider;
+    /** Where to find the provider that made the recorded cluster when `provider` is not it. */
+    providers?: ProviderLookup;
+    labGoing?: boolean;
+  },
 ): Promise<void> {
   const store = deps.store ?? new StateStore();
   const runtime = deps.runtime ?? new DockerRuntime();
@@ -313,7 +321,7 @@ export async function destroyCluster(
   if (!c) return; // no cluster recorded: nothing of a provider's is kinda's to delete
   // the given provider only if it is the one that made the recorded cluster
   const given = deps.provider && deps.provider.kind === c.provider && deps.provider.name === c.name ? deps.provider : undefined;
-  const provider = given ?? providerFor(c.provider, c.name, c.providerOptions);
+  const provider = given ?? deps.providers?.providerFor(c.provider, c.name, c.providerOptions);
   if (!provider) {
     throw new KindaError(`cannot remove cluster ${c.name}: no provider "${c.provider}" is known to this process`, {
       hint: `remove its nodes yourself, then run kinda down --force to forget it`,

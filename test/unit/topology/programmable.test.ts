@@ -8,19 +8,17 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { compileSpec } from "../../src/topology/compile.js";
-import { planTopology } from "../../src/topology/deploy.js";
-import { formatPlan } from "../../src/plan/plan.js";
-import { parseTopologyYaml, loadTopologyYaml } from "../../src/topology/yaml.js";
-import { IncSwitchMeta, OvsSwitchMeta } from "../../src/topology/tree.js";
-import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO } from "../../src/topology/programmable.js";
-import { runServices } from "../../src/engine/services.js";
-import type { TopologySpec } from "../../src/topology/spec.js";
-import type { ExecResult, Runtime } from "../../src/runtime/runtime.js";
-import { StateStore } from "../../src/state/store.js";
-import { planCluster } from "../../src/cluster/plan.js";
-import { fakeNodes } from "../support/facts.js";
-import { ROOT } from "../support/env.js";
+import { compileSpec } from "../../../src/topology/compile.js";
+import { planTopology } from "../../../src/app/topology.js";
+import { formatPlan } from "../../../src/plan/lab.js";
+import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
+import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/app/tree.js";
+import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO } from "../../../src/topology/programmable.js";
+import type { TopologySpec } from "../../../src/model/spec.js";
+import { StateStore } from "../../../src/state/store.js";
+import { planCluster } from "../../../src/plan/cluster.js";
+import { fakeNodes } from "../../support/facts.js";
+import { ROOT } from "../../support/env.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kinda-p4-unit-"));
 const PROGRAM = join(dir, "prog.json");
@@ -271,60 +269,6 @@ describe("bad input on programmable devices", () => {
   });
 });
 
-describe("services", () => {
-  function fakeRuntime(answers: ExecResult[]): { rt: Runtime; calls: string[][] } {
-    const calls: string[][] = [];
-    const rt = {
-      exec: async (_id: string, argv: string[]) => {
-        calls.push(argv);
-        return answers.shift() ?? { exitCode: 0, output: "" };
-      },
-    } as unknown as Runtime;
-    return { rt, calls };
-  }
-
-  it("a readiness step is retried until it answers; then the next runs", async () => {
-    const { rt, calls } = fakeRuntime([
-      { exitCode: 1, output: "Could not connect to thrift client on port 9090" },
-      { exitCode: 0, output: "Could not connect to thrift client on port 9090" },
-      { exitCode: 0, output: "RuntimeCmd: " },
-      { exitCode: 0, output: "done" },
-    ]);
-    await runServices(
-      rt,
-      "id",
-      {
-        name: "s",
-        services: [
-          { what: "wait", argv: ["ready"], retrySeconds: 30, failOn: "Could not connect" },
-          { what: "next", argv: ["next"] },
-        ],
-      },
-      "network",
-    );
-    assert.deepEqual(calls, [["ready"], ["ready"], ["ready"], ["next"]]);
-  });
-
-  it("a failing step names the device and field, with the program's words", async () => {
-    const { rt } = fakeRuntime([{ exitCode: 1, output: "ovs-ofctl: unknown action frobnicate" }]);
-    await assert.rejects(
-      runServices(
-        rt,
-        "id",
-        { name: "sw", services: [{ what: "add flow", argv: ["ovs-ofctl", "add-flow", "br0", "x"], field: "flows[2]" }] },
-        "network",
-      ),
-      /device sw.*flows\[2\].*add flow failed .*unknown action frobnicate/s,
-    );
-  });
-
-  it("cluster-phase steps wait for the cluster", async () => {
-    const { rt, calls } = fakeRuntime([]);
-    await runServices(rt, "id", { name: "s", services: [{ what: "later", argv: ["x"], after: "cluster" }] }, "network");
-    assert.deepEqual(calls, []);
-  });
-});
-
 describe("examples", () => {
   it("examples/ovs.yaml compiles: an OVS switch between two nodes, pods routed natively", () => {
     const y = loadTopologyYaml(join(ROOT, "examples", "ovs.yaml"));
@@ -337,24 +281,5 @@ describe("examples", () => {
         ["c1", "eth1", "br0"],
       ],
     );
-  });
-});
-
-describe("kinda graph", () => {
-  it("draws P4 switches, OVS switches and plain switches distinctly in SVG, DOT and Mermaid", async () => {
-    const { graphFromSpec, toDot, toMermaid, toSvg } = await import("../../src/graph/graph.js");
-    const g = graphFromSpec(spec());
-    const svg = toSvg(g);
-    const shapeOf = (name: string) => new RegExp(`data-name="${name}" data-kind="([^"]+)">(<\\w+)`).exec(svg)?.slice(1);
-    assert.deepEqual(shapeOf("p4"), ["p4-switch", "<polygon"]);
-    assert.deepEqual(shapeOf("ovs"), ["ovs-switch", "<polygon"]);
-    assert.notEqual(/data-name="p4"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "p4: an octagon");
-    assert.equal(/data-name="ovs"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "ovs: a parallelogram");
-    const dot = toDot(g);
-    assert.match(dot, /"p4" \[shape=octagon/);
-    assert.match(dot, /"ovs" \[shape=parallelogram/);
-    const mm = toMermaid(g);
-    assert.match(mm, /p4\[\[.*\]\]/);
-    assert.match(mm, /ovs\[\/.*\/\]/);
   });
 });
