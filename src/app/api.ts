@@ -1,6 +1,6 @@
 /** The library's front door for labs: load, plan, deploy, tear down, inspect, exec. */
 import { KindaError } from "../core/errors.js";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import { formatPlan, planLab } from "../plan/lab.js";
@@ -156,6 +156,10 @@ export interface DeviceStatus {
   interfaces: { name: string; domain: string; mac?: string }[];
   startup: string;
   startupLog?: string;
+  /** Programmable devices: p4-switch or ovs-switch. */
+  kind?: string;
+  /** Published ports of programmable devices, by name (grpc, thrift), at their host address. */
+  published?: { name: string; address: string }[];
 }
 
 export interface LabStatus {
@@ -197,6 +201,11 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
               : "pending",
           };
           if (d.startup?.log) s.startupLog = d.startup.log;
+          if (d.role) {
+            s.kind = d.role.kind;
+            const pub = publishedByName(d.role.portNames ?? {}, c?.published ?? []);
+            if (pub.length) s.published = pub;
+          }
           return s;
         })
       : mine.map((c) => ({
@@ -220,6 +229,43 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
   });
+}
+
+/** Named ports (grpc -> 9559) at the host addresses the runtime published them on. */
+function publishedByName(
+  names: Record<string, number>,
+  published: readonly { guest: number; protocol: string; hostIp: string; hostPort: number }[],
+): { name: string; address: string }[] {
+  return Object.entries(names).flatMap(([name, guest]) =>
+    published
+      .filter((p) => p.guest === guest && p.protocol === "tcp" && !p.hostIp.includes(":"))
+      .map((p) => ({ name, address: `${p.hostIp || "0.0.0.0"}:${p.hostPort}` })),
+  );
+}
+
+/**
+ * `kinda logs LAB DEVICE`: a programmable device's data-plane log (BMv2's output, ovs-vswitchd's
+ * log), read in the device; for other devices, the output of their start-up steps.
+ */
+export async function logsOf(
+  lab: string,
+  device: string,
+  opts: { follow?: boolean; runtime?: Runtime; store?: StateStore; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
+): Promise<ExecResult> {
+  const store = opts.store ?? new StateStore();
+  const name = resolveLabName(lab, store);
+  const d = store.read(name)?.devices.find((x) => x.name === device);
+  if (!d) throw new KindaError(`no device ${device} in lab ${name}`, { hint: `kinda status ${name} lists its devices` });
+  if (!d.role) {
+    if (!d.startup?.log || !existsSync(d.startup.log)) throw new KindaError(`${device} has no log: it ran no start-up steps`);
+    const text = readFileSync(d.startup.log, "utf8");
+    (opts.stdout ?? process.stdout).write(text);
+    return { exitCode: 0, output: opts.stdout ? "" : text };
+  }
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const c = await findDevice(device, name, { runtime, store });
+  const argv = opts.follow ? ["tail", "-n", "+1", "-F", d.role.logFile] : ["cat", d.role.logFile];
+  return runtime.exec(c.id, argv, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.stderr ? { stderr: opts.stderr } : {}) });
 }
 
 /** Kubernetes nodes of every lab's cluster, with their lab. */

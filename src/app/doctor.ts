@@ -169,7 +169,8 @@ function openvswitchCheck(): DoctorCheck {
     detail: loaded
       ? "module loaded (/sys/module/openvswitch)"
       : "module not loaded (/sys/module/openvswitch absent; modprobe openvswitch where the kernel has it)",
-    without: "kinda does not need it; a device running Open vSwitch cannot create its datapath",
+    without:
+      "kinda does not need it (its ovs-switch devices use the userspace datapath); an image that uses the kernel datapath cannot create it",
   };
 }
 

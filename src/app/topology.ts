@@ -14,6 +14,7 @@ import { compileSpec, type CompiledTopology, type SpecPath } from "../topology/c
 import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
+import { runServices } from "../engine/services.js";
 
 export interface UpTopologyOptions {
   provider?: ClusterProvider;
@@ -83,6 +84,10 @@ export class TopologyHandle {
   async buildCluster(signal?: AbortSignal): Promise<BuildResult | undefined> {
     if (!this.builder || this.cluster) return this.cluster;
     this.cluster = await this.builder.build(signal ? { signal } : {});
+    // data planes whose ports include node links start now that those interfaces exist
+    for (const d of this.network.state.devices)
+      if (d.clusterServices?.length && d.containerId)
+        await runServices(this.runtime, d.containerId, { name: d.name, services: d.clusterServices }, "cluster");
     return this.cluster;
   }
 

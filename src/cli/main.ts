@@ -2,11 +2,11 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
+import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "doctor", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -34,7 +34,11 @@ function printStatus(labs: LabStatus[]): void {
     const w = Math.max(6, ...l.devices.map((d) => d.name.length));
     for (const d of l.devices) {
       const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
-      console.log(`  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${d.image}  startup=${d.startup}  ${ifs}`);
+      const kind = d.kind ? `${d.kind}  ` : "";
+      console.log(
+        `  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${kind}${d.image}  startup=${d.startup}  ${ifs}`,
+      );
+      if (d.published?.length) console.log(`  ${"".padEnd(w)}  ${d.published.map((p) => `${p.name} ${p.address}`).join(", ")}`);
       if (d.startup.startsWith("failed") && d.startupLog) console.log(`  ${"".padEnd(w)}  log: ${d.startupLog}`);
     }
     const c = l.cluster;
@@ -177,6 +181,17 @@ async function main(argv: string[]): Promise<number> {
         stdout: process.stdout,
         stderr: process.stderr,
       });
+      exitCode = r.exitCode;
+    });
+
+  program
+    .command("logs")
+    .description("a device's log: the data plane of a P4 or Open vSwitch device, else its start-up output")
+    .argument("<lab>", "lab name")
+    .argument("<device>", "device name")
+    .option("-f, --follow", "keep printing as the log grows (programmable devices)")
+    .action(async (lab: string, device: string, o: { follow?: boolean }) => {
+      const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
       exitCode = r.exitCode;
     });
 

@@ -7,7 +7,15 @@ import { fileURLToPath } from "node:url";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const BASE_IMAGE = process.env["KINDA_TEST_BASE_IMAGE"] ?? "kinda-test/kathara-base:latest";
 export const FRR_IMAGE = process.env["KINDA_TEST_FRR_IMAGE"] ?? "kinda-test/kathara-frr:latest";
-export const IMAGE_MAP: Record<string, string> = { "kathara/base": BASE_IMAGE, "kathara/frr": FRR_IMAGE };
+export const OVS_IMAGE = process.env["KINDA_TEST_OVS_IMAGE"] ?? "kinda-test/kathara-sdn:latest";
+/** The P4 image: the stand-in (not BMv2) unless KINDA_P4_IMAGE names a real one (kathara/p4). */
+export const P4_IMAGE = process.env["KINDA_P4_IMAGE"] ?? process.env["KINDA_TEST_P4_IMAGE"] ?? "kinda-test/p4-standin:latest";
+export const IMAGE_MAP: Record<string, string> = {
+  "kathara/base": BASE_IMAGE,
+  "kathara/frr": FRR_IMAGE,
+  "kathara/sdn": OVS_IMAGE,
+  "kathara/p4": P4_IMAGE,
+};
 export const IMAGE_MAP_ARGS = Object.entries(IMAGE_MAP).flatMap(([k, v]) => ["--image-map", `${k}=${v}`]);
 
 /** The project's own test labs (test/fixtures/labs/NAME). */

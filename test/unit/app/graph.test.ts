@@ -113,3 +113,29 @@ describe("kinda graph", () => {
     checkSvg(g);
   });
 });
+
+describe("kinda graph", () => {
+  it("draws P4 switches, OVS switches and plain switches distinctly in SVG, DOT and Mermaid", async () => {
+    const g = graphFromSpec({
+      name: "prog",
+      devices: [
+        { name: "p4", kind: "p4-switch", program: "p.json" },
+        { name: "ovs", kind: "ovs-switch" },
+        { name: "s", kind: "switch" },
+      ],
+      links: [{ endpoints: ["p4", "ovs"] }, { endpoints: ["ovs", "s"] }],
+    });
+    const svg = toSvg(g);
+    const shapeOf = (name: string) => new RegExp(`data-name="${name}" data-kind="([^"]+)">(<\\w+)`).exec(svg)?.slice(1);
+    assert.deepEqual(shapeOf("p4"), ["p4-switch", "<polygon"]);
+    assert.deepEqual(shapeOf("ovs"), ["ovs-switch", "<polygon"]);
+    assert.notEqual(/data-name="p4"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "p4: an octagon");
+    assert.equal(/data-name="ovs"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "ovs: a parallelogram");
+    const dot = toDot(g);
+    assert.match(dot, /"p4" \[shape=octagon/);
+    assert.match(dot, /"ovs" \[shape=parallelogram/);
+    const mm = toMermaid(g);
+    assert.match(mm, /p4\[\[.*\]\]/);
+    assert.match(mm, /ovs\[\/.*\/\]/);
+  });
+});
