@@ -2,12 +2,29 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
+import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 import { addAttach, addVerbs } from "./verbs.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help", "restart", "list", "wipe", "connect"]);
+const KNOWN_COMMANDS = new Set([
+  "up",
+  "down",
+  "status",
+  "exec",
+  "logs",
+  "who",
+  "reverse",
+  "graph",
+  "doctor",
+  "check",
+  "help",
+  "restart",
+  "list",
+  "wipe",
+  "connect",
+  "attach",
+]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -35,7 +52,11 @@ function printStatus(labs: LabStatus[]): void {
     const w = Math.max(6, ...l.devices.map((d) => d.name.length));
     for (const d of l.devices) {
       const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
-      console.log(`  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${d.image}  startup=${d.startup}  ${ifs}`);
+      const kind = d.kind ? `${d.kind}  ` : "";
+      console.log(
+        `  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${kind}${d.image}  startup=${d.startup}  ${ifs}`,
+      );
+      if (d.published?.length) console.log(`  ${"".padEnd(w)}  ${d.published.map((p) => `${p.name} ${p.address}`).join(", ")}`);
       if (d.startup.startsWith("failed") && d.startupLog) console.log(`  ${"".padEnd(w)}  log: ${d.startupLog}`);
     }
     const c = l.cluster;
@@ -44,6 +65,15 @@ function printStatus(labs: LabStatus[]): void {
       for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
     }
   }
+}
+
+interface UpFlags {
+  name?: string;
+  imageMap: Record<string, string>;
+  nodeImage?: string;
+  encapsulation?: "vxlan" | "gre" | "none";
+  dryRun?: boolean;
+  parallelism?: number;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -78,11 +108,20 @@ async function main(argv: string[]): Promise<number> {
     .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
+    .option("--node-image <image>", "Kind node image for the Kubernetes nodes (overrides the topology's cluster.image)")
+    .addOption(
+      new Option("--encapsulation <mode>", "pod traffic between nodes (overrides the topology's)").choices(["vxlan", "gre", "none"]),
+    )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
-    .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
+    .action(async (path: string, o: UpFlags) => {
+      const overrides = {
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
+        ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+      };
       if (o.dryRun) {
-        console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
+        console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
       const ac = new AbortController();
@@ -96,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
       process.on("SIGTERM", onSig);
       const reporter = terminalReporter();
       const r = await up(path, {
-        ...(o.name ? { name: o.name } : {}),
+        ...overrides,
         imageMap: o.imageMap,
         reporter,
         signal: ac.signal,
@@ -163,6 +202,17 @@ async function main(argv: string[]): Promise<number> {
       exitCode = r.exitCode;
     });
 
+  program
+    .command("logs")
+    .description("a device's log: the data plane of a P4 or Open vSwitch device, else its start-up output")
+    .argument("<lab>", "lab name")
+    .argument("<device>", "device name")
+    .option("-f, --follow", "keep printing as the log grows (programmable devices)")
+    .action(async (lab: string, device: string, o: { follow?: boolean }) => {
+      const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
+      exitCode = r.exitCode;
+    });
+
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
   program
     .command("who")
@@ -199,6 +249,20 @@ async function main(argv: string[]): Promise<number> {
 
   addVerbs(program, (code) => (exitCode = code));
   addAttach(program);
+  program
+    .command("doctor")
+    .alias("check")
+    .description(
+      "what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk (alias: check, as Kathara's)",
+    )
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import("../app/doctor.js");
+      const r = await doctor();
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      if (!r.ok) exitCode = 1;
+    });
+
   await program.parseAsync(argv);
   return exitCode;
 }

@@ -74,6 +74,7 @@ export function collectDeviceFiles(dev: DevicePlan, issues: Issue[]): StagedFile
     walk(dev.folder, dev.folder, out, issues, dev.name, prefix);
   }
   out.push(...stepFiles("steps", dev.startup, dev.name, issues), ...stepFiles("shutdown", dev.shutdown, dev.name, issues));
+  for (const f of dev.stageFiles ?? []) out.push({ name: f.name, type: "file", mode: 0o644, data: Buffer.from(f.text) });
   return out;
 }
 

@@ -4,7 +4,7 @@
  */
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import type { Device, Lab, LabWarning } from "../model/lab.js";
+import type { Device, DeviceRole, Lab, LabWarning, ServiceStep } from "../model/lab.js";
 import type { ContainerSpec } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
@@ -78,6 +78,11 @@ export interface DevicePlan extends Omit<ContainerSpec, "name"> {
   startup: StartupStep[];
   shutdown: StartupStep[];
   dependsOn: string[];
+  /** Data-plane services (programmable devices), run after the interfaces exist, before start-up. */
+  services: ServiceStep[];
+  role?: DeviceRole;
+  /** Files of kinda's own for the stage folder (next to steps/). */
+  stageFiles: { name: string; text: string }[];
   /** Source place of the device's definition, for messages. */
   where?: string;
   /** Set up as Kathara does (a Kathara lab): files under /hostlab, Kathara's start-up wrapper. */
@@ -269,7 +274,11 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       shutdown,
       dependsOn: [...dev.dependsOn],
       kathara,
+      services: dev.services ?? [],
+      stageFiles: dev.stageFiles ?? [],
     };
+    if (dev.hostDevices?.length) plan.devices = [...dev.hostDevices];
+    if (dev.role) plan.role = dev.role;
     if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
     if (dev.cpus !== undefined) plan.nanoCpus = Math.round(dev.cpus * 1e9);
     if (dev.entrypoint) plan.entrypoint = dev.entrypoint;
@@ -402,6 +411,10 @@ export function formatPlan(plan: Plan): string {
         `  as Kathara: ${HOSTLAB_MOUNT} (its folder and scripts), hosts file, /var/log/startup.log, IPv6 ${d.sysctls["net.ipv6.conf.all.disable_ipv6"] === "1" ? "off" : "on"}`,
       );
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
+    for (const s of d.services)
+      out.push(
+        `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${s.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`,
+      );
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
   }
   for (const l of externalHostBatch(plan)) out.push(`  ip ${l}   (lab.ext, host namespace)`);
