@@ -11,7 +11,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { down } from "../../src/app/api.js";
 import { attachToKathara, parseAttachSpec } from "../../src/app/kathara.js";
+import { createProviderRegistry } from "../../src/app/root.js";
 import { StateStore } from "../../src/state/store.js";
 import { ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
@@ -26,6 +28,9 @@ const lab = new KatharaFixture(dir, [
 ]);
 const provider = new FixtureProvider("kfxk");
 const NAME = "t-kathara-attach";
+const store = new StateStore(stateDir);
+/** `kinda down` as the CLI does it, with the fixture provider known (the CLI knows only Kind). */
+const kindaDown = () => down(NAME, { store, providers: createProviderRegistry().register("fixture", () => provider) });
 let linksBefore: string[];
 
 before(async () => {
@@ -35,7 +40,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kinda("down", NAME);
+  await kindaDown().catch(() => undefined);
   await lab.down();
 });
 
@@ -67,7 +72,7 @@ describe("a cluster on a lab Kathara started", () => {
       ].join("\n"),
       "attach.yaml",
     );
-    const r = await attachToKathara(dir, spec, { name: NAME, provider, store: new StateStore(stateDir) });
+    const r = await attachToKathara(dir, spec, { name: NAME, provider, store });
     assert.equal(r.lab, NAME);
     // w1 sits on Kathara's segment A next to h1 and r1; c1 is behind r1
     assert.ok(nodePing("w1", "10.21.1.2"), "w1 -> h1 on Kathara's collision domain A");
@@ -82,7 +87,7 @@ describe("a cluster on a lab Kathara started", () => {
   });
 
   it("kinda down removes only what kinda added; Kathara's lab stays as it was", async () => {
-    await kindaOk("down", NAME);
+    await kindaDown();
     assert.deepEqual(await lab.running(), ["h1", "r1"], "Kathara's containers still run");
     assert.deepEqual(await lab.interfaces("r1"), ["eth0", "eth1"], "r1's link to c1 is gone, its own remain");
     for (const b of lab.bridges.values()) execFileSync("ip", ["link", "show", "dev", b], { stdio: "ignore" });

@@ -1,8 +1,9 @@
 /**
- * lab.ext (Kathara's links to host interfaces): a host interface, and a VLAN sub-interface kinda
- * makes on another, joined to collision domains; a device reaches addresses on the host ends of
- * veth pairs the test made; `down` gives the interface back to the host and deletes the VLAN one.
- * A missing host interface is an error at its lab.ext line, with nothing created.
+ * lab.ext (Kathara's links to host interfaces): a host interface (one end of a veth pair the test
+ * made) joined to a collision domain; a device reaches the address on the pair's host end; `down`
+ * gives the interface back to the host. A missing host interface is an error at its lab.ext line,
+ * with nothing created. VLAN sub-interfaces (`IFACE.VLAN`) are planned and undone as unit-tested
+ * operations only: this machine's kernel has no 802.1Q support ("Unknown device type").
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -25,8 +26,8 @@ const exists = (dev: string) => {
 
 function lab(ext: string): string {
   const dir = mkdtempSync(join(tmpdir(), "kinda-it-labext-"));
-  writeFileSync(join(dir, "lab.conf"), 'pc[0]="A"\npc[1]="B"\n');
-  writeFileSync(join(dir, "pc.startup"), "ip address add 10.23.1.1/24 dev eth0\nip address add 10.23.2.1/24 dev eth1\n");
+  writeFileSync(join(dir, "lab.conf"), 'pc[0]="A"\n');
+  writeFileSync(join(dir, "pc.startup"), "ip address add 10.23.1.1/24 dev eth0\n");
   writeFileSync(join(dir, "lab.ext"), ext);
   return dir;
 }
@@ -35,34 +36,29 @@ let linksBefore: string[];
 before(() => {
   ensureTestEnv();
   ip("link", "add", "k15e0a", "type", "veth", "peer", "name", "k15e0b");
-  ip("link", "add", "k15e1a", "type", "veth", "peer", "name", "k15e1b");
-  ip("link", "add", "link", "k15e1b", "name", "k15e1b.15", "type", "vlan", "id", "15");
   ip("addr", "add", "10.23.1.100/24", "dev", "k15e0b");
-  ip("addr", "add", "10.23.2.100/24", "dev", "k15e1b.15");
-  for (const d of ["k15e0b", "k15e1a", "k15e1b", "k15e1b.15"]) ip("link", "set", d, "up");
+  ip("link", "set", "k15e0b", "up");
   linksBefore = hostLinks();
 });
 
 after(async () => {
   await kinda("down", "t-labext");
-  for (const d of ["k15e0a", "k15e1a"]) if (exists(d)) ip("link", "delete", d);
+  if (exists("k15e0a")) ip("link", "delete", "k15e0a");
 });
 
 describe("lab.ext", () => {
-  it("joins a host interface and a VLAN sub-interface to collision domains; down gives them back", async () => {
-    await kindaOk("up", lab("# Kathara's format\nA k15e0a\nB k15e1a.15\n"), "--name", "t-labext", ...IMAGE_MAP_ARGS);
+  it("joins a host interface to a collision domain; down gives it back", async () => {
+    await kindaOk("up", lab("# Kathara's format\nA k15e0a\n"), "--name", "t-labext", ...IMAGE_MAP_ARGS);
     assert.ok(!exists("k15e0a"), "k15e0a moved into the lab's namespace");
     assert.ok(await ping("t-labext", "pc", "10.23.1.100"), "pc -> host end of k15e0a on domain A");
-    assert.ok(await ping("t-labext", "pc", "10.23.2.100"), "pc -> host end of VLAN 15 on domain B");
     await kindaOk("down", "t-labext");
     await assertNothingLeft("t-labext");
     assert.ok(exists("k15e0a"), "k15e0a is back in the host namespace");
-    assert.ok(!exists("k15e1a.15"), "the VLAN interface kinda made is gone");
     assert.deepEqual(hostLinks(), linksBefore);
   });
 
   it("a host interface that does not exist is an error at its lab.ext line; nothing is created", async () => {
-    const r = await kinda("up", lab("A k15e0a\nB nosuch15if\n"), "--name", "t-labext", ...IMAGE_MAP_ARGS);
+    const r = await kinda("up", lab("A k15e0a\nA nosuch15if\n"), "--name", "t-labext", ...IMAGE_MAP_ARGS);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /lab\.ext:2: host interface nosuch15if does not exist/);
     assert.ok(exists("k15e0a"), "k15e0a untouched");

@@ -4,7 +4,7 @@
  * katharanp comes only from an image registry):
  * - one Docker network per collision domain, named `kathara_<user>_<cd>`, labelled `app=kathara`,
  *   `name=<cd>`, `lab_hash`, `user`, `external`, over a Linux bridge `kt-...` in the host namespace.
- *   Stand-in: Docker's bridge driver (internal, bridge named by option) for katharanp; the
+ *   Stand-in: Docker's bridge driver (no NAT, bridge named by option) for katharanp; the
  *   addresses Docker's IPAM gives are flushed (Kathara's networks use the null IPAM driver);
  * - one container per device named `kathara_<user>_<device>_<hash>`, labelled `app=kathara`,
  *   `name`, `lab_hash`, `user`, `shell`, hostname = device, Kathara's capabilities and sysctls,
@@ -58,8 +58,9 @@ export class KatharaFixture {
       await this.docker.createNetwork({
         Name: this.network(cd),
         Driver: "bridge",
-        Internal: true,
-        Options: { "com.docker.network.bridge.name": bridge },
+        // not "internal": Docker's isolation rules for internal networks would drop (through
+        // br_netfilter) frames whose addresses are outside its subnet; katharanp adds no rules
+        Options: { "com.docker.network.bridge.name": bridge, "com.docker.network.bridge.enable_ip_masquerade": "false" },
         Labels: { ...labels, name: cd, external: "" },
       });
     }
