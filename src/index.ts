@@ -35,3 +35,7 @@ export {
   IncSwitchMeta,
   OvsSwitchMeta,
 } from "./app/tree.js";
+export { parseLabExt } from "./topology/kathara.js";
+export { restartLab, restartDevice, listLabs, wipePlan, wipe, type LabListing, type WipePlan } from "./app/verbs.js";
+export { adoptKatharaLab, attachToKathara, parseAttachSpec, readAttachSpec, type AttachSpec } from "./app/kathara.js";
+export { findKatharaLabs, findKatharaLab, katharaLabHash, type KatharaLab } from "./runtime/kathara.js";
