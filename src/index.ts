@@ -33,4 +33,5 @@ export {
   ExternalDeviceMeta,
   HostMeta,
   IncSwitchMeta,
+  OvsSwitchMeta,
 } from "./app/tree.js";

@@ -23,7 +23,8 @@ async function applyOps(o: NsOps): Promise<void> {
     await batch(o.ns, "tc", r.tc);
     for (const args of r.ethtool) await runChecked(inNetns(o.ns, ["ethtool", ...args]));
     if (r.iptablesRestore) await runChecked(inNetns(o.ns, ["iptables-restore", "--noflush", "--wait"]), r.iptablesRestore);
-    if (o.flushConntrack) await run(inNetns(o.ns, ["conntrack", "-F"]));
+    // a flush that fails would leave connections NATed the old way: an error, not a shrug
+    if (o.flushConntrack) await runChecked(inNetns(o.ns, ["conntrack", "-F"]));
     // best effort, like the flush: a kernel without SOCK_DESTROY leaves the connections as they are
     if (o.killTcp.length) await run(inNetns(o.ns, killTcpArgv(o.killTcp)));
   } catch (e) {

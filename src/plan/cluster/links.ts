@@ -7,7 +7,7 @@ import { TopologyError } from "../../core/errors.js";
 import { hostOf } from "../../core/addr.js";
 import type { NodeLink, TrafficControl } from "../../model/cluster.js";
 import type { IpOp, TbfOp } from "../../model/ops.js";
-import { addrAdd, linkUp, routeReplace, veth } from "../ops.js";
+import { addrAdd, inverseOf, linkUp, routeReplace, veth } from "../ops.js";
 import { DEFAULT_MTU, DEFAULT_NODE_IF, labelOf, nsOps, type NsOps, type PlanContext } from "./context.js";
 
 export function tbf(dev: string, tc: TrafficControl): TbfOp {
@@ -87,7 +87,10 @@ function deviceLink(ctx: PlanContext, n: NsOps, d: NsOps, l: NodeLink & { device
     deviceBridge(ctx, d, { ...l, deviceBridge: l.deviceBridge }, bridges);
     d.ip.push({ op: "link-set", name: devIf, master: l.deviceBridge });
   } else if (l.deviceAddress) {
-    d.ip.push(addrAdd(l.deviceAddress, devIf));
+    const dev = l.deviceAddressIf ?? devIf;
+    d.ip.push(addrAdd(l.deviceAddress, dev));
+    // on the link's own interface the address goes with it; on another of the device's it must be removed
+    if (dev !== devIf) ctx.undo.add(l.device, inverseOf(addrAdd(l.deviceAddress, dev)));
   }
   if (l.deviceTc) d.tc.push(tbf(devIf, l.deviceTc));
 }

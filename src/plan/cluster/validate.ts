@@ -131,6 +131,7 @@ function interfaceIssues(l: NodeLink, bad: Bad): void {
     ["nodeIf", l.nodeIf],
     ["deviceIf", l.deviceIf],
     ["deviceBridge", l.deviceBridge],
+    ["deviceAddressIf", l.deviceAddressIf],
   ] as const) {
     if (v !== undefined && !IFNAME.test(v)) bad(`${k} ${JSON.stringify(v)} is not an interface name (1-15 of letters, digits, _ . -)`);
   }
