@@ -1,0 +1,38 @@
+/** A node linked into a collision domain of a lab Kathara started: the domain's bridge is in the host namespace. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { hostLinkPrefix } from "../../../src/core/names.js";
+import { planCluster } from "../../../src/plan/cluster.js";
+import { fakeNodes, findStep } from "../../support/facts.js";
+
+describe("cluster plan on a Kathara lab", () => {
+  it("the node's veth peer goes to the host namespace, named by the lab's host-link prefix, onto the kt- bridge", () => {
+    const p = planCluster({
+      lab: "kl",
+      links: [
+        { node: "n0", domain: "A", nodeAddress: "10.1.0.5/24", gateway: "10.1.0.1", defaultRoute: true },
+        { node: "n1", device: "r1", nodeAddress: "10.2.0.2/24", deviceAddress: "10.2.0.1/24" },
+      ],
+      nodes: fakeNodes(2),
+      devices: [{ name: "r1", container: "kathara_u_r1_h", pid: 50, interfaces: ["lo", "eth0", "eth1"] }],
+      options: {},
+      labNetns: "",
+      domains: [{ name: "A", bridge: "kt-0123456789ab" }],
+      domainsInHost: true,
+    });
+    const peer = `${hostLinkPrefix("kl")}-d0`;
+    const host = findStep(p, (s) => "host" in s.ns && s.label.includes("collision domains"));
+    assert.deepEqual(host?.ip, [`link set ${peer} master kt-0123456789ab up`]);
+    const node = findStep(p, (s) => "pid" in s.ns && s.label.includes("n0"));
+    assert.ok(
+      node?.ip.some((l) => l.includes(`type veth peer name ${peer}`) && l.endsWith("netns 1")),
+      node?.ip.join("\n"),
+    );
+    // the device link is as in kinda's own labs: the next free ethN of the Kathara device
+    const n1 = findStep(p, (s) => "pid" in s.ns && s.label.includes("n1"));
+    assert.ok(
+      n1?.ip.some((l) => l.includes("peer name eth2") && l.endsWith("netns 50")),
+      n1?.ip.join("\n"),
+    );
+  });
+});
