@@ -179,6 +179,8 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
   const store = opts.store ?? new StateStore();
   const runtime = opts.runtime ?? new DockerRuntime();
   const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
+  // labs kinda attached to (Kathara's): their containers carry Kathara's labels, not kinda's
+  const kathara = await runtime.list({ app: "kathara" });
   const names = name
     ? [resolveLabName(name, store)]
     : [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(Boolean).sort();
@@ -188,7 +190,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     if (!st && mine.length === 0) throw new KindaError(`no lab named ${n} is up`, { hint: "kinda status lists the labs that are" });
     const devices: DeviceStatus[] = st
       ? st.devices.map((d) => {
-          const c = mine.find((x) => x.labels[LABEL_DEVICE] === d.name);
+          const c = st.external ? kathara.find((x) => x.name === d.container) : mine.find((x) => x.labels[LABEL_DEVICE] === d.name);
           const s: DeviceStatus = {
             name: d.name,
             container: d.container,
