@@ -35,6 +35,7 @@ let linksBefore: string[];
 
 before(async () => {
   ensureTestEnv();
+  await provider.delete(); // a run killed halfway may have left its fixture nodes
   await lab.up();
   linksBefore = hostLinks(); // Kathara's bridges included: they must still be there at the end
 });
