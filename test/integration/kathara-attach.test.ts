@@ -84,13 +84,13 @@ describe("a cluster on a lab Kathara started", () => {
       (JSON.parse(ports) as { ifname: string }[]).some((p) => /^kh[0-9a-f]{9}-d\d+$/.test(p.ifname)),
       `w1's veth is a port of ${bridge}`,
     );
-    assert.deepEqual(await lab.interfaces("r1"), ["eth0", "eth1", "eth2"], "r1 got one interface for c1");
+    assert.deepEqual((await lab.interfaces("r1")).sort(), ["eth0", "eth1", "eth2"], "r1 got one interface for c1");
   });
 
   it("kinda down removes only what kinda added; Kathara's lab stays as it was", async () => {
     await kindaDown();
     assert.deepEqual(await lab.running(), ["h1", "r1"], "Kathara's containers still run");
-    assert.deepEqual(await lab.interfaces("r1"), ["eth0", "eth1"], "r1's link to c1 is gone, its own remain");
+    assert.deepEqual((await lab.interfaces("r1")).sort(), ["eth0", "eth1"], "r1's link to c1 is gone, its own remain");
     for (const b of lab.bridges.values()) execFileSync("ip", ["link", "show", "dev", b], { stdio: "ignore" });
     assert.deepEqual(hostLinks(), linksBefore, "host links as before (Kathara's bridges included)");
     const st = await kinda("status", NAME);
