@@ -103,6 +103,8 @@ export function deviceUndo(plan: ClusterPlan, devices: readonly { name: string; 
       if (addr && !made.get(dev.name)?.has(addr[2]!)) u.ip.push(`addr del ${addr[1]} dev ${addr[2]}`);
       const rt = /^route replace (\S+) via (\S+)$/.exec(l);
       if (rt) u.ip.push(`route del ${rt[1]} via ${rt[2]}`);
+      const multipath = /^route replace (\S+) nexthop via /.exec(l);
+      if (multipath) u.ip.push(`route del ${multipath[1]}`);
       // the uplink's default route goes with the uplink; the device's own comes back
       if (/^route replace default via \S+ dev \S+$/.test(l) && dev.defaultRoute) u.ip.push(`route replace ${dev.defaultRoute}`);
     }

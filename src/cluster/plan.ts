@@ -4,6 +4,7 @@
  * computes, per network namespace, the iproute2/bridge/tc batches, iptables rules and ethtool
  * calls that `applyClusterPlan` runs. Validation happens here, all at once, before anything.
  */
+import { nextHopArgs } from "../plan/routes.js";
 import { createHash } from "node:crypto";
 import { TopologyError, type Issue } from "../errors.js";
 import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, nthAddress, overlaps, prefixLength } from "../net/addr.js";
@@ -279,7 +280,9 @@ export function validateLinks(
     const field = `podRoutes[${i}]`;
     if (!input.deviceNames.includes(r.device)) issues.push({ field, message: `unknown device ${JSON.stringify(r.device)}` });
     if (!input.nodeNames.includes(r.node)) issues.push({ field, message: `unknown Kubernetes node ${JSON.stringify(r.node)}` });
-    if (!isIp(r.via)) issues.push({ field, message: `via ${JSON.stringify(r.via)} is not an address (e.g. 10.0.4.1)` });
+    const vias = typeof r.via === "string" ? [r.via] : r.via;
+    if (!vias.length) issues.push({ field, message: "via names no address (e.g. 10.0.4.1, or several for equal-cost paths)" });
+    for (const v of vias) if (!isIp(v)) issues.push({ field, message: `via ${JSON.stringify(v)} is not an address (e.g. 10.0.4.1)` });
   });
   (opts.hostConnections ?? []).forEach((hc, i) => {
     const field = `hostConnections[${i}]`;
@@ -541,7 +544,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       o = ops(2, `device ${d.name} (pod routes)`, { pid: d.pid });
       podRouteOps.set(d.name, o);
     }
-    for (const pod of n.podCidrs) o.ip.push(`route replace ${pod} via ${r.via}`);
+    for (const pod of n.podCidrs) o.ip.push(`route replace ${pod} ${nextHopArgs(r.via)}`);
   }
 
   // 3. internet access through a gateway device: a host<->device uplink, NAT on both

@@ -10,6 +10,7 @@ import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../ne
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
 import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../cluster/model.js";
+import { MULTIPATH_SYSCTLS, RouteGraph, nextHopArgs, type Edge } from "../plan/routes.js";
 import { newDevice, type Lab } from "./model.js";
 import { isLoadBalancer, isNode, isProvided, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
 
@@ -152,10 +153,12 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     else if (isNode(r.d.kind)) add(["root"], `the root ${spec.root} is a Kubernetes node; the root must be a network device`);
     else if (isLoadBalancer(r.d.kind)) add(["root"], `the root ${spec.root} is the load balancer; the root must be a network device`);
   }
-  if (spec.routing === "static") {
-    const cycle = findLinkCycle(spec);
-    if (cycle) add(["links", cycle.link], `static routing needs a tree, but this link closes a cycle (${cycle.names.join(" - ")})`);
-  }
+  const parts = spec.routing === "static" ? disconnectedParts(spec) : undefined;
+  if (parts)
+    add(
+      ["links"],
+      `static routing needs one connected network, but no link joins these ${parts.length} parts: ${parts.map(partText).join(", ")}`,
+    );
   if (spec.encapsulation === "none" && spec.routing !== "static")
     add(["encapsulation"], 'encapsulation "none" needs routing: static (the network must route pod ranges)');
   (spec.cluster?.hostRoutes ?? []).forEach((r, k) => {
@@ -176,66 +179,53 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
   return issues;
 }
 
-function findLinkCycle(spec: TopologySpec): { link: number; names: string[] } | undefined {
-  const parent = new Map<string, string>();
-  const find = (x: string): string => {
-    let r = x;
-    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!;
-    return r;
-  };
-  for (let i = 0; i < spec.links.length; i++) {
-    const [a, b] = spec.links[i]!.endpoints;
-    const ra = find(a);
-    const rb = find(b);
-    if (ra === rb) return { link: i, names: [a, b] };
-    parent.set(ra, rb);
-  }
-  return undefined;
+/** The parts of the network that no link joins (none or one part: undefined). */
+function disconnectedParts(spec: TopologySpec): string[][] | undefined {
+  const linked = new Set(spec.links.flatMap((l) => l.endpoints));
+  const g = routeGraph(spec, [...linked]);
+  const parts = g.components();
+  return parts.length > 1 ? parts : undefined;
 }
 
-/** Next hop (an address) from each device toward each link subnet, over the tree. */
-function treeRoutes(spec: TopologySpec): Map<string, Map<string, string>> {
-  const adj = new Map<string, { peer: string; peerAddr: string; link: number }[]>();
-  spec.links.forEach((l, i) => {
-    const [a, b] = l.endpoints;
-    const [xa, xb] = l.addresses ?? ["", ""];
-    (adj.get(a) ?? adj.set(a, []).get(a)!).push({ peer: b, peerAddr: hostOf(xb), link: i });
-    (adj.get(b) ?? adj.set(b, []).get(b)!).push({ peer: a, peerAddr: hostOf(xa), link: i });
-  });
-  const routes = new Map<string, Map<string, string>>();
+function routeGraph(spec: TopologySpec, vertices: string[]): RouteGraph {
+  return new RouteGraph(
+    vertices,
+    spec.links.map((l, id) => ({ id, a: l.endpoints[0], b: l.endpoints[1], cost: l.cost ?? 1 })),
+  );
+}
+
+/** "{a, b, c}", at most 8 names. */
+function partText(p: string[]): string {
+  return `{${p.slice(0, 8).join(", ")}${p.length > 8 ? `, and ${p.length - 8} more` : ""}}`;
+}
+
+/**
+ * Next hops (addresses) from each network device toward each link subnet and each Kubernetes node
+ * ("node:<name>"), over the cheapest paths (hop count or link costs); several when paths tie
+ * (ECMP). On a tree there is one path, so one next hop.
+ */
+function staticRoutes(spec: TopologySpec): Map<string, Map<string, string[]>> {
+  const g = routeGraph(
+    spec,
+    spec.devices.map((d) => d.name),
+  );
+  /** The address of `end` on the link of edge `e`. */
+  const addrAt = (e: Edge, end: string) => hostOf(spec.links[e.id]!.addresses![e.a === end ? 0 : 1]!);
+  const routes = new Map<string, Map<string, string[]>>();
   for (const d of spec.devices) {
     // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
     if (isProvided(d.kind)) continue;
-    // BFS from d: first hop toward every device
-    const first = new Map<string, string>();
-    const seen = new Set([d.name]);
-    const queue: string[] = [];
-    for (const e of adj.get(d.name) ?? []) {
-      first.set(e.peer, e.peerAddr);
-      seen.add(e.peer);
-      queue.push(e.peer);
+    const m = new Map<string, string[]>();
+    const hops = (targets: string[]) => [...new Set(g.firstHops(d.name, targets).map((h) => addrAt(h.edge, h.via)))];
+    for (const l of spec.links) {
+      if (!l.addresses || l.endpoints.includes(d.name)) continue; // directly connected
+      const via = hops(l.endpoints);
+      if (via.length) m.set(networkOf(l.addresses[0]), via);
     }
-    while (queue.length) {
-      const u = queue.shift()!;
-      for (const e of adj.get(u) ?? []) {
-        if (seen.has(e.peer)) continue;
-        seen.add(e.peer);
-        first.set(e.peer, first.get(u)!);
-        queue.push(e.peer);
-      }
-    }
-    const m = new Map<string, string>();
-    spec.links.forEach((l) => {
-      if (!l.addresses) return;
-      const [a, b] = l.endpoints;
-      if (a === d.name || b === d.name) return; // directly connected
-      const via = first.get(a) ?? first.get(b);
-      if (via) m.set(networkOf(l.addresses[0]), via);
-    });
-    // toward Kubernetes nodes (for native pod routes): keyed "node:<name>"
+    // toward Kubernetes nodes (for native pod routes)
     for (const n of spec.devices.filter((x) => isNode(x.kind))) {
-      const via = first.get(n.name);
-      if (via) m.set(`node:${n.name}`, via);
+      const via = hops([n.name]);
+      if (via.length) m.set(`node:${n.name}`, via);
     }
     routes.set(d.name, m);
   }
@@ -308,10 +298,12 @@ export function compileSpec(
       addrCmds.set(name, cmds);
     }
   });
-  const routes = spec.routing === "static" ? treeRoutes(spec) : new Map<string, Map<string, string>>();
+  const routes = spec.routing === "static" ? staticRoutes(spec) : new Map<string, Map<string, string[]>>();
   for (const dev of devs.values()) {
     const cmds = [...(addrCmds.get(dev.name) ?? [])];
-    for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} via ${via}`);
+    for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} ${nextHopArgs(via)}`);
+    // a multipath route keeps a next hop whose link lost its carrier unless told to skip it
+    if ([...(routes.get(dev.name)?.values() ?? [])].some((v) => v.length > 1)) Object.assign(dev.sysctls, MULTIPATH_SYSCTLS);
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
   }
@@ -322,7 +314,8 @@ export function compileSpec(
   if (spec.encapsulation === "none") {
     const podRoutes: PodRoute[] = [];
     for (const [device, m] of routes) {
-      for (const [dst, via] of m) if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via });
+      for (const [dst, via] of m)
+        if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via: via.length > 1 ? via : via[0]! });
     }
     clusterOptions.podRoutes = podRoutes;
   }

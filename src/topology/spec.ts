@@ -33,6 +33,8 @@ export interface LinkSpec {
    */
   tc?: TrafficControl;
   mtu?: number;
+  /** Static routing: the link's cost (a positive integer; default 1, so paths are counted in hops). */
+  cost?: number;
 }
 
 export interface ClusterSpec {
@@ -48,7 +50,7 @@ export interface ClusterSpec {
 
 export interface TopologySpec {
   name: string;
-  /** static: kinda computes and installs routes (trees); none: the user's (FRR, P4, SDN). */
+  /** static: kinda computes and installs routes (shortest paths, ECMP on ties); none: the user's (FRR, P4, SDN). */
   routing?: "static" | "none";
   /** Pod traffic between nodes: vxlan (default), gre, or none (native routing, needs routing: static). */
   encapsulation?: "vxlan" | "gre" | "none";
