@@ -27,14 +27,16 @@ export interface UpOptions {
   reporter?: Reporter;
   signal?: AbortSignal;
   parallelism?: number;
+  /** A YAML topology's vars: overrides (--var). */
+  vars?: Record<string, string>;
 }
 
 /** Loads and plans a lab without touching anything; returns the --dry-run text. */
 export async function dryRun(
   path: string,
-  opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore } = {},
+  opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore; vars?: Record<string, string> } = {},
 ): Promise<string> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? new StateStore();
   if (src.type === "topology") {
     const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
@@ -56,7 +58,7 @@ export async function dryRun(
 export { formatPlan };
 
 export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? new StateStore();
   const common = {
     store,
@@ -268,9 +270,9 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
 }
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
-export async function graphFor(arg: string, store = new StateStore()): Promise<Graph> {
+export async function graphFor(arg: string, store = new StateStore(), vars?: Record<string, string>): Promise<Graph> {
   const st = store.read(arg);
   if (st && !existsSync(arg)) return graphFromState(st);
-  const src = await loadSource(arg);
+  const src = await loadSource(arg, { ...(vars ? { vars } : {}) });
   return src.type === "kathara" ? graphFromLab(src.defaultName, src.lab) : graphFromSpec(src.spec);
 }

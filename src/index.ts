@@ -17,7 +17,10 @@ export * from "./cluster/model.js";
 export { whoIs, reverseName, clusterNodes } from "./api.js";
 export * from "./topology/spec.js";
 export { compileSpec, validateSpec } from "./topology/compile.js";
-export { parseTopologyYaml, loadTopologyYaml } from "./topology/yaml.js";
+export { parseTopologyYaml, loadTopologyYaml, expandTopologyYaml } from "./topology/yaml.js";
+export { fatTree, leafSpine, tree, linear, DEFAULT_ADDRESS_POOL } from "./topology/generators.js";
+export type { GeneratorOptions, FatTreeOptions, LeafSpineOptions, TreeGenOptions, LinearOptions } from "./topology/generators.js";
+export { RouteGraph, nextHopArgs } from "./plan/routes.js";
 export { upTopology, planTopology, TopologyHandle } from "./topology/deploy.js";
 export {
   Network,

@@ -6,13 +6,22 @@ import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } 
 import { KindaError, TopologyError } from "../errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "expand", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0 || eq === value.length - 1) throw new KindaError(`--image-map expects FROM=TO, got ${JSON.stringify(value)}`);
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
+
+/** --var NAME=VALUE (repeatable; VALUE may be empty or contain '='). */
+function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new KindaError(`--var expects NAME=VALUE, got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+const VAR_HELP = "set a variable of a YAML topology's vars: (repeatable)";
 
 function version(): string {
   try {
@@ -79,45 +88,52 @@ async function main(argv: string[]): Promise<number> {
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
-    .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
-      if (o.dryRun) {
-        console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
-        return;
-      }
-      const ac = new AbortController();
-      const onSig = () => {
-        process.stderr.write("\ninterrupted: cleaning up (press Ctrl+C again to force quit)\n");
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(
+      async (
+        path: string,
+        o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number; var: Record<string, string> },
+      ) => {
+        if (o.dryRun) {
+          console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap, vars: o.var }));
+          return;
+        }
+        const ac = new AbortController();
+        const onSig = () => {
+          process.stderr.write("\ninterrupted: cleaning up (press Ctrl+C again to force quit)\n");
+          process.off("SIGINT", onSig);
+          process.off("SIGTERM", onSig);
+          ac.abort();
+        };
+        process.on("SIGINT", onSig);
+        process.on("SIGTERM", onSig);
+        const reporter = terminalReporter();
+        const r = await up(path, {
+          ...(o.name ? { name: o.name } : {}),
+          imageMap: o.imageMap,
+          vars: o.var,
+          reporter,
+          signal: ac.signal,
+          ...(o.parallelism ? { parallelism: o.parallelism } : {}),
+        });
         process.off("SIGINT", onSig);
         process.off("SIGTERM", onSig);
-        ac.abort();
-      };
-      process.on("SIGINT", onSig);
-      process.on("SIGTERM", onSig);
-      const reporter = terminalReporter();
-      const r = await up(path, {
-        ...(o.name ? { name: o.name } : {}),
-        imageMap: o.imageMap,
-        reporter,
-        signal: ac.signal,
-        ...(o.parallelism ? { parallelism: o.parallelism } : {}),
-      });
-      process.off("SIGINT", onSig);
-      process.off("SIGTERM", onSig);
-      const name = r.state.name;
-      console.log(`lab ${name} is up: ${r.state.devices.length} devices in ${r.seconds.toFixed(1)} s`);
-      if (r.failedDevices.length) {
-        for (const d of r.failedDevices) {
-          const s = r.state.devices.find((x) => x.name === d)?.startup;
-          console.log(`start-up FAILED on ${d} at ${s?.failedStep} (exit ${s?.exitCode}); output: ${s?.log}`);
+        const name = r.state.name;
+        console.log(`lab ${name} is up: ${r.state.devices.length} devices in ${r.seconds.toFixed(1)} s`);
+        if (r.failedDevices.length) {
+          for (const d of r.failedDevices) {
+            const s = r.state.devices.find((x) => x.name === d)?.startup;
+            console.log(`start-up FAILED on ${d} at ${s?.failedStep} (exit ${s?.exitCode}); output: ${s?.log}`);
+          }
+          exitCode = 3;
         }
-        exitCode = 3;
-      }
-      const dev = r.state.devices[0]?.name ?? "DEVICE";
-      console.log(`  status:   kinda status ${name}`);
-      console.log(`  a shell:  kinda exec --lab ${name} ${dev}     (or: kinda ${dev})`);
-      console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
-      console.log(`  remove:   kinda down ${name}`);
-    });
+        const dev = r.state.devices[0]?.name ?? "DEVICE";
+        console.log(`  status:   kinda status ${name}`);
+        console.log(`  a shell:  kinda exec --lab ${name} ${dev}     (or: kinda ${dev})`);
+        console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
+        console.log(`  remove:   kinda down ${name}`);
+      },
+    );
 
   program
     .command("down")
@@ -182,9 +198,10 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name|path>", "lab name or topology path")
     .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
     .option("-o, --output <file>", "write to a file (default: standard output)")
-    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string; var: Record<string, string> }) => {
       const { graphFor } = await import("../api.js");
-      const g = await graphFor(arg);
+      const g = await graphFor(arg, undefined, o.var);
       const { toSvg, toPng, toMermaid, toDot } = await import("../graph/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
@@ -194,6 +211,16 @@ async function main(argv: string[]): Promise<number> {
       } else if (o.format === "png" && process.stdout.isTTY) {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
+    });
+
+  program
+    .command("expand")
+    .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
+    .argument("<file>", "FILE.yaml")
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (file: string, o: { var: Record<string, string> }) => {
+      const { expandTopologyYaml } = await import("../topology/yaml.js");
+      process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
     });
 
   await program.parseAsync(argv);

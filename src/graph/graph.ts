@@ -46,6 +46,12 @@ export function graphFromSpec(spec: TopologySpec): Graph {
       ...(l.addresses ? { labelA: l.addresses[0], labelB: l.addresses[1] } : {}),
     })),
   };
+  for (const s of spec.segments ?? []) {
+    const id = `[${s.name}]`;
+    g.nodes.push({ id, kind: "segment", label: s.name });
+    g.edges.push({ a: s.device, b: id, labelA: s.address });
+    for (const m of s.members) g.edges.push({ a: id, b: m.name, labelB: m.address });
+  }
   if (spec.root) g.root = spec.root;
   return g;
 }

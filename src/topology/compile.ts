@@ -12,6 +12,7 @@ import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/mo
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../cluster/model.js";
 import { MULTIPATH_SYSCTLS, RouteGraph, nextHopArgs, type Edge } from "../plan/routes.js";
 import { newDevice, type Lab } from "./model.js";
+import { segmentEdges, segmentNodeLinks, validateSegments } from "./segments.js";
 import { isLoadBalancer, isNode, isProvided, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
 
 export type SpecPath = (string | number)[];
@@ -31,11 +32,48 @@ export interface CompiledTopology {
 }
 
 const NAME = /^[a-z0-9_]{1,30}$/;
+const LINK_NAME = /^[a-z0-9_-]{1,40}$/;
 const DEFAULT_IMAGE = "kathara/base";
 
 /** How messages name the link of a provider's container (a node or the load balancer). */
 function providedLink(d: DeviceSpec): string {
   return isLoadBalancer(d.kind) ? "the load balancer's link" : "a Kubernetes node's link";
+}
+
+/** Address checks shared by links and segments: canonical, outside kinda's ranges, used once, subnets apart. */
+export interface AddressBook {
+  address(path: SpecPath, addr: string): void;
+  /** Addresses that share one subnet, which no other link or segment overlaps. */
+  subnet(owner: SpecPath, path: SpecPath, addrs: readonly string[]): void;
+}
+
+function addressBook(add: (path: SpecPath, message: string) => void): AddressBook {
+  const seen = new Map<string, string>();
+  const subnets: { net: string; path: SpecPath }[] = [];
+  return {
+    address(path, addr) {
+      if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
+      for (const [r, what] of [
+        [DEFAULT_POD_CIDR, "the pod range"],
+        [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
+      ] as const) {
+        if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
+      }
+      const prev = seen.get(hostOf(addr));
+      const here = `${path[0]}[${path[1]}].${path.slice(2).join(".")}`.replace(/\.(\d+)/g, "[$1]");
+      if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
+      seen.set(hostOf(addr), here);
+    },
+    subnet(owner, path, addrs) {
+      if (!addrs.every(isCidr)) return;
+      const net = networkOf(addrs[0]!);
+      const odd = addrs.find((a) => networkOf(a) !== net);
+      if (odd) return add(path, `${addrs.length === 2 ? addrs.join(" and ") : `${odd} and ${addrs[0]}`} are not in one subnet`);
+      const clash = subnets.find((s) => overlaps(s.net, net));
+      if (clash) add(path, `subnet ${net} overlaps the subnet of ${clash.path.join(".")}`);
+      subnets.push({ net, path: owner });
+    },
+  };
 }
 
 /** Semantic checks (the schema checks shapes). */
@@ -62,10 +100,21 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     }
   });
   const degree = new Map<string, number>();
-  const addrSeen = new Map<string, string>();
-  const subnets: { net: string; path: SpecPath }[] = [];
+  const book = addressBook(add);
+  const linkNames = new Map<string, number>();
   spec.links.forEach((l, i) => {
     const [a, b] = l.endpoints;
+    if (l.name !== undefined) {
+      if (!LINK_NAME.test(l.name))
+        add(
+          ["links", i, "name"],
+          `link name ${JSON.stringify(l.name)} must be 1-40 of a-z, 0-9, _ and - (a dot would clash with interface altnames)`,
+        );
+      else if (/^l\d+$/.test(l.name)) add(["links", i, "name"], `link name ${l.name} is reserved (unnamed links are l<index>)`);
+      const first = linkNames.get(l.name);
+      if (first !== undefined) add(["links", i, "name"], `duplicate link name ${l.name} (first at links[${first}])`);
+      else linkNames.set(l.name, i);
+    }
     for (const [k, e] of [
       [0, a],
       [1, b],
@@ -86,28 +135,8 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
     if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
     if (l.addresses) {
-      l.addresses.forEach((addr, k) => {
-        const path: SpecPath = ["links", i, "addresses", k];
-        if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
-        for (const [r, what] of [
-          [DEFAULT_POD_CIDR, "the pod range"],
-          [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
-        ] as const) {
-          if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
-        }
-        const prev = addrSeen.get(hostOf(addr));
-        if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
-        addrSeen.set(hostOf(addr), `links[${i}].addresses[${k}]`);
-      });
-      const [x, y] = l.addresses;
-      if (isCidr(x) && isCidr(y)) {
-        if (networkOf(x) !== networkOf(y)) add(["links", i, "addresses"], `${x} and ${y} are not in one subnet`);
-        else {
-          const clash = subnets.find((s) => overlaps(s.net, networkOf(x)));
-          if (clash) add(["links", i, "addresses"], `subnet ${networkOf(x)} overlaps the subnet of ${clash.path.join(".")}`);
-          subnets.push({ net: networkOf(x), path: ["links", i] });
-        }
-      }
+      l.addresses.forEach((addr, k) => book.address(["links", i, "addresses", k], addr));
+      book.subnet(["links", i], ["links", i, "addresses"], l.addresses);
       if (prov)
         l.addresses.forEach((addr, k) => {
           // a node's link carries IPv4 routes to its peers and the IPv4 tunnels; the load balancer's, IPv4 routes to the nodes
@@ -119,6 +148,7 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
       add(["links", i], "static routing needs addresses on every link");
     }
   });
+  validateSegments(spec, { byName, degree, book, domainNames: linkNames, add });
   spec.devices.forEach((d, i) => {
     const deg = degree.get(d.name) ?? 0;
     if (isNode(d.kind) && deg !== 1) add(["devices", i], `Kubernetes node ${d.name} must have exactly one link (a leaf); it has ${deg}`);
@@ -181,17 +211,29 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
 
 /** The parts of the network that no link joins (none or one part: undefined). */
 function disconnectedParts(spec: TopologySpec): string[][] | undefined {
-  const linked = new Set(spec.links.flatMap((l) => l.endpoints));
-  const g = routeGraph(spec, [...linked]);
+  const linked = new Set([
+    ...spec.links.flatMap((l) => l.endpoints),
+    ...(spec.segments ?? []).flatMap((s) => [s.device, ...s.members.map((m) => m.name)]),
+  ]);
+  const { g } = routeGraph(spec, [...linked]);
   const parts = g.components();
   return parts.length > 1 ? parts : undefined;
 }
 
-function routeGraph(spec: TopologySpec, vertices: string[]): RouteGraph {
-  return new RouteGraph(
+/** The graph static routing runs on: links, and segment members one hop from their device; each edge's end addresses. */
+function routeGraph(spec: TopologySpec, vertices: string[]): { g: RouteGraph; addrAt: (e: Edge, end: string) => string } {
+  const edges = spec.links.map((l, id) => ({
+    edge: { id, a: l.endpoints[0], b: l.endpoints[1], cost: l.cost ?? 1 },
+    addresses: l.addresses ?? ["", ""],
+  }));
+  edges.push(...segmentEdges(spec, spec.links.length));
+  const g = new RouteGraph(
     vertices,
-    spec.links.map((l, id) => ({ id, a: l.endpoints[0], b: l.endpoints[1], cost: l.cost ?? 1 })),
+    edges.map((e) => e.edge),
   );
+  /** The address of `end` on the link (or segment) of edge `e`. */
+  const addrAt = (e: Edge, end: string) => hostOf(edges[e.id]!.addresses[e.a === end ? 0 : 1]);
+  return { g, addrAt };
 }
 
 /** "{a, b, c}", at most 8 names. */
@@ -205,12 +247,10 @@ function partText(p: string[]): string {
  * (ECMP). On a tree there is one path, so one next hop.
  */
 function staticRoutes(spec: TopologySpec): Map<string, Map<string, string[]>> {
-  const g = routeGraph(
+  const { g, addrAt } = routeGraph(
     spec,
     spec.devices.map((d) => d.name),
   );
-  /** The address of `end` on the link of edge `e`. */
-  const addrAt = (e: Edge, end: string) => hostOf(spec.links[e.id]!.addresses![e.a === end ? 0 : 1]!);
   const routes = new Map<string, Map<string, string[]>>();
   for (const d of spec.devices) {
     // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
@@ -221,6 +261,11 @@ function staticRoutes(spec: TopologySpec): Map<string, Map<string, string[]>> {
       if (!l.addresses || l.endpoints.includes(d.name)) continue; // directly connected
       const via = hops(l.endpoints);
       if (via.length) m.set(networkOf(l.addresses[0]), via);
+    }
+    for (const s of spec.segments ?? []) {
+      const on = [s.device, ...s.members.map((x) => x.name)];
+      const via = on.includes(d.name) ? [] : hops(on);
+      if (via.length) m.set(networkOf(s.address), via);
     }
     // toward Kubernetes nodes (for native pod routes)
     for (const n of spec.devices.filter((x) => isNode(x.kind))) {
@@ -233,7 +278,7 @@ function staticRoutes(spec: TopologySpec): Map<string, Map<string, string[]>> {
 }
 
 /** Deterministic MAC for a device-side interface of link i, endpoint k. */
-export function linkMac(link: number, side: 0 | 1): string {
+export function linkMac(link: number, side: number): string {
   const h = (n: number) => n.toString(16).padStart(2, "0");
   return `02:6b:${h(Math.floor(link / 256) % 256)}:${h(link % 256)}:00:${h(side + 1)}`;
 }
@@ -266,6 +311,16 @@ export function compileSpec(
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
   const addrCmds = new Map<string, string[]>();
+  /** A new interface of device `name` on `domain`, with its address and MTU. */
+  const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
+    const dev = devs.get(name)!;
+    const index = dev.interfaces.length;
+    dev.interfaces.push({ index, domain, mac });
+    const cmds = addrCmds.get(name) ?? [];
+    if (addr) cmds.push(`ip addr add ${addr} dev eth${index}`);
+    if (mtu) cmds.push(`ip link set eth${index} mtu ${mtu}`);
+    addrCmds.set(name, cmds);
+  };
   spec.links.forEach((l: LinkSpec, i) => {
     const [a, b] = l.endpoints;
     const na = isProvided(kindOf.get(a)!.kind);
@@ -283,21 +338,19 @@ export function compileSpec(
       nodeLinks.push(nl);
       return;
     }
-    const domain = `l${i}`;
-    for (const [k, name] of [
-      [0, a],
-      [1, b],
-    ] as const) {
-      const dev = devs.get(name)!;
-      const index = dev.interfaces.length;
-      dev.interfaces.push({ index, domain, mac: linkMac(i, k) });
-      const addr = l.addresses?.[k];
-      const cmds = addrCmds.get(name) ?? [];
-      if (addr) cmds.push(`ip addr add ${addr} dev eth${index}`);
-      if (l.mtu) cmds.push(`ip link set eth${index} mtu ${l.mtu}`);
-      addrCmds.set(name, cmds);
-    }
+    const domain = l.name ?? `l${i}`;
+    attach(a, domain, linkMac(i, 0), l.addresses?.[0], l.mtu);
+    attach(b, domain, linkMac(i, 1), l.addresses?.[1], l.mtu);
   });
+  // shared segments: the device and the hosts get an interface on the segment's domain; nodes join it
+  (spec.segments ?? []).forEach((sg, j) => {
+    const at = spec.links.length + j;
+    attach(sg.device, sg.name, linkMac(at, 0), sg.address, sg.mtu);
+    sg.members.forEach((m, k) => {
+      if (devs.has(m.name)) attach(m.name, sg.name, linkMac(at, k + 1), m.address, sg.mtu);
+    });
+  });
+  nodeLinks.push(...segmentNodeLinks(spec));
   const routes = spec.routing === "static" ? staticRoutes(spec) : new Map<string, Map<string, string[]>>();
   for (const dev of devs.values()) {
     const cmds = [...(addrCmds.get(dev.name) ?? [])];

@@ -51,9 +51,10 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
     const who = (node: string) => (node === LOAD_BALANCER && c.loadBalancer ? `${c.loadBalancer}(load balancer)` : node);
     for (const l of c.nodeLinks)
       out.push(
-        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device} ${l.deviceAddress}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
+        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device ? `${l.device} ${l.deviceAddress}` : `segment ${l.domain} via ${l.gateway}`}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
       );
-    for (const r of c.clusterOptions.podRoutes ?? []) out.push(`  pod route on ${r.device}: pods of ${r.node} via ${r.via}`);
+    for (const r of c.clusterOptions.podRoutes ?? [])
+      out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);
   }
   return out.join("\n");
 }

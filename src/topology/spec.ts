@@ -24,6 +24,8 @@ export interface DeviceSpec {
 }
 
 export interface LinkSpec {
+  /** Names the link's collision domain (default "l<index>"); generators name links "<a>-<b>". */
+  name?: string;
   endpoints: [string, string];
   /** Addresses with prefix for each endpoint, same subnet. */
   addresses?: [string, string];
@@ -35,6 +37,27 @@ export interface LinkSpec {
   mtu?: number;
   /** Static routing: the link's cost (a positive integer; default 1, so paths are counted in hops). */
   cost?: number;
+}
+
+/** A member of a shared segment: a Kubernetes node or a host, with its address there. */
+export interface SegmentMember {
+  name: string;
+  address: string;
+  /** Egress shaping of a Kubernetes node's link, on its side. */
+  tc?: TrafficControl;
+}
+
+/**
+ * A shared segment: `device`'s interface (with `address`, the members' gateway) and several
+ * Kubernetes nodes or hosts on one L2 segment (the API's deviceBridge, the seed's bridge mode).
+ */
+export interface SegmentSpec {
+  /** Names its collision domain. */
+  name: string;
+  device: string;
+  address: string;
+  mtu?: number;
+  members: SegmentMember[];
 }
 
 export interface ClusterSpec {
@@ -59,6 +82,7 @@ export interface TopologySpec {
   cluster?: ClusterSpec;
   devices: DeviceSpec[];
   links: LinkSpec[];
+  segments?: SegmentSpec[];
 }
 
 export function isNode(kind: DeviceKind): boolean {

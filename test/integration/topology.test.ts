@@ -11,7 +11,7 @@ import { KindaCluster } from "../../src/topology/tree.js";
 import { upTopology } from "../../src/topology/deploy.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, ROOT, conformanceDir, ensureTestEnv } from "../support/env.js";
-import { fatTree } from "../../examples/fat-tree.js";
+import { dataCenterBgpCluster } from "../../examples/data-center-bgp-cluster.js";
 import { FixtureProvider } from "../support/fixture.js";
 import { assertNothingLeft, eventually, hostLinks, kindaOk, stateDir } from "../support/kinda.js";
 
@@ -97,7 +97,7 @@ describe("the YAML two-router example (native pod routing, shaped worker link)",
 describe("the seed's fat tree: data-center-bgp with its servers replaced by Kubernetes nodes", () => {
   it("nodes take the servers' places; BGP routes them; pods reach each other across the fabric", async () => {
     const provider = new FixtureProvider("kfxf");
-    const t = await fatTree(join(conformanceDir(), "data-center-bgp"), { name: "t-fat-tree", provider, imageMap: IMAGE_MAP });
+    const t = await dataCenterBgpCluster(join(conformanceDir(), "data-center-bgp"), { name: "t-fat-tree", provider, imageMap: IMAGE_MAP });
     try {
       const addrs = t.servers.map((s) => s.address.split("/")[0]!);
       const s = await eventually("BGP carries every node's subnet", 120, async () =>

@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import { TopologyError } from "../../src/errors.js";
 import { compileSpec } from "../../src/topology/compile.js";
 import { formatTopologyPlan, planTopology } from "../../src/topology/deploy.js";
-import { parseTopologyYaml } from "../../src/topology/yaml.js";
+import { expandTopologyYaml, parseTopologyYaml } from "../../src/topology/yaml.js";
 import { formatPlan } from "../../src/plan/plan.js";
 import { StateStore } from "../../src/state/store.js";
 import { treeExample } from "../../examples/tree.js";
@@ -349,6 +349,11 @@ describe("the JSON Schema", () => {
     assert.ok(validate(treeExample().builder.spec()), JSON.stringify(validate.errors));
     assert.ok(validate(haExample().builder.spec()), JSON.stringify(validate.errors));
     assert.ok(validate(parse(HA)), JSON.stringify(validate.errors));
+    // examples with vars: and generate: are valid as they are written and once expanded
+    for (const f of ["leaf-spine.yaml", "clos-k8s.yaml"]) {
+      const plain = parse(expandTopologyYaml(join(ROOT, "examples", f))) as unknown;
+      assert.ok(validate(plain), `${f} expanded: ${JSON.stringify(validate.errors)}`);
+    }
   });
   it("rejects the bad cases it can express", () => {
     for (const text of [
