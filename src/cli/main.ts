@@ -2,8 +2,8 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../api.js";
-import { KindaError, TopologyError } from "../errors.js";
+import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
+import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
 const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "expand", "help"]);
@@ -200,9 +200,9 @@ async function main(argv: string[]): Promise<number> {
     .option("-o, --output <file>", "write to a file (default: standard output)")
     .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string; var: Record<string, string> }) => {
-      const { graphFor } = await import("../api.js");
+      const { graphFor } = await import("../app/api.js");
       const g = await graphFor(arg, undefined, o.var);
-      const { toSvg, toPng, toMermaid, toDot } = await import("../graph/graph.js");
+      const { toSvg, toPng, toMermaid, toDot } = await import("../app/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
         const { writeFileSync } = await import("node:fs");

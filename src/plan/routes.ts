@@ -1,12 +1,17 @@
 /**
- * Shortest paths for static routing on any connected graph: Dijkstra over per-link costs (hop
- * count when every cost is 1), and every equal-cost first hop toward a target (ECMP), so that the
- * routes become Linux multipath routes. Pure; knows nothing of topologies or addresses.
+ * Static routing on any connected graph. RouteGraph: Dijkstra over per-link costs (hop count when
+ * every cost is 1), and every equal-cost first hop toward a target (ECMP). staticRouter: from a
+ * topology to the routes each device gets (Linux multipath routes where paths tie), the sysctls
+ * that make a multipath route skip a cut link, and the pod routes of native routing. Pure.
  *
  * Hand-written rather than a graph library's: ECMP needs the set of *all* equal-cost first hops,
  * which the shortest-path helpers of the maintained graph libraries (graphology-shortest-path,
  * ngraph.path) do not give (they return one path); with the distances that is a few lines.
  */
+
+import { hostOf, networkOf } from "../core/addr.js";
+import type { PodRoute } from "../model/cluster.js";
+import { isNode, isProvided, type StaticRoutePlan, type StaticRouter, type TopologySpec } from "../model/spec.js";
 
 export interface Edge {
   /** The caller's id (a link index); first hops come back sorted by it. */
@@ -138,4 +143,69 @@ export function nextHopArgs(via: string | readonly string[]): string {
 export const MULTIPATH_SYSCTLS: Readonly<Record<string, string>> = {
   "net.ipv4.conf.all.ignore_routes_with_linkdown": "1",
   "net.ipv6.conf.all.ignore_routes_with_linkdown": "1",
+};
+
+/** The graph of a topology: links, and each segment member one hop from the segment's device; each edge's end addresses. */
+function topologyGraph(spec: TopologySpec, vertices: string[]): { g: RouteGraph; addrAt: (e: Edge, end: string) => string } {
+  const edges = spec.links.map((l, id) => ({
+    edge: { id, a: l.endpoints[0], b: l.endpoints[1], cost: l.cost ?? 1 },
+    addresses: l.addresses ?? ["", ""],
+  }));
+  for (const s of spec.segments ?? [])
+    for (const m of s.members)
+      edges.push({ edge: { id: edges.length, a: s.device, b: m.name, cost: 1 }, addresses: [s.address, m.address] });
+  const g = new RouteGraph(
+    vertices,
+    edges.map((e) => e.edge),
+  );
+  /** The address of `end` on the link (or segment) of edge `e`. */
+  const addrAt = (e: Edge, end: string) => hostOf(edges[e.id]!.addresses[e.a === end ? 0 : 1]);
+  return { g, addrAt };
+}
+
+/** Where a device sends traffic for each subnet (link or segment) it is not on, and for each Kubernetes node. */
+function nextHops(spec: TopologySpec, g: RouteGraph, addrAt: (e: Edge, end: string) => string, device: string) {
+  const hops = (targets: string[]) => [...new Set(g.firstHops(device, targets).map((h) => addrAt(h.edge, h.via)))];
+  const subnets = new Map<string, string[]>();
+  const nodes = new Map<string, string[]>();
+  const toSubnet = (cidr: string, on: string[]) => {
+    const via = on.includes(device) ? [] : hops(on);
+    if (via.length) subnets.set(networkOf(cidr), via);
+  };
+  for (const l of spec.links) if (l.addresses) toSubnet(l.addresses[0], l.endpoints);
+  for (const s of spec.segments ?? []) toSubnet(s.address, [s.device, ...s.members.map((m) => m.name)]);
+  for (const n of spec.devices.filter((x) => isNode(x.kind))) {
+    const via = hops([n.name]);
+    if (via.length) nodes.set(n.name, via);
+  }
+  return { subnets, nodes };
+}
+
+/** Static routing over the cheapest paths; several next hops where paths tie (ECMP). On a tree: one path, one next hop. */
+export const staticRouter: StaticRouter = {
+  parts(spec) {
+    const linked = new Set([
+      ...spec.links.flatMap((l) => l.endpoints),
+      ...(spec.segments ?? []).flatMap((s) => [s.device, ...s.members.map((m) => m.name)]),
+    ]);
+    return topologyGraph(spec, [...linked]).g.components();
+  },
+  plan(spec): StaticRoutePlan {
+    const { g, addrAt } = topologyGraph(
+      spec,
+      spec.devices.map((d) => d.name),
+    );
+    const out: StaticRoutePlan = { commands: new Map(), sysctls: new Map(), podRoutes: [] };
+    // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
+    for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
+      const { subnets, nodes } = nextHops(spec, g, addrAt, d.name);
+      out.commands.set(
+        d.name,
+        [...subnets].map(([dst, via]) => `ip route add ${dst} ${nextHopArgs(via)}`),
+      );
+      if ([...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
+      for (const [node, via] of nodes) out.podRoutes.push({ device: d.name, node, via: via.length > 1 ? via : via[0]! } satisfies PodRoute);
+    }
+    return out;
+  },
 };

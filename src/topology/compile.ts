@@ -5,15 +5,14 @@
  * problems at once, each with the path of the offending field (turned into file:line:column by
  * the YAML loader, or names for the API).
  */
-import { TopologyError, type Issue } from "../errors.js";
-import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../net/addr.js";
-import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
-import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
-import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../cluster/model.js";
-import { MULTIPATH_SYSCTLS, RouteGraph, nextHopArgs, type Edge } from "../plan/routes.js";
-import { newDevice, type Lab } from "./model.js";
-import { segmentEdges, segmentNodeLinks, validateSegments } from "./segments.js";
-import { isLoadBalancer, isNode, isProvided, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
+import { KindaError, TopologyError, type Issue } from "../core/errors.js";
+import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../core/addr.js";
+import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../core/defaults.js";
+import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
+import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
+import { newDevice, type Lab } from "../model/lab.js";
+import { segmentNodeLinks, validateSegments } from "./segments.js";
+import { isLoadBalancer, isNode, isProvided, type DeviceSpec, type LinkSpec, type StaticRouter, type TopologySpec } from "../model/spec.js";
 
 export type SpecPath = (string | number)[];
 
@@ -33,7 +32,6 @@ export interface CompiledTopology {
 
 const NAME = /^[a-z0-9_]{1,30}$/;
 const LINK_NAME = /^[a-z0-9_-]{1,40}$/;
-const DEFAULT_IMAGE = "kathara/base";
 
 /** How messages name the link of a provider's container (a node or the load balancer). */
 function providedLink(d: DeviceSpec): string {
@@ -77,7 +75,7 @@ function addressBook(add: (path: SpecPath, message: string) => void): AddressBoo
 }
 
 /** Semantic checks (the schema checks shapes). */
-export function validateSpec(spec: TopologySpec): SpecIssue[] {
+export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIssue[] {
   const issues: SpecIssue[] = [];
   const add = (path: SpecPath, message: string) => issues.push({ path, message });
   const byName = new Map<string, { d: DeviceSpec; i: number }>();
@@ -183,8 +181,8 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     else if (isNode(r.d.kind)) add(["root"], `the root ${spec.root} is a Kubernetes node; the root must be a network device`);
     else if (isLoadBalancer(r.d.kind)) add(["root"], `the root ${spec.root} is the load balancer; the root must be a network device`);
   }
-  const parts = spec.routing === "static" ? disconnectedParts(spec) : undefined;
-  if (parts)
+  const parts = spec.routing === "static" ? routerFor(spec, router).parts(spec) : [];
+  if (parts.length > 1)
     add(
       ["links"],
       `static routing needs one connected network, but no link joins these ${parts.length} parts: ${parts.map(partText).join(", ")}`,
@@ -209,72 +207,16 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
   return issues;
 }
 
-/** The parts of the network that no link joins (none or one part: undefined). */
-function disconnectedParts(spec: TopologySpec): string[][] | undefined {
-  const linked = new Set([
-    ...spec.links.flatMap((l) => l.endpoints),
-    ...(spec.segments ?? []).flatMap((s) => [s.device, ...s.members.map((m) => m.name)]),
-  ]);
-  const { g } = routeGraph(spec, [...linked]);
-  const parts = g.components();
-  return parts.length > 1 ? parts : undefined;
-}
-
-/** The graph static routing runs on: links, and segment members one hop from their device; each edge's end addresses. */
-function routeGraph(spec: TopologySpec, vertices: string[]): { g: RouteGraph; addrAt: (e: Edge, end: string) => string } {
-  const edges = spec.links.map((l, id) => ({
-    edge: { id, a: l.endpoints[0], b: l.endpoints[1], cost: l.cost ?? 1 },
-    addresses: l.addresses ?? ["", ""],
-  }));
-  edges.push(...segmentEdges(spec, spec.links.length));
-  const g = new RouteGraph(
-    vertices,
-    edges.map((e) => e.edge),
-  );
-  /** The address of `end` on the link (or segment) of edge `e`. */
-  const addrAt = (e: Edge, end: string) => hostOf(edges[e.id]!.addresses[e.a === end ? 0 : 1]);
-  return { g, addrAt };
-}
-
 /** "{a, b, c}", at most 8 names. */
 function partText(p: string[]): string {
   return `{${p.slice(0, 8).join(", ")}${p.length > 8 ? `, and ${p.length - 8} more` : ""}}`;
 }
 
-/**
- * Next hops (addresses) from each network device toward each link subnet and each Kubernetes node
- * ("node:<name>"), over the cheapest paths (hop count or link costs); several when paths tie
- * (ECMP). On a tree there is one path, so one next hop.
- */
-function staticRoutes(spec: TopologySpec): Map<string, Map<string, string[]>> {
-  const { g, addrAt } = routeGraph(
-    spec,
-    spec.devices.map((d) => d.name),
-  );
-  const routes = new Map<string, Map<string, string[]>>();
-  for (const d of spec.devices) {
-    // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
-    if (isProvided(d.kind)) continue;
-    const m = new Map<string, string[]>();
-    const hops = (targets: string[]) => [...new Set(g.firstHops(d.name, targets).map((h) => addrAt(h.edge, h.via)))];
-    for (const l of spec.links) {
-      if (!l.addresses || l.endpoints.includes(d.name)) continue; // directly connected
-      const via = hops(l.endpoints);
-      if (via.length) m.set(networkOf(l.addresses[0]), via);
-    }
-    for (const s of spec.segments ?? []) {
-      const on = [s.device, ...s.members.map((x) => x.name)];
-      const via = on.includes(d.name) ? [] : hops(on);
-      if (via.length) m.set(networkOf(s.address), via);
-    }
-    // toward Kubernetes nodes (for native pod routes)
-    for (const n of spec.devices.filter((x) => isNode(x.kind))) {
-      const via = hops([n.name]);
-      if (via.length) m.set(`node:${n.name}`, via);
-    }
-    routes.set(d.name, m);
-  }
-  return routes;
+/** The router static routing needs (plan/routes.ts staticRouter; topology/ cannot import plan/). */
+function routerFor(spec: TopologySpec, router: StaticRouter | undefined): StaticRouter {
+  if (!router)
+    throw new KindaError(`topology ${spec.name} has routing: static; pass compileSpec/validateSpec the staticRouter (plan/routes.ts)`);
+  return router;
 }
 
 /** Deterministic MAC for a device-side interface of link i, endpoint k. */
@@ -283,11 +225,16 @@ export function linkMac(link: number, side: number): string {
   return `02:6b:${h(Math.floor(link / 256) % 256)}:${h(link % 256)}:00:${h(side + 1)}`;
 }
 
+/**
+ * Validates and compiles a topology. With routing: static, `router` (plan/routes.ts staticRouter;
+ * app/topology.ts passes it) computes the routes that compile places in the devices.
+ */
 export function compileSpec(
   spec: TopologySpec,
   where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
+  router?: StaticRouter,
 ): CompiledTopology {
-  const problems = validateSpec(spec);
+  const problems = validateSpec(spec, router);
   if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
 
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
@@ -351,12 +298,10 @@ export function compileSpec(
     });
   });
   nodeLinks.push(...segmentNodeLinks(spec));
-  const routes = spec.routing === "static" ? staticRoutes(spec) : new Map<string, Map<string, string[]>>();
+  const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
   for (const dev of devs.values()) {
-    const cmds = [...(addrCmds.get(dev.name) ?? [])];
-    for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} ${nextHopArgs(via)}`);
-    // a multipath route keeps a next hop whose link lost its carrier unless told to skip it
-    if ([...(routes.get(dev.name)?.values() ?? [])].some((v) => v.length > 1)) Object.assign(dev.sysctls, MULTIPATH_SYSCTLS);
+    const cmds = [...(addrCmds.get(dev.name) ?? []), ...(routes?.commands.get(dev.name) ?? [])];
+    Object.assign(dev.sysctls, routes?.sysctls.get(dev.name) ?? {});
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
   }
@@ -364,14 +309,7 @@ export function compileSpec(
   if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
   if (spec.cluster?.internetVia) clusterOptions.internetVia = spec.cluster.internetVia;
   if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
-  if (spec.encapsulation === "none") {
-    const podRoutes: PodRoute[] = [];
-    for (const [device, m] of routes) {
-      for (const [dst, via] of m)
-        if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via: via.length > 1 ? via : via[0]! });
-    }
-    clusterOptions.podRoutes = podRoutes;
-  }
+  if (spec.encapsulation === "none" && routes) clusterOptions.podRoutes = routes.podRoutes;
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}) };
 }

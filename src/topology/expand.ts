@@ -5,10 +5,10 @@
  * parsed document, so every problem still has its file:line:column.
  */
 import { Document, isMap, isPair, isScalar, isSeq, visit, type Node, type Pair, type Scalar } from "yaml";
-import { TopologyError, type Issue } from "../errors.js";
+import { TopologyError, type Issue } from "../core/errors.js";
 import type { SpecPath } from "./compile.js";
 import { GENERATORS, type GeneratorName, type GeneratorOptions } from "./generators.js";
-import type { TopologySpec } from "./spec.js";
+import type { TopologySpec } from "../model/spec.js";
 
 export type VarValue = string | number | boolean;
 type Where = (path: SpecPath) => Issue;

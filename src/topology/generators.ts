@@ -4,9 +4,9 @@
  * predictable names, every link a name ("spine1-leaf2") and a /30 from one address pool, in the
  * order the links are listed; the user says which leaves are Kubernetes nodes. Pure: no I/O.
  */
-import { TopologyError } from "../errors.js";
-import { isIpv4Cidr, nthAddress, prefixLength } from "../net/addr.js";
-import type { ClusterSpec, DeviceSpec, LinkSpec, TopologySpec } from "./spec.js";
+import { TopologyError } from "../core/errors.js";
+import { isIpv4Cidr, nthAddress, prefixLength } from "../core/addr.js";
+import type { ClusterSpec, DeviceSpec, LinkSpec, TopologySpec } from "../model/spec.js";
 
 export interface GeneratorOptions {
   /** Topology (lab) name. Default: the generator's, e.g. "fat-tree-4". */

@@ -2,13 +2,12 @@
  * Shared segments (`segments:`): a network device's interface and several Kubernetes nodes or
  * hosts on one L2 segment, the device their gateway. A segment is a collision domain of the lab:
  * the device and the hosts get an interface on it, nodes join it (NodeLink.domain) with the
- * device's address as their gateway. For routing, each member is one hop from the device.
+ * device's address as their gateway. For routing (plan/routes.ts), each member is one hop from the device.
  */
-import type { NodeLink } from "../cluster/model.js";
-import { hostOf, isCidr, isIpv4Cidr } from "../net/addr.js";
-import type { Edge } from "../plan/routes.js";
+import type { NodeLink } from "../model/cluster.js";
+import { hostOf, isCidr, isIpv4Cidr } from "../core/addr.js";
 import type { AddressBook, SpecPath } from "./compile.js";
-import { isNode, isProvided, type DeviceSpec, type TopologySpec } from "./spec.js";
+import { isNode, isProvided, type DeviceSpec, type TopologySpec } from "../model/spec.js";
 
 const SEGMENT_NAME = /^[a-z0-9_-]{1,40}$/;
 
@@ -66,15 +65,6 @@ export function validateSegments(spec: TopologySpec, ctx: Context): void {
       if (d && d.d.kind === "host" && (ctx.degree.get(m.name) ?? 0) > 1)
         ctx.add(["devices", d.i], `host ${m.name} is on segment ${s.name} and has other links; a segment's host is a leaf`);
     }
-}
-
-/** Routing edges for segments: device to each member, ids from `firstId`, with each end's address. */
-export function segmentEdges(spec: TopologySpec, firstId: number): { edge: Edge; addresses: [string, string] }[] {
-  const out: { edge: Edge; addresses: [string, string] }[] = [];
-  for (const s of spec.segments ?? [])
-    for (const m of s.members)
-      out.push({ edge: { id: firstId + out.length, a: s.device, b: m.name, cost: 1 }, addresses: [s.address, m.address] });
-  return out;
 }
 
 /** Node links of segment members that are Kubernetes nodes: they join the segment's collision domain. */

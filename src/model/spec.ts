@@ -1,0 +1,121 @@
+/**
+ * kinda's own topology description: devices by kind (routers, switches, hosts, the "internet",
+ * Kubernetes nodes, the cluster's API load balancer) and links with address pairs. Plain data;
+ * the YAML form and the TypeScript API (topology/tree.ts) both produce it, so one topology gives
+ * one plan whichever way it is written.
+ */
+import type { PodRoute, TrafficControl } from "./cluster.js";
+
+export type DeviceKind = "router" | "switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
+
+export interface DeviceSpec {
+  name: string;
+  kind: DeviceKind;
+  /** Container image (network devices). Default: kathara/base. */
+  image?: string;
+  /** Shell commands run after addresses and routes are in place. */
+  startup?: string[];
+  /** Kubernetes nodes and the load balancer: MTU of their link. */
+  mtu?: number;
+  /** In-network (P4) switches: program, gRPC port published on the host, switch CLI commands. */
+  program?: string;
+  grpcPort?: number;
+  cli?: string[];
+}
+
+export interface LinkSpec {
+  /** Names the link's collision domain (default "l<index>"); generators name links "<a>-<b>". */
+  name?: string;
+  endpoints: [string, string];
+  /** Addresses with prefix for each endpoint, same subnet. */
+  addresses?: [string, string];
+  /**
+   * Egress shaping of a Kubernetes node's (or the load balancer's) link, applied on its side (the
+   * seed's TrafficControlInfo).
+   */
+  tc?: TrafficControl;
+  mtu?: number;
+  /** Static routing: the link's cost (a positive integer; default 1, so paths are counted in hops). */
+  cost?: number;
+}
+
+/** A member of a shared segment: a Kubernetes node or a host, with its address there. */
+export interface SegmentMember {
+  name: string;
+  address: string;
+  /** Egress shaping of a Kubernetes node's link, on its side. */
+  tc?: TrafficControl;
+}
+
+/**
+ * A shared segment: `device`'s interface (with `address`, the members' gateway) and several
+ * Kubernetes nodes or hosts on one L2 segment (the API's deviceBridge, the seed's bridge mode).
+ */
+export interface SegmentSpec {
+  /** Names its collision domain. */
+  name: string;
+  device: string;
+  address: string;
+  mtu?: number;
+  members: SegmentMember[];
+}
+
+export interface ClusterSpec {
+  name?: string;
+  apiThroughNetwork?: boolean;
+  /** Device that gives the cluster internet access. */
+  internetVia?: string;
+  /** Ranges nodes keep reaching through the host (registries). */
+  hostRoutes?: string[];
+  /** Kind node image. */
+  image?: string;
+}
+
+export interface TopologySpec {
+  name: string;
+  /** static: kinda computes and installs routes (shortest paths, ECMP on ties); none: the user's (FRR, P4, SDN). */
+  routing?: "static" | "none";
+  /** Pod traffic between nodes: vxlan (default), gre, or none (native routing, needs routing: static). */
+  encapsulation?: "vxlan" | "gre" | "none";
+  /** For trees: the root device (any non-Kubernetes device). */
+  root?: string;
+  cluster?: ClusterSpec;
+  devices: DeviceSpec[];
+  links: LinkSpec[];
+  segments?: SegmentSpec[];
+}
+
+export function isNode(kind: DeviceKind): boolean {
+  return kind === "worker" || kind === "control-plane";
+}
+
+/**
+ * The cluster provider's API load balancer (Kind's, in front of two or more control planes). Its
+ * device name is the topology's only; the compiled link names it LOAD_BALANCER (model/cluster.ts).
+ */
+export function isLoadBalancer(kind: DeviceKind): boolean {
+  return kind === "load-balancer";
+}
+
+/** Containers the cluster provider makes (nodes, the load balancer): no lab device, one link each. */
+export function isProvided(kind: DeviceKind): boolean {
+  return isNode(kind) || isLoadBalancer(kind);
+}
+
+/** What static routing adds to a topology: computed by plan/routes.ts, placed by topology/compile.ts. */
+export interface StaticRoutePlan {
+  /** Route commands for each network device, run after its addresses and before its own start-up. */
+  commands: Map<string, string[]>;
+  /** Sysctls for devices with multipath routes. */
+  sysctls: Map<string, Record<string, string>>;
+  /** Each device's next hops toward each Kubernetes node's pod ranges (used with encapsulation none). */
+  podRoutes: PodRoute[];
+}
+
+/** Static routing's computation, handed to the compiler (topology/ does not import plan/). */
+export interface StaticRouter {
+  /** The parts of the network no link or segment joins (names sorted); safe on a spec not yet valid. */
+  parts(spec: TopologySpec): string[][];
+  /** Routes over the cheapest paths, for a valid spec. */
+  plan(spec: TopologySpec): StaticRoutePlan;
+}
