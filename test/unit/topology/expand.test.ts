@@ -2,27 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { TopologyError, type Issue } from "../../../src/core/errors.js";
-import { compileSpec, type SpecPath } from "../../../src/topology/compile.js";
-import { staticRouter } from "../../../src/plan/routes.js";
-import type { TopologySpec } from "../../../src/model/spec.js";
+import { GOOD, compile, problems } from "../../support/compile.js";
 import { expandTopologyYaml, parseTopologyYaml } from "../../../src/topology/yaml.js";
 import { ROOT } from "../../support/env.js";
-
-/** Compiles with the static router, as app/topology.ts does. */
-const compile = (spec: TopologySpec, where?: (p: SpecPath) => Partial<Issue>) => compileSpec(spec, where, staticRouter);
-
-/** Loads and compiles YAML; the issues as "line:col message". */
-function problems(text: string, vars?: Record<string, string>): string[] {
-  try {
-    const y = parseTopologyYaml(text, "t.yaml", vars ? { vars } : {});
-    compile(y.spec, y.where);
-  } catch (e) {
-    if (e instanceof TopologyError) return e.issues.map((i) => `${i.line}:${i.column} ${i.message}`);
-    throw e;
-  }
-  return [];
-}
 
 const VARS = `name: v
 vars: { img: kathara/frr, mtu: 1400, rate: 20mbit }
@@ -112,20 +94,13 @@ describe("generate: in YAML", () => {
   });
 });
 
-const SEG = `name: seg
-routing: static
-encapsulation: none
-devices:
-  - { name: r1, kind: router }
-  - { name: r2, kind: router }
-  - { name: c1, kind: control-plane }
-  - { name: w1, kind: worker }
-  - { name: w2, kind: worker }
-  - { name: pc, kind: host }
-links:
-  - { endpoints: [r1, r2], addresses: [10.0.0.1/30, 10.0.0.2/30] }
-  - { endpoints: [r1, c1], addresses: [10.0.1.1/24, 10.0.1.2/24] }
-segments:
+/** GOOD with the worker on a segment of r2, next to a second worker and a host. */
+const SEG =
+  GOOD.replace("name: t", "name: seg")
+    .replace("routing: static", "routing: static\nencapsulation: none")
+    .replace("  - { endpoints: [r2, w1], addresses: [10.0.2.1/24, 10.0.2.2/24] }\n", "")
+    .replace("links:", "  - { name: w2, kind: worker }\n  - { name: pc, kind: host }\nlinks:") +
+  `segments:
   - name: lan
     device: r2
     address: 10.0.5.1/24

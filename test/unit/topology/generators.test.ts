@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TopologyError, type Issue } from "../../../src/core/errors.js";
-import { compileSpec, type SpecPath } from "../../../src/topology/compile.js";
-import { staticRouter } from "../../../src/plan/routes.js";
+import { TopologyError } from "../../../src/core/errors.js";
+import { compile } from "../../support/compile.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { fatTree, leafSpine, linear, tree } from "../../../src/topology/generators.js";
 import { contains, hostOf, networkOf } from "../../../src/core/addr.js";
-
-/** Compiles with the static router, as app/topology.ts does. */
-const compile = (spec: TopologySpec, where?: (p: SpecPath) => Partial<Issue>) => compileSpec(spec, where, staticRouter);
 
 const kinds = (s: TopologySpec) => {
   const out: Record<string, number> = {};

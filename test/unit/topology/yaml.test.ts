@@ -4,10 +4,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Ajv } from "ajv";
 import { parse } from "yaml";
-import { TopologyError, type Issue } from "../../../src/core/errors.js";
-import { compileSpec, type SpecPath } from "../../../src/topology/compile.js";
-import { staticRouter } from "../../../src/plan/routes.js";
-import type { TopologySpec } from "../../../src/model/spec.js";
+import { GOOD, compile, problems } from "../../support/compile.js";
 import { formatTopologyPlan, planTopology } from "../../../src/app/topology.js";
 import { expandTopologyYaml, parseTopologyYaml } from "../../../src/topology/yaml.js";
 import { formatPlan } from "../../../src/plan/lab.js";
@@ -19,22 +16,7 @@ import { planCluster } from "../../../src/plan/cluster.js";
 import { fakeLoadBalancer, fakeNodes } from "../../support/facts.js";
 import { ROOT } from "../../support/env.js";
 
-/** Compiles with the static router, as app/topology.ts does. */
-const compile = (spec: TopologySpec, where?: (p: SpecPath) => Partial<Issue>) => compileSpec(spec, where, staticRouter);
-
 const store = new StateStore("/nonexistent-kinda-state");
-const GOOD = `name: t
-routing: static
-devices:
-  - { name: r1, kind: router }
-  - { name: r2, kind: router }
-  - { name: c1, kind: control-plane }
-  - { name: w1, kind: worker }
-links:
-  - { endpoints: [r1, r2], addresses: [10.0.0.1/30, 10.0.0.2/30] }
-  - { endpoints: [r1, c1], addresses: [10.0.1.1/24, 10.0.1.2/24] }
-  - { endpoints: [r2, w1], addresses: [10.0.2.1/24, 10.0.2.2/24] }
-`;
 
 /** Two control planes, so Kind runs its load balancer; here linked into r2 as device lb. */
 const HA = `name: ha
@@ -54,18 +36,6 @@ links:
   - { endpoints: [r2, lb], addresses: [10.0.9.1/24, 10.0.9.2/24] }
 `;
 const LB_LINK = "{ endpoints: [r2, lb], addresses: [10.0.9.1/24, 10.0.9.2/24] }";
-
-/** Loads and compiles YAML; returns the issues as "line:col message". */
-function problems(text: string): string[] {
-  try {
-    const y = parseTopologyYaml(text, "t.yaml");
-    compile(y.spec, y.where);
-  } catch (e) {
-    if (e instanceof TopologyError) return e.issues.map((i) => `${i.line}:${i.column} ${i.message}`);
-    throw e;
-  }
-  return [];
-}
 
 describe("YAML topologies", () => {
   it("the good example compiles, with static routes on the routers", () => {
