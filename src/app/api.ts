@@ -274,8 +274,9 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
 export async function graphFor(arg: string, store = new StateStore(), vars?: Record<string, string>): Promise<Graph> {
-  const st = store.read(arg);
-  if (st && !existsSync(arg)) return graphFromState(st);
+  // a path first: a path is never a lab name (the store refuses names with a slash)
+  const st = existsSync(arg) ? undefined : store.read(arg);
+  if (st) return graphFromState(st);
   const src = await loadSource(arg, { ...(vars ? { vars } : {}) });
   return src.type === "kathara" ? graphFromLab(src.defaultName, src.lab) : graphFromSpec(src.spec);
 }
