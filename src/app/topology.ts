@@ -9,7 +9,7 @@ import { planLab, type Plan } from "../plan/lab.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
 import { StateStore } from "../state/store.js";
-import { compileSpec, type CompiledTopology, type SpecPath } from "../topology/compile.js";
+import { compileSpec, validateSpec, type CompiledTopology, type SpecIssue, type SpecPath } from "../topology/compile.js";
 import { staticRouter } from "../plan/routes.js";
 import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
@@ -29,9 +29,19 @@ export interface UpTopologyOptions {
   source?: string;
 }
 
+/** compileSpec with kinda's static router: what up and --dry-run compile with (the library's compileSpec). */
+export function compileTopology(spec: TopologySpec, where?: (path: SpecPath) => Partial<Issue>): CompiledTopology {
+  return compileSpec(spec, where, staticRouter);
+}
+
+/** validateSpec with kinda's static router (the library's validateSpec). */
+export function validateTopology(spec: TopologySpec): SpecIssue[] {
+  return validateSpec(spec, staticRouter);
+}
+
 /** Compiles and plans without touching anything (dry-run; TS and YAML forms compare equal here). */
 export function planTopology(spec: TopologySpec, opts: UpTopologyOptions = {}): { compiled: CompiledTopology; plan: Plan } {
-  const compiled = compileSpec(spec, opts.where, staticRouter);
+  const compiled = compileTopology(spec, opts.where);
   const store = opts.store ?? new StateStore();
   const plan = planLab(compiled.lab, {
     name: spec.name,
