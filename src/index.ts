@@ -37,4 +37,5 @@ export {
   ExternalDeviceMeta,
   HostMeta,
   IncSwitchMeta,
+  OvsSwitchMeta,
 } from "./app/tree.js";

@@ -2,11 +2,11 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
+import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "expand", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "expand", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -43,7 +43,11 @@ function printStatus(labs: LabStatus[]): void {
     const w = Math.max(6, ...l.devices.map((d) => d.name.length));
     for (const d of l.devices) {
       const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
-      console.log(`  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${d.image}  startup=${d.startup}  ${ifs}`);
+      const kind = d.kind ? `${d.kind}  ` : "";
+      console.log(
+        `  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${kind}${d.image}  startup=${d.startup}  ${ifs}`,
+      );
+      if (d.published?.length) console.log(`  ${"".padEnd(w)}  ${d.published.map((p) => `${p.name} ${p.address}`).join(", ")}`);
       if (d.startup.startsWith("failed") && d.startupLog) console.log(`  ${"".padEnd(w)}  log: ${d.startupLog}`);
     }
     const c = l.cluster;
@@ -52,6 +56,16 @@ function printStatus(labs: LabStatus[]): void {
       for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
     }
   }
+}
+
+interface UpFlags {
+  name?: string;
+  imageMap: Record<string, string>;
+  nodeImage?: string;
+  encapsulation?: "vxlan" | "gre" | "none";
+  dryRun?: boolean;
+  parallelism?: number;
+  var: Record<string, string>;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -86,54 +100,58 @@ async function main(argv: string[]): Promise<number> {
     .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
+    .option("--node-image <image>", "Kind node image for the Kubernetes nodes (overrides the topology's cluster.image)")
+    .addOption(
+      new Option("--encapsulation <mode>", "pod traffic between nodes (overrides the topology's)").choices(["vxlan", "gre", "none"]),
+    )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
     .option("--var <name=value>", VAR_HELP, collectVar, {})
-    .action(
-      async (
-        path: string,
-        o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number; var: Record<string, string> },
-      ) => {
-        if (o.dryRun) {
-          console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap, vars: o.var }));
-          return;
-        }
-        const ac = new AbortController();
-        const onSig = () => {
-          process.stderr.write("\ninterrupted: cleaning up (press Ctrl+C again to force quit)\n");
-          process.off("SIGINT", onSig);
-          process.off("SIGTERM", onSig);
-          ac.abort();
-        };
-        process.on("SIGINT", onSig);
-        process.on("SIGTERM", onSig);
-        const reporter = terminalReporter();
-        const r = await up(path, {
-          ...(o.name ? { name: o.name } : {}),
-          imageMap: o.imageMap,
-          vars: o.var,
-          reporter,
-          signal: ac.signal,
-          ...(o.parallelism ? { parallelism: o.parallelism } : {}),
-        });
+    .action(async (path: string, o: UpFlags) => {
+      const overrides = {
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
+        ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+        vars: o.var,
+      };
+      if (o.dryRun) {
+        console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
+        return;
+      }
+      const ac = new AbortController();
+      const onSig = () => {
+        process.stderr.write("\ninterrupted: cleaning up (press Ctrl+C again to force quit)\n");
         process.off("SIGINT", onSig);
         process.off("SIGTERM", onSig);
-        const name = r.state.name;
-        console.log(`lab ${name} is up: ${r.state.devices.length} devices in ${r.seconds.toFixed(1)} s`);
-        if (r.failedDevices.length) {
-          for (const d of r.failedDevices) {
-            const s = r.state.devices.find((x) => x.name === d)?.startup;
-            console.log(`start-up FAILED on ${d} at ${s?.failedStep} (exit ${s?.exitCode}); output: ${s?.log}`);
-          }
-          exitCode = 3;
+        ac.abort();
+      };
+      process.on("SIGINT", onSig);
+      process.on("SIGTERM", onSig);
+      const reporter = terminalReporter();
+      const r = await up(path, {
+        ...overrides,
+        imageMap: o.imageMap,
+        reporter,
+        signal: ac.signal,
+        ...(o.parallelism ? { parallelism: o.parallelism } : {}),
+      });
+      process.off("SIGINT", onSig);
+      process.off("SIGTERM", onSig);
+      const name = r.state.name;
+      console.log(`lab ${name} is up: ${r.state.devices.length} devices in ${r.seconds.toFixed(1)} s`);
+      if (r.failedDevices.length) {
+        for (const d of r.failedDevices) {
+          const s = r.state.devices.find((x) => x.name === d)?.startup;
+          console.log(`start-up FAILED on ${d} at ${s?.failedStep} (exit ${s?.exitCode}); output: ${s?.log}`);
         }
-        const dev = r.state.devices[0]?.name ?? "DEVICE";
-        console.log(`  status:   kinda status ${name}`);
-        console.log(`  a shell:  kinda exec --lab ${name} ${dev}     (or: kinda ${dev})`);
-        console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
-        console.log(`  remove:   kinda down ${name}`);
-      },
-    );
+        exitCode = 3;
+      }
+      const dev = r.state.devices[0]?.name ?? "DEVICE";
+      console.log(`  status:   kinda status ${name}`);
+      console.log(`  a shell:  kinda exec --lab ${name} ${dev}     (or: kinda ${dev})`);
+      console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
+      console.log(`  remove:   kinda down ${name}`);
+    });
 
   program
     .command("down")
@@ -178,6 +196,17 @@ async function main(argv: string[]): Promise<number> {
       exitCode = r.exitCode;
     });
 
+  program
+    .command("logs")
+    .description("a device's log: the data plane of a P4 or Open vSwitch device, else its start-up output")
+    .argument("<lab>", "lab name")
+    .argument("<device>", "device name")
+    .option("-f, --follow", "keep printing as the log grows (programmable devices)")
+    .action(async (lab: string, device: string, o: { follow?: boolean }) => {
+      const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
+      exitCode = r.exitCode;
+    });
+
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
   program
     .command("who")
@@ -214,12 +243,23 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command("doctor")
+    .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import("../app/doctor.js");
+      const r = await doctor();
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      if (!r.ok) exitCode = 1;
+    });
+
+  program
     .command("expand")
     .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
     .argument("<file>", "FILE.yaml")
     .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (file: string, o: { var: Record<string, string> }) => {
-      const { expandTopologyYaml } = await import("../topology/yaml.js");
+      const { expandTopologyYaml } = await import("../app/api.js");
       process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
     });
 

@@ -107,7 +107,13 @@ export function parseTopologyYaml(text: string, file = "topology.yaml", opts: Ya
 
 export function loadTopologyYaml(path: string, opts: YamlOptions = {}): LoadedYaml {
   const file = resolve(path);
-  return parseTopologyYaml(readFileSync(file, "utf8"), file, opts);
+  const y = parseTopologyYaml(readFileSync(file, "utf8"), file, opts);
+  // a P4 switch's files are named relative to the topology file
+  for (const d of y.spec.devices) {
+    if (d.program !== undefined) d.program = resolve(dirname(file), d.program);
+    if (d.p4info !== undefined) d.p4info = resolve(dirname(file), d.p4info);
+  }
+  return y;
 }
 
 /** The plain topology a YAML file stands for (vars substituted, generate: expanded), as YAML (`kinda expand`). */
