@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RouteGraph, nextHopArgs, type Edge } from "../../../src/plan/routes.js";
+import { inverseOf, renderIp, routeReplace } from "../../../src/plan/ops.js";
 
 /** Edges from "a-b" (cost 1) or "a-b:3" strings; ids in order. */
 function graph(...links: string[]): RouteGraph {
@@ -73,5 +74,12 @@ describe("shortest paths for static routing", () => {
     assert.equal(nextHopArgs("10.0.0.1"), "via 10.0.0.1");
     assert.equal(nextHopArgs(["10.0.0.1"]), "via 10.0.0.1");
     assert.equal(nextHopArgs(["10.0.0.1", "10.0.0.5"]), "nexthop via 10.0.0.1 nexthop via 10.0.0.5");
+  });
+
+  it("a multipath route op renders its next hops last; its inverse deletes the prefix", () => {
+    const op = routeReplace({ dst: "10.244.3.0/24", nexthops: ["10.0.0.1", "10.0.0.5"], table: 4242 });
+    assert.equal(renderIp(op), "route replace 10.244.3.0/24 table 4242 nexthop via 10.0.0.1 nexthop via 10.0.0.5");
+    assert.equal(renderIp(inverseOf(op)!), "route del 10.244.3.0/24 table 4242");
+    assert.equal(renderIp(inverseOf(routeReplace({ dst: "10.244.3.0/24", via: "10.0.0.1" }))!), "route del 10.244.3.0/24 via 10.0.0.1");
   });
 });
