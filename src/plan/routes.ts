@@ -158,22 +158,36 @@ function topologyGraph(spec: TopologySpec, vertices: string[]): { g: RouteGraph;
     vertices,
     edges.map((e) => e.edge),
   );
+  // parsed once: the plan asks for them per device and destination
+  const hosts = edges.map((e) => e.addresses.map((a) => (a ? hostOf(a) : "")));
   /** The address of `end` on the link (or segment) of edge `e`. */
-  const addrAt = (e: Edge, end: string) => hostOf(edges[e.id]!.addresses[e.a === end ? 0 : 1]);
+  const addrAt = (e: Edge, end: string) => hosts[e.id]![e.a === end ? 0 : 1]!;
   return { g, addrAt };
 }
 
-/** Where a device sends traffic for each subnet (link or segment) it is not on, and for each Kubernetes node. */
-function nextHops(spec: TopologySpec, g: RouteGraph, addrAt: (e: Edge, end: string) => string, device: string) {
+/** Every subnet (link or segment) with the devices on it, in the order of the topology. */
+function subnetsOf(spec: TopologySpec): { net: string; on: string[] }[] {
+  return [
+    ...spec.links.filter((l) => l.addresses).map((l) => ({ net: networkOf(l.addresses![0]), on: [...l.endpoints] })),
+    ...(spec.segments ?? []).map((s) => ({ net: networkOf(s.address), on: [s.device, ...s.members.map((m) => m.name)] })),
+  ];
+}
+
+/** Where a device sends traffic for each subnet it is not on, and for each Kubernetes node. */
+function nextHops(
+  spec: TopologySpec,
+  all: { net: string; on: string[] }[],
+  g: RouteGraph,
+  addrAt: (e: Edge, end: string) => string,
+  device: string,
+) {
   const hops = (targets: string[]) => [...new Set(g.firstHops(device, targets).map((h) => addrAt(h.edge, h.via)))];
   const subnets = new Map<string, string[]>();
   const nodes = new Map<string, string[]>();
-  const toSubnet = (cidr: string, on: string[]) => {
+  for (const { net, on } of all) {
     const via = on.includes(device) ? [] : hops(on);
-    if (via.length) subnets.set(networkOf(cidr), via);
-  };
-  for (const l of spec.links) if (l.addresses) toSubnet(l.addresses[0], l.endpoints);
-  for (const s of spec.segments ?? []) toSubnet(s.address, [s.device, ...s.members.map((m) => m.name)]);
+    if (via.length) subnets.set(net, via);
+  }
   for (const n of spec.devices.filter((x) => isNode(x.kind))) {
     const via = hops([n.name]);
     if (via.length) nodes.set(n.name, via);
@@ -196,9 +210,10 @@ export const staticRouter: StaticRouter = {
       spec.devices.map((d) => d.name),
     );
     const out: StaticRoutePlan = { commands: new Map(), sysctls: new Map(), podRoutes: [] };
+    const all = subnetsOf(spec);
     // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
     for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
-      const { subnets, nodes } = nextHops(spec, g, addrAt, d.name);
+      const { subnets, nodes } = nextHops(spec, all, g, addrAt, d.name);
       out.commands.set(
         d.name,
         [...subnets].map(([dst, via]) => `ip route add ${dst} ${nextHopArgs(via)}`),

@@ -6,7 +6,7 @@
  * the YAML loader, or names for the API).
  */
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../core/addr.js";
+import { addressRange, contains, hostOf, isCidr, isIpv4Cidr, networkOf } from "../core/addr.js";
 import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
 import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
@@ -70,7 +70,7 @@ export interface AddressBook {
 
 function addressBook(add: (path: SpecPath, message: string) => void): AddressBook {
   const seen = new Map<string, string>();
-  const subnets: { net: string; path: SpecPath }[] = [];
+  const subnets: { range: ReturnType<typeof addressRange>; path: SpecPath }[] = [];
   return {
     address(path, addr) {
       if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
@@ -90,9 +90,11 @@ function addressBook(add: (path: SpecPath, message: string) => void): AddressBoo
       const net = networkOf(addrs[0]!);
       const odd = addrs.find((a) => networkOf(a) !== net);
       if (odd) return add(path, `${addrs.length === 2 ? addrs.join(" and ") : `${odd} and ${addrs[0]}`} are not in one subnet`);
-      const clash = subnets.find((s) => overlaps(s.net, net));
+      // ranges as numbers: a generated fat tree has hundreds of subnets to compare pairwise
+      const range = addressRange(net);
+      const clash = subnets.find((s) => s.range.family === range.family && s.range.first <= range.last && range.first <= s.range.last);
       if (clash) add(path, `subnet ${net} overlaps the subnet of ${clash.path.join(".")}`);
-      subnets.push({ net, path: owner });
+      subnets.push({ range, path: owner });
     },
   };
 }
