@@ -1,7 +1,7 @@
 /** The library's front door for labs: load, plan, deploy, tear down, inspect, exec. */
 import { KindaError } from "./errors.js";
 import { existsSync } from "node:fs";
-import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "./plan/naming.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "./plan/naming.js";
 import { formatPlan, planLab } from "./plan/plan.js";
 import { DockerRuntime } from "./runtime/docker.js";
 import type { ExecResult, Runtime } from "./runtime/runtime.js";
@@ -9,12 +9,6 @@ import { StateStore, type LabState } from "./state/store.js";
 import { deploy, teardown, type DeployResult } from "./engine/engine.js";
 import { loadSource, resolveLabPath } from "./engine/source.js";
 import { formatTopologyPlan, planTopology, upTopology } from "./topology/deploy.js";
-import { labNameFromDir } from "./topology/kathara.js";
-
-/** A path's default lab name without loading it (down must work even if the source changed). */
-function basenameName(path: string): string {
-  return labNameFromDir(path.replace(/\.(ya?ml|m?ts|m?js)$/, ""));
-}
 import type { Reporter } from "./engine/reporter.js";
 import { netnsExists } from "./net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph/graph.js";
@@ -90,19 +84,23 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
   });
 }
 
-/** The lab a `down`/`status` argument means: a lab name, or the path a lab was deployed from. */
+/**
+ * The lab a `down`/`status` argument means: the name of a lab on this machine, or else a path,
+ * which means only a lab whose recorded source is that path (never one of the same base name
+ * deployed from elsewhere).
+ */
 export function resolveLabName(arg: string, store = new StateStore()): string {
   const names = store.list();
   if (names.includes(arg)) return arg;
-  if (existsSync(arg)) {
-    const path = resolveLabPath(arg);
-    const fromPath = names.filter((n) => store.read(n)?.source === path);
-    if (fromPath.length === 1) return fromPath[0] as string;
-    if (fromPath.length > 1)
-      throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
-    return basenameName(path);
-  }
-  return arg;
+  if (!existsSync(arg)) return arg;
+  const path = resolveLabPath(arg);
+  const fromPath = names.filter((n) => store.read(n)?.source === path);
+  if (fromPath.length === 1) return fromPath[0] as string;
+  if (fromPath.length > 1)
+    throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
+  throw new KindaError(`no lab on this machine was deployed from ${path}`, {
+    hint: "kinda status lists the labs and where each came from; name the lab instead (kinda down NAME)",
+  });
 }
 
 export async function down(
@@ -147,7 +145,8 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
   const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
   const names = name
     ? [resolveLabName(name, store)]
-    : [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(Boolean).sort();
+    : // a container of someone else's may carry any kinda.lab label: only lab names count
+      [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(isValidLabName).sort();
   return names.map((n): LabStatus => {
     const st = store.read(n);
     const mine = all.filter((c) => c.labels[LABEL_LAB] === n);
@@ -163,7 +162,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
             interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, ...(i.mac ? { mac: i.mac } : {}) })),
             startup: d.startup
               ? d.startup.status === "failed"
-                ? `failed at ${d.startup.failedStep} (exit ${d.startup.exitCode})`
+                ? `failed at ${d.startup.failedStep} (${d.startup.timedOut ? `stopped after ${d.startup.timedOut} s` : `exit ${d.startup.exitCode}`})`
                 : d.startup.status
               : "pending",
           };
@@ -269,7 +268,7 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
 export async function graphFor(arg: string, store = new StateStore()): Promise<Graph> {
-  const st = store.read(arg);
+  const st = isValidLabName(arg) ? store.read(arg) : undefined;
   if (st && !existsSync(arg)) return graphFromState(st);
   const src = await loadSource(arg);
   return src.type === "kathara" ? graphFromLab(src.defaultName, src.lab) : graphFromSpec(src.spec);

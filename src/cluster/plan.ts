@@ -111,6 +111,18 @@ function tbf(dev: string, tc: TrafficControl): string {
 const TC_RATE = /^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
 const TC_SIZE = /^\d+(b|k|kb|kbit|m|mb|mbit)?$/;
 const TC_TIME = /^\d+(\.\d+)?(us|ms|s)$/;
+
+/** What is wrong with a link's shaping values (each becomes one word of a `tc` line). */
+export function tcProblems(tc: TrafficControl): { field: "rate" | "burst" | "latency"; message: string }[] {
+  const out: { field: "rate" | "burst" | "latency"; message: string }[] = [];
+  if (typeof tc.rate !== "string" || !TC_RATE.test(tc.rate))
+    out.push({ field: "rate", message: `${JSON.stringify(tc.rate)} is not a tc rate (e.g. 20mbit)` });
+  if (tc.burst !== undefined && (typeof tc.burst !== "string" || !TC_SIZE.test(tc.burst)))
+    out.push({ field: "burst", message: `${JSON.stringify(tc.burst)} is not a tc size (e.g. 32kbit)` });
+  if (tc.latency !== undefined && (typeof tc.latency !== "string" || !TC_TIME.test(tc.latency)))
+    out.push({ field: "latency", message: `${JSON.stringify(tc.latency)} is not a tc time (e.g. 50ms)` });
+  return out;
+}
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 
 export interface ClusterPlanInput {
@@ -249,11 +261,7 @@ export function validateLinks(
       ["nodeTc", l.nodeTc],
       ["deviceTc", l.deviceTc],
     ] as const) {
-      if (!tc) continue;
-      if (!TC_RATE.test(tc.rate)) bad(`${k}.rate ${JSON.stringify(tc.rate)} is not a tc rate (e.g. 20mbit)`);
-      if (tc.burst !== undefined && !TC_SIZE.test(tc.burst)) bad(`${k}.burst ${JSON.stringify(tc.burst)} is not a tc size (e.g. 32kbit)`);
-      if (tc.latency !== undefined && !TC_TIME.test(tc.latency))
-        bad(`${k}.latency ${JSON.stringify(tc.latency)} is not a tc time (e.g. 50ms)`);
+      if (tc) for (const p of tcProblems(tc)) bad(`${k}.${p.field} ${p.message}`);
     }
   });
   (opts.hostRoutes ?? []).forEach((r, k) => {

@@ -7,7 +7,7 @@
  */
 import { TopologyError, type Issue } from "../errors.js";
 import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../net/addr.js";
-import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
+import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, tcProblems } from "../cluster/plan.js";
 import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../cluster/model.js";
 import { newDevice, type Lab } from "./model.js";
@@ -50,6 +50,11 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     if (d.kind !== "switch" && (d.program !== undefined || d.grpcPort !== undefined || d.cli !== undefined)) {
       add(["devices", i], `program, grpcPort and cli belong to in-network switches (kind: switch), not to a ${d.kind}`);
     }
+    if (
+      d.startupTimeout !== undefined &&
+      !(typeof d.startupTimeout === "number" && d.startupTimeout > 0 && Number.isFinite(d.startupTimeout))
+    )
+      add(["devices", i, "startupTimeout"], `startupTimeout ${JSON.stringify(d.startupTimeout)} is not a positive number of seconds`);
     if (isNode(d.kind) && (d.image !== undefined || d.startup !== undefined))
       add(["devices", i], "Kubernetes nodes take no image or startup (the cluster provider makes them)");
     if (isLoadBalancer(d.kind)) {
@@ -84,6 +89,7 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     // the provider's container at one end (a node or the load balancer), if any
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
     if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
+    if (l.tc) for (const p of tcProblems(l.tc)) add(["links", i, "tc", p.field], `${p.field} ${p.message}`);
     if (l.addresses) {
       l.addresses.forEach((addr, k) => {
         const path: SpecPath = ["links", i, "addresses", k];
@@ -314,6 +320,8 @@ export function compileSpec(
     for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} via ${via}`);
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
+    const timeout = kindOf.get(dev.name)!.startupTimeout;
+    if (timeout !== undefined) dev.startupTimeout = timeout;
   }
   const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
   if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
