@@ -233,13 +233,19 @@ export class ClusterBuilder {
       this.store.update(state);
       if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
+      const options = { ...this.options };
+      if (options.internetVia && !options.uplinkCidr) {
+        // allocated and recorded, so two labs on one machine never share a range
+        options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
+        this.store.update(state);
+      }
       const plan = planCluster({
         lab: this.lab,
         links: this.links,
         nodes,
         ...(loadBalancer ? { loadBalancer } : {}),
         devices,
-        options: this.options,
+        options,
         podCidr: DEFAULT_POD_CIDR,
         labNetns: state.netns,
         domains: state.domains,
@@ -320,6 +326,7 @@ export async function destroyCluster(
     });
   }
   await provider.delete();
+  store.releaseUplink(lab);
   if (state?.cluster) {
     delete state.cluster;
     store.write(state);

@@ -24,6 +24,7 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { KindaError } from "../errors.js";
 import { isValidLabName } from "../plan/naming.js";
+import { nthAddress } from "../net/addr.js";
 
 export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
 
@@ -69,6 +70,8 @@ export interface ClusterState {
   /** Where each node is linked: a device, or a collision domain of the lab. */
   links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
   hostLinks: string[];
+  /** The internet uplink /30 allocated to this cluster (StateStore.claimUplink), if it has one. */
+  uplinkCidr?: string;
   /** What to undo inside devices when the cluster goes but the lab stays. */
   deviceUndo?: { device: string; ip: string[]; rules: boolean }[];
 }
@@ -246,5 +249,59 @@ export class StateStore {
 
   remove(name: string): void {
     rmSync(this.labDir(name), { recursive: true, force: true });
+    this.releaseUplink(name);
   }
+
+  /**
+   * The internet uplink /30 of a lab, allocated collision-free inside UPLINK_RANGE: slot N is the
+   * file <root>/uplinks/N, created exclusively and naming its lab (a slot whose lab is gone is
+   * taken back). The same lab gets the same slot again.
+   */
+  claimUplink(name: string): string {
+    this.ensureRoot();
+    const dir = join(this.root, "uplinks");
+    mkdirPrivate(dir);
+    const slots = UPLINK_SLOTS;
+    const held = new Map<number, string>();
+    for (const f of readdirSync(dir)) if (/^\d+$/.test(f)) held.set(Number(f), readFileSync(join(dir, f), "utf8").trim());
+    for (const [n, lab] of held) if (lab === name) return uplinkOf(n);
+    for (let n = 0; n < slots; n++) {
+      const holder = held.get(n);
+      if (holder !== undefined) {
+        if (isValidLabName(holder) && existsSync(this.labDir(holder))) continue;
+        rmSync(join(dir, String(n)), { force: true }); // its lab is gone
+      }
+      try {
+        atomicWrite(join(dir, String(n)), `${name}\n`, { exclusive: true });
+        return uplinkOf(n);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // taken meanwhile: the next one
+      }
+    }
+    throw new KindaError(`no free internet uplink range: all ${slots} /30s of ${UPLINK_RANGE} are taken`, {
+      hint: "remove labs that are no longer needed, or give uplinkCidr yourself",
+    });
+  }
+
+  /** Frees the uplink slot(s) of a lab. */
+  releaseUplink(name: string): void {
+    const dir = join(this.root, "uplinks");
+    if (!existsSync(dir)) return;
+    for (const f of readdirSync(dir)) {
+      const p = join(dir, f);
+      try {
+        if (readFileSync(p, "utf8").trim() === name) rmSync(p, { force: true });
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+}
+
+/** Where kinda allocates internet uplinks: /30s of a range reserved for carrier-grade NAT. */
+export const UPLINK_RANGE = "100.127.0.0/16";
+const UPLINK_SLOTS = 16384;
+
+function uplinkOf(n: number): string {
+  return `${nthAddress(UPLINK_RANGE, n * 4)}/30`;
 }

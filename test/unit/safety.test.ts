@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -16,6 +16,7 @@ import { compileSpec } from "../../src/topology/compile.js";
 import { numberSteps, planLab, startWaves, type StartupStep } from "../../src/plan/plan.js";
 import type { ContainerInfo, Runtime } from "../../src/runtime/runtime.js";
 import { StateStore, type LabState } from "../../src/state/store.js";
+import { deleteArgv, rulesWithComment, saveWords } from "../../src/net/iptables.js";
 import { ROOT } from "../support/env.js";
 
 function tmp(prefix: string): string {
@@ -270,9 +271,78 @@ describe("which lab a command means", () => {
     );
   });
 
+  it('a .ts topology outside a "type": "module" package is read (CommonJS default export)', async () => {
+    const d = tmp("cjs"); // no package.json up to /: tsx loads the file as CommonJS
+    writeFileSync(join(d, "topo.ts"), 'export default { name: "cjs1", devices: [{ name: "r1", kind: "router" as const }], links: [] };\n');
+    assert.match(await dryRun(join(d, "topo.ts"), { store: new StateStore(tmp("cjs-state")) }), /^lab cjs1$/m);
+  });
+
   it("kinda graph takes a YAML path", async () => {
     const g = await graphFor(join(ROOT, "examples", "tree.yaml"), new StateStore(tmp("graph")));
     assert.ok(g.nodes.some((n) => n.id === "gateway"));
+  });
+});
+
+describe("iptables rules are removed by position, read as data", () => {
+  // what iptables 1.8.9 saved for a rule a device wrote to smuggle options in, and one of kinda's
+  const save = [
+    "*nat",
+    ":POSTROUTING ACCEPT [0:0]",
+    '-A POSTROUTING -s 10.9.9.0/24 -m comment --comment "kinda:x\\" --modprobe=/tmp/evil -A \\"y" -j ACCEPT',
+    '-A POSTROUTING -s 10.9.8.0/24 -m comment --comment "kinda:x" -j ACCEPT',
+    '-A POSTROUTING -s 10.9.7.0/24 -m comment --comment "kinda:x" -j MASQUERADE',
+    "COMMIT",
+    "*filter",
+    '-A FORWARD -m comment --comment "kinda:x" -j ACCEPT',
+    "COMMIT",
+  ].join("\n");
+
+  it("a quoted comment is one word, escapes and all", () => {
+    assert.deepEqual(saveWords('-A P -m comment --comment "a\\" --modprobe=/x \\"b" -j ACCEPT'), [
+      "-A",
+      "P",
+      "-m",
+      "comment",
+      "--comment",
+      'a" --modprobe=/x "b',
+      "-j",
+      "ACCEPT",
+    ]);
+  });
+
+  it("only rules with exactly kinda's comment, last first per chain, deleted by number: no saved word reaches iptables", () => {
+    const rules = rulesWithComment(save, "kinda:x");
+    assert.deepEqual(rules, [
+      { table: "filter", chain: "FORWARD", number: 1 },
+      { table: "nat", chain: "POSTROUTING", number: 3 },
+      { table: "nat", chain: "POSTROUTING", number: 2 },
+    ]);
+    assert.deepEqual(deleteArgv(rules[1]!), ["--wait", "-t", "nat", "-D", "POSTROUTING", "3"]);
+  });
+});
+
+describe("internet uplinks", () => {
+  it("are allocated collision-free, recorded, the same for the same lab, and freed with the lab", () => {
+    const store = new StateStore(tmp("uplink"));
+    for (const n of ["a", "b"]) store.claim(state(n));
+    const a = store.claimUplink("a");
+    const b = store.claimUplink("b");
+    assert.notEqual(a, b);
+    assert.match(a, /^100\.127\.\d+\.\d+\/30$/);
+    assert.equal(store.claimUplink("a"), a);
+    store.remove("a");
+    store.claim(state("c"));
+    assert.equal(store.claimUplink("c"), a, "a's range is free again");
+  });
+
+  it("take back a slot whose lab is gone without a down", () => {
+    const root = tmp("uplink-stale");
+    const store = new StateStore(root);
+    store.claim(state("a"));
+    const a = store.claimUplink("a");
+    rmSync(store.labDir("a"), { recursive: true }); // the state vanished, the slot file stayed
+    store.claim(state("b"));
+    assert.equal(store.claimUplink("b"), a);
   });
 });
 
