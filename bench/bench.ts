@@ -8,18 +8,19 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { deploy, teardown } from "../src/engine/engine.js";
+import { deploy, teardown } from "../src/engine/lab.js";
 import { defaultParallelism, limiter } from "../src/engine/pool.js";
 import { loadKatharaLab } from "../src/topology/kathara.js";
-import { planLab, type Plan } from "../src/plan/plan.js";
+import { planLab, type Plan } from "../src/plan/lab.js";
 import { DockerRuntime } from "../src/runtime/docker.js";
 import { StateStore } from "../src/state/store.js";
-import { IMAGE_MAP, conformanceDir, ensureTestEnv } from "../test/support/env.js";
+import { IMAGE_MAP, conformanceLabs, ensureTestEnv } from "../test/support/env.js";
 import { FixtureProvider } from "../test/support/fixture.js";
-import { applyClusterPlan } from "../src/cluster/apply.js";
-import { discoverDevices, destroyCluster } from "../src/cluster/cluster.js";
-import { planCluster, DEFAULT_POD_CIDR } from "../src/cluster/plan.js";
-import type { NodeLink, NodeSpec } from "../src/cluster/model.js";
+import { applyClusterPlan } from "../src/engine/cluster-apply.js";
+import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
+import { planCluster } from "../src/plan/cluster.js";
+import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
+import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
 
 interface Row {
   scenario: string;
@@ -185,8 +186,11 @@ async function main(): Promise<void> {
   let clusterRow: ClusterRow | undefined;
   try {
     if (!only || only === "cluster") clusterRow = await clusterScenario(parallelism);
-    if (!only || only === "data-center-bgp")
-      rows.push(await scenario("data-center-bgp", resolve(conformanceDir(), "data-center-bgp"), parallelism));
+    if (!only || only === "data-center-bgp") {
+      const labs = conformanceLabs();
+      if ("dir" in labs) rows.push(await scenario("data-center-bgp", resolve(labs.dir, "data-center-bgp"), parallelism));
+      else console.error(`bench: data-center-bgp skipped: ${labs.missing.replace(/npm run -s test:conformance$/, "npm run bench")}`);
+    }
     if (!only || only === "generated-50") rows.push(await scenario("generated-50", gen, parallelism));
   } finally {
     rmSync(gen, { recursive: true, force: true });

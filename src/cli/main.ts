@@ -2,11 +2,11 @@
 /** The `kinda` command line. */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../api.js";
-import { KindaError, TopologyError } from "../errors.js";
+import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
+import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -41,7 +41,11 @@ function printStatus(labs: LabStatus[]): void {
     const w = Math.max(6, ...l.devices.map((d) => d.name.length));
     for (const d of l.devices) {
       const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
-      console.log(`  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${d.image}  startup=${d.startup}  ${ifs}`);
+      const kind = d.kind ? `${d.kind}  ` : "";
+      console.log(
+        `  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${kind}${d.image}  startup=${d.startup}  ${ifs}`,
+      );
+      if (d.published?.length) console.log(`  ${"".padEnd(w)}  ${d.published.map((p) => `${p.name} ${p.address}`).join(", ")}`);
       if (d.startup.startsWith("failed") && d.startupLog) console.log(`  ${"".padEnd(w)}  log: ${d.startupLog}`);
     }
     const c = l.cluster;
@@ -50,6 +54,15 @@ function printStatus(labs: LabStatus[]): void {
       for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
     }
   }
+}
+
+interface UpFlags {
+  name?: string;
+  imageMap: Record<string, string>;
+  nodeImage?: string;
+  encapsulation?: "vxlan" | "gre" | "none";
+  dryRun?: boolean;
+  parallelism?: number;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -84,11 +97,20 @@ async function main(argv: string[]): Promise<number> {
     .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
+    .option("--node-image <image>", "Kind node image for the Kubernetes nodes (overrides the topology's cluster.image)")
+    .addOption(
+      new Option("--encapsulation <mode>", "pod traffic between nodes (overrides the topology's)").choices(["vxlan", "gre", "none"]),
+    )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight (a whole number, 1 or more)", parseParallelism)
-    .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
+    .action(async (path: string, o: UpFlags) => {
+      const overrides = {
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
+        ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+      };
       if (o.dryRun) {
-        console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
+        console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
       const ac = new AbortController();
@@ -111,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
       process.on("SIGTERM", onSig);
       const reporter = terminalReporter();
       const r = await up(path, {
-        ...(o.name ? { name: o.name } : {}),
+        ...overrides,
         imageMap: o.imageMap,
         reporter,
         signal: ac.signal,
@@ -179,6 +201,17 @@ async function main(argv: string[]): Promise<number> {
       exitCode = r.exitCode;
     });
 
+  program
+    .command("logs")
+    .description("a device's log: the data plane of a P4 or Open vSwitch device, else its start-up output")
+    .argument("<lab>", "lab name")
+    .argument("<device>", "device name")
+    .option("-f, --follow", "keep printing as the log grows (programmable devices)")
+    .action(async (lab: string, device: string, o: { follow?: boolean }) => {
+      const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
+      exitCode = r.exitCode;
+    });
+
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
   program
     .command("who")
@@ -200,9 +233,9 @@ async function main(argv: string[]): Promise<number> {
     .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
     .option("-o, --output <file>", "write to a file (default: standard output)")
     .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
-      const { graphFor } = await import("../api.js");
+      const { graphFor } = await import("../app/api.js");
       const g = await graphFor(arg);
-      const { toSvg, toPng, toMermaid, toDot } = await import("../graph/graph.js");
+      const { toSvg, toPng, toMermaid, toDot } = await import("../app/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
         const { writeFileSync } = await import("node:fs");
@@ -211,6 +244,17 @@ async function main(argv: string[]): Promise<number> {
       } else if (o.format === "png" && process.stdout.isTTY) {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
+    });
+
+  program
+    .command("doctor")
+    .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import("../app/doctor.js");
+      const r = await doctor();
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      if (!r.ok) exitCode = 1;
     });
 
   await program.parseAsync(argv);

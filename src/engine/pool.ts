@@ -1,6 +1,6 @@
 /** Bounded parallelism, shared by the engine and the bench so both measure the same thing. */
 import { cpus } from "node:os";
-import { KindaError } from "../errors.js";
+import { KindaError } from "../core/errors.js";
 import pLimit, { type LimitFunction } from "p-limit";
 
 /** Default number of container operations in flight: enough to hide engine latency on 2 cores. */

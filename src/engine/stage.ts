@@ -11,8 +11,9 @@
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import type { Issue } from "../errors.js";
-import { STAGE_MOUNT, type DevicePlan, type StartupStep } from "../plan/plan.js";
+import type { Issue } from "../core/errors.js";
+import { STAGE_MOUNT } from "../core/defaults.js";
+import type { DevicePlan, StartupStep } from "../plan/lab.js";
 
 export interface StagedFile {
   /** Path relative to the stage folder. */
@@ -83,6 +84,7 @@ export function collectDeviceFiles(dev: DevicePlan, issues: Issue[]): StagedFile
   const out: StagedFile[] = [];
   if (dev.folder) walk(dev.folder, dev.folder, out, issues, dev.name);
   out.push(...stepFiles("steps", dev.startup, dev.name, issues), ...stepFiles("shutdown", dev.shutdown, dev.name, issues));
+  for (const f of dev.stageFiles ?? []) out.push({ name: f.name, type: "file", mode: 0o644, data: Buffer.from(f.text) });
   issues.push(...pathLengthIssues(dev, out));
   return out;
 }

@@ -6,9 +6,9 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
-import { KindaError } from "../errors.js";
-import type { DevicePlan } from "../plan/plan.js";
-import type { ExecResult, Runtime } from "../runtime/runtime.js";
+import { KindaError } from "../core/errors.js";
+import type { DevicePlan } from "../plan/lab.js";
+import type { ExecResult, Runtime } from "../model/container.js";
 import type { StartupResult } from "../state/store.js";
 import { RUNNER, RunnerOutputReader } from "./stage.js";
 

@@ -1,9 +1,9 @@
 /** The Docker runtime: the Docker Engine API over its socket (dockerode), never a CLI on PATH. */
 import Docker from "dockerode";
 import { PassThrough } from "node:stream";
-import { KindaError } from "../errors.js";
+import { KindaError } from "../core/errors.js";
+import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "../model/container.js";
 import { killTree } from "./proctree.js";
-import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "./runtime.js";
 
 function statusOf(e: unknown): number | undefined {
   return typeof e === "object" && e !== null && "statusCode" in e ? (e as { statusCode: number }).statusCode : undefined;
@@ -20,6 +20,15 @@ function toInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
     image: c.Config?.Image ?? "",
   };
   if (bridge?.IPAddress) info.nat = { ip: bridge.IPAddress, gateway: bridge.Gateway };
+  const published = Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([key, binds]) =>
+    (binds ?? []).map((b) => ({
+      guest: Number(key.split("/")[0]),
+      protocol: key.split("/")[1] ?? "tcp",
+      hostIp: b.HostIp,
+      hostPort: Number(b.HostPort),
+    })),
+  );
+  if (published.length) info.published = published;
   return info;
 }
 
@@ -76,6 +85,8 @@ export class DockerRuntime implements Runtime {
     };
     if (spec.memoryBytes !== undefined) hostConfig.Memory = spec.memoryBytes;
     if (spec.nanoCpus !== undefined) hostConfig.NanoCpus = spec.nanoCpus;
+    if (spec.devices?.length)
+      hostConfig.Devices = spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: "rwm" }));
     const opts: Docker.ContainerCreateOptions = {
       name: spec.name,
       Image: spec.image,
@@ -215,6 +226,16 @@ export class DockerRuntime implements Runtime {
       running: c.State === "running",
       pid: 0,
       image: c.Image,
+      ...(c.Ports?.some((p) => p.PublicPort)
+        ? {
+            published: c.Ports.filter((p) => p.PublicPort).map((p) => ({
+              guest: p.PrivatePort,
+              protocol: p.Type,
+              hostIp: p.IP ?? "",
+              hostPort: p.PublicPort,
+            })),
+          }
+        : {}),
     }));
   }
 

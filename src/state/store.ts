@@ -22,9 +22,11 @@ import {
 } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
-import { KindaError } from "../errors.js";
-import { isValidLabName } from "../plan/naming.js";
-import { nthAddress } from "../net/addr.js";
+import { KindaError } from "../core/errors.js";
+import { isValidLabName } from "../core/names.js";
+import { nthAddress } from "../core/addr.js";
+import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
+import type { DeviceRole, ServiceStep } from "../model/lab.js";
 
 export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
 
@@ -48,6 +50,10 @@ export interface DeviceState {
   startup?: StartupResult;
   /** Shutdown steps to run at teardown: [label, path in the device]. */
   shutdown?: { label: string; path: string }[];
+  /** A programmable device (P4 switch, Open vSwitch): what it is, its log, its published ports. */
+  role?: DeviceRole;
+  /** Its services that run once the cluster's links into it exist (a P4 switch with ports on node links). */
+  clusterServices?: ServiceStep[];
 }
 
 export interface ClusterNodeState {
@@ -72,8 +78,11 @@ export interface ClusterState {
   hostLinks: string[];
   /** The internet uplink /30 allocated to this cluster (StateStore.claimUplink), if it has one. */
   uplinkCidr?: string;
-  /** What to undo inside devices when the cluster goes but the lab stays. */
-  deviceUndo?: { device: string; ip: string[]; rules: boolean }[];
+  /**
+   * What to undo inside devices when the cluster goes but the lab stays: the inverse operations
+   * as data (states written before them hold ip lines and a "rules" flag, still replayed).
+   */
+  deviceUndo?: (DeviceUndo | LegacyDeviceUndo)[];
 }
 
 export interface LabState {

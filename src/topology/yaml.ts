@@ -7,9 +7,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv, type ErrorObject } from "ajv";
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from "yaml";
-import { TopologyError, type Issue } from "../errors.js";
+import { TopologyError, type Issue } from "../core/errors.js";
 import type { SpecPath } from "./compile.js";
-import type { TopologySpec } from "./spec.js";
+import type { TopologySpec } from "../model/spec.js";
 
 /** schema/topology.schema.json of this package (from src/ under tsx, or dist/src/ when built). */
 function schemaPath(): string {
@@ -96,5 +96,11 @@ export function parseTopologyYaml(text: string, file = "topology.yaml"): LoadedY
 
 export function loadTopologyYaml(path: string): LoadedYaml {
   const file = resolve(path);
-  return parseTopologyYaml(readFileSync(file, "utf8"), file);
+  const y = parseTopologyYaml(readFileSync(file, "utf8"), file);
+  // a P4 switch's files are named relative to the topology file
+  for (const d of y.spec.devices) {
+    if (d.program !== undefined) d.program = resolve(dirname(file), d.program);
+    if (d.p4info !== undefined) d.p4info = resolve(dirname(file), d.p4info);
+  }
+  return y;
 }

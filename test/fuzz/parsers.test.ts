@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { TopologyError, type Issue } from "../../src/errors.js";
+import { TopologyError, type Issue } from "../../src/core/errors.js";
 import { parseLabConf, parseLabDep } from "../../src/topology/kathara.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
 import { compileSpec } from "../../src/topology/compile.js";
-import { planLab } from "../../src/plan/plan.js";
+import { planLab } from "../../src/plan/lab.js";
 
 const SECONDS = Number(process.env["KINDA_FUZZ_SECONDS"] ?? 60);
 const PER_PROPERTY_MS = (SECONDS * 1000) / 4;

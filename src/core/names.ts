@@ -1,0 +1,70 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Names of everything kinda creates, in one place. Every object is recognisably a lab's:
+ * containers and network namespaces carry the `kinda-<lab>` prefix, containers carry labels.
+ */
+
+export const LABEL_MANAGED = "kinda.managed-by";
+export const LABEL_LAB = "kinda.lab";
+export const LABEL_DEVICE = "kinda.device";
+export const MANAGED_VALUE = "kinda";
+
+const LAB_NAME = /^[a-z0-9][a-z0-9_.-]{0,39}$/;
+
+export function isValidLabName(name: string): boolean {
+  return LAB_NAME.test(name);
+}
+
+/** The lab's own network namespace: holds every collision domain's bridge, nothing else. */
+export function labNetns(lab: string): string {
+  return `kinda-${lab}`;
+}
+
+export function containerName(lab: string, device: string): string {
+  return `kinda-${lab}-${device}`;
+}
+
+/** Bridge of the i-th collision domain inside the lab namespace (the domain's name is its altname). */
+export function domainBridge(i: number): string {
+  return `cd-${i}`;
+}
+
+/** Lab-namespace end of a device interface's veth (its altname is `<device>.eth<N>`). */
+export function hostVeth(deviceIndex: number, ifIndex: number): string {
+  return `v-${deviceIndex}-${ifIndex}`;
+}
+
+export function hostVethAltname(device: string, ifIndex: number): string {
+  return `${device}.eth${ifIndex}`;
+}
+
+export function deviceIfName(ifIndex: number): string {
+  return `eth${ifIndex}`;
+}
+
+/** Temporary name for the runtime's own interface of a bridged device while lab links are added. */
+export const BRIDGED_TEMP_IF = "kinda-nat0";
+
+/** iptables comment on every rule kinda adds for a lab. */
+export function ruleComment(lab: string): string {
+  return `kinda:${lab}`;
+}
+
+/** Host-namespace link names: `kh<hash>-<n>`, unique per lab, recognisable by prefix. */
+export function hostLinkPrefix(lab: string): string {
+  // 36 bits of hash: "kh" + 9 + "-" + up to 3 digits fits IFNAMSIZ (15), and two labs'
+  // prefixes practically never collide (teardown deletes host links by this prefix)
+  return `kh${createHash("sha256").update(lab).digest("hex").slice(0, 9)}`;
+}
+
+/** A node's GRE interface toward the peer of this index. */
+export function greIf(peerIndex: number): string {
+  return `kgre${peerIndex}`;
+}
+
+/** Deterministic, locally administered MAC for a node's VXLAN device. */
+export function vxlanMac(nodeIndex: number): string {
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return `02:6b:64:00:${hex(Math.floor(nodeIndex / 256) % 256)}:${hex(nodeIndex % 256)}`;
+}

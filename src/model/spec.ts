@@ -1,0 +1,95 @@
+/**
+ * kinda's own topology description: devices by kind (routers, switches, hosts, the "internet",
+ * Kubernetes nodes, the cluster's API load balancer) and links with address pairs. Plain data;
+ * the YAML form and the TypeScript API (topology/tree.ts) both produce it, so one topology gives
+ * one plan whichever way it is written.
+ */
+import type { TrafficControl } from "./cluster.js";
+
+export type DeviceKind =
+  "router" | "switch" | "p4-switch" | "ovs-switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
+
+export interface DeviceSpec {
+  name: string;
+  kind: DeviceKind;
+  /** Container image (network devices). Default: kathara/base. */
+  image?: string;
+  /** Shell commands run after addresses and routes are in place. */
+  startup?: string[];
+  /** Seconds those commands may run before they are stopped (default 300, KINDA_STARTUP_TIMEOUT). */
+  startupTimeout?: number;
+  /** Kubernetes nodes and the load balancer: MTU of their link. */
+  mtu?: number;
+  /** P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path. */
+  program?: string;
+  /** P4 switches: the P4Info file (for P4Runtime clients), mounted next to the program. */
+  p4info?: string;
+  /** P4 switches: host port for P4Runtime (gRPC); given: simple_switch_grpc, absent: simple_switch. */
+  grpcPort?: number;
+  /** P4 switches: host port for the Thrift API (simple_switch_CLI); absent: one the engine picks. */
+  thriftPort?: number;
+  /** P4 switches: simple_switch_CLI commands (table entries), applied once the switch answers. */
+  cli?: string[];
+  /** Open vSwitch (ovs-switch): OpenFlow controller, e.g. tcp:192.0.2.10:6653; absent: NORMAL forwarding. */
+  controller?: string;
+  /** Open vSwitch: flows added with ovs-ofctl add-flow, in order. */
+  flows?: string[];
+}
+
+export interface LinkSpec {
+  endpoints: [string, string];
+  /** Addresses with prefix for each endpoint, same subnet. */
+  addresses?: [string, string];
+  /**
+   * Egress shaping of a Kubernetes node's (or the load balancer's) link, applied on its side (the
+   * seed's TrafficControlInfo).
+   */
+  tc?: TrafficControl;
+  mtu?: number;
+}
+
+export interface ClusterSpec {
+  name?: string;
+  apiThroughNetwork?: boolean;
+  /** Device that gives the cluster internet access. */
+  internetVia?: string;
+  /** Ranges nodes keep reaching through the host (registries). */
+  hostRoutes?: string[];
+  /** Kind node image. */
+  image?: string;
+}
+
+export interface TopologySpec {
+  name: string;
+  /** static: kinda computes and installs routes (trees); none: the user's (FRR, P4, SDN). */
+  routing?: "static" | "none";
+  /** Pod traffic between nodes: vxlan (default), gre, or none (native routing, needs routing: static). */
+  encapsulation?: "vxlan" | "gre" | "none";
+  /** For trees: the root device (any non-Kubernetes device). */
+  root?: string;
+  cluster?: ClusterSpec;
+  devices: DeviceSpec[];
+  links: LinkSpec[];
+}
+
+export function isNode(kind: DeviceKind): boolean {
+  return kind === "worker" || kind === "control-plane";
+}
+
+/**
+ * The cluster provider's API load balancer (Kind's, in front of two or more control planes). Its
+ * device name is the topology's only; the compiled link names it LOAD_BALANCER (model/cluster.ts).
+ */
+export function isLoadBalancer(kind: DeviceKind): boolean {
+  return kind === "load-balancer";
+}
+
+/** Devices whose data plane is a program (BMv2, Open vSwitch) rather than the kernel's routing. */
+export function isProgrammable(kind: DeviceKind): kind is "p4-switch" | "ovs-switch" {
+  return kind === "p4-switch" || kind === "ovs-switch";
+}
+
+/** Containers the cluster provider makes (nodes, the load balancer): no lab device, one link each. */
+export function isProvided(kind: DeviceKind): boolean {
+  return isNode(kind) || isLoadBalancer(kind);
+}

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { graphFromLab, graphFromSpec, graphFromState, toDot, toMermaid, toSvg, type Graph } from "../../../src/app/graph.js";
+import { LOAD_BALANCER } from "../../../src/model/cluster.js";
+import type { LabState } from "../../../src/state/store.js";
+import { haExample } from "../../../examples/ha.js";
+import { loadKatharaLab } from "../../../src/topology/kathara.js";
+import { parseTopologyYaml } from "../../../src/topology/yaml.js";
+import { treeExample } from "../../../examples/tree.js";
+import { ROOT, fixtureLab } from "../../support/env.js";
+
+function count(svg: string, re: RegExp): number {
+  return (svg.match(re) ?? []).length;
+}
+
+function checkSvg(g: Graph): void {
+  const svg = toSvg(g);
+  assert.equal(count(svg, /<g class="device"/g), g.nodes.length, `${g.title}: one shape per device`);
+  assert.equal(count(svg, /<line class="link"/g), g.edges.length, `${g.title}: one line per link`);
+  for (const n of g.nodes) assert.ok(svg.includes(`data-name="${n.id}"`), n.id);
+  assert.ok(!/NaN/.test(svg), "every coordinate is a number");
+}
+
+describe("kinda graph", () => {
+  it("renders every example topology", () => {
+    for (const f of ["tree.yaml", "two-routers-static.yaml", "ha.yaml"])
+      checkSvg(graphFromSpec(parseTopologyYaml(readFileSync(join(ROOT, "examples", f), "utf8")).spec));
+    checkSvg(graphFromSpec(treeExample().builder.spec()));
+    checkSvg(graphFromSpec(haExample().builder.spec()));
+    for (const l of ["two-routers", "cluster-net"]) checkSvg(graphFromLab(l, loadKatharaLab(join(ROOT, "examples", "labs", l))));
+  });
+
+  it("renders Kathara labs; a segment of three or more devices becomes a segment node", () => {
+    const g = graphFromLab("features", loadKatharaLab(fixtureLab("features")));
+    checkSvg(g);
+    // lan1 joins pc1, pc3 and r1 through a segment node (3 edges); core and lan2 are point-to-point
+    assert.equal(g.edges.length, 5);
+    assert.ok(
+      g.nodes.some((n) => n.kind === "segment" && n.label === "lan1"),
+      "lan1 is drawn as a segment node",
+    );
+    assert.equal(g.nodes.filter((n) => n.kind === "segment").length, 1, "core and lan2 are plain edges");
+  });
+
+  it("lays a tree out in layers from its root, Kubernetes nodes at the bottom", () => {
+    const svg = toSvg(graphFromSpec(treeExample().builder.spec()));
+    const y = (name: string) =>
+      Number(
+        new RegExp(`data-name="${name}"[^>]*><[^>]* c?y="([\\d.]+)"`).exec(svg)?.[1] ??
+          new RegExp(`data-name="${name}"[^>]*><polygon points="[\\d.]+,([\\d.]+)`).exec(svg)?.[1],
+      );
+    assert.ok(y("internet") < y("gateway"));
+  });
+
+  it("writes Mermaid and DOT text", () => {
+    const g = graphFromSpec(treeExample().builder.spec());
+    const m = toMermaid(g);
+    assert.match(m, /^graph TD/);
+    assert.match(m, /gateway ---\|"10\.0\.2\.1\/24 - 10\.0\.2\.2\/24"\| r1/);
+    assert.equal(count(m, / --- /g) + count(m, / ---\|/g), g.edges.length);
+    const d = toDot(g);
+    assert.match(d, /"w1" \[shape=hexagon/);
+    assert.equal(count(d, / -- /g), g.edges.length);
+  });
+
+  it("draws the load balancer with its own shape and label", () => {
+    const g = graphFromSpec(haExample().builder.spec());
+    const svg = toSvg(g);
+    checkSvg(g);
+    // a trapezoid (four points), unlike the hexagons of the nodes
+    assert.match(
+      svg,
+      /data-name="lb" data-kind="load-balancer"><polygon points="[\d., -]+" fill="[^"]+"\/><text[^>]*>lb \(API LB\)<\/text>/,
+    );
+    assert.equal(/data-name="lb"[^>]*><polygon points="([^"]+)"/.exec(svg)![1]!.split(" ").length, 4);
+    assert.match(svg, /<text x="24" y="[\d.]+" font-size="10">load-balancer<\/text>/, "in the legend");
+    assert.match(toDot(g), /"lb" \[shape=invtrapezium, fillcolor="[^"]+", label="lb \(API LB\)"\];/);
+    assert.match(toMermaid(g), /^ {2}lb\[\/"lb \(API LB\)<br\/><small>load-balancer<\/small>"\\\]$/m);
+  });
+
+  it("draws a linked load balancer of a lab that is up", () => {
+    const st: LabState = {
+      version: 1,
+      name: "ha",
+      kind: "yaml",
+      netns: "kinda-ha",
+      phase: "up",
+      createdAt: "",
+      updatedAt: "",
+      devices: [{ name: "r2", container: "kinda-ha-r2", image: "kathara/base", interfaces: [], shell: "/bin/bash" }],
+      domains: [],
+      warnings: [],
+      cluster: {
+        provider: "kind",
+        name: "ha",
+        providerOptions: {},
+        phase: "up",
+        encapsulation: "vxlan",
+        nodes: [],
+        loadBalancer: { container: "ha-external-load-balancer" },
+        links: [{ node: LOAD_BALANCER, device: "r2", nodeAddress: "10.0.9.2/24" }],
+        hostLinks: [],
+      },
+    };
+    const g = graphFromState(st);
+    assert.deepEqual(
+      g.nodes.find((n) => n.id === LOAD_BALANCER),
+      { id: LOAD_BALANCER, kind: "load-balancer", label: "ha-external-load-balancer (API LB)" },
+    );
+    assert.deepEqual(g.edges, [{ a: "r2", b: LOAD_BALANCER, labelB: "10.0.9.2/24" }]);
+    checkSvg(g);
+  });
+});
+
+describe("kinda graph", () => {
+  it("draws P4 switches, OVS switches and plain switches distinctly in SVG, DOT and Mermaid", async () => {
+    const g = graphFromSpec({
+      name: "prog",
+      devices: [
+        { name: "p4", kind: "p4-switch", program: "p.json" },
+        { name: "ovs", kind: "ovs-switch" },
+        { name: "s", kind: "switch" },
+      ],
+      links: [{ endpoints: ["p4", "ovs"] }, { endpoints: ["ovs", "s"] }],
+    });
+    const svg = toSvg(g);
+    const shapeOf = (name: string) => new RegExp(`data-name="${name}" data-kind="([^"]+)">(<\\w+)`).exec(svg)?.slice(1);
+    assert.deepEqual(shapeOf("p4"), ["p4-switch", "<polygon"]);
+    assert.deepEqual(shapeOf("ovs"), ["ovs-switch", "<polygon"]);
+    assert.notEqual(/data-name="p4"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "p4: an octagon");
+    assert.equal(/data-name="ovs"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "ovs: a parallelogram");
+    const dot = toDot(g);
+    assert.match(dot, /"p4" \[shape=octagon/);
+    assert.match(dot, /"ovs" \[shape=parallelogram/);
+    const mm = toMermaid(g);
+    assert.match(mm, /p4\[\[.*\]\]/);
+    assert.match(mm, /ovs\[\/.*\/\]/);
+  });
+});
