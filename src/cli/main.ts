@@ -6,7 +6,7 @@ import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabS
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "doctor", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "expand", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -20,6 +20,15 @@ export function parseParallelism(v: string): number {
   if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number of 1 or more");
   return n;
 }
+
+/** --var NAME=VALUE (repeatable; VALUE may be empty or contain '='). */
+function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new KindaError(`--var expects NAME=VALUE, got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+const VAR_HELP = "set a variable of a YAML topology's vars: (repeatable)";
 
 function version(): string {
   try {
@@ -63,6 +72,7 @@ interface UpFlags {
   encapsulation?: "vxlan" | "gre" | "none";
   dryRun?: boolean;
   parallelism?: number;
+  var: Record<string, string>;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -103,11 +113,13 @@ async function main(argv: string[]): Promise<number> {
     )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight (a whole number, 1 or more)", parseParallelism)
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (path: string, o: UpFlags) => {
       const overrides = {
         ...(o.name ? { name: o.name } : {}),
         ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
         ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+        vars: o.var,
       };
       if (o.dryRun) {
         console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
@@ -232,9 +244,10 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name|path>", "lab name or topology path")
     .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
     .option("-o, --output <file>", "write to a file (default: standard output)")
-    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string; var: Record<string, string> }) => {
       const { graphFor } = await import("../app/api.js");
-      const g = await graphFor(arg);
+      const g = await graphFor(arg, undefined, o.var);
       const { toSvg, toPng, toMermaid, toDot } = await import("../app/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
@@ -255,6 +268,16 @@ async function main(argv: string[]): Promise<number> {
       const r = await doctor();
       console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
       if (!r.ok) exitCode = 1;
+    });
+
+  program
+    .command("expand")
+    .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
+    .argument("<file>", "FILE.yaml")
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (file: string, o: { var: Record<string, string> }) => {
+      const { expandTopologyYaml } = await import("../app/api.js");
+      process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
     });
 
   await program.parseAsync(argv);
