@@ -5,6 +5,15 @@ import { KindaError } from "../core/errors.js";
 import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "../model/container.js";
 import { killTree } from "./proctree.js";
 
+/** Resolves when an exec's stream ends or closes; rejects on its error. */
+function ended(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise<void>((res, rej) => {
+    stream.on("end", res);
+    stream.on("close", res);
+    stream.on("error", rej);
+  });
+}
+
 function statusOf(e: unknown): number | undefined {
   return typeof e === "object" && e !== null && "statusCode" in e ? (e as { statusCode: number }).statusCode : undefined;
 }
@@ -161,11 +170,7 @@ export class DockerRuntime implements Runtime {
     if (opts.signal?.aborted) onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      await new Promise<void>((res, rej) => {
-        stream.on("end", res);
-        stream.on("close", res);
-        stream.on("error", rej);
-      });
+      await ended(stream);
     } finally {
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
@@ -201,11 +206,7 @@ export class DockerRuntime implements Runtime {
     resize();
     process.stdout.on("resize", resize);
     try {
-      await new Promise<void>((res, rej) => {
-        stream.on("end", res);
-        stream.on("close", res);
-        stream.on("error", rej);
-      });
+      await ended(stream);
     } finally {
       process.stdout.off("resize", resize);
       stdin.unpipe(stream);

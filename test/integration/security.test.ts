@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { IMAGE_MAP_ARGS, ROOT, BASE_IMAGE, ensureTestEnv } from "../support/env.js";
+import { removeRules } from "../../src/engine/cluster-apply.js";
 import { assertNothingLeft, containersOf, docker, eventually, hostLinks, type CliResult } from "../support/kinda.js";
 
 const CLI = join(ROOT, "dist", "src", "cli", "main.js");
@@ -264,6 +265,36 @@ describe("start-up scripts cannot hold kinda", () => {
     assert.doesNotMatch(out, /is up/);
     assert.match(err, /was removed while this process was working on it/);
     await assertNothingLeft(name, linksBefore);
+  });
+});
+
+describe("the iptables undo reads rules as data", () => {
+  it("removes kinda's rules by position; a rule whose comment smuggles options stays and adds none", async () => {
+    const ns = "kinda-it-i11-rules";
+    const inNs = (...argv: string[]) => spawnSync("ip", ["netns", "exec", ns, ...argv], { encoding: "utf8" });
+    spawnSync("ip", ["netns", "add", ns]);
+    try {
+      const add = (table: string, chain: string, src: string, comment: string) =>
+        assert.equal(
+          inNs("iptables", "-t", table, "-A", chain, "-s", src, "-m", "comment", "--comment", comment, "-j", "ACCEPT").status,
+          0,
+        );
+      add("nat", "POSTROUTING", "10.9.1.0/24", "kinda:t-sec-ipt");
+      add("nat", "POSTROUTING", "10.9.2.0/24", 'kinda:t-sec-ipt" --modprobe=/nonexistent/evil -A "x');
+      add("nat", "POSTROUTING", "10.9.3.0/24", "kinda:t-sec-ipt");
+      add("filter", "FORWARD", "10.9.4.0/24", "kinda:t-sec-ipt");
+      add("filter", "FORWARD", "10.9.5.0/24", "someone-else");
+      const removed = await removeRules({ name: ns }, "t-sec-ipt");
+      assert.equal(removed, 3);
+      const left = inNs("iptables-save")
+        .stdout.split("\n")
+        .filter((l) => l.startsWith("-A"));
+      assert.equal(left.length, 2, left.join("\n"));
+      assert.ok(left.some((l) => l.includes("10.9.2.0/24") && l.includes("--modprobe")));
+      assert.ok(left.some((l) => l.includes("someone-else")));
+    } finally {
+      spawnSync("ip", ["netns", "delete", ns]);
+    }
   });
 });
 
