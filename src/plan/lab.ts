@@ -5,7 +5,7 @@
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import type { Device, DeviceRole, Lab, LabWarning, ServiceStep } from "../model/lab.js";
-import type { ContainerSpec } from "../model/container.js";
+import type { BindMount, ContainerSpec } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
   LABEL_DEVICE,
@@ -76,6 +76,8 @@ export interface DevicePlan extends Omit<ContainerSpec, "name"> {
   /** Host folder with this device's staged files, mounted read-only at STAGE_MOUNT. */
   stageDir: string;
   startup: StartupStep[];
+  /** How long the start-up steps may run together before they are stopped (undefined: the default). */
+  startupTimeoutMs?: number;
   shutdown: StartupStep[];
   dependsOn: string[];
   /** Data-plane services (programmable devices), run after the interfaces exist, before start-up. */
@@ -170,16 +172,41 @@ function deviceSysctls(dev: Device): Record<string, string> {
   return { ...s, ...dev.sysctls };
 }
 
-/** Start waves from dependencies (Kahn's algorithm); each wave sorted by lab order. */
+/**
+ * Start waves from dependencies (Kahn's algorithm with in-degree counts: linear in devices plus
+ * dependencies); each wave in lab order.
+ */
 export function startWaves(devices: readonly { name: string; dependsOn: readonly string[] }[]): string[][] {
-  const remaining = new Map(devices.map((d) => [d.name, new Set(d.dependsOn)]));
+  const indegree = new Map<string, number>();
+  const dependants = new Map<string, string[]>();
+  for (const d of devices) {
+    const deps = new Set(d.dependsOn);
+    indegree.set(d.name, deps.size);
+    for (const n of deps) {
+      const list = dependants.get(n);
+      if (list) list.push(d.name);
+      else dependants.set(n, [d.name]);
+    }
+  }
+  const order = new Map(devices.map((d, i) => [d.name, i]));
   const waves: string[][] = [];
-  while (remaining.size) {
-    const wave = [...remaining].filter(([, deps]) => deps.size === 0).map(([n]) => n);
-    if (!wave.length) throw new KindaError(`dependency loop among ${[...remaining.keys()].join(", ")}`);
-    for (const n of wave) remaining.delete(n);
-    for (const deps of remaining.values()) for (const n of wave) deps.delete(n);
+  let wave = devices.filter((d) => indegree.get(d.name) === 0).map((d) => d.name);
+  let placed = 0;
+  while (wave.length) {
     waves.push(wave);
+    placed += wave.length;
+    const next: string[] = [];
+    for (const n of wave)
+      for (const m of dependants.get(n) ?? []) {
+        const left = (indegree.get(m) ?? 0) - 1;
+        indegree.set(m, left);
+        if (left === 0) next.push(m);
+      }
+    wave = next.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+  }
+  if (placed < devices.length) {
+    const stuck = devices.filter((d) => (indegree.get(d.name) ?? 0) > 0).map((d) => d.name);
+    throw new KindaError(`dependency loop among ${stuck.join(", ")}`);
   }
   return waves;
 }
@@ -190,11 +217,7 @@ export function startWaves(devices: readonly { name: string; dependsOn: readonly
  */
 function deviceSteps(lab: Lab, dev: Device, kathara: boolean): { startup: StartupStep[]; shutdown: StartupStep[] } {
   const step = (list: StartupStep[], label: string, from: StartupStep["from"], script: boolean) =>
-    list.push(
-      kathara && script
-        ? { label, file: label, from, hostlab: true }
-        : { label, file: `${String(list.length).padStart(3, "0")}-${label}`, from },
-    );
+    list.push({ label, file: label, from, ...(kathara && script ? { hostlab: true } : {}) });
   const startup: StartupStep[] = [];
   if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup }, true);
   if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup }, true);
@@ -202,7 +225,16 @@ function deviceSteps(lab: Lab, dev: Device, kathara: boolean): { startup: Startu
   const shutdown: StartupStep[] = [];
   if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown }, true);
   if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown }, true);
+  // steps/ and shutdown/ files are numbered in run order; /hostlab keeps the scripts' own names
+  numberSteps(startup.filter((s) => !s.hostlab));
+  numberSteps(shutdown.filter((s) => !s.hostlab));
   return { startup, shutdown };
+}
+
+/** Step file names that sort in run order in the runner's glob: 000-x, 001-y, ...; wider past 999. */
+export function numberSteps(steps: StartupStep[]): void {
+  const width = Math.max(3, String(steps.length - 1).length);
+  steps.forEach((s, i) => (s.file = `${String(i).padStart(width, "0")}-${s.label}`));
 }
 
 export function planLab(lab: Lab, opts: PlanOptions): Plan {
@@ -236,13 +268,16 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       });
     }
     const stageDir = posix.join(opts.stageRoot, dev.name);
-    const binds = [`${lab.sharedFolder ?? opts.sharedDir}:/shared`, `${stageDir}:${STAGE_MOUNT}:ro`];
+    const mounts: BindMount[] = [
+      { source: lab.sharedFolder ?? opts.sharedDir, target: "/shared", readOnly: false },
+      { source: stageDir, target: STAGE_MOUNT, readOnly: true },
+    ];
     for (const v of dev.volumes) {
-      const host = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
-      binds.push(`${host}:${v.guest}${v.readOnly ? ":ro" : ""}`);
+      const source = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
+      mounts.push({ source, target: v.guest, readOnly: v.readOnly });
     }
     const { startup, shutdown } = deviceSteps(lab, dev, kathara);
-    if (kathara) binds.push(`${posix.join(stageDir, "hostlab")}:${HOSTLAB_MOUNT}`);
+    if (kathara) mounts.push({ source: posix.join(stageDir, "hostlab"), target: HOSTLAB_MOUNT, readOnly: false });
 
     const plan: DevicePlan = {
       name: dev.name,
@@ -257,7 +292,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       privileged: dev.privileged,
       ports: dev.ports,
       network: bridged ? "bridge" : "none",
-      binds,
+      mounts,
       ulimits: dev.ulimits,
       shell,
       stageDir,
@@ -277,6 +312,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       services: dev.services ?? [],
       stageFiles: dev.stageFiles ?? [],
     };
+    if (dev.startupTimeout !== undefined) plan.startupTimeoutMs = dev.startupTimeout * 1000;
     if (dev.hostDevices?.length) plan.devices = [...dev.hostDevices];
     if (dev.role) plan.role = dev.role;
     if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
@@ -410,12 +446,14 @@ export function formatPlan(plan: Plan): string {
       out.push(
         `  as Kathara: ${HOSTLAB_MOUNT} (its folder and scripts), hosts file, /var/log/startup.log, IPv6 ${d.sysctls["net.ipv6.conf.all.disable_ipv6"] === "1" ? "off" : "on"}`,
       );
+    for (const m of d.mounts) out.push(`  bind ${m.source} at ${m.target} (${m.readOnly ? "read-only" : "read-write"})`);
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
     for (const s of d.services)
       out.push(
         `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${s.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`,
       );
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
+    if (d.startupTimeoutMs !== undefined && d.startup.length) out.push(`  start-up stopped after ${d.startupTimeoutMs / 1000} s`);
   }
   for (const l of externalHostBatch(plan)) out.push(`  ip ${l}   (lab.ext, host namespace)`);
   for (const l of externalLabBatch(plan)) out.push(`  ip -n ${plan.netns} ${l}   (lab.ext)`);

@@ -55,10 +55,13 @@ describe("Kathara fidelity: plan", () => {
   it("mounts the device's /hostlab (writable) besides /shared; kinda's own labs keep IPv6 on and no /hostlab", () => {
     const { lab } = katharaLab({ "lab.conf": 'a[0]="A"\n' });
     const a = planLab(lab, opts).devices[0]!;
-    assert.ok(a.binds.includes("/st/a/hostlab:/hostlab"), a.binds.join(" "));
+    assert.ok(
+      a.mounts.some((m) => m.source === "/st/a/hostlab" && m.target === "/hostlab" && !m.readOnly),
+      JSON.stringify(a.mounts),
+    );
     const p = parseLabConf('a[0]="A"\n');
     const own = planLab({ metadata: {}, devices: p.devices, warnings: [] }, opts).devices[0]!;
-    assert.ok(!own.binds.some((b) => b.endsWith(":/hostlab")));
+    assert.ok(!own.mounts.some((m) => m.target === "/hostlab"));
     assert.equal(own.sysctls["net.ipv6.conf.all.disable_ipv6"], "0");
   });
 
