@@ -5,13 +5,12 @@
  * `await using`) removes the cluster and everything kinda added for it.
  */
 import { requirePrograms } from "../core/host.js";
-import { KindaError, TopologyError } from "../core/errors.js";
+import { InterruptedError, KindaError, TopologyError } from "../core/errors.js";
 import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore, type ClusterState } from "../state/store.js";
+import type { ClusterState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import type { Route } from "../model/ops.js";
@@ -31,8 +30,8 @@ import { planCluster, validateLinks, type ClusterPlan } from "../plan/cluster.js
 import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from "../model/provider.js";
 
 export interface BuilderDeps {
-  runtime?: Runtime;
-  store?: StateStore;
+  runtime: Runtime;
+  store: StateStore;
   reporter?: Reporter;
   /** Recorded so that `kinda down` can rebuild the provider (e.g. Kind's image). */
   providerOptions?: Record<string, string>;
@@ -116,11 +115,11 @@ export class ClusterBuilder {
     readonly lab: string,
     readonly provider: ClusterProvider,
     options: ClusterOptions = {},
-    private readonly deps: BuilderDeps = {},
+    private readonly deps: BuilderDeps,
   ) {
     this.options = { ...options };
-    this.runtime = deps.runtime ?? new DockerRuntime();
-    this.store = deps.store ?? new StateStore();
+    this.runtime = deps.runtime;
+    this.store = deps.store;
     this.reporter = deps.reporter ?? silentReporter;
   }
 
@@ -239,7 +238,7 @@ export class ClusterBuilder {
       cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
       if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
       this.store.write(state);
-      if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
+      if (opts.signal?.aborted) throw new InterruptedError();
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
       const plan = planCluster({
         lab: this.lab,
@@ -304,16 +303,15 @@ export class ClusterBuilder {
 export async function destroyCluster(
   lab: string,
   deps: {
-    runtime?: Runtime;
-    store?: StateStore;
+    runtime: Runtime;
+    store: StateStore;
     provider?: ClusterProvider;
     /** Where to find the provider that made the recorded cluster when `provider` is not it. */
     providers?: ProviderLookup;
     labGoing?: boolean;
   },
 ): Promise<void> {
-  const store = deps.store ?? new StateStore();
-  const runtime = deps.runtime ?? new DockerRuntime();
+  const { store, runtime } = deps;
   const state = store.read(lab);
   const c = state?.cluster;
   await removeHostSide(lab, c?.hostLinks ?? []);

@@ -7,7 +7,7 @@
 import { requirePrograms } from "../core/host.js";
 import { existsSync, mkdirSync } from "node:fs";
 import { hostPortIssues } from "./ports.js";
-import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
+import { InterruptedError, KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
 import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
 import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/lab.js";
@@ -15,7 +15,7 @@ import type { ContainerSpec, Runtime } from "../model/container.js";
 import { destroyCluster } from "./cluster.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { removeHostSide } from "./cluster-apply.js";
-import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
+import type { DeviceState, LabState, StartupResult, StateStore } from "../state/store.js";
 import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { deferred, limiter } from "./pool.js";
 import { runServices } from "./services.js";
@@ -23,7 +23,7 @@ import { silentReporter, type Reporter } from "../core/reporter.js";
 
 export interface DeployOptions {
   runtime: Runtime;
-  store?: StateStore;
+  store: StateStore;
   reporter?: Reporter;
   /** Container operations in flight at once. */
   parallelism?: number;
@@ -177,7 +177,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const t0 = performance.now();
   traceT0 = t0;
   const { runtime } = opts;
-  const store = opts.store ?? new StateStore();
+  const { store } = opts;
   const rep = opts.reporter ?? silentReporter;
   const signal = opts.signal;
   const pool = limiter(opts.parallelism);
@@ -200,7 +200,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   for (const d of plan.devices) writeStage(d.stageDir, staged.get(d.name) ?? []);
 
   const checkAbort = () => {
-    if (signal?.aborted) throw new KindaError("interrupted: removing what was created");
+    if (signal?.aborted) throw new InterruptedError();
   };
   const byName = new Map(state.devices.map((d) => [d.name, d]));
   const failedDevices: string[] = [];
@@ -271,7 +271,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
     if (errors.length) {
       devStep.fail();
-      const first = errors.find((e) => !(e instanceof KindaError && e.message.startsWith("interrupted"))) ?? errors[0];
+      const first = errors.find((e) => !(e instanceof InterruptedError)) ?? errors[0];
       throw first;
     }
     devStep.done(
@@ -296,7 +296,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
 
 export interface TeardownOptions {
   runtime: Runtime;
-  store?: StateStore;
+  store: StateStore;
   reporter?: Reporter;
   /** Run <device>.shutdown / shared.shutdown first (default true). */
   runShutdown?: boolean;
@@ -323,7 +323,7 @@ export function shutdownTimeoutMs(env: string | undefined = process.env["KINDA_S
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
   const t0 = performance.now();
   const { runtime } = opts;
-  const store = opts.store ?? new StateStore();
+  const { store } = opts;
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
   const shutdownMs = shutdownTimeoutMs();

@@ -479,7 +479,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
     planCluster({ lab: "l", links: [...links(3), lbLink], nodes: haNodes(), loadBalancer: lb, devices, options, ...extra });
 
   it("Kind has one when there are two or more control planes", () => {
-    const kind = new KindProvider("k");
+    const kind = new KindProvider("k", {}, {} as Runtime);
     assert.equal(
       kind.hasLoadBalancer([
         { name: "c1", role: "control-plane" },
@@ -643,7 +643,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
   it("the builder rejects a link to it before anything is created when the nodes give no load balancer, and its name for a node", async () => {
     await withUpLab([], async ({ store, runtime }) => {
       let created = false;
-      const provider = new KindProvider("k");
+      const provider = new KindProvider("k", {}, runtime);
       provider.create = async () => {
         created = true;
       };
