@@ -7,6 +7,7 @@ import { runChecked, run } from "../net/exec.js";
 import { inNetns, ipBatch, ipBatchForce, type Netns } from "../net/ip.js";
 import { hostLinkPrefix, ruleComment } from "../core/names.js";
 import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
+import type { Kernel } from "../model/kernel.js";
 import { killTcpArgv, renderStep, type ClusterPlan, type NsOps } from "../plan/cluster.js";
 import { renderIp, ruleArgs } from "../plan/ops.js";
 
@@ -77,8 +78,8 @@ export async function undoInDevices(
 }
 
 /** Deletes rules carrying the lab's comment from a namespace's iptables (nat, mangle, filter). */
-export async function removeRules(ns: Netns, lab: string): Promise<number> {
-  const r = await run(inNetns(ns, ["iptables-save"]));
+export async function removeRules(ns: Netns, lab: string, exec: Kernel["run"] = run): Promise<number> {
+  const r = await exec(inNetns(ns, ["iptables-save"]));
   if (r.exitCode !== 0) return 0;
   const comment = ruleComment(lab);
   let table = "";
@@ -90,7 +91,7 @@ export async function removeRules(ns: Netns, lab: string): Promise<number> {
     const args = line.split(" ").map((w) => w.replace(/^"(.*)"$/, "$1"));
     if (!args.includes(comment)) continue;
     args[0] = "-D";
-    const res = await run(inNetns(ns, ["iptables", "--wait", "-t", table, ...args]));
+    const res = await exec(inNetns(ns, ["iptables", "--wait", "-t", table, ...args]));
     if (res.exitCode === 0) removed++;
   }
   return removed;
@@ -100,14 +101,14 @@ export async function removeRules(ns: Netns, lab: string): Promise<number> {
  * Removes the lab's host-side links (by prefix, and those the state recorded, which an older
  * prefix may have named) and host iptables rules (by comment).
  */
-export async function removeHostSide(lab: string, recorded: readonly string[] = []): Promise<void> {
+export async function removeHostSide(lab: string, recorded: readonly string[] = [], exec: Kernel["run"] = run): Promise<void> {
   const prefix = hostLinkPrefix(lab);
-  const r = await run(["ip", "-j", "link", "show"]);
+  const r = await exec(["ip", "-j", "link", "show"]);
   if (r.exitCode === 0 && r.stdout.trim()) {
     const names = (JSON.parse(r.stdout) as { ifname: string }[])
       .map((l) => l.ifname)
       .filter((n) => n.startsWith(`${prefix}-`) || recorded.includes(n));
-    for (const n of names) await run(["ip", "link", "delete", n]);
+    for (const n of names) await exec(["ip", "link", "delete", n]);
   }
-  await removeRules({ host: true }, lab);
+  await removeRules({ host: true }, lab, exec);
 }

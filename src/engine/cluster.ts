@@ -14,6 +14,7 @@ import type { ClusterState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import type { Route } from "../model/ops.js";
+import type { Kernel } from "../model/kernel.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -309,12 +310,14 @@ export async function destroyCluster(
     /** Where to find the provider that made the recorded cluster when `provider` is not it. */
     providers?: ProviderLookup;
     labGoing?: boolean;
+    kernel?: Kernel;
   },
 ): Promise<void> {
   const { store, runtime } = deps;
   const state = store.read(lab);
   const c = state?.cluster;
-  await removeHostSide(lab, c?.hostLinks ?? []);
+  const kernel = deps.kernel;
+  await removeHostSide(lab, c?.hostLinks ?? [], kernel ? (argv, input) => kernel.run(argv, input) : undefined);
   if (c?.deviceUndo?.length && !deps.labGoing) {
     const pids = new Map<string, number>();
     for (const d of state?.devices ?? []) {

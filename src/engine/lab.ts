@@ -8,7 +8,8 @@ import { requirePrograms } from "../core/host.js";
 import { existsSync, mkdirSync } from "node:fs";
 import { hostPortIssues } from "./ports.js";
 import { InterruptedError, KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
-import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
+import { hostKernel } from "../net/kernel.js";
+import type { Kernel } from "../model/kernel.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
 import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/lab.js";
 import type { ContainerSpec, Runtime } from "../model/container.js";
@@ -32,6 +33,10 @@ export interface DeployOptions {
   kind?: LabState["kind"];
   /** Wait for start-up scripts to finish (default true). */
   waitStartup?: boolean;
+  /** The kernel adapter (default: the host's). */
+  kernel?: Kernel;
+  /** PATH in which the host programs must be (default: the process's). */
+  hostPath?: string;
 }
 
 export interface DeployResult {
@@ -82,17 +87,22 @@ export function containerSpec(dev: DevicePlan): ContainerSpec {
 }
 
 /** Is a lab with this name present in any form (state, containers, namespace)? */
-export async function labExists(runtime: Runtime, store: StateStore, name: string): Promise<boolean> {
-  if (store.read(name) || netnsExists(labNetns(name))) return true;
+export async function labExists(runtime: Runtime, store: StateStore, name: string, kernel: Kernel = hostKernel): Promise<boolean> {
+  if (store.read(name) || kernel.netnsExists(labNetns(name))) return true;
   return (await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE })).length > 0;
 }
 
 /** Everything that can be checked before creating anything; throws PreflightError with all problems. */
-export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, StagedFile[]>> {
-  requirePrograms(["lab"]);
+export async function preflight(
+  plan: Plan,
+  runtime: Runtime,
+  store: StateStore,
+  opts: { kernel?: Kernel; hostPath?: string } = {},
+): Promise<Map<string, StagedFile[]>> {
+  requirePrograms(["lab"], [], opts.hostPath);
   await runtime.ping();
   const issues: Issue[] = [];
-  if (await labExists(runtime, store, plan.lab)) {
+  if (await labExists(runtime, store, plan.lab, opts.kernel)) {
     throw new KindaError(`a lab named ${plan.lab} already exists on this machine`, {
       hint: `tear it down first (kinda down ${plan.lab}) or pick another name (--name)`,
     });
@@ -176,8 +186,8 @@ async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): P
 export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployResult> {
   const t0 = performance.now();
   traceT0 = t0;
-  const { runtime } = opts;
-  const { store } = opts;
+  const { runtime, store } = opts;
+  const kernel = opts.kernel ?? hostKernel;
   const rep = opts.reporter ?? silentReporter;
   const signal = opts.signal;
   const pool = limiter(opts.parallelism);
@@ -185,7 +195,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
   let staged: Map<string, StagedFile[]>;
   try {
-    staged = await preflight(plan, runtime, store);
+    staged = await preflight(plan, runtime, store, { kernel, ...(opts.hostPath ? { hostPath: opts.hostPath } : {}) });
     pre.done();
   } catch (e) {
     pre.fail();
@@ -207,8 +217,8 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   let readyAt = performance.now();
   try {
     const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
-    await netnsAdd(plan.netns);
-    await ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
+    await kernel.netnsAdd(plan.netns);
+    await kernel.ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
     netStep.done();
     checkAbort();
 
@@ -233,9 +243,9 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
         if (!info.running || info.pid <= 0)
           throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
         await traced(`${dev.name} links`, async () => {
-          await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-          await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-          await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+          await kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+          await kernel.ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+          await kernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
         });
         await traced(`${dev.name} services`, () => runServices(runtime, id, dev, "network"));
         started++;
@@ -281,7 +291,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   } catch (e) {
     const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
     try {
-      await teardown(plan.lab, { runtime, store, runShutdown: false });
+      await teardown(plan.lab, { runtime, store, kernel, runShutdown: false });
       undo.done(`removed what was created for lab ${plan.lab}`);
     } catch (te) {
       undo.fail(`cleanup failed too: ${(te as Error).message}; run kinda down ${plan.lab}`);
@@ -310,6 +320,8 @@ export interface TeardownOptions {
   providers?: ProviderLookup;
   /** The provider in hand (used when it is the one that made the recorded cluster). */
   provider?: ClusterProvider;
+  /** The kernel adapter (default: the host's). */
+  kernel?: Kernel;
 }
 
 /** Seconds a shutdown script may run (KINDA_SHUTDOWN_TIMEOUT, default 30). */
@@ -322,8 +334,8 @@ export function shutdownTimeoutMs(env: string | undefined = process.env["KINDA_S
 /** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
   const t0 = performance.now();
-  const { runtime } = opts;
-  const { store } = opts;
+  const { runtime, store } = opts;
+  const kernel = opts.kernel ?? hostKernel;
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
   const shutdownMs = shutdownTimeoutMs();
@@ -336,6 +348,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
         runtime,
         store,
         labGoing: true,
+        kernel,
         ...(opts.providers ? { providers: opts.providers } : {}),
         ...(opts.provider ? { provider: opts.provider } : {}),
       });
@@ -345,7 +358,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
     }
   } else {
-    await removeHostSide(name);
+    await removeHostSide(name, [], (argv, input) => kernel.run(argv, input));
   }
   const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
 
@@ -372,7 +385,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
   await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
   rm.done();
-  await netnsDelete(state?.netns ?? labNetns(name));
+  await kernel.netnsDelete(state?.netns ?? labNetns(name));
   const left = clusterError && store.read(name);
   if (left?.cluster && opts.forgetCluster) {
     rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);
