@@ -183,15 +183,97 @@ async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): P
 }
 
 /** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
+/** What bringing the devices of one deploy up shares. */
+interface DeviceRun {
+  plan: Plan;
+  opts: DeployOptions;
+  kernel: Kernel;
+  pool: ReturnType<typeof limiter>;
+  staged: Map<string, StagedFile[]>;
+  byName: Map<string, DeviceState>;
+  checkAbort: () => void;
+}
+
+/** Creates and starts a device once those it depends on are up, then links it and starts its services. */
+async function bringUp(
+  r: DeviceRun,
+  dev: DevicePlan,
+  ready: Map<string, ReturnType<typeof deferred<void>>>,
+  onUp: () => void,
+): Promise<void> {
+  const me = ready.get(dev.name)!;
+  const { runtime } = r.opts;
+  try {
+    await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
+    r.checkAbort();
+    const id = await r.pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
+    r.byName.get(dev.name)!.containerId = id;
+    r.checkAbort();
+    const info = await r.pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
+    if (!info.running || info.pid <= 0)
+      throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
+    await traced(`${dev.name} links`, async () => {
+      await r.kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+      await r.kernel.ipBatch({ name: r.plan.netns }, deviceLinkBatch(dev, info.pid));
+      await r.kernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+    });
+    await traced(`${dev.name} services`, () => runServices(runtime, id, dev, "network"));
+    onUp();
+    me.resolve();
+  } catch (e) {
+    me.reject(e);
+    throw e;
+  }
+}
+
+/** Brings every device up in lab.dep order and runs start-up scripts; the first real error wins over interrupts. */
+async function startDevices(r: DeviceRun, rep: Reporter): Promise<{ failedDevices: string[]; readyAt: number }> {
+  const { plan, opts } = r;
+  const total = plan.devices.length;
+  let started = 0;
+  let readyAt = performance.now();
+  const failedDevices: string[] = [];
+  const runs = new Set(plan.devices.filter((d) => needsRunner(r.staged.get(d.name) ?? [])).map((d) => d.name));
+  const devStep = rep.step(`starting ${total} devices`);
+  const ready = new Map(plan.devices.map((d) => [d.name, deferred<void>()]));
+  const onUp = () => {
+    started++;
+    readyAt = performance.now();
+    devStep.update(`starting devices: ${started}/${total} up`);
+  };
+  const runStartup = async (dev: DevicePlan): Promise<void> => {
+    const ds = r.byName.get(dev.name)!;
+    if (!runs.has(dev.name)) {
+      ds.startup = { status: "not-run" };
+      return;
+    }
+    const res = await traced(`${dev.name} startup`, () => runStartupSteps(opts.runtime, ds.containerId!, dev));
+    ds.startup = { ...res, log: opts.store.writeLog(plan.lab, dev.name, res.log ?? "") };
+    if (res.status === "failed") failedDevices.push(dev.name);
+  };
+  const results = await Promise.allSettled(
+    plan.devices.map(async (dev) => {
+      await bringUp(r, dev, ready, onUp);
+      if (opts.waitStartup !== false) await runStartup(dev);
+    }),
+  );
+  const errors = results.flatMap((x) => (x.status === "rejected" ? [x.reason as unknown] : []));
+  if (errors.length) {
+    devStep.fail();
+    throw errors.find((e) => !(e instanceof InterruptedError)) ?? errors[0];
+  }
+  const scripts = runs.size ? `; ${runs.size - failedDevices.length}/${runs.size} start-up scripts succeeded` : "";
+  devStep.done(`${total} devices up, all interfaces in place${scripts}`);
+  return { failedDevices, readyAt };
+}
+
+/** Checks everything it can first, then creates the namespace and the devices; a failure or abort removes all of it. */
 export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployResult> {
   const t0 = performance.now();
   traceT0 = t0;
   const { runtime, store } = opts;
   const kernel = opts.kernel ?? hostKernel;
   const rep = opts.reporter ?? silentReporter;
-  const signal = opts.signal;
-  const pool = limiter(opts.parallelism);
-
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
   let staged: Map<string, StagedFile[]>;
   try {
@@ -205,88 +287,28 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
 
   const state = initialState(plan, opts.kind ?? "kathara");
   store.claim(state); // from here on, `kinda down` can find the lab even if this process dies
-  const sharedDir = store.sharedDir(plan.lab);
-  mkdirSync(sharedDir, { recursive: true });
+  mkdirSync(store.sharedDir(plan.lab), { recursive: true });
   for (const d of plan.devices) writeStage(d.stageDir, staged.get(d.name) ?? []);
-
   const checkAbort = () => {
-    if (signal?.aborted) throw new InterruptedError();
+    if (opts.signal?.aborted) throw new InterruptedError();
   };
-  const byName = new Map(state.devices.map((d) => [d.name, d]));
-  const failedDevices: string[] = [];
-  let readyAt = performance.now();
+  const run: DeviceRun = {
+    plan,
+    opts,
+    kernel,
+    pool: limiter(opts.parallelism),
+    staged,
+    byName: new Map(state.devices.map((d) => [d.name, d])),
+    checkAbort,
+  };
+  let started: { failedDevices: string[]; readyAt: number };
   try {
     const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
     await kernel.netnsAdd(plan.netns);
     await kernel.ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
     netStep.done();
     checkAbort();
-
-    const total = plan.devices.length;
-    let started = 0;
-    let scripted = 0;
-    const runs = new Set(plan.devices.filter((d) => needsRunner(staged.get(d.name) ?? [])).map((d) => d.name));
-    const withStartup = runs.size;
-    const devStep = rep.step(`starting ${total} devices`);
-    const scriptStep = { current: undefined as ReturnType<Reporter["step"]> | undefined };
-    const ready = new Map(plan.devices.map((d) => [d.name, deferred<void>()]));
-
-    const bringUp = async (dev: DevicePlan): Promise<void> => {
-      const me = ready.get(dev.name)!;
-      try {
-        await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
-        checkAbort();
-        const id = await pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
-        byName.get(dev.name)!.containerId = id;
-        checkAbort();
-        const info = await pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
-        if (!info.running || info.pid <= 0)
-          throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
-        await traced(`${dev.name} links`, async () => {
-          await kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-          await kernel.ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-          await kernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
-        });
-        await traced(`${dev.name} services`, () => runServices(runtime, id, dev, "network"));
-        started++;
-        readyAt = performance.now();
-        devStep.update(`starting devices: ${started}/${total} up`);
-        me.resolve();
-      } catch (e) {
-        me.reject(e);
-        throw e;
-      }
-    };
-
-    const runStartup = async (dev: DevicePlan): Promise<void> => {
-      const ds = byName.get(dev.name)!;
-      if (!runs.has(dev.name)) {
-        ds.startup = { status: "not-run" };
-        return;
-      }
-      const res = await traced(`${dev.name} startup`, () => runStartupSteps(runtime, ds.containerId!, dev));
-      const logPath = store.writeLog(plan.lab, dev.name, res.log ?? "");
-      ds.startup = { ...res, log: logPath };
-      if (res.status === "failed") failedDevices.push(dev.name);
-      scripted++;
-      scriptStep.current?.update(`start-up scripts: ${scripted}/${withStartup} done`);
-    };
-
-    const results = await Promise.allSettled(
-      plan.devices.map(async (dev) => {
-        await bringUp(dev);
-        if (opts.waitStartup !== false) await runStartup(dev);
-      }),
-    );
-    const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
-    if (errors.length) {
-      devStep.fail();
-      const first = errors.find((e) => !(e instanceof InterruptedError)) ?? errors[0];
-      throw first;
-    }
-    devStep.done(
-      `${total} devices up, all interfaces in place${withStartup ? `; ${withStartup - failedDevices.length}/${withStartup} start-up scripts succeeded` : ""}`,
-    );
+    started = await startDevices(run, rep);
     checkAbort();
   } catch (e) {
     const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
@@ -298,10 +320,10 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     }
     throw e;
   }
-  failedDevices.sort();
   state.phase = "up";
   store.write(state);
-  return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (readyAt - t0) / 1000 };
+  const failedDevices = started.failedDevices.sort();
+  return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (started.readyAt - t0) / 1000 };
 }
 
 export interface TeardownOptions {
