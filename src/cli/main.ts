@@ -58,9 +58,8 @@ interface UpFlags {
   parallelism?: number;
 }
 
-async function main(argv: string[]): Promise<number> {
-  // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
-  // `kinda --lab NAME <device> [cmd...]` picks the lab.
+/** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */
+function expandShorthand(argv: string[]): string[] {
   const head = argv.slice(0, 2);
   let words = argv.slice(2);
   const lab: string[] = [];
@@ -71,19 +70,17 @@ async function main(argv: string[]): Promise<number> {
   const first = words[0];
   if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
     const rest = words.slice(1);
-    argv = [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
+    return [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
   }
-  let exitCode = 0;
-  const program = new Command();
-  program
-    .name("kinda")
-    .description(
-      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
-    )
-    .version(version())
-    .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
+  return argv;
+}
 
+/** What a command sets for the process to exit with. */
+interface Outcome {
+  exitCode: number;
+}
+
+function upCommand(program: Command, out: Outcome): void {
   program
     .command("up")
     .description("deploy a lab: a Kathara lab directory, a YAML topology, or a TypeScript topology module")
@@ -132,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
           const s = r.state.devices.find((x) => x.name === d)?.startup;
           console.log(`start-up FAILED on ${d} at ${s?.failedStep} (exit ${s?.exitCode}); output: ${s?.log}`);
         }
-        exitCode = 3;
+        out.exitCode = 3;
       }
       const dev = r.state.devices[0]?.name ?? "DEVICE";
       console.log(`  status:   kinda status ${name}`);
@@ -140,7 +137,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
       console.log(`  remove:   kinda down ${name}`);
     });
+}
 
+function labCommands(program: Command, out: Outcome): void {
   program
     .command("down")
     .description("tear a lab down (also after a crashed deploy); idempotent")
@@ -181,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
         stdout: process.stdout,
         stderr: process.stderr,
       });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   program
@@ -192,7 +191,7 @@ async function main(argv: string[]): Promise<number> {
     .option("-f, --follow", "keep printing as the log grows (programmable devices)")
     .action(async (lab: string, device: string, o: { follow?: boolean }) => {
       const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
@@ -208,7 +207,9 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name>", "topology name")
     .addOption(labOption())
     .action((name: string, o: { lab?: string }) => console.log(reverseName(name, o.lab)));
+}
 
+function graphCommand(program: Command): void {
   program
     .command("graph")
     .description("a picture of a topology: a lab that is up (with its cluster), a lab directory, FILE.yaml or SCRIPT.ts")
@@ -228,7 +229,9 @@ async function main(argv: string[]): Promise<number> {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
     });
+}
 
+function doctorCommand(program: Command, out: Outcome): void {
   program
     .command("doctor")
     .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
@@ -237,11 +240,28 @@ async function main(argv: string[]): Promise<number> {
       const { doctor, formatDoctor } = await import("../app/doctor.js");
       const r = await doctor();
       console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
-      if (!r.ok) exitCode = 1;
+      if (!r.ok) out.exitCode = 1;
     });
+}
 
-  await program.parseAsync(argv);
-  return exitCode;
+async function main(argv: string[]): Promise<number> {
+  const out: Outcome = { exitCode: 0 };
+  const program = new Command();
+  program
+    .name("kinda")
+    .description(
+      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
+    )
+    .version(version())
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  upCommand(program, out);
+  labCommands(program, out);
+  graphCommand(program);
+  doctorCommand(program, out);
+  await program.parseAsync(expandShorthand(argv));
+  return out.exitCode;
 }
 
 main(process.argv).then(
