@@ -50,11 +50,16 @@ function providedLink(d: DeviceSpec): string {
   return isLoadBalancer(d.kind) ? "the load balancer's link" : "a Kubernetes node's link";
 }
 
-/** Semantic checks (the schema checks shapes). */
-export function validateSpec(spec: TopologySpec): SpecIssue[] {
-  const issues: SpecIssue[] = [];
-  const add = (path: SpecPath, message: string) => issues.push({ path, message });
-  const byName = new Map<string, { d: DeviceSpec; i: number }>();
+type AddIssue = (path: SpecPath, message: string) => void;
+type ByName = Map<string, { d: DeviceSpec; i: number }>;
+interface AddressesSeen {
+  addrSeen: Map<string, string>;
+  subnets: { net: string; path: SpecPath }[];
+}
+
+/** Names, programmable devices, what nodes and the load balancer may not have, at most one load balancer. */
+function deviceIssues(spec: TopologySpec, add: AddIssue): ByName {
+  const byName: ByName = new Map();
   let firstLb: number | undefined;
   spec.devices.forEach((d, i) => {
     if (!NAME.test(d.name)) add(["devices", i, "name"], `device name ${JSON.stringify(d.name)} must be 1-30 of a-z, 0-9 and _`);
@@ -71,6 +76,38 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
       else firstLb = i;
     }
   });
+  return byName;
+}
+
+/** A link's two addresses: well-formed, outside the cluster's ranges, unused, one subnet that overlaps no other link's. */
+function linkAddressIssues(addresses: [string, string], i: number, seen: AddressesSeen, add: AddIssue): void {
+  const { addrSeen, subnets } = seen;
+  addresses.forEach((addr, k) => {
+    const path: SpecPath = ["links", i, "addresses", k];
+    if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
+    for (const [r, what] of [
+      [DEFAULT_POD_CIDR, "the pod range"],
+      [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
+    ] as const) {
+      if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
+    }
+    const prev = addrSeen.get(hostOf(addr));
+    if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
+    addrSeen.set(hostOf(addr), `links[${i}].addresses[${k}]`);
+  });
+  const [x, y] = addresses;
+  if (isCidr(x) && isCidr(y)) {
+    if (networkOf(x) !== networkOf(y)) add(["links", i, "addresses"], `${x} and ${y} are not in one subnet`);
+    else {
+      const clash = subnets.find((s) => overlaps(s.net, networkOf(x)));
+      if (clash) add(["links", i, "addresses"], `subnet ${networkOf(x)} overlaps the subnet of ${clash.path.join(".")}`);
+      subnets.push({ net: networkOf(x), path: ["links", i] });
+    }
+  }
+}
+
+/** Each link: known endpoints, which kinds may be linked, tc and addresses; returns each device's number of links. */
+function linkIssues(spec: TopologySpec, byName: ByName, add: AddIssue): Map<string, number> {
   const degree = new Map<string, number>();
   const addrSeen = new Map<string, string>();
   const subnets: { net: string; path: SpecPath }[] = [];
@@ -96,28 +133,7 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
     if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
     if (l.addresses) {
-      l.addresses.forEach((addr, k) => {
-        const path: SpecPath = ["links", i, "addresses", k];
-        if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
-        for (const [r, what] of [
-          [DEFAULT_POD_CIDR, "the pod range"],
-          [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
-        ] as const) {
-          if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
-        }
-        const prev = addrSeen.get(hostOf(addr));
-        if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
-        addrSeen.set(hostOf(addr), `links[${i}].addresses[${k}]`);
-      });
-      const [x, y] = l.addresses;
-      if (isCidr(x) && isCidr(y)) {
-        if (networkOf(x) !== networkOf(y)) add(["links", i, "addresses"], `${x} and ${y} are not in one subnet`);
-        else {
-          const clash = subnets.find((s) => overlaps(s.net, networkOf(x)));
-          if (clash) add(["links", i, "addresses"], `subnet ${networkOf(x)} overlaps the subnet of ${clash.path.join(".")}`);
-          subnets.push({ net: networkOf(x), path: ["links", i] });
-        }
-      }
+      linkAddressIssues(l.addresses, i, { addrSeen, subnets }, add);
       if (prov)
         l.addresses.forEach((addr, k) => {
           // a node's link carries IPv4 routes to its peers and the IPv4 tunnels; the load balancer's, IPv4 routes to the nodes
@@ -129,6 +145,11 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
       add(["links", i], "static routing needs addresses on every link");
     }
   });
+  return degree;
+}
+
+/** Nodes and the load balancer are leaves; other devices are connected. */
+function degreeIssues(spec: TopologySpec, degree: Map<string, number>, add: AddIssue): void {
   spec.devices.forEach((d, i) => {
     const deg = degree.get(d.name) ?? 0;
     if (isNode(d.kind) && deg !== 1) add(["devices", i], `Kubernetes node ${d.name} must have exactly one link (a leaf); it has ${deg}`);
@@ -136,6 +157,10 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
       add(["devices", i], `the load balancer ${d.name} must have exactly one link (a leaf); it has ${deg}`);
     if (!isProvided(d.kind) && deg === 0 && spec.devices.length > 1) add(["devices", i], `device ${d.name} is not connected to anything`);
   });
+}
+
+/** The cluster as a whole: control planes, its name, the root, routing and encapsulation, host routes, the gateway. */
+function clusterIssues(spec: TopologySpec, byName: ByName, add: AddIssue): void {
   const controlPlanes = spec.devices.filter((d) => d.kind === "control-plane").length;
   spec.devices.forEach((d, i) => {
     if (isLoadBalancer(d.kind) && controlPlanes < 2)
@@ -184,6 +209,16 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
         `${via} is ${isLoadBalancer(v.d.kind) ? "the load balancer" : "a Kubernetes node"}; internet access goes through a network device`,
       );
   }
+}
+
+/** Semantic checks (the schema checks shapes). */
+export function validateSpec(spec: TopologySpec): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const add: AddIssue = (path, message) => issues.push({ path, message });
+  const byName = deviceIssues(spec, add);
+  const degree = linkIssues(spec, byName, add);
+  degreeIssues(spec, degree, add);
+  clusterIssues(spec, byName, add);
   return issues;
 }
 
@@ -301,18 +336,8 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[]): vo
   dev.services = d.kind === "p4-switch" ? p4Services(d, ports, nodeIfs.length > 0) : ovsServices(d, ports);
 }
 
-export function compileSpec(
-  spec: TopologySpec,
-  where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
-): CompiledTopology {
-  const problems = validateSpec(spec);
-  if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
-
-  const fileIssues = programFiles(spec);
-  if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
-
-  const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
-  const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
+/** The lab devices of a topology, with their images and kind-specific set-up (not nodes or the load balancer). */
+function labDevices(spec: TopologySpec, lab: Lab): Map<string, Device> {
   // nodes and the load balancer are the cluster provider's containers, not lab devices
   const devs = new Map(spec.devices.filter((d) => !isProvided(d.kind)).map((d) => [d.name, newDevice(d.name)]));
   for (const d of spec.devices) {
@@ -334,6 +359,40 @@ export function compileSpec(
     }
     lab.devices.push(dev);
   }
+  return devs;
+}
+
+/** What the cluster needs from the topology: encapsulation, API routing, the gateway, host and pod routes. */
+function clusterOptionsOf(spec: TopologySpec, routes: Map<string, Map<string, string>>): ClusterOptions {
+  const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
+  const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
+  if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
+  if (spec.cluster?.internetVia) clusterOptions.internetVia = spec.cluster.internetVia;
+  if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
+  if (spec.encapsulation === "none") {
+    const podRoutes: PodRoute[] = [];
+    for (const [device, m] of routes) {
+      if (kindOf.get(device)?.kind === "p4-switch") continue;
+      for (const [dst, via] of m) if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via });
+    }
+    clusterOptions.podRoutes = podRoutes;
+  }
+  return clusterOptions;
+}
+
+export function compileSpec(
+  spec: TopologySpec,
+  where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
+): CompiledTopology {
+  const problems = validateSpec(spec);
+  if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
+
+  const fileIssues = programFiles(spec);
+  if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
+
+  const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
+  const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
+  const devs = labDevices(spec, lab);
   const nodes: NodeSpec[] = spec.devices
     .filter((d) => isNode(d.kind))
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
@@ -394,18 +453,7 @@ export function compileSpec(
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
   }
-  const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
-  if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
-  if (spec.cluster?.internetVia) clusterOptions.internetVia = spec.cluster.internetVia;
-  if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
-  if (spec.encapsulation === "none") {
-    const podRoutes: PodRoute[] = [];
-    for (const [device, m] of routes) {
-      if (kindOf.get(device)?.kind === "p4-switch") continue;
-      for (const [dst, via] of m) if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via });
-    }
-    clusterOptions.podRoutes = podRoutes;
-  }
+  const clusterOptions = clusterOptionsOf(spec, routes);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}) };
 }
