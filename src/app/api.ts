@@ -52,14 +52,16 @@ export interface UpOptions extends TopologyOverrides {
   reporter?: Reporter;
   signal?: AbortSignal;
   parallelism?: number;
+  /** A YAML topology's vars: overrides (--var). */
+  vars?: Record<string, string>;
 }
 
 /** Loads and plans a lab without touching anything; returns the --dry-run text. */
 export async function dryRun(
   path: string,
-  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore } = {},
+  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore; vars?: Record<string, string> } = {},
 ): Promise<string> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? defaultStore();
   if (src.type === "topology") {
     const spec = overridden(src.spec, opts);
@@ -80,9 +82,10 @@ export async function dryRun(
 }
 
 export { formatPlan };
+export { expandTopologyYaml } from "../topology/yaml.js";
 
 export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? defaultStore();
   const common = {
     store,
@@ -343,9 +346,10 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
 }
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
-export async function graphFor(arg: string, store = defaultStore()): Promise<Graph> {
-  const st = store.read(arg);
-  if (st && !existsSync(arg)) return graphFromState(st);
-  const src = await loadSource(arg);
+export async function graphFor(arg: string, store = defaultStore(), vars?: Record<string, string>): Promise<Graph> {
+  // a path first: a path is never a lab name (the store refuses names with a slash)
+  const st = existsSync(arg) ? undefined : store.read(arg);
+  if (st) return graphFromState(st);
+  const src = await loadSource(arg, { ...(vars ? { vars } : {}) });
   return src.type === "kathara" ? graphFromLab(src.defaultName, src.lab) : graphFromSpec(src.spec);
 }

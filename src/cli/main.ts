@@ -6,13 +6,22 @@ import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabS
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "doctor", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "expand", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0 || eq === value.length - 1) throw new KindaError(`--image-map expects FROM=TO, got ${JSON.stringify(value)}`);
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
+
+/** --var NAME=VALUE (repeatable; VALUE may be empty or contain '='). */
+function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new KindaError(`--var expects NAME=VALUE, got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+const VAR_HELP = "set a variable of a YAML topology's vars: (repeatable)";
 
 function version(): string {
   try {
@@ -56,6 +65,7 @@ interface UpFlags {
   encapsulation?: "vxlan" | "gre" | "none";
   dryRun?: boolean;
   parallelism?: number;
+  var: Record<string, string>;
 }
 
 /** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */
@@ -93,11 +103,13 @@ function upCommand(program: Command, out: Outcome): void {
     )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (path: string, o: UpFlags) => {
       const overrides = {
         ...(o.name ? { name: o.name } : {}),
         ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
         ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+        vars: o.var,
       };
       if (o.dryRun) {
         console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
@@ -216,9 +228,10 @@ function graphCommand(program: Command): void {
     .argument("<name|path>", "lab name or topology path")
     .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
     .option("-o, --output <file>", "write to a file (default: standard output)")
-    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string; var: Record<string, string> }) => {
       const { graphFor } = await import("../app/api.js");
-      const g = await graphFor(arg);
+      const g = await graphFor(arg, undefined, o.var);
       const { toSvg, toPng, toMermaid, toDot } = await import("../app/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
@@ -244,6 +257,18 @@ function doctorCommand(program: Command, out: Outcome): void {
     });
 }
 
+function expandCommand(program: Command): void {
+  program
+    .command("expand")
+    .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
+    .argument("<file>", "FILE.yaml")
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (file: string, o: { var: Record<string, string> }) => {
+      const { expandTopologyYaml } = await import("../app/api.js");
+      process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
+    });
+}
+
 async function main(argv: string[]): Promise<number> {
   const out: Outcome = { exitCode: 0 };
   const program = new Command();
@@ -260,6 +285,7 @@ async function main(argv: string[]): Promise<number> {
   labCommands(program, out);
   graphCommand(program);
   doctorCommand(program, out);
+  expandCommand(program);
   await program.parseAsync(expandShorthand(argv));
   return out.exitCode;
 }

@@ -29,8 +29,9 @@ export function planPodRoutes(ctx: PlanContext): NsOps[] {
       o = nsOps(2, `device ${d.name} (pod routes)`, { pid: d.pid });
       out.set(d.name, o);
     }
+    const vias = typeof r.via === "string" ? [r.via] : r.via;
     for (const pod of n.podCidrs) {
-      const op = routeReplace({ dst: pod, via: r.via });
+      const op = routeReplace(vias.length > 1 ? { dst: pod, nexthops: vias } : { dst: pod, via: vias[0]! });
       o.ip.push(op);
       ctx.undo.add(d.name, inverseOf(op));
     }

@@ -1,7 +1,7 @@
 /** Address maths (core/addr.ts): the one module for CIDRs, hosts and MACs. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
+import { addressRange, nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
 
 describe("address maths", () => {
   it("works on ranges", () => {
@@ -10,6 +10,9 @@ describe("address maths", () => {
     assert.ok(contains("10.244.0.0/16", "10.244.3.2/24"));
     assert.ok(overlaps("10.0.0.0/8", "10.1.0.0/16"));
     assert.ok(!overlaps("10.0.0.0/16", "10.1.0.0/16"));
+    // the numeric form topology validation compares subnets with
+    assert.deepEqual(addressRange("10.1.2.3/24"), { family: "ipv4", first: 0x0a010200n, last: 0x0a0102ffn });
+    assert.deepEqual(addressRange("fd00::1/126"), { family: "ipv6", first: 0xfd00n << 112n, last: (0xfd00n << 112n) | 3n });
     assert.throws(() => nthAddress("10.0.0.0/30", 4), /outside/);
   });
 

@@ -81,6 +81,11 @@ describe("cluster validation (up front, before anything is created)", () => {
 
   it("podRoutes: known device and node, via an address", () => {
     assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: "10.1.0.2" }] } }), []);
+    // equal-cost paths: several next hops, each an address
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: ["10.1.0.2", "10.1.0.6"] }] } }), []);
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: ["10.1.0.2", "x"] }] } }), [
+      '[podRoutes[0]]: via "x" is not an address (e.g. 10.0.4.1)',
+    ]);
     assert.deepEqual(check({ options: { podRoutes: [{ device: "r9", node: "zz", via: "10.0.0.01" }] } }), [
       '[podRoutes[0]]: unknown device "r9"',
       '[podRoutes[0]]: unknown Kubernetes node "zz"',
