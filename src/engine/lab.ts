@@ -64,26 +64,21 @@ async function traced<T>(what: string, f: () => Promise<T>): Promise<T> {
 
 const SHELL_MISSING = /no such file or directory|executable file not found/i;
 
-/** What the runtime is asked to create for a device. */
+/**
+ * What the runtime is asked to create for a device: the container's fields, taken one by one, so
+ * that what the plan adds for kinda's own use (steps, interfaces, staging) never reaches the runtime.
+ */
 export function containerSpec(dev: DevicePlan): ContainerSpec {
-  const {
-    container,
-    name: _device,
-    requestedImage: _req,
-    shell: _shell,
-    interfaces: _ifs,
-    folder: _f,
-    stageDir: _s,
-    startup: _st,
-    shutdown: _sd,
-    dependsOn: _d,
-    services: _sv,
-    role: _r,
-    stageFiles: _sf,
-    where: _w,
-    ...spec
-  } = dev;
-  return { name: container, ...spec };
+  const { image, hostname, labels, env, sysctls, capAdd, privileged, ports, network, binds, ulimits } = dev;
+  return {
+    name: dev.container,
+    ...{ image, hostname, labels, env, sysctls, capAdd, privileged, ports, network, binds, ulimits },
+    ...(dev.memoryBytes !== undefined ? { memoryBytes: dev.memoryBytes } : {}),
+    ...(dev.nanoCpus !== undefined ? { nanoCpus: dev.nanoCpus } : {}),
+    ...(dev.entrypoint ? { entrypoint: dev.entrypoint } : {}),
+    ...(dev.cmd ? { cmd: dev.cmd } : {}),
+    ...(dev.devices ? { devices: dev.devices } : {}),
+  };
 }
 
 /** Is a lab with this name present in any form (state, containers, namespace)? */

@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import { InterruptedError } from "../../../src/core/errors.js";
 import { programsFor } from "../../../src/core/host.js";
 import { LABEL_DEVICE, LABEL_LAB } from "../../../src/core/names.js";
-import { deploy, teardown } from "../../../src/engine/lab.js";
+import { containerSpec, deploy, teardown } from "../../../src/engine/lab.js";
 import { planLab, type Plan } from "../../../src/plan/lab.js";
 import { StateStore } from "../../../src/state/store.js";
 import { parseLabConf } from "../../../src/topology/kathara.js";
@@ -58,6 +58,14 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
         ["h1", ["B"]],
       ],
     );
+  });
+
+  it("hands the runtime the container's fields only, none of the plan's own (steps, interfaces, staging)", () => {
+    const { plan } = setup();
+    const spec = containerSpec(plan.devices[0]!);
+    assert.equal(spec.name, "kinda-mem-r1");
+    const keys = ["name", "image", "hostname", "labels", "env", "sysctls", "capAdd", "privileged", "ports", "network", "binds", "ulimits"];
+    assert.deepEqual(Object.keys(spec).sort(), keys.sort());
   });
 
   it("tears down: every container, the namespace and the state go; a second teardown finds nothing and does not fail", async () => {
