@@ -230,7 +230,7 @@ export class ClusterBuilder {
       await this.provider.create(this.nodes, { podCidr: DEFAULT_POD_CIDR, ...(signal ? { signal } : {}), onOutput: (l) => s1.update(l) });
     } finally {
       Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
-      this.store.write(state);
+      this.store.update(state);
     }
     s1.done();
     const created = performance.now();
@@ -238,7 +238,7 @@ export class ClusterBuilder {
     const loadBalancer = await this.provider.discoverLoadBalancer?.();
     cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
     if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
-    this.store.write(state);
+    this.store.update(state);
     return { nodes, loadBalancer, created };
   }
 
@@ -251,20 +251,26 @@ export class ClusterBuilder {
     loadBalancer?: LoadBalancerFacts,
   ) {
     const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
+    const options = { ...this.options };
+    if (options.internetVia && !options.uplinkCidr) {
+      // allocated and recorded, so two labs on one machine never share a range
+      options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
+      this.store.update(state);
+    }
     const plan = planCluster({
       lab: this.lab,
       links: this.links,
       nodes,
       ...(loadBalancer ? { loadBalancer } : {}),
       devices,
-      options: this.options,
+      options,
       podCidr: DEFAULT_POD_CIDR,
       labNetns: state.netns,
       domains: state.domains,
     });
     cluster.hostLinks = plan.hostLinks;
     cluster.deviceUndo = plan.deviceUndo;
-    this.store.write(state);
+    this.store.update(state);
     await applyClusterPlan(plan);
     const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
     if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
@@ -281,14 +287,14 @@ export class ClusterBuilder {
     const { state, devices } = await this.checkBuildable();
     const cluster = this.initialClusterState();
     state.cluster = cluster;
-    this.store.write(state); // `down` can now find and delete the cluster, even after a crash
+    this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
     try {
       const { nodes, loadBalancer, created: t1 } = await this.createNodes(state, cluster, opts.signal);
       if (opts.signal?.aborted) throw new InterruptedError();
       const plan = await this.attach(state, cluster, devices, nodes, loadBalancer);
       cluster.phase = "up";
-      this.store.write(state);
+      this.store.update(state);
       this.built = true;
       const seconds = { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 };
       return { nodes, ...(loadBalancer ? { loadBalancer } : {}), plan, seconds };
@@ -296,7 +302,7 @@ export class ClusterBuilder {
       if (e instanceof ClusterExistsError) {
         // nothing was created yet, and that cluster is not kinda's: forget it, delete nothing
         delete state.cluster;
-        this.store.write(state);
+        this.store.update(state);
       } else {
         await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
       }
@@ -354,6 +360,7 @@ export async function destroyCluster(
     });
   }
   await provider.delete();
+  store.releaseUplink(lab);
   if (state?.cluster) {
     delete state.cluster;
     store.write(state);

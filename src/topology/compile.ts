@@ -11,6 +11,7 @@ import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, OVS_DEFAULT_IMAGE
 import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
+import { tcProblems } from "../core/tc.js";
 import { newDevice, type Device, type Lab } from "../model/lab.js";
 import {
   isLoadBalancer,
@@ -111,6 +112,11 @@ function deviceIssues(spec: TopologySpec, add: AddIssue): ByName {
     if (byName.has(d.name)) add(["devices", i, "name"], `duplicate device name ${d.name} (first at devices[${byName.get(d.name)!.i}])`);
     else byName.set(d.name, { d, i });
     validateProgrammable(d, i, add);
+    if (
+      d.startupTimeout !== undefined &&
+      !(typeof d.startupTimeout === "number" && d.startupTimeout > 0 && Number.isFinite(d.startupTimeout))
+    )
+      add(["devices", i, "startupTimeout"], `startupTimeout ${JSON.stringify(d.startupTimeout)} is not a positive number of seconds`);
     if (isNode(d.kind) && (d.image !== undefined || d.startup !== undefined))
       add(["devices", i], "Kubernetes nodes take no image or startup (the cluster provider makes them)");
     if (isLoadBalancer(d.kind)) {
@@ -164,6 +170,7 @@ function linkIssues(spec: TopologySpec, byName: ByName, add: AddIssue) {
     // the provider's container at one end (a node or the load balancer), if any
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
     if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
+    if (l.tc) for (const p of tcProblems(l.tc)) add(["links", i, "tc", p.field], `${p.field} ${p.message}`);
     if (l.addresses) {
       l.addresses.forEach((addr, k) => book.address(["links", i, "addresses", k], addr));
       book.subnet(["links", i], ["links", i, "addresses"], l.addresses);
@@ -330,6 +337,24 @@ function clusterOptionsOf(spec: TopologySpec, podRoutes: ClusterOptions["podRout
   return clusterOptions;
 }
 
+/**
+ * A programmable device's ports are known once all its lab links are: names the interfaces the
+ * cluster will make for its node links (see programmable.ts for the order); returns them per device.
+ */
+function nameNodePorts(spec: TopologySpec, nodeLinks: NodeLink[], devs: Map<string, Device>): Map<string, string[]> {
+  const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
+  const nodePorts = new Map<string, string[]>();
+  for (const nl of nodeLinks) {
+    const devKind = kindOf.get(nl.device!)!.kind;
+    if (!isProgrammable(devKind)) continue;
+    const ifs = nodePorts.get(nl.device!) ?? nodePorts.set(nl.device!, []).get(nl.device!)!;
+    nl.deviceIf = nodePort(devs.get(nl.device!)!, ifs.length);
+    ifs.push(nl.deviceIf);
+    if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
+  }
+  return nodePorts;
+}
+
 /** The lab devices of a topology, with their images and kind-specific set-up (not nodes or the load balancer). */
 function labDevices(spec: TopologySpec, lab: Lab): Map<string, Device> {
   // nodes and the load balancer are the cluster provider's containers, not lab devices
@@ -378,7 +403,6 @@ export function compileSpec(
     .filter((d) => isNode(d.kind))
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
-  const nodePorts = new Map<string, string[]>();
   const addrCmds = new Map<string, string[]>();
   /** A new interface of device `name` on `domain`, with its address and MTU. */
   const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
@@ -420,16 +444,7 @@ export function compileSpec(
       if (devs.has(m.name)) attach(m.name, sg.name, linkMac(at, k + 1), m.address, sg.mtu);
     });
   });
-  // a programmable device's ports are known once all its lab links are: name the interfaces the
-  // cluster will make for its node links (see programmable.ts for the order)
-  for (const nl of nodeLinks) {
-    const devKind = kindOf.get(nl.device!)!.kind;
-    if (!isProgrammable(devKind)) continue;
-    const ifs = nodePorts.get(nl.device!) ?? nodePorts.set(nl.device!, []).get(nl.device!)!;
-    nl.deviceIf = nodePort(devs.get(nl.device!)!, ifs.length);
-    ifs.push(nl.deviceIf);
-    if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
-  }
+  const nodePorts = nameNodePorts(spec, nodeLinks, devs);
   // nodes on segments join the segment's domain (no device-side interface of their own)
   nodeLinks.push(...segmentNodeLinks(spec));
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
@@ -444,6 +459,8 @@ export function compileSpec(
     }
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
+    const timeout = kindOf.get(dev.name)!.startupTimeout;
+    if (timeout !== undefined) dev.startupTimeout = timeout;
   }
   const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));

@@ -64,7 +64,7 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
     const { plan } = setup();
     const spec = containerSpec(plan.devices[0]!);
     assert.equal(spec.name, "kinda-mem-r1");
-    const keys = ["name", "image", "hostname", "labels", "env", "sysctls", "capAdd", "privileged", "ports", "network", "binds", "ulimits"];
+    const keys = ["name", "image", "hostname", "labels", "env", "sysctls", "capAdd", "privileged", "ports", "network", "mounts", "ulimits"];
     assert.deepEqual(Object.keys(spec).sort(), keys.sort());
   });
 
