@@ -16,6 +16,8 @@ export interface DeviceSpec {
   image?: string;
   /** Shell commands run after addresses and routes are in place. */
   startup?: string[];
+  /** Seconds those commands may run before they are stopped (default 300, KINDA_STARTUP_TIMEOUT). */
+  startupTimeout?: number;
   /** Kubernetes nodes and the load balancer: MTU of their link. */
   mtu?: number;
   /** P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path. */

@@ -11,6 +11,7 @@ import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, OVS_DEFAULT_IMAGE
 import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
+import { tcProblems } from "../core/tc.js";
 import { newDevice, type Device, type Lab } from "../model/lab.js";
 import {
   isLoadBalancer,
@@ -110,6 +111,11 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
     if (byName.has(d.name)) add(["devices", i, "name"], `duplicate device name ${d.name} (first at devices[${byName.get(d.name)!.i}])`);
     else byName.set(d.name, { d, i });
     validateProgrammable(d, i, add);
+    if (
+      d.startupTimeout !== undefined &&
+      !(typeof d.startupTimeout === "number" && d.startupTimeout > 0 && Number.isFinite(d.startupTimeout))
+    )
+      add(["devices", i, "startupTimeout"], `startupTimeout ${JSON.stringify(d.startupTimeout)} is not a positive number of seconds`);
     if (isNode(d.kind) && (d.image !== undefined || d.startup !== undefined))
       add(["devices", i], "Kubernetes nodes take no image or startup (the cluster provider makes them)");
     if (isLoadBalancer(d.kind)) {
@@ -155,6 +161,7 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
     // the provider's container at one end (a node or the load balancer), if any
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
     if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
+    if (l.tc) for (const p of tcProblems(l.tc)) add(["links", i, "tc", p.field], `${p.field} ${p.message}`);
     if (l.addresses) {
       l.addresses.forEach((addr, k) => book.address(["links", i, "addresses", k], addr));
       book.subnet(["links", i], ["links", i, "addresses"], l.addresses);
@@ -398,6 +405,8 @@ export function compileSpec(
     }
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
+    const timeout = kindOf.get(dev.name)!.startupTimeout;
+    if (timeout !== undefined) dev.startupTimeout = timeout;
   }
   const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
   if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
