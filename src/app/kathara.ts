@@ -147,7 +147,7 @@ export async function attachToKathara(
   const existed = opts.name ? store.read(opts.name) : undefined;
   const state = await adoptKatharaLab(dirOrHash, { ...opts, store, runtime });
   const provider =
-    opts.provider ?? new KindProvider(spec.cluster?.name ?? state.name, spec.cluster?.image ? { image: spec.cluster.image } : {});
+    opts.provider ?? new KindProvider(spec.cluster?.name ?? state.name, spec.cluster?.image ? { image: spec.cluster.image } : {}, runtime);
   const builder = new ClusterBuilder(state.name, provider, spec.options, {
     runtime,
     store,
