@@ -139,6 +139,8 @@ export interface LabStatus {
   devices: DeviceStatus[];
   warnings: string[];
   cluster?: LabState["cluster"];
+  /** Run-time changes (kinda link): cut links and shaping. */
+  live?: LabState["live"];
 }
 
 export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore } = {}): Promise<LabStatus[]> {
@@ -188,6 +190,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     };
     if (st?.source) ls.source = st.source;
     if (st?.cluster) ls.cluster = st.cluster;
+    if (st?.live && (st.live.cuts.length || st.live.shaping.length)) ls.live = st.live;
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
   });

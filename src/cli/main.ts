@@ -2,11 +2,15 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, reverseName, status, up, whoIs, type LabStatus } from "../api.js";
+import type { LabStatus } from "../api.js";
 import { KindaError, TopologyError } from "../errors.js";
-import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "help"]);
+// Modules load when a verb needs them (dynamic import): `kinda DEVICE CMD` must not pay for
+// the topology compiler, the Kubernetes client or the picture renderer.
+const api = () => import("../api.js");
+const terminalReporter = async () => (await import("./render.js")).terminalReporter();
+
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "link", "capture", "top", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -42,6 +46,14 @@ function printStatus(labs: LabStatus[]): void {
       console.log(`  cluster ${c.name} (${c.provider}, ${c.encapsulation}, ${c.phase}):`);
       for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
     }
+    const cuts = [...new Set(l.live?.cuts.map((x) => x.endpoint))];
+    if (cuts.length) console.log(`  cut links (kinda link ${l.name} ENDPOINT up): ${cuts.join(", ")}`);
+    for (const s of l.live?.shaping ?? [])
+      console.log(
+        `  shaped ${s.endpoint} ${s.direction}: ${Object.entries(s.shaping)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(" ")}`,
+      );
   }
 }
 
@@ -80,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
     .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
+      const { dryRun, up } = await api();
       if (o.dryRun) {
         console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
         return;
@@ -93,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
       };
       process.on("SIGINT", onSig);
       process.on("SIGTERM", onSig);
-      const reporter = terminalReporter();
+      const reporter = await terminalReporter();
       const r = await up(path, {
         ...(o.name ? { name: o.name } : {}),
         imageMap: o.imageMap,
@@ -128,7 +141,8 @@ async function main(argv: string[]): Promise<number> {
       "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster",
     )
     .action(async (arg: string, o: { force?: boolean }) => {
-      const r = await down(arg, { reporter: terminalReporter(), ...(o.force ? { forgetCluster: true } : {}) });
+      const { down } = await api();
+      const r = await down(arg, { reporter: await terminalReporter(), ...(o.force ? { forgetCluster: true } : {}) });
       console.log(`removed lab ${arg}: ${r.containers} containers, its namespace and state (${r.seconds.toFixed(1)} s)`);
     });
 
@@ -137,7 +151,14 @@ async function main(argv: string[]): Promise<number> {
     .description("labs that are up, their devices and start-up results")
     .argument("[name|path]", "one lab")
     .option("--json", "machine-readable output")
-    .action(async (arg: string | undefined, o: { json?: boolean }) => {
+    .option("--links", "per-link packets, bytes, drops and rates (refreshing; with --json: one sample over a second)")
+    .option("--interval <seconds>", "refresh period of --links", (v) => Number(v), 2)
+    .action(async (arg: string | undefined, o: { json?: boolean; links?: boolean; interval: number }) => {
+      if (o.links) {
+        if (!arg) throw new KindaError("--links needs a LAB");
+        return (await import("./live.js")).watchLinks(arg, o);
+      }
+      const { status } = await api();
       const labs = await status(arg);
       if (o.json) console.log(JSON.stringify(labs, null, 2));
       else printStatus(labs);
@@ -152,6 +173,7 @@ async function main(argv: string[]): Promise<number> {
     .option("-i, --stdin", "pass standard input to the command (when not on a terminal)")
     .action(async (device: string, cmd: string[], o: { lab?: string; stdin?: boolean }) => {
       const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      const { execIn } = await api();
       const r = await execIn(device, cmd, {
         ...(o.lab ? { lab: o.lab } : {}),
         interactive,
@@ -168,13 +190,13 @@ async function main(argv: string[]): Promise<number> {
     .description("the topology name of a Kubernetes node (e.g. kinda who kinda-worker2)")
     .argument("<k8s-node>", "Kubernetes node name")
     .addOption(labOption())
-    .action((k8s: string, o: { lab?: string }) => console.log(whoIs(k8s, o.lab)));
+    .action(async (k8s: string, o: { lab?: string }) => console.log((await api()).whoIs(k8s, o.lab)));
   program
     .command("reverse")
     .description("the Kubernetes node name of a topology node (kubectl label node $(kinda reverse w1) ...)")
     .argument("<name>", "topology name")
     .addOption(labOption())
-    .action((name: string, o: { lab?: string }) => console.log(reverseName(name, o.lab)));
+    .action(async (name: string, o: { lab?: string }) => console.log((await api()).reverseName(name, o.lab)));
 
   program
     .command("graph")
@@ -196,6 +218,8 @@ async function main(argv: string[]): Promise<number> {
       } else process.stdout.write(data);
     });
 
+  const live = await import("./live.js");
+  live.addLiveCommands(program, (code) => (exitCode = code));
   await program.parseAsync(argv);
   return exitCode;
 }

@@ -245,6 +245,11 @@ export class ClusterBuilder {
         domains: state.domains,
       });
       cluster.hostLinks = plan.hostLinks;
+      for (const l of cluster.links ?? [])
+        Object.assign(
+          l,
+          plan.linkIfs.find((x) => x.node === l.node),
+        );
       cluster.deviceUndo = deviceUndo(plan, devices);
       this.store.write(state);
       await applyClusterPlan(plan);

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { TopologyError, type Issue } from "../errors.js";
 import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, nthAddress, overlaps, prefixLength } from "../net/addr.js";
 import type { Netns } from "../net/ip.js";
+import { qdiscArgs, shapingProblems } from "../plan/live.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -85,6 +86,8 @@ export interface ClusterPlan {
   steps: NsOps[];
   /** Host-namespace links created (deleted at teardown). */
   hostLinks: string[];
+  /** Per link (by node): its node interface and its other end (device interface or lab-side end). */
+  linkIfs: { node: string; nodeIf: string; deviceIf?: string; labIf?: string }[];
   /** Number of kernel objects/commands planned (plan size, for the bench). */
   size: number;
 }
@@ -104,13 +107,11 @@ function ops(phase: number, label: string, ns: Netns): NsOps {
   };
 }
 
+/** tc batch line shaping a link end's egress: tbf for a rate alone, netem otherwise (plan/live.ts). */
 function tbf(dev: string, tc: TrafficControl): string {
-  return `qdisc replace dev ${dev} root tbf rate ${tc.rate} burst ${tc.burst ?? "32kbit"} latency ${tc.latency ?? "50ms"}`;
+  return ["qdisc", "replace", "dev", dev, "root", ...qdiscArgs(tc)].join(" ");
 }
 
-const TC_RATE = /^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
-const TC_SIZE = /^\d+(b|k|kb|kbit|m|mb|mbit)?$/;
-const TC_TIME = /^\d+(\.\d+)?(us|ms|s)$/;
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 
 export interface ClusterPlanInput {
@@ -250,10 +251,7 @@ export function validateLinks(
       ["deviceTc", l.deviceTc],
     ] as const) {
       if (!tc) continue;
-      if (!TC_RATE.test(tc.rate)) bad(`${k}.rate ${JSON.stringify(tc.rate)} is not a tc rate (e.g. 20mbit)`);
-      if (tc.burst !== undefined && !TC_SIZE.test(tc.burst)) bad(`${k}.burst ${JSON.stringify(tc.burst)} is not a tc size (e.g. 32kbit)`);
-      if (tc.latency !== undefined && !TC_TIME.test(tc.latency))
-        bad(`${k}.latency ${JSON.stringify(tc.latency)} is not a tc time (e.g. 50ms)`);
+      for (const p of shapingProblems(tc)) bad(`${k}.${p.field} ${p.message}`);
     }
   });
   (opts.hostRoutes ?? []).forEach((r, k) => {
@@ -345,6 +343,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   const linkOf = new Map(links.map((l) => [l.node, l]));
 
   // 1. links
+  const linkIfs: ClusterPlan["linkIfs"] = [];
   const labOps = ops(1, `lab namespace ${input.labNetns ?? ""}`, { name: input.labNetns ?? "" });
   links.forEach((l, li) => {
     if (l.domain === undefined) return;
@@ -356,6 +355,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     if (!bridge || !input.labNetns)
       throw new TopologyError([{ field: `links[${li}]`, message: `collision domain ${l.domain} is not known in this lab` }]);
     const peer = `kn-${li}`;
+    linkIfs.push({ node: l.node, nodeIf, labIf: peer });
     n.ip.push(
       `link add ${nodeIf}${l.nodeMac ? ` address ${l.nodeMac}` : ""} mtu ${mtu} type veth peer name ${peer} mtu ${mtu} netns ${input.labNetns}`,
       `addr add ${l.nodeAddress} dev ${nodeIf}`,
@@ -381,6 +381,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       devIf = `eth${k}`;
       nextIf.set(l.device, k + 1);
     }
+    linkIfs.push({ node: l.node, nodeIf, deviceIf: devIf });
     const mtu = l.mtu ?? 1500;
     const devPid = devices.find((x) => x.name === l.device)!.pid;
     n.ip.push(
@@ -596,7 +597,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     nonEmpty,
   );
   const size = steps.reduce((acc, o) => acc + opCount(o), 0);
-  return { lab, encapsulation, steps, hostLinks, size };
+  return { lab, encapsulation, steps, hostLinks, linkIfs, size };
 }
 
 /** `ss` destroying TCP sockets connected to any of these addresses (both ends send a reset). */

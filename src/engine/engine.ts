@@ -15,6 +15,7 @@ import { removeHostSide } from "../cluster/apply.js";
 import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
 import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { deferred, limiter } from "./pool.js";
+import { checkDeployShaping, shapeAtDeploy } from "./live.js";
 import { silentReporter, type Reporter } from "./reporter.js";
 
 export interface DeployOptions {
@@ -171,6 +172,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
   let staged: Map<string, StagedFile[]>;
   try {
+    await checkDeployShaping(plan.shaping);
     staged = await preflight(plan, runtime, store);
     pre.done();
   } catch (e) {
@@ -259,6 +261,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
       const first = errors.find((e) => !(e instanceof KindaError && e.message.startsWith("interrupted"))) ?? errors[0];
       throw first;
     }
+    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime);
     devStep.done(
       `${total} devices up, all interfaces in place${withStartup ? `; ${withStartup - failedDevices.length}/${withStartup} start-up scripts succeeded` : ""}`,
     );

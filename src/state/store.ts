@@ -48,7 +48,16 @@ export interface ClusterState {
   /** The provider's API load balancer (Kind's, with several control planes); links name it LOAD_BALANCER. */
   loadBalancer?: { container: string };
   /** Where each node is linked: a device, or a collision domain of the lab. */
-  links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
+  links?: {
+    node: string;
+    device?: string;
+    domain?: string;
+    nodeAddress: string;
+    /** The node's interface, the device's end (linked to a device), the lab-side end (into a domain). */
+    nodeIf?: string;
+    deviceIf?: string;
+    labIf?: string;
+  }[];
   hostLinks: string[];
   /** What to undo inside devices when the cluster goes but the lab stays. */
   deviceUndo?: { device: string; ip: string[]; rules: boolean }[];
@@ -67,6 +76,16 @@ export interface LabState {
   domains: { name: string; bridge: string }[];
   warnings: string[];
   cluster?: ClusterState;
+  /** What run-time experiments changed (kinda link): shown by status, undone by `kinda link ... --clear` / `up`. */
+  live?: LiveState;
+}
+
+/** Run-time changes to links, keyed by the interface they act on (see plan/live.ts ifKey). */
+export interface LiveState {
+  /** Interfaces cut (carrier dropped or filtered), with the endpoint the user named. */
+  cuts: { key: string; endpoint: string; how: "carrier" | "filter" }[];
+  /** Interfaces shaped, with the shaping and the direction it carries. */
+  shaping: { key: string; endpoint: string; direction: string; shaping: Record<string, string> }[];
 }
 
 export function stateRoot(): string {

@@ -11,7 +11,8 @@ import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
 import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../cluster/model.js";
 import { newDevice, type Lab } from "./model.js";
-import { isLoadBalancer, isNode, isProvided, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
+import { isLoadBalancer, isNode, isProvided, linkTcSides, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
+import { shapingProblems } from "../plan/live.js";
 
 export type SpecPath = (string | number)[];
 
@@ -83,7 +84,12 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     }
     // the provider's container at one end (a node or the load balancer), if any
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
-    if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
+    const split = l.tc !== undefined && ("a" in l.tc || "b" in l.tc);
+    linkTcSides(l.tc).forEach((tc, k) => {
+      if (!tc || (!split && k === 1)) return;
+      const at: SpecPath = split ? ["links", i, "tc", k === 0 ? "a" : "b"] : ["links", i, "tc"];
+      for (const p of shapingProblems(tc)) add([...at, p.field], `${p.field} ${p.message}`);
+    });
     if (l.addresses) {
       l.addresses.forEach((addr, k) => {
         const path: SpecPath = ["links", i, "addresses", k];
@@ -289,11 +295,22 @@ export function compileSpec(
         : { node, device: dev, nodeAddress: nAddr, deviceAddress: dAddr, defaultRoute: true };
       const mtu = l.mtu ?? kindOf.get(node)!.mtu;
       if (mtu !== undefined) nl.mtu = mtu;
-      if (l.tc) nl.nodeTc = l.tc;
+      // tc `a` is from endpoints[0]: the node's egress when the node is endpoints[0]
+      const [ta, tb] = linkTcSides(l.tc);
+      const [fromNode, fromDev] = na ? [ta, tb] : [tb, ta];
+      if (fromNode) nl.nodeTc = fromNode;
+      if (fromDev) nl.deviceTc = fromDev;
       nodeLinks.push(nl);
       return;
     }
     const domain = `l${i}`;
+    const [ta, tb] = linkTcSides(l.tc);
+    const shaping = (lab.shaping ??= []);
+    if (ta && ta === tb) shaping.push({ endpoint: domain, shaping: ta, field: `links[${i}].tc` });
+    else {
+      if (ta) shaping.push({ endpoint: domain, from: a, shaping: ta, field: `links[${i}].tc.a` });
+      if (tb) shaping.push({ endpoint: domain, from: b, shaping: tb, field: `links[${i}].tc.b` });
+    }
     for (const [k, name] of [
       [0, a],
       [1, b],

@@ -12,6 +12,8 @@ import { compileSpec, type CompiledTopology, type SpecPath } from "./compile.js"
 import { KindaError, type Issue } from "../errors.js";
 import type { TopologySpec } from "./spec.js";
 import { LOAD_BALANCER } from "../cluster/model.js";
+import { checkDeployShaping } from "../engine/live.js";
+import { describeShaping } from "../plan/live.js";
 
 export interface UpTopologyOptions {
   provider?: ClusterProvider;
@@ -51,7 +53,7 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
     const who = (node: string) => (node === LOAD_BALANCER && c.loadBalancer ? `${c.loadBalancer}(load balancer)` : node);
     for (const l of c.nodeLinks)
       out.push(
-        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device} ${l.deviceAddress}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
+        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device} ${l.deviceAddress}${l.nodeTc ? ` tc from the node: ${describeShaping(l.nodeTc)}` : ""}${l.deviceTc ? ` tc from ${l.device}: ${describeShaping(l.deviceTc)}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
       );
     for (const r of c.clusterOptions.podRoutes ?? []) out.push(`  pod route on ${r.device}: pods of ${r.node} via ${r.via}`);
   }
@@ -99,6 +101,13 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
       new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {}))
     : undefined;
   await provider?.preflight?.(); // e.g. no kind CLI: say so before creating anything
+  await checkDeployShaping(
+    compiled.nodeLinks.flatMap((l) =>
+      [l.nodeTc, l.deviceTc].flatMap((s) =>
+        s ? [{ endpoint: `${l.node}--${l.device}`, shaping: s, field: `link ${l.node}--${l.device} tc` }] : [],
+      ),
+    ),
+  );
   const network = await deploy(plan, {
     runtime,
     store,

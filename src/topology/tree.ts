@@ -5,10 +5,9 @@
  * the same topology gives the same plan.
  */
 import { KindaError } from "../errors.js";
-import type { TrafficControl } from "../cluster/model.js";
 import type { ClusterProvider } from "../cluster/provider.js";
 import type { Reporter } from "../engine/reporter.js";
-import type { DeviceSpec, LinkSpec, TopologySpec } from "./spec.js";
+import type { DeviceSpec, LinkSpec, LinkTc, TopologySpec } from "./spec.js";
 import { TopologyHandle, upTopology, type UpTopologyOptions } from "./deploy.js";
 
 export type DeviceMeta = Omit<DeviceSpec, "name">;
@@ -55,7 +54,7 @@ export function Def(name: string, meta: DeviceMeta): DeviceSpec {
 }
 
 /** The seed's NetworkLink: endpoints and their addresses (and, for node links, traffic control). */
-export function Link(endpoints: [string, string], addresses?: [string, string], o: { tc?: TrafficControl; mtu?: number } = {}): LinkSpec {
+export function Link(endpoints: [string, string], addresses?: [string, string], o: { tc?: LinkTc; mtu?: number } = {}): LinkSpec {
   return { endpoints, ...(addresses ? { addresses } : {}), ...o };
 }
 
