@@ -8,18 +8,19 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { deploy, teardown } from "../src/engine/engine.js";
+import { deploy, teardown } from "../src/engine/lab.js";
 import { defaultParallelism, limiter } from "../src/engine/pool.js";
 import { loadKatharaLab } from "../src/topology/kathara.js";
-import { planLab, type Plan } from "../src/plan/plan.js";
+import { planLab, type Plan } from "../src/plan/lab.js";
 import { DockerRuntime } from "../src/runtime/docker.js";
 import { StateStore } from "../src/state/store.js";
 import { IMAGE_MAP, conformanceDir, ensureTestEnv } from "../test/support/env.js";
 import { FixtureProvider } from "../test/support/fixture.js";
-import { applyClusterPlan } from "../src/cluster/apply.js";
-import { discoverDevices, destroyCluster } from "../src/cluster/cluster.js";
-import { planCluster, DEFAULT_POD_CIDR } from "../src/cluster/plan.js";
-import type { NodeLink, NodeSpec } from "../src/cluster/model.js";
+import { applyClusterPlan } from "../src/engine/cluster-apply.js";
+import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
+import { planCluster } from "../src/plan/cluster.js";
+import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
+import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
 
 interface Row {
   scenario: string;

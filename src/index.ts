@@ -1,24 +1,26 @@
 /** kinda as a library. */
-export * from "./errors.js";
-export * from "./topology/model.js";
+export * from "./core/errors.js";
+export * from "./model/lab.js";
 export { parseLabConf, parseLabDep, loadKatharaLab } from "./topology/kathara.js";
-export { planLab, formatPlan, type Plan, type DevicePlan } from "./plan/plan.js";
-export { deploy, teardown, preflight } from "./engine/engine.js";
-export type { Reporter, Step } from "./engine/reporter.js";
-export type { Runtime, ContainerSpec, ContainerInfo } from "./runtime/runtime.js";
+export { planLab, formatPlan, type Plan, type DevicePlan } from "./plan/lab.js";
+export { deploy, teardown, preflight } from "./engine/lab.js";
+export type { Reporter, Step } from "./core/reporter.js";
+export type { Runtime, ContainerSpec, ContainerInfo } from "./model/container.js";
 export { DockerRuntime } from "./runtime/docker.js";
 export { StateStore } from "./state/store.js";
-export { up, down, status, execIn, findDevice, dryRun, resolveLabName } from "./api.js";
-export { ClusterBuilder, destroyCluster, discoverDevices } from "./cluster/cluster.js";
-export { KindProvider, kindConfig, kindConfigYaml } from "./cluster/kind.js";
-export { planCluster, formatClusterPlan } from "./cluster/plan.js";
-export { ClusterExistsError, registerProvider, type ClusterProvider } from "./cluster/provider.js";
-export * from "./cluster/model.js";
-export { whoIs, reverseName, clusterNodes } from "./api.js";
-export * from "./topology/spec.js";
+export { up, down, status, execIn, findDevice, dryRun, resolveLabName } from "./app/api.js";
+export { ClusterBuilder, destroyCluster, discoverDevices } from "./engine/cluster.js";
+export { KindProvider, kindConfig, kindConfigYaml, kindFromState } from "./providers/kind.js";
+export { planCluster, formatClusterPlan } from "./plan/cluster.js";
+export { ClusterExistsError, type ClusterProvider, type ProviderFactory, type ProviderLookup } from "./model/provider.js";
+export { ProviderRegistry } from "./providers/registry.js";
+export { createProviderRegistry } from "./app/root.js";
+export * from "./model/cluster.js";
+export { whoIs, reverseName, clusterNodes } from "./app/api.js";
+export * from "./model/spec.js";
 export { compileSpec, validateSpec } from "./topology/compile.js";
 export { parseTopologyYaml, loadTopologyYaml } from "./topology/yaml.js";
-export { upTopology, planTopology, TopologyHandle } from "./topology/deploy.js";
+export { upTopology, planTopology, TopologyHandle } from "./app/topology.js";
 export {
   Network,
   TreeTopologyBuilder,
@@ -31,4 +33,9 @@ export {
   ExternalDeviceMeta,
   HostMeta,
   IncSwitchMeta,
-} from "./topology/tree.js";
+} from "./app/tree.js";
+export { capture, captureArgv, changeLink, checkShaping, netemAvailable, linkCounters, sampleLinks, formatLinks } from "./app/live.js";
+export type { CaptureOptions, LinkChange, LinkCounters } from "./app/live.js";
+export { resolveEndpoint, shapeOps, cutOps, inverse, commandsFor, type LiveOp, type LinkTarget, type IfRef } from "./plan/live.js";
+export { shapingProblems, qdiscArgs, type Shaping } from "./core/tc.js";
+export { parseKindaSideFile, KINDA_SIDE_FILE } from "./topology/kathara.js";

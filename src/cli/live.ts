@@ -1,7 +1,7 @@
 /** CLI verbs for experiments on a lab that is up: `kinda link`, `kinda capture`, `kinda top` (status --links). */
 import { Option, type Command } from "commander";
-import { KindaError } from "../errors.js";
-import type { Shaping } from "../plan/live.js";
+import { KindaError } from "../core/errors.js";
+import type { Shaping } from "../core/tc.js";
 
 const SHAPING_OPTIONS: [keyof Shaping, string, string][] = [
   ["rate", "<rate>", "token-bucket rate (tbf), e.g. 10mbit"],
@@ -35,14 +35,14 @@ function linkChange(state: string | undefined, o: LinkOpts) {
 }
 
 async function watchLinks(lab: string, o: { json?: boolean; interval: number }): Promise<void> {
-  const w = await import("../engine/watch.js");
+  const w = await import("../app/live.js");
   if (o.json) {
     console.log(JSON.stringify(await w.linkCounters(lab, { seconds: 1 }), null, 2));
     return;
   }
   if (!Number.isFinite(o.interval) || o.interval <= 0)
     throw new KindaError(`--interval ${o.interval}: expected a positive number of seconds`);
-  const { StateStore } = await import("../state/store.js");
+  const { StateStore } = w;
   const store = new StateStore();
   const pids = new Map<string, number>();
   let prev: Awaited<ReturnType<typeof w.sampleLinks>> | undefined;
@@ -77,7 +77,7 @@ export function addLiveCommands(program: Command, setExit: (code: number) => voi
     .option("--json", "print what was done as JSON")
     .action(async (lab: string, endpoint: string, state: string | undefined, o: LinkOpts) => {
       const change = linkChange(state, o);
-      const { changeLink } = await import("../engine/live.js");
+      const { changeLink } = await import("../app/live.js");
       const r = await changeLink(lab, endpoint, change);
       if (o.json) console.log(JSON.stringify({ summary: r.summary, ops: r.ops }, null, 2));
       else console.log(r.summary);
@@ -94,7 +94,7 @@ export function addLiveCommands(program: Command, setExit: (code: number) => voi
     .action(async (lab: string, endpoint: string, filter: string[], o: { write?: string; count?: number }) => {
       if (o.write === "-" && process.stdout.isTTY)
         throw new KindaError("-w -: pcap is binary; pipe it (| wireshark -k -i -) or write a file");
-      const { capture } = await import("../engine/live.js");
+      const { capture } = await import("../app/live.js");
       setExit(
         await capture(lab, endpoint, {
           ...(o.write !== undefined ? { write: o.write } : {}),

@@ -2,12 +2,12 @@
 /** The `kinda` command line. */
 import { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
-import type { LabStatus } from "../api.js";
-import { KindaError, TopologyError } from "../errors.js";
+import type { LabStatus } from "../app/api.js";
+import { KindaError, TopologyError } from "../core/errors.js";
 
 // Modules load when a verb needs them (dynamic import): `kinda DEVICE CMD` must not pay for
 // the topology compiler, the Kubernetes client or the picture renderer.
-const api = () => import("../api.js");
+const api = () => import("../app/api.js");
 const terminalReporter = async () => (await import("./render.js")).terminalReporter();
 
 const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "link", "capture", "top", "help"]);
@@ -205,9 +205,9 @@ async function main(argv: string[]): Promise<number> {
     .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
     .option("-o, --output <file>", "write to a file (default: standard output)")
     .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
-      const { graphFor } = await import("../api.js");
+      const { graphFor } = await import("../app/api.js");
       const g = await graphFor(arg);
-      const { toSvg, toPng, toMermaid, toDot } = await import("../graph/graph.js");
+      const { toSvg, toPng, toMermaid, toDot } = await import("../app/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
         const { writeFileSync } = await import("node:fs");

@@ -1,6 +1,6 @@
 /** Progress on the terminal: a spinner per step on a TTY (ora), plain lines otherwise. */
 import ora from "ora";
-import type { Reporter, Step } from "../engine/reporter.js";
+import type { Reporter, Step } from "../core/reporter.js";
 
 function elapsed(t0: number): string {
   const s = (performance.now() - t0) / 1000;

@@ -5,31 +5,27 @@
  * rejected or failed change leaves the lab as it was. Changes are recorded in the state.
  */
 import { spawn } from "node:child_process";
-import { KindaError, PreflightError } from "../errors.js";
-import type { LabShaping } from "../topology/model.js";
+import { KindaError, PreflightError } from "../core/errors.js";
+import { NETEM_FIELDS, describeShaping, shapingProblems, usesNetem, type Shaping } from "../core/tc.js";
+import type { LabShaping } from "../model/lab.js";
 import { run } from "../net/exec.js";
 import {
   checkIfNames,
   commandsFor,
   cutOps,
-  describeShaping,
   ifKey,
   inverse,
-  NETEM_FIELDS,
   nsKey,
   resolveEndpoint,
   shapeOps,
-  shapingProblems,
   tcpdumpArgv,
-  usesNetem,
   type IfRef,
   type LinkTarget,
   type LiveOp,
   type NsCommand,
   type NsRef,
-  type Shaping,
 } from "../plan/live.js";
-import type { Runtime } from "../runtime/runtime.js";
+import type { Runtime } from "../model/container.js";
 import { StateStore, type LabState, type LiveState } from "../state/store.js";
 
 export interface LiveOptions {
@@ -113,7 +109,7 @@ async function runCommand(c: NsCommand, prefix: string[]): Promise<void> {
   const r = await run(argv, input);
   if (r.exitCode === 0) return;
   if (c.tolerant && r.stderr.split("\n").every((l) => !l.trim() || BENIGN.test(l))) return;
-  const { CommandError } = await import("../errors.js");
+  const { CommandError } = await import("../core/errors.js");
   throw new CommandError(argv, r.exitCode, r.stderr || r.stdout, input);
 }
 

@@ -8,8 +8,9 @@
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import type { Issue } from "../errors.js";
-import { STAGE_MOUNT, type DevicePlan, type StartupStep } from "../plan/plan.js";
+import type { Issue } from "../core/errors.js";
+import { STAGE_MOUNT } from "../core/defaults.js";
+import type { DevicePlan, StartupStep } from "../plan/lab.js";
 
 export interface StagedFile {
   /** Path relative to the stage folder. */

@@ -4,10 +4,10 @@
  * `ip -s -json link` and one `tc -s -json qdisc` in the lab namespace; nodes linked straight into
  * a device are read in the node's namespace), plus rates between two samples.
  */
-import { KindaError } from "../errors.js";
+import { KindaError } from "../core/errors.js";
 import { run } from "../net/exec.js";
 import { ifKey, labMembers, type NsRef } from "../plan/live.js";
-import type { Runtime } from "../runtime/runtime.js";
+import type { Runtime } from "../model/container.js";
 import { StateStore, type LabState } from "../state/store.js";
 
 export interface LinkCounters {

@@ -1,6 +1,6 @@
 /** Child processes with argv arrays (never a shell string), stdin text, and errors that show both. */
 import { spawn } from "node:child_process";
-import { CommandError } from "../errors.js";
+import { CommandError } from "../core/errors.js";
 
 export interface RunResult {
   stdout: string;

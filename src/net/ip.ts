@@ -5,8 +5,9 @@
 import { existsSync } from "node:fs";
 import { run, runChecked } from "./exec.js";
 
-/** A network namespace: a named one, a process's (containers), or the host's own. */
-export type Netns = { name: string } | { pid: number } | { host: true };
+import type { Netns } from "../model/netns.js";
+
+export type { Netns };
 
 /** argv that runs `argv` inside the namespace. */
 export function inNetns(ns: Netns, argv: string[]): string[] {

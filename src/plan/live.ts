@@ -13,9 +13,22 @@
  *   an nftables netdev filter that drops everything in and out of both ends (carrier cannot be
  *   dropped on a veth without setting one end down, which would delete that side's routes).
  */
-import { KindaError } from "../errors.js";
-import { LOAD_BALANCER } from "../cluster/model.js";
-import type { LabState } from "../state/store.js";
+import { KindaError } from "../core/errors.js";
+import { qdiscArgs, type Shaping } from "../core/tc.js";
+import { LOAD_BALANCER } from "../model/cluster.js";
+
+/** What endpoints are resolved against: the parts of a lab's state record that say where links are. */
+export interface LabLinks {
+  name: string;
+  netns: string;
+  domains: { name: string; bridge: string }[];
+  devices: { name: string; container: string; interfaces: { name: string; domain: string; hostIf: string }[] }[];
+  cluster?: {
+    nodes: { name: string; container: string }[];
+    loadBalancer?: { container: string };
+    links?: { node: string; device?: string; domain?: string; nodeIf?: string; deviceIf?: string; labIf?: string }[];
+  };
+}
 
 /** A namespace: the lab's named one, or a container's (resolved to its PID at run time). */
 export type NsRef = { netns: string } | { container: string };
@@ -43,21 +56,6 @@ export interface LinkTarget {
   /** Where a capture sees both directions. */
   capture: IfRef;
 }
-
-/** Token bucket and netem options, as tc takes them. */
-export interface Shaping {
-  rate?: string;
-  burst?: string;
-  latency?: string;
-  delay?: string;
-  jitter?: string;
-  loss?: string;
-  duplicate?: string;
-  reorder?: string;
-  corrupt?: string;
-}
-
-export const NETEM_FIELDS = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt"] as const;
 
 export type LiveOp =
   | { kind: "shape"; at: IfRef; shaping: Shaping }
@@ -101,7 +99,7 @@ interface Member {
 }
 
 /** Every interface of the lab's devices and nodes, with where its other end is. */
-export function labMembers(st: LabState): Member[] {
+export function labMembers(st: LabLinks): Member[] {
   const out: Member[] = st.devices.flatMap((d) =>
     d.interfaces.map((i) => ({ device: d.name, ifname: i.name, ns: { container: d.container }, labIf: i.hostIf, domain: i.domain })),
   );
@@ -127,7 +125,7 @@ export function labMembers(st: LabState): Member[] {
   return out;
 }
 
-function memberTarget(st: LabState, m: Member, endpoint: string): LinkTarget {
+function memberTarget(st: LabLinks, m: Member, endpoint: string): LinkTarget {
   const labNs: NsRef = { netns: st.netns };
   const here: IfRef = { ns: m.ns, dev: m.ifname };
   if (m.labIf) {
@@ -160,7 +158,7 @@ function memberTarget(st: LabState, m: Member, endpoint: string): LinkTarget {
   };
 }
 
-function domainTarget(st: LabState, domain: string, members: Member[], endpoint: string, label: string): LinkTarget {
+function domainTarget(st: LabLinks, domain: string, members: Member[], endpoint: string, label: string): LinkTarget {
   const labNs: NsRef = { netns: st.netns };
   const bridge = st.domains.find((d) => d.name === domain)?.bridge;
   if (!bridge) throw new KindaError(`collision domain ${domain} has no bridge in the state of lab ${st.name}`);
@@ -181,7 +179,7 @@ const IF_ENDPOINT = /^([^:\s]+):([^:\s]+)$/;
 const PAIR_ENDPOINT = /^(\S+?)--(\S+)$/;
 
 /** What an ENDPOINT argument names in a lab: `r1:eth0`, `r1--w1`, or a collision domain. */
-export function resolveEndpoint(st: LabState, endpoint: string): LinkTarget {
+export function resolveEndpoint(st: LabLinks, endpoint: string): LinkTarget {
   const members = labMembers(st);
   const names = [...new Set(members.map((m) => m.device))];
   const unknown = (what: string, hint: string) => new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: ${what}`, { hint });
@@ -219,7 +217,7 @@ export function resolveEndpoint(st: LabState, endpoint: string): LinkTarget {
 }
 
 /** A--B on a shared segment: each direction shaped where it enters the receiver; cut on both ends. */
-function pairOnDomain(st: LabState, domain: string, a: string, b: string, members: Member[], endpoint: string): LinkTarget {
+function pairOnDomain(st: LabLinks, domain: string, a: string, b: string, members: Member[], endpoint: string): LinkTarget {
   const labNs: NsRef = { netns: st.netns };
   const ends = [a, b].map((d) => members.find((m) => m.device === d && m.domain === domain && m.labIf)!);
   const [ea, eb] = ends as [Member, Member];
@@ -234,64 +232,6 @@ function pairOnDomain(st: LabState, domain: string, a: string, b: string, member
     cut: ends.map((m) => ({ at: { ns: labNs, dev: m.labIf! }, how: "carrier" as const })),
     capture: { ns: labNs, dev: ea.labIf! },
   };
-}
-
-// ---------------------------------------------------------------- shaping
-
-const TC_RATE = /^\d+(\.\d+)?(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps|tbps)$/i;
-const TC_SIZE = /^\d+(b|k|kb|kbit|m|mb|mbit)?$/i;
-const TC_TIME = /^\d+(\.\d+)?(us|ms|s)$/;
-const PERCENT = /^(100(\.0+)?|\d{1,2}(\.\d+)?)%$/;
-
-/** Problems of a shaping request, each naming its field (`rate`, `delay`...). */
-export function shapingProblems(s: Shaping): { field: keyof Shaping; message: string }[] {
-  const out: { field: keyof Shaping; message: string }[] = [];
-  const check = (field: keyof Shaping, re: RegExp, example: string, what: string) => {
-    const v = s[field];
-    if (v !== undefined && !re.test(v)) out.push({ field, message: `${JSON.stringify(v)} is not ${what} (e.g. ${example})` });
-  };
-  check("rate", TC_RATE, "10mbit", "a tc rate");
-  check("burst", TC_SIZE, "32kbit", "a tc size");
-  check("latency", TC_TIME, "50ms", "a tc time");
-  check("delay", TC_TIME, "20ms", "a tc time");
-  check("jitter", TC_TIME, "5ms", "a tc time");
-  for (const f of ["loss", "duplicate", "reorder", "corrupt"] as const) check(f, PERCENT, "1%", "a percentage");
-  if (s.jitter !== undefined && s.delay === undefined) out.push({ field: "jitter", message: "needs a delay to vary" });
-  if (s.reorder !== undefined && s.delay === undefined)
-    out.push({ field: "reorder", message: "needs a delay (netem sends reordered packets at once, the rest delayed)" });
-  if (!usesNetem(s) && s.rate === undefined) {
-    if (s.burst !== undefined || s.latency !== undefined)
-      out.push({ field: "rate", message: "is missing (burst and latency belong to a rate)" });
-    else
-      out.push({ field: "rate", message: "is missing: give a rate or a netem option (delay, jitter, loss, duplicate, reorder, corrupt)" });
-  }
-  if (usesNetem(s) && (s.burst !== undefined || s.latency !== undefined))
-    out.push({
-      field: s.burst !== undefined ? "burst" : "latency",
-      message: "applies to the token bucket (rate alone); with netem options the rate is netem's own",
-    });
-  return out;
-}
-
-export function usesNetem(s: Shaping): boolean {
-  return NETEM_FIELDS.some((f) => s[f] !== undefined);
-}
-
-/** The qdisc after `root`: tbf for a rate alone, netem (with its own rate) otherwise. */
-export function qdiscArgs(s: Shaping): string[] {
-  if (!usesNetem(s)) return ["tbf", "rate", s.rate!, "burst", s.burst ?? "32kbit", "latency", s.latency ?? "50ms"];
-  const a = ["netem"];
-  if (s.delay) a.push("delay", s.delay, ...(s.jitter ? [s.jitter] : []));
-  for (const f of ["loss", "duplicate", "reorder", "corrupt"] as const) if (s[f]) a.push(f, s[f]);
-  if (s.rate) a.push("rate", s.rate);
-  return a;
-}
-
-export function describeShaping(s: Shaping): string {
-  return Object.entries(s)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(", ");
 }
 
 // ---------------------------------------------------------------- operations and commands

@@ -1,8 +1,8 @@
 /** The Docker runtime: the Docker Engine API over its socket (dockerode), never a CLI on PATH. */
 import Docker from "dockerode";
 import { PassThrough } from "node:stream";
-import { KindaError } from "../errors.js";
-import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "./runtime.js";
+import { KindaError } from "../core/errors.js";
+import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "../model/container.js";
 
 function statusOf(e: unknown): number | undefined {
   return typeof e === "object" && e !== null && "statusCode" in e ? (e as { statusCode: number }).statusCode : undefined;

@@ -5,8 +5,8 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { KindaError } from "../errors.js";
-import { isValidLabName } from "../plan/naming.js";
+import { KindaError } from "../core/errors.js";
+import { isValidLabName } from "../core/names.js";
 
 export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
 

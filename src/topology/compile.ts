@@ -5,14 +5,14 @@
  * problems at once, each with the path of the offending field (turned into file:line:column by
  * the YAML loader, or names for the API).
  */
-import { TopologyError, type Issue } from "../errors.js";
-import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../net/addr.js";
-import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../cluster/plan.js";
-import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../cluster/model.js";
-import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../cluster/model.js";
-import { newDevice, type Lab } from "./model.js";
-import { isLoadBalancer, isNode, isProvided, linkTcSides, type DeviceSpec, type LinkSpec, type TopologySpec } from "./spec.js";
-import { shapingProblems } from "../plan/live.js";
+import { TopologyError, type Issue } from "../core/errors.js";
+import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../core/addr.js";
+import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../core/defaults.js";
+import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../model/cluster.js";
+import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
+import { newDevice, type Lab } from "../model/lab.js";
+import { isLoadBalancer, isNode, isProvided, linkTcSides, type DeviceSpec, type LinkSpec, type TopologySpec } from "../model/spec.js";
+import { shapingProblems } from "../core/tc.js";
 
 export type SpecPath = (string | number)[];
 
@@ -31,7 +31,6 @@ export interface CompiledTopology {
 }
 
 const NAME = /^[a-z0-9_]{1,30}$/;
-const DEFAULT_IMAGE = "kathara/base";
 
 /** How messages name the link of a provider's container (a node or the load balancer). */
 function providedLink(d: DeviceSpec): string {

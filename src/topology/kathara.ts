@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, posix, resolve } from "node:path";
-import { TopologyError, type Issue, type Place } from "../errors.js";
-import { macProblem } from "../net/addr.js";
-import { STAGE_MOUNT } from "../plan/plan.js";
-import { newDevice, type Device, type Lab, type LabShaping, type LabWarning, type PortSpec, type VolumeSpec } from "./model.js";
+import { TopologyError, type Issue, type Place } from "../core/errors.js";
+import { macProblem } from "../core/addr.js";
+import { STAGE_MOUNT } from "../core/defaults.js";
+import { newDevice, type Device, type Lab, type LabShaping, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
 const RESERVED_NAMES = new Set(["shared", "_test"]);

@@ -7,9 +7,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv, type ErrorObject } from "ajv";
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from "yaml";
-import { TopologyError, type Issue } from "../errors.js";
+import { TopologyError, type Issue } from "../core/errors.js";
 import type { SpecPath } from "./compile.js";
-import type { TopologySpec } from "./spec.js";
+import type { TopologySpec } from "../model/spec.js";
 
 /** schema/topology.schema.json of this package (from src/ under tsx, or dist/src/ when built). */
 function schemaPath(): string {

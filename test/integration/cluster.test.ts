@@ -11,7 +11,7 @@ import { IMAGE_MAP_ARGS, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
 import { assertNothingLeft, eventually, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
 import { StateStore } from "../../src/state/store.js";
-import type { ClusterBuilder } from "../../src/cluster/cluster.js";
+import type { ClusterBuilder } from "../../src/engine/cluster.js";
 
 const LAB = "t-cluster";
 const provider = new FixtureProvider("kfx1");

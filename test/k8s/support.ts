@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ClusterBuilder } from "../../src/cluster/cluster.js";
-import { KindProvider } from "../../src/cluster/kind.js";
-import type { ClusterOptions } from "../../src/cluster/model.js";
+import { ClusterBuilder } from "../../src/engine/cluster.js";
+import { KindProvider } from "../../src/providers/kind.js";
+import type { ClusterOptions } from "../../src/model/cluster.js";
 import { ROOT } from "../support/env.js";
 import { kindaOk, stateDir } from "../support/kinda.js";
 

@@ -1,5 +1,5 @@
 /** Node facts as a provider would report them, for pure plan tests (no containers behind them). */
-import { LOAD_BALANCER, type LoadBalancerFacts, type NodeFacts } from "../../src/cluster/model.js";
+import { LOAD_BALANCER, type LoadBalancerFacts, type NodeFacts } from "../../src/model/cluster.js";
 
 export function fakeNodes(n: number): NodeFacts[] {
   return Array.from({ length: n }, (_, i) => ({

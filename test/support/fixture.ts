@@ -7,10 +7,10 @@
  * named kfx-<cluster>-<node>-<k>.
  */
 import { execFileSync } from "node:child_process";
-import { KIND_CLUSTER_LABEL, KIND_ROLE_LABEL } from "../../src/cluster/kind.js";
-import type { NodeFacts, NodeSpec } from "../../src/cluster/model.js";
-import { registerProvider, type ClusterProvider, type CreateOptions } from "../../src/cluster/provider.js";
-import { nthAddress } from "../../src/net/addr.js";
+import { KIND_CLUSTER_LABEL, KIND_ROLE_LABEL } from "../../src/providers/kind.js";
+import type { NodeFacts, NodeSpec } from "../../src/model/cluster.js";
+import { type ClusterProvider, type CreateOptions } from "../../src/model/provider.js";
+import { nthAddress } from "../../src/core/addr.js";
 import { DockerRuntime } from "../../src/runtime/docker.js";
 import { BASE_IMAGE } from "./env.js";
 
@@ -178,5 +178,3 @@ export class FixtureProvider implements ClusterProvider {
     }
   }
 }
-
-registerProvider("fixture", (name) => new FixtureProvider(name));

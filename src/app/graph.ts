@@ -1,0 +1,315 @@
+/**
+ * Topology pictures: a small graph model built from any source (a kinda topology, a Kathara
+ * lab, a lab that is up with its cluster), laid out in layers from a root (readable for trees
+ * and fat trees), rendered as SVG (PNG through resvg), Mermaid or DOT.
+ */
+import type { Lab } from "../model/lab.js";
+import { isLoadBalancer, isNode, type DeviceKind, type TopologySpec } from "../model/spec.js";
+import type { LabState } from "../state/store.js";
+import { LOAD_BALANCER } from "../model/cluster.js";
+
+export type GraphKind = DeviceKind | "device" | "segment";
+
+export interface GraphNode {
+  id: string;
+  kind: GraphKind;
+  label?: string;
+}
+
+export interface GraphEdge {
+  a: string;
+  b: string;
+  /** Address (or interface) at each end. */
+  labelA?: string;
+  labelB?: string;
+}
+
+export interface Graph {
+  title: string;
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  root?: string;
+}
+
+/** The load balancer's label: its name and what it is (the API load balancer of several control planes). */
+function lbLabel(name: string): string {
+  return `${name} (API LB)`;
+}
+
+export function graphFromSpec(spec: TopologySpec): Graph {
+  const g: Graph = {
+    title: spec.name,
+    nodes: spec.devices.map((d) => ({ id: d.name, kind: d.kind, ...(isLoadBalancer(d.kind) ? { label: lbLabel(d.name) } : {}) })),
+    edges: spec.links.map((l) => ({
+      a: l.endpoints[0],
+      b: l.endpoints[1],
+      ...(l.addresses ? { labelA: l.addresses[0], labelB: l.addresses[1] } : {}),
+    })),
+  };
+  if (spec.root) g.root = spec.root;
+  return g;
+}
+
+/** Collision domains with two members become edges; larger ones a segment node. */
+function fromDomains(title: string, devices: { name: string; kind: GraphKind; ifs: { name: string; domain: string }[] }[]): Graph {
+  const nodes: GraphNode[] = devices.map((d) => ({ id: d.name, kind: d.kind }));
+  const edges: GraphEdge[] = [];
+  const members = new Map<string, { dev: string; ifn: string }[]>();
+  for (const d of devices)
+    for (const i of d.ifs) (members.get(i.domain) ?? members.set(i.domain, []).get(i.domain)!).push({ dev: d.name, ifn: i.name });
+  for (const [domain, m] of [...members].sort(([a], [b]) => a.localeCompare(b))) {
+    if (m.length === 2) edges.push({ a: m[0]!.dev, b: m[1]!.dev, labelA: m[0]!.ifn, labelB: m[1]!.ifn });
+    else {
+      const id = `[${domain}]`;
+      nodes.push({ id, kind: "segment", label: domain });
+      for (const x of m) edges.push({ a: id, b: x.dev, labelB: x.ifn });
+    }
+  }
+  return { title, nodes, edges };
+}
+
+export function graphFromLab(title: string, lab: Lab): Graph {
+  return fromDomains(
+    title,
+    lab.devices.map((d) => ({
+      name: d.name,
+      kind: "device" as GraphKind,
+      ifs: d.interfaces.map((i) => ({ name: `eth${i.index}`, domain: i.domain })),
+    })),
+  );
+}
+
+export function graphFromState(st: LabState): Graph {
+  const g = fromDomains(
+    st.name,
+    st.devices.map((d) => ({ name: d.name, kind: "device" as GraphKind, ifs: d.interfaces })),
+  );
+  for (const n of st.cluster?.nodes ?? []) g.nodes.push({ id: n.name, kind: n.role, label: `${n.name} (${n.k8sName})` });
+  const lb = st.cluster?.loadBalancer;
+  if (lb && st.cluster?.links?.some((l) => l.node === LOAD_BALANCER))
+    g.nodes.push({ id: LOAD_BALANCER, kind: "load-balancer", label: lbLabel(lb.container) });
+  for (const l of st.cluster?.links ?? []) {
+    if (!g.nodes.some((n) => n.id === l.node)) continue;
+    if (l.device) g.edges.push({ a: l.device, b: l.node, labelB: l.nodeAddress });
+    else if (l.domain) {
+      // a node on a shared segment: join the segment node, or the two-member edge's ends
+      const seg = g.nodes.find((n) => n.kind === "segment" && n.label === l.domain);
+      const members = st.devices.filter((d) => d.interfaces.some((i) => i.domain === l.domain)).map((d) => d.name);
+      if (seg) g.edges.push({ a: seg.id, b: l.node, labelB: l.nodeAddress });
+      else for (const m of members) g.edges.push({ a: m, b: l.node, labelB: l.nodeAddress });
+    }
+  }
+  return g;
+}
+
+interface Placed {
+  x: number;
+  y: number;
+}
+
+/** Layered layout: BFS depth from a root, then barycentre sweeps to reduce crossings. */
+export function layout(g: Graph): Map<string, Placed> {
+  const adj = new Map<string, string[]>(g.nodes.map((n) => [n.id, []]));
+  for (const e of g.edges) {
+    adj.get(e.a)?.push(e.b);
+    adj.get(e.b)?.push(e.a);
+  }
+  const degree = (id: string) => adj.get(id)?.length ?? 0;
+  const depth = new Map<string, number>();
+  const order: string[] = [];
+  const bfsFrom = (starts: string[], into: Map<string, number>, record: boolean) => {
+    const q = [...starts];
+    for (const s0 of starts) into.set(s0, 0);
+    while (q.length) {
+      const u = q.shift()!;
+      if (record) order.push(u);
+      for (const v of adj.get(u) ?? []) {
+        if (!into.has(v)) {
+          into.set(v, into.get(u)! + 1);
+          q.push(v);
+        }
+      }
+    }
+  };
+  if (g.root && adj.has(g.root)) {
+    // a tree: layers are the distance from its root
+    bfsFrom([g.root], depth, true);
+  } else {
+    // no root (Kathara labs, fat trees): layers by distance from the leaves, leaves at the bottom
+    const leaves = g.nodes.filter((n) => degree(n.id) <= 1).map((n) => n.id);
+    const fromLeaves = new Map<string, number>();
+    bfsFrom(leaves.length ? leaves : g.nodes.slice(0, 1).map((n) => n.id), fromLeaves, false);
+    const max = Math.max(0, ...fromLeaves.values());
+    for (const n of g.nodes) depth.set(n.id, max - (fromLeaves.get(n.id) ?? 0));
+    order.push(...[...g.nodes].sort((a, b) => depth.get(a.id)! - depth.get(b.id)!).map((n) => n.id));
+  }
+  for (const n of g.nodes) {
+    if (!depth.has(n.id)) {
+      depth.set(n.id, 0);
+      order.push(n.id);
+    }
+  }
+  const layers: string[][] = [];
+  for (const id of order) (layers[depth.get(id)!] ??= []).push(id);
+  for (let d = 0; d < layers.length; d++) layers[d] ??= [];
+  const pos = new Map<string, number>();
+  const reindex = () => layers.forEach((l) => l.forEach((id, i) => pos.set(id, i)));
+  reindex();
+  for (let sweep = 0; sweep < 4; sweep++) {
+    for (let d = 1; d < layers.length; d++) {
+      if (!layers[d]) continue;
+      const bary = (id: string) => {
+        const up = (adj.get(id) ?? []).filter((v) => depth.get(v) === d - 1).map((v) => pos.get(v)!);
+        return up.length ? up.reduce((a, b) => a + b, 0) / up.length : pos.get(id)!;
+      };
+      layers[d]!.sort((a, b) => bary(a) - bary(b));
+      reindex();
+    }
+  }
+  const width = Math.max(...layers.map((l) => l.length));
+  const out = new Map<string, Placed>();
+  layers.forEach((l, d) => {
+    const offset = (width - l.length) / 2;
+    l.forEach((id, i) => out.set(id, { x: (offset + i) * 150 + 90, y: d * 130 + 70 }));
+  });
+  return out;
+}
+
+const COLORS: Record<GraphKind, string> = {
+  router: "#4e79a7",
+  switch: "#f28e2b",
+  host: "#76b7b2",
+  external: "#bab0ac",
+  worker: "#59a14f",
+  "control-plane": "#e15759",
+  "load-balancer": "#b07aa1",
+  device: "#4e79a7",
+  segment: "#9c755f",
+};
+
+function esc(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+function shape(n: GraphNode, p: Placed): string {
+  const c = COLORS[n.kind];
+  const { x, y } = p;
+  switch (n.kind) {
+    case "router":
+    case "device":
+      return `<circle cx="${x}" cy="${y}" r="26" fill="${c}"/>`;
+    case "switch":
+      return `<rect x="${x - 26}" y="${y - 26}" width="52" height="52" rx="8" fill="${c}"/>`;
+    case "external":
+      return `<ellipse cx="${x}" cy="${y}" rx="38" ry="24" fill="${c}"/>`;
+    case "host":
+      return `<rect x="${x - 30}" y="${y - 20}" width="60" height="40" fill="${c}"/>`;
+    case "segment":
+      return `<polygon points="${x},${y - 16} ${x + 22},${y} ${x},${y + 16} ${x - 22},${y}" fill="${c}"/>`;
+    case "load-balancer":
+      // a trapezoid, wide side up: many clients in, a few API servers out
+      return `<polygon points="${x - 34},${y - 22} ${x + 34},${y - 22} ${x + 20},${y + 22} ${x - 20},${y + 22}" fill="${c}"/>`;
+    default: {
+      // Kubernetes nodes: a hexagon
+      const pts = [0, 60, 120, 180, 240, 300].map(
+        (a) => `${(x + 28 * Math.cos((a * Math.PI) / 180)).toFixed(1)},${(y + 28 * Math.sin((a * Math.PI) / 180)).toFixed(1)}`,
+      );
+      return `<polygon points="${pts.join(" ")}" fill="${c}"/>`;
+    }
+  }
+}
+
+export function toSvg(g: Graph): string {
+  const at = layout(g);
+  const xs = [...at.values()].map((p) => p.x);
+  const ys = [...at.values()].map((p) => p.y);
+  const w = Math.max(300, ...xs) + 100;
+  const h = Math.max(200, ...ys) + 80;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="DejaVu Sans, Arial, sans-serif">`,
+    `<title>${esc(g.title)}</title>`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
+  for (const e of g.edges) {
+    const a = at.get(e.a)!;
+    const b = at.get(e.b)!;
+    out.push(
+      `<line class="link" data-a="${esc(e.a)}" data-b="${esc(e.b)}" x1="${a.x}" y1="${a.y}" x2="${b.x}" y2="${b.y}" stroke="#555" stroke-width="2"/>`,
+    );
+    const lab = (p: Placed, q: Placed, text: string) => {
+      const tx = p.x + (q.x - p.x) * 0.4;
+      const ty = p.y + (q.y - p.y) * 0.4;
+      return `<text class="address" x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" font-size="10" fill="#333" text-anchor="middle" dy="3" stroke="white" stroke-width="3" paint-order="stroke">${esc(text)}</text>`;
+    };
+    if (e.labelA) out.push(lab(a, b, e.labelA));
+    if (e.labelB) out.push(lab(b, a, e.labelB));
+  }
+  for (const n of g.nodes) {
+    const p = at.get(n.id)!;
+    out.push(
+      `<g class="device" data-name="${esc(n.id)}" data-kind="${n.kind}">${shape(n, p)}<text x="${p.x}" y="${p.y + 5}" font-size="12" font-weight="bold" text-anchor="middle" fill="white" stroke="#222" stroke-width="2.5" paint-order="stroke">${esc(n.label ?? n.id)}</text></g>`,
+    );
+  }
+  const legend = [...new Set(g.nodes.map((n) => n.kind))];
+  legend.forEach((k, i) =>
+    out.push(
+      `<g class="legend"><rect x="10" y="${10 + i * 16}" width="10" height="10" fill="${COLORS[k]}"/><text x="24" y="${19 + i * 16}" font-size="10">${k}</text></g>`,
+    ),
+  );
+  out.push("</svg>");
+  return out.join("\n");
+}
+
+export async function toPng(g: Graph): Promise<Buffer> {
+  const { Resvg } = await import("@resvg/resvg-js");
+  return Buffer.from(new Resvg(toSvg(g), { background: "white" }).render().asPng());
+}
+
+const mid = (id: string) => id.replace(/[^A-Za-z0-9_]/g, "_");
+
+export function toMermaid(g: Graph): string {
+  const out = ["graph TD"];
+  for (const n of g.nodes) {
+    const text = `"${(n.label ?? n.id).replace(/"/g, "'")}<br/><small>${n.kind}</small>"`;
+    const open =
+      n.kind === "router" || n.kind === "device"
+        ? "(("
+        : n.kind === "segment"
+          ? "{"
+          : n.kind === "load-balancer"
+            ? "[/"
+            : isNode(n.kind as DeviceKind)
+              ? "{{"
+              : "[";
+    const close = open === "((" ? "))" : open === "{" ? "}" : open === "{{" ? "}}" : open === "[/" ? "\\]" : "]";
+    out.push(`  ${mid(n.id)}${open}${text}${close}`);
+  }
+  for (const e of g.edges) {
+    const label = [e.labelA, e.labelB].filter(Boolean).join(" - ");
+    out.push(`  ${mid(e.a)} ---${label ? `|"${label}"|` : ""} ${mid(e.b)}`);
+  }
+  return out.join("\n") + "\n";
+}
+
+export function toDot(g: Graph): string {
+  const shapes: Record<GraphKind, string> = {
+    router: "circle",
+    device: "circle",
+    switch: "box",
+    host: "box",
+    external: "ellipse",
+    worker: "hexagon",
+    "control-plane": "hexagon",
+    "load-balancer": "invtrapezium",
+    segment: "diamond",
+  };
+  const out = [`graph "${g.title.replace(/"/g, "'")}" {`, "  node [style=filled, fontname=Helvetica];"];
+  for (const n of g.nodes)
+    out.push(`  "${n.id}" [shape=${shapes[n.kind]}, fillcolor="${COLORS[n.kind]}", label="${(n.label ?? n.id).replace(/"/g, "'")}"];`);
+  for (const e of g.edges)
+    out.push(
+      `  "${e.a}" -- "${e.b}"${e.labelA || e.labelB ? ` [taillabel="${e.labelA ?? ""}", headlabel="${e.labelB ?? ""}", fontsize=9]` : ""};`,
+    );
+  out.push("}");
+  return out.join("\n") + "\n";
+}

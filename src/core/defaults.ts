@@ -1,0 +1,10 @@
+/** Defaults every layer agrees on, defined once. */
+
+/** The image of a device that names none (Kathara's). */
+export const DEFAULT_IMAGE = "kathara/base";
+/** Where a device's staged files (its lab folder, start-up steps) are mounted, read-only. */
+export const STAGE_MOUNT = "/var/lib/kinda";
+/** The range tunnel (VXLAN/GRE) endpoints get their addresses from. */
+export const DEFAULT_TUNNEL_CIDR = "100.64.0.0/16";
+/** The cluster's pod range (Kind's default podSubnet). */
+export const DEFAULT_POD_CIDR = "10.244.0.0/16";

@@ -1,0 +1,340 @@
+/**
+ * The manual cluster builder (the seed's flow): add nodes, connect each to a device of a lab
+ * that is up, optionally give internet access through a device, then build: the provider
+ * creates the nodes, kinda discovers them and plumbs them into the network. `destroy()` (or
+ * `await using`) removes the cluster and everything kinda added for it.
+ */
+import { KindaError, TopologyError } from "../core/errors.js";
+import { run } from "../net/exec.js";
+import { inNetns } from "../net/ip.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
+import { DockerRuntime } from "../runtime/docker.js";
+import type { Runtime } from "../model/container.js";
+import { StateStore, type ClusterState } from "../state/store.js";
+import { silentReporter, type Reporter } from "../core/reporter.js";
+import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./cluster-apply.js";
+import {
+  LOAD_BALANCER,
+  type ClusterOptions,
+  type DeviceFacts,
+  type HostConnection,
+  type LoadBalancerFacts,
+  type NodeFacts,
+  type NodeLink,
+  type NodeRole,
+  type NodeSpec,
+} from "../model/cluster.js";
+import { DEFAULT_POD_CIDR } from "../core/defaults.js";
+import { planCluster, validateLinks, type ClusterPlan } from "../plan/cluster.js";
+import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from "../model/provider.js";
+
+export interface BuilderDeps {
+  runtime?: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+  /** Recorded so that `kinda down` can rebuild the provider (e.g. Kind's image). */
+  providerOptions?: Record<string, string>;
+}
+
+export interface BuildResult {
+  nodes: NodeFacts[];
+  /** The provider's API load balancer, when the cluster has one (attached when linked). */
+  loadBalancer?: LoadBalancerFacts;
+  plan: ClusterPlan;
+  seconds: { provider: number; plumbing: number };
+}
+
+interface IpLink {
+  ifname: string;
+  linkinfo?: { info_kind?: string };
+}
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  metric?: number;
+  flags?: string[];
+}
+
+/** `ip -j route` output back to arguments that re-create the route (kernel-only flags dropped). */
+export function routeArgs(r: IpRoute | undefined): string | undefined {
+  if (!r?.dev) return undefined;
+  return [
+    r.dst,
+    ...(r.gateway ? ["via", r.gateway] : []),
+    "dev",
+    r.dev,
+    ...(r.protocol && r.protocol !== "boot" ? ["proto", r.protocol] : []),
+    ...(r.metric ? ["metric", String(r.metric)] : []),
+    ...(r.flags?.includes("onlink") ? ["onlink"] : []),
+  ].join(" ");
+}
+
+/** Devices of a lab that is up, with PIDs, present interfaces, bridges and default route. */
+export async function discoverDevices(lab: string, runtime: Runtime): Promise<DeviceFacts[]> {
+  const cs = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: lab });
+  return Promise.all(
+    cs.map(async (c) => {
+      const info = await runtime.inspect(c.id);
+      if (!info?.running) throw new KindaError(`device ${c.labels[LABEL_DEVICE]} of lab ${lab} is not running`);
+      const [links, routes] = await Promise.all([
+        run(inNetns({ pid: info.pid }, ["ip", "-d", "-j", "link", "show"])),
+        run(inNetns({ pid: info.pid }, ["ip", "-4", "-j", "route", "show", "default"])),
+      ]);
+      const ls = links.exitCode === 0 ? (JSON.parse(links.stdout || "[]") as IpLink[]) : [];
+      const rs = routes.exitCode === 0 ? (JSON.parse(routes.stdout || "[]") as IpRoute[]) : [];
+      const defaultRoute = routeArgs(rs.find((x) => !x.metric));
+      return {
+        name: c.labels[LABEL_DEVICE] ?? c.name,
+        container: c.name,
+        pid: info.pid,
+        interfaces: ls.map((l) => l.ifname),
+        bridges: ls.filter((l) => l.linkinfo?.info_kind === "bridge").map((l) => l.ifname),
+        ...(defaultRoute ? { defaultRoute } : {}),
+      };
+    }),
+  );
+}
+
+export class ClusterBuilder {
+  readonly nodes: NodeSpec[] = [];
+  readonly links: NodeLink[] = [];
+  readonly options: ClusterOptions;
+  private readonly runtime: Runtime;
+  private readonly store: StateStore;
+  private readonly reporter: Reporter;
+  private built = false;
+
+  constructor(
+    readonly lab: string,
+    readonly provider: ClusterProvider,
+    options: ClusterOptions = {},
+    private readonly deps: BuilderDeps = {},
+  ) {
+    this.options = { ...options };
+    this.runtime = deps.runtime ?? new DockerRuntime();
+    this.store = deps.store ?? new StateStore();
+    this.reporter = deps.reporter ?? silentReporter;
+  }
+
+  addNode(name: string, role: NodeRole = "worker"): this {
+    this.nodes.push({ name, role });
+    return this;
+  }
+
+  /** The seed's connect_with_container (with `deviceBridge`, its as_bridge_in_container). */
+  connect(link: NodeLink): this {
+    this.links.push(link);
+    return this;
+  }
+
+  /**
+   * Links the provider's API load balancer into a device (or domain) like a node: Kind's
+   * external load balancer, which exists when there are several control planes. With
+   * `apiThroughNetwork`, the nodes' API traffic to it and its traffic to the API servers then
+   * cross the network. The same as `connect({ node: LOAD_BALANCER, ... })`.
+   */
+  connectLoadBalancer(link: Omit<NodeLink, "node">): this {
+    return this.connect({ ...link, node: LOAD_BALANCER });
+  }
+
+  /** The seed's enable_internet_access_via. */
+  enableInternetAccessVia(device: string, hostRoutes?: string[]): this {
+    this.options.internetVia = device;
+    if (hostRoutes) this.options.hostRoutes = hostRoutes;
+    return this;
+  }
+
+  /** The seed's establish_simple_host_connection: the host gets a link into a device. */
+  connectHost(c: HostConnection): this {
+    (this.options.hostConnections ??= []).push(c);
+    return this;
+  }
+
+  private validateUpFront(devices: DeviceFacts[]): void {
+    const issues = validateLinks({
+      lab: this.lab,
+      links: this.links,
+      options: this.options,
+      podCidr: DEFAULT_POD_CIDR,
+      nodeNames: this.nodes.map((n) => n.name),
+      loadBalancer: this.provider.hasLoadBalancer?.(this.nodes) ?? false,
+      deviceNames: devices.map((d) => d.name),
+      domainNames: this.store.read(this.lab)?.domains.map((d) => d.name) ?? [],
+    });
+    this.links.forEach((l, i) => {
+      const d = devices.find((x) => x.name === l.device);
+      if (d && l.deviceBridge && d.interfaces.includes(l.deviceBridge) && !d.bridges?.includes(l.deviceBridge))
+        issues.push({
+          field: `links[${i}].deviceBridge`,
+          message: `${l.deviceBridge} exists in device ${d.name} and is not a Linux bridge`,
+        });
+    });
+    const names = new Set<string>();
+    for (const n of this.nodes) {
+      if (names.has(n.name)) issues.push({ field: `node ${n.name}`, message: "is defined twice" });
+      names.add(n.name);
+      if (n.name === LOAD_BALANCER) issues.push({ field: `node ${n.name}`, message: "is the name links use for the API load balancer" });
+      if (devices.some((d) => d.name === n.name)) issues.push({ field: `node ${n.name}`, message: "has the name of a device of the lab" });
+    }
+    if (!this.nodes.some((n) => n.role === "control-plane")) issues.push({ field: "nodes", message: "no control-plane node" });
+    if (issues.length) throw new TopologyError(issues);
+  }
+
+  /** Creates the cluster and attaches it; on failure removes what it created. */
+  async build(opts: { signal?: AbortSignal } = {}): Promise<BuildResult> {
+    const state = this.store.read(this.lab);
+    if (!state || state.phase !== "up") throw new KindaError(`lab ${this.lab} is not up`, { hint: `deploy it first (kinda up ...)` });
+    if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
+    const devices = await discoverDevices(this.lab, this.runtime);
+    this.validateUpFront(devices);
+    if (await this.provider.exists?.()) {
+      throw new KindaError(`a ${this.provider.kind} cluster named ${this.provider.name} already exists`, {
+        hint: "kinda neither adopts nor deletes a cluster it did not create: pick another cluster name, or delete that one",
+      });
+    }
+
+    const cluster: ClusterState = {
+      provider: this.provider.kind,
+      name: this.provider.name,
+      providerOptions: { ...this.deps.providerOptions },
+      phase: "creating",
+      encapsulation: this.options.encapsulation ?? "vxlan",
+      nodes: [],
+      links: this.links.map((l) => ({
+        node: l.node,
+        nodeAddress: l.nodeAddress,
+        ...(l.device ? { device: l.device } : {}),
+        ...(l.domain ? { domain: l.domain } : {}),
+      })),
+      hostLinks: [],
+    };
+    state.cluster = cluster;
+    this.store.write(state); // `down` can now find and delete the cluster, even after a crash
+    const t0 = performance.now();
+    try {
+      const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
+      try {
+        await this.provider.create(this.nodes, {
+          podCidr: DEFAULT_POD_CIDR,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          onOutput: (l) => s1.update(l),
+        });
+      } finally {
+        Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
+        this.store.write(state);
+      }
+      s1.done();
+      const t1 = performance.now();
+      const nodes = await this.provider.discover(this.nodes);
+      const loadBalancer = await this.provider.discoverLoadBalancer?.();
+      cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
+      if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
+      this.store.write(state);
+      if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
+      const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
+      const plan = planCluster({
+        lab: this.lab,
+        links: this.links,
+        nodes,
+        ...(loadBalancer ? { loadBalancer } : {}),
+        devices,
+        options: this.options,
+        podCidr: DEFAULT_POD_CIDR,
+        labNetns: state.netns,
+        domains: state.domains,
+      });
+      cluster.hostLinks = plan.hostLinks;
+      for (const l of cluster.links ?? [])
+        Object.assign(
+          l,
+          plan.linkIfs.find((x) => x.node === l.node),
+        );
+      cluster.deviceUndo = deviceUndo(plan, devices);
+      this.store.write(state);
+      await applyClusterPlan(plan);
+      const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
+      const withLb = loadBalancer && lbLinked ? " and the load balancer" : "";
+      if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
+        this.reporter.warn(
+          `${loadBalancer.container} is not linked: the nodes' API traffic to it crosses the Kind bridge ` +
+            `(link it: a device of kind load-balancer, or connectLoadBalancer)`,
+        );
+      }
+      s2.done(`attached ${nodes.length} nodes${withLb} (${plan.size} operations)`);
+      cluster.phase = "up";
+      this.store.write(state);
+      this.built = true;
+      return {
+        nodes,
+        ...(loadBalancer ? { loadBalancer } : {}),
+        plan,
+        seconds: { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 },
+      };
+    } catch (e) {
+      if (e instanceof ClusterExistsError) {
+        // nothing was created yet, and that cluster is not kinda's: forget it, delete nothing
+        delete state.cluster;
+        this.store.write(state);
+      } else {
+        await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
+      }
+      throw e;
+    }
+  }
+
+  async destroy(): Promise<void> {
+    await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider });
+    this.built = false;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.built) await this.destroy();
+  }
+}
+
+/**
+ * Removes a lab's cluster: host-side links and rules, what it added inside devices (unless the
+ * lab is going too), then the provider's nodes; clears the state. The state keeps the cluster
+ * when the provider could not delete it, so that `down` can be run again.
+ */
+export async function destroyCluster(
+  lab: string,
+  deps: {
+    runtime?: Runtime;
+    store?: StateStore;
+    provider?: ClusterProvider;
+    /** Where to find the provider that made the recorded cluster when `provider` is not it. */
+    providers?: ProviderLookup;
+    labGoing?: boolean;
+  },
+): Promise<void> {
+  const store = deps.store ?? new StateStore();
+  const runtime = deps.runtime ?? new DockerRuntime();
+  const state = store.read(lab);
+  const c = state?.cluster;
+  await removeHostSide(lab, c?.hostLinks ?? []);
+  if (c?.deviceUndo?.length && !deps.labGoing) {
+    const pids = new Map<string, number>();
+    for (const d of state?.devices ?? []) {
+      const info = await runtime.inspect(d.container);
+      if (info?.running) pids.set(d.name, info.pid);
+    }
+    await undoInDevices(lab, c.deviceUndo, (d) => pids.get(d));
+  }
+  if (!c) return; // no cluster recorded: nothing of a provider's is kinda's to delete
+  // the given provider only if it is the one that made the recorded cluster
+  const given = deps.provider && deps.provider.kind === c.provider && deps.provider.name === c.name ? deps.provider : undefined;
+  const provider = given ?? deps.providers?.providerFor(c.provider, c.name, c.providerOptions);
+  if (!provider) {
+    throw new KindaError(`cannot remove cluster ${c.name}: no provider "${c.provider}" is known to this process`, {
+      hint: `remove its nodes yourself, then run kinda down --force to forget it`,
+    });
+  }
+  await provider.delete();
+  if (state?.cluster) {
+    delete state.cluster;
+    store.write(state);
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * Applies a plan: containers through the runtime (bounded parallelism), kernel objects through
+ * one `ip -batch` per namespace and step, start-up scripts once a device's interfaces all exist.
+ * A failure (or an abort) halfway removes everything created. Teardown finds objects by label
+ * and name, so it also works after a crash.
+ */
+import { mkdirSync } from "node:fs";
+import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
+import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
+import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
+import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/lab.js";
+import type { ContainerSpec, Runtime } from "../model/container.js";
+import { destroyCluster } from "./cluster.js";
+import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
+import { removeHostSide } from "./cluster-apply.js";
+import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
+import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
+import { deferred, limiter } from "./pool.js";
+import { silentReporter, type Reporter } from "../core/reporter.js";
+import { checkDeployShaping, shapeAtDeploy } from "./live.js";
+
+export interface DeployOptions {
+  runtime: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+  /** Container operations in flight at once. */
+  parallelism?: number;
+  /** Aborting removes what was created and rejects with an "interrupted" error. */
+  signal?: AbortSignal;
+  kind?: LabState["kind"];
+  /** Wait for start-up scripts to finish (default true). */
+  waitStartup?: boolean;
+}
+
+export interface DeployResult {
+  state: LabState;
+  /** Devices whose start-up failed (the lab stays up). */
+  failedDevices: string[];
+  /** Whole deploy, start-up scripts included. */
+  seconds: number;
+  /** Until every device was running with all its interfaces (start-up scripts may still run). */
+  readySeconds: number;
+}
+
+const TRACE = process.env["KINDA_TRACE"] === "1";
+let traceT0 = performance.now();
+/** KINDA_TRACE=1: one line per engine step with its start and duration (for tuning). */
+async function traced<T>(what: string, f: () => Promise<T>): Promise<T> {
+  if (!TRACE) return f();
+  const t = performance.now();
+  try {
+    return await f();
+  } finally {
+    process.stderr.write(`trace ${((t - traceT0) / 1000).toFixed(3)} +${((performance.now() - t) / 1000).toFixed(3)} ${what}\n`);
+  }
+}
+
+const SHELL_MISSING = /no such file or directory|executable file not found/i;
+
+/** What the runtime is asked to create for a device. */
+export function containerSpec(dev: DevicePlan): ContainerSpec {
+  const {
+    container,
+    name: _device,
+    requestedImage: _req,
+    shell: _shell,
+    interfaces: _ifs,
+    folder: _f,
+    stageDir: _s,
+    startup: _st,
+    shutdown: _sd,
+    dependsOn: _d,
+    where: _w,
+    ...spec
+  } = dev;
+  return { name: container, ...spec };
+}
+
+/** Is a lab with this name present in any form (state, containers, namespace)? */
+export async function labExists(runtime: Runtime, store: StateStore, name: string): Promise<boolean> {
+  if (store.read(name) || netnsExists(labNetns(name))) return true;
+  return (await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE })).length > 0;
+}
+
+/** Everything that can be checked before creating anything; throws PreflightError with all problems. */
+export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, StagedFile[]>> {
+  await runtime.ping();
+  const issues: Issue[] = [];
+  if (await labExists(runtime, store, plan.lab)) {
+    throw new KindaError(`a lab named ${plan.lab} already exists on this machine`, {
+      hint: `tear it down first (kinda down ${plan.lab}) or pick another name (--name)`,
+    });
+  }
+  const missing = new Set(await runtime.missingImages(plan.devices.map((d) => d.image)));
+  for (const d of plan.devices) {
+    if (!missing.has(d.image)) continue;
+    const mapped = d.image !== d.requestedImage ? ` (mapped from ${d.requestedImage})` : "";
+    issues.push({
+      device: d.name,
+      field: "image",
+      message: `image ${d.image}${mapped} is not present locally${d.where ? ` (device defined at ${d.where})` : ""}; pull or build it, or substitute another with --image-map ${d.requestedImage}=IMAGE`,
+    });
+  }
+  const staged = new Map<string, StagedFile[]>();
+  for (const d of plan.devices) staged.set(d.name, collectDeviceFiles(d, issues));
+  if (issues.length) throw new PreflightError(issues);
+  return staged;
+}
+
+function initialState(plan: Plan, kind: LabState["kind"]): LabState {
+  const now = new Date().toISOString();
+  const s: LabState = {
+    version: 1,
+    name: plan.lab,
+    kind,
+    netns: plan.netns,
+    phase: "deploying",
+    createdAt: now,
+    updatedAt: now,
+    devices: plan.devices.map((d): DeviceState => ({
+      name: d.name,
+      container: d.container,
+      image: d.image,
+      shell: d.shell,
+      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
+      shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s.file) })),
+    })),
+    domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
+    warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
+  };
+  if (plan.source) s.source = plan.source;
+  return s;
+}
+
+/** Runs argv with the device's shell, falling back to /bin/sh when the image has no such shell. */
+async function execWithShell(runtime: Runtime, id: string, shell: string, args: string[]) {
+  const r = await runtime.exec(id, [shell, ...args]);
+  if ((r.exitCode === 126 || r.exitCode === 127) && shell !== "/bin/sh" && SHELL_MISSING.test(r.output) && r.output.includes(shell)) {
+    return runtime.exec(id, ["/bin/sh", ...args]);
+  }
+  return r;
+}
+
+/** Runs the start-up runner once: copies the device folder, then every step in order. */
+async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): Promise<StartupResult> {
+  const r = await execWithShell(runtime, id, dev.shell, ["-c", RUNNER, "kinda-startup", dev.shell]);
+  const parsed = parseRunnerOutput(r.output);
+  let log = parsed.preamble;
+  let result: StartupResult = { status: "ok" };
+  const byFile = new Map(dev.startup.map((s) => [s.file, s.label]));
+  for (const st of parsed.steps) {
+    const label = byFile.get(st.file) ?? st.file;
+    log += `=== ${label} (exit ${st.exitCode ?? "none: cut short"})\n${st.output}`;
+    if (st.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: label, exitCode: st.exitCode ?? -1 };
+  }
+  if (r.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: "runner", exitCode: r.exitCode };
+  if (parsed.preamble.includes("kinda: copying the device folder failed") && result.status === "ok") {
+    result = { status: "failed", failedStep: "copying the device folder", exitCode: 1 };
+  }
+  return { ...result, log };
+}
+
+/** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
+export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployResult> {
+  const t0 = performance.now();
+  traceT0 = t0;
+  const { runtime } = opts;
+  const store = opts.store ?? new StateStore();
+  const rep = opts.reporter ?? silentReporter;
+  const signal = opts.signal;
+  const pool = limiter(opts.parallelism);
+
+  const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
+  let staged: Map<string, StagedFile[]>;
+  try {
+    await checkDeployShaping(plan.shaping);
+    staged = await preflight(plan, runtime, store);
+    pre.done();
+  } catch (e) {
+    pre.fail();
+    throw e;
+  }
+  for (const w of plan.warnings) rep.warn(w.place ? formatIssue({ ...w.place, message: w.message }) : w.message);
+
+  const state = initialState(plan, opts.kind ?? "kathara");
+  store.claim(state); // from here on, `kinda down` can find the lab even if this process dies
+  const sharedDir = store.sharedDir(plan.lab);
+  mkdirSync(sharedDir, { recursive: true });
+  for (const d of plan.devices) writeStage(d.stageDir, staged.get(d.name) ?? []);
+
+  const checkAbort = () => {
+    if (signal?.aborted) throw new KindaError("interrupted: removing what was created");
+  };
+  const byName = new Map(state.devices.map((d) => [d.name, d]));
+  const failedDevices: string[] = [];
+  let readyAt = performance.now();
+  try {
+    const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
+    await netnsAdd(plan.netns);
+    await ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
+    netStep.done();
+    checkAbort();
+
+    const total = plan.devices.length;
+    let started = 0;
+    let scripted = 0;
+    const runs = new Set(plan.devices.filter((d) => needsRunner(staged.get(d.name) ?? [])).map((d) => d.name));
+    const withStartup = runs.size;
+    const devStep = rep.step(`starting ${total} devices`);
+    const scriptStep = { current: undefined as ReturnType<Reporter["step"]> | undefined };
+    const ready = new Map(plan.devices.map((d) => [d.name, deferred<void>()]));
+
+    const bringUp = async (dev: DevicePlan): Promise<void> => {
+      const me = ready.get(dev.name)!;
+      try {
+        await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
+        checkAbort();
+        const id = await pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
+        byName.get(dev.name)!.containerId = id;
+        checkAbort();
+        const info = await pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
+        if (!info.running || info.pid <= 0)
+          throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
+        await traced(`${dev.name} links`, async () => {
+          await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+          await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+          await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+        });
+        started++;
+        readyAt = performance.now();
+        devStep.update(`starting devices: ${started}/${total} up`);
+        me.resolve();
+      } catch (e) {
+        me.reject(e);
+        throw e;
+      }
+    };
+
+    const runStartup = async (dev: DevicePlan): Promise<void> => {
+      const ds = byName.get(dev.name)!;
+      if (!runs.has(dev.name)) {
+        ds.startup = { status: "not-run" };
+        return;
+      }
+      const res = await traced(`${dev.name} startup`, () => runStartupSteps(runtime, ds.containerId!, dev));
+      const logPath = store.writeLog(plan.lab, dev.name, res.log ?? "");
+      ds.startup = { ...res, log: logPath };
+      if (res.status === "failed") failedDevices.push(dev.name);
+      scripted++;
+      scriptStep.current?.update(`start-up scripts: ${scripted}/${withStartup} done`);
+    };
+
+    const results = await Promise.allSettled(
+      plan.devices.map(async (dev) => {
+        await bringUp(dev);
+        if (opts.waitStartup !== false) await runStartup(dev);
+      }),
+    );
+    const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+    if (errors.length) {
+      devStep.fail();
+      const first = errors.find((e) => !(e instanceof KindaError && e.message.startsWith("interrupted"))) ?? errors[0];
+      throw first;
+    }
+    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime);
+    devStep.done(
+      `${total} devices up, all interfaces in place${withStartup ? `; ${withStartup - failedDevices.length}/${withStartup} start-up scripts succeeded` : ""}`,
+    );
+    checkAbort();
+  } catch (e) {
+    const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
+    try {
+      await teardown(plan.lab, { runtime, store, runShutdown: false });
+      undo.done(`removed what was created for lab ${plan.lab}`);
+    } catch (te) {
+      undo.fail(`cleanup failed too: ${(te as Error).message}; run kinda down ${plan.lab}`);
+    }
+    throw e;
+  }
+  failedDevices.sort();
+  state.phase = "up";
+  store.write(state);
+  return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (readyAt - t0) / 1000 };
+}
+
+export interface TeardownOptions {
+  runtime: Runtime;
+  store?: StateStore;
+  reporter?: Reporter;
+  /** Run <device>.shutdown / shared.shutdown first (default true). */
+  runShutdown?: boolean;
+  parallelism?: number;
+  /**
+   * When the cluster cannot be removed (its provider is unknown here, or keeps failing), remove
+   * the network anyway and forget the cluster instead of keeping it in the state for another try.
+   */
+  forgetCluster?: boolean;
+  /** Finds the provider of a recorded cluster (app/root.ts makes the registry). */
+  providers?: ProviderLookup;
+  /** The provider in hand (used when it is the one that made the recorded cluster). */
+  provider?: ClusterProvider;
+}
+
+/** Seconds a shutdown script may run (KINDA_SHUTDOWN_TIMEOUT, default 30). */
+export function shutdownTimeoutMs(env: string | undefined = process.env["KINDA_SHUTDOWN_TIMEOUT"]): number {
+  const s = env === undefined || env.trim() === "" ? 30 : Number(env);
+  if (!Number.isFinite(s) || s < 0) throw new KindaError(`KINDA_SHUTDOWN_TIMEOUT=${env} is not a number of seconds`);
+  return s * 1000;
+}
+
+/** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
+export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
+  const t0 = performance.now();
+  const { runtime } = opts;
+  const store = opts.store ?? new StateStore();
+  const rep = opts.reporter ?? silentReporter;
+  const pool = limiter(opts.parallelism);
+  const shutdownMs = shutdownTimeoutMs();
+  const state = store.read(name);
+  let clusterError: Error | undefined;
+  if (state?.cluster) {
+    const s = rep.step(`removing cluster ${state.cluster.name} (${state.cluster.provider})`);
+    try {
+      await destroyCluster(name, {
+        runtime,
+        store,
+        labGoing: true,
+        ...(opts.providers ? { providers: opts.providers } : {}),
+        ...(opts.provider ? { provider: opts.provider } : {}),
+      });
+      s.done();
+    } catch (e) {
+      clusterError = e as Error;
+      s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
+    }
+  } else {
+    await removeHostSide(name);
+  }
+  const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
+
+  if (opts.runShutdown !== false && state) {
+    const withShutdown = state.devices.filter((d) => d.shutdown?.length);
+    if (withShutdown.length) {
+      const s = rep.step(`running shutdown scripts on ${withShutdown.length} devices`);
+      await Promise.all(
+        withShutdown.map(async (d) => {
+          const c = containers.find((x) => x.labels["kinda.device"] === d.name && x.running);
+          if (!c) return;
+          for (const step of d.shutdown ?? []) {
+            // a hanging shutdown script must not hold `down`: the container is removed anyway
+            let timer: NodeJS.Timeout | undefined;
+            const timeout = new Promise<void>((res) => (timer = setTimeout(res, shutdownMs)));
+            await Promise.race([execWithShell(runtime, c.id, d.shell, [step.path]).catch(() => undefined), timeout]);
+            clearTimeout(timer);
+          }
+        }),
+      );
+      s.done();
+    }
+  }
+  const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
+  await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
+  rm.done();
+  await netnsDelete(state?.netns ?? labNetns(name));
+  const left = clusterError && store.read(name);
+  if (left?.cluster && opts.forgetCluster) {
+    rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);
+  } else if (left?.cluster) {
+    // the network is gone, the cluster is not: keep what `down` needs to try again
+    left.phase = "tearing-down";
+    left.devices = [];
+    store.write(left);
+    throw new KindaError(`lab ${name}: the network is removed, but cluster ${left.cluster.name} could not be: ${clusterError!.message}`, {
+      hint: `fix the cause, then run kinda down ${name} again (or kinda down --force ${name} to forget the cluster)`,
+    });
+  }
+  store.remove(name);
+  return { containers: containers.length, seconds: (performance.now() - t0) / 1000 };
+}

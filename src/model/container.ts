@@ -1,0 +1,70 @@
+/**
+ * The container runtime behind one interface, so the engine does not know it talks to Docker
+ * (a Podman or Kubernetes-backed runtime can be added without touching topology or plan code).
+ */
+import type { PortSpec, Ulimit } from "./lab.js";
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  hostname: string;
+  labels: Record<string, string>;
+  env: string[];
+  sysctls: Record<string, string>;
+  capAdd: string[];
+  privileged: boolean;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  ports: PortSpec[];
+  network: "none" | "bridge";
+  binds: string[];
+  ulimits: Ulimit[];
+  entrypoint?: string[];
+  cmd?: string[];
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  running: boolean;
+  pid: number;
+  image: string;
+  /** The runtime's NAT network, when the container has one. */
+  nat?: { ifName?: string; ip: string; gateway: string };
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
+}
+
+export interface ExecOptions {
+  /** Attach the caller's terminal (raw mode, resize) instead of collecting output. */
+  interactive?: boolean;
+  /** Pass the caller's stdin (non-TTY). */
+  stdin?: boolean;
+  env?: string[];
+  timeoutMs?: number;
+  /** Stream output to these instead of collecting it (then `output` is empty). */
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+export interface Runtime {
+  /** Throws a KindaError that says how to start the engine when it does not answer. */
+  ping(): Promise<void>;
+  /** Images among `refs` that are not present locally. */
+  missingImages(refs: readonly string[]): Promise<string[]>;
+  create(spec: ContainerSpec): Promise<string>;
+  /** Extracts a tar archive into the (created or running) container at `path`. */
+  putArchive(id: string, tar: Buffer, path: string): Promise<void>;
+  /** Starts the container and returns its state (with the PID of its init process). */
+  start(id: string): Promise<ContainerInfo>;
+  inspect(idOrName: string): Promise<ContainerInfo | undefined>;
+  exec(id: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Containers whose labels include every given label. */
+  list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /** Removes the container, running or not; no error if it is gone. */
+  remove(id: string): Promise<void>;
+}

@@ -1,0 +1,56 @@
+/** How Kubernetes nodes come to exist, behind one interface (Kind today; others later). */
+import { KindaError } from "../core/errors.js";
+import type { LoadBalancerFacts, NodeFacts, NodeSpec } from "./cluster.js";
+
+/**
+ * `create` found a cluster of that name (made by someone else between `exists()` and `create`):
+ * nothing of it is kinda's, so the failed build must not delete it.
+ */
+export class ClusterExistsError extends KindaError {
+  override name = "ClusterExistsError";
+}
+
+export interface CreateOptions {
+  /** The cluster's pod range (Kind's networking.podSubnet). */
+  podCidr: string;
+  signal?: AbortSignal;
+  /** Progress lines from a long step (Kind's own output). */
+  onOutput?: (line: string) => void;
+}
+
+export interface ClusterProvider {
+  /** Recorded in the lab state so `down` can find the provider again ("kind", "fixture", ...). */
+  readonly kind: string;
+  /** Cluster name. */
+  readonly name: string;
+  /** Checks that the provider can work (tools present) before anything is created. */
+  preflight?(): Promise<void>;
+  /** Is there already a cluster of this name (one kinda must neither adopt nor delete)? */
+  exists?(): Promise<boolean>;
+  /** Throws ClusterExistsError when a cluster of this name appeared meanwhile (it is left alone). */
+  create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void>;
+  /** Node facts: container, PID, Kubernetes name, InternalIP, pod CIDRs, provider network. */
+  discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]>;
+  /**
+   * Whether the cluster made for these nodes has an API load balancer in front of its control
+   * planes (Kind: with more than one control plane). Checked before anything is created.
+   */
+  hasLoadBalancer?(nodes: readonly NodeSpec[]): boolean;
+  /** That load balancer once the cluster exists (container, PID, provider address); undefined without one. */
+  discoverLoadBalancer?(): Promise<LoadBalancerFacts | undefined>;
+  /**
+   * Options to record in the lab state once `create` ran (successfully or not), so that the
+   * provider rebuilt by `down` in another process knows what creating made (Kind: its network).
+   */
+  stateOptions?(): Record<string, string>;
+  /** Removes the cluster; no error when it is already gone. */
+  delete(): Promise<void>;
+}
+
+/** Rebuilds a provider from what the state recorded (for `down` from another process). */
+export type ProviderFactory = (name: string, options: Record<string, string>) => ClusterProvider;
+
+/** Finds the provider that made a recorded cluster (providers/registry.ts implements it). */
+export interface ProviderLookup {
+  providerFor(kind: string, name: string, options?: Record<string, string>): ClusterProvider | undefined;
+}

@@ -1,0 +1,89 @@
+/**
+ * kinda's own topology description: devices by kind (routers, switches, hosts, the "internet",
+ * Kubernetes nodes, the cluster's API load balancer) and links with address pairs. Plain data;
+ * the YAML form and the TypeScript API (topology/tree.ts) both produce it, so one topology gives
+ * one plan whichever way it is written.
+ */
+import type { TrafficControl } from "./cluster.js";
+
+export type DeviceKind = "router" | "switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
+
+export interface DeviceSpec {
+  name: string;
+  kind: DeviceKind;
+  /** Container image (network devices). Default: kathara/base. */
+  image?: string;
+  /** Shell commands run after addresses and routes are in place. */
+  startup?: string[];
+  /** Kubernetes nodes and the load balancer: MTU of their link. */
+  mtu?: number;
+  /** In-network (P4) switches: program, gRPC port published on the host, switch CLI commands. */
+  program?: string;
+  grpcPort?: number;
+  cli?: string[];
+}
+
+export type LinkTc = TrafficControl | { a?: TrafficControl; b?: TrafficControl };
+
+/** Per direction: [from endpoints[0], from endpoints[1]]. */
+export function linkTcSides(tc: LinkTc | undefined): [TrafficControl | undefined, TrafficControl | undefined] {
+  if (!tc) return [undefined, undefined];
+  if ("a" in tc || "b" in tc) {
+    const t = tc as { a?: TrafficControl; b?: TrafficControl };
+    return [t.a, t.b];
+  }
+  return [tc as TrafficControl, tc as TrafficControl];
+}
+
+export interface LinkSpec {
+  endpoints: [string, string];
+  /** Addresses with prefix for each endpoint, same subnet. */
+  addresses?: [string, string];
+  /**
+   * Shaping of the link (the seed's TrafficControlInfo, plus netem): one TrafficControl for both
+   * directions, or `a` (from endpoints[0] to endpoints[1]) and `b` (the other way) each alone.
+   */
+  tc?: LinkTc;
+  mtu?: number;
+}
+
+export interface ClusterSpec {
+  name?: string;
+  apiThroughNetwork?: boolean;
+  /** Device that gives the cluster internet access. */
+  internetVia?: string;
+  /** Ranges nodes keep reaching through the host (registries). */
+  hostRoutes?: string[];
+  /** Kind node image. */
+  image?: string;
+}
+
+export interface TopologySpec {
+  name: string;
+  /** static: kinda computes and installs routes (trees); none: the user's (FRR, P4, SDN). */
+  routing?: "static" | "none";
+  /** Pod traffic between nodes: vxlan (default), gre, or none (native routing, needs routing: static). */
+  encapsulation?: "vxlan" | "gre" | "none";
+  /** For trees: the root device (any non-Kubernetes device). */
+  root?: string;
+  cluster?: ClusterSpec;
+  devices: DeviceSpec[];
+  links: LinkSpec[];
+}
+
+export function isNode(kind: DeviceKind): boolean {
+  return kind === "worker" || kind === "control-plane";
+}
+
+/**
+ * The cluster provider's API load balancer (Kind's, in front of two or more control planes). Its
+ * device name is the topology's only; the compiled link names it LOAD_BALANCER (model/cluster.ts).
+ */
+export function isLoadBalancer(kind: DeviceKind): boolean {
+  return kind === "load-balancer";
+}
+
+/** Containers the cluster provider makes (nodes, the load balancer): no lab device, one link each. */
+export function isProvided(kind: DeviceKind): boolean {
+  return isNode(kind) || isLoadBalancer(kind);
+}

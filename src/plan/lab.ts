@@ -1,0 +1,339 @@
+/**
+ * The plan: from a Lab plus options, every container, bridge, veth and start-up step to create,
+ * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
+ */
+import { posix } from "node:path";
+import { KindaError, TopologyError, type Issue } from "../core/errors.js";
+import type { Device, Lab, LabShaping, LabWarning } from "../model/lab.js";
+import type { ContainerSpec } from "../model/container.js";
+import { describeShaping, shapingProblems } from "../core/tc.js";
+import { resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
+import {
+  BRIDGED_TEMP_IF,
+  LABEL_DEVICE,
+  LABEL_LAB,
+  LABEL_MANAGED,
+  MANAGED_VALUE,
+  containerName,
+  deviceIfName,
+  domainBridge,
+  hostVeth,
+  hostVethAltname,
+  isValidLabName,
+  labNetns,
+} from "../core/names.js";
+import { DEFAULT_IMAGE, STAGE_MOUNT } from "../core/defaults.js";
+
+export const DEFAULT_SHELL = "/bin/bash";
+/** Kathara's capability set for devices: enough for routing daemons, bridges and tc, not privileged. */
+export const DEFAULT_CAPS = ["NET_ADMIN", "NET_RAW", "NET_BROADCAST", "NET_BIND_SERVICE", "SYS_ADMIN"];
+
+export interface PlanOptions {
+  /** Lab name (unique on the machine); names every object of the lab. */
+  name: string;
+  /** Image substitutions, FROM -> TO, applied to the image each device asks for. */
+  imageMap?: Record<string, string>;
+  /** Host folder mounted at /shared when the lab has no shared/ folder of its own. */
+  sharedDir: string;
+  /** Host folder under which each device's files are staged (<stageRoot>/<device>). */
+  stageRoot: string;
+  /** Default image for devices that name none. */
+  defaultImage?: string;
+  /** Description of where the lab came from (for status). */
+  source?: string;
+}
+
+export interface InterfacePlan {
+  name: string;
+  index: number;
+  domain: string;
+  bridge: string;
+  hostIf: string;
+  hostAltname: string;
+  mac?: string;
+}
+
+/**
+ * A start-up or shutdown step: a script file or an `exec` command, staged as a file under the
+ * device's stage folder (`steps/` or `shutdown/`) and run with the device's shell, in name order.
+ */
+export interface StartupStep {
+  label: string;
+  /** File name in the stage folder, ordered (e.g. "001-r1.startup"). */
+  file: string;
+  from: { path: string } | { text: string };
+}
+
+/** A device: the container to create (the runtime's ContainerSpec fields) plus kinda's own. */
+export interface DevicePlan extends Omit<ContainerSpec, "name"> {
+  name: string;
+  container: string;
+  /** What the lab asked for; `image` is after substitution. */
+  requestedImage: string;
+  shell: string;
+  interfaces: InterfacePlan[];
+  folder?: string;
+  /** Host folder with this device's staged files, mounted read-only at STAGE_MOUNT. */
+  stageDir: string;
+  startup: StartupStep[];
+  shutdown: StartupStep[];
+  dependsOn: string[];
+  /** Source place of the device's definition, for messages. */
+  where?: string;
+}
+
+export interface DomainPlan {
+  name: string;
+  bridge: string;
+}
+
+export interface Plan {
+  lab: string;
+  source?: string;
+  netns: string;
+  domains: DomainPlan[];
+  devices: DevicePlan[];
+  /** Start order: each wave starts after the previous one (lab.dep). */
+  waves: string[][];
+  warnings: LabWarning[];
+  /** Links shaped once the devices are up (checked against the lab here). */
+  shaping: LabShaping[];
+}
+
+function deviceSysctls(dev: Device): Record<string, string> {
+  const s: Record<string, string> = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv4.conf.all.rp_filter": "0",
+    "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv4.icmp_ratelimit": "0",
+  };
+  if (dev.ipv6 === false) {
+    s["net.ipv6.conf.all.disable_ipv6"] = "1";
+    s["net.ipv6.conf.default.disable_ipv6"] = "1";
+  } else {
+    s["net.ipv6.conf.all.disable_ipv6"] = "0";
+    s["net.ipv6.conf.default.disable_ipv6"] = "0";
+    s["net.ipv6.conf.all.forwarding"] = "1";
+    s["net.ipv6.conf.default.forwarding"] = "1";
+    s["net.ipv6.conf.all.accept_ra"] = "0";
+    s["net.ipv6.conf.default.accept_ra"] = "0";
+  }
+  return { ...s, ...dev.sysctls };
+}
+
+/** Start waves from dependencies (Kahn's algorithm); each wave sorted by lab order. */
+export function startWaves(devices: readonly { name: string; dependsOn: readonly string[] }[]): string[][] {
+  const remaining = new Map(devices.map((d) => [d.name, new Set(d.dependsOn)]));
+  const waves: string[][] = [];
+  while (remaining.size) {
+    const wave = [...remaining].filter(([, deps]) => deps.size === 0).map(([n]) => n);
+    if (!wave.length) throw new KindaError(`dependency loop among ${[...remaining.keys()].join(", ")}`);
+    for (const n of wave) remaining.delete(n);
+    for (const deps of remaining.values()) for (const n of wave) deps.delete(n);
+    waves.push(wave);
+  }
+  return waves;
+}
+
+export function planLab(lab: Lab, opts: PlanOptions): Plan {
+  if (!isValidLabName(opts.name)) {
+    throw new TopologyError([
+      {
+        field: "name",
+        message: `lab name ${JSON.stringify(opts.name)} must be 1-40 of a-z, 0-9, _, . and -, starting with a letter or digit`,
+      },
+    ]);
+  }
+  const issues: Issue[] = [];
+  const warnings: LabWarning[] = [...lab.warnings];
+  const domainNames = [...new Set(lab.devices.flatMap((d) => d.interfaces.map((i) => i.domain)))].sort();
+  const domains: DomainPlan[] = domainNames.map((name, i) => ({ name, bridge: domainBridge(i) }));
+  const bridgeOf = new Map(domains.map((d) => [d.name, d.bridge]));
+  const imageMap = opts.imageMap ?? {};
+
+  const devices: DevicePlan[] = lab.devices.map((dev, di) => {
+    const requestedImage = dev.image ?? opts.defaultImage ?? DEFAULT_IMAGE;
+    const image = imageMap[requestedImage] ?? requestedImage;
+    const shell = dev.shell ?? DEFAULT_SHELL;
+    const bridged = dev.bridged || dev.ports.length > 0;
+    if (dev.ports.length > 0 && !dev.bridged) {
+      warnings.push({
+        ...(dev.optionPlaces["port"] ? { place: dev.optionPlaces["port"] } : {}),
+        message: `${dev.name}: published ports need the NAT network, so the device also gets the bridged interface (eth${dev.interfaces.length})`,
+      });
+    }
+    const stageDir = posix.join(opts.stageRoot, dev.name);
+    const binds = [`${lab.sharedFolder ?? opts.sharedDir}:/shared`, `${stageDir}:${STAGE_MOUNT}:ro`];
+    for (const v of dev.volumes) {
+      const host = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
+      binds.push(`${host}:${v.guest}${v.readOnly ? ":ro" : ""}`);
+    }
+    const startup: StartupStep[] = [];
+    const step = (list: StartupStep[], label: string, from: StartupStep["from"]) =>
+      list.push({ label, file: `${String(list.length).padStart(3, "0")}-${label}`, from });
+    if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup });
+    if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup });
+    dev.exec.forEach((command, i) => step(startup, `exec-${i}`, { text: command + "\n" }));
+    const shutdown: StartupStep[] = [];
+    if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown });
+    if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown });
+
+    const plan: DevicePlan = {
+      name: dev.name,
+      container: containerName(opts.name, dev.name),
+      image,
+      requestedImage,
+      hostname: dev.name,
+      labels: { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: opts.name, [LABEL_DEVICE]: dev.name },
+      env: Object.entries(dev.env).map(([k, v]) => `${k}=${v}`),
+      sysctls: deviceSysctls(dev),
+      capAdd: dev.privileged ? [] : [...DEFAULT_CAPS],
+      privileged: dev.privileged,
+      ports: dev.ports,
+      network: bridged ? "bridge" : "none",
+      binds,
+      ulimits: dev.ulimits,
+      shell,
+      stageDir,
+      interfaces: dev.interfaces.map((ifc) => ({
+        name: deviceIfName(ifc.index),
+        index: ifc.index,
+        domain: ifc.domain,
+        bridge: bridgeOf.get(ifc.domain) as string,
+        hostIf: hostVeth(di, ifc.index),
+        hostAltname: hostVethAltname(dev.name, ifc.index),
+        ...(ifc.mac ? { mac: ifc.mac } : {}),
+      })),
+      startup,
+      shutdown,
+      dependsOn: [...dev.dependsOn],
+    };
+    if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
+    if (dev.cpus !== undefined) plan.nanoCpus = Math.round(dev.cpus * 1e9);
+    if (dev.entrypoint) plan.entrypoint = dev.entrypoint;
+    if (dev.args) plan.cmd = dev.args;
+    if (dev.folder) plan.folder = dev.folder;
+    if (dev.place?.file) plan.where = `${dev.place.file}:${dev.place.line ?? ""}`;
+    return plan;
+  });
+
+  // MAC addresses must be unique on a segment, or frames go astray.
+  const macs = new Map<string, string>();
+  for (const d of devices) {
+    for (const i of d.interfaces) {
+      if (!i.mac) continue;
+      const key = `${i.domain}/${i.mac}`;
+      const prev = macs.get(key);
+      if (prev)
+        issues.push({ device: d.name, field: i.name, message: `MAC ${i.mac} is already used by ${prev} on collision domain ${i.domain}` });
+      else macs.set(key, `${d.name} ${i.name}`);
+    }
+  }
+  const plan: Plan = {
+    lab: opts.name,
+    netns: labNetns(opts.name),
+    domains,
+    devices,
+    waves: startWaves(devices),
+    warnings,
+    shaping: lab.shaping ?? [],
+  };
+  issues.push(...shapingIssues(plan));
+  if (issues.length) throw new TopologyError(issues);
+  if (opts.source) plan.source = opts.source;
+  return plan;
+}
+
+/** The state a plan will have once deployed, as far as endpoints go (for checking them up front). */
+export function planStateView(plan: Plan): LabLinks {
+  return {
+    name: plan.lab,
+    netns: plan.netns,
+    domains: plan.domains,
+    devices: plan.devices.map((d) => ({
+      name: d.name,
+      container: d.container,
+      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf })),
+    })),
+  };
+}
+
+/** Deploy-time shaping: each value and endpoint checked, problems placed where they were written. */
+function shapingIssues(plan: Plan): Issue[] {
+  if (!plan.shaping.length) return [];
+  const view = planStateView(plan);
+  return plan.shaping.flatMap((s): Issue[] => {
+    const at = { ...(s.place ?? {}), ...(s.field ? { field: s.field } : {}) };
+    const bad = shapingProblems(s.shaping).map((p) => ({ ...at, message: `${p.field} ${p.message}` }));
+    try {
+      shapeOps(resolveEndpoint(view, s.endpoint), s.shaping, s.from);
+    } catch (e) {
+      if (!(e instanceof KindaError)) throw e;
+      bad.push({ ...at, message: `${e.message}${e.hint ? ` (${e.hint})` : ""}` });
+    }
+    return bad;
+  });
+}
+
+/** ip -batch lines for the lab namespace: one bridge per collision domain. */
+export function labNamespaceBatch(plan: Plan): string[] {
+  const lines: string[] = [];
+  for (const d of plan.domains) {
+    lines.push(`link add ${d.bridge} type bridge mcast_snooping 0`);
+    lines.push(`link property add dev ${d.bridge} altname ${d.name}`);
+    lines.push(`link set ${d.bridge} up`);
+  }
+  return lines;
+}
+
+/**
+ * ip -batch lines, run in the lab namespace, that create a device's veths: the lab end enslaved
+ * to its domain's bridge, the device end moved into the container (by PID) as ethN, with its MAC.
+ */
+export function deviceLinkBatch(dev: DevicePlan, pid: number): string[] {
+  const lines: string[] = [];
+  for (const i of dev.interfaces) {
+    const mac = i.mac ? ` address ${i.mac}` : "";
+    lines.push(`link add ${i.hostIf} master ${i.bridge} up type veth peer name ${i.name}${mac} netns ${pid}`);
+    lines.push(`link property add dev ${i.hostIf} altname ${i.hostAltname}`);
+  }
+  return lines;
+}
+
+/** ip -batch lines run inside a bridged device before its lab links exist: park the NAT interface. */
+export function devicePreLinkBatch(dev: DevicePlan, natIf: string): string[] {
+  if (dev.network !== "bridge") return [];
+  return [`link set ${natIf} down`, `link set ${natIf} name ${BRIDGED_TEMP_IF}`];
+}
+
+/** ip -batch lines run inside the device after its lab links exist: bring them up (NAT one last). */
+export function devicePostLinkBatch(dev: DevicePlan, natGateway?: string): string[] {
+  const lines = dev.interfaces.map((i) => `link set ${i.name} up`);
+  if (dev.network === "bridge") {
+    const nat = deviceIfName(dev.interfaces.length);
+    lines.push(`link set ${BRIDGED_TEMP_IF} name ${nat}`, `link set ${nat} up`);
+    if (natGateway) lines.push(`route replace default via ${natGateway} dev ${nat}`);
+  }
+  return lines;
+}
+
+/** Human-readable plan (for --dry-run). */
+export function formatPlan(plan: Plan): string {
+  const out: string[] = [];
+  out.push(`lab ${plan.lab}`);
+  out.push(`network namespace ${plan.netns}:`);
+  for (const l of labNamespaceBatch(plan)) out.push(`  ip -n ${plan.netns} ${l}`);
+  out.push(`start order: ${plan.waves.map((w) => `[${w.join(" ")}]`).join(" then ")}`);
+  for (const d of plan.devices) {
+    out.push(
+      `device ${d.name}: container ${d.container}, image ${d.image}${d.image !== d.requestedImage ? ` (for ${d.requestedImage})` : ""}${d.privileged ? ", privileged" : `, caps ${d.capAdd.join(",")}`}, network ${d.network}`,
+    );
+    for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
+    for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
+    if (d.folder) out.push(`  copy ${d.folder}/ over /`);
+    for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
+  }
+  for (const s of plan.shaping) out.push(`shape ${s.endpoint}${s.from ? ` from ${s.from}` : ""}: ${describeShaping(s.shaping)}`);
+  for (const w of plan.warnings) out.push(`warning: ${w.message}`);
+  return out.join("\n");
+}

@@ -1,0 +1,70 @@
+/**
+ * What `kinda up PATH` points at: a Kathara lab directory, a YAML topology, or a TypeScript
+ * module whose default export is a topology (a TopologySpec, a TreeTopologyBuilder, a Network).
+ */
+import { existsSync, statSync } from "node:fs";
+import { basename, dirname, extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { KindaError, TopologyError } from "../core/errors.js";
+import { labNameFromDir, loadKatharaLab } from "./kathara.js";
+import type { Lab } from "../model/lab.js";
+import type { SpecPath } from "./compile.js";
+import type { TopologySpec } from "../model/spec.js";
+import { loadTopologyYaml } from "./yaml.js";
+import type { Issue } from "../core/errors.js";
+
+export type LoadedSource =
+  | { type: "kathara"; lab: Lab; defaultName: string; path: string }
+  | { type: "topology"; spec: TopologySpec; where?: (p: SpecPath) => Partial<Issue>; defaultName: string; path: string };
+
+/** Resolves a path argument to a lab directory (a lab.conf file means its folder). */
+export function resolveLabPath(p: string): string {
+  const abs = resolve(p);
+  if (existsSync(abs) && statSync(abs).isFile() && basename(abs) === "lab.conf") return dirname(abs);
+  return abs;
+}
+
+function specOf(x: unknown): TopologySpec | undefined {
+  if (!x || typeof x !== "object") return undefined;
+  const o = x as { spec?: unknown; devices?: unknown };
+  if (typeof o.spec === "function") return (o.spec as () => TopologySpec).call(x);
+  if (o.spec && typeof o.spec === "object") return o.spec as TopologySpec;
+  if (Array.isArray(o.devices)) return x as TopologySpec;
+  return undefined;
+}
+
+/** Imports a TypeScript/JavaScript topology module and returns its default export's spec. */
+export async function loadTopologyModule(path: string): Promise<TopologySpec> {
+  const ext = extname(path);
+  let mod: { default?: unknown };
+  if (ext === ".ts" || ext === ".mts") {
+    const { tsImport } = await import("tsx/esm/api");
+    mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown };
+  } else {
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  }
+  let d = mod.default;
+  if (typeof d === "function") d = await (d as () => unknown)();
+  const spec = specOf(d);
+  if (!spec)
+    throw new KindaError(`${path}: the default export is not a topology`, {
+      hint: "export default a TopologySpec, a TreeTopologyBuilder or a Network built with one",
+    });
+  return spec;
+}
+
+export async function loadSource(p: string): Promise<LoadedSource> {
+  const path = resolveLabPath(p);
+  if (!existsSync(path)) throw new TopologyError([{ file: path, message: "no such file or directory" }]);
+  if (statSync(path).isDirectory()) return { type: "kathara", lab: loadKatharaLab(path), defaultName: labNameFromDir(path), path };
+  const ext = extname(path);
+  if (ext === ".yaml" || ext === ".yml") {
+    const y = loadTopologyYaml(path);
+    return { type: "topology", spec: y.spec, where: y.where, defaultName: y.spec.name, path };
+  }
+  if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) {
+    const spec = await loadTopologyModule(path);
+    return { type: "topology", spec, defaultName: spec.name, path };
+  }
+  throw new TopologyError([{ file: path, message: "not a Kathara lab directory, a YAML topology (.yaml) or a TypeScript topology (.ts)" }]);
+}

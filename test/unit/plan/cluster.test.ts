@@ -1,0 +1,694 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { formatIssue, TopologyError } from "../../../src/core/errors.js";
+import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
+import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../../src/model/cluster.js";
+import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../../src/plan/cluster.js";
+import { deviceUndo, iptablesRestoreInput } from "../../../src/engine/cluster-apply.js";
+import { ClusterBuilder, routeArgs } from "../../../src/engine/cluster.js";
+import { ClusterExistsError, type ClusterProvider } from "../../../src/model/provider.js";
+import { shutdownTimeoutMs } from "../../../src/engine/lab.js";
+import { StateStore } from "../../../src/state/store.js";
+import type { Runtime } from "../../../src/model/container.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fakeLoadBalancer, fakeNodes } from "../../support/facts.js";
+import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
+
+const nodes = fakeNodes;
+const devices: DeviceFacts[] = [
+  { name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] },
+  { name: "r2", container: "kinda-l-r2", pid: 51, interfaces: ["lo", "eth0", "eth1"] },
+];
+function links(n: number): NodeLink[] {
+  return Array.from({ length: n }, (_, i) => ({
+    node: `n${i}`,
+    device: i % 2 ? "r2" : "r1",
+    nodeAddress: `10.1.${i}.2/24`,
+    deviceAddress: `10.1.${i}.1/24`,
+  }));
+}
+
+/**
+ * Runs `f` with a state store in which lab "l" is up (no devices; `domains` as given) and a
+ * runtime that lists no containers: enough for ClusterBuilder.build to reach its checks and the
+ * provider's create.
+ */
+async function withUpLab(
+  domains: { name: string; bridge: string }[],
+  f: (deps: { store: StateStore; runtime: Runtime }) => Promise<void>,
+): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "kinda-unit-lab-"));
+  try {
+    const store = new StateStore(root);
+    const now = new Date().toISOString();
+    store.write({
+      version: 1,
+      name: "l",
+      kind: "api",
+      netns: "kinda-l",
+      phase: "up",
+      createdAt: now,
+      updatedAt: now,
+      devices: [],
+      domains,
+      warnings: [],
+    });
+    await f({ store, runtime: { list: async () => [] } as unknown as Runtime });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+describe("address maths", () => {
+  it("works on ranges", () => {
+    assert.equal(nthAddress("100.64.0.0/16", 257), "100.64.1.1");
+    assert.equal(networkOf("10.0.1.7/24"), "10.0.1.0/24");
+    assert.ok(contains("10.244.0.0/16", "10.244.3.2/24"));
+    assert.ok(overlaps("10.0.0.0/8", "10.1.0.0/16"));
+    assert.ok(!overlaps("10.0.0.0/16", "10.1.0.0/16"));
+    assert.throws(() => nthAddress("10.0.0.0/30", 4), /outside/);
+  });
+
+  it("takes canonical address text only", () => {
+    for (const s of ["10.0.0.1/24", "10.0.0.1/0", "255.255.255.255/32", "fe80::1/64", "FE80::1/64", "::/0", "::/128", "::ffff:1.2.3.4/96"])
+      assert.ok(isCidr(s), s);
+    for (const s of [
+      "10.1/24", // short form
+      "010.0.0.1/8", // leading zero (octal to some parsers)
+      "10.0.0.01/8",
+      "0xa.0.0.1/8", // hex
+      "167772161/8", // one number
+      "10.0.0.1/024", // leading zero in the prefix length
+      "10.0.0.1/+8",
+      "10.0.0.1/ 8",
+      "10.0.0.1/33",
+      "::/129",
+      "256.0.0.0/8",
+      "fe80::1%eth0/64", // zone
+      "::ffff:01.2.3.4/96",
+      "1::2::3/64",
+      "10.0.0.1/",
+      "10.0.0.1",
+      " 10.0.0.1/8",
+    ])
+      assert.ok(!isCidr(s), s);
+    for (const s of ["10.0.0.1", "0.0.0.0", "2001:db8::1", "1:2:3:4:5:6:7::"]) assert.ok(isIp(s), s);
+    for (const s of ["10.1", "010.0.0.1", "0x0a000001", "10.0.0.1/32", "fe80::1%1", "10.0.0.1 "]) assert.ok(!isIp(s), s);
+  });
+
+  it("takes unicast, non-zero MACs in either case", () => {
+    assert.equal(macProblem("02:AB:cd:00:00:01"), undefined);
+    assert.equal(macProblem("aa:00:00:00:00:01"), undefined);
+    assert.equal(macProblem("00:00:00:00:00:00"), "is all zeros, which no interface may have");
+    for (const m of ["01:00:5e:00:00:01", "33:33:00:00:00:01", "ff:ff:ff:ff:ff:ff", "03:00:00:00:00:01"])
+      assert.equal(macProblem(m), "is a multicast address (the lowest bit of the first octet is set); use a unicast one", m);
+    assert.equal(macProblem("02:00:00:00:01"), "is not six hex pairs separated by colons");
+  });
+});
+
+describe("cluster validation (up front, before anything is created)", () => {
+  const base = { lab: "l", nodeNames: ["n0", "n1", "n2"], deviceNames: ["r1", "r2"] };
+  const check = (x: Partial<Parameters<typeof validateLinks>[0]>) =>
+    validateLinks({ ...base, links: [], options: {}, ...x }).map(formatIssue);
+
+  it("tunnelCidr: a canonical IPv4 range with room for the tunnel endpoints", () => {
+    assert.deepEqual(check({ options: { tunnelCidr: "10.1/16" } }), [
+      '[tunnelCidr]: tunnelCidr "10.1/16" is not a CIDR (e.g. 100.64.0.0/16)',
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/016" } }), [
+      '[tunnelCidr]: tunnelCidr "100.64.0.0/016" is not a CIDR (e.g. 100.64.0.0/16)',
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "fd00::/64" } }), [
+      "[tunnelCidr]: tunnelCidr fd00::/64 is not IPv4 (tunnel endpoints are IPv4 addresses)",
+    ]);
+    // vxlan: 3 nodes take addresses 1..3 of 4; gre: 3 pairs take a /31 each
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/30" } }), []);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/31" } }), [
+      "[tunnelCidr]: tunnelCidr 100.64.0.0/31 has 2 addresses; vxlan for 3 nodes needs 4",
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/30", encapsulation: "gre" } }), [
+      "[tunnelCidr]: tunnelCidr 100.64.0.0/30 has 4 addresses; gre for 3 nodes needs 6",
+    ]);
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64.0.0/32", encapsulation: "none" } }), []);
+    // a malformed range is reported, not used (it used to throw from the range comparison)
+    assert.deepEqual(check({ options: { tunnelCidr: "100.64/16" }, links: [{ node: "n0", device: "r1", nodeAddress: "10.1.0.2/24" }] }), [
+      '[tunnelCidr]: tunnelCidr "100.64/16" is not a CIDR (e.g. 100.64.0.0/16)',
+    ]);
+    assert.deepEqual(check({ podCidr: "10.244/16" }), ['[podCidr]: podCidr "10.244/16" is not a CIDR (e.g. 10.244.0.0/16)']);
+  });
+
+  it("uplinkCidr: a canonical IPv4 /30 outside the other ranges", () => {
+    assert.deepEqual(check({ options: { uplinkCidr: "100.127.0.0/30" } }), []);
+    assert.deepEqual(check({ options: { uplinkCidr: "100.127.0/30" } }), [
+      '[uplinkCidr]: uplinkCidr "100.127.0/30" is not a CIDR (e.g. 100.127.0.0/30)',
+    ]);
+    assert.deepEqual(check({ options: { uplinkCidr: "100.127.0.0/31" } }), [
+      "[uplinkCidr]: uplinkCidr 100.127.0.0/31 is not an IPv4 /30 (the host takes its 1st address, the gateway device its 2nd)",
+    ]);
+    assert.deepEqual(check({ options: { uplinkCidr: "fd00::/126" } }), [
+      "[uplinkCidr]: uplinkCidr fd00::/126 is not an IPv4 /30 (the host takes its 1st address, the gateway device its 2nd)",
+    ]);
+    assert.deepEqual(check({ options: { uplinkCidr: "100.64.0.4/30" } }), [
+      "[uplinkCidr]: uplinkCidr 100.64.0.4/30 overlaps the tunnel range 100.64.0.0/16",
+    ]);
+  });
+
+  it("podRoutes: known device and node, via an address", () => {
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: "10.1.0.2" }] } }), []);
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r9", node: "zz", via: "10.0.0.01" }] } }), [
+      '[podRoutes[0]]: unknown device "r9"',
+      '[podRoutes[0]]: unknown Kubernetes node "zz"',
+      '[podRoutes[0]]: via "10.0.0.01" is not an address (e.g. 10.0.4.1)',
+    ]);
+  });
+
+  it("hostRoutes and hostConnections: canonical ranges, one subnet, one family", () => {
+    assert.deepEqual(check({ options: { hostRoutes: ["10.0.0.0/8", "203.0.113/24", "fd00::/8"] } }), [
+      '[hostRoutes[1]]: hostRoutes entry "203.0.113/24" is not a CIDR (e.g. 203.0.113.0/24)',
+      "[hostRoutes[2]]: hostRoutes entry fd00::/8 is not IPv4 (it is routed via the Kind network's IPv4 gateway)",
+    ]);
+    const hc = { device: "r1", hostAddress: "192.168.100.1/30", deviceAddress: "192.168.100.2/30", routes: ["10.2.0.0/16"] };
+    assert.deepEqual(check({ options: { hostConnections: [hc] } }), []);
+    assert.deepEqual(
+      check({ options: { hostConnections: [{ ...hc, hostAddress: "192.168.100.1/030", deviceAddress: "192.168.101.2/30" }] } }),
+      ['[hostConnections[0]]: hostAddress "192.168.100.1/030" is not an address with a prefix length (e.g. 192.168.100.1/30)'],
+    );
+    assert.deepEqual(
+      check({ options: { hostConnections: [{ ...hc, deviceAddress: "192.168.101.2/30", routes: ["fd00::/8", "10.2/16"] }] } }),
+      [
+        "[hostConnections[0]]: hostAddress 192.168.100.1/30 and deviceAddress 192.168.101.2/30 are not in one subnet",
+        "[hostConnections[0]]: routes[0] fd00::/8 is not of the family of deviceAddress 192.168.101.2/30, its next hop",
+        '[hostConnections[0]]: routes[1] "10.2/16" is not a CIDR',
+      ],
+    );
+  });
+
+  it("links: canonical IPv4 addresses, a reachable gateway, unicast MACs", () => {
+    assert.deepEqual(check({ links: [{ node: "n0", device: "r1", nodeAddress: "010.1.0.2/24", deviceAddress: "10.1.0.1/24" }] }), [
+      '[links[0] (n0 -> r1)]: nodeAddress "010.1.0.2/24" is not an address with a prefix length (e.g. 10.0.4.2/24)',
+    ]);
+    assert.deepEqual(check({ links: [{ node: "n0", domain: "A", nodeAddress: "10.1.0.2/24", gateway: "10.1.0.01" }] }), [
+      '[links[0] (n0 -> domain A)]: gateway "10.1.0.01" is not an address (e.g. 10.0.4.1)',
+    ]);
+    assert.deepEqual(check({ links: [{ node: "n0", domain: "A", nodeAddress: "10.1.0.2/24", gateway: "10.2.0.1" }] }), [
+      "[links[0] (n0 -> domain A)]: gateway 10.2.0.1 is not in the subnet of nodeAddress 10.1.0.2/24; the node could not reach it",
+    ]);
+    assert.deepEqual(check({ links: [{ node: "n0", device: "r1", nodeAddress: "fd00::2/64" }] }), [
+      "[links[0] (n0 -> r1)]: nodeAddress fd00::2/64 is not IPv4 (a node's link carries IPv4 routes and tunnels)",
+    ]);
+    assert.deepEqual(
+      check({
+        links: [{ node: "n0", device: "r1", nodeAddress: "10.1.0.2/24", nodeMac: "01:00:5E:00:00:01", deviceMac: "00:00:00:00:00:00" }],
+      }),
+      [
+        '[links[0] (n0 -> r1)]: nodeMac "01:00:5E:00:00:01" is a multicast address (the lowest bit of the first octet is set); use a unicast one',
+        '[links[0] (n0 -> r1)]: deviceMac "00:00:00:00:00:00" is all zeros, which no interface may have',
+      ],
+    );
+    assert.deepEqual(check({ links: [{ node: "n0", device: "r1", nodeAddress: "10.1.0.2/24", nodeMac: "02:AA:00:00:00:01" }] }), []);
+  });
+
+  it("planCluster throws the same problems before planning anything", () => {
+    assert.throws(
+      () => planCluster({ lab: "l", links: links(2), nodes: nodes(2), devices, options: { tunnelCidr: "10.1/16" } }),
+      (e: unknown) =>
+        e instanceof TopologyError &&
+        e.issues.length === 1 &&
+        formatIssue(e.issues[0]!) === '[tunnelCidr]: tunnelCidr "10.1/16" is not a CIDR (e.g. 100.64.0.0/16)',
+    );
+  });
+});
+
+describe("cluster plan", () => {
+  it("vxlan: one device per node, per-peer entries (linear), pod routes in their own table", () => {
+    const p = planCluster({ lab: "l", links: links(3), nodes: nodes(3), devices, options: {} });
+    const n0 = p.steps.find((s) => s.phase === 2 && s.label === "node n0")!;
+    assert.ok(n0.ip.includes("link add kinda-vx type vxlan id 4242 local 10.1.0.2 dstport 4789 nolearning dev eth1"));
+    assert.ok(n0.ip.includes(`link set kinda-vx address ${vxlanMac(0)} mtu 1450 up`));
+    assert.ok(n0.ip.includes("route replace 10.244.1.0/24 via 100.64.0.2 dev kinda-vx onlink mtu 1450 table 4242"));
+    assert.ok(n0.ip.includes("rule add to 10.244.1.0/24 lookup 4242 pref 4242"));
+    assert.ok(n0.ip.includes("route replace 10.1.1.2/32 via 10.1.0.1 dev eth1"));
+    assert.deepEqual(n0.bridge, [
+      `fdb append ${vxlanMac(1)} dev kinda-vx dst 10.1.1.2`,
+      `fdb append ${vxlanMac(2)} dev kinda-vx dst 10.1.2.2`,
+    ]);
+    assert.match(n0.iptables.mangle[0]!, /TCPMSS --clamp-mss-to-pmtu/);
+    assert.deepEqual(n0.iptables.nat, [], "API traffic stays off by default");
+    const link0 = p.steps.find((s) => s.phase === 0 && s.label === "node n0")!;
+    assert.equal(link0.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
+    assert.deepEqual(link0.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
+    const r2 = p.steps.find((s) => s.label === "device r2")!;
+    assert.deepEqual(r2.ip, ["link set eth2 up", "addr add 10.1.1.1/24 dev eth2"]);
+  });
+
+  it("vxlan state per node grows linearly; gre's plan grows quadratically", () => {
+    const per = (n: number, enc: "vxlan" | "gre") =>
+      planCluster({ lab: "l", links: links(n), nodes: nodes(n), devices, options: { encapsulation: enc } }).size;
+    const v10 = per(10, "vxlan");
+    const v20 = per(20, "vxlan");
+    const g10 = per(10, "gre");
+    const g20 = per(20, "gre");
+    // overlay entries: vxlan ~ 4 per peer per node, gre ~ 5 per peer per node; both O(n^2) in total,
+    // but vxlan has one tunnel device per node while gre has one per pair
+    const greDevices = planCluster({
+      lab: "l",
+      links: links(10),
+      nodes: nodes(10),
+      devices,
+      options: { encapsulation: "gre" },
+    }).steps.flatMap((s) => s.ip.filter((l) => / type gre /.test(l)));
+    const vxDevices = planCluster({ lab: "l", links: links(10), nodes: nodes(10), devices, options: {} }).steps.flatMap((s) =>
+      s.ip.filter((l) => / type vxlan /.test(l)),
+    );
+    assert.equal(greDevices.length, 90);
+    assert.equal(vxDevices.length, 10);
+    assert.ok(v20 > v10 && g20 > g10);
+  });
+
+  it("gre: point-to-point tunnels with /31s from the tunnel range, MTU minus 24", () => {
+    const p = planCluster({
+      lab: "l",
+      links: links(3),
+      nodes: nodes(3),
+      devices,
+      options: { encapsulation: "gre", tunnelCidr: "192.168.250.0/24" },
+    });
+    const text = formatClusterPlan(p);
+    assert.match(text, /ip link add kgre1 type gre local 10\.1\.0\.2 remote 10\.1\.1\.2 ttl 64/);
+    assert.match(text, /ip addr add 192\.168\.250\.0\/31 dev kgre1/);
+    assert.match(text, /ip addr add 192\.168\.250\.1\/31 dev kgre0/);
+    assert.match(text, /ip route replace 10\.244\.2\.0\/24 dev kgre2 mtu 1476 table 4242/);
+  });
+
+  it("API routing: DNAT of Kind addresses to emulated ones, SNAT back, conntrack flushed", () => {
+    const p = planCluster({ lab: "l", links: links(2), nodes: nodes(2), devices, options: { apiThroughNetwork: true } });
+    const n0 = p.steps.find((s) => s.phase === 2 && s.label === "node n0")!;
+    assert.deepEqual(n0.iptables.nat, [
+      // as a client: n1's Kind address becomes its emulated one, from n0's emulated address
+      "-A OUTPUT -d 172.18.0.3/32 -m comment --comment kinda:l -j DNAT --to-destination 10.1.1.2",
+      "-A POSTROUTING -d 10.1.1.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.0.2",
+      // as a server: TCP from n1 gets both Kind addresses back (etcd listens on the Kind address
+      // only and checks the peer's certificate against the address it comes from)
+      "-A PREROUTING -i eth1 -s 10.1.1.2/32 -d 10.1.0.2/32 -p tcp -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.2",
+      "-A INPUT -s 10.1.1.2/32 -d 172.18.0.2/32 -p tcp -m comment --comment kinda:l -j SNAT --to-source 172.18.0.3",
+    ]);
+    assert.equal(n0.flushConntrack, true);
+    assert.deepEqual(n0.killTcp, ["172.18.0.3"], "its TCP connections with n1 are cut, so that they reconnect through the rules");
+    assert.equal(iptablesRestoreInput(n0.iptables).split("\n")[0], "*nat");
+  });
+
+  it("bridge ports, tc, default route with registry ranges kept via the host, internet uplink", () => {
+    const l: NodeLink[] = [
+      {
+        node: "n0",
+        device: "r1",
+        deviceBridge: "br0",
+        nodeAddress: "10.1.0.2/24",
+        deviceAddress: "10.1.0.1/24",
+        defaultRoute: true,
+        nodeTc: { rate: "20mbit" },
+      },
+      {
+        node: "n1",
+        device: "r1",
+        deviceBridge: "br0",
+        nodeAddress: "10.1.0.3/24",
+        deviceAddress: "10.1.0.1/24",
+        deviceTc: { rate: "1gbit", burst: "64kbit", latency: "10ms" },
+      },
+    ];
+    const p = planCluster({ lab: "l", links: l, nodes: nodes(2), devices, options: { internetVia: "r2", hostRoutes: ["203.0.113.0/24"] } });
+    const r1 = p.steps.find((s) => s.label === "device r1")!;
+    assert.deepEqual(r1.ip, [
+      "link set eth1 up",
+      "link add br0 type bridge",
+      "link set br0 up",
+      "addr add 10.1.0.1/24 dev br0",
+      "link set eth1 master br0",
+      "link set eth2 up",
+      "link set eth2 master br0",
+    ]);
+    assert.deepEqual(r1.tc, ["qdisc replace dev eth2 root tbf rate 1gbit burst 64kbit latency 10ms"]);
+    const n0 = p.steps.find((s) => s.phase === 0 && s.label === "node n0")!;
+    assert.deepEqual(n0.tc, ["qdisc replace dev eth1 root tbf rate 20mbit burst 32kbit latency 50ms"]);
+    assert.ok(n0.ip.includes("route replace 203.0.113.0/24 via 172.18.0.1 dev eth0"));
+    assert.equal(n0.ip.at(-1), "route replace default via 10.1.0.1 dev eth1");
+    const host = p.steps.find((s) => s.label === "host")!;
+    assert.deepEqual(host.ns, { host: true });
+    assert.equal(p.hostLinks.length, 1);
+    assert.match(host.iptables.nat[0]!, /MASQUERADE/);
+    const up = uplinkCidr("l", {});
+    assert.ok(contains("100.127.0.0/16", up));
+    const g = p.steps.find((s) => s.label === "device r2 (uplink)")!;
+    assert.ok(g.ip.includes(`route replace default via ${nthAddress(up, 1)} dev eth2`));
+  });
+
+  it("rejects addresses in the pod, Kind or tunnel ranges, unknown names, double links, bad tc, all at once", () => {
+    const bad: NodeLink[] = [
+      { node: "n0", device: "r1", nodeAddress: "10.244.9.2/24", deviceAddress: "10.244.9.1/24" },
+      { node: "n1", device: "r9", nodeAddress: "172.18.5.5/16" },
+      { node: "n1", device: "r1", nodeAddress: "100.64.0.9/24", nodeTc: { rate: "fast" } },
+      { node: "zz", device: "r1", nodeAddress: "10.9.0.2/24", deviceAddress: "10.8.0.1/24" },
+    ];
+    assert.throws(
+      () => planCluster({ lab: "l", links: bad, nodes: nodes(2), devices, options: {} }),
+      (e: unknown) => {
+        assert.ok(e instanceof TopologyError);
+        const m = e.message;
+        assert.match(m, /nodeAddress 10\.244\.9\.2\/24 is inside the pod range 10\.244\.0\.0\/16/);
+        assert.match(m, /unknown device "r9"/);
+        assert.match(m, /nodeAddress 172\.18\.5\.5\/16 is inside the Kind network 172\.18\.0\.0\/16/);
+        assert.match(m, /node n1 is linked twice/);
+        assert.match(m, /inside the tunnel range 100\.64\.0\.0\/16/);
+        assert.match(m, /nodeTc\.rate "fast" is not a tc rate/);
+        assert.match(m, /unknown Kubernetes node "zz"/);
+        assert.match(m, /are not in one subnet/);
+        return true;
+      },
+    );
+  });
+});
+
+describe("Kind provider", () => {
+  it("writes Kind's v1alpha4 config: control planes first, topology names as node labels", () => {
+    const cfg = kindConfig(
+      [
+        { name: "w1", role: "worker" },
+        { name: "c1", role: "control-plane" },
+      ],
+      "10.244.0.0/16",
+      { image: "kindest/node:v1.34.0" },
+    );
+    assert.deepEqual(cfg, {
+      kind: "Cluster",
+      apiVersion: "kind.x-k8s.io/v1alpha4",
+      networking: { podSubnet: "10.244.0.0/16" },
+      nodes: [
+        { role: "control-plane", labels: { [NAME_LABEL]: "c1" }, image: "kindest/node:v1.34.0" },
+        { role: "worker", labels: { [NAME_LABEL]: "w1" }, image: "kindest/node:v1.34.0" },
+      ],
+    });
+    // only fields of Kind's v1alpha4 Cluster and Node types
+    const y = parse(
+      kindConfigYaml([{ name: "c1", role: "control-plane" }], "10.244.0.0/16", {
+        kubeadmConfigPatches: ["kind: KubeletConfiguration\ncgroupDriver: cgroupfs\n"],
+      }),
+    ) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(y).sort(), ["apiVersion", "kind", "kubeadmConfigPatches", "networking", "nodes"]);
+    for (const n of y["nodes"] as Record<string, unknown>[])
+      for (const k of Object.keys(n))
+        assert.ok(["role", "image", "labels", "extraMounts", "extraPortMappings", "kubeadmConfigPatches"].includes(k), k);
+  });
+
+  it("reads node names, InternalIPs and pod CIDRs from Node objects, matched by label", () => {
+    const items = [
+      {
+        metadata: { name: "x-control-plane", labels: { [NAME_LABEL]: "c1" } },
+        spec: { podCIDR: "10.244.0.0/24", podCIDRs: ["10.244.0.0/24", "fd00:10:244::/64"] },
+        status: {
+          addresses: [
+            { type: "Hostname", address: "x-control-plane" },
+            { type: "InternalIP", address: "fc00:f853::2" },
+            { type: "InternalIP", address: "172.18.0.3" },
+          ],
+        },
+      },
+      {
+        metadata: { name: "x-worker", labels: { [NAME_LABEL]: "w1" } },
+        spec: { podCIDR: "10.244.1.0/24" },
+        status: { addresses: [{ type: "InternalIP", address: "172.18.0.2" }] },
+      },
+      { metadata: { name: "other", labels: {} }, spec: {}, status: {} },
+    ];
+    const m = nodesFromApi(items, [
+      { name: "c1", role: "control-plane" },
+      { name: "w1", role: "worker" },
+    ]);
+    assert.deepEqual(m.get("c1"), { k8sName: "x-control-plane", internalIp: "172.18.0.3", podCidrs: ["10.244.0.0/24"] });
+    assert.deepEqual(m.get("w1"), { k8sName: "x-worker", internalIp: "172.18.0.2", podCidrs: ["10.244.1.0/24"] });
+    assert.equal(m.size, 2);
+  });
+
+  it("loads a Kind kubeconfig with the maintained client", async () => {
+    const { KubeConfig } = await import("@kubernetes/client-node");
+    const kc = new KubeConfig();
+    kc.loadFromString(
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- cluster: {certificate-authority-data: Zm9v, server: 'https://127.0.0.1:41234'}",
+        "  name: kind-x",
+        "contexts:",
+        "- context: {cluster: kind-x, user: kind-x}",
+        "  name: kind-x",
+        "current-context: kind-x",
+        "users:",
+        "- name: kind-x",
+        "  user: {client-certificate-data: Zm9v, client-key-data: Zm9v}",
+      ].join("\n"),
+    );
+    assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:41234");
+    assert.equal(kc.getCurrentContext(), "kind-x");
+  });
+});
+
+describe("the API load balancer (Kind's, with several control planes)", () => {
+  const lb = fakeLoadBalancer("k-external-load-balancer");
+  /** n0 and n1 control planes, n2 a worker; n0 and n2 on r1, n1 and the load balancer on r2. */
+  function haNodes(): NodeFacts[] {
+    return fakeNodes(3).map((n, i) => ({ ...n, role: i < 2 ? "control-plane" : "worker" }));
+  }
+  const lbLink: NodeLink = { node: LOAD_BALANCER, device: "r2", nodeAddress: "10.1.9.2/24", deviceAddress: "10.1.9.1/24" };
+  const step = (p: ReturnType<typeof planCluster>, phase: number, label: string) =>
+    p.steps.find((s) => s.phase === phase && s.label === label);
+  const plan = (options = { apiThroughNetwork: true }, extra: Partial<Parameters<typeof planCluster>[0]> = {}) =>
+    planCluster({ lab: "l", links: [...links(3), lbLink], nodes: haNodes(), loadBalancer: lb, devices, options, ...extra });
+
+  it("Kind has one when there are two or more control planes", () => {
+    const kind = new KindProvider("k");
+    assert.equal(
+      kind.hasLoadBalancer([
+        { name: "c1", role: "control-plane" },
+        { name: "w1", role: "worker" },
+      ]),
+      false,
+    );
+    assert.equal(
+      kind.hasLoadBalancer([
+        { name: "c1", role: "control-plane" },
+        { name: "c2", role: "control-plane" },
+      ]),
+      true,
+    );
+  });
+
+  it("gets a veth into the device, its address and routes to the nodes via the device, no tunnel", () => {
+    const p = plan({ apiThroughNetwork: false });
+    const link = step(p, 0, "load balancer")!;
+    assert.deepEqual(link.ns, { pid: 2000 });
+    assert.deepEqual(link.ip, [
+      "link add eth1 mtu 1500 type veth peer name eth3 mtu 1500 netns 51",
+      "addr add 10.1.9.2/24 dev eth1",
+      "link set eth1 up",
+    ]);
+    assert.deepEqual(link.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
+    // r2 had eth0 and eth1; n1 took eth2
+    assert.deepEqual(step(p, 1, "device r2")!.ip, [
+      "link set eth2 up",
+      "addr add 10.1.1.1/24 dev eth2",
+      "link set eth3 up",
+      "addr add 10.1.9.1/24 dev eth3",
+    ]);
+    const o = step(p, 2, "load balancer")!;
+    assert.deepEqual(o.ip, [
+      "route replace 10.1.0.2/32 via 10.1.9.1 dev eth1",
+      "route replace 10.1.1.2/32 via 10.1.9.1 dev eth1",
+      "route replace 10.1.2.2/32 via 10.1.9.1 dev eth1",
+    ]);
+    assert.deepEqual(o.bridge, []);
+    assert.deepEqual(o.iptables, { nat: [], mangle: [], filter: [] }, "no rules without apiThroughNetwork");
+    assert.equal(o.flushConntrack, false);
+    // every node routes to the load balancer's emulated address, as to its peers
+    assert.ok(step(p, 2, "node n2")!.ip.includes("route replace 10.1.9.2/32 via 10.1.2.1 dev eth1"));
+    // the VXLAN mesh stays among the nodes: no FDB entry, VTEP or tunnel device for the load balancer
+    assert.ok(!formatClusterPlan(p).includes("dst 10.1.9.2"));
+    assert.equal(p.steps.flatMap((s) => s.ip).filter((l) => / type vxlan /.test(l)).length, 3);
+  });
+
+  it("apiThroughNetwork: every node sends API traffic for its Kind address through the network, it sends its own to the control planes' emulated addresses", () => {
+    const p = plan();
+    const lbOps = step(p, 2, "load balancer")!;
+    assert.deepEqual(lbOps.iptables.nat, [
+      // as a server, for each node (from node n0's, n1's and n2's redirection)
+      "-A PREROUTING -i eth1 -s 10.1.0.2/32 -d 10.1.9.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.9",
+      "-A INPUT -s 10.1.0.2/32 -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.2",
+      "-A PREROUTING -i eth1 -s 10.1.1.2/32 -d 10.1.9.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.9",
+      "-A INPUT -s 10.1.1.2/32 -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.3",
+      "-A PREROUTING -i eth1 -s 10.1.2.2/32 -d 10.1.9.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.9",
+      "-A INPUT -s 10.1.2.2/32 -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.4",
+      // as a client of the two control planes' API servers, not of the worker
+      "-A OUTPUT -d 172.18.0.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.0.2",
+      "-A POSTROUTING -d 10.1.0.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.9.2",
+      "-A OUTPUT -d 172.18.0.3/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.1.2",
+      "-A POSTROUTING -d 10.1.1.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.9.2",
+    ]);
+    assert.equal(lbOps.flushConntrack, true);
+    // open connections with those it redirects are cut, so they reconnect through the rules
+    assert.deepEqual(lbOps.killTcp, ["172.18.0.2", "172.18.0.3", "172.18.0.4"]);
+    assert.deepEqual(step(p, 2, "node n2")!.killTcp, ["172.18.0.2", "172.18.0.3", "172.18.0.9"]);
+    assert.match(formatClusterPlan(p), /ss -K -t dst 172\.18\.0\.2 or dst 172\.18\.0\.3 or dst 172\.18\.0\.4$/m);
+    const w = step(p, 2, "node n2")!.iptables.nat;
+    assert.deepEqual(
+      w.filter((r) => r.includes("172.18.0.9") || r.includes("10.1.9.2")),
+      [
+        "-A OUTPUT -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.9.2",
+        "-A POSTROUTING -d 10.1.9.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.2.2",
+      ],
+      "the worker: only its client side (the load balancer never connects to a worker)",
+    );
+    const cp = step(p, 2, "node n0")!.iptables.nat;
+    assert.deepEqual(
+      cp.filter((r) => r.includes("172.18.0.9") || r.includes("10.1.9.2")),
+      [
+        "-A OUTPUT -d 172.18.0.9/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 10.1.9.2",
+        "-A POSTROUTING -d 10.1.9.2/32 -o eth1 -m comment --comment kinda:l -j SNAT --to-source 10.1.0.2",
+        "-A PREROUTING -i eth1 -s 10.1.9.2/32 -d 10.1.0.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j DNAT --to-destination 172.18.0.2",
+        "-A INPUT -s 10.1.9.2/32 -d 172.18.0.2/32 -p tcp --dport 6443 -m comment --comment kinda:l -j SNAT --to-source 172.18.0.9",
+      ],
+      "a control plane: client of the load balancer, and server of it",
+    );
+    // the node-to-node redirection is unchanged next to it: 3 nodes, 2 peers each, 4 rules per pair and side
+    assert.equal(cp.length, 4 + 2 * 4);
+  });
+
+  it("teardown removes its veth's device end as it does the nodes'; nothing on the host side", () => {
+    assert.deepEqual(deviceUndo(plan(), devices), [
+      { device: "r1", ip: ["link delete eth1", "link delete eth2"], rules: false },
+      { device: "r2", ip: ["link delete eth2", "link delete eth3"], rules: false },
+    ]);
+    assert.equal(plan().hostLinks.length, 0);
+    assert.equal(
+      plan().steps.some((s) => "host" in s.ns),
+      false,
+    );
+  });
+
+  it("a load balancer that is not linked stays as it is (its traffic keeps to the Kind network)", () => {
+    const without = planCluster({ lab: "l", links: links(3), nodes: haNodes(), devices, options: { apiThroughNetwork: true } });
+    const unlinked = planCluster({
+      lab: "l",
+      links: links(3),
+      nodes: haNodes(),
+      loadBalancer: lb,
+      devices,
+      options: { apiThroughNetwork: true },
+    });
+    assert.deepEqual(unlinked, without);
+  });
+
+  it("links to it are validated with the nodes' links, all at once", () => {
+    const check = (l: NodeLink[], loadBalancer: boolean) =>
+      validateLinks({
+        lab: "l",
+        links: l,
+        options: {},
+        nodeNames: ["n0", "n1"],
+        loadBalancer,
+        deviceNames: ["r1", "r2"],
+        providerCidr: "172.18.0.0/16",
+      }).map(formatIssue);
+    assert.deepEqual(check([lbLink], true), []);
+    assert.deepEqual(check([lbLink], false), [
+      "[links[0] (load-balancer -> r2)]: the cluster has no API load balancer to link (Kind puts one in front of the control planes only when there are two or more)",
+    ]);
+    assert.deepEqual(
+      check(
+        [
+          { node: "n0", device: "r1", nodeAddress: "10.1.9.2/24", deviceAddress: "10.1.9.1/24" },
+          lbLink,
+          { ...lbLink, nodeAddress: "172.18.0.50/16", deviceAddress: "172.18.0.51/16", device: "r9" },
+        ],
+        true,
+      ),
+      [
+        "[links[1] (load-balancer -> r2)]: nodeAddress 10.1.9.2 is already used by links[0].nodeAddress",
+        "[links[1] (load-balancer -> r2)]: deviceAddress 10.1.9.1 is already used by links[0].deviceAddress",
+        '[links[2] (load-balancer -> r9)]: unknown device "r9" (devices: r1, r2)',
+        "[links[2] (load-balancer -> r9)]: the load balancer is linked twice; it has one link into the network",
+        "[links[2] (load-balancer -> r9)]: nodeAddress 172.18.0.50/16 is inside the Kind network 172.18.0.0/16",
+        "[links[2] (load-balancer -> r9)]: deviceAddress 172.18.0.51/16 is inside the Kind network 172.18.0.0/16",
+      ],
+    );
+    // planCluster checks against what the provider found: a link but no load balancer
+    assert.throws(
+      () => planCluster({ lab: "l", links: [...links(3), lbLink], nodes: haNodes(), devices, options: {} }),
+      /the cluster has no API load balancer to link/,
+    );
+  });
+
+  it("the builder rejects a link to it before anything is created when the nodes give no load balancer, and its name for a node", async () => {
+    await withUpLab([], async ({ store, runtime }) => {
+      let created = false;
+      const provider = new KindProvider("k");
+      provider.create = async () => {
+        created = true;
+      };
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store });
+      b.addNode("c1", "control-plane").addNode(LOAD_BALANCER).connectLoadBalancer({ device: "r2", nodeAddress: "10.1.9.2/24" });
+      await assert.rejects(b.build(), (e: unknown) => {
+        assert.ok(e instanceof TopologyError);
+        assert.match(e.message, /the cluster has no API load balancer to link/);
+        assert.match(e.message, /node load-balancer.*is the name links use for the API load balancer/);
+        return true;
+      });
+      assert.equal(created, false);
+    });
+  });
+});
+
+describe("a cluster of the same name made by someone else meanwhile", () => {
+  it("is neither adopted nor deleted when the provider's create finds it", async () => {
+    await withUpLab([{ name: "A", bridge: "kb-a" }], async ({ store, runtime }) => {
+      let deleted = false;
+      const provider: ClusterProvider = {
+        kind: "kind",
+        name: "k",
+        exists: async () => false, // not yet: the other `create` wins the race after this check
+        create: async () => {
+          throw new ClusterExistsError("a Kind cluster named k was created by someone else meanwhile");
+        },
+        discover: async () => [],
+        delete: async () => {
+          deleted = true;
+        },
+      };
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store });
+      b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
+      await assert.rejects(b.build(), ClusterExistsError);
+      assert.equal(deleted, false, "the other cluster was not deleted");
+      assert.equal(store.read("l")?.cluster, undefined, "and kinda does not record it as its own");
+    });
+  });
+});
+
+describe("small readers", () => {
+  it("turns `ip -j route` back into arguments that re-create the route", () => {
+    assert.equal(
+      routeArgs({ dst: "default", gateway: "172.17.0.1", dev: "eth0", protocol: "static", flags: ["onlink"] }),
+      "default via 172.17.0.1 dev eth0 proto static onlink",
+    );
+    assert.equal(routeArgs({ dst: "default", dev: "eth1", protocol: "boot", metric: 5, flags: ["linkdown"] }), "default dev eth1 metric 5");
+    assert.equal(routeArgs(undefined), undefined);
+  });
+
+  it("KINDA_SHUTDOWN_TIMEOUT: seconds, default 30, anything else refused", () => {
+    assert.equal(shutdownTimeoutMs(undefined), 30_000);
+    assert.equal(shutdownTimeoutMs("2.5"), 2_500);
+    assert.throws(() => shutdownTimeoutMs("ten"), /KINDA_SHUTDOWN_TIMEOUT=ten is not a number of seconds/);
+    assert.throws(() => shutdownTimeoutMs("-1"), /not a number of seconds/);
+  });
+});

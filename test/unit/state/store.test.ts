@@ -1,0 +1,109 @@
+/** The state store's guards and the record of what a cluster leaves in devices (no root needed). */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { deviceUndo } from "../../../src/engine/cluster-apply.js";
+import type { DeviceFacts } from "../../../src/model/cluster.js";
+import { fakeNodes } from "../../support/facts.js";
+import { planCluster } from "../../../src/plan/cluster.js";
+import { StateStore, type LabState } from "../../../src/state/store.js";
+
+function labState(name: string): LabState {
+  const now = new Date().toISOString();
+  return {
+    version: 1,
+    name,
+    kind: "kathara",
+    netns: `kinda-${name}`,
+    phase: "deploying",
+    createdAt: now,
+    updatedAt: now,
+    devices: [],
+    domains: [],
+    warnings: [],
+  };
+}
+
+describe("state store", () => {
+  it("refuses names that are not lab names before touching the disk", () => {
+    const root = mkdtempSync(join(tmpdir(), "kinda-store-"));
+    const store = new StateStore(join(root, "state"));
+    // labs live in <root>/state/labs/<name>: "../../keep" and "a/../../../keep" would be <root>/keep
+    const keep = join(root, "keep");
+    mkdirSync(keep, { recursive: true });
+    writeFileSync(join(keep, "f"), "x");
+    assert.equal(join(store.root, "labs", "../../keep"), keep, "the sentinel is where a path escape would land");
+    for (const bad of ["../../keep", "a/../../../keep", "..", "", "UPPER", "x".repeat(41), "-lead"]) {
+      assert.throws(() => store.remove(bad), /is not a lab name/, bad);
+      assert.throws(() => store.read(bad), /is not a lab name/, bad);
+    }
+    assert.ok(existsSync(join(keep, "f")));
+  });
+
+  it("claim gives a name to one deployer only", () => {
+    const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-store-")));
+    store.claim(labState("lab1"));
+    assert.throws(
+      () => store.claim(labState("lab1")),
+      /a lab named lab1 already exists on this machine \(another process is deploying it\)/,
+    );
+    assert.equal(store.read("lab1")?.phase, "deploying");
+    store.remove("lab1");
+    store.claim(labState("lab1")); // free again once removed
+  });
+});
+
+describe("what a cluster leaves inside devices", () => {
+  const nodes = fakeNodes(3);
+  const devices: DeviceFacts[] = [
+    { name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] },
+    { name: "r2", container: "kinda-l-r2", pid: 51, interfaces: ["lo", "eth0"] },
+    { name: "r3", container: "kinda-l-r3", pid: 52, interfaces: ["lo", "eth0"] },
+  ];
+
+  it("lists device bridges, pod routes, NAT rules and the device ends of the nodes' veths", () => {
+    const plan = planCluster({
+      lab: "l",
+      nodes,
+      devices,
+      links: [
+        { node: "n0", device: "r1", deviceBridge: "br0", nodeAddress: "10.1.0.2/24", deviceAddress: "10.1.0.1/24" },
+        { node: "n1", device: "r1", deviceBridge: "br0", nodeAddress: "10.1.0.3/24", deviceAddress: "10.1.0.1/24" },
+        { node: "n2", device: "r2", nodeAddress: "10.1.2.2/24", deviceAddress: "10.1.2.1/24" },
+      ],
+      options: { internetVia: "r2", encapsulation: "none", podRoutes: [{ device: "r3", node: "n2", via: "10.9.0.2" }] },
+    });
+    const undo = deviceUndo(plan, devices);
+    assert.deepEqual(undo, [
+      { device: "r1", ip: ["link delete br0", "link delete eth1", "link delete eth2"], rules: false },
+      // (r2's uplink end goes with the host link)
+      { device: "r2", ip: ["link delete eth1"], rules: true },
+      { device: "r3", ip: ["route del 10.244.2.0/24 via 10.9.0.2"], rules: false },
+    ]);
+  });
+
+  it("joins a bridge the device already has without making or removing it, and puts back the gateway's own default route", () => {
+    const own: DeviceFacts[] = [
+      { ...devices[0]!, interfaces: ["lo", "eth0", "br9"], bridges: ["br9"] },
+      { ...devices[1]!, defaultRoute: "default via 172.17.0.1 dev eth0" },
+      devices[2]!,
+    ];
+    const plan = planCluster({
+      lab: "l",
+      nodes: fakeNodes(1),
+      devices: own,
+      links: [{ node: "n0", device: "r1", deviceBridge: "br9", nodeAddress: "10.1.0.2/24", deviceAddress: "10.1.0.1/24" }],
+      options: { internetVia: "r2" },
+    });
+    const r1 = plan.steps.find((s) => s.label === "device r1")!;
+    assert.ok(!r1.ip.some((l) => l.startsWith("link add br9")), "an existing bridge is not made again");
+    assert.ok(r1.ip.includes("link set eth1 master br9"));
+    assert.deepEqual(deviceUndo(plan, own), [
+      // the bridge stays; the address kinda put on it goes
+      { device: "r1", ip: ["addr del 10.1.0.1/24 dev br9", "link delete eth1"], rules: false },
+      { device: "r2", ip: ["route replace default via 172.17.0.1 dev eth0"], rules: true },
+    ]);
+  });
+});
