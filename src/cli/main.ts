@@ -173,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
     .option("-i, --stdin", "pass standard input to the command (when not on a terminal)")
     .action(async (device: string, cmd: string[], o: { lab?: string; stdin?: boolean }) => {
       const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-      const { execIn } = await api();
+      const { execIn } = await import("../app/exec.js");
       const r = await execIn(device, cmd, {
         ...(o.lab ? { lab: o.lab } : {}),
         interactive,
@@ -190,13 +190,13 @@ async function main(argv: string[]): Promise<number> {
     .description("the topology name of a Kubernetes node (e.g. kinda who kinda-worker2)")
     .argument("<k8s-node>", "Kubernetes node name")
     .addOption(labOption())
-    .action(async (k8s: string, o: { lab?: string }) => console.log((await api()).whoIs(k8s, o.lab)));
+    .action(async (k8s: string, o: { lab?: string }) => console.log((await import("../app/exec.js")).whoIs(k8s, o.lab)));
   program
     .command("reverse")
     .description("the Kubernetes node name of a topology node (kubectl label node $(kinda reverse w1) ...)")
     .argument("<name>", "topology name")
     .addOption(labOption())
-    .action(async (name: string, o: { lab?: string }) => console.log((await api()).reverseName(name, o.lab)));
+    .action(async (name: string, o: { lab?: string }) => console.log((await import("../app/exec.js")).reverseName(name, o.lab)));
 
   program
     .command("graph")

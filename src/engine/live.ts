@@ -73,14 +73,14 @@ export async function checkShaping(s: Shaping, probe: () => Promise<boolean> = n
 }
 
 /** Resolves a container namespace to its PID once per change. */
-async function pidResolver(runtime: Runtime | undefined): Promise<(ns: NsRef) => Promise<string[]>> {
+async function pidResolver(runtime: Pick<Runtime, "inspect"> | undefined): Promise<(ns: NsRef) => Promise<string[]>> {
   const cache = new Map<string, number>();
-  let rt = runtime;
+  let rt: Pick<Runtime, "inspect"> | undefined = runtime;
   return async (ns) => {
     if ("netns" in ns) return [];
     let pid = cache.get(ns.container);
     if (pid === undefined) {
-      if (!rt) rt = new (await import("../runtime/docker.js")).DockerRuntime();
+      if (!rt) rt = new (await import("../runtime/engine-api.js")).EngineApi();
       const c = await rt.inspect(ns.container);
       if (!c?.running || !c.pid) throw new KindaError(`container ${ns.container} is not running`);
       pid = c.pid;

@@ -46,11 +46,11 @@ async function json<T>(argv: string[]): Promise<T[]> {
   return JSON.parse(r.stdout || "[]") as T[];
 }
 
-async function nsPrefix(ns: NsRef, runtime: Runtime | undefined, pids: Map<string, number>): Promise<string[]> {
+async function nsPrefix(ns: NsRef, runtime: Pick<Runtime, "inspect"> | undefined, pids: Map<string, number>): Promise<string[]> {
   if ("netns" in ns) return ["ip", "netns", "exec", ns.netns];
   let pid = pids.get(ns.container);
   if (pid === undefined) {
-    const rt = runtime ?? new (await import("../runtime/docker.js")).DockerRuntime();
+    const rt = runtime ?? new (await import("../runtime/engine-api.js")).EngineApi();
     pid = (await rt.inspect(ns.container))?.pid ?? 0;
     pids.set(ns.container, pid);
   }
