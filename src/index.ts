@@ -33,6 +33,7 @@ export {
   ExternalDeviceMeta,
   HostMeta,
   IncSwitchMeta,
+  OvsSwitchMeta,
 } from "./app/tree.js";
 export { capture, captureArgv, changeLink, checkShaping, netemAvailable, linkCounters, sampleLinks, formatLinks } from "./app/live.js";
 export type { CaptureOptions, LinkChange, LinkCounters } from "./app/live.js";

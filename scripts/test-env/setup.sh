@@ -2,7 +2,8 @@
 # Test-environment set-up for kinda (test infrastructure, not product code).
 #
 # Makes a fresh Debian/Ubuntu machine ready for kinda's integration tests, bench and demo:
-#   1. host tools (Docker engine from Debian's docker.io, debootstrap, iproute2, ping, iperf3, ...)
+#   1. host tools: every program kinda runs (iproute2, procps, util-linux, ethtool, iptables, conntrack:
+#      what `kinda doctor` checks), the Docker engine from Debian's docker.io, debootstrap, ping, iperf3, ...
 #   2. a running Docker engine (started in the background when none answers; there is no systemd here)
 #   3. the stand-in images for kathara/base and kathara/frr, built from Debian packages
 #   4. the privileged-container work-around, applied only when a privileged container really fails
@@ -14,6 +15,8 @@ SOCK=/var/run/docker.sock
 CACHE=${KINDA_TEST_CACHE:-/var/cache/kinda-test}
 BASE_IMAGE=${KINDA_TEST_BASE_IMAGE:-kinda-test/kathara-base:latest}
 FRR_IMAGE=${KINDA_TEST_FRR_IMAGE:-kinda-test/kathara-frr:latest}
+OVS_IMAGE=${KINDA_TEST_OVS_IMAGE:-kinda-test/kathara-sdn:latest}
+P4_IMAGE=${KINDA_TEST_P4_IMAGE:-kinda-test/p4-standin:latest}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { printf 'test-env: %s\n' "$*" >&2; }
 die() { printf 'test-env: error: %s\n' "$*" >&2; exit 1; }
@@ -25,16 +28,18 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 [ -x "$DOCKER" ] || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v ip >/dev/null || need+=(iproute2)
-command -v iptables >/dev/null || need+=(iptables)
+# every host program kinda runs (src/core/host.ts, `kinda doctor`), by its Debian package
+for pair in ip:iproute2 bridge:iproute2 tc:iproute2 ss:iproute2 sysctl:procps nsenter:util-linux ethtool:ethtool \
+  iptables:iptables iptables-restore:iptables iptables-save:iptables conntrack:conntrack \
+  nft:nftables unshare:util-linux tcpdump:tcpdump; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v iperf3 >/dev/null || need+=(iperf3)
-command -v tcpdump >/dev/null || need+=(tcpdump)
-command -v nft >/dev/null || need+=(nftables)
 command -v jq >/dev/null || need+=(jq)
-command -v nsenter >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null || die "apt-get update failed"
@@ -65,9 +70,17 @@ engine_up || start_engine
 # shellcheck source=../lib/debian.sh
 source "$HERE/../lib/debian.sh"
 BASE_PKGS=iproute2,iptables,iputils-ping,net-tools,bridge-utils,tcpdump,ethtool,procps,iperf3,curl,netcat-openbsd,traceroute,ca-certificates,less,nano
-build_image() { # name extra-packages
-  local image=$1 extra=$2 dir
-  $DOCKER image inspect "$image" >/dev/null 2>&1 && return 0
+build_image() { # name extra-packages [file-to-install:guest-path ...]
+  local image=$1 extra=$2 dir f
+  shift 2
+  # images with files of ours carry a hash of them: a changed stand-in script rebuilds the image
+  local recipe=none
+  if [ $# -gt 0 ]; then
+    recipe=$( { echo "$extra $*"; for f in "$@"; do cat "$HERE/${f%%:*}"; done; } | sha256sum | cut -c1-16)
+    [ "$($DOCKER image inspect -f '{{index .Config.Labels "kinda.test.recipe"}}' "$image" 2>/dev/null)" = "$recipe" ] && return 0
+  else
+    $DOCKER image inspect "$image" >/dev/null 2>&1 && return 0
+  fi
   dir=$CACHE/rootfs-$(echo "$image" | tr '/:' '__')
   rm -rf "$dir"; mkdir -p "$dir"
   log "building $image from Debian packages (debootstrap, about a minute)"
@@ -77,8 +90,9 @@ build_image() { # name extra-packages
   install -m 0755 "$HERE/systemctl" "$dir/bin/systemctl"
   # FRR: keep the per-daemon files a lab ships authoritative (no integrated config)
   rm -f "$dir/etc/frr/frr.conf" "$dir/etc/frr/vtysh.conf"
+  for f in "$@"; do install -D -m 0755 "$HERE/${f%%:*}" "$dir/${f#*:}"; done
   rm -rf "$dir/var/lib/apt/lists/"* "$dir/var/cache/apt/"*.bin
-  tar -C "$dir" -c . | $DOCKER import -c 'CMD ["/bin/bash"]' - "$image" >/dev/null \
+  tar -C "$dir" -c . | $DOCKER import -c 'CMD ["/bin/bash"]' -c "LABEL kinda.test.recipe=$recipe" - "$image" >/dev/null \
     || die "docker import of $image failed"
   rm -rf "$dir" "$dir.log"
 }
@@ -89,6 +103,20 @@ build_image "$FRR_IMAGE" "frr" &
 p2=$!
 wait $p1 || die "could not build $BASE_IMAGE"
 wait $p2 || die "could not build $FRR_IMAGE"
+# Open vSwitch (the seed's kathara/sdn): Debian's openvswitch-switch, userspace datapath only here
+build_image "$OVS_IMAGE" "openvswitch-switch" &
+p3=$!
+# NOT BMv2: a stand-in for kathara/p4 (no registry here carries BMv2 or p4c). Its simple_switch*,
+# simple_switch_CLI and p4c are honest fakes (p4-standin/): they record what kinda passes and
+# join the switch's ports with tc mirred so traffic flows; they run no P4 program.
+build_image "$P4_IMAGE" "python3" \
+  p4-standin/simple_switch_grpc:usr/local/bin/simple_switch_grpc \
+  p4-standin/simple_switch_grpc:usr/local/bin/simple_switch \
+  p4-standin/simple_switch_CLI:usr/local/bin/simple_switch_CLI \
+  p4-standin/p4c:usr/local/bin/p4c &
+p4=$!
+wait $p3 || die "could not build $OVS_IMAGE"
+wait $p4 || die "could not build $P4_IMAGE"
 
 # ---- 4. privileged containers: detect, then work around only when needed ---------------------
 priv_ok() {
@@ -119,4 +147,4 @@ if ! priv_ok; then
     die "privileged container check failed for another reason (above)"
   fi
 fi
-log "ready (engine on $SOCK; images $BASE_IMAGE, $FRR_IMAGE)"
+log "ready (engine on $SOCK; images $BASE_IMAGE, $FRR_IMAGE, $OVS_IMAGE, $P4_IMAGE)"

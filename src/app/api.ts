@@ -1,10 +1,11 @@
 /** The library's front door for labs: load, plan, deploy, tear down, inspect, exec. */
 import { KindaError } from "../core/errors.js";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import { formatPlan, planLab } from "../plan/lab.js";
 import { DockerRuntime } from "../runtime/docker.js";
-import type { Runtime } from "../model/container.js";
+import type { ExecResult, Runtime } from "../model/container.js";
 import { StateStore, type LabState } from "../state/store.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
@@ -21,8 +22,31 @@ import type { Reporter } from "../core/reporter.js";
 import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
 
-export interface UpOptions {
+/** Overrides of a topology's own settings, from the command line. */
+export interface TopologyOverrides {
   name?: string;
+  /** Kind node image (the topology's cluster.image). */
+  nodeImage?: string;
+  /** Pod traffic between nodes (the topology's encapsulation). */
+  encapsulation?: TopologySpec["encapsulation"];
+}
+
+function overridden(spec: TopologySpec, o: TopologyOverrides): TopologySpec {
+  return {
+    ...spec,
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+    ...(o.nodeImage ? { cluster: { ...spec.cluster, image: o.nodeImage } } : {}),
+  };
+}
+
+/** A Kathara lab has no Kubernetes nodes: node options given for one are a mistake worth saying. */
+function noNodeOptions(path: string, o: TopologyOverrides): void {
+  const given = [o.nodeImage && "--node-image", o.encapsulation && "--encapsulation"].filter(Boolean);
+  if (given.length) throw new KindaError(`${given.join(" and ")}: ${path} is a Kathara lab, which has no Kubernetes nodes`);
+}
+
+export interface UpOptions extends TopologyOverrides {
   imageMap?: Record<string, string>;
   runtime?: Runtime;
   store?: StateStore;
@@ -34,15 +58,16 @@ export interface UpOptions {
 /** Loads and plans a lab without touching anything; returns the --dry-run text. */
 export async function dryRun(
   path: string,
-  opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore } = {},
+  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore } = {},
 ): Promise<string> {
   const src = await loadSource(path);
   const store = opts.store ?? new StateStore();
   if (src.type === "topology") {
-    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const spec = overridden(src.spec, opts);
     const t = planTopology(spec, { store, imageMap: opts.imageMap ?? {}, source: src.path, ...(src.where ? { where: src.where } : {}) });
     return formatTopologyPlan(t, formatPlan);
   }
+  noNodeOptions(path, opts);
   const name = opts.name ?? src.defaultName;
   return formatPlan(
     planLab(src.lab, {
@@ -67,7 +92,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
   if (src.type === "topology") {
-    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const spec = overridden(src.spec, opts);
     const h = await upTopology(spec, {
       ...common,
       imageMap: opts.imageMap ?? {},
@@ -76,6 +101,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     });
     return h.network;
   }
+  noNodeOptions(path, opts);
   const name = opts.name ?? src.defaultName;
   const plan = planLab(src.lab, {
     name,
@@ -130,6 +156,10 @@ export interface DeviceStatus {
   interfaces: { name: string; domain: string; mac?: string }[];
   startup: string;
   startupLog?: string;
+  /** Programmable devices: p4-switch or ovs-switch. */
+  kind?: string;
+  /** Published ports of programmable devices, by name (grpc, thrift), at their host address. */
+  published?: { name: string; address: string }[];
 }
 
 export interface LabStatus {
@@ -173,6 +203,11 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
               : "pending",
           };
           if (d.startup?.log) s.startupLog = d.startup.log;
+          if (d.role) {
+            s.kind = d.role.kind;
+            const pub = publishedByName(d.role.portNames ?? {}, c?.published ?? []);
+            if (pub.length) s.published = pub;
+          }
           return s;
         })
       : mine.map((c) => ({
@@ -199,6 +234,44 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
   });
 }
 
+/** Named ports (grpc -> 9559) at the host addresses the runtime published them on. */
+function publishedByName(
+  names: Record<string, number>,
+  published: readonly { guest: number; protocol: string; hostIp: string; hostPort: number }[],
+): { name: string; address: string }[] {
+  return Object.entries(names).flatMap(([name, guest]) =>
+    published
+      .filter((p) => p.guest === guest && p.protocol === "tcp" && !p.hostIp.includes(":"))
+      .map((p) => ({ name, address: `${p.hostIp || "0.0.0.0"}:${p.hostPort}` })),
+  );
+}
+
+/**
+ * `kinda logs LAB DEVICE`: a programmable device's data-plane log (BMv2's output, ovs-vswitchd's
+ * log), read in the device; for other devices, the output of their start-up steps.
+ */
+export async function logsOf(
+  lab: string,
+  device: string,
+  opts: { follow?: boolean; runtime?: Runtime; store?: StateStore; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
+): Promise<ExecResult> {
+  const store = opts.store ?? new StateStore();
+  const name = resolveLabName(lab, store);
+  const d = store.read(name)?.devices.find((x) => x.name === device);
+  if (!d) throw new KindaError(`no device ${device} in lab ${name}`, { hint: `kinda status ${name} lists its devices` });
+  if (!d.role) {
+    if (!d.startup?.log || !existsSync(d.startup.log)) throw new KindaError(`${device} has no log: it ran no start-up steps`);
+    const text = readFileSync(d.startup.log, "utf8");
+    (opts.stdout ?? process.stdout).write(text);
+    return { exitCode: 0, output: opts.stdout ? "" : text };
+  }
+  const runtime = opts.runtime ?? new DockerRuntime();
+  const c = await findDevice(device, name, { runtime, store });
+  const argv = opts.follow ? ["tail", "-n", "+1", "-F", d.role.logFile] : ["cat", d.role.logFile];
+  return runtime.exec(c.id, argv, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.stderr ? { stderr: opts.stderr } : {}) });
+}
+
+import { findDevice } from "./exec.js";
 export { clusterNodes, execIn, findDevice, reverseName, whoIs, type ExecInOptions } from "./exec.js";
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */

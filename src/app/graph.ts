@@ -82,7 +82,7 @@ export function graphFromLab(title: string, lab: Lab): Graph {
 export function graphFromState(st: LabState): Graph {
   const g = fromDomains(
     st.name,
-    st.devices.map((d) => ({ name: d.name, kind: "device" as GraphKind, ifs: d.interfaces })),
+    st.devices.map((d) => ({ name: d.name, kind: (d.role?.kind ?? "device") as GraphKind, ifs: d.interfaces })),
   );
   for (const n of st.cluster?.nodes ?? []) g.nodes.push({ id: n.name, kind: n.role, label: `${n.name} (${n.k8sName})` });
   const lb = st.cluster?.loadBalancer;
@@ -178,6 +178,8 @@ export function layout(g: Graph): Map<string, Placed> {
 const COLORS: Record<GraphKind, string> = {
   router: "#4e79a7",
   switch: "#f28e2b",
+  "p4-switch": "#d4a017",
+  "ovs-switch": "#8c564b",
   host: "#76b7b2",
   external: "#bab0ac",
   worker: "#59a14f",
@@ -200,6 +202,16 @@ function shape(n: GraphNode, p: Placed): string {
       return `<circle cx="${x}" cy="${y}" r="26" fill="${c}"/>`;
     case "switch":
       return `<rect x="${x - 26}" y="${y - 26}" width="52" height="52" rx="8" fill="${c}"/>`;
+    case "p4-switch": {
+      // an octagon: a programmable chip
+      const pts = [22.5, 67.5, 112.5, 157.5, 202.5, 247.5, 292.5, 337.5].map(
+        (a) => `${(x + 30 * Math.cos((a * Math.PI) / 180)).toFixed(1)},${(y + 30 * Math.sin((a * Math.PI) / 180)).toFixed(1)}`,
+      );
+      return `<polygon points="${pts.join(" ")}" fill="${c}"/>`;
+    }
+    case "ovs-switch":
+      // a parallelogram: a software switch
+      return `<polygon points="${x - 22},${y - 22} ${x + 36},${y - 22} ${x + 22},${y + 22} ${x - 36},${y + 22}" fill="${c}"/>`;
     case "external":
       return `<ellipse cx="${x}" cy="${y}" rx="38" ry="24" fill="${c}"/>`;
     case "host":
@@ -278,10 +290,27 @@ export function toMermaid(g: Graph): string {
           ? "{"
           : n.kind === "load-balancer"
             ? "[/"
-            : isNode(n.kind as DeviceKind)
-              ? "{{"
-              : "[";
-    const close = open === "((" ? "))" : open === "{" ? "}" : open === "{{" ? "}}" : open === "[/" ? "\\]" : "]";
+            : n.kind === "p4-switch"
+              ? "[["
+              : n.kind === "ovs-switch"
+                ? "[/"
+                : isNode(n.kind as DeviceKind)
+                  ? "{{"
+                  : "[";
+    const close =
+      open === "(("
+        ? "))"
+        : open === "{"
+          ? "}"
+          : open === "{{"
+            ? "}}"
+            : open === "[["
+              ? "]]"
+              : open === "[/"
+                ? n.kind === "ovs-switch"
+                  ? "/]"
+                  : "\\]"
+                : "]";
     out.push(`  ${mid(n.id)}${open}${text}${close}`);
   }
   for (const e of g.edges) {
@@ -296,6 +325,8 @@ export function toDot(g: Graph): string {
     router: "circle",
     device: "circle",
     switch: "box",
+    "p4-switch": "octagon",
+    "ovs-switch": "parallelogram",
     host: "box",
     external: "ellipse",
     worker: "hexagon",

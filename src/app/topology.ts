@@ -1,4 +1,5 @@
 /** Deploys a TopologySpec: its network as a lab, then (when it has nodes) its cluster. */
+import { requirePrograms } from "../core/host.js";
 import { ClusterBuilder, type BuildResult } from "../engine/cluster.js";
 import { KindProvider } from "../providers/kind.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
@@ -13,6 +14,7 @@ import { compileSpec, type CompiledTopology, type SpecPath } from "../topology/c
 import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
+import { runServices } from "../engine/services.js";
 import { checkDeployShaping } from "../engine/live.js";
 import { describeShaping } from "../core/tc.js";
 
@@ -84,6 +86,10 @@ export class TopologyHandle {
   async buildCluster(signal?: AbortSignal): Promise<BuildResult | undefined> {
     if (!this.builder || this.cluster) return this.cluster;
     this.cluster = await this.builder.build(signal ? { signal } : {});
+    // data planes whose ports include node links start now that those interfaces exist
+    for (const d of this.network.state.devices)
+      if (d.clusterServices?.length && d.containerId)
+        await runServices(this.runtime, d.containerId, { name: d.name, services: d.clusterServices }, "cluster");
     return this.cluster;
   }
 
@@ -106,7 +112,9 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
     ? (opts.provider ??
       new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {}))
     : undefined;
-  await provider?.preflight?.(); // e.g. no kind CLI: say so before creating anything
+  // every host program the lab, its nodes and the provider need, all named at once, before anything is created
+  if (provider) requirePrograms(["lab", "cluster"], provider.hostPrograms?.() ?? []);
+  await provider?.preflight?.(); // e.g. a kind CLI that does not run: say so before creating anything
   await checkDeployShaping(
     compiled.nodeLinks.flatMap((l) =>
       [l.nodeTc, l.deviceTc].flatMap((s) =>

@@ -41,11 +41,34 @@ export function HostMeta(o: { image?: string; startup?: string[] } = {}): Device
   return { kind: "host", ...o };
 }
 
-/** An in-network (P4) switch: program, gRPC port published on the host, switch CLI commands. */
+/**
+ * An in-network (P4) switch. With a `program` (BMv2 JSON from p4c; `p4info` for P4Runtime
+ * clients) it is a P4 switch (kind p4-switch): BMv2 runs the program with every data interface as
+ * a port, `grpcPort`/`thriftPort` are published on the host, `cli` commands (table entries) are
+ * applied once it answers; default image kathara/p4. Without a program (the seed's
+ * `IncSwitchMeta()`) it runs as a plain router (kind switch).
+ */
 export function IncSwitchMeta(
-  o: { image?: string; program?: string; grpcPort?: number; cli?: string[]; startup?: string[] } = {},
+  o: {
+    image?: string;
+    program?: string;
+    p4info?: string;
+    grpcPort?: number;
+    thriftPort?: number;
+    cli?: string[];
+    startup?: string[];
+  } = {},
 ): DeviceMeta {
-  return { kind: "switch", ...o };
+  return { kind: o.program === undefined ? "switch" : "p4-switch", ...o };
+}
+
+/**
+ * An Open vSwitch device (the seed's kathara/sdn): a bridge with the userspace datapath over its
+ * data interfaces, forwarding NORMAL unless a `controller` (tcp:IP:PORT) is given, with `flows`
+ * added by ovs-ofctl. Default image kathara/sdn.
+ */
+export function OvsSwitchMeta(o: { image?: string; controller?: string; flows?: string[]; startup?: string[] } = {}): DeviceMeta {
+  return { kind: "ovs-switch", ...o };
 }
 
 /** The seed's TreeNodeDefinition. */

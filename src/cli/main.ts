@@ -6,11 +6,25 @@ import type { LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 
 // Modules load when a verb needs them (dynamic import): `kinda DEVICE CMD` must not pay for
-// the topology compiler, the Kubernetes client or the picture renderer.
+// dockerode, the topology compiler, the Kubernetes client or the picture renderer.
 const api = () => import("../app/api.js");
 const terminalReporter = async () => (await import("./render.js")).terminalReporter();
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "who", "reverse", "graph", "link", "capture", "top", "help"]);
+const KNOWN_COMMANDS = new Set([
+  "up",
+  "down",
+  "status",
+  "exec",
+  "logs",
+  "who",
+  "reverse",
+  "graph",
+  "doctor",
+  "link",
+  "capture",
+  "top",
+  "help",
+]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -38,7 +52,11 @@ function printStatus(labs: LabStatus[]): void {
     const w = Math.max(6, ...l.devices.map((d) => d.name.length));
     for (const d of l.devices) {
       const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
-      console.log(`  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${d.image}  startup=${d.startup}  ${ifs}`);
+      const kind = d.kind ? `${d.kind}  ` : "";
+      console.log(
+        `  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${kind}${d.image}  startup=${d.startup}  ${ifs}`,
+      );
+      if (d.published?.length) console.log(`  ${"".padEnd(w)}  ${d.published.map((p) => `${p.name} ${p.address}`).join(", ")}`);
       if (d.startup.startsWith("failed") && d.startupLog) console.log(`  ${"".padEnd(w)}  log: ${d.startupLog}`);
     }
     const c = l.cluster;
@@ -55,6 +73,15 @@ function printStatus(labs: LabStatus[]): void {
           .join(" ")}`,
       );
   }
+}
+
+interface UpFlags {
+  name?: string;
+  imageMap: Record<string, string>;
+  nodeImage?: string;
+  encapsulation?: "vxlan" | "gre" | "none";
+  dryRun?: boolean;
+  parallelism?: number;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -89,12 +116,21 @@ async function main(argv: string[]): Promise<number> {
     .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
+    .option("--node-image <image>", "Kind node image for the Kubernetes nodes (overrides the topology's cluster.image)")
+    .addOption(
+      new Option("--encapsulation <mode>", "pod traffic between nodes (overrides the topology's)").choices(["vxlan", "gre", "none"]),
+    )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
-    .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
+    .action(async (path: string, o: UpFlags) => {
+      const overrides = {
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
+        ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+      };
       const { dryRun, up } = await api();
       if (o.dryRun) {
-        console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
+        console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
       const ac = new AbortController();
@@ -108,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
       process.on("SIGTERM", onSig);
       const reporter = await terminalReporter();
       const r = await up(path, {
-        ...(o.name ? { name: o.name } : {}),
+        ...overrides,
         imageMap: o.imageMap,
         reporter,
         signal: ac.signal,
@@ -184,6 +220,18 @@ async function main(argv: string[]): Promise<number> {
       exitCode = r.exitCode;
     });
 
+  program
+    .command("logs")
+    .description("a device's log: the data plane of a P4 or Open vSwitch device, else its start-up output")
+    .argument("<lab>", "lab name")
+    .argument("<device>", "device name")
+    .option("-f, --follow", "keep printing as the log grows (programmable devices)")
+    .action(async (lab: string, device: string, o: { follow?: boolean }) => {
+      const { logsOf } = await api();
+      const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
+      exitCode = r.exitCode;
+    });
+
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
   program
     .command("who")
@@ -218,8 +266,18 @@ async function main(argv: string[]): Promise<number> {
       } else process.stdout.write(data);
     });
 
-  const live = await import("./live.js");
-  live.addLiveCommands(program, (code) => (exitCode = code));
+  program
+    .command("doctor")
+    .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import("../app/doctor.js");
+      const r = await doctor();
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      if (!r.ok) exitCode = 1;
+    });
+
+  (await import("./live.js")).addLiveCommands(program, (code) => (exitCode = code));
   await program.parseAsync(argv);
   return exitCode;
 }

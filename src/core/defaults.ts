@@ -2,6 +2,10 @@
 
 /** The image of a device that names none (Kathara's). */
 export const DEFAULT_IMAGE = "kathara/base";
+/** The image of a P4 switch that names none (Kathara's, with BMv2 and p4c). */
+export const P4_DEFAULT_IMAGE = "kathara/p4";
+/** The image of an Open vSwitch device that names none (Kathara's SDN image). */
+export const OVS_DEFAULT_IMAGE = "kathara/sdn";
 /** Where a device's staged files (its lab folder, start-up steps) are mounted, read-only. */
 export const STAGE_MOUNT = "/var/lib/kinda";
 /** The range tunnel (VXLAN/GRE) endpoints get their addresses from. */

@@ -29,7 +29,8 @@ async function applyOps(o: NsOps): Promise<void> {
     for (const args of o.ethtool) await runChecked(inNetns(o.ns, ["ethtool", ...args]));
     const rules = iptablesRestoreInput(o.iptables);
     if (rules) await runChecked(inNetns(o.ns, ["iptables-restore", "--noflush", "--wait"]), rules);
-    if (o.flushConntrack) await run(inNetns(o.ns, ["conntrack", "-F"]));
+    // a flush that fails would leave connections NATed the old way: an error, not a shrug
+    if (o.flushConntrack) await runChecked(inNetns(o.ns, ["conntrack", "-F"]));
     // best effort, like the flush: a kernel without SOCK_DESTROY leaves the connections as they are
     if (o.killTcp.length) await run(inNetns(o.ns, killTcpArgv(o.killTcp)));
   } catch (e) {

@@ -4,6 +4,7 @@
  * creates the nodes, kinda discovers them and plumbs them into the network. `destroy()` (or
  * `await using`) removes the cluster and everything kinda added for it.
  */
+import { requirePrograms } from "../core/host.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
@@ -34,6 +35,11 @@ export interface BuilderDeps {
   reporter?: Reporter;
   /** Recorded so that `kinda down` can rebuild the provider (e.g. Kind's image). */
   providerOptions?: Record<string, string>;
+  /**
+   * PATH in which the host programs that attaching nodes runs must be (default: the process's).
+   * Unit tests with a fake runtime and provider, which run no host program, give their own.
+   */
+  hostPath?: string;
 }
 
 export interface BuildResult {
@@ -189,6 +195,7 @@ export class ClusterBuilder {
     if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
     const devices = await discoverDevices(this.lab, this.runtime);
     this.validateUpFront(devices);
+    requirePrograms(["cluster"], this.provider.hostPrograms?.() ?? [], this.deps.hostPath);
     if (await this.provider.exists?.()) {
       throw new KindaError(`a ${this.provider.kind} cluster named ${this.provider.name} already exists`, {
         hint: "kinda neither adopts nor deletes a cluster it did not create: pick another cluster name, or delete that one",

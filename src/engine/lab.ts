@@ -4,7 +4,9 @@
  * A failure (or an abort) halfway removes everything created. Teardown finds objects by label
  * and name, so it also works after a crash.
  */
-import { mkdirSync } from "node:fs";
+import { requirePrograms } from "../core/host.js";
+import { existsSync, mkdirSync } from "node:fs";
+import { hostPortIssues } from "./ports.js";
 import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
 import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
@@ -16,6 +18,7 @@ import { removeHostSide } from "./cluster-apply.js";
 import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
 import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { deferred, limiter } from "./pool.js";
+import { runServices } from "./services.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { checkDeployShaping, shapeAtDeploy } from "./live.js";
 
@@ -70,6 +73,9 @@ export function containerSpec(dev: DevicePlan): ContainerSpec {
     startup: _st,
     shutdown: _sd,
     dependsOn: _d,
+    services: _sv,
+    role: _r,
+    stageFiles: _sf,
     where: _w,
     ...spec
   } = dev;
@@ -84,6 +90,7 @@ export async function labExists(runtime: Runtime, store: StateStore, name: strin
 
 /** Everything that can be checked before creating anything; throws PreflightError with all problems. */
 export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, StagedFile[]>> {
+  requirePrograms(["lab"]);
   await runtime.ping();
   const issues: Issue[] = [];
   if (await labExists(runtime, store, plan.lab)) {
@@ -101,6 +108,10 @@ export async function preflight(plan: Plan, runtime: Runtime, store: StateStore)
       message: `image ${d.image}${mapped} is not present locally${d.where ? ` (device defined at ${d.where})` : ""}; pull or build it, or substitute another with --image-map ${d.requestedImage}=IMAGE`,
     });
   }
+  for (const d of plan.devices)
+    for (const f of d.devices ?? [])
+      if (!existsSync(f)) issues.push({ device: d.name, message: `${f} does not exist on this host (the device needs it passed in)` });
+  issues.push(...(await hostPortIssues(plan)));
   const staged = new Map<string, StagedFile[]>();
   for (const d of plan.devices) staged.set(d.name, collectDeviceFiles(d, issues));
   if (issues.length) throw new PreflightError(issues);
@@ -124,6 +135,8 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
       shell: d.shell,
       interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
       shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s.file) })),
+      ...(d.role ? { role: d.role } : {}),
+      ...(d.services.some((x) => x.after === "cluster") ? { clusterServices: d.services.filter((x) => x.after === "cluster") } : {}),
     })),
     domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
     warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
@@ -226,6 +239,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
           await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
           await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
         });
+        await traced(`${dev.name} services`, () => runServices(runtime, id, dev, "network"));
         started++;
         readyAt = performance.now();
         devStep.update(`starting devices: ${started}/${total} up`);

@@ -5,6 +5,7 @@
  * rejected or failed change leaves the lab as it was. Changes are recorded in the state.
  */
 import { spawn } from "node:child_process";
+import { requirePrograms, type HostNeed } from "../core/host.js";
 import { KindaError, PreflightError } from "../core/errors.js";
 import { NETEM_FIELDS, describeShaping, shapingProblems, usesNetem, type Shaping } from "../core/tc.js";
 import type { LabShaping } from "../model/lab.js";
@@ -42,7 +43,8 @@ export interface LinkChangeResult {
   summary: string;
 }
 
-function readLab(lab: string, store: StateStore): LabState {
+function readLab(lab: string, store: StateStore, need: HostNeed = "live"): LabState {
+  requirePrograms([need]);
   const st = store.read(lab);
   if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`, { hint: "kinda status lists the labs that are" });
   if (st.phase !== "up") throw new KindaError(`lab ${lab} is ${st.phase}, not up`);
@@ -168,6 +170,7 @@ function record(st: LabState, target: LinkTarget, change: LinkChange, ops: LiveO
 
 /** Refuses deploy-time netem options, with where they were written, on a kernel without netem. */
 export async function checkDeployShaping(entries: readonly LabShaping[], probe: () => Promise<boolean> = netemAvailable): Promise<void> {
+  if (entries.length) requirePrograms(["live"]);
   const netem = entries.filter((e) => usesNetem(e.shaping));
   if (!netem.length || (await probe())) return;
   throw new PreflightError(
@@ -225,7 +228,7 @@ export interface CaptureOptions extends LiveOptions {
 /** `kinda capture`: tcpdump on the host side of a link (lab namespace or the node's veth). */
 export async function captureArgv(lab: string, endpoint: string, opts: CaptureOptions = {}): Promise<string[]> {
   const store = opts.store ?? new StateStore();
-  const st = readLab(lab, store);
+  const st = readLab(lab, store, "capture");
   const t = resolveEndpoint(st, endpoint);
   if (opts.count !== undefined && (!Number.isInteger(opts.count) || opts.count < 1))
     throw new KindaError(`-c ${opts.count}: the packet count must be a positive integer`);

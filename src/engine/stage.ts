@@ -67,6 +67,7 @@ export function collectDeviceFiles(dev: DevicePlan, issues: Issue[]): StagedFile
   const out: StagedFile[] = [];
   if (dev.folder) walk(dev.folder, dev.folder, out, issues, dev.name);
   out.push(...stepFiles("steps", dev.startup, dev.name, issues), ...stepFiles("shutdown", dev.shutdown, dev.name, issues));
+  for (const f of dev.stageFiles ?? []) out.push({ name: f.name, type: "file", mode: 0o644, data: Buffer.from(f.text) });
   return out;
 }
 

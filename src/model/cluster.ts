@@ -38,6 +38,11 @@ export interface NodeLink {
   deviceAddress?: string;
   /** Make the device side a port of this bridge inside the device (created on first use). */
   deviceBridge?: string;
+  /**
+   * Put `deviceAddress` on this interface of the device instead of the link's own (e.g. the
+   * internal port of an Open vSwitch bridge the link's interface is a port of).
+   */
+  deviceAddressIf?: string;
   /** Node-side interface name (default "eth1"; the node's eth0 is the cluster provider's). */
   nodeIf?: string;
   /** Device-side interface name (default: the device's next free ethN). */

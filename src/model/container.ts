@@ -21,6 +21,8 @@ export interface ContainerSpec {
   ulimits: Ulimit[];
   entrypoint?: string[];
   cmd?: string[];
+  /** Host device files passed in at the same path (e.g. /dev/net/tun for Open vSwitch's userspace datapath). */
+  devices?: string[];
 }
 
 export interface ContainerInfo {
@@ -32,6 +34,8 @@ export interface ContainerInfo {
   image: string;
   /** The runtime's NAT network, when the container has one. */
   nat?: { ifName?: string; ip: string; gateway: string };
+  /** Published ports: container port to host address (from inspect and list). */
+  published?: { guest: number; protocol: string; hostIp: string; hostPort: number }[];
 }
 
 export interface ExecResult {

@@ -32,6 +32,35 @@ export interface DeviceInterface {
   place?: Place;
 }
 
+/**
+ * A command kinda runs in a device once its interfaces exist, before its start-up steps: the
+ * data plane of a programmable device (Open vSwitch daemons, bridge, flows; BMv2 and its table
+ * entries). An argv, never a shell string built from input. A failing service fails the deploy
+ * (the lab is rolled back) with the device and `field` named.
+ */
+export interface ServiceStep {
+  /** What it does, for messages (e.g. "add flow"). */
+  what: string;
+  argv: string[];
+  /** The topology field it comes from (e.g. "flows[2]"), for errors. */
+  field?: string;
+  /** Retry while it fails, up to this many seconds (a readiness wait). */
+  retrySeconds?: number;
+  /** Output matching this (a regular expression) is a failure even with exit code 0. */
+  failOn?: string;
+  /** "cluster": run once the cluster's links into the device exist (ports on node links). */
+  after?: "network" | "cluster";
+}
+
+/** What a programmable device is, for status, logs and pictures. */
+export interface DeviceRole {
+  kind: "p4-switch" | "ovs-switch";
+  /** File inside the device with its data plane's log (`kinda logs LAB DEVICE`). */
+  logFile: string;
+  /** Published ports by name (e.g. grpc -> 9559), shown by `kinda status` with their host address. */
+  portNames?: Record<string, number>;
+}
+
 export interface Device {
   name: string;
   /** Image reference as written; undefined means the default image. */
@@ -61,6 +90,13 @@ export interface Device {
   args?: string[];
   /** Devices that must be up before this one starts (Kathara's lab.dep). */
   dependsOn: string[];
+  /** Data-plane services (programmable devices), run after the interfaces exist. */
+  services: ServiceStep[];
+  role?: DeviceRole;
+  /** Host device files passed into the container (e.g. /dev/net/tun). */
+  hostDevices: string[];
+  /** Files kinda writes into the device's stage folder (mounted at /var/lib/kinda), e.g. p4-cli.txt. */
+  stageFiles: { name: string; text: string }[];
   /** Where the device was first defined. */
   place?: Place;
   /** Where each option was last set, for error messages (option name to place). */
@@ -113,6 +149,9 @@ export function newDevice(name: string, place?: Place): Device {
     ulimits: [],
     volumes: [],
     dependsOn: [],
+    services: [],
+    stageFiles: [],
+    hostDevices: [],
     optionPlaces: {},
     ...(place ? { place } : {}),
   };

@@ -6,7 +6,8 @@
  */
 import type { TrafficControl } from "./cluster.js";
 
-export type DeviceKind = "router" | "switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
+export type DeviceKind =
+  "router" | "switch" | "p4-switch" | "ovs-switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
 
 export interface DeviceSpec {
   name: string;
@@ -17,10 +18,20 @@ export interface DeviceSpec {
   startup?: string[];
   /** Kubernetes nodes and the load balancer: MTU of their link. */
   mtu?: number;
-  /** In-network (P4) switches: program, gRPC port published on the host, switch CLI commands. */
+  /** P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path. */
   program?: string;
+  /** P4 switches: the P4Info file (for P4Runtime clients), mounted next to the program. */
+  p4info?: string;
+  /** P4 switches: host port for P4Runtime (gRPC); given: simple_switch_grpc, absent: simple_switch. */
   grpcPort?: number;
+  /** P4 switches: host port for the Thrift API (simple_switch_CLI); absent: one the engine picks. */
+  thriftPort?: number;
+  /** P4 switches: simple_switch_CLI commands (table entries), applied once the switch answers. */
   cli?: string[];
+  /** Open vSwitch (ovs-switch): OpenFlow controller, e.g. tcp:192.0.2.10:6653; absent: NORMAL forwarding. */
+  controller?: string;
+  /** Open vSwitch: flows added with ovs-ofctl add-flow, in order. */
+  flows?: string[];
 }
 
 export type LinkTc = TrafficControl | { a?: TrafficControl; b?: TrafficControl };
@@ -81,6 +92,11 @@ export function isNode(kind: DeviceKind): boolean {
  */
 export function isLoadBalancer(kind: DeviceKind): boolean {
   return kind === "load-balancer";
+}
+
+/** Devices whose data plane is a program (BMv2, Open vSwitch) rather than the kernel's routing. */
+export function isProgrammable(kind: DeviceKind): kind is "p4-switch" | "ovs-switch" {
+  return kind === "p4-switch" || kind === "ovs-switch";
 }
 
 /** Containers the cluster provider makes (nodes, the load balancer): no lab device, one link each. */

@@ -233,6 +233,7 @@ export function validateLinks(
       ["nodeIf", l.nodeIf],
       ["deviceIf", l.deviceIf],
       ["deviceBridge", l.deviceBridge],
+      ["deviceAddressIf", l.deviceAddressIf],
     ] as const) {
       if (v !== undefined && !IFNAME.test(v)) bad(`${k} ${JSON.stringify(v)} is not an interface name (1-15 of letters, digits, _ . -)`);
     }
@@ -404,7 +405,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       }
       d.ip.push(`link set ${devIf} master ${l.deviceBridge}`);
     } else if (l.deviceAddress) {
-      d.ip.push(`addr add ${l.deviceAddress} dev ${devIf}`);
+      d.ip.push(`addr add ${l.deviceAddress} dev ${l.deviceAddressIf ?? devIf}`);
     }
     if (l.nodeTc) n.tc.push(tbf(nodeIf, l.nodeTc));
     if (l.deviceTc) d.tc.push(tbf(devIf, l.deviceTc));

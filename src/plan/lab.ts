@@ -4,7 +4,7 @@
  */
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import type { Device, Lab, LabShaping, LabWarning } from "../model/lab.js";
+import type { Device, DeviceRole, Lab, LabShaping, LabWarning, ServiceStep } from "../model/lab.js";
 import type { ContainerSpec } from "../model/container.js";
 import { describeShaping, shapingProblems } from "../core/tc.js";
 import { resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
@@ -78,6 +78,11 @@ export interface DevicePlan extends Omit<ContainerSpec, "name"> {
   startup: StartupStep[];
   shutdown: StartupStep[];
   dependsOn: string[];
+  /** Data-plane services (programmable devices), run after the interfaces exist, before start-up. */
+  services: ServiceStep[];
+  role?: DeviceRole;
+  /** Files of kinda's own for the stage folder (next to steps/). */
+  stageFiles: { name: string; text: string }[];
   /** Source place of the device's definition, for messages. */
   where?: string;
 }
@@ -207,7 +212,11 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       startup,
       shutdown,
       dependsOn: [...dev.dependsOn],
+      services: dev.services ?? [],
+      stageFiles: dev.stageFiles ?? [],
     };
+    if (dev.hostDevices?.length) plan.devices = [...dev.hostDevices];
+    if (dev.role) plan.role = dev.role;
     if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
     if (dev.cpus !== undefined) plan.nanoCpus = Math.round(dev.cpus * 1e9);
     if (dev.entrypoint) plan.entrypoint = dev.entrypoint;
@@ -331,6 +340,10 @@ export function formatPlan(plan: Plan): string {
     for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
     for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
+    for (const s of d.services)
+      out.push(
+        `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${s.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`,
+      );
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
   }
   for (const s of plan.shaping) out.push(`shape ${s.endpoint}${s.from ? ` from ${s.from}` : ""}: ${describeShaping(s.shaping)}`);

@@ -5,6 +5,7 @@
  * control planes Kind adds an external load balancer (haproxy) in front of their API servers;
  * it is found by Kind's labels too.
  */
+import { kindProgram, programsFor, type HostProgram } from "../core/host.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,6 +105,10 @@ export class KindProvider implements ClusterProvider {
 
   private get bin(): string {
     return this.options.kindBinary ?? process.env["KINDA_KIND"] ?? "kind";
+  }
+
+  hostPrograms(): HostProgram[] {
+    return [...programsFor(["kind"]), kindProgram(this.bin)];
   }
 
   async preflight(): Promise<void> {

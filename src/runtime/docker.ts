@@ -19,6 +19,15 @@ function toInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
     image: c.Config?.Image ?? "",
   };
   if (bridge?.IPAddress) info.nat = { ip: bridge.IPAddress, gateway: bridge.Gateway };
+  const published = Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([key, binds]) =>
+    (binds ?? []).map((b) => ({
+      guest: Number(key.split("/")[0]),
+      protocol: key.split("/")[1] ?? "tcp",
+      hostIp: b.HostIp,
+      hostPort: Number(b.HostPort),
+    })),
+  );
+  if (published.length) info.published = published;
   return info;
 }
 
@@ -75,6 +84,8 @@ export class DockerRuntime implements Runtime {
     };
     if (spec.memoryBytes !== undefined) hostConfig.Memory = spec.memoryBytes;
     if (spec.nanoCpus !== undefined) hostConfig.NanoCpus = spec.nanoCpus;
+    if (spec.devices?.length)
+      hostConfig.Devices = spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: "rwm" }));
     const opts: Docker.ContainerCreateOptions = {
       name: spec.name,
       Image: spec.image,
@@ -203,6 +214,16 @@ export class DockerRuntime implements Runtime {
       running: c.State === "running",
       pid: 0,
       image: c.Image,
+      ...(c.Ports?.some((p) => p.PublicPort)
+        ? {
+            published: c.Ports.filter((p) => p.PublicPort).map((p) => ({
+              guest: p.PrivatePort,
+              protocol: p.Type,
+              hostIp: p.IP ?? "",
+              hostPort: p.PublicPort,
+            })),
+          }
+        : {}),
     }));
   }
 

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { KindaError } from "../core/errors.js";
 import { isValidLabName } from "../core/names.js";
+import type { DeviceRole, ServiceStep } from "../model/lab.js";
 
 export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
 
@@ -28,6 +29,10 @@ export interface DeviceState {
   startup?: StartupResult;
   /** Shutdown steps to run at teardown: [label, path in the device]. */
   shutdown?: { label: string; path: string }[];
+  /** A programmable device (P4 switch, Open vSwitch): what it is, its log, its published ports. */
+  role?: DeviceRole;
+  /** Its services that run once the cluster's links into it exist (a P4 switch with ports on node links). */
+  clusterServices?: ServiceStep[];
 }
 
 export interface ClusterNodeState {

@@ -7,11 +7,34 @@
  */
 import { TopologyError, type Issue } from "../core/errors.js";
 import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../core/addr.js";
-import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../core/defaults.js";
+import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
 import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
-import { newDevice, type Lab } from "../model/lab.js";
-import { isLoadBalancer, isNode, isProvided, linkTcSides, type DeviceSpec, type LinkSpec, type TopologySpec } from "../model/spec.js";
+import { existsSync } from "node:fs";
+import { newDevice, type Device, type Lab } from "../model/lab.js";
+import {
+  isLoadBalancer,
+  isNode,
+  isProgrammable,
+  isProvided,
+  linkTcSides,
+  type DeviceSpec,
+  type LinkSpec,
+  type TopologySpec,
+} from "../model/spec.js";
+import {
+  GRPC_PORT,
+  OVS_BRIDGE,
+  THRIFT_PORT,
+  ovsRole,
+  ovsServices,
+  p4CliText,
+  p4Role,
+  p4Services,
+  p4Volumes,
+  programFileProblem,
+  validateProgrammable,
+} from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
 
 export type SpecPath = (string | number)[];
@@ -47,9 +70,7 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     if (!NAME.test(d.name)) add(["devices", i, "name"], `device name ${JSON.stringify(d.name)} must be 1-30 of a-z, 0-9 and _`);
     if (byName.has(d.name)) add(["devices", i, "name"], `duplicate device name ${d.name} (first at devices[${byName.get(d.name)!.i}])`);
     else byName.set(d.name, { d, i });
-    if (d.kind !== "switch" && (d.program !== undefined || d.grpcPort !== undefined || d.cli !== undefined)) {
-      add(["devices", i], `program, grpcPort and cli belong to in-network switches (kind: switch), not to a ${d.kind}`);
-    }
+    validateProgrammable(d, i, add);
     if (isNode(d.kind) && (d.image !== undefined || d.startup !== undefined))
       add(["devices", i], "Kubernetes nodes take no image or startup (the cluster provider makes them)");
     if (isLoadBalancer(d.kind)) {
@@ -253,12 +274,57 @@ export function linkMac(link: number, side: 0 | 1): string {
   return `02:6b:${h(Math.floor(link / 256) % 256)}:${h(link % 256)}:00:${h(side + 1)}`;
 }
 
+function defaultImage(d: DeviceSpec): string {
+  return d.kind === "p4-switch" ? P4_DEFAULT_IMAGE : d.kind === "ovs-switch" ? OVS_DEFAULT_IMAGE : DEFAULT_IMAGE;
+}
+
+/** Program and P4Info files of P4 switches: present and (the program) BMv2 JSON. Reads the files. */
+function programFiles(spec: TopologySpec): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  spec.devices.forEach((d, i) => {
+    if (d.kind !== "p4-switch") return;
+    const problem = d.program === undefined ? undefined : programFileProblem(d.program);
+    if (problem) out.push({ path: ["devices", i, "program"], message: `P4 switch ${d.name}: ${problem}` });
+    if (d.p4info !== undefined && !existsSync(d.p4info))
+      out.push({ path: ["devices", i, "p4info"], message: `P4 switch ${d.name}: ${d.p4info} does not exist` });
+  });
+  return out;
+}
+
+/** A P4 switch's container: program mounted, Thrift (and gRPC) published, no kernel forwarding. */
+function prepareP4(d: DeviceSpec, dev: Device): void {
+  dev.role = p4Role(d);
+  dev.volumes.push(...p4Volumes(d));
+  // 0: the engine picks a free host port
+  dev.ports.push({ host: d.thriftPort ?? 0, guest: THRIFT_PORT, protocol: "tcp" });
+  if (d.grpcPort !== undefined) dev.ports.push({ host: d.grpcPort, guest: GRPC_PORT, protocol: "tcp" });
+  dev.bridged = true;
+  // the program forwards; the kernel only answers for the switch's own addresses
+  dev.sysctls["net.ipv4.ip_forward"] = "0";
+  dev.sysctls["net.ipv6.conf.all.forwarding"] = "0";
+  const cli = p4CliText(d);
+  if (cli) dev.stageFiles.push({ name: "p4-cli.txt", text: cli });
+}
+
+/** The interface of a programmable device's k-th link to a node: after its lab links (and NAT interface). */
+function nodePort(dev: Device, k: number): string {
+  return `eth${dev.interfaces.length + (dev.bridged ? 1 : 0) + k}`;
+}
+
+function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[]): void {
+  const ports = [...dev.interfaces.map((i) => `eth${i.index}`), ...nodeIfs];
+  dev.services = d.kind === "p4-switch" ? p4Services(d, ports, nodeIfs.length > 0) : ovsServices(d, ports);
+}
+
 export function compileSpec(
   spec: TopologySpec,
   where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
 ): CompiledTopology {
   const problems = validateSpec(spec);
   if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
+
+  const fileIssues = programFiles(spec);
+  if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
 
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
   const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
@@ -267,12 +333,19 @@ export function compileSpec(
   for (const d of spec.devices) {
     const dev = devs.get(d.name);
     if (!dev) continue;
-    dev.image = d.image ?? DEFAULT_IMAGE;
+    dev.image = d.image ?? defaultImage(d);
     if (d.kind === "switch") {
       lab.warnings.push({
-        message: `${d.name}: in-network (P4) switches run as plain routers until P4 support lands; program/cli are accepted but not run`,
+        message: `${d.name}: kind switch (IncSwitchMeta without a program) runs as a plain router; give it a program (kind: p4-switch) to run BMv2`,
       });
-      if (d.grpcPort) dev.ports.push({ host: d.grpcPort, guest: 9559, protocol: "tcp" });
+    }
+    if (d.kind === "p4-switch") prepareP4(d, dev);
+    if (d.kind === "ovs-switch") {
+      dev.role = ovsRole();
+      // the bridge's internal port holds the device's addresses; its ports answer no ARP of their own
+      dev.sysctls["net.ipv4.conf.all.arp_ignore"] = "1";
+      // the userspace datapath's internal port is a TAP device
+      dev.hostDevices.push("/dev/net/tun");
     }
     lab.devices.push(dev);
   }
@@ -280,6 +353,7 @@ export function compileSpec(
     .filter((d) => isNode(d.kind))
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
+  const nodePorts = new Map<string, string[]>();
   const addrCmds = new Map<string, string[]>();
   spec.links.forEach((l: LinkSpec, i) => {
     const [a, b] = l.endpoints;
@@ -319,15 +393,30 @@ export function compileSpec(
       dev.interfaces.push({ index, domain, mac: linkMac(i, k) });
       const addr = l.addresses?.[k];
       const cmds = addrCmds.get(name) ?? [];
-      if (addr) cmds.push(`ip addr add ${addr} dev eth${index}`);
+      const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
+      if (addr) cmds.push(`ip addr add ${addr} dev ${addrIf}`);
       if (l.mtu) cmds.push(`ip link set eth${index} mtu ${l.mtu}`);
       addrCmds.set(name, cmds);
     }
   });
+  // a programmable device's ports are known once all its lab links are: name the interfaces the
+  // cluster will make for its node links (see programmable.ts for the order)
+  for (const nl of nodeLinks) {
+    const devKind = kindOf.get(nl.device!)!.kind;
+    if (!isProgrammable(devKind)) continue;
+    const ifs = nodePorts.get(nl.device!) ?? nodePorts.set(nl.device!, []).get(nl.device!)!;
+    nl.deviceIf = nodePort(devs.get(nl.device!)!, ifs.length);
+    ifs.push(nl.deviceIf);
+    if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
+  }
   const routes = spec.routing === "static" ? treeRoutes(spec) : new Map<string, Map<string, string>>();
   for (const dev of devs.values()) {
     const cmds = [...(addrCmds.get(dev.name) ?? [])];
-    for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} via ${via}`);
+    const d = kindOf.get(dev.name)!;
+    if (isProgrammable(d.kind)) addServices(d, dev, nodePorts.get(dev.name) ?? []);
+    // a P4 switch's program forwards: the kernel gets no routes (its table entries come from cli)
+    if (d.kind !== "p4-switch")
+      for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} via ${via}`);
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
   }
@@ -338,6 +427,7 @@ export function compileSpec(
   if (spec.encapsulation === "none") {
     const podRoutes: PodRoute[] = [];
     for (const [device, m] of routes) {
+      if (kindOf.get(device)?.kind === "p4-switch") continue;
       for (const [dst, via] of m) if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via });
     }
     clusterOptions.podRoutes = podRoutes;

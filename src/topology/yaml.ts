@@ -96,5 +96,11 @@ export function parseTopologyYaml(text: string, file = "topology.yaml"): LoadedY
 
 export function loadTopologyYaml(path: string): LoadedYaml {
   const file = resolve(path);
-  return parseTopologyYaml(readFileSync(file, "utf8"), file);
+  const y = parseTopologyYaml(readFileSync(file, "utf8"), file);
+  // a P4 switch's files are named relative to the topology file
+  for (const d of y.spec.devices) {
+    if (d.program !== undefined) d.program = resolve(dirname(file), d.program);
+    if (d.p4info !== undefined) d.p4info = resolve(dirname(file), d.p4info);
+  }
+  return y;
 }

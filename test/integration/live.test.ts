@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT, conformanceDir, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT, CONFORMANCE_DIR, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
 import { assertNothingLeft, eventually, hostLinks, kinda, kindaOk, kindaSpawn, ping, stateDir } from "../support/kinda.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
@@ -153,7 +153,7 @@ describe("run-time changes on a static-routing lab (h1 -lan1- r1 -core- r2 -lan2
 describe("a cut with FRR (OSPF, single area)", () => {
   const FRR = "lvospf";
   it("bb0's cut interface keeps its address and routes; after up, bb0 reaches C directly and OSPF routes return", async () => {
-    await kindaOk("up", join(conformanceDir(), "ospf_frr-singlearea"), "--name", FRR, ...IMAGE_MAP_ARGS);
+    await kindaOk("up", join(CONFORMANCE_DIR, "ospf_frr-singlearea"), "--name", FRR, ...IMAGE_MAP_ARGS);
     try {
       const reach = (a: string) => kinda("exec", "--lab", FRR, "bb0", "--", "ping", "-c1", "-W1", a).then((r) => r.code === 0);
       await eventually("OSPF converged: bb0 reaches bb3 on B", 180, () => reach("10.0.1.2"));

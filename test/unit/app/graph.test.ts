@@ -9,7 +9,7 @@ import { haExample } from "../../../examples/ha.js";
 import { loadKatharaLab } from "../../../src/topology/kathara.js";
 import { parseTopologyYaml } from "../../../src/topology/yaml.js";
 import { treeExample } from "../../../examples/tree.js";
-import { ROOT, conformanceDir } from "../../support/env.js";
+import { ROOT, fixtureLab } from "../../support/env.js";
 
 function count(svg: string, re: RegExp): number {
   return (svg.match(re) ?? []).length;
@@ -32,12 +32,16 @@ describe("kinda graph", () => {
     for (const l of ["two-routers", "cluster-net"]) checkSvg(graphFromLab(l, loadKatharaLab(join(ROOT, "examples", "labs", l))));
   });
 
-  it("renders the conformance labs; shared segments become segment nodes", () => {
-    const one = graphFromLab("one-bridge", loadKatharaLab(join(conformanceDir(), "one-bridge")));
-    checkSvg(one);
-    const dc = graphFromLab("dc", loadKatharaLab(join(conformanceDir(), "data-center-bgp")));
-    assert.equal(dc.edges.length, 24);
-    checkSvg(dc);
+  it("renders Kathara labs; a segment of three or more devices becomes a segment node", () => {
+    const g = graphFromLab("features", loadKatharaLab(fixtureLab("features")));
+    checkSvg(g);
+    // lan1 joins pc1, pc3 and r1 through a segment node (3 edges); core and lan2 are point-to-point
+    assert.equal(g.edges.length, 5);
+    assert.ok(
+      g.nodes.some((n) => n.kind === "segment" && n.label === "lan1"),
+      "lan1 is drawn as a segment node",
+    );
+    assert.equal(g.nodes.filter((n) => n.kind === "segment").length, 1, "core and lan2 are plain edges");
   });
 
   it("lays a tree out in layers from its root, Kubernetes nodes at the bottom", () => {
@@ -107,5 +111,31 @@ describe("kinda graph", () => {
     );
     assert.deepEqual(g.edges, [{ a: "r2", b: LOAD_BALANCER, labelB: "10.0.9.2/24" }]);
     checkSvg(g);
+  });
+});
+
+describe("kinda graph", () => {
+  it("draws P4 switches, OVS switches and plain switches distinctly in SVG, DOT and Mermaid", async () => {
+    const g = graphFromSpec({
+      name: "prog",
+      devices: [
+        { name: "p4", kind: "p4-switch", program: "p.json" },
+        { name: "ovs", kind: "ovs-switch" },
+        { name: "s", kind: "switch" },
+      ],
+      links: [{ endpoints: ["p4", "ovs"] }, { endpoints: ["ovs", "s"] }],
+    });
+    const svg = toSvg(g);
+    const shapeOf = (name: string) => new RegExp(`data-name="${name}" data-kind="([^"]+)">(<\\w+)`).exec(svg)?.slice(1);
+    assert.deepEqual(shapeOf("p4"), ["p4-switch", "<polygon"]);
+    assert.deepEqual(shapeOf("ovs"), ["ovs-switch", "<polygon"]);
+    assert.notEqual(/data-name="p4"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "p4: an octagon");
+    assert.equal(/data-name="ovs"[^>]*><polygon points="([^"]+)"/.exec(svg)?.[1]?.split(" ").length, 4, "ovs: a parallelogram");
+    const dot = toDot(g);
+    assert.match(dot, /"p4" \[shape=octagon/);
+    assert.match(dot, /"ovs" \[shape=parallelogram/);
+    const mm = toMermaid(g);
+    assert.match(mm, /p4\[\[.*\]\]/);
+    assert.match(mm, /ovs\[\/.*\/\]/);
   });
 });

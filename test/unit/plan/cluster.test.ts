@@ -11,6 +11,8 @@ import { ClusterExistsError, type ClusterProvider } from "../../../src/model/pro
 import { shutdownTimeoutMs } from "../../../src/engine/lab.js";
 import { StateStore } from "../../../src/state/store.js";
 import type { Runtime } from "../../../src/model/container.js";
+import { MissingProgramsError, programsFor } from "../../../src/core/host.js";
+import { pathWith } from "../../support/path.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -666,7 +668,7 @@ describe("a cluster of the same name made by someone else meanwhile", () => {
           deleted = true;
         },
       };
-      const b = new ClusterBuilder("l", provider, {}, { runtime, store });
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store, hostPath: pathWith(programsFor(["cluster"]).map((p) => p.name)) });
       b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
       await assert.rejects(b.build(), ClusterExistsError);
       assert.equal(deleted, false, "the other cluster was not deleted");
@@ -690,5 +692,41 @@ describe("small readers", () => {
     assert.equal(shutdownTimeoutMs("2.5"), 2_500);
     assert.throws(() => shutdownTimeoutMs("ten"), /KINDA_SHUTDOWN_TIMEOUT=ten is not a number of seconds/);
     assert.throws(() => shutdownTimeoutMs("-1"), /not a number of seconds/);
+  });
+});
+
+describe("host programs of a cluster", () => {
+  it("a missing one stops build before the provider creates anything, named with its package", async () => {
+    await withUpLab([{ name: "A", bridge: "kb-a" }], async ({ store, runtime }) => {
+      let created = false;
+      const provider: ClusterProvider = {
+        kind: "fake",
+        name: "k",
+        hostPrograms: () => [{ name: "fakectl", debianPackage: "fake-tools", purpose: "creating fake clusters", needFor: [] }],
+        create: async () => {
+          created = true;
+        },
+        discover: async () => [],
+        delete: async () => undefined,
+      };
+      const hostPath = pathWith(
+        programsFor(["cluster"])
+          .map((p) => p.name)
+          .filter((n) => n !== "ethtool"),
+      );
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store, hostPath });
+      b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
+      await assert.rejects(b.build(), (e: unknown) => {
+        assert.ok(e instanceof MissingProgramsError);
+        assert.deepEqual(
+          e.missing.map((p) => p.name),
+          ["ethtool", "fakectl"],
+        );
+        assert.match(e.message, /ethtool \(Debian package ethtool\)/);
+        return true;
+      });
+      assert.equal(created, false);
+      assert.equal(store.read("l")?.cluster, undefined, "nothing recorded: nothing was made");
+    });
   });
 });

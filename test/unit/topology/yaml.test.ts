@@ -183,7 +183,7 @@ describe("YAML topologies", () => {
     [
       "P4 fields on a router",
       GOOD.replace("name: r1, kind: router", "name: r1, kind: router, grpcPort: 9559"),
-      /^4:\d+ program, grpcPort and cli belong to in-network switches/,
+      /^4:\d+ grpcPort belongs to P4 switches \(kind: p4-switch\), not to a router/,
     ],
     ["root that is a node", GOOD.replace("routing: static", "routing: static\nroot: w1"), /^3:\d+ the root w1 is a Kubernetes node/],
     [

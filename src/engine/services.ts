@@ -1,0 +1,45 @@
+/**
+ * Runs a device's data-plane services (Open vSwitch daemons and flows, BMv2 and its table
+ * entries) in order, each an argv through the runtime. A readiness step is retried until its
+ * deadline. A failing step throws a KindaError naming the device and the topology field it comes
+ * from; the caller rolls the lab back. The services' state lives in the container: removing the
+ * container is their inverse.
+ */
+import { KindaError, formatIssue } from "../core/errors.js";
+import type { Runtime } from "../model/container.js";
+import type { ServiceStep } from "../model/lab.js";
+
+const RETRY_MS = 500;
+
+function failed(s: ServiceStep, output: string, exitCode: number): boolean {
+  return exitCode !== 0 || (s.failOn !== undefined && new RegExp(s.failOn, "m").test(output));
+}
+
+export async function runServices(
+  runtime: Runtime,
+  id: string,
+  dev: { name: string; services: readonly ServiceStep[] },
+  phase: "network" | "cluster",
+): Promise<void> {
+  for (const s of dev.services.filter((x) => (x.after ?? "network") === phase)) {
+    const deadline = Date.now() + (s.retrySeconds ?? 0) * 1000;
+    for (;;) {
+      const r = await runtime.exec(id, s.argv);
+      if (!failed(s, r.output, r.exitCode)) break;
+      if (Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, RETRY_MS));
+        continue;
+      }
+      const out = r.output.trim().split("\n").slice(-6).join("\n  ");
+      const waited = s.retrySeconds ? ` within ${s.retrySeconds} s` : "";
+      throw new KindaError(
+        formatIssue({
+          device: dev.name,
+          ...(s.field ? { field: s.field } : {}),
+          message: `${s.what} failed${waited} (exit ${r.exitCode}): ${s.argv.join(" ")}${out ? `\n  ${out}` : ""}`,
+        }),
+        r.exitCode === 126 || r.exitCode === 127 ? { hint: `does the image of ${dev.name} carry ${s.argv[0]}?` } : {},
+      );
+    }
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Programmable devices: P4 switches (BMv2) and Open vSwitch. From a device's topology fields and
+ * its data interfaces to what kinda runs in it (services: argv arrays, nothing built from input
+ * into a shell string), what it mounts and publishes, and how its errors are named. Pure, except
+ * `programFileProblem`, which reads the user's program file.
+ *
+ * Port order (BMv2 `-i N@IF`, OpenFlow port numbers): a device's data interfaces in the order of
+ * the topology's links list, first its links to network devices (eth0, eth1, ...), then its links
+ * to Kubernetes nodes and the load balancer (interfaces after those, and after the NAT interface
+ * a P4 switch has for its published ports). BMv2 port N is the N-th of them; OpenFlow port N+1.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { STAGE_MOUNT } from "../core/defaults.js";
+import type { DeviceRole, ServiceStep, VolumeSpec } from "../model/lab.js";
+import type { DeviceSpec } from "../model/spec.js";
+
+/** Where a P4 switch's program and P4Info are mounted (read-only) inside the device. */
+export const P4_MOUNT = "/kinda-p4";
+export const P4_PROGRAM = `${P4_MOUNT}/program.json`;
+export const P4_INFO = `${P4_MOUNT}/p4info.txt`;
+/** simple_switch's Thrift port and simple_switch_grpc's P4Runtime port inside the device. */
+export const THRIFT_PORT = 9090;
+export const GRPC_PORT = 9559;
+export const P4_LOG = "/var/log/kinda/p4-switch.log";
+export const OVS_BRIDGE = "br0";
+export const OVS_LOG = "/var/log/openvswitch/ovs-vswitchd.log";
+/** Seconds to wait for BMv2's Thrift server (the program is loaded first) before giving up. */
+export const P4_READY_SECONDS = 60;
+
+type Add = (path: (string | number)[], message: string) => void;
+
+const P4_FIELDS = ["program", "p4info", "grpcPort", "thriftPort", "cli"] as const;
+const OVS_FIELDS = ["controller", "flows"] as const;
+/** ovs-vsctl set-controller targets: tcp:IP[:PORT], ssl:IP[:PORT], or the passive ptcp:/pssl: forms. */
+const CONTROLLER = /^(tcp|ssl|ptcp|pssl):[0-9A-Za-z.:[\]-]*$/;
+
+/** Field checks of p4-switch and ovs-switch devices (and that other kinds do not use their fields). */
+export function validateProgrammable(d: DeviceSpec, i: number, add: Add): void {
+  const present = (fields: readonly (keyof DeviceSpec)[]) => fields.filter((f) => d[f] !== undefined);
+  const p4 = present(P4_FIELDS);
+  const ovs = present(OVS_FIELDS);
+  if (d.kind !== "p4-switch" && p4.length) {
+    const why = d.kind === "switch" ? " (a switch without a program runs as a plain router)" : "";
+    add(
+      ["devices", i, p4[0]!],
+      `${p4.join(", ")} ${p4.length > 1 ? "belong" : "belongs"} to P4 switches (kind: p4-switch), not to a ${d.kind}${why}`,
+    );
+  }
+  if (d.kind !== "ovs-switch" && ovs.length)
+    add(
+      ["devices", i, ovs[0]!],
+      `${ovs.join(", ")} ${ovs.length > 1 ? "belong" : "belongs"} to Open vSwitch devices (kind: ovs-switch), not to a ${d.kind}`,
+    );
+  if (d.kind === "p4-switch") {
+    if (d.program === undefined) add(["devices", i], "a P4 switch needs program: its compiled program (BMv2 JSON, from p4c --target bmv2)");
+    if (d.grpcPort !== undefined && d.grpcPort === d.thriftPort)
+      add(["devices", i, "thriftPort"], `thriftPort ${d.thriftPort} is also the grpcPort; each needs its own host port`);
+    (d.cli ?? []).forEach((c, k) => {
+      if (/[\r\n]/.test(c)) add(["devices", i, "cli", k], "a switch CLI command is one line");
+    });
+  }
+  if (d.kind === "ovs-switch") {
+    if (d.controller !== undefined && !CONTROLLER.test(d.controller))
+      add(["devices", i, "controller"], `${JSON.stringify(d.controller)} is not an OpenFlow controller address (tcp:IP:PORT, ssl:IP:PORT)`);
+    (d.flows ?? []).forEach((f, k) => {
+      if (/[\r\n]/.test(f)) add(["devices", i, "flows", k], "a flow is one line");
+    });
+  }
+}
+
+/** Why `path` cannot be a BMv2 program (undefined when it can): missing, unreadable, not BMv2 JSON. */
+export function programFileProblem(path: string): string | undefined {
+  let text: string;
+  try {
+    if (!statSync(path).isFile()) return `${path} is not a file`;
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? `${path} does not exist` : `${path} cannot be read: ${(e as Error).message}`;
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return `${path} is not JSON (a P4 switch takes the BMv2 JSON that p4c --target bmv2 writes, not P4 source)`;
+  }
+  const o = doc as Record<string, unknown>;
+  const missing = ["header_types", "parsers", "deparsers", "pipelines", "actions"].filter((k) => !Array.isArray(o?.[k]));
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc) || missing.length)
+    return `${path} is not BMv2 JSON (no ${missing.join(", ") || "object"}); compile the program with p4c --target bmv2`;
+  return undefined;
+}
+
+/** The switch's command line: program loaded, every data interface a port, Thrift and gRPC on their ports. */
+export function p4SwitchArgv(d: DeviceSpec, ports: readonly string[]): string[] {
+  const grpc = d.grpcPort !== undefined;
+  const argv = [grpc ? "simple_switch_grpc" : "simple_switch", "--device-id", "0"];
+  ports.forEach((p, n) => argv.push("-i", `${n}@${p}`));
+  argv.push("--thrift-port", String(THRIFT_PORT), P4_PROGRAM);
+  if (grpc) argv.push("--", "--grpc-server-addr", `0.0.0.0:${GRPC_PORT}`);
+  return argv;
+}
+
+/**
+ * Started in the background with its output in P4_LOG: the script is fixed text, the switch's
+ * argv (made by kinda, see p4SwitchArgv) comes in as positional parameters.
+ */
+const BACKGROUND = `mkdir -p ${P4_LOG.replace(/\/[^/]+$/, "")} && nohup "$@" >>${P4_LOG} 2>&1 </dev/null &`;
+/** Reads the staged CLI commands into simple_switch_CLI (fixed text; the file is kinda's). */
+export const P4_CLI_FILE = `${STAGE_MOUNT}/p4-cli.txt`;
+const CLI_FROM_FILE = `simple_switch_CLI --thrift-port ${THRIFT_PORT} <${P4_CLI_FILE}`;
+
+/** What runs in a P4 switch: start BMv2, wait until it answers, apply the table entries. */
+export function p4Services(d: DeviceSpec, ports: readonly string[], onNodeLinks: boolean): ServiceStep[] {
+  const after = onNodeLinks ? "cluster" : "network";
+  const steps: ServiceStep[] = [
+    { what: "start the switch", argv: ["sh", "-c", BACKGROUND, "kinda-p4", ...p4SwitchArgv(d, ports)], field: "program", after },
+    {
+      what: "wait until the switch answers on its Thrift port",
+      argv: ["sh", "-c", `echo | simple_switch_CLI --thrift-port ${THRIFT_PORT}`],
+      field: "program",
+      retrySeconds: P4_READY_SECONDS,
+      failOn: "Could not connect",
+      after,
+    },
+  ];
+  if (d.cli?.length)
+    steps.push({
+      what: "apply the switch CLI commands (table entries)",
+      argv: ["sh", "-c", CLI_FROM_FILE],
+      field: "cli",
+      // simple_switch_CLI exits 0 after a rejected command; it says so in its output
+      failOn: "(^|RuntimeCmd: )(Error|Invalid|Unknown)|[Ee]xception",
+      after,
+    });
+  return steps;
+}
+
+/** The staged file with the CLI commands (one per line), for the device's stage folder. */
+export function p4CliText(d: DeviceSpec): string | undefined {
+  return d.cli?.length ? d.cli.join("\n") + "\n" : undefined;
+}
+
+export function p4Volumes(d: DeviceSpec): VolumeSpec[] {
+  const v: VolumeSpec[] = [{ host: d.program!, guest: P4_PROGRAM, readOnly: true }];
+  if (d.p4info) v.push({ host: d.p4info, guest: P4_INFO, readOnly: true });
+  return v;
+}
+
+export function p4Role(d: DeviceSpec): DeviceRole {
+  return {
+    kind: "p4-switch",
+    logFile: P4_LOG,
+    portNames: { thrift: THRIFT_PORT, ...(d.grpcPort !== undefined ? { grpc: GRPC_PORT } : {}) },
+  };
+}
+
+const OVS_DB = "/etc/openvswitch/conf.db";
+const OVS_SOCK = "/var/run/openvswitch/db.sock";
+
+/**
+ * What runs in an Open vSwitch device: ovsdb-server and ovs-vswitchd, a bridge with the userspace
+ * datapath (no kernel module needed) over the data interfaces (OpenFlow port N+1 = port N of the
+ * order above), the controller or NORMAL forwarding, then each flow with ovs-ofctl add-flow.
+ */
+export function ovsServices(d: DeviceSpec, ports: readonly string[]): ServiceStep[] {
+  const s = (what: string, argv: string[], field?: string): ServiceStep => ({ what, argv, ...(field ? { field } : {}) });
+  const steps: ServiceStep[] = [
+    s("prepare Open vSwitch's folders", ["mkdir", "-p", "/var/run/openvswitch", "/var/log/openvswitch", "/etc/openvswitch"]),
+    s("create the Open vSwitch database", [
+      "sh",
+      "-c",
+      `[ -f ${OVS_DB} ] || ovsdb-tool create ${OVS_DB} /usr/share/openvswitch/vswitch.ovsschema`,
+    ]),
+    s("start ovsdb-server", [
+      "ovsdb-server",
+      OVS_DB,
+      `--remote=punix:${OVS_SOCK}`,
+      "--pidfile",
+      "--detach",
+      "--log-file=/var/log/openvswitch/ovsdb-server.log",
+    ]),
+    s("initialise the database", ["ovs-vsctl", "--no-wait", "init"]),
+    s("start ovs-vswitchd", ["ovs-vswitchd", "--pidfile", "--detach", `--log-file=${OVS_LOG}`]),
+    s("create the bridge (userspace datapath)", [
+      "ovs-vsctl",
+      "add-br",
+      OVS_BRIDGE,
+      "--",
+      "set",
+      "bridge",
+      OVS_BRIDGE,
+      "datapath_type=netdev",
+      `fail_mode=${d.controller ? "secure" : "standalone"}`,
+    ]),
+  ];
+  ports.forEach((p, n) =>
+    steps.push(s(`add port ${p}`, ["ovs-vsctl", "add-port", OVS_BRIDGE, p, "--", "set", "interface", p, `ofport_request=${n + 1}`])),
+  );
+  steps.push(s("bring the bridge up", ["ip", "link", "set", OVS_BRIDGE, "up"]));
+  if (d.controller) steps.push(s("set the OpenFlow controller", ["ovs-vsctl", "set-controller", OVS_BRIDGE, d.controller], "controller"));
+  (d.flows ?? []).forEach((f, k) => steps.push(s("add flow", ["ovs-ofctl", "add-flow", OVS_BRIDGE, f], `flows[${k}]`)));
+  return steps;
+}
+
+export function ovsRole(): DeviceRole {
+  return { kind: "ovs-switch", logFile: OVS_LOG };
+}

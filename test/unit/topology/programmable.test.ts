@@ -1,0 +1,285 @@
+/**
+ * What kinda generates for programmable devices (P4 switches, Open vSwitch): command lines, port
+ * order, mounts, published ports, CLI entries, readiness wait, addresses and routes, node-link
+ * interfaces, and the errors for bad fields and files. No root, no Docker.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { compileSpec } from "../../../src/topology/compile.js";
+import { planTopology } from "../../../src/app/topology.js";
+import { formatPlan } from "../../../src/plan/lab.js";
+import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
+import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/app/tree.js";
+import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO } from "../../../src/topology/programmable.js";
+import type { TopologySpec } from "../../../src/model/spec.js";
+import { StateStore } from "../../../src/state/store.js";
+import { planCluster } from "../../../src/plan/cluster.js";
+import { fakeNodes } from "../../support/facts.js";
+import { ROOT } from "../../support/env.js";
+
+const dir = mkdtempSync(join(tmpdir(), "kinda-p4-unit-"));
+const PROGRAM = join(dir, "prog.json");
+writeFileSync(PROGRAM, JSON.stringify({ header_types: [], parsers: [], deparsers: [], pipelines: [], actions: [] }));
+const P4INFO = join(dir, "prog.p4info.txt");
+writeFileSync(P4INFO, "pkg_info {}\n");
+const store = new StateStore("/nonexistent-kinda-state");
+
+/** gw - p4 (BMv2) - w1/c1, and gw - ovs - w2. */
+function spec(over: Partial<Record<"p4" | "ovs", object>> = {}): TopologySpec {
+  return {
+    name: "prog",
+    routing: "static",
+    encapsulation: "none",
+    devices: [
+      { name: "gw", kind: "router" },
+      {
+        name: "p4",
+        kind: "p4-switch",
+        program: PROGRAM,
+        p4info: P4INFO,
+        grpcPort: 50051,
+        cli: ["table_add t a 10.0.4.0/24 => 1"],
+        ...over.p4,
+      },
+      { name: "ovs", kind: "ovs-switch", flows: ["priority=10,arp,actions=NORMAL"], ...over.ovs },
+      { name: "w1", kind: "worker" },
+      { name: "c1", kind: "control-plane" },
+      { name: "w2", kind: "worker" },
+    ],
+    links: [
+      { endpoints: ["p4", "w1"], addresses: ["10.0.4.1/24", "10.0.4.2/24"] },
+      { endpoints: ["gw", "p4"], addresses: ["10.0.2.1/24", "10.0.2.2/24"] },
+      { endpoints: ["p4", "c1"], addresses: ["10.0.5.1/24", "10.0.5.2/24"] },
+      { endpoints: ["gw", "ovs"], addresses: ["10.0.3.1/24", "10.0.3.2/24"] },
+      { endpoints: ["ovs", "w2"], addresses: ["10.0.6.1/24", "10.0.6.2/24"] },
+    ],
+  };
+}
+
+describe("P4 switches (BMv2)", () => {
+  const c = compileSpec(spec());
+  const p4 = c.lab.devices.find((d) => d.name === "p4")!;
+
+  it("ports: lab links first (eth0), then node links after the NAT interface, in link order", () => {
+    assert.deepEqual(
+      p4.interfaces.map((i) => i.index),
+      [0],
+    );
+    const nl = c.nodeLinks.filter((l) => l.device === "p4");
+    // eth0: gw; eth1: the NAT interface of the published ports; eth2: w1; eth3: c1
+    assert.deepEqual(
+      nl.map((l) => [l.node, l.deviceIf]),
+      [
+        ["w1", "eth2"],
+        ["c1", "eth3"],
+      ],
+    );
+    const start = p4.services[0]!;
+    assert.deepEqual(start.argv.slice(4), [
+      "simple_switch_grpc",
+      "--device-id",
+      "0",
+      "-i",
+      "0@eth0",
+      "-i",
+      "1@eth2",
+      "-i",
+      "2@eth3",
+      "--thrift-port",
+      "9090",
+      P4_PROGRAM,
+      "--",
+      "--grpc-server-addr",
+      "0.0.0.0:9559",
+    ]);
+    // a fixed script backgrounds it; nothing of the topology is in the script text
+    assert.equal(start.argv[0], "sh");
+    assert.ok(!start.argv[2]!.includes("eth") && !start.argv[2]!.includes("9559"));
+  });
+
+  it("without grpcPort: simple_switch, no gRPC address", () => {
+    const c2 = compileSpec(spec({ p4: { grpcPort: undefined } }));
+    const argv = c2.lab.devices.find((d) => d.name === "p4")!.services[0]!.argv;
+    assert.equal(argv[4], "simple_switch");
+    assert.ok(!argv.includes("--grpc-server-addr"));
+    assert.deepEqual(
+      c2.lab.devices.find((d) => d.name === "p4")!.ports.map((p) => p.guest),
+      [9090],
+    );
+  });
+
+  it("mounts program and P4Info read-only, publishes gRPC and Thrift, no kernel forwarding or routes", () => {
+    assert.deepEqual(p4.volumes, [
+      { host: PROGRAM, guest: P4_PROGRAM, readOnly: true },
+      { host: P4INFO, guest: P4_INFO, readOnly: true },
+    ]);
+    assert.deepEqual(p4.ports, [
+      { host: 0, guest: 9090, protocol: "tcp" },
+      { host: 50051, guest: 9559, protocol: "tcp" },
+    ]);
+    assert.equal(p4.sysctls["net.ipv4.ip_forward"], "0");
+    assert.ok(!p4.exec.some((x) => x.startsWith("ip route")), `no kernel routes: ${p4.exec.join("; ")}`);
+    assert.ok(p4.exec.includes("ip addr add 10.0.2.2/24 dev eth0"), "its own address stays on its port");
+    assert.ok(!(c.clusterOptions.podRoutes ?? []).some((r) => r.device === "p4"), "no pod routes in a P4 switch");
+    assert.equal(p4.image, "kathara/p4");
+  });
+
+  it("waits until the switch answers, then applies the CLI entries from a staged file; ports on node links wait for the cluster", () => {
+    const [, ready, cli] = p4.services;
+    assert.equal(ready!.retrySeconds! > 0, true);
+    assert.match("Could not connect to thrift client on port 9090", new RegExp(ready!.failOn!, "m"));
+    assert.equal(cli!.field, "cli");
+    assert.match("RuntimeCmd: Error: Invalid table name (t)", new RegExp(cli!.failOn!, "m"));
+    assert.doesNotMatch("RuntimeCmd: Adding entry to lpm match table t\nEntry has been added with handle 0", new RegExp(cli!.failOn!, "m"));
+    assert.deepEqual(p4.stageFiles, [{ name: "p4-cli.txt", text: "table_add t a 10.0.4.0/24 => 1\n" }]);
+    assert.ok(
+      p4.services.every((s) => s.after === "cluster"),
+      "its ports include node links",
+    );
+    const labOnly = compileSpec({
+      name: "x",
+      devices: [
+        { name: "h", kind: "host" },
+        { name: "s", kind: "p4-switch", program: PROGRAM },
+      ],
+      links: [{ endpoints: ["h", "s"] }],
+    });
+    assert.ok(labOnly.lab.devices[1]!.services.every((s) => s.after === "network"));
+  });
+
+  it("the dry-run shows the command lines", () => {
+    const text = formatPlan(planTopology(spec(), { store }).plan);
+    assert.match(text, /once its node links exist, start the switch: .*simple_switch_grpc --device-id 0 -i 0@eth0 -i 1@eth2 -i 2@eth3/);
+    assert.match(text, /add flow: ovs-ofctl add-flow br0 priority=10,arp,actions=NORMAL/);
+  });
+
+  it("IncSwitchMeta: with a program a P4 switch, without one the seed's plain router", () => {
+    assert.equal(IncSwitchMeta({ program: PROGRAM }).kind, "p4-switch");
+    assert.equal(IncSwitchMeta().kind, "switch");
+    assert.equal(OvsSwitchMeta().kind, "ovs-switch");
+  });
+
+  it("p4SwitchArgv numbers ports in the order given", () => {
+    assert.deepEqual(p4SwitchArgv({ name: "s", kind: "p4-switch", program: "x" }, ["eth0", "eth1"]).slice(3, 7), [
+      "-i",
+      "0@eth0",
+      "-i",
+      "1@eth1",
+    ]);
+  });
+});
+
+describe("Open vSwitch devices", () => {
+  const c = compileSpec(spec());
+  const ovs = c.lab.devices.find((d) => d.name === "ovs")!;
+
+  it("daemons, a userspace-datapath bridge over all data interfaces (node links too), NORMAL, flows in order", () => {
+    const argvs = ovs.services.map((s) => s.argv.join(" "));
+    assert.ok(argvs.some((a) => a.startsWith("ovsdb-server /etc/openvswitch/conf.db")));
+    assert.ok(argvs.some((a) => a.startsWith("ovs-vswitchd --pidfile --detach")));
+    assert.ok(argvs.includes("ovs-vsctl add-br br0 -- set bridge br0 datapath_type=netdev fail_mode=standalone"));
+    assert.ok(argvs.includes("ovs-vsctl add-port br0 eth0 -- set interface eth0 ofport_request=1"));
+    assert.ok(argvs.includes("ovs-vsctl add-port br0 eth1 -- set interface eth1 ofport_request=2"));
+    assert.equal(argvs.at(-1), "ovs-ofctl add-flow br0 priority=10,arp,actions=NORMAL");
+    assert.equal(ovs.services.at(-1)!.field, "flows[0]");
+    assert.deepEqual(ovs.hostDevices, ["/dev/net/tun"]);
+    assert.equal(ovs.image, "kathara/sdn");
+  });
+
+  it("its addresses sit on the bridge, also a node link's (deviceAddressIf); routes stay in its kernel", () => {
+    assert.ok(ovs.exec.includes("ip addr add 10.0.3.2/24 dev br0"));
+    assert.ok(ovs.exec.some((x) => x.startsWith("ip route add 10.0.4.0/24 via 10.0.3.1")));
+    const nl = c.nodeLinks.find((l) => l.node === "w2")!;
+    assert.equal(nl.deviceIf, "eth1");
+    assert.equal(nl.deviceAddressIf, "br0");
+    const nodes = fakeNodes(1).map((n) => ({ ...n, name: "w2" }));
+    const plan = planCluster({
+      lab: "prog",
+      nodes,
+      devices: [{ name: "ovs", container: "c-ovs", pid: 4242, interfaces: ["eth0"] }],
+      links: [nl],
+      options: { encapsulation: "vxlan" },
+    });
+    const devIp = plan.steps.filter((s) => "pid" in s.ns && s.ns.pid === 4242).flatMap((s) => s.ip);
+    assert.ok(devIp.includes("addr add 10.0.6.1/24 dev br0"), devIp.join("\n"));
+    assert.ok(!devIp.some((l) => l.startsWith("addr add") && l.endsWith("dev eth1")));
+  });
+
+  it("a controller makes the bridge secure (the controller's flows only)", () => {
+    const o = compileSpec(spec({ ovs: { controller: "tcp:192.0.2.10:6653" } })).lab.devices.find((d) => d.name === "ovs")!;
+    const argvs = o.services.map((s) => s.argv.join(" "));
+    assert.ok(argvs.includes("ovs-vsctl set-controller br0 tcp:192.0.2.10:6653"));
+    assert.ok(argvs.some((a) => a.includes("fail_mode=secure")));
+  });
+});
+
+describe("bad input on programmable devices", () => {
+  const cases: [string, string, RegExp][] = [
+    ["a program that does not exist", "program: nope.json", / 4:\d+: P4 switch s: .*nope\.json does not exist/],
+    ["a program that is P4 source", "program: src.p4", / 4:\d+: P4 switch s: .*src\.p4 is not JSON/],
+    ["JSON that is not BMv2's", "program: other.json", / 4:\d+: P4 switch s: .*other\.json is not BMv2 JSON \(no header_types/],
+    ["no program", "cli: [x]", / 3:\d+: a P4 switch needs program/],
+    ["a P4Info that does not exist", "program: prog.json, p4info: missing.txt", / 4:\d+: P4 switch s: .*missing\.txt does not exist/],
+    [
+      "flows on a P4 switch",
+      "program: prog.json, flows: [x]",
+      / 4:\d+: flows belongs to Open vSwitch devices \(kind: ovs-switch\), not to a p4-switch/,
+    ],
+    ["the same host port twice", "program: prog.json, grpcPort: 5000, thriftPort: 5000", / 4:\d+: thriftPort 5000 is also the grpcPort/],
+  ];
+  writeFileSync(join(dir, "src.p4"), "control c() { apply {} }\n");
+  writeFileSync(join(dir, "other.json"), '{"name": "not a switch program"}');
+  for (const [what, fields, re] of cases)
+    it(`rejects ${what} at its line`, () => {
+      const file = join(dir, "t.yaml");
+      writeFileSync(
+        file,
+        `name: t\ndevices:\n  - { name: s, kind: p4-switch,\n      ${fields} }\n  - { name: h, kind: host }\nlinks:\n  - { endpoints: [s, h] }\n`,
+      );
+      assert.throws(
+        () => {
+          const y = loadTopologyYaml(file);
+          compileSpec(y.spec, y.where);
+        },
+        (e: Error) => {
+          assert.match(e.message.replace(`${file}:`, ""), re);
+          return true;
+        },
+      );
+    });
+
+  it("rejects a controller that is no OpenFlow address, and P4 fields on an OVS device", () => {
+    const y = parseTopologyYaml(
+      "name: t\ndevices:\n  - { name: s, kind: ovs-switch, controller: '192.0.2.1', grpcPort: 7 }\n  - { name: h, kind: host }\nlinks:\n  - { endpoints: [s, h] }\n",
+      "t.yaml",
+    );
+    assert.throws(
+      () => compileSpec(y.spec, y.where),
+      (e: Error) =>
+        /"192\.0\.2\.1" is not an OpenFlow controller address/.test(e.message) &&
+        /grpcPort belongs to P4 switches \(kind: p4-switch\), not to a ovs-switch/.test(e.message),
+    );
+  });
+
+  it("programFileProblem accepts the BMv2 JSON shape", () => {
+    assert.equal(programFileProblem(PROGRAM), undefined);
+  });
+});
+
+describe("examples", () => {
+  it("examples/ovs.yaml compiles: an OVS switch between two nodes, pods routed natively", () => {
+    const y = loadTopologyYaml(join(ROOT, "examples", "ovs.yaml"));
+    const c = compileSpec(y.spec, y.where);
+    assert.equal(c.lab.devices[0]!.services.at(-1)!.argv.at(-1), "priority=10,arp,actions=NORMAL");
+    assert.deepEqual(
+      c.nodeLinks.map((l) => [l.node, l.deviceIf, l.deviceAddressIf]),
+      [
+        ["w1", "eth0", "br0"],
+        ["c1", "eth1", "br0"],
+      ],
+    );
+  });
+});
