@@ -15,7 +15,27 @@ const SHAPING_OPTIONS: [keyof Shaping, string, string][] = [
   ["corrupt", "<percent>", "netem: single-bit corruption, e.g. 0.1%"],
 ];
 
-type LinkOpts = Partial<Record<keyof Shaping, string>> & { clear?: boolean; from?: string; json?: boolean };
+type LinkOpts = Partial<Record<keyof Shaping, string>> & {
+  clear?: boolean;
+  from?: string;
+  json?: boolean;
+  address: Record<string, string>;
+  domain?: string;
+};
+
+function collectAddress(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new KindaError(`--address expects DEVICE=CIDR (e.g. r1=10.9.0.1/24), got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** `add` and `remove` change which links exist; the rest change a link that exists. */
+async function addOrRemove(lab: string, endpoint: string, state: string, o: LinkOpts): Promise<string> {
+  const live = await import("../app/live.js");
+  if (state === "add")
+    return (await live.addLink(lab, endpoint, { addresses: o.address, ...(o.domain ? { domain: o.domain } : {}) })).summary;
+  return (await live.removeLink(lab, endpoint)).summary;
+}
 
 function linkChange(state: string | undefined, o: LinkOpts) {
   const shape: Shaping = {};
@@ -23,7 +43,7 @@ function linkChange(state: string | undefined, o: LinkOpts) {
   const shaped = Object.keys(shape).length > 0;
   const from = o.from !== undefined ? { from: o.from } : {};
   if (state !== undefined) {
-    if (state !== "down" && state !== "up") throw new KindaError(`STATE ${JSON.stringify(state)}: expected down or up`);
+    if (state !== "down" && state !== "up") throw new KindaError(`STATE ${JSON.stringify(state)}: expected down, up, add or remove`);
     if (shaped || o.clear) throw new KindaError(`${state}: cut/restore and shaping are separate changes; run them one after the other`);
     if (o.from !== undefined) throw new KindaError("--from picks a direction to shape; a cut takes the whole link");
     return { state } as const;
@@ -69,18 +89,45 @@ export function addLiveCommands(program: Command, setExit: (code: number) => voi
     .description("change a link of a lab that is up: cut (down), restore (up), shape (--rate, netem options) or --clear")
     .argument("<lab>", "lab name")
     .argument("<endpoint>", "DEVICE:IFACE (r1:eth0), A--B (r1--w1), or a collision domain")
-    .argument("[state]", "down (cut the cable: the device keeps its routes) or up");
+    .argument("[state]", "down (cut the cable: the device keeps its routes), up, add (a new link A--B) or remove");
   for (const [k, arg, help] of SHAPING_OPTIONS) link.addOption(new Option(`--${k} ${arg}`, help));
   link
     .option("--from <device>", "shape only the direction that leaves this end (default: both)")
     .option("--clear", "remove the shaping")
     .option("--json", "print what was done as JSON")
+    .option("--address <device=cidr>", "add: an address for one end (repeatable), e.g. r1=10.9.0.1/24", collectAddress, {})
+    .option("--domain <name>", "add: name of the new collision domain (default A--B)")
     .action(async (lab: string, endpoint: string, state: string | undefined, o: LinkOpts) => {
+      if (state === "add" || state === "remove") return console.log(await addOrRemove(lab, endpoint, state, o));
       const change = linkChange(state, o);
       const { changeLink } = await import("../app/live.js");
       const r = await changeLink(lab, endpoint, change);
       if (o.json) console.log(JSON.stringify({ summary: r.summary, ops: r.ops }, null, 2));
       else console.log(r.summary);
+    });
+
+  program
+    .command("device")
+    .description("add a device to a lab that is up (then link it with kinda link LAB NAME--OTHER add), or remove one")
+    .argument("<lab>", "lab name")
+    .argument("<name>", "device name")
+    .argument("<action>", "add or remove")
+    .option("--image <image>", "add: its image (default kathara/base)")
+    .option(
+      "--image-map <from=to>",
+      "add: use image TO where FROM is asked for",
+      (v: string, p: Record<string, string>) => {
+        const eq = v.indexOf("=");
+        if (eq <= 0) throw new KindaError(`--image-map expects FROM=TO, got ${JSON.stringify(v)}`);
+        return { ...p, [v.slice(0, eq)]: v.slice(eq + 1) };
+      },
+      {},
+    )
+    .action(async (lab: string, name: string, action: string, o: { image?: string; imageMap: Record<string, string> }) => {
+      const live = await import("../app/live.js");
+      if (action === "add") console.log(await live.addDevice(lab, name, { ...(o.image ? { image: o.image } : {}), imageMap: o.imageMap }));
+      else if (action === "remove") console.log(await live.removeDevice(lab, name));
+      else throw new KindaError(`ACTION ${JSON.stringify(action)}: expected add or remove`);
     });
 
   program

@@ -55,13 +55,26 @@ export interface LinkTarget {
   cut: { at: IfRef; how: "carrier" | "filter" }[];
   /** Where a capture sees both directions. */
   capture: IfRef;
+  /** The collision domain the link goes through (absent for a node linked straight into a device). */
+  domain?: string;
 }
 
 export type LiveOp =
   | { kind: "shape"; at: IfRef; shaping: Shaping }
   | { kind: "unshape"; at: IfRef }
   | { kind: "carrier"; at: IfRef; up: boolean }
-  | { kind: "filter-cut"; at: IfRef; cut: boolean };
+  | { kind: "filter-cut"; at: IfRef; cut: boolean }
+  /** A collision domain's bridge in the lab namespace (`at.dev`), its altname the domain. */
+  | { kind: "bridge"; at: IfRef; domain: string; add: boolean }
+  /** A device interface: lab-side end `at.dev` on `bridge`, device end `ifname` in `peer`. */
+  | { kind: "veth"; at: IfRef; altname: string; bridge: string; peer: NsRef; ifname: string; add: boolean }
+  /** An address on an interface (added with the interface brought up). */
+  | { kind: "addr"; at: IfRef; cidr: string; add: boolean };
+
+/** Operations run in phases: the lab namespace's links first, then what goes inside devices. */
+export function phaseOf(op: LiveOp): number {
+  return op.kind === "addr" ? 1 : 0;
+}
 
 export function nsKey(ns: NsRef): string {
   return "netns" in ns ? `netns:${ns.netns}` : `container:${ns.container}`;
@@ -81,6 +94,10 @@ export function inverse(op: LiveOp, previous?: Shaping): LiveOp {
       return { ...op, up: !op.up };
     case "filter-cut":
       return { ...op, cut: !op.cut };
+    case "bridge":
+    case "veth":
+    case "addr":
+      return { ...op, add: !op.add };
   }
 }
 
@@ -139,6 +156,7 @@ function memberTarget(st: LabLinks, m: Member, endpoint: string): LinkTarget {
       ],
       cut: [{ at: lab, how: "carrier" }],
       capture: lab,
+      ...(m.domain ? { domain: m.domain } : {}),
     };
   }
   const p = m.peer!;
@@ -172,6 +190,7 @@ function domainTarget(st: LabLinks, domain: string, members: Member[], endpoint:
     directions: onIt.map((m) => ({ from: other(m), to: m.device, at: { ns: labNs, dev: m.labIf! } })),
     cut: onIt.map((m) => ({ at: { ns: labNs, dev: m.labIf! }, how: "carrier" as const })),
     capture: { ns: labNs, dev: bridge },
+    domain,
   };
 }
 
@@ -231,6 +250,7 @@ function pairOnDomain(st: LabLinks, domain: string, a: string, b: string, member
     ],
     cut: ends.map((m) => ({ at: { ns: labNs, dev: m.labIf! }, how: "carrier" as const })),
     capture: { ns: labNs, dev: ea.labIf! },
+    domain,
   };
 }
 
@@ -269,7 +289,7 @@ function cutChains(dev: string): [string, string] {
 }
 
 /** Operations as command lines, one command per namespace and tool, in the order first seen. */
-export function commandsFor(ops: readonly LiveOp[]): NsCommand[] {
+export function commandsFor(ops: readonly LiveOp[], pidOf: (ns: NsRef) => number = () => 0): NsCommand[] {
   const out: NsCommand[] = [];
   const get = (ns: NsRef, tool: NsCommand["tool"], tolerant: boolean) => {
     let c = out.find((x) => nsKey(x.ns) === nsKey(ns) && x.tool === tool && x.tolerant === tolerant);
@@ -282,6 +302,8 @@ export function commandsFor(ops: readonly LiveOp[]): NsCommand[] {
       get(op.at.ns, "tc", false).lines.push(["qdisc", "replace", "dev", dev, "root", ...qdiscArgs(op.shaping)].join(" "));
     else if (op.kind === "unshape") get(op.at.ns, "tc", true).lines.push(`qdisc del dev ${dev} root`);
     else if (op.kind === "carrier") get(op.at.ns, "ip", false).lines.push(`link set ${dev} ${op.up ? "up" : "down"}`);
+    else if (op.kind === "bridge" || op.kind === "veth" || op.kind === "addr")
+      get(op.at.ns, "ip", !op.add).lines.push(...linkLines(op, pidOf));
     else {
       const [i, o] = cutChains(dev);
       const c = get(op.at.ns, "nft", false);
@@ -304,6 +326,84 @@ export function commandsFor(ops: readonly LiveOp[]): NsCommand[] {
     }
   }
   return out;
+}
+
+function linkLines(op: Extract<LiveOp, { kind: "bridge" | "veth" | "addr" }>, pidOf: (ns: NsRef) => number): string[] {
+  const dev = op.at.dev;
+  if (op.kind === "bridge")
+    return op.add
+      ? [`link add ${dev} type bridge mcast_snooping 0`, `link property add dev ${dev} altname ${op.domain}`, `link set ${dev} up`]
+      : [`link del ${dev}`];
+  if (op.kind === "veth")
+    return op.add
+      ? [
+          `link add ${dev} master ${op.bridge} up type veth peer name ${op.ifname} netns ${pidOf(op.peer)}`,
+          `link property add dev ${dev} altname ${op.altname}`,
+        ]
+      : [`link del ${dev}`];
+  return op.add ? [`addr add ${op.cidr} dev ${dev}`, `link set ${dev} up`] : [`addr del ${op.cidr} dev ${dev}`];
+}
+
+/**
+ * A new link between two lab devices at run time: a collision domain of its own (`bridge`), one
+ * veth per device (device end `ethK`, K the next free number there), addresses if given.
+ */
+export function planLinkAdd(
+  st: LabLinks,
+  input: {
+    a: string;
+    b: string;
+    domain: string;
+    bridge: string;
+    ends: { device: string; index: number; ifIndex: number; cidr?: string }[];
+  },
+): { ops: LiveOp[]; interfaces: { device: string; name: string; hostIf: string }[] } {
+  const lab: NsRef = { netns: st.netns };
+  const ops: LiveOp[] = [{ kind: "bridge", at: { ns: lab, dev: input.bridge }, domain: input.domain, add: true }];
+  const interfaces: { device: string; name: string; hostIf: string }[] = [];
+  for (const e of input.ends) {
+    const d = st.devices.find((x) => x.name === e.device)!;
+    const hostIf = `v-${e.index}-${e.ifIndex}`;
+    const ifname = `eth${e.ifIndex}`;
+    const peer: NsRef = { container: d.container };
+    ops.push({
+      kind: "veth",
+      at: { ns: lab, dev: hostIf },
+      altname: `${d.name}.eth${e.ifIndex}`,
+      bridge: input.bridge,
+      peer,
+      ifname,
+      add: true,
+    });
+    ops.push(
+      e.cidr
+        ? { kind: "addr", at: { ns: peer, dev: ifname }, cidr: e.cidr, add: true }
+        : { kind: "carrier", at: { ns: peer, dev: ifname }, up: true },
+    );
+    interfaces.push({ device: d.name, name: ifname, hostIf });
+  }
+  return { ops, interfaces };
+}
+
+/** Removing a collision domain: every lab-side end on it (the device ends go with them), then its bridge. */
+export function planLinkRemove(st: LabLinks, domain: string): LiveOp[] {
+  const lab: NsRef = { netns: st.netns };
+  const bridge = st.domains.find((d) => d.name === domain)?.bridge;
+  if (!bridge) throw new KindaError(`collision domain ${domain} is not in lab ${st.name}`);
+  const ops: LiveOp[] = [];
+  for (const d of st.devices)
+    for (const i of d.interfaces.filter((x) => x.domain === domain))
+      ops.push({
+        kind: "veth",
+        at: { ns: lab, dev: i.hostIf },
+        altname: `${d.name}.${i.name}`,
+        bridge,
+        peer: { container: d.container },
+        ifname: i.name,
+        add: false,
+      });
+  ops.push({ kind: "bridge", at: { ns: lab, dev: bridge }, domain, add: false });
+  return ops;
 }
 
 const IFNAME = /^[A-Za-z0-9_.@-]{1,15}$/;

@@ -91,6 +91,10 @@ export interface LiveState {
   cuts: { key: string; endpoint: string; how: "carrier" | "filter" }[];
   /** Interfaces shaped, with the shaping and the direction it carries. */
   shaping: { key: string; endpoint: string; direction: string; shaping: Record<string, string> }[];
+  /** Links added while the lab was up (kinda link LAB A--B add): their collision domains. */
+  added?: { domain: string; endpoints: [string, string] }[];
+  /** Devices added while the lab was up (kinda device LAB NAME add). */
+  addedDevices?: string[];
 }
 
 export function stateRoot(): string {

@@ -121,6 +121,23 @@ describe("run-time changes on a static-routing lab (h1 -lan1- r1 -core- r2 -lan2
     assert.match(again, /ICMP echo request/);
   });
 
+  it("a device and links added at run time carry traffic, show in status, go with remove and with down", async () => {
+    await kindaOk("device", LAB, "h3", "add", "--image-map", `kathara/base=${IMAGE_MAP["kathara/base"]}`);
+    await kindaOk("link", LAB, "h3--r2", "add", "--address", "h3=10.3.0.10/24", "--address", "r2=10.3.0.1/24");
+    assert.equal(await ping(LAB, "h3", "10.3.0.1"), true, "h3 reaches r2 over the added link");
+    await kindaOk("link", LAB, "h1--h2", "add", "--address", "h1=10.5.0.1/24", "--address", "h2=10.5.0.2/24");
+    assert.equal(await ping(LAB, "h1", "10.5.0.2"), true, "h1 reaches h2 directly over the added link");
+    const st = await kindaOk("status", LAB);
+    assert.match(st, /h3 .*running.*eth0:h3--r2/);
+    assert.match(st, /h1 .*eth0:lan1 eth1:h1--h2/);
+    await kindaOk("link", LAB, "h1--h2", "down");
+    assert.equal(await ping(LAB, "h1", "10.5.0.2"), false, "an added link is cut like any other");
+    await kindaOk("link", LAB, "h1--h2", "remove");
+    assert.match((await kinda("exec", "--lab", LAB, "h1", "--", "ip", "link", "show", "eth1")).stderr, /does not exist/);
+    assert.doesNotMatch(execFileSync("ip", ["-n", `kinda-${LAB}`, "link", "show"], { encoding: "utf8" }), /altname h1--h2/);
+    // h3 and its link stay up: `down` (after this suite) must remove them, checked by assertNothingLeft
+  });
+
   it("bad input: an unknown endpoint, an unparsable rate, netem without the kernel module: the argument named, nothing changed", async () => {
     const netem = execFileSync("bash", ["-c", "unshare -n tc qdisc add dev lo root netem delay 1ms 2>/dev/null && echo yes || echo no"], {
       encoding: "utf8",

@@ -1,7 +1,18 @@
 /** Run-time link changes: endpoints, shaping checks, typed operations, inverses and command lines. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { commandsFor, cutOps, inverse, resolveEndpoint, shapeOps, tcpdumpArgv, type LiveOp } from "../../../src/plan/live.js";
+import {
+  commandsFor,
+  cutOps,
+  inverse,
+  phaseOf,
+  planLinkAdd,
+  planLinkRemove,
+  resolveEndpoint,
+  shapeOps,
+  tcpdumpArgv,
+  type LiveOp,
+} from "../../../src/plan/live.js";
 import { checkShaping, commandArgv } from "../../../src/engine/live.js";
 import { qdiscArgs, shapingProblems } from "../../../src/core/tc.js";
 import { formatLinks, withRates, type LinkCounters } from "../../../src/engine/watch.js";
@@ -379,5 +390,51 @@ links:
       },
     );
     await checkDeployShaping(entries, async () => true);
+  });
+});
+
+describe("links and devices added at run time", () => {
+  it("a new link: its bridge, a veth per device into the next free ethK, addresses; removal deletes ends then bridge", () => {
+    const st = lab();
+    const p = planLinkAdd(st, {
+      a: "h1",
+      b: "h2",
+      domain: "h1--h2",
+      bridge: "cd-3",
+      ends: [
+        { device: "h1", index: 0, ifIndex: 1, cidr: "10.5.0.1/24" },
+        { device: "h2", index: 3, ifIndex: 1 },
+      ],
+    });
+    assert.deepEqual(p.interfaces, [
+      { device: "h1", name: "eth1", hostIf: "v-0-1" },
+      { device: "h2", name: "eth1", hostIf: "v-3-1" },
+    ]);
+    const cmds = commandsFor(p.ops, (ns) => ("container" in ns && ns.container === "kinda-t-h1" ? 101 : 202));
+    assert.deepEqual(
+      cmds.map((c) => [c.ns, c.tool, c.lines]),
+      [
+        [
+          labNs,
+          "ip",
+          [
+            "link add cd-3 type bridge mcast_snooping 0",
+            "link property add dev cd-3 altname h1--h2",
+            "link set cd-3 up",
+            "link add v-0-1 master cd-3 up type veth peer name eth1 netns 101",
+            "link property add dev v-0-1 altname h1.eth1",
+            "link add v-3-1 master cd-3 up type veth peer name eth1 netns 202",
+            "link property add dev v-3-1 altname h2.eth1",
+          ],
+        ],
+        [{ container: "kinda-t-h1" }, "ip", ["addr add 10.5.0.1/24 dev eth1", "link set eth1 up"]],
+        [{ container: "kinda-t-h2" }, "ip", ["link set eth1 up"]],
+      ],
+    );
+    assert.deepEqual(p.ops.map(phaseOf), [0, 0, 1, 0, 0], "devices' ends are configured after the lab side made them");
+    const undo = commandsFor(p.ops.map((o) => inverse(o)).reverse());
+    assert.deepEqual(undo[1], { ns: labNs, tool: "ip", lines: ["link del v-3-1", "link del v-0-1", "link del cd-3"], tolerant: true });
+    assert.deepEqual(commandsFor(planLinkRemove(st, "core"))[0]!.lines, ["link del v-1-1", "link del v-2-0", "link del cd-0"]);
+    assert.throws(() => planLinkRemove(st, "wan"), /collision domain wan is not in lab t/);
   });
 });
