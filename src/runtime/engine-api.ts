@@ -24,11 +24,24 @@ function target(): Target {
   return { host: u.hostname, port: Number(u.port || 2375) };
 }
 
-interface Inspect {
+/** The fields of a container inspection that every runtime client reads. */
+export interface Inspect {
   Id: string;
   Name: string;
   State?: { Running?: boolean; Pid?: number };
   Config?: { Labels?: Record<string, string>; Image?: string };
+}
+
+/** ContainerInfo from an inspection (the Docker runtime adds NAT and published ports). */
+export function baseInfo(c: Inspect): ContainerInfo {
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ""),
+    labels: c.Config?.Labels ?? {},
+    running: c.State?.Running ?? false,
+    pid: c.State?.Pid ?? 0,
+    image: c.Config?.Image ?? "",
+  };
 }
 
 export class EngineApi {
@@ -75,15 +88,7 @@ export class EngineApi {
     const r = await this.call("GET", `/containers/${encodeURIComponent(idOrName)}/json`);
     if (r.status === 404) return undefined;
     if (r.status >= 300) throw new KindaError(`Docker engine: inspect ${idOrName}: ${JSON.stringify(r.json)}`);
-    const c = r.json as Inspect;
-    return {
-      id: c.Id,
-      name: c.Name.replace(/^\//, ""),
-      labels: c.Config?.Labels ?? {},
-      running: c.State?.Running ?? false,
-      pid: c.State?.Pid ?? 0,
-      image: c.Config?.Image ?? "",
-    };
+    return baseInfo(r.json as Inspect);
   }
 
   /** Containers (running or not) whose labels include every given label. */
