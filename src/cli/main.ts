@@ -21,6 +21,7 @@ const KNOWN_COMMANDS = new Set([
   "graph",
   "doctor",
   "link",
+  "device",
   "capture",
   "top",
   "help",
