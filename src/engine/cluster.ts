@@ -218,7 +218,7 @@ export class ClusterBuilder {
       hostLinks: [],
     };
     state.cluster = cluster;
-    this.store.write(state); // `down` can now find and delete the cluster, even after a crash
+    this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
     try {
       const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
@@ -230,7 +230,7 @@ export class ClusterBuilder {
         });
       } finally {
         Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
-        this.store.write(state);
+        this.store.update(state);
       }
       s1.done();
       const t1 = performance.now();
@@ -238,16 +238,22 @@ export class ClusterBuilder {
       const loadBalancer = await this.provider.discoverLoadBalancer?.();
       cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
       if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
-      this.store.write(state);
+      this.store.update(state);
       if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
+      const options = { ...this.options };
+      if (options.internetVia && !options.uplinkCidr) {
+        // allocated and recorded, so two labs on one machine never share a range
+        options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
+        this.store.update(state);
+      }
       const plan = planCluster({
         lab: this.lab,
         links: this.links,
         nodes,
         ...(loadBalancer ? { loadBalancer } : {}),
         devices,
-        options: this.options,
+        options,
         podCidr: DEFAULT_POD_CIDR,
         labNetns: state.netns,
         domains: state.domains,
@@ -259,7 +265,7 @@ export class ClusterBuilder {
           l,
           plan.linkIfs.find((x) => x.node === l.node),
         );
-      this.store.write(state);
+      this.store.update(state);
       await applyClusterPlan(plan);
       const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
       const withLb = loadBalancer && lbLinked ? " and the load balancer" : "";
@@ -271,7 +277,7 @@ export class ClusterBuilder {
       }
       s2.done(`attached ${nodes.length} nodes${withLb} (${plan.size} operations)`);
       cluster.phase = "up";
-      this.store.write(state);
+      this.store.update(state);
       this.built = true;
       return {
         nodes,
@@ -283,7 +289,7 @@ export class ClusterBuilder {
       if (e instanceof ClusterExistsError) {
         // nothing was created yet, and that cluster is not kinda's: forget it, delete nothing
         delete state.cluster;
-        this.store.write(state);
+        this.store.update(state);
       } else {
         await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
       }
@@ -340,6 +346,7 @@ export async function destroyCluster(
     });
   }
   await provider.delete();
+  store.releaseUplink(lab);
   if (state?.cluster) {
     delete state.cluster;
     store.write(state);

@@ -243,7 +243,7 @@ export async function changeLink(lab: string, endpoint: string, change: LinkChan
   }
   await applyOps(ops, { ...(opts.runtime ? { runtime: opts.runtime } : {}), previous: previousShaping(st.live) });
   record(st, target, change, ops);
-  store.write(st);
+  store.update(st);
   return { target, ops, summary };
 }
 
@@ -346,7 +346,7 @@ export async function addLink(lab: string, endpoint: string, opts: AddLinkOption
   const live: LiveState = st.live ?? { cuts: [], shaping: [] };
   (live.added ??= []).push({ domain, endpoints: [a, b] });
   st.live = live;
-  store.write(st);
+  store.update(st);
   const target = resolveEndpoint(st, domain);
   return {
     target,
@@ -375,7 +375,7 @@ export async function removeLink(lab: string, endpoint: string, opts: LiveOption
     st.live.shaping = st.live.shaping.filter((c) => !gone.has(c.key));
     if (st.live.added) st.live.added = st.live.added.filter((x) => x.domain !== domain);
   }
-  store.write(st);
+  store.update(st);
   return { target, ops, summary: `removed collision domain ${domain} and its ${ops.length - 1} interfaces` };
 }
 
@@ -432,7 +432,7 @@ export async function addDevice(lab: string, name: string, opts: AddDeviceOption
   const live: LiveState = st.live ?? { cuts: [], shaping: [] };
   (live.addedDevices ??= []).push(name);
   st.live = live;
-  store.write(st);
+  store.update(st);
   return `added device ${name} (container ${dp.container}, image ${dp.image}); link it: kinda link ${lab} ${name}--OTHER add`;
 }
 
@@ -467,6 +467,6 @@ export async function removeDevice(lab: string, name: string, opts: LiveOptions 
     st.live.shaping = st.live.shaping.filter((c) => !gone.has(c.key));
     if (st.live.addedDevices) st.live.addedDevices = st.live.addedDevices.filter((x) => x !== name);
   }
-  store.write(st);
+  store.update(st);
   return `removed device ${name} and its ${ops.length} interfaces`;
 }

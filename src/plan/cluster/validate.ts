@@ -190,7 +190,9 @@ function optionIssues(input: ValidateLinksInput, ranges: readonly Range[], issue
     const field = `podRoutes[${i}]`;
     if (!input.deviceNames.includes(r.device)) issues.push({ field, message: `unknown device ${JSON.stringify(r.device)}` });
     if (!input.nodeNames.includes(r.node)) issues.push({ field, message: `unknown Kubernetes node ${JSON.stringify(r.node)}` });
-    if (!isIp(r.via)) issues.push({ field, message: `via ${JSON.stringify(r.via)} is not an address (e.g. 10.0.4.1)` });
+    const vias = typeof r.via === "string" ? [r.via] : r.via;
+    if (!vias.length) issues.push({ field, message: "via names no address (e.g. 10.0.4.1, or several for equal-cost paths)" });
+    for (const v of vias) if (!isIp(v)) issues.push({ field, message: `via ${JSON.stringify(v)} is not an address (e.g. 10.0.4.1)` });
   });
   hostConnectionIssues(input, issues);
   if (opts.internetVia !== undefined && !input.deviceNames.includes(opts.internetVia)) {
