@@ -4,14 +4,13 @@ import { existsSync, readFileSync } from "node:fs";
 import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan, planLab } from "../plan/lab.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import type { ExecResult, Runtime } from "../model/container.js";
-import { StateStore, type LabState } from "../state/store.js";
+import type { LabState, StateStore } from "../state/store.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
 import { formatTopologyPlan, planTopology, upTopology } from "./topology.js";
 import type { ProviderLookup } from "../model/provider.js";
-import { createProviderRegistry } from "./root.js";
+import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
 import type { Reporter } from "../core/reporter.js";
 import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
@@ -57,7 +56,7 @@ export async function dryRun(
   opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore; vars?: Record<string, string> } = {},
 ): Promise<string> {
   const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   if (src.type === "topology") {
     const spec = overridden(src.spec, opts);
     const t = planTopology(spec, { store, imageMap: opts.imageMap ?? {}, source: src.path, ...(src.where ? { where: src.where } : {}) });
@@ -81,7 +80,7 @@ export { expandTopologyYaml } from "../topology/yaml.js";
 
 export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
   const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   const common = {
     store,
     ...(opts.runtime ? { runtime: opts.runtime } : {}),
@@ -108,7 +107,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     source: src.path,
   });
   return deploy(plan, {
-    runtime: opts.runtime ?? new DockerRuntime(),
+    runtime: opts.runtime ?? defaultRuntime(),
     kind: "kathara",
     ...common,
     ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
@@ -120,7 +119,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
  * which means only a lab whose recorded source is that path (never one of the same base name
  * deployed from elsewhere).
  */
-export function resolveLabName(arg: string, store = new StateStore()): string {
+export function resolveLabName(arg: string, store = defaultStore()): string {
   const names = store.list();
   if (names.includes(arg)) return arg;
   if (!existsSync(arg)) return arg;
@@ -138,14 +137,15 @@ export async function down(
   nameOrPath: string,
   opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter; forgetCluster?: boolean; providers?: ProviderLookup } = {},
 ) {
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
+  const runtime = opts.runtime ?? defaultRuntime();
   const name = resolveLabName(nameOrPath, store);
   return teardown(name, {
-    runtime: opts.runtime ?? new DockerRuntime(),
+    runtime,
     store,
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
     ...(opts.forgetCluster ? { forgetCluster: true } : {}),
-    providers: opts.providers ?? createProviderRegistry(),
+    providers: opts.providers ?? createProviderRegistry(runtime),
   });
 }
 
@@ -178,8 +178,8 @@ export interface LabStatus {
 }
 
 export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore } = {}): Promise<LabStatus[]> {
-  const store = opts.store ?? new StateStore();
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const store = opts.store ?? defaultStore();
+  const runtime = opts.runtime ?? defaultRuntime();
   const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
   const names = name
     ? [resolveLabName(name, store)]
@@ -257,7 +257,7 @@ export async function logsOf(
   device: string,
   opts: { follow?: boolean; runtime?: Runtime; store?: StateStore; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
 ): Promise<ExecResult> {
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   const name = resolveLabName(lab, store);
   const d = store.read(name)?.devices.find((x) => x.name === device);
   if (!d) throw new KindaError(`no device ${device} in lab ${name}`, { hint: `kinda status ${name} lists its devices` });
@@ -267,7 +267,7 @@ export async function logsOf(
     (opts.stdout ?? process.stdout).write(text);
     return { exitCode: 0, output: opts.stdout ? "" : text };
   }
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const runtime = opts.runtime ?? defaultRuntime();
   const c = await findDevice(device, name, { runtime, store });
   const argv = opts.follow ? ["tail", "-n", "+1", "-F", d.role.logFile] : ["cat", d.role.logFile];
   return runtime.exec(c.id, argv, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.stderr ? { stderr: opts.stderr } : {}) });
@@ -277,7 +277,7 @@ import { findDevice } from "./exec.js";
 export { clusterNodes, execIn, findDevice, reverseName, whoIs, type ExecInOptions } from "./exec.js";
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
-export async function graphFor(arg: string, store = new StateStore(), vars?: Record<string, string>): Promise<Graph> {
+export async function graphFor(arg: string, store = defaultStore(), vars?: Record<string, string>): Promise<Graph> {
   // a path first: a path is never a lab name (the store refuses names with a slash)
   const st = existsSync(arg) ? undefined : store.read(arg);
   if (st) return graphFromState(st);

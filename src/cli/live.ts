@@ -62,8 +62,7 @@ async function watchLinks(lab: string, o: { json?: boolean; interval: number }):
   }
   if (!Number.isFinite(o.interval) || o.interval <= 0)
     throw new KindaError(`--interval ${o.interval}: expected a positive number of seconds`);
-  const { StateStore } = w;
-  const store = new StateStore();
+  const store = w.liveStore();
   const pids = new Map<string, number>();
   let prev: Awaited<ReturnType<typeof w.sampleLinks>> | undefined;
   let t = performance.now();

@@ -103,9 +103,8 @@ interface UpFlags {
   var: Record<string, string>;
 }
 
-async function main(argv: string[]): Promise<number> {
-  // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
-  // `kinda --lab NAME <device> [cmd...]` picks the lab.
+/** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */
+function expandShorthand(argv: string[]): string[] {
   const head = argv.slice(0, 2);
   let words = argv.slice(2);
   const lab: string[] = [];
@@ -116,19 +115,17 @@ async function main(argv: string[]): Promise<number> {
   const first = words[0];
   if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
     const rest = words.slice(1);
-    argv = [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
+    return [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
   }
-  let exitCode = 0;
-  const program = new Command();
-  program
-    .name("kinda")
-    .description(
-      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
-    )
-    .version(version())
-    .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
+  return argv;
+}
 
+/** What a command sets for the process to exit with. */
+interface Outcome {
+  exitCode: number;
+}
+
+function upCommand(program: Command, out: Outcome): void {
   program
     .command("up")
     .description("deploy a lab: a Kathara lab directory, a YAML topology, or a TypeScript topology module")
@@ -149,8 +146,8 @@ async function main(argv: string[]): Promise<number> {
         ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
         vars: o.var,
       };
-      const { dryRun, up } = await api();
       if (o.dryRun) {
+        const { dryRun } = await api();
         console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
@@ -173,6 +170,7 @@ async function main(argv: string[]): Promise<number> {
       process.on("SIGINT", onSig);
       process.on("SIGTERM", onSig);
       const reporter = await terminalReporter();
+      const { up } = await api();
       const r = await up(path, {
         ...overrides,
         imageMap: o.imageMap,
@@ -190,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
           const why = s?.timedOut ? `stopped after ${s.timedOut} s, its start-up timeout` : `exit ${s?.exitCode}`;
           console.log(`start-up FAILED on ${d} at ${s?.failedStep} (${why}); output: ${s?.log}`);
         }
-        exitCode = 3;
+        out.exitCode = 3;
       }
       const dev = r.state.devices[0]?.name ?? "DEVICE";
       console.log(`  status:   kinda status ${name}`);
@@ -198,7 +196,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
       console.log(`  remove:   kinda down ${name}`);
     });
+}
 
+function labCommands(program: Command, out: Outcome): void {
   program
     .command("down")
     .description("tear a lab down (also after a crashed deploy); idempotent")
@@ -248,7 +248,7 @@ async function main(argv: string[]): Promise<number> {
         stdout: process.stdout,
         stderr: process.stderr,
       });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   program
@@ -260,7 +260,7 @@ async function main(argv: string[]): Promise<number> {
     .action(async (lab: string, device: string, o: { follow?: boolean }) => {
       const { logsOf } = await api();
       const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
@@ -276,7 +276,9 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name>", "topology name")
     .addOption(labOption())
     .action(async (name: string, o: { lab?: string }) => console.log((await import("../app/exec.js")).reverseName(name, o.lab)));
+}
 
+function graphCommand(program: Command): void {
   program
     .command("graph")
     .description("a picture of a topology: a lab that is up (with its cluster), a lab directory, FILE.yaml or SCRIPT.ts")
@@ -297,7 +299,9 @@ async function main(argv: string[]): Promise<number> {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
     });
+}
 
+function doctorCommand(program: Command, out: Outcome): void {
   program
     .command("doctor")
     .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
@@ -306,10 +310,11 @@ async function main(argv: string[]): Promise<number> {
       const { doctor, formatDoctor } = await import("../app/doctor.js");
       const r = await doctor();
       console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
-      if (!r.ok) exitCode = 1;
+      if (!r.ok) out.exitCode = 1;
     });
+}
 
-  (await import("./live.js")).addLiveCommands(program, (code) => (exitCode = code));
+function expandCommand(program: Command): void {
   program
     .command("expand")
     .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
@@ -319,9 +324,28 @@ async function main(argv: string[]): Promise<number> {
       const { expandTopologyYaml } = await import("../app/api.js");
       process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
     });
+}
 
-  await program.parseAsync(argv);
-  return exitCode;
+async function main(argv: string[]): Promise<number> {
+  const out: Outcome = { exitCode: 0 };
+  const program = new Command();
+  program
+    .name("kinda")
+    .description(
+      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
+    )
+    .version(version())
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  upCommand(program, out);
+  labCommands(program, out);
+  graphCommand(program);
+  doctorCommand(program, out);
+  expandCommand(program);
+  (await import("./live.js")).addLiveCommands(program, (code) => (out.exitCode = code));
+  await program.parseAsync(expandShorthand(argv));
+  return out.exitCode;
 }
 
 /** What the user sees of an error: the message and hint; a stack only with KINDA_DEBUG=1. */

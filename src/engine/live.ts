@@ -32,10 +32,10 @@ import {
   type NsRef,
 } from "../plan/live.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore, type LabState, type LiveState } from "../state/store.js";
+import type { StateStore, LabState, LiveState } from "../state/store.js";
 
 export interface LiveOptions {
-  store?: StateStore;
+  store: StateStore;
   runtime?: Runtime;
 }
 
@@ -224,8 +224,8 @@ export async function shapeAtDeploy(st: LabState, entries: readonly LabShaping[]
 }
 
 /** `kinda link LAB ENDPOINT ...`: shape, clear, cut or restore a link of a lab that is up. */
-export async function changeLink(lab: string, endpoint: string, change: LinkChange, opts: LiveOptions = {}): Promise<LinkChangeResult> {
-  const store = opts.store ?? new StateStore();
+export async function changeLink(lab: string, endpoint: string, change: LinkChange, opts: LiveOptions): Promise<LinkChangeResult> {
+  const store = opts.store;
   const st = readLab(lab, store);
   const target = resolveEndpoint(st, endpoint);
   let ops: LiveOp[];
@@ -256,8 +256,8 @@ export interface CaptureOptions extends LiveOptions {
 }
 
 /** `kinda capture`: tcpdump on the host side of a link (lab namespace or the node's veth). */
-export async function captureArgv(lab: string, endpoint: string, opts: CaptureOptions = {}): Promise<string[]> {
-  const store = opts.store ?? new StateStore();
+export async function captureArgv(lab: string, endpoint: string, opts: CaptureOptions): Promise<string[]> {
+  const store = opts.store;
   const st = readLab(lab, store, "capture");
   const t = resolveEndpoint(st, endpoint);
   if (opts.count !== undefined && (!Number.isInteger(opts.count) || opts.count < 1))
@@ -275,7 +275,7 @@ export async function captureArgv(lab: string, endpoint: string, opts: CaptureOp
 }
 
 /** Runs a capture with the caller's standard streams; resolves with tcpdump's exit code. */
-export async function capture(lab: string, endpoint: string, opts: CaptureOptions = {}): Promise<number> {
+export async function capture(lab: string, endpoint: string, opts: CaptureOptions): Promise<number> {
   const argv = await captureArgv(lab, endpoint, opts);
   return new Promise((res, rej) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] });
@@ -307,8 +307,8 @@ function ethNumbers(pid: number): number[] {
 }
 
 /** `kinda link LAB A--B add`: a new link (its own collision domain) between two devices of a lab that is up. */
-export async function addLink(lab: string, endpoint: string, opts: AddLinkOptions = {}): Promise<LinkChangeResult> {
-  const store = opts.store ?? new StateStore();
+export async function addLink(lab: string, endpoint: string, opts: AddLinkOptions): Promise<LinkChangeResult> {
+  const store = opts.store;
   const st = readLab(lab, store);
   const m = /^(\S+?)--(\S+)$/.exec(endpoint);
   if (!m) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a new link is named by its two devices, A--B`);
@@ -356,8 +356,8 @@ export async function addLink(lab: string, endpoint: string, opts: AddLinkOption
 }
 
 /** `kinda link LAB ENDPOINT remove`: removes a link (a collision domain, or the one A--B share) and its interfaces. */
-export async function removeLink(lab: string, endpoint: string, opts: LiveOptions = {}): Promise<LinkChangeResult> {
-  const store = opts.store ?? new StateStore();
+export async function removeLink(lab: string, endpoint: string, opts: LiveOptions): Promise<LinkChangeResult> {
+  const store = opts.store;
   const st = readLab(lab, store);
   const target = resolveEndpoint(st, endpoint);
   const domain = target.domain;
@@ -390,8 +390,8 @@ export interface AddDeviceOptions extends LiveOptions {
  * `kinda device LAB NAME add`: a new device (a container as `up` makes them, no links yet: add
  * them with `kinda link LAB NAME--OTHER add`) in a lab that is up, recorded so `down` removes it.
  */
-export async function addDevice(lab: string, name: string, opts: AddDeviceOptions = {}): Promise<string> {
-  const store = opts.store ?? new StateStore();
+export async function addDevice(lab: string, name: string, opts: AddDeviceOptions): Promise<string> {
+  const store = opts.store;
   const st = readLab(lab, store);
   if (!/^[a-z0-9_]{1,30}$/.test(name)) throw new KindaError(`NAME ${JSON.stringify(name)}: a device name is 1-30 of a-z, 0-9 and _`);
   if (st.devices.some((d) => d.name === name) || st.cluster?.nodes.some((n) => n.name === name))
@@ -437,8 +437,8 @@ export async function addDevice(lab: string, name: string, opts: AddDeviceOption
 }
 
 /** `kinda device LAB NAME remove`: removes a device, its links' lab-side ends going with it. */
-export async function removeDevice(lab: string, name: string, opts: LiveOptions & { runtime?: Runtime } = {}): Promise<string> {
-  const store = opts.store ?? new StateStore();
+export async function removeDevice(lab: string, name: string, opts: LiveOptions & { runtime?: Runtime }): Promise<string> {
+  const store = opts.store;
   const st = readLab(lab, store);
   const d = st.devices.find((x) => x.name === name);
   if (!d)

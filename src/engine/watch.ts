@@ -159,11 +159,8 @@ export function formatLinks(lab: string, rows: LinkCounters[]): string {
 }
 
 /** Two samples `seconds` apart, with rates (for --json). */
-export async function linkCounters(
-  lab: string,
-  opts: { store?: StateStore; runtime?: Runtime; seconds?: number } = {},
-): Promise<LinkCounters[]> {
-  const store = opts.store ?? new StateStore();
+export async function linkCounters(lab: string, opts: { store: StateStore; runtime?: Runtime; seconds?: number }): Promise<LinkCounters[]> {
+  const store = opts.store;
   const st = store.read(lab);
   if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`, { hint: "kinda status lists the labs that are" });
   const pids = new Map<string, number>();
