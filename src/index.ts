@@ -44,3 +44,8 @@ export { parseLabExt } from "./topology/kathara.js";
 export { restartLab, restartDevice, listLabs, wipePlan, wipe, type LabListing, type WipePlan } from "./app/verbs.js";
 export { adoptKatharaLab, attachToKathara, parseAttachSpec, readAttachSpec, type AttachSpec } from "./app/kathara.js";
 export { findKatharaLabs, findKatharaLab, katharaLabHash, type KatharaLab } from "./runtime/kathara.js";
+export { capture, captureArgv, changeLink, checkShaping, netemAvailable, linkCounters, sampleLinks, formatLinks } from "./app/live.js";
+export type { CaptureOptions, LinkChange, LinkCounters } from "./app/live.js";
+export { resolveEndpoint, shapeOps, cutOps, inverse, commandsFor, type LiveOp, type LinkTarget, type IfRef } from "./plan/live.js";
+export { shapingProblems, qdiscArgs, type Shaping } from "./core/tc.js";
+export { parseKindaSideFile, KINDA_SIDE_FILE } from "./topology/kathara.js";

@@ -1,11 +1,12 @@
 /** CLI of Kathara's run-time verbs: restart, list, wipe, connect. */
 import { Option, type Command } from "commander";
 import { createInterface } from "node:readline/promises";
-import { execIn, resolveLabName } from "../app/api.js";
 import { KindaError } from "../core/errors.js";
-import { attachToKathara, readAttachSpec } from "../app/kathara.js";
-import { listLabs, restartDevice, restartLab, wipe, wipePlan, type LabListing } from "../app/verbs.js";
-import { terminalReporter } from "./render.js";
+import type { LabListing } from "../app/verbs.js";
+
+// Loaded when a verb runs (as main.ts does): registering these commands must not load dockerode.
+const verbs = () => import("../app/verbs.js");
+const terminalReporter = async () => (await import("./render.js")).terminalReporter();
 
 function printList(labs: LabListing[]): void {
   if (labs.length === 0) {
@@ -42,9 +43,10 @@ export function addVerbs(program: Command, setExit: (code: number) => void): voi
     .argument("<name|path>", "lab name, or the directory it was deployed from")
     .argument("[device]", "only this device: shutdown scripts, container made again, links and start-up as at up")
     .action(async (arg: string, device: string | undefined) => {
-      const name = resolveLabName(arg);
+      const name = (await import("../app/api.js")).resolveLabName(arg);
+      const { restartDevice, restartLab } = await verbs();
       if (device) {
-        const st = await restartDevice(name, device, { reporter: terminalReporter() });
+        const st = await restartDevice(name, device, { reporter: await terminalReporter() });
         const s = st.devices.find((d) => d.name === device)?.startup;
         if (s?.status === "failed") {
           console.log(`start-up FAILED on ${device} at ${s.failedStep} (exit ${s.exitCode}); output: ${s.log}`);
@@ -52,7 +54,7 @@ export function addVerbs(program: Command, setExit: (code: number) => void): voi
         }
         return;
       }
-      const r = await restartLab(name, { reporter: terminalReporter() });
+      const r = await restartLab(name, { reporter: await terminalReporter() });
       console.log(`lab ${name} restarted: ${r.state.devices.length} devices in ${r.seconds.toFixed(1)} s`);
       if (r.failedDevices.length) setExit(3);
     });
@@ -62,7 +64,7 @@ export function addVerbs(program: Command, setExit: (code: number) => void): voi
     .description("every lab on this machine: kinda's, and those Kathara started (any user)")
     .option("--json", "machine-readable output")
     .action(async (o: { json?: boolean }) => {
-      const labs = await listLabs();
+      const labs = await (await verbs()).listLabs();
       if (o.json) console.log(JSON.stringify(labs, null, 2));
       else printList(labs);
     });
@@ -74,6 +76,7 @@ export function addVerbs(program: Command, setExit: (code: number) => void): voi
     )
     .option("-y, --yes", "do not ask for confirmation")
     .action(async (o: { yes?: boolean }) => {
+      const { wipe, wipePlan } = await verbs();
       const plan = await wipePlan();
       if (plan.labs.length === 0 && plan.strayContainers.length === 0) {
         console.log("nothing of kinda's on this machine");
@@ -84,7 +87,7 @@ export function addVerbs(program: Command, setExit: (code: number) => void): voi
       if (!o.yes && !(await confirm("remove all of these? [y/N] "))) {
         throw new KindaError("not confirmed: nothing removed", { hint: "answer y on a terminal, or pass --yes" });
       }
-      const r = await wipe(plan, { reporter: terminalReporter() });
+      const r = await wipe(plan, { reporter: await terminalReporter() });
       for (const f of r.failed) console.error(`kinda: could not remove ${f}`);
       console.log(
         `wiped ${r.labs.length - r.failed.length} labs${plan.strayContainers.length ? ` and ${plan.strayContainers.length} stray containers` : ""}`,
@@ -99,6 +102,7 @@ export function addVerbs(program: Command, setExit: (code: number) => void): voi
     .addOption(new Option("--lab <name>", "lab of the device, when several labs have it").env("KINDA_LAB"))
     .action(async (device: string, o: { lab?: string }) => {
       const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      const { execIn } = await import("../app/exec.js");
       const r = await execIn(device, [], {
         ...(o.lab ? { lab: o.lab } : {}),
         interactive,
@@ -121,8 +125,9 @@ export function addAttach(program: Command): void {
     )
     .option("-n, --name <name>", "kinda's name for the lab (default: kathara-<hash>)")
     .action(async (file: string, o: { kathara: string; name?: string }) => {
+      const { attachToKathara, readAttachSpec } = await import("../app/kathara.js");
       const spec = readAttachSpec(file);
-      const r = await attachToKathara(o.kathara, spec, { ...(o.name ? { name: o.name } : {}), reporter: terminalReporter() });
+      const r = await attachToKathara(o.kathara, spec, { ...(o.name ? { name: o.name } : {}), reporter: await terminalReporter() });
       console.log(`cluster attached to Kathara lab as ${r.lab}: ${r.result.nodes.map((n) => `${n.name}=${n.k8sName}`).join(", ")}`);
       console.log(`  status: kinda status ${r.lab}    remove (only what kinda added): kinda down ${r.lab}`);
     });
