@@ -339,6 +339,7 @@ export function compileSpec(
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
   const nodePorts = new Map<string, string[]>();
+  const linkIndex = new Map<NodeLink, { i: number; nodeSide: 0 | 1 }>();
   const addrCmds = new Map<string, string[]>();
   spec.links.forEach((l: LinkSpec, i) => {
     const [a, b] = l.endpoints;
@@ -355,6 +356,7 @@ export function compileSpec(
       if (mtu !== undefined) nl.mtu = mtu;
       if (l.tc) nl.nodeTc = l.tc;
       nodeLinks.push(nl);
+      linkIndex.set(nl, { i, nodeSide: na ? 0 : 1 });
       return;
     }
     const domain = `l${i}`;
@@ -382,6 +384,10 @@ export function compileSpec(
     nl.deviceIf = nodePort(devs.get(nl.device!)!, ifs.length);
     ifs.push(nl.deviceIf);
     if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
+    // fixed MACs, as on links between devices: a P4 program's table entries name next hops by MAC
+    const { i, nodeSide } = linkIndex.get(nl)!;
+    nl.nodeMac = linkMac(i, nodeSide);
+    nl.deviceMac = linkMac(i, nodeSide === 0 ? 1 : 0);
   }
   const routes = spec.routing === "static" ? treeRoutes(spec) : new Map<string, Map<string, string>>();
   for (const dev of devs.values()) {
