@@ -14,7 +14,7 @@ import { loadKatharaLab } from "../src/topology/kathara.js";
 import { planLab, type Plan } from "../src/plan/lab.js";
 import { DockerRuntime } from "../src/runtime/docker.js";
 import { StateStore } from "../src/state/store.js";
-import { IMAGE_MAP, conformanceDir, ensureTestEnv } from "../test/support/env.js";
+import { IMAGE_MAP, conformanceLabs, ensureTestEnv } from "../test/support/env.js";
 import { FixtureProvider } from "../test/support/fixture.js";
 import { applyClusterPlan } from "../src/engine/cluster-apply.js";
 import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
@@ -186,8 +186,11 @@ async function main(): Promise<void> {
   let clusterRow: ClusterRow | undefined;
   try {
     if (!only || only === "cluster") clusterRow = await clusterScenario(parallelism);
-    if (!only || only === "data-center-bgp")
-      rows.push(await scenario("data-center-bgp", resolve(conformanceDir(), "data-center-bgp"), parallelism));
+    if (!only || only === "data-center-bgp") {
+      const labs = conformanceLabs();
+      if ("dir" in labs) rows.push(await scenario("data-center-bgp", resolve(labs.dir, "data-center-bgp"), parallelism));
+      else console.error(`bench: data-center-bgp skipped: ${labs.missing.replace(/npm run -s test:conformance$/, "npm run bench")}`);
+    }
     if (!only || only === "generated-50") rows.push(await scenario("generated-50", gen, parallelism));
   } finally {
     rmSync(gen, { recursive: true, force: true });

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of kinda on a fresh Debian/Ubuntu machine, as root:
 #   npm ci (which builds), lint + typecheck, unit tests (no root needed),
-#   test-env set-up (Docker engine, stand-in images), integration tests (real Docker, real kernel),
+#   test-env set-up (Docker engine, stand-in images), integration tests (real Docker, real kernel;
+#   the project's own labs), the Kathara-Labs conformance suite when its labs are there (one line
+#   saying it did not run otherwise; a failure under CI=true),
 #   then real Kubernetes: Kind with a node image built here offline (scripts/k8s/, cached under
 #   /var/cache/kinda-k8s: about 20 minutes the first time, seconds after) and kinda attaching it.
 set -euo pipefail
@@ -19,5 +21,7 @@ step "test environment (Docker engine, stand-in images)"
 bash scripts/test-env/setup.sh
 step "integration tests (real Docker engine, real kernel)"
 KINDA_SKIP_SETUP=1 npm run -s test:integration
+step "Kathara-Labs conformance suite (labs from KINDA_CONFORMANCE_DIR, default ../shared/conformance/kathara-labs)"
+KINDA_SKIP_SETUP=1 npm run -s test:conformance
 step "real Kubernetes: Kind with the offline node image, attached by kinda (first run builds the image: ~20 min)"
 KINDA_SKIP_SETUP=1 npm run -s test:k8s

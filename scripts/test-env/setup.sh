@@ -2,7 +2,8 @@
 # Test-environment set-up for kinda (test infrastructure, not product code).
 #
 # Makes a fresh Debian/Ubuntu machine ready for kinda's integration tests, bench and demo:
-#   1. host tools (Docker engine from Debian's docker.io, debootstrap, iproute2, ping, iperf3, ...)
+#   1. host tools: every program kinda runs (iproute2, procps, util-linux, ethtool, iptables, conntrack:
+#      what `kinda doctor` checks), the Docker engine from Debian's docker.io, debootstrap, ping, iperf3, ...
 #   2. a running Docker engine (started in the background when none answers; there is no systemd here)
 #   3. the stand-in images for kathara/base and kathara/frr, built from Debian packages
 #   4. the privileged-container work-around, applied only when a privileged container really fails
@@ -27,15 +28,18 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 [ -x "$DOCKER" ] || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
-command -v ip >/dev/null || need+=(iproute2)
-command -v iptables >/dev/null || need+=(iptables)
+# every host program kinda runs (src/core/host.ts, `kinda doctor`), by its Debian package
+for pair in ip:iproute2 bridge:iproute2 tc:iproute2 ss:iproute2 sysctl:procps nsenter:util-linux ethtool:ethtool \
+  iptables:iptables iptables-restore:iptables iptables-save:iptables conntrack:conntrack; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v jq >/dev/null || need+=(jq)
-command -v nsenter >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null || die "apt-get update failed"

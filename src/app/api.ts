@@ -1,6 +1,7 @@
 /** The library's front door for labs: load, plan, deploy, tear down, inspect, exec. */
 import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
+import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import { formatPlan, planLab } from "../plan/lab.js";
 import { DockerRuntime } from "../runtime/docker.js";
@@ -21,28 +22,54 @@ import type { Reporter } from "../core/reporter.js";
 import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
 
-export interface UpOptions {
+/** Overrides of a topology's own settings, from the command line. */
+export interface TopologyOverrides {
   name?: string;
+  /** Kind node image (the topology's cluster.image). */
+  nodeImage?: string;
+  /** Pod traffic between nodes (the topology's encapsulation). */
+  encapsulation?: TopologySpec["encapsulation"];
+}
+
+function overridden(spec: TopologySpec, o: TopologyOverrides): TopologySpec {
+  return {
+    ...spec,
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+    ...(o.nodeImage ? { cluster: { ...spec.cluster, image: o.nodeImage } } : {}),
+  };
+}
+
+/** A Kathara lab has no Kubernetes nodes: node options given for one are a mistake worth saying. */
+function noNodeOptions(path: string, o: TopologyOverrides): void {
+  const given = [o.nodeImage && "--node-image", o.encapsulation && "--encapsulation"].filter(Boolean);
+  if (given.length) throw new KindaError(`${given.join(" and ")}: ${path} is a Kathara lab, which has no Kubernetes nodes`);
+}
+
+export interface UpOptions extends TopologyOverrides {
   imageMap?: Record<string, string>;
   runtime?: Runtime;
   store?: StateStore;
   reporter?: Reporter;
   signal?: AbortSignal;
   parallelism?: number;
+  /** A YAML topology's vars: overrides (--var). */
+  vars?: Record<string, string>;
 }
 
 /** Loads and plans a lab without touching anything; returns the --dry-run text. */
 export async function dryRun(
   path: string,
-  opts: { name?: string; imageMap?: Record<string, string>; store?: StateStore } = {},
+  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore; vars?: Record<string, string> } = {},
 ): Promise<string> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? new StateStore();
   if (src.type === "topology") {
-    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const spec = overridden(src.spec, opts);
     const t = planTopology(spec, { store, imageMap: opts.imageMap ?? {}, source: src.path, ...(src.where ? { where: src.where } : {}) });
     return formatTopologyPlan(t, formatPlan);
   }
+  noNodeOptions(path, opts);
   const name = opts.name ?? src.defaultName;
   return formatPlan(
     planLab(src.lab, {
@@ -56,9 +83,10 @@ export async function dryRun(
 }
 
 export { formatPlan };
+export { expandTopologyYaml } from "../topology/yaml.js";
 
 export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? new StateStore();
   const common = {
     store,
@@ -67,7 +95,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     ...(opts.signal ? { signal: opts.signal } : {}),
   };
   if (src.type === "topology") {
-    const spec = opts.name ? { ...src.spec, name: opts.name } : src.spec;
+    const spec = overridden(src.spec, opts);
     const h = await upTopology(spec, {
       ...common,
       imageMap: opts.imageMap ?? {},
@@ -76,6 +104,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     });
     return h.network;
   }
+  noNodeOptions(path, opts);
   const name = opts.name ?? src.defaultName;
   const plan = planLab(src.lab, {
     name,
@@ -317,9 +346,10 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
 }
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
-export async function graphFor(arg: string, store = new StateStore()): Promise<Graph> {
-  const st = store.read(arg);
-  if (st && !existsSync(arg)) return graphFromState(st);
-  const src = await loadSource(arg);
+export async function graphFor(arg: string, store = new StateStore(), vars?: Record<string, string>): Promise<Graph> {
+  // a path first: a path is never a lab name (the store refuses names with a slash)
+  const st = existsSync(arg) ? undefined : store.read(arg);
+  if (st) return graphFromState(st);
+  const src = await loadSource(arg, { ...(vars ? { vars } : {}) });
   return src.type === "kathara" ? graphFromLab(src.defaultName, src.lab) : graphFromSpec(src.spec);
 }

@@ -6,13 +6,22 @@ import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabS
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "expand", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0 || eq === value.length - 1) throw new KindaError(`--image-map expects FROM=TO, got ${JSON.stringify(value)}`);
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
+
+/** --var NAME=VALUE (repeatable; VALUE may be empty or contain '='). */
+function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new KindaError(`--var expects NAME=VALUE, got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+const VAR_HELP = "set a variable of a YAML topology's vars: (repeatable)";
 
 function version(): string {
   try {
@@ -49,6 +58,16 @@ function printStatus(labs: LabStatus[]): void {
   }
 }
 
+interface UpFlags {
+  name?: string;
+  imageMap: Record<string, string>;
+  nodeImage?: string;
+  encapsulation?: "vxlan" | "gre" | "none";
+  dryRun?: boolean;
+  parallelism?: number;
+  var: Record<string, string>;
+}
+
 async function main(argv: string[]): Promise<number> {
   // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
   // `kinda --lab NAME <device> [cmd...]` picks the lab.
@@ -81,11 +100,22 @@ async function main(argv: string[]): Promise<number> {
     .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
     .option("--image-map <from=to>", "use image TO wherever the lab asks for FROM (repeatable)", collectMap, {})
+    .option("--node-image <image>", "Kind node image for the Kubernetes nodes (overrides the topology's cluster.image)")
+    .addOption(
+      new Option("--encapsulation <mode>", "pod traffic between nodes (overrides the topology's)").choices(["vxlan", "gre", "none"]),
+    )
     .option("--dry-run", "print the plan; create nothing")
     .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
-    .action(async (path: string, o: { name?: string; imageMap: Record<string, string>; dryRun?: boolean; parallelism?: number }) => {
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (path: string, o: UpFlags) => {
+      const overrides = {
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
+        ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+        vars: o.var,
+      };
       if (o.dryRun) {
-        console.log(await dryRun(path, { ...(o.name ? { name: o.name } : {}), imageMap: o.imageMap }));
+        console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
       const ac = new AbortController();
@@ -99,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
       process.on("SIGTERM", onSig);
       const reporter = terminalReporter();
       const r = await up(path, {
-        ...(o.name ? { name: o.name } : {}),
+        ...overrides,
         imageMap: o.imageMap,
         reporter,
         signal: ac.signal,
@@ -197,9 +227,10 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name|path>", "lab name or topology path")
     .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
     .option("-o, --output <file>", "write to a file (default: standard output)")
-    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string; var: Record<string, string> }) => {
       const { graphFor } = await import("../app/api.js");
-      const g = await graphFor(arg);
+      const g = await graphFor(arg, undefined, o.var);
       const { toSvg, toPng, toMermaid, toDot } = await import("../app/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
@@ -209,6 +240,27 @@ async function main(argv: string[]): Promise<number> {
       } else if (o.format === "png" && process.stdout.isTTY) {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
+    });
+
+  program
+    .command("doctor")
+    .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
+    .option("--json", "machine-readable output")
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import("../app/doctor.js");
+      const r = await doctor();
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      if (!r.ok) exitCode = 1;
+    });
+
+  program
+    .command("expand")
+    .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
+    .argument("<file>", "FILE.yaml")
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (file: string, o: { var: Record<string, string> }) => {
+      const { expandTopologyYaml } = await import("../app/api.js");
+      process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
     });
 
   await program.parseAsync(argv);

@@ -4,6 +4,7 @@
  * creates the nodes, kinda discovers them and plumbs them into the network. `destroy()` (or
  * `await using`) removes the cluster and everything kinda added for it.
  */
+import { requirePrograms } from "../core/host.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
@@ -12,7 +13,8 @@ import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
 import { StateStore, type ClusterState } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
-import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./cluster-apply.js";
+import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
+import type { Route } from "../model/ops.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -34,6 +36,11 @@ export interface BuilderDeps {
   reporter?: Reporter;
   /** Recorded so that `kinda down` can rebuild the provider (e.g. Kind's image). */
   providerOptions?: Record<string, string>;
+  /**
+   * PATH in which the host programs that attaching nodes runs must be (default: the process's).
+   * Unit tests with a fake runtime and provider, which run no host program, give their own.
+   */
+  hostPath?: string;
 }
 
 export interface BuildResult {
@@ -57,18 +64,17 @@ export interface IpRoute {
   flags?: string[];
 }
 
-/** `ip -j route` output back to arguments that re-create the route (kernel-only flags dropped). */
-export function routeArgs(r: IpRoute | undefined): string | undefined {
+/** `ip -j route` output as a route that re-creates it (kernel-only flags dropped). */
+export function routeOf(r: IpRoute | undefined): Route | undefined {
   if (!r?.dev) return undefined;
-  return [
-    r.dst,
-    ...(r.gateway ? ["via", r.gateway] : []),
-    "dev",
-    r.dev,
-    ...(r.protocol && r.protocol !== "boot" ? ["proto", r.protocol] : []),
-    ...(r.metric ? ["metric", String(r.metric)] : []),
-    ...(r.flags?.includes("onlink") ? ["onlink"] : []),
-  ].join(" ");
+  return {
+    dst: r.dst,
+    ...(r.gateway ? { via: r.gateway } : {}),
+    dev: r.dev,
+    ...(r.protocol && r.protocol !== "boot" ? { proto: r.protocol } : {}),
+    ...(r.metric ? { metric: r.metric } : {}),
+    ...(r.flags?.includes("onlink") ? { onlink: true } : {}),
+  };
 }
 
 /** Devices of a lab that is up, with PIDs, present interfaces, bridges and default route. */
@@ -84,7 +90,7 @@ export async function discoverDevices(lab: string, runtime: Runtime): Promise<De
       ]);
       const ls = links.exitCode === 0 ? (JSON.parse(links.stdout || "[]") as IpLink[]) : [];
       const rs = routes.exitCode === 0 ? (JSON.parse(routes.stdout || "[]") as IpRoute[]) : [];
-      const defaultRoute = routeArgs(rs.find((x) => !x.metric));
+      const defaultRoute = routeOf(rs.find((x) => !x.metric));
       return {
         name: c.labels[LABEL_DEVICE] ?? c.name,
         container: c.name,
@@ -189,6 +195,7 @@ export class ClusterBuilder {
     if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
     const devices = await discoverDevices(this.lab, this.runtime);
     this.validateUpFront(devices);
+    requirePrograms(["cluster"], this.provider.hostPrograms?.() ?? [], this.deps.hostPath);
     if (await this.provider.exists?.()) {
       throw new KindaError(`a ${this.provider.kind} cluster named ${this.provider.name} already exists`, {
         hint: "kinda neither adopts nor deletes a cluster it did not create: pick another cluster name, or delete that one",
@@ -246,7 +253,7 @@ export class ClusterBuilder {
         domains: state.domains,
       });
       cluster.hostLinks = plan.hostLinks;
-      cluster.deviceUndo = deviceUndo(plan, devices);
+      cluster.deviceUndo = plan.deviceUndo;
       this.store.write(state);
       await applyClusterPlan(plan);
       const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);

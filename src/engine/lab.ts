@@ -4,6 +4,7 @@
  * A failure (or an abort) halfway removes everything created. Teardown finds objects by label
  * and name, so it also works after a crash.
  */
+import { requirePrograms } from "../core/host.js";
 import { existsSync, mkdirSync } from "node:fs";
 import { hostPortIssues } from "./ports.js";
 import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
@@ -88,6 +89,7 @@ export async function labExists(runtime: Runtime, store: StateStore, name: strin
 
 /** Everything that can be checked before creating anything; throws PreflightError with all problems. */
 export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, StagedFile[]>> {
+  requirePrograms(["lab"]);
   await runtime.ping();
   const issues: Issue[] = [];
   if (await labExists(runtime, store, plan.lab)) {

@@ -1,4 +1,5 @@
 /** How Kubernetes nodes come to exist, behind one interface (Kind today; others later). */
+import type { HostProgram } from "../core/host.js";
 import { KindaError } from "../core/errors.js";
 import type { LoadBalancerFacts, NodeFacts, NodeSpec } from "./cluster.js";
 
@@ -25,6 +26,8 @@ export interface ClusterProvider {
   readonly name: string;
   /** Checks that the provider can work (tools present) before anything is created. */
   preflight?(): Promise<void>;
+  /** Host programs the provider runs (Kind: kind, docker), checked with kinda's own before anything is created. */
+  hostPrograms?(): readonly HostProgram[];
   /** Is there already a cluster of this name (one kinda must neither adopt nor delete)? */
   exists?(): Promise<boolean>;
   /** Throws ClusterExistsError when a cluster of this name appeared meanwhile (it is left alone). */

@@ -5,6 +5,7 @@
  * control planes Kind adds an external load balancer (haproxy) in front of their API servers;
  * it is found by Kind's labels too.
  */
+import { findProgram, kindProgram, programsFor, type HostProgram } from "../core/host.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,6 +107,10 @@ export class KindProvider implements ClusterProvider {
     return this.options.kindBinary ?? process.env["KINDA_KIND"] ?? "kind";
   }
 
+  hostPrograms(): HostProgram[] {
+    return [...programsFor(["kind"]), kindProgram(this.bin)];
+  }
+
   async preflight(): Promise<void> {
     await this.ensureKind();
   }
@@ -164,8 +169,13 @@ export class KindProvider implements ClusterProvider {
     }
   }
 
+  /**
+   * The kind binary that made the cluster (as a path), so that `down` from another shell, where
+   * KINDA_KIND or PATH may differ, deletes it with Kind (which also removes its kubeconfig entries).
+   */
   stateOptions(): Record<string, string> {
-    return this.ownsNetwork ? { ownsNetwork: "1" } : {};
+    const bin = findProgram(this.bin);
+    return { ...(this.ownsNetwork ? { ownsNetwork: "1" } : {}), ...(bin ? { kindBinary: bin } : {}) };
   }
 
   private async networkExists(): Promise<boolean> {

@@ -53,13 +53,20 @@ export async function loadTopologyModule(path: string): Promise<TopologySpec> {
   return spec;
 }
 
-export async function loadSource(p: string): Promise<LoadedSource> {
+/** --var overrides for a YAML topology's vars: (other sources have none: passing any is an error). */
+export interface SourceOptions {
+  vars?: Record<string, string>;
+}
+
+export async function loadSource(p: string, opts: SourceOptions = {}): Promise<LoadedSource> {
   const path = resolveLabPath(p);
   if (!existsSync(path)) throw new TopologyError([{ file: path, message: "no such file or directory" }]);
-  if (statSync(path).isDirectory()) return { type: "kathara", lab: loadKatharaLab(path), defaultName: labNameFromDir(path), path };
   const ext = extname(path);
+  if (opts.vars && Object.keys(opts.vars).length && ext !== ".yaml" && ext !== ".yml")
+    throw new KindaError(`--var sets a YAML topology's vars:; ${path} is not a YAML topology`);
+  if (statSync(path).isDirectory()) return { type: "kathara", lab: loadKatharaLab(path), defaultName: labNameFromDir(path), path };
   if (ext === ".yaml" || ext === ".yml") {
-    const y = loadTopologyYaml(path);
+    const y = loadTopologyYaml(path, opts.vars ? { vars: opts.vars } : {});
     return { type: "topology", spec: y.spec, where: y.where, defaultName: y.spec.name, path };
   }
   if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) {

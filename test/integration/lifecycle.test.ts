@@ -5,10 +5,11 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { IMAGE_MAP_ARGS, ROOT, conformanceDir, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP_ARGS, ROOT, ensureTestEnv, fixtureLab } from "../support/env.js";
 import {
   assertNothingLeft,
   containersOf,
+  converge,
   docker,
   eventually,
   hostLinks,
@@ -18,6 +19,7 @@ import {
   netnsNames,
   ping,
   stateDir,
+  withLab,
 } from "../support/kinda.js";
 
 let linksBefore: string[];
@@ -26,34 +28,34 @@ before(() => {
   linksBefore = hostLinks();
 });
 
-const staticRouting = () => join(conformanceDir(), "static-routing");
+const twoRouters = join(ROOT, "examples", "labs", "two-routers");
 
 describe("lifecycle", () => {
   it("two labs with the same device names run side by side; down of one leaves the other working", async () => {
     await Promise.all([
-      kindaOk("up", staticRouting(), "--name", "t-side-a", ...IMAGE_MAP_ARGS),
-      kindaOk("up", staticRouting(), "--name", "t-side-b", ...IMAGE_MAP_ARGS),
+      kindaOk("up", twoRouters, "--name", "t-side-a", ...IMAGE_MAP_ARGS),
+      kindaOk("up", twoRouters, "--name", "t-side-b", ...IMAGE_MAP_ARGS),
     ]);
-    assert.ok(await ping("t-side-a", "pc1", "195.11.14.1"));
-    assert.ok(await ping("t-side-b", "pc1", "195.11.14.1"));
+    assert.ok(await ping("t-side-a", "h1", "10.2.0.10"));
+    assert.ok(await ping("t-side-b", "h1", "10.2.0.10"));
     // without --lab the device name is ambiguous, and kinda says so
-    const amb = await kinda("pc1", "true");
+    const amb = await kinda("h1", "true");
     assert.notEqual(amb.code, 0);
     assert.match(
       amb.stderr,
-      /device pc1 exists in several labs \(t-side-a, t-side-b\)|device pc1 exists in several labs \(t-side-b, t-side-a\)/,
+      /device h1 exists in several labs \(t-side-a, t-side-b\)|device h1 exists in several labs \(t-side-b, t-side-a\)/,
     );
     await kindaOk("down", "t-side-a");
     await assertNothingLeft("t-side-a");
-    assert.ok(await ping("t-side-b", "pc1", "195.11.14.1"), "lab b still works");
-    assert.ok(await ping("t-side-b", "pc2", "200.1.1.1"));
+    assert.ok(await ping("t-side-b", "h1", "10.2.0.10"), "lab b still works");
+    assert.ok(await ping("t-side-b", "h2", "10.1.0.10"));
     await kindaOk("down", "t-side-b");
     await assertNothingLeft("t-side-b", linksBefore);
   });
 
   it("down works after a deploy killed with SIGKILL halfway", async () => {
     const name = "t-killed";
-    const child = kindaSpawn(["up", join(conformanceDir(), "data-center-bgp"), "--name", name, ...IMAGE_MAP_ARGS]);
+    const child = kindaSpawn(["up", fixtureLab("slow-deploy"), "--name", name, ...IMAGE_MAP_ARGS]);
     child.stdout!.resume();
     child.stderr!.resume();
     await eventually("some containers of the lab exist", 60, async () => (await containersOf(name)).length >= 3);
@@ -69,7 +71,7 @@ describe("lifecycle", () => {
 
   it("Ctrl+C (SIGINT) during a deploy removes what was created, with no down needed", async () => {
     const name = "t-interrupted";
-    const child = kindaSpawn(["up", join(conformanceDir(), "data-center-bgp"), "--name", name, ...IMAGE_MAP_ARGS]);
+    const child = kindaSpawn(["up", fixtureLab("slow-deploy"), "--name", name, ...IMAGE_MAP_ARGS]);
     let err = "";
     child.stdout!.resume();
     child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
@@ -90,7 +92,7 @@ describe("lifecycle", () => {
 
   it("exec passes the exit code through; the shorthand works; status --json describes the lab", async () => {
     const name = "t-exec";
-    await kindaOk("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS);
+    await kindaOk("up", twoRouters, "--name", name, ...IMAGE_MAP_ARGS);
     try {
       const r = await kinda("exec", "--lab", name, "r1", "--", "sh", "-c", "echo out; echo err >&2; exit 5");
       assert.equal(r.code, 5);
@@ -110,7 +112,7 @@ describe("lifecycle", () => {
       assert.equal(st[0]?.netnsPresent, true);
       assert.deepEqual(
         st[0]?.devices.find((d) => d.name === "r1")?.interfaces.map((i) => `${i.name}:${i.domain}`),
-        ["eth0:A", "eth1:B"],
+        ["eth0:lan1", "eth1:core"],
       );
       // on a terminal (script(1) gives one), exec is interactive: the command gets a TTY too
       const cli = join(ROOT, "dist", "src", "cli", "main.js");
@@ -171,33 +173,33 @@ describe("lifecycle", () => {
   });
 
   it("--dry-run prints the plan and creates nothing", async () => {
-    const out = await kindaOk("up", staticRouting(), "--name", "t-dry", "--dry-run", ...IMAGE_MAP_ARGS);
+    const out = await kindaOk("up", twoRouters, "--name", "t-dry", "--dry-run", ...IMAGE_MAP_ARGS);
     assert.match(out, /ip -n kinda-t-dry link add cd-0 type bridge/);
-    assert.match(out, /device pc1: container kinda-t-dry-pc1/);
+    assert.match(out, /device h1: container kinda-t-dry-h1/);
     await assertNothingLeft("t-dry", linksBefore);
   });
 
   it("a second up of a lab that exists is refused, and the first stays", async () => {
     const name = "t-twice";
-    await kindaOk("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS);
-    const r = await kinda("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS);
+    await kindaOk("up", twoRouters, "--name", name, ...IMAGE_MAP_ARGS);
+    const r = await kinda("up", twoRouters, "--name", name, ...IMAGE_MAP_ARGS);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /a lab named t-twice already exists/);
     assert.equal((await containersOf(name)).length, 4);
-    await kindaOk("down", staticRouting()); // by path: the lab deployed from there
+    await kindaOk("down", twoRouters); // by path: the lab deployed from there
     await assertNothingLeft(name, linksBefore);
   });
 
   it("two concurrent ups of one name: one lab comes up, the other is refused and removes nothing of it", async () => {
     const name = "t-race";
     const [a, b] = await Promise.all([
-      kinda("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS),
-      kinda("up", staticRouting(), "--name", name, ...IMAGE_MAP_ARGS),
+      kinda("up", twoRouters, "--name", name, ...IMAGE_MAP_ARGS),
+      kinda("up", twoRouters, "--name", name, ...IMAGE_MAP_ARGS),
     ]);
     assert.deepEqual([a.code, b.code].sort(), [0, 1], `${a.stderr}\n${b.stderr}`);
     assert.match((a.code ? a : b).stderr, /a lab named t-race already exists/);
     assert.equal((await containersOf(name)).length, 4);
-    assert.equal((await kinda("exec", "--lab", name, "pc1", "--", "ping", "-c", "1", "-W", "2", "195.11.14.1")).code, 0);
+    assert.equal((await kinda("exec", "--lab", name, "h1", "--", "ping", "-c", "1", "-W", "2", "10.2.0.10")).code, 0);
     await kindaOk("down", name);
     await assertNothingLeft(name, linksBefore);
   });
@@ -206,11 +208,28 @@ describe("lifecycle", () => {
     const keep = join(stateDir, "keep-me");
     mkdirSync(keep, { recursive: true });
     writeFileSync(join(keep, "precious"), "x");
-    for (const cmd of [["down"], ["status"], ["up", staticRouting(), "--name"]]) {
+    for (const cmd of [["down"], ["status"], ["up", twoRouters, "--name"]]) {
       const r = await kinda(...cmd, "../keep-me");
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /"\.\.\/keep-me" is not a lab name|lab name "\.\.\/keep-me" must be/);
     }
     assert.ok(existsSync(join(keep, "precious")));
+  });
+});
+
+describe("a test that fails", () => {
+  it("leaves no lab behind: withLab takes it down when a convergence wait runs out", async () => {
+    const name = "t-forced-failure";
+    await assert.rejects(
+      withLab(name, fixtureLab("features"), IMAGE_MAP_ARGS, async (deploySeconds) => {
+        assert.ok(await ping(name, "pc1", "10.2.0.10"), "the lab is up and routes pc1 to pc2");
+        // r2 has no route to 10.9.0.0/24: this wait is bound to fail, as a check of a lab that does not converge would
+        await converge("a route that never comes", { protocolSeconds: 0, measuredSeconds: deploySeconds, factor: 0.5 }, () =>
+          ping(name, "pc2", "10.9.0.1"),
+        );
+      }),
+      /a route that never comes: not true within \d+ s/,
+    );
+    await assertNothingLeft(name, linksBefore);
   });
 });

@@ -10,10 +10,9 @@ import { treeExample } from "../../examples/tree.js";
 import { KindaCluster } from "../../src/app/tree.js";
 import { upTopology } from "../../src/app/topology.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
-import { IMAGE_MAP, ROOT, conformanceDir, ensureTestEnv } from "../support/env.js";
-import { fatTree } from "../../examples/fat-tree.js";
-import { FixtureProvider } from "../support/fixture.js";
-import { assertNothingLeft, eventually, hostLinks, kindaOk, stateDir } from "../support/kinda.js";
+import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
+import { FixtureProvider, nodeReaches } from "../support/fixture.js";
+import { assertNothingLeft, hostLinks, kindaOk, stateDir, txPackets } from "../support/kinda.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
 let linksBefore: string[];
@@ -21,22 +20,6 @@ before(() => {
   ensureTestEnv();
   linksBefore = hostLinks();
 });
-
-function nodeReaches(provider: FixtureProvider, node: string, addrs: string[]): boolean {
-  const pid = String(provider.fact(node).pid);
-  return addrs.every((a) => {
-    try {
-      execFileSync("nsenter", ["-t", pid, "-n", "ping", "-c", "1", "-W", "2", a], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-function txPackets(lab: string, device: string, ifname: string): Promise<number> {
-  return kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
-}
 
 for (const encapsulation of ["vxlan", "none"] as const) {
   describe(`the seed's tree example, static routing, encapsulation ${encapsulation}`, () => {
@@ -91,40 +74,5 @@ describe("the YAML two-router example (native pod routing, shaped worker link)",
       await provider.delete();
     }
     await assertNothingLeft("two-routers", linksBefore);
-  });
-});
-
-describe("the seed's fat tree: data-center-bgp with its servers replaced by Kubernetes nodes", () => {
-  it("nodes take the servers' places; BGP routes them; pods reach each other across the fabric", async () => {
-    const provider = new FixtureProvider("kfxf");
-    const t = await fatTree(join(conformanceDir(), "data-center-bgp"), { name: "t-fat-tree", provider, imageMap: IMAGE_MAP });
-    try {
-      const addrs = t.servers.map((s) => s.address.split("/")[0]!);
-      const s = await eventually("BGP carries every node's subnet", 120, async () =>
-        t.servers.every((srv, i) =>
-          nodeReaches(
-            provider,
-            srv.name,
-            addrs.filter((_, j) => j !== i),
-          ),
-        ),
-      );
-      console.log(`# fat tree converged for the nodes in ${s.toFixed(0)} s`);
-      const tofTx = async () =>
-        (
-          await Promise.all(
-            ["tof_1_2_1", "tof_1_2_2"].flatMap((d) => ["eth0", "eth1", "eth2", "eth3"].map((i) => txPackets("t-fat-tree", d, i))),
-          )
-        ).reduce((a, b) => a + b, 0);
-      const before = await tofTx();
-      const r = provider.inPod("server_1_1_1", 0, ["ping", "-c", "50", "-i", "0.01", "-W", "2", provider.podIp("server_2_2_2", 1)]);
-      assert.equal(r.code, 0, r.out);
-      const after = await tofTx();
-      assert.ok(after - before >= 100, `the top-of-fabric routers carried pod traffic between the pods (${after - before} packets)`);
-    } finally {
-      await t.down();
-      await provider.delete();
-    }
-    await assertNothingLeft("t-fat-tree", linksBefore);
   });
 });

@@ -10,7 +10,7 @@ import { ClusterBuilder } from "../../src/engine/cluster.js";
 import { KindProvider } from "../../src/providers/kind.js";
 import type { ClusterOptions } from "../../src/model/cluster.js";
 import { ROOT } from "../support/env.js";
-import { kindaOk, stateDir } from "../support/kinda.js";
+import { stateDir } from "../support/kinda.js";
 
 export const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
 export const K8S_VERSION = process.env["KINDA_K8S_VERSION"] ?? "v1.34.4";
@@ -59,10 +59,7 @@ export class Kubectl {
   }
 }
 
-/** A device interface's tx packet counter, read with `kinda exec`. */
-export function txPackets(lab: string, device: string, ifname: string): Promise<number> {
-  return kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
-}
+export { txPackets } from "../support/kinda.js";
 
 /** Whether Docker has Kind's network "kind" (Kind makes it on first use). */
 export function kindNetworkExists(): boolean {

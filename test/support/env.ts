@@ -18,11 +18,25 @@ export const IMAGE_MAP: Record<string, string> = {
 };
 export const IMAGE_MAP_ARGS = Object.entries(IMAGE_MAP).flatMap(([k, v]) => ["--image-map", `${k}=${v}`]);
 
-/** ../shared/conformance/kathara-labs from the project root (never copied into the project). */
-export function conformanceDir(): string {
-  const d = process.env["KINDA_CONFORMANCE_DIR"] ?? join(ROOT, "..", "shared", "conformance", "kathara-labs");
-  if (!existsSync(d)) throw new Error(`conformance labs not found at ${d} (set KINDA_CONFORMANCE_DIR)`);
-  return d;
+/** The project's own test labs (test/fixtures/labs/NAME). */
+export function fixtureLab(name: string): string {
+  return join(ROOT, "test", "fixtures", "labs", name);
+}
+
+/** Where the Kathara-Labs conformance labs are read from (never copied into the project). */
+export const CONFORMANCE_DIR = resolve(process.env["KINDA_CONFORMANCE_DIR"] ?? join(ROOT, "..", "shared", "conformance", "kathara-labs"));
+
+/**
+ * The conformance labs, or the one line that says their suite did not run and how to run it.
+ * Under CI=true their absence is an error for the suite to report.
+ */
+export function conformanceLabs(): { dir: string } | { missing: string } {
+  if (existsSync(join(CONFORMANCE_DIR, "static-routing", "lab.conf"))) return { dir: CONFORMANCE_DIR };
+  return {
+    missing:
+      `the Kathara-Labs conformance suite did not run: no labs at ${CONFORMANCE_DIR}; ` +
+      "to run it: KINDA_CONFORMANCE_DIR=/path/to/kathara-labs npm run -s test:conformance",
+  };
 }
 
 /** Runs the project's test-env set-up (idempotent; installs/starts what is missing). */

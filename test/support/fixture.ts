@@ -178,3 +178,16 @@ export class FixtureProvider implements ClusterProvider {
     }
   }
 }
+
+/** True when a fixture node answers a ping from each address (inside the node's namespace). */
+export function nodeReaches(provider: FixtureProvider, node: string, addrs: readonly string[]): boolean {
+  const pid = String(provider.fact(node).pid);
+  return addrs.every((a) => {
+    try {
+      execFileSync("nsenter", ["-t", pid, "-n", "ping", "-c", "1", "-W", "2", a], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}

@@ -5,7 +5,7 @@ import { cpSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
-import { ROOT, conformanceDir } from "./env.js";
+import { ROOT } from "./env.js";
 
 export const docker = new Docker();
 export const stateDir = mkdtempSync(join(tmpdir(), "kinda-it-state-"));
@@ -17,17 +17,22 @@ export interface CliResult {
   stderr: string;
 }
 
-export function kindaSpawn(args: string[]): ChildProcess {
+export function kindaSpawn(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, KINDA_STATE_DIR: stateDir, CI: "1" },
+    env: { ...process.env, KINDA_STATE_DIR: stateDir, CI: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
 
 /** Runs `kinda ARGS` as a user would (a separate process sharing the test's state dir). */
 export function kinda(...args: string[]): Promise<CliResult> {
+  return kindaWith({}, ...args);
+}
+
+/** `kinda ARGS` with these environment variables changed (e.g. PATH). */
+export function kindaWith(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
   return new Promise((res) => {
-    const child = kindaSpawn(args);
+    const child = kindaSpawn(args, env);
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -42,14 +47,70 @@ export async function kindaOk(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** Polls `f` until it returns true or `seconds` pass; returns the seconds it took. */
+/** Polls `f` until it returns true or `seconds` pass, saying every 15 s that it still waits; returns the seconds it took. */
 export async function eventually(what: string, seconds: number, f: () => Promise<boolean>): Promise<number> {
   const t0 = Date.now();
+  let said = 0;
   while (Date.now() - t0 < seconds * 1000) {
     if (await f()) return (Date.now() - t0) / 1000;
+    const waited = (Date.now() - t0) / 1000;
+    if (waited - said >= 15) {
+      said = waited;
+      console.log(`# ${what}: still waiting after ${waited.toFixed(0)} s (bound ${seconds.toFixed(0)} s)`);
+    }
     await new Promise((r) => setTimeout(r, 2000));
   }
-  assert.fail(`${what}: not true within ${seconds} s`);
+  assert.fail(`${what}: not true within ${seconds.toFixed(0)} s`);
+}
+
+/** How long a convergence may take: never an idle-machine number. */
+export interface ConvergenceBound {
+  /** What the protocol's own timers need at least (hello/dead intervals, connect retry): the same on any machine. */
+  protocolSeconds: number;
+  /** A time measured in this run on this machine, e.g. the lab's own deploy: a busy machine measures longer. */
+  measuredSeconds: number;
+  /** Multiples of the measured time given on top of the timers (default 30). */
+  factor?: number;
+}
+
+export function convergenceSeconds(b: ConvergenceBound): number {
+  return b.protocolSeconds + (b.factor ?? 30) * b.measuredSeconds;
+}
+
+/** Waits for a routing protocol to converge, with progress, within a bound derived from a measurement of this run. */
+export async function converge(what: string, bound: ConvergenceBound, f: () => Promise<boolean>): Promise<number> {
+  const seconds = convergenceSeconds(bound);
+  console.log(
+    `# ${what}: waiting up to ${seconds.toFixed(0)} s (${bound.protocolSeconds} s of protocol timers + ${bound.factor ?? 30} x ${bound.measuredSeconds.toFixed(1)} s measured here)`,
+  );
+  return eventually(what, seconds, f);
+}
+
+/**
+ * Deploys the lab at `dir` as `name`, runs `body` with the deploy's measured seconds, and takes
+ * the lab down afterwards, also when `up` or `body` fails (the failure is then rethrown). A lab of
+ * that name left by an earlier, killed run is removed first, saying so.
+ */
+export async function withLab(name: string, dir: string, upArgs: string[], body: (deploySeconds: number) => Promise<void>): Promise<void> {
+  if ((await containersOf(name)).length || netnsNames().includes(`kinda-${name}`)) {
+    console.log(`# removing lab ${name}, left by an earlier run that was killed`);
+    await kindaOk("down", name);
+  }
+  let failure: unknown;
+  try {
+    const t0 = Date.now();
+    await kindaOk("up", dir, "--name", name, ...upArgs);
+    await body((Date.now() - t0) / 1000);
+  } catch (e) {
+    failure = e;
+  }
+  const d = await kinda("down", name);
+  if (failure !== undefined) {
+    if (d.code !== 0) console.log(`# kinda down ${name} after the failure failed too: ${d.stderr.trim()}`);
+    throw failure;
+  }
+  assert.equal(d.code, 0, `kinda down ${name} failed:\n${d.stderr}`);
+  await assertNothingLeft(name);
 }
 
 /** Pings each address once from a device; true when all answer (argv only, no shell string). */
@@ -73,12 +134,17 @@ export async function ping(lab: string, device: string, addr: string): Promise<b
   return (await kinda("exec", "--lab", lab, device, "--", "ping", "-c1", "-W2", addr)).code === 0;
 }
 
-/** A writable copy of a conformance lab, for bad-input cases. */
-export function copyLab(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), `kinda-it-${name}-`));
-  cpSync(join(conformanceDir(), name), d, { recursive: true });
+/** A writable copy of a lab directory (default: one of the project's fixtures), for bad-input cases. */
+export function copyLab(dir: string): string {
+  const d = mkdtempSync(join(tmpdir(), "kinda-it-lab-"));
+  cpSync(dir, d, { recursive: true });
   execFileSync("chmod", ["-R", "u+w", d]);
   return d;
+}
+
+/** Packets a device has sent on one interface (read inside the device). */
+export function txPackets(lab: string, device: string, ifname: string): Promise<number> {
+  return kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
 }
 
 export function hostLinks(): string[] {

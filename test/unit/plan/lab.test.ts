@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { TopologyError } from "../../../src/core/errors.js";
 import {
@@ -13,7 +12,7 @@ import {
 } from "../../../src/plan/lab.js";
 import { loadKatharaLab, parseLabConf } from "../../../src/topology/kathara.js";
 import type { Lab } from "../../../src/model/lab.js";
-import { conformanceDir } from "../../support/env.js";
+import { fixtureLab } from "../../support/env.js";
 
 const opts = { name: "t1", sharedDir: "/state/t1/shared", stageRoot: "/state/t1/devices" };
 function lab(conf: string): Lab {
@@ -125,12 +124,12 @@ describe("planner", () => {
     assert.throws(() => planLab(lab('a[0]="A"\n'), { ...opts, name: "Bad Name" }), /lab name/);
   });
 
-  it("plans the 18-device fat tree and prints it", () => {
-    const plan = planLab(loadKatharaLab(join(conformanceDir(), "data-center-bgp")), opts);
-    assert.equal(plan.devices.length, 18);
-    assert.equal(plan.domains.length, 24);
+  it("plans a lab with a shared segment and prints it", () => {
+    const plan = planLab(loadKatharaLab(fixtureLab("features")), opts);
+    assert.equal(plan.devices.length, 5);
+    assert.equal(plan.domains.length, 3);
     const text = formatPlan(plan);
     assert.match(text, /ip -n kinda-t1 link add cd-0 type bridge/);
-    assert.match(text, /device leaf_1_0_1: container kinda-t1-leaf_1_0_1/);
+    assert.match(text, /device pc3: container kinda-t1-pc3/);
   });
 });

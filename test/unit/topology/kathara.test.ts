@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { formatIssue, TopologyError } from "../../../src/core/errors.js";
 import { loadKatharaLab, parseLabConf, parseLabDep, parseMemory, parsePort, shellSplit } from "../../../src/topology/kathara.js";
-import { conformanceDir } from "../../support/env.js";
+import { ROOT, fixtureLab } from "../../support/env.js";
 
 function labDir(files: Record<string, string>): string {
   const d = mkdtempSync(join(tmpdir(), "kinda-unit-"));
@@ -27,37 +27,37 @@ function issuesOf(f: () => unknown): string[] {
 }
 
 describe("lab.conf parser", () => {
-  it("reads every conformance lab as it is", () => {
+  it("reads the project's labs as they are", () => {
     const expect: Record<string, { devices: number; domains: number }> = {
-      "static-routing": { devices: 4, domains: 3 },
-      "one-bridge": { devices: 5, domains: 4 },
-      "ospf_frr-singlearea": { devices: 5, domains: 0 },
-      rip: { devices: 5, domains: 0 },
-      "bgp-simple-peering": { devices: 2, domains: 3 },
-      "data-center-bgp": { devices: 18, domains: 24 },
+      [fixtureLab("features")]: { devices: 5, domains: 3 },
+      [fixtureLab("slow-deploy")]: { devices: 8, domains: 1 },
+      [join(ROOT, "examples", "labs", "two-routers")]: { devices: 4, domains: 3 },
+      [join(ROOT, "examples", "labs", "cluster-net")]: { devices: 2, domains: 1 },
     };
-    for (const [name, e] of Object.entries(expect)) {
-      const lab = loadKatharaLab(join(conformanceDir(), name));
-      assert.equal(lab.devices.length, e.devices, name);
+    for (const [dir, e] of Object.entries(expect)) {
+      const lab = loadKatharaLab(dir);
+      assert.equal(lab.devices.length, e.devices, dir);
       const domains = new Set(lab.devices.flatMap((d) => d.interfaces.map((i) => i.domain)));
-      if (e.domains) assert.equal(domains.size, e.domains, name);
-      for (const d of lab.devices) d.interfaces.forEach((i, pos) => assert.equal(i.index, pos, `${name} ${d.name} interfaces in order`));
+      assert.equal(domains.size, e.domains, dir);
+      for (const d of lab.devices) d.interfaces.forEach((i, pos) => assert.equal(i.index, pos, `${dir} ${d.name} interfaces in order`));
     }
   });
 
-  it("keeps MACs, images, booleans in any case, sysctls and metadata", () => {
-    const one = loadKatharaLab(join(conformanceDir(), "one-bridge"));
-    const pc1 = one.devices.find((d) => d.name === "pc1")!;
-    assert.equal(pc1.interfaces[0]?.mac, "00:00:00:00:00:01");
-    assert.equal(pc1.ipv6, false);
-    assert.equal(pc1.image, "kathara/base");
-    assert.ok(one.devices.find((d) => d.name === "b1")?.startup?.endsWith("b1.startup"));
-    const dc = loadKatharaLab(join(conformanceDir(), "data-center-bgp"));
-    const tof = dc.devices.find((d) => d.name === "tof_1_2_1")!;
-    assert.equal(tof.ipv6, true);
-    assert.equal(tof.sysctls["net.ipv4.fib_multipath_hash_policy"], "1");
-    assert.ok(tof.folder?.endsWith("tof_1_2_1"));
-    assert.equal(dc.metadata["LAB_VERSION"], "3.0");
+  it("keeps MACs, images, booleans in any case, sysctls, folders, start-ups, lab.dep and metadata", () => {
+    const lab = loadKatharaLab(fixtureLab("features"));
+    const dev = (n: string) => lab.devices.find((d) => d.name === n)!;
+    assert.equal(dev("pc1").interfaces[0]?.mac, "02:00:00:00:01:01");
+    assert.equal(dev("r1").interfaces[1]?.mac, "02:00:00:00:00:b1");
+    assert.equal(dev("r1").interfaces[0]?.mac, undefined);
+    assert.equal(dev("pc1").ipv6, false, 'ipv6="False"');
+    assert.equal(dev("r1").ipv6, true, 'ipv6="TRUE"');
+    assert.equal(dev("pc1").image, "kathara/base");
+    assert.ok(dev("pc2").startup?.endsWith("pc2.startup"));
+    assert.equal(dev("r1").sysctls["net.ipv4.fib_multipath_hash_policy"], "1");
+    assert.ok(dev("r1").folder?.endsWith("r1"));
+    assert.equal(dev("r2").folder, undefined);
+    assert.deepEqual(dev("pc3").dependsOn, ["r1"]);
+    assert.equal(lab.metadata["LAB_VERSION"], "1.0");
   });
 
   it("reports a syntax error with file and line", () => {

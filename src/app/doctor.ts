@@ -1,0 +1,286 @@
+/**
+ * `kinda doctor`: what this machine has of what kinda needs. The Docker engine, every host
+ * program (with its Debian package), kernel features found by really creating them in a
+ * throwaway namespace (and what kinda does without each), the kind CLI, the limits that break
+ * big Kind clusters, free disk.
+ */
+import { existsSync, readFileSync, statfsSync } from "node:fs";
+import { dirname } from "node:path";
+import { findProgram, HOST_PROGRAMS, kindProgram, type HostProgram } from "../core/host.js";
+import { run } from "../net/exec.js";
+import { DockerRuntime } from "../runtime/docker.js";
+
+export type CheckStatus = "ok" | "warn" | "fail" | "skipped";
+
+export interface DoctorCheck {
+  group: "docker" | "program" | "kernel" | "kind" | "limit" | "disk";
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  /** What kinda does without it (kernel features, optional programs). */
+  without?: string;
+  debianPackage?: string;
+}
+
+export interface DoctorReport {
+  /** No check failed (warnings limit what kinda can do, failures stop it). */
+  ok: boolean;
+  checks: DoctorCheck[];
+}
+
+async function dockerCheck(): Promise<{ check: DoctorCheck; rootDir?: string }> {
+  const docker = new DockerRuntime().docker;
+  const where = process.env["DOCKER_HOST"] ?? "/var/run/docker.sock";
+  try {
+    const v = await docker.version();
+    const info = (await docker.info()) as { DockerRootDir?: string };
+    const check: DoctorCheck = {
+      group: "docker",
+      name: "engine",
+      status: "ok",
+      detail: `Docker ${v.Version} (API ${v.ApiVersion}) at ${where}`,
+    };
+    return { check, ...(info.DockerRootDir ? { rootDir: info.DockerRootDir } : {}) };
+  } catch (e) {
+    const detail = `not reachable at ${where}: ${(e as Error).message}; install and start it (apt-get install docker.io), or set DOCKER_HOST`;
+    return { check: { group: "docker", name: "engine", status: "fail", detail, without: "kinda cannot create any device" } };
+  }
+}
+
+function programCheck(p: HostProgram): DoctorCheck {
+  const at = findProgram(p.name);
+  const needs = p.needFor.map((n) => (n === "lab" ? "every lab" : n === "cluster" ? "Kubernetes nodes" : "the Kind provider")).join(", ");
+  return {
+    group: "program",
+    name: p.name,
+    status: at ? "ok" : "fail",
+    detail: at ? `${at}` : `missing: ${p.install ?? `apt-get install ${p.debianPackage}`}`,
+    without: `${p.purpose}; needed for ${needs}`,
+    debianPackage: p.debianPackage,
+  };
+}
+
+async function kindCheck(): Promise<DoctorCheck[]> {
+  const bin = process.env["KINDA_KIND"] ?? "kind";
+  const at = findProgram(bin);
+  const r = at ? await run([at, "version"]).catch(() => undefined) : undefined;
+  const kind: DoctorCheck = {
+    group: "kind",
+    name: "kind",
+    status: r?.exitCode === 0 ? "ok" : "warn",
+    detail: r?.exitCode === 0 ? `${r.stdout.trim()} (${at})` : `${bin} ${at ? "does not run" : "not found"}: ${kindProgram(bin).install}`,
+    without: "labs work; topologies with Kubernetes nodes (Kind provider) are refused before anything is created",
+  };
+  const kubectl = findProgram("kubectl");
+  return [
+    kind,
+    {
+      group: "kind",
+      name: "kubectl",
+      status: kubectl ? "ok" : "warn",
+      detail: kubectl ?? "not found (Debian package kubernetes-client, or the one scripts/k8s builds to match the node image)",
+      without: "kinda does not run it; you use it on the cluster (kinda merges the kubeconfig)",
+      debianPackage: "kubernetes-client",
+    },
+  ];
+}
+
+const NS = `kinda-doctor-${process.pid}`;
+const ip = (...a: string[]) => ["ip", "-n", NS, ...a];
+const tc = (...a: string[]) => ["tc", "-n", NS, ...a];
+
+/** Each feature is created for real in a throwaway namespace; `after` names the feature it builds on. */
+const FEATURES: { name: string; argv: string[]; after?: string; without: string; required?: boolean }[] = [
+  {
+    name: "veth",
+    argv: ip("link", "add", "kd-v0", "type", "veth", "peer", "name", "kd-v1"),
+    required: true,
+    without: "nothing can be linked: no lab deploys",
+  },
+  { name: "bridge", argv: ip("link", "add", "kd-br0", "type", "bridge"), required: true, without: "no collision domains: no lab deploys" },
+  {
+    name: "vxlan",
+    argv: ip("link", "add", "kd-vx0", "type", "vxlan", "id", "4242", "dstport", "4789"),
+    without: "encapsulation vxlan (the default) fails when nodes attach; use encapsulation none with routing static, or gre",
+  },
+  {
+    name: "gre",
+    argv: ip("link", "add", "kd-gre0", "type", "gre", "local", "192.0.2.1", "remote", "192.0.2.2"),
+    without: "encapsulation gre fails when nodes attach; use vxlan (the default) or none",
+  },
+  {
+    name: "tbf",
+    argv: tc("qdisc", "add", "dev", "kd-v0", "root", "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "50ms"),
+    after: "veth",
+    without: "a node link with tc (rate shaping) fails to attach and the cluster is rolled back; links without tc work",
+  },
+  {
+    name: "htb",
+    argv: tc("qdisc", "add", "dev", "kd-v1", "root", "handle", "1:", "htb"),
+    after: "veth",
+    without: "kinda does not use it; a lab's start-up script that shapes with htb fails here",
+  },
+  {
+    name: "netem",
+    argv: tc("qdisc", "add", "dev", "kd-br0", "root", "netem", "delay", "1ms"),
+    after: "bridge",
+    without: "kinda does not use it; a lab's start-up script that adds delay or loss with netem fails here",
+  },
+];
+
+async function kernelChecks(): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const skip = (detail: string) =>
+    FEATURES.map((f): DoctorCheck => ({ group: "kernel", name: f.name, status: "skipped", detail, without: f.without }));
+  if (process.getuid?.() !== 0) return [...skip("not checked: creating a namespace needs root"), openvswitchCheck()];
+  if (!findProgram("ip") || !findProgram("tc")) return [...skip("not checked: needs ip and tc (iproute2)"), openvswitchCheck()];
+  const made = await run(["ip", "netns", "add", NS]);
+  if (made.exitCode !== 0) return [...skip(`not checked: ip netns add failed: ${made.stderr.trim()}`), openvswitchCheck()];
+  try {
+    const present = new Set<string>();
+    for (const f of FEATURES) {
+      if (f.after && !present.has(f.after)) {
+        checks.push({ group: "kernel", name: f.name, status: "skipped", detail: `not checked: needs ${f.after}`, without: f.without });
+        continue;
+      }
+      const r = await run(f.argv);
+      if (r.exitCode === 0) present.add(f.name);
+      const detail = r.exitCode === 0 ? "present (created one in a throwaway namespace)" : `absent: ${r.stderr.trim().split("\n")[0]}`;
+      checks.push({
+        group: "kernel",
+        name: f.name,
+        status: r.exitCode === 0 ? "ok" : f.required ? "fail" : "warn",
+        detail,
+        without: f.without,
+      });
+    }
+  } finally {
+    await run(["ip", "netns", "delete", NS]);
+  }
+  return [...checks, openvswitchCheck()];
+}
+
+function openvswitchCheck(): DoctorCheck {
+  const loaded = existsSync("/sys/module/openvswitch");
+  return {
+    group: "kernel",
+    name: "openvswitch",
+    status: loaded ? "ok" : "warn",
+    detail: loaded
+      ? "module loaded (/sys/module/openvswitch)"
+      : "module not loaded (/sys/module/openvswitch absent; modprobe openvswitch where the kernel has it)",
+    without:
+      "kinda does not need it (its ovs-switch devices use the userspace datapath); an image that uses the kernel datapath cannot create it",
+  };
+}
+
+function readNumber(file: string): number | undefined {
+  try {
+    return Number(readFileSync(file, "utf8").trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** The soft open-files limit of dockerd (Kind's nodes inherit it), else of this process. */
+function openFiles(): { value: number | undefined; of: string } {
+  const pid = readNumber("/var/run/docker.pid");
+  for (const [file, of] of [
+    [`/proc/${pid}/limits`, "dockerd"],
+    ["/proc/self/limits", "kinda"],
+  ] as const) {
+    if (pid === undefined && of === "dockerd") continue;
+    try {
+      const line = readFileSync(file, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("Max open files"));
+      const soft = line?.split(/\s{2,}/)[1];
+      if (soft) return { value: soft === "unlimited" ? Infinity : Number(soft), of };
+    } catch {
+      /* not readable: try the next */
+    }
+  }
+  return { value: undefined, of: "kinda" };
+}
+
+function limitChecks(): DoctorCheck[] {
+  const limit = (name: string, value: number | undefined, min: number, how: string): DoctorCheck => ({
+    group: "limit",
+    name,
+    status: value === undefined || value < min ? "warn" : "ok",
+    detail: `${value ?? "unknown"}${value === undefined || value < min ? ` (below ${min}: ${how})` : ""}`,
+    without: "Kind clusters of several nodes fail to start pods (too many open files) or kubelet watches",
+  });
+  const nofile = openFiles();
+  return [
+    limit(
+      "fs.inotify.max_user_instances",
+      readNumber("/proc/sys/fs/inotify/max_user_instances"),
+      512,
+      "sysctl -w fs.inotify.max_user_instances=512, as Kind's known issues advise",
+    ),
+    limit(
+      "fs.inotify.max_user_watches",
+      readNumber("/proc/sys/fs/inotify/max_user_watches"),
+      524288,
+      "sysctl -w fs.inotify.max_user_watches=524288, as Kind's known issues advise",
+    ),
+    limit(`open files (${nofile.of})`, nofile.value, 65536, `raise the open-files limit of ${nofile.of} (ulimit -n, LimitNOFILE)`),
+  ];
+}
+
+function freeGiB(path: string): { at: string; gib: number } | undefined {
+  let p = path;
+  while (!existsSync(p) && p !== dirname(p)) p = dirname(p);
+  try {
+    const s = statfsSync(p);
+    return { at: p, gib: (s.bavail * s.bsize) / 2 ** 30 };
+  } catch {
+    return undefined;
+  }
+}
+
+function diskChecks(dockerRoot: string): DoctorCheck[] {
+  const state = process.env["KINDA_STATE_DIR"] ?? "/var/lib/kinda";
+  return [
+    [dockerRoot, 10, "images and Kind nodes (a Kind node image is about 1 GB; building one offline needs about 9 GB)"],
+    [state, 1, "lab state and staged device folders"],
+  ].map(([path, min, what]): DoctorCheck => {
+    const f = freeGiB(path as string);
+    return {
+      group: "disk",
+      name: path as string,
+      status: f && f.gib >= (min as number) ? "ok" : "warn",
+      detail: f ? `${f.gib.toFixed(1)} GiB free on ${f.at}${f.gib < (min as number) ? ` (below ${min} GiB)` : ""}` : "unknown",
+      without: `${what}`,
+    };
+  });
+}
+
+export async function doctor(): Promise<DoctorReport> {
+  const d = await dockerCheck();
+  const checks = [
+    d.check,
+    ...HOST_PROGRAMS.map(programCheck),
+    ...(await kernelChecks()),
+    ...(await kindCheck()),
+    ...limitChecks(),
+    ...diskChecks(d.rootDir ?? "/var/lib/docker"),
+  ];
+  return { ok: !checks.some((c) => c.status === "fail"), checks };
+}
+
+/** Text for a terminal: one line per check, what is missing and how to get it at the end. */
+export function formatDoctor(r: DoctorReport): string {
+  const mark: Record<CheckStatus, string> = { ok: "ok", warn: "WARN", fail: "FAIL", skipped: "skip" };
+  const w = Math.max(...r.checks.map((c) => c.name.length));
+  const lines = r.checks.map((c) => {
+    const label = c.group === "limit" || c.group === "disk" ? "if too low" : "without it";
+    const why = c.status !== "ok" && c.without ? `\n${"".padEnd(w + 17)}${label}: ${c.without}` : "";
+    return `${c.group.padEnd(8)} ${mark[c.status].padEnd(5)} ${c.name.padEnd(w)}  ${c.detail}${why}`;
+  });
+  const apt = [...new Set(r.checks.filter((c) => c.group === "program" && c.status === "fail").map((c) => c.debianPackage))];
+  if (apt.length) lines.push("", `missing host programs: apt-get install ${apt.join(" ")}`);
+  lines.push("", r.ok ? "kinda can run here (warnings limit what it can do)" : "kinda cannot run everything here: see FAIL above");
+  return lines.join("\n");
+}
