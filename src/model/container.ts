@@ -4,6 +4,12 @@
  */
 import type { PortSpec, Ulimit } from "./lab.js";
 
+export interface BindMount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -17,7 +23,8 @@ export interface ContainerSpec {
   nanoCpus?: number;
   ports: PortSpec[];
   network: "none" | "bridge";
-  binds: string[];
+  /** Host paths bound into the container (structured: a path may hold ":" or ","). */
+  mounts: BindMount[];
   ulimits: Ulimit[];
   entrypoint?: string[];
   cmd?: string[];
@@ -34,13 +41,26 @@ export interface ContainerInfo {
   image: string;
   /** The runtime's NAT network, when the container has one. */
   nat?: { ifName?: string; ip: string; gateway: string };
+  /** IPv4 address on each runtime network the container is attached to (from inspect). */
+  networks?: Record<string, string>;
   /** Published ports: container port to host address (from inspect and list). */
   published?: { guest: number; protocol: string; hostIp: string; hostPort: number }[];
+}
+
+/** A container network of the runtime (Kind's "kind" network, for one). */
+export interface NetworkInfo {
+  name: string;
+  /** Its IPv4 ranges and their gateways. */
+  ipv4: { subnet: string; gateway?: string }[];
+  /** How many containers are attached. */
+  containers: number;
 }
 
 export interface ExecResult {
   exitCode: number;
   output: string;
+  /** Set when the command was stopped (it and its children killed) instead of ending by itself. */
+  stopped?: "timeout" | "aborted";
 }
 
 export interface ExecOptions {
@@ -49,7 +69,10 @@ export interface ExecOptions {
   /** Pass the caller's stdin (non-TTY). */
   stdin?: boolean;
   env?: string[];
+  /** Kill the command (and every process it started that is still its child) after this long. */
   timeoutMs?: number;
+  /** Aborting kills the command the same way. */
+  signal?: AbortSignal;
   /** Stream output to these instead of collecting it (then `output` is empty). */
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
@@ -69,6 +92,10 @@ export interface Runtime {
   exec(id: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Containers whose labels include every given label. */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /** A runtime network by name; undefined when there is none. */
+  network(name: string): Promise<NetworkInfo | undefined>;
+  /** Removes a runtime network; no error if it is gone. */
+  removeNetwork(name: string): Promise<void>;
   /** Removes the container, running or not; no error if it is gone. */
   remove(id: string): Promise<void>;
 }

@@ -3,12 +3,12 @@
  * they are. Parsing is pure (text in, model out); `loadKatharaLab` adds the file-system look-ups.
  * Every problem is collected with its file and line, and reported at once.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { basename, join, posix, resolve } from "node:path";
+import { existsSync, lstatSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, join, posix, relative, resolve, sep } from "node:path";
 import { TopologyError, type Issue, type Place } from "../core/errors.js";
 import { macProblem } from "../core/addr.js";
 import { STAGE_MOUNT } from "../core/defaults.js";
-import { newDevice, type Device, type Lab, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
+import { newDevice, type Device, type Lab, type LabShaping, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
 const RESERVED_NAMES = new Set(["shared", "_test"]);
@@ -52,6 +52,7 @@ const KNOWN_OPTIONS = new Set([
   "args",
   "volume",
   "num_terms",
+  "startup_timeout",
 ]);
 
 export interface ParsedLabConf {
@@ -61,6 +62,39 @@ export interface ParsedLabConf {
   warnings: LabWarning[];
   /** Where each volume was given (for the host-path checks of `loadKatharaLab`). */
   volumePlaces: Map<VolumeSpec, Place>;
+  /** Where each sysctl was given, by device and key (for the checks of `loadKatharaLab`). */
+  sysctlPlaces: Map<string, Place>;
+}
+
+/** Resource limits Docker knows (a name it does not know fails only when the container is made). */
+const ULIMITS = new Set([
+  "core",
+  "cpu",
+  "data",
+  "fsize",
+  "locks",
+  "memlock",
+  "msgqueue",
+  "nice",
+  "nofile",
+  "nproc",
+  "rss",
+  "rtprio",
+  "rttime",
+  "sigpending",
+  "stack",
+]);
+const SYSCTL_KEY = /^net(\.[A-Za-z0-9_-]+)+$/;
+
+/**
+ * Is a net.* sysctl one this kernel has? Checked in the host's /proc/sys (a new network namespace
+ * has the same per-namespace keys); the interface part of a per-interface key is read as
+ * "default", since the device's interfaces do not exist yet.
+ */
+export function sysctlExists(key: string, procSys = "/proc/sys"): boolean {
+  const parts = key.split(".");
+  if (parts.length >= 4 && ["conf", "neigh"].includes(parts[2] ?? "")) parts[3] = "default";
+  return existsSync(join(procSys, ...parts));
 }
 
 /** Splits `"value"  # comment`, `'value'` or `value` into the value; undefined when malformed. */
@@ -141,6 +175,241 @@ export function shellSplit(s: string): string[] | undefined {
   return out;
 }
 
+/** `device[N]="DOMAIN[/MAC]"`: one interface of a device. */
+function parseInterface(
+  dev: Device,
+  index: number,
+  value: string,
+  dplace: Place,
+  seen: Map<number, Place>,
+  bad: (message: string, extra?: Partial<Place>) => void,
+): void {
+  const name = dev.name;
+  const slash = value.indexOf("/");
+  const domain = slash < 0 ? value : value.slice(0, slash);
+  const mac = slash < 0 ? undefined : value.slice(slash + 1);
+  const ifPlace = { device: name, field: `eth${index}` };
+  if (!DOMAIN_NAME.test(domain)) {
+    return void bad(`collision domain name ${JSON.stringify(domain)} may only contain letters, digits and _`, ifPlace);
+  }
+  if (domain.length > DOMAIN_NAME_MAX) {
+    return void bad(
+      `collision domain name ${domain.slice(0, 16)}... is ${domain.length} characters long; at most ${DOMAIN_NAME_MAX} (it names a Linux interface)`,
+      ifPlace,
+    );
+  }
+  if (RESERVED_DOMAINS.has(domain)) {
+    return void bad(`collision domain name ${JSON.stringify(domain)} is reserved (the loopback interface); pick another name`, ifPlace);
+  }
+  const macIssue = mac === undefined ? undefined : macProblem(mac);
+  if (macIssue) return void bad(`MAC address ${JSON.stringify(mac)} ${macIssue}`, ifPlace);
+  const prev = seen.get(index);
+  if (prev) {
+    return void bad(`interface eth${index} of ${name} is given twice (first at line ${prev.line})`, { device: name, field: `eth${index}` });
+  }
+  const sameDomain = dev.interfaces.find((x) => x.domain === domain);
+  if (sameDomain) {
+    return void bad(`${name} is attached to collision domain ${domain} twice (eth${sameDomain.index} and eth${index})`, {
+      device: name,
+      field: `eth${index}`,
+    });
+  }
+  seen.set(index, dplace);
+  dev.interfaces.push({ index, domain, ...(mac ? { mac: mac.toLowerCase() } : {}), place: dplace });
+  return;
+}
+
+/** What parsing one `device[option]=value` line needs from the parser. */
+interface OptionLine {
+  dev: Device;
+  opt: string;
+  value: string;
+  optPlace: Place;
+  badOpt: (message: string) => void;
+  /** Records the option's place, with a warning when it replaces an earlier value. */
+  overwrite: () => void;
+  warnings: LabWarning[];
+  volumePlaces: Map<VolumeSpec, Place>;
+  sysctlPlaces: Map<string, Place>;
+}
+
+/** `device[volume]="host|guest[|ro|rw]"`: a bind mount, checked against kinda's own mounts and the device's others. */
+function parseVolume(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt, volumePlaces } = o;
+  const name = dev.name;
+  const parts = value.split("|");
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+    return void badOpt(`volume must be host|guest[|ro|rw], found ${JSON.stringify(value)}`);
+  }
+  const [host, guest] = parts as [string, string];
+  const mode = parts[2] ?? "rw";
+  if (mode !== "ro" && mode !== "rw") return void badOpt(`volume mode must be ro or rw, found ${JSON.stringify(mode)}`);
+  // ":" and "," separate the fields of a Docker bind; in a path they would cut it short
+  for (const [what, path] of [
+    ["host", host],
+    ["guest", guest],
+  ] as const) {
+    if (/[:,]/.test(path)) return void badOpt(`volume ${what} path ${JSON.stringify(path)} may not contain ":" or ","`);
+  }
+  if (!guest.startsWith("/")) return void badOpt(`volume guest path ${JSON.stringify(guest)} must be absolute (start with /)`);
+  const target = mountTarget(guest);
+  const reserved = RESERVED_GUEST_PATHS.find((r) => target === r || (r === STAGE_MOUNT && target.startsWith(`${r}/`)));
+  if (reserved)
+    return void badOpt(
+      `volume guest path ${JSON.stringify(guest)} is ${reserved === "/" ? "the root" : `${reserved}, which kinda mounts itself`}`,
+    );
+  const twice = dev.volumes.find((v) => mountTarget(v.guest) === target);
+  if (twice) {
+    return void badOpt(
+      `volume guest path ${JSON.stringify(guest)} is mounted twice in ${name} (first at line ${volumePlaces.get(twice)?.line})`,
+    );
+  }
+  const volume: VolumeSpec = { host, guest, readOnly: mode === "ro" };
+  dev.volumes.push(volume);
+  volumePlaces.set(volume, optPlace);
+  dev.optionPlaces[opt] = optPlace;
+  return;
+}
+
+/** `device[ulimit]="name=soft[:hard]"`: a later one of the same name replaces the earlier. */
+function parseUlimit(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt } = o;
+  const um = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value);
+  if (!um) return void badOpt(`ulimit must be name=soft[:hard], found ${JSON.stringify(value)}`);
+  const soft = Number(um[2]);
+  const hard = um[3] === undefined ? soft : Number(um[3]);
+  if (!ULIMITS.has(um[1] as string)) return void badOpt(`ulimit ${um[1]} is not a resource limit (one of ${[...ULIMITS].join(", ")})`);
+  // -1 is "unlimited"
+  if (soft < -1 || hard < -1 || !Number.isSafeInteger(soft) || !Number.isSafeInteger(hard))
+    return void badOpt(`ulimit ${um[1]} values must be whole numbers of 0 or more, or -1 for unlimited`);
+  if (hard !== -1 && (soft === -1 || soft > hard))
+    return void badOpt(`ulimit ${um[1]}: the soft limit ${soft} is above the hard limit ${hard}`);
+  dev.ulimits = dev.ulimits.filter((u) => u.name !== um[1]);
+  dev.ulimits.push({ name: um[1] as string, soft, hard });
+  dev.optionPlaces[opt] = optPlace;
+  return;
+}
+
+/** `device[sysctl]="net.KEY=value"` and `device[env]="KEY=value"`. */
+function parseKeyValue(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt, sysctlPlaces } = o;
+  const name = dev.name;
+  const eq = value.indexOf("=");
+  if (eq <= 0) return void badOpt(`${opt} must be KEY=value, found ${JSON.stringify(value)}`);
+  const key = value.slice(0, eq).trim();
+  const v = value.slice(eq + 1).trim();
+  if (opt === "sysctl") {
+    if (!key.startsWith("net.")) return void badOpt(`only net.* sysctls can be set per device, found ${key}`);
+    if (!SYSCTL_KEY.test(key))
+      return void badOpt(`sysctl name ${JSON.stringify(key)} is not of the form net.a.b (letters, digits, _ and -)`);
+    dev.sysctls[key] = v;
+    sysctlPlaces.set(`${name}\0${key}`, optPlace);
+  } else {
+    dev.env[key] = v;
+  }
+  dev.optionPlaces[opt] = optPlace;
+  return;
+}
+
+/** Applies one known option to its device, or reports why its value is bad. */
+function applyOption(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt, overwrite, warnings } = o;
+  const name = dev.name;
+  switch (opt) {
+    case "image":
+      overwrite();
+      dev.image = value;
+      return;
+    case "mem": {
+      const b = parseMemory(value);
+      if (b === undefined) return void badOpt(`memory ${JSON.stringify(value)} is not a number with an optional unit b, k, m or g`);
+      overwrite();
+      dev.memoryBytes = b;
+      return;
+    }
+    case "cpus": {
+      const c = Number(value);
+      if (!Number.isFinite(c) || c <= 0) return void badOpt(`cpus ${JSON.stringify(value)} is not a positive number`);
+      overwrite();
+      dev.cpus = c;
+      return;
+    }
+    case "port": {
+      const p = parsePort(value);
+      if (!p) return void badOpt(`port ${JSON.stringify(value)} is not [host:]guest[/tcp|udp|sctp]`);
+      dev.ports.push(p);
+      dev.optionPlaces[opt] = optPlace;
+      return;
+    }
+    case "bridged":
+    case "ipv6":
+    case "privileged": {
+      const b = parseBool(value);
+      if (b === undefined) return void badOpt(`${opt} must be true/false, yes/no, on/off or 1/0, found ${JSON.stringify(value)}`);
+      overwrite();
+      if (opt === "bridged") dev.bridged = b;
+      else if (opt === "ipv6") dev.ipv6 = b;
+      else dev.privileged = b;
+      return;
+    }
+    case "exec":
+      dev.exec.push(value);
+      dev.optionPlaces[opt] = optPlace;
+      return;
+    case "sysctl":
+    case "env":
+      return parseKeyValue(o);
+    case "ulimit":
+      return parseUlimit(o);
+    case "volume":
+      return parseVolume(o);
+    case "shell":
+      overwrite();
+      dev.shell = value;
+      return;
+    case "entrypoint":
+    case "args": {
+      const words = shellSplit(value);
+      if (!words || words.length === 0) return void badOpt(`${opt} could not be split into words: ${JSON.stringify(value)}`);
+      overwrite();
+      if (opt === "entrypoint") dev.entrypoint = words;
+      else dev.args = words;
+      return;
+    }
+    case "startup_timeout": {
+      const t = Number(value);
+      if (!/^\d+(\.\d+)?$/.test(value) || !(t > 0))
+        return void badOpt(`startup_timeout ${JSON.stringify(value)} is not a positive number of seconds`);
+      overwrite();
+      dev.startupTimeout = t;
+      return;
+    }
+    case "num_terms":
+      warnings.push({
+        place: optPlace,
+        message: `num_terms (terminal windows) has no meaning in kinda and is ignored; use \`kinda exec ${name}\``,
+      });
+      return;
+  }
+}
+
+/** Interfaces: contiguous from eth0, kept in index order. */
+function interfaceGapIssues(devices: Iterable<Device>, issues: Issue[]): void {
+  for (const dev of devices) {
+    dev.interfaces.sort((a, b) => a.index - b.index);
+    dev.interfaces.forEach((ifc, pos) => {
+      if (ifc.index !== pos && !dev.interfaces.some((x) => x.index === pos)) {
+        issues.push({
+          ...(ifc.place ?? {}),
+          device: dev.name,
+          field: `eth${pos}`,
+          message: `interface eth${pos} of ${dev.name} is missing: interfaces must be numbered from eth0 without gaps (eth${ifc.index} is given)`,
+        });
+      }
+    });
+  }
+}
+
 /** Parses lab.conf text. Pure: `file` is only used in messages. */
 export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
   const issues: Issue[] = [];
@@ -150,6 +419,7 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
   // interface index -> place, per device, to catch duplicates
   const ifaceSeen = new Map<string, Map<number, Place>>();
   const volumePlaces = new Map<VolumeSpec, Place>();
+  const sysctlPlaces = new Map<string, Place>();
 
   const lines = text.replace(/\r\n?/g, "\n").split("\n");
   lines.forEach((rawLine, i) => {
@@ -190,41 +460,9 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
     const dplace: Place = { ...place, device: name };
 
     if (/^\d+$/.test(arg)) {
-      const index = Number(arg);
-      const slash = value.indexOf("/");
-      const domain = slash < 0 ? value : value.slice(0, slash);
-      const mac = slash < 0 ? undefined : value.slice(slash + 1);
-      const ifPlace = { device: name, field: `eth${index}` };
-      if (!DOMAIN_NAME.test(domain)) {
-        return bad(`collision domain name ${JSON.stringify(domain)} may only contain letters, digits and _`, ifPlace);
-      }
-      if (domain.length > DOMAIN_NAME_MAX) {
-        return bad(
-          `collision domain name ${domain.slice(0, 16)}... is ${domain.length} characters long; at most ${DOMAIN_NAME_MAX} (it names a Linux interface)`,
-          ifPlace,
-        );
-      }
-      if (RESERVED_DOMAINS.has(domain)) {
-        return bad(`collision domain name ${JSON.stringify(domain)} is reserved (the loopback interface); pick another name`, ifPlace);
-      }
-      const macIssue = mac === undefined ? undefined : macProblem(mac);
-      if (macIssue) return bad(`MAC address ${JSON.stringify(mac)} ${macIssue}`, ifPlace);
       const seen = ifaceSeen.get(name) ?? new Map<number, Place>();
       ifaceSeen.set(name, seen);
-      const prev = seen.get(index);
-      if (prev) {
-        return bad(`interface eth${index} of ${name} is given twice (first at line ${prev.line})`, { device: name, field: `eth${index}` });
-      }
-      const sameDomain = dev.interfaces.find((x) => x.domain === domain);
-      if (sameDomain) {
-        return bad(`${name} is attached to collision domain ${domain} twice (eth${sameDomain.index} and eth${index})`, {
-          device: name,
-          field: `eth${index}`,
-        });
-      }
-      seen.set(index, dplace);
-      dev.interfaces.push({ index, domain, ...(mac ? { mac: mac.toLowerCase() } : {}), place: dplace });
-      return;
+      return parseInterface(dev, Number(arg), value, dplace, seen, bad);
     }
 
     const opt = arg;
@@ -243,143 +481,11 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
       warnings.push({ place: optPlace, message: `unknown option "${opt}" is ignored (kinda knows: ${[...KNOWN_OPTIONS].join(", ")})` });
       return;
     }
-    switch (opt) {
-      case "image":
-        overwrite();
-        dev.image = value;
-        return;
-      case "mem": {
-        const b = parseMemory(value);
-        if (b === undefined) return badOpt(`memory ${JSON.stringify(value)} is not a number with an optional unit b, k, m or g`);
-        overwrite();
-        dev.memoryBytes = b;
-        return;
-      }
-      case "cpus": {
-        const c = Number(value);
-        if (!Number.isFinite(c) || c <= 0) return badOpt(`cpus ${JSON.stringify(value)} is not a positive number`);
-        overwrite();
-        dev.cpus = c;
-        return;
-      }
-      case "port": {
-        const p = parsePort(value);
-        if (!p) return badOpt(`port ${JSON.stringify(value)} is not [host:]guest[/tcp|udp|sctp]`);
-        dev.ports.push(p);
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "bridged":
-      case "ipv6":
-      case "privileged": {
-        const b = parseBool(value);
-        if (b === undefined) return badOpt(`${opt} must be true/false, yes/no, on/off or 1/0, found ${JSON.stringify(value)}`);
-        overwrite();
-        if (opt === "bridged") dev.bridged = b;
-        else if (opt === "ipv6") dev.ipv6 = b;
-        else dev.privileged = b;
-        return;
-      }
-      case "exec":
-        dev.exec.push(value);
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      case "sysctl":
-      case "env": {
-        const eq = value.indexOf("=");
-        if (eq <= 0) return badOpt(`${opt} must be KEY=value, found ${JSON.stringify(value)}`);
-        const key = value.slice(0, eq).trim();
-        const v = value.slice(eq + 1).trim();
-        if (opt === "sysctl") {
-          if (!key.startsWith("net.")) return badOpt(`only net.* sysctls can be set per device, found ${key}`);
-          dev.sysctls[key] = v;
-        } else {
-          dev.env[key] = v;
-        }
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "ulimit": {
-        const um = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value);
-        if (!um) return badOpt(`ulimit must be name=soft[:hard], found ${JSON.stringify(value)}`);
-        const soft = Number(um[2]);
-        const hard = um[3] === undefined ? soft : Number(um[3]);
-        dev.ulimits = dev.ulimits.filter((u) => u.name !== um[1]);
-        dev.ulimits.push({ name: um[1] as string, soft, hard });
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "volume": {
-        const parts = value.split("|");
-        if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-          return badOpt(`volume must be host|guest[|ro|rw], found ${JSON.stringify(value)}`);
-        }
-        const [host, guest] = parts as [string, string];
-        const mode = parts[2] ?? "rw";
-        if (mode !== "ro" && mode !== "rw") return badOpt(`volume mode must be ro or rw, found ${JSON.stringify(mode)}`);
-        // ":" and "," separate the fields of a Docker bind; in a path they would cut it short
-        for (const [what, path] of [
-          ["host", host],
-          ["guest", guest],
-        ] as const) {
-          if (/[:,]/.test(path)) return badOpt(`volume ${what} path ${JSON.stringify(path)} may not contain ":" or ","`);
-        }
-        if (!guest.startsWith("/")) return badOpt(`volume guest path ${JSON.stringify(guest)} must be absolute (start with /)`);
-        const target = mountTarget(guest);
-        const reserved = RESERVED_GUEST_PATHS.find((r) => target === r || (r === STAGE_MOUNT && target.startsWith(`${r}/`)));
-        if (reserved)
-          return badOpt(
-            `volume guest path ${JSON.stringify(guest)} is ${reserved === "/" ? "the root" : `${reserved}, which kinda mounts itself`}`,
-          );
-        const twice = dev.volumes.find((v) => mountTarget(v.guest) === target);
-        if (twice) {
-          return badOpt(
-            `volume guest path ${JSON.stringify(guest)} is mounted twice in ${name} (first at line ${volumePlaces.get(twice)?.line})`,
-          );
-        }
-        const volume: VolumeSpec = { host, guest, readOnly: mode === "ro" };
-        dev.volumes.push(volume);
-        volumePlaces.set(volume, optPlace);
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "shell":
-        overwrite();
-        dev.shell = value;
-        return;
-      case "entrypoint":
-      case "args": {
-        const words = shellSplit(value);
-        if (!words || words.length === 0) return badOpt(`${opt} could not be split into words: ${JSON.stringify(value)}`);
-        overwrite();
-        if (opt === "entrypoint") dev.entrypoint = words;
-        else dev.args = words;
-        return;
-      }
-      case "num_terms":
-        warnings.push({
-          place: optPlace,
-          message: `num_terms (terminal windows) has no meaning in kinda and is ignored; use \`kinda exec ${name}\``,
-        });
-        return;
-    }
+    applyOption({ dev, opt, value, optPlace, badOpt, overwrite, warnings, volumePlaces, sysctlPlaces });
   });
 
-  // Interfaces: contiguous from eth0, kept in index order.
-  for (const dev of devices.values()) {
-    dev.interfaces.sort((a, b) => a.index - b.index);
-    dev.interfaces.forEach((ifc, pos) => {
-      if (ifc.index !== pos && !dev.interfaces.some((x) => x.index === pos)) {
-        issues.push({
-          ...(ifc.place ?? {}),
-          device: dev.name,
-          field: `eth${pos}`,
-          message: `interface eth${pos} of ${dev.name} is missing: interfaces must be numbered from eth0 without gaps (eth${ifc.index} is given)`,
-        });
-      }
-    });
-  }
-  return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces };
+  interfaceGapIssues(devices.values(), issues);
+  return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces, sysctlPlaces };
 }
 
 /** Parses lab.dep; adds dependencies to `devices`. Returns problems with file and line. */
@@ -387,6 +493,8 @@ export function parseLabDep(text: string, devices: readonly Device[], file = "la
   const issues: Issue[] = [];
   const byName = new Map(devices.map((d) => [d.name, d]));
   const depLine = new Map<string, number>();
+  const names = [...byName.keys()];
+  const defined = names.length > 20 ? `${names.slice(0, 20).join(", ")} and ${names.length - 20} more` : names.join(", ");
   text
     .replace(/\r\n?/g, "\n")
     .split("\n")
@@ -406,7 +514,7 @@ export function parseLabDep(text: string, devices: readonly Device[], file = "la
         issues.push({
           file,
           line: lineNo,
-          message: `"${u}" is not a device of this lab (lab.conf defines: ${[...byName.keys()].join(", ")}); a typo?`,
+          message: `"${u}" is not a device of this lab (lab.conf defines: ${defined}); a typo?`,
         });
       }
       if (unknown.length) return;
@@ -423,34 +531,54 @@ export function parseLabDep(text: string, devices: readonly Device[], file = "la
   return issues;
 }
 
-/** A dependency cycle as a list of names (first repeated at the end), or undefined. */
+/** A dependency cycle as a list of names (first repeated at the end), or undefined. Iterative: a 20,000-link chain must not overflow the stack. */
 export function findCycle(devices: readonly Device[]): string[] | undefined {
   const byName = new Map(devices.map((d) => [d.name, d]));
   const state = new Map<string, 1 | 2>();
-  const stack: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    const s = state.get(n);
-    if (s === 2) return undefined;
-    if (s === 1) return [...stack.slice(stack.indexOf(n)), n];
-    state.set(n, 1);
-    stack.push(n);
-    for (const d of byName.get(n)?.dependsOn ?? []) {
-      const c = visit(d);
-      if (c) return c;
+  for (const root of devices) {
+    if (state.has(root.name)) continue;
+    const stack: { name: string; next: number }[] = [{ name: root.name, next: 0 }];
+    state.set(root.name, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const deps = byName.get(top.name)?.dependsOn ?? [];
+      if (top.next >= deps.length) {
+        state.set(top.name, 2);
+        stack.pop();
+        continue;
+      }
+      const d = deps[top.next++]!;
+      const s = state.get(d);
+      if (s === 1) return [...stack.slice(stack.findIndex((f) => f.name === d)).map((f) => f.name), d];
+      if (s === undefined) {
+        state.set(d, 1);
+        stack.push({ name: d, next: 0 });
+      }
     }
-    stack.pop();
-    state.set(n, 2);
-    return undefined;
-  };
-  for (const d of devices) {
-    const c = visit(d.name);
-    if (c) return c;
   }
   return undefined;
 }
 
 function readText(path: string): string {
   return readFileSync(path, "utf8");
+}
+
+/**
+ * Where a path of the lab really is, or an issue when a symbolic link on the way leads outside the
+ * lab directory: kinda copies files into devices and mounts shared/, and a lab must not make it
+ * copy or mount what its author could not read (a private file, a host folder). Links that stay
+ * inside the lab are followed. Links inside a device folder are copied as links, never followed.
+ */
+function insideLab(labReal: string, p: string, place: Place): { real: string } | { issue: Issue } {
+  const real = realpathSync(p);
+  if (real === labReal || real.startsWith(labReal + sep)) return { real };
+  const what = lstatSync(p).isSymbolicLink() ? "is a symbolic link" : "leads through a symbolic link";
+  return {
+    issue: {
+      ...place,
+      message: `${relative(labReal, p) || p} ${what} to ${real}, outside the lab directory ${labReal}; kinda only reads what is inside the lab (copy it in instead)`,
+    },
+  };
 }
 
 /** Reads a Kathara lab directory. Throws TopologyError listing every problem; creates nothing. */
@@ -463,58 +591,135 @@ export function loadKatharaLab(dirArg: string): Lab {
   if (!existsSync(confPath)) {
     throw new TopologyError([{ file: confPath, message: "no lab.conf in this directory (is it a Kathara lab?)" }]);
   }
+  const labReal = realpathSync(dir);
+  const inLab = (p: string, place: Place, issues: Issue[]): string | undefined => {
+    const r = insideLab(labReal, p, place);
+    if ("issue" in r) issues.push(r.issue);
+    return "real" in r ? r.real : undefined;
+  };
+  const early: Issue[] = [];
+  inLab(confPath, { file: confPath }, early);
+  const depPath = join(dir, "lab.dep");
+  if (existsSync(depPath)) inLab(depPath, { file: depPath }, early);
+  if (early.length) throw new TopologyError(early);
+
   const parsed = parseLabConf(readText(confPath), confPath);
   const issues = [...parsed.issues];
   if (parsed.devices.length === 0 && issues.length === 0) {
     issues.push({ file: confPath, message: "the lab defines no device" });
   }
-  const depPath = join(dir, "lab.dep");
   if (existsSync(depPath) && issues.length === 0) issues.push(...parseLabDep(readText(depPath), parsed.devices, depPath));
 
-  for (const dev of parsed.devices) {
-    const folder = join(dir, dev.name);
-    if (existsSync(folder)) {
-      if (statSync(folder).isDirectory()) dev.folder = folder;
-      else
-        issues.push({
-          file: folder,
-          device: dev.name,
-          message: "exists but is not a directory (a device folder is copied over the device's root)",
-        });
-    }
-    // Docker would create a missing host path as an empty, root-owned directory
-    for (const v of dev.volumes) {
-      const host = resolve(dir, v.host);
-      if (!existsSync(host)) {
-        issues.push({
-          ...(parsed.volumePlaces.get(v) ?? { file: confPath }),
-          device: dev.name,
-          field: "volume",
-          message: `volume host path ${JSON.stringify(v.host)} does not exist${host !== v.host ? ` (looked for ${host})` : ""}`,
-        });
-      }
-    }
-    for (const kind of ["startup", "shutdown"] as const) {
-      const p = join(dir, `${dev.name}.${kind}`);
-      if (existsSync(p)) {
-        if (statSync(p).isFile()) dev[kind] = p;
-        else issues.push({ file: p, device: dev.name, message: `is not a regular file` });
-      }
-    }
-  }
-  if (issues.length) throw new TopologyError(issues);
-
+  for (const dev of parsed.devices) checkDeviceFiles(dir, dev, parsed, issues, inLab);
+  const sidePath = join(dir, KINDA_SIDE_FILE);
+  const side = existsSync(sidePath) ? parseKindaSideFile(readText(sidePath), sidePath) : { shaping: [], issues: [] };
+  issues.push(...side.issues);
   const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings };
+  if (side.shaping.length) lab.shaping = side.shaping;
   const shared = join(dir, "shared");
-  if (existsSync(shared) && statSync(shared).isDirectory()) lab.sharedFolder = shared;
+  if (existsSync(shared) && statSync(shared).isDirectory()) {
+    const real = inLab(shared, { file: shared }, issues);
+    if (real) lab.sharedFolder = real;
+  }
   for (const [kind, key] of [
     ["startup", "sharedStartup"],
     ["shutdown", "sharedShutdown"],
   ] as const) {
     const p = join(dir, `shared.${kind}`);
-    if (existsSync(p) && statSync(p).isFile()) lab[key] = p;
+    if (existsSync(p) && statSync(p).isFile()) {
+      const real = inLab(p, { file: p }, issues);
+      if (real) lab[key] = real;
+    }
   }
+  if (issues.length) throw new TopologyError(issues);
   return lab;
+}
+
+/** kinda's own additions to a Kathara lab, in a file Kathara does not read. */
+export const KINDA_SIDE_FILE = "lab.kinda";
+const SHAPING_KEYS = new Set(["rate", "burst", "latency", "delay", "jitter", "loss", "duplicate", "reorder", "corrupt"]);
+
+/**
+ * Parses `lab.kinda`: `tc ENDPOINT [from=DEVICE] KEY=VALUE...` lines shape links at deploy time
+ * (ENDPOINT as `kinda link` takes it: r1:eth0, r1--r2 or a collision domain); `#` comments.
+ * Values are checked when the lab is planned, against its devices; problems name file:line.
+ */
+export function parseKindaSideFile(text: string, file = KINDA_SIDE_FILE): { shaping: LabShaping[]; issues: Issue[] } {
+  const shaping: LabShaping[] = [];
+  const issues: Issue[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*/, "").trim();
+    if (!line) return;
+    const place = { file, line: i + 1 };
+    const [verb, endpoint, ...words] = line.split(/\s+/);
+    if (verb !== "tc" || !endpoint)
+      return issues.push({ ...place, message: `expected "tc ENDPOINT KEY=VALUE...", got ${JSON.stringify(line)}` });
+    const e: LabShaping = { endpoint, shaping: {}, place };
+    for (const w of words) {
+      const m = /^([a-z]+)=(\S+)$/.exec(w);
+      if (!m) issues.push({ ...place, message: `${JSON.stringify(w)} is not KEY=VALUE` });
+      else if (m[1] === "from") e.from = m[2]!;
+      else if (SHAPING_KEYS.has(m[1]!)) e.shaping[m[1] as keyof LabShaping["shaping"]] = m[2]!;
+      else issues.push({ ...place, message: `unknown key ${m[1]} (keys: from, ${[...SHAPING_KEYS].join(", ")})` });
+    }
+    shaping.push(e);
+  });
+  return { shaping, issues };
+}
+
+/** A device's folder, start-up and shutdown files, and volume host paths, checked and resolved. */
+function checkDeviceFiles(
+  dir: string,
+  dev: Device,
+  parsed: ParsedLabConf,
+  issues: Issue[],
+  inLab: (p: string, place: Place, issues: Issue[]) => string | undefined,
+): void {
+  const confPath = join(dir, "lab.conf");
+  const devPlace: Place = { ...(dev.place ?? { file: confPath }), device: dev.name };
+  const folder = join(dir, dev.name);
+  if (existsSync(folder)) {
+    if (!statSync(folder).isDirectory())
+      issues.push({
+        file: folder,
+        device: dev.name,
+        message: "exists but is not a directory (a device folder is copied over the device's root)",
+      });
+    else {
+      const real = inLab(folder, devPlace, issues);
+      if (real) dev.folder = real;
+    }
+  }
+  for (const key of Object.keys(dev.sysctls)) {
+    if (!sysctlExists(key))
+      issues.push({
+        ...(parsed.sysctlPlaces.get(`${dev.name}\0${key}`) ?? devPlace),
+        device: dev.name,
+        field: "sysctl",
+        message: `this kernel has no sysctl ${key}`,
+      });
+  }
+  // Docker would create a missing host path as an empty, root-owned directory
+  for (const v of dev.volumes) {
+    const host = resolve(dir, v.host);
+    if (!existsSync(host)) {
+      issues.push({
+        ...(parsed.volumePlaces.get(v) ?? { file: confPath }),
+        device: dev.name,
+        field: "volume",
+        message: `volume host path ${JSON.stringify(v.host)} does not exist${host !== v.host ? ` (looked for ${host})` : ""}`,
+      });
+    }
+  }
+  for (const kind of ["startup", "shutdown"] as const) {
+    const p = join(dir, `${dev.name}.${kind}`);
+    if (!existsSync(p)) continue;
+    if (!statSync(p).isFile()) issues.push({ file: p, device: dev.name, message: `is not a regular file` });
+    else {
+      const real = inLab(p, devPlace, issues);
+      if (real) dev[kind] = real;
+    }
+  }
 }
 
 /** Lab name derived from a directory: its base name, lower-cased, unsafe characters replaced. */

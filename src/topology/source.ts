@@ -33,7 +33,15 @@ function specOf(x: unknown): TopologySpec | undefined {
   return undefined;
 }
 
-/** Imports a TypeScript/JavaScript topology module and returns its default export's spec. */
+function isCommonJsDefault(d: unknown): boolean {
+  return typeof d === "object" && d !== null && "default" in d && specOf(d) === undefined;
+}
+
+/**
+ * Imports a TypeScript/JavaScript topology module and returns its default export's spec. A module
+ * is a program: importing it runs its top-level code (also for --dry-run and kinda graph), with
+ * kinda's privileges. Only load topology modules you trust; YAML and lab directories run nothing.
+ */
 export async function loadTopologyModule(path: string): Promise<TopologySpec> {
   const ext = extname(path);
   let mod: { default?: unknown };
@@ -44,10 +52,14 @@ export async function loadTopologyModule(path: string): Promise<TopologySpec> {
     mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
   }
   let d = mod.default;
+  // outside a "type": "module" package the file is loaded as CommonJS: its `export default` is
+  // then module.exports.default, one level down
+  const cjs = isCommonJsDefault(d);
+  if (cjs) d = (d as { default: unknown }).default;
   if (typeof d === "function") d = await (d as () => unknown)();
   const spec = specOf(d);
   if (!spec)
-    throw new KindaError(`${path}: the default export is not a topology`, {
+    throw new KindaError(`${path}: the default export is not a topology${cjs ? " (the file was loaded as CommonJS)" : ""}`, {
       hint: "export default a TopologySpec, a TreeTopologyBuilder or a Network built with one",
     });
   return spec;

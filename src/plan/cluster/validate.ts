@@ -3,11 +3,9 @@ import type { Issue } from "../../core/errors.js";
 import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, overlaps, prefixLength } from "../../core/addr.js";
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../../core/defaults.js";
 import { LOAD_BALANCER, type ClusterOptions, type NodeLink, type TrafficControl } from "../../model/cluster.js";
+import { shapingProblems } from "../../core/tc.js";
 import type { ClusterPlanInput } from "./context.js";
 
-const TC_RATE = /^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
-const TC_SIZE = /^\d+(b|k|kb|kbit|m|mb|mbit)?$/;
-const TC_TIME = /^\d+(\.\d+)?(us|ms|s)$/;
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 
 export type ValidateLinksInput = Omit<ClusterPlanInput, "nodes" | "devices" | "loadBalancer"> & {
@@ -120,9 +118,7 @@ function addressIssues(l: NodeLink, i: number, ranges: readonly Range[], seen: M
 
 function tcIssues(k: string, tc: TrafficControl | undefined, bad: Bad): void {
   if (!tc) return;
-  if (!TC_RATE.test(tc.rate)) bad(`${k}.rate ${JSON.stringify(tc.rate)} is not a tc rate (e.g. 20mbit)`);
-  if (tc.burst !== undefined && !TC_SIZE.test(tc.burst)) bad(`${k}.burst ${JSON.stringify(tc.burst)} is not a tc size (e.g. 32kbit)`);
-  if (tc.latency !== undefined && !TC_TIME.test(tc.latency)) bad(`${k}.latency ${JSON.stringify(tc.latency)} is not a tc time (e.g. 50ms)`);
+  for (const p of shapingProblems(tc)) bad(`${k}.${p.field} ${p.message}`);
 }
 
 /** Interface names, MACs, MTU and shaping of a link. */
