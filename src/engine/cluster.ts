@@ -11,7 +11,7 @@ import { inNetns } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore, type ClusterState } from "../state/store.js";
+import { StateStore, type ClusterState, type LabState } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import {
@@ -25,8 +25,8 @@ import {
   type NodeRole,
   type NodeSpec,
 } from "../model/cluster.js";
-import { DEFAULT_POD_CIDR } from "../core/defaults.js";
-import { planCluster, validateLinks, type ClusterPlan } from "../plan/cluster.js";
+import { DEFAULT_API_PORT, DEFAULT_POD_CIDR } from "../core/defaults.js";
+import { emulatedIdentity, planCluster, subtractPlan, validateLinks, type ClusterPlan, type NodeIdentity } from "../plan/cluster.js";
 import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from "../model/provider.js";
 
 export interface BuilderDeps {
@@ -220,14 +220,15 @@ export class ClusterBuilder {
     state.cluster = cluster;
     this.store.write(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
+    // a provider that cannot tell when its nodes' containers run keeps its own addresses
+    const identity = this.provider.started
+      ? emulatedIdentity(this.nodes, this.links, this.options, this.provider.apiPort ?? DEFAULT_API_PORT)
+      : undefined;
     try {
       const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
+      const early = identity ? new EarlyAttach(this, devices, state, identity, () => this.store.write(state)) : undefined;
       try {
-        await this.provider.create(this.nodes, {
-          podCidr: DEFAULT_POD_CIDR,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          onOutput: (l) => s1.update(l),
-        });
+        await this.createNodes(s1, early, identity, opts.signal);
       } finally {
         Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
         this.store.write(state);
@@ -241,21 +242,12 @@ export class ClusterBuilder {
       this.store.write(state);
       if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
-      const plan = planCluster({
-        lab: this.lab,
-        links: this.links,
-        nodes,
-        ...(loadBalancer ? { loadBalancer } : {}),
-        devices,
-        options: this.options,
-        podCidr: DEFAULT_POD_CIDR,
-        labNetns: state.netns,
-        domains: state.domains,
-      });
+      const plan = this.plan(nodes, devices, state, loadBalancer, identity);
       cluster.hostLinks = plan.hostLinks;
       cluster.deviceUndo = deviceUndo(plan, devices);
       this.store.write(state);
-      await applyClusterPlan(plan);
+      await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);
+      if (identity) await this.provider.adoptIdentity?.(identity);
       const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
       const withLb = loadBalancer && lbLinked ? " and the load balancer" : "";
       if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
@@ -286,6 +278,66 @@ export class ClusterBuilder {
     }
   }
 
+  /** The plan for these facts (without pod CIDRs: what attaching early applies). */
+  plan(
+    nodes: NodeFacts[],
+    devices: DeviceFacts[],
+    state: { netns: string; domains: { name: string; bridge: string }[] },
+    loadBalancer?: LoadBalancerFacts,
+    identity?: NodeIdentity,
+  ): ClusterPlan {
+    return planCluster({
+      lab: this.lab,
+      links: this.links,
+      nodes,
+      ...(loadBalancer ? { loadBalancer } : {}),
+      devices,
+      options: this.options,
+      podCidr: DEFAULT_POD_CIDR,
+      labNetns: state.netns,
+      domains: state.domains,
+      ...(identity ? { emulatedIdentity: identity } : {}),
+    });
+  }
+
+  /**
+   * The provider creates the nodes; with an emulated identity kinda attaches them meanwhile, as
+   * soon as their containers run, so that their addresses exist when kubeadm starts Kubernetes
+   * on them. Either failing stops the other.
+   */
+  private async createNodes(
+    step: { update(l: string): void },
+    early: EarlyAttach | undefined,
+    identity: NodeIdentity | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort);
+    const attaching = early?.run(stop.signal).catch((e: unknown) => {
+      stop.abort();
+      throw e;
+    });
+    try {
+      await this.provider.create(this.nodes, {
+        podCidr: DEFAULT_POD_CIDR,
+        signal: stop.signal,
+        onOutput: (l) => step.update(l),
+        ...(identity ? { identity } : {}),
+      });
+      await attaching;
+    } catch (e) {
+      stop.abort();
+      // the attach error says why creating stopped
+      await attaching?.catch((a: unknown) => {
+        throw a;
+      });
+      throw e;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
   async destroy(): Promise<void> {
     await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider });
     this.built = false;
@@ -293,6 +345,38 @@ export class ClusterBuilder {
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.built) await this.destroy();
+  }
+}
+
+/** Attaches the nodes while the provider creates them: links, routes and tunnels, no pod routes yet. */
+class EarlyAttach {
+  applied?: ClusterPlan;
+  constructor(
+    private readonly builder: ClusterBuilder,
+    private readonly devices: DeviceFacts[],
+    private readonly state: LabState,
+    private readonly identity: NodeIdentity,
+    private readonly record: () => void,
+  ) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    const provider = this.builder.provider;
+    if (!provider.started) throw new KindaError(`the ${provider.kind} provider cannot give nodes an emulated identity`);
+    for (;;) {
+      if (signal.aborted) return;
+      const nodes = await provider.started(this.builder.nodes);
+      if (nodes) {
+        const plan = this.builder.plan(nodes, this.devices, this.state, undefined, this.identity);
+        const cluster = this.state.cluster!;
+        cluster.hostLinks = plan.hostLinks;
+        cluster.deviceUndo = deviceUndo(plan, this.devices);
+        this.record();
+        await applyClusterPlan(plan);
+        this.applied = plan;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
   }
 }
 

@@ -125,6 +125,72 @@ export interface ClusterPlanInput {
   options: ClusterOptions;
   /** The cluster's pod range as configured (checked even before pod CIDRs are known). */
   podCidr?: string;
+  /**
+   * The nodes' Kubernetes identity is their emulated address (see `emulatedIdentity`): their API,
+   * etcd and kubelet traffic goes there by itself, so no address of the provider's is rewritten.
+   */
+  emulatedIdentity?: NodeIdentity;
+}
+
+/**
+ * Each node's Kubernetes identity on the emulated network: its InternalIP (kubelet --node-ip),
+ * for a control plane also the API server's advertise address and etcd's URLs; `apiEndpoint` is
+ * the address:port every node and pod reaches the API at (kubeadm's controlPlaneEndpoint).
+ */
+export interface NodeIdentity {
+  addresses: Record<string, string>;
+  apiEndpoint: string;
+}
+
+/**
+ * The emulated identity when the cluster can have it: API traffic asked to cross the network
+ * (`apiThroughNetwork`), one control plane (with several, Kind's load balancer forwards to the
+ * control planes' provider addresses; those keep the address rewriting), and every node linked
+ * with an IPv4 address known before the cluster exists (so that it can be given to kubeadm).
+ */
+export function emulatedIdentity(
+  nodes: readonly { name: string; role: string }[],
+  links: readonly NodeLink[],
+  options: ClusterOptions,
+  apiPort: number,
+): NodeIdentity | undefined {
+  const cps = nodes.filter((n) => n.role === "control-plane");
+  if (!options.apiThroughNetwork || cps.length !== 1) return undefined;
+  const addresses: Record<string, string> = {};
+  for (const n of nodes) {
+    const l = links.find((x) => x.node === n.name);
+    if (!l || !isIpv4Cidr(l.nodeAddress)) return undefined;
+    addresses[n.name] = hostOf(l.nodeAddress);
+  }
+  return { addresses, apiEndpoint: `${addresses[cps[0]!.name]}:${apiPort}` };
+}
+
+/**
+ * The part of `full` that `applied` (planned from the same input before the pod CIDRs were
+ * known) has not done: per namespace step, the lines it lacks, in order. Attaching early (before
+ * kubeadm runs) applies the links, routes and tunnels; this is then what the pod CIDRs add.
+ */
+export function subtractPlan(full: ClusterPlan, applied: ClusterPlan): ClusterPlan {
+  const key = (o: NsOps) => `${o.phase} ${o.label}`;
+  const done = new Map(applied.steps.map((o) => [key(o), o]));
+  const minus = (a: readonly string[], b: readonly string[] | undefined) => a.filter((x) => !(b ?? []).includes(x));
+  const steps = full.steps
+    .map((o) => {
+      const d = done.get(key(o));
+      if (!d) return o;
+      const left = ops(o.phase, o.label, o.ns);
+      left.ip = minus(o.ip, d.ip);
+      left.bridge = minus(o.bridge, d.bridge);
+      left.tc = minus(o.tc, d.tc);
+      left.ethtool = o.ethtool.filter((a) => !d.ethtool.some((b) => b.join(" ") === a.join(" ")));
+      for (const t of ["nat", "mangle", "filter"] as const) left.iptables[t] = minus(o.iptables[t], d.iptables[t]);
+      left.flushConntrack = o.flushConntrack && !d.flushConntrack;
+      left.killTcp = minus(o.killTcp, d.killTcp);
+      return left;
+    })
+    .filter(nonEmpty);
+  const size = steps.reduce((acc, o) => acc + opCount(o), 0);
+  return { ...full, steps, hostLinks: full.hostLinks.filter((h) => !applied.hostLinks.includes(h)), size };
 }
 
 /** Checks requested links against each other and the known ranges; all problems at once. */
@@ -520,7 +586,8 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
       );
     }
     if (options.apiThroughNetwork) {
-      for (const p of peers) redirectApi(node, p);
+      // with the emulated identity, nodes already address each other there: nothing to rewrite
+      if (!input.emulatedIdentity) for (const p of peers) redirectApi(node, p);
       // the API through the load balancer (the address Kind's kubeconfigs name): its API port only
       if (lb) redirectApi(node, lb, apiPort);
     }

@@ -2,9 +2,17 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { formatIssue, TopologyError } from "../../../src/core/errors.js";
-import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
+import { KindProvider, kindConfig, kindConfigYaml, kindContainerNames, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
 import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../../src/model/cluster.js";
-import { formatClusterPlan, planCluster, uplinkCidr, validateLinks, vxlanMac } from "../../../src/plan/cluster.js";
+import {
+  emulatedIdentity,
+  formatClusterPlan,
+  planCluster,
+  subtractPlan,
+  uplinkCidr,
+  validateLinks,
+  vxlanMac,
+} from "../../../src/plan/cluster.js";
 import { deviceUndo, iptablesRestoreInput } from "../../../src/engine/cluster-apply.js";
 import { ClusterBuilder, routeArgs } from "../../../src/engine/cluster.js";
 import { ClusterExistsError, type ClusterProvider } from "../../../src/model/provider.js";
@@ -374,7 +382,101 @@ describe("cluster plan", () => {
   });
 });
 
+describe("the emulated identity (nodes' Kubernetes addresses are their emulated ones)", () => {
+  const specs = [
+    { name: "n0", role: "control-plane" },
+    { name: "n1", role: "worker" },
+    { name: "n2", role: "worker" },
+  ];
+  it("applies with apiThroughNetwork, one control plane and every node linked with an IPv4 address", () => {
+    assert.deepEqual(emulatedIdentity(specs, links(3), { apiThroughNetwork: true }, 6443), {
+      addresses: { n0: "10.1.0.2", n1: "10.1.1.2", n2: "10.1.2.2" },
+      apiEndpoint: "10.1.0.2:6443",
+    });
+    assert.equal(emulatedIdentity(specs, links(3), {}, 6443), undefined, "not asked for");
+    assert.equal(emulatedIdentity(specs, links(2), { apiThroughNetwork: true }, 6443), undefined, "n2 unlinked");
+    const ha = [{ name: "c2", role: "control-plane" }, ...specs];
+    assert.equal(emulatedIdentity(ha, links(3), { apiThroughNetwork: true }, 6443), undefined, "several control planes keep the rewriting");
+  });
+
+  it("no address rewriting between nodes: they already address each other on the network", () => {
+    const id = emulatedIdentity(specs, links(3), { apiThroughNetwork: true }, 6443)!;
+    const p = planCluster({
+      lab: "l",
+      links: links(3),
+      nodes: nodes(3),
+      devices,
+      options: { apiThroughNetwork: true },
+      emulatedIdentity: id,
+    });
+    for (const s of p.steps) assert.deepEqual(s.iptables.nat, [], `${s.label}: no NAT`);
+    assert.ok(p.steps.every((s) => !s.flushConntrack && !s.killTcp.length));
+  });
+
+  it("attaching early, then the pod CIDRs: the second plan adds only the pod routes and rules", () => {
+    const opts = { lab: "l", links: links(3), devices, options: {} };
+    const early = planCluster({ ...opts, nodes: nodes(3).map((n) => ({ ...n, podCidrs: [] })) });
+    const full = planCluster({ ...opts, nodes: nodes(3) });
+    const rest = subtractPlan(full, early);
+    const lines = rest.steps.flatMap((s) => [...s.ip, ...s.bridge, ...s.iptables.mangle]);
+    assert.ok(lines.length > 0);
+    assert.ok(
+      lines.every((l) =>
+        /^(route replace 10\.244\.\d+\.0\/24 .* table 4242|rule add to 10\.244\.\d+\.0\/24 lookup 4242 pref 4242)$/.test(l),
+      ),
+      lines.join("\n"),
+    );
+    assert.equal(rest.size + early.size, full.size, "together they are the full plan");
+  });
+});
+
 describe("Kind provider", () => {
+  it("names node containers as Kind does: per role, in config order, control planes first", () => {
+    const names = kindContainerNames("k", [
+      { name: "w1", role: "worker" },
+      { name: "c1", role: "control-plane" },
+      { name: "w2", role: "worker" },
+    ]);
+    assert.deepEqual(
+      [...names],
+      [
+        ["c1", "k-control-plane"],
+        ["w1", "k-worker"],
+        ["w2", "k-worker2"],
+      ],
+    );
+  });
+
+  it("with an emulated identity: kubeadm patches for node IPs, the advertise address and the API endpoint", () => {
+    const id = { addresses: { c1: "10.0.2.2", w1: "10.0.1.2" }, apiEndpoint: "10.0.2.2:6443" };
+    const cfg = kindConfig(
+      [
+        { name: "w1", role: "worker" },
+        { name: "c1", role: "control-plane" },
+      ],
+      "10.244.0.0/16",
+      {},
+      id,
+    );
+    const [cp, w] = (cfg["nodes"] as { kubeadmConfigPatches: string[] }[]).map((n) =>
+      n.kubeadmConfigPatches.map((y) => parse(y) as unknown),
+    );
+    assert.deepEqual(cp![0], {
+      kind: "InitConfiguration",
+      localAPIEndpoint: { advertiseAddress: "10.0.2.2" },
+      nodeRegistration: { kubeletExtraArgs: { "node-ip": "10.0.2.2" } },
+    });
+    assert.deepEqual(w, [
+      {
+        kind: "JoinConfiguration",
+        nodeRegistration: { kubeletExtraArgs: { "node-ip": "10.0.1.2" } },
+        discovery: { bootstrapToken: { apiServerEndpoint: "10.0.2.2:6443" } },
+      },
+    ]);
+    const cluster = parse((cfg["kubeadmConfigPatches"] as string[])[0]!) as Record<string, unknown>;
+    assert.equal(cluster["controlPlaneEndpoint"], "10.0.2.2:6443");
+  });
+
   it("writes Kind's v1alpha4 config: control planes first, topology names as node labels", () => {
     const cfg = kindConfig(
       [
