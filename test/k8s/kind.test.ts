@@ -56,6 +56,17 @@ function countKubernetesLeaks(container: string): () => number {
       .reduce((sum, l) => sum + Number(/^\[(\d+):/.exec(l)?.[1] ?? "0"), 0);
 }
 
+/** r1's core link up again, with the routes its going down removed (the lab's and the pod ranges'). */
+async function coreUp(): Promise<void> {
+  const r1 = (...a: string[]) => kindaOk("exec", "--lab", LAB, "r1", "--", "ip", ...a);
+  await r1("link", "set", "eth0", "up");
+  await r1("route", "replace", "10.0.2.0/23", "via", "10.0.0.2");
+  for (const n of ["c1", "w2"]) {
+    const cidr = kubectl("get", "node", CONTAINERS[n]!, "-o", "jsonpath={.spec.podCIDR}").trim();
+    await r1("route", "replace", cidr, "via", "10.0.0.2");
+  }
+}
+
 /** Ready condition of each Kubernetes node, by name. */
 function readiness(): Record<string, string> {
   const r = tryKubectl(
@@ -111,8 +122,21 @@ before(async () => {
   hadKindNetwork = kindNetworkExists();
   buildImages();
   await kindaOk("up", LAB_DIR, "--name", LAB, ...IMAGE_MAP_ARGS);
-  // apiThroughNetwork with one control plane: the nodes' Kubernetes identity is their emulated address
-  builder = kindBuilder(LAB, CLUSTER, { encapsulation: "vxlan", apiThroughNetwork: true });
+  // apiThroughNetwork with one control plane: the nodes' Kubernetes identity is their emulated
+  // address. No encapsulation: the routers route the pod ranges (VXLAN runs in kind-ha.test.ts)
+  const via = (device: string, node: string, v: string) => ({ device, node, via: v });
+  builder = kindBuilder(LAB, CLUSTER, {
+    encapsulation: "none",
+    apiThroughNetwork: true,
+    podRoutes: [
+      via("r1", "w1", "10.0.1.2"),
+      via("r1", "c1", "10.0.0.2"),
+      via("r1", "w2", "10.0.0.2"),
+      via("r2", "w1", "10.0.0.1"),
+      via("r2", "c1", "10.0.2.2"),
+      via("r2", "w2", "10.0.3.2"),
+    ],
+  });
   builder.addNode("c1", "control-plane").addNode("w1").addNode("w2");
   builder.connect({ node: "c1", device: "r2", nodeAddress: "10.0.2.2/24", deviceAddress: "10.0.2.1/24" });
   builder.connect({ node: "w1", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.2/24", deviceAddress: "10.0.1.1/24" });
@@ -186,6 +210,13 @@ describe("Kind (offline node image) attached by kinda", () => {
     assert.equal(leaks(), 0, "no pod packet (plain or VXLAN) left w1 through its Kind interface");
 
     // (`timeout` in the pod: an iperf3 client that loses its control connection waits forever)
+    // unencapsulated: every router on the path answers a pod's traceroute (w1's router, the core, w2)
+    const hops = kubectl("exec", onW1.metadata.name, "--", "traceroute", "-n", "-q", "1", "-w", "2", onW2.status.podIP)
+      .split("\n")
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/)[1]);
+    assert.deepEqual(hops.slice(1), ["10.0.1.1", "10.0.0.2", "10.0.3.2", onW2.status.podIP], `traceroute hops: ${hops.join(" ")}`);
+
     const tcp = JSON.parse(
       kubectl("exec", onW1.metadata.name, "--", "timeout", "60", "iperf3", "-c", onW2.status.podIP, "-n", "2M", "-J"),
     ) as {
@@ -216,8 +247,7 @@ describe("Kind (offline node image) attached by kinda", () => {
       0,
       "no path with r1's core link down",
     );
-    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "up");
-    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "route", "replace", "10.0.2.0/23", "via", "10.0.0.2");
+    await coreUp();
     await eventually(
       "pod traffic restored",
       30,
@@ -299,8 +329,7 @@ describe("Kind (offline node image) attached by kinda", () => {
       const now = readiness();
       assert.equal(now[CONTAINERS["w2"]!], "True", "w2, on the control plane's router, stays Ready");
     } finally {
-      await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "up");
-      await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "route", "replace", "10.0.2.0/23", "via", "10.0.0.2");
+      await coreUp();
     }
     await eventually("w1 Ready again", 180, async () => readiness()[w1] === "True");
   });
