@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * Names of everything kinda creates, in one place. Every object is recognisably a lab's:
  * containers and network namespaces carry the `kinda-<lab>` prefix, containers carry labels.
@@ -43,3 +45,26 @@ export function deviceIfName(ifIndex: number): string {
 
 /** Temporary name for the runtime's own interface of a bridged device while lab links are added. */
 export const BRIDGED_TEMP_IF = "kinda-nat0";
+
+/** iptables comment on every rule kinda adds for a lab. */
+export function ruleComment(lab: string): string {
+  return `kinda:${lab}`;
+}
+
+/** Host-namespace link names: `kh<hash>-<n>`, unique per lab, recognisable by prefix. */
+export function hostLinkPrefix(lab: string): string {
+  // 36 bits of hash: "kh" + 9 + "-" + up to 3 digits fits IFNAMSIZ (15), and two labs'
+  // prefixes practically never collide (teardown deletes host links by this prefix)
+  return `kh${createHash("sha256").update(lab).digest("hex").slice(0, 9)}`;
+}
+
+/** A node's GRE interface toward the peer of this index. */
+export function greIf(peerIndex: number): string {
+  return `kgre${peerIndex}`;
+}
+
+/** Deterministic, locally administered MAC for a node's VXLAN device. */
+export function vxlanMac(nodeIndex: number): string {
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return `02:6b:64:00:${hex(Math.floor(nodeIndex / 256) % 256)}:${hex(nodeIndex % 256)}`;
+}

@@ -13,7 +13,8 @@ import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
 import { StateStore, type ClusterState, type LabState } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
-import { applyClusterPlan, deviceUndo, removeHostSide, undoInDevices } from "./cluster-apply.js";
+import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
+import type { Route } from "../model/ops.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -63,18 +64,17 @@ export interface IpRoute {
   flags?: string[];
 }
 
-/** `ip -j route` output back to arguments that re-create the route (kernel-only flags dropped). */
-export function routeArgs(r: IpRoute | undefined): string | undefined {
+/** `ip -j route` output as a route that re-creates it (kernel-only flags dropped). */
+export function routeOf(r: IpRoute | undefined): Route | undefined {
   if (!r?.dev) return undefined;
-  return [
-    r.dst,
-    ...(r.gateway ? ["via", r.gateway] : []),
-    "dev",
-    r.dev,
-    ...(r.protocol && r.protocol !== "boot" ? ["proto", r.protocol] : []),
-    ...(r.metric ? ["metric", String(r.metric)] : []),
-    ...(r.flags?.includes("onlink") ? ["onlink"] : []),
-  ].join(" ");
+  return {
+    dst: r.dst,
+    ...(r.gateway ? { via: r.gateway } : {}),
+    dev: r.dev,
+    ...(r.protocol && r.protocol !== "boot" ? { proto: r.protocol } : {}),
+    ...(r.metric ? { metric: r.metric } : {}),
+    ...(r.flags?.includes("onlink") ? { onlink: true } : {}),
+  };
 }
 
 /** Devices of a lab that is up, with PIDs, present interfaces, bridges and default route. */
@@ -90,7 +90,7 @@ export async function discoverDevices(lab: string, runtime: Runtime): Promise<De
       ]);
       const ls = links.exitCode === 0 ? (JSON.parse(links.stdout || "[]") as IpLink[]) : [];
       const rs = routes.exitCode === 0 ? (JSON.parse(routes.stdout || "[]") as IpRoute[]) : [];
-      const defaultRoute = routeArgs(rs.find((x) => !x.metric));
+      const defaultRoute = routeOf(rs.find((x) => !x.metric));
       return {
         name: c.labels[LABEL_DEVICE] ?? c.name,
         container: c.name,
@@ -244,7 +244,7 @@ export class ClusterBuilder {
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
       const plan = this.plan(nodes, devices, state, loadBalancer, identity);
       cluster.hostLinks = plan.hostLinks;
-      cluster.deviceUndo = deviceUndo(plan, devices);
+      cluster.deviceUndo = plan.deviceUndo;
       this.store.write(state);
       await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);
       if (identity) await this.provider.adoptIdentity?.(identity);
@@ -369,7 +369,7 @@ class EarlyAttach {
         const plan = this.builder.plan(nodes, this.devices, this.state, undefined, this.identity);
         const cluster = this.state.cluster!;
         cluster.hostLinks = plan.hostLinks;
-        cluster.deviceUndo = deviceUndo(plan, this.devices);
+        cluster.deviceUndo = plan.deviceUndo;
         this.record();
         await applyClusterPlan(plan);
         this.applied = plan;

@@ -3,6 +3,8 @@
  * nodes to devices, encapsulation, options) and what a cluster provider discovers at run time.
  */
 
+import type { Route } from "./ops.js";
+
 /** Token-bucket egress shaping (the seed's TrafficControlInfo): tc tbf. */
 export interface TrafficControl {
   /** e.g. "20mbit" */
@@ -148,10 +150,10 @@ export interface DeviceFacts {
   /** Linux bridges among them: a link's `deviceBridge` joins one that exists instead of making it. */
   bridges?: string[];
   /**
-   * The device's own IPv4 default route of metric 0, as `ip route` arguments: an `internetVia`
-   * gateway's uplink replaces it, and removing the cluster puts it back.
+   * The device's own IPv4 default route of metric 0: an `internetVia` gateway's uplink replaces
+   * it, and removing the cluster puts it back.
    */
-  defaultRoute?: string;
+  defaultRoute?: Route;
 }
 
 /** Kind's rule for cluster names (they become container names and a kubeconfig context). */

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { KindaError } from "../core/errors.js";
 import { isValidLabName } from "../core/names.js";
+import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
 import type { DeviceRole, ServiceStep } from "../model/lab.js";
 
 export type LabPhase = "deploying" | "up" | "failed" | "tearing-down";
@@ -55,8 +56,11 @@ export interface ClusterState {
   /** Where each node is linked: a device, or a collision domain of the lab. */
   links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
   hostLinks: string[];
-  /** What to undo inside devices when the cluster goes but the lab stays. */
-  deviceUndo?: { device: string; ip: string[]; rules: boolean }[];
+  /**
+   * What to undo inside devices when the cluster goes but the lab stays: the inverse operations
+   * as data (states written before them hold ip lines and a "rules" flag, still replayed).
+   */
+  deviceUndo?: (DeviceUndo | LegacyDeviceUndo)[];
 }
 
 export interface LabState {

@@ -63,7 +63,13 @@ describe("what removing a cluster gives back", () => {
     assert.match(await gw("ip", "-br", "link", "show", "master", "brx"), /^eth1@/m, "the node's veth is a port of brx");
     assert.match(await gw("ip", "-4", "-br", "addr", "show", "brx"), /10\.0\.7\.1\/24/);
     assert.doesNotMatch(await gw("ip", "route", "show", "default"), /192\.0\.2\.9/, "the uplink is the default route now");
+    assert.match(
+      await gw("iptables", "-t", "nat", "-S", "POSTROUTING"),
+      new RegExp(`-o eth2 .*kinda:${LAB}"? -j MASQUERADE`),
+      "the uplink's NAT rule",
+    );
     await b.destroy();
+    assert.doesNotMatch(await gw("iptables", "-t", "nat", "-S", "POSTROUTING"), /kinda:/, "the NAT rule is gone");
     assert.match(await gw("ip", "-d", "link", "show", "brx"), /bridge/, "brx stays");
     assert.doesNotMatch(await gw("ip", "-4", "addr", "show", "brx"), /10\.0\.7\.1/, "kinda's address on brx is gone");
     assert.match(await gw("ip", "route", "show", "default"), /^default via 192\.0\.2\.9 dev eth0/m, "the device's default route is back");

@@ -1,5 +1,6 @@
 /** Node facts as a provider would report them, for pure plan tests (no containers behind them). */
 import { LOAD_BALANCER, type LoadBalancerFacts, type NodeFacts } from "../../src/model/cluster.js";
+import { renderStep, type ClusterPlan, type NsOps } from "../../src/plan/cluster.js";
 
 export function fakeNodes(n: number): NodeFacts[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -31,4 +32,10 @@ export function fakeLoadBalancer(container: string): LoadBalancerFacts {
     providerIf: "eth0",
     apiPort: 6443,
   };
+}
+
+/** A step of a cluster plan as the tools get it (rendered lines), with its namespace and flags. */
+export function findStep(p: ClusterPlan, pred: (s: NsOps) => boolean) {
+  const s = p.steps.find(pred);
+  return s && { ...s, ...renderStep(s) };
 }

@@ -7,14 +7,16 @@ import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "
 import {
   emulatedIdentity,
   formatClusterPlan,
+  formatDeviceUndo,
   planCluster,
+  renderStep,
   subtractPlan,
   uplinkCidr,
   validateLinks,
   vxlanMac,
 } from "../../../src/plan/cluster.js";
-import { deviceUndo, iptablesRestoreInput } from "../../../src/engine/cluster-apply.js";
-import { ClusterBuilder, routeArgs } from "../../../src/engine/cluster.js";
+import { ClusterBuilder, routeOf } from "../../../src/engine/cluster.js";
+import { renderRoute } from "../../../src/plan/ops.js";
 import { ClusterExistsError, type ClusterProvider } from "../../../src/model/provider.js";
 import { shutdownTimeoutMs } from "../../../src/engine/lab.js";
 import { StateStore } from "../../../src/state/store.js";
@@ -24,7 +26,7 @@ import { pathWith } from "../../support/path.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fakeLoadBalancer, fakeNodes } from "../../support/facts.js";
+import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
 import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
 
 const nodes = fakeNodes;
@@ -235,7 +237,7 @@ describe("cluster validation (up front, before anything is created)", () => {
 describe("cluster plan", () => {
   it("vxlan: one device per node, per-peer entries (linear), pod routes in their own table", () => {
     const p = planCluster({ lab: "l", links: links(3), nodes: nodes(3), devices, options: {} });
-    const n0 = p.steps.find((s) => s.phase === 2 && s.label === "node n0")!;
+    const n0 = findStep(p, (s) => s.phase === 2 && s.label === "node n0")!;
     assert.ok(n0.ip.includes("link add kinda-vx type vxlan id 4242 local 10.1.0.2 dstport 4789 nolearning dev eth1"));
     assert.ok(n0.ip.includes(`link set kinda-vx address ${vxlanMac(0)} mtu 1450 up`));
     assert.ok(n0.ip.includes("route replace 10.244.1.0/24 via 100.64.0.2 dev kinda-vx onlink mtu 1450 table 4242"));
@@ -247,10 +249,10 @@ describe("cluster plan", () => {
     ]);
     assert.match(n0.iptables.mangle[0]!, /TCPMSS --clamp-mss-to-pmtu/);
     assert.deepEqual(n0.iptables.nat, [], "API traffic stays off by default");
-    const link0 = p.steps.find((s) => s.phase === 0 && s.label === "node n0")!;
+    const link0 = findStep(p, (s) => s.phase === 0 && s.label === "node n0")!;
     assert.equal(link0.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
     assert.deepEqual(link0.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
-    const r2 = p.steps.find((s) => s.label === "device r2")!;
+    const r2 = findStep(p, (s) => s.label === "device r2")!;
     assert.deepEqual(r2.ip, ["link set eth2 up", "addr add 10.1.1.1/24 dev eth2"]);
   });
 
@@ -269,9 +271,9 @@ describe("cluster plan", () => {
       nodes: nodes(10),
       devices,
       options: { encapsulation: "gre" },
-    }).steps.flatMap((s) => s.ip.filter((l) => / type gre /.test(l)));
+    }).steps.flatMap((s) => renderStep(s).ip.filter((l) => / type gre /.test(l)));
     const vxDevices = planCluster({ lab: "l", links: links(10), nodes: nodes(10), devices, options: {} }).steps.flatMap((s) =>
-      s.ip.filter((l) => / type vxlan /.test(l)),
+      renderStep(s).ip.filter((l) => / type vxlan /.test(l)),
     );
     assert.equal(greDevices.length, 90);
     assert.equal(vxDevices.length, 10);
@@ -295,7 +297,7 @@ describe("cluster plan", () => {
 
   it("API routing: DNAT of Kind addresses to emulated ones, SNAT back, conntrack flushed", () => {
     const p = planCluster({ lab: "l", links: links(2), nodes: nodes(2), devices, options: { apiThroughNetwork: true } });
-    const n0 = p.steps.find((s) => s.phase === 2 && s.label === "node n0")!;
+    const n0 = findStep(p, (s) => s.phase === 2 && s.label === "node n0")!;
     assert.deepEqual(n0.iptables.nat, [
       // as a client: n1's Kind address becomes its emulated one, from n0's emulated address
       "-A OUTPUT -d 172.18.0.3/32 -m comment --comment kinda:l -j DNAT --to-destination 10.1.1.2",
@@ -307,7 +309,7 @@ describe("cluster plan", () => {
     ]);
     assert.equal(n0.flushConntrack, true);
     assert.deepEqual(n0.killTcp, ["172.18.0.3"], "its TCP connections with n1 are cut, so that they reconnect through the rules");
-    assert.equal(iptablesRestoreInput(n0.iptables).split("\n")[0], "*nat");
+    assert.equal(n0.iptablesRestore.split("\n")[0], "*nat");
   });
 
   it("bridge ports, tc, default route with registry ranges kept via the host, internet uplink", () => {
@@ -331,7 +333,7 @@ describe("cluster plan", () => {
       },
     ];
     const p = planCluster({ lab: "l", links: l, nodes: nodes(2), devices, options: { internetVia: "r2", hostRoutes: ["203.0.113.0/24"] } });
-    const r1 = p.steps.find((s) => s.label === "device r1")!;
+    const r1 = findStep(p, (s) => s.label === "device r1")!;
     assert.deepEqual(r1.ip, [
       "link set eth1 up",
       "link add br0 type bridge",
@@ -342,17 +344,17 @@ describe("cluster plan", () => {
       "link set eth2 master br0",
     ]);
     assert.deepEqual(r1.tc, ["qdisc replace dev eth2 root tbf rate 1gbit burst 64kbit latency 10ms"]);
-    const n0 = p.steps.find((s) => s.phase === 0 && s.label === "node n0")!;
+    const n0 = findStep(p, (s) => s.phase === 0 && s.label === "node n0")!;
     assert.deepEqual(n0.tc, ["qdisc replace dev eth1 root tbf rate 20mbit burst 32kbit latency 50ms"]);
     assert.ok(n0.ip.includes("route replace 203.0.113.0/24 via 172.18.0.1 dev eth0"));
     assert.equal(n0.ip.at(-1), "route replace default via 10.1.0.1 dev eth1");
-    const host = p.steps.find((s) => s.label === "host")!;
+    const host = findStep(p, (s) => s.label === "host")!;
     assert.deepEqual(host.ns, { host: true });
     assert.equal(p.hostLinks.length, 1);
     assert.match(host.iptables.nat[0]!, /MASQUERADE/);
     const up = uplinkCidr("l", {});
     assert.ok(contains("100.127.0.0/16", up));
-    const g = p.steps.find((s) => s.label === "device r2 (uplink)")!;
+    const g = findStep(p, (s) => s.label === "device r2 (uplink)")!;
     assert.ok(g.ip.includes(`route replace default via ${nthAddress(up, 1)} dev eth2`));
   });
 
@@ -409,7 +411,7 @@ describe("the emulated identity (nodes' Kubernetes addresses are their emulated 
       options: { apiThroughNetwork: true },
       emulatedIdentity: id,
     });
-    for (const s of p.steps) assert.deepEqual(s.iptables.nat, [], `${s.label}: no NAT`);
+    for (const s of p.steps) assert.deepEqual(renderStep(s).iptables.nat, [], `${s.label}: no NAT`);
     assert.ok(p.steps.every((s) => !s.flushConntrack && !s.killTcp.length));
   });
 
@@ -418,7 +420,10 @@ describe("the emulated identity (nodes' Kubernetes addresses are their emulated 
     const early = planCluster({ ...opts, nodes: nodes(3).map((n) => ({ ...n, podCidrs: [] })) });
     const full = planCluster({ ...opts, nodes: nodes(3) });
     const rest = subtractPlan(full, early);
-    const lines = rest.steps.flatMap((s) => [...s.ip, ...s.bridge, ...s.iptables.mangle]);
+    const lines = rest.steps.flatMap((s) => {
+      const r = renderStep(s);
+      return [...r.ip, ...r.bridge, ...r.iptables.mangle];
+    });
     assert.ok(lines.length > 0);
     assert.ok(
       lines.every((l) =>
@@ -568,7 +573,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
   }
   const lbLink: NodeLink = { node: LOAD_BALANCER, device: "r2", nodeAddress: "10.1.9.2/24", deviceAddress: "10.1.9.1/24" };
   const step = (p: ReturnType<typeof planCluster>, phase: number, label: string) =>
-    p.steps.find((s) => s.phase === phase && s.label === label);
+    findStep(p, (s) => s.phase === phase && s.label === label);
   const plan = (options = { apiThroughNetwork: true }, extra: Partial<Parameters<typeof planCluster>[0]> = {}) =>
     planCluster({ lab: "l", links: [...links(3), lbLink], nodes: haNodes(), loadBalancer: lb, devices, options, ...extra });
 
@@ -620,7 +625,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
     assert.ok(step(p, 2, "node n2")!.ip.includes("route replace 10.1.9.2/32 via 10.1.2.1 dev eth1"));
     // the VXLAN mesh stays among the nodes: no FDB entry, VTEP or tunnel device for the load balancer
     assert.ok(!formatClusterPlan(p).includes("dst 10.1.9.2"));
-    assert.equal(p.steps.flatMap((s) => s.ip).filter((l) => / type vxlan /.test(l)).length, 3);
+    assert.equal(p.steps.flatMap((s) => renderStep(s).ip).filter((l) => / type vxlan /.test(l)).length, 3);
   });
 
   it("apiThroughNetwork: every node sends API traffic for its Kind address through the network, it sends its own to the control planes' emulated addresses", () => {
@@ -670,9 +675,9 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
   });
 
   it("teardown removes its veth's device end as it does the nodes'; nothing on the host side", () => {
-    assert.deepEqual(deviceUndo(plan(), devices), [
-      { device: "r1", ip: ["link delete eth1", "link delete eth2"], rules: false },
-      { device: "r2", ip: ["link delete eth2", "link delete eth3"], rules: false },
+    assert.deepEqual(formatDeviceUndo(plan()), [
+      { device: "r1", undo: ["link delete eth1", "link delete eth2"] },
+      { device: "r2", undo: ["link delete eth2", "link delete eth3"] },
     ]);
     assert.equal(plan().hostLinks.length, 0);
     assert.equal(
@@ -782,11 +787,14 @@ describe("a cluster of the same name made by someone else meanwhile", () => {
 describe("small readers", () => {
   it("turns `ip -j route` back into arguments that re-create the route", () => {
     assert.equal(
-      routeArgs({ dst: "default", gateway: "172.17.0.1", dev: "eth0", protocol: "static", flags: ["onlink"] }),
+      renderRoute(routeOf({ dst: "default", gateway: "172.17.0.1", dev: "eth0", protocol: "static", flags: ["onlink"] })!),
       "default via 172.17.0.1 dev eth0 proto static onlink",
     );
-    assert.equal(routeArgs({ dst: "default", dev: "eth1", protocol: "boot", metric: 5, flags: ["linkdown"] }), "default dev eth1 metric 5");
-    assert.equal(routeArgs(undefined), undefined);
+    assert.equal(
+      renderRoute(routeOf({ dst: "default", dev: "eth1", protocol: "boot", metric: 5, flags: ["linkdown"] })!),
+      "default dev eth1 metric 5",
+    );
+    assert.equal(routeOf(undefined), undefined);
   });
 
   it("KINDA_SHUTDOWN_TIMEOUT: seconds, default 30, anything else refused", () => {

@@ -4,10 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { deviceUndo } from "../../../src/engine/cluster-apply.js";
 import type { DeviceFacts } from "../../../src/model/cluster.js";
-import { fakeNodes } from "../../support/facts.js";
-import { planCluster } from "../../../src/plan/cluster.js";
+import { fakeNodes, findStep } from "../../support/facts.js";
+import { formatDeviceUndo, planCluster } from "../../../src/plan/cluster.js";
 import { StateStore, type LabState } from "../../../src/state/store.js";
 
 function labState(name: string): LabState {
@@ -75,19 +74,20 @@ describe("what a cluster leaves inside devices", () => {
       ],
       options: { internetVia: "r2", encapsulation: "none", podRoutes: [{ device: "r3", node: "n2", via: "10.9.0.2" }] },
     });
-    const undo = deviceUndo(plan, devices);
-    assert.deepEqual(undo, [
-      { device: "r1", ip: ["link delete br0", "link delete eth1", "link delete eth2"], rules: false },
-      // (r2's uplink end goes with the host link)
-      { device: "r2", ip: ["link delete eth1"], rules: true },
-      { device: "r3", ip: ["route del 10.244.2.0/24 via 10.9.0.2"], rules: false },
+    assert.deepEqual(formatDeviceUndo(plan), [
+      { device: "r1", undo: ["link delete br0", "link delete eth1", "link delete eth2"] },
+      // (r2's uplink end goes with the host link; the NAT rule on it does not)
+      { device: "r2", undo: ["iptables -t nat -D POSTROUTING -o eth2 -m comment --comment kinda:l -j MASQUERADE", "link delete eth1"] },
+      { device: "r3", undo: ["route del 10.244.2.0/24 via 10.9.0.2"] },
     ]);
+    // each inverse is the typed operation, not a line to parse back
+    assert.deepEqual(plan.deviceUndo[2]!.undo, [{ op: "route-del", route: { dst: "10.244.2.0/24", via: "10.9.0.2" } }]);
   });
 
   it("joins a bridge the device already has without making or removing it, and puts back the gateway's own default route", () => {
     const own: DeviceFacts[] = [
       { ...devices[0]!, interfaces: ["lo", "eth0", "br9"], bridges: ["br9"] },
-      { ...devices[1]!, defaultRoute: "default via 172.17.0.1 dev eth0" },
+      { ...devices[1]!, defaultRoute: { dst: "default", via: "172.17.0.1", dev: "eth0" } },
       devices[2]!,
     ];
     const plan = planCluster({
@@ -97,13 +97,19 @@ describe("what a cluster leaves inside devices", () => {
       links: [{ node: "n0", device: "r1", deviceBridge: "br9", nodeAddress: "10.1.0.2/24", deviceAddress: "10.1.0.1/24" }],
       options: { internetVia: "r2" },
     });
-    const r1 = plan.steps.find((s) => s.label === "device r1")!;
+    const r1 = findStep(plan, (s) => s.label === "device r1")!;
     assert.ok(!r1.ip.some((l) => l.startsWith("link add br9")), "an existing bridge is not made again");
     assert.ok(r1.ip.includes("link set eth1 master br9"));
-    assert.deepEqual(deviceUndo(plan, own), [
+    assert.deepEqual(formatDeviceUndo(plan), [
       // the bridge stays; the address kinda put on it goes
-      { device: "r1", ip: ["addr del 10.1.0.1/24 dev br9", "link delete eth1"], rules: false },
-      { device: "r2", ip: ["route replace default via 172.17.0.1 dev eth0"], rules: true },
+      { device: "r1", undo: ["addr del 10.1.0.1/24 dev br9", "link delete eth1"] },
+      {
+        device: "r2",
+        undo: [
+          "route replace default via 172.17.0.1 dev eth0",
+          "iptables -t nat -D POSTROUTING -o eth1 -m comment --comment kinda:l -j MASQUERADE",
+        ],
+      },
     ]);
   });
 });

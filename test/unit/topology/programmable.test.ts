@@ -16,7 +16,7 @@ import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/app/tree.js";
 import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO } from "../../../src/topology/programmable.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { StateStore } from "../../../src/state/store.js";
-import { planCluster } from "../../../src/plan/cluster.js";
+import { formatDeviceUndo, planCluster, renderStep } from "../../../src/plan/cluster.js";
 import { fakeNodes } from "../../support/facts.js";
 import { ROOT } from "../../support/env.js";
 
@@ -203,9 +203,11 @@ describe("Open vSwitch devices", () => {
       links: [nl],
       options: { encapsulation: "vxlan" },
     });
-    const devIp = plan.steps.filter((s) => "pid" in s.ns && s.ns.pid === 4242).flatMap((s) => s.ip);
+    const devIp = plan.steps.filter((s) => "pid" in s.ns && s.ns.pid === 4242).flatMap((s) => renderStep(s).ip);
     assert.ok(devIp.includes("addr add 10.0.6.1/24 dev br0"), devIp.join("\n"));
     assert.ok(!devIp.some((l) => l.startsWith("addr add") && l.endsWith("dev eth1")));
+    // the address on the device's own bridge is removed with the cluster; the link's veth end goes too
+    assert.deepEqual(formatDeviceUndo(plan), [{ device: "ovs", undo: ["addr del 10.0.6.1/24 dev br0", "link delete eth1"] }]);
   });
 
   it("a controller makes the bridge secure (the controller's flows only)", () => {

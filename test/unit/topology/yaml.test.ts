@@ -14,7 +14,7 @@ import { treeExample } from "../../../examples/tree.js";
 import { haExample } from "../../../examples/ha.js";
 import { LOAD_BALANCER, type DeviceFacts, type NodeFacts } from "../../../src/model/cluster.js";
 import { planCluster } from "../../../src/plan/cluster.js";
-import { fakeLoadBalancer, fakeNodes } from "../../support/facts.js";
+import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
 import { ROOT } from "../../support/env.js";
 
 const store = new StateStore("/nonexistent-kinda-state");
@@ -318,7 +318,7 @@ describe("YAML topologies", () => {
       interfaces: ["lo", ...d.interfaces.map((x) => `eth${x.index}`)],
     }));
     const p = planCluster({ lab: "ha", links: c.nodeLinks, nodes, loadBalancer: lb, devices, options: c.clusterOptions });
-    const step = (phase: number, label: string) => p.steps.find((s) => s.phase === phase && s.label === label);
+    const step = (phase: number, label: string) => findStep(p, (s) => s.phase === phase && s.label === label);
     assert.deepEqual(step(0, "load balancer")!.ip, [
       "link add eth1 mtu 1500 type veth peer name eth3 mtu 1500 netns 51",
       "addr add 10.0.9.2/24 dev eth1",

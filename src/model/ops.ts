@@ -1,0 +1,91 @@
+/**
+ * Kernel operations as plain data. Planners (plan/) make them, each next to its inverse; adapters
+ * render them to ip/bridge/tc/ethtool/iptables input only when they run them (plan/ops.ts). The
+ * state record keeps inverses in this form, so `down` in another process replays them as data.
+ */
+
+/** A route as `ip route` takes it (fields in the order they are written). */
+export interface Route {
+  dst: string;
+  via?: string;
+  dev?: string;
+  proto?: string;
+  metric?: number;
+  onlink?: boolean;
+  mtu?: number;
+  table?: number;
+}
+
+export type LinkKind =
+  | {
+      type: "veth";
+      peer: string;
+      peerMac?: string;
+      peerMtu?: number;
+      /** Namespace name or PID of the peer end. */ peerNetns: string | number;
+    }
+  | { type: "bridge" }
+  | { type: "vxlan"; id: number; local: string; dstport: number; dev: string }
+  | { type: "gre"; local: string; remote: string; ttl: number };
+
+/** One line of an `ip -batch`. */
+export type IpOp =
+  | { op: "link-add"; name: string; mac?: string; mtu?: number; kind: LinkKind }
+  | { op: "link-set"; name: string; mac?: string; mtu?: number; master?: string; up?: boolean }
+  | { op: "link-delete"; name: string }
+  | { op: "addr-add" | "addr-del"; address: string; dev: string }
+  | { op: "route-add" | "route-replace" | "route-del"; route: Route }
+  | { op: "rule-add"; to: string; table: number; pref: number }
+  | { op: "neigh-replace"; address: string; lladdr: string; dev: string };
+
+/** One line of a `bridge -batch`. */
+export interface FdbOp {
+  op: "fdb-append";
+  mac: string;
+  dev: string;
+  dst: string;
+}
+
+/** One line of a `tc -batch`: a token bucket as the interface's root qdisc. */
+export interface TbfOp {
+  op: "tbf";
+  dev: string;
+  rate: string;
+  burst: string;
+  latency: string;
+}
+
+/** Checksum offload off on an interface (`ethtool -K DEV rx off tx off`). */
+export interface OffloadOffOp {
+  op: "offload-off";
+  dev: string;
+}
+
+export type IptablesTable = "nat" | "mangle" | "filter";
+
+/** An iptables rule carrying kinda's comment: `-A|-I CHAIN MATCH -m comment --comment C -j JUMP`. */
+export interface IptablesRule {
+  table: IptablesTable;
+  chain: string;
+  /** Inserted at the top of the chain (-I) instead of appended (-A). */
+  insert?: boolean;
+  match: string[];
+  comment: string;
+  jump: string[];
+}
+
+/** What undoes a cluster's change inside a device: an ip operation, or deleting a rule it added. */
+export type UndoOp = IpOp | { op: "rule-delete"; rule: IptablesRule };
+
+/** The inverses to replay inside one device when the cluster goes and the lab stays. */
+export interface DeviceUndo {
+  device: string;
+  undo: UndoOp[];
+}
+
+/** The form states written before typed operations recorded (ip lines, and "rules with the lab's comment"). */
+export interface LegacyDeviceUndo {
+  device: string;
+  ip: string[];
+  rules: boolean;
+}

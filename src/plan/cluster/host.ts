@@ -1,0 +1,93 @@
+/**
+ * What the cluster adds to devices and the host beyond the links: pod routes in devices (plain
+ * pod routing), internet access through a gateway device, and host<->device connections. Every
+ * change left in a device is recorded with its inverse.
+ */
+import { createHash } from "node:crypto";
+import { hostOf, networkOf, nthAddress } from "../../core/addr.js";
+import { hostLinkPrefix } from "../../core/names.js";
+import type { ClusterOptions } from "../../model/cluster.js";
+import { addrAdd, inverseOf, linkUp, routeReplace, veth } from "../ops.js";
+import { nsOps, type NsOps, type PlanContext } from "./context.js";
+
+/** The uplink /30 for internet access: given, or derived from the lab name inside 100.127.0.0/16. */
+export function uplinkCidr(lab: string, options: ClusterOptions): string {
+  if (options.uplinkCidr) return options.uplinkCidr;
+  const n = parseInt(createHash("sha256").update(lab).digest("hex").slice(0, 4), 16) % 16384;
+  return `${nthAddress("100.127.0.0/16", n * 4)}/30`;
+}
+
+/** Pod CIDRs routed natively by the devices (encapsulation "none"). */
+export function planPodRoutes(ctx: PlanContext): NsOps[] {
+  const out = new Map<string, NsOps>();
+  for (const r of ctx.options.podRoutes ?? []) {
+    const d = ctx.input.devices.find((x) => x.name === r.device);
+    const n = ctx.input.nodes.find((x) => x.name === r.node);
+    if (!d || !n) continue;
+    let o = out.get(d.name);
+    if (!o) {
+      o = nsOps(2, `device ${d.name} (pod routes)`, { pid: d.pid });
+      out.set(d.name, o);
+    }
+    for (const pod of n.podCidrs) {
+      const op = routeReplace({ dst: pod, via: r.via });
+      o.ip.push(op);
+      ctx.undo.add(d.name, inverseOf(op));
+    }
+  }
+  return [...out.values()];
+}
+
+export interface HostSteps {
+  host: NsOps;
+  devices: NsOps[];
+  hostLinks: string[];
+}
+
+/** Internet access through a gateway device: a host<->device uplink, NAT on both. */
+function uplink(ctx: PlanContext, out: HostSteps, via: string): void {
+  const g = ctx.device(via);
+  const up = uplinkCidr(ctx.input.lab, ctx.options);
+  const hostIp = nthAddress(up, 1);
+  const hostIf = `${hostLinkPrefix(ctx.input.lab)}-0`;
+  const gIf = ctx.newDeviceIf(g.name);
+  out.hostLinks.push(hostIf);
+  out.host.ip.push(veth(hostIf, gIf, g.pid), addrAdd(`${hostIp}/30`, hostIf), linkUp(hostIf));
+  out.host.iptables.push(
+    ctx.rule("nat", "POSTROUTING", ["-s", networkOf(up), "!", "-o", hostIf], ["MASQUERADE"]),
+    ctx.rule("filter", "FORWARD", ["-i", hostIf], ["ACCEPT"], true),
+    ctx.rule("filter", "FORWARD", ["-o", hostIf, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"], ["ACCEPT"], true),
+  );
+  const gOps = nsOps(2, `device ${g.name} (uplink)`, { pid: g.pid });
+  gOps.ip.push(addrAdd(`${nthAddress(up, 2)}/30`, gIf), linkUp(gIf), routeReplace({ dst: "default", via: hostIp, dev: gIf }));
+  // the uplink's default route goes with the uplink; the device's own comes back
+  if (g.defaultRoute) ctx.undo.add(g.name, routeReplace(g.defaultRoute));
+  const masquerade = ctx.rule("nat", "POSTROUTING", ["-o", gIf], ["MASQUERADE"]);
+  gOps.iptables.push(masquerade);
+  ctx.undo.add(g.name, { op: "rule-delete", rule: masquerade });
+  out.devices.push(gOps);
+}
+
+/** Host<->device links (options.hostConnections), with routes on the host toward the device. */
+function hostConnections(ctx: PlanContext, out: HostSteps): void {
+  (ctx.options.hostConnections ?? []).forEach((hc, i) => {
+    const d = ctx.device(hc.device);
+    const hostIf = `${hostLinkPrefix(ctx.input.lab)}-${i + 1}`;
+    const devIf = ctx.newDeviceIf(d.name);
+    out.hostLinks.push(hostIf);
+    out.host.ip.push(veth(hostIf, devIf, d.pid), addrAdd(hc.hostAddress, hostIf), linkUp(hostIf));
+    // `add`, not `replace`: a route the host already has is never taken over (the batch fails instead)
+    for (const r of hc.routes ?? []) out.host.ip.push({ op: "route-add", route: { dst: r, via: hostOf(hc.deviceAddress), dev: hostIf } });
+    const dOps = nsOps(2, `device ${d.name} (host link)`, { pid: d.pid });
+    dOps.ip.push(addrAdd(hc.deviceAddress, devIf), linkUp(devIf));
+    out.devices.push(dOps);
+  });
+}
+
+/** Host-side steps; host links are removed by name at teardown, their device ends with them. */
+export function planHostSide(ctx: PlanContext): HostSteps {
+  const out: HostSteps = { host: nsOps(0, "host", { host: true }), devices: [], hostLinks: [] };
+  if (ctx.options.internetVia) uplink(ctx, out, ctx.options.internetVia);
+  hostConnections(ctx, out);
+  return out;
+}

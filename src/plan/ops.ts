@@ -1,0 +1,146 @@
+/**
+ * Kernel operations: constructors, each operation's inverse, and rendering to the lines the
+ * tools read (ip/bridge/tc batches, ethtool argv, iptables-restore input). Rendering happens
+ * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
+ */
+import type { FdbOp, IpOp, IptablesRule, IptablesTable, LinkKind, OffloadOffOp, Route, TbfOp, UndoOp } from "../model/ops.js";
+
+const opt = (word: string, v: string | number | undefined): string => (v === undefined ? "" : ` ${word} ${v}`);
+
+/** `ip route` arguments of a route (also what `kinda` shows in --dry-run). */
+export function renderRoute(r: Route): string {
+  return (
+    r.dst +
+    opt("via", r.via) +
+    opt("dev", r.dev) +
+    opt("proto", r.proto) +
+    opt("metric", r.metric) +
+    (r.onlink ? " onlink" : "") +
+    opt("mtu", r.mtu) +
+    opt("table", r.table)
+  );
+}
+
+function renderKind(k: LinkKind): string {
+  switch (k.type) {
+    case "veth":
+      return `type veth peer name ${k.peer}${opt("address", k.peerMac)}${opt("mtu", k.peerMtu)} netns ${k.peerNetns}`;
+    case "bridge":
+      return "type bridge";
+    case "vxlan":
+      return `type vxlan id ${k.id} local ${k.local} dstport ${k.dstport} nolearning dev ${k.dev}`;
+    case "gre":
+      return `type gre local ${k.local} remote ${k.remote} ttl ${k.ttl}`;
+  }
+}
+
+/** One `ip -batch` line. */
+export function renderIp(o: IpOp): string {
+  switch (o.op) {
+    case "link-add":
+      return `link add ${o.name}${opt("address", o.mac)}${opt("mtu", o.mtu)} ${renderKind(o.kind)}`;
+    case "link-set":
+      return `link set ${o.name}${opt("address", o.mac)}${opt("mtu", o.mtu)}${opt("master", o.master)}${o.up ? " up" : ""}`;
+    case "link-delete":
+      return `link delete ${o.name}`;
+    case "addr-add":
+      return `addr add ${o.address} dev ${o.dev}`;
+    case "addr-del":
+      return `addr del ${o.address} dev ${o.dev}`;
+    case "route-add":
+      return `route add ${renderRoute(o.route)}`;
+    case "route-replace":
+      return `route replace ${renderRoute(o.route)}`;
+    case "route-del":
+      return `route del ${renderRoute(o.route)}`;
+    case "rule-add":
+      return `rule add to ${o.to} lookup ${o.table} pref ${o.pref}`;
+    case "neigh-replace":
+      return `neigh replace ${o.address} lladdr ${o.lladdr} dev ${o.dev} nud permanent`;
+  }
+}
+
+export function renderFdb(o: FdbOp): string {
+  return `fdb append ${o.mac} dev ${o.dev} dst ${o.dst}`;
+}
+
+export function renderTbf(o: TbfOp): string {
+  return `qdisc replace dev ${o.dev} root tbf rate ${o.rate} burst ${o.burst} latency ${o.latency}`;
+}
+
+/** ethtool's arguments (after `ethtool`). */
+export function ethtoolArgs(o: OffloadOffOp): string[] {
+  return ["-K", o.dev, "rx", "off", "tx", "off"];
+}
+
+/** A rule's words after the table: `-A CHAIN ...` (or -I, or -D to delete it). */
+export function ruleArgs(r: IptablesRule, action: "-A" | "-I" | "-D" = r.insert ? "-I" : "-A"): string[] {
+  return [action, r.chain, ...r.match, "-m", "comment", "--comment", r.comment, "-j", ...r.jump];
+}
+
+export const TABLES: readonly IptablesTable[] = ["nat", "mangle", "filter"];
+
+/** `iptables-restore --noflush` input adding the rules (tables in a fixed order). */
+export function iptablesRestoreInput(rules: readonly IptablesRule[]): string {
+  let text = "";
+  for (const table of TABLES) {
+    const lines = rules.filter((r) => r.table === table).map((r) => ruleArgs(r).join(" "));
+    if (lines.length) text += `*${table}\n${lines.join("\n")}\nCOMMIT\n`;
+  }
+  return text;
+}
+
+/** The operation that undoes `o`, or undefined when nothing needs undoing (it goes with its link). */
+export function inverseOf(o: IpOp): IpOp | undefined {
+  switch (o.op) {
+    case "link-add":
+      return { op: "link-delete", name: o.name };
+    case "addr-add":
+      return { op: "addr-del", address: o.address, dev: o.dev };
+    case "route-add":
+    case "route-replace":
+      return { op: "route-del", route: o.route };
+    default:
+      return undefined;
+  }
+}
+
+/** Readable form of an undo operation (dry-run listings, tests). */
+export function renderUndo(u: UndoOp): string {
+  return u.op === "rule-delete" ? `iptables -t ${u.rule.table} ${ruleArgs(u.rule, "-D").join(" ")}` : renderIp(u);
+}
+
+// constructors for the operations planners use most
+
+export function veth(
+  name: string,
+  peer: string,
+  peerNetns: string | number,
+  o: { mac?: string; peerMac?: string; mtu?: number } = {},
+): IpOp {
+  return {
+    op: "link-add",
+    name,
+    ...(o.mac ? { mac: o.mac } : {}),
+    ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
+    kind: {
+      type: "veth",
+      peer,
+      ...(o.peerMac ? { peerMac: o.peerMac } : {}),
+      ...(o.mtu !== undefined ? { peerMtu: o.mtu } : {}),
+      peerNetns,
+    },
+  };
+}
+
+export function linkUp(name: string, o: { master?: string; mac?: string; mtu?: number } = {}): IpOp {
+  return { op: "link-set", name, ...o, up: true };
+}
+
+export function addrAdd(address: string, dev: string): IpOp {
+  return { op: "addr-add", address, dev };
+}
+
+export function routeReplace(route: Route): IpOp {
+  return { op: "route-replace", route };
+}
