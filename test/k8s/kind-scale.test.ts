@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { fixSysctls } from "../../src/app/doctor.js";
 import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
 import { rackOf, rackTree } from "../../examples/rack-tree.js";
 import type { TopologySpec } from "../../src/model/spec.js";
@@ -44,6 +45,8 @@ export function memoryPerNodeMiB(cluster: string): number[] {
 before(async () => {
   assert.ok(Number.isInteger(N) && N >= 1, `KINDA_K8S_SCALE_N=${process.env["KINDA_K8S_SCALE_N"]} is not a positive integer`);
   ensureTestEnv();
+  // what Kind needs for several nodes, as `kinda doctor --fix` sets it (saying so)
+  fixSysctls((l) => console.log(`# ${l}`));
   buildImages();
   spec = rackTree(N, { name: LAB, cluster: CLUSTER, image: NODE_IMAGE });
   const t = performance.now();
