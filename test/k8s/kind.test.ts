@@ -36,24 +36,17 @@ const CONTAINERS: Record<string, string> = { c1: `${CLUSTER}-control-plane`, w1:
  * network's gateway, the host's address there, are not counted.
  */
 function countKubernetesLeaks(container: string): () => number {
-  const comment = "kinda-e2e-k8s-leak";
-  const dexec = (...a: string[]) => execFileSync("/usr/bin/docker", ["exec", container, ...a], { encoding: "utf8" });
-  const gateway = dexec("ip", "-4", "route", "show", "default").split(" ")[2]!;
+  const gateway = execFileSync("/usr/bin/docker", ["exec", container, "ip", "-4", "route", "show", "default"], { encoding: "utf8" }).split(
+    " ",
+  )[2]!;
   const ports = "6443,2379,2380,10250";
-  const matches = [
+  return countLeaving(container, "kinda-e2e-k8s-leak", [
     ["-d", "10.244.0.0/16"],
     ["-d", "10.96.0.0/12"],
     ["-p", "udp", "--dport", "4789"],
     ["!", "-d", gateway, "-p", "tcp", "-m", "multiport", "--dports", ports],
     ["!", "-d", gateway, "-p", "tcp", "-m", "multiport", "--sports", ports],
-  ];
-  for (const m of matches)
-    dexec("iptables", "-t", "mangle", "-A", "POSTROUTING", "-o", "eth0", ...m, "-m", "comment", "--comment", comment);
-  return () =>
-    dexec("iptables-save", "-c", "-t", "mangle")
-      .split("\n")
-      .filter((l) => l.includes(comment))
-      .reduce((sum, l) => sum + Number(/^\[(\d+):/.exec(l)?.[1] ?? "0"), 0);
+  ]);
 }
 
 /** r1's core link up again, with the routes its going down removed (the lab's and the pod ranges'). */
@@ -90,26 +83,17 @@ function readiness(): Record<string, string> {
  * API and kubelet traffic does cross it, so raw interface counters cannot tell.)
  */
 function countPodLeaks(container: string, podCidr: string): () => number {
-  const comment = "kinda-e2e-leak";
+  return countLeaving(container, "kinda-e2e-leak", [
+    ["-d", podCidr],
+    ["-p", "udp", "--dport", "4789"],
+  ]);
+}
+
+/** Counting rules (no target) in a node's mangle POSTROUTING for packets leaving eth0; their sum. */
+function countLeaving(container: string, comment: string, matches: string[][]): () => number {
   const dexec = (...a: string[]) => execFileSync("/usr/bin/docker", ["exec", container, ...a], { encoding: "utf8" });
-  dexec("iptables", "-t", "mangle", "-A", "POSTROUTING", "-o", "eth0", "-d", podCidr, "-m", "comment", "--comment", comment);
-  dexec(
-    "iptables",
-    "-t",
-    "mangle",
-    "-A",
-    "POSTROUTING",
-    "-o",
-    "eth0",
-    "-p",
-    "udp",
-    "--dport",
-    "4789",
-    "-m",
-    "comment",
-    "--comment",
-    comment,
-  );
+  for (const m of matches)
+    dexec("iptables", "-t", "mangle", "-A", "POSTROUTING", "-o", "eth0", ...m, "-m", "comment", "--comment", comment);
   return () =>
     dexec("iptables-save", "-c", "-t", "mangle")
       .split("\n")
