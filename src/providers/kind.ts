@@ -5,7 +5,7 @@
  * control planes Kind adds an external load balancer (haproxy) in front of their API servers;
  * it is found by Kind's labels too.
  */
-import { kindProgram, programsFor, type HostProgram } from "../core/host.js";
+import { findProgram, kindProgram, programsFor, type HostProgram } from "../core/host.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -230,8 +230,13 @@ export class KindProvider implements ClusterProvider {
     }
   }
 
+  /**
+   * The kind binary that made the cluster (as a path), so that `down` from another shell, where
+   * KINDA_KIND or PATH may differ, deletes it with Kind (which also removes its kubeconfig entries).
+   */
   stateOptions(): Record<string, string> {
-    return this.ownsNetwork ? { ownsNetwork: "1" } : {};
+    const bin = findProgram(this.bin);
+    return { ...(this.ownsNetwork ? { ownsNetwork: "1" } : {}), ...(bin ? { kindBinary: bin } : {}) };
   }
 
   private async networkExists(): Promise<boolean> {

@@ -1,12 +1,12 @@
 /** Bad input: a clear error naming the file and line (or device and field), and nothing created. */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { IMAGE_MAP_ARGS, ROOT, ensureTestEnv, fixtureLab } from "../support/env.js";
-import { HOST_PROGRAMS, findProgram } from "../../src/core/host.js";
+import { HOST_PROGRAMS } from "../../src/core/host.js";
+import { pathWithout as pathWithoutProgram } from "../support/path.js";
 import { assertNothingLeft, containersOf, copyLab, hostLinks, kinda, kindaOk, kindaWith } from "../support/kinda.js";
 
 let linksBefore: string[];
@@ -86,15 +86,8 @@ describe("a failing start-up script", () => {
   });
 });
 
-/** A PATH of one directory with every program kinda and its tests run, except `without`. */
-function pathWithout(without: string): string {
-  const d = mkdtempSync(join(tmpdir(), "kinda-it-path-"));
-  for (const name of [...HOST_PROGRAMS.map((p) => p.name), "kind", "kubectl"]) {
-    const at = findProgram(name);
-    if (at && name !== without) symlinkSync(at, join(d, name));
-  }
-  return d;
-}
+/** A PATH with every program kinda and its tests run, except `without`. */
+const pathWithout = (without: string) => pathWithoutProgram(without, [...HOST_PROGRAMS.map((p) => p.name), "kind", "kubectl"]);
 
 describe("a host program that is missing (ethtool)", () => {
   it("stops up of a topology with nodes before anything is created, naming it and its package; a lab without nodes deploys", async () => {
