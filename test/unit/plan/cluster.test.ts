@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { formatIssue, TopologyError } from "../../../src/core/errors.js";
-import { KindProvider, kindConfig, kindConfigYaml, kindContainerNames, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
+import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
 import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../../src/model/cluster.js";
 import {
   emulatedIdentity,
@@ -436,52 +436,6 @@ describe("the emulated identity (nodes' Kubernetes addresses are their emulated 
 });
 
 describe("Kind provider", () => {
-  it("names node containers as Kind does: per role, in config order, control planes first", () => {
-    const names = kindContainerNames("k", [
-      { name: "w1", role: "worker" },
-      { name: "c1", role: "control-plane" },
-      { name: "w2", role: "worker" },
-    ]);
-    assert.deepEqual(
-      [...names],
-      [
-        ["c1", "k-control-plane"],
-        ["w1", "k-worker"],
-        ["w2", "k-worker2"],
-      ],
-    );
-  });
-
-  it("with an emulated identity: kubeadm patches for node IPs, the advertise address and the API endpoint", () => {
-    const id = { addresses: { c1: "10.0.2.2", w1: "10.0.1.2" }, apiEndpoint: "10.0.2.2:6443" };
-    const cfg = kindConfig(
-      [
-        { name: "w1", role: "worker" },
-        { name: "c1", role: "control-plane" },
-      ],
-      "10.244.0.0/16",
-      {},
-      id,
-    );
-    const [cp, w] = (cfg["nodes"] as { kubeadmConfigPatches: string[] }[]).map((n) =>
-      n.kubeadmConfigPatches.map((y) => parse(y) as unknown),
-    );
-    assert.deepEqual(cp![0], {
-      kind: "InitConfiguration",
-      localAPIEndpoint: { advertiseAddress: "10.0.2.2" },
-      nodeRegistration: { kubeletExtraArgs: { "node-ip": "10.0.2.2" } },
-    });
-    assert.deepEqual(w, [
-      {
-        kind: "JoinConfiguration",
-        nodeRegistration: { kubeletExtraArgs: { "node-ip": "10.0.1.2" } },
-        discovery: { bootstrapToken: { apiServerEndpoint: "10.0.2.2:6443" } },
-      },
-    ]);
-    const cluster = parse((cfg["kubeadmConfigPatches"] as string[])[0]!) as Record<string, unknown>;
-    assert.equal(cluster["controlPlaneEndpoint"], "10.0.2.2:6443");
-  });
-
   it("writes Kind's v1alpha4 config: control planes first, topology names as node labels", () => {
     const cfg = kindConfig(
       [
