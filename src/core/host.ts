@@ -28,7 +28,12 @@ export const HOST_PROGRAMS: readonly HostProgram[] = [
     purpose: "namespaces, veths, bridges, addresses and routes (ip -batch)",
     needFor: ["lab", "cluster"],
   },
-  { name: "sysctl", debianPackage: "procps", purpose: "IPv6 off in the lab namespace", needFor: ["lab"] },
+  {
+    name: "sysctl",
+    debianPackage: "procps",
+    purpose: "IPv6 off in the lab namespace; loose reverse-path filtering on node links",
+    needFor: ["lab", "cluster"],
+  },
   { name: "nsenter", debianPackage: "util-linux", purpose: "commands in the network namespace of a node or device", needFor: ["cluster"] },
   { name: "bridge", debianPackage: "iproute2", purpose: "forwarding entries of the VXLAN pod tunnels", needFor: ["cluster"] },
   { name: "tc", debianPackage: "iproute2", purpose: "tbf shaping of node links", needFor: ["cluster"] },

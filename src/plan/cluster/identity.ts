@@ -53,13 +53,16 @@ export function subtractPlan(full: ClusterPlan, applied: ClusterPlan): ClusterPl
         bridge: minus(o.bridge, d.bridge),
         tc: minus(o.tc, d.tc),
         ethtool: minus(o.ethtool, d.ethtool),
+        sysctl: minus(o.sysctl, d.sysctl),
         iptables: minus(o.iptables, d.iptables),
         flushConntrack: o.flushConntrack && !d.flushConntrack,
         killTcp: minus(o.killTcp, d.killTcp),
       };
     })
     .filter(
-      (o) => o.ip.length + o.bridge.length + o.tc.length + o.ethtool.length + o.iptables.length + o.killTcp.length > 0 || o.flushConntrack,
+      (o) =>
+        o.ip.length + o.bridge.length + o.tc.length + o.ethtool.length + o.sysctl.length + o.iptables.length + o.killTcp.length > 0 ||
+        o.flushConntrack,
     );
   const size = full.size - applied.size;
   return { ...full, steps, hostLinks: minus(full.hostLinks, applied.hostLinks), size };

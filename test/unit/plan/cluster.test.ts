@@ -252,6 +252,7 @@ describe("cluster plan", () => {
     const link0 = findStep(p, (s) => s.phase === 0 && s.label === "node n0")!;
     assert.equal(link0.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
     assert.deepEqual(link0.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
+    assert.deepEqual(link0.sysctl, [["-w", "net/ipv4/conf/eth1/rp_filter=2"]], "loose reverse-path filter: routers' ICMP reaches the node");
     const r2 = findStep(p, (s) => s.label === "device r2")!;
     assert.deepEqual(r2.ip, ["link set eth2 up", "addr add 10.1.1.1/24 dev eth2"]);
   });
