@@ -33,13 +33,16 @@ export function kindRealMissing(): string | undefined {
   return undefined;
 }
 
-function memoryMiB(cluster: string): number {
-  const out = execFileSync(
-    "/usr/bin/docker",
-    ["stats", "--no-stream", "--format", "{{.MemUsage}}", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`],
-    { encoding: "utf8" },
-  );
-  const v = out
+/** Memory in use per node container of a Kind cluster (MiB), as `docker stats` reports it. */
+export function memoryPerNodeMiB(cluster: string): number[] {
+  const names = execFileSync("/usr/bin/docker", ["ps", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.Names}}"], {
+    encoding: "utf8",
+  })
+    .trim()
+    .split("\n")
+    .filter(Boolean);
+  const out = execFileSync("/usr/bin/docker", ["stats", "--no-stream", "--format", "{{.MemUsage}}", ...names], { encoding: "utf8" });
+  return out
     .trim()
     .split("\n")
     .map((l) => {
@@ -47,6 +50,10 @@ function memoryMiB(cluster: string): number {
       const x = Number(m?.[1] ?? "NaN");
       return m?.[2] === "GiB" ? x * 1024 : m?.[2] === "KiB" ? x / 1024 : x;
     });
+}
+
+function memoryMiB(cluster: string): number {
+  const v = memoryPerNodeMiB(cluster);
   return v.reduce((a, b) => a + b, 0) / v.length;
 }
 

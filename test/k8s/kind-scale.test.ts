@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fixSysctls } from "../../src/app/doctor.js";
+import { memoryPerNodeMiB } from "../../bench/kind-real.js";
 import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
 import { rackOf, rackTree } from "../../examples/rack-tree.js";
 import type { TopologySpec } from "../../src/model/spec.js";
@@ -24,23 +25,6 @@ const CLUSTER = "kinda-scale";
 let handle: TopologyHandle | undefined;
 let spec: TopologySpec;
 let kube: Kubectl;
-
-/** Memory in use per node container (MiB), from the cgroup Docker reports. */
-export function memoryPerNodeMiB(cluster: string): number[] {
-  const out = execFileSync(
-    "/usr/bin/docker",
-    ["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`],
-    { encoding: "utf8" },
-  );
-  return out
-    .trim()
-    .split("\n")
-    .map((l) => {
-      const m = /\s([\d.]+)(KiB|MiB|GiB)\s/.exec(`${l} `);
-      const v = Number(m?.[1] ?? "NaN");
-      return m?.[2] === "GiB" ? v * 1024 : m?.[2] === "KiB" ? v / 1024 : v;
-    });
-}
 
 before(async () => {
   assert.ok(Number.isInteger(N) && N >= 1, `KINDA_K8S_SCALE_N=${process.env["KINDA_K8S_SCALE_N"]} is not a positive integer`);
