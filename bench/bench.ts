@@ -56,7 +56,7 @@ async function floor(plan: Plan, parallelism: number): Promise<number> {
           privileged: false,
           ports: [],
           network: "none",
-          binds: [],
+          mounts: [],
           ulimits: [],
         });
         await runtime.start(id);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of kinda on a fresh Debian/Ubuntu machine, as root:
-#   npm ci (which builds), lint + typecheck, unit tests (no root needed),
+#   npm ci (which builds), lint + typecheck, unit tests (no root needed), a minute of fuzzing,
 #   test-env set-up (Docker engine, stand-in images), integration tests (real Docker, real kernel;
 #   the project's own labs), the Kathara-Labs conformance suite when its labs are there (one line
 #   saying it did not run otherwise; a failure under CI=true),
@@ -17,6 +17,8 @@ npm run -s lint
 npm run -s typecheck
 step "unit tests"
 npm run -s test:unit
+step "fuzzing the lab.conf, lab.dep and YAML parsers (KINDA_FUZZ_SECONDS, default 60)"
+npm run -s test:fuzz
 step "test environment (Docker engine, stand-in images)"
 bash scripts/test-env/setup.sh
 step "integration tests (real Docker engine, real kernel)"

@@ -18,8 +18,12 @@ export { createProviderRegistry } from "./app/root.js";
 export * from "./model/cluster.js";
 export { whoIs, reverseName, clusterNodes } from "./app/api.js";
 export * from "./model/spec.js";
-export { compileSpec, validateSpec } from "./topology/compile.js";
-export { parseTopologyYaml, loadTopologyYaml } from "./topology/yaml.js";
+// with kinda's static router bound (topology/compile.ts takes it as an argument)
+export { compileTopology as compileSpec, validateTopology as validateSpec } from "./app/topology.js";
+export { parseTopologyYaml, loadTopologyYaml, expandTopologyYaml } from "./topology/yaml.js";
+export { fatTree, leafSpine, tree, linear, DEFAULT_ADDRESS_POOL } from "./topology/generators.js";
+export type { GeneratorOptions, FatTreeOptions, LeafSpineOptions, TreeGenOptions, LinearOptions } from "./topology/generators.js";
+export { RouteGraph, nextHopArgs, staticRouter } from "./plan/routes.js";
 export { upTopology, planTopology, TopologyHandle } from "./app/topology.js";
 export {
   Network,

@@ -2,7 +2,7 @@
 import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
 import type { TopologySpec } from "../model/spec.js";
-import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan, planLab } from "../plan/lab.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import type { ExecResult, Runtime } from "../model/container.js";
@@ -10,14 +10,8 @@ import { StateStore, type LabState } from "../state/store.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
 import { formatTopologyPlan, planTopology, upTopology } from "./topology.js";
-import { labNameFromDir } from "../topology/kathara.js";
 import type { ProviderLookup } from "../model/provider.js";
 import { createProviderRegistry } from "./root.js";
-
-/** A path's default lab name without loading it (down must work even if the source changed). */
-function basenameName(path: string): string {
-  return labNameFromDir(path.replace(/\.(ya?ml|m?ts|m?js)$/, ""));
-}
 import type { Reporter } from "../core/reporter.js";
 import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
@@ -53,14 +47,16 @@ export interface UpOptions extends TopologyOverrides {
   reporter?: Reporter;
   signal?: AbortSignal;
   parallelism?: number;
+  /** A YAML topology's vars: overrides (--var). */
+  vars?: Record<string, string>;
 }
 
 /** Loads and plans a lab without touching anything; returns the --dry-run text. */
 export async function dryRun(
   path: string,
-  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore } = {},
+  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore; vars?: Record<string, string> } = {},
 ): Promise<string> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? new StateStore();
   if (src.type === "topology") {
     const spec = overridden(src.spec, opts);
@@ -81,9 +77,10 @@ export async function dryRun(
 }
 
 export { formatPlan };
+export { expandTopologyYaml } from "../topology/yaml.js";
 
 export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
-  const src = await loadSource(path);
+  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
   const store = opts.store ?? new StateStore();
   const common = {
     store,
@@ -118,19 +115,23 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
   });
 }
 
-/** The lab a `down`/`status` argument means: a lab name, or the path a lab was deployed from. */
+/**
+ * The lab a `down`/`status` argument means: the name of a lab on this machine, or else a path,
+ * which means only a lab whose recorded source is that path (never one of the same base name
+ * deployed from elsewhere).
+ */
 export function resolveLabName(arg: string, store = new StateStore()): string {
   const names = store.list();
   if (names.includes(arg)) return arg;
-  if (existsSync(arg)) {
-    const path = resolveLabPath(arg);
-    const fromPath = names.filter((n) => store.read(n)?.source === path);
-    if (fromPath.length === 1) return fromPath[0] as string;
-    if (fromPath.length > 1)
-      throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
-    return basenameName(path);
-  }
-  return arg;
+  if (!existsSync(arg)) return arg;
+  const path = resolveLabPath(arg);
+  const fromPath = names.filter((n) => store.read(n)?.source === path);
+  if (fromPath.length === 1) return fromPath[0] as string;
+  if (fromPath.length > 1)
+    throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
+  throw new KindaError(`no lab on this machine was deployed from ${path}`, {
+    hint: "kinda status lists the labs and where each came from; name the lab instead (kinda down NAME)",
+  });
 }
 
 export async function down(
@@ -180,7 +181,8 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
   const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
   const names = name
     ? [resolveLabName(name, store)]
-    : [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(Boolean).sort();
+    : // a container of someone else's may carry any kinda.lab label: only lab names count
+      [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(isValidLabName).sort();
   return names.map((n): LabStatus => {
     const st = store.read(n);
     const mine = all.filter((c) => c.labels[LABEL_LAB] === n);
@@ -196,7 +198,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
             interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, ...(i.mac ? { mac: i.mac } : {}) })),
             startup: d.startup
               ? d.startup.status === "failed"
-                ? `failed at ${d.startup.failedStep} (exit ${d.startup.exitCode})`
+                ? `failed at ${d.startup.failedStep} (${d.startup.timedOut ? `stopped after ${d.startup.timedOut} s` : `exit ${d.startup.exitCode}`})`
                 : d.startup.status
               : "pending",
           };
@@ -343,9 +345,10 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
 }
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
-export async function graphFor(arg: string, store = new StateStore()): Promise<Graph> {
-  const st = store.read(arg);
-  if (st && !existsSync(arg)) return graphFromState(st);
-  const src = await loadSource(arg);
+export async function graphFor(arg: string, store = new StateStore(), vars?: Record<string, string>): Promise<Graph> {
+  // a path first: a path is never a lab name (the store refuses names with a slash)
+  const st = existsSync(arg) ? undefined : store.read(arg);
+  if (st) return graphFromState(st);
+  const src = await loadSource(arg, { ...(vars ? { vars } : {}) });
   return src.type === "kathara" ? graphFromLab(src.defaultName, src.lab) : graphFromSpec(src.spec);
 }

@@ -3,6 +3,7 @@
  * lab, a lab that is up with its cluster), laid out in layers from a root (readable for trees
  * and fat trees), rendered as SVG (PNG through resvg), Mermaid or DOT.
  */
+import dagre from "@dagrejs/dagre";
 import type { Lab } from "../model/lab.js";
 import { isLoadBalancer, isNode, type DeviceKind, type TopologySpec } from "../model/spec.js";
 import type { LabState } from "../state/store.js";
@@ -46,6 +47,12 @@ export function graphFromSpec(spec: TopologySpec): Graph {
       ...(l.addresses ? { labelA: l.addresses[0], labelB: l.addresses[1] } : {}),
     })),
   };
+  for (const s of spec.segments ?? []) {
+    const id = `[${s.name}]`;
+    g.nodes.push({ id, kind: "segment", label: s.name });
+    g.edges.push({ a: s.device, b: id, labelA: s.address });
+    for (const m of s.members) g.edges.push({ a: id, b: m.name, labelB: m.address });
+  }
   if (spec.root) g.root = spec.root;
   return g;
 }
@@ -107,72 +114,53 @@ interface Placed {
   y: number;
 }
 
-/** Layered layout: BFS depth from a root, then barycentre sweeps to reduce crossings. */
-export function layout(g: Graph): Map<string, Placed> {
+/**
+ * Layers: BFS depth from the root (trees), else distance from the leaves with leaves at the
+ * bottom (Kathara labs, fat trees, leaf-spine fabrics).
+ */
+function layers(g: Graph): Map<string, number> {
   const adj = new Map<string, string[]>(g.nodes.map((n) => [n.id, []]));
   for (const e of g.edges) {
     adj.get(e.a)?.push(e.b);
     adj.get(e.b)?.push(e.a);
   }
-  const degree = (id: string) => adj.get(id)?.length ?? 0;
-  const depth = new Map<string, number>();
-  const order: string[] = [];
-  const bfsFrom = (starts: string[], into: Map<string, number>, record: boolean) => {
+  const bfs = (starts: string[]) => {
+    const d = new Map<string, number>(starts.map((s0) => [s0, 0]));
     const q = [...starts];
-    for (const s0 of starts) into.set(s0, 0);
     while (q.length) {
       const u = q.shift()!;
-      if (record) order.push(u);
-      for (const v of adj.get(u) ?? []) {
-        if (!into.has(v)) {
-          into.set(v, into.get(u)! + 1);
+      for (const v of adj.get(u) ?? [])
+        if (!d.has(v)) {
+          d.set(v, d.get(u)! + 1);
           q.push(v);
         }
-      }
     }
+    return d;
   };
-  if (g.root && adj.has(g.root)) {
-    // a tree: layers are the distance from its root
-    bfsFrom([g.root], depth, true);
-  } else {
-    // no root (Kathara labs, fat trees): layers by distance from the leaves, leaves at the bottom
-    const leaves = g.nodes.filter((n) => degree(n.id) <= 1).map((n) => n.id);
-    const fromLeaves = new Map<string, number>();
-    bfsFrom(leaves.length ? leaves : g.nodes.slice(0, 1).map((n) => n.id), fromLeaves, false);
-    const max = Math.max(0, ...fromLeaves.values());
-    for (const n of g.nodes) depth.set(n.id, max - (fromLeaves.get(n.id) ?? 0));
-    order.push(...[...g.nodes].sort((a, b) => depth.get(a.id)! - depth.get(b.id)!).map((n) => n.id));
-  }
-  for (const n of g.nodes) {
-    if (!depth.has(n.id)) {
-      depth.set(n.id, 0);
-      order.push(n.id);
-    }
-  }
-  const layers: string[][] = [];
-  for (const id of order) (layers[depth.get(id)!] ??= []).push(id);
-  for (let d = 0; d < layers.length; d++) layers[d] ??= [];
-  const pos = new Map<string, number>();
-  const reindex = () => layers.forEach((l) => l.forEach((id, i) => pos.set(id, i)));
-  reindex();
-  for (let sweep = 0; sweep < 4; sweep++) {
-    for (let d = 1; d < layers.length; d++) {
-      if (!layers[d]) continue;
-      const bary = (id: string) => {
-        const up = (adj.get(id) ?? []).filter((v) => depth.get(v) === d - 1).map((v) => pos.get(v)!);
-        return up.length ? up.reduce((a, b) => a + b, 0) / up.length : pos.get(id)!;
-      };
-      layers[d]!.sort((a, b) => bary(a) - bary(b));
-      reindex();
-    }
-  }
-  const width = Math.max(...layers.map((l) => l.length));
-  const out = new Map<string, Placed>();
-  layers.forEach((l, d) => {
-    const offset = (width - l.length) / 2;
-    l.forEach((id, i) => out.set(id, { x: (offset + i) * 150 + 90, y: d * 130 + 70 }));
+  if (g.root && adj.has(g.root)) return bfs([g.root]);
+  const leaves = g.nodes.filter((n) => (adj.get(n.id)?.length ?? 0) <= 1).map((n) => n.id);
+  const fromLeaves = bfs(leaves.length ? leaves : g.nodes.slice(0, 1).map((n) => n.id));
+  const max = Math.max(0, ...fromLeaves.values());
+  return new Map(g.nodes.map((n) => [n.id, max - (fromLeaves.get(n.id) ?? max)]));
+}
+
+/**
+ * Positions from dagre's layered layout (crossing minimisation, so a fat tree's pods stay
+ * together) on kinda's layers.
+ */
+export function layout(g: Graph): Map<string, Placed> {
+  const depth = layers(g);
+  const dg = new dagre.graphlib.Graph({ multigraph: true });
+  // links point up, from the lower layer to the upper, drawn bottom to top: dagre's first ordering
+  // then follows the leaves in name order (h1_1_1, h1_1_2, ...), keeping pods together
+  dg.setGraph({ rankdir: "BT", nodesep: 30, ranksep: 110, marginx: 70, marginy: 60 });
+  for (const n of g.nodes) dg.setNode(n.id, { width: 76, height: 56 });
+  g.edges.forEach((e, i) => {
+    const up = (depth.get(e.a) ?? 0) >= (depth.get(e.b) ?? 0);
+    dg.setEdge(up ? e.a : e.b, up ? e.b : e.a, {}, `e${i}`);
   });
-  return out;
+  dagre.layout(dg);
+  return new Map(g.nodes.map((n) => [n.id, { x: Math.round(dg.node(n.id).x), y: Math.round(dg.node(n.id).y) }]));
 }
 
 const COLORS: Record<GraphKind, string> = {
@@ -231,8 +219,12 @@ function shape(n: GraphNode, p: Placed): string {
   }
 }
 
+/** Above this many links, address labels overlap each other and the lines: the SVG leaves them out. */
+const MAX_LABELLED_LINKS = 24;
+
 export function toSvg(g: Graph): string {
   const at = layout(g);
+  const crowded = g.edges.length > MAX_LABELLED_LINKS;
   const xs = [...at.values()].map((p) => p.x);
   const ys = [...at.values()].map((p) => p.y);
   const w = Math.max(300, ...xs) + 100;
@@ -253,8 +245,8 @@ export function toSvg(g: Graph): string {
       const ty = p.y + (q.y - p.y) * 0.4;
       return `<text class="address" x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" font-size="10" fill="#333" text-anchor="middle" dy="3" stroke="white" stroke-width="3" paint-order="stroke">${esc(text)}</text>`;
     };
-    if (e.labelA) out.push(lab(a, b, e.labelA));
-    if (e.labelB) out.push(lab(b, a, e.labelB));
+    if (e.labelA && !crowded) out.push(lab(a, b, e.labelA));
+    if (e.labelB && !crowded) out.push(lab(b, a, e.labelB));
   }
   for (const n of g.nodes) {
     const p = at.get(n.id)!;
@@ -262,6 +254,10 @@ export function toSvg(g: Graph): string {
       `<g class="device" data-name="${esc(n.id)}" data-kind="${n.kind}">${shape(n, p)}<text x="${p.x}" y="${p.y + 5}" font-size="12" font-weight="bold" text-anchor="middle" fill="white" stroke="#222" stroke-width="2.5" paint-order="stroke">${esc(n.label ?? n.id)}</text></g>`,
     );
   }
+  if (crowded)
+    out.push(
+      `<text class="note" x="10" y="${h - 12}" font-size="11" fill="#555">${g.edges.length} links: addresses left out to keep the picture readable (--dry-run or kinda expand lists them; -f dot keeps them)</text>`,
+    );
   const legend = [...new Set(g.nodes.map((n) => n.kind))];
   legend.forEach((k, i) =>
     out.push(

@@ -10,7 +10,8 @@ import { planLab, type Plan } from "../plan/lab.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
 import { StateStore } from "../state/store.js";
-import { compileSpec, type CompiledTopology, type SpecPath } from "../topology/compile.js";
+import { compileSpec, validateSpec, type CompiledTopology, type SpecIssue, type SpecPath } from "../topology/compile.js";
+import { staticRouter } from "../plan/routes.js";
 import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
@@ -30,9 +31,19 @@ export interface UpTopologyOptions {
   source?: string;
 }
 
+/** compileSpec with kinda's static router: what up and --dry-run compile with (the library's compileSpec). */
+export function compileTopology(spec: TopologySpec, where?: (path: SpecPath) => Partial<Issue>): CompiledTopology {
+  return compileSpec(spec, where, staticRouter);
+}
+
+/** validateSpec with kinda's static router (the library's validateSpec). */
+export function validateTopology(spec: TopologySpec): SpecIssue[] {
+  return validateSpec(spec, staticRouter);
+}
+
 /** Compiles and plans without touching anything (dry-run; TS and YAML forms compare equal here). */
 export function planTopology(spec: TopologySpec, opts: UpTopologyOptions = {}): { compiled: CompiledTopology; plan: Plan } {
-  const compiled = compileSpec(spec, opts.where);
+  const compiled = compileTopology(spec, opts.where);
   const store = opts.store ?? new StateStore();
   const plan = planLab(compiled.lab, {
     name: spec.name,
@@ -54,9 +65,10 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
     const who = (node: string) => (node === LOAD_BALANCER && c.loadBalancer ? `${c.loadBalancer}(load balancer)` : node);
     for (const l of c.nodeLinks)
       out.push(
-        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device} ${l.deviceAddress}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
+        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device ? `${l.device} ${l.deviceAddress}` : `segment ${l.domain} via ${l.gateway}`}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
       );
-    for (const r of c.clusterOptions.podRoutes ?? []) out.push(`  pod route on ${r.device}: pods of ${r.node} via ${r.via}`);
+    for (const r of c.clusterOptions.podRoutes ?? [])
+      out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);
   }
   return out.join("\n");
 }

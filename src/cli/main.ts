@@ -1,18 +1,34 @@
 #!/usr/bin/env node
 /** The `kinda` command line. */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "doctor", "help"]);
+const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "expand", "doctor", "help"]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0 || eq === value.length - 1) throw new KindaError(`--image-map expects FROM=TO, got ${JSON.stringify(value)}`);
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
+
+/** --parallelism: a whole number of 1 or more (0.5 or "x" would stall or break the pool). */
+export function parseParallelism(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("expected a whole number of 1 or more");
+  return n;
+}
+
+/** --var NAME=VALUE (repeatable; VALUE may be empty or contain '='). */
+function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new KindaError(`--var expects NAME=VALUE, got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+const VAR_HELP = "set a variable of a YAML topology's vars: (repeatable)";
 
 function version(): string {
   try {
@@ -56,6 +72,7 @@ interface UpFlags {
   encapsulation?: "vxlan" | "gre" | "none";
   dryRun?: boolean;
   parallelism?: number;
+  var: Record<string, string>;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -95,23 +112,34 @@ async function main(argv: string[]): Promise<number> {
       new Option("--encapsulation <mode>", "pod traffic between nodes (overrides the topology's)").choices(["vxlan", "gre", "none"]),
     )
     .option("--dry-run", "print the plan; create nothing")
-    .option("--parallelism <n>", "container operations in flight", (v) => Number(v))
+    .option("--parallelism <n>", "container operations in flight (a whole number, 1 or more)", parseParallelism)
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (path: string, o: UpFlags) => {
       const overrides = {
         ...(o.name ? { name: o.name } : {}),
         ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
         ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
+        vars: o.var,
       };
       if (o.dryRun) {
         console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
       const ac = new AbortController();
+      // 1st Ctrl+C: stop (start-up scripts are killed) and remove what was created; 2nd: say it is
+      // still doing that; 3rd: quit at once, leaving the rest to `kinda down`
+      let presses = 0;
       const onSig = () => {
-        process.stderr.write("\ninterrupted: cleaning up (press Ctrl+C again to force quit)\n");
-        process.off("SIGINT", onSig);
-        process.off("SIGTERM", onSig);
-        ac.abort();
+        presses++;
+        if (presses === 1) {
+          process.stderr.write("\ninterrupted: stopping and removing what was created\n");
+          ac.abort();
+        } else if (presses === 2) {
+          process.stderr.write("\nstill removing what was created; Ctrl+C once more quits at once (then run kinda down)\n");
+        } else {
+          process.stderr.write(`\nquitting; remove what is left with: kinda down ${o.name ?? path}\n`);
+          process.exit(130);
+        }
       };
       process.on("SIGINT", onSig);
       process.on("SIGTERM", onSig);
@@ -130,7 +158,8 @@ async function main(argv: string[]): Promise<number> {
       if (r.failedDevices.length) {
         for (const d of r.failedDevices) {
           const s = r.state.devices.find((x) => x.name === d)?.startup;
-          console.log(`start-up FAILED on ${d} at ${s?.failedStep} (exit ${s?.exitCode}); output: ${s?.log}`);
+          const why = s?.timedOut ? `stopped after ${s.timedOut} s, its start-up timeout` : `exit ${s?.exitCode}`;
+          console.log(`start-up FAILED on ${d} at ${s?.failedStep} (${why}); output: ${s?.log}`);
         }
         exitCode = 3;
       }
@@ -215,9 +244,10 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name|path>", "lab name or topology path")
     .addOption(new Option("-f, --format <format>", "output format").choices(["svg", "png", "mermaid", "dot"]).default("svg"))
     .option("-o, --output <file>", "write to a file (default: standard output)")
-    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string }) => {
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (arg: string, o: { format: "svg" | "png" | "mermaid" | "dot"; output?: string; var: Record<string, string> }) => {
       const { graphFor } = await import("../app/api.js");
-      const g = await graphFor(arg);
+      const g = await graphFor(arg, undefined, o.var);
       const { toSvg, toPng, toMermaid, toDot } = await import("../app/graph.js");
       const data = o.format === "png" ? await toPng(g) : o.format === "mermaid" ? toMermaid(g) : o.format === "dot" ? toDot(g) : toSvg(g);
       if (o.output) {
@@ -242,8 +272,35 @@ async function main(argv: string[]): Promise<number> {
       if (!r.ok) exitCode = 1;
     });
 
+  program
+    .command("expand")
+    .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
+    .argument("<file>", "FILE.yaml")
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (file: string, o: { var: Record<string, string> }) => {
+      const { expandTopologyYaml } = await import("../app/api.js");
+      process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
+    });
+
   await program.parseAsync(argv);
   return exitCode;
+}
+
+/** What the user sees of an error: the message and hint; a stack only with KINDA_DEBUG=1. */
+function report(e: unknown): number {
+  const debug = process.env["KINDA_DEBUG"] === "1";
+  if (e instanceof KindaError) {
+    process.stderr.write(`kinda: ${e instanceof TopologyError ? "" : "error: "}${e.message}\n`);
+    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+    return e instanceof TopologyError ? 2 : 1;
+  }
+  const err = e instanceof Error ? (e as NodeJS.ErrnoException) : undefined;
+  const what = err ? `${err.code ? `${err.code}: ` : ""}${err.message}` : String(e);
+  process.stderr.write(`kinda: unexpected error: ${what}\n`);
+  if (debug) process.stderr.write(`${err?.stack ?? ""}\n`);
+  else process.stderr.write("  hint: KINDA_DEBUG=1 shows where it happened; please report it (SECURITY.md for security problems)\n");
+  return 1;
 }
 
 main(process.argv).then(
@@ -251,13 +308,6 @@ main(process.argv).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof KindaError) {
-      process.stderr.write(`kinda: ${e instanceof TopologyError ? "" : "error: "}${e.message}\n`);
-      if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
-      process.exitCode = e instanceof TopologyError ? 2 : 1;
-    } else {
-      process.stderr.write(`kinda: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
-    }
+    process.exitCode = report(e);
   },
 );

@@ -79,6 +79,15 @@ export function contains(range: string, addrOrCidr: string): boolean {
   return a.match(r);
 }
 
+/** First and last address of a CIDR's network as numbers, with its family: cheap to compare many times. */
+export function addressRange(cidr: string): { family: "ipv4" | "ipv6"; first: bigint; last: bigint } {
+  const [addr, len] = parseCidr(cidr);
+  const bits = addr.kind() === "ipv4" ? 32 : 128;
+  const value = addr.toByteArray().reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+  const host = (1n << BigInt(bits - len)) - 1n;
+  return { family: addr.kind(), first: value & ~host, last: (value & ~host) | host };
+}
+
 /** Do two CIDRs share any address? */
 export function overlaps(a: string, b: string): boolean {
   const [na, la] = parseCidr(networkOf(a));

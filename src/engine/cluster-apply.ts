@@ -5,6 +5,7 @@
  */
 import { runChecked, run } from "../net/exec.js";
 import { inNetns, ipBatch, ipBatchForce, type Netns } from "../net/ip.js";
+import { deleteArgv, hasComment, rulesWithComment, saveWords, showArgv } from "../net/iptables.js";
 import { hostLinkPrefix, ruleComment } from "../core/names.js";
 import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
 import { killTcpArgv, renderStep, type ClusterPlan, type NsOps } from "../plan/cluster.js";
@@ -77,22 +78,25 @@ export async function undoInDevices(
   );
 }
 
-/** Deletes rules carrying the lab's comment from a namespace's iptables (nat, mangle, filter). */
+/**
+ * Deletes rules carrying the lab's comment from a namespace's iptables (nat, mangle, filter), by
+ * chain and position (net/iptables.ts says why not by the saved words). Each rule is checked at its
+ * position just before it goes, since another lab may add or remove rules of the host meanwhile;
+ * when one moved, the rules are read again.
+ */
 export async function removeRules(ns: Netns, lab: string): Promise<number> {
-  const r = await run(inNetns(ns, ["iptables-save"]));
-  if (r.exitCode !== 0) return 0;
   const comment = ruleComment(lab);
-  let table = "";
   let removed = 0;
-  for (const line of r.stdout.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1);
-    if (!line.startsWith("-A ")) continue;
-    // iptables-save quotes comments; kinda's own have no spaces, so words split cleanly
-    const args = line.split(" ").map((w) => w.replace(/^"(.*)"$/, "$1"));
-    if (!args.includes(comment)) continue;
-    args[0] = "-D";
-    const res = await run(inNetns(ns, ["iptables", "--wait", "-t", table, ...args]));
-    if (res.exitCode === 0) removed++;
+  for (let round = 0; round < 5; round++) {
+    const r = await run(inNetns(ns, ["iptables-save"]));
+    if (r.exitCode !== 0) return removed;
+    const rules = rulesWithComment(r.stdout, comment);
+    if (!rules.length) return removed;
+    for (const rule of rules) {
+      const now = await run(inNetns(ns, ["iptables", ...showArgv(rule)]));
+      if (now.exitCode !== 0 || !hasComment(saveWords(now.stdout.trim()), comment)) break; // moved: read again
+      if ((await run(inNetns(ns, ["iptables", ...deleteArgv(rule)]))).exitCode === 0) removed++;
+    }
   }
   return removed;
 }

@@ -222,20 +222,26 @@ export class ClusterBuilder {
       hostLinks: [],
     };
     state.cluster = cluster;
-    this.store.write(state); // `down` can now find and delete the cluster, even after a crash
+    this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
     // a provider that cannot tell when its nodes' containers run keeps its own addresses
     const identity = this.provider.started
       ? emulatedIdentity(this.nodes, this.links, this.options, this.provider.apiPort ?? DEFAULT_API_PORT)
       : undefined;
     try {
+      if (this.options.internetVia && !this.options.uplinkCidr) {
+        // allocated and recorded (before attaching early plans with it), so two labs on one
+        // machine never share a range
+        this.options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
+        this.store.update(state);
+      }
       const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
-      const early = identity ? new EarlyAttach(this, devices, state, identity, () => this.store.write(state)) : undefined;
+      const early = identity ? new EarlyAttach(this, devices, state, identity, () => this.store.update(state)) : undefined;
       try {
         await this.createNodes(s1, early, identity, opts.signal);
       } finally {
         Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
-        this.store.write(state);
+        this.store.update(state);
       }
       s1.done();
       const t1 = performance.now();
@@ -243,13 +249,13 @@ export class ClusterBuilder {
       const loadBalancer = await this.provider.discoverLoadBalancer?.();
       cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
       if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
-      this.store.write(state);
+      this.store.update(state);
       if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
       const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
       const plan = this.plan(nodes, devices, state, loadBalancer, identity);
       cluster.hostLinks = plan.hostLinks;
       cluster.deviceUndo = plan.deviceUndo;
-      this.store.write(state);
+      this.store.update(state);
       await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);
       if (identity) await this.provider.adoptIdentity?.(identity);
       const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
@@ -262,7 +268,7 @@ export class ClusterBuilder {
       }
       s2.done(`attached ${nodes.length} nodes${withLb} (${plan.size} operations)`);
       cluster.phase = "up";
-      this.store.write(state);
+      this.store.update(state);
       this.built = true;
       return {
         nodes,
@@ -278,7 +284,7 @@ export class ClusterBuilder {
       if (e instanceof ClusterExistsError) {
         // nothing was created yet, and that cluster is not kinda's: forget it, delete nothing
         delete state.cluster;
-        this.store.write(state);
+        this.store.update(state);
       } else {
         await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
       }
@@ -431,6 +437,7 @@ export async function destroyCluster(
     });
   }
   await provider.delete();
+  store.releaseUplink(lab);
   if (state?.cluster) {
     delete state.cluster;
     store.write(state);

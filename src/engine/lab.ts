@@ -5,7 +5,8 @@
  * and name, so it also works after a crash.
  */
 import { requirePrograms } from "../core/host.js";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { hostPortIssues } from "./ports.js";
 import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
 import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
@@ -15,8 +16,9 @@ import type { ContainerSpec, Runtime } from "../model/container.js";
 import { destroyCluster } from "./cluster.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { removeHostSide } from "./cluster-apply.js";
-import { StateStore, type DeviceState, type LabState, type StartupResult } from "../state/store.js";
-import { RUNNER, collectDeviceFiles, needsRunner, parseRunnerOutput, shutdownPath, writeStage, type StagedFile } from "./stage.js";
+import { StateStore, type DeviceState, type LabState } from "../state/store.js";
+import { collectDeviceFiles, needsRunner, shutdownPath, writeStage, type StagedFile } from "./stage.js";
+import { runStartupSteps, startupTimeoutMs } from "./startup.js";
 import { deferred, limiter } from "./pool.js";
 import { runServices } from "./services.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
@@ -70,6 +72,7 @@ export function containerSpec(dev: DevicePlan): ContainerSpec {
     folder: _f,
     stageDir: _s,
     startup: _st,
+    startupTimeoutMs: _t,
     shutdown: _sd,
     dependsOn: _d,
     services: _sv,
@@ -144,6 +147,21 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
   return s;
 }
 
+/** Writes the shared folder and every device's staged files (after the claim: `down` removes them). */
+function stageFiles(plan: Plan, store: StateStore, staged: Map<string, StagedFile[]>): void {
+  store.makeDir(store.sharedDir(plan.lab));
+  for (const d of plan.devices) {
+    try {
+      writeStage(d.stageDir, staged.get(d.name) ?? []);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new KindaError(`device ${d.name}: could not stage its files under ${d.stageDir}: ${err.code ?? ""} ${err.message}`.trim(), {
+        cause: e,
+      });
+    }
+  }
+}
+
 /** Runs argv with the device's shell, falling back to /bin/sh when the image has no such shell. */
 async function execWithShell(runtime: Runtime, id: string, shell: string, args: string[]) {
   const r = await runtime.exec(id, [shell, ...args]);
@@ -151,25 +169,6 @@ async function execWithShell(runtime: Runtime, id: string, shell: string, args: 
     return runtime.exec(id, ["/bin/sh", ...args]);
   }
   return r;
-}
-
-/** Runs the start-up runner once: copies the device folder, then every step in order. */
-async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan): Promise<StartupResult> {
-  const r = await execWithShell(runtime, id, dev.shell, ["-c", RUNNER, "kinda-startup", dev.shell]);
-  const parsed = parseRunnerOutput(r.output);
-  let log = parsed.preamble;
-  let result: StartupResult = { status: "ok" };
-  const byFile = new Map(dev.startup.map((s) => [s.file, s.label]));
-  for (const st of parsed.steps) {
-    const label = byFile.get(st.file) ?? st.file;
-    log += `=== ${label} (exit ${st.exitCode ?? "none: cut short"})\n${st.output}`;
-    if (st.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: label, exitCode: st.exitCode ?? -1 };
-  }
-  if (r.exitCode !== 0 && result.status === "ok") result = { status: "failed", failedStep: "runner", exitCode: r.exitCode };
-  if (parsed.preamble.includes("kinda: copying the device folder failed") && result.status === "ok") {
-    result = { status: "failed", failedStep: "copying the device folder", exitCode: 1 };
-  }
-  return { ...result, log };
 }
 
 /** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
@@ -181,6 +180,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const rep = opts.reporter ?? silentReporter;
   const signal = opts.signal;
   const pool = limiter(opts.parallelism);
+  const defaultTimeoutMs = startupTimeoutMs();
 
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
   let staged: Map<string, StagedFile[]>;
@@ -195,9 +195,6 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
 
   const state = initialState(plan, opts.kind ?? "kathara");
   store.claim(state); // from here on, `kinda down` can find the lab even if this process dies
-  const sharedDir = store.sharedDir(plan.lab);
-  mkdirSync(sharedDir, { recursive: true });
-  for (const d of plan.devices) writeStage(d.stageDir, staged.get(d.name) ?? []);
 
   const checkAbort = () => {
     if (signal?.aborted) throw new KindaError("interrupted: removing what was created");
@@ -206,6 +203,8 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const failedDevices: string[] = [];
   let readyAt = performance.now();
   try {
+    stageFiles(plan, store, staged);
+    store.makeDir(dirname(store.logPath(plan.lab, "x")));
     const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
     await netnsAdd(plan.netns);
     await ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
@@ -254,9 +253,11 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
         ds.startup = { status: "not-run" };
         return;
       }
-      const res = await traced(`${dev.name} startup`, () => runStartupSteps(runtime, ds.containerId!, dev));
-      const logPath = store.writeLog(plan.lab, dev.name, res.log ?? "");
-      ds.startup = { ...res, log: logPath };
+      const logPath = store.logPath(plan.lab, dev.name);
+      const res = await traced(`${dev.name} startup`, () =>
+        runStartupSteps(runtime, ds.containerId!, dev, { logPath, defaultTimeoutMs, ...(signal ? { signal } : {}) }),
+      );
+      ds.startup = res;
       if (res.status === "failed") failedDevices.push(dev.name);
       scripted++;
       scriptStep.current?.update(`start-up scripts: ${scripted}/${withStartup} done`);
@@ -290,7 +291,14 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   }
   failedDevices.sort();
   state.phase = "up";
-  store.write(state);
+  try {
+    store.update(state); // throws if `kinda down` removed the lab meanwhile: it is not up
+  } catch (e) {
+    // removed by `down` while deploying: what this process made after it ran goes too (only when
+    // no other process claimed the name since)
+    if (!store.read(plan.lab)) await teardown(plan.lab, { runtime, store, runShutdown: false }).catch(() => undefined);
+    throw e;
+  }
   return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (readyAt - t0) / 1000 };
 }
 
@@ -328,6 +336,11 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const pool = limiter(opts.parallelism);
   const shutdownMs = shutdownTimeoutMs();
   const state = store.read(name);
+  if (state && state.phase !== "tearing-down") {
+    // a deploy still running elsewhere sees this and does not call the lab up
+    state.phase = "tearing-down";
+    store.write(state);
+  }
   let clusterError: Error | undefined;
   if (state?.cluster) {
     const s = rep.step(`removing cluster ${state.cluster.name} (${state.cluster.provider})`);

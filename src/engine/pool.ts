@@ -1,5 +1,6 @@
 /** Bounded parallelism, shared by the engine and the bench so both measure the same thing. */
 import { cpus } from "node:os";
+import { KindaError } from "../core/errors.js";
 import pLimit, { type LimitFunction } from "p-limit";
 
 /** Default number of container operations in flight: enough to hide engine latency on 2 cores. */
@@ -10,6 +11,7 @@ export function defaultParallelism(): number {
 }
 
 export function limiter(n = defaultParallelism()): LimitFunction {
+  if (!Number.isSafeInteger(n) || n < 1) throw new KindaError(`parallelism ${n} is not a whole number of 1 or more`);
   return pLimit(n);
 }
 

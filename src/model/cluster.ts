@@ -64,11 +64,11 @@ export interface NodeLink {
 /** vxlan/gre: pod traffic tunnelled between nodes; none: pod CIDRs routed natively (needs routes in the devices). */
 export type Encapsulation = "vxlan" | "gre" | "none";
 
-/** For encapsulation "none": on `device`, route `node`'s pod CIDRs via `via`. */
+/** For encapsulation "none": on `device`, route `node`'s pod CIDRs via `via` (several: equal-cost multipath). */
 export interface PodRoute {
   device: string;
   node: string;
-  via: string;
+  via: string | string[];
 }
 
 export interface ClusterOptions {

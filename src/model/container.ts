@@ -4,6 +4,12 @@
  */
 import type { PortSpec, Ulimit } from "./lab.js";
 
+export interface BindMount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -17,7 +23,8 @@ export interface ContainerSpec {
   nanoCpus?: number;
   ports: PortSpec[];
   network: "none" | "bridge";
-  binds: string[];
+  /** Host paths bound into the container (structured: a path may hold ":" or ","). */
+  mounts: BindMount[];
   ulimits: Ulimit[];
   entrypoint?: string[];
   cmd?: string[];
@@ -41,6 +48,8 @@ export interface ContainerInfo {
 export interface ExecResult {
   exitCode: number;
   output: string;
+  /** Set when the command was stopped (it and its children killed) instead of ending by itself. */
+  stopped?: "timeout" | "aborted";
 }
 
 export interface ExecOptions {
@@ -49,7 +58,10 @@ export interface ExecOptions {
   /** Pass the caller's stdin (non-TTY). */
   stdin?: boolean;
   env?: string[];
+  /** Kill the command (and every process it started that is still its child) after this long. */
   timeoutMs?: number;
+  /** Aborting kills the command the same way. */
+  signal?: AbortSignal;
   /** Stream output to these instead of collecting it (then `output` is empty). */
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;

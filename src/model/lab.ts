@@ -72,6 +72,8 @@ export interface Device {
   shutdown?: string;
   /** Shell commands run after the start-up scripts, in order. */
   exec: string[];
+  /** Seconds the start-up (scripts and exec commands) may take; undefined: kinda's default. */
+  startupTimeout?: number;
   sysctls: Record<string, string>;
   env: Record<string, string>;
   ports: PortSpec[];

@@ -8,6 +8,8 @@
 export interface Route {
   dst: string;
   via?: string;
+  /** Equal-cost next hops (a multipath route), in place of `via`. */
+  nexthops?: string[];
   dev?: string;
   proto?: string;
   metric?: number;

@@ -4,7 +4,7 @@
  * the YAML form and the TypeScript API (topology/tree.ts) both produce it, so one topology gives
  * one plan whichever way it is written.
  */
-import type { TrafficControl } from "./cluster.js";
+import type { PodRoute, TrafficControl } from "./cluster.js";
 
 export type DeviceKind =
   "router" | "switch" | "p4-switch" | "ovs-switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
@@ -16,6 +16,8 @@ export interface DeviceSpec {
   image?: string;
   /** Shell commands run after addresses and routes are in place. */
   startup?: string[];
+  /** Seconds those commands may run before they are stopped (default 300, KINDA_STARTUP_TIMEOUT). */
+  startupTimeout?: number;
   /** Kubernetes nodes and the load balancer: MTU of their link. */
   mtu?: number;
   /** P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path. */
@@ -35,6 +37,8 @@ export interface DeviceSpec {
 }
 
 export interface LinkSpec {
+  /** Names the link's collision domain (default "l<index>"); generators name links "<a>-<b>". */
+  name?: string;
   endpoints: [string, string];
   /** Addresses with prefix for each endpoint, same subnet. */
   addresses?: [string, string];
@@ -44,6 +48,29 @@ export interface LinkSpec {
    */
   tc?: TrafficControl;
   mtu?: number;
+  /** Static routing: the link's cost (a positive integer; default 1, so paths are counted in hops). */
+  cost?: number;
+}
+
+/** A member of a shared segment: a Kubernetes node or a host, with its address there. */
+export interface SegmentMember {
+  name: string;
+  address: string;
+  /** Egress shaping of a Kubernetes node's link, on its side. */
+  tc?: TrafficControl;
+}
+
+/**
+ * A shared segment: `device`'s interface (with `address`, the members' gateway) and several
+ * Kubernetes nodes or hosts on one L2 segment (the API's deviceBridge, the seed's bridge mode).
+ */
+export interface SegmentSpec {
+  /** Names its collision domain. */
+  name: string;
+  device: string;
+  address: string;
+  mtu?: number;
+  members: SegmentMember[];
 }
 
 export interface ClusterSpec {
@@ -59,7 +86,7 @@ export interface ClusterSpec {
 
 export interface TopologySpec {
   name: string;
-  /** static: kinda computes and installs routes (trees); none: the user's (FRR, P4, SDN). */
+  /** static: kinda computes and installs routes (shortest paths, ECMP on ties); none: the user's (FRR, P4, SDN). */
   routing?: "static" | "none";
   /** Pod traffic between nodes: vxlan (default), gre, or none (native routing, needs routing: static). */
   encapsulation?: "vxlan" | "gre" | "none";
@@ -68,6 +95,7 @@ export interface TopologySpec {
   cluster?: ClusterSpec;
   devices: DeviceSpec[];
   links: LinkSpec[];
+  segments?: SegmentSpec[];
 }
 
 export function isNode(kind: DeviceKind): boolean {
@@ -90,4 +118,22 @@ export function isProgrammable(kind: DeviceKind): kind is "p4-switch" | "ovs-swi
 /** Containers the cluster provider makes (nodes, the load balancer): no lab device, one link each. */
 export function isProvided(kind: DeviceKind): boolean {
   return isNode(kind) || isLoadBalancer(kind);
+}
+
+/** What static routing adds to a topology: computed by plan/routes.ts, placed by topology/compile.ts. */
+export interface StaticRoutePlan {
+  /** Route commands for each network device, run after its addresses and before its own start-up. */
+  commands: Map<string, string[]>;
+  /** Sysctls for devices with multipath routes. */
+  sysctls: Map<string, Record<string, string>>;
+  /** Each device's next hops toward each Kubernetes node's pod ranges (used with encapsulation none). */
+  podRoutes: PodRoute[];
+}
+
+/** Static routing's computation, handed to the compiler (topology/ does not import plan/). */
+export interface StaticRouter {
+  /** The parts of the network no link or segment joins (names sorted); safe on a spec not yet valid. */
+  parts(spec: TopologySpec): string[][];
+  /** Routes over the cheapest paths, for a valid spec. */
+  plan(spec: TopologySpec): StaticRoutePlan;
 }

@@ -5,7 +5,7 @@
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import type { Device, DeviceRole, Lab, LabWarning, ServiceStep } from "../model/lab.js";
-import type { ContainerSpec } from "../model/container.js";
+import type { BindMount, ContainerSpec } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
   LABEL_DEVICE,
@@ -74,6 +74,8 @@ export interface DevicePlan extends Omit<ContainerSpec, "name"> {
   /** Host folder with this device's staged files, mounted read-only at STAGE_MOUNT. */
   stageDir: string;
   startup: StartupStep[];
+  /** How long the start-up steps may run together before they are stopped (undefined: the default). */
+  startupTimeoutMs?: number;
   shutdown: StartupStep[];
   dependsOn: string[];
   /** Data-plane services (programmable devices), run after the interfaces exist, before start-up. */
@@ -122,18 +124,49 @@ function deviceSysctls(dev: Device): Record<string, string> {
   return { ...s, ...dev.sysctls };
 }
 
-/** Start waves from dependencies (Kahn's algorithm); each wave sorted by lab order. */
+/**
+ * Start waves from dependencies (Kahn's algorithm with in-degree counts: linear in devices plus
+ * dependencies); each wave in lab order.
+ */
 export function startWaves(devices: readonly { name: string; dependsOn: readonly string[] }[]): string[][] {
-  const remaining = new Map(devices.map((d) => [d.name, new Set(d.dependsOn)]));
+  const indegree = new Map<string, number>();
+  const dependants = new Map<string, string[]>();
+  for (const d of devices) {
+    const deps = new Set(d.dependsOn);
+    indegree.set(d.name, deps.size);
+    for (const n of deps) {
+      const list = dependants.get(n);
+      if (list) list.push(d.name);
+      else dependants.set(n, [d.name]);
+    }
+  }
+  const order = new Map(devices.map((d, i) => [d.name, i]));
   const waves: string[][] = [];
-  while (remaining.size) {
-    const wave = [...remaining].filter(([, deps]) => deps.size === 0).map(([n]) => n);
-    if (!wave.length) throw new KindaError(`dependency loop among ${[...remaining.keys()].join(", ")}`);
-    for (const n of wave) remaining.delete(n);
-    for (const deps of remaining.values()) for (const n of wave) deps.delete(n);
+  let wave = devices.filter((d) => indegree.get(d.name) === 0).map((d) => d.name);
+  let placed = 0;
+  while (wave.length) {
     waves.push(wave);
+    placed += wave.length;
+    const next: string[] = [];
+    for (const n of wave)
+      for (const m of dependants.get(n) ?? []) {
+        const left = (indegree.get(m) ?? 0) - 1;
+        indegree.set(m, left);
+        if (left === 0) next.push(m);
+      }
+    wave = next.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+  }
+  if (placed < devices.length) {
+    const stuck = devices.filter((d) => (indegree.get(d.name) ?? 0) > 0).map((d) => d.name);
+    throw new KindaError(`dependency loop among ${stuck.join(", ")}`);
   }
   return waves;
+}
+
+/** Step file names that sort in run order in the runner's glob: 000-x, 001-y, ...; wider past 999. */
+export function numberSteps(steps: StartupStep[]): void {
+  const width = Math.max(3, String(steps.length - 1).length);
+  steps.forEach((s, i) => (s.file = `${String(i).padStart(width, "0")}-${s.label}`));
 }
 
 export function planLab(lab: Lab, opts: PlanOptions): Plan {
@@ -164,20 +197,24 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       });
     }
     const stageDir = posix.join(opts.stageRoot, dev.name);
-    const binds = [`${lab.sharedFolder ?? opts.sharedDir}:/shared`, `${stageDir}:${STAGE_MOUNT}:ro`];
+    const mounts: BindMount[] = [
+      { source: lab.sharedFolder ?? opts.sharedDir, target: "/shared", readOnly: false },
+      { source: stageDir, target: STAGE_MOUNT, readOnly: true },
+    ];
     for (const v of dev.volumes) {
-      const host = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
-      binds.push(`${host}:${v.guest}${v.readOnly ? ":ro" : ""}`);
+      const source = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
+      mounts.push({ source, target: v.guest, readOnly: v.readOnly });
     }
     const startup: StartupStep[] = [];
-    const step = (list: StartupStep[], label: string, from: StartupStep["from"]) =>
-      list.push({ label, file: `${String(list.length).padStart(3, "0")}-${label}`, from });
+    const step = (list: StartupStep[], label: string, from: StartupStep["from"]) => list.push({ label, file: label, from });
     if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup });
     if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup });
     dev.exec.forEach((command, i) => step(startup, `exec-${i}`, { text: command + "\n" }));
     const shutdown: StartupStep[] = [];
     if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown });
     if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown });
+    numberSteps(startup);
+    numberSteps(shutdown);
 
     const plan: DevicePlan = {
       name: dev.name,
@@ -192,7 +229,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       privileged: dev.privileged,
       ports: dev.ports,
       network: bridged ? "bridge" : "none",
-      binds,
+      mounts,
       ulimits: dev.ulimits,
       shell,
       stageDir,
@@ -211,6 +248,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       services: dev.services ?? [],
       stageFiles: dev.stageFiles ?? [],
     };
+    if (dev.startupTimeout !== undefined) plan.startupTimeoutMs = dev.startupTimeout * 1000;
     if (dev.hostDevices?.length) plan.devices = [...dev.hostDevices];
     if (dev.role) plan.role = dev.role;
     if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
@@ -303,12 +341,14 @@ export function formatPlan(plan: Plan): string {
     );
     for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
     for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
+    for (const m of d.mounts) out.push(`  bind ${m.source} at ${m.target} (${m.readOnly ? "read-only" : "read-write"})`);
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
     for (const s of d.services)
       out.push(
         `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${s.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`,
       );
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
+    if (d.startupTimeoutMs !== undefined && d.startup.length) out.push(`  start-up stopped after ${d.startupTimeoutMs / 1000} s`);
   }
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");

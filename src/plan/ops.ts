@@ -3,6 +3,7 @@
  * tools read (ip/bridge/tc batches, ethtool argv, iptables-restore input). Rendering happens
  * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
  */
+import { nextHopArgs } from "./routes.js";
 import type {
   FdbOp,
   IpOp,
@@ -28,7 +29,9 @@ export function renderRoute(r: Route): string {
     opt("metric", r.metric) +
     (r.onlink ? " onlink" : "") +
     opt("mtu", r.mtu) +
-    opt("table", r.table)
+    opt("table", r.table) +
+    // iproute2 reads nexthop specs last, to the end of the line
+    (r.nexthops ? ` ${nextHopArgs(r.nexthops)}` : "")
   );
 }
 
@@ -115,7 +118,11 @@ export function inverseOf(o: IpOp): IpOp | undefined {
       return { op: "addr-del", address: o.address, dev: o.dev };
     case "route-add":
     case "route-replace":
-      return { op: "route-del", route: o.route };
+      // a multipath route goes by its prefix (and table)
+      return {
+        op: "route-del",
+        route: o.route.nexthops ? { dst: o.route.dst, ...(o.route.table ? { table: o.route.table } : {}) } : o.route,
+      };
     default:
       return undefined;
   }

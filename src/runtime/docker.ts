@@ -3,6 +3,16 @@ import Docker from "dockerode";
 import { PassThrough } from "node:stream";
 import { KindaError } from "../core/errors.js";
 import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "../model/container.js";
+import { killTree } from "./proctree.js";
+
+/** Resolves when an exec's stream ends or closes; rejects on its error. */
+function ended(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise<void>((res, rej) => {
+    stream.on("end", res);
+    stream.on("close", res);
+    stream.on("error", rej);
+  });
+}
 
 function statusOf(e: unknown): number | undefined {
   return typeof e === "object" && e !== null && "statusCode" in e ? (e as { statusCode: number }).statusCode : undefined;
@@ -77,7 +87,7 @@ export class DockerRuntime implements Runtime {
       Privileged: spec.privileged,
       CapAdd: spec.capAdd,
       Sysctls: spec.sysctls,
-      Binds: spec.binds,
+      Mounts: spec.mounts.map((m) => ({ Type: "bind" as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
       PortBindings: bindings,
       Ulimits: spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       Init: false,
@@ -143,26 +153,33 @@ export class DockerRuntime implements Runtime {
     sink.on("data", (c: Buffer) => chunks.push(c));
     this.docker.modem.demuxStream(stream, opts.stdout ?? sink, opts.stderr ?? opts.stdout ?? sink);
     if (opts.stdin) process.stdin.pipe(stream);
-    await new Promise<void>((res, rej) => {
-      let timer: NodeJS.Timeout | undefined;
-      if (opts.timeoutMs)
-        timer = setTimeout(() => rej(new KindaError(`command timed out after ${opts.timeoutMs} ms: ${argv.join(" ")}`)), opts.timeoutMs);
-      stream.on("end", () => {
-        if (timer) clearTimeout(timer);
-        res();
-      });
-      stream.on("close", () => {
-        if (timer) clearTimeout(timer);
-        res();
-      });
-      stream.on("error", (e) => {
-        if (timer) clearTimeout(timer);
-        rej(e);
-      });
-    });
-    if (opts.stdin) process.stdin.unpipe(stream);
+    let stopped: ExecResult["stopped"];
+    const stop = (why: NonNullable<ExecResult["stopped"]>) => {
+      stopped ??= why;
+      // Docker has no "kill exec": the command's host PID and its children are killed, which
+      // ends the stream (a child left holding the output would keep it open)
+      exec.inspect().then(
+        (i) => killTree(i.Pid ?? 0),
+        () => undefined,
+      );
+      // a process that left the tree (a daemon started in the background) may hold the output
+      setTimeout(() => stream.destroy(), 2000).unref();
+    };
+    const timer = opts.timeoutMs ? setTimeout(() => stop("timeout"), opts.timeoutMs) : undefined;
+    const onAbort = () => stop("aborted");
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await ended(stream);
+    } finally {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (opts.stdin) process.stdin.unpipe(stream);
+    }
     const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString("utf8") };
+    const r: ExecResult = { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString("utf8") };
+    if (stopped) r.stopped = stopped;
+    return r;
   }
 
   /** Runs argv with the caller's terminal attached (raw mode, window size followed). */
@@ -189,11 +206,7 @@ export class DockerRuntime implements Runtime {
     resize();
     process.stdout.on("resize", resize);
     try {
-      await new Promise<void>((res, rej) => {
-        stream.on("end", res);
-        stream.on("close", res);
-        stream.on("error", rej);
-      });
+      await ended(stream);
     } finally {
       process.stdout.off("resize", resize);
       stdin.unpipe(stream);

@@ -1,12 +1,30 @@
 /**
  * Per-lab state on disk, so `down`, `status` and `exec` work from any process, also after a crash.
  * Layout: <root>/labs/<lab>/state.json, .../logs/<device>.startup.log, .../shared/.
- * Writes are atomic (temp file + rename). The root is $KINDA_STATE_DIR or /var/lib/kinda.
+ * Every write is atomic and durable (temp file, fsync, rename or link, fsync of the folder).
+ * The root is $KINDA_STATE_DIR or /var/lib/kinda, private to its owner (0700): staged device
+ * files, logs and the default shared/ folder are reachable by no other local user.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { randomBytes } from "node:crypto";
+import { dirname, join } from "node:path";
 import { KindaError } from "../core/errors.js";
 import { isValidLabName } from "../core/names.js";
+import { nthAddress } from "../core/addr.js";
 import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
 import type { DeviceRole, ServiceStep } from "../model/lab.js";
 
@@ -17,6 +35,8 @@ export interface StartupResult {
   /** The step that failed first (e.g. "r1.startup", "exec[0]"). */
   failedStep?: string;
   exitCode?: number;
+  /** Set when the start-up was stopped after this many seconds (its timeout). */
+  timedOut?: number;
   log?: string;
 }
 
@@ -56,6 +76,8 @@ export interface ClusterState {
   /** Where each node is linked: a device, or a collision domain of the lab. */
   links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
   hostLinks: string[];
+  /** The internet uplink /30 allocated to this cluster (StateStore.claimUplink), if it has one. */
+  uplinkCidr?: string;
   /**
    * What to undo inside devices when the cluster goes but the lab stays: the inverse operations
    * as data (states written before them hold ip lines and a "rules" flag, still replayed).
@@ -76,14 +98,63 @@ export interface LabState {
   domains: { name: string; bridge: string }[];
   warnings: string[];
   cluster?: ClusterState;
+  /** Random token of the process that claimed the name (a later write checks it is still its lab). */
+  claimId?: string;
 }
 
 export function stateRoot(): string {
   return process.env["KINDA_STATE_DIR"] || "/var/lib/kinda";
 }
 
+/** Mode of every folder kinda makes under its root: the owner (root) only. */
+export const PRIVATE_DIR = 0o700;
+
+/** Writes `data` to `path` atomically: a synced temp file renamed (or linked, `exclusive`) over it. */
+export function atomicWrite(path: string, data: string | Buffer, opts: { exclusive?: boolean; mode?: number } = {}): void {
+  const tmp = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
+  const fd = openSync(tmp, "wx", opts.mode ?? 0o600);
+  try {
+    writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    // link() fails with EEXIST when the name is taken: an exclusive create of a complete file
+    if (opts.exclusive) linkSync(tmp, path);
+    else renameSync(tmp, path);
+  } finally {
+    if (opts.exclusive || existsSync(tmp)) rmSync(tmp, { force: true });
+  }
+  syncDir(dirname(path));
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** mkdir -p with mode 0700 for every folder it makes. */
+function mkdirPrivate(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+}
+
 export class StateStore {
   constructor(readonly root: string = stateRoot()) {}
+
+  /**
+   * Makes the root (0700 when kinda creates it) and tightens an existing root that others can
+   * reach: everything below it is root's alone (staged files may be private, a device may write
+   * a setuid file to shared/).
+   */
+  ensureRoot(): void {
+    mkdirPrivate(join(this.root, "labs"));
+    for (const d of [this.root, join(this.root, "labs")]) if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, PRIVATE_DIR);
+  }
 
   /** Every path of the store goes through here: a name that is not a lab name never reaches the disk. */
   labDir(name: string): string {
@@ -118,13 +189,28 @@ export class StateStore {
     }
   }
 
+  /** Writes a lab's state (creating it when there is none). */
   write(state: LabState): void {
+    this.ensureRoot();
     const dir = this.labDir(state.name);
-    mkdirSync(join(dir, "logs"), { recursive: true });
+    mkdirPrivate(join(dir, "logs"));
     state.updatedAt = new Date().toISOString();
-    const tmp = join(dir, `.state.json.${process.pid}`);
-    writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n");
-    renameSync(tmp, join(dir, "state.json"));
+    atomicWrite(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n");
+  }
+
+  /**
+   * Writes the state of a lab this process claimed, only while it is still that claim: after a
+   * `kinda down` from elsewhere (state marked tearing-down, or gone) or a new lab of the name, it
+   * throws instead of bringing a removed lab back to life.
+   */
+  update(state: LabState): void {
+    const cur = this.read(state.name);
+    if (!cur || cur.claimId !== state.claimId || (cur.phase === "tearing-down" && state.phase !== "tearing-down")) {
+      throw new KindaError(`lab ${state.name} was removed while this process was working on it (kinda down from elsewhere?)`, {
+        hint: `deploy it again if it is still wanted (kinda up ...)`,
+      });
+    }
+    this.write(state);
   }
 
   /**
@@ -132,11 +218,13 @@ export class StateStore {
    * once, one gets the name and the other an error, before it created anything.
    */
   claim(state: LabState): void {
+    this.ensureRoot();
     const dir = this.labDir(state.name);
-    mkdirSync(join(dir, "logs"), { recursive: true });
+    mkdirPrivate(join(dir, "logs"));
     state.updatedAt = new Date().toISOString();
+    state.claimId ??= randomBytes(8).toString("hex");
     try {
-      writeFileSync(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n", { flag: "wx" });
+      atomicWrite(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n", { exclusive: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       throw new KindaError(`a lab named ${state.name} already exists on this machine (another process is deploying it)`, {
@@ -145,10 +233,17 @@ export class StateStore {
     }
   }
 
+  /** Creates a lab's folder for staged files, shared/ or logs (0700 folders). */
+  makeDir(path: string): void {
+    this.ensureRoot();
+    mkdirPrivate(path);
+  }
+
+  /** Writes a device's start-up log, readable by root only. */
   writeLog(name: string, device: string, text: string): string {
     const p = this.logPath(name, device);
-    mkdirSync(join(this.labDir(name), "logs"), { recursive: true });
-    writeFileSync(p, text);
+    this.makeDir(dirname(p));
+    atomicWrite(p, text);
     return p;
   }
 
@@ -163,5 +258,59 @@ export class StateStore {
 
   remove(name: string): void {
     rmSync(this.labDir(name), { recursive: true, force: true });
+    this.releaseUplink(name);
   }
+
+  /**
+   * The internet uplink /30 of a lab, allocated collision-free inside UPLINK_RANGE: slot N is the
+   * file <root>/uplinks/N, created exclusively and naming its lab (a slot whose lab is gone is
+   * taken back). The same lab gets the same slot again.
+   */
+  claimUplink(name: string): string {
+    this.ensureRoot();
+    const dir = join(this.root, "uplinks");
+    mkdirPrivate(dir);
+    const slots = UPLINK_SLOTS;
+    const held = new Map<number, string>();
+    for (const f of readdirSync(dir)) if (/^\d+$/.test(f)) held.set(Number(f), readFileSync(join(dir, f), "utf8").trim());
+    for (const [n, lab] of held) if (lab === name) return uplinkOf(n);
+    for (let n = 0; n < slots; n++) {
+      const holder = held.get(n);
+      if (holder !== undefined) {
+        if (isValidLabName(holder) && existsSync(this.labDir(holder))) continue;
+        rmSync(join(dir, String(n)), { force: true }); // its lab is gone
+      }
+      try {
+        atomicWrite(join(dir, String(n)), `${name}\n`, { exclusive: true });
+        return uplinkOf(n);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // taken meanwhile: the next one
+      }
+    }
+    throw new KindaError(`no free internet uplink range: all ${slots} /30s of ${UPLINK_RANGE} are taken`, {
+      hint: "remove labs that are no longer needed, or give uplinkCidr yourself",
+    });
+  }
+
+  /** Frees the uplink slot(s) of a lab. */
+  releaseUplink(name: string): void {
+    const dir = join(this.root, "uplinks");
+    if (!existsSync(dir)) return;
+    for (const f of readdirSync(dir)) {
+      const p = join(dir, f);
+      try {
+        if (readFileSync(p, "utf8").trim() === name) rmSync(p, { force: true });
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+}
+
+/** Where kinda allocates internet uplinks: /30s of a range reserved for carrier-grade NAT. */
+export const UPLINK_RANGE = "100.127.0.0/16";
+const UPLINK_SLOTS = 16384;
+
+function uplinkOf(n: number): string {
+  return `${nthAddress(UPLINK_RANGE, n * 4)}/30`;
 }

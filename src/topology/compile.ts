@@ -5,14 +5,25 @@
  * problems at once, each with the path of the offending field (turned into file:line:column by
  * the YAML loader, or names for the API).
  */
-import { TopologyError, type Issue } from "../core/errors.js";
-import { contains, hostOf, isCidr, isIpv4Cidr, networkOf, overlaps } from "../core/addr.js";
+import { KindaError, TopologyError, type Issue } from "../core/errors.js";
+import { addressRange, contains, hostOf, isCidr, isIpv4Cidr, networkOf } from "../core/addr.js";
 import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
-import type { ClusterOptions, NodeLink, NodeSpec, PodRoute } from "../model/cluster.js";
+import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
+import { tcProblems } from "../core/tc.js";
 import { newDevice, type Device, type Lab } from "../model/lab.js";
-import { isLoadBalancer, isNode, isProgrammable, isProvided, type DeviceSpec, type LinkSpec, type TopologySpec } from "../model/spec.js";
+import {
+  isLoadBalancer,
+  isNode,
+  isProgrammable,
+  isProvided,
+  type DeviceSpec,
+  type LinkSpec,
+  type StaticRouter,
+  type TopologySpec,
+} from "../model/spec.js";
+import { segmentNodeLinks, validateSegments } from "./segments.js";
 import {
   GRPC_PORT,
   OVS_BRIDGE,
@@ -44,14 +55,53 @@ export interface CompiledTopology {
 }
 
 const NAME = /^[a-z0-9_]{1,30}$/;
+const LINK_NAME = /^[a-z0-9_-]{1,40}$/;
 
 /** How messages name the link of a provider's container (a node or the load balancer). */
 function providedLink(d: DeviceSpec): string {
   return isLoadBalancer(d.kind) ? "the load balancer's link" : "a Kubernetes node's link";
 }
 
+/** Address checks shared by links and segments: canonical, outside kinda's ranges, used once, subnets apart. */
+export interface AddressBook {
+  address(path: SpecPath, addr: string): void;
+  /** Addresses that share one subnet, which no other link or segment overlaps. */
+  subnet(owner: SpecPath, path: SpecPath, addrs: readonly string[]): void;
+}
+
+function addressBook(add: (path: SpecPath, message: string) => void): AddressBook {
+  const seen = new Map<string, string>();
+  const subnets: { range: ReturnType<typeof addressRange>; path: SpecPath }[] = [];
+  return {
+    address(path, addr) {
+      if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
+      for (const [r, what] of [
+        [DEFAULT_POD_CIDR, "the pod range"],
+        [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
+      ] as const) {
+        if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
+      }
+      const prev = seen.get(hostOf(addr));
+      const here = `${path[0]}[${path[1]}].${path.slice(2).join(".")}`.replace(/\.(\d+)/g, "[$1]");
+      if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
+      seen.set(hostOf(addr), here);
+    },
+    subnet(owner, path, addrs) {
+      if (!addrs.every(isCidr)) return;
+      const net = networkOf(addrs[0]!);
+      const odd = addrs.find((a) => networkOf(a) !== net);
+      if (odd) return add(path, `${addrs.length === 2 ? addrs.join(" and ") : `${odd} and ${addrs[0]}`} are not in one subnet`);
+      // ranges as numbers: a generated fat tree has hundreds of subnets to compare pairwise
+      const range = addressRange(net);
+      const clash = subnets.find((s) => s.range.family === range.family && s.range.first <= range.last && range.first <= s.range.last);
+      if (clash) add(path, `subnet ${net} overlaps the subnet of ${clash.path.join(".")}`);
+      subnets.push({ range, path: owner });
+    },
+  };
+}
+
 /** Semantic checks (the schema checks shapes). */
-export function validateSpec(spec: TopologySpec): SpecIssue[] {
+export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIssue[] {
   const issues: SpecIssue[] = [];
   const add = (path: SpecPath, message: string) => issues.push({ path, message });
   const byName = new Map<string, { d: DeviceSpec; i: number }>();
@@ -61,6 +111,11 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     if (byName.has(d.name)) add(["devices", i, "name"], `duplicate device name ${d.name} (first at devices[${byName.get(d.name)!.i}])`);
     else byName.set(d.name, { d, i });
     validateProgrammable(d, i, add);
+    if (
+      d.startupTimeout !== undefined &&
+      !(typeof d.startupTimeout === "number" && d.startupTimeout > 0 && Number.isFinite(d.startupTimeout))
+    )
+      add(["devices", i, "startupTimeout"], `startupTimeout ${JSON.stringify(d.startupTimeout)} is not a positive number of seconds`);
     if (isNode(d.kind) && (d.image !== undefined || d.startup !== undefined))
       add(["devices", i], "Kubernetes nodes take no image or startup (the cluster provider makes them)");
     if (isLoadBalancer(d.kind)) {
@@ -72,10 +127,21 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     }
   });
   const degree = new Map<string, number>();
-  const addrSeen = new Map<string, string>();
-  const subnets: { net: string; path: SpecPath }[] = [];
+  const book = addressBook(add);
+  const linkNames = new Map<string, number>();
   spec.links.forEach((l, i) => {
     const [a, b] = l.endpoints;
+    if (l.name !== undefined) {
+      if (!LINK_NAME.test(l.name))
+        add(
+          ["links", i, "name"],
+          `link name ${JSON.stringify(l.name)} must be 1-40 of a-z, 0-9, _ and - (a dot would clash with interface altnames)`,
+        );
+      else if (/^l\d+$/.test(l.name)) add(["links", i, "name"], `link name ${l.name} is reserved (unnamed links are l<index>)`);
+      const first = linkNames.get(l.name);
+      if (first !== undefined) add(["links", i, "name"], `duplicate link name ${l.name} (first at links[${first}])`);
+      else linkNames.set(l.name, i);
+    }
     for (const [k, e] of [
       [0, a],
       [1, b],
@@ -95,29 +161,10 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     // the provider's container at one end (a node or the load balancer), if any
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
     if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
+    if (l.tc) for (const p of tcProblems(l.tc)) add(["links", i, "tc", p.field], `${p.field} ${p.message}`);
     if (l.addresses) {
-      l.addresses.forEach((addr, k) => {
-        const path: SpecPath = ["links", i, "addresses", k];
-        if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
-        for (const [r, what] of [
-          [DEFAULT_POD_CIDR, "the pod range"],
-          [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
-        ] as const) {
-          if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
-        }
-        const prev = addrSeen.get(hostOf(addr));
-        if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
-        addrSeen.set(hostOf(addr), `links[${i}].addresses[${k}]`);
-      });
-      const [x, y] = l.addresses;
-      if (isCidr(x) && isCidr(y)) {
-        if (networkOf(x) !== networkOf(y)) add(["links", i, "addresses"], `${x} and ${y} are not in one subnet`);
-        else {
-          const clash = subnets.find((s) => overlaps(s.net, networkOf(x)));
-          if (clash) add(["links", i, "addresses"], `subnet ${networkOf(x)} overlaps the subnet of ${clash.path.join(".")}`);
-          subnets.push({ net: networkOf(x), path: ["links", i] });
-        }
-      }
+      l.addresses.forEach((addr, k) => book.address(["links", i, "addresses", k], addr));
+      book.subnet(["links", i], ["links", i, "addresses"], l.addresses);
       if (prov)
         l.addresses.forEach((addr, k) => {
           // a node's link carries IPv4 routes to its peers and the IPv4 tunnels; the load balancer's, IPv4 routes to the nodes
@@ -129,6 +176,7 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
       add(["links", i], "static routing needs addresses on every link");
     }
   });
+  validateSegments(spec, { byName, degree, book, domainNames: linkNames, add });
   spec.devices.forEach((d, i) => {
     const deg = degree.get(d.name) ?? 0;
     if (isNode(d.kind) && deg !== 1) add(["devices", i], `Kubernetes node ${d.name} must have exactly one link (a leaf); it has ${deg}`);
@@ -163,10 +211,12 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
     else if (isNode(r.d.kind)) add(["root"], `the root ${spec.root} is a Kubernetes node; the root must be a network device`);
     else if (isLoadBalancer(r.d.kind)) add(["root"], `the root ${spec.root} is the load balancer; the root must be a network device`);
   }
-  if (spec.routing === "static") {
-    const cycle = findLinkCycle(spec);
-    if (cycle) add(["links", cycle.link], `static routing needs a tree, but this link closes a cycle (${cycle.names.join(" - ")})`);
-  }
+  const parts = spec.routing === "static" ? routerFor(spec, router).parts(spec) : [];
+  if (parts.length > 1)
+    add(
+      ["links"],
+      `static routing needs one connected network, but no link joins these ${parts.length} parts: ${parts.map(partText).join(", ")}`,
+    );
   if (spec.encapsulation === "none" && spec.routing !== "static")
     add(["encapsulation"], 'encapsulation "none" needs routing: static (the network must route pod ranges)');
   (spec.cluster?.hostRoutes ?? []).forEach((r, k) => {
@@ -187,74 +237,20 @@ export function validateSpec(spec: TopologySpec): SpecIssue[] {
   return issues;
 }
 
-function findLinkCycle(spec: TopologySpec): { link: number; names: string[] } | undefined {
-  const parent = new Map<string, string>();
-  const find = (x: string): string => {
-    let r = x;
-    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!;
-    return r;
-  };
-  for (let i = 0; i < spec.links.length; i++) {
-    const [a, b] = spec.links[i]!.endpoints;
-    const ra = find(a);
-    const rb = find(b);
-    if (ra === rb) return { link: i, names: [a, b] };
-    parent.set(ra, rb);
-  }
-  return undefined;
+/** "{a, b, c}", at most 8 names. */
+function partText(p: string[]): string {
+  return `{${p.slice(0, 8).join(", ")}${p.length > 8 ? `, and ${p.length - 8} more` : ""}}`;
 }
 
-/** Next hop (an address) from each device toward each link subnet, over the tree. */
-function treeRoutes(spec: TopologySpec): Map<string, Map<string, string>> {
-  const adj = new Map<string, { peer: string; peerAddr: string; link: number }[]>();
-  spec.links.forEach((l, i) => {
-    const [a, b] = l.endpoints;
-    const [xa, xb] = l.addresses ?? ["", ""];
-    (adj.get(a) ?? adj.set(a, []).get(a)!).push({ peer: b, peerAddr: hostOf(xb), link: i });
-    (adj.get(b) ?? adj.set(b, []).get(b)!).push({ peer: a, peerAddr: hostOf(xa), link: i });
-  });
-  const routes = new Map<string, Map<string, string>>();
-  for (const d of spec.devices) {
-    // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
-    if (isProvided(d.kind)) continue;
-    // BFS from d: first hop toward every device
-    const first = new Map<string, string>();
-    const seen = new Set([d.name]);
-    const queue: string[] = [];
-    for (const e of adj.get(d.name) ?? []) {
-      first.set(e.peer, e.peerAddr);
-      seen.add(e.peer);
-      queue.push(e.peer);
-    }
-    while (queue.length) {
-      const u = queue.shift()!;
-      for (const e of adj.get(u) ?? []) {
-        if (seen.has(e.peer)) continue;
-        seen.add(e.peer);
-        first.set(e.peer, first.get(u)!);
-        queue.push(e.peer);
-      }
-    }
-    const m = new Map<string, string>();
-    spec.links.forEach((l) => {
-      if (!l.addresses) return;
-      const [a, b] = l.endpoints;
-      if (a === d.name || b === d.name) return; // directly connected
-      const via = first.get(a) ?? first.get(b);
-      if (via) m.set(networkOf(l.addresses[0]), via);
-    });
-    // toward Kubernetes nodes (for native pod routes): keyed "node:<name>"
-    for (const n of spec.devices.filter((x) => isNode(x.kind))) {
-      const via = first.get(n.name);
-      if (via) m.set(`node:${n.name}`, via);
-    }
-    routes.set(d.name, m);
-  }
-  return routes;
+/** The router static routing needs (plan/routes.ts staticRouter; topology/ cannot import plan/). */
+function routerFor(spec: TopologySpec, router: StaticRouter | undefined): StaticRouter {
+  if (!router)
+    throw new KindaError(`topology ${spec.name} has routing: static; pass compileSpec/validateSpec the staticRouter (plan/routes.ts)`);
+  return router;
 }
 
 /** Deterministic MAC for a device-side interface of link i, endpoint k. */
-export function linkMac(link: number, side: 0 | 1): string {
+export function linkMac(link: number, side: number): string {
   const h = (n: number) => n.toString(16).padStart(2, "0");
   return `02:6b:${h(Math.floor(link / 256) % 256)}:${h(link % 256)}:00:${h(side + 1)}`;
 }
@@ -301,11 +297,16 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[]): vo
   dev.services = d.kind === "p4-switch" ? p4Services(d, ports, nodeIfs.length > 0) : ovsServices(d, ports);
 }
 
+/**
+ * Validates and compiles a topology. With routing: static, `router` (plan/routes.ts staticRouter;
+ * app/topology.ts passes it) computes the routes that compile places in the devices.
+ */
 export function compileSpec(
   spec: TopologySpec,
   where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
+  router?: StaticRouter,
 ): CompiledTopology {
-  const problems = validateSpec(spec);
+  const problems = validateSpec(spec, router);
   if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
 
   const fileIssues = programFiles(spec);
@@ -340,6 +341,17 @@ export function compileSpec(
   const nodeLinks: NodeLink[] = [];
   const nodePorts = new Map<string, string[]>();
   const addrCmds = new Map<string, string[]>();
+  /** A new interface of device `name` on `domain`, with its address and MTU. */
+  const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
+    const dev = devs.get(name)!;
+    const index = dev.interfaces.length;
+    dev.interfaces.push({ index, domain, mac });
+    const cmds = addrCmds.get(name) ?? [];
+    const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
+    if (addr) cmds.push(`ip addr add ${addr} dev ${addrIf}`);
+    if (mtu) cmds.push(`ip link set eth${index} mtu ${mtu}`);
+    addrCmds.set(name, cmds);
+  };
   spec.links.forEach((l: LinkSpec, i) => {
     const [a, b] = l.endpoints;
     const na = isProvided(kindOf.get(a)!.kind);
@@ -357,21 +369,17 @@ export function compileSpec(
       nodeLinks.push(nl);
       return;
     }
-    const domain = `l${i}`;
-    for (const [k, name] of [
-      [0, a],
-      [1, b],
-    ] as const) {
-      const dev = devs.get(name)!;
-      const index = dev.interfaces.length;
-      dev.interfaces.push({ index, domain, mac: linkMac(i, k) });
-      const addr = l.addresses?.[k];
-      const cmds = addrCmds.get(name) ?? [];
-      const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
-      if (addr) cmds.push(`ip addr add ${addr} dev ${addrIf}`);
-      if (l.mtu) cmds.push(`ip link set eth${index} mtu ${l.mtu}`);
-      addrCmds.set(name, cmds);
-    }
+    const domain = l.name ?? `l${i}`;
+    attach(a, domain, linkMac(i, 0), l.addresses?.[0], l.mtu);
+    attach(b, domain, linkMac(i, 1), l.addresses?.[1], l.mtu);
+  });
+  // shared segments: the device and the hosts get an interface on the segment's domain
+  (spec.segments ?? []).forEach((sg, j) => {
+    const at = spec.links.length + j;
+    attach(sg.device, sg.name, linkMac(at, 0), sg.address, sg.mtu);
+    sg.members.forEach((m, k) => {
+      if (devs.has(m.name)) attach(m.name, sg.name, linkMac(at, k + 1), m.address, sg.mtu);
+    });
   });
   // a programmable device's ports are known once all its lab links are: name the interfaces the
   // cluster will make for its node links (see programmable.ts for the order)
@@ -383,29 +391,29 @@ export function compileSpec(
     ifs.push(nl.deviceIf);
     if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
   }
-  const routes = spec.routing === "static" ? treeRoutes(spec) : new Map<string, Map<string, string>>();
+  // nodes on segments join the segment's domain (no device-side interface of their own)
+  nodeLinks.push(...segmentNodeLinks(spec));
+  const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
   for (const dev of devs.values()) {
     const cmds = [...(addrCmds.get(dev.name) ?? [])];
     const d = kindOf.get(dev.name)!;
     if (isProgrammable(d.kind)) addServices(d, dev, nodePorts.get(dev.name) ?? []);
     // a P4 switch's program forwards: the kernel gets no routes (its table entries come from cli)
-    if (d.kind !== "p4-switch")
-      for (const [dst, via] of routes.get(dev.name) ?? []) if (!dst.startsWith("node:")) cmds.push(`ip route add ${dst} via ${via}`);
+    if (d.kind !== "p4-switch") {
+      cmds.push(...(routes?.commands.get(dev.name) ?? []));
+      Object.assign(dev.sysctls, routes?.sysctls.get(dev.name) ?? {});
+    }
     cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
     dev.exec = cmds;
+    const timeout = kindOf.get(dev.name)!.startupTimeout;
+    if (timeout !== undefined) dev.startupTimeout = timeout;
   }
   const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
   if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
   if (spec.cluster?.internetVia) clusterOptions.internetVia = spec.cluster.internetVia;
   if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
-  if (spec.encapsulation === "none") {
-    const podRoutes: PodRoute[] = [];
-    for (const [device, m] of routes) {
-      if (kindOf.get(device)?.kind === "p4-switch") continue;
-      for (const [dst, via] of m) if (dst.startsWith("node:")) podRoutes.push({ device, node: dst.slice(5), via });
-    }
-    clusterOptions.podRoutes = podRoutes;
-  }
+  if (spec.encapsulation === "none" && routes)
+    clusterOptions.podRoutes = routes.podRoutes.filter((r) => kindOf.get(r.device)?.kind !== "p4-switch");
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}) };
 }

@@ -3,8 +3,8 @@
  * they are. Parsing is pure (text in, model out); `loadKatharaLab` adds the file-system look-ups.
  * Every problem is collected with its file and line, and reported at once.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { basename, join, posix, resolve } from "node:path";
+import { existsSync, lstatSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, join, posix, relative, resolve, sep } from "node:path";
 import { TopologyError, type Issue, type Place } from "../core/errors.js";
 import { macProblem } from "../core/addr.js";
 import { STAGE_MOUNT } from "../core/defaults.js";
@@ -52,6 +52,7 @@ const KNOWN_OPTIONS = new Set([
   "args",
   "volume",
   "num_terms",
+  "startup_timeout",
 ]);
 
 export interface ParsedLabConf {
@@ -61,6 +62,39 @@ export interface ParsedLabConf {
   warnings: LabWarning[];
   /** Where each volume was given (for the host-path checks of `loadKatharaLab`). */
   volumePlaces: Map<VolumeSpec, Place>;
+  /** Where each sysctl was given, by device and key (for the checks of `loadKatharaLab`). */
+  sysctlPlaces: Map<string, Place>;
+}
+
+/** Resource limits Docker knows (a name it does not know fails only when the container is made). */
+const ULIMITS = new Set([
+  "core",
+  "cpu",
+  "data",
+  "fsize",
+  "locks",
+  "memlock",
+  "msgqueue",
+  "nice",
+  "nofile",
+  "nproc",
+  "rss",
+  "rtprio",
+  "rttime",
+  "sigpending",
+  "stack",
+]);
+const SYSCTL_KEY = /^net(\.[A-Za-z0-9_-]+)+$/;
+
+/**
+ * Is a net.* sysctl one this kernel has? Checked in the host's /proc/sys (a new network namespace
+ * has the same per-namespace keys); the interface part of a per-interface key is read as
+ * "default", since the device's interfaces do not exist yet.
+ */
+export function sysctlExists(key: string, procSys = "/proc/sys"): boolean {
+  const parts = key.split(".");
+  if (parts.length >= 4 && ["conf", "neigh"].includes(parts[2] ?? "")) parts[3] = "default";
+  return existsSync(join(procSys, ...parts));
 }
 
 /** Splits `"value"  # comment`, `'value'` or `value` into the value; undefined when malformed. */
@@ -150,6 +184,7 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
   // interface index -> place, per device, to catch duplicates
   const ifaceSeen = new Map<string, Map<number, Place>>();
   const volumePlaces = new Map<VolumeSpec, Place>();
+  const sysctlPlaces = new Map<string, Place>();
 
   const lines = text.replace(/\r\n?/g, "\n").split("\n");
   lines.forEach((rawLine, i) => {
@@ -292,7 +327,10 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
         const v = value.slice(eq + 1).trim();
         if (opt === "sysctl") {
           if (!key.startsWith("net.")) return badOpt(`only net.* sysctls can be set per device, found ${key}`);
+          if (!SYSCTL_KEY.test(key))
+            return badOpt(`sysctl name ${JSON.stringify(key)} is not of the form net.a.b (letters, digits, _ and -)`);
           dev.sysctls[key] = v;
+          sysctlPlaces.set(`${name}\0${key}`, optPlace);
         } else {
           dev.env[key] = v;
         }
@@ -304,6 +342,12 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
         if (!um) return badOpt(`ulimit must be name=soft[:hard], found ${JSON.stringify(value)}`);
         const soft = Number(um[2]);
         const hard = um[3] === undefined ? soft : Number(um[3]);
+        if (!ULIMITS.has(um[1] as string)) return badOpt(`ulimit ${um[1]} is not a resource limit (one of ${[...ULIMITS].join(", ")})`);
+        // -1 is "unlimited"
+        if (soft < -1 || hard < -1 || !Number.isSafeInteger(soft) || !Number.isSafeInteger(hard))
+          return badOpt(`ulimit ${um[1]} values must be whole numbers of 0 or more, or -1 for unlimited`);
+        if (hard !== -1 && (soft === -1 || soft > hard))
+          return badOpt(`ulimit ${um[1]}: the soft limit ${soft} is above the hard limit ${hard}`);
         dev.ulimits = dev.ulimits.filter((u) => u.name !== um[1]);
         dev.ulimits.push({ name: um[1] as string, soft, hard });
         dev.optionPlaces[opt] = optPlace;
@@ -356,6 +400,14 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
         else dev.args = words;
         return;
       }
+      case "startup_timeout": {
+        const t = Number(value);
+        if (!/^\d+(\.\d+)?$/.test(value) || !(t > 0))
+          return badOpt(`startup_timeout ${JSON.stringify(value)} is not a positive number of seconds`);
+        overwrite();
+        dev.startupTimeout = t;
+        return;
+      }
       case "num_terms":
         warnings.push({
           place: optPlace,
@@ -379,7 +431,7 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
       }
     });
   }
-  return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces };
+  return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces, sysctlPlaces };
 }
 
 /** Parses lab.dep; adds dependencies to `devices`. Returns problems with file and line. */
@@ -387,6 +439,8 @@ export function parseLabDep(text: string, devices: readonly Device[], file = "la
   const issues: Issue[] = [];
   const byName = new Map(devices.map((d) => [d.name, d]));
   const depLine = new Map<string, number>();
+  const names = [...byName.keys()];
+  const defined = names.length > 20 ? `${names.slice(0, 20).join(", ")} and ${names.length - 20} more` : names.join(", ");
   text
     .replace(/\r\n?/g, "\n")
     .split("\n")
@@ -406,7 +460,7 @@ export function parseLabDep(text: string, devices: readonly Device[], file = "la
         issues.push({
           file,
           line: lineNo,
-          message: `"${u}" is not a device of this lab (lab.conf defines: ${[...byName.keys()].join(", ")}); a typo?`,
+          message: `"${u}" is not a device of this lab (lab.conf defines: ${defined}); a typo?`,
         });
       }
       if (unknown.length) return;
@@ -423,34 +477,54 @@ export function parseLabDep(text: string, devices: readonly Device[], file = "la
   return issues;
 }
 
-/** A dependency cycle as a list of names (first repeated at the end), or undefined. */
+/** A dependency cycle as a list of names (first repeated at the end), or undefined. Iterative: a 20,000-link chain must not overflow the stack. */
 export function findCycle(devices: readonly Device[]): string[] | undefined {
   const byName = new Map(devices.map((d) => [d.name, d]));
   const state = new Map<string, 1 | 2>();
-  const stack: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    const s = state.get(n);
-    if (s === 2) return undefined;
-    if (s === 1) return [...stack.slice(stack.indexOf(n)), n];
-    state.set(n, 1);
-    stack.push(n);
-    for (const d of byName.get(n)?.dependsOn ?? []) {
-      const c = visit(d);
-      if (c) return c;
+  for (const root of devices) {
+    if (state.has(root.name)) continue;
+    const stack: { name: string; next: number }[] = [{ name: root.name, next: 0 }];
+    state.set(root.name, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const deps = byName.get(top.name)?.dependsOn ?? [];
+      if (top.next >= deps.length) {
+        state.set(top.name, 2);
+        stack.pop();
+        continue;
+      }
+      const d = deps[top.next++]!;
+      const s = state.get(d);
+      if (s === 1) return [...stack.slice(stack.findIndex((f) => f.name === d)).map((f) => f.name), d];
+      if (s === undefined) {
+        state.set(d, 1);
+        stack.push({ name: d, next: 0 });
+      }
     }
-    stack.pop();
-    state.set(n, 2);
-    return undefined;
-  };
-  for (const d of devices) {
-    const c = visit(d.name);
-    if (c) return c;
   }
   return undefined;
 }
 
 function readText(path: string): string {
   return readFileSync(path, "utf8");
+}
+
+/**
+ * Where a path of the lab really is, or an issue when a symbolic link on the way leads outside the
+ * lab directory: kinda copies files into devices and mounts shared/, and a lab must not make it
+ * copy or mount what its author could not read (a private file, a host folder). Links that stay
+ * inside the lab are followed. Links inside a device folder are copied as links, never followed.
+ */
+function insideLab(labReal: string, p: string, place: Place): { real: string } | { issue: Issue } {
+  const real = realpathSync(p);
+  if (real === labReal || real.startsWith(labReal + sep)) return { real };
+  const what = lstatSync(p).isSymbolicLink() ? "is a symbolic link" : "leads through a symbolic link";
+  return {
+    issue: {
+      ...place,
+      message: `${relative(labReal, p) || p} ${what} to ${real}, outside the lab directory ${labReal}; kinda only reads what is inside the lab (copy it in instead)`,
+    },
+  };
 }
 
 /** Reads a Kathara lab directory. Throws TopologyError listing every problem; creates nothing. */
@@ -463,58 +537,99 @@ export function loadKatharaLab(dirArg: string): Lab {
   if (!existsSync(confPath)) {
     throw new TopologyError([{ file: confPath, message: "no lab.conf in this directory (is it a Kathara lab?)" }]);
   }
+  const labReal = realpathSync(dir);
+  const inLab = (p: string, place: Place, issues: Issue[]): string | undefined => {
+    const r = insideLab(labReal, p, place);
+    if ("issue" in r) issues.push(r.issue);
+    return "real" in r ? r.real : undefined;
+  };
+  const early: Issue[] = [];
+  inLab(confPath, { file: confPath }, early);
+  const depPath = join(dir, "lab.dep");
+  if (existsSync(depPath)) inLab(depPath, { file: depPath }, early);
+  if (early.length) throw new TopologyError(early);
+
   const parsed = parseLabConf(readText(confPath), confPath);
   const issues = [...parsed.issues];
   if (parsed.devices.length === 0 && issues.length === 0) {
     issues.push({ file: confPath, message: "the lab defines no device" });
   }
-  const depPath = join(dir, "lab.dep");
   if (existsSync(depPath) && issues.length === 0) issues.push(...parseLabDep(readText(depPath), parsed.devices, depPath));
 
-  for (const dev of parsed.devices) {
-    const folder = join(dir, dev.name);
-    if (existsSync(folder)) {
-      if (statSync(folder).isDirectory()) dev.folder = folder;
-      else
-        issues.push({
-          file: folder,
-          device: dev.name,
-          message: "exists but is not a directory (a device folder is copied over the device's root)",
-        });
-    }
-    // Docker would create a missing host path as an empty, root-owned directory
-    for (const v of dev.volumes) {
-      const host = resolve(dir, v.host);
-      if (!existsSync(host)) {
-        issues.push({
-          ...(parsed.volumePlaces.get(v) ?? { file: confPath }),
-          device: dev.name,
-          field: "volume",
-          message: `volume host path ${JSON.stringify(v.host)} does not exist${host !== v.host ? ` (looked for ${host})` : ""}`,
-        });
-      }
-    }
-    for (const kind of ["startup", "shutdown"] as const) {
-      const p = join(dir, `${dev.name}.${kind}`);
-      if (existsSync(p)) {
-        if (statSync(p).isFile()) dev[kind] = p;
-        else issues.push({ file: p, device: dev.name, message: `is not a regular file` });
-      }
-    }
-  }
-  if (issues.length) throw new TopologyError(issues);
-
+  for (const dev of parsed.devices) checkDeviceFiles(dir, dev, parsed, issues, inLab);
   const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings };
   const shared = join(dir, "shared");
-  if (existsSync(shared) && statSync(shared).isDirectory()) lab.sharedFolder = shared;
+  if (existsSync(shared) && statSync(shared).isDirectory()) {
+    const real = inLab(shared, { file: shared }, issues);
+    if (real) lab.sharedFolder = real;
+  }
   for (const [kind, key] of [
     ["startup", "sharedStartup"],
     ["shutdown", "sharedShutdown"],
   ] as const) {
     const p = join(dir, `shared.${kind}`);
-    if (existsSync(p) && statSync(p).isFile()) lab[key] = p;
+    if (existsSync(p) && statSync(p).isFile()) {
+      const real = inLab(p, { file: p }, issues);
+      if (real) lab[key] = real;
+    }
   }
+  if (issues.length) throw new TopologyError(issues);
   return lab;
+}
+
+/** A device's folder, start-up and shutdown files, and volume host paths, checked and resolved. */
+function checkDeviceFiles(
+  dir: string,
+  dev: Device,
+  parsed: ParsedLabConf,
+  issues: Issue[],
+  inLab: (p: string, place: Place, issues: Issue[]) => string | undefined,
+): void {
+  const confPath = join(dir, "lab.conf");
+  const devPlace: Place = { ...(dev.place ?? { file: confPath }), device: dev.name };
+  const folder = join(dir, dev.name);
+  if (existsSync(folder)) {
+    if (!statSync(folder).isDirectory())
+      issues.push({
+        file: folder,
+        device: dev.name,
+        message: "exists but is not a directory (a device folder is copied over the device's root)",
+      });
+    else {
+      const real = inLab(folder, devPlace, issues);
+      if (real) dev.folder = real;
+    }
+  }
+  for (const key of Object.keys(dev.sysctls)) {
+    if (!sysctlExists(key))
+      issues.push({
+        ...(parsed.sysctlPlaces.get(`${dev.name}\0${key}`) ?? devPlace),
+        device: dev.name,
+        field: "sysctl",
+        message: `this kernel has no sysctl ${key}`,
+      });
+  }
+  // Docker would create a missing host path as an empty, root-owned directory
+  for (const v of dev.volumes) {
+    const host = resolve(dir, v.host);
+    if (!existsSync(host)) {
+      issues.push({
+        ...(parsed.volumePlaces.get(v) ?? { file: confPath }),
+        device: dev.name,
+        field: "volume",
+        message: `volume host path ${JSON.stringify(v.host)} does not exist${host !== v.host ? ` (looked for ${host})` : ""}`,
+      });
+    }
+  }
+  for (const kind of ["startup", "shutdown"] as const) {
+    const p = join(dir, `${dev.name}.${kind}`);
+    if (!existsSync(p)) continue;
+    if (!statSync(p).isFile()) issues.push({ file: p, device: dev.name, message: `is not a regular file` });
+    else {
+      const real = inLab(p, devPlace, issues);
+      if (real) dev[kind] = real;
+    }
+  }
 }
 
 /** Lab name derived from a directory: its base name, lower-cased, unsafe characters replaced. */

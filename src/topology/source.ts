@@ -33,7 +33,15 @@ function specOf(x: unknown): TopologySpec | undefined {
   return undefined;
 }
 
-/** Imports a TypeScript/JavaScript topology module and returns its default export's spec. */
+function isCommonJsDefault(d: unknown): boolean {
+  return typeof d === "object" && d !== null && "default" in d && specOf(d) === undefined;
+}
+
+/**
+ * Imports a TypeScript/JavaScript topology module and returns its default export's spec. A module
+ * is a program: importing it runs its top-level code (also for --dry-run and kinda graph), with
+ * kinda's privileges. Only load topology modules you trust; YAML and lab directories run nothing.
+ */
 export async function loadTopologyModule(path: string): Promise<TopologySpec> {
   const ext = extname(path);
   let mod: { default?: unknown };
@@ -44,22 +52,33 @@ export async function loadTopologyModule(path: string): Promise<TopologySpec> {
     mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
   }
   let d = mod.default;
+  // outside a "type": "module" package the file is loaded as CommonJS: its `export default` is
+  // then module.exports.default, one level down
+  const cjs = isCommonJsDefault(d);
+  if (cjs) d = (d as { default: unknown }).default;
   if (typeof d === "function") d = await (d as () => unknown)();
   const spec = specOf(d);
   if (!spec)
-    throw new KindaError(`${path}: the default export is not a topology`, {
+    throw new KindaError(`${path}: the default export is not a topology${cjs ? " (the file was loaded as CommonJS)" : ""}`, {
       hint: "export default a TopologySpec, a TreeTopologyBuilder or a Network built with one",
     });
   return spec;
 }
 
-export async function loadSource(p: string): Promise<LoadedSource> {
+/** --var overrides for a YAML topology's vars: (other sources have none: passing any is an error). */
+export interface SourceOptions {
+  vars?: Record<string, string>;
+}
+
+export async function loadSource(p: string, opts: SourceOptions = {}): Promise<LoadedSource> {
   const path = resolveLabPath(p);
   if (!existsSync(path)) throw new TopologyError([{ file: path, message: "no such file or directory" }]);
-  if (statSync(path).isDirectory()) return { type: "kathara", lab: loadKatharaLab(path), defaultName: labNameFromDir(path), path };
   const ext = extname(path);
+  if (opts.vars && Object.keys(opts.vars).length && ext !== ".yaml" && ext !== ".yml")
+    throw new KindaError(`--var sets a YAML topology's vars:; ${path} is not a YAML topology`);
+  if (statSync(path).isDirectory()) return { type: "kathara", lab: loadKatharaLab(path), defaultName: labNameFromDir(path), path };
   if (ext === ".yaml" || ext === ".yml") {
-    const y = loadTopologyYaml(path);
+    const y = loadTopologyYaml(path, opts.vars ? { vars: opts.vars } : {});
     return { type: "topology", spec: y.spec, where: y.where, defaultName: y.spec.name, path };
   }
   if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) {

@@ -6,9 +6,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv, type ErrorObject } from "ajv";
-import { LineCounter, isMap, isSeq, parseDocument, type Document } from "yaml";
+import { Document, LineCounter, isMap, isSeq, parseDocument } from "yaml";
 import { TopologyError, type Issue } from "../core/errors.js";
 import type { SpecPath } from "./compile.js";
+import { expandGenerate, substituteVars } from "./expand.js";
 import type { TopologySpec } from "../model/spec.js";
 
 /** schema/topology.schema.json of this package (from src/ under tsx, or dist/src/ when built). */
@@ -48,6 +49,7 @@ function ajvMessage(e: ErrorObject): string {
   if (e.keyword === "additionalProperties")
     return `${at}: unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
   if (e.keyword === "enum") return `${at}: must be one of ${(e.params as { allowedValues: string[] }).allowedValues.join(", ")}`;
+  if (e.keyword === "oneOf" && e.instancePath === "/generate") return "generate: takes exactly one of fatTree, leafSpine, tree and linear";
   if (e.keyword === "required") return `${at}: missing field "${(e.params as { missingProperty: string }).missingProperty}"`;
   return `${at}: ${e.message ?? e.keyword}`;
 }
@@ -68,8 +70,16 @@ export interface LoadedYaml {
   file: string;
 }
 
-/** Parses and schema-checks a YAML topology text; throws TopologyError with positions. */
-export function parseTopologyYaml(text: string, file = "topology.yaml"): LoadedYaml {
+export interface YamlOptions {
+  /** --var overrides of the file's vars: (each must be declared there). */
+  vars?: Record<string, string>;
+}
+
+/**
+ * Parses a YAML topology text, substitutes its vars, schema-checks it and expands a generate:
+ * section into the plain topology; throws TopologyError with positions.
+ */
+export function parseTopologyYaml(text: string, file = "topology.yaml", opts: YamlOptions = {}): LoadedYaml {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const where = (path: SpecPath) => placeIn(doc, lc, file, path);
@@ -83,7 +93,7 @@ export function parseTopologyYaml(text: string, file = "topology.yaml"): LoadedY
   }
   if (!isMap(doc.contents))
     throw new TopologyError([{ file, line: 1, message: "the topology must be a YAML mapping (name:, devices:, links:)" }]);
-  void isSeq;
+  substituteVars(doc, where, opts.vars);
   const data = doc.toJS() as unknown;
   const v = schemaValidator();
   if (!v(data)) {
@@ -91,16 +101,29 @@ export function parseTopologyYaml(text: string, file = "topology.yaml"): LoadedY
     const errs = (v.errors ?? []).filter((e) => e.keyword !== "if");
     throw new TopologyError(errs.map((e) => ({ ...where(pathOf(e)), message: ajvMessage(e) })));
   }
-  return { spec: data as TopologySpec, where, file };
+  const { spec, pathInFile } = expandGenerate(data as Parameters<typeof expandGenerate>[0], where);
+  return { spec, where: (p) => where(pathInFile(p)), file };
 }
 
-export function loadTopologyYaml(path: string): LoadedYaml {
+export function loadTopologyYaml(path: string, opts: YamlOptions = {}): LoadedYaml {
   const file = resolve(path);
-  const y = parseTopologyYaml(readFileSync(file, "utf8"), file);
+  const y = parseTopologyYaml(readFileSync(file, "utf8"), file, opts);
   // a P4 switch's files are named relative to the topology file
   for (const d of y.spec.devices) {
     if (d.program !== undefined) d.program = resolve(dirname(file), d.program);
     if (d.p4info !== undefined) d.p4info = resolve(dirname(file), d.p4info);
   }
   return y;
+}
+
+/** The plain topology a YAML file stands for (vars substituted, generate: expanded), as YAML (`kinda expand`). */
+export function expandTopologyYaml(path: string, opts: YamlOptions = {}): string {
+  const { spec } = loadTopologyYaml(path, opts);
+  const doc = new Document(spec);
+  // one line per device, link and segment member, as the examples are written
+  for (const key of ["devices", "links", "segments"]) {
+    const seq = doc.get(key, true);
+    if (isSeq(seq)) for (const item of seq.items) if (isMap(item)) item.flow = true;
+  }
+  return `# yaml-language-server: $schema=${schemaPath()}\n# expanded from ${path} by kinda expand\n${doc.toString({ lineWidth: 0 })}`;
 }

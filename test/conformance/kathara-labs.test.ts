@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { fatTree } from "../../examples/fat-tree.js";
+import { dataCenterBgpCluster } from "../../examples/data-center-bgp-cluster.js";
 import { loadKatharaLab } from "../../src/topology/kathara.js";
 import { IMAGE_MAP, IMAGE_MAP_ARGS, conformanceLabs, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider, nodeReaches } from "../support/fixture.js";
@@ -171,7 +171,7 @@ function suite(dir: string): void {
     it("nodes take the servers' places; BGP routes them; pods reach each other across the fabric", async () => {
       const provider = new FixtureProvider("kfxf");
       const t0 = Date.now();
-      const t = await fatTree(join(dir, "data-center-bgp"), { name: "t-fat-tree", provider, imageMap: IMAGE_MAP });
+      const t = await dataCenterBgpCluster(join(dir, "data-center-bgp"), { name: "t-fat-tree", provider, imageMap: IMAGE_MAP });
       const deploy = (Date.now() - t0) / 1000;
       try {
         const addrs = t.servers.map((s) => s.address.split("/")[0]!);

@@ -10,7 +10,11 @@ import type { ClusterOptions } from "../../model/cluster.js";
 import { addrAdd, inverseOf, linkUp, routeReplace, veth } from "../ops.js";
 import { nsOps, type NsOps, type PlanContext } from "./context.js";
 
-/** The uplink /30 for internet access: given, or derived from the lab name inside 100.127.0.0/16. */
+/**
+ * The uplink /30 for internet access: given, or (for a plan made without a state store, such as a
+ * dry-run) derived from the lab name. The cluster builder always gives it: allocated by
+ * StateStore.claimUplink, so two labs never share one.
+ */
 export function uplinkCidr(lab: string, options: ClusterOptions): string {
   if (options.uplinkCidr) return options.uplinkCidr;
   const n = parseInt(createHash("sha256").update(lab).digest("hex").slice(0, 4), 16) % 16384;
@@ -29,8 +33,9 @@ export function planPodRoutes(ctx: PlanContext): NsOps[] {
       o = nsOps(2, `device ${d.name} (pod routes)`, { pid: d.pid });
       out.set(d.name, o);
     }
+    const vias = typeof r.via === "string" ? [r.via] : r.via;
     for (const pod of n.podCidrs) {
-      const op = routeReplace({ dst: pod, via: r.via });
+      const op = routeReplace(vias.length > 1 ? { dst: pod, nexthops: vias } : { dst: pod, via: vias[0]! });
       o.ip.push(op);
       ctx.undo.add(d.name, inverseOf(op));
     }

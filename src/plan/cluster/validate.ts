@@ -2,12 +2,10 @@
 import type { Issue } from "../../core/errors.js";
 import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, overlaps, prefixLength } from "../../core/addr.js";
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../../core/defaults.js";
+import { tcProblems } from "../../core/tc.js";
 import { LOAD_BALANCER, type ClusterOptions, type NodeLink, type TrafficControl } from "../../model/cluster.js";
 import type { ClusterPlanInput } from "./context.js";
 
-const TC_RATE = /^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$/;
-const TC_SIZE = /^\d+(b|k|kb|kbit|m|mb|mbit)?$/;
-const TC_TIME = /^\d+(\.\d+)?(us|ms|s)$/;
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 
 export type ValidateLinksInput = Omit<ClusterPlanInput, "nodes" | "devices" | "loadBalancer"> & {
@@ -119,10 +117,7 @@ function addressIssues(l: NodeLink, i: number, ranges: readonly Range[], seen: M
 }
 
 function tcIssues(k: string, tc: TrafficControl | undefined, bad: Bad): void {
-  if (!tc) return;
-  if (!TC_RATE.test(tc.rate)) bad(`${k}.rate ${JSON.stringify(tc.rate)} is not a tc rate (e.g. 20mbit)`);
-  if (tc.burst !== undefined && !TC_SIZE.test(tc.burst)) bad(`${k}.burst ${JSON.stringify(tc.burst)} is not a tc size (e.g. 32kbit)`);
-  if (tc.latency !== undefined && !TC_TIME.test(tc.latency)) bad(`${k}.latency ${JSON.stringify(tc.latency)} is not a tc time (e.g. 50ms)`);
+  if (tc) for (const p of tcProblems(tc)) bad(`${k}.${p.field} ${p.message}`);
 }
 
 /** Interface names, MACs, MTU and shaping of a link. */
@@ -194,7 +189,9 @@ function optionIssues(input: ValidateLinksInput, ranges: readonly Range[], issue
     const field = `podRoutes[${i}]`;
     if (!input.deviceNames.includes(r.device)) issues.push({ field, message: `unknown device ${JSON.stringify(r.device)}` });
     if (!input.nodeNames.includes(r.node)) issues.push({ field, message: `unknown Kubernetes node ${JSON.stringify(r.node)}` });
-    if (!isIp(r.via)) issues.push({ field, message: `via ${JSON.stringify(r.via)} is not an address (e.g. 10.0.4.1)` });
+    const vias = typeof r.via === "string" ? [r.via] : r.via;
+    if (!vias.length) issues.push({ field, message: "via names no address (e.g. 10.0.4.1, or several for equal-cost paths)" });
+    for (const v of vias) if (!isIp(v)) issues.push({ field, message: `via ${JSON.stringify(v)} is not an address (e.g. 10.0.4.1)` });
   });
   hostConnectionIssues(input, issues);
   if (opts.internetVia !== undefined && !input.deviceNames.includes(opts.internetVia)) {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { graphFromLab, graphFromSpec, graphFromState, toDot, toMermaid, toSvg, type Graph } from "../../../src/app/graph.js";
+import { graphFromLab, graphFromSpec, graphFromState, layout, toDot, toMermaid, toSvg, type Graph } from "../../../src/app/graph.js";
+import { fatTree } from "../../../src/topology/generators.js";
 import { LOAD_BALANCER } from "../../../src/model/cluster.js";
 import type { LabState } from "../../../src/state/store.js";
 import { haExample } from "../../../examples/ha.js";
@@ -111,6 +112,39 @@ describe("kinda graph", () => {
     );
     assert.deepEqual(g.edges, [{ a: "r2", b: LOAD_BALANCER, labelB: "10.0.9.2/24" }]);
     checkSvg(g);
+  });
+
+  it("lays out a k=4 fat tree readably: tiers in rows, pods side by side, leaves under their edge router", () => {
+    const g = graphFromSpec(fatTree({ k: 4 }));
+    checkSvg(g);
+    const at = layout(g);
+    const tier = (re: RegExp) => g.nodes.filter((n) => re.test(n.id)).map((n) => n.id);
+    const tiers = [/^core/, /^agg/, /^edge/, /^h/].map(tier);
+    const ys = tiers.map((t) => new Set(t.map((id) => at.get(id)!.y)));
+    for (const y of ys) assert.equal(y.size, 1, "one row per tier");
+    const rows = ys.map((y) => [...y][0]!);
+    assert.deepEqual(
+      [...rows].sort((a, b) => a - b),
+      rows,
+      "cores on top, leaves at the bottom",
+    );
+    // along each pod tier, the pods come in runs: 4 runs of one pod each, never interleaved
+    const pod = (id: string) => /^(?:agg|edge|h)(\d)/.exec(id)![1];
+    for (const t of tiers.slice(1)) {
+      const seq = [...t].sort((a, b) => at.get(a)!.x - at.get(b)!.x).map(pod);
+      assert.equal(seq.filter((p, i) => p !== seq[i - 1]).length, 4, `pods side by side: ${seq.join("")}`);
+    }
+    // crossings between rows: none from edge routers to leaves, one per pod (K2,2) between aggregation and edge
+    const crossings = (upper: RegExp, lower: RegExp) => {
+      const es = g.edges.filter((e) => upper.test(e.a) && lower.test(e.b)).map((e) => [at.get(e.a)!.x, at.get(e.b)!.x] as const);
+      let n = 0;
+      for (let i = 0; i < es.length; i++)
+        for (let j = i + 1; j < es.length; j++) if ((es[i]![0] - es[j]![0]) * (es[i]![1] - es[j]![1]) < 0) n++;
+      return n;
+    };
+    assert.equal(crossings(/^edge/, /^h/), 0);
+    assert.equal(crossings(/^agg/, /^edge/), 4);
+    assert.match(toSvg(g), /48 links: addresses left out/);
   });
 });
 

@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
-import { nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
+import { addressRange, nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
 
 const nodes = fakeNodes;
 const devices: DeviceFacts[] = [
@@ -81,6 +81,9 @@ describe("address maths", () => {
     assert.ok(contains("10.244.0.0/16", "10.244.3.2/24"));
     assert.ok(overlaps("10.0.0.0/8", "10.1.0.0/16"));
     assert.ok(!overlaps("10.0.0.0/16", "10.1.0.0/16"));
+    // the numeric form topology validation compares subnets with
+    assert.deepEqual(addressRange("10.1.2.3/24"), { family: "ipv4", first: 0x0a010200n, last: 0x0a0102ffn });
+    assert.deepEqual(addressRange("fd00::1/126"), { family: "ipv6", first: 0xfd00n << 112n, last: (0xfd00n << 112n) | 3n });
     assert.throws(() => nthAddress("10.0.0.0/30", 4), /outside/);
   });
 
@@ -170,6 +173,11 @@ describe("cluster validation (up front, before anything is created)", () => {
 
   it("podRoutes: known device and node, via an address", () => {
     assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: "10.1.0.2" }] } }), []);
+    // equal-cost paths: several next hops, each an address
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: ["10.1.0.2", "10.1.0.6"] }] } }), []);
+    assert.deepEqual(check({ options: { podRoutes: [{ device: "r1", node: "n1", via: ["10.1.0.2", "x"] }] } }), [
+      '[podRoutes[0]]: via "x" is not an address (e.g. 10.0.4.1)',
+    ]);
     assert.deepEqual(check({ options: { podRoutes: [{ device: "r9", node: "zz", via: "10.0.0.01" }] } }), [
       '[podRoutes[0]]: unknown device "r9"',
       '[podRoutes[0]]: unknown Kubernetes node "zz"',

@@ -48,8 +48,10 @@ describe("planner", () => {
     assert.deepEqual(devicePostLinkBatch(pc1), ["link set eth0 up", "link set eth1 up"]);
     assert.equal(pc1.network, "none");
     assert.deepEqual(pc1.labels, { "kinda.managed-by": "kinda", "kinda.lab": "t1", "kinda.device": "pc1" });
-    assert.ok(pc1.binds.includes("/state/t1/devices/pc1:/var/lib/kinda:ro"));
-    assert.ok(pc1.binds.includes("/state/t1/shared:/shared"));
+    assert.deepEqual(pc1.mounts, [
+      { source: "/state/t1/shared", target: "/shared", readOnly: false },
+      { source: "/state/t1/devices/pc1", target: "/var/lib/kinda", readOnly: true },
+    ]);
   });
 
   it("maps images, defaults to kathara/base, uses Kathara's capabilities unless privileged", () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { compileSpec } from "../../../src/topology/compile.js";
+import { compile } from "../../support/compile.js";
 import { planTopology } from "../../../src/app/topology.js";
 import { formatPlan } from "../../../src/plan/lab.js";
 import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
@@ -60,7 +60,7 @@ function spec(over: Partial<Record<"p4" | "ovs", object>> = {}): TopologySpec {
 }
 
 describe("P4 switches (BMv2)", () => {
-  const c = compileSpec(spec());
+  const c = compile(spec());
   const p4 = c.lab.devices.find((d) => d.name === "p4")!;
 
   it("ports: lab links first (eth0), then node links after the NAT interface, in link order", () => {
@@ -101,7 +101,7 @@ describe("P4 switches (BMv2)", () => {
   });
 
   it("without grpcPort: simple_switch, no gRPC address", () => {
-    const c2 = compileSpec(spec({ p4: { grpcPort: undefined } }));
+    const c2 = compile(spec({ p4: { grpcPort: undefined } }));
     const argv = c2.lab.devices.find((d) => d.name === "p4")!.services[0]!.argv;
     assert.equal(argv[4], "simple_switch");
     assert.ok(!argv.includes("--grpc-server-addr"));
@@ -139,7 +139,7 @@ describe("P4 switches (BMv2)", () => {
       p4.services.every((s) => s.after === "cluster"),
       "its ports include node links",
     );
-    const labOnly = compileSpec({
+    const labOnly = compile({
       name: "x",
       devices: [
         { name: "h", kind: "host" },
@@ -173,7 +173,7 @@ describe("P4 switches (BMv2)", () => {
 });
 
 describe("Open vSwitch devices", () => {
-  const c = compileSpec(spec());
+  const c = compile(spec());
   const ovs = c.lab.devices.find((d) => d.name === "ovs")!;
 
   it("daemons, a userspace-datapath bridge over all data interfaces (node links too), NORMAL, flows in order", () => {
@@ -211,7 +211,7 @@ describe("Open vSwitch devices", () => {
   });
 
   it("a controller makes the bridge secure (the controller's flows only)", () => {
-    const o = compileSpec(spec({ ovs: { controller: "tcp:192.0.2.10:6653" } })).lab.devices.find((d) => d.name === "ovs")!;
+    const o = compile(spec({ ovs: { controller: "tcp:192.0.2.10:6653" } })).lab.devices.find((d) => d.name === "ovs")!;
     const argvs = o.services.map((s) => s.argv.join(" "));
     assert.ok(argvs.includes("ovs-vsctl set-controller br0 tcp:192.0.2.10:6653"));
     assert.ok(argvs.some((a) => a.includes("fail_mode=secure")));
@@ -244,7 +244,7 @@ describe("bad input on programmable devices", () => {
       assert.throws(
         () => {
           const y = loadTopologyYaml(file);
-          compileSpec(y.spec, y.where);
+          compile(y.spec, y.where);
         },
         (e: Error) => {
           assert.match(e.message.replace(`${file}:`, ""), re);
@@ -259,7 +259,7 @@ describe("bad input on programmable devices", () => {
       "t.yaml",
     );
     assert.throws(
-      () => compileSpec(y.spec, y.where),
+      () => compile(y.spec, y.where),
       (e: Error) =>
         /"192\.0\.2\.1" is not an OpenFlow controller address/.test(e.message) &&
         /grpcPort belongs to P4 switches \(kind: p4-switch\), not to a ovs-switch/.test(e.message),
@@ -274,7 +274,7 @@ describe("bad input on programmable devices", () => {
 describe("examples", () => {
   it("examples/ovs.yaml compiles: an OVS switch between two nodes, pods routed natively", () => {
     const y = loadTopologyYaml(join(ROOT, "examples", "ovs.yaml"));
-    const c = compileSpec(y.spec, y.where);
+    const c = compile(y.spec, y.where);
     assert.equal(c.lab.devices[0]!.services.at(-1)!.argv.at(-1), "priority=10,arp,actions=NORMAL");
     assert.deepEqual(
       c.nodeLinks.map((l) => [l.node, l.deviceIf, l.deviceAddressIf]),

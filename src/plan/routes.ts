@@ -1,0 +1,226 @@
+/**
+ * Static routing on any connected graph. RouteGraph: Dijkstra over per-link costs (hop count when
+ * every cost is 1), and every equal-cost first hop toward a target (ECMP). staticRouter: from a
+ * topology to the routes each device gets (Linux multipath routes where paths tie), the sysctls
+ * that make a multipath route skip a cut link, and the pod routes of native routing. Pure.
+ *
+ * Hand-written rather than a graph library's: ECMP needs the set of *all* equal-cost first hops,
+ * which the shortest-path helpers of the maintained graph libraries (graphology-shortest-path,
+ * ngraph.path) do not give (they return one path); with the distances that is a few lines.
+ */
+
+import { hostOf, networkOf } from "../core/addr.js";
+import type { PodRoute } from "../model/cluster.js";
+import { isNode, isProvided, type StaticRoutePlan, type StaticRouter, type TopologySpec } from "../model/spec.js";
+
+export interface Edge {
+  /** The caller's id (a link index); first hops come back sorted by it. */
+  id: number;
+  a: string;
+  b: string;
+  /** Positive; 1 everywhere means hop count. */
+  cost: number;
+}
+
+export interface FirstHop {
+  edge: Edge;
+  /** The neighbour at the far end of `edge`. */
+  via: string;
+}
+
+interface Adjacent {
+  edge: Edge;
+  peer: string;
+}
+
+export class RouteGraph {
+  private readonly adj = new Map<string, Adjacent[]>();
+  private readonly dist = new Map<string, Map<string, number>>();
+
+  constructor(
+    readonly vertices: readonly string[],
+    readonly edges: readonly Edge[],
+  ) {
+    for (const v of vertices) this.adj.set(v, []);
+    for (const e of edges) {
+      if (!(e.cost > 0)) throw new Error(`edge ${e.id}: cost ${e.cost} is not positive`);
+      this.neighbours(e.a).push({ edge: e, peer: e.b });
+      this.neighbours(e.b).push({ edge: e, peer: e.a });
+    }
+  }
+
+  private neighbours(v: string): Adjacent[] {
+    let l = this.adj.get(v);
+    if (!l) this.adj.set(v, (l = []));
+    return l;
+  }
+
+  /** Connected components (of vertices with at least one edge, plus lone given vertices), each sorted. */
+  components(): string[][] {
+    const seen = new Set<string>();
+    const out: string[][] = [];
+    for (const v of this.adj.keys()) {
+      if (seen.has(v)) continue;
+      const comp: string[] = [];
+      const stack = [v];
+      seen.add(v);
+      while (stack.length) {
+        const u = stack.pop()!;
+        comp.push(u);
+        for (const { peer } of this.neighbours(u))
+          if (!seen.has(peer)) {
+            seen.add(peer);
+            stack.push(peer);
+          }
+      }
+      out.push(comp.sort());
+    }
+    return out;
+  }
+
+  /** Cost of the cheapest path from `from` to every vertex it reaches (Dijkstra; cached). */
+  distances(from: string): Map<string, number> {
+    const cached = this.dist.get(from);
+    if (cached) return cached;
+    const d = new Map<string, number>([[from, 0]]);
+    const done = new Set<string>();
+    // graphs here have tens to hundreds of vertices: a linear scan for the minimum is enough
+    const open = new Set<string>([from]);
+    while (open.size) {
+      let u = "";
+      let best = Infinity;
+      for (const v of open)
+        if (d.get(v)! < best) {
+          best = d.get(v)!;
+          u = v;
+        }
+      open.delete(u);
+      done.add(u);
+      for (const { edge, peer } of this.neighbours(u)) {
+        if (done.has(peer)) continue;
+        const alt = best + edge.cost;
+        if (alt < (d.get(peer) ?? Infinity)) {
+          d.set(peer, alt);
+          open.add(peer);
+        }
+      }
+    }
+    this.dist.set(from, d);
+    return d;
+  }
+
+  /** Cost from `v` to the nearest of `targets` (the graph is undirected: distances from each target). */
+  private costTo(v: string, targets: readonly string[]): number {
+    return Math.min(...targets.map((t) => this.distances(t).get(v) ?? Infinity));
+  }
+
+  /**
+   * Every neighbour of `from` that lies on a cheapest path to the nearest of `targets`, with the
+   * edge to it, sorted by edge id. Empty when `from` is a target or cannot reach one.
+   */
+  firstHops(from: string, targets: readonly string[]): FirstHop[] {
+    if (targets.includes(from)) return [];
+    const here = this.costTo(from, targets);
+    if (here === Infinity) return [];
+    return this.neighbours(from)
+      .filter(({ edge, peer }) => edge.cost + this.costTo(peer, targets) === here)
+      .map(({ edge, peer }) => ({ edge, via: peer }))
+      .sort((x, y) => x.edge.id - y.edge.id);
+  }
+}
+
+/** iproute2 arguments for a route via these next hops: "via A", or "nexthop via A nexthop via B" (ECMP). */
+export function nextHopArgs(via: string | readonly string[]): string {
+  const all = typeof via === "string" ? [via] : via;
+  if (all.length === 1) return `via ${all[0]}`;
+  return all.map((v) => `nexthop via ${v}`).join(" ");
+}
+
+/**
+ * Set in devices with multipath routes: without it the kernel keeps sending a share of the flows
+ * to a next hop whose interface has no carrier (a cut link); with it, the other paths take them.
+ */
+export const MULTIPATH_SYSCTLS: Readonly<Record<string, string>> = {
+  "net.ipv4.conf.all.ignore_routes_with_linkdown": "1",
+  "net.ipv6.conf.all.ignore_routes_with_linkdown": "1",
+};
+
+/** The graph of a topology: links, and each segment member one hop from the segment's device; each edge's end addresses. */
+function topologyGraph(spec: TopologySpec, vertices: string[]): { g: RouteGraph; addrAt: (e: Edge, end: string) => string } {
+  const edges = spec.links.map((l, id) => ({
+    edge: { id, a: l.endpoints[0], b: l.endpoints[1], cost: l.cost ?? 1 },
+    addresses: l.addresses ?? ["", ""],
+  }));
+  for (const s of spec.segments ?? [])
+    for (const m of s.members)
+      edges.push({ edge: { id: edges.length, a: s.device, b: m.name, cost: 1 }, addresses: [s.address, m.address] });
+  const g = new RouteGraph(
+    vertices,
+    edges.map((e) => e.edge),
+  );
+  // parsed once: the plan asks for them per device and destination
+  const hosts = edges.map((e) => e.addresses.map((a) => (a ? hostOf(a) : "")));
+  /** The address of `end` on the link (or segment) of edge `e`. */
+  const addrAt = (e: Edge, end: string) => hosts[e.id]![e.a === end ? 0 : 1]!;
+  return { g, addrAt };
+}
+
+/** Every subnet (link or segment) with the devices on it, in the order of the topology. */
+function subnetsOf(spec: TopologySpec): { net: string; on: string[] }[] {
+  return [
+    ...spec.links.filter((l) => l.addresses).map((l) => ({ net: networkOf(l.addresses![0]), on: [...l.endpoints] })),
+    ...(spec.segments ?? []).map((s) => ({ net: networkOf(s.address), on: [s.device, ...s.members.map((m) => m.name)] })),
+  ];
+}
+
+/** Where a device sends traffic for each subnet it is not on, and for each Kubernetes node. */
+function nextHops(
+  spec: TopologySpec,
+  all: { net: string; on: string[] }[],
+  g: RouteGraph,
+  addrAt: (e: Edge, end: string) => string,
+  device: string,
+) {
+  const hops = (targets: string[]) => [...new Set(g.firstHops(device, targets).map((h) => addrAt(h.edge, h.via)))];
+  const subnets = new Map<string, string[]>();
+  const nodes = new Map<string, string[]>();
+  for (const { net, on } of all) {
+    const via = on.includes(device) ? [] : hops(on);
+    if (via.length) subnets.set(net, via);
+  }
+  for (const n of spec.devices.filter((x) => isNode(x.kind))) {
+    const via = hops([n.name]);
+    if (via.length) nodes.set(n.name, via);
+  }
+  return { subnets, nodes };
+}
+
+/** Static routing over the cheapest paths; several next hops where paths tie (ECMP). On a tree: one path, one next hop. */
+export const staticRouter: StaticRouter = {
+  parts(spec) {
+    const linked = new Set([
+      ...spec.links.flatMap((l) => l.endpoints),
+      ...(spec.segments ?? []).flatMap((s) => [s.device, ...s.members.map((m) => m.name)]),
+    ]);
+    return topologyGraph(spec, [...linked]).g.components();
+  },
+  plan(spec): StaticRoutePlan {
+    const { g, addrAt } = topologyGraph(
+      spec,
+      spec.devices.map((d) => d.name),
+    );
+    const out: StaticRoutePlan = { commands: new Map(), sysctls: new Map(), podRoutes: [] };
+    const all = subnetsOf(spec);
+    // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
+    for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
+      const { subnets, nodes } = nextHops(spec, all, g, addrAt, d.name);
+      out.commands.set(
+        d.name,
+        [...subnets].map(([dst, via]) => `ip route add ${dst} ${nextHopArgs(via)}`),
+      );
+      if ([...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
+      for (const [node, via] of nodes) out.podRoutes.push({ device: d.name, node, via: via.length > 1 ? via : via[0]! } satisfies PodRoute);
+    }
+    return out;
+  },
+};
