@@ -169,7 +169,7 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
     };
   } finally {
     await provider.delete();
-    await destroyCluster(lab, { store, provider }).catch(() => undefined);
+    await destroyCluster(lab, { runtime, store, provider }).catch(() => undefined);
     await teardown(lab, { runtime, store, parallelism });
     rmSync(store.root, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });

@@ -3,13 +3,12 @@ import { requirePrograms } from "../core/host.js";
 import { ClusterBuilder, type BuildResult } from "../engine/cluster.js";
 import { KindProvider } from "../providers/kind.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
-import { createProviderRegistry } from "./root.js";
+import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import type { Reporter } from "../core/reporter.js";
 import { planLab, type Plan } from "../plan/lab.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore } from "../state/store.js";
+import type { StateStore } from "../state/store.js";
 import { compileSpec, validateSpec, type CompiledTopology, type SpecIssue, type SpecPath } from "../topology/compile.js";
 import { staticRouter } from "../plan/routes.js";
 import { KindaError, type Issue } from "../core/errors.js";
@@ -44,7 +43,7 @@ export function validateTopology(spec: TopologySpec): SpecIssue[] {
 /** Compiles and plans without touching anything (dry-run; TS and YAML forms compare equal here). */
 export function planTopology(spec: TopologySpec, opts: UpTopologyOptions = {}): { compiled: CompiledTopology; plan: Plan } {
   const compiled = compileTopology(spec, opts.where);
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   const plan = planLab(compiled.lab, {
     name: spec.name,
     imageMap: opts.imageMap ?? {},
@@ -86,7 +85,7 @@ export class TopologyHandle {
 
   /** How teardown finds the cluster's provider: the one in hand, else the registry. */
   private providers(): { providers: ProviderLookup; provider?: ClusterProvider } {
-    return { providers: createProviderRegistry(), ...(this.builder ? { provider: this.builder.provider } : {}) };
+    return { providers: createProviderRegistry(this.runtime), ...(this.builder ? { provider: this.builder.provider } : {}) };
   }
 
   get name(): string {
@@ -116,11 +115,15 @@ export class TopologyHandle {
 
 export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {}): Promise<TopologyHandle> {
   const { compiled, plan } = planTopology(spec, opts);
-  const runtime = opts.runtime ?? new DockerRuntime();
-  const store = opts.store ?? new StateStore();
+  const runtime = opts.runtime ?? defaultRuntime();
+  const store = opts.store ?? defaultStore();
   const provider = compiled.nodes.length
     ? (opts.provider ??
-      new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {}))
+      new KindProvider(
+        opts.clusterName ?? spec.cluster?.name ?? spec.name,
+        spec.cluster?.image ? { image: spec.cluster.image } : {},
+        runtime,
+      ))
     : undefined;
   // every host program the lab, its nodes and the provider need, all named at once, before anything is created
   if (provider) requirePrograms(["lab", "cluster"], provider.hostPrograms?.() ?? []);
@@ -151,7 +154,7 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
       const left = await teardown(spec.name, {
         runtime,
         store,
-        providers: createProviderRegistry(),
+        providers: createProviderRegistry(runtime),
         ...(provider ? { provider } : {}),
       }).then(
         () => undefined,

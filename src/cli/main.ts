@@ -75,9 +75,8 @@ interface UpFlags {
   var: Record<string, string>;
 }
 
-async function main(argv: string[]): Promise<number> {
-  // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
-  // `kinda --lab NAME <device> [cmd...]` picks the lab.
+/** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */
+function expandShorthand(argv: string[]): string[] {
   const head = argv.slice(0, 2);
   let words = argv.slice(2);
   const lab: string[] = [];
@@ -88,19 +87,17 @@ async function main(argv: string[]): Promise<number> {
   const first = words[0];
   if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
     const rest = words.slice(1);
-    argv = [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
+    return [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
   }
-  let exitCode = 0;
-  const program = new Command();
-  program
-    .name("kinda")
-    .description(
-      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
-    )
-    .version(version())
-    .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
+  return argv;
+}
 
+/** What a command sets for the process to exit with. */
+interface Outcome {
+  exitCode: number;
+}
+
+function upCommand(program: Command, out: Outcome): void {
   program
     .command("up")
     .description("deploy a lab: a Kathara lab directory, a YAML topology, or a TypeScript topology module")
@@ -161,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
           const why = s?.timedOut ? `stopped after ${s.timedOut} s, its start-up timeout` : `exit ${s?.exitCode}`;
           console.log(`start-up FAILED on ${d} at ${s?.failedStep} (${why}); output: ${s?.log}`);
         }
-        exitCode = 3;
+        out.exitCode = 3;
       }
       const dev = r.state.devices[0]?.name ?? "DEVICE";
       console.log(`  status:   kinda status ${name}`);
@@ -169,7 +166,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
       console.log(`  remove:   kinda down ${name}`);
     });
+}
 
+function labCommands(program: Command, out: Outcome): void {
   program
     .command("down")
     .description("tear a lab down (also after a crashed deploy); idempotent")
@@ -210,7 +209,7 @@ async function main(argv: string[]): Promise<number> {
         stdout: process.stdout,
         stderr: process.stderr,
       });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   program
@@ -221,7 +220,7 @@ async function main(argv: string[]): Promise<number> {
     .option("-f, --follow", "keep printing as the log grows (programmable devices)")
     .action(async (lab: string, device: string, o: { follow?: boolean }) => {
       const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
@@ -237,7 +236,9 @@ async function main(argv: string[]): Promise<number> {
     .argument("<name>", "topology name")
     .addOption(labOption())
     .action((name: string, o: { lab?: string }) => console.log(reverseName(name, o.lab)));
+}
 
+function graphCommand(program: Command): void {
   program
     .command("graph")
     .description("a picture of a topology: a lab that is up (with its cluster), a lab directory, FILE.yaml or SCRIPT.ts")
@@ -258,7 +259,9 @@ async function main(argv: string[]): Promise<number> {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
     });
+}
 
+function doctorCommand(program: Command, out: Outcome): void {
   program
     .command("doctor")
     .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
@@ -269,9 +272,11 @@ async function main(argv: string[]): Promise<number> {
       if (o.fix) fixSysctls((l) => console.error(`kinda: ${l}`));
       const r = await doctor();
       console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
-      if (!r.ok) exitCode = 1;
+      if (!r.ok) out.exitCode = 1;
     });
+}
 
+function expandCommand(program: Command): void {
   program
     .command("expand")
     .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
@@ -281,9 +286,27 @@ async function main(argv: string[]): Promise<number> {
       const { expandTopologyYaml } = await import("../app/api.js");
       process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
     });
+}
 
-  await program.parseAsync(argv);
-  return exitCode;
+async function main(argv: string[]): Promise<number> {
+  const out: Outcome = { exitCode: 0 };
+  const program = new Command();
+  program
+    .name("kinda")
+    .description(
+      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
+    )
+    .version(version())
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  upCommand(program, out);
+  labCommands(program, out);
+  graphCommand(program);
+  doctorCommand(program, out);
+  expandCommand(program);
+  await program.parseAsync(expandShorthand(argv));
+  return out.exitCode;
 }
 
 /** What the user sees of an error: the message and hint; a stack only with KINDA_DEBUG=1. */
