@@ -3,7 +3,9 @@
  * kind-real, kind-real-N): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links). Targets: deploy <= 1.5x floor, teardown <= 0.5x
- * deploy. Needs root, the Docker engine and the stand-in images (it runs the test-env set-up).
+ * deploy. Also (bench/live.ts, `--only live`): run-time link changes against 100 ms, and `kinda
+ * exec` against `docker exec` and 0.3 s. Needs root, the Docker engine and the stand-in images
+ * (it runs the test-env set-up).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -23,6 +25,7 @@ import { planCluster } from "../src/plan/cluster.js";
 import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
 import { kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
+import { formatLive, liveScenario, type LiveRow } from "./live.js";
 
 interface Row {
   scenario: string;
@@ -187,7 +190,9 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let clusterRow: ClusterRow | undefined;
   const kindRows: KindRealRow[] = [];
+  let liveRow: LiveRow | undefined;
   try {
+    if (!only || only === "live") liveRow = await liveScenario(parallelism);
     if (!only || only === "cluster") clusterRow = await clusterScenario(parallelism);
     if (!only || only === "data-center-bgp") {
       const labs = conformanceLabs();
@@ -206,7 +211,11 @@ async function main(): Promise<void> {
   }
   if (json) {
     console.log(
-      JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, kind: kindRows }, null, 2),
+      JSON.stringify(
+        { parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, kind: kindRows, live: liveRow },
+        null,
+        2,
+      ),
     );
     return;
   }
@@ -231,6 +240,7 @@ async function main(): Promise<void> {
         `(${k.attachPerNodeSeconds.toFixed(3)} s a node), all Ready ${k.readySeconds.toFixed(1)} s later, ${k.memoryPerNodeMiB.toFixed(0)} MiB a node`,
     );
   }
+  if (liveRow) console.log(formatLive(liveRow));
 }
 
 await main();

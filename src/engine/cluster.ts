@@ -266,6 +266,11 @@ export class ClusterBuilder {
     const plan = this.plan(nodes, devices, state, loadBalancer, identity);
     cluster.hostLinks = plan.hostLinks;
     cluster.deviceUndo = plan.deviceUndo;
+    for (const l of cluster.links ?? [])
+      Object.assign(
+        l,
+        plan.linkIfs.find((x) => x.node === l.node),
+      );
     this.store.update(state);
     // attached early: what is left are the pod CIDRs' routes
     await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);

@@ -10,6 +10,7 @@ import type {
   IptablesRule,
   IptablesTable,
   LinkKind,
+  NetemOp,
   OffloadOffOp,
   Route,
   RpFilterLooseOp,
@@ -78,7 +79,8 @@ export function renderFdb(o: FdbOp): string {
   return `fdb append ${o.mac} dev ${o.dev} dst ${o.dst}`;
 }
 
-export function renderTbf(o: TbfOp): string {
+export function renderTbf(o: TbfOp | NetemOp): string {
+  if (o.op === "netem") return `qdisc replace dev ${o.dev} root netem ${o.args.join(" ")}`;
   return `qdisc replace dev ${o.dev} root tbf rate ${o.rate} burst ${o.burst} latency ${o.latency}`;
 }
 
