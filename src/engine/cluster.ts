@@ -335,7 +335,7 @@ export class ClusterBuilder {
   plan(
     nodes: NodeFacts[],
     devices: DeviceFacts[],
-    state: { netns: string; domains: { name: string; bridge: string }[] },
+    state: { netns: string; domains: { name: string; bridge: string }[] } & Pick<LabState, "external">,
     loadBalancer?: LoadBalancerFacts,
     identity?: NodeIdentity,
   ): ClusterPlan {
@@ -349,6 +349,8 @@ export class ClusterBuilder {
       podCidr: DEFAULT_POD_CIDR,
       labNetns: state.netns,
       domains: state.domains,
+      // a lab Kathara started: its collision domains are bridges in the host namespace
+      ...(state.external ? { domainsInHost: true } : {}),
       ...(identity ? { emulatedIdentity: identity } : {}),
     });
   }
