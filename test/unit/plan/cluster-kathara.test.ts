@@ -3,6 +3,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { hostLinkPrefix } from "../../../src/core/names.js";
 import { planCluster } from "../../../src/plan/cluster.js";
+import { ClusterBuilder } from "../../../src/engine/cluster.js";
+import type { ClusterProvider } from "../../../src/model/provider.js";
+import type { Runtime } from "../../../src/model/container.js";
+import type { StateStore } from "../../../src/state/store.js";
 import { fakeNodes, findStep } from "../../support/facts.js";
 
 describe("cluster plan on a Kathara lab", () => {
@@ -34,5 +38,15 @@ describe("cluster plan on a Kathara lab", () => {
       n1?.ip.some((l) => l.includes("peer name eth2") && l.endsWith("netns 50")),
       n1?.ip.join("\n"),
     );
+  });
+
+  it("the builder plans it so when the lab's state says Kathara started it", () => {
+    const provider = { kind: "fake", name: "k" } as unknown as ClusterProvider;
+    const deps = { runtime: {} as Runtime, store: {} as StateStore };
+    const b = new ClusterBuilder("kl", provider, {}, deps).connect({ node: "n0", domain: "A", nodeAddress: "10.1.0.5/24" });
+    const domains = [{ name: "A", bridge: "kt-0123456789ab" }];
+    const p = b.plan(fakeNodes(1), [], { netns: "", domains, external: { manager: "kathara", hash: "h", user: "u" } });
+    const host = findStep(p, (s) => "host" in s.ns && s.label.includes("collision domains"));
+    assert.deepEqual(host?.ip, [`link set ${hostLinkPrefix("kl")}-d0 master kt-0123456789ab up`]);
   });
 });
