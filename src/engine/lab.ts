@@ -34,7 +34,11 @@ export interface DeployOptions {
   kind?: LabState["kind"];
   /** Wait for start-up scripts to finish (default true). */
   waitStartup?: boolean;
+  /** Told each engine step's device, name and span (performance.now() ms): the bench's phase split. */
+  onStep?: StepListener;
 }
+
+export type StepListener = (device: string, step: string, startMs: number, endMs: number) => void;
 
 export interface DeployResult {
   state: LabState;
@@ -48,14 +52,16 @@ export interface DeployResult {
 
 const TRACE = process.env["KINDA_TRACE"] === "1";
 let traceT0 = performance.now();
-/** KINDA_TRACE=1: one line per engine step with its start and duration (for tuning). */
-async function traced<T>(what: string, f: () => Promise<T>): Promise<T> {
-  if (!TRACE) return f();
+/** KINDA_TRACE=1: one line per engine step with its start and duration (for tuning); spans to onStep. */
+async function traced<T>(device: string, step: string, f: () => Promise<T>, onStep?: StepListener): Promise<T> {
+  if (!TRACE && !onStep) return f();
   const t = performance.now();
   try {
     return await f();
   } finally {
-    process.stderr.write(`trace ${((t - traceT0) / 1000).toFixed(3)} +${((performance.now() - t) / 1000).toFixed(3)} ${what}\n`);
+    const end = performance.now();
+    onStep?.(device, step, t, end);
+    if (TRACE) process.stderr.write(`trace ${((t - traceT0) / 1000).toFixed(3)} +${((end - t) / 1000).toFixed(3)} ${device} ${step}\n`);
   }
 }
 
@@ -225,18 +231,23 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
       try {
         await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
         checkAbort();
-        const id = await pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
+        const id = await pool(() => traced(dev.name, "create", () => runtime.create(containerSpec(dev)), opts.onStep));
         byName.get(dev.name)!.containerId = id;
         checkAbort();
-        const info = await pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
+        const info = await pool(() => traced(dev.name, "start", () => runtime.start(id), opts.onStep));
         if (!info.running || info.pid <= 0)
           throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
-        await traced(`${dev.name} links`, async () => {
-          await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-          await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-          await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
-        });
-        await traced(`${dev.name} services`, () => runServices(runtime, id, dev, "network"));
+        await traced(
+          dev.name,
+          "links",
+          async () => {
+            await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+            await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+            await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+          },
+          opts.onStep,
+        );
+        await traced(dev.name, "services", () => runServices(runtime, id, dev, "network"), opts.onStep);
         started++;
         readyAt = performance.now();
         devStep.update(`starting devices: ${started}/${total} up`);
@@ -254,8 +265,11 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
         return;
       }
       const logPath = store.logPath(plan.lab, dev.name);
-      const res = await traced(`${dev.name} startup`, () =>
-        runStartupSteps(runtime, ds.containerId!, dev, { logPath, defaultTimeoutMs, ...(signal ? { signal } : {}) }),
+      const res = await traced(
+        dev.name,
+        "startup",
+        () => runStartupSteps(runtime, ds.containerId!, dev, { logPath, defaultTimeoutMs, ...(signal ? { signal } : {}) }),
+        opts.onStep,
       );
       ds.startup = res;
       if (res.status === "failed") failedDevices.push(dev.name);
