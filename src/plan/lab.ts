@@ -2,6 +2,7 @@
  * The plan: from a Lab plus options, every container, bridge, veth and start-up step to create,
  * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
  */
+import { execSteps } from "./exec-steps.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import type { Device, DeviceRole, Lab, LabWarning, ServiceStep } from "../model/lab.js";
@@ -209,7 +210,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
     const step = (list: StartupStep[], label: string, from: StartupStep["from"]) => list.push({ label, file: label, from });
     if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup });
     if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup });
-    dev.exec.forEach((command, i) => step(startup, `exec-${i}`, { text: command + "\n" }));
+    for (const e of execSteps(dev.exec)) step(startup, e.label, { text: e.text });
     const shutdown: StartupStep[] = [];
     if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown });
     if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown });
