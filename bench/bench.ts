@@ -163,6 +163,7 @@ async function scenario(name: string, src: Source, parallelism: number, peers: s
   const [[d, t], rssPeakMB] = await rssPeak(async () => {
     t0 = performance.now();
     const d = await deploy(plan, { runtime, store, parallelism, onStep: rec.onStep });
+    if (d.failedDevices.length) console.error(`bench: ${name}: start-up failed on ${d.failedDevices.join(" ")} (see the device logs)`);
     const t = await teardown(plan.lab, { runtime, store, parallelism });
     return [d, t] as const;
   });
