@@ -2,7 +2,8 @@
  * Generated topologies with static routing on graphs that are not trees: a leaf-spine fabric
  * (examples/leaf-spine.yaml, through the CLI) whose hosts reach each other over both spines (ECMP)
  * and still do when one spine's links lose their carrier; a k=4 fat tree of 16 fixture nodes
- * routing pod traffic natively (no tunnel) over its equal-cost paths.
+ * routing pod traffic natively (no tunnel) over its equal-cost paths; a generated fabric with a
+ * shared segment of a host and two nodes (examples/clos-k8s.yaml).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -148,5 +149,37 @@ describe("a k=4 fat tree of 16 fixture nodes, pods routed natively (encapsulatio
       await provider.delete();
     }
     await assertNothingLeft("t-fat-tree-gen", linksBefore);
+  });
+});
+
+describe("examples/clos-k8s.yaml: a generated leaf-spine with Kubernetes leaves and a shared segment", () => {
+  it("the segment's host and nodes reach each other and the fabric's nodes; pods routed natively; vars set the shaping", async () => {
+    const provider = new FixtureProvider("kfxs");
+    const y = loadTopologyYaml(join(ROOT, "examples", "clos-k8s.yaml"), { vars: { rate: "40mbit" } });
+    const spec = { ...y.spec, name: "t-clos-k8s" };
+    const h = await upTopology(spec, { provider, imageMap: IMAGE_MAP, where: y.where });
+    try {
+      const h1 = hostOf(spec.links.find((l) => l.endpoints[1] === "h1_1")!.addresses![1]);
+      // the host on the segment: a segment neighbour directly, a node under leaf1 through the fabric
+      assert.ok(await reachesAll("t-clos-k8s", "pc", ["192.168.50.11", "192.168.50.12", h1]), "pc reaches w5, w6 and h1_1");
+      for (const [from, to] of [
+        ["w5", "w6"],
+        ["w5", "h1_1"],
+        ["h3_1", "w6"],
+      ] as const) {
+        const r = provider.inPod(from, 0, ["ping", "-c", "2", "-W", "2", provider.podIp(to, 1)]);
+        assert.equal(r.code, 0, `${from} pod -> ${to} pod: ${r.out}`);
+      }
+      const tc = execFileSync("nsenter", ["-t", String(provider.fact("w5").pid), "-n", "tc", "qdisc", "show", "dev", "eth1"], {
+        encoding: "utf8",
+      });
+      assert.match(tc, /tbf .*rate 40Mbit/, "--var rate=40mbit shaped w5's link");
+      const leaf4 = await kindaOk("exec", "--lab", "t-clos-k8s", "leaf4", "--", "ip", "-br", "addr", "show");
+      assert.match(leaf4, /192\.168\.50\.1\/24/, "leaf4 has the segment's address");
+    } finally {
+      await h.down();
+      await provider.delete();
+    }
+    await assertNothingLeft("t-clos-k8s", linksBefore);
   });
 });
