@@ -12,8 +12,8 @@ const LAYERS = {
   net: ["core", "model"],
   runtime: ["core", "model"],
   state: ["core", "model"],
-  engine: ["core", "model", "plan", "net", "runtime", "state"],
-  providers: ["core", "model", "net", "runtime"],
+  engine: ["core", "model", "plan", "net", "state"],
+  providers: ["core", "model", "net"],
   app: ["core", "model", "topology", "plan", "net", "runtime", "state", "engine", "providers"],
   cli: ["core", "app"],
 };
@@ -35,10 +35,14 @@ function layerRules() {
           },
         ]
       : [];
-    return {
-      files: [`src/${folder}/**/*.ts`],
-      rules: { "no-restricted-imports": ["error", { paths: packages, patterns }] },
-    };
+    const rules = { "no-restricted-imports": ["error", { paths: packages, patterns }] };
+    // adapters are made in the composition root (app/root.ts) and passed down
+    if (folder !== "app")
+      rules["no-restricted-syntax"] = [
+        "error",
+        { selector: "NewExpression[callee.name=/^(DockerRuntime|StateStore)$/]", message: "make adapters in app/root.ts and pass them in" },
+      ];
+    return { files: [`src/${folder}/**/*.ts`], rules };
   });
 }
 
@@ -67,4 +71,6 @@ export default tseslint.config(
     },
   },
   ...layerRules(),
+  // small functions in the product: one that outgrows this is split where its steps are
+  { files: ["src/**/*.ts"], rules: { "max-lines-per-function": ["error", { max: 80, skipBlankLines: true, skipComments: true }] } },
 );

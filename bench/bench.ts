@@ -6,6 +6,8 @@
  * containerlab,kathara runs those tools on the same lab in alternation where installed.
  * Targets (issue 18): deploy <= 1.2x floor, time per device flat 18 -> 200, teardown <= 0.3x
  * deploy, RSS < 150 MB at 200 devices. Needs root, the Docker engine and the stand-in images.
+ * Also (bench/live.ts, `--only live`): run-time link changes against 100 ms, and `kinda exec`
+ * against `docker exec` and 0.3 s.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +29,7 @@ import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
 import { planCluster } from "../src/plan/cluster.js";
 import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
+import { formatLive, liveScenario, type LiveRow } from "./live.js";
 
 interface Row {
   scenario: string;
@@ -274,7 +277,7 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
     };
   } finally {
     await provider.delete();
-    await destroyCluster(lab, { store, provider }).catch(() => undefined);
+    await destroyCluster(lab, { runtime, store, provider }).catch(() => undefined);
     await teardown(lab, { runtime, store, parallelism });
     rmSync(store.root, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
@@ -289,7 +292,7 @@ const GENERATED: Record<string, () => TopologySpec> = {
   "leaf-spine-200": () => leafSpine({ spines: 4, leaves: 14, perLeaf: 13 }),
   "fat-tree-208": () => fatTree({ k: 8 }),
 };
-const ALL = ["cluster", "data-center-bgp", "generated-50", ...Object.keys(GENERATED)];
+const ALL = ["live", "cluster", "data-center-bgp", "generated-50", ...Object.keys(GENERATED)];
 
 function chosen(): string[] {
   const onlyIdx = process.argv.indexOf("--only");
@@ -323,7 +326,7 @@ async function runScenarios(names: string[], parallelism: number, peers: string[
   generatedLab(gen);
   try {
     for (const n of names) {
-      if (n === "cluster") continue;
+      if (n === "cluster" || n === "live") continue;
       if (n === "data-center-bgp") {
         const labs = conformanceLabs();
         if ("dir" in labs) rows.push(await scenario(n, { labDir: resolve(labs.dir, "data-center-bgp") }, parallelism, peers));
@@ -370,10 +373,13 @@ async function main(): Promise<void> {
   ensureTestEnv();
   const parallelism = defaultParallelism();
   const peers = peersWanted();
+  const liveRow = names.includes("live") ? await liveScenario(parallelism) : undefined;
   const clusterRow = names.includes("cluster") ? await clusterScenario(parallelism) : undefined;
   const rows = await runScenarios(names, parallelism, peers);
   if (json) {
-    console.log(JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow }, null, 2));
+    console.log(
+      JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, live: liveRow }, null, 2),
+    );
     return;
   }
   printRows(rows, parallelism);
@@ -382,6 +388,7 @@ async function main(): Promise<void> {
       `cluster: ${clusterRow.nodes} fixture nodes on ${clusterRow.devices} devices: vxlan plumbing ${clusterRow.vxlanPlumbingSeconds.toFixed(2)} s (${clusterRow.vxlanPlanSize} operations; target <= 3 s); gre plan ${clusterRow.grePlanSize} operations`,
     );
   }
+  if (liveRow) console.log(formatLive(liveRow));
 }
 
 await main();

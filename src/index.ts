@@ -3,18 +3,19 @@ export * from "./core/errors.js";
 export * from "./model/lab.js";
 export { parseLabConf, parseLabDep, loadKatharaLab } from "./topology/kathara.js";
 export { planLab, formatPlan, type Plan, type DevicePlan } from "./plan/lab.js";
-export { deploy, teardown, preflight } from "./engine/lab.js";
+export { preflight } from "./engine/lab.js";
+export { deploy, teardown, ClusterBuilder, destroyCluster, KindProvider } from "./app/library.js";
 export type { Reporter, Step } from "./core/reporter.js";
 export type { Runtime, ContainerSpec, ContainerInfo } from "./model/container.js";
 export { DockerRuntime } from "./runtime/docker.js";
 export { StateStore } from "./state/store.js";
 export { up, down, status, execIn, findDevice, dryRun, resolveLabName } from "./app/api.js";
-export { ClusterBuilder, destroyCluster, discoverDevices } from "./engine/cluster.js";
-export { KindProvider, kindConfig, kindConfigYaml, kindFromState } from "./providers/kind.js";
+export { discoverDevices } from "./engine/cluster.js";
+export { kindConfig, kindConfigYaml, kindFromState } from "./providers/kind.js";
 export { planCluster, formatClusterPlan } from "./plan/cluster.js";
 export { ClusterExistsError, type ClusterProvider, type ProviderFactory, type ProviderLookup } from "./model/provider.js";
 export { ProviderRegistry } from "./providers/registry.js";
-export { createProviderRegistry } from "./app/root.js";
+export { createProviderRegistry, defaultRuntime, defaultStore } from "./app/root.js";
 export * from "./model/cluster.js";
 export { whoIs, reverseName, clusterNodes } from "./app/api.js";
 export * from "./model/spec.js";
@@ -39,3 +40,8 @@ export {
   IncSwitchMeta,
   OvsSwitchMeta,
 } from "./app/tree.js";
+export { capture, captureArgv, changeLink, checkShaping, netemAvailable, linkCounters, sampleLinks, formatLinks } from "./app/live.js";
+export type { CaptureOptions, LinkChange, LinkCounters } from "./app/live.js";
+export { resolveEndpoint, shapeOps, cutOps, inverse, commandsFor, type LiveOp, type LinkTarget, type IfRef } from "./plan/live.js";
+export { shapingProblems, qdiscArgs, type Shaping } from "./core/tc.js";
+export { parseKindaSideFile, KINDA_SIDE_FILE } from "./topology/kathara.js";

@@ -4,14 +4,13 @@ import { existsSync, readFileSync } from "node:fs";
 import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan, planLab } from "../plan/lab.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import type { ExecResult, Runtime } from "../model/container.js";
-import { StateStore, type LabState } from "../state/store.js";
+import type { LabState, StateStore } from "../state/store.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
 import { formatTopologyPlan, planTopology, upTopology } from "./topology.js";
 import type { ProviderLookup } from "../model/provider.js";
-import { createProviderRegistry } from "./root.js";
+import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
 import type { Reporter } from "../core/reporter.js";
 import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
@@ -57,7 +56,7 @@ export async function dryRun(
   opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore; vars?: Record<string, string> } = {},
 ): Promise<string> {
   const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   if (src.type === "topology") {
     const spec = overridden(src.spec, opts);
     const t = planTopology(spec, { store, imageMap: opts.imageMap ?? {}, source: src.path, ...(src.where ? { where: src.where } : {}) });
@@ -81,7 +80,7 @@ export { expandTopologyYaml } from "../topology/yaml.js";
 
 export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
   const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   const common = {
     store,
     ...(opts.runtime ? { runtime: opts.runtime } : {}),
@@ -108,7 +107,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     source: src.path,
   });
   return deploy(plan, {
-    runtime: opts.runtime ?? new DockerRuntime(),
+    runtime: opts.runtime ?? defaultRuntime(),
     kind: "kathara",
     ...common,
     ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
@@ -120,7 +119,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
  * which means only a lab whose recorded source is that path (never one of the same base name
  * deployed from elsewhere).
  */
-export function resolveLabName(arg: string, store = new StateStore()): string {
+export function resolveLabName(arg: string, store = defaultStore()): string {
   const names = store.list();
   if (names.includes(arg)) return arg;
   if (!existsSync(arg)) return arg;
@@ -138,14 +137,15 @@ export async function down(
   nameOrPath: string,
   opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter; forgetCluster?: boolean; providers?: ProviderLookup } = {},
 ) {
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
+  const runtime = opts.runtime ?? defaultRuntime();
   const name = resolveLabName(nameOrPath, store);
   return teardown(name, {
-    runtime: opts.runtime ?? new DockerRuntime(),
+    runtime,
     store,
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
     ...(opts.forgetCluster ? { forgetCluster: true } : {}),
-    providers: opts.providers ?? createProviderRegistry(),
+    providers: opts.providers ?? createProviderRegistry(runtime),
   });
 }
 
@@ -173,11 +173,13 @@ export interface LabStatus {
   devices: DeviceStatus[];
   warnings: string[];
   cluster?: LabState["cluster"];
+  /** Run-time changes (kinda link): cut links and shaping. */
+  live?: LabState["live"];
 }
 
 export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore } = {}): Promise<LabStatus[]> {
-  const store = opts.store ?? new StateStore();
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const store = opts.store ?? defaultStore();
+  const runtime = opts.runtime ?? defaultRuntime();
   const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
   const names = name
     ? [resolveLabName(name, store)]
@@ -228,6 +230,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     };
     if (st?.source) ls.source = st.source;
     if (st?.cluster) ls.cluster = st.cluster;
+    if (st?.live && (st.live.cuts.length || st.live.shaping.length)) ls.live = st.live;
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
   });
@@ -254,7 +257,7 @@ export async function logsOf(
   device: string,
   opts: { follow?: boolean; runtime?: Runtime; store?: StateStore; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
 ): Promise<ExecResult> {
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   const name = resolveLabName(lab, store);
   const d = store.read(name)?.devices.find((x) => x.name === device);
   if (!d) throw new KindaError(`no device ${device} in lab ${name}`, { hint: `kinda status ${name} lists its devices` });
@@ -264,88 +267,17 @@ export async function logsOf(
     (opts.stdout ?? process.stdout).write(text);
     return { exitCode: 0, output: opts.stdout ? "" : text };
   }
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const runtime = opts.runtime ?? defaultRuntime();
   const c = await findDevice(device, name, { runtime, store });
   const argv = opts.follow ? ["tail", "-n", "+1", "-F", d.role.logFile] : ["cat", d.role.logFile];
   return runtime.exec(c.id, argv, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.stderr ? { stderr: opts.stderr } : {}) });
 }
 
-/** Kubernetes nodes of every lab's cluster, with their lab. */
-export function clusterNodes(store = new StateStore()): { lab: string; name: string; k8sName: string; container: string }[] {
-  return store.list().flatMap((lab) => (store.read(lab)?.cluster?.nodes ?? []).map((n) => ({ lab, ...n })));
-}
-
-/** Finds the container of a device or a Kubernetes node; with no lab given, the one that has it. */
-export async function findDevice(device: string, lab: string | undefined, opts: { runtime?: Runtime; store?: StateStore } = {}) {
-  const runtime = opts.runtime ?? new DockerRuntime();
-  const labels: Record<string, string> = { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_DEVICE]: device };
-  if (lab) labels[LABEL_LAB] = lab;
-  const found = (await runtime.list(labels)).map((c) => ({ lab: c.labels[LABEL_LAB] ?? "", id: c.id, name: c.name, running: c.running }));
-  for (const n of clusterNodes(opts.store)) {
-    if (n.name !== device || (lab && n.lab !== lab)) continue;
-    const c = await runtime.inspect(n.container);
-    if (c) found.push({ lab: n.lab, id: c.id, name: c.name, running: c.running });
-  }
-  if (found.length === 0) {
-    throw new KindaError(`no device or Kubernetes node named ${device}${lab ? ` in lab ${lab}` : " in any lab that is up"}`, {
-      hint: "kinda status lists labs and their devices",
-    });
-  }
-  if (found.length > 1) {
-    const labs = found.map((c) => c.lab).join(", ");
-    throw new KindaError(`device ${device} exists in several labs (${labs})`, { hint: "pick one with --lab NAME (or KINDA_LAB=NAME)" });
-  }
-  const c = found[0]!;
-  if (!c.running) throw new KindaError(`${device} (container ${c.name}) is not running`);
-  return c;
-}
-
-/** `kinda who K8S_NAME`: the topology name of a Kubernetes node. */
-export function whoIs(k8sName: string, lab?: string, store = new StateStore()): string {
-  const m = clusterNodes(store).filter((n) => n.k8sName === k8sName && (!lab || n.lab === lab));
-  if (m.length === 0) throw new KindaError(`no Kubernetes node named ${k8sName} in ${lab ? `lab ${lab}` : "any lab"}`);
-  if (m.length > 1)
-    throw new KindaError(`Kubernetes node ${k8sName} is in several labs (${m.map((n) => n.lab).join(", ")})`, {
-      hint: "pick one with --lab",
-    });
-  return m[0]!.name;
-}
-
-/** `kinda reverse NAME`: the Kubernetes node name of a topology node. */
-export function reverseName(name: string, lab?: string, store = new StateStore()): string {
-  const m = clusterNodes(store).filter((n) => n.name === name && (!lab || n.lab === lab));
-  if (m.length === 0) throw new KindaError(`no Kubernetes node with topology name ${name} in ${lab ? `lab ${lab}` : "any lab"}`);
-  if (m.length > 1)
-    throw new KindaError(`${name} is a node in several labs (${m.map((n) => n.lab).join(", ")})`, { hint: "pick one with --lab" });
-  return m[0]!.k8sName;
-}
-
-export interface ExecInOptions {
-  lab?: string;
-  runtime?: Runtime;
-  interactive?: boolean;
-  stdin?: boolean;
-  stdout?: NodeJS.WritableStream;
-  stderr?: NodeJS.WritableStream;
-}
-
-/** Runs argv (default: the device's shell) in a device; output collected unless streams are given. */
-export async function execIn(device: string, argv: string[], opts: ExecInOptions = {}): Promise<ExecResult> {
-  const runtime = opts.runtime ?? new DockerRuntime();
-  const c = await findDevice(device, opts.lab, { runtime });
-  const store = new StateStore();
-  const shell = store.read(c.lab)?.devices.find((d) => d.name === device)?.shell ?? "/bin/bash";
-  const cmd = argv.length ? argv : [shell];
-  return runtime.exec(c.id, cmd, {
-    interactive: opts.interactive ?? false,
-    stdin: opts.stdin ?? false,
-    ...(opts.stdout ? { stdout: opts.stdout } : {}),
-    ...(opts.stderr ? { stderr: opts.stderr } : {}),
-  });
-}
+import { findDevice } from "./exec.js";
+export { clusterNodes, execIn, findDevice, reverseName, whoIs, type ExecInOptions } from "./exec.js";
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
-export async function graphFor(arg: string, store = new StateStore(), vars?: Record<string, string>): Promise<Graph> {
+export async function graphFor(arg: string, store = defaultStore(), vars?: Record<string, string>): Promise<Graph> {
   // a path first: a path is never a lab name (the store refuses names with a slash)
   const st = existsSync(arg) ? undefined : store.read(arg);
   if (st) return graphFromState(st);

@@ -1,11 +1,24 @@
 /**
- * The composition root: the one place that decides which adapters and providers the library
- * and the CLI use. Everything below app/ gets them passed in.
+ * The composition root: the one place that makes the adapters (the Docker runtime, the state
+ * store) and the provider registry. Everything below app/ gets them passed in.
  */
+import type { Runtime } from "../model/container.js";
 import { kindFromState } from "../providers/kind.js";
 import { ProviderRegistry } from "../providers/registry.js";
+import { DockerRuntime } from "../runtime/docker.js";
+import { StateStore } from "../state/store.js";
+
+/** The container runtime kinda uses: Docker, through its Engine API. */
+export function defaultRuntime(): Runtime {
+  return new DockerRuntime();
+}
+
+/** The state store at $KINDA_STATE_DIR (default /var/lib/kinda). */
+export function defaultStore(): StateStore {
+  return new StateStore();
+}
 
 /** The registry of cluster providers: one line per provider. */
-export function createProviderRegistry(): ProviderRegistry {
-  return new ProviderRegistry().register("kind", kindFromState);
+export function createProviderRegistry(runtime: Runtime = defaultRuntime()): ProviderRegistry {
+  return new ProviderRegistry().register("kind", kindFromState(runtime));
 }

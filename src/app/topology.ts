@@ -3,19 +3,20 @@ import { requirePrograms } from "../core/host.js";
 import { ClusterBuilder, type BuildResult } from "../engine/cluster.js";
 import { KindProvider } from "../providers/kind.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
-import { createProviderRegistry } from "./root.js";
+import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import type { Reporter } from "../core/reporter.js";
 import { planLab, type Plan } from "../plan/lab.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore } from "../state/store.js";
+import type { StateStore } from "../state/store.js";
 import { compileSpec, validateSpec, type CompiledTopology, type SpecIssue, type SpecPath } from "../topology/compile.js";
 import { staticRouter } from "../plan/routes.js";
 import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
 import { runServices } from "../engine/services.js";
+import { checkDeployShaping } from "../engine/live.js";
+import { describeShaping } from "../core/tc.js";
 
 export interface UpTopologyOptions {
   provider?: ClusterProvider;
@@ -44,7 +45,7 @@ export function validateTopology(spec: TopologySpec): SpecIssue[] {
 /** Compiles and plans without touching anything (dry-run; TS and YAML forms compare equal here). */
 export function planTopology(spec: TopologySpec, opts: UpTopologyOptions = {}): { compiled: CompiledTopology; plan: Plan } {
   const compiled = compileTopology(spec, opts.where);
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
   const plan = planLab(compiled.lab, {
     name: spec.name,
     imageMap: opts.imageMap ?? {},
@@ -65,7 +66,7 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
     const who = (node: string) => (node === LOAD_BALANCER && c.loadBalancer ? `${c.loadBalancer}(load balancer)` : node);
     for (const l of c.nodeLinks)
       out.push(
-        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device ? `${l.device} ${l.deviceAddress}` : `segment ${l.domain} via ${l.gateway}`}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
+        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device ? `${l.device} ${l.deviceAddress}` : `segment ${l.domain} via ${l.gateway}`}${l.nodeTc ? ` tc from the node: ${describeShaping(l.nodeTc)}` : ""}${l.deviceTc ? ` tc from ${l.device}: ${describeShaping(l.deviceTc)}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
       );
     for (const r of c.clusterOptions.podRoutes ?? [])
       out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);
@@ -86,7 +87,7 @@ export class TopologyHandle {
 
   /** How teardown finds the cluster's provider: the one in hand, else the registry. */
   private providers(): { providers: ProviderLookup; provider?: ClusterProvider } {
-    return { providers: createProviderRegistry(), ...(this.builder ? { provider: this.builder.provider } : {}) };
+    return { providers: createProviderRegistry(this.runtime), ...(this.builder ? { provider: this.builder.provider } : {}) };
   }
 
   get name(): string {
@@ -116,15 +117,26 @@ export class TopologyHandle {
 
 export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {}): Promise<TopologyHandle> {
   const { compiled, plan } = planTopology(spec, opts);
-  const runtime = opts.runtime ?? new DockerRuntime();
-  const store = opts.store ?? new StateStore();
+  const runtime = opts.runtime ?? defaultRuntime();
+  const store = opts.store ?? defaultStore();
   const provider = compiled.nodes.length
     ? (opts.provider ??
-      new KindProvider(opts.clusterName ?? spec.cluster?.name ?? spec.name, spec.cluster?.image ? { image: spec.cluster.image } : {}))
+      new KindProvider(
+        opts.clusterName ?? spec.cluster?.name ?? spec.name,
+        spec.cluster?.image ? { image: spec.cluster.image } : {},
+        runtime,
+      ))
     : undefined;
   // every host program the lab, its nodes and the provider need, all named at once, before anything is created
   if (provider) requirePrograms(["lab", "cluster"], provider.hostPrograms?.() ?? []);
   await provider?.preflight?.(); // e.g. a kind CLI that does not run: say so before creating anything
+  await checkDeployShaping(
+    compiled.nodeLinks.flatMap((l) =>
+      [l.nodeTc, l.deviceTc].flatMap((s) =>
+        s ? [{ endpoint: `${l.node}--${l.device}`, shaping: s, field: `link ${l.node}--${l.device} tc` }] : [],
+      ),
+    ),
+  );
   const network = await deploy(plan, {
     runtime,
     store,
@@ -151,7 +163,7 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
       const left = await teardown(spec.name, {
         runtime,
         store,
-        providers: createProviderRegistry(),
+        providers: createProviderRegistry(runtime),
         ...(provider ? { provider } : {}),
       }).then(
         () => undefined,

@@ -2,11 +2,31 @@
 /** The `kinda` command line. */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
+import type { LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
-import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "expand", "doctor", "help"]);
+// Modules load when a verb needs them (dynamic import): `kinda DEVICE CMD` must not pay for
+// dockerode, the topology compiler, the Kubernetes client or the picture renderer.
+const api = () => import("../app/api.js");
+const terminalReporter = async () => (await import("./render.js")).terminalReporter();
+
+const KNOWN_COMMANDS = new Set([
+  "up",
+  "down",
+  "status",
+  "exec",
+  "logs",
+  "who",
+  "reverse",
+  "graph",
+  "expand",
+  "doctor",
+  "link",
+  "device",
+  "capture",
+  "top",
+  "help",
+]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -62,6 +82,14 @@ function printStatus(labs: LabStatus[]): void {
       console.log(`  cluster ${c.name} (${c.provider}, ${c.encapsulation}, ${c.phase}):`);
       for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
     }
+    const cuts = [...new Set(l.live?.cuts.map((x) => x.endpoint))];
+    if (cuts.length) console.log(`  cut links (kinda link ${l.name} ENDPOINT up): ${cuts.join(", ")}`);
+    for (const s of l.live?.shaping ?? [])
+      console.log(
+        `  shaped ${s.endpoint} ${s.direction}: ${Object.entries(s.shaping)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(" ")}`,
+      );
   }
 }
 
@@ -75,9 +103,8 @@ interface UpFlags {
   var: Record<string, string>;
 }
 
-async function main(argv: string[]): Promise<number> {
-  // The seed's shorthand: `kinda <device> [cmd...]` is `kinda exec <device> -- [cmd...]`.
-  // `kinda --lab NAME <device> [cmd...]` picks the lab.
+/** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */
+function expandShorthand(argv: string[]): string[] {
   const head = argv.slice(0, 2);
   let words = argv.slice(2);
   const lab: string[] = [];
@@ -88,19 +115,17 @@ async function main(argv: string[]): Promise<number> {
   const first = words[0];
   if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
     const rest = words.slice(1);
-    argv = [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
+    return [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
   }
-  let exitCode = 0;
-  const program = new Command();
-  program
-    .name("kinda")
-    .description(
-      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
-    )
-    .version(version())
-    .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
+  return argv;
+}
 
+/** What a command sets for the process to exit with. */
+interface Outcome {
+  exitCode: number;
+}
+
+function upCommand(program: Command, out: Outcome): void {
   program
     .command("up")
     .description("deploy a lab: a Kathara lab directory, a YAML topology, or a TypeScript topology module")
@@ -122,6 +147,7 @@ async function main(argv: string[]): Promise<number> {
         vars: o.var,
       };
       if (o.dryRun) {
+        const { dryRun } = await api();
         console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
@@ -143,7 +169,8 @@ async function main(argv: string[]): Promise<number> {
       };
       process.on("SIGINT", onSig);
       process.on("SIGTERM", onSig);
-      const reporter = terminalReporter();
+      const reporter = await terminalReporter();
+      const { up } = await api();
       const r = await up(path, {
         ...overrides,
         imageMap: o.imageMap,
@@ -161,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
           const why = s?.timedOut ? `stopped after ${s.timedOut} s, its start-up timeout` : `exit ${s?.exitCode}`;
           console.log(`start-up FAILED on ${d} at ${s?.failedStep} (${why}); output: ${s?.log}`);
         }
-        exitCode = 3;
+        out.exitCode = 3;
       }
       const dev = r.state.devices[0]?.name ?? "DEVICE";
       console.log(`  status:   kinda status ${name}`);
@@ -169,7 +196,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(`  a command: kinda exec --lab ${name} ${dev} -- ip -br addr`);
       console.log(`  remove:   kinda down ${name}`);
     });
+}
 
+function labCommands(program: Command, out: Outcome): void {
   program
     .command("down")
     .description("tear a lab down (also after a crashed deploy); idempotent")
@@ -179,7 +208,8 @@ async function main(argv: string[]): Promise<number> {
       "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster",
     )
     .action(async (arg: string, o: { force?: boolean }) => {
-      const r = await down(arg, { reporter: terminalReporter(), ...(o.force ? { forgetCluster: true } : {}) });
+      const { down } = await api();
+      const r = await down(arg, { reporter: await terminalReporter(), ...(o.force ? { forgetCluster: true } : {}) });
       console.log(`removed lab ${arg}: ${r.containers} containers, its namespace and state (${r.seconds.toFixed(1)} s)`);
     });
 
@@ -188,7 +218,14 @@ async function main(argv: string[]): Promise<number> {
     .description("labs that are up, their devices and start-up results")
     .argument("[name|path]", "one lab")
     .option("--json", "machine-readable output")
-    .action(async (arg: string | undefined, o: { json?: boolean }) => {
+    .option("--links", "per-link packets, bytes, drops and rates (refreshing; with --json: one sample over a second)")
+    .option("--interval <seconds>", "refresh period of --links", (v) => Number(v), 2)
+    .action(async (arg: string | undefined, o: { json?: boolean; links?: boolean; interval: number }) => {
+      if (o.links) {
+        if (!arg) throw new KindaError("--links needs a LAB");
+        return (await import("./live.js")).watchLinks(arg, o);
+      }
+      const { status } = await api();
       const labs = await status(arg);
       if (o.json) console.log(JSON.stringify(labs, null, 2));
       else printStatus(labs);
@@ -203,6 +240,7 @@ async function main(argv: string[]): Promise<number> {
     .option("-i, --stdin", "pass standard input to the command (when not on a terminal)")
     .action(async (device: string, cmd: string[], o: { lab?: string; stdin?: boolean }) => {
       const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      const { execIn } = await import("../app/exec.js");
       const r = await execIn(device, cmd, {
         ...(o.lab ? { lab: o.lab } : {}),
         interactive,
@@ -210,7 +248,7 @@ async function main(argv: string[]): Promise<number> {
         stdout: process.stdout,
         stderr: process.stderr,
       });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   program
@@ -220,8 +258,9 @@ async function main(argv: string[]): Promise<number> {
     .argument("<device>", "device name")
     .option("-f, --follow", "keep printing as the log grows (programmable devices)")
     .action(async (lab: string, device: string, o: { follow?: boolean }) => {
+      const { logsOf } = await api();
       const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
-      exitCode = r.exitCode;
+      out.exitCode = r.exitCode;
     });
 
   const labOption = () => new Option("--lab <name>", "lab of the cluster, when several are up").env("KINDA_LAB");
@@ -230,14 +269,16 @@ async function main(argv: string[]): Promise<number> {
     .description("the topology name of a Kubernetes node (e.g. kinda who kinda-worker2)")
     .argument("<k8s-node>", "Kubernetes node name")
     .addOption(labOption())
-    .action((k8s: string, o: { lab?: string }) => console.log(whoIs(k8s, o.lab)));
+    .action(async (k8s: string, o: { lab?: string }) => console.log((await import("../app/exec.js")).whoIs(k8s, o.lab)));
   program
     .command("reverse")
     .description("the Kubernetes node name of a topology node (kubectl label node $(kinda reverse w1) ...)")
     .argument("<name>", "topology name")
     .addOption(labOption())
-    .action((name: string, o: { lab?: string }) => console.log(reverseName(name, o.lab)));
+    .action(async (name: string, o: { lab?: string }) => console.log((await import("../app/exec.js")).reverseName(name, o.lab)));
+}
 
+function graphCommand(program: Command): void {
   program
     .command("graph")
     .description("a picture of a topology: a lab that is up (with its cluster), a lab directory, FILE.yaml or SCRIPT.ts")
@@ -258,7 +299,9 @@ async function main(argv: string[]): Promise<number> {
         throw new KindaError("PNG is binary: pass -o FILE.png or redirect standard output");
       } else process.stdout.write(data);
     });
+}
 
+function doctorCommand(program: Command, out: Outcome): void {
   program
     .command("doctor")
     .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
@@ -267,9 +310,11 @@ async function main(argv: string[]): Promise<number> {
       const { doctor, formatDoctor } = await import("../app/doctor.js");
       const r = await doctor();
       console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
-      if (!r.ok) exitCode = 1;
+      if (!r.ok) out.exitCode = 1;
     });
+}
 
+function expandCommand(program: Command): void {
   program
     .command("expand")
     .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
@@ -279,9 +324,28 @@ async function main(argv: string[]): Promise<number> {
       const { expandTopologyYaml } = await import("../app/api.js");
       process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
     });
+}
 
-  await program.parseAsync(argv);
-  return exitCode;
+async function main(argv: string[]): Promise<number> {
+  const out: Outcome = { exitCode: 0 };
+  const program = new Command();
+  program
+    .name("kinda")
+    .description(
+      "Emulated networks of containers (Kathara labs as they are), with Kubernetes nodes inside them.\nShorthand: kinda DEVICE [CMD...] runs CMD (default: a shell) in a device.",
+    )
+    .version(version())
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  upCommand(program, out);
+  labCommands(program, out);
+  graphCommand(program);
+  doctorCommand(program, out);
+  expandCommand(program);
+  (await import("./live.js")).addLiveCommands(program, (code) => (out.exitCode = code));
+  await program.parseAsync(expandShorthand(argv));
+  return out.exitCode;
 }
 
 /** What the user sees of an error: the message and hint; a stack only with KINDA_DEBUG=1. */

@@ -58,6 +58,14 @@ export class PreflightError extends TopologyError {
   override name = "PreflightError";
 }
 
+/** A deploy or build was aborted (Ctrl+C): what it created is being removed. */
+export class InterruptedError extends KindaError {
+  override name = "InterruptedError";
+  constructor() {
+    super("interrupted: removing what was created");
+  }
+}
+
 /** A child process (ip, nsenter, ...) failed. */
 export class CommandError extends KindaError {
   override name = "CommandError";

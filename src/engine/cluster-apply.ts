@@ -8,6 +8,7 @@ import { inNetns, ipBatch, ipBatchForce, type Netns } from "../net/ip.js";
 import { deleteArgv, hasComment, rulesWithComment, saveWords, showArgv } from "../net/iptables.js";
 import { hostLinkPrefix, ruleComment } from "../core/names.js";
 import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
+import type { Kernel } from "../model/kernel.js";
 import { killTcpArgv, renderStep, type ClusterPlan, type NsOps } from "../plan/cluster.js";
 import { renderIp, ruleArgs } from "../plan/ops.js";
 
@@ -83,18 +84,18 @@ export async function undoInDevices(
  * position just before it goes, since another lab may add or remove rules of the host meanwhile;
  * when one moved, the rules are read again.
  */
-export async function removeRules(ns: Netns, lab: string): Promise<number> {
+export async function removeRules(ns: Netns, lab: string, exec: Kernel["run"] = run): Promise<number> {
   const comment = ruleComment(lab);
   let removed = 0;
   for (let round = 0; round < 5; round++) {
-    const r = await run(inNetns(ns, ["iptables-save"]));
+    const r = await exec(inNetns(ns, ["iptables-save"]));
     if (r.exitCode !== 0) return removed;
     const rules = rulesWithComment(r.stdout, comment);
     if (!rules.length) return removed;
     for (const rule of rules) {
-      const now = await run(inNetns(ns, ["iptables", ...showArgv(rule)]));
+      const now = await exec(inNetns(ns, ["iptables", ...showArgv(rule)]));
       if (now.exitCode !== 0 || !hasComment(saveWords(now.stdout.trim()), comment)) break; // moved: read again
-      if ((await run(inNetns(ns, ["iptables", ...deleteArgv(rule)]))).exitCode === 0) removed++;
+      if ((await exec(inNetns(ns, ["iptables", ...deleteArgv(rule)]))).exitCode === 0) removed++;
     }
   }
   return removed;
@@ -104,14 +105,14 @@ export async function removeRules(ns: Netns, lab: string): Promise<number> {
  * Removes the lab's host-side links (by prefix, and those the state recorded, which an older
  * prefix may have named) and host iptables rules (by comment).
  */
-export async function removeHostSide(lab: string, recorded: readonly string[] = []): Promise<void> {
+export async function removeHostSide(lab: string, recorded: readonly string[] = [], exec: Kernel["run"] = run): Promise<void> {
   const prefix = hostLinkPrefix(lab);
-  const r = await run(["ip", "-j", "link", "show"]);
+  const r = await exec(["ip", "-j", "link", "show"]);
   if (r.exitCode === 0 && r.stdout.trim()) {
     const names = (JSON.parse(r.stdout) as { ifname: string }[])
       .map((l) => l.ifname)
       .filter((n) => n.startsWith(`${prefix}-`) || recorded.includes(n));
-    for (const n of names) await run(["ip", "link", "delete", n]);
+    for (const n of names) await exec(["ip", "link", "delete", n]);
   }
-  await removeRules({ host: true }, lab);
+  await removeRules({ host: true }, lab, exec);
 }

@@ -5,16 +5,16 @@
  * `await using`) removes the cluster and everything kinda added for it.
  */
 import { requirePrograms } from "../core/host.js";
-import { KindaError, TopologyError } from "../core/errors.js";
+import { InterruptedError, KindaError, TopologyError } from "../core/errors.js";
 import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore, type ClusterState } from "../state/store.js";
+import type { ClusterState, LabState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import type { Route } from "../model/ops.js";
+import type { Kernel } from "../model/kernel.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -31,8 +31,8 @@ import { planCluster, validateLinks, type ClusterPlan } from "../plan/cluster.js
 import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from "../model/provider.js";
 
 export interface BuilderDeps {
-  runtime?: Runtime;
-  store?: StateStore;
+  runtime: Runtime;
+  store: StateStore;
   reporter?: Reporter;
   /** Recorded so that `kinda down` can rebuild the provider (e.g. Kind's image). */
   providerOptions?: Record<string, string>;
@@ -116,11 +116,11 @@ export class ClusterBuilder {
     readonly lab: string,
     readonly provider: ClusterProvider,
     options: ClusterOptions = {},
-    private readonly deps: BuilderDeps = {},
+    private readonly deps: BuilderDeps,
   ) {
     this.options = { ...options };
-    this.runtime = deps.runtime ?? new DockerRuntime();
-    this.store = deps.store ?? new StateStore();
+    this.runtime = deps.runtime;
+    this.store = deps.store;
     this.reporter = deps.reporter ?? silentReporter;
   }
 
@@ -189,7 +189,8 @@ export class ClusterBuilder {
   }
 
   /** Creates the cluster and attaches it; on failure removes what it created. */
-  async build(opts: { signal?: AbortSignal } = {}): Promise<BuildResult> {
+  /** The lab must be up without a cluster, the links valid, the host programs there, the name free. */
+  private async checkBuildable(): Promise<{ state: LabState; devices: DeviceFacts[] }> {
     const state = this.store.read(this.lab);
     if (!state || state.phase !== "up") throw new KindaError(`lab ${this.lab} is not up`, { hint: `deploy it first (kinda up ...)` });
     if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
@@ -201,8 +202,11 @@ export class ClusterBuilder {
         hint: "kinda neither adopts nor deletes a cluster it did not create: pick another cluster name, or delete that one",
       });
     }
+    return { state, devices };
+  }
 
-    const cluster: ClusterState = {
+  private initialClusterState(): ClusterState {
+    return {
       provider: this.provider.kind,
       name: this.provider.name,
       providerOptions: { ...this.deps.providerOptions },
@@ -217,69 +221,88 @@ export class ClusterBuilder {
       })),
       hostLinks: [],
     };
+  }
+
+  /** The provider creates and reports the nodes (and its load balancer); the state follows each step. */
+  private async createNodes(state: LabState, cluster: ClusterState, signal?: AbortSignal) {
+    const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
+    try {
+      await this.provider.create(this.nodes, { podCidr: DEFAULT_POD_CIDR, ...(signal ? { signal } : {}), onOutput: (l) => s1.update(l) });
+    } finally {
+      Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
+      this.store.update(state);
+    }
+    s1.done();
+    const created = performance.now();
+    const nodes = await this.provider.discover(this.nodes);
+    const loadBalancer = await this.provider.discoverLoadBalancer?.();
+    cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
+    if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
+    this.store.update(state);
+    return { nodes, loadBalancer, created };
+  }
+
+  /** Plans the plumbing, records its host links and device inverses, then applies it. */
+  private async attach(
+    state: LabState,
+    cluster: ClusterState,
+    devices: DeviceFacts[],
+    nodes: NodeFacts[],
+    loadBalancer?: LoadBalancerFacts,
+  ) {
+    const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
+    const options = { ...this.options };
+    if (options.internetVia && !options.uplinkCidr) {
+      // allocated and recorded, so two labs on one machine never share a range
+      options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
+      this.store.update(state);
+    }
+    const plan = planCluster({
+      lab: this.lab,
+      links: this.links,
+      nodes,
+      ...(loadBalancer ? { loadBalancer } : {}),
+      devices,
+      options,
+      podCidr: DEFAULT_POD_CIDR,
+      labNetns: state.netns,
+      domains: state.domains,
+    });
+    cluster.hostLinks = plan.hostLinks;
+    cluster.deviceUndo = plan.deviceUndo;
+    for (const l of cluster.links ?? [])
+      Object.assign(
+        l,
+        plan.linkIfs.find((x) => x.node === l.node),
+      );
+    this.store.update(state);
+    await applyClusterPlan(plan);
+    const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
+    if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
+      this.reporter.warn(
+        `${loadBalancer.container} is not linked: the nodes' API traffic to it crosses the Kind bridge ` +
+          `(link it: a device of kind load-balancer, or connectLoadBalancer)`,
+      );
+    }
+    s2.done(`attached ${nodes.length} nodes${loadBalancer && lbLinked ? " and the load balancer" : ""} (${plan.size} operations)`);
+    return plan;
+  }
+
+  async build(opts: { signal?: AbortSignal } = {}): Promise<BuildResult> {
+    const { state, devices } = await this.checkBuildable();
+    const cluster = this.initialClusterState();
     state.cluster = cluster;
     this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
     try {
-      const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
-      try {
-        await this.provider.create(this.nodes, {
-          podCidr: DEFAULT_POD_CIDR,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          onOutput: (l) => s1.update(l),
-        });
-      } finally {
-        Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
-        this.store.update(state);
-      }
-      s1.done();
-      const t1 = performance.now();
-      const nodes = await this.provider.discover(this.nodes);
-      const loadBalancer = await this.provider.discoverLoadBalancer?.();
-      cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
-      if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
-      this.store.update(state);
-      if (opts.signal?.aborted) throw new KindaError("interrupted: removing what was created");
-      const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
-      const options = { ...this.options };
-      if (options.internetVia && !options.uplinkCidr) {
-        // allocated and recorded, so two labs on one machine never share a range
-        options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
-        this.store.update(state);
-      }
-      const plan = planCluster({
-        lab: this.lab,
-        links: this.links,
-        nodes,
-        ...(loadBalancer ? { loadBalancer } : {}),
-        devices,
-        options,
-        podCidr: DEFAULT_POD_CIDR,
-        labNetns: state.netns,
-        domains: state.domains,
-      });
-      cluster.hostLinks = plan.hostLinks;
-      cluster.deviceUndo = plan.deviceUndo;
-      this.store.update(state);
-      await applyClusterPlan(plan);
-      const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
-      const withLb = loadBalancer && lbLinked ? " and the load balancer" : "";
-      if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
-        this.reporter.warn(
-          `${loadBalancer.container} is not linked: the nodes' API traffic to it crosses the Kind bridge ` +
-            `(link it: a device of kind load-balancer, or connectLoadBalancer)`,
-        );
-      }
-      s2.done(`attached ${nodes.length} nodes${withLb} (${plan.size} operations)`);
+      const { nodes, loadBalancer, created: t1 } = await this.createNodes(state, cluster, opts.signal);
+      if (opts.signal?.aborted) throw new InterruptedError();
+      const plan = await this.attach(state, cluster, devices, nodes, loadBalancer);
       cluster.phase = "up";
       this.store.update(state);
       this.built = true;
-      return {
-        nodes,
-        ...(loadBalancer ? { loadBalancer } : {}),
-        plan,
-        seconds: { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 },
-      };
+      const seconds = { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 };
+      return { nodes, ...(loadBalancer ? { loadBalancer } : {}), plan, seconds };
     } catch (e) {
       if (e instanceof ClusterExistsError) {
         // nothing was created yet, and that cluster is not kinda's: forget it, delete nothing
@@ -310,19 +333,20 @@ export class ClusterBuilder {
 export async function destroyCluster(
   lab: string,
   deps: {
-    runtime?: Runtime;
-    store?: StateStore;
+    runtime: Runtime;
+    store: StateStore;
     provider?: ClusterProvider;
     /** Where to find the provider that made the recorded cluster when `provider` is not it. */
     providers?: ProviderLookup;
     labGoing?: boolean;
+    kernel?: Kernel;
   },
 ): Promise<void> {
-  const store = deps.store ?? new StateStore();
-  const runtime = deps.runtime ?? new DockerRuntime();
+  const { store, runtime } = deps;
   const state = store.read(lab);
   const c = state?.cluster;
-  await removeHostSide(lab, c?.hostLinks ?? []);
+  const kernel = deps.kernel;
+  await removeHostSide(lab, c?.hostLinks ?? [], kernel ? (argv, input) => kernel.run(argv, input) : undefined);
   if (c?.deviceUndo?.length && !deps.labGoing) {
     const pids = new Map<string, number>();
     for (const d of state?.devices ?? []) {

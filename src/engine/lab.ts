@@ -4,19 +4,21 @@
  * A failure (or an abort) halfway removes everything created. Teardown finds objects by label
  * and name, so it also works after a crash.
  */
+import { checkDeployShaping, shapeAtDeploy } from "./live.js";
 import { requirePrograms } from "../core/host.js";
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { hostPortIssues } from "./ports.js";
-import { KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
-import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "../net/ip.js";
+import { InterruptedError, KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
+import { hostKernel } from "../net/kernel.js";
+import type { Kernel } from "../model/kernel.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
 import { deviceLinkBatch, devicePostLinkBatch, devicePreLinkBatch, labNamespaceBatch, type DevicePlan, type Plan } from "../plan/lab.js";
 import type { ContainerSpec, Runtime } from "../model/container.js";
 import { destroyCluster } from "./cluster.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { removeHostSide } from "./cluster-apply.js";
-import { StateStore, type DeviceState, type LabState } from "../state/store.js";
+import type { DeviceState, LabState, StateStore } from "../state/store.js";
 import { collectDeviceFiles, needsRunner, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { runStartupSteps, startupTimeoutMs } from "./startup.js";
 import { deferred, limiter } from "./pool.js";
@@ -25,7 +27,7 @@ import { silentReporter, type Reporter } from "../core/reporter.js";
 
 export interface DeployOptions {
   runtime: Runtime;
-  store?: StateStore;
+  store: StateStore;
   reporter?: Reporter;
   /** Container operations in flight at once. */
   parallelism?: number;
@@ -34,6 +36,10 @@ export interface DeployOptions {
   kind?: LabState["kind"];
   /** Wait for start-up scripts to finish (default true). */
   waitStartup?: boolean;
+  /** The kernel adapter (default: the host's). */
+  kernel?: Kernel;
+  /** PATH in which the host programs must be (default: the process's). */
+  hostPath?: string;
   /** Told each engine step's device, name and span (performance.now() ms): the bench's phase split. */
   onStep?: StepListener;
 }
@@ -67,41 +73,40 @@ async function traced<T>(device: string, step: string, f: () => Promise<T>, onSt
 
 const SHELL_MISSING = /no such file or directory|executable file not found/i;
 
-/** What the runtime is asked to create for a device. */
+/**
+ * What the runtime is asked to create for a device: the container's fields, taken one by one, so
+ * that what the plan adds for kinda's own use (steps, interfaces, staging) never reaches the runtime.
+ */
 export function containerSpec(dev: DevicePlan): ContainerSpec {
-  const {
-    container,
-    name: _device,
-    requestedImage: _req,
-    shell: _shell,
-    interfaces: _ifs,
-    folder: _f,
-    stageDir: _s,
-    startup: _st,
-    startupTimeoutMs: _t,
-    shutdown: _sd,
-    dependsOn: _d,
-    services: _sv,
-    role: _r,
-    stageFiles: _sf,
-    where: _w,
-    ...spec
-  } = dev;
-  return { name: container, ...spec };
+  const { image, hostname, labels, env, sysctls, capAdd, privileged, ports, network, mounts, ulimits } = dev;
+  return {
+    name: dev.container,
+    ...{ image, hostname, labels, env, sysctls, capAdd, privileged, ports, network, mounts, ulimits },
+    ...(dev.memoryBytes !== undefined ? { memoryBytes: dev.memoryBytes } : {}),
+    ...(dev.nanoCpus !== undefined ? { nanoCpus: dev.nanoCpus } : {}),
+    ...(dev.entrypoint ? { entrypoint: dev.entrypoint } : {}),
+    ...(dev.cmd ? { cmd: dev.cmd } : {}),
+    ...(dev.devices ? { devices: dev.devices } : {}),
+  };
 }
 
 /** Is a lab with this name present in any form (state, containers, namespace)? */
-export async function labExists(runtime: Runtime, store: StateStore, name: string): Promise<boolean> {
-  if (store.read(name) || netnsExists(labNetns(name))) return true;
+export async function labExists(runtime: Runtime, store: StateStore, name: string, kernel: Kernel = hostKernel): Promise<boolean> {
+  if (store.read(name) || kernel.netnsExists(labNetns(name))) return true;
   return (await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE })).length > 0;
 }
 
 /** Everything that can be checked before creating anything; throws PreflightError with all problems. */
-export async function preflight(plan: Plan, runtime: Runtime, store: StateStore): Promise<Map<string, StagedFile[]>> {
-  requirePrograms(["lab"]);
+export async function preflight(
+  plan: Plan,
+  runtime: Runtime,
+  store: StateStore,
+  opts: { kernel?: Kernel; hostPath?: string } = {},
+): Promise<Map<string, StagedFile[]>> {
+  requirePrograms(["lab"], [], opts.hostPath);
   await runtime.ping();
   const issues: Issue[] = [];
-  if (await labExists(runtime, store, plan.lab)) {
+  if (await labExists(runtime, store, plan.lab, opts.kernel)) {
     throw new KindaError(`a lab named ${plan.lab} already exists on this machine`, {
       hint: `tear it down first (kinda down ${plan.lab}) or pick another name (--name)`,
     });
@@ -178,20 +183,121 @@ async function execWithShell(runtime: Runtime, id: string, shell: string, args: 
 }
 
 /** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
+/** What bringing the devices of one deploy up shares. */
+interface DeviceRun {
+  plan: Plan;
+  opts: DeployOptions;
+  kernel: Kernel;
+  pool: ReturnType<typeof limiter>;
+  staged: Map<string, StagedFile[]>;
+  byName: Map<string, DeviceState>;
+  checkAbort: () => void;
+  /** Start-up time limit of a device that sets none. */
+  defaultTimeoutMs: number;
+}
+
+/** Creates and starts a device once those it depends on are up, then links it and starts its services. */
+async function bringUp(
+  r: DeviceRun,
+  dev: DevicePlan,
+  ready: Map<string, ReturnType<typeof deferred<void>>>,
+  onUp: () => void,
+): Promise<void> {
+  const me = ready.get(dev.name)!;
+  const { runtime } = r.opts;
+  try {
+    await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
+    r.checkAbort();
+    const id = await r.pool(() => traced(dev.name, "create", () => runtime.create(containerSpec(dev)), r.opts.onStep));
+    r.byName.get(dev.name)!.containerId = id;
+    r.checkAbort();
+    const info = await r.pool(() => traced(dev.name, "start", () => runtime.start(id), r.opts.onStep));
+    if (!info.running || info.pid <= 0)
+      throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
+    await traced(
+      dev.name,
+      "links",
+      async () => {
+        await r.kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+        await r.kernel.ipBatch({ name: r.plan.netns }, deviceLinkBatch(dev, info.pid));
+        await r.kernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+      },
+      r.opts.onStep,
+    );
+    await traced(dev.name, "services", () => runServices(runtime, id, dev, "network"), r.opts.onStep);
+    onUp();
+    me.resolve();
+  } catch (e) {
+    me.reject(e);
+    throw e;
+  }
+}
+
+/** Brings every device up in lab.dep order and runs start-up scripts; the first real error wins over interrupts. */
+async function startDevices(r: DeviceRun, rep: Reporter): Promise<{ failedDevices: string[]; readyAt: number }> {
+  const { plan, opts } = r;
+  const total = plan.devices.length;
+  let started = 0;
+  let readyAt = performance.now();
+  const failedDevices: string[] = [];
+  const runs = new Set(plan.devices.filter((d) => needsRunner(r.staged.get(d.name) ?? [])).map((d) => d.name));
+  const devStep = rep.step(`starting ${total} devices`);
+  const ready = new Map(plan.devices.map((d) => [d.name, deferred<void>()]));
+  const onUp = () => {
+    started++;
+    readyAt = performance.now();
+    devStep.update(`starting devices: ${started}/${total} up`);
+  };
+  const runStartup = async (dev: DevicePlan): Promise<void> => {
+    const ds = r.byName.get(dev.name)!;
+    if (!runs.has(dev.name)) {
+      ds.startup = { status: "not-run" };
+      return;
+    }
+    const logPath = opts.store.logPath(plan.lab, dev.name);
+    const res = await traced(
+      dev.name,
+      "startup",
+      () =>
+        runStartupSteps(opts.runtime, ds.containerId!, dev, {
+          logPath,
+          defaultTimeoutMs: r.defaultTimeoutMs,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        }),
+      opts.onStep,
+    );
+    ds.startup = res;
+    if (res.status === "failed") failedDevices.push(dev.name);
+  };
+  const results = await Promise.allSettled(
+    plan.devices.map(async (dev) => {
+      await bringUp(r, dev, ready, onUp);
+      if (opts.waitStartup !== false) await runStartup(dev);
+    }),
+  );
+  const errors = results.flatMap((x) => (x.status === "rejected" ? [x.reason as unknown] : []));
+  if (errors.length) {
+    devStep.fail();
+    throw errors.find((e) => !(e instanceof InterruptedError)) ?? errors[0];
+  }
+  const scripts = runs.size ? `; ${runs.size - failedDevices.length}/${runs.size} start-up scripts succeeded` : "";
+  devStep.done(`${total} devices up, all interfaces in place${scripts}`);
+  return { failedDevices, readyAt };
+}
+
+/** Checks everything it can first, then creates the namespace and the devices; a failure or abort removes all of it. */
 export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployResult> {
   const t0 = performance.now();
   traceT0 = t0;
-  const { runtime } = opts;
-  const store = opts.store ?? new StateStore();
+  const { runtime, store } = opts;
+  const kernel = opts.kernel ?? hostKernel;
   const rep = opts.reporter ?? silentReporter;
-  const signal = opts.signal;
-  const pool = limiter(opts.parallelism);
   const defaultTimeoutMs = startupTimeoutMs();
-
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
   let staged: Map<string, StagedFile[]>;
   try {
-    staged = await preflight(plan, runtime, store);
+    await checkDeployShaping(plan.shaping);
+    staged = await preflight(plan, runtime, store, { kernel, ...(opts.hostPath ? { hostPath: opts.hostPath } : {}) });
     pre.done();
   } catch (e) {
     pre.fail();
@@ -201,124 +307,57 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
 
   const state = initialState(plan, opts.kind ?? "kathara");
   store.claim(state); // from here on, `kinda down` can find the lab even if this process dies
-
   const checkAbort = () => {
-    if (signal?.aborted) throw new KindaError("interrupted: removing what was created");
+    if (opts.signal?.aborted) throw new InterruptedError();
   };
-  const byName = new Map(state.devices.map((d) => [d.name, d]));
-  const failedDevices: string[] = [];
-  let readyAt = performance.now();
+  const run: DeviceRun = {
+    plan,
+    opts,
+    kernel,
+    pool: limiter(opts.parallelism),
+    staged,
+    byName: new Map(state.devices.map((d) => [d.name, d])),
+    checkAbort,
+    defaultTimeoutMs,
+  };
+  let started: { failedDevices: string[]; readyAt: number };
   try {
     stageFiles(plan, store, staged);
     store.makeDir(dirname(store.logPath(plan.lab, "x")));
     const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
-    await netnsAdd(plan.netns);
-    await ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
+    await kernel.netnsAdd(plan.netns);
+    await kernel.ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
     netStep.done();
     checkAbort();
-
-    const total = plan.devices.length;
-    let started = 0;
-    let scripted = 0;
-    const runs = new Set(plan.devices.filter((d) => needsRunner(staged.get(d.name) ?? [])).map((d) => d.name));
-    const withStartup = runs.size;
-    const devStep = rep.step(`starting ${total} devices`);
-    const scriptStep = { current: undefined as ReturnType<Reporter["step"]> | undefined };
-    const ready = new Map(plan.devices.map((d) => [d.name, deferred<void>()]));
-
-    const bringUp = async (dev: DevicePlan): Promise<void> => {
-      const me = ready.get(dev.name)!;
-      try {
-        await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
-        checkAbort();
-        const id = await pool(() => traced(dev.name, "create", () => runtime.create(containerSpec(dev)), opts.onStep));
-        byName.get(dev.name)!.containerId = id;
-        checkAbort();
-        const info = await pool(() => traced(dev.name, "start", () => runtime.start(id), opts.onStep));
-        if (!info.running || info.pid <= 0)
-          throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
-        await traced(
-          dev.name,
-          "links",
-          async () => {
-            await ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-            await ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-            await ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
-          },
-          opts.onStep,
-        );
-        await traced(dev.name, "services", () => runServices(runtime, id, dev, "network"), opts.onStep);
-        started++;
-        readyAt = performance.now();
-        devStep.update(`starting devices: ${started}/${total} up`);
-        me.resolve();
-      } catch (e) {
-        me.reject(e);
-        throw e;
-      }
-    };
-
-    const runStartup = async (dev: DevicePlan): Promise<void> => {
-      const ds = byName.get(dev.name)!;
-      if (!runs.has(dev.name)) {
-        ds.startup = { status: "not-run" };
-        return;
-      }
-      const logPath = store.logPath(plan.lab, dev.name);
-      const res = await traced(
-        dev.name,
-        "startup",
-        () => runStartupSteps(runtime, ds.containerId!, dev, { logPath, defaultTimeoutMs, ...(signal ? { signal } : {}) }),
-        opts.onStep,
-      );
-      ds.startup = res;
-      if (res.status === "failed") failedDevices.push(dev.name);
-      scripted++;
-      scriptStep.current?.update(`start-up scripts: ${scripted}/${withStartup} done`);
-    };
-
-    const results = await Promise.allSettled(
-      plan.devices.map(async (dev) => {
-        await bringUp(dev);
-        if (opts.waitStartup !== false) await runStartup(dev);
-      }),
-    );
-    const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
-    if (errors.length) {
-      devStep.fail();
-      const first = errors.find((e) => !(e instanceof KindaError && e.message.startsWith("interrupted"))) ?? errors[0];
-      throw first;
-    }
-    devStep.done(
-      `${total} devices up, all interfaces in place${withStartup ? `; ${withStartup - failedDevices.length}/${withStartup} start-up scripts succeeded` : ""}`,
-    );
+    started = await startDevices(run, rep);
+    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime);
     checkAbort();
   } catch (e) {
     const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
     try {
-      await teardown(plan.lab, { runtime, store, runShutdown: false });
+      await teardown(plan.lab, { runtime, store, kernel, runShutdown: false });
       undo.done(`removed what was created for lab ${plan.lab}`);
     } catch (te) {
       undo.fail(`cleanup failed too: ${(te as Error).message}; run kinda down ${plan.lab}`);
     }
     throw e;
   }
-  failedDevices.sort();
   state.phase = "up";
   try {
     store.update(state); // throws if `kinda down` removed the lab meanwhile: it is not up
   } catch (e) {
     // removed by `down` while deploying: what this process made after it ran goes too (only when
     // no other process claimed the name since)
-    if (!store.read(plan.lab)) await teardown(plan.lab, { runtime, store, runShutdown: false }).catch(() => undefined);
+    if (!store.read(plan.lab)) await teardown(plan.lab, { runtime, store, kernel, runShutdown: false }).catch(() => undefined);
     throw e;
   }
-  return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (readyAt - t0) / 1000 };
+  const failedDevices = started.failedDevices.sort();
+  return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (started.readyAt - t0) / 1000 };
 }
 
 export interface TeardownOptions {
   runtime: Runtime;
-  store?: StateStore;
+  store: StateStore;
   reporter?: Reporter;
   /** Run <device>.shutdown / shared.shutdown first (default true). */
   runShutdown?: boolean;
@@ -332,6 +371,8 @@ export interface TeardownOptions {
   providers?: ProviderLookup;
   /** The provider in hand (used when it is the one that made the recorded cluster). */
   provider?: ClusterProvider;
+  /** The kernel adapter (default: the host's). */
+  kernel?: Kernel;
 }
 
 /** Seconds a shutdown script may run (KINDA_SHUTDOWN_TIMEOUT, default 30). */
@@ -344,8 +385,8 @@ export function shutdownTimeoutMs(env: string | undefined = process.env["KINDA_S
 /** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
   const t0 = performance.now();
-  const { runtime } = opts;
-  const store = opts.store ?? new StateStore();
+  const { runtime, store } = opts;
+  const kernel = opts.kernel ?? hostKernel;
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
   const shutdownMs = shutdownTimeoutMs();
@@ -363,6 +404,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
         runtime,
         store,
         labGoing: true,
+        kernel,
         ...(opts.providers ? { providers: opts.providers } : {}),
         ...(opts.provider ? { provider: opts.provider } : {}),
       });
@@ -372,7 +414,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
     }
   } else {
-    await removeHostSide(name);
+    await removeHostSide(name, [], (argv, input) => kernel.run(argv, input));
   }
   const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
 
@@ -399,7 +441,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
   await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
   rm.done();
-  await netnsDelete(state?.netns ?? labNetns(name));
+  await kernel.netnsDelete(state?.netns ?? labNetns(name));
   const left = clusterError && store.read(name);
   if (left?.cluster && opts.forgetCluster) {
     rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);

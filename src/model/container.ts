@@ -41,8 +41,19 @@ export interface ContainerInfo {
   image: string;
   /** The runtime's NAT network, when the container has one. */
   nat?: { ifName?: string; ip: string; gateway: string };
+  /** IPv4 address on each runtime network the container is attached to (from inspect). */
+  networks?: Record<string, string>;
   /** Published ports: container port to host address (from inspect and list). */
   published?: { guest: number; protocol: string; hostIp: string; hostPort: number }[];
+}
+
+/** A container network of the runtime (Kind's "kind" network, for one). */
+export interface NetworkInfo {
+  name: string;
+  /** Its IPv4 ranges and their gateways. */
+  ipv4: { subnet: string; gateway?: string }[];
+  /** How many containers are attached. */
+  containers: number;
 }
 
 export interface ExecResult {
@@ -81,6 +92,10 @@ export interface Runtime {
   exec(id: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Containers whose labels include every given label. */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /** A runtime network by name; undefined when there is none. */
+  network(name: string): Promise<NetworkInfo | undefined>;
+  /** Removes a runtime network; no error if it is gone. */
+  removeNetwork(name: string): Promise<void>;
   /** Removes the container, running or not; no error if it is gone. */
   remove(id: string): Promise<void>;
 }

@@ -5,7 +5,9 @@
 import { execSteps } from "./exec-steps.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import type { Device, DeviceRole, Lab, LabWarning, ServiceStep } from "../model/lab.js";
+import type { Device, DeviceRole, Lab, LabShaping, LabWarning, ServiceStep } from "../model/lab.js";
+import { describeShaping, shapingProblems } from "../core/tc.js";
+import { resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
 import type { BindMount, ContainerSpec } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
@@ -102,6 +104,8 @@ export interface Plan {
   /** Start order: each wave starts after the previous one (lab.dep). */
   waves: string[][];
   warnings: LabWarning[];
+  /** Links shaped once the devices are up (checked against the lab here). */
+  shaping: LabShaping[];
 }
 
 function deviceSysctls(dev: Device): Record<string, string> {
@@ -170,98 +174,98 @@ export function numberSteps(steps: StartupStep[]): void {
   steps.forEach((s, i) => (s.file = `${String(i).padStart(width, "0")}-${s.label}`));
 }
 
-export function planLab(lab: Lab, opts: PlanOptions): Plan {
-  if (!isValidLabName(opts.name)) {
-    throw new TopologyError([
-      {
-        field: "name",
-        message: `lab name ${JSON.stringify(opts.name)} must be 1-40 of a-z, 0-9, _, . and -, starting with a letter or digit`,
-      },
-    ]);
+/** Start-up steps (shared, the device's, its exec options) and shutdown steps, numbered in run order. */
+function deviceSteps(lab: Lab, dev: Device): { startup: StartupStep[]; shutdown: StartupStep[] } {
+  const startup: StartupStep[] = [];
+  const step = (list: StartupStep[], label: string, from: StartupStep["from"]) => list.push({ label, file: label, from });
+  if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup });
+  if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup });
+  for (const e of execSteps(dev.exec)) step(startup, e.label, { text: e.text });
+  const shutdown: StartupStep[] = [];
+  if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown });
+  if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown });
+  numberSteps(startup);
+  numberSteps(shutdown);
+  return { startup, shutdown };
+}
+
+/** One device's container, interfaces and steps. */
+function devicePlan(
+  lab: Lab,
+  dev: Device,
+  di: number,
+  opts: PlanOptions,
+  bridgeOf: Map<string, string>,
+  warnings: LabWarning[],
+): DevicePlan {
+  const requestedImage = dev.image ?? opts.defaultImage ?? DEFAULT_IMAGE;
+  const image = (opts.imageMap ?? {})[requestedImage] ?? requestedImage;
+  const shell = dev.shell ?? DEFAULT_SHELL;
+  const bridged = dev.bridged || dev.ports.length > 0;
+  if (dev.ports.length > 0 && !dev.bridged) {
+    warnings.push({
+      ...(dev.optionPlaces["port"] ? { place: dev.optionPlaces["port"] } : {}),
+      message: `${dev.name}: published ports need the NAT network, so the device also gets the bridged interface (eth${dev.interfaces.length})`,
+    });
   }
+  const stageDir = posix.join(opts.stageRoot, dev.name);
+  const mounts: BindMount[] = [
+    { source: lab.sharedFolder ?? opts.sharedDir, target: "/shared", readOnly: false },
+    { source: stageDir, target: STAGE_MOUNT, readOnly: true },
+  ];
+  for (const v of dev.volumes) {
+    const source = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
+    mounts.push({ source, target: v.guest, readOnly: v.readOnly });
+  }
+  const { startup, shutdown } = deviceSteps(lab, dev);
+
+  const plan: DevicePlan = {
+    name: dev.name,
+    container: containerName(opts.name, dev.name),
+    image,
+    requestedImage,
+    hostname: dev.name,
+    labels: { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: opts.name, [LABEL_DEVICE]: dev.name },
+    env: Object.entries(dev.env).map(([k, v]) => `${k}=${v}`),
+    sysctls: deviceSysctls(dev),
+    capAdd: dev.privileged ? [] : [...DEFAULT_CAPS],
+    privileged: dev.privileged,
+    ports: dev.ports,
+    network: bridged ? "bridge" : "none",
+    mounts,
+    ulimits: dev.ulimits,
+    shell,
+    stageDir,
+    interfaces: dev.interfaces.map((ifc) => ({
+      name: deviceIfName(ifc.index),
+      index: ifc.index,
+      domain: ifc.domain,
+      bridge: bridgeOf.get(ifc.domain) as string,
+      hostIf: hostVeth(di, ifc.index),
+      hostAltname: hostVethAltname(dev.name, ifc.index),
+      ...(ifc.mac ? { mac: ifc.mac } : {}),
+    })),
+    startup,
+    shutdown,
+    dependsOn: [...dev.dependsOn],
+    services: dev.services ?? [],
+    stageFiles: dev.stageFiles ?? [],
+  };
+  if (dev.startupTimeout !== undefined) plan.startupTimeoutMs = dev.startupTimeout * 1000;
+  if (dev.hostDevices?.length) plan.devices = [...dev.hostDevices];
+  if (dev.role) plan.role = dev.role;
+  if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
+  if (dev.cpus !== undefined) plan.nanoCpus = Math.round(dev.cpus * 1e9);
+  if (dev.entrypoint) plan.entrypoint = dev.entrypoint;
+  if (dev.args) plan.cmd = dev.args;
+  if (dev.folder) plan.folder = dev.folder;
+  if (dev.place?.file) plan.where = `${dev.place.file}:${dev.place.line ?? ""}`;
+  return plan;
+}
+
+/** MAC addresses must be unique on a segment, or frames go astray. */
+function macIssues(devices: readonly DevicePlan[]): Issue[] {
   const issues: Issue[] = [];
-  const warnings: LabWarning[] = [...lab.warnings];
-  const domainNames = [...new Set(lab.devices.flatMap((d) => d.interfaces.map((i) => i.domain)))].sort();
-  const domains: DomainPlan[] = domainNames.map((name, i) => ({ name, bridge: domainBridge(i) }));
-  const bridgeOf = new Map(domains.map((d) => [d.name, d.bridge]));
-  const imageMap = opts.imageMap ?? {};
-
-  const devices: DevicePlan[] = lab.devices.map((dev, di) => {
-    const requestedImage = dev.image ?? opts.defaultImage ?? DEFAULT_IMAGE;
-    const image = imageMap[requestedImage] ?? requestedImage;
-    const shell = dev.shell ?? DEFAULT_SHELL;
-    const bridged = dev.bridged || dev.ports.length > 0;
-    if (dev.ports.length > 0 && !dev.bridged) {
-      warnings.push({
-        ...(dev.optionPlaces["port"] ? { place: dev.optionPlaces["port"] } : {}),
-        message: `${dev.name}: published ports need the NAT network, so the device also gets the bridged interface (eth${dev.interfaces.length})`,
-      });
-    }
-    const stageDir = posix.join(opts.stageRoot, dev.name);
-    const mounts: BindMount[] = [
-      { source: lab.sharedFolder ?? opts.sharedDir, target: "/shared", readOnly: false },
-      { source: stageDir, target: STAGE_MOUNT, readOnly: true },
-    ];
-    for (const v of dev.volumes) {
-      const source = lab.dir && !v.host.startsWith("/") ? posix.join(lab.dir, v.host) : v.host;
-      mounts.push({ source, target: v.guest, readOnly: v.readOnly });
-    }
-    const startup: StartupStep[] = [];
-    const step = (list: StartupStep[], label: string, from: StartupStep["from"]) => list.push({ label, file: label, from });
-    if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup });
-    if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup });
-    for (const e of execSteps(dev.exec)) step(startup, e.label, { text: e.text });
-    const shutdown: StartupStep[] = [];
-    if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown });
-    if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown });
-    numberSteps(startup);
-    numberSteps(shutdown);
-
-    const plan: DevicePlan = {
-      name: dev.name,
-      container: containerName(opts.name, dev.name),
-      image,
-      requestedImage,
-      hostname: dev.name,
-      labels: { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: opts.name, [LABEL_DEVICE]: dev.name },
-      env: Object.entries(dev.env).map(([k, v]) => `${k}=${v}`),
-      sysctls: deviceSysctls(dev),
-      capAdd: dev.privileged ? [] : [...DEFAULT_CAPS],
-      privileged: dev.privileged,
-      ports: dev.ports,
-      network: bridged ? "bridge" : "none",
-      mounts,
-      ulimits: dev.ulimits,
-      shell,
-      stageDir,
-      interfaces: dev.interfaces.map((ifc) => ({
-        name: deviceIfName(ifc.index),
-        index: ifc.index,
-        domain: ifc.domain,
-        bridge: bridgeOf.get(ifc.domain) as string,
-        hostIf: hostVeth(di, ifc.index),
-        hostAltname: hostVethAltname(dev.name, ifc.index),
-        ...(ifc.mac ? { mac: ifc.mac } : {}),
-      })),
-      startup,
-      shutdown,
-      dependsOn: [...dev.dependsOn],
-      services: dev.services ?? [],
-      stageFiles: dev.stageFiles ?? [],
-    };
-    if (dev.startupTimeout !== undefined) plan.startupTimeoutMs = dev.startupTimeout * 1000;
-    if (dev.hostDevices?.length) plan.devices = [...dev.hostDevices];
-    if (dev.role) plan.role = dev.role;
-    if (dev.memoryBytes !== undefined) plan.memoryBytes = dev.memoryBytes;
-    if (dev.cpus !== undefined) plan.nanoCpus = Math.round(dev.cpus * 1e9);
-    if (dev.entrypoint) plan.entrypoint = dev.entrypoint;
-    if (dev.args) plan.cmd = dev.args;
-    if (dev.folder) plan.folder = dev.folder;
-    if (dev.place?.file) plan.where = `${dev.place.file}:${dev.place.line ?? ""}`;
-    return plan;
-  });
-
-  // MAC addresses must be unique on a segment, or frames go astray.
   const macs = new Map<string, string>();
   for (const d of devices) {
     for (const i of d.interfaces) {
@@ -273,8 +277,25 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
       else macs.set(key, `${d.name} ${i.name}`);
     }
   }
-  if (issues.length) throw new TopologyError(issues);
+  return issues;
+}
 
+export function planLab(lab: Lab, opts: PlanOptions): Plan {
+  if (!isValidLabName(opts.name)) {
+    throw new TopologyError([
+      {
+        field: "name",
+        message: `lab name ${JSON.stringify(opts.name)} must be 1-40 of a-z, 0-9, _, . and -, starting with a letter or digit`,
+      },
+    ]);
+  }
+  const warnings: LabWarning[] = [...lab.warnings];
+  const domainNames = [...new Set(lab.devices.flatMap((d) => d.interfaces.map((i) => i.domain)))].sort();
+  const domains: DomainPlan[] = domainNames.map((name, i) => ({ name, bridge: domainBridge(i) }));
+  const bridgeOf = new Map(domains.map((d) => [d.name, d.bridge]));
+
+  const devices = lab.devices.map((dev, di) => devicePlan(lab, dev, di, opts, bridgeOf, warnings));
+  const issues = macIssues(devices);
   const plan: Plan = {
     lab: opts.name,
     netns: labNetns(opts.name),
@@ -282,9 +303,43 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
     devices,
     waves: startWaves(devices),
     warnings,
+    shaping: lab.shaping ?? [],
   };
+  issues.push(...shapingIssues(plan));
+  if (issues.length) throw new TopologyError(issues);
   if (opts.source) plan.source = opts.source;
   return plan;
+}
+
+/** The state a plan will have once deployed, as far as endpoints go (for checking them up front). */
+export function planStateView(plan: Plan): LabLinks {
+  return {
+    name: plan.lab,
+    netns: plan.netns,
+    domains: plan.domains,
+    devices: plan.devices.map((d) => ({
+      name: d.name,
+      container: d.container,
+      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf })),
+    })),
+  };
+}
+
+/** Deploy-time shaping: each value and endpoint checked, problems placed where they were written. */
+function shapingIssues(plan: Plan): Issue[] {
+  if (!plan.shaping.length) return [];
+  const view = planStateView(plan);
+  return plan.shaping.flatMap((s): Issue[] => {
+    const at = { ...(s.place ?? {}), ...(s.field ? { field: s.field } : {}) };
+    const bad = shapingProblems(s.shaping).map((p) => ({ ...at, message: `${p.field} ${p.message}` }));
+    try {
+      shapeOps(resolveEndpoint(view, s.endpoint), s.shaping, s.from);
+    } catch (e) {
+      if (!(e instanceof KindaError)) throw e;
+      bad.push({ ...at, message: `${e.message}${e.hint ? ` (${e.hint})` : ""}` });
+    }
+    return bad;
+  });
 }
 
 /** ip -batch lines for the lab namespace: one bridge per collision domain. */
@@ -351,6 +406,7 @@ export function formatPlan(plan: Plan): string {
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
     if (d.startupTimeoutMs !== undefined && d.startup.length) out.push(`  start-up stopped after ${d.startupTimeoutMs / 1000} s`);
   }
+  for (const s of plan.shaping) out.push(`shape ${s.endpoint}${s.from ? ` from ${s.from}` : ""}: ${describeShaping(s.shaping)}`);
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");
 }

@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { stringify } from "yaml";
 import { KindaError } from "../core/errors.js";
 import { run, runChecked } from "../net/exec.js";
-import { DockerRuntime } from "../runtime/docker.js";
+import type { Runtime } from "../model/container.js";
 import {
   KIND_CLUSTER_NAME,
   KIND_CLUSTER_NAME_RULE,
@@ -28,6 +28,8 @@ import { ClusterExistsError, type ClusterProvider, type CreateOptions, type Prov
 export const NAME_LABEL = "kinda.dev/name";
 export const KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster";
 export const KIND_ROLE_LABEL = "io.x-k8s.kind.role";
+/** The Docker network Kind puts its node containers on. */
+export const KIND_NETWORK = "kind";
 /** Kind's role label value for its load balancer (sigs.k8s.io/kind/pkg/cluster/constants). */
 export const KIND_LB_ROLE = "external-load-balancer";
 /** The port Kind's load balancer and API servers listen on inside the Kind network (common.APIServerInternalPort). */
@@ -95,7 +97,7 @@ export class KindProvider implements ClusterProvider {
   constructor(
     readonly name: string,
     readonly options: KindOptions = {},
-    private readonly runtime = new DockerRuntime(),
+    private readonly runtime: Runtime,
   ) {
     this.ownsNetwork = options.ownsNetwork ?? false;
     if (!KIND_CLUSTER_NAME.test(name)) {
@@ -179,18 +181,16 @@ export class KindProvider implements ClusterProvider {
   }
 
   private async networkExists(): Promise<boolean> {
-    const nets = await this.runtime.docker.listNetworks({ filters: { name: ["kind"] } });
-    return nets.some((n) => n.Name === "kind");
+    return (await this.runtime.network(KIND_NETWORK)) !== undefined;
   }
 
   /** Removes the "kind" network when Kind made it for this cluster and nothing uses it any more. */
   private async removeOwnNetwork(): Promise<void> {
-    if (!this.ownsNetwork || !(await this.networkExists())) return;
-    const net = this.runtime.docker.getNetwork("kind");
-    const info = await net.inspect();
+    if (!this.ownsNetwork) return;
+    const net = await this.runtime.network(KIND_NETWORK);
     // another cluster (or anything else) still attached: the network is shared, leave it
-    if (Object.keys(info.Containers ?? {}).length) return;
-    await net.remove();
+    if (!net || net.containers) return;
+    await this.runtime.removeNetwork(KIND_NETWORK);
   }
 
   async discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]> {
@@ -231,14 +231,14 @@ export class KindProvider implements ClusterProvider {
 
   /** Kind's Docker network: its IPv4 range and gateway. */
   private async kindNetwork(): Promise<{ subnet: string; gateway: string }> {
-    const net = await this.runtime.docker.getNetwork("kind").inspect();
-    const ipam = (net.IPAM?.Config ?? []).find((c) => Boolean(c.Subnet) && !c.Subnet?.includes(":"));
-    if (!ipam?.Subnet || !ipam.Gateway) {
+    const net = await this.runtime.network(KIND_NETWORK);
+    const ipam = net?.ipv4.find((c) => c.gateway);
+    if (!ipam?.gateway) {
       throw new KindaError(`Docker network "kind" has no IPv4 subnet with a gateway`, {
         hint: "kinda needs Kind's IPv4 network (remove the network with docker network rm kind when no cluster uses it; Kind recreates it)",
       });
     }
-    return { subnet: ipam.Subnet, gateway: ipam.Gateway };
+    return { subnet: ipam.subnet, gateway: ipam.gateway };
   }
 
   /** Kind creates its external load balancer when the cluster has more than one control plane. */
@@ -250,18 +250,17 @@ export class KindProvider implements ClusterProvider {
     const found = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name, [KIND_ROLE_LABEL]: KIND_LB_ROLE });
     if (found.length === 0) return undefined;
     if (found.length > 1) throw new KindaError(`Kind cluster ${this.name} has ${found.length} load balancer containers`);
-    const c = await this.runtime.docker.getContainer(found[0]!.id).inspect();
-    if (!c.State?.Running)
-      throw new KindaError(`the load balancer container ${found[0]!.name} of Kind cluster ${this.name} is not running`);
-    const ip = c.NetworkSettings?.Networks?.["kind"]?.IPAddress;
+    const c = await this.runtime.inspect(found[0]!.id);
+    if (!c?.running) throw new KindaError(`the load balancer container ${found[0]!.name} of Kind cluster ${this.name} is not running`);
+    const ip = c.networks?.[KIND_NETWORK];
     if (!ip) throw new KindaError(`the load balancer container ${found[0]!.name} has no address on Docker network "kind"`);
     const ipam = await this.kindNetwork();
     return {
       name: LOAD_BALANCER,
       role: "load-balancer",
       container: found[0]!.name,
-      containerId: c.Id,
-      pid: c.State.Pid,
+      containerId: c.id,
+      pid: c.pid,
       internalIp: ip,
       providerCidr: ipam.subnet,
       providerGateway: ipam.gateway,
@@ -286,10 +285,16 @@ export class KindProvider implements ClusterProvider {
   }
 }
 
-/** Rebuilds a KindProvider from the options a lab state recorded (for `down`). */
-export const kindFromState: ProviderFactory = (name, o) =>
-  new KindProvider(name, {
-    ...(o["image"] ? { image: o["image"] } : {}),
-    ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
-    ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
-  });
+/** The factory that rebuilds a KindProvider from the options a lab state recorded (for `down`). */
+export function kindFromState(runtime: Runtime): ProviderFactory {
+  return (name, o) =>
+    new KindProvider(
+      name,
+      {
+        ...(o["image"] ? { image: o["image"] } : {}),
+        ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
+        ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
+      },
+      runtime,
+    );
+}

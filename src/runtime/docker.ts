@@ -1,8 +1,9 @@
 /** The Docker runtime: the Docker Engine API over its socket (dockerode), never a CLI on PATH. */
+import { baseInfo } from "./engine-api.js";
 import Docker from "dockerode";
 import { PassThrough } from "node:stream";
 import { KindaError } from "../core/errors.js";
-import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, Runtime } from "../model/container.js";
+import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, NetworkInfo, Runtime } from "../model/container.js";
 import { killTree } from "./proctree.js";
 
 /** Resolves when an exec's stream ends or closes; rejects on its error. */
@@ -20,15 +21,10 @@ function statusOf(e: unknown): number | undefined {
 
 function toInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
   const bridge = c.NetworkSettings?.Networks?.["bridge"];
-  const info: ContainerInfo = {
-    id: c.Id,
-    name: c.Name.replace(/^\//, ""),
-    labels: c.Config?.Labels ?? {},
-    running: c.State?.Running ?? false,
-    pid: c.State?.Pid ?? 0,
-    image: c.Config?.Image ?? "",
-  };
+  const info: ContainerInfo = baseInfo(c);
   if (bridge?.IPAddress) info.nat = { ip: bridge.IPAddress, gateway: bridge.Gateway };
+  const networks = Object.entries(c.NetworkSettings?.Networks ?? {}).filter(([, n]) => n.IPAddress);
+  if (networks.length) info.networks = Object.fromEntries(networks.map(([name, n]) => [name, n.IPAddress]));
   const published = Object.entries(c.NetworkSettings?.Ports ?? {}).flatMap(([key, binds]) =>
     (binds ?? []).map((b) => ({
       guest: Number(key.split("/")[0]),
@@ -238,6 +234,25 @@ export class DockerRuntime implements Runtime {
           }
         : {}),
     }));
+  }
+
+  async network(name: string): Promise<NetworkInfo | undefined> {
+    const nets = await this.docker.listNetworks({ filters: { name: [name] } });
+    // the name filter matches substrings: take the exact one
+    if (!nets.some((n) => n.Name === name)) return undefined;
+    const info = (await this.docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
+    const ipv4 = (info.IPAM?.Config ?? [])
+      .filter((c) => Boolean(c.Subnet) && !c.Subnet?.includes(":"))
+      .map((c) => ({ subnet: c.Subnet!, ...(c.Gateway ? { gateway: c.Gateway } : {}) }));
+    return { name, ipv4, containers: Object.keys(info.Containers ?? {}).length };
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
   }
 
   async remove(id: string): Promise<void> {

@@ -11,13 +11,13 @@ import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, OVS_DEFAULT_IMAGE
 import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
-import { tcProblems } from "../core/tc.js";
-import { newDevice, type Device, type Lab } from "../model/lab.js";
+import { newDevice, type Device, type Lab, type LabShaping } from "../model/lab.js";
 import {
   isLoadBalancer,
   isNode,
   isProgrammable,
   isProvided,
+  linkTcSides,
   type DeviceSpec,
   type LinkSpec,
   type StaticRouter,
@@ -37,6 +37,7 @@ import {
   programFileProblem,
   validateProgrammable,
 } from "./programmable.js";
+import { shapingProblems } from "../core/tc.js";
 
 export type SpecPath = (string | number)[];
 
@@ -100,11 +101,12 @@ function addressBook(add: (path: SpecPath, message: string) => void): AddressBoo
   };
 }
 
-/** Semantic checks (the schema checks shapes). */
-export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIssue[] {
-  const issues: SpecIssue[] = [];
-  const add = (path: SpecPath, message: string) => issues.push({ path, message });
-  const byName = new Map<string, { d: DeviceSpec; i: number }>();
+type AddIssue = (path: SpecPath, message: string) => void;
+type ByName = Map<string, { d: DeviceSpec; i: number }>;
+
+/** Names, programmable devices, what nodes and the load balancer may not have, at most one load balancer. */
+function deviceIssues(spec: TopologySpec, add: AddIssue): ByName {
+  const byName: ByName = new Map();
   let firstLb: number | undefined;
   spec.devices.forEach((d, i) => {
     if (!NAME.test(d.name)) add(["devices", i, "name"], `device name ${JSON.stringify(d.name)} must be 1-30 of a-z, 0-9 and _`);
@@ -126,22 +128,30 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
       else firstLb = i;
     }
   });
+  return byName;
+}
+
+/** A link's own name: its form, not reserved, not taken. */
+function linkNameIssues(name: string, i: number, linkNames: Map<string, number>, add: AddIssue): void {
+  if (!LINK_NAME.test(name))
+    add(
+      ["links", i, "name"],
+      `link name ${JSON.stringify(name)} must be 1-40 of a-z, 0-9, _ and - (a dot would clash with interface altnames)`,
+    );
+  else if (/^l\d+$/.test(name)) add(["links", i, "name"], `link name ${name} is reserved (unnamed links are l<index>)`);
+  const first = linkNames.get(name);
+  if (first !== undefined) add(["links", i, "name"], `duplicate link name ${name} (first at links[${first}])`);
+  else linkNames.set(name, i);
+}
+
+/** Each link: its name, known endpoints, which kinds may be linked, tc and addresses. */
+function linkIssues(spec: TopologySpec, byName: ByName, add: AddIssue) {
   const degree = new Map<string, number>();
   const book = addressBook(add);
   const linkNames = new Map<string, number>();
   spec.links.forEach((l, i) => {
     const [a, b] = l.endpoints;
-    if (l.name !== undefined) {
-      if (!LINK_NAME.test(l.name))
-        add(
-          ["links", i, "name"],
-          `link name ${JSON.stringify(l.name)} must be 1-40 of a-z, 0-9, _ and - (a dot would clash with interface altnames)`,
-        );
-      else if (/^l\d+$/.test(l.name)) add(["links", i, "name"], `link name ${l.name} is reserved (unnamed links are l<index>)`);
-      const first = linkNames.get(l.name);
-      if (first !== undefined) add(["links", i, "name"], `duplicate link name ${l.name} (first at links[${first}])`);
-      else linkNames.set(l.name, i);
-    }
+    if (l.name !== undefined) linkNameIssues(l.name, i, linkNames, add);
     for (const [k, e] of [
       [0, a],
       [1, b],
@@ -160,8 +170,14 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
     }
     // the provider's container at one end (a node or the load balancer), if any
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
-    if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
-    if (l.tc) for (const p of tcProblems(l.tc)) add(["links", i, "tc", p.field], `${p.field} ${p.message}`);
+    const split = l.tc !== undefined && ("a" in l.tc || "b" in l.tc);
+    if (split && Object.keys(l.tc!).some((k) => k !== "a" && k !== "b"))
+      add(["links", i, "tc"], "give shaping values for both directions, or a and b for each direction, not both");
+    linkTcSides(l.tc).forEach((tc, k) => {
+      if (!tc || (!split && k === 1)) return;
+      const at: SpecPath = split ? ["links", i, "tc", k === 0 ? "a" : "b"] : ["links", i, "tc"];
+      for (const p of shapingProblems(tc)) add([...at, p.field], `${p.field} ${p.message}`);
+    });
     if (l.addresses) {
       l.addresses.forEach((addr, k) => book.address(["links", i, "addresses", k], addr));
       book.subnet(["links", i], ["links", i, "addresses"], l.addresses);
@@ -176,7 +192,11 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
       add(["links", i], "static routing needs addresses on every link");
     }
   });
-  validateSegments(spec, { byName, degree, book, domainNames: linkNames, add });
+  return { degree, book, linkNames };
+}
+
+/** Nodes and the load balancer are leaves; other devices are connected. */
+function degreeIssues(spec: TopologySpec, degree: Map<string, number>, add: AddIssue): void {
   spec.devices.forEach((d, i) => {
     const deg = degree.get(d.name) ?? 0;
     if (isNode(d.kind) && deg !== 1) add(["devices", i], `Kubernetes node ${d.name} must have exactly one link (a leaf); it has ${deg}`);
@@ -184,6 +204,10 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
       add(["devices", i], `the load balancer ${d.name} must have exactly one link (a leaf); it has ${deg}`);
     if (!isProvided(d.kind) && deg === 0 && spec.devices.length > 1) add(["devices", i], `device ${d.name} is not connected to anything`);
   });
+}
+
+/** The cluster as a whole: control planes, its name, the root, routing and encapsulation, host routes, the gateway. */
+function clusterIssues(spec: TopologySpec, byName: ByName, router: StaticRouter | undefined, add: AddIssue): void {
   const controlPlanes = spec.devices.filter((d) => d.kind === "control-plane").length;
   spec.devices.forEach((d, i) => {
     if (isLoadBalancer(d.kind) && controlPlanes < 2)
@@ -234,6 +258,17 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
         `${via} is ${isLoadBalancer(v.d.kind) ? "the load balancer" : "a Kubernetes node"}; internet access goes through a network device`,
       );
   }
+}
+
+/** Semantic checks (the schema checks shapes). */
+export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const add: AddIssue = (path, message) => issues.push({ path, message });
+  const byName = deviceIssues(spec, add);
+  const { degree, book, linkNames } = linkIssues(spec, byName, add);
+  validateSegments(spec, { byName, degree, book, domainNames: linkNames, add });
+  degreeIssues(spec, degree, add);
+  clusterIssues(spec, byName, router, add);
   return issues;
 }
 
@@ -297,23 +332,38 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[]): vo
   dev.services = d.kind === "p4-switch" ? p4Services(d, ports, nodeIfs.length > 0) : ovsServices(d, ports);
 }
 
-/**
- * Validates and compiles a topology. With routing: static, `router` (plan/routes.ts staticRouter;
- * app/topology.ts passes it) computes the routes that compile places in the devices.
- */
-export function compileSpec(
-  spec: TopologySpec,
-  where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
-  router?: StaticRouter,
-): CompiledTopology {
-  const problems = validateSpec(spec, router);
-  if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
-
-  const fileIssues = programFiles(spec);
-  if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
-
+/** What the cluster needs from the topology: encapsulation, API routing, the gateway, host and pod routes. */
+function clusterOptionsOf(spec: TopologySpec, podRoutes: ClusterOptions["podRoutes"] | undefined): ClusterOptions {
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
-  const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
+  const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
+  if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
+  if (spec.cluster?.internetVia) clusterOptions.internetVia = spec.cluster.internetVia;
+  if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
+  if (spec.encapsulation === "none" && podRoutes)
+    clusterOptions.podRoutes = podRoutes.filter((r) => kindOf.get(r.device)?.kind !== "p4-switch");
+  return clusterOptions;
+}
+
+/**
+ * A programmable device's ports are known once all its lab links are: names the interfaces the
+ * cluster will make for its node links (see programmable.ts for the order); returns them per device.
+ */
+function nameNodePorts(spec: TopologySpec, nodeLinks: NodeLink[], devs: Map<string, Device>): Map<string, string[]> {
+  const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
+  const nodePorts = new Map<string, string[]>();
+  for (const nl of nodeLinks) {
+    const devKind = kindOf.get(nl.device!)!.kind;
+    if (!isProgrammable(devKind)) continue;
+    const ifs = nodePorts.get(nl.device!) ?? nodePorts.set(nl.device!, []).get(nl.device!)!;
+    nl.deviceIf = nodePort(devs.get(nl.device!)!, ifs.length);
+    ifs.push(nl.deviceIf);
+    if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
+  }
+  return nodePorts;
+}
+
+/** The lab devices of a topology, with their images and kind-specific set-up (not nodes or the load balancer). */
+function labDevices(spec: TopologySpec, lab: Lab): Map<string, Device> {
   // nodes and the load balancer are the cluster provider's containers, not lab devices
   const devs = new Map(spec.devices.filter((d) => !isProvided(d.kind)).map((d) => [d.name, newDevice(d.name)]));
   for (const d of spec.devices) {
@@ -335,11 +385,42 @@ export function compileSpec(
     }
     lab.devices.push(dev);
   }
+  return devs;
+}
+
+/** Deploy-time shaping of a link between devices, on its collision domain: both directions, or a and b each. */
+function linkShaping(l: LinkSpec, i: number, domain: string): LabShaping[] {
+  const [a, b] = l.endpoints;
+  const [ta, tb] = linkTcSides(l.tc);
+  if (ta && ta === tb) return [{ endpoint: domain, shaping: ta, field: `links[${i}].tc` }];
+  return [
+    ...(ta ? [{ endpoint: domain, from: a, shaping: ta, field: `links[${i}].tc.a` }] : []),
+    ...(tb ? [{ endpoint: domain, from: b, shaping: tb, field: `links[${i}].tc.b` }] : []),
+  ];
+}
+
+/**
+ * Validates and compiles a topology. With routing: static, `router` (plan/routes.ts staticRouter;
+ * app/topology.ts passes it) computes the routes that compile places in the devices.
+ */
+export function compileSpec(
+  spec: TopologySpec,
+  where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
+  router?: StaticRouter,
+): CompiledTopology {
+  const problems = validateSpec(spec, router);
+  if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
+
+  const fileIssues = programFiles(spec);
+  if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
+
+  const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
+  const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
+  const devs = labDevices(spec, lab);
   const nodes: NodeSpec[] = spec.devices
     .filter((d) => isNode(d.kind))
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
-  const nodePorts = new Map<string, string[]>();
   const addrCmds = new Map<string, string[]>();
   /** A new interface of device `name` on `domain`, with its address and MTU. */
   const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
@@ -365,11 +446,16 @@ export function compileSpec(
         : { node, device: dev, nodeAddress: nAddr, deviceAddress: dAddr, defaultRoute: true };
       const mtu = l.mtu ?? kindOf.get(node)!.mtu;
       if (mtu !== undefined) nl.mtu = mtu;
-      if (l.tc) nl.nodeTc = l.tc;
+      // tc `a` is from endpoints[0]: the node's egress when the node is endpoints[0]
+      const [ta, tb] = linkTcSides(l.tc);
+      const [fromNode, fromDev] = na ? [ta, tb] : [tb, ta];
+      if (fromNode) nl.nodeTc = fromNode;
+      if (fromDev) nl.deviceTc = fromDev;
       nodeLinks.push(nl);
       return;
     }
     const domain = l.name ?? `l${i}`;
+    if (l.tc) (lab.shaping ??= []).push(...linkShaping(l, i, domain));
     attach(a, domain, linkMac(i, 0), l.addresses?.[0], l.mtu);
     attach(b, domain, linkMac(i, 1), l.addresses?.[1], l.mtu);
   });
@@ -381,16 +467,7 @@ export function compileSpec(
       if (devs.has(m.name)) attach(m.name, sg.name, linkMac(at, k + 1), m.address, sg.mtu);
     });
   });
-  // a programmable device's ports are known once all its lab links are: name the interfaces the
-  // cluster will make for its node links (see programmable.ts for the order)
-  for (const nl of nodeLinks) {
-    const devKind = kindOf.get(nl.device!)!.kind;
-    if (!isProgrammable(devKind)) continue;
-    const ifs = nodePorts.get(nl.device!) ?? nodePorts.set(nl.device!, []).get(nl.device!)!;
-    nl.deviceIf = nodePort(devs.get(nl.device!)!, ifs.length);
-    ifs.push(nl.deviceIf);
-    if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
-  }
+  const nodePorts = nameNodePorts(spec, nodeLinks, devs);
   // nodes on segments join the segment's domain (no device-side interface of their own)
   nodeLinks.push(...segmentNodeLinks(spec));
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
@@ -408,12 +485,7 @@ export function compileSpec(
     const timeout = kindOf.get(dev.name)!.startupTimeout;
     if (timeout !== undefined) dev.startupTimeout = timeout;
   }
-  const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
-  if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
-  if (spec.cluster?.internetVia) clusterOptions.internetVia = spec.cluster.internetVia;
-  if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
-  if (spec.encapsulation === "none" && routes)
-    clusterOptions.podRoutes = routes.podRoutes.filter((r) => kindOf.get(r.device)?.kind !== "p4-switch");
+  const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}) };
 }

@@ -8,7 +8,7 @@ import { basename, join, posix, relative, resolve, sep } from "node:path";
 import { TopologyError, type Issue, type Place } from "../core/errors.js";
 import { macProblem } from "../core/addr.js";
 import { STAGE_MOUNT } from "../core/defaults.js";
-import { newDevice, type Device, type Lab, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
+import { newDevice, type Device, type Lab, type LabShaping, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
 const RESERVED_NAMES = new Set(["shared", "_test"]);
@@ -175,6 +175,241 @@ export function shellSplit(s: string): string[] | undefined {
   return out;
 }
 
+/** `device[N]="DOMAIN[/MAC]"`: one interface of a device. */
+function parseInterface(
+  dev: Device,
+  index: number,
+  value: string,
+  dplace: Place,
+  seen: Map<number, Place>,
+  bad: (message: string, extra?: Partial<Place>) => void,
+): void {
+  const name = dev.name;
+  const slash = value.indexOf("/");
+  const domain = slash < 0 ? value : value.slice(0, slash);
+  const mac = slash < 0 ? undefined : value.slice(slash + 1);
+  const ifPlace = { device: name, field: `eth${index}` };
+  if (!DOMAIN_NAME.test(domain)) {
+    return void bad(`collision domain name ${JSON.stringify(domain)} may only contain letters, digits and _`, ifPlace);
+  }
+  if (domain.length > DOMAIN_NAME_MAX) {
+    return void bad(
+      `collision domain name ${domain.slice(0, 16)}... is ${domain.length} characters long; at most ${DOMAIN_NAME_MAX} (it names a Linux interface)`,
+      ifPlace,
+    );
+  }
+  if (RESERVED_DOMAINS.has(domain)) {
+    return void bad(`collision domain name ${JSON.stringify(domain)} is reserved (the loopback interface); pick another name`, ifPlace);
+  }
+  const macIssue = mac === undefined ? undefined : macProblem(mac);
+  if (macIssue) return void bad(`MAC address ${JSON.stringify(mac)} ${macIssue}`, ifPlace);
+  const prev = seen.get(index);
+  if (prev) {
+    return void bad(`interface eth${index} of ${name} is given twice (first at line ${prev.line})`, { device: name, field: `eth${index}` });
+  }
+  const sameDomain = dev.interfaces.find((x) => x.domain === domain);
+  if (sameDomain) {
+    return void bad(`${name} is attached to collision domain ${domain} twice (eth${sameDomain.index} and eth${index})`, {
+      device: name,
+      field: `eth${index}`,
+    });
+  }
+  seen.set(index, dplace);
+  dev.interfaces.push({ index, domain, ...(mac ? { mac: mac.toLowerCase() } : {}), place: dplace });
+  return;
+}
+
+/** What parsing one `device[option]=value` line needs from the parser. */
+interface OptionLine {
+  dev: Device;
+  opt: string;
+  value: string;
+  optPlace: Place;
+  badOpt: (message: string) => void;
+  /** Records the option's place, with a warning when it replaces an earlier value. */
+  overwrite: () => void;
+  warnings: LabWarning[];
+  volumePlaces: Map<VolumeSpec, Place>;
+  sysctlPlaces: Map<string, Place>;
+}
+
+/** `device[volume]="host|guest[|ro|rw]"`: a bind mount, checked against kinda's own mounts and the device's others. */
+function parseVolume(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt, volumePlaces } = o;
+  const name = dev.name;
+  const parts = value.split("|");
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+    return void badOpt(`volume must be host|guest[|ro|rw], found ${JSON.stringify(value)}`);
+  }
+  const [host, guest] = parts as [string, string];
+  const mode = parts[2] ?? "rw";
+  if (mode !== "ro" && mode !== "rw") return void badOpt(`volume mode must be ro or rw, found ${JSON.stringify(mode)}`);
+  // ":" and "," separate the fields of a Docker bind; in a path they would cut it short
+  for (const [what, path] of [
+    ["host", host],
+    ["guest", guest],
+  ] as const) {
+    if (/[:,]/.test(path)) return void badOpt(`volume ${what} path ${JSON.stringify(path)} may not contain ":" or ","`);
+  }
+  if (!guest.startsWith("/")) return void badOpt(`volume guest path ${JSON.stringify(guest)} must be absolute (start with /)`);
+  const target = mountTarget(guest);
+  const reserved = RESERVED_GUEST_PATHS.find((r) => target === r || (r === STAGE_MOUNT && target.startsWith(`${r}/`)));
+  if (reserved)
+    return void badOpt(
+      `volume guest path ${JSON.stringify(guest)} is ${reserved === "/" ? "the root" : `${reserved}, which kinda mounts itself`}`,
+    );
+  const twice = dev.volumes.find((v) => mountTarget(v.guest) === target);
+  if (twice) {
+    return void badOpt(
+      `volume guest path ${JSON.stringify(guest)} is mounted twice in ${name} (first at line ${volumePlaces.get(twice)?.line})`,
+    );
+  }
+  const volume: VolumeSpec = { host, guest, readOnly: mode === "ro" };
+  dev.volumes.push(volume);
+  volumePlaces.set(volume, optPlace);
+  dev.optionPlaces[opt] = optPlace;
+  return;
+}
+
+/** `device[ulimit]="name=soft[:hard]"`: a later one of the same name replaces the earlier. */
+function parseUlimit(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt } = o;
+  const um = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value);
+  if (!um) return void badOpt(`ulimit must be name=soft[:hard], found ${JSON.stringify(value)}`);
+  const soft = Number(um[2]);
+  const hard = um[3] === undefined ? soft : Number(um[3]);
+  if (!ULIMITS.has(um[1] as string)) return void badOpt(`ulimit ${um[1]} is not a resource limit (one of ${[...ULIMITS].join(", ")})`);
+  // -1 is "unlimited"
+  if (soft < -1 || hard < -1 || !Number.isSafeInteger(soft) || !Number.isSafeInteger(hard))
+    return void badOpt(`ulimit ${um[1]} values must be whole numbers of 0 or more, or -1 for unlimited`);
+  if (hard !== -1 && (soft === -1 || soft > hard))
+    return void badOpt(`ulimit ${um[1]}: the soft limit ${soft} is above the hard limit ${hard}`);
+  dev.ulimits = dev.ulimits.filter((u) => u.name !== um[1]);
+  dev.ulimits.push({ name: um[1] as string, soft, hard });
+  dev.optionPlaces[opt] = optPlace;
+  return;
+}
+
+/** `device[sysctl]="net.KEY=value"` and `device[env]="KEY=value"`. */
+function parseKeyValue(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt, sysctlPlaces } = o;
+  const name = dev.name;
+  const eq = value.indexOf("=");
+  if (eq <= 0) return void badOpt(`${opt} must be KEY=value, found ${JSON.stringify(value)}`);
+  const key = value.slice(0, eq).trim();
+  const v = value.slice(eq + 1).trim();
+  if (opt === "sysctl") {
+    if (!key.startsWith("net.")) return void badOpt(`only net.* sysctls can be set per device, found ${key}`);
+    if (!SYSCTL_KEY.test(key))
+      return void badOpt(`sysctl name ${JSON.stringify(key)} is not of the form net.a.b (letters, digits, _ and -)`);
+    dev.sysctls[key] = v;
+    sysctlPlaces.set(`${name}\0${key}`, optPlace);
+  } else {
+    dev.env[key] = v;
+  }
+  dev.optionPlaces[opt] = optPlace;
+  return;
+}
+
+/** Applies one known option to its device, or reports why its value is bad. */
+function applyOption(o: OptionLine): void {
+  const { dev, opt, value, optPlace, badOpt, overwrite, warnings } = o;
+  const name = dev.name;
+  switch (opt) {
+    case "image":
+      overwrite();
+      dev.image = value;
+      return;
+    case "mem": {
+      const b = parseMemory(value);
+      if (b === undefined) return void badOpt(`memory ${JSON.stringify(value)} is not a number with an optional unit b, k, m or g`);
+      overwrite();
+      dev.memoryBytes = b;
+      return;
+    }
+    case "cpus": {
+      const c = Number(value);
+      if (!Number.isFinite(c) || c <= 0) return void badOpt(`cpus ${JSON.stringify(value)} is not a positive number`);
+      overwrite();
+      dev.cpus = c;
+      return;
+    }
+    case "port": {
+      const p = parsePort(value);
+      if (!p) return void badOpt(`port ${JSON.stringify(value)} is not [host:]guest[/tcp|udp|sctp]`);
+      dev.ports.push(p);
+      dev.optionPlaces[opt] = optPlace;
+      return;
+    }
+    case "bridged":
+    case "ipv6":
+    case "privileged": {
+      const b = parseBool(value);
+      if (b === undefined) return void badOpt(`${opt} must be true/false, yes/no, on/off or 1/0, found ${JSON.stringify(value)}`);
+      overwrite();
+      if (opt === "bridged") dev.bridged = b;
+      else if (opt === "ipv6") dev.ipv6 = b;
+      else dev.privileged = b;
+      return;
+    }
+    case "exec":
+      dev.exec.push(value);
+      dev.optionPlaces[opt] = optPlace;
+      return;
+    case "sysctl":
+    case "env":
+      return parseKeyValue(o);
+    case "ulimit":
+      return parseUlimit(o);
+    case "volume":
+      return parseVolume(o);
+    case "shell":
+      overwrite();
+      dev.shell = value;
+      return;
+    case "entrypoint":
+    case "args": {
+      const words = shellSplit(value);
+      if (!words || words.length === 0) return void badOpt(`${opt} could not be split into words: ${JSON.stringify(value)}`);
+      overwrite();
+      if (opt === "entrypoint") dev.entrypoint = words;
+      else dev.args = words;
+      return;
+    }
+    case "startup_timeout": {
+      const t = Number(value);
+      if (!/^\d+(\.\d+)?$/.test(value) || !(t > 0))
+        return void badOpt(`startup_timeout ${JSON.stringify(value)} is not a positive number of seconds`);
+      overwrite();
+      dev.startupTimeout = t;
+      return;
+    }
+    case "num_terms":
+      warnings.push({
+        place: optPlace,
+        message: `num_terms (terminal windows) has no meaning in kinda and is ignored; use \`kinda exec ${name}\``,
+      });
+      return;
+  }
+}
+
+/** Interfaces: contiguous from eth0, kept in index order. */
+function interfaceGapIssues(devices: Iterable<Device>, issues: Issue[]): void {
+  for (const dev of devices) {
+    dev.interfaces.sort((a, b) => a.index - b.index);
+    dev.interfaces.forEach((ifc, pos) => {
+      if (ifc.index !== pos && !dev.interfaces.some((x) => x.index === pos)) {
+        issues.push({
+          ...(ifc.place ?? {}),
+          device: dev.name,
+          field: `eth${pos}`,
+          message: `interface eth${pos} of ${dev.name} is missing: interfaces must be numbered from eth0 without gaps (eth${ifc.index} is given)`,
+        });
+      }
+    });
+  }
+}
+
 /** Parses lab.conf text. Pure: `file` is only used in messages. */
 export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
   const issues: Issue[] = [];
@@ -225,41 +460,9 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
     const dplace: Place = { ...place, device: name };
 
     if (/^\d+$/.test(arg)) {
-      const index = Number(arg);
-      const slash = value.indexOf("/");
-      const domain = slash < 0 ? value : value.slice(0, slash);
-      const mac = slash < 0 ? undefined : value.slice(slash + 1);
-      const ifPlace = { device: name, field: `eth${index}` };
-      if (!DOMAIN_NAME.test(domain)) {
-        return bad(`collision domain name ${JSON.stringify(domain)} may only contain letters, digits and _`, ifPlace);
-      }
-      if (domain.length > DOMAIN_NAME_MAX) {
-        return bad(
-          `collision domain name ${domain.slice(0, 16)}... is ${domain.length} characters long; at most ${DOMAIN_NAME_MAX} (it names a Linux interface)`,
-          ifPlace,
-        );
-      }
-      if (RESERVED_DOMAINS.has(domain)) {
-        return bad(`collision domain name ${JSON.stringify(domain)} is reserved (the loopback interface); pick another name`, ifPlace);
-      }
-      const macIssue = mac === undefined ? undefined : macProblem(mac);
-      if (macIssue) return bad(`MAC address ${JSON.stringify(mac)} ${macIssue}`, ifPlace);
       const seen = ifaceSeen.get(name) ?? new Map<number, Place>();
       ifaceSeen.set(name, seen);
-      const prev = seen.get(index);
-      if (prev) {
-        return bad(`interface eth${index} of ${name} is given twice (first at line ${prev.line})`, { device: name, field: `eth${index}` });
-      }
-      const sameDomain = dev.interfaces.find((x) => x.domain === domain);
-      if (sameDomain) {
-        return bad(`${name} is attached to collision domain ${domain} twice (eth${sameDomain.index} and eth${index})`, {
-          device: name,
-          field: `eth${index}`,
-        });
-      }
-      seen.set(index, dplace);
-      dev.interfaces.push({ index, domain, ...(mac ? { mac: mac.toLowerCase() } : {}), place: dplace });
-      return;
+      return parseInterface(dev, Number(arg), value, dplace, seen, bad);
     }
 
     const opt = arg;
@@ -278,159 +481,10 @@ export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
       warnings.push({ place: optPlace, message: `unknown option "${opt}" is ignored (kinda knows: ${[...KNOWN_OPTIONS].join(", ")})` });
       return;
     }
-    switch (opt) {
-      case "image":
-        overwrite();
-        dev.image = value;
-        return;
-      case "mem": {
-        const b = parseMemory(value);
-        if (b === undefined) return badOpt(`memory ${JSON.stringify(value)} is not a number with an optional unit b, k, m or g`);
-        overwrite();
-        dev.memoryBytes = b;
-        return;
-      }
-      case "cpus": {
-        const c = Number(value);
-        if (!Number.isFinite(c) || c <= 0) return badOpt(`cpus ${JSON.stringify(value)} is not a positive number`);
-        overwrite();
-        dev.cpus = c;
-        return;
-      }
-      case "port": {
-        const p = parsePort(value);
-        if (!p) return badOpt(`port ${JSON.stringify(value)} is not [host:]guest[/tcp|udp|sctp]`);
-        dev.ports.push(p);
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "bridged":
-      case "ipv6":
-      case "privileged": {
-        const b = parseBool(value);
-        if (b === undefined) return badOpt(`${opt} must be true/false, yes/no, on/off or 1/0, found ${JSON.stringify(value)}`);
-        overwrite();
-        if (opt === "bridged") dev.bridged = b;
-        else if (opt === "ipv6") dev.ipv6 = b;
-        else dev.privileged = b;
-        return;
-      }
-      case "exec":
-        dev.exec.push(value);
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      case "sysctl":
-      case "env": {
-        const eq = value.indexOf("=");
-        if (eq <= 0) return badOpt(`${opt} must be KEY=value, found ${JSON.stringify(value)}`);
-        const key = value.slice(0, eq).trim();
-        const v = value.slice(eq + 1).trim();
-        if (opt === "sysctl") {
-          if (!key.startsWith("net.")) return badOpt(`only net.* sysctls can be set per device, found ${key}`);
-          if (!SYSCTL_KEY.test(key))
-            return badOpt(`sysctl name ${JSON.stringify(key)} is not of the form net.a.b (letters, digits, _ and -)`);
-          dev.sysctls[key] = v;
-          sysctlPlaces.set(`${name}\0${key}`, optPlace);
-        } else {
-          dev.env[key] = v;
-        }
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "ulimit": {
-        const um = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value);
-        if (!um) return badOpt(`ulimit must be name=soft[:hard], found ${JSON.stringify(value)}`);
-        const soft = Number(um[2]);
-        const hard = um[3] === undefined ? soft : Number(um[3]);
-        if (!ULIMITS.has(um[1] as string)) return badOpt(`ulimit ${um[1]} is not a resource limit (one of ${[...ULIMITS].join(", ")})`);
-        // -1 is "unlimited"
-        if (soft < -1 || hard < -1 || !Number.isSafeInteger(soft) || !Number.isSafeInteger(hard))
-          return badOpt(`ulimit ${um[1]} values must be whole numbers of 0 or more, or -1 for unlimited`);
-        if (hard !== -1 && (soft === -1 || soft > hard))
-          return badOpt(`ulimit ${um[1]}: the soft limit ${soft} is above the hard limit ${hard}`);
-        dev.ulimits = dev.ulimits.filter((u) => u.name !== um[1]);
-        dev.ulimits.push({ name: um[1] as string, soft, hard });
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "volume": {
-        const parts = value.split("|");
-        if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-          return badOpt(`volume must be host|guest[|ro|rw], found ${JSON.stringify(value)}`);
-        }
-        const [host, guest] = parts as [string, string];
-        const mode = parts[2] ?? "rw";
-        if (mode !== "ro" && mode !== "rw") return badOpt(`volume mode must be ro or rw, found ${JSON.stringify(mode)}`);
-        // ":" and "," separate the fields of a Docker bind; in a path they would cut it short
-        for (const [what, path] of [
-          ["host", host],
-          ["guest", guest],
-        ] as const) {
-          if (/[:,]/.test(path)) return badOpt(`volume ${what} path ${JSON.stringify(path)} may not contain ":" or ","`);
-        }
-        if (!guest.startsWith("/")) return badOpt(`volume guest path ${JSON.stringify(guest)} must be absolute (start with /)`);
-        const target = mountTarget(guest);
-        const reserved = RESERVED_GUEST_PATHS.find((r) => target === r || (r === STAGE_MOUNT && target.startsWith(`${r}/`)));
-        if (reserved)
-          return badOpt(
-            `volume guest path ${JSON.stringify(guest)} is ${reserved === "/" ? "the root" : `${reserved}, which kinda mounts itself`}`,
-          );
-        const twice = dev.volumes.find((v) => mountTarget(v.guest) === target);
-        if (twice) {
-          return badOpt(
-            `volume guest path ${JSON.stringify(guest)} is mounted twice in ${name} (first at line ${volumePlaces.get(twice)?.line})`,
-          );
-        }
-        const volume: VolumeSpec = { host, guest, readOnly: mode === "ro" };
-        dev.volumes.push(volume);
-        volumePlaces.set(volume, optPlace);
-        dev.optionPlaces[opt] = optPlace;
-        return;
-      }
-      case "shell":
-        overwrite();
-        dev.shell = value;
-        return;
-      case "entrypoint":
-      case "args": {
-        const words = shellSplit(value);
-        if (!words || words.length === 0) return badOpt(`${opt} could not be split into words: ${JSON.stringify(value)}`);
-        overwrite();
-        if (opt === "entrypoint") dev.entrypoint = words;
-        else dev.args = words;
-        return;
-      }
-      case "startup_timeout": {
-        const t = Number(value);
-        if (!/^\d+(\.\d+)?$/.test(value) || !(t > 0))
-          return badOpt(`startup_timeout ${JSON.stringify(value)} is not a positive number of seconds`);
-        overwrite();
-        dev.startupTimeout = t;
-        return;
-      }
-      case "num_terms":
-        warnings.push({
-          place: optPlace,
-          message: `num_terms (terminal windows) has no meaning in kinda and is ignored; use \`kinda exec ${name}\``,
-        });
-        return;
-    }
+    applyOption({ dev, opt, value, optPlace, badOpt, overwrite, warnings, volumePlaces, sysctlPlaces });
   });
 
-  // Interfaces: contiguous from eth0, kept in index order.
-  for (const dev of devices.values()) {
-    dev.interfaces.sort((a, b) => a.index - b.index);
-    dev.interfaces.forEach((ifc, pos) => {
-      if (ifc.index !== pos && !dev.interfaces.some((x) => x.index === pos)) {
-        issues.push({
-          ...(ifc.place ?? {}),
-          device: dev.name,
-          field: `eth${pos}`,
-          message: `interface eth${pos} of ${dev.name} is missing: interfaces must be numbered from eth0 without gaps (eth${ifc.index} is given)`,
-        });
-      }
-    });
-  }
+  interfaceGapIssues(devices.values(), issues);
   return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces, sysctlPlaces };
 }
 
@@ -557,7 +611,11 @@ export function loadKatharaLab(dirArg: string): Lab {
   if (existsSync(depPath) && issues.length === 0) issues.push(...parseLabDep(readText(depPath), parsed.devices, depPath));
 
   for (const dev of parsed.devices) checkDeviceFiles(dir, dev, parsed, issues, inLab);
+  const sidePath = join(dir, KINDA_SIDE_FILE);
+  const side = existsSync(sidePath) ? parseKindaSideFile(readText(sidePath), sidePath) : { shaping: [], issues: [] };
+  issues.push(...side.issues);
   const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings };
+  if (side.shaping.length) lab.shaping = side.shaping;
   const shared = join(dir, "shared");
   if (existsSync(shared) && statSync(shared).isDirectory()) {
     const real = inLab(shared, { file: shared }, issues);
@@ -575,6 +633,38 @@ export function loadKatharaLab(dirArg: string): Lab {
   }
   if (issues.length) throw new TopologyError(issues);
   return lab;
+}
+
+/** kinda's own additions to a Kathara lab, in a file Kathara does not read. */
+export const KINDA_SIDE_FILE = "lab.kinda";
+const SHAPING_KEYS = new Set(["rate", "burst", "latency", "delay", "jitter", "loss", "duplicate", "reorder", "corrupt"]);
+
+/**
+ * Parses `lab.kinda`: `tc ENDPOINT [from=DEVICE] KEY=VALUE...` lines shape links at deploy time
+ * (ENDPOINT as `kinda link` takes it: r1:eth0, r1--r2 or a collision domain); `#` comments.
+ * Values are checked when the lab is planned, against its devices; problems name file:line.
+ */
+export function parseKindaSideFile(text: string, file = KINDA_SIDE_FILE): { shaping: LabShaping[]; issues: Issue[] } {
+  const shaping: LabShaping[] = [];
+  const issues: Issue[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*/, "").trim();
+    if (!line) return;
+    const place = { file, line: i + 1 };
+    const [verb, endpoint, ...words] = line.split(/\s+/);
+    if (verb !== "tc" || !endpoint)
+      return issues.push({ ...place, message: `expected "tc ENDPOINT KEY=VALUE...", got ${JSON.stringify(line)}` });
+    const e: LabShaping = { endpoint, shaping: {}, place };
+    for (const w of words) {
+      const m = /^([a-z]+)=(\S+)$/.exec(w);
+      if (!m) issues.push({ ...place, message: `${JSON.stringify(w)} is not KEY=VALUE` });
+      else if (m[1] === "from") e.from = m[2]!;
+      else if (SHAPING_KEYS.has(m[1]!)) e.shaping[m[1] as keyof LabShaping["shaping"]] = m[2]!;
+      else issues.push({ ...place, message: `unknown key ${m[1]} (keys: from, ${[...SHAPING_KEYS].join(", ")})` });
+    }
+    shaping.push(e);
+  });
+  return { shaping, issues };
 }
 
 /** A device's folder, start-up and shutdown files, and volume host paths, checked and resolved. */

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ClusterBuilder } from "../../src/engine/cluster.js";
+import { ClusterBuilder } from "../../src/app/library.js";
 import { StateStore } from "../../src/state/store.js";
 import { IMAGE_MAP_ARGS, ensureTestEnv } from "../support/env.js";
 import { FIXTURE_LABEL, FixtureProvider } from "../support/fixture.js";

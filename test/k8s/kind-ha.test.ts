@@ -12,9 +12,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { join } from "node:path";
-import { destroyCluster, type BuildResult } from "../../src/engine/cluster.js";
+import type { BuildResult } from "../../src/engine/cluster.js";
+import { destroyCluster } from "../../src/app/library.js";
 import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
-import { createProviderRegistry } from "../../src/app/root.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";
@@ -216,7 +216,7 @@ describe("Kind with two control planes: the load balancer attached by kinda", ()
         .map((l) => l.split(/\s+/)[0]!.split("@")[0]!)
         .filter((n) => n.startsWith("eth"));
     assert.equal((await r2Links()).length, 3, "r2: its core link and the veths to c2 and the load balancer");
-    await destroyCluster(LAB, { providers: createProviderRegistry() }); // the cluster alone: the lab stays up
+    await destroyCluster(LAB); // the cluster alone: the lab stays up
     assertKindNetworkAsBefore(hadKindNetwork);
     const clusters = execFileSync(KIND, ["get", "clusters"], { encoding: "utf8" });
     assert.ok(!clusters.split("\n").includes(CLUSTER), `kind still lists ${CLUSTER}`);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { ClusterBuilder } from "../../src/engine/cluster.js";
+import { ClusterBuilder } from "../../src/app/library.js";
 import { LAB_DIR } from "../../examples/manual-cluster.js";
 import { IMAGE_MAP_ARGS, BASE_IMAGE, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";

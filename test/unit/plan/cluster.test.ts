@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parse } from "yaml";
 import { formatIssue, TopologyError } from "../../../src/core/errors.js";
-import { KindProvider, kindConfig, kindConfigYaml, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
+import { KindProvider } from "../../../src/providers/kind.js";
 import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../../src/model/cluster.js";
 import {
   formatClusterPlan,
@@ -13,19 +12,11 @@ import {
   validateLinks,
   vxlanMac,
 } from "../../../src/plan/cluster.js";
-import { ClusterBuilder, routeOf } from "../../../src/engine/cluster.js";
-import { renderRoute } from "../../../src/plan/ops.js";
-import { ClusterExistsError, type ClusterProvider } from "../../../src/model/provider.js";
-import { shutdownTimeoutMs } from "../../../src/engine/lab.js";
-import { StateStore } from "../../../src/state/store.js";
+import { ClusterBuilder } from "../../../src/engine/cluster.js";
 import type { Runtime } from "../../../src/model/container.js";
-import { MissingProgramsError, programsFor } from "../../../src/core/host.js";
-import { pathWith } from "../../support/path.js";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
-import { addressRange, nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
+import { nthAddress, contains } from "../../../src/core/addr.js";
+import { withUpLab } from "../../support/uplab.js";
 
 const nodes = fakeNodes;
 const devices: DeviceFacts[] = [
@@ -40,87 +31,6 @@ function links(n: number): NodeLink[] {
     deviceAddress: `10.1.${i}.1/24`,
   }));
 }
-
-/**
- * Runs `f` with a state store in which lab "l" is up (no devices; `domains` as given) and a
- * runtime that lists no containers: enough for ClusterBuilder.build to reach its checks and the
- * provider's create.
- */
-async function withUpLab(
-  domains: { name: string; bridge: string }[],
-  f: (deps: { store: StateStore; runtime: Runtime }) => Promise<void>,
-): Promise<void> {
-  const root = mkdtempSync(join(tmpdir(), "kinda-unit-lab-"));
-  try {
-    const store = new StateStore(root);
-    const now = new Date().toISOString();
-    store.write({
-      version: 1,
-      name: "l",
-      kind: "api",
-      netns: "kinda-l",
-      phase: "up",
-      createdAt: now,
-      updatedAt: now,
-      devices: [],
-      domains,
-      warnings: [],
-    });
-    await f({ store, runtime: { list: async () => [] } as unknown as Runtime });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-}
-
-describe("address maths", () => {
-  it("works on ranges", () => {
-    assert.equal(nthAddress("100.64.0.0/16", 257), "100.64.1.1");
-    assert.equal(networkOf("10.0.1.7/24"), "10.0.1.0/24");
-    assert.ok(contains("10.244.0.0/16", "10.244.3.2/24"));
-    assert.ok(overlaps("10.0.0.0/8", "10.1.0.0/16"));
-    assert.ok(!overlaps("10.0.0.0/16", "10.1.0.0/16"));
-    // the numeric form topology validation compares subnets with
-    assert.deepEqual(addressRange("10.1.2.3/24"), { family: "ipv4", first: 0x0a010200n, last: 0x0a0102ffn });
-    assert.deepEqual(addressRange("fd00::1/126"), { family: "ipv6", first: 0xfd00n << 112n, last: (0xfd00n << 112n) | 3n });
-    assert.throws(() => nthAddress("10.0.0.0/30", 4), /outside/);
-  });
-
-  it("takes canonical address text only", () => {
-    for (const s of ["10.0.0.1/24", "10.0.0.1/0", "255.255.255.255/32", "fe80::1/64", "FE80::1/64", "::/0", "::/128", "::ffff:1.2.3.4/96"])
-      assert.ok(isCidr(s), s);
-    for (const s of [
-      "10.1/24", // short form
-      "010.0.0.1/8", // leading zero (octal to some parsers)
-      "10.0.0.01/8",
-      "0xa.0.0.1/8", // hex
-      "167772161/8", // one number
-      "10.0.0.1/024", // leading zero in the prefix length
-      "10.0.0.1/+8",
-      "10.0.0.1/ 8",
-      "10.0.0.1/33",
-      "::/129",
-      "256.0.0.0/8",
-      "fe80::1%eth0/64", // zone
-      "::ffff:01.2.3.4/96",
-      "1::2::3/64",
-      "10.0.0.1/",
-      "10.0.0.1",
-      " 10.0.0.1/8",
-    ])
-      assert.ok(!isCidr(s), s);
-    for (const s of ["10.0.0.1", "0.0.0.0", "2001:db8::1", "1:2:3:4:5:6:7::"]) assert.ok(isIp(s), s);
-    for (const s of ["10.1", "010.0.0.1", "0x0a000001", "10.0.0.1/32", "fe80::1%1", "10.0.0.1 "]) assert.ok(!isIp(s), s);
-  });
-
-  it("takes unicast, non-zero MACs in either case", () => {
-    assert.equal(macProblem("02:AB:cd:00:00:01"), undefined);
-    assert.equal(macProblem("aa:00:00:00:00:01"), undefined);
-    assert.equal(macProblem("00:00:00:00:00:00"), "is all zeros, which no interface may have");
-    for (const m of ["01:00:5e:00:00:01", "33:33:00:00:00:01", "ff:ff:ff:ff:ff:ff", "03:00:00:00:00:01"])
-      assert.equal(macProblem(m), "is a multicast address (the lowest bit of the first octet is set); use a unicast one", m);
-    assert.equal(macProblem("02:00:00:00:01"), "is not six hex pairs separated by colons");
-  });
-});
 
 describe("cluster validation (up front, before anything is created)", () => {
   const base = { lab: "l", nodeNames: ["n0", "n1", "n2"], deviceNames: ["r1", "r2"] };
@@ -390,90 +300,6 @@ describe("cluster plan", () => {
   });
 });
 
-describe("Kind provider", () => {
-  it("writes Kind's v1alpha4 config: control planes first, topology names as node labels", () => {
-    const cfg = kindConfig(
-      [
-        { name: "w1", role: "worker" },
-        { name: "c1", role: "control-plane" },
-      ],
-      "10.244.0.0/16",
-      { image: "kindest/node:v1.34.0" },
-    );
-    assert.deepEqual(cfg, {
-      kind: "Cluster",
-      apiVersion: "kind.x-k8s.io/v1alpha4",
-      networking: { podSubnet: "10.244.0.0/16" },
-      nodes: [
-        { role: "control-plane", labels: { [NAME_LABEL]: "c1" }, image: "kindest/node:v1.34.0" },
-        { role: "worker", labels: { [NAME_LABEL]: "w1" }, image: "kindest/node:v1.34.0" },
-      ],
-    });
-    // only fields of Kind's v1alpha4 Cluster and Node types
-    const y = parse(
-      kindConfigYaml([{ name: "c1", role: "control-plane" }], "10.244.0.0/16", {
-        kubeadmConfigPatches: ["kind: KubeletConfiguration\ncgroupDriver: cgroupfs\n"],
-      }),
-    ) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(y).sort(), ["apiVersion", "kind", "kubeadmConfigPatches", "networking", "nodes"]);
-    for (const n of y["nodes"] as Record<string, unknown>[])
-      for (const k of Object.keys(n))
-        assert.ok(["role", "image", "labels", "extraMounts", "extraPortMappings", "kubeadmConfigPatches"].includes(k), k);
-  });
-
-  it("reads node names, InternalIPs and pod CIDRs from Node objects, matched by label", () => {
-    const items = [
-      {
-        metadata: { name: "x-control-plane", labels: { [NAME_LABEL]: "c1" } },
-        spec: { podCIDR: "10.244.0.0/24", podCIDRs: ["10.244.0.0/24", "fd00:10:244::/64"] },
-        status: {
-          addresses: [
-            { type: "Hostname", address: "x-control-plane" },
-            { type: "InternalIP", address: "fc00:f853::2" },
-            { type: "InternalIP", address: "172.18.0.3" },
-          ],
-        },
-      },
-      {
-        metadata: { name: "x-worker", labels: { [NAME_LABEL]: "w1" } },
-        spec: { podCIDR: "10.244.1.0/24" },
-        status: { addresses: [{ type: "InternalIP", address: "172.18.0.2" }] },
-      },
-      { metadata: { name: "other", labels: {} }, spec: {}, status: {} },
-    ];
-    const m = nodesFromApi(items, [
-      { name: "c1", role: "control-plane" },
-      { name: "w1", role: "worker" },
-    ]);
-    assert.deepEqual(m.get("c1"), { k8sName: "x-control-plane", internalIp: "172.18.0.3", podCidrs: ["10.244.0.0/24"] });
-    assert.deepEqual(m.get("w1"), { k8sName: "x-worker", internalIp: "172.18.0.2", podCidrs: ["10.244.1.0/24"] });
-    assert.equal(m.size, 2);
-  });
-
-  it("loads a Kind kubeconfig with the maintained client", async () => {
-    const { KubeConfig } = await import("@kubernetes/client-node");
-    const kc = new KubeConfig();
-    kc.loadFromString(
-      [
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters:",
-        "- cluster: {certificate-authority-data: Zm9v, server: 'https://127.0.0.1:41234'}",
-        "  name: kind-x",
-        "contexts:",
-        "- context: {cluster: kind-x, user: kind-x}",
-        "  name: kind-x",
-        "current-context: kind-x",
-        "users:",
-        "- name: kind-x",
-        "  user: {client-certificate-data: Zm9v, client-key-data: Zm9v}",
-      ].join("\n"),
-    );
-    assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:41234");
-    assert.equal(kc.getCurrentContext(), "kind-x");
-  });
-});
-
 describe("the API load balancer (Kind's, with several control planes)", () => {
   const lb = fakeLoadBalancer("k-external-load-balancer");
   /** n0 and n1 control planes, n2 a worker; n0 and n2 on r1, n1 and the load balancer on r2. */
@@ -487,7 +313,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
     planCluster({ lab: "l", links: [...links(3), lbLink], nodes: haNodes(), loadBalancer: lb, devices, options, ...extra });
 
   it("Kind has one when there are two or more control planes", () => {
-    const kind = new KindProvider("k");
+    const kind = new KindProvider("k", {}, {} as Runtime);
     assert.equal(
       kind.hasLoadBalancer([
         { name: "c1", role: "control-plane" },
@@ -651,7 +477,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
   it("the builder rejects a link to it before anything is created when the nodes give no load balancer, and its name for a node", async () => {
     await withUpLab([], async ({ store, runtime }) => {
       let created = false;
-      const provider = new KindProvider("k");
+      const provider = new KindProvider("k", {}, runtime);
       provider.create = async () => {
         created = true;
       };
@@ -664,88 +490,6 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
         return true;
       });
       assert.equal(created, false);
-    });
-  });
-});
-
-describe("a cluster of the same name made by someone else meanwhile", () => {
-  it("is neither adopted nor deleted when the provider's create finds it", async () => {
-    await withUpLab([{ name: "A", bridge: "kb-a" }], async ({ store, runtime }) => {
-      let deleted = false;
-      const provider: ClusterProvider = {
-        kind: "kind",
-        name: "k",
-        exists: async () => false, // not yet: the other `create` wins the race after this check
-        create: async () => {
-          throw new ClusterExistsError("a Kind cluster named k was created by someone else meanwhile");
-        },
-        discover: async () => [],
-        delete: async () => {
-          deleted = true;
-        },
-      };
-      const b = new ClusterBuilder("l", provider, {}, { runtime, store, hostPath: pathWith(programsFor(["cluster"]).map((p) => p.name)) });
-      b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
-      await assert.rejects(b.build(), ClusterExistsError);
-      assert.equal(deleted, false, "the other cluster was not deleted");
-      assert.equal(store.read("l")?.cluster, undefined, "and kinda does not record it as its own");
-    });
-  });
-});
-
-describe("small readers", () => {
-  it("turns `ip -j route` back into arguments that re-create the route", () => {
-    assert.equal(
-      renderRoute(routeOf({ dst: "default", gateway: "172.17.0.1", dev: "eth0", protocol: "static", flags: ["onlink"] })!),
-      "default via 172.17.0.1 dev eth0 proto static onlink",
-    );
-    assert.equal(
-      renderRoute(routeOf({ dst: "default", dev: "eth1", protocol: "boot", metric: 5, flags: ["linkdown"] })!),
-      "default dev eth1 metric 5",
-    );
-    assert.equal(routeOf(undefined), undefined);
-  });
-
-  it("KINDA_SHUTDOWN_TIMEOUT: seconds, default 30, anything else refused", () => {
-    assert.equal(shutdownTimeoutMs(undefined), 30_000);
-    assert.equal(shutdownTimeoutMs("2.5"), 2_500);
-    assert.throws(() => shutdownTimeoutMs("ten"), /KINDA_SHUTDOWN_TIMEOUT=ten is not a number of seconds/);
-    assert.throws(() => shutdownTimeoutMs("-1"), /not a number of seconds/);
-  });
-});
-
-describe("host programs of a cluster", () => {
-  it("a missing one stops build before the provider creates anything, named with its package", async () => {
-    await withUpLab([{ name: "A", bridge: "kb-a" }], async ({ store, runtime }) => {
-      let created = false;
-      const provider: ClusterProvider = {
-        kind: "fake",
-        name: "k",
-        hostPrograms: () => [{ name: "fakectl", debianPackage: "fake-tools", purpose: "creating fake clusters", needFor: [] }],
-        create: async () => {
-          created = true;
-        },
-        discover: async () => [],
-        delete: async () => undefined,
-      };
-      const hostPath = pathWith(
-        programsFor(["cluster"])
-          .map((p) => p.name)
-          .filter((n) => n !== "ethtool"),
-      );
-      const b = new ClusterBuilder("l", provider, {}, { runtime, store, hostPath });
-      b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
-      await assert.rejects(b.build(), (e: unknown) => {
-        assert.ok(e instanceof MissingProgramsError);
-        assert.deepEqual(
-          e.missing.map((p) => p.name),
-          ["ethtool", "fakectl"],
-        );
-        assert.match(e.message, /ethtool \(Debian package ethtool\)/);
-        return true;
-      });
-      assert.equal(created, false);
-      assert.equal(store.read("l")?.cluster, undefined, "nothing recorded: nothing was made");
     });
   });
 });

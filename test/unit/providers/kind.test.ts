@@ -1,20 +1,109 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { KindProvider, kindFromState } from "../../../src/providers/kind.js";
+import type { Runtime } from "../../../src/model/container.js";
+import { KindProvider, kindConfig, kindConfigYaml, kindFromState, nodesFromApi, NAME_LABEL } from "../../../src/providers/kind.js";
+import { parse } from "yaml";
 import { pathWith } from "../../support/path.js";
+
+/** These tests never reach the container runtime. */
+const runtime = {} as Runtime;
 
 describe("the Kind provider's recorded options", () => {
   it("record the kind binary that made the cluster as a path, so down from another shell uses it", () => {
     const dir = pathWith(["kind"]);
-    const made = new KindProvider("c", { kindBinary: join(dir, "kind") });
+    const made = new KindProvider("c", { kindBinary: join(dir, "kind") }, runtime);
     assert.deepEqual(made.stateOptions(), { kindBinary: join(dir, "kind") });
-    const again = kindFromState("c", made.stateOptions());
+    const again = kindFromState(runtime)("c", made.stateOptions());
     assert.deepEqual(again.hostPrograms?.().at(-1)?.name, join(dir, "kind"));
     assert.deepEqual(
-      new KindProvider("c", { kindBinary: join(dir, "absent") }).stateOptions(),
+      new KindProvider("c", { kindBinary: join(dir, "absent") }, runtime).stateOptions(),
       {},
       "nothing to record when it is not there",
     );
+  });
+});
+
+describe("Kind provider", () => {
+  it("writes Kind's v1alpha4 config: control planes first, topology names as node labels", () => {
+    const cfg = kindConfig(
+      [
+        { name: "w1", role: "worker" },
+        { name: "c1", role: "control-plane" },
+      ],
+      "10.244.0.0/16",
+      { image: "kindest/node:v1.34.0" },
+    );
+    assert.deepEqual(cfg, {
+      kind: "Cluster",
+      apiVersion: "kind.x-k8s.io/v1alpha4",
+      networking: { podSubnet: "10.244.0.0/16" },
+      nodes: [
+        { role: "control-plane", labels: { [NAME_LABEL]: "c1" }, image: "kindest/node:v1.34.0" },
+        { role: "worker", labels: { [NAME_LABEL]: "w1" }, image: "kindest/node:v1.34.0" },
+      ],
+    });
+    // only fields of Kind's v1alpha4 Cluster and Node types
+    const y = parse(
+      kindConfigYaml([{ name: "c1", role: "control-plane" }], "10.244.0.0/16", {
+        kubeadmConfigPatches: ["kind: KubeletConfiguration\ncgroupDriver: cgroupfs\n"],
+      }),
+    ) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(y).sort(), ["apiVersion", "kind", "kubeadmConfigPatches", "networking", "nodes"]);
+    for (const n of y["nodes"] as Record<string, unknown>[])
+      for (const k of Object.keys(n))
+        assert.ok(["role", "image", "labels", "extraMounts", "extraPortMappings", "kubeadmConfigPatches"].includes(k), k);
+  });
+
+  it("reads node names, InternalIPs and pod CIDRs from Node objects, matched by label", () => {
+    const items = [
+      {
+        metadata: { name: "x-control-plane", labels: { [NAME_LABEL]: "c1" } },
+        spec: { podCIDR: "10.244.0.0/24", podCIDRs: ["10.244.0.0/24", "fd00:10:244::/64"] },
+        status: {
+          addresses: [
+            { type: "Hostname", address: "x-control-plane" },
+            { type: "InternalIP", address: "fc00:f853::2" },
+            { type: "InternalIP", address: "172.18.0.3" },
+          ],
+        },
+      },
+      {
+        metadata: { name: "x-worker", labels: { [NAME_LABEL]: "w1" } },
+        spec: { podCIDR: "10.244.1.0/24" },
+        status: { addresses: [{ type: "InternalIP", address: "172.18.0.2" }] },
+      },
+      { metadata: { name: "other", labels: {} }, spec: {}, status: {} },
+    ];
+    const m = nodesFromApi(items, [
+      { name: "c1", role: "control-plane" },
+      { name: "w1", role: "worker" },
+    ]);
+    assert.deepEqual(m.get("c1"), { k8sName: "x-control-plane", internalIp: "172.18.0.3", podCidrs: ["10.244.0.0/24"] });
+    assert.deepEqual(m.get("w1"), { k8sName: "x-worker", internalIp: "172.18.0.2", podCidrs: ["10.244.1.0/24"] });
+    assert.equal(m.size, 2);
+  });
+
+  it("loads a Kind kubeconfig with the maintained client", async () => {
+    const { KubeConfig } = await import("@kubernetes/client-node");
+    const kc = new KubeConfig();
+    kc.loadFromString(
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- cluster: {certificate-authority-data: Zm9v, server: 'https://127.0.0.1:41234'}",
+        "  name: kind-x",
+        "contexts:",
+        "- context: {cluster: kind-x, user: kind-x}",
+        "  name: kind-x",
+        "current-context: kind-x",
+        "users:",
+        "- name: kind-x",
+        "  user: {client-certificate-data: Zm9v, client-key-data: Zm9v}",
+      ].join("\n"),
+    );
+    assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:41234");
+    assert.equal(kc.getCurrentContext(), "kind-x");
   });
 });

@@ -12,7 +12,7 @@ import { compile } from "../../support/compile.js";
 import { planTopology } from "../../../src/app/topology.js";
 import { formatPlan } from "../../../src/plan/lab.js";
 import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
-import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/app/tree.js";
+import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/topology/builders.js";
 import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO } from "../../../src/topology/programmable.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { StateStore } from "../../../src/state/store.js";

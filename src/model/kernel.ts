@@ -1,0 +1,22 @@
+/**
+ * The kernel as the engine sees it: network namespaces, `ip -batch` per namespace, and other
+ * host programs by argv. net/kernel.ts is the real one; unit tests give an in-memory one.
+ */
+import type { Netns } from "./netns.js";
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+}
+
+export interface Kernel {
+  netnsExists(name: string): boolean;
+  netnsAdd(name: string): Promise<void>;
+  /** No error when it is gone. */
+  netnsDelete(name: string): Promise<void>;
+  /** Applies the lines in one process; throws with the failing line. */
+  ipBatch(ns: Netns, lines: readonly string[]): Promise<void>;
+  /** Runs argv (never a shell string); the result whatever the exit code. */
+  run(argv: readonly string[], input?: string): Promise<CommandResult>;
+}

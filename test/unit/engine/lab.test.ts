@@ -1,0 +1,113 @@
+/**
+ * deploy and teardown against an in-memory runtime and kernel: what they create, in what order,
+ * what they record, and that a failure or an abort halfway leaves nothing. The same paths run for
+ * real (Docker, netns, veths) in test/integration/lifecycle.test.ts.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { InterruptedError } from "../../../src/core/errors.js";
+import { programsFor } from "../../../src/core/host.js";
+import { LABEL_DEVICE, LABEL_LAB } from "../../../src/core/names.js";
+import { containerSpec, deploy, teardown } from "../../../src/engine/lab.js";
+import { planLab, type Plan } from "../../../src/plan/lab.js";
+import { StateStore } from "../../../src/state/store.js";
+import { parseLabConf } from "../../../src/topology/kathara.js";
+import { MemoryKernel, MemoryRuntime } from "../../support/memory.js";
+import { pathWith } from "../../support/path.js";
+
+const hostPath = pathWith(programsFor(["lab"]).map((p) => p.name));
+
+function setup(conf = 'r1[0]="A"\nr1[1]="B"\nr2[0]="A"\nh1[0]="B"\n') {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-mem-state-")));
+  const p = parseLabConf(conf);
+  assert.deepEqual(p.issues, []);
+  const plan: Plan = planLab(
+    { metadata: p.metadata, devices: p.devices, warnings: p.warnings },
+    { name: "mem", sharedDir: store.sharedDir("mem"), stageRoot: store.stageRoot("mem") },
+  );
+  return { store, plan, runtime: new MemoryRuntime(), kernel: new MemoryKernel() };
+}
+
+describe("deploy and teardown (in-memory runtime and kernel)", () => {
+  it("deploys: the lab namespace with a bridge per domain, a container per device, each device's links; records the lab", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    const r = await deploy(plan, { runtime, store, kernel, hostPath });
+    assert.deepEqual([...kernel.namespaces], ["kinda-mem"]);
+    const lab = kernel.linesIn({ name: "kinda-mem" });
+    assert.ok(lab.includes("link add cd-0 type bridge mcast_snooping 0") && lab.includes("link add cd-1 type bridge mcast_snooping 0"));
+    const names = (await runtime.list({ [LABEL_LAB]: "mem" })).map((c) => c.labels[LABEL_DEVICE]).sort();
+    assert.deepEqual(names, ["h1", "r1", "r2"]);
+    for (const c of await runtime.list({ [LABEL_LAB]: "mem" })) {
+      assert.equal(c.running, true);
+      // the device end of every veth goes into the device's namespace by PID
+      assert.ok(
+        lab.some((l) => l.endsWith(`netns ${c.pid}`)),
+        `a veth into ${c.name}`,
+      );
+    }
+    assert.equal(r.state.phase, "up");
+    assert.equal(store.read("mem")?.phase, "up");
+    assert.deepEqual(
+      store.read("mem")?.devices.map((d) => [d.name, d.interfaces.map((i) => i.domain)]),
+      [
+        ["r1", ["A", "B"]],
+        ["r2", ["A"]],
+        ["h1", ["B"]],
+      ],
+    );
+  });
+
+  it("hands the runtime the container's fields only, none of the plan's own (steps, interfaces, staging)", () => {
+    const { plan } = setup();
+    const spec = containerSpec(plan.devices[0]!);
+    assert.equal(spec.name, "kinda-mem-r1");
+    const keys = ["name", "image", "hostname", "labels", "env", "sysctls", "capAdd", "privileged", "ports", "network", "mounts", "ulimits"];
+    assert.deepEqual(Object.keys(spec).sort(), keys.sort());
+  });
+
+  it("tears down: every container, the namespace and the state go; a second teardown finds nothing and does not fail", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    await deploy(plan, { runtime, store, kernel, hostPath });
+    const t = await teardown("mem", { runtime, store, kernel });
+    assert.equal(t.containers, 3);
+    assert.equal(runtime.containers.size, 0);
+    assert.equal(kernel.namespaces.size, 0);
+    assert.equal(store.read("mem"), undefined);
+    assert.equal((await teardown("mem", { runtime, store, kernel })).containers, 0);
+  });
+
+  it("refuses a name that is taken before creating anything", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    kernel.namespaces.add("kinda-mem");
+    await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath }), /a lab named mem already exists/);
+    assert.equal(runtime.calls.length, 0);
+    assert.equal(store.read("mem"), undefined);
+  });
+
+  it("a device that fails to start rolls everything back: no container, namespace or state is left", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    runtime.failStart.add("kinda-mem-r2");
+    await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath }), /cannot start kinda-mem-r2/);
+    assert.ok(runtime.calls.includes("create kinda-mem-r2"));
+    assert.equal(runtime.containers.size, 0);
+    assert.equal(kernel.namespaces.size, 0);
+    assert.equal(store.read("mem"), undefined);
+  });
+
+  it("an abort stops the deploy with an InterruptedError and removes what was created", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    const abort = new AbortController();
+    const add = kernel.netnsAdd.bind(kernel);
+    kernel.netnsAdd = async (name) => {
+      await add(name);
+      abort.abort(); // Ctrl+C while the namespace is being made
+    };
+    await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath, signal: abort.signal }), InterruptedError);
+    assert.equal(runtime.containers.size, 0);
+    assert.equal(kernel.namespaces.size, 0);
+    assert.equal(store.read("mem"), undefined);
+  });
+});
