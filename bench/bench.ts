@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --json] [-- --only NAME]`: deploy and teardown times against the floor
+ * `npm run bench [-- --json] [-- --only NAME]` (NAME: cluster, data-center-bgp, generated-50,
+ * kind-real, kind-real-N): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links), per device, per phase, with the bench process's
  * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_PEERS=
@@ -29,7 +30,8 @@ import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
 import { planCluster } from "../src/plan/cluster.js";
 import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
-import { formatLive, liveScenario, type LiveRow } from "./live.js";
+import { kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
+import { formatLive, liveScenario } from "./live.js";
 
 interface Row {
   scenario: string;
@@ -292,7 +294,7 @@ const GENERATED: Record<string, () => TopologySpec> = {
   "leaf-spine-200": () => leafSpine({ spines: 4, leaves: 14, perLeaf: 13 }),
   "fat-tree-208": () => fatTree({ k: 8 }),
 };
-const ALL = ["live", "cluster", "data-center-bgp", "generated-50", ...Object.keys(GENERATED)];
+const ALL = ["live", "cluster", "data-center-bgp", "generated-50", ...Object.keys(GENERATED), "kind-real"];
 
 function chosen(): string[] {
   const onlyIdx = process.argv.indexOf("--only");
@@ -306,7 +308,7 @@ function chosen(): string[] {
             .map((x) => x.trim())
             .filter(Boolean)
         : ALL;
-  const unknown = list.filter((x) => !ALL.includes(x));
+  const unknown = list.filter((x) => !ALL.includes(x) && !/^kind-real-\d+$/.test(x));
   if (unknown.length) throw new Error(`unknown bench scenario ${unknown.join(", ")}; known: ${ALL.join(", ")}`);
   return list;
 }
@@ -326,7 +328,7 @@ async function runScenarios(names: string[], parallelism: number, peers: string[
   generatedLab(gen);
   try {
     for (const n of names) {
-      if (n === "cluster" || n === "live") continue;
+      if (n === "cluster" || n === "live" || n.startsWith("kind-real")) continue;
       if (n === "data-center-bgp") {
         const labs = conformanceLabs();
         if ("dir" in labs) rows.push(await scenario(n, { labDir: resolve(labs.dir, "data-center-bgp") }, parallelism, peers));
@@ -376,9 +378,18 @@ async function main(): Promise<void> {
   const liveRow = names.includes("live") ? await liveScenario(parallelism) : undefined;
   const clusterRow = names.includes("cluster") ? await clusterScenario(parallelism) : undefined;
   const rows = await runScenarios(names, parallelism, peers);
+  const kindRows: KindRealRow[] = [];
+  const kindSizes = names.flatMap((n) => (n === "kind-real" ? kindRealSizes() : /^kind-real-\d+$/.test(n) ? [Number(n.slice(10))] : []));
+  const missing = kindSizes.length ? kindRealMissing() : undefined;
+  if (missing) console.error(`bench: kind-real-N skipped: ${missing}`);
+  else for (const n of kindSizes) kindRows.push(await kindRealScenario(n));
   if (json) {
     console.log(
-      JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, live: liveRow }, null, 2),
+      JSON.stringify(
+        { parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, kind: kindRows, live: liveRow },
+        null,
+        2,
+      ),
     );
     return;
   }
@@ -386,6 +397,12 @@ async function main(): Promise<void> {
   if (clusterRow) {
     console.log(
       `cluster: ${clusterRow.nodes} fixture nodes on ${clusterRow.devices} devices: vxlan plumbing ${clusterRow.vxlanPlumbingSeconds.toFixed(2)} s (${clusterRow.vxlanPlanSize} operations; target <= 3 s); gre plan ${clusterRow.grePlanSize} operations`,
+    );
+  }
+  for (const k of kindRows) {
+    console.log(
+      `${k.scenario}: ${k.nodes} real nodes: Kind create ${k.createSeconds.toFixed(1)} s, attach ${k.attachSeconds.toFixed(2)} s ` +
+        `(${k.attachPerNodeSeconds.toFixed(3)} s a node), all Ready ${k.readySeconds.toFixed(1)} s later, ${k.memoryPerNodeMiB.toFixed(0)} MiB a node`,
     );
   }
   if (liveRow) console.log(formatLive(liveRow));
