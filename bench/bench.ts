@@ -2,7 +2,9 @@
  * `npm run bench [-- --json] [-- --only NAME]`: deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links). Targets: deploy <= 1.5x floor, teardown <= 0.5x
- * deploy. Needs root, the Docker engine and the stand-in images (it runs the test-env set-up).
+ * deploy. Also (bench/live.ts, `--only live`): run-time link changes against 100 ms, and `kinda
+ * exec` against `docker exec` and 0.3 s. Needs root, the Docker engine and the stand-in images
+ * (it runs the test-env set-up).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -21,6 +23,7 @@ import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
 import { planCluster } from "../src/plan/cluster.js";
 import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
+import { formatLive, liveScenario, type LiveRow } from "./live.js";
 
 interface Row {
   scenario: string;
@@ -184,7 +187,9 @@ async function main(): Promise<void> {
   generatedLab(gen);
   const rows: Row[] = [];
   let clusterRow: ClusterRow | undefined;
+  let liveRow: LiveRow | undefined;
   try {
+    if (!only || only === "live") liveRow = await liveScenario(parallelism);
     if (!only || only === "cluster") clusterRow = await clusterScenario(parallelism);
     if (!only || only === "data-center-bgp") {
       const labs = conformanceLabs();
@@ -196,7 +201,9 @@ async function main(): Promise<void> {
     rmSync(gen, { recursive: true, force: true });
   }
   if (json) {
-    console.log(JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow }, null, 2));
+    console.log(
+      JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, live: liveRow }, null, 2),
+    );
     return;
   }
   console.log(
@@ -214,6 +221,7 @@ async function main(): Promise<void> {
       `cluster: ${clusterRow.nodes} fixture nodes on ${clusterRow.devices} devices: vxlan plumbing ${clusterRow.vxlanPlumbingSeconds.toFixed(2)} s (${clusterRow.vxlanPlanSize} operations; target <= 3 s); gre plan ${clusterRow.grePlanSize} operations`,
     );
   }
+  if (liveRow) console.log(formatLive(liveRow));
 }
 
 await main();

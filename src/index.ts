@@ -40,3 +40,8 @@ export {
   IncSwitchMeta,
   OvsSwitchMeta,
 } from "./app/tree.js";
+export { capture, captureArgv, changeLink, checkShaping, netemAvailable, linkCounters, sampleLinks, formatLinks } from "./app/live.js";
+export type { CaptureOptions, LinkChange, LinkCounters } from "./app/live.js";
+export { resolveEndpoint, shapeOps, cutOps, inverse, commandsFor, type LiveOp, type LinkTarget, type IfRef } from "./plan/live.js";
+export { shapingProblems, qdiscArgs, type Shaping } from "./core/tc.js";
+export { parseKindaSideFile, KINDA_SIDE_FILE } from "./topology/kathara.js";

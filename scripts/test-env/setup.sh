@@ -30,12 +30,12 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 # every host program kinda runs (src/core/host.ts, `kinda doctor`), by its Debian package
 for pair in ip:iproute2 bridge:iproute2 tc:iproute2 ss:iproute2 sysctl:procps nsenter:util-linux ethtool:ethtool \
-  iptables:iptables iptables-restore:iptables iptables-save:iptables conntrack:conntrack; do
+  iptables:iptables iptables-restore:iptables iptables-save:iptables conntrack:conntrack \
+  nft:nftables unshare:util-linux tcpdump:tcpdump; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v iperf3 >/dev/null || need+=(iperf3)
-command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
-import { findProgram, HOST_PROGRAMS, kindProgram, type HostProgram } from "../core/host.js";
+import { findProgram, HOST_PROGRAMS, kindProgram, type HostNeed, type HostProgram } from "../core/host.js";
 import { run } from "../net/exec.js";
 import { DockerRuntime } from "../runtime/docker.js";
 
@@ -49,7 +49,14 @@ async function dockerCheck(): Promise<{ check: DoctorCheck; rootDir?: string }> 
 
 function programCheck(p: HostProgram): DoctorCheck {
   const at = findProgram(p.name);
-  const needs = p.needFor.map((n) => (n === "lab" ? "every lab" : n === "cluster" ? "Kubernetes nodes" : "the Kind provider")).join(", ");
+  const what: Record<HostNeed, string> = {
+    lab: "every lab",
+    cluster: "Kubernetes nodes",
+    kind: "the Kind provider",
+    live: "kinda link",
+    capture: "kinda capture",
+  };
+  const needs = p.needFor.map((n) => what[n]).join(", ");
   return {
     group: "program",
     name: p.name,
@@ -124,7 +131,7 @@ const FEATURES: { name: string; argv: string[]; after?: string; without: string;
     name: "netem",
     argv: tc("qdisc", "add", "dev", "kd-br0", "root", "netem", "delay", "1ms"),
     after: "bridge",
-    without: "kinda does not use it; a lab's start-up script that adds delay or loss with netem fails here",
+    without: "kinda link's and tc's netem options (delay, jitter, loss, duplicate, reorder, corrupt) are refused; rate alone (tbf) works",
   },
 ];
 

@@ -23,6 +23,8 @@ export interface GraphEdge {
   /** Address (or interface) at each end. */
   labelA?: string;
   labelB?: string;
+  /** Cut at run time (kinda link LAB ENDPOINT down): drawn dashed red. */
+  cut?: boolean;
 }
 
 export interface Graph {
@@ -106,7 +108,24 @@ export function graphFromState(st: LabState): Graph {
       else for (const m of members) g.edges.push({ a: m, b: l.node, labelB: l.nodeAddress });
     }
   }
+  markCuts(st, g);
   return g;
+}
+
+/** Marks the edges of a running lab whose interfaces are cut (state.live.cuts). */
+function markCuts(st: LabState, g: Graph): void {
+  const cutKeys = new Set(st.live?.cuts.map((c) => c.key));
+  if (!cutKeys.size) return;
+  const cut = new Set<string>();
+  for (const d of st.devices)
+    for (const i of d.interfaces)
+      if (cutKeys.has(`netns:${st.netns}/${i.hostIf}`) || cutKeys.has(`container:${d.container}/${i.name}`)) cut.add(`${d.name}/${i.name}`);
+  for (const l of st.cluster?.links ?? []) {
+    const c = st.cluster?.nodes.find((n) => n.name === l.node)?.container;
+    if ((c && cutKeys.has(`container:${c}/${l.nodeIf}`)) || (l.labIf && cutKeys.has(`netns:${st.netns}/${l.labIf}`))) cut.add(`${l.node}/`);
+  }
+  for (const e of g.edges)
+    if (cut.has(`${e.a}/${e.labelA}`) || cut.has(`${e.b}/${e.labelB}`) || cut.has(`${e.b}/`) || cut.has(`${e.a}/`)) e.cut = true;
 }
 
 interface Placed {
@@ -238,7 +257,7 @@ export function toSvg(g: Graph): string {
     const a = at.get(e.a)!;
     const b = at.get(e.b)!;
     out.push(
-      `<line class="link" data-a="${esc(e.a)}" data-b="${esc(e.b)}" x1="${a.x}" y1="${a.y}" x2="${b.x}" y2="${b.y}" stroke="#555" stroke-width="2"/>`,
+      `<line class="link" data-a="${esc(e.a)}" data-b="${esc(e.b)}" x1="${a.x}" y1="${a.y}" x2="${b.x}" y2="${b.y}" ${e.cut ? 'stroke="#c00" stroke-dasharray="6 4"' : 'stroke="#555"'} stroke-width="2"/>`,
     );
     const lab = (p: Placed, q: Placed, text: string) => {
       const tx = p.x + (q.x - p.x) * 0.4;
@@ -311,7 +330,7 @@ export function toMermaid(g: Graph): string {
   }
   for (const e of g.edges) {
     const label = [e.labelA, e.labelB].filter(Boolean).join(" - ");
-    out.push(`  ${mid(e.a)} ---${label ? `|"${label}"|` : ""} ${mid(e.b)}`);
+    out.push(`  ${mid(e.a)} ${e.cut ? "-.-" : "---"}${label ? `|"${label}${e.cut ? " (cut)" : ""}"|` : ""} ${mid(e.b)}`);
   }
   return out.join("\n") + "\n";
 }
@@ -335,7 +354,7 @@ export function toDot(g: Graph): string {
     out.push(`  "${n.id}" [shape=${shapes[n.kind]}, fillcolor="${COLORS[n.kind]}", label="${(n.label ?? n.id).replace(/"/g, "'")}"];`);
   for (const e of g.edges)
     out.push(
-      `  "${e.a}" -- "${e.b}"${e.labelA || e.labelB ? ` [taillabel="${e.labelA ?? ""}", headlabel="${e.labelB ?? ""}", fontsize=9]` : ""};`,
+      `  "${e.a}" -- "${e.b}"${e.labelA || e.labelB ? ` [taillabel="${e.labelA ?? ""}", headlabel="${e.labelB ?? ""}", fontsize=9${e.cut ? ", style=dashed, color=red" : ""}]` : e.cut ? " [style=dashed, color=red]" : ""};`,
     );
   out.push("}");
   return out.join("\n") + "\n";

@@ -15,6 +15,8 @@ import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
 import { runServices } from "../engine/services.js";
+import { checkDeployShaping } from "../engine/live.js";
+import { describeShaping } from "../core/tc.js";
 
 export interface UpTopologyOptions {
   provider?: ClusterProvider;
@@ -64,7 +66,7 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
     const who = (node: string) => (node === LOAD_BALANCER && c.loadBalancer ? `${c.loadBalancer}(load balancer)` : node);
     for (const l of c.nodeLinks)
       out.push(
-        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device ? `${l.device} ${l.deviceAddress}` : `segment ${l.domain} via ${l.gateway}`}${l.nodeTc ? ` tc rate ${l.nodeTc.rate}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
+        `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device ? `${l.device} ${l.deviceAddress}` : `segment ${l.domain} via ${l.gateway}`}${l.nodeTc ? ` tc from the node: ${describeShaping(l.nodeTc)}` : ""}${l.deviceTc ? ` tc from ${l.device}: ${describeShaping(l.deviceTc)}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
       );
     for (const r of c.clusterOptions.podRoutes ?? [])
       out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);
@@ -128,6 +130,13 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
   // every host program the lab, its nodes and the provider need, all named at once, before anything is created
   if (provider) requirePrograms(["lab", "cluster"], provider.hostPrograms?.() ?? []);
   await provider?.preflight?.(); // e.g. a kind CLI that does not run: say so before creating anything
+  await checkDeployShaping(
+    compiled.nodeLinks.flatMap((l) =>
+      [l.nodeTc, l.deviceTc].flatMap((s) =>
+        s ? [{ endpoint: `${l.node}--${l.device}`, shaping: s, field: `link ${l.node}--${l.device} tc` }] : [],
+      ),
+    ),
+  );
   const network = await deploy(plan, {
     runtime,
     store,

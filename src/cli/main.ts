@@ -2,11 +2,31 @@
 /** The `kinda` command line. */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { readFileSync } from "node:fs";
-import { down, dryRun, execIn, logsOf, reverseName, status, up, whoIs, type LabStatus } from "../app/api.js";
+import type { LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
-import { terminalReporter } from "./render.js";
 
-const KNOWN_COMMANDS = new Set(["up", "down", "status", "exec", "logs", "who", "reverse", "graph", "expand", "doctor", "help"]);
+// Modules load when a verb needs them (dynamic import): `kinda DEVICE CMD` must not pay for
+// dockerode, the topology compiler, the Kubernetes client or the picture renderer.
+const api = () => import("../app/api.js");
+const terminalReporter = async () => (await import("./render.js")).terminalReporter();
+
+const KNOWN_COMMANDS = new Set([
+  "up",
+  "down",
+  "status",
+  "exec",
+  "logs",
+  "who",
+  "reverse",
+  "graph",
+  "expand",
+  "doctor",
+  "link",
+  "device",
+  "capture",
+  "top",
+  "help",
+]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -62,6 +82,14 @@ function printStatus(labs: LabStatus[]): void {
       console.log(`  cluster ${c.name} (${c.provider}, ${c.encapsulation}, ${c.phase}):`);
       for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
     }
+    const cuts = [...new Set(l.live?.cuts.map((x) => x.endpoint))];
+    if (cuts.length) console.log(`  cut links (kinda link ${l.name} ENDPOINT up): ${cuts.join(", ")}`);
+    for (const s of l.live?.shaping ?? [])
+      console.log(
+        `  shaped ${s.endpoint} ${s.direction}: ${Object.entries(s.shaping)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(" ")}`,
+      );
   }
 }
 
@@ -119,6 +147,7 @@ function upCommand(program: Command, out: Outcome): void {
         vars: o.var,
       };
       if (o.dryRun) {
+        const { dryRun } = await api();
         console.log(await dryRun(path, { ...overrides, imageMap: o.imageMap }));
         return;
       }
@@ -140,7 +169,8 @@ function upCommand(program: Command, out: Outcome): void {
       };
       process.on("SIGINT", onSig);
       process.on("SIGTERM", onSig);
-      const reporter = terminalReporter();
+      const reporter = await terminalReporter();
+      const { up } = await api();
       const r = await up(path, {
         ...overrides,
         imageMap: o.imageMap,
@@ -178,7 +208,8 @@ function labCommands(program: Command, out: Outcome): void {
       "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster",
     )
     .action(async (arg: string, o: { force?: boolean }) => {
-      const r = await down(arg, { reporter: terminalReporter(), ...(o.force ? { forgetCluster: true } : {}) });
+      const { down } = await api();
+      const r = await down(arg, { reporter: await terminalReporter(), ...(o.force ? { forgetCluster: true } : {}) });
       console.log(`removed lab ${arg}: ${r.containers} containers, its namespace and state (${r.seconds.toFixed(1)} s)`);
     });
 
@@ -187,7 +218,14 @@ function labCommands(program: Command, out: Outcome): void {
     .description("labs that are up, their devices and start-up results")
     .argument("[name|path]", "one lab")
     .option("--json", "machine-readable output")
-    .action(async (arg: string | undefined, o: { json?: boolean }) => {
+    .option("--links", "per-link packets, bytes, drops and rates (refreshing; with --json: one sample over a second)")
+    .option("--interval <seconds>", "refresh period of --links", (v) => Number(v), 2)
+    .action(async (arg: string | undefined, o: { json?: boolean; links?: boolean; interval: number }) => {
+      if (o.links) {
+        if (!arg) throw new KindaError("--links needs a LAB");
+        return (await import("./live.js")).watchLinks(arg, o);
+      }
+      const { status } = await api();
       const labs = await status(arg);
       if (o.json) console.log(JSON.stringify(labs, null, 2));
       else printStatus(labs);
@@ -202,6 +240,7 @@ function labCommands(program: Command, out: Outcome): void {
     .option("-i, --stdin", "pass standard input to the command (when not on a terminal)")
     .action(async (device: string, cmd: string[], o: { lab?: string; stdin?: boolean }) => {
       const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      const { execIn } = await import("../app/exec.js");
       const r = await execIn(device, cmd, {
         ...(o.lab ? { lab: o.lab } : {}),
         interactive,
@@ -219,6 +258,7 @@ function labCommands(program: Command, out: Outcome): void {
     .argument("<device>", "device name")
     .option("-f, --follow", "keep printing as the log grows (programmable devices)")
     .action(async (lab: string, device: string, o: { follow?: boolean }) => {
+      const { logsOf } = await api();
       const r = await logsOf(lab, device, { follow: Boolean(o.follow), stdout: process.stdout, stderr: process.stderr });
       out.exitCode = r.exitCode;
     });
@@ -229,13 +269,13 @@ function labCommands(program: Command, out: Outcome): void {
     .description("the topology name of a Kubernetes node (e.g. kinda who kinda-worker2)")
     .argument("<k8s-node>", "Kubernetes node name")
     .addOption(labOption())
-    .action((k8s: string, o: { lab?: string }) => console.log(whoIs(k8s, o.lab)));
+    .action(async (k8s: string, o: { lab?: string }) => console.log((await import("../app/exec.js")).whoIs(k8s, o.lab)));
   program
     .command("reverse")
     .description("the Kubernetes node name of a topology node (kubectl label node $(kinda reverse w1) ...)")
     .argument("<name>", "topology name")
     .addOption(labOption())
-    .action((name: string, o: { lab?: string }) => console.log(reverseName(name, o.lab)));
+    .action(async (name: string, o: { lab?: string }) => console.log((await import("../app/exec.js")).reverseName(name, o.lab)));
 }
 
 function graphCommand(program: Command): void {
@@ -303,6 +343,7 @@ async function main(argv: string[]): Promise<number> {
   graphCommand(program);
   doctorCommand(program, out);
   expandCommand(program);
+  (await import("./live.js")).addLiveCommands(program, (code) => (out.exitCode = code));
   await program.parseAsync(expandShorthand(argv));
   return out.exitCode;
 }

@@ -7,8 +7,11 @@ import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { KindaError } from "./errors.js";
 
-/** What needs a program: any lab, Kubernetes nodes inside one, or the Kind provider. */
-export type HostNeed = "lab" | "cluster" | "kind";
+/**
+ * What needs a program: any lab, Kubernetes nodes inside one, the Kind provider, run-time link
+ * changes (kinda link: shaping, cuts, added links), or captures (kinda capture).
+ */
+export type HostNeed = "lab" | "cluster" | "kind" | "live" | "capture";
 
 export interface HostProgram {
   name: string;
@@ -26,12 +29,25 @@ export const HOST_PROGRAMS: readonly HostProgram[] = [
     name: "ip",
     debianPackage: "iproute2",
     purpose: "namespaces, veths, bridges, addresses and routes (ip -batch)",
-    needFor: ["lab", "cluster"],
+    needFor: ["lab", "cluster", "live"],
   },
   { name: "sysctl", debianPackage: "procps", purpose: "IPv6 off in the lab namespace", needFor: ["lab"] },
-  { name: "nsenter", debianPackage: "util-linux", purpose: "commands in the network namespace of a node or device", needFor: ["cluster"] },
+  {
+    name: "nsenter",
+    debianPackage: "util-linux",
+    purpose: "commands in the network namespace of a node or device",
+    needFor: ["cluster", "live"],
+  },
   { name: "bridge", debianPackage: "iproute2", purpose: "forwarding entries of the VXLAN pod tunnels", needFor: ["cluster"] },
-  { name: "tc", debianPackage: "iproute2", purpose: "tbf shaping of node links", needFor: ["cluster"] },
+  { name: "tc", debianPackage: "iproute2", purpose: "shaping links (tbf, netem)", needFor: ["cluster", "live"] },
+  {
+    name: "nft",
+    debianPackage: "nftables",
+    purpose: "cutting a node's own link (netdev drop filters on both veth ends)",
+    needFor: ["live"],
+  },
+  { name: "unshare", debianPackage: "util-linux", purpose: "probing for netem in a throwaway namespace", needFor: ["live"] },
+  { name: "tcpdump", debianPackage: "tcpdump", purpose: "capturing a link's packets from its host side", needFor: ["capture"] },
   {
     name: "ss",
     debianPackage: "iproute2",

@@ -271,6 +271,11 @@ export class ClusterBuilder {
     });
     cluster.hostLinks = plan.hostLinks;
     cluster.deviceUndo = plan.deviceUndo;
+    for (const l of cluster.links ?? [])
+      Object.assign(
+        l,
+        plan.linkIfs.find((x) => x.node === l.node),
+      );
     this.store.update(state);
     await applyClusterPlan(plan);
     const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);

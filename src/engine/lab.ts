@@ -4,6 +4,7 @@
  * A failure (or an abort) halfway removes everything created. Teardown finds objects by label
  * and name, so it also works after a crash.
  */
+import { checkDeployShaping, shapeAtDeploy } from "./live.js";
 import { requirePrograms } from "../core/host.js";
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
@@ -280,6 +281,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
   let staged: Map<string, StagedFile[]>;
   try {
+    await checkDeployShaping(plan.shaping);
     staged = await preflight(plan, runtime, store, { kernel, ...(opts.hostPath ? { hostPath: opts.hostPath } : {}) });
     pre.done();
   } catch (e) {
@@ -313,6 +315,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     netStep.done();
     checkAbort();
     started = await startDevices(run, rep);
+    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime);
     checkAbort();
   } catch (e) {
     const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);

@@ -5,15 +5,14 @@
 
 import type { Route } from "./ops.js";
 
-/** Token-bucket egress shaping (the seed's TrafficControlInfo): tc tbf. */
-export interface TrafficControl {
-  /** e.g. "20mbit" */
-  rate: string;
-  /** e.g. "32kbit" (default: rate/8 bytes per 10 ms, at least 32kbit) */
-  burst?: string;
-  /** e.g. "50ms" (queueing latency bound; default 50ms) */
-  latency?: string;
-}
+import type { Shaping } from "../core/tc.js";
+
+/**
+ * Egress shaping (the seed's TrafficControlInfo): a rate alone is tc tbf (`burst` default 32kbit,
+ * `latency` default 50ms); any netem option (delay, jitter, loss, duplicate, reorder, corrupt)
+ * makes it netem, with the rate as netem's own.
+ */
+export type TrafficControl = Shaping;
 
 export type NodeRole = "control-plane" | "worker";
 

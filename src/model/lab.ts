@@ -3,6 +3,7 @@
  * TypeScript API) is turned into a `Lab`; the planner and the engine only ever see this.
  */
 import type { Place } from "../core/errors.js";
+import type { Shaping } from "../core/tc.js";
 
 export interface PortSpec {
   host: number;
@@ -121,6 +122,20 @@ export interface Lab {
   /** The lab's shared/ folder, mounted at /shared in every device. */
   sharedFolder?: string;
   warnings: LabWarning[];
+  /**
+   * Links shaped at deploy time (YAML `tc` between devices; a Kathara lab's kinda-only side file
+   * `lab.kinda`): an endpoint as `kinda link` takes it, the direction (`from`), where it was written.
+   */
+  shaping?: LabShaping[];
+}
+
+export interface LabShaping {
+  endpoint: string;
+  from?: string;
+  shaping: Shaping;
+  /** Where it was written: a file position, or a field path (YAML/API). */
+  place?: Place;
+  field?: string;
 }
 
 export function newDevice(name: string, place?: Place): Device {

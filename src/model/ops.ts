@@ -57,6 +57,13 @@ export interface TbfOp {
   latency: string;
 }
 
+/** A netem root qdisc (`args` after `netem`: delay, loss, ... and netem's own rate). */
+export interface NetemOp {
+  op: "netem";
+  dev: string;
+  args: string[];
+}
+
 /** Checksum offload off on an interface (`ethtool -K DEV rx off tx off`). */
 export interface OffloadOffOp {
   op: "offload-off";

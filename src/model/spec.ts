@@ -36,6 +36,18 @@ export interface DeviceSpec {
   flows?: string[];
 }
 
+export type LinkTc = TrafficControl | { a?: TrafficControl; b?: TrafficControl };
+
+/** Per direction: [from endpoints[0], from endpoints[1]]. */
+export function linkTcSides(tc: LinkTc | undefined): [TrafficControl | undefined, TrafficControl | undefined] {
+  if (!tc) return [undefined, undefined];
+  if ("a" in tc || "b" in tc) {
+    const t = tc as { a?: TrafficControl; b?: TrafficControl };
+    return [t.a, t.b];
+  }
+  return [tc as TrafficControl, tc as TrafficControl];
+}
+
 export interface LinkSpec {
   /** Names the link's collision domain (default "l<index>"); generators name links "<a>-<b>". */
   name?: string;
@@ -43,10 +55,10 @@ export interface LinkSpec {
   /** Addresses with prefix for each endpoint, same subnet. */
   addresses?: [string, string];
   /**
-   * Egress shaping of a Kubernetes node's (or the load balancer's) link, applied on its side (the
-   * seed's TrafficControlInfo).
+   * Shaping of the link (the seed's TrafficControlInfo, plus netem): one TrafficControl for both
+   * directions, or `a` (from endpoints[0] to endpoints[1]) and `b` (the other way) each alone.
    */
-  tc?: TrafficControl;
+  tc?: LinkTc;
   mtu?: number;
   /** Static routing: the link's cost (a positive integer; default 1, so paths are counted in hops). */
   cost?: number;

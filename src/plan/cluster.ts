@@ -55,7 +55,15 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   ].filter(nonEmpty);
   const size = steps.reduce((acc, o) => acc + opCount(o), 0);
   const encapsulation = input.options.encapsulation ?? "vxlan";
-  return { lab: input.lab, encapsulation, steps, hostLinks: host.hostLinks, deviceUndo: ctx.undo.list(input.devices), size };
+  return {
+    lab: input.lab,
+    encapsulation,
+    steps,
+    hostLinks: host.hostLinks,
+    deviceUndo: ctx.undo.list(input.devices),
+    linkIfs: ctx.linkIfs,
+    size,
+  };
 }
 
 /** `ss` destroying TCP sockets connected to any of these addresses (both ends send a reset). */

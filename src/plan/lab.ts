@@ -4,7 +4,9 @@
  */
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import type { Device, DeviceRole, Lab, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
+import type { Device, DeviceRole, Lab, LabShaping, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
+import { describeShaping, shapingProblems } from "../core/tc.js";
+import { resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
 import type { BindMount } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
@@ -122,6 +124,8 @@ export interface Plan {
   /** Start order: each wave starts after the previous one (lab.dep). */
   waves: string[][];
   warnings: LabWarning[];
+  /** Links shaped once the devices are up (checked against the lab here). */
+  shaping: LabShaping[];
 }
 
 function deviceSysctls(dev: Device): Record<string, string> {
@@ -312,8 +316,6 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
 
   const devices = lab.devices.map((dev, di) => devicePlan(lab, dev, di, opts, bridgeOf, warnings));
   const issues = macIssues(devices);
-  if (issues.length) throw new TopologyError(issues);
-
   const plan: Plan = {
     lab: opts.name,
     netns: labNetns(opts.name),
@@ -321,9 +323,43 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
     devices,
     waves: startWaves(devices),
     warnings,
+    shaping: lab.shaping ?? [],
   };
+  issues.push(...shapingIssues(plan));
+  if (issues.length) throw new TopologyError(issues);
   if (opts.source) plan.source = opts.source;
   return plan;
+}
+
+/** The state a plan will have once deployed, as far as endpoints go (for checking them up front). */
+export function planStateView(plan: Plan): LabLinks {
+  return {
+    name: plan.lab,
+    netns: plan.netns,
+    domains: plan.domains,
+    devices: plan.devices.map((d) => ({
+      name: d.name,
+      container: d.container,
+      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf })),
+    })),
+  };
+}
+
+/** Deploy-time shaping: each value and endpoint checked, problems placed where they were written. */
+function shapingIssues(plan: Plan): Issue[] {
+  if (!plan.shaping.length) return [];
+  const view = planStateView(plan);
+  return plan.shaping.flatMap((s): Issue[] => {
+    const at = { ...(s.place ?? {}), ...(s.field ? { field: s.field } : {}) };
+    const bad = shapingProblems(s.shaping).map((p) => ({ ...at, message: `${p.field} ${p.message}` }));
+    try {
+      shapeOps(resolveEndpoint(view, s.endpoint), s.shaping, s.from);
+    } catch (e) {
+      if (!(e instanceof KindaError)) throw e;
+      bad.push({ ...at, message: `${e.message}${e.hint ? ` (${e.hint})` : ""}` });
+    }
+    return bad;
+  });
 }
 
 /** ip -batch lines for the lab namespace: one bridge per collision domain. */
@@ -390,6 +426,7 @@ export function formatPlan(plan: Plan): string {
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
     if (d.startupTimeoutMs !== undefined && d.startup.length) out.push(`  start-up stopped after ${d.startupTimeoutMs / 1000} s`);
   }
+  for (const s of plan.shaping) out.push(`shape ${s.endpoint}${s.from ? ` from ${s.from}` : ""}: ${describeShaping(s.shaping)}`);
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");
 }

@@ -4,7 +4,7 @@
  * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
  */
 import { nextHopArgs } from "./routes.js";
-import type { FdbOp, IpOp, IptablesRule, IptablesTable, LinkKind, OffloadOffOp, Route, TbfOp, UndoOp } from "../model/ops.js";
+import type { FdbOp, IpOp, IptablesRule, IptablesTable, LinkKind, NetemOp, OffloadOffOp, Route, TbfOp, UndoOp } from "../model/ops.js";
 
 const opt = (word: string, v: string | number | undefined): string => (v === undefined ? "" : ` ${word} ${v}`);
 
@@ -67,7 +67,8 @@ export function renderFdb(o: FdbOp): string {
   return `fdb append ${o.mac} dev ${o.dev} dst ${o.dst}`;
 }
 
-export function renderTbf(o: TbfOp): string {
+export function renderTbf(o: TbfOp | NetemOp): string {
+  if (o.op === "netem") return `qdisc replace dev ${o.dev} root netem ${o.args.join(" ")}`;
   return `qdisc replace dev ${o.dev} root tbf rate ${o.rate} burst ${o.burst} latency ${o.latency}`;
 }
 

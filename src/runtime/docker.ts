@@ -1,4 +1,5 @@
 /** The Docker runtime: the Docker Engine API over its socket (dockerode), never a CLI on PATH. */
+import { baseInfo } from "./engine-api.js";
 import Docker from "dockerode";
 import { PassThrough } from "node:stream";
 import { KindaError } from "../core/errors.js";
@@ -20,14 +21,7 @@ function statusOf(e: unknown): number | undefined {
 
 function toInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
   const bridge = c.NetworkSettings?.Networks?.["bridge"];
-  const info: ContainerInfo = {
-    id: c.Id,
-    name: c.Name.replace(/^\//, ""),
-    labels: c.Config?.Labels ?? {},
-    running: c.State?.Running ?? false,
-    pid: c.State?.Pid ?? 0,
-    image: c.Config?.Image ?? "",
-  };
+  const info: ContainerInfo = baseInfo(c);
   if (bridge?.IPAddress) info.nat = { ip: bridge.IPAddress, gateway: bridge.Gateway };
   const networks = Object.entries(c.NetworkSettings?.Networks ?? {}).filter(([, n]) => n.IPAddress);
   if (networks.length) info.networks = Object.fromEntries(networks.map(([name, n]) => [name, n.IPAddress]));

@@ -74,7 +74,16 @@ export interface ClusterState {
   /** The provider's API load balancer (Kind's, with several control planes); links name it LOAD_BALANCER. */
   loadBalancer?: { container: string };
   /** Where each node is linked: a device, or a collision domain of the lab. */
-  links?: { node: string; device?: string; domain?: string; nodeAddress: string }[];
+  links?: {
+    node: string;
+    device?: string;
+    domain?: string;
+    nodeAddress: string;
+    /** The node's interface, the device's end (linked to a device), the lab-side end (into a domain). */
+    nodeIf?: string;
+    deviceIf?: string;
+    labIf?: string;
+  }[];
   hostLinks: string[];
   /** The internet uplink /30 allocated to this cluster (StateStore.claimUplink), if it has one. */
   uplinkCidr?: string;
@@ -100,6 +109,20 @@ export interface LabState {
   cluster?: ClusterState;
   /** Random token of the process that claimed the name (a later write checks it is still its lab). */
   claimId?: string;
+  /** What run-time experiments changed (kinda link): shown by status, undone by `kinda link ... --clear` / `up`. */
+  live?: LiveState;
+}
+
+/** Run-time changes to links, keyed by the interface they act on (see plan/live.ts ifKey). */
+export interface LiveState {
+  /** Interfaces cut (carrier dropped or filtered), with the endpoint the user named. */
+  cuts: { key: string; endpoint: string; how: "carrier" | "filter" }[];
+  /** Interfaces shaped, with the shaping and the direction it carries. */
+  shaping: { key: string; endpoint: string; direction: string; shaping: Record<string, string> }[];
+  /** Links added while the lab was up (kinda link LAB A--B add): their collision domains. */
+  added?: { domain: string; endpoints: [string, string] }[];
+  /** Devices added while the lab was up (kinda device LAB NAME add). */
+  addedDevices?: string[];
 }
 
 export function stateRoot(): string {

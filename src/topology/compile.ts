@@ -12,13 +12,13 @@ import { DEFAULT_IMAGE, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defa
 import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
-import { tcProblems } from "../core/tc.js";
-import { newDevice, type Device, type Lab } from "../model/lab.js";
+import { newDevice, type Device, type Lab, type LabShaping } from "../model/lab.js";
 import {
   isLoadBalancer,
   isNode,
   isProgrammable,
   isProvided,
+  linkTcSides,
   type DeviceSpec,
   type LinkSpec,
   type StaticRouter,
@@ -38,6 +38,7 @@ import {
   programFileProblem,
   validateProgrammable,
 } from "./programmable.js";
+import { shapingProblems } from "../core/tc.js";
 
 export type SpecPath = (string | number)[];
 
@@ -160,8 +161,14 @@ function linkIssues(spec: TopologySpec, byName: ByName, add: AddIssue) {
     }
     // the provider's container at one end (a node or the load balancer), if any
     const prov = da && isProvided(da.kind) ? da : db && isProvided(db.kind) ? db : undefined;
-    if (l.tc && !prov) add(["links", i, "tc"], "tc shapes the link of a Kubernetes node or of the load balancer; this link has neither");
-    if (l.tc) for (const p of tcProblems(l.tc)) add(["links", i, "tc", p.field], `${p.field} ${p.message}`);
+    const split = l.tc !== undefined && ("a" in l.tc || "b" in l.tc);
+    if (split && Object.keys(l.tc!).some((k) => k !== "a" && k !== "b"))
+      add(["links", i, "tc"], "give shaping values for both directions, or a and b for each direction, not both");
+    linkTcSides(l.tc).forEach((tc, k) => {
+      if (!tc || (!split && k === 1)) return;
+      const at: SpecPath = split ? ["links", i, "tc", k === 0 ? "a" : "b"] : ["links", i, "tc"];
+      for (const p of shapingProblems(tc)) add([...at, p.field], `${p.field} ${p.message}`);
+    });
     if (l.addresses) {
       l.addresses.forEach((addr, k) => book.address(["links", i, "addresses", k], addr));
       book.subnet(["links", i], ["links", i, "addresses"], l.addresses);
@@ -372,6 +379,17 @@ function labDevices(spec: TopologySpec, lab: Lab): Map<string, Device> {
   return devs;
 }
 
+/** Deploy-time shaping of a link between devices, on its collision domain: both directions, or a and b each. */
+function linkShaping(l: LinkSpec, i: number, domain: string): LabShaping[] {
+  const [a, b] = l.endpoints;
+  const [ta, tb] = linkTcSides(l.tc);
+  if (ta && ta === tb) return [{ endpoint: domain, shaping: ta, field: `links[${i}].tc` }];
+  return [
+    ...(ta ? [{ endpoint: domain, from: a, shaping: ta, field: `links[${i}].tc.a` }] : []),
+    ...(tb ? [{ endpoint: domain, from: b, shaping: tb, field: `links[${i}].tc.b` }] : []),
+  ];
+}
+
 /**
  * Validates and compiles a topology. With routing: static, `router` (plan/routes.ts staticRouter;
  * app/topology.ts passes it) computes the routes that compile places in the devices.
@@ -419,11 +437,16 @@ export function compileSpec(
         : { node, device: dev, nodeAddress: nAddr, deviceAddress: dAddr, defaultRoute: true };
       const mtu = l.mtu ?? kindOf.get(node)!.mtu;
       if (mtu !== undefined) nl.mtu = mtu;
-      if (l.tc) nl.nodeTc = l.tc;
+      // tc `a` is from endpoints[0]: the node's egress when the node is endpoints[0]
+      const [ta, tb] = linkTcSides(l.tc);
+      const [fromNode, fromDev] = na ? [ta, tb] : [tb, ta];
+      if (fromNode) nl.nodeTc = fromNode;
+      if (fromDev) nl.deviceTc = fromDev;
       nodeLinks.push(nl);
       return;
     }
     const domain = l.name ?? `l${i}`;
+    if (l.tc) (lab.shaping ??= []).push(...linkShaping(l, i, domain));
     attach(a, domain, linkMac(i, 0), l.addresses?.[0], l.mtu);
     attach(b, domain, linkMac(i, 1), l.addresses?.[1], l.mtu);
   });

@@ -8,7 +8,7 @@ import { basename, join, posix, relative, resolve, sep } from "node:path";
 import { TopologyError, type Issue, type Place } from "../core/errors.js";
 import { macProblem } from "../core/addr.js";
 import { STAGE_MOUNT } from "../core/defaults.js";
-import { newDevice, type Device, type Lab, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
+import { newDevice, type Device, type Lab, type LabShaping, type LabWarning, type PortSpec, type VolumeSpec } from "../model/lab.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
 const RESERVED_NAMES = new Set(["shared", "_test"]);
@@ -611,7 +611,11 @@ export function loadKatharaLab(dirArg: string): Lab {
   if (existsSync(depPath) && issues.length === 0) issues.push(...parseLabDep(readText(depPath), parsed.devices, depPath));
 
   for (const dev of parsed.devices) checkDeviceFiles(dir, dev, parsed, issues, inLab);
+  const sidePath = join(dir, KINDA_SIDE_FILE);
+  const side = existsSync(sidePath) ? parseKindaSideFile(readText(sidePath), sidePath) : { shaping: [], issues: [] };
+  issues.push(...side.issues);
   const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings };
+  if (side.shaping.length) lab.shaping = side.shaping;
   const shared = join(dir, "shared");
   if (existsSync(shared) && statSync(shared).isDirectory()) {
     const real = inLab(shared, { file: shared }, issues);
@@ -629,6 +633,38 @@ export function loadKatharaLab(dirArg: string): Lab {
   }
   if (issues.length) throw new TopologyError(issues);
   return lab;
+}
+
+/** kinda's own additions to a Kathara lab, in a file Kathara does not read. */
+export const KINDA_SIDE_FILE = "lab.kinda";
+const SHAPING_KEYS = new Set(["rate", "burst", "latency", "delay", "jitter", "loss", "duplicate", "reorder", "corrupt"]);
+
+/**
+ * Parses `lab.kinda`: `tc ENDPOINT [from=DEVICE] KEY=VALUE...` lines shape links at deploy time
+ * (ENDPOINT as `kinda link` takes it: r1:eth0, r1--r2 or a collision domain); `#` comments.
+ * Values are checked when the lab is planned, against its devices; problems name file:line.
+ */
+export function parseKindaSideFile(text: string, file = KINDA_SIDE_FILE): { shaping: LabShaping[]; issues: Issue[] } {
+  const shaping: LabShaping[] = [];
+  const issues: Issue[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*/, "").trim();
+    if (!line) return;
+    const place = { file, line: i + 1 };
+    const [verb, endpoint, ...words] = line.split(/\s+/);
+    if (verb !== "tc" || !endpoint)
+      return issues.push({ ...place, message: `expected "tc ENDPOINT KEY=VALUE...", got ${JSON.stringify(line)}` });
+    const e: LabShaping = { endpoint, shaping: {}, place };
+    for (const w of words) {
+      const m = /^([a-z]+)=(\S+)$/.exec(w);
+      if (!m) issues.push({ ...place, message: `${JSON.stringify(w)} is not KEY=VALUE` });
+      else if (m[1] === "from") e.from = m[2]!;
+      else if (SHAPING_KEYS.has(m[1]!)) e.shaping[m[1] as keyof LabShaping["shaping"]] = m[2]!;
+      else issues.push({ ...place, message: `unknown key ${m[1]} (keys: from, ${[...SHAPING_KEYS].join(", ")})` });
+    }
+    shaping.push(e);
+  });
+  return { shaping, issues };
 }
 
 /** A device's folder, start-up and shutdown files, and volume host paths, checked and resolved. */

@@ -2,7 +2,7 @@
 import type { Netns } from "../../model/netns.js";
 import type { ClusterOptions, DeviceFacts, LoadBalancerFacts, NodeFacts, NodeLink, ProviderContainerFacts } from "../../model/cluster.js";
 import { LOAD_BALANCER } from "../../model/cluster.js";
-import type { DeviceUndo, FdbOp, IpOp, IptablesRule, OffloadOffOp, TbfOp, UndoOp } from "../../model/ops.js";
+import type { DeviceUndo, FdbOp, IpOp, IptablesRule, NetemOp, OffloadOffOp, TbfOp, UndoOp } from "../../model/ops.js";
 import { ruleComment } from "../../core/names.js";
 
 export const VXLAN_IF = "kinda-vx";
@@ -24,7 +24,7 @@ export interface NsOps {
   ns: Netns;
   ip: IpOp[];
   bridge: FdbOp[];
-  tc: TbfOp[];
+  tc: (TbfOp | NetemOp)[];
   ethtool: OffloadOffOp[];
   iptables: IptablesRule[];
   flushConntrack: boolean;
@@ -47,6 +47,8 @@ export interface ClusterPlan {
    * remove it (recorded in the state; replayed when the cluster goes and the lab stays).
    */
   deviceUndo: DeviceUndo[];
+  /** Per link (by node): its node interface and its other end (device interface or lab-side end). */
+  linkIfs: { node: string; nodeIf: string; deviceIf?: string; labIf?: string }[];
   /** Number of kernel objects/commands planned (plan size, for the bench). */
   size: number;
 }
@@ -105,6 +107,7 @@ export class PlanContext {
   readonly attached: ProviderContainerFacts[];
   readonly linkOf: Map<string, NodeLink>;
   readonly undo = new UndoRecorder();
+  readonly linkIfs: ClusterPlan["linkIfs"] = [];
   private readonly nextIf: Map<string, number>;
 
   constructor(readonly input: ClusterPlanInput) {

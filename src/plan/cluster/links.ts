@@ -6,12 +6,15 @@
 import { TopologyError } from "../../core/errors.js";
 import { hostOf } from "../../core/addr.js";
 import type { NodeLink, TrafficControl } from "../../model/cluster.js";
-import type { IpOp, TbfOp } from "../../model/ops.js";
+import type { IpOp, NetemOp, TbfOp } from "../../model/ops.js";
+import { qdiscArgs, usesNetem } from "../../core/tc.js";
 import { addrAdd, inverseOf, linkUp, routeReplace, veth } from "../ops.js";
 import { DEFAULT_MTU, DEFAULT_NODE_IF, labelOf, nsOps, type NsOps, type PlanContext } from "./context.js";
 
-export function tbf(dev: string, tc: TrafficControl): TbfOp {
-  return { op: "tbf", dev, rate: tc.rate, burst: tc.burst ?? "32kbit", latency: tc.latency ?? "50ms" };
+/** A link end's egress shaping: tbf for a rate alone, netem when any netem option is given. */
+export function tbf(dev: string, tc: TrafficControl): TbfOp | NetemOp {
+  if (usesNetem(tc)) return { op: "netem", dev, args: qdiscArgs(tc).slice(1) };
+  return { op: "tbf", dev, rate: tc.rate!, burst: tc.burst ?? "32kbit", latency: tc.latency ?? "50ms" };
 }
 
 /** The far end of a node's veth: its name, namespace and MAC, and the node's default gateway there. */
@@ -48,6 +51,7 @@ function domainLink(ctx: PlanContext, n: NsOps, labOps: NsOps, l: NodeLink, inde
   if (!bridge || !input.labNetns)
     throw new TopologyError([{ field: `links[${index}]`, message: `collision domain ${l.domain} is not known in this lab` }]);
   const peer = `kn-${index}`;
+  ctx.linkIfs.push({ node: l.node, nodeIf: l.nodeIf ?? DEFAULT_NODE_IF, labIf: peer });
   nodeSide(ctx, n, l, { peer, netns: input.labNetns, ...(l.gateway ? { gateway: l.gateway } : {}) });
   labOps.ip.push(linkUp(peer, { master: bridge }));
 }
@@ -75,6 +79,7 @@ function deviceBridge(ctx: PlanContext, d: NsOps, l: NodeLink & { device: string
 /** A link into a device: the far end is a new interface of the device (on a bridge, or addressed). */
 function deviceLink(ctx: PlanContext, n: NsOps, d: NsOps, l: NodeLink & { device: string }, bridges: Set<string>): void {
   const devIf = l.deviceIf ?? ctx.newDeviceIf(l.device);
+  ctx.linkIfs.push({ node: l.node, nodeIf: l.nodeIf ?? DEFAULT_NODE_IF, deviceIf: devIf });
   nodeSide(ctx, n, l, {
     peer: devIf,
     netns: ctx.device(l.device).pid,

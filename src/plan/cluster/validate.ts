@@ -3,8 +3,8 @@ import type { Issue } from "../../core/errors.js";
 import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, overlaps, prefixLength } from "../../core/addr.js";
 import { AddressOwners, clusterRanges, inOneSubnet, rangeClashes, type Range } from "../../core/addrcheck.js";
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../../core/defaults.js";
-import { tcProblems } from "../../core/tc.js";
 import { LOAD_BALANCER, type ClusterOptions, type NodeLink, type TrafficControl } from "../../model/cluster.js";
+import { shapingProblems } from "../../core/tc.js";
 import type { ClusterPlanInput } from "./context.js";
 
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
@@ -108,7 +108,8 @@ function addressIssues(l: NodeLink, i: number, ranges: readonly Range[], owners:
 }
 
 function tcIssues(k: string, tc: TrafficControl | undefined, bad: Bad): void {
-  if (tc) for (const p of tcProblems(tc)) bad(`${k}.${p.field} ${p.message}`);
+  if (!tc) return;
+  for (const p of shapingProblems(tc)) bad(`${k}.${p.field} ${p.message}`);
 }
 
 /** Interface names, MACs, MTU and shaping of a link. */

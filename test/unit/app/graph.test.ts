@@ -173,3 +173,43 @@ describe("kinda graph", () => {
     assert.match(mm, /ovs\[\/.*\/\]/);
   });
 });
+
+describe("a running lab with a cut link", () => {
+  it("draws the cut link dashed red in SVG and DOT, dotted in Mermaid; the others stay plain", () => {
+    const dev = (name: string, i: number, domains: string[]) => ({
+      name,
+      container: `kinda-c-${name}`,
+      image: "img",
+      shell: "/bin/sh",
+      interfaces: domains.map((domain, k) => ({ name: `eth${k}`, domain, hostIf: `v-${i}-${k}` })),
+    });
+    const st: LabState = {
+      version: 1,
+      name: "c",
+      kind: "kathara",
+      netns: "kinda-c",
+      phase: "up",
+      createdAt: "",
+      updatedAt: "",
+      warnings: [],
+      domains: [
+        { name: "core", bridge: "cd-0" },
+        { name: "lan", bridge: "cd-1" },
+      ],
+      devices: [dev("r1", 0, ["core", "lan"]), dev("r2", 1, ["core"]), dev("h1", 2, ["lan"])],
+      live: { cuts: [{ key: "netns:kinda-c/v-1-0", endpoint: "r1--r2", how: "carrier" }], shaping: [] },
+    };
+    const g = graphFromState(st);
+    assert.deepEqual(
+      g.edges.map((e) => [e.a, e.b, e.cut ?? false]),
+      [
+        ["r1", "r2", true],
+        ["r1", "h1", false],
+      ],
+    );
+    assert.match(toDot(g), /"r1" -- "r2" \[.*style=dashed, color=red\]/);
+    assert.doesNotMatch(toDot(g), /"r1" -- "h1" .*dashed/);
+    assert.match(toMermaid(g), /-\.-\|"eth0 - eth0 \(cut\)"\|/);
+    assert.equal(toSvg(g).match(/stroke-dasharray/g)?.length, 1);
+  });
+});

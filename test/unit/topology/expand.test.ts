@@ -22,7 +22,7 @@ describe("vars: and --var", () => {
     assert.equal(s.devices[0]!.image, "kathara/frr");
     assert.deepEqual(s.devices[0]!.startup, ["echo ${HOME} kathara/frr"]);
     assert.equal(s.devices[1]!.mtu, 1400);
-    assert.equal(s.links[0]!.tc?.rate, "20mbit");
+    assert.equal((s.links[0]!.tc as { rate?: string } | undefined)?.rate, "20mbit");
     assert.equal((s as { vars?: unknown }).vars, undefined, "vars: is not part of the plain topology");
   });
 

@@ -233,9 +233,12 @@ describe("YAML topologies", () => {
       /^9:\d+ devices\.5\.kind: must be one of .*load-balancer/,
     ],
     [
-      "tc on a link without node",
-      GOOD.replace("addresses: [10.0.0.1/30, 10.0.0.2/30] }", "addresses: [10.0.0.1/30, 10.0.0.2/30], tc: { rate: 10mbit } }"),
-      /^9:\d+ tc shapes the link of a Kubernetes node or of the load balancer; this link has neither$/,
+      "a tc value that does not parse, in one direction of a link between devices",
+      GOOD.replace(
+        "addresses: [10.0.0.1/30, 10.0.0.2/30] }",
+        "addresses: [10.0.0.1/30, 10.0.0.2/30], tc: { a: { rate: 10mbit }, b: { delay: fast } } }",
+      ),
+      /^9:\d+ links\.0\.tc\.b\.delay: must match pattern/,
     ],
   ];
   for (const [what, text, expected] of cases) {

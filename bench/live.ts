@@ -1,0 +1,101 @@
+/**
+ * Bench of run-time experiments on a small lab that is up (examples/labs/two-routers):
+ * - a link change (rate, clear, cut, restore of r1--r2) through the API, one process round trip
+ *   each: median milliseconds against the 100 ms target;
+ * - the same change as a `kinda link` process;
+ * - `kinda exec LAB h1 -- true` against `docker exec CONTAINER true` (Debian's client): the
+ *   CLI's own cost on top of Docker's, and its absolute time against the 0.3 s target.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { changeLink, type LinkChange } from "../src/engine/live.js";
+import { deploy, teardown } from "../src/engine/lab.js";
+import { planLab } from "../src/plan/lab.js";
+import { DockerRuntime } from "../src/runtime/docker.js";
+import { StateStore } from "../src/state/store.js";
+import { loadKatharaLab } from "../src/topology/kathara.js";
+import { IMAGE_MAP, ROOT } from "../test/support/env.js";
+
+export interface LiveRow {
+  scenario: "live-two-routers";
+  /** Median of every API change (rate, clear, down, up). */
+  changeMs: number;
+  changeOverTarget: number;
+  /** Median of `kinda link` processes (node start-up included). */
+  cliChangeMs: number;
+  execMs: number;
+  dockerExecMs: number;
+  execOverDockerExec: number;
+  execOverTarget: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function timedSpawn(argv: string[], env: NodeJS.ProcessEnv): number {
+  const t = performance.now();
+  const r = spawnSync(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "ignore", "pipe"] });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr.toString()}`);
+  return ms;
+}
+
+export async function liveScenario(parallelism: number): Promise<LiveRow> {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-live-")));
+  const runtime = new DockerRuntime();
+  const lab = "bench-live";
+  const plan = planLab(loadKatharaLab(join(ROOT, "examples", "labs", "two-routers")), {
+    name: lab,
+    imageMap: IMAGE_MAP,
+    sharedDir: store.sharedDir(lab),
+    stageRoot: store.stageRoot(lab),
+  });
+  await deploy(plan, { runtime, store, parallelism });
+  try {
+    const changes: LinkChange[] = [{ shape: { rate: "10mbit" } }, { clear: true }, { state: "down" }, { state: "up" }];
+    const api: number[] = [];
+    for (let i = 0; i < 5; i++)
+      for (const c of changes) {
+        const t = performance.now();
+        await changeLink(lab, "r1--r2", c, { store });
+        api.push(performance.now() - t);
+      }
+    const env = { ...process.env, KINDA_STATE_DIR: store.root };
+    const cli = join(ROOT, "dist", "src", "cli", "main.js");
+    const node = process.execPath;
+    const cliChange: number[] = [];
+    for (let i = 0; i < 3; i++)
+      for (const args of [["--rate", "10mbit"], ["--clear"]]) cliChange.push(timedSpawn([node, cli, "link", lab, "r1--r2", ...args], env));
+    const exec: number[] = [];
+    const dexec: number[] = [];
+    const docker = execFileSync("sh", ["-c", "command -v /usr/bin/docker || command -v docker"], { encoding: "utf8" }).trim();
+    for (let i = 0; i < 7; i++) {
+      exec.push(timedSpawn([node, cli, "exec", "--lab", lab, "h1", "--", "true"], env));
+      dexec.push(timedSpawn([docker, "exec", `kinda-${lab}-h1`, "true"], env));
+    }
+    const changeMs = median(api);
+    const execMs = median(exec);
+    const dockerExecMs = median(dexec);
+    return {
+      scenario: "live-two-routers",
+      changeMs,
+      changeOverTarget: changeMs / 100,
+      cliChangeMs: median(cliChange),
+      execMs,
+      dockerExecMs,
+      execOverDockerExec: execMs / dockerExecMs,
+      execOverTarget: execMs / 300,
+    };
+  } finally {
+    await teardown(lab, { runtime, store, parallelism });
+    rmSync(store.root, { recursive: true, force: true });
+  }
+}
+
+export function formatLive(r: LiveRow): string {
+  return [
+    `live (two-routers lab): a link change ${r.changeMs.toFixed(1)} ms through the API (median of rate/clear/down/up; /100 ms target = ${r.changeOverTarget.toFixed(2)}), ${r.cliChangeMs.toFixed(0)} ms as a kinda link process`,
+    `exec: kinda exec ${r.execMs.toFixed(0)} ms vs docker exec ${r.dockerExecMs.toFixed(0)} ms (ratio ${r.execOverDockerExec.toFixed(2)}; /300 ms target = ${r.execOverTarget.toFixed(2)})`,
+  ].join("\n");
+}

@@ -1,0 +1,88 @@
+/**
+ * Finding a device or node and running a command in it (`kinda DEVICE CMD`, `kinda exec`), plus
+ * node-name look-ups. Kept light on purpose: it talks to the engine through runtime/engine-api.ts
+ * (node:http), so these verbs do not load dockerode, the topology compiler or the renderer.
+ */
+import { KindaError } from "../core/errors.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
+import type { ExecResult, Runtime } from "../model/container.js";
+import { EngineApi } from "../runtime/engine-api.js";
+import { StateStore } from "../state/store.js";
+
+/** What exec needs of a runtime (the Docker runtime, or the light Engine API client). */
+export type ExecRuntime = Pick<Runtime, "list" | "inspect" | "exec">;
+
+/** Kubernetes nodes of every lab's cluster, with their lab. */
+export function clusterNodes(store = new StateStore()): { lab: string; name: string; k8sName: string; container: string }[] {
+  return store.list().flatMap((lab) => (store.read(lab)?.cluster?.nodes ?? []).map((n) => ({ lab, ...n })));
+}
+
+/** Finds the container of a device or a Kubernetes node; with no lab given, the one that has it. */
+export async function findDevice(device: string, lab: string | undefined, opts: { runtime?: ExecRuntime; store?: StateStore } = {}) {
+  const runtime = opts.runtime ?? new EngineApi();
+  const labels: Record<string, string> = { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_DEVICE]: device };
+  if (lab) labels[LABEL_LAB] = lab;
+  const found = (await runtime.list(labels)).map((c) => ({ lab: c.labels[LABEL_LAB] ?? "", id: c.id, name: c.name, running: c.running }));
+  for (const n of clusterNodes(opts.store)) {
+    if (n.name !== device || (lab && n.lab !== lab)) continue;
+    const c = await runtime.inspect(n.container);
+    if (c) found.push({ lab: n.lab, id: c.id, name: c.name, running: c.running });
+  }
+  if (found.length === 0) {
+    throw new KindaError(`no device or Kubernetes node named ${device}${lab ? ` in lab ${lab}` : " in any lab that is up"}`, {
+      hint: "kinda status lists labs and their devices",
+    });
+  }
+  if (found.length > 1) {
+    const labs = found.map((c) => c.lab).join(", ");
+    throw new KindaError(`device ${device} exists in several labs (${labs})`, { hint: "pick one with --lab NAME (or KINDA_LAB=NAME)" });
+  }
+  const c = found[0]!;
+  if (!c.running) throw new KindaError(`${device} (container ${c.name}) is not running`);
+  return c;
+}
+
+/** `kinda who K8S_NAME`: the topology name of a Kubernetes node. */
+export function whoIs(k8sName: string, lab?: string, store = new StateStore()): string {
+  const m = clusterNodes(store).filter((n) => n.k8sName === k8sName && (!lab || n.lab === lab));
+  if (m.length === 0) throw new KindaError(`no Kubernetes node named ${k8sName} in ${lab ? `lab ${lab}` : "any lab"}`);
+  if (m.length > 1)
+    throw new KindaError(`Kubernetes node ${k8sName} is in several labs (${m.map((n) => n.lab).join(", ")})`, {
+      hint: "pick one with --lab",
+    });
+  return m[0]!.name;
+}
+
+/** `kinda reverse NAME`: the Kubernetes node name of a topology node. */
+export function reverseName(name: string, lab?: string, store = new StateStore()): string {
+  const m = clusterNodes(store).filter((n) => n.name === name && (!lab || n.lab === lab));
+  if (m.length === 0) throw new KindaError(`no Kubernetes node with topology name ${name} in ${lab ? `lab ${lab}` : "any lab"}`);
+  if (m.length > 1)
+    throw new KindaError(`${name} is a node in several labs (${m.map((n) => n.lab).join(", ")})`, { hint: "pick one with --lab" });
+  return m[0]!.k8sName;
+}
+
+export interface ExecInOptions {
+  lab?: string;
+  runtime?: ExecRuntime;
+  interactive?: boolean;
+  stdin?: boolean;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  store?: StateStore;
+}
+
+/** Runs argv (default: the device's shell) in a device; output collected unless streams are given. */
+export async function execIn(device: string, argv: string[], opts: ExecInOptions = {}): Promise<ExecResult> {
+  const runtime = opts.runtime ?? new EngineApi();
+  const store = opts.store ?? new StateStore();
+  const c = await findDevice(device, opts.lab, { runtime, store });
+  const shell = store.read(c.lab)?.devices.find((d) => d.name === device)?.shell ?? "/bin/bash";
+  const cmd = argv.length ? argv : [shell];
+  return runtime.exec(c.id, cmd, {
+    interactive: opts.interactive ?? false,
+    stdin: opts.stdin ?? false,
+    ...(opts.stdout ? { stdout: opts.stdout } : {}),
+    ...(opts.stderr ? { stderr: opts.stderr } : {}),
+  });
+}

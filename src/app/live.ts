@@ -1,0 +1,29 @@
+/**
+ * Experiments on a lab that is up, for the CLI and library users: change, cut, capture, watch
+ * links; add and remove links and devices. The state store defaults to $KINDA_STATE_DIR here (the
+ * engine takes it passed in); kept light: no dockerode, so `kinda link` stays one quick process.
+ */
+import * as engine from "../engine/live.js";
+import * as watch from "../engine/watch.js";
+import { StateStore } from "../state/store.js";
+
+export { checkShaping, netemAvailable, type CaptureOptions, type LinkChange } from "../engine/live.js";
+export { formatLinks, sampleLinks, withRates, type LinkCounters } from "../engine/watch.js";
+
+type Opts<T> = Omit<T, "store"> & { store?: StateStore };
+const withStore = <T extends { store?: StateStore }>(o: T) => ({ ...o, store: o.store ?? new StateStore() });
+
+export function liveStore(): StateStore {
+  return new StateStore();
+}
+export const changeLink = (lab: string, endpoint: string, change: engine.LinkChange, o: Opts<engine.LiveOptions> = {}) =>
+  engine.changeLink(lab, endpoint, change, withStore(o));
+export const addLink = (lab: string, endpoint: string, o: Opts<engine.AddLinkOptions> = {}) => engine.addLink(lab, endpoint, withStore(o));
+export const removeLink = (lab: string, endpoint: string, o: Opts<engine.LiveOptions> = {}) =>
+  engine.removeLink(lab, endpoint, withStore(o));
+export const addDevice = (lab: string, name: string, o: Opts<engine.AddDeviceOptions> = {}) => engine.addDevice(lab, name, withStore(o));
+export const removeDevice = (lab: string, name: string, o: Opts<engine.LiveOptions> = {}) => engine.removeDevice(lab, name, withStore(o));
+export const captureArgv = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) =>
+  engine.captureArgv(lab, endpoint, withStore(o));
+export const capture = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) => engine.capture(lab, endpoint, withStore(o));
+export const linkCounters = (lab: string, o: { store?: StateStore; seconds?: number } = {}) => watch.linkCounters(lab, withStore(o));

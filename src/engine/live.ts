@@ -1,0 +1,472 @@
+/**
+ * Run-time experiments on a lab that is up (`kinda link`, `kinda capture`, `kinda status --links`):
+ * resolves an endpoint through the lab's state, checks the request, then runs one command per
+ * namespace and tool (tc/ip/nft batches, in parallel). A failure rolls back what was applied, so a
+ * rejected or failed change leaves the lab as it was. Changes are recorded in the state.
+ */
+import { spawn } from "node:child_process";
+import { requirePrograms, type HostNeed } from "../core/host.js";
+import { mkdirSync, readFileSync } from "node:fs";
+import { isCidr } from "../core/addr.js";
+import { KindaError, PreflightError } from "../core/errors.js";
+import { NETEM_FIELDS, describeShaping, shapingProblems, usesNetem, type Shaping } from "../core/tc.js";
+import type { LabShaping } from "../model/lab.js";
+import { run } from "../net/exec.js";
+import {
+  checkIfNames,
+  commandsFor,
+  cutOps,
+  ifKey,
+  inverse,
+  planLinkAdd,
+  planLinkRemove,
+  nsKey,
+  phaseOf,
+  resolveEndpoint,
+  shapeOps,
+  tcpdumpArgv,
+  type IfRef,
+  type LinkTarget,
+  type LiveOp,
+  type NsCommand,
+  type NsRef,
+} from "../plan/live.js";
+import type { Runtime } from "../model/container.js";
+import type { StateStore, LabState, LiveState } from "../state/store.js";
+
+export interface LiveOptions {
+  store: StateStore;
+  runtime?: Runtime;
+}
+
+export type LinkChange = { shape: Shaping; from?: string } | { clear: true; from?: string } | { state: "down" | "up" };
+
+export interface LinkChangeResult {
+  target: LinkTarget;
+  ops: LiveOp[];
+  /** What was done, in words. */
+  summary: string;
+}
+
+function readLab(lab: string, store: StateStore, need: HostNeed = "live"): LabState {
+  requirePrograms([need]);
+  const st = store.read(lab);
+  if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`, { hint: "kinda status lists the labs that are" });
+  if (st.phase !== "up") throw new KindaError(`lab ${lab} is ${st.phase}, not up`);
+  return st;
+}
+
+/** Whether this kernel has the netem qdisc: tried on the loopback of a throwaway namespace. */
+export async function netemAvailable(): Promise<boolean> {
+  const r = await run(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+  return r.exitCode === 0;
+}
+
+/** Checks a shaping request; throws naming the option (--rate, --delay...) that is wrong. */
+export async function checkShaping(s: Shaping, probe: () => Promise<boolean> = netemAvailable): Promise<void> {
+  const problems = shapingProblems(s);
+  if (problems.length) {
+    const [p, ...more] = problems;
+    throw new KindaError(
+      `--${p!.field} ${p!.message}${more.length ? `; also ${more.map((m) => `--${m.field} ${m.message}`).join("; ")}` : ""}`,
+    );
+  }
+  if (usesNetem(s) && !(await probe())) {
+    const asked = (["delay", "jitter", "loss", "duplicate", "reorder", "corrupt"] as const).filter((f) => s[f] !== undefined);
+    throw new KindaError(`--${asked.join(", --")}: this kernel has no netem qdisc (sch_netem), which these options need`, {
+      hint: "use a kernel with CONFIG_NET_SCH_NETEM (modprobe sch_netem); rate, burst and latency work without it (tbf)",
+    });
+  }
+}
+
+/** Container PIDs, looked up once per change (the light Engine API client unless a runtime is given). */
+class Pids {
+  private readonly cache = new Map<string, number>();
+  constructor(private rt: Pick<Runtime, "inspect"> | undefined) {}
+
+  async resolve(ns: NsRef): Promise<number> {
+    if ("netns" in ns) return 0;
+    let pid = this.cache.get(ns.container);
+    if (pid === undefined) {
+      this.rt ??= new (await import("../runtime/engine-api.js")).EngineApi();
+      const c = await this.rt.inspect(ns.container);
+      if (!c?.running || !c.pid) throw new KindaError(`container ${ns.container} is not running`);
+      pid = c.pid;
+      this.cache.set(ns.container, pid);
+    }
+    return pid;
+  }
+
+  get(ns: NsRef): number {
+    return "netns" in ns ? 0 : (this.cache.get(ns.container) ?? 0);
+  }
+
+  prefix(ns: NsRef): string[] {
+    return "netns" in ns ? [] : ["nsenter", "-t", String(this.get(ns)), "-n"];
+  }
+}
+
+/** argv of one namespace command. */
+export function commandArgv(c: NsCommand, prefix: string[]): string[] {
+  const force = c.tolerant ? ["-force"] : [];
+  if ("netns" in c.ns) {
+    if (c.tool === "nft") return ["ip", "netns", "exec", c.ns.netns, "nft", "-f", "-"];
+    return [c.tool, "-n", c.ns.netns, ...force, "-batch", "-"];
+  }
+  return [...prefix, ...(c.tool === "nft" ? ["nft", "-f", "-"] : [c.tool, ...force, "-batch", "-"])];
+}
+
+/** Deleting a qdisc that is not there is the goal reached, not a failure. */
+const BENIGN = /Cannot delete qdisc with handle of zero|Cannot find specified qdisc|No such file or directory|Command failed -:\d+/;
+
+async function runCommand(c: NsCommand, prefix: string[]): Promise<void> {
+  const argv = commandArgv(c, prefix);
+  const input = c.lines.join("\n") + "\n";
+  const r = await run(argv, input);
+  if (r.exitCode === 0) return;
+  if (c.tolerant && r.stderr.split("\n").every((l) => !l.trim() || BENIGN.test(l))) return;
+  const { CommandError } = await import("../core/errors.js");
+  throw new CommandError(argv, r.exitCode, r.stderr || r.stdout, input);
+}
+
+/** Runs ops one command per namespace and tool, namespaces in parallel; the groups that ran, and the first failure. */
+async function runGroups(ops: LiveOp[], pids: Pids): Promise<{ ran: LiveOp[][]; error?: unknown }> {
+  const groups = new Map<string, LiveOp[]>();
+  for (const op of ops) groups.set(nsKey(op.at.ns), [...(groups.get(nsKey(op.at.ns)) ?? []), op]);
+  const results = await Promise.allSettled(
+    [...groups.values()].map(async (g) => {
+      for (const c of commandsFor(g, (ns) => pids.get(ns))) await runCommand(c, pids.prefix(g[0]!.at.ns));
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  return { ran: [...groups.values()], ...(failed ? { error: failed.reason } : {}) };
+}
+
+/**
+ * Applies operations phase by phase (plan/live.ts phaseOf), one command per namespace and tool,
+ * namespaces in parallel. When one fails, everything applied gets its inverse, last first
+ * (`previous` gives the shaping to restore), and the error is rethrown.
+ */
+export async function applyOps(
+  ops: LiveOp[],
+  opts: { runtime?: Pick<Runtime, "inspect">; previous?: (at: IfRef) => Shaping | undefined } = {},
+): Promise<void> {
+  checkIfNames(ops);
+  const pids = new Pids(opts.runtime);
+  for (const op of ops) {
+    await pids.resolve(op.at.ns);
+    if (op.kind === "veth") await pids.resolve(op.peer);
+  }
+  const done: LiveOp[][] = [];
+  for (const phase of [...new Set(ops.map(phaseOf))].sort()) {
+    const r = await runGroups(
+      ops.filter((o) => phaseOf(o) === phase),
+      pids,
+    );
+    done.push(...r.ran);
+    if (r.error === undefined) continue;
+    for (const g of done.reverse()) {
+      const inv = g.map((op) => inverse(op, opts.previous?.(op.at))).reverse();
+      for (const c of commandsFor(inv, (ns) => pids.get(ns)))
+        await runCommand({ ...c, tolerant: true }, pids.prefix(g[0]!.at.ns)).catch(() => undefined);
+    }
+    throw r.error;
+  }
+}
+
+function previousShaping(live: LiveState | undefined): (at: IfRef) => Shaping | undefined {
+  return (at) => live?.shaping.find((s) => s.key === ifKey(at))?.shaping as Shaping | undefined;
+}
+
+function record(st: LabState, target: LinkTarget, change: LinkChange, ops: LiveOp[]): void {
+  const live: LiveState = st.live ?? { cuts: [], shaping: [] };
+  const keys = new Set(ops.map((o) => ifKey(o.at)));
+  if ("state" in change) {
+    live.cuts = live.cuts.filter((c) => !keys.has(c.key));
+    if (change.state === "down") for (const c of target.cut) live.cuts.push({ key: ifKey(c.at), endpoint: target.endpoint, how: c.how });
+  } else {
+    live.shaping = live.shaping.filter((s) => !keys.has(s.key));
+    if ("shape" in change)
+      for (const d of target.directions.filter((x) => keys.has(ifKey(x.at))))
+        live.shaping.push({
+          key: ifKey(d.at),
+          endpoint: target.endpoint,
+          direction: `${d.from} -> ${d.to}`,
+          shaping: { ...change.shape } as Record<string, string>,
+        });
+  }
+  st.live = live;
+}
+
+/** Refuses deploy-time netem options, with where they were written, on a kernel without netem. */
+export async function checkDeployShaping(entries: readonly LabShaping[], probe: () => Promise<boolean> = netemAvailable): Promise<void> {
+  if (entries.length) requirePrograms(["live"]);
+  const netem = entries.filter((e) => usesNetem(e.shaping));
+  if (!netem.length || (await probe())) return;
+  throw new PreflightError(
+    netem.map((e) => ({
+      ...(e.place ?? {}),
+      ...(e.field ? { field: e.field } : {}),
+      message: `${NETEM_FIELDS.filter((f) => e.shaping[f] !== undefined).join(", ")}: this kernel has no netem qdisc (sch_netem)`,
+    })),
+    { hint: "use a kernel with CONFIG_NET_SCH_NETEM; rate, burst and latency work without it (tbf)" },
+  );
+}
+
+/** Shapes the links a lab asked for once its devices are up; recorded like run-time changes. */
+export async function shapeAtDeploy(st: LabState, entries: readonly LabShaping[], runtime?: Runtime): Promise<void> {
+  for (const e of entries) {
+    const target = resolveEndpoint(st, e.endpoint);
+    const ops = shapeOps(target, e.shaping, e.from);
+    await applyOps(ops, runtime ? { runtime } : {});
+    record(st, target, { shape: e.shaping, ...(e.from ? { from: e.from } : {}) }, ops);
+  }
+}
+
+/** `kinda link LAB ENDPOINT ...`: shape, clear, cut or restore a link of a lab that is up. */
+export async function changeLink(lab: string, endpoint: string, change: LinkChange, opts: LiveOptions): Promise<LinkChangeResult> {
+  const store = opts.store;
+  const st = readLab(lab, store);
+  const target = resolveEndpoint(st, endpoint);
+  let ops: LiveOp[];
+  let summary: string;
+  if ("shape" in change) {
+    await checkShaping(change.shape);
+    ops = shapeOps(target, change.shape, change.from);
+    summary = `shaped ${target.description}: ${describeShaping(change.shape)}`;
+  } else if ("clear" in change) {
+    ops = shapeOps(target, undefined, change.from);
+    summary = `cleared the shaping of ${target.description}`;
+  } else {
+    ops = cutOps(target, change.state === "down");
+    summary = `${change.state === "down" ? "cut" : "restored"} ${target.description}`;
+  }
+  await applyOps(ops, { ...(opts.runtime ? { runtime: opts.runtime } : {}), previous: previousShaping(st.live) });
+  record(st, target, change, ops);
+  store.update(st);
+  return { target, ops, summary };
+}
+
+export interface CaptureOptions extends LiveOptions {
+  /** File to write pcap to, or "-" for standard output; absent: decoded text. */
+  write?: string;
+  count?: number;
+  filter?: string[];
+  stdout?: "inherit" | "pipe";
+}
+
+/** `kinda capture`: tcpdump on the host side of a link (lab namespace or the node's veth). */
+export async function captureArgv(lab: string, endpoint: string, opts: CaptureOptions): Promise<string[]> {
+  const store = opts.store;
+  const st = readLab(lab, store, "capture");
+  const t = resolveEndpoint(st, endpoint);
+  if (opts.count !== undefined && (!Number.isInteger(opts.count) || opts.count < 1))
+    throw new KindaError(`-c ${opts.count}: the packet count must be a positive integer`);
+  const argv = tcpdumpArgv(t.capture.dev, {
+    ...(opts.write !== undefined ? { write: opts.write } : {}),
+    ...(opts.count !== undefined ? { count: opts.count } : {}),
+    ...(opts.filter ? { filter: opts.filter } : {}),
+  });
+  const ns = t.capture.ns;
+  if ("netns" in ns) return ["ip", "netns", "exec", ns.netns, ...argv];
+  const pids = new Pids(opts.runtime);
+  await pids.resolve(ns);
+  return [...pids.prefix(ns), ...argv];
+}
+
+/** Runs a capture with the caller's standard streams; resolves with tcpdump's exit code. */
+export async function capture(lab: string, endpoint: string, opts: CaptureOptions): Promise<number> {
+  const argv = await captureArgv(lab, endpoint, opts);
+  return new Promise((res, rej) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] });
+    const stop = () => child.kill("SIGINT");
+    process.once("SIGINT", stop);
+    child.on("error", rej);
+    child.on("close", (code) => {
+      process.off("SIGINT", stop);
+      res(code ?? 1);
+    });
+  });
+}
+
+export interface AddLinkOptions extends LiveOptions {
+  /** Addresses with prefix length, by device (e.g. { r1: "10.9.0.1/24" }). */
+  addresses?: Record<string, string>;
+  /** Name of the new collision domain (default A--B, made unique). */
+  domain?: string;
+}
+
+/** Interface numbers in use inside a process's network namespace (read from /proc, no process). */
+function ethNumbers(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/net/dev`, "utf8")
+    .split("\n")
+    .flatMap((l) => {
+      const m = /^\s*eth(\d+):/.exec(l);
+      return m ? [Number(m[1])] : [];
+    });
+}
+
+/** `kinda link LAB A--B add`: a new link (its own collision domain) between two devices of a lab that is up. */
+export async function addLink(lab: string, endpoint: string, opts: AddLinkOptions): Promise<LinkChangeResult> {
+  const store = opts.store;
+  const st = readLab(lab, store);
+  const m = /^(\S+?)--(\S+)$/.exec(endpoint);
+  if (!m) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a new link is named by its two devices, A--B`);
+  const [a, b] = [m[1]!, m[2]!];
+  const names = st.devices.map((d) => d.name);
+  for (const d of [a, b])
+    if (!names.includes(d))
+      throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: lab ${lab} has no device ${d}`, { hint: `devices: ${names.join(", ")}` });
+  if (a === b) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a link from ${a} to itself`);
+  for (const [dev, cidr] of Object.entries(opts.addresses ?? {})) {
+    if (dev !== a && dev !== b) throw new KindaError(`--address ${dev}=${cidr}: ${dev} is not an end of ${endpoint}`);
+    if (!isCidr(cidr)) throw new KindaError(`--address ${dev}=${cidr}: not an address with a prefix length (e.g. 10.9.0.1/24)`);
+  }
+  let domain = opts.domain ?? `${a}--${b}`;
+  if (opts.domain && st.domains.some((d) => d.name === domain)) throw new KindaError(`--domain ${domain}: the lab already has it`);
+  for (let k = 2; st.domains.some((d) => d.name === domain); k++) domain = `${a}--${b}-${k}`;
+  const used = new Set(st.domains.map((d) => d.bridge));
+  let n = st.domains.length;
+  while (used.has(`cd-${n}`)) n++;
+  const pids = new Pids(opts.runtime);
+  const ends = await Promise.all(
+    [a, b].map(async (device) => {
+      const i = st.devices.findIndex((d) => d.name === device);
+      const pid = await pids.resolve({ container: st.devices[i]!.container });
+      const taken = [...ethNumbers(pid), ...st.devices[i]!.interfaces.map((x) => Number(x.name.slice(3)))];
+      const cidr = opts.addresses?.[device];
+      return { device, index: i, ifIndex: Math.max(-1, ...taken) + 1, ...(cidr ? { cidr } : {}) };
+    }),
+  );
+  const planned = planLinkAdd(st, { a, b, domain, bridge: `cd-${n}`, ends });
+  await applyOps(planned.ops, opts.runtime ? { runtime: opts.runtime } : {});
+  st.domains.push({ name: domain, bridge: `cd-${n}` });
+  for (const i of planned.interfaces)
+    st.devices.find((d) => d.name === i.device)!.interfaces.push({ name: i.name, domain, hostIf: i.hostIf });
+  const live: LiveState = st.live ?? { cuts: [], shaping: [] };
+  (live.added ??= []).push({ domain, endpoints: [a, b] });
+  st.live = live;
+  store.update(st);
+  const target = resolveEndpoint(st, domain);
+  return {
+    target,
+    ops: planned.ops,
+    summary: `added ${planned.interfaces.map((i) => `${i.device}:${i.name}`).join(" -- ")} (collision domain ${domain})`,
+  };
+}
+
+/** `kinda link LAB ENDPOINT remove`: removes a link (a collision domain, or the one A--B share) and its interfaces. */
+export async function removeLink(lab: string, endpoint: string, opts: LiveOptions): Promise<LinkChangeResult> {
+  const store = opts.store;
+  const st = readLab(lab, store);
+  const target = resolveEndpoint(st, endpoint);
+  const domain = target.domain;
+  if (!domain)
+    throw new KindaError(
+      `ENDPOINT ${JSON.stringify(endpoint)}: only links through a collision domain can be removed (not a node's own link)`,
+    );
+  const ops = planLinkRemove(st, domain);
+  await applyOps(ops, opts.runtime ? { runtime: opts.runtime } : {});
+  const gone = new Set(ops.map((o) => ifKey(o.at)));
+  st.domains = st.domains.filter((d) => d.name !== domain);
+  for (const d of st.devices) d.interfaces = d.interfaces.filter((i) => i.domain !== domain);
+  if (st.live) {
+    st.live.cuts = st.live.cuts.filter((c) => !gone.has(c.key));
+    st.live.shaping = st.live.shaping.filter((c) => !gone.has(c.key));
+    if (st.live.added) st.live.added = st.live.added.filter((x) => x.domain !== domain);
+  }
+  store.update(st);
+  return { target, ops, summary: `removed collision domain ${domain} and its ${ops.length - 1} interfaces` };
+}
+
+export interface AddDeviceOptions extends LiveOptions {
+  /** Image (default kathara/base, through the same substitution as `up --image-map`). */
+  image?: string;
+  imageMap?: Record<string, string>;
+  runtime?: Runtime;
+}
+
+/**
+ * `kinda device LAB NAME add`: a new device (a container as `up` makes them, no links yet: add
+ * them with `kinda link LAB NAME--OTHER add`) in a lab that is up, recorded so `down` removes it.
+ */
+export async function addDevice(lab: string, name: string, opts: AddDeviceOptions): Promise<string> {
+  const store = opts.store;
+  const st = readLab(lab, store);
+  if (!/^[a-z0-9_]{1,30}$/.test(name)) throw new KindaError(`NAME ${JSON.stringify(name)}: a device name is 1-30 of a-z, 0-9 and _`);
+  if (st.devices.some((d) => d.name === name) || st.cluster?.nodes.some((n) => n.name === name))
+    throw new KindaError(`NAME ${name}: lab ${lab} already has it`);
+  const { planLab } = await import("../plan/lab.js");
+  const { newDevice } = await import("../model/lab.js");
+  const { containerSpec } = await import("./lab.js");
+  const dev = newDevice(name);
+  if (opts.image) dev.image = opts.image;
+  const plan = planLab(
+    { metadata: {}, devices: [dev], warnings: [] },
+    { name: lab, imageMap: opts.imageMap ?? {}, sharedDir: store.sharedDir(lab), stageRoot: store.stageRoot(lab) },
+  );
+  const dp = plan.devices[0]!;
+  const runtime = opts.runtime ?? new (await import("../runtime/docker.js")).DockerRuntime();
+  const missing = await runtime.missingImages([dp.image]);
+  if (missing.length)
+    throw new KindaError(`--image ${dp.image}: no such image on this machine`, {
+      hint: "build or load it first; --image-map FROM=TO substitutes",
+    });
+  mkdirSync(dp.stageDir, { recursive: true });
+  const id = await runtime.create(containerSpec(dp));
+  try {
+    await runtime.start(id);
+  } catch (e) {
+    await runtime.remove(id);
+    throw e;
+  }
+  st.devices.push({
+    name,
+    container: dp.container,
+    containerId: id,
+    image: dp.image,
+    shell: dp.shell,
+    interfaces: [],
+    startup: { status: "not-run" },
+  });
+  const live: LiveState = st.live ?? { cuts: [], shaping: [] };
+  (live.addedDevices ??= []).push(name);
+  st.live = live;
+  store.update(st);
+  return `added device ${name} (container ${dp.container}, image ${dp.image}); link it: kinda link ${lab} ${name}--OTHER add`;
+}
+
+/** `kinda device LAB NAME remove`: removes a device, its links' lab-side ends going with it. */
+export async function removeDevice(lab: string, name: string, opts: LiveOptions & { runtime?: Runtime }): Promise<string> {
+  const store = opts.store;
+  const st = readLab(lab, store);
+  const d = st.devices.find((x) => x.name === name);
+  if (!d)
+    throw new KindaError(`NAME ${name}: lab ${lab} has no device of that name`, {
+      hint: `devices: ${st.devices.map((x) => x.name).join(", ")}`,
+    });
+  if (st.cluster?.links?.some((l) => l.device === name))
+    throw new KindaError(`NAME ${name}: Kubernetes nodes are linked to it; remove the cluster first`);
+  const lab0: NsRef = { netns: st.netns };
+  const ops: LiveOp[] = d.interfaces.map((i) => ({
+    kind: "veth",
+    at: { ns: lab0, dev: i.hostIf },
+    altname: `${name}.${i.name}`,
+    bridge: "",
+    peer: { container: d.container },
+    ifname: i.name,
+    add: false,
+  }));
+  await applyOps(ops, opts.runtime ? { runtime: opts.runtime } : {});
+  const runtime = opts.runtime ?? new (await import("../runtime/docker.js")).DockerRuntime();
+  await runtime.remove(d.containerId ?? d.container);
+  const gone = new Set(ops.map((o) => ifKey(o.at)));
+  st.devices = st.devices.filter((x) => x !== d);
+  if (st.live) {
+    st.live.cuts = st.live.cuts.filter((c) => !gone.has(c.key));
+    st.live.shaping = st.live.shaping.filter((c) => !gone.has(c.key));
+    if (st.live.addedDevices) st.live.addedDevices = st.live.addedDevices.filter((x) => x !== name);
+  }
+  store.update(st);
+  return `removed device ${name} and its ${ops.length} interfaces`;
+}

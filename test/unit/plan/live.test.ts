@@ -1,0 +1,440 @@
+/** Run-time link changes: endpoints, shaping checks, typed operations, inverses and command lines. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  commandsFor,
+  cutOps,
+  inverse,
+  phaseOf,
+  planLinkAdd,
+  planLinkRemove,
+  resolveEndpoint,
+  shapeOps,
+  tcpdumpArgv,
+  type LiveOp,
+} from "../../../src/plan/live.js";
+import { checkShaping, commandArgv } from "../../../src/engine/live.js";
+import { qdiscArgs, shapingProblems } from "../../../src/core/tc.js";
+import { formatLinks, withRates, type LinkCounters } from "../../../src/engine/watch.js";
+import type { LabState } from "../../../src/state/store.js";
+
+/** h1 -lan1- r1 -core- r2 -lan2- h2, r2 also on lan1 (so r1 and r2 share two domains); w1 linked into r2, w2 into lan2. */
+function lab(): LabState {
+  const dev = (name: string, i: number, ifs: [string, string][]) => ({
+    name,
+    container: `kinda-t-${name}`,
+    image: "img",
+    shell: "/bin/sh",
+    interfaces: ifs.map(([n, domain], k) => ({ name: n, domain, hostIf: `v-${i}-${k}` })),
+  });
+  return {
+    version: 1,
+    name: "t",
+    kind: "kathara",
+    netns: "kinda-t",
+    phase: "up",
+    createdAt: "",
+    updatedAt: "",
+    warnings: [],
+    domains: ["core", "lan1", "lan2"].map((name, i) => ({ name, bridge: `cd-${i}` })),
+    devices: [
+      dev("h1", 0, [["eth0", "lan1"]]),
+      dev("r1", 1, [
+        ["eth0", "lan1"],
+        ["eth1", "core"],
+      ]),
+      dev("r2", 2, [
+        ["eth0", "core"],
+        ["eth1", "lan2"],
+        ["eth2", "lan1"],
+      ]),
+      dev("h2", 3, [["eth0", "lan2"]]),
+    ],
+    cluster: {
+      provider: "kind",
+      name: "c",
+      providerOptions: {},
+      phase: "up",
+      encapsulation: "vxlan",
+      nodes: [
+        { name: "w1", role: "worker", k8sName: "c-worker", container: "c-worker" },
+        { name: "w2", role: "worker", k8sName: "c-worker2", container: "c-worker2" },
+      ],
+      links: [
+        { node: "w1", device: "r2", nodeAddress: "10.9.0.2/24", nodeIf: "eth1", deviceIf: "eth3" },
+        { node: "w2", domain: "lan2", nodeAddress: "10.2.0.20/24", nodeIf: "eth1", labIf: "kn-1" },
+      ],
+      hostLinks: [],
+    },
+  };
+}
+
+const labNs = { netns: "kinda-t" };
+
+describe("endpoints", () => {
+  it("DEVICE:IFACE: into the device at its lab-side end, out of it inside the device; cut at the lab side", () => {
+    const t = resolveEndpoint(lab(), "r1:eth1");
+    assert.deepEqual(t.directions, [
+      { from: "r1", to: "domain core", at: { ns: { container: "kinda-t-r1" }, dev: "eth1" } },
+      { from: "domain core", to: "r1", at: { ns: labNs, dev: "v-1-1" } },
+    ]);
+    assert.deepEqual(t.cut, [{ at: { ns: labNs, dev: "v-1-1" }, how: "carrier" }]);
+    assert.deepEqual(t.capture, { ns: labNs, dev: "v-1-1" });
+  });
+
+  it("A--B on a two-device domain: each direction where it enters the receiver, both lab-side ends cut", () => {
+    assert.throws(() => resolveEndpoint(lab(), "r1--r2"), /share 2 collision domains \(core, lan1\)/);
+    const t = resolveEndpoint(lab(), "h2--r2");
+    assert.deepEqual(
+      t.directions.map((d) => [d.from, d.to, d.at.dev]),
+      [
+        ["h2", "r2", "v-2-1"],
+        ["r2", "h2", "v-3-0"],
+      ],
+    );
+    assert.deepEqual(
+      t.cut.map((c) => [c.at.dev, c.how]),
+      [
+        ["v-3-0", "carrier"],
+        ["v-2-1", "carrier"],
+      ],
+    );
+    assert.match(t.description, /shared with w2/);
+  });
+
+  it("a node linked straight into a device: shaped at each sender, cut by filters on both veth ends", () => {
+    for (const e of ["w1--r2", "r2--w1"]) {
+      const t = resolveEndpoint(lab(), e);
+      assert.deepEqual(
+        t.cut.map((c) => [c.at.ns, c.at.dev, c.how]),
+        e === "w1--r2"
+          ? [
+              [{ container: "c-worker" }, "eth1", "filter"],
+              [{ container: "kinda-t-r2" }, "eth3", "filter"],
+            ]
+          : [
+              [{ container: "kinda-t-r2" }, "eth3", "filter"],
+              [{ container: "c-worker" }, "eth1", "filter"],
+            ],
+      );
+    }
+    const t = resolveEndpoint(lab(), "w1:eth1");
+    assert.deepEqual(t.capture, { ns: { container: "c-worker" }, dev: "eth1" }, "captured on the node's veth");
+  });
+
+  it("a node in a collision domain has a lab-side end: its carrier is the cable", () => {
+    const t = resolveEndpoint(lab(), "w2:eth1");
+    assert.deepEqual(t.cut, [{ at: { ns: labNs, dev: "kn-1" }, how: "carrier" }]);
+  });
+
+  it("a collision domain: every member's lab-side end; captured on its bridge", () => {
+    const t = resolveEndpoint(lab(), "lan2");
+    assert.deepEqual(t.cut.map((c) => c.at.dev).sort(), ["kn-1", "v-2-1", "v-3-0"]);
+    assert.deepEqual(t.capture, { ns: labNs, dev: "cd-2" });
+  });
+
+  it("unknown endpoints name the argument and what exists", () => {
+    assert.throws(() => resolveEndpoint(lab(), "r9:eth0"), /ENDPOINT "r9:eth0": lab t has no device or node r9/);
+    assert.throws(
+      () => resolveEndpoint(lab(), "r1:eth7"),
+      (e: Error & { hint?: string }) => /no linked interface eth7/.test(e.message) && e.hint === "r1 has eth0, eth1",
+    );
+    assert.throws(() => resolveEndpoint(lab(), "h1--h2"), /h1 and h2 share no link/);
+    assert.throws(
+      () => resolveEndpoint(lab(), "wan"),
+      (e: Error & { hint?: string }) => /neither/.test(e.message) && /core, lan1, lan2/.test(e.hint ?? ""),
+    );
+  });
+});
+
+describe("shaping", () => {
+  it("a rate alone is a token bucket with defaults", () => {
+    assert.deepEqual(qdiscArgs({ rate: "10mbit" }), ["tbf", "rate", "10mbit", "burst", "32kbit", "latency", "50ms"]);
+  });
+
+  it("netem options build one netem qdisc, with its own rate", () => {
+    assert.deepEqual(
+      qdiscArgs({ delay: "20ms", jitter: "5ms", loss: "1%", duplicate: "0.5%", reorder: "25%", corrupt: "0.1%", rate: "5mbit" }),
+      ["netem", "delay", "20ms", "5ms", "loss", "1%", "duplicate", "0.5%", "reorder", "25%", "corrupt", "0.1%", "rate", "5mbit"],
+    );
+  });
+
+  it("every problem names its field", () => {
+    const p = (s: Parameters<typeof shapingProblems>[0]) => shapingProblems(s).map((x) => `${x.field}: ${x.message}`);
+    assert.deepEqual(p({ rate: "10mbps/s" }), ['rate: "10mbps/s" is not a tc rate (e.g. 10mbit)']);
+    assert.deepEqual(p({ rate: "1mbit", burst: "lots", latency: "5" }), [
+      'burst: "lots" is not a tc size (e.g. 32kbit)',
+      'latency: "5" is not a tc time (e.g. 50ms)',
+    ]);
+    assert.deepEqual(p({ loss: "120%" }), ['loss: "120%" is not a percentage (e.g. 1%)']);
+    assert.match(p({ jitter: "1ms" }).join(), /jitter: needs a delay/);
+    assert.match(p({ reorder: "5%" }).join(), /reorder: needs a delay/);
+    assert.match(p({}).join(), /rate: is missing/);
+    assert.match(p({ delay: "1ms", burst: "1k" }).join(), /burst: applies to the token bucket/);
+  });
+
+  it("netem is refused, naming the options, when the kernel has none; allowed when it has", async () => {
+    await assert.rejects(
+      checkShaping({ delay: "10ms", loss: "1%" }, async () => false),
+      /--delay, --loss: this kernel has no netem qdisc \(sch_netem\)/,
+    );
+    await checkShaping({ delay: "10ms", loss: "1%" }, async () => true);
+    await checkShaping({ rate: "1mbit" }, async () => assert.fail("a rate alone needs no netem probe"));
+    await assert.rejects(
+      checkShaping({ rate: "x" }, async () => true),
+      /^KindaError: --rate "x" is not a tc rate/,
+    );
+  });
+});
+
+describe("operations, inverses and command lines", () => {
+  const t = () => resolveEndpoint(lab(), "h2--r2");
+
+  it("shaping both directions, or only the one leaving --from", () => {
+    assert.equal(shapeOps(t(), { rate: "1mbit" }).length, 2);
+    const one = shapeOps(t(), { rate: "1mbit" }, "h2");
+    assert.deepEqual(one, [{ kind: "shape", at: { ns: labNs, dev: "v-2-1" }, shaping: { rate: "1mbit" } }]);
+    assert.throws(() => shapeOps(t(), { rate: "1mbit" }, "r1"), /--from r1: no direction .* starts there/);
+  });
+
+  it("each operation has its inverse; shaping goes back to what was there", () => {
+    const at = { ns: labNs, dev: "v-2-1" };
+    const ops: LiveOp[] = [
+      { kind: "carrier", at, up: false },
+      { kind: "filter-cut", at, cut: true },
+      { kind: "shape", at, shaping: { rate: "1mbit" } },
+    ];
+    assert.deepEqual(
+      ops.map((o) => inverse(o)),
+      [
+        { kind: "carrier", at, up: true },
+        { kind: "filter-cut", at, cut: false },
+        { kind: "unshape", at },
+      ],
+    );
+    assert.deepEqual(inverse(ops[2]!, { rate: "5mbit" }), { kind: "shape", at, shaping: { rate: "5mbit" } });
+    for (const o of ops) assert.deepEqual(inverse(inverse(o)), o.kind === "shape" ? { kind: "unshape", at } : o);
+  });
+
+  it("one command per namespace and tool; tc, ip and nft lines", () => {
+    const cmds = commandsFor([...cutOps(t(), true), ...shapeOps(t(), { rate: "2mbit" }), ...shapeOps(t(), undefined)]);
+    assert.deepEqual(cmds, [
+      { ns: labNs, tool: "ip", lines: ["link set v-3-0 down", "link set v-2-1 down"], tolerant: false },
+      {
+        ns: labNs,
+        tool: "tc",
+        lines: [
+          "qdisc replace dev v-2-1 root tbf rate 2mbit burst 32kbit latency 50ms",
+          "qdisc replace dev v-3-0 root tbf rate 2mbit burst 32kbit latency 50ms",
+        ],
+        tolerant: false,
+      },
+      { ns: labNs, tool: "tc", lines: ["qdisc del dev v-2-1 root", "qdisc del dev v-3-0 root"], tolerant: true },
+    ]);
+    const node = commandsFor(cutOps(resolveEndpoint(lab(), "w1--r2"), true));
+    assert.deepEqual(node[0], {
+      ns: { container: "c-worker" },
+      tool: "nft",
+      lines: [
+        "add table netdev kinda_cut",
+        'add chain netdev kinda_cut in_eth1 { type filter hook ingress device "eth1" priority -500; policy drop; }',
+        'add chain netdev kinda_cut out_eth1 { type filter hook egress device "eth1" priority -500; policy drop; }',
+      ],
+      tolerant: false,
+    });
+    const restore = commandsFor(cutOps(resolveEndpoint(lab(), "w1--r2"), false));
+    assert.deepEqual(restore[0]!.lines.slice(-2), ["delete chain netdev kinda_cut in_eth1", "delete chain netdev kinda_cut out_eth1"]);
+  });
+
+  it("argv: the lab namespace by name, containers through nsenter; tolerant batches go on past errors", () => {
+    const [ip, , del] = commandsFor([...cutOps(t(), true), ...shapeOps(t(), { rate: "2mbit" }), ...shapeOps(t(), undefined)]);
+    assert.deepEqual(commandArgv(ip!, []), ["ip", "-n", "kinda-t", "-batch", "-"]);
+    assert.deepEqual(commandArgv(del!, []), ["tc", "-n", "kinda-t", "-force", "-batch", "-"]);
+    const [nft] = commandsFor(cutOps(resolveEndpoint(lab(), "w1--r2"), true));
+    assert.deepEqual(commandArgv(nft!, ["nsenter", "-t", "42", "-n"]), ["nsenter", "-t", "42", "-n", "nft", "-f", "-"]);
+  });
+
+  it("capture argv: pcap unbuffered with -w, a count, the filter as words after --", () => {
+    assert.deepEqual(tcpdumpArgv("v-1-0", { write: "-", count: 5, filter: ["icmp"] }), [
+      "tcpdump",
+      "-i",
+      "v-1-0",
+      "-n",
+      "-U",
+      "-w",
+      "-",
+      "-c",
+      "5",
+      "--",
+      "icmp",
+    ]);
+    assert.deepEqual(tcpdumpArgv("cd-0", {}), ["tcpdump", "-i", "cd-0", "-n", "-l"]);
+  });
+});
+
+describe("link counters", () => {
+  it("rates from two samples; a table with cut links marked", () => {
+    const row = (bytes: number): LinkCounters => ({
+      endpoint: "r1:eth0",
+      link: "domain lan1",
+      txPackets: 1,
+      txBytes: bytes,
+      rxPackets: 1,
+      rxBytes: bytes * 2,
+      drops: 0,
+      cut: true,
+    });
+    const [r] = withRates([row(2000)], [row(1000)], 2);
+    assert.equal(r!.txBps, 4000);
+    assert.equal(r!.rxBps, 8000);
+    assert.match(formatLinks("t", [r!]), /r1:eth0\s+domain lan1\s+CUT .* 4\.0kbit\/s\s+8\.0kbit\/s/);
+  });
+});
+
+describe("deploy-time shaping", () => {
+  it("YAML tc between devices: both directions on the link's domain, or a and b each from its end; nodes' links both sides", async () => {
+    const { parseTopologyYaml } = await import("../../../src/topology/yaml.js");
+    const { planTopology } = await import("../../../src/app/topology.js");
+    const { StateStore } = await import("../../../src/state/store.js");
+    const y = parseTopologyYaml(
+      `name: t
+routing: static
+devices:
+  - { name: r1, kind: router }
+  - { name: r2, kind: router }
+  - { name: r3, kind: router }
+  - { name: w1, kind: worker }
+  - { name: c1, kind: control-plane }
+links:
+  - { endpoints: [r1, c1], addresses: [10.0.1.2/24, 10.0.1.1/24] }
+  - { endpoints: [r1, r2], addresses: [10.0.0.1/30, 10.0.0.2/30], tc: { rate: 10mbit } }
+  - { endpoints: [r2, r3], addresses: [10.0.0.5/30, 10.0.0.6/30], tc: { a: { rate: 1mbit }, b: { delay: 5ms, loss: 1% } } }
+  - { endpoints: [w1, r3], addresses: [10.0.2.2/24, 10.0.2.1/24], tc: { a: { rate: 3mbit }, b: { rate: 4mbit } } }
+`,
+      "t.yaml",
+    );
+    const t = planTopology(y.spec, { store: new StateStore("/nonexistent-kinda-state"), where: y.where });
+    assert.deepEqual(
+      t.plan.shaping.map((s) => [s.endpoint, s.from, s.shaping, s.field]),
+      [
+        ["l1", undefined, { rate: "10mbit" }, "links[1].tc"],
+        ["l2", "r2", { rate: "1mbit" }, "links[2].tc.a"],
+        ["l2", "r3", { delay: "5ms", loss: "1%" }, "links[2].tc.b"],
+      ],
+    );
+    const { planStateView } = await import("../../../src/plan/lab.js");
+    const ops = shapeOps(resolveEndpoint(planStateView(t.plan), "l2"), { rate: "1mbit" }, "r2");
+    assert.deepEqual(
+      ops.map((o) => o.at.dev),
+      ["v-2-0"],
+      "r2 -> r3 shaped where it enters r3",
+    );
+    const nl = t.compiled.nodeLinks.find((l) => l.node === "w1")!;
+    assert.deepEqual([nl.nodeTc, nl.deviceTc], [{ rate: "3mbit" }, { rate: "4mbit" }]);
+  });
+
+  it("lab.kinda: tc lines for a Kathara lab, problems with file:line; endpoints checked against the lab when planned", async () => {
+    const { parseKindaSideFile } = await import("../../../src/topology/kathara.js");
+    const ok = parseKindaSideFile("# shaping\ntc core rate=10mbit\ntc r1--r2 from=r1 delay=10ms jitter=2ms\n", "lab.kinda");
+    assert.deepEqual(ok.issues, []);
+    assert.deepEqual(
+      ok.shaping.map((s) => [s.endpoint, s.from, s.shaping, s.place]),
+      [
+        ["core", undefined, { rate: "10mbit" }, { file: "lab.kinda", line: 2 }],
+        ["r1--r2", "r1", { delay: "10ms", jitter: "2ms" }, { file: "lab.kinda", line: 3 }],
+      ],
+    );
+    const bad = parseKindaSideFile("shape core\ntc core speed=1\ntc core rate\n", "lab.kinda");
+    assert.deepEqual(
+      bad.issues.map((i) => `${i.line}: ${i.message}`),
+      [
+        '1: expected "tc ENDPOINT KEY=VALUE...", got "shape core"',
+        "2: unknown key speed (keys: from, rate, burst, latency, delay, jitter, loss, duplicate, reorder, corrupt)",
+        '3: "rate" is not KEY=VALUE',
+      ],
+    );
+    const { planLab } = await import("../../../src/plan/lab.js");
+    const { newDevice } = await import("../../../src/model/lab.js");
+    const r1 = newDevice("r1");
+    r1.interfaces.push({ index: 0, domain: "core" });
+    const r2 = newDevice("r2");
+    r2.interfaces.push({ index: 0, domain: "core" });
+    const lab = {
+      metadata: {},
+      devices: [r1, r2],
+      warnings: [],
+      shaping: [
+        { endpoint: "core", shaping: { rate: "1mbit" }, place: { file: "lab.kinda", line: 1 } },
+        { endpoint: "wan", shaping: { rate: "1mbit" }, place: { file: "lab.kinda", line: 2 } },
+        { endpoint: "core", shaping: { rate: "fast" }, place: { file: "lab.kinda", line: 3 } },
+      ],
+    };
+    assert.throws(
+      () => planLab(lab, { name: "k", sharedDir: "/s", stageRoot: "/st" }),
+      (e: Error & { issues?: { line?: number; message: string }[] }) =>
+        e.issues?.map((i) => `${i.line}: ${i.message.split(" (")[0]}`).join("\n") ===
+        ['2: ENDPOINT "wan": is neither DEVICE:IFACE, A--B, nor a collision domain of the lab', '3: rate "fast" is not a tc rate'].join(
+          "\n",
+        ),
+    );
+  });
+
+  it("netem at deploy time is refused before anything is made, naming where it was written", async () => {
+    const { checkDeployShaping } = await import("../../../src/engine/live.js");
+    const entries = [{ endpoint: "core", shaping: { delay: "10ms" }, place: { file: "lab.kinda", line: 4 } }];
+    await assert.rejects(
+      checkDeployShaping(entries, async () => false),
+      (e: Error & { issues?: { line?: number; message: string }[] }) => {
+        assert.deepEqual(e.issues, [{ file: "lab.kinda", line: 4, message: "delay: this kernel has no netem qdisc (sch_netem)" }]);
+        return true;
+      },
+    );
+    await checkDeployShaping(entries, async () => true);
+  });
+});
+
+describe("links and devices added at run time", () => {
+  it("a new link: its bridge, a veth per device into the next free ethK, addresses; removal deletes ends then bridge", () => {
+    const st = lab();
+    const p = planLinkAdd(st, {
+      a: "h1",
+      b: "h2",
+      domain: "h1--h2",
+      bridge: "cd-3",
+      ends: [
+        { device: "h1", index: 0, ifIndex: 1, cidr: "10.5.0.1/24" },
+        { device: "h2", index: 3, ifIndex: 1 },
+      ],
+    });
+    assert.deepEqual(p.interfaces, [
+      { device: "h1", name: "eth1", hostIf: "v-0-1" },
+      { device: "h2", name: "eth1", hostIf: "v-3-1" },
+    ]);
+    const cmds = commandsFor(p.ops, (ns) => ("container" in ns && ns.container === "kinda-t-h1" ? 101 : 202));
+    assert.deepEqual(
+      cmds.map((c) => [c.ns, c.tool, c.lines]),
+      [
+        [
+          labNs,
+          "ip",
+          [
+            "link add cd-3 type bridge mcast_snooping 0",
+            "link property add dev cd-3 altname h1--h2",
+            "link set cd-3 up",
+            "link add v-0-1 master cd-3 up type veth peer name eth1 netns 101",
+            "link property add dev v-0-1 altname h1.eth1",
+            "link add v-3-1 master cd-3 up type veth peer name eth1 netns 202",
+            "link property add dev v-3-1 altname h2.eth1",
+          ],
+        ],
+        [{ container: "kinda-t-h1" }, "ip", ["addr add 10.5.0.1/24 dev eth1", "link set eth1 up"]],
+        [{ container: "kinda-t-h2" }, "ip", ["link set eth1 up"]],
+      ],
+    );
+    assert.deepEqual(p.ops.map(phaseOf), [0, 0, 1, 0, 0], "devices' ends are configured after the lab side made them");
+    const undo = commandsFor(p.ops.map((o) => inverse(o)).reverse());
+    assert.deepEqual(undo[1], { ns: labNs, tool: "ip", lines: ["link del v-3-1", "link del v-0-1", "link del cd-3"], tolerant: true });
+    assert.deepEqual(commandsFor(planLinkRemove(st, "core"))[0]!.lines, ["link del v-1-1", "link del v-2-0", "link del cd-0"]);
+    assert.throws(() => planLinkRemove(st, "wan"), /collision domain wan is not in lab t/);
+  });
+});
