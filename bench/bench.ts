@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --json] [-- --only NAME]`: deploy and teardown times against the floor
+ * `npm run bench [-- --json] [-- --only NAME]` (NAME: cluster, data-center-bgp, generated-50,
+ * kind-real, kind-real-N): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links). Targets: deploy <= 1.5x floor, teardown <= 0.5x
  * deploy. Also (bench/live.ts, `--only live`): run-time link changes against 100 ms, and `kinda
@@ -23,6 +24,7 @@ import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
 import { planCluster } from "../src/plan/cluster.js";
 import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
+import { kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
 import { formatLive, liveScenario, type LiveRow } from "./live.js";
 
 interface Row {
@@ -187,6 +189,7 @@ async function main(): Promise<void> {
   generatedLab(gen);
   const rows: Row[] = [];
   let clusterRow: ClusterRow | undefined;
+  const kindRows: KindRealRow[] = [];
   let liveRow: LiveRow | undefined;
   try {
     if (!only || only === "live") liveRow = await liveScenario(parallelism);
@@ -197,12 +200,22 @@ async function main(): Promise<void> {
       else console.error(`bench: data-center-bgp skipped: ${labs.missing.replace(/npm run -s test:conformance$/, "npm run bench")}`);
     }
     if (!only || only === "generated-50") rows.push(await scenario("generated-50", gen, parallelism));
+    if (!only || only.startsWith("kind-real")) {
+      const missing = kindRealMissing();
+      const sizes = only && /^kind-real-\d+$/.test(only) ? [Number(only.slice(10))] : kindRealSizes();
+      if (missing) console.error(`bench: kind-real-N skipped: ${missing}`);
+      else for (const n of sizes) kindRows.push(await kindRealScenario(n));
+    }
   } finally {
     rmSync(gen, { recursive: true, force: true });
   }
   if (json) {
     console.log(
-      JSON.stringify({ parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, live: liveRow }, null, 2),
+      JSON.stringify(
+        { parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, kind: kindRows, live: liveRow },
+        null,
+        2,
+      ),
     );
     return;
   }
@@ -219,6 +232,12 @@ async function main(): Promise<void> {
   if (clusterRow) {
     console.log(
       `cluster: ${clusterRow.nodes} fixture nodes on ${clusterRow.devices} devices: vxlan plumbing ${clusterRow.vxlanPlumbingSeconds.toFixed(2)} s (${clusterRow.vxlanPlanSize} operations; target <= 3 s); gre plan ${clusterRow.grePlanSize} operations`,
+    );
+  }
+  for (const k of kindRows) {
+    console.log(
+      `${k.scenario}: ${k.nodes} real nodes: Kind create ${k.createSeconds.toFixed(1)} s, attach ${k.attachSeconds.toFixed(2)} s ` +
+        `(${k.attachPerNodeSeconds.toFixed(3)} s a node), all Ready ${k.readySeconds.toFixed(1)} s later, ${k.memoryPerNodeMiB.toFixed(0)} MiB a node`,
     );
   }
   if (liveRow) console.log(formatLive(liveRow));

@@ -4,7 +4,7 @@
  * throwaway namespace (and what kinda does without each), the kind CLI, the limits that break
  * big Kind clusters, free disk.
  */
-import { existsSync, readFileSync, statfsSync } from "node:fs";
+import { existsSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { findProgram, HOST_PROGRAMS, kindProgram, type HostNeed, type HostProgram } from "../core/host.js";
 import { run } from "../net/exec.js";
@@ -220,20 +220,49 @@ function limitChecks(): DoctorCheck[] {
   });
   const nofile = openFiles();
   return [
-    limit(
-      "fs.inotify.max_user_instances",
-      readNumber("/proc/sys/fs/inotify/max_user_instances"),
-      512,
-      "sysctl -w fs.inotify.max_user_instances=512, as Kind's known issues advise",
-    ),
-    limit(
-      "fs.inotify.max_user_watches",
-      readNumber("/proc/sys/fs/inotify/max_user_watches"),
-      524288,
-      "sysctl -w fs.inotify.max_user_watches=524288, as Kind's known issues advise",
+    ...KIND_SYSCTLS.map((k) =>
+      limit(
+        k.name,
+        readNumber(sysctlPath(k.name)),
+        k.min,
+        `sysctl -w ${k.name}=${k.min} (or kinda doctor --fix), as Kind's known issues advise`,
+      ),
     ),
     limit(`open files (${nofile.of})`, nofile.value, 65536, `raise the open-files limit of ${nofile.of} (ulimit -n, LimitNOFILE)`),
   ];
+}
+
+/**
+ * Kernel limits Kind's nodes need raised for clusters of several nodes (Kind's known issues:
+ * each node's kubelet and containerd take inotify instances; 128, a common default, runs out
+ * at a few nodes with "too many open files").
+ */
+export const KIND_SYSCTLS = [
+  { name: "fs.inotify.max_user_instances", min: 512 },
+  { name: "fs.inotify.max_user_watches", min: 524288 },
+] as const;
+
+function sysctlPath(name: string): string {
+  return `/proc/sys/${name.replaceAll(".", "/")}`;
+}
+
+/** The sysctls below what Kind needs, with the value each is raised to (never lowered). */
+export function sysctlFixes(read: (name: string) => number | undefined): { name: string; from: number | undefined; to: number }[] {
+  return KIND_SYSCTLS.flatMap((k) => {
+    const from = read(k.name);
+    return from !== undefined && from >= k.min ? [] : [{ name: k.name, from, to: k.min }];
+  });
+}
+
+/**
+ * `kinda doctor --fix`: raises those sysctls, saying each before it is written (root; the
+ * setting lasts until reboot: put it in /etc/sysctl.d to keep it).
+ */
+export function fixSysctls(say: (line: string) => void, write = (path: string, v: string) => writeFileSync(path, v)): void {
+  for (const f of sysctlFixes((n) => readNumber(sysctlPath(n)))) {
+    say(`setting ${f.name} from ${f.from ?? "unknown"} to ${f.to} (Kind's nodes need it for clusters of several nodes)`);
+    write(sysctlPath(f.name), `${f.to}\n`);
+  }
 }
 
 function freeGiB(path: string): { at: string; gib: number } | undefined {

@@ -306,8 +306,10 @@ function doctorCommand(program: Command, out: Outcome): void {
     .command("doctor")
     .description("what this machine has of what kinda needs: Docker, host programs, kernel features, kind, limits, disk")
     .option("--json", "machine-readable output")
-    .action(async (o: { json?: boolean }) => {
-      const { doctor, formatDoctor } = await import("../app/doctor.js");
+    .option("--fix", "first raise the kernel limits Kind needs for several nodes (inotify), saying so (root)")
+    .action(async (o: { json?: boolean; fix?: boolean }) => {
+      const { doctor, fixSysctls, formatDoctor } = await import("../app/doctor.js");
+      if (o.fix) fixSysctls((l) => console.error(`kinda: ${l}`));
       const r = await doctor();
       console.log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
       if (!r.ok) out.exitCode = 1;

@@ -12,3 +12,5 @@ export const STAGE_MOUNT = "/var/lib/kinda";
 export const DEFAULT_TUNNEL_CIDR = "100.64.0.0/16";
 /** The cluster's pod range (Kind's default podSubnet). */
 export const DEFAULT_POD_CIDR = "10.244.0.0/16";
+/** The API servers' port when a provider does not say (kubeadm's and Kind's 6443). */
+export const DEFAULT_API_PORT = 6443;

@@ -31,7 +31,12 @@ export const HOST_PROGRAMS: readonly HostProgram[] = [
     purpose: "namespaces, veths, bridges, addresses and routes (ip -batch)",
     needFor: ["lab", "cluster", "live"],
   },
-  { name: "sysctl", debianPackage: "procps", purpose: "IPv6 off in the lab namespace", needFor: ["lab"] },
+  {
+    name: "sysctl",
+    debianPackage: "procps",
+    purpose: "IPv6 off in the lab namespace; loose reverse-path filtering on node links",
+    needFor: ["lab", "cluster"],
+  },
   {
     name: "nsenter",
     debianPackage: "util-linux",

@@ -25,6 +25,7 @@ async function applyOps(o: NsOps): Promise<void> {
     await batch(o.ns, "bridge", r.bridge);
     await batch(o.ns, "tc", r.tc);
     for (const args of r.ethtool) await runChecked(inNetns(o.ns, ["ethtool", ...args]));
+    for (const args of r.sysctl) await runChecked(inNetns(o.ns, ["sysctl", ...args]));
     if (r.iptablesRestore) await runChecked(inNetns(o.ns, ["iptables-restore", "--noflush", "--wait"]), r.iptablesRestore);
     // a flush that fails would leave connections NATed the old way: an error, not a shrug
     if (o.flushConntrack) await runChecked(inNetns(o.ns, ["conntrack", "-F"]));

@@ -27,8 +27,8 @@ import {
   type NodeRole,
   type NodeSpec,
 } from "../model/cluster.js";
-import { DEFAULT_POD_CIDR } from "../core/defaults.js";
-import { planCluster, validateLinks, type ClusterPlan } from "../plan/cluster.js";
+import { DEFAULT_API_PORT, DEFAULT_POD_CIDR } from "../core/defaults.js";
+import { emulatedIdentity, planCluster, subtractPlan, validateLinks, type ClusterPlan, type NodeIdentity } from "../plan/cluster.js";
 import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from "../model/provider.js";
 
 export interface BuilderDeps {
@@ -49,7 +49,11 @@ export interface BuildResult {
   /** The provider's API load balancer, when the cluster has one (attached when linked). */
   loadBalancer?: LoadBalancerFacts;
   plan: ClusterPlan;
-  seconds: { provider: number; plumbing: number };
+  /**
+   * provider: creating the nodes (with an emulated identity, attaching them meanwhile: `attach`
+   * of it); plumbing: after creation (discovery, the rest of the plan).
+   */
+  seconds: { provider: number; plumbing: number; attach?: number };
 }
 
 interface IpLink {
@@ -225,10 +229,16 @@ export class ClusterBuilder {
   }
 
   /** The provider creates and reports the nodes (and its load balancer); the state follows each step. */
-  private async createNodes(state: LabState, cluster: ClusterState, signal?: AbortSignal) {
+  private async createNodes(
+    state: LabState,
+    cluster: ClusterState,
+    signal: AbortSignal | undefined,
+    early: EarlyAttach | undefined,
+    identity: NodeIdentity | undefined,
+  ) {
     const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
     try {
-      await this.provider.create(this.nodes, { podCidr: DEFAULT_POD_CIDR, ...(signal ? { signal } : {}), onOutput: (l) => s1.update(l) });
+      await this.createWhileAttaching(s1, early, identity, signal);
     } finally {
       Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
       this.store.update(state);
@@ -249,26 +259,12 @@ export class ClusterBuilder {
     cluster: ClusterState,
     devices: DeviceFacts[],
     nodes: NodeFacts[],
-    loadBalancer?: LoadBalancerFacts,
+    loadBalancer: LoadBalancerFacts | undefined,
+    identity: NodeIdentity | undefined,
+    early: EarlyAttach | undefined,
   ) {
     const s2 = this.reporter.step(`attaching nodes to lab ${this.lab} (${cluster.encapsulation})`);
-    const options = { ...this.options };
-    if (options.internetVia && !options.uplinkCidr) {
-      // allocated and recorded, so two labs on one machine never share a range
-      options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
-      this.store.update(state);
-    }
-    const plan = planCluster({
-      lab: this.lab,
-      links: this.links,
-      nodes,
-      ...(loadBalancer ? { loadBalancer } : {}),
-      devices,
-      options,
-      podCidr: DEFAULT_POD_CIDR,
-      labNetns: state.netns,
-      domains: state.domains,
-    });
+    const plan = this.plan(nodes, devices, state, loadBalancer, identity);
     cluster.hostLinks = plan.hostLinks;
     cluster.deviceUndo = plan.deviceUndo;
     for (const l of cluster.links ?? [])
@@ -277,7 +273,9 @@ export class ClusterBuilder {
         plan.linkIfs.find((x) => x.node === l.node),
       );
     this.store.update(state);
-    await applyClusterPlan(plan);
+    // attached early: what is left are the pod CIDRs' routes
+    await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);
+    if (identity) await this.provider.adoptIdentity?.(identity);
     const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
     if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
       this.reporter.warn(
@@ -295,14 +293,29 @@ export class ClusterBuilder {
     state.cluster = cluster;
     this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
+    // a provider that cannot tell when its nodes' containers run keeps its own addresses
+    const identity = this.provider.started
+      ? emulatedIdentity(this.nodes, this.links, this.options, this.provider.apiPort ?? DEFAULT_API_PORT)
+      : undefined;
     try {
-      const { nodes, loadBalancer, created: t1 } = await this.createNodes(state, cluster, opts.signal);
+      if (this.options.internetVia && !this.options.uplinkCidr) {
+        // allocated and recorded (before attaching early plans with it), so two labs on one
+        // machine never share a range
+        this.options.uplinkCidr = cluster.uplinkCidr = this.store.claimUplink(this.lab);
+        this.store.update(state);
+      }
+      const early = identity ? new EarlyAttach(this, devices, state, identity, () => this.store.update(state)) : undefined;
+      const { nodes, loadBalancer, created: t1 } = await this.createNodes(state, cluster, opts.signal, early, identity);
       if (opts.signal?.aborted) throw new InterruptedError();
-      const plan = await this.attach(state, cluster, devices, nodes, loadBalancer);
+      const plan = await this.attach(state, cluster, devices, nodes, loadBalancer, identity, early);
       cluster.phase = "up";
       this.store.update(state);
       this.built = true;
-      const seconds = { provider: (t1 - t0) / 1000, plumbing: (performance.now() - t1) / 1000 };
+      const seconds = {
+        provider: (t1 - t0) / 1000,
+        plumbing: (performance.now() - t1) / 1000,
+        ...(early?.seconds !== undefined ? { attach: early.seconds } : {}),
+      };
       return { nodes, ...(loadBalancer ? { loadBalancer } : {}), plan, seconds };
     } catch (e) {
       if (e instanceof ClusterExistsError) {
@@ -316,6 +329,66 @@ export class ClusterBuilder {
     }
   }
 
+  /** The plan for these facts (without pod CIDRs: what attaching early applies). */
+  plan(
+    nodes: NodeFacts[],
+    devices: DeviceFacts[],
+    state: { netns: string; domains: { name: string; bridge: string }[] },
+    loadBalancer?: LoadBalancerFacts,
+    identity?: NodeIdentity,
+  ): ClusterPlan {
+    return planCluster({
+      lab: this.lab,
+      links: this.links,
+      nodes,
+      ...(loadBalancer ? { loadBalancer } : {}),
+      devices,
+      options: this.options,
+      podCidr: DEFAULT_POD_CIDR,
+      labNetns: state.netns,
+      domains: state.domains,
+      ...(identity ? { emulatedIdentity: identity } : {}),
+    });
+  }
+
+  /**
+   * The provider creates the nodes; with an emulated identity kinda attaches them meanwhile, as
+   * soon as their containers run, so that their addresses exist when kubeadm starts Kubernetes
+   * on them. Either failing stops the other.
+   */
+  private async createWhileAttaching(
+    step: { update(l: string): void },
+    early: EarlyAttach | undefined,
+    identity: NodeIdentity | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort);
+    const attaching = early?.run(stop.signal).catch((e: unknown) => {
+      stop.abort();
+      throw e;
+    });
+    try {
+      await this.provider.create(this.nodes, {
+        podCidr: DEFAULT_POD_CIDR,
+        signal: stop.signal,
+        onOutput: (l) => step.update(l),
+        ...(identity ? { identity } : {}),
+      });
+      await attaching;
+    } catch (e) {
+      stop.abort();
+      // the attach error says why creating stopped
+      await attaching?.catch((a: unknown) => {
+        throw a;
+      });
+      throw e;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
   async destroy(): Promise<void> {
     await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider });
     this.built = false;
@@ -323,6 +396,42 @@ export class ClusterBuilder {
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.built) await this.destroy();
+  }
+}
+
+/** Attaches the nodes while the provider creates them: links, routes and tunnels, no pod routes yet. */
+class EarlyAttach {
+  applied?: ClusterPlan;
+  /** Seconds from the nodes' containers running to their links, routes and tunnels in place. */
+  seconds?: number;
+  constructor(
+    private readonly builder: ClusterBuilder,
+    private readonly devices: DeviceFacts[],
+    private readonly state: LabState,
+    private readonly identity: NodeIdentity,
+    private readonly record: () => void,
+  ) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    const provider = this.builder.provider;
+    if (!provider.started) throw new KindaError(`the ${provider.kind} provider cannot give nodes an emulated identity`);
+    for (;;) {
+      if (signal.aborted) return;
+      const nodes = await provider.started(this.builder.nodes);
+      if (nodes) {
+        const plan = this.builder.plan(nodes, this.devices, this.state, undefined, this.identity);
+        const cluster = this.state.cluster!;
+        cluster.hostLinks = plan.hostLinks;
+        cluster.deviceUndo = plan.deviceUndo;
+        this.record();
+        const t = performance.now();
+        await applyClusterPlan(plan);
+        this.seconds = (performance.now() - t) / 1000;
+        this.applied = plan;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
   }
 }
 

@@ -65,6 +65,17 @@ export interface NetemOp {
 }
 
 /** Checksum offload off on an interface (`ethtool -K DEV rx off tx off`). */
+/**
+ * Loose reverse-path filtering on an interface (rp_filter 2; the effective value is the larger of
+ * it and `all`'s, and Kind's nodes have strict 1): a node then takes packets on its link from lab
+ * addresses it routes elsewhere (a transit router's ICMP, as traceroute shows). It goes with the
+ * interface, so it has no inverse of its own.
+ */
+export interface RpFilterLooseOp {
+  op: "rp-filter-loose";
+  dev: string;
+}
+
 export interface OffloadOffOp {
   op: "offload-off";
   dev: string;

@@ -17,6 +17,12 @@ export interface CreateOptions {
   signal?: AbortSignal;
   /** Progress lines from a long step (Kind's own output). */
   onOutput?: (line: string) => void;
+  /**
+   * Give the nodes these Kubernetes addresses (InternalIP, API advertise address, etcd URLs) and
+   * this API endpoint instead of the provider's own: they exist once kinda has attached the
+   * nodes, which it does while the provider creates them (see `started`).
+   */
+  identity?: { addresses: Record<string, string>; apiEndpoint: string };
 }
 
 export interface ClusterProvider {
@@ -24,6 +30,8 @@ export interface ClusterProvider {
   readonly kind: string;
   /** Cluster name. */
   readonly name: string;
+  /** The TCP port the API servers listen on (Kind: 6443). */
+  readonly apiPort?: number;
   /** Checks that the provider can work (tools present) before anything is created. */
   preflight?(): Promise<void>;
   /** Host programs the provider runs (Kind: kind, docker), checked with kinda's own before anything is created. */
@@ -34,6 +42,13 @@ export interface ClusterProvider {
   create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void>;
   /** Node facts: container, PID, Kubernetes name, InternalIP, pod CIDRs, provider network. */
   discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]>;
+  /**
+   * While `create` runs: the nodes' facts (no pod CIDRs yet) once every node's container runs,
+   * else undefined; so that kinda can attach them before Kubernetes starts on them.
+   */
+  started?(nodes: readonly NodeSpec[]): Promise<NodeFacts[] | undefined>;
+  /** After `create` with `identity`: moves what the provider set up itself onto the API endpoint. */
+  adoptIdentity?(identity: NonNullable<CreateOptions["identity"]>): Promise<void>;
   /**
    * Whether the cluster made for these nodes has an API load balancer in front of its control
    * planes (Kind: with more than one control plane). Checked before anything is created.

@@ -11,11 +11,12 @@ import { planHostSide, planPodRoutes } from "./cluster/host.js";
 import { planLinks } from "./cluster/links.js";
 import { planOverlay } from "./cluster/overlay.js";
 import { validateLinks } from "./cluster/validate.js";
-import { ethtoolArgs, iptablesRestoreInput, renderFdb, renderIp, renderTbf, renderUndo, ruleArgs, TABLES } from "./ops.js";
+import { ethtoolArgs, sysctlArgs, iptablesRestoreInput, renderFdb, renderIp, renderTbf, renderUndo, ruleArgs, TABLES } from "./ops.js";
 
 export * from "./cluster/context.js";
 export { validateLinks, type ValidateLinksInput } from "./cluster/validate.js";
 export { uplinkCidr } from "./cluster/host.js";
+export { emulatedIdentity, subtractPlan } from "./cluster/identity.js";
 export { tbf } from "./cluster/links.js";
 export { greIf, hostLinkPrefix, ruleComment, vxlanMac } from "../core/names.js";
 
@@ -73,7 +74,7 @@ export function killTcpArgv(remotes: readonly string[]): string[] {
 
 /** Commands planned in one namespace. */
 function opCount(o: NsOps): number {
-  return o.ip.length + o.bridge.length + o.tc.length + o.ethtool.length + o.iptables.length + (o.killTcp.length ? 1 : 0);
+  return o.ip.length + o.bridge.length + o.tc.length + o.ethtool.length + o.sysctl.length + o.iptables.length + (o.killTcp.length ? 1 : 0);
 }
 
 function nonEmpty(o: NsOps): boolean {
@@ -86,6 +87,7 @@ export interface RenderedStep {
   bridge: string[];
   tc: string[];
   ethtool: string[][];
+  sysctl: string[][];
   iptables: Record<(typeof TABLES)[number], string[]>;
   /** iptables-restore --noflush input ("" without rules). */
   iptablesRestore: string;
@@ -98,6 +100,7 @@ export function renderStep(o: NsOps): RenderedStep {
     bridge: o.bridge.map(renderFdb),
     tc: o.tc.map(renderTbf),
     ethtool: o.ethtool.map(ethtoolArgs),
+    sysctl: o.sysctl.map(sysctlArgs),
     iptables: { nat: rules("nat"), mangle: rules("mangle"), filter: rules("filter") },
     iptablesRestore: iptablesRestoreInput(o.iptables),
   };
@@ -110,6 +113,7 @@ function formatStep(o: NsOps): string[] {
   for (const l of r.bridge) out.push(`    bridge ${l}`);
   for (const l of r.tc) out.push(`    tc ${l}`);
   for (const a of r.ethtool) out.push(`    ethtool ${a.join(" ")}`);
+  for (const a of r.sysctl) out.push(`    sysctl ${a.join(" ")}`);
   for (const t of TABLES) for (const rule of r.iptables[t]) out.push(`    iptables -t ${t} ${rule}`);
   if (o.flushConntrack) out.push("    conntrack -F");
   if (o.killTcp.length) out.push(`    ${killTcpArgv(o.killTcp).join(" ")}`);

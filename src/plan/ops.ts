@@ -4,7 +4,19 @@
  * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
  */
 import { nextHopArgs } from "./routes.js";
-import type { FdbOp, IpOp, IptablesRule, IptablesTable, LinkKind, NetemOp, OffloadOffOp, Route, TbfOp, UndoOp } from "../model/ops.js";
+import type {
+  FdbOp,
+  IpOp,
+  IptablesRule,
+  IptablesTable,
+  LinkKind,
+  NetemOp,
+  OffloadOffOp,
+  Route,
+  RpFilterLooseOp,
+  TbfOp,
+  UndoOp,
+} from "../model/ops.js";
 
 const opt = (word: string, v: string | number | undefined): string => (v === undefined ? "" : ` ${word} ${v}`);
 
@@ -70,6 +82,11 @@ export function renderFdb(o: FdbOp): string {
 export function renderTbf(o: TbfOp | NetemOp): string {
   if (o.op === "netem") return `qdisc replace dev ${o.dev} root netem ${o.args.join(" ")}`;
   return `qdisc replace dev ${o.dev} root tbf rate ${o.rate} burst ${o.burst} latency ${o.latency}`;
+}
+
+/** sysctl's arguments (after `sysctl`); slashes, so that an interface name may hold dots. */
+export function sysctlArgs(o: RpFilterLooseOp): string[] {
+  return ["-w", `net/ipv4/conf/${o.dev}/rp_filter=2`];
 }
 
 /** ethtool's arguments (after `ethtool`). */

@@ -50,22 +50,82 @@ export interface KindOptions {
   containerdConfigPatches?: string[];
 }
 
+type Identity = NonNullable<CreateOptions["identity"]>;
+
+/** Control planes first, as Kind expects (and names them). */
+function kindOrder(nodes: readonly NodeSpec[]): NodeSpec[] {
+  return [...nodes.filter((n) => n.role === "control-plane"), ...nodes.filter((n) => n.role === "worker")];
+}
+
+/** The container Kind makes for each node: `<cluster>-<role>` then `-<role>2`, ... in config order. */
+export function kindContainerNames(cluster: string, nodes: readonly NodeSpec[]): Map<string, string> {
+  const count = new Map<string, number>();
+  return new Map(
+    kindOrder(nodes).map((n) => {
+      const k = (count.get(n.role) ?? 0) + 1;
+      count.set(n.role, k);
+      return [n.name, `${cluster}-${n.role}${k > 1 ? k : ""}`];
+    }),
+  );
+}
+
+/**
+ * Kubeadm patches (Kind merges them into its v1beta3 config) giving one node its emulated
+ * identity: the kubelet's node IP, and joining through the emulated API endpoint; the first
+ * control plane also advertises its API server there, which puts etcd's URLs there too.
+ */
+function identityPatches(n: NodeSpec, first: boolean, id: Identity): string[] {
+  const ip = id.addresses[n.name]!;
+  const kubelet = { kubeletExtraArgs: { "node-ip": ip } };
+  const join = {
+    kind: "JoinConfiguration",
+    nodeRegistration: kubelet,
+    discovery: { bootstrapToken: { apiServerEndpoint: id.apiEndpoint } },
+  };
+  const init = { kind: "InitConfiguration", localAPIEndpoint: { advertiseAddress: ip }, nodeRegistration: kubelet };
+  return (first ? [init, join] : [join]).map((p) => stringify(p));
+}
+
+/**
+ * The cluster-wide patch for an emulated identity: kubeconfigs (kubelet, kube-proxy, join) name
+ * the emulated endpoint; etcd listens on every address, so that it starts even before kinda
+ * has put the emulated address on the node (it advertises only that one).
+ */
+function identityClusterPatch(id: Identity): string {
+  return stringify({
+    kind: "ClusterConfiguration",
+    controlPlaneEndpoint: id.apiEndpoint,
+    etcd: { local: { extraArgs: { "listen-client-urls": "https://0.0.0.0:2379", "listen-peer-urls": "https://0.0.0.0:2380" } } },
+  });
+}
+
 /** Kind's v1alpha4 cluster config for these nodes (control planes first, as Kind expects). */
-export function kindConfig(nodes: readonly NodeSpec[], podCidr: string, opts: KindOptions = {}): Record<string, unknown> {
-  const ordered = [...nodes.filter((n) => n.role === "control-plane"), ...nodes.filter((n) => n.role === "worker")];
+export function kindConfig(
+  nodes: readonly NodeSpec[],
+  podCidr: string,
+  opts: KindOptions = {},
+  identity?: Identity,
+): Record<string, unknown> {
+  const ordered = kindOrder(nodes);
   const cfg: Record<string, unknown> = {
     kind: "Cluster",
     apiVersion: "kind.x-k8s.io/v1alpha4",
     networking: { podSubnet: podCidr },
-    nodes: ordered.map((n) => ({ role: n.role, labels: { [NAME_LABEL]: n.name }, ...(opts.image ? { image: opts.image } : {}) })),
+    nodes: ordered.map((n, i) => ({
+      role: n.role,
+      labels: { [NAME_LABEL]: n.name },
+      ...(opts.image ? { image: opts.image } : {}),
+      ...(identity ? { kubeadmConfigPatches: identityPatches(n, i === 0, identity) } : {}),
+    })),
   };
-  if (opts.kubeadmConfigPatches?.length) cfg["kubeadmConfigPatches"] = opts.kubeadmConfigPatches;
+  const patches = [...(opts.kubeadmConfigPatches ?? []), ...(identity ? [identityClusterPatch(identity)] : [])];
+  if (patches.length) cfg["kubeadmConfigPatches"] = patches;
   if (opts.containerdConfigPatches?.length) cfg["containerdConfigPatches"] = opts.containerdConfigPatches;
   return cfg;
 }
 
-export function kindConfigYaml(nodes: readonly NodeSpec[], podCidr: string, opts: KindOptions = {}): string {
-  return stringify(kindConfig(nodes, podCidr, opts));
+export function kindConfigYaml(nodes: readonly NodeSpec[], podCidr: string, opts: KindOptions = {}, identity?: Identity): string {
+  return stringify(kindConfig(nodes, podCidr, opts, identity));
 }
 
 interface KubeNode {
@@ -92,6 +152,7 @@ export function nodesFromApi(
 
 export class KindProvider implements ClusterProvider {
   readonly kind = "kind";
+  readonly apiPort = KIND_API_PORT;
   /** Kind made the "kind" network for this cluster (see KindOptions.ownsNetwork). */
   private ownsNetwork: boolean;
   constructor(
@@ -137,7 +198,7 @@ export class KindProvider implements ClusterProvider {
     await this.runtime.ping();
     const dir = mkdtempSync(join(tmpdir(), "kinda-kind-"));
     const cfg = join(dir, "kind.yaml");
-    writeFileSync(cfg, kindConfigYaml(nodes, opts.podCidr, this.options));
+    writeFileSync(cfg, kindConfigYaml(nodes, opts.podCidr, this.options, opts.identity));
     const argv = [this.bin, "create", "cluster", "--name", this.name, "--config", cfg, "--wait", "5m"];
     const hadNetwork = await this.networkExists();
     if (this.options.image) argv.push("--image", this.options.image);
@@ -195,9 +256,7 @@ export class KindProvider implements ClusterProvider {
 
   async discover(nodes: readonly NodeSpec[]): Promise<NodeFacts[]> {
     const { KubeConfig, CoreV1Api } = await import("@kubernetes/client-node");
-    const kc = new KubeConfig();
-    kc.loadFromString(await runChecked([this.bin, "get", "kubeconfig", "--name", this.name]));
-    const api = kc.makeApiClient(CoreV1Api);
+    const api = (await this.kubeConfig(KubeConfig)).makeApiClient(CoreV1Api);
     const list = await api.listNode();
     const byTopo = nodesFromApi(list.items as KubeNode[], nodes);
     const ipam = await this.kindNetwork();
@@ -210,23 +269,60 @@ export class KindProvider implements ClusterProvider {
       if (!k.internalIp) throw new KindaError(`Kubernetes node ${k.k8sName} has no IPv4 InternalIP yet`);
       const mine = containers.find((c) => c.name === k.k8sName);
       if (!mine) throw new KindaError(`no container labelled ${KIND_CLUSTER_LABEL}=${this.name} is named ${k.k8sName}`);
-      const c = await this.runtime.inspect(mine.id);
-      if (!c?.running) throw new KindaError(`the container of Kubernetes node ${k.k8sName} is not running`);
-      facts.push({
-        name: n.name,
-        role: n.role,
-        k8sName: k.k8sName,
-        container: c.name,
-        containerId: c.id,
-        pid: c.pid,
-        internalIp: k.internalIp,
-        providerCidr: ipam.subnet,
-        providerGateway: ipam.gateway,
-        providerIf: "eth0",
-        podCidrs: k.podCidrs,
-      });
+      const c = await this.onKindNetwork(mine.id);
+      if (!c) throw new KindaError(`the container of Kubernetes node ${k.k8sName} is not running on Docker network "kind"`);
+      facts.push({ name: n.name, role: n.role, k8sName: k.k8sName, ...c, ...providerNet(ipam), podCidrs: k.podCidrs });
     }
     return facts;
+  }
+
+  /** Every node's container running (found by the name Kind gives it), before Kubernetes is on it. */
+  async started(nodes: readonly NodeSpec[]): Promise<NodeFacts[] | undefined> {
+    const names = kindContainerNames(this.name, nodes);
+    const containers = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
+    const ipam = await this.kindNetwork().catch(() => undefined);
+    if (!ipam) return undefined;
+    const facts: NodeFacts[] = [];
+    for (const n of nodes) {
+      const mine = containers.find((c) => c.name === names.get(n.name));
+      const c = mine && (await this.onKindNetwork(mine.id));
+      if (!c) return undefined;
+      facts.push({ name: n.name, role: n.role, k8sName: c.container, ...c, ...providerNet(ipam), podCidrs: [] });
+    }
+    return facts;
+  }
+
+  /**
+   * Kind's CNI (kindnet) is told the API endpoint by the control plane's name on Kind's network;
+   * with an emulated identity it gets the emulated endpoint instead (its pods restart).
+   */
+  async adoptIdentity(identity: Identity): Promise<void> {
+    const { KubeConfig, AppsV1Api } = await import("@kubernetes/client-node");
+    const apps = (await this.kubeConfig(KubeConfig)).makeApiClient(AppsV1Api);
+    // a node image whose CNI is not Kind's kindnet (or a stand-in without the variable): nothing to move
+    const ds = await apps.readNamespacedDaemonSet({ name: "kindnet", namespace: "kube-system" }).catch(() => undefined);
+    if (!ds) return;
+    const env = ds.spec?.template.spec?.containers[0]?.env ?? [];
+    const ep = env.find((e) => e.name === "CONTROL_PLANE_ENDPOINT");
+    if (!ep || ep.value === identity.apiEndpoint) return;
+    ep.value = identity.apiEndpoint;
+    await apps.replaceNamespacedDaemonSet({ name: "kindnet", namespace: "kube-system", body: ds });
+  }
+
+  private async kubeConfig<T extends { loadFromString(s: string): void }>(KubeConfig: new () => T): Promise<T> {
+    const kc = new KubeConfig();
+    kc.loadFromString(await runChecked([this.bin, "get", "kubeconfig", "--name", this.name]));
+    return kc;
+  }
+
+  /** A running container's PID and address on Kind's network; undefined when it has none (yet). */
+  private async onKindNetwork(
+    id: string,
+  ): Promise<{ container: string; containerId: string; pid: number; internalIp: string } | undefined> {
+    const c = await this.runtime.inspect(id).catch(() => undefined);
+    const ip = c?.networks?.[KIND_NETWORK];
+    if (!c?.running || !c.pid || !ip) return undefined;
+    return { container: c.name, containerId: c.id, pid: c.pid, internalIp: ip };
   }
 
   /** Kind's Docker network: its IPv4 range and gateway. */
@@ -283,6 +379,10 @@ export class KindProvider implements ClusterProvider {
     }
     await this.removeOwnNetwork();
   }
+}
+
+function providerNet(ipam: { subnet: string; gateway: string }) {
+  return { providerCidr: ipam.subnet, providerGateway: ipam.gateway, providerIf: "eth0" };
 }
 
 /** The factory that rebuilds a KindProvider from the options a lab state recorded (for `down`). */

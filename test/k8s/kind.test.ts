@@ -24,32 +24,76 @@ const kubectl = (...args: string[]) => kube.run(args);
 const tryKubectl = (...args: string[]) => kube.try(...args);
 const counter = (device: string, ifname: string) => txPackets(LAB, device, ifname);
 
+/** The nodes' emulated addresses, as linked below. */
+const EMULATED: Record<string, string> = { c1: "10.0.2.2", w1: "10.0.1.2", w2: "10.0.3.2" };
+const CONTAINERS: Record<string, string> = { c1: `${CLUSTER}-control-plane`, w1: `${CLUSTER}-worker`, w2: `${CLUSTER}-worker2` };
+
+/**
+ * Counts, in a node, every packet of a Kubernetes flow that leaves through its Kind interface
+ * (eth0): to the pod or Service ranges, VXLAN, and TCP to or from the API server (6443), etcd
+ * (2379, 2380) and the kubelet (10250). Only the host's own kubectl and kind reach the API across
+ * the Kind bridge by design (the host is not in the emulated network): replies to the Kind
+ * network's gateway, the host's address there, are not counted.
+ */
+function countKubernetesLeaks(container: string): () => number {
+  const gateway = execFileSync("/usr/bin/docker", ["exec", container, "ip", "-4", "route", "show", "default"], { encoding: "utf8" }).split(
+    " ",
+  )[2]!;
+  const ports = "6443,2379,2380,10250";
+  return countLeaving(container, "kinda-e2e-k8s-leak", [
+    ["-d", "10.244.0.0/16"],
+    ["-d", "10.96.0.0/12"],
+    ["-p", "udp", "--dport", "4789"],
+    ["!", "-d", gateway, "-p", "tcp", "-m", "multiport", "--dports", ports],
+    ["!", "-d", gateway, "-p", "tcp", "-m", "multiport", "--sports", ports],
+  ]);
+}
+
+/** r1's core link up again, with the routes its going down removed (the lab's and the pod ranges'). */
+async function coreUp(): Promise<void> {
+  const r1 = (...a: string[]) => kindaOk("exec", "--lab", LAB, "r1", "--", "ip", ...a);
+  await r1("link", "set", "eth0", "up");
+  await r1("route", "replace", "10.0.2.0/23", "via", "10.0.0.2");
+  for (const n of ["c1", "w2"]) {
+    const cidr = kubectl("get", "node", CONTAINERS[n]!, "-o", "jsonpath={.spec.podCIDR}").trim();
+    await r1("route", "replace", cidr, "via", "10.0.0.2");
+  }
+}
+
+/** Ready condition of each Kubernetes node, by name. */
+function readiness(): Record<string, string> {
+  const r = tryKubectl(
+    "get",
+    "nodes",
+    "-o",
+    "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status}{' '}{end}",
+  );
+  return Object.fromEntries(
+    r.out
+      .trim()
+      .split(" ")
+      .filter(Boolean)
+      .map((x) => x.split("=") as [string, string]),
+  );
+}
+
 /**
  * Counts, in a node, packets that leave through its Kind interface (eth0) towards a pod range,
  * or as VXLAN: the pod traffic that would cross the Kind bridge without kinda. (The node's own
  * API and kubelet traffic does cross it, so raw interface counters cannot tell.)
  */
 function countPodLeaks(container: string, podCidr: string): () => number {
-  const comment = "kinda-e2e-leak";
+  return countLeaving(container, "kinda-e2e-leak", [
+    ["-d", podCidr],
+    ["-p", "udp", "--dport", "4789"],
+  ]);
+}
+
+/** Counting rules (no target) in a node's mangle POSTROUTING for packets leaving eth0; their sum. */
+function countLeaving(container: string, comment: string, matches: string[][]): () => number {
   const dexec = (...a: string[]) => execFileSync("/usr/bin/docker", ["exec", container, ...a], { encoding: "utf8" });
-  dexec("iptables", "-t", "mangle", "-A", "POSTROUTING", "-o", "eth0", "-d", podCidr, "-m", "comment", "--comment", comment);
-  dexec(
-    "iptables",
-    "-t",
-    "mangle",
-    "-A",
-    "POSTROUTING",
-    "-o",
-    "eth0",
-    "-p",
-    "udp",
-    "--dport",
-    "4789",
-    "-m",
-    "comment",
-    "--comment",
-    comment,
-  );
+  for (const m of matches)
+    dexec("iptables", "-t", "mangle", "-A", "POSTROUTING", "-o", "eth0", ...m, "-m", "comment", "--comment", comment);
   return () =>
     dexec("iptables-save", "-c", "-t", "mangle")
       .split("\n")
@@ -62,7 +106,21 @@ before(async () => {
   hadKindNetwork = kindNetworkExists();
   buildImages();
   await kindaOk("up", LAB_DIR, "--name", LAB, ...IMAGE_MAP_ARGS);
-  builder = kindBuilder(LAB, CLUSTER, { encapsulation: "vxlan" });
+  // apiThroughNetwork with one control plane: the nodes' Kubernetes identity is their emulated
+  // address. No encapsulation: the routers route the pod ranges (VXLAN runs in kind-ha.test.ts)
+  const via = (device: string, node: string, v: string) => ({ device, node, via: v });
+  builder = kindBuilder(LAB, CLUSTER, {
+    encapsulation: "none",
+    apiThroughNetwork: true,
+    podRoutes: [
+      via("r1", "w1", "10.0.1.2"),
+      via("r1", "c1", "10.0.0.2"),
+      via("r1", "w2", "10.0.0.2"),
+      via("r2", "w1", "10.0.0.1"),
+      via("r2", "c1", "10.0.2.2"),
+      via("r2", "w2", "10.0.3.2"),
+    ],
+  });
   builder.addNode("c1", "control-plane").addNode("w1").addNode("w2");
   builder.connect({ node: "c1", device: "r2", nodeAddress: "10.0.2.2/24", deviceAddress: "10.0.2.1/24" });
   builder.connect({ node: "w1", device: "r1", deviceBridge: "br0", nodeAddress: "10.0.1.2/24", deviceAddress: "10.0.1.1/24" });
@@ -136,6 +194,15 @@ describe("Kind (offline node image) attached by kinda", () => {
     assert.equal(leaks(), 0, "no pod packet (plain or VXLAN) left w1 through its Kind interface");
 
     // (`timeout` in the pod: an iperf3 client that loses its control connection waits forever)
+    // unencapsulated: every router on the path answers a pod's traceroute (w1's router, the core, w2)
+    // (three probes a hop, one at a time: a router's ICMP rate limit may drop one answer)
+    const hops = kubectl("exec", onW1.metadata.name, "--", "traceroute", "-n", "-N", "1", "-q", "3", "-w", "2", onW2.status.podIP)
+      .split("\n")
+      .slice(1)
+      .filter((l) => l.trim())
+      .map((l) => /\d+\.\d+\.\d+\.\d+/.exec(l.replace(/^\s*\d+\s+/, ""))?.[0] ?? "*");
+    assert.deepEqual(hops.slice(1), ["10.0.1.1", "10.0.0.2", "10.0.3.2", onW2.status.podIP], `traceroute hops: ${hops.join(" ")}`);
+
     const tcp = JSON.parse(
       kubectl("exec", onW1.metadata.name, "--", "timeout", "60", "iperf3", "-c", onW2.status.podIP, "-n", "2M", "-J"),
     ) as {
@@ -166,13 +233,91 @@ describe("Kind (offline node image) attached by kinda", () => {
       0,
       "no path with r1's core link down",
     );
-    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "up");
-    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "route", "replace", "10.0.2.0/23", "via", "10.0.0.2");
+    await coreUp();
     await eventually(
       "pod traffic restored",
       30,
       async () => tryKubectl("exec", onW1.metadata.name, "--", "ping", "-c", "1", "-W", "1", onW2.status.podIP).code === 0,
     );
+  });
+
+  it("every node's Kubernetes identity is its emulated address: InternalIP, the API Service's endpoint", () => {
+    const ips = kubectl(
+      "get",
+      "nodes",
+      "-o",
+      "jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type=='InternalIP')].address} {end}",
+    );
+    const byName = Object.fromEntries(
+      ips
+        .trim()
+        .split(" ")
+        .map((x) => x.split("=")),
+    );
+    for (const [n, c] of Object.entries(CONTAINERS)) assert.equal(byName[c], EMULATED[n], `${c}'s InternalIP`);
+    const ep = kubectl(
+      "get",
+      "endpointslices",
+      "-n",
+      "default",
+      "-l",
+      "kubernetes.io/service-name=kubernetes",
+      "-o",
+      "jsonpath={.items[*].endpoints[*].addresses[*]}",
+    );
+    assert.equal(ep.trim(), EMULATED["c1"], "the API Service (10.96.0.1) leads to the control plane's emulated address");
+  });
+
+  it("for 60 s with a Deployment rolling, no packet of a Kubernetes flow leaves any node through its Kind interface; the routers carry them", async () => {
+    const leaks = Object.values(CONTAINERS).map((c) => [c, countKubernetesLeaks(c)] as const);
+    const roller = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "roller" },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: "roller" } },
+        template: {
+          metadata: { labels: { app: "roller" } },
+          spec: { containers: [{ name: "r", image: BASE_IMAGE, imagePullPolicy: "Never", command: ["sleep", "infinity"] }] },
+        },
+      },
+    };
+    const r1Before = await counter("r1", "eth0");
+    const r2Before = await counter("r2", "eth0");
+    const t0 = Date.now();
+    kube.run(["apply", "-f", "-"], JSON.stringify(roller));
+    kubectl("rollout", "status", "deployment/roller", "--timeout=180s");
+    let rollouts = 1;
+    while (Date.now() - t0 < 60_000) {
+      kubectl("rollout", "restart", "deployment/roller");
+      kubectl("rollout", "status", "deployment/roller", "--timeout=180s");
+      // the API server to a kubelet (10250): logs of a pod on a worker
+      const pod = kubectl("get", "pods", "-l", "app=roller", "-o", "jsonpath={.items[0].metadata.name}").trim();
+      tryKubectl("logs", pod);
+      rollouts++;
+    }
+    const r1Grew = (await counter("r1", "eth0")) - r1Before;
+    const r2Grew = (await counter("r2", "eth0")) - r2Before;
+    for (const [c, count] of leaks) assert.equal(count(), 0, `${c}: Kubernetes packets left through the Kind interface`);
+    assert.ok(
+      r1Grew > 100 && r2Grew > 100,
+      `the core link carried them both ways (r1 ${r1Grew}, r2 ${r2Grew} packets; ${rollouts} rollouts)`,
+    );
+    kubectl("delete", "deployment", "roller", "--wait=false");
+  });
+
+  it("cutting w1's router off the core makes w1 NotReady after the grace period, Ready again once the link is back", async () => {
+    const w1 = CONTAINERS["w1"]!;
+    await kindaOk("exec", "--lab", LAB, "r1", "--", "ip", "link", "set", "eth0", "down");
+    try {
+      await eventually("w1 NotReady", 180, async () => readiness()[w1] === "Unknown" || readiness()[w1] === "False");
+      const now = readiness();
+      assert.equal(now[CONTAINERS["w2"]!], "True", "w2, on the control plane's router, stays Ready");
+    } finally {
+      await coreUp();
+    }
+    await eventually("w1 Ready again", 180, async () => readiness()[w1] === "True");
   });
 
   it("teardown removes the Kind cluster and the lab", async () => {

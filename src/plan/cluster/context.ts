@@ -2,7 +2,7 @@
 import type { Netns } from "../../model/netns.js";
 import type { ClusterOptions, DeviceFacts, LoadBalancerFacts, NodeFacts, NodeLink, ProviderContainerFacts } from "../../model/cluster.js";
 import { LOAD_BALANCER } from "../../model/cluster.js";
-import type { DeviceUndo, FdbOp, IpOp, IptablesRule, NetemOp, OffloadOffOp, TbfOp, UndoOp } from "../../model/ops.js";
+import type { DeviceUndo, FdbOp, IpOp, IptablesRule, NetemOp, OffloadOffOp, RpFilterLooseOp, TbfOp, UndoOp } from "../../model/ops.js";
 import { ruleComment } from "../../core/names.js";
 
 export const VXLAN_IF = "kinda-vx";
@@ -16,7 +16,7 @@ export const GRE_OVERHEAD = 24;
 export const DEFAULT_NODE_IF = "eth1";
 export const DEFAULT_MTU = 1500;
 
-/** Everything to do inside one namespace, in order: ip, bridge, tc, ethtool, iptables, conntrack. */
+/** Everything to do inside one namespace, in order: ip, bridge, tc, ethtool, sysctl, iptables, conntrack. */
 export interface NsOps {
   /** Ops of one phase run in parallel across namespaces; phases run in order. */
   phase: number;
@@ -26,6 +26,7 @@ export interface NsOps {
   bridge: FdbOp[];
   tc: (TbfOp | NetemOp)[];
   ethtool: OffloadOffOp[];
+  sysctl: RpFilterLooseOp[];
   iptables: IptablesRule[];
   flushConntrack: boolean;
   /**
@@ -66,10 +67,25 @@ export interface ClusterPlanInput {
   options: ClusterOptions;
   /** The cluster's pod range as configured (checked even before pod CIDRs are known). */
   podCidr?: string;
+  /**
+   * The nodes' Kubernetes identity is their emulated address (see `emulatedIdentity`): their API,
+   * etcd and kubelet traffic goes there by itself, so no address of the provider's is rewritten.
+   */
+  emulatedIdentity?: NodeIdentity;
+}
+
+/**
+ * Each node's Kubernetes identity on the emulated network: its InternalIP (kubelet --node-ip),
+ * for the control plane also the API server's advertise address and etcd's URLs; `apiEndpoint`
+ * is the address:port every node and pod reaches the API at (kubeadm's controlPlaneEndpoint).
+ */
+export interface NodeIdentity {
+  addresses: Record<string, string>;
+  apiEndpoint: string;
 }
 
 export function nsOps(phase: number, label: string, ns: Netns): NsOps {
-  return { phase, label, ns, ip: [], bridge: [], tc: [], ethtool: [], iptables: [], flushConntrack: false, killTcp: [] };
+  return { phase, label, ns, ip: [], bridge: [], tc: [], ethtool: [], sysctl: [], iptables: [], flushConntrack: false, killTcp: [] };
 }
 
 /**

@@ -37,6 +37,8 @@ function nodeSide(ctx: PlanContext, n: NsOps, l: NodeLink, far: FarEnd): void {
   );
   // the seed found TCP broken with checksum offload on the node side
   n.ethtool.push({ op: "offload-off", dev: nodeIf });
+  // routers' answers from addresses the node routes via the provider (traceroute) pass
+  n.sysctl.push({ op: "rp-filter-loose", dev: nodeIf });
   if (l.nodeTc) n.tc.push(tbf(nodeIf, l.nodeTc));
   if (l.defaultRoute && far.gateway) {
     for (const r of ctx.options.hostRoutes ?? []) n.ip.push(routeReplace({ dst: r, via: node.providerGateway, dev: node.providerIf }));

@@ -171,7 +171,8 @@ export function planOverlay(ctx: PlanContext): Map<string, NsOps> {
     else if (encapsulation === "none") ov.plain(node, peers);
     else ov.gre(node, i, peers, nodes);
     if (options.apiThroughNetwork) {
-      for (const p of peers) ov.redirectApi(node, p);
+      // with the emulated identity, nodes already address each other there: nothing to rewrite
+      if (!ctx.input.emulatedIdentity) for (const p of peers) ov.redirectApi(node, p);
       // the API through the load balancer (the address Kind's kubeconfigs name): its API port only
       if (lb) ov.redirectApi(node, lb, apiPort);
     }

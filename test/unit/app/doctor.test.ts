@@ -20,3 +20,32 @@ describe("kinda doctor's text", () => {
     assert.match(text, /kinda cannot run everything here/);
   });
 });
+
+describe("doctor --fix", () => {
+  it("raises only the inotify limits below what Kind needs, never lowers one", async () => {
+    const { sysctlFixes } = await import("../../../src/app/doctor.js");
+    const now: Record<string, number | undefined> = { "fs.inotify.max_user_instances": 128, "fs.inotify.max_user_watches": 1048576 };
+    assert.deepEqual(
+      sysctlFixes((n) => now[n]),
+      [{ name: "fs.inotify.max_user_instances", from: 128, to: 512 }],
+    );
+    assert.deepEqual(
+      sysctlFixes(() => undefined).map((f) => f.to),
+      [512, 524288],
+      "unknown: set",
+    );
+  });
+
+  it("says each before writing it", async () => {
+    const { fixSysctls } = await import("../../../src/app/doctor.js");
+    const events: string[] = [];
+    fixSysctls(
+      (l) => events.push(`say ${l}`),
+      (p, v) => events.push(`write ${p} ${v.trim()}`),
+    );
+    for (let i = 0; i < events.length; i += 2) {
+      assert.match(events[i]!, /^say setting fs\.inotify\./);
+      assert.match(events[i + 1]!, /^write \/proc\/sys\/fs\/inotify\//);
+    }
+  });
+});

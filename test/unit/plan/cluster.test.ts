@@ -4,10 +4,12 @@ import { formatIssue, TopologyError } from "../../../src/core/errors.js";
 import { KindProvider } from "../../../src/providers/kind.js";
 import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../../src/model/cluster.js";
 import {
+  emulatedIdentity,
   formatClusterPlan,
   formatDeviceUndo,
   planCluster,
   renderStep,
+  subtractPlan,
   uplinkCidr,
   validateLinks,
   vxlanMac,
@@ -168,6 +170,7 @@ describe("cluster plan", () => {
     const link0 = findStep(p, (s) => s.phase === 0 && s.label === "node n0")!;
     assert.equal(link0.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
     assert.deepEqual(link0.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
+    assert.deepEqual(link0.sysctl, [["-w", "net/ipv4/conf/eth1/rp_filter=2"]], "loose reverse-path filter: routers' ICMP reaches the node");
     const r2 = findStep(p, (s) => s.label === "device r2")!;
     assert.deepEqual(r2.ip, ["link set eth2 up", "addr add 10.1.1.1/24 dev eth2"]);
   });
@@ -297,6 +300,57 @@ describe("cluster plan", () => {
         return true;
       },
     );
+  });
+});
+
+describe("the emulated identity (nodes' Kubernetes addresses are their emulated ones)", () => {
+  const specs = [
+    { name: "n0", role: "control-plane" },
+    { name: "n1", role: "worker" },
+    { name: "n2", role: "worker" },
+  ];
+  it("applies with apiThroughNetwork, one control plane and every node linked with an IPv4 address", () => {
+    assert.deepEqual(emulatedIdentity(specs, links(3), { apiThroughNetwork: true }, 6443), {
+      addresses: { n0: "10.1.0.2", n1: "10.1.1.2", n2: "10.1.2.2" },
+      apiEndpoint: "10.1.0.2:6443",
+    });
+    assert.equal(emulatedIdentity(specs, links(3), {}, 6443), undefined, "not asked for");
+    assert.equal(emulatedIdentity(specs, links(2), { apiThroughNetwork: true }, 6443), undefined, "n2 unlinked");
+    const ha = [{ name: "c2", role: "control-plane" }, ...specs];
+    assert.equal(emulatedIdentity(ha, links(3), { apiThroughNetwork: true }, 6443), undefined, "several control planes keep the rewriting");
+  });
+
+  it("no address rewriting between nodes: they already address each other on the network", () => {
+    const id = emulatedIdentity(specs, links(3), { apiThroughNetwork: true }, 6443)!;
+    const p = planCluster({
+      lab: "l",
+      links: links(3),
+      nodes: nodes(3),
+      devices,
+      options: { apiThroughNetwork: true },
+      emulatedIdentity: id,
+    });
+    for (const s of p.steps) assert.deepEqual(renderStep(s).iptables.nat, [], `${s.label}: no NAT`);
+    assert.ok(p.steps.every((s) => !s.flushConntrack && !s.killTcp.length));
+  });
+
+  it("attaching early, then the pod CIDRs: the second plan adds only the pod routes and rules", () => {
+    const opts = { lab: "l", links: links(3), devices, options: {} };
+    const early = planCluster({ ...opts, nodes: nodes(3).map((n) => ({ ...n, podCidrs: [] })) });
+    const full = planCluster({ ...opts, nodes: nodes(3) });
+    const rest = subtractPlan(full, early);
+    const lines = rest.steps.flatMap((s) => {
+      const r = renderStep(s);
+      return [...r.ip, ...r.bridge, ...r.iptables.mangle];
+    });
+    assert.ok(lines.length > 0);
+    assert.ok(
+      lines.every((l) =>
+        /^(route replace 10\.244\.\d+\.0\/24 .* table 4242|rule add to 10\.244\.\d+\.0\/24 lookup 4242 pref 4242)$/.test(l),
+      ),
+      lines.join("\n"),
+    );
+    assert.equal(rest.size + early.size, full.size, "together they are the full plan");
   });
 });
 
