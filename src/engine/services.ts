@@ -30,7 +30,12 @@ export async function runServices(
         await new Promise((res) => setTimeout(res, RETRY_MS));
         continue;
       }
-      const out = r.output.trim().split("\n").slice(-6).join("\n  ");
+      let out = r.output.trim().split("\n").slice(-6).join("\n  ");
+      if (s.log) {
+        const tail = await runtime.exec(id, ["tail", "-n", "8", s.log]).catch(() => undefined);
+        if (tail?.exitCode === 0 && tail.output.trim())
+          out += `\n  last lines of ${s.log}:\n  ${tail.output.trim().split("\n").join("\n  ")}`;
+      }
       const waited = s.retrySeconds ? ` within ${s.retrySeconds} s` : "";
       throw new KindaError(
         formatIssue({

@@ -48,6 +48,8 @@ export interface ServiceStep {
   retrySeconds?: number;
   /** Output matching this (a regular expression) is a failure even with exit code 0. */
   failOn?: string;
+  /** A log file in the device whose last lines explain a failure (the switch's own output). */
+  log?: string;
   /** "cluster": run once the cluster's links into the device exist (ports on node links). */
   after?: "network" | "cluster";
 }

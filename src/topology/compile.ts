@@ -339,7 +339,12 @@ function clusterOptionsOf(spec: TopologySpec, podRoutes: ClusterOptions["podRout
  * A programmable device's ports are known once all its lab links are: names the interfaces the
  * cluster will make for its node links (see programmable.ts for the order); returns them per device.
  */
-function nameNodePorts(spec: TopologySpec, nodeLinks: NodeLink[], devs: Map<string, Device>): Map<string, string[]> {
+function nameNodePorts(
+  spec: TopologySpec,
+  nodeLinks: NodeLink[],
+  devs: Map<string, Device>,
+  linkIndex: Map<NodeLink, { i: number; nodeSide: 0 | 1 }>,
+): Map<string, string[]> {
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
   const nodePorts = new Map<string, string[]>();
   for (const nl of nodeLinks) {
@@ -349,6 +354,12 @@ function nameNodePorts(spec: TopologySpec, nodeLinks: NodeLink[], devs: Map<stri
     nl.deviceIf = nodePort(devs.get(nl.device!)!, ifs.length);
     ifs.push(nl.deviceIf);
     if (devKind === "ovs-switch") nl.deviceAddressIf = OVS_BRIDGE;
+    // fixed MACs, as on links between devices: a P4 program's table entries name next hops by MAC
+    const at = linkIndex.get(nl);
+    if (at) {
+      nl.nodeMac = linkMac(at.i, at.nodeSide);
+      nl.deviceMac = linkMac(at.i, at.nodeSide === 0 ? 1 : 0);
+    }
   }
   return nodePorts;
 }
@@ -412,6 +423,7 @@ export function compileSpec(
     .filter((d) => isNode(d.kind))
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
+  const linkIndex = new Map<NodeLink, { i: number; nodeSide: 0 | 1 }>();
   const addrCmds = new Map<string, string[]>();
   /** A new interface of device `name` on `domain`, with its address and MTU. */
   const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
@@ -443,6 +455,7 @@ export function compileSpec(
       if (fromNode) nl.nodeTc = fromNode;
       if (fromDev) nl.deviceTc = fromDev;
       nodeLinks.push(nl);
+      linkIndex.set(nl, { i, nodeSide: na ? 0 : 1 });
       return;
     }
     const domain = l.name ?? `l${i}`;
@@ -458,7 +471,7 @@ export function compileSpec(
       if (devs.has(m.name)) attach(m.name, sg.name, linkMac(at, k + 1), m.address, sg.mtu);
     });
   });
-  const nodePorts = nameNodePorts(spec, nodeLinks, devs);
+  const nodePorts = nameNodePorts(spec, nodeLinks, devs, linkIndex);
   // nodes on segments join the segment's domain (no device-side interface of their own)
   nodeLinks.push(...segmentNodeLinks(spec));
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;

@@ -121,6 +121,7 @@ export function p4Services(d: DeviceSpec, ports: readonly string[], onNodeLinks:
       field: "program",
       retrySeconds: P4_READY_SECONDS,
       failOn: "Could not connect",
+      log: P4_LOG,
       after,
     },
   ];

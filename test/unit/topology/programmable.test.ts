@@ -77,6 +77,8 @@ describe("P4 switches (BMv2)", () => {
         ["c1", "eth3"],
       ],
     );
+    // fixed MACs on node links too (link 0, the node at end 1), for table entries
+    assert.deepEqual([nl[0]!.nodeMac, nl[0]!.deviceMac], ["02:6b:00:00:00:02", "02:6b:00:00:00:01"]);
     const start = p4.services[0]!;
     assert.deepEqual(start.argv.slice(4), [
       "simple_switch_grpc",

@@ -1,0 +1,157 @@
+/**
+ * A P4 switch on the path between two Kubernetes nodes (examples/p4.yaml, fixture nodes).
+ *
+ * By default the image is the STAND-IN kinda-test/p4-standin (scripts/test-env/p4-standin/): no
+ * BMv2 can be had on this machine, so its simple_switch_grpc records what kinda passes and joins
+ * the ports with tc mirred (a hub), and its p4c writes BMv2-shaped JSON. What this proves there:
+ * the command line, port order, mounts, published ports, readiness wait, CLI entries, logs, and
+ * that pod traffic crosses the switch's ports. With a real image,
+ *   KINDA_P4_IMAGE=kathara/p4 npm run test:p4
+ * runs the same test with BMv2 and the real program (compiled by the image's p4c), whose LPM
+ * table entries then do the forwarding.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer, connect, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { before, describe, it } from "node:test";
+import { upTopology } from "../../src/app/topology.js";
+import { loadTopologyYaml } from "../../src/topology/yaml.js";
+import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
+import { FixtureProvider } from "../support/fixture.js";
+import { assertNothingLeft, docker, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
+
+process.env["KINDA_STATE_DIR"] = stateDir;
+const STANDIN = P4_IMAGE.includes("p4-standin");
+let linksBefore: string[];
+let build: string;
+
+/** Compiles examples/p4/ipv4_lpm.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON). */
+async function compileExample(): Promise<string> {
+  const out = mkdtempSync(join(tmpdir(), "kinda-p4-build-"));
+  const log = new PassThrough();
+  let text = "";
+  log.on("data", (c: Buffer) => (text += c.toString()));
+  const [res] = (await docker.run(
+    P4_IMAGE,
+    ["p4c", "--target", "bmv2", "--arch", "v1model", "-o", "/out", "--p4runtime-files", "/out/ipv4_lpm.p4info.txt", "/src/ipv4_lpm.p4"],
+    log,
+    { HostConfig: { AutoRemove: true, NetworkMode: "none", Binds: [`${join(ROOT, "examples", "p4")}:/src:ro`, `${out}:/out`] } },
+  )) as [{ StatusCode: number }];
+  assert.equal(res.StatusCode, 0, `p4c failed: ${text}`);
+  return out;
+}
+
+before(async () => {
+  ensureTestEnv();
+  linksBefore = hostLinks();
+  build = await compileExample();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+function tcpAnswers(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const c = connect({ port, host: "127.0.0.1" }, () => {
+      c.end();
+      res(true);
+    });
+    c.on("error", () => res(false));
+  });
+}
+
+function loadExample(grpcPort: number) {
+  const y = loadTopologyYaml(join(ROOT, "examples", "p4.yaml"));
+  const p4 = y.spec.devices.find((d) => d.name === "p4")!;
+  p4.program = join(build, "ipv4_lpm.json");
+  p4.p4info = join(build, "ipv4_lpm.p4info.txt");
+  p4.grpcPort = grpcPort;
+  return y;
+}
+
+const counter = (lab: string, ifname: string, what: string) =>
+  kindaOk("exec", "--lab", lab, "p4", "--", "cat", `/sys/class/net/${ifname}/statistics/${what}`).then(Number);
+
+describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE}${STANDIN ? ": a stand-in, not BMv2" : ""})`, () => {
+  it("runs the switch as planned; pod traffic crosses its ports; status, logs and published ports work", async () => {
+    const provider = new FixtureProvider("kfxp4");
+    const grpcPort = await freePort();
+    const y = loadExample(grpcPort);
+    const lab = y.spec.name;
+    const h = await upTopology(y.spec, { provider, imageMap: IMAGE_MAP, where: y.where });
+    try {
+      const ps = await kindaOk("exec", "--lab", lab, "p4", "--", "ps", "-eo", "args");
+      assert.match(
+        ps,
+        /simple_switch_grpc --device-id 0 -i 0@eth0 -i 1@eth1 --thrift-port 9090 \/kinda-p4\/program\.json -- --grpc-server-addr 0\.0\.0\.0:9559/,
+      );
+      const mounted = await kindaOk("exec", "--lab", lab, "p4", "--", "cat", "/kinda-p4/program.json");
+      assert.equal(mounted, readFileSync(join(build, "ipv4_lpm.json"), "utf8"), "the program is the user's file");
+      const entries = y.spec.devices.find((d) => d.name === "p4")!.cli!;
+      if (STANDIN) {
+        const cli = await kindaOk("exec", "--lab", lab, "p4", "--", "cat", "/var/log/kinda-p4-standin/cli");
+        assert.deepEqual(cli.trim().split("\n"), entries, "the CLI got the topology's entries, in order");
+      } else {
+        const n = await kindaOk(
+          "exec",
+          "--lab",
+          lab,
+          "p4",
+          "--",
+          "sh",
+          "-c",
+          "echo table_num_entries MyIngress.ipv4_lpm | simple_switch_CLI",
+        );
+        assert.match(n, new RegExp(`\\b${entries.length}\\b`));
+      }
+
+      const rx0 = await counter(lab, "eth0", "rx_packets");
+      const tx1 = await counter(lab, "eth1", "tx_packets");
+      const r = provider.inPod("w1", 0, ["ping", "-c", "50", "-i", "0.01", "-W", "2", provider.podIp("c1", 0)]);
+      assert.equal(r.code, 0, r.out);
+      assert.ok((await counter(lab, "eth0", "rx_packets")) - rx0 >= 50, "the pod's packets came in on port 0");
+      assert.ok((await counter(lab, "eth1", "tx_packets")) - tx1 >= 50, "and went out on port 1");
+
+      const st = await kindaOk("status", lab);
+      assert.match(st, new RegExp(`grpc 0\\.0\\.0\\.0:${grpcPort}`), st);
+      assert.match(st, /thrift 0\.0\.0\.0:\d+/);
+      assert.ok(await tcpAnswers(grpcPort), "P4Runtime's port answers on the host");
+      const logs = await kindaOk("logs", lab, "p4");
+      assert.ok(logs.trim().length > 0, "kinda logs shows the switch's output");
+    } finally {
+      await h.down();
+      await provider.delete();
+    }
+    await assertNothingLeft(lab, linksBefore);
+  });
+
+  it("a gRPC port already taken on the host: the error names the device and field; nothing is created", async () => {
+    const port = await freePort();
+    const holder: Server = await new Promise((res) => {
+      const s = createServer().listen(port, "0.0.0.0", () => res(s));
+    });
+    try {
+      const y = loadExample(port);
+      await assert.rejects(
+        upTopology(y.spec, { provider: new FixtureProvider("kfxp4b"), imageMap: IMAGE_MAP, where: y.where }),
+        (e: Error) => {
+          assert.match(e.message, new RegExp(`device p4.*grpcPort.*${port}/tcp is already in use`, "s"));
+          return true;
+        },
+      );
+    } finally {
+      holder.close();
+    }
+    await assertNothingLeft("p4-path", linksBefore);
+    assert.notEqual((await kinda("status", "p4-path")).code, 0);
+  });
+});
