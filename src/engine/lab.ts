@@ -414,7 +414,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
     }
   } else {
-    await removeHostSide(name, [], (argv, input) => kernel.run(argv, input));
+    await removeHostSide(name, [], kernel);
   }
   const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
 

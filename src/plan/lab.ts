@@ -5,10 +5,10 @@
 import { execSteps } from "./exec-steps.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import type { Device, DeviceRole, Lab, LabShaping, LabWarning, ServiceStep } from "../model/lab.js";
+import type { Device, DeviceRole, Lab, LabShaping, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
 import { describeShaping, shapingProblems } from "../core/tc.js";
 import { resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
-import type { BindMount, ContainerSpec } from "../model/container.js";
+import type { BindMount } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
   LABEL_DEVICE,
@@ -65,10 +65,31 @@ export interface StartupStep {
   from: { path: string } | { text: string };
 }
 
-/** A device: the container to create (the runtime's ContainerSpec fields) plus kinda's own. */
-export interface DevicePlan extends Omit<ContainerSpec, "name"> {
+/**
+ * A device: its container's settings and kinda's own. Its own type, not the runtime's
+ * ContainerSpec: engine/lab.ts containerSpec() says which of these the runtime gets.
+ */
+export interface DevicePlan {
   name: string;
+  /** Container name. */
   container: string;
+  image: string;
+  hostname: string;
+  labels: Record<string, string>;
+  env: string[];
+  sysctls: Record<string, string>;
+  capAdd: string[];
+  privileged: boolean;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  ports: PortSpec[];
+  network: "none" | "bridge";
+  mounts: BindMount[];
+  ulimits: Ulimit[];
+  entrypoint?: string[];
+  cmd?: string[];
+  /** Host device files passed in at the same path. */
+  devices?: string[];
   /** What the lab asked for; `image` is after substitution. */
   requestedImage: string;
   shell: string;
