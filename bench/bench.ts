@@ -2,16 +2,22 @@
  * `npm run bench [-- --json] [-- --only NAME]` (NAME: cluster, data-center-bgp, generated-50,
  * kind-real, kind-real-N): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
- * started with the same parallelism, no links). Targets: deploy <= 1.5x floor, teardown <= 0.5x
- * deploy. Also (bench/live.ts, `--only live`): run-time link changes against 100 ms, and `kinda
- * exec` against `docker exec` and 0.3 s. Needs root, the Docker engine and the stand-in images
- * (it runs the test-env set-up).
+ * started with the same parallelism, no links), per device, per phase, with the bench process's
+ * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_PEERS=
+ * containerlab,kathara runs those tools on the same lab in alternation where installed.
+ * Targets (issue 18): deploy <= 1.2x floor, time per device flat 18 -> 200, teardown <= 0.3x
+ * deploy, RSS < 150 MB at 200 devices. Needs root, the Docker engine and the stand-in images.
+ * Also (bench/live.ts, `--only live`): run-time link changes against 100 ms, and `kinda exec`
+ * against `docker exec` and 0.3 s.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { deploy, teardown } from "../src/engine/lab.js";
+import { deploy, teardown, type StepListener } from "../src/engine/lab.js";
+import { fatTree, leafSpine, tree } from "../src/topology/generators.js";
+import { planTopology } from "../src/app/topology.js";
+import type { TopologySpec } from "../src/model/spec.js";
 import { defaultParallelism, limiter } from "../src/engine/pool.js";
 import { loadKatharaLab } from "../src/topology/kathara.js";
 import { planLab, type Plan } from "../src/plan/lab.js";
@@ -25,7 +31,7 @@ import { planCluster } from "../src/plan/cluster.js";
 import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
 import { kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
-import { formatLive, liveScenario, type LiveRow } from "./live.js";
+import { formatLive, liveScenario } from "./live.js";
 
 interface Row {
   scenario: string;
@@ -37,6 +43,28 @@ interface Row {
   readyOverFloor: number;
   deployOverFloor: number;
   teardownOverDeploy: number;
+  msPerDevice: number;
+  /** Device-seconds per phase (summed over devices); waiting = a device's span not in any step. */
+  phases: Record<Phase, number>;
+  rssPeakMB: number;
+  peers: PeerRow[];
+}
+
+type Phase = "containers" | "links" | "services" | "startup" | "waiting";
+const PHASES: Phase[] = ["containers", "links", "services", "startup", "waiting"];
+const PHASE_OF: Record<string, Phase> = {
+  create: "containers",
+  start: "containers",
+  links: "links",
+  services: "services",
+  startup: "startup",
+};
+
+interface PeerRow {
+  tool: string;
+  deploySeconds?: number;
+  teardownSeconds?: number;
+  note?: string;
 }
 
 const runtime = new DockerRuntime();
@@ -86,18 +114,67 @@ function generatedLab(dir: string): void {
   writeFileSync(join(dir, "lab.conf"), conf.join("\n") + "\n");
 }
 
-async function scenario(name: string, labDir: string, parallelism: number): Promise<Row> {
-  const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
-  const plan = planLab(loadKatharaLab(labDir), {
-    name: `bench-${name}`,
+/** Per-device step spans to phase totals; a device's time outside its steps counts as waiting. */
+function phaseRecorder(t0: () => number): { onStep: StepListener; totals: () => Record<Phase, number> } {
+  const spans = new Map<string, { busy: number; end: number }>();
+  const sums = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
+  const onStep: StepListener = (device, step, start, end) => {
+    const phase = PHASE_OF[step];
+    if (phase) sums[phase] += (end - start) / 1000;
+    const d = spans.get(device) ?? { busy: 0, end: 0 };
+    d.busy += end - start;
+    d.end = Math.max(d.end, end);
+    spans.set(device, d);
+  };
+  const totals = () => {
+    const out = { ...sums };
+    for (const d of spans.values()) out.waiting += Math.max(0, d.end - t0() - d.busy) / 1000;
+    return out;
+  };
+  return { onStep, totals };
+}
+
+/** The largest RSS seen while `f` runs (sampled every 50 ms), in MB. */
+async function rssPeak<T>(f: () => Promise<T>): Promise<[T, number]> {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 50);
+  try {
+    const r = await f();
+    return [r, Math.max(peak, process.memoryUsage.rss()) / 2 ** 20];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+type Source = { labDir: string } | { spec: TopologySpec };
+
+function planOf(name: string, src: Source, store: StateStore): Plan {
+  const lab = `bench-${name}`;
+  if ("spec" in src) return planTopology({ ...src.spec, name: lab }, { imageMap: IMAGE_MAP, store }).plan;
+  return planLab(loadKatharaLab(src.labDir), {
+    name: lab,
     imageMap: IMAGE_MAP,
-    sharedDir: store.sharedDir(`bench-${name}`),
-    stageRoot: store.stageRoot(`bench-${name}`),
+    sharedDir: store.sharedDir(lab),
+    stageRoot: store.stageRoot(lab),
   });
+}
+
+async function scenario(name: string, src: Source, parallelism: number, peers: string[]): Promise<Row> {
+  const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
+  const plan = planOf(name, src, store);
   const floorSeconds = await floor(plan, parallelism);
-  const d = await deploy(plan, { runtime, store, parallelism });
-  const t = await teardown(plan.lab, { runtime, store, parallelism });
+  let t0 = 0;
+  const rec = phaseRecorder(() => t0);
+  const [[d, t], rssPeakMB] = await rssPeak(async () => {
+    t0 = performance.now();
+    const d = await deploy(plan, { runtime, store, parallelism, onStep: rec.onStep });
+    if (d.failedDevices.length) console.error(`bench: ${name}: start-up failed on ${d.failedDevices.join(" ")} (see the device logs)`);
+    const t = await teardown(plan.lab, { runtime, store, parallelism });
+    return [d, t] as const;
+  });
   rmSync(store.root, { recursive: true, force: true });
+  const peerRows: PeerRow[] = [];
+  for (const p of peers) peerRows.push(await runPeer(p, name, src));
   return {
     scenario: name,
     devices: plan.devices.length,
@@ -108,7 +185,37 @@ async function scenario(name: string, labDir: string, parallelism: number): Prom
     readyOverFloor: d.readySeconds / floorSeconds,
     deployOverFloor: d.seconds / floorSeconds,
     teardownOverDeploy: t.seconds / d.seconds,
+    msPerDevice: (d.seconds * 1000) / plan.devices.length,
+    phases: rec.totals(),
+    rssPeakMB,
+    peers: peerRows,
   };
+}
+
+/** Is `prog` on PATH? */
+function installed(prog: string): boolean {
+  return (process.env["PATH"] ?? "").split(":").some((dir) => dir && existsSync(join(dir, prog)));
+}
+
+function timed(argv: string[]): number {
+  const t = performance.now();
+  execFileSync(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+  return (performance.now() - t) / 1000;
+}
+
+/** One peer run on the same lab, right after kinda's (alternation): Kathara takes the lab folder. */
+async function runPeer(tool: string, name: string, src: Source): Promise<PeerRow> {
+  if (!installed(tool)) return { tool, note: `${tool} is not installed here` };
+  if (tool === "kathara" && "labDir" in src) {
+    try {
+      const deploySeconds = timed(["kathara", "lstart", "-d", src.labDir, "--noterminals"]);
+      return { tool, deploySeconds, teardownSeconds: timed(["kathara", "lclean", "-d", src.labDir]) };
+    } catch (e) {
+      timed(["kathara", "lclean", "-d", src.labDir]);
+      return { tool, note: `kathara failed on ${name}: ${(e as Error).message.split("\n")[0]}` };
+    }
+  }
+  return { tool, note: `no ${tool} form of ${name} in the bench yet (generated topologies are kinda specs)` };
 }
 
 /** 10 routers on one shared core segment, static routes to each router's node subnet. */
@@ -179,36 +286,103 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
   }
 }
 
-async function main(): Promise<void> {
-  const json = process.argv.includes("--json");
+/** The generated scenarios: static routing everywhere (addresses and routes are start-up steps). */
+const GENERATED: Record<string, () => TopologySpec> = {
+  "leaf-spine-18": () => leafSpine({ spines: 2, leaves: 4, perLeaf: 3 }),
+  "tree-40": () => tree({ depth: 3, fanout: 3 }),
+  "leaf-spine-50": () => leafSpine({ spines: 2, leaves: 6, perLeaf: 7 }),
+  "leaf-spine-200": () => leafSpine({ spines: 4, leaves: 14, perLeaf: 13 }),
+  "fat-tree-208": () => fatTree({ k: 8 }),
+};
+const ALL = ["live", "cluster", "data-center-bgp", "generated-50", ...Object.keys(GENERATED), "kind-real"];
+
+function chosen(): string[] {
   const onlyIdx = process.argv.indexOf("--only");
-  const only = onlyIdx > 0 ? process.argv[onlyIdx + 1] : undefined;
-  ensureTestEnv();
-  const parallelism = defaultParallelism();
+  const env = process.env["KINDA_BENCH_SCENARIOS"];
+  const list =
+    onlyIdx > 0
+      ? [process.argv[onlyIdx + 1]!]
+      : env
+        ? env
+            .split(",")
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : ALL;
+  const unknown = list.filter((x) => !ALL.includes(x) && !/^kind-real-\d+$/.test(x));
+  if (unknown.length) throw new Error(`unknown bench scenario ${unknown.join(", ")}; known: ${ALL.join(", ")}`);
+  return list;
+}
+
+function peersWanted(): string[] {
+  const peers = (process.env["KINDA_BENCH_PEERS"] ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+  for (const p of peers) if (!installed(p)) console.error(`bench: peer ${p} is not installed on this machine; it is left out`);
+  return peers.filter(installed);
+}
+
+async function runScenarios(names: string[], parallelism: number, peers: string[]): Promise<Row[]> {
+  const rows: Row[] = [];
   const gen = mkdtempSync(join(tmpdir(), "kinda-bench-lab-"));
   generatedLab(gen);
-  const rows: Row[] = [];
-  let clusterRow: ClusterRow | undefined;
-  const kindRows: KindRealRow[] = [];
-  let liveRow: LiveRow | undefined;
   try {
-    if (!only || only === "live") liveRow = await liveScenario(parallelism);
-    if (!only || only === "cluster") clusterRow = await clusterScenario(parallelism);
-    if (!only || only === "data-center-bgp") {
-      const labs = conformanceLabs();
-      if ("dir" in labs) rows.push(await scenario("data-center-bgp", resolve(labs.dir, "data-center-bgp"), parallelism));
-      else console.error(`bench: data-center-bgp skipped: ${labs.missing.replace(/npm run -s test:conformance$/, "npm run bench")}`);
-    }
-    if (!only || only === "generated-50") rows.push(await scenario("generated-50", gen, parallelism));
-    if (!only || only.startsWith("kind-real")) {
-      const missing = kindRealMissing();
-      const sizes = only && /^kind-real-\d+$/.test(only) ? [Number(only.slice(10))] : kindRealSizes();
-      if (missing) console.error(`bench: kind-real-N skipped: ${missing}`);
-      else for (const n of sizes) kindRows.push(await kindRealScenario(n));
+    for (const n of names) {
+      if (n === "cluster" || n === "live" || n.startsWith("kind-real")) continue;
+      if (n === "data-center-bgp") {
+        const labs = conformanceLabs();
+        if ("dir" in labs) rows.push(await scenario(n, { labDir: resolve(labs.dir, "data-center-bgp") }, parallelism, peers));
+        else console.error(`bench: data-center-bgp skipped: ${labs.missing.replace(/npm run -s test:conformance$/, "npm run bench")}`);
+      } else if (n === "generated-50") rows.push(await scenario(n, { labDir: gen }, parallelism, peers));
+      else rows.push(await scenario(n, { spec: GENERATED[n]!() }, parallelism, peers));
     }
   } finally {
     rmSync(gen, { recursive: true, force: true });
   }
+  return rows;
+}
+
+function printRows(rows: Row[], parallelism: number): void {
+  console.log(
+    `parallelism ${parallelism}; times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`,
+  );
+  console.log("scenario          devices  floor  ready  deploy  teardown  ready/floor  deploy/floor  teardown/deploy  ms/device  RSS MB");
+  for (const r of rows) {
+    console.log(
+      `${r.scenario.padEnd(17)} ${String(r.devices).padStart(7)}  ${r.floorSeconds.toFixed(2).padStart(5)}  ${r.readySeconds.toFixed(2).padStart(5)}  ${r.deploySeconds.toFixed(2).padStart(6)}  ${r.teardownSeconds.toFixed(2).padStart(8)}  ${r.readyOverFloor.toFixed(2).padStart(11)}  ${r.deployOverFloor.toFixed(2).padStart(12)}  ${r.teardownOverDeploy.toFixed(2).padStart(15)}  ${r.msPerDevice.toFixed(0).padStart(9)}  ${r.rssPeakMB.toFixed(0).padStart(6)}`,
+    );
+  }
+  console.log("phases, device-seconds summed over devices (share); start-up = the start-up runner: addresses, routes, scripts");
+  for (const r of rows) {
+    const all = PHASES.reduce((a, p) => a + r.phases[p], 0) || 1;
+    console.log(
+      `  ${r.scenario.padEnd(17)} ${PHASES.map((p) => `${p} ${r.phases[p].toFixed(1)} (${((100 * r.phases[p]) / all).toFixed(0)}%)`).join("  ")}`,
+    );
+  }
+  for (const r of rows)
+    for (const p of r.peers)
+      console.log(
+        p.note
+          ? `  peer ${p.tool} on ${r.scenario}: ${p.note}`
+          : `  peer ${p.tool} on ${r.scenario}: deploy ${p.deploySeconds!.toFixed(2)} s (kinda/peer ${(r.deploySeconds / p.deploySeconds!).toFixed(2)}), teardown ${p.teardownSeconds!.toFixed(2)} s (kinda/peer ${(r.teardownSeconds / p.teardownSeconds!).toFixed(2)})`,
+      );
+  console.log("targets: deploy/floor <= 1.20, ms/device flat from 18 to 200 devices, teardown/deploy <= 0.30, RSS < 150 MB at 200 devices");
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes("--json");
+  const names = chosen();
+  ensureTestEnv();
+  const parallelism = defaultParallelism();
+  const peers = peersWanted();
+  const liveRow = names.includes("live") ? await liveScenario(parallelism) : undefined;
+  const clusterRow = names.includes("cluster") ? await clusterScenario(parallelism) : undefined;
+  const rows = await runScenarios(names, parallelism, peers);
+  const kindRows: KindRealRow[] = [];
+  const kindSizes = names.flatMap((n) => (n === "kind-real" ? kindRealSizes() : /^kind-real-\d+$/.test(n) ? [Number(n.slice(10))] : []));
+  const missing = kindSizes.length ? kindRealMissing() : undefined;
+  if (missing) console.error(`bench: kind-real-N skipped: ${missing}`);
+  else for (const n of kindSizes) kindRows.push(await kindRealScenario(n));
   if (json) {
     console.log(
       JSON.stringify(
@@ -219,16 +393,7 @@ async function main(): Promise<void> {
     );
     return;
   }
-  console.log(
-    `parallelism ${parallelism}; times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`,
-  );
-  console.log("scenario          devices  floor  ready  deploy  teardown  ready/floor  deploy/floor  teardown/deploy");
-  for (const r of rows) {
-    console.log(
-      `${r.scenario.padEnd(17)} ${String(r.devices).padStart(7)}  ${r.floorSeconds.toFixed(2).padStart(5)}  ${r.readySeconds.toFixed(2).padStart(5)}  ${r.deploySeconds.toFixed(2).padStart(6)}  ${r.teardownSeconds.toFixed(2).padStart(8)}  ${r.readyOverFloor.toFixed(2).padStart(11)}  ${r.deployOverFloor.toFixed(2).padStart(12)}  ${r.teardownOverDeploy.toFixed(2).padStart(15)}`,
-    );
-  }
-  console.log("targets: deploy/floor <= 1.50, teardown/deploy <= 0.50");
+  printRows(rows, parallelism);
   if (clusterRow) {
     console.log(
       `cluster: ${clusterRow.nodes} fixture nodes on ${clusterRow.devices} devices: vxlan plumbing ${clusterRow.vxlanPlumbingSeconds.toFixed(2)} s (${clusterRow.vxlanPlanSize} operations; target <= 3 s); gre plan ${clusterRow.grePlanSize} operations`,

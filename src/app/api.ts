@@ -3,11 +3,11 @@ import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
 import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
-import { formatPlan, planLab } from "../plan/lab.js";
+import { formatPlan, planLab, type Plan } from "../plan/lab.js";
 import type { ExecResult, Runtime } from "../model/container.js";
 import type { LabState, StateStore } from "../state/store.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
-import { loadSource, resolveLabPath } from "../topology/source.js";
+import { loadSource, resolveLabPath, type LoadedSource } from "../topology/source.js";
 import { formatTopologyPlan, planTopology, upTopology } from "./topology.js";
 import type { ProviderLookup } from "../model/provider.js";
 import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
@@ -63,16 +63,23 @@ export async function dryRun(
     return formatTopologyPlan(t, formatPlan);
   }
   noNodeOptions(path, opts);
+  return formatPlan(planKathara(src, opts, store));
+}
+
+/** The plan of a Kathara lab source, named by --name or its folder. */
+function planKathara(
+  src: Extract<LoadedSource, { type: "kathara" }>,
+  opts: { name?: string; imageMap?: Record<string, string> },
+  store: StateStore,
+): Plan {
   const name = opts.name ?? src.defaultName;
-  return formatPlan(
-    planLab(src.lab, {
-      name,
-      imageMap: opts.imageMap ?? {},
-      sharedDir: store.sharedDir(name),
-      stageRoot: store.stageRoot(name),
-      source: src.path,
-    }),
-  );
+  return planLab(src.lab, {
+    name,
+    imageMap: opts.imageMap ?? {},
+    sharedDir: store.sharedDir(name),
+    stageRoot: store.stageRoot(name),
+    source: src.path,
+  });
 }
 
 export { formatPlan };
@@ -98,15 +105,7 @@ export async function up(path: string, opts: UpOptions = {}): Promise<DeployResu
     return h.network;
   }
   noNodeOptions(path, opts);
-  const name = opts.name ?? src.defaultName;
-  const plan = planLab(src.lab, {
-    name,
-    imageMap: opts.imageMap ?? {},
-    sharedDir: store.sharedDir(name),
-    stageRoot: store.stageRoot(name),
-    source: src.path,
-  });
-  return deploy(plan, {
+  return deploy(planKathara(src, opts, store), {
     runtime: opts.runtime ?? defaultRuntime(),
     kind: "kathara",
     imageMap: opts.imageMap ?? {},

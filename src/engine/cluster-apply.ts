@@ -4,7 +4,8 @@
  * by name prefix and rule comment, so removal works without any record.
  */
 import { runChecked, run } from "../net/exec.js";
-import { inNetns, ipBatch, ipBatchForce, type Netns } from "../net/ip.js";
+import { inNetns, ipBatch, type Netns } from "../net/ip.js";
+import { hostKernel } from "../net/kernel.js";
 import { deleteArgv, hasComment, rulesWithComment, saveWords, showArgv } from "../net/iptables.js";
 import { hostLinkPrefix, ruleComment } from "../core/names.js";
 import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
@@ -48,20 +49,20 @@ export async function applyClusterPlan(plan: ClusterPlan): Promise<void> {
 }
 
 /** Replays recorded inverses in one device: ip operations in one forced batch, then rule deletions. */
-async function undoInDevice(ns: Netns, lab: string, u: DeviceUndo | LegacyDeviceUndo): Promise<void> {
+async function undoInDevice(kernel: Kernel, ns: Netns, lab: string, u: DeviceUndo | LegacyDeviceUndo): Promise<void> {
   if ("ip" in u) {
     // a state written before typed operations: its lines are already the inverses
-    await ipBatchForce(ns, u.ip);
-    if (u.rules) await removeRules(ns, lab);
+    await kernel.ipBatchForce(ns, u.ip);
+    if (u.rules) await removeRules(ns, lab, kernel);
     return;
   }
-  await ipBatchForce(
+  await kernel.ipBatchForce(
     ns,
     u.undo.flatMap((o) => (o.op === "rule-delete" ? [] : [renderIp(o)])),
   );
   for (const o of u.undo) {
     // best effort: a rule someone removed already is not an error
-    if (o.op === "rule-delete") await run(inNetns(ns, ["iptables", "--wait", "-t", o.rule.table, ...ruleArgs(o.rule, "-D")]));
+    if (o.op === "rule-delete") await kernel.run(inNetns(ns, ["iptables", "--wait", "-t", o.rule.table, ...ruleArgs(o.rule, "-D")]));
   }
 }
 
@@ -70,11 +71,12 @@ export async function undoInDevices(
   lab: string,
   undo: readonly (DeviceUndo | LegacyDeviceUndo)[],
   pidOf: (device: string) => number | undefined,
+  kernel: Kernel = hostKernel,
 ): Promise<void> {
   await Promise.all(
     undo.map(async (u) => {
       const pid = pidOf(u.device);
-      if (pid) await undoInDevice({ pid }, lab, u);
+      if (pid) await undoInDevice(kernel, { pid }, lab, u);
     }),
   );
 }
@@ -85,18 +87,18 @@ export async function undoInDevices(
  * position just before it goes, since another lab may add or remove rules of the host meanwhile;
  * when one moved, the rules are read again.
  */
-export async function removeRules(ns: Netns, lab: string, exec: Kernel["run"] = run): Promise<number> {
+export async function removeRules(ns: Netns, lab: string, kernel: Pick<Kernel, "run"> = hostKernel): Promise<number> {
   const comment = ruleComment(lab);
   let removed = 0;
   for (let round = 0; round < 5; round++) {
-    const r = await exec(inNetns(ns, ["iptables-save"]));
+    const r = await kernel.run(inNetns(ns, ["iptables-save"]));
     if (r.exitCode !== 0) return removed;
     const rules = rulesWithComment(r.stdout, comment);
     if (!rules.length) return removed;
     for (const rule of rules) {
-      const now = await exec(inNetns(ns, ["iptables", ...showArgv(rule)]));
+      const now = await kernel.run(inNetns(ns, ["iptables", ...showArgv(rule)]));
       if (now.exitCode !== 0 || !hasComment(saveWords(now.stdout.trim()), comment)) break; // moved: read again
-      if ((await exec(inNetns(ns, ["iptables", ...deleteArgv(rule)]))).exitCode === 0) removed++;
+      if ((await kernel.run(inNetns(ns, ["iptables", ...deleteArgv(rule)]))).exitCode === 0) removed++;
     }
   }
   return removed;
@@ -106,14 +108,18 @@ export async function removeRules(ns: Netns, lab: string, exec: Kernel["run"] = 
  * Removes the lab's host-side links (by prefix, and those the state recorded, which an older
  * prefix may have named) and host iptables rules (by comment).
  */
-export async function removeHostSide(lab: string, recorded: readonly string[] = [], exec: Kernel["run"] = run): Promise<void> {
+export async function removeHostSide(
+  lab: string,
+  recorded: readonly string[] = [],
+  kernel: Pick<Kernel, "run"> = hostKernel,
+): Promise<void> {
   const prefix = hostLinkPrefix(lab);
-  const r = await exec(["ip", "-j", "link", "show"]);
+  const r = await kernel.run(["ip", "-j", "link", "show"]);
   if (r.exitCode === 0 && r.stdout.trim()) {
     const names = (JSON.parse(r.stdout) as { ifname: string }[])
       .map((l) => l.ifname)
       .filter((n) => n.startsWith(`${prefix}-`) || recorded.includes(n));
-    for (const n of names) await exec(["ip", "link", "delete", n]);
+    for (const n of names) await kernel.run(["ip", "link", "delete", n]);
   }
-  await removeRules({ host: true }, lab, exec);
+  await removeRules({ host: true }, lab, kernel);
 }

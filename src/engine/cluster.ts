@@ -15,6 +15,7 @@ import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import type { Route } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
+import { hostKernel } from "../net/kernel.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -459,15 +460,15 @@ export async function destroyCluster(
   const { store, runtime } = deps;
   const state = store.read(lab);
   const c = state?.cluster;
-  const kernel = deps.kernel;
-  await removeHostSide(lab, c?.hostLinks ?? [], kernel ? (argv, input) => kernel.run(argv, input) : undefined);
+  const kernel = deps.kernel ?? hostKernel;
+  await removeHostSide(lab, c?.hostLinks ?? [], kernel);
   if (c?.deviceUndo?.length && !deps.labGoing) {
     const pids = new Map<string, number>();
     for (const d of state?.devices ?? []) {
       const info = await runtime.inspect(d.container);
       if (info?.running) pids.set(d.name, info.pid);
     }
-    await undoInDevices(lab, c.deviceUndo, (d) => pids.get(d));
+    await undoInDevices(lab, c.deviceUndo, (d) => pids.get(d), kernel);
   }
   if (!c) return; // no cluster recorded: nothing of a provider's is kinda's to delete
   // the given provider only if it is the one that made the recorded cluster

@@ -53,7 +53,11 @@ export interface DeployOptions {
   kernel?: Kernel;
   /** PATH in which the host programs must be (default: the process's). */
   hostPath?: string;
+  /** Told each engine step's device, name and span (performance.now() ms): the bench's phase split. */
+  onStep?: StepListener;
 }
+
+export type StepListener = (device: string, step: string, startMs: number, endMs: number) => void;
 
 export interface DeployResult {
   state: LabState;
@@ -67,14 +71,16 @@ export interface DeployResult {
 
 const TRACE = process.env["KINDA_TRACE"] === "1";
 let traceT0 = performance.now();
-/** KINDA_TRACE=1: one line per engine step with its start and duration (for tuning). */
-async function traced<T>(what: string, f: () => Promise<T>): Promise<T> {
-  if (!TRACE) return f();
+/** KINDA_TRACE=1: one line per engine step with its start and duration (for tuning); spans to onStep. */
+async function traced<T>(device: string, step: string, f: () => Promise<T>, onStep?: StepListener): Promise<T> {
+  if (!TRACE && !onStep) return f();
   const t = performance.now();
   try {
     return await f();
   } finally {
-    process.stderr.write(`trace ${((t - traceT0) / 1000).toFixed(3)} +${((performance.now() - t) / 1000).toFixed(3)} ${what}\n`);
+    const end = performance.now();
+    onStep?.(device, step, t, end);
+    if (TRACE) process.stderr.write(`trace ${((t - traceT0) / 1000).toFixed(3)} +${((end - t) / 1000).toFixed(3)} ${device} ${step}\n`);
   }
 }
 
@@ -208,18 +214,21 @@ export async function startDevice(
   runtime: Runtime,
   pool: <T>(f: () => Promise<T>) => Promise<T>,
   created: (id: string) => void = () => undefined,
+  with_: { kernel?: Kernel; onStep?: StepListener } = {},
 ): Promise<string> {
-  const id = await pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
+  const { kernel = hostKernel, onStep } = with_;
+  const id = await pool(() => traced(dev.name, "create", () => runtime.create(containerSpec(dev)), onStep));
   created(id);
-  const info = await pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
+  const info = await pool(() => traced(dev.name, "start", () => runtime.start(id), onStep));
   if (!info.running || info.pid <= 0)
     throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
-  await traced(`${dev.name} links`, async () => {
-    await hostKernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-    await hostKernel.ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-    await hostKernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
-  });
-  await traced(`${dev.name} services`, () => runServices(runtime, id, dev, "network"));
+  const links = async () => {
+    await kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+    await kernel.ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+    await kernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+  };
+  await traced(dev.name, "links", links, onStep);
+  await traced(dev.name, "services", () => runServices(runtime, id, dev, "network"), onStep);
   return id;
 }
 
@@ -249,18 +258,11 @@ async function bringUp(
   try {
     await Promise.all(dev.dependsOn.map((n) => ready.get(n)!.promise));
     r.checkAbort();
-    const id = await r.pool(() => traced(`${dev.name} create`, () => runtime.create(containerSpec(dev))));
-    r.byName.get(dev.name)!.containerId = id;
-    r.checkAbort();
-    const info = await r.pool(() => traced(`${dev.name} start`, () => runtime.start(id)));
-    if (!info.running || info.pid <= 0)
-      throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
-    await traced(`${dev.name} links`, async () => {
-      await r.kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-      await r.kernel.ipBatch({ name: r.plan.netns }, deviceLinkBatch(dev, info.pid));
-      await r.kernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
-    });
-    await traced(`${dev.name} services`, () => runServices(runtime, id, dev, "network"));
+    const created = (id: string) => {
+      r.byName.get(dev.name)!.containerId = id;
+      r.checkAbort();
+    };
+    await startDevice(r.plan, dev, runtime, r.pool, created, { kernel: r.kernel, ...(r.opts.onStep ? { onStep: r.opts.onStep } : {}) });
     onUp();
     me.resolve();
   } catch (e) {
@@ -291,12 +293,16 @@ async function startDevices(r: DeviceRun, rep: Reporter): Promise<{ failedDevice
       return;
     }
     const logPath = opts.store.logPath(plan.lab, dev.name);
-    const res = await traced(`${dev.name} startup`, () =>
-      runStartupSteps(opts.runtime, ds.containerId!, dev, {
-        logPath,
-        defaultTimeoutMs: r.defaultTimeoutMs,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      }),
+    const res = await traced(
+      dev.name,
+      "startup",
+      () =>
+        runStartupSteps(opts.runtime, ds.containerId!, dev, {
+          logPath,
+          defaultTimeoutMs: r.defaultTimeoutMs,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        }),
+      opts.onStep,
     );
     ds.startup = res;
     if (res.status === "failed") failedDevices.push(dev.name);
@@ -465,7 +471,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
     }
   } else {
-    await removeHostSide(name, [], (argv, input) => kernel.run(argv, input));
+    await removeHostSide(name, [], kernel);
   }
   const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
 

@@ -17,6 +17,8 @@ export interface Kernel {
   netnsDelete(name: string): Promise<void>;
   /** Applies the lines in one process; throws with the failing line. */
   ipBatch(ns: Netns, lines: readonly string[]): Promise<void>;
+  /** Applies the lines in one process, going on past failing ones (undo); the stderr text. */
+  ipBatchForce(ns: Netns, lines: readonly string[]): Promise<string>;
   /** Runs argv (never a shell string); the result whatever the exit code. */
   run(argv: readonly string[], input?: string): Promise<CommandResult>;
 }

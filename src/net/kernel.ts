@@ -1,6 +1,6 @@
 /** The host's kernel behind the engine's Kernel interface (model/kernel.ts). */
 import type { Kernel } from "../model/kernel.js";
 import { run } from "./exec.js";
-import { ipBatch, netnsAdd, netnsDelete, netnsExists } from "./ip.js";
+import { ipBatch, ipBatchForce, netnsAdd, netnsDelete, netnsExists } from "./ip.js";
 
-export const hostKernel: Kernel = { netnsExists, netnsAdd, netnsDelete, ipBatch, run };
+export const hostKernel: Kernel = { netnsExists, netnsAdd, netnsDelete, ipBatch, ipBatchForce, run };

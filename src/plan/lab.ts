@@ -2,12 +2,13 @@
  * The plan: from a Lab plus options, every container, bridge, veth and start-up step to create,
  * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
  */
+import { execSteps } from "./exec-steps.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import type { Device, DeviceRole, Lab, LabShaping, LabWarning, ServiceStep } from "../model/lab.js";
+import type { Device, DeviceRole, Lab, LabShaping, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
 import { describeShaping, shapingProblems } from "../core/tc.js";
 import { resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
-import type { BindMount, ContainerSpec } from "../model/container.js";
+import type { BindMount } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
   LABEL_DEVICE,
@@ -66,10 +67,31 @@ export interface StartupStep {
   from: { path: string } | { text: string };
 }
 
-/** A device: the container to create (the runtime's ContainerSpec fields) plus kinda's own. */
-export interface DevicePlan extends Omit<ContainerSpec, "name"> {
+/**
+ * A device: its container's settings and kinda's own. Its own type, not the runtime's
+ * ContainerSpec: engine/lab.ts containerSpec() says which of these the runtime gets.
+ */
+export interface DevicePlan {
   name: string;
+  /** Container name. */
   container: string;
+  image: string;
+  hostname: string;
+  labels: Record<string, string>;
+  env: string[];
+  sysctls: Record<string, string>;
+  capAdd: string[];
+  privileged: boolean;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  ports: PortSpec[];
+  network: "none" | "bridge";
+  mounts: BindMount[];
+  ulimits: Ulimit[];
+  entrypoint?: string[];
+  cmd?: string[];
+  /** Host device files passed in at the same path. */
+  devices?: string[];
   /** What the lab asked for; `image` is after substitution. */
   requestedImage: string;
   shell: string;
@@ -225,7 +247,9 @@ function deviceSteps(lab: Lab, dev: Device, kathara: boolean): { startup: Startu
   const startup: StartupStep[] = [];
   if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup }, true);
   if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup }, true);
-  dev.exec.forEach((command, i) => step(startup, `exec-${i}`, { text: command + "\n" }, false));
+  // Kathara logs each exec command as its own `++ CMD` line, so its labs keep one step per command
+  const execs = kathara ? dev.exec.map((c, i) => ({ label: `exec-${i}`, text: c + "\n" })) : execSteps(dev.exec);
+  for (const e of execs) step(startup, e.label, { text: e.text }, false);
   const shutdown: StartupStep[] = [];
   if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown }, true);
   if (lab.sharedShutdown) step(shutdown, "shared.shutdown", { path: lab.sharedShutdown }, true);

@@ -223,11 +223,16 @@ export class StateStore {
 
   /** Writes a lab's state (creating it when there is none). */
   write(state: LabState): void {
+    atomicWrite(this.prepare(state), JSON.stringify(state, null, 2) + "\n");
+  }
+
+  /** Makes the lab's folders, stamps the state; the path of its state file. */
+  private prepare(state: LabState): string {
     this.ensureRoot();
     const dir = this.labDir(state.name);
     mkdirPrivate(join(dir, "logs"));
     state.updatedAt = new Date().toISOString();
-    atomicWrite(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n");
+    return join(dir, "state.json");
   }
 
   /**
@@ -250,13 +255,10 @@ export class StateStore {
    * once, one gets the name and the other an error, before it created anything.
    */
   claim(state: LabState): void {
-    this.ensureRoot();
-    const dir = this.labDir(state.name);
-    mkdirPrivate(join(dir, "logs"));
-    state.updatedAt = new Date().toISOString();
+    const file = this.prepare(state);
     state.claimId ??= randomBytes(8).toString("hex");
     try {
-      atomicWrite(join(dir, "state.json"), JSON.stringify(state, null, 2) + "\n", { exclusive: true });
+      atomicWrite(file, JSON.stringify(state, null, 2) + "\n", { exclusive: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       throw new KindaError(`a lab named ${state.name} already exists on this machine (another process is deploying it)`, {

@@ -6,8 +6,9 @@
  * the YAML loader, or names for the API).
  */
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
-import { addressRange, contains, hostOf, isCidr, isIpv4Cidr, networkOf } from "../core/addr.js";
-import { DEFAULT_IMAGE, DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
+import { hostOf, isCidr, isIpv4Cidr, networkOf } from "../core/addr.js";
+import { AddressOwners, Subnets, clusterRanges, outsideFirstSubnet, rangeClashes } from "../core/addrcheck.js";
+import { DEFAULT_IMAGE, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
 import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
@@ -71,32 +72,22 @@ export interface AddressBook {
 }
 
 function addressBook(add: (path: SpecPath, message: string) => void): AddressBook {
-  const seen = new Map<string, string>();
-  const subnets: { range: ReturnType<typeof addressRange>; path: SpecPath }[] = [];
+  const owners = new AddressOwners();
+  const subnets = new Subnets<SpecPath>();
   return {
     address(path, addr) {
       if (!isCidr(addr)) return add(path, `${JSON.stringify(addr)} is not an address with a prefix length`);
-      for (const [r, what] of [
-        [DEFAULT_POD_CIDR, "the pod range"],
-        [DEFAULT_TUNNEL_CIDR, "the tunnel range"],
-      ] as const) {
-        if (contains(r, addr)) add(path, `${addr} is inside ${what} ${r}`);
-      }
-      const prev = seen.get(hostOf(addr));
+      for (const m of rangeClashes(addr, clusterRanges())) add(path, m);
       const here = `${path[0]}[${path[1]}].${path.slice(2).join(".")}`.replace(/\.(\d+)/g, "[$1]");
+      const prev = owners.claim(addr, here);
       if (prev) add(path, `address ${hostOf(addr)} is already used at ${prev}`);
-      seen.set(hostOf(addr), here);
     },
     subnet(owner, path, addrs) {
       if (!addrs.every(isCidr)) return;
-      const net = networkOf(addrs[0]!);
-      const odd = addrs.find((a) => networkOf(a) !== net);
+      const odd = outsideFirstSubnet(addrs);
       if (odd) return add(path, `${addrs.length === 2 ? addrs.join(" and ") : `${odd} and ${addrs[0]}`} are not in one subnet`);
-      // ranges as numbers: a generated fat tree has hundreds of subnets to compare pairwise
-      const range = addressRange(net);
-      const clash = subnets.find((s) => s.range.family === range.family && s.range.first <= range.last && range.first <= s.range.last);
-      if (clash) add(path, `subnet ${net} overlaps the subnet of ${clash.path.join(".")}`);
-      subnets.push({ range, path: owner });
+      const clash = subnets.add(addrs[0]!, owner);
+      if (clash) add(path, `subnet ${networkOf(addrs[0]!)} overlaps the subnet of ${clash.join(".")}`);
     },
   };
 }

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { TopologyError, type Issue } from "../../src/core/errors.js";
 import { parseLabConf, parseLabDep } from "../../src/topology/kathara.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
-import { compileSpec } from "../../src/topology/compile.js";
+import { compileTopology as compileSpec } from "../../src/app/topology.js"; // with the static router bound, as users get it
 import { planLab } from "../../src/plan/lab.js";
 
 const SECONDS = Number(process.env["KINDA_FUZZ_SECONDS"] ?? 60);

@@ -67,10 +67,22 @@ export class MemoryRuntime implements Runtime {
   }
 }
 
+/** The namespace an argv runs in (as net/ip.ts inNetns wrote it) and the command it runs there. */
+function splitNetns(argv: readonly string[]): { ns: Netns; cmd: readonly string[] } {
+  if (argv[0] === "nsenter") return { ns: { pid: Number(argv[2]) }, cmd: argv.slice(4) };
+  if (argv[0] === "ip" && argv[1] === "netns" && argv[2] === "exec") return { ns: { name: argv[3]! }, cmd: argv.slice(4) };
+  return { ns: { host: true }, cmd: argv };
+}
+
+const ok = (stdout = ""): CommandResult => ({ stdout, stderr: "", exitCode: 0 });
+const failed: CommandResult = { stdout: "", stderr: "no such rule", exitCode: 1 };
+
 export class MemoryKernel implements Kernel {
   readonly namespaces = new Set<string>();
-  readonly batches: { ns: Netns; lines: readonly string[] }[] = [];
+  readonly batches: { ns: Netns; lines: readonly string[]; force?: true }[] = [];
   readonly commands: string[][] = [];
+  /** iptables rules per namespace (key: rulesKey), each `-A CHAIN ...` under its table, in chain order. */
+  private readonly rules = new Map<string, { table: string; line: string }[]>();
 
   netnsExists(name: string): boolean {
     return this.namespaces.has(name);
@@ -86,13 +98,59 @@ export class MemoryKernel implements Kernel {
     if ("name" in ns && !this.namespaces.has(ns.name)) throw new Error(`no netns ${ns.name}`);
     this.batches.push({ ns, lines });
   }
-  /** The host's links and rules: none of the lab's (`ip -j link show`, `iptables-save`). */
+  async ipBatchForce(ns: Netns, lines: readonly string[]): Promise<string> {
+    this.batches.push({ ns, lines, force: true });
+    return "";
+  }
+  /**
+   * The host's links: none of the lab's (`ip -j link show`). iptables-save, `iptables -S CHAIN N`
+   * and `iptables -D` (by position or by rule) act on the rules given with addRule.
+   */
   async run(argv: readonly string[]): Promise<CommandResult> {
     this.commands.push([...argv]);
-    return { stdout: argv.includes("-j") ? "[]" : "", stderr: "", exitCode: 0 };
+    const { ns, cmd } = splitNetns(argv);
+    if (cmd[0] === "iptables-save") return ok(this.save(ns));
+    if (cmd[0] === "iptables") return this.iptables(ns, cmd.slice(1));
+    return ok(argv.includes("-j") ? "[]" : "");
+  }
+  addRule(ns: Netns, table: string, line: string): void {
+    this.rulesIn(ns).push({ table, line });
+  }
+  /** Rules left in a namespace, as `TABLE -A CHAIN ...`. */
+  rulesLeft(ns: Netns): string[] {
+    return this.rulesIn(ns).map((r) => `${r.table} ${r.line}`);
   }
   /** Lines given for one namespace, in order. */
-  linesIn(ns: Netns): string[] {
-    return this.batches.filter((b) => JSON.stringify(b.ns) === JSON.stringify(ns)).flatMap((b) => b.lines);
+  linesIn(ns: Netns, force = false): string[] {
+    return this.batches.filter((b) => JSON.stringify(b.ns) === JSON.stringify(ns) && !!b.force === force).flatMap((b) => b.lines);
+  }
+  private rulesIn(ns: Netns): { table: string; line: string }[] {
+    const key = JSON.stringify(ns);
+    if (!this.rules.has(key)) this.rules.set(key, []);
+    return this.rules.get(key)!;
+  }
+  private save(ns: Netns): string {
+    const tables = [...new Set(this.rulesIn(ns).map((r) => r.table))];
+    return tables
+      .map(
+        (t) =>
+          `*${t}\n${this.rulesIn(ns)
+            .filter((r) => r.table === t)
+            .map((r) => r.line)
+            .join("\n")}\nCOMMIT\n`,
+      )
+      .join("");
+  }
+  /** `--wait -t TABLE -S|-D CHAIN (N | rule...)` */
+  private iptables(ns: Netns, args: readonly string[]): CommandResult {
+    const [, , table, action, chain, ...rest] = args;
+    const all = this.rulesIn(ns);
+    const inChain = all.filter((r) => r.table === table && r.line.startsWith(`-A ${chain} `));
+    const byNumber = rest.length === 1 && /^\d+$/.test(rest[0]!);
+    const rule = byNumber ? inChain[Number(rest[0]) - 1] : inChain.find((r) => r.line === ["-A", chain, ...rest].join(" "));
+    if (!rule) return failed;
+    if (action === "-S") return ok(`${rule.line}\n`);
+    all.splice(all.indexOf(rule), 1);
+    return ok();
   }
 }

@@ -1,6 +1,7 @@
 /** Checks requested node links and cluster options against each other and the known ranges; all problems at once. */
 import type { Issue } from "../../core/errors.js";
 import { contains, hostOf, isCidr, isIp, isIpv4Cidr, macProblem, networkOf, overlaps, prefixLength } from "../../core/addr.js";
+import { AddressOwners, clusterRanges, inOneSubnet, rangeClashes, type Range } from "../../core/addrcheck.js";
 import { DEFAULT_POD_CIDR, DEFAULT_TUNNEL_CIDR } from "../../core/defaults.js";
 import { LOAD_BALANCER, type ClusterOptions, type NodeLink, type TrafficControl } from "../../model/cluster.js";
 import { shapingProblems } from "../../core/tc.js";
@@ -18,7 +19,6 @@ export type ValidateLinksInput = Omit<ClusterPlanInput, "nodes" | "devices" | "l
   podCidrs?: string[];
 };
 
-type Range = [cidr: string, what: string];
 type Bad = (message: string) => void;
 
 /** The pod and tunnel ranges' own problems; returns the well-formed ranges links must stay out of. */
@@ -45,10 +45,7 @@ function rangeIssues(input: ValidateLinksInput, issues: Issue[]): Range[] {
       });
     }
   }
-  const ranges: Range[] = [
-    [podCidr, "the pod range"],
-    [tunnel, "the tunnel range"],
-  ];
+  const ranges: Range[] = clusterRanges(podCidr, tunnel);
   for (const p of input.podCidrs ?? []) ranges.push([p, "a node's pod range"]);
   if (input.providerCidr) ranges.push([input.providerCidr, "the Kind network"]);
   return ranges.filter(([r]) => isCidr(r));
@@ -85,7 +82,7 @@ function gatewayIssues(l: NodeLink, bad: Bad): void {
 }
 
 /** The link's addresses: well-formed IPv4, outside the cluster's ranges, unused, in one subnet. */
-function addressIssues(l: NodeLink, i: number, ranges: readonly Range[], seen: Map<string, string>, bad: Bad): void {
+function addressIssues(l: NodeLink, i: number, ranges: readonly Range[], owners: AddressOwners, bad: Bad): void {
   for (const [k, v] of [
     ["nodeAddress", l.nodeAddress],
     ["deviceAddress", l.deviceAddress],
@@ -99,19 +96,13 @@ function addressIssues(l: NodeLink, i: number, ranges: readonly Range[], seen: M
       bad(`${k} ${v} is not IPv4 (a node's link carries IPv4 routes and tunnels)`);
       continue;
     }
-    for (const [r, what] of ranges) if (contains(r, v)) bad(`${k} ${v} is inside ${what} ${r}`);
+    for (const m of rangeClashes(v, ranges)) bad(`${k} ${m}`);
     // several nodes on one device bridge share the bridge's address
     const owner = k === "deviceAddress" && l.deviceBridge ? `${l.device}/${l.deviceBridge}` : `links[${i}].${k}`;
-    const prev = seen.get(hostOf(v));
-    if (prev && prev !== owner) bad(`${k} ${hostOf(v)} is already used by ${prev}`);
-    seen.set(hostOf(v), owner);
+    const prev = owners.claim(v, owner);
+    if (prev) bad(`${k} ${hostOf(v)} is already used by ${prev}`);
   }
-  if (
-    l.deviceAddress &&
-    isIpv4Cidr(l.nodeAddress) &&
-    isIpv4Cidr(l.deviceAddress) &&
-    !overlaps(networkOf(l.nodeAddress), networkOf(l.deviceAddress))
-  ) {
+  if (l.deviceAddress && isIpv4Cidr(l.nodeAddress) && isIpv4Cidr(l.deviceAddress) && !inOneSubnet(l.nodeAddress, l.deviceAddress)) {
     bad(`nodeAddress ${l.nodeAddress} and deviceAddress ${l.deviceAddress} are not in one subnet`);
   }
 }
@@ -165,7 +156,7 @@ function hostConnectionIssues(input: ValidateLinksInput, issues: Issue[]): void 
       if (!isCidr(v))
         issues.push({ field, message: `${k} ${JSON.stringify(v)} is not an address with a prefix length (e.g. 192.168.100.1/30)` });
     }
-    if (isCidr(hc.hostAddress) && isCidr(hc.deviceAddress) && !overlaps(networkOf(hc.hostAddress), networkOf(hc.deviceAddress)))
+    if (isCidr(hc.hostAddress) && isCidr(hc.deviceAddress) && !inOneSubnet(hc.hostAddress, hc.deviceAddress))
       issues.push({ field, message: `hostAddress ${hc.hostAddress} and deviceAddress ${hc.deviceAddress} are not in one subnet` });
     (hc.routes ?? []).forEach((r, k) => {
       if (!isCidr(r)) issues.push({ field, message: `routes[${k}] ${JSON.stringify(r)} is not a CIDR` });
@@ -205,7 +196,7 @@ export function validateLinks(input: ValidateLinksInput): Issue[] {
   const issues: Issue[] = [];
   // the ranges' own problems first: only well-formed ones are compared with the links below
   const ranges = rangeIssues(input, issues);
-  const seen = new Map<string, string>();
+  const owners = new AddressOwners();
   const linked = new Set<string>();
   input.links.forEach((l, i) => {
     const bad: Bad = (message) => issues.push({ field: `links[${i}] (${l.node} -> ${l.device ?? `domain ${l.domain}`})`, message });
@@ -214,7 +205,7 @@ export function validateLinks(input: ValidateLinksInput): Issue[] {
     if (linked.has(l.node))
       bad(`${l.node === LOAD_BALANCER ? "the load balancer" : `node ${l.node}`} is linked twice; it has one link into the network`);
     linked.add(l.node);
-    addressIssues(l, i, ranges, seen, bad);
+    addressIssues(l, i, ranges, owners, bad);
     interfaceIssues(l, bad);
   });
   optionIssues(input, ranges, issues);
