@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT, CONFORMANCE_DIR, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
 import { assertNothingLeft, eventually, hostLinks, kinda, kindaOk, kindaSpawn, ping, stateDir } from "../support/kinda.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
@@ -164,27 +164,6 @@ describe("run-time changes on a static-routing lab (h1 -lan1- r1 -core- r2 -lan2
       assert.match(await kindaOk("exec", "--lab", LAB, "h1", "--", "ping", "-c", "1", "10.2.0.10"), /time=(5\d|[6-9]\d|1\d\d)/);
       await kindaOk("link", LAB, "r1--r2", "--clear");
     }
-  });
-});
-
-describe("a cut with FRR (OSPF, single area)", () => {
-  const FRR = "lvospf";
-  it("bb0's cut interface keeps its address and routes; after up, bb0 reaches C directly and OSPF routes return", async () => {
-    await kindaOk("up", join(CONFORMANCE_DIR, "ospf_frr-singlearea"), "--name", FRR, ...IMAGE_MAP_ARGS);
-    try {
-      const reach = (a: string) => kinda("exec", "--lab", FRR, "bb0", "--", "ping", "-c1", "-W1", a).then((r) => r.code === 0);
-      await eventually("OSPF converged: bb0 reaches bb3 on B", 180, () => reach("10.0.1.2"));
-      await kindaOk("link", FRR, "bb0:eth1", "down");
-      await eventually("bb0 no longer reaches bb3 on C through its cut interface", 30, async () => !(await reach("10.0.2.2")));
-      const addr = await kindaOk("exec", "--lab", FRR, "bb0", "--", "ip", "-br", "addr", "show", "eth1");
-      assert.match(addr, /10\.0\.2\.3\/24/, "the cut left bb0's address in place");
-      await kindaOk("link", FRR, "bb0:eth1", "up");
-      await eventually("bb0 reaches bb3 on C again", 60, () => reach("10.0.2.2"));
-      await eventually("bb0 reaches bb3 on B again (OSPF)", 120, () => reach("10.0.1.2"));
-    } finally {
-      await kindaOk("down", FRR);
-    }
-    await assertNothingLeft(FRR, linksBefore);
   });
 });
 

@@ -93,9 +93,11 @@ describe("no local user gains root or reads private files through kinda", () => 
     const name = "t-sec-setuid";
     await ok("up", d, "--name", name, ...IMAGE_MAP_ARGS);
     try {
-      const staged = join(stateDir, "labs", name, "devices", "a", "root", "usr", "local", "bin", "x");
+      // a Kathara lab's device folder is staged as its /hostlab/a (Kathara's layout, copied over / at start)
+      const folder = join(stateDir, "labs", name, "devices", "a", "hostlab", "a");
+      const staged = join(folder, "usr", "local", "bin", "x");
       assert.equal(statSync(staged).mode & 0o7777, 0o755, "no setuid bit on the staged copy");
-      assert.equal(statSync(join(stateDir, "labs", name, "devices", "a", "root", "open")).mode & 0o777, 0o775);
+      assert.equal(statSync(join(folder, "open")).mode & 0o777, 0o775);
       assert.equal(statSync(stateDir).mode & 0o777, 0o700, "the state root is root's only");
       const run = asNobody([staged]);
       assert.notEqual(run.code, 0, run.out);
@@ -133,8 +135,9 @@ describe("no local user gains root or reads private files through kinda", () => 
     const name = "t-sec-private";
     await ok("up", d, "--name", name, ...IMAGE_MAP_ARGS);
     try {
-      const staged = join(stateDir, "labs", name, "devices", "a", "steps", "000-a.startup");
-      assert.equal(statSync(staged).mode & 0o777, 0o600);
+      const staged = join(stateDir, "labs", name, "devices", "a", "hostlab", "a.startup"); // /hostlab/a.startup, as Kathara
+      // private stays private: no bit for group or others (Kathara's /hostlab copy is the owner's to run)
+      assert.equal(statSync(staged).mode & 0o077, 0, `staged mode ${(statSync(staged).mode & 0o777).toString(8)}`);
       const log = join(stateDir, "labs", name, "logs", "a.startup.log");
       assert.equal(statSync(log).mode & 0o777, 0o600);
       assert.match(readFileSync(log, "utf8"), /the private start-up ran/);
