@@ -44,7 +44,7 @@ const TRUE_WORDS = new Set(["true", "yes", "on", "1"]);
 const FALSE_WORDS = new Set(["false", "no", "off", "0"]);
 
 /** Options kinda accepts and what it does with them. */
-const KNOWN_OPTIONS = new Set([
+export const KNOWN_OPTIONS = new Set([
   "image",
   "mem",
   "cpus",

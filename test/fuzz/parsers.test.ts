@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { TopologyError, type Issue } from "../../src/core/errors.js";
-import { parseLabConf, parseLabDep } from "../../src/topology/kathara.js";
+import { KNOWN_OPTIONS, parseLabConf, parseLabDep } from "../../src/topology/kathara.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
 import { compileTopology as compileSpec } from "../../src/app/topology.js"; // with the static router bound, as users get it
 import { planLab } from "../../src/plan/lab.js";
@@ -46,31 +46,8 @@ function acceptOrLocate<T>(f: () => T): T | undefined {
 }
 
 const NAMES = ["a", "r1", "pc_2", "shared", "_test", "A", "r-1", "x".repeat(31), "ä", ""];
-const OPTIONS = [
-  "0",
-  "1",
-  "2",
-  "9",
-  "image",
-  "mem",
-  "cpus",
-  "port",
-  "bridged",
-  "exec",
-  "sysctl",
-  "env",
-  "ulimit",
-  "ipv6",
-  "shell",
-  "privileged",
-  "entrypoint",
-  "args",
-  "volume",
-  "num_terms",
-  "startup_timeout",
-  "bogus",
-  "",
-];
+// interface numbers, every option the parser knows (its own list, so a new option is fuzzed too), and unknown ones
+const OPTIONS = ["0", "1", "2", "9", ...KNOWN_OPTIONS, "bogus", ""];
 const VALUES = [
   "A",
   "B/00:11:22:33:44:55",

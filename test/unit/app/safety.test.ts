@@ -18,6 +18,7 @@ import type { ContainerInfo, Runtime } from "../../../src/model/container.js";
 import { StateStore, type LabState } from "../../../src/state/store.js";
 import { deleteArgv, rulesWithComment, saveWords } from "../../../src/net/iptables.js";
 import { ROOT } from "../../support/env.js";
+import { labState } from "../../support/state.js";
 
 function tmp(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `kinda-safety-${prefix}-`));
@@ -44,20 +45,7 @@ function issuesOf(f: () => unknown): TopologyError["issues"] {
 }
 
 function state(name: string, source?: string): LabState {
-  const now = new Date().toISOString();
-  return {
-    version: 1,
-    name,
-    kind: "kathara",
-    netns: `kinda-${name}`,
-    phase: "up",
-    createdAt: now,
-    updatedAt: now,
-    devices: [],
-    domains: [],
-    warnings: [],
-    ...(source ? { source } : {}),
-  };
+  return labState(name, { phase: "up", ...(source ? { source } : {}) });
 }
 
 describe("symbolic links in a lab directory", () => {

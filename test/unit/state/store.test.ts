@@ -7,23 +7,8 @@ import { describe, it } from "node:test";
 import type { DeviceFacts } from "../../../src/model/cluster.js";
 import { fakeNodes, findStep } from "../../support/facts.js";
 import { formatDeviceUndo, planCluster } from "../../../src/plan/cluster.js";
-import { StateStore, type LabState } from "../../../src/state/store.js";
-
-function labState(name: string): LabState {
-  const now = new Date().toISOString();
-  return {
-    version: 1,
-    name,
-    kind: "kathara",
-    netns: `kinda-${name}`,
-    phase: "deploying",
-    createdAt: now,
-    updatedAt: now,
-    devices: [],
-    domains: [],
-    warnings: [],
-  };
-}
+import { StateStore } from "../../../src/state/store.js";
+import { labState } from "../../support/state.js";
 
 describe("state store", () => {
   it("refuses names that are not lab names before touching the disk", () => {
