@@ -158,10 +158,19 @@ function topologyGraph(spec: TopologySpec, vertices: string[]): { g: RouteGraph;
     vertices,
     edges.map((e) => e.edge),
   );
-  // parsed once: the plan asks for them per device and destination
-  const hosts = edges.map((e) => e.addresses.map((a) => (a ? hostOf(a) : "")));
+  // parsed once, when first asked (the plan asks per device and destination); never for the graph
+  // alone: validation asks for its parts before it has refused malformed addresses
+  const hosts = new Map<number, string[]>();
+  const hostsOf = (id: number) =>
+    hosts.get(id) ??
+    hosts
+      .set(
+        id,
+        edges[id]!.addresses.map((a) => (a ? hostOf(a) : "")),
+      )
+      .get(id)!;
   /** The address of `end` on the link (or segment) of edge `e`. */
-  const addrAt = (e: Edge, end: string) => hosts[e.id]![e.a === end ? 0 : 1]!;
+  const addrAt = (e: Edge, end: string) => hostsOf(e.id)[e.a === end ? 0 : 1]!;
   return { g, addrAt };
 }
 

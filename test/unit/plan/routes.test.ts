@@ -83,3 +83,20 @@ describe("shortest paths for static routing", () => {
     assert.equal(renderIp(inverseOf(routeReplace({ dst: "10.244.3.0/24", via: "10.0.0.1" }))!), "route del 10.244.3.0/24 via 10.0.0.1");
   });
 });
+
+describe("static routing on malformed input", () => {
+  it("an address that does not parse is refused at its place, not thrown by the route graph (found by the fuzzer)", async () => {
+    const { compileTopology } = await import("../../../src/app/topology.js");
+    const { TopologyError } = await import("../../../src/core/errors.js");
+    const spec = {
+      name: "t",
+      routing: "static" as const,
+      devices: [],
+      links: [{ endpoints: ["r1", "r1"] as [string, string], addresses: ["10.0.1.1/24", "300.1.1.1/24"] as [string, string] }],
+    };
+    assert.throws(
+      () => compileTopology(spec),
+      (e: unknown) => e instanceof TopologyError && e.issues.some((i) => /300\.1\.1\.1/.test(i.message)),
+    );
+  });
+});
