@@ -36,6 +36,26 @@ export interface DeviceSpec {
   flows?: string[];
 }
 
+/**
+ * A smart NIC on a Kubernetes node's link: a data plane between the node and its device, run in
+ * a container that shares the node's network namespace. Open vSwitch (`kind: ovs`: a bridge over
+ * the NIC's two ports, NORMAL or a controller, `flows`) or BMv2 (`kind: p4`: `program`, `p4info`,
+ * `cli` table entries, `grpc` for simple_switch_grpc). The fields mean what they mean for
+ * ovs-switch and p4-switch devices.
+ */
+export interface NicSpec {
+  kind: "ovs" | "p4";
+  /** Default: kathara/sdn (ovs), kathara/p4 (p4). */
+  image?: string;
+  controller?: string;
+  flows?: string[];
+  program?: string;
+  p4info?: string;
+  cli?: string[];
+  /** P4: run simple_switch_grpc with P4Runtime on port 9559 of the node's namespace. */
+  grpc?: boolean;
+}
+
 export type LinkTc = TrafficControl | { a?: TrafficControl; b?: TrafficControl };
 
 /** Per direction: [from endpoints[0], from endpoints[1]]. */
@@ -62,6 +82,8 @@ export interface LinkSpec {
   mtu?: number;
   /** Static routing: the link's cost (a positive integer; default 1, so paths are counted in hops). */
   cost?: number;
+  /** A Kubernetes node's link: the smart NIC between the node and the device. */
+  nic?: NicSpec;
 }
 
 /** A member of a shared segment: a Kubernetes node or a host, with its address there. */

@@ -11,43 +11,26 @@
  * table entries then do the forwarding.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { before, describe, it } from "node:test";
 import { upTopology } from "../../src/app/topology.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
+import { compileExampleP4 } from "../support/p4.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { assertNothingLeft, docker, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
+import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
 const STANDIN = P4_IMAGE.includes("p4-standin");
 let linksBefore: string[];
 let build: string;
 
-/** Compiles examples/p4/ipv4_lpm.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON). */
-async function compileExample(): Promise<string> {
-  const out = mkdtempSync(join(tmpdir(), "kinda-p4-build-"));
-  const log = new PassThrough();
-  let text = "";
-  log.on("data", (c: Buffer) => (text += c.toString()));
-  const [res] = (await docker.run(
-    P4_IMAGE,
-    ["p4c", "--target", "bmv2", "--arch", "v1model", "-o", "/out", "--p4runtime-files", "/out/ipv4_lpm.p4info.txt", "/src/ipv4_lpm.p4"],
-    log,
-    { HostConfig: { AutoRemove: true, NetworkMode: "none", Binds: [`${join(ROOT, "examples", "p4")}:/src:ro`, `${out}:/out`] } },
-  )) as [{ StatusCode: number }];
-  assert.equal(res.StatusCode, 0, `p4c failed: ${text}`);
-  return out;
-}
-
 before(async () => {
   ensureTestEnv();
   linksBefore = hostLinks();
-  build = await compileExample();
+  build = await compileExampleP4("ipv4_lpm");
 });
 
 function freePort(): Promise<number> {
