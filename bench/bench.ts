@@ -32,6 +32,7 @@ import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
 import { kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
 import { formatLive, liveScenario } from "./live.js";
+import { CONTAINERLAB_INSTALL, runContainerlab } from "./containerlab.js";
 
 interface Row {
   scenario: string;
@@ -203,9 +204,10 @@ function timed(argv: string[]): number {
   return (performance.now() - t) / 1000;
 }
 
-/** One peer run on the same lab, right after kinda's (alternation): Kathara takes the lab folder. */
+/** One peer run on the same lab, right after kinda's (alternation): Kathara takes the lab folder, containerlab a generated topology. */
 async function runPeer(tool: string, name: string, src: Source): Promise<PeerRow> {
   if (!installed(tool)) return { tool, note: `${tool} is not installed here` };
+  if (tool === "containerlab" && "spec" in src) return { tool, ...runContainerlab(`kb-${name}`, src.spec, IMAGE_MAP) };
   if (tool === "kathara" && "labDir" in src) {
     try {
       const deploySeconds = timed(["kathara", "lstart", "-d", src.labDir, "--noterminals"]);
@@ -215,7 +217,7 @@ async function runPeer(tool: string, name: string, src: Source): Promise<PeerRow
       return { tool, note: `kathara failed on ${name}: ${(e as Error).message.split("\n")[0]}` };
     }
   }
-  return { tool, note: `no ${tool} form of ${name} in the bench yet (generated topologies are kinda specs)` };
+  return { tool, note: `no ${tool} form of ${name} in the bench (containerlab runs the generated topologies, Kathara the lab folders)` };
 }
 
 /** 10 routers on one shared core segment, static routes to each router's node subnet. */
@@ -313,12 +315,20 @@ function chosen(): string[] {
   return list;
 }
 
+/** What the absence line adds per peer. */
+const HOW_TO: Record<string, string> = {
+  containerlab: ` (install it for the bench: ${CONTAINERLAB_INSTALL})`,
+  kathara:
+    " (and it cannot run here: its network plugin, katharanp, is a Docker plugin that Kathara pulls from an image registry, and this machine reaches none)",
+};
+
 function peersWanted(): string[] {
   const peers = (process.env["KINDA_BENCH_PEERS"] ?? "")
     .split(",")
     .map((x) => x.trim())
     .filter(Boolean);
-  for (const p of peers) if (!installed(p)) console.error(`bench: peer ${p} is not installed on this machine; it is left out`);
+  for (const p of peers)
+    if (!installed(p)) console.error(`bench: peer ${p} is not installed on this machine; it is left out${HOW_TO[p] ?? ""}`);
   return peers.filter(installed);
 }
 
