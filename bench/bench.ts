@@ -57,6 +57,7 @@ const PHASE_OF: Record<string, Phase> = {
   create: "containers",
   start: "containers",
   links: "links",
+  addresses: "links",
   services: "services",
   startup: "startup",
 };
@@ -288,7 +289,7 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
   }
 }
 
-/** The generated scenarios: static routing everywhere (addresses and routes are start-up steps). */
+/** The generated scenarios: static routing everywhere (addresses and routes applied with each device's links). */
 const GENERATED: Record<string, () => TopologySpec> = {
   "leaf-spine-18": () => leafSpine({ spines: 2, leaves: 4, perLeaf: 3 }),
   "tree-40": () => tree({ depth: 3, fanout: 3 }),
@@ -362,7 +363,9 @@ function printRows(rows: Row[], parallelism: number): void {
       `${r.scenario.padEnd(17)} ${String(r.devices).padStart(7)}  ${r.floorSeconds.toFixed(2).padStart(5)}  ${r.readySeconds.toFixed(2).padStart(5)}  ${r.deploySeconds.toFixed(2).padStart(6)}  ${r.teardownSeconds.toFixed(2).padStart(8)}  ${r.readyOverFloor.toFixed(2).padStart(11)}  ${r.deployOverFloor.toFixed(2).padStart(12)}  ${r.teardownOverDeploy.toFixed(2).padStart(15)}  ${r.msPerDevice.toFixed(0).padStart(9)}  ${r.rssPeakMB.toFixed(0).padStart(6)}`,
     );
   }
-  console.log("phases, device-seconds summed over devices (share); start-up = the start-up runner: addresses, routes, scripts");
+  console.log(
+    "phases, device-seconds summed over devices (share); links = veths plus the addresses and routes kinda applies with them; start-up = the start-up runner (scripts)",
+  );
   for (const r of rows) {
     const all = PHASES.reduce((a, p) => a + r.phases[p], 0) || 1;
     console.log(

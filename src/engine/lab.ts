@@ -209,20 +209,25 @@ export function failedBatchLines(stderr: string): number[] {
 }
 
 /**
- * Inside the device, one `ip` process: its links brought up, then (netConfig) the addresses and
- * routes kinda applies for it. A link that cannot come up fails the deploy; a failing netConfig
- * line fails the device's start-up (as its start-up step would have), so the lab stays up.
+ * Inside the device, one `ip` process: `post` (its links brought up), then (netConfig) the
+ * addresses and routes kinda applies for it. A `post` line that fails fails the deploy; a failing
+ * netConfig line fails the device's start-up (as its start-up step would have): the lab stays up.
  */
-async function deviceSideBatch(kernel: Kernel, dev: DevicePlan, pid: number, gateway: string | undefined): Promise<HostStep | undefined> {
-  const post = devicePostLinkBatch(dev, gateway);
-  if (!dev.netConfig) {
+async function deviceSideBatch(
+  kernel: Kernel,
+  dev: DevicePlan,
+  pid: number,
+  post: string[],
+  net: DevicePlan["netConfig"],
+): Promise<HostStep | undefined> {
+  if (!net) {
     await kernel.ipBatch({ pid }, post);
     return undefined;
   }
-  const stderr = await kernel.ipBatchForce({ pid }, [...post, ...dev.netConfig.lines]);
+  const stderr = await kernel.ipBatchForce({ pid }, [...post, ...net.lines]);
   const failed = failedBatchLines(stderr);
   if (failed.some((n) => n <= post.length)) throw new KindaError(`device ${dev.name}: its interfaces did not come up: ${stderr.trim()}`);
-  return { label: dev.netConfig.label, exitCode: failed.length ? 1 : 0, output: stderr };
+  return { label: net.label, exitCode: failed.length ? 1 : 0, output: stderr };
 }
 
 export interface StartedDevice {
@@ -253,13 +258,16 @@ export async function startDevice(
   });
   if (!info.running || info.pid <= 0)
     throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
+  // a device's services may make the interfaces its addresses go on (an Open vSwitch bridge): then they come after
+  const late = dev.services.length > 0 && dev.netConfig;
   const links = async () => {
     await kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
     await kernel.ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-    return deviceSideBatch(kernel, dev, info.pid, info.nat?.gateway);
+    return deviceSideBatch(kernel, dev, info.pid, devicePostLinkBatch(dev, info.nat?.gateway), late ? undefined : dev.netConfig);
   };
-  const netConfig = await traced(dev.name, "links", links, onStep);
+  let netConfig = await traced(dev.name, "links", links, onStep);
   await traced(dev.name, "services", () => runServices(runtime, id, dev, "network"), onStep);
+  if (late) netConfig = await traced(dev.name, "addresses", () => deviceSideBatch(kernel, dev, info.pid, [], late), onStep);
   return { id, ...(netConfig ? { netConfig } : {}) };
 }
 

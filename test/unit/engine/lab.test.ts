@@ -169,6 +169,30 @@ describe("a device's own addresses and routes, applied from the host (no start-u
     assert.equal(r.state.phase, "up");
   });
 
+  it("a device with services (an Open vSwitch bridge its addresses go on) gets them after its services", async () => {
+    const { store, plan, runtime, kernel } = setup(CONF);
+    plan.devices[0]!.services = [{ what: "add bridge", argv: ["ovs-vsctl", "add-br", "br0"] }];
+    const batchesAtService: number[] = [];
+    const exec = runtime.exec.bind(runtime);
+    runtime.exec = async (id: string) => {
+      if ((await runtime.inspect(id))?.name === "kinda-mem-r1") batchesAtService.push(kernel.batches.length);
+      return exec(id);
+    };
+    const r = await deploy(plan, { runtime, store, kernel, hostPath });
+    const pid = (await runtime.inspect(r.state.devices[0]!.containerId!))!.pid;
+    const mine = kernel.batches
+      .map((b, i) => ({ ...b, i }))
+      .filter((b) => JSON.stringify(b.ns) === JSON.stringify({ pid }) && b.lines.length);
+    assert.deepEqual(
+      mine.map((b) => [b.lines, b.force ?? false]),
+      [
+        [["link set eth0 up"], false],
+        [["addr add 10.0.0.1/24 dev eth0", "route add 10.1.0.0/16 via 10.0.0.2"], true],
+      ],
+    );
+    assert.deepEqual(batchesAtService, [mine[1]!.i], "the service ran before the addresses' batch");
+  });
+
   it("a link that does not come up fails the deploy and removes what was created", async () => {
     const { store, plan, runtime, kernel } = setup(CONF);
     kernel.failIp = /^link set eth0 up$/;
