@@ -4,6 +4,8 @@
  * port) sets the next hop's MAC and the egress port, decrements the TTL; everything else is
  * dropped (ARP too: the switch's kernel answers ARP for the switch's own addresses, and
  * neighbours across it get static entries, see examples/p4.yaml).
+ * With routing static, `lpm: true` on the switch makes kinda write this table's entries from the
+ * route plan (examples/p4-tree.yaml, the seed's tree; print them: kinda p4-entries FILE [DEVICE]).
  *
  * Compile (the kathara/p4 image carries p4c):
  *   docker run --rm -v "$PWD/examples/p4:/p4" kathara/p4 \
