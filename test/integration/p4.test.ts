@@ -3,7 +3,9 @@
  *
  * By default the image is the STAND-IN kinda-test/p4-standin (scripts/test-env/p4-standin/): no
  * BMv2 can be had on this machine, so its simple_switch_grpc records what kinda passes and joins
- * the ports with tc mirred (a hub), and its p4c writes BMv2-shaped JSON. What this proves there:
+ * the ports with tc mirred (a hub) until its CLI stand-in gets IPv4 LPM entries, which its
+ * lpm_forward then forwards by (the example program's forwarding, by hand, not a P4 program), and
+ * its p4c writes BMv2-shaped JSON. What this proves there:
  * the command line, port order, mounts, published ports, readiness wait, CLI entries, logs, and
  * that pod traffic crosses the switch's ports. With a real image,
  *   KINDA_P4_IMAGE=kathara/p4 npm run test:p4
@@ -11,38 +13,20 @@
  * table entries then do the forwarding.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { before, describe, it } from "node:test";
 import { upTopology } from "../../src/app/topology.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { assertNothingLeft, docker, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
+import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
+import { STANDIN, compileExample, counter as portCounter } from "../support/p4.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
-const STANDIN = P4_IMAGE.includes("p4-standin");
 let linksBefore: string[];
 let build: string;
-
-/** Compiles examples/p4/ipv4_lpm.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON). */
-async function compileExample(): Promise<string> {
-  const out = mkdtempSync(join(tmpdir(), "kinda-p4-build-"));
-  const log = new PassThrough();
-  let text = "";
-  log.on("data", (c: Buffer) => (text += c.toString()));
-  const [res] = (await docker.run(
-    P4_IMAGE,
-    ["p4c", "--target", "bmv2", "--arch", "v1model", "-o", "/out", "--p4runtime-files", "/out/ipv4_lpm.p4info.txt", "/src/ipv4_lpm.p4"],
-    log,
-    { HostConfig: { AutoRemove: true, NetworkMode: "none", Binds: [`${join(ROOT, "examples", "p4")}:/src:ro`, `${out}:/out`] } },
-  )) as [{ StatusCode: number }];
-  assert.equal(res.StatusCode, 0, `p4c failed: ${text}`);
-  return out;
-}
 
 before(async () => {
   ensureTestEnv();
@@ -78,8 +62,7 @@ function loadExample(grpcPort: number) {
   return y;
 }
 
-const counter = (lab: string, ifname: string, what: string) =>
-  kindaOk("exec", "--lab", lab, "p4", "--", "cat", `/sys/class/net/${ifname}/statistics/${what}`).then(Number);
+const counter = (lab: string, ifname: string, what: "rx_packets" | "tx_packets") => portCounter(lab, "p4", ifname, what);
 
 describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE}${STANDIN ? ": a stand-in, not BMv2" : ""})`, () => {
   it("runs the switch as planned; pod traffic crosses its ports; status, logs and published ports work", async () => {
