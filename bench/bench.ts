@@ -30,7 +30,7 @@ import { discoverDevices, destroyCluster } from "../src/engine/cluster.js";
 import { planCluster } from "../src/plan/cluster.js";
 import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
-import { kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
+import { kindLinearity, kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
 import { formatLive, liveScenario } from "./live.js";
 
 interface Row {
@@ -405,6 +405,7 @@ async function main(): Promise<void> {
         `(${k.attachPerNodeSeconds.toFixed(3)} s a node), all Ready ${k.readySeconds.toFixed(1)} s later, ${k.memoryPerNodeMiB.toFixed(0)} MiB a node`,
     );
   }
+  if (kindRows.length > 1) console.log(kindLinearity(kindRows));
   if (liveRow) console.log(formatLive(liveRow));
 }
 

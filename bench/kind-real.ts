@@ -1,13 +1,14 @@
 /**
  * Scenario kind-real-N: a real Kind cluster (1 control plane + N workers, the offline node image)
- * on the rack tree of examples/rack-tree.ts, for each N of KINDA_BENCH_KIND_N (default "2,4"):
+ * at the edge of the fat tree of examples/fat-tree-cluster.ts (k=4 up to 15 workers), for each N of
+ * KINDA_BENCH_KIND_N (default "2,5,10"):
  * Kind create time (kinda attaches the nodes meanwhile), attach time and attach time per node,
  * time to all Ready, memory per node. Skipped, with a line saying why, without the node image.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { upTopology } from "../src/app/topology.js";
-import { rackTree } from "../examples/rack-tree.js";
+import { fatTreeCluster } from "../examples/fat-tree-cluster.js";
 import { IMAGE_MAP } from "../test/support/env.js";
 
 const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
@@ -76,7 +77,7 @@ export async function kindRealScenario(workers: number): Promise<KindRealRow> {
   const name = `bench-kind-${workers}`;
   process.env["PATH"] = `${CACHE}/bin:${process.env["PATH"]}`;
   process.env["KINDA_KIND"] ??= `${CACHE}/bin/kind`;
-  const handle = await upTopology(rackTree(workers, { name, image: NODE_IMAGE }), { imageMap: IMAGE_MAP });
+  const handle = await upTopology(fatTreeCluster(workers, { name, image: NODE_IMAGE }), { imageMap: IMAGE_MAP });
   try {
     const s = handle.cluster!.seconds;
     const kubeconfig = `${CACHE}/kubeconfig-${name}`;
@@ -97,9 +98,24 @@ export async function kindRealScenario(workers: number): Promise<KindRealRow> {
   }
 }
 
+/**
+ * Whether attaching stays linear in the nodes: the attach time per node at the largest N over
+ * that at the smallest (target <= 1.5: no per-node cost that grows with the cluster).
+ */
+export function kindLinearity(rows: readonly KindRealRow[]): string {
+  const by = [...rows].sort((a, b) => a.nodes - b.nodes);
+  const lo = by[0]!;
+  const hi = by.at(-1)!;
+  const ratio = hi.attachPerNodeSeconds / lo.attachPerNodeSeconds;
+  return (
+    `attach per node from ${lo.nodes} to ${hi.nodes} nodes: ${lo.attachPerNodeSeconds.toFixed(3)} -> ${hi.attachPerNodeSeconds.toFixed(3)} s ` +
+    `(x${ratio.toFixed(2)}; target <= 1.50, linear: the same per node)`
+  );
+}
+
 /** N values to run: KINDA_BENCH_KIND_N, comma-separated. */
 export function kindRealSizes(): number[] {
-  return (process.env["KINDA_BENCH_KIND_N"] ?? "2,4")
+  return (process.env["KINDA_BENCH_KIND_N"] ?? "2,5,10")
     .split(",")
     .map(Number)
     .filter((n) => Number.isInteger(n) && n > 0);

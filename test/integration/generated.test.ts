@@ -12,12 +12,11 @@ import { after, before, describe, it } from "node:test";
 import { upTopology } from "../../src/app/topology.js";
 import { hostOf, networkOf } from "../../src/core/addr.js";
 import { labNetns } from "../../src/core/names.js";
-import type { TopologySpec } from "../../src/model/spec.js";
 import { fatTree } from "../../src/topology/generators.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { assertNothingLeft, hostLinks, kinda, kindaOk, reachesAll, stateDir } from "../support/kinda.js";
+import { addressOn, assertNothingLeft, hostLinks, kinda, kindaOk, reachesAll, stateDir, txTotal } from "../support/kinda.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
 let linksBefore: string[];
@@ -25,21 +24,6 @@ before(() => {
   ensureTestEnv();
   linksBefore = hostLinks();
 });
-
-/** The address of `device` on its link to `peer` (first such link). */
-function addressOn(spec: TopologySpec, device: string, peer: string): string {
-  const l = spec.links.find((x) => x.endpoints.includes(device) && x.endpoints.includes(peer))!;
-  return hostOf(l.addresses![l.endpoints[0] === device ? 0 : 1]);
-}
-
-/** Packets a device sent on all its interfaces (what it forwarded, plus its own few). */
-async function txTotal(lab: string, device: string): Promise<number> {
-  const out = await kindaOk("exec", "--lab", lab, device, "--", "sh", "-c", "cat /sys/class/net/eth*/statistics/tx_packets");
-  return out
-    .split("\n")
-    .filter(Boolean)
-    .reduce((a, b) => a + Number(b), 0);
-}
 
 /** Every host pings every other host (one exec per host, in parallel); the hosts that missed one. */
 async function unreachable(lab: string, hosts: Map<string, string>): Promise<string[]> {

@@ -3,7 +3,7 @@
  * image, building (or reusing) the images, a Kind-backed ClusterBuilder, kubectl on its cluster.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClusterBuilder, KindProvider } from "../../src/app/library.js";
@@ -55,6 +55,15 @@ export class Kubectl {
       const err = e as { status?: number; stdout?: string; stderr?: string };
       return { code: err.status ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
     }
+  }
+
+  /** What the same call gives, run without blocking the event loop (for many at once). */
+  tryAsync(...args: string[]): Promise<{ code: number; out: string }> {
+    return new Promise((res) =>
+      execFile(KUBECTL, ["--kubeconfig", this.kubeconfig, ...args], { encoding: "utf8", timeout: 240_000 }, (e, stdout, stderr) =>
+        res({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, out: `${stdout}${e ? stderr : ""}` }),
+      ),
+    );
   }
 }
 

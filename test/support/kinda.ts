@@ -5,6 +5,8 @@ import { cpSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
+import { hostOf } from "../../src/core/addr.js";
+import type { TopologySpec } from "../../src/model/spec.js";
 import { ROOT } from "./env.js";
 
 export const docker = new Docker();
@@ -145,6 +147,21 @@ export function copyLab(dir: string): string {
 /** Packets a device has sent on one interface (read inside the device). */
 export function txPackets(lab: string, device: string, ifname: string): Promise<number> {
   return kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/tx_packets`).then(Number);
+}
+
+/** Packets a device sent on all its interfaces (what it forwarded, plus its own few). */
+export async function txTotal(lab: string, device: string): Promise<number> {
+  const out = await kindaOk("exec", "--lab", lab, device, "--", "sh", "-c", "cat /sys/class/net/eth*/statistics/tx_packets");
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .reduce((a, b) => a + Number(b), 0);
+}
+
+/** The address of `device` on its link to `peer` (first such link) in a topology. */
+export function addressOn(spec: TopologySpec, device: string, peer: string): string {
+  const l = spec.links.find((x) => x.endpoints.includes(device) && x.endpoints.includes(peer))!;
+  return hostOf(l.addresses![l.endpoints[0] === device ? 0 : 1]);
 }
 
 export function hostLinks(): string[] {
