@@ -13,29 +13,22 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { upTopology } from "../../src/app/topology.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
-import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP, P4_IMAGE, ROOT } from "../support/env.js";
 import { FixtureProvider, nodeReaches } from "../support/fixture.js";
-import { assertNothingLeft, hostLinks, kindaOk, stateDir } from "../support/kinda.js";
-import { STANDIN, compileExample, counter } from "../support/p4.js";
+import { assertNothingLeft, kindaOk } from "../support/kinda.js";
+import { STANDIN, beforeP4Tests, p4Env, counter } from "../support/p4.js";
 
-process.env["KINDA_STATE_DIR"] = stateDir;
 const EXAMPLE = join(ROOT, "examples", "p4-tree.yaml");
-let linksBefore: string[];
-let build: string;
-
-before(async () => {
-  ensureTestEnv();
-  linksBefore = hostLinks();
-  build = await compileExample();
-});
+beforeP4Tests();
 
 function loadExample() {
   const y = loadTopologyYaml(EXAMPLE);
   for (const d of y.spec.devices)
-    if (d.kind === "p4-switch") Object.assign(d, { program: join(build, "ipv4_lpm.json"), p4info: join(build, "ipv4_lpm.p4info.txt") });
+    if (d.kind === "p4-switch")
+      Object.assign(d, { program: join(p4Env.build, "ipv4_lpm.json"), p4info: join(p4Env.build, "ipv4_lpm.p4info.txt") });
   return y;
 }
 
@@ -107,6 +100,6 @@ describe(`the seed's tree with P4 switches forwarding by kinda's LPM entries (im
       await h.down();
       await provider.delete();
     }
-    await assertNothingLeft(lab, linksBefore);
+    await assertNothingLeft(lab, p4Env.linksBefore);
   });
 });

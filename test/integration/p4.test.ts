@@ -16,23 +16,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { upTopology } from "../../src/app/topology.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
-import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP, P4_IMAGE, ROOT } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
-import { STANDIN, compileExample, counter as portCounter } from "../support/p4.js";
+import { assertNothingLeft, kinda, kindaOk } from "../support/kinda.js";
+import { STANDIN, beforeP4Tests, p4Env, counter as portCounter } from "../support/p4.js";
 
-process.env["KINDA_STATE_DIR"] = stateDir;
-let linksBefore: string[];
-let build: string;
-
-before(async () => {
-  ensureTestEnv();
-  linksBefore = hostLinks();
-  build = await compileExample();
-});
+beforeP4Tests();
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -56,8 +48,8 @@ function tcpAnswers(port: number): Promise<boolean> {
 function loadExample(grpcPort: number) {
   const y = loadTopologyYaml(join(ROOT, "examples", "p4.yaml"));
   const p4 = y.spec.devices.find((d) => d.name === "p4")!;
-  p4.program = join(build, "ipv4_lpm.json");
-  p4.p4info = join(build, "ipv4_lpm.p4info.txt");
+  p4.program = join(p4Env.build, "ipv4_lpm.json");
+  p4.p4info = join(p4Env.build, "ipv4_lpm.p4info.txt");
   p4.grpcPort = grpcPort;
   return y;
 }
@@ -78,7 +70,7 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
         /simple_switch_grpc --device-id 0 -i 0@eth0 -i 1@eth1 --thrift-port 9090 \/kinda-p4\/program\.json -- --grpc-server-addr 0\.0\.0\.0:9559/,
       );
       const mounted = await kindaOk("exec", "--lab", lab, "p4", "--", "cat", "/kinda-p4/program.json");
-      assert.equal(mounted, readFileSync(join(build, "ipv4_lpm.json"), "utf8"), "the program is the user's file");
+      assert.equal(mounted, readFileSync(join(p4Env.build, "ipv4_lpm.json"), "utf8"), "the program is the user's file");
       const entries = y.spec.devices.find((d) => d.name === "p4")!.cli!;
       if (STANDIN) {
         const cli = await kindaOk("exec", "--lab", lab, "p4", "--", "cat", "/var/log/kinda-p4-standin/cli");
@@ -114,7 +106,7 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
       await h.down();
       await provider.delete();
     }
-    await assertNothingLeft(lab, linksBefore);
+    await assertNothingLeft(lab, p4Env.linksBefore);
   });
 
   it("a gRPC port already taken on the host: the error names the device and field; nothing is created", async () => {
@@ -134,7 +126,7 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
     } finally {
       holder.close();
     }
-    await assertNothingLeft("p4-path", linksBefore);
+    await assertNothingLeft("p4-path", p4Env.linksBefore);
     assert.notEqual((await kinda("status", "p4-path")).code, 0);
   });
 });

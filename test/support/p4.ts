@@ -8,8 +8,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { P4_IMAGE, ROOT } from "./env.js";
-import { docker, kindaOk } from "./kinda.js";
+import { before } from "node:test";
+import { P4_IMAGE, ROOT, ensureTestEnv } from "./env.js";
+import { docker, hostLinks, kindaOk, stateDir } from "./kinda.js";
 
 /** True when the P4 image is the stand-in (not BMv2): its CLI records entries, lpm_forward forwards by them. */
 export const STANDIN = P4_IMAGE.includes("p4-standin");
@@ -33,3 +34,16 @@ export async function compileExample(): Promise<string> {
 /** A counter of an interface of a device (/sys/class/net/IF/statistics/WHAT). */
 export const counter = (lab: string, device: string, ifname: string, what: "rx_packets" | "tx_packets") =>
   kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/${what}`).then(Number);
+
+/** Set by `beforeP4Tests` once the test environment is ready: the host's links then, the compiled example. */
+export const p4Env = { linksBefore: [] as string[], build: "" };
+
+/** Registers the suite's before hook: test environment, the host's links, the example compiled. */
+export function beforeP4Tests(): void {
+  process.env["KINDA_STATE_DIR"] = stateDir;
+  before(async () => {
+    ensureTestEnv();
+    p4Env.linksBefore = hostLinks();
+    p4Env.build = await compileExample();
+  });
+}
