@@ -32,6 +32,7 @@ import { DEFAULT_POD_CIDR } from "../src/core/defaults.js";
 import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
 import { kindLinearity, kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
 import { formatLive, liveScenario } from "./live.js";
+import { CONTAINERLAB_INSTALL, runContainerlab } from "./containerlab.js";
 
 interface Row {
   scenario: string;
@@ -56,6 +57,7 @@ const PHASE_OF: Record<string, Phase> = {
   create: "containers",
   start: "containers",
   links: "links",
+  addresses: "links",
   services: "services",
   startup: "startup",
 };
@@ -203,9 +205,10 @@ function timed(argv: string[]): number {
   return (performance.now() - t) / 1000;
 }
 
-/** One peer run on the same lab, right after kinda's (alternation): Kathara takes the lab folder. */
+/** One peer run on the same lab, right after kinda's (alternation): Kathara takes the lab folder, containerlab a generated topology. */
 async function runPeer(tool: string, name: string, src: Source): Promise<PeerRow> {
   if (!installed(tool)) return { tool, note: `${tool} is not installed here` };
+  if (tool === "containerlab" && "spec" in src) return { tool, ...runContainerlab(`kb-${name}`, src.spec, IMAGE_MAP) };
   if (tool === "kathara" && "labDir" in src) {
     try {
       const deploySeconds = timed(["kathara", "lstart", "-d", src.labDir, "--noterminals"]);
@@ -215,7 +218,7 @@ async function runPeer(tool: string, name: string, src: Source): Promise<PeerRow
       return { tool, note: `kathara failed on ${name}: ${(e as Error).message.split("\n")[0]}` };
     }
   }
-  return { tool, note: `no ${tool} form of ${name} in the bench yet (generated topologies are kinda specs)` };
+  return { tool, note: `no ${tool} form of ${name} in the bench (containerlab runs the generated topologies, Kathara the lab folders)` };
 }
 
 /** 10 routers on one shared core segment, static routes to each router's node subnet. */
@@ -286,7 +289,7 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
   }
 }
 
-/** The generated scenarios: static routing everywhere (addresses and routes are start-up steps). */
+/** The generated scenarios: static routing everywhere (addresses and routes applied with each device's links). */
 const GENERATED: Record<string, () => TopologySpec> = {
   "leaf-spine-18": () => leafSpine({ spines: 2, leaves: 4, perLeaf: 3 }),
   "tree-40": () => tree({ depth: 3, fanout: 3 }),
@@ -313,12 +316,20 @@ function chosen(): string[] {
   return list;
 }
 
+/** What the absence line adds per peer. */
+const HOW_TO: Record<string, string> = {
+  containerlab: ` (install it for the bench: ${CONTAINERLAB_INSTALL})`,
+  kathara:
+    " (and it cannot run here: its network plugin, katharanp, is a Docker plugin that Kathara pulls from an image registry, and this machine reaches none)",
+};
+
 function peersWanted(): string[] {
   const peers = (process.env["KINDA_BENCH_PEERS"] ?? "")
     .split(",")
     .map((x) => x.trim())
     .filter(Boolean);
-  for (const p of peers) if (!installed(p)) console.error(`bench: peer ${p} is not installed on this machine; it is left out`);
+  for (const p of peers)
+    if (!installed(p)) console.error(`bench: peer ${p} is not installed on this machine; it is left out${HOW_TO[p] ?? ""}`);
   return peers.filter(installed);
 }
 
@@ -352,7 +363,9 @@ function printRows(rows: Row[], parallelism: number): void {
       `${r.scenario.padEnd(17)} ${String(r.devices).padStart(7)}  ${r.floorSeconds.toFixed(2).padStart(5)}  ${r.readySeconds.toFixed(2).padStart(5)}  ${r.deploySeconds.toFixed(2).padStart(6)}  ${r.teardownSeconds.toFixed(2).padStart(8)}  ${r.readyOverFloor.toFixed(2).padStart(11)}  ${r.deployOverFloor.toFixed(2).padStart(12)}  ${r.teardownOverDeploy.toFixed(2).padStart(15)}  ${r.msPerDevice.toFixed(0).padStart(9)}  ${r.rssPeakMB.toFixed(0).padStart(6)}`,
     );
   }
-  console.log("phases, device-seconds summed over devices (share); start-up = the start-up runner: addresses, routes, scripts");
+  console.log(
+    "phases, device-seconds summed over devices (share); links = veths plus the addresses and routes kinda applies with them; start-up = the start-up runner (scripts)",
+  );
   for (const r of rows) {
     const all = PHASES.reduce((a, p) => a + r.phases[p], 0) || 1;
     console.log(

@@ -85,8 +85,12 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
   }
   rmSync(dev.stageDir, { recursive: true, force: true });
   writeStage(dev.stageDir, files);
-  const id = await startDevice(plan, dev, runtime, limiter());
-  const res = await runStartupSteps(runtime, id, dev, { logPath: store.logPath(name, device), defaultTimeoutMs: startupTimeoutMs() });
+  const { id, netConfig } = await startDevice(plan, dev, runtime, limiter());
+  const res = await runStartupSteps(runtime, id, dev, {
+    logPath: store.logPath(name, device),
+    defaultTimeoutMs: startupTimeoutMs(),
+    ...(netConfig ? { before: netConfig } : {}),
+  });
   ds.containerId = id;
   ds.startup = res;
   store.write(st);

@@ -106,3 +106,37 @@ export function nthAddress(range: string, n: number): string {
   const v = bytes.reduce((acc, b) => acc * 256 + b, 0) + n;
   return ipaddr.fromByteArray([3, 2, 1, 0].map((k) => Math.floor(v / 256 ** k) % 256)).toString();
 }
+
+/** The shortest prefix a covering range may have: a /8 of IPv4, a /16 of IPv6 (never a default route's reach). */
+const WIDEST_COVER = { ipv4: 8, ipv6: 16 } as const;
+
+/** The smallest CIDR holding the range first..last (numbers of a family of `bits` bits). */
+function supernet(first: bigint, last: bigint, bits: number): string {
+  let len = bits;
+  while (len > 0 && first >> BigInt(bits - len) !== last >> BigInt(bits - len)) len--;
+  const net = (first >> BigInt(bits - len)) << BigInt(bits - len);
+  const bytes = Array.from({ length: bits / 8 }, (_, k) => Number((net >> BigInt(bits - 8 * (k + 1))) & 0xffn));
+  return `${ipaddr.fromByteArray(bytes).toString()}/${len}`;
+}
+
+/**
+ * The fewest, smallest prefixes that cover these CIDRs, none wider than a /8 (IPv4) or /16 (IPv6):
+ * the CIDRs grouped by the /8 (/16) they lie in, each group's smallest common supernet. E.g.
+ * 10.0.0.0/30 and 10.0.1.4/30 -> 10.0.0.0/23; with 192.168.0.0/24 beside them, two prefixes.
+ * In the order of the groups' first CIDR.
+ */
+export function coveringPrefixes(cidrs: readonly string[]): string[] {
+  const groups = new Map<string, { first: bigint; last: bigint; bits: number }>();
+  for (const c of cidrs) {
+    const r = addressRange(c);
+    const bits = r.family === "ipv4" ? 32 : 128;
+    const key = `${r.family} ${r.first >> BigInt(bits - WIDEST_COVER[r.family])}`;
+    const g = groups.get(key);
+    if (!g) groups.set(key, { first: r.first, last: r.last, bits });
+    else {
+      if (r.first < g.first) g.first = r.first;
+      if (r.last > g.last) g.last = r.last;
+    }
+  }
+  return [...groups.values()].map((g) => supernet(g.first, g.last, g.bits));
+}

@@ -31,7 +31,7 @@ import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { removeHostSide } from "./cluster-apply.js";
 import type { DeviceState, LabState, StateStore } from "../state/store.js";
 import { collectDeviceFiles, needsRunner, shutdownPath, writeStage, type StagedFile } from "./stage.js";
-import { runStartupSteps, startupTimeoutMs } from "./startup.js";
+import { hostStepResult, runStartupSteps, startupTimeoutMs, type HostStep } from "./startup.js";
 import { deferred, limiter } from "./pool.js";
 import { runServices } from "./services.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
@@ -203,9 +203,43 @@ async function execWithShell(runtime: Runtime, id: string, shell: string, args: 
   return r;
 }
 
+/** "Command failed -:N" lines of an `ip -force -batch -` run: the failing lines' numbers (1-based). */
+export function failedBatchLines(stderr: string): number[] {
+  return [...stderr.matchAll(/^Command failed -:(\d+)$/gm)].map((m) => Number(m[1]));
+}
+
 /**
- * Creates and starts a device's container, links it into its collision domains' bridges and
- * starts its network services.
+ * Inside the device, one `ip` process: `post` (its links brought up), then (netConfig) the
+ * addresses and routes kinda applies for it. A `post` line that fails fails the deploy; a failing
+ * netConfig line fails the device's start-up (as its start-up step would have): the lab stays up.
+ */
+async function deviceSideBatch(
+  kernel: Kernel,
+  dev: DevicePlan,
+  pid: number,
+  post: string[],
+  net: DevicePlan["netConfig"],
+): Promise<HostStep | undefined> {
+  if (!net) {
+    await kernel.ipBatch({ pid }, post);
+    return undefined;
+  }
+  const stderr = await kernel.ipBatchForce({ pid }, [...post, ...net.lines]);
+  const failed = failedBatchLines(stderr);
+  if (failed.some((n) => n <= post.length)) throw new KindaError(`device ${dev.name}: its interfaces did not come up: ${stderr.trim()}`);
+  return { label: net.label, exitCode: failed.length ? 1 : 0, output: stderr };
+}
+
+export interface StartedDevice {
+  id: string;
+  /** The outcome of the addresses and routes kinda applied from the host (DevicePlan.netConfig). */
+  netConfig?: HostStep;
+}
+
+/**
+ * Creates and starts a device's container (in one slot of the pool, as the floor does, so a
+ * device's links follow its start instead of waiting behind every other create), links it into
+ * its collision domains' bridges, applies its netConfig and starts its network services.
  * `created` is told the container's id as soon as it exists (for the state, and to stop early).
  */
 export async function startDevice(
@@ -215,21 +249,26 @@ export async function startDevice(
   pool: <T>(f: () => Promise<T>) => Promise<T>,
   created: (id: string) => void = () => undefined,
   with_: { kernel?: Kernel; onStep?: StepListener } = {},
-): Promise<string> {
+): Promise<StartedDevice> {
   const { kernel = hostKernel, onStep } = with_;
-  const id = await pool(() => traced(dev.name, "create", () => runtime.create(containerSpec(dev)), onStep));
-  created(id);
-  const info = await pool(() => traced(dev.name, "start", () => runtime.start(id), onStep));
+  const { id, info } = await pool(async () => {
+    const id = await traced(dev.name, "create", () => runtime.create(containerSpec(dev)), onStep);
+    created(id);
+    return { id, info: await traced(dev.name, "start", () => runtime.start(id), onStep) };
+  });
   if (!info.running || info.pid <= 0)
     throw new KindaError(`device ${dev.name}: container ${dev.container} did not stay running after start`);
+  // a device's services may make the interfaces its addresses go on (an Open vSwitch bridge): then they come after
+  const late = dev.services.length > 0 && dev.netConfig;
   const links = async () => {
     await kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
     await kernel.ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
-    await kernel.ipBatch({ pid: info.pid }, devicePostLinkBatch(dev, info.nat?.gateway));
+    return deviceSideBatch(kernel, dev, info.pid, devicePostLinkBatch(dev, info.nat?.gateway), late ? undefined : dev.netConfig);
   };
-  await traced(dev.name, "links", links, onStep);
+  let netConfig = await traced(dev.name, "links", links, onStep);
   await traced(dev.name, "services", () => runServices(runtime, id, dev, "network"), onStep);
-  return id;
+  if (late) netConfig = await traced(dev.name, "addresses", () => deviceSideBatch(kernel, dev, info.pid, [], late), onStep);
+  return { id, ...(netConfig ? { netConfig } : {}) };
 }
 
 /** Deploys a planned lab. On failure or abort, removes what it created, then rethrows. */
@@ -252,7 +291,7 @@ async function bringUp(
   dev: DevicePlan,
   ready: Map<string, ReturnType<typeof deferred<void>>>,
   onUp: () => void,
-): Promise<void> {
+): Promise<StartedDevice> {
   const me = ready.get(dev.name)!;
   const { runtime } = r.opts;
   try {
@@ -262,9 +301,13 @@ async function bringUp(
       r.byName.get(dev.name)!.containerId = id;
       r.checkAbort();
     };
-    await startDevice(r.plan, dev, runtime, r.pool, created, { kernel: r.kernel, ...(r.opts.onStep ? { onStep: r.opts.onStep } : {}) });
+    const started = await startDevice(r.plan, dev, runtime, r.pool, created, {
+      kernel: r.kernel,
+      ...(r.opts.onStep ? { onStep: r.opts.onStep } : {}),
+    });
     onUp();
     me.resolve();
+    return started;
   } catch (e) {
     me.reject(e);
     throw e;
@@ -286,31 +329,33 @@ async function startDevices(r: DeviceRun, rep: Reporter): Promise<{ failedDevice
     readyAt = performance.now();
     devStep.update(`starting devices: ${started}/${total} up`);
   };
-  const runStartup = async (dev: DevicePlan): Promise<void> => {
+  const runStartup = async (dev: DevicePlan, net: HostStep | undefined): Promise<void> => {
     const ds = r.byName.get(dev.name)!;
-    if (!runs.has(dev.name)) {
-      ds.startup = { status: "not-run" };
-      return;
-    }
     const logPath = opts.store.logPath(plan.lab, dev.name);
-    const res = await traced(
-      dev.name,
-      "startup",
-      () =>
-        runStartupSteps(opts.runtime, ds.containerId!, dev, {
-          logPath,
-          defaultTimeoutMs: r.defaultTimeoutMs,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        }),
-      opts.onStep,
-    );
+    // the addresses and routes applied from the host may be all there is: no runner then
+    const res = !runs.has(dev.name)
+      ? net
+        ? hostStepResult(net, logPath)
+        : { status: "not-run" as const }
+      : await traced(
+          dev.name,
+          "startup",
+          () =>
+            runStartupSteps(opts.runtime, ds.containerId!, dev, {
+              logPath,
+              defaultTimeoutMs: r.defaultTimeoutMs,
+              ...(opts.signal ? { signal: opts.signal } : {}),
+              ...(net ? { before: net } : {}),
+            }),
+          opts.onStep,
+        );
     ds.startup = res;
     if (res.status === "failed") failedDevices.push(dev.name);
   };
   const results = await Promise.allSettled(
     plan.devices.map(async (dev) => {
-      await bringUp(r, dev, ready, onUp);
-      if (opts.waitStartup !== false) await runStartup(dev);
+      const { netConfig } = await bringUp(r, dev, ready, onUp);
+      if (opts.waitStartup !== false || (netConfig && !runs.has(dev.name))) await runStartup(dev, netConfig);
     }),
   );
   const errors = results.flatMap((x) => (x.status === "rejected" ? [x.reason as unknown] : []));

@@ -103,23 +103,54 @@ export interface StartupOptions {
   logPath: string;
   defaultTimeoutMs: number;
   signal?: AbortSignal;
+  /** A first step kinda ran from the host (the device's netConfig): logged and counted first. */
+  before?: HostStep;
+}
+
+/** A start-up step kinda ran itself, outside the device's runner. */
+export interface HostStep {
+  label: string;
+  exitCode: number;
+  output: string;
+}
+
+/** The log and result of a device whose whole start-up was a host step (no runner). */
+export function hostStepResult(step: HostStep, logPath: string): StartupResult {
+  const log = new DeviceLog(logPath, (f) => f);
+  log.write(step.output, step.label);
+  log.close(`=== kinda: summary\n${step.label}: exit ${step.exitCode}\n`);
+  return step.exitCode === 0
+    ? { status: "ok", log: logPath }
+    : { status: "failed", failedStep: step.label, exitCode: step.exitCode, log: logPath };
 }
 
 /** Runs the start-up runner once (with /bin/sh when the image lacks the device's shell). */
 export async function runStartupSteps(runtime: Runtime, id: string, dev: DevicePlan, opts: StartupOptions): Promise<StartupResult> {
   const byFile = new Map(dev.startup.map((s) => [s.file, s.label]));
   const labelOf = (file: string) => byFile.get(file) ?? file;
-  let log = new DeviceLog(opts.logPath, labelOf);
+  const { before } = opts;
+  const newLog = () => {
+    const l = new DeviceLog(opts.logPath, labelOf);
+    if (before) l.write(before.output, before.label);
+    return l;
+  };
+  let log = newLog();
   let run = await runOnce(runtime, id, dev, dev.shell, log, opts);
   const { exitCode } = run.r;
   if ((exitCode === 126 || exitCode === 127) && dev.shell !== "/bin/sh" && SHELL_MISSING.test(run.head) && run.head.includes(dev.shell)) {
     log.close("");
-    log = new DeviceLog(opts.logPath, labelOf);
+    log = newLog();
     run = await runOnce(runtime, id, dev, "/bin/sh", log, opts);
   }
-  const result = outcome(run, dev, labelOf, opts);
-  const lines = run.reader.steps.map((s) => `${labelOf(s.file)}: ${s.exitCode === undefined ? "stopped" : `exit ${s.exitCode}`}`);
-  if (result.timedOut) lines.push(`stopped after ${result.timedOut} s (the device's start-up timeout)`);
+  const ran = outcome(run, dev, labelOf, opts);
+  // the host step ran first: its failure is the first one
+  const result: Omit<StartupResult, "log"> =
+    before && before.exitCode !== 0 ? { status: "failed", failedStep: before.label, exitCode: before.exitCode } : ran;
+  const lines = [
+    ...(before ? [`${before.label}: exit ${before.exitCode}`] : []),
+    ...run.reader.steps.map((s) => `${labelOf(s.file)}: ${s.exitCode === undefined ? "stopped" : `exit ${s.exitCode}`}`),
+  ];
+  if (ran.timedOut) lines.push(`stopped after ${ran.timedOut} s (the device's start-up timeout)`);
   log.close(`=== kinda: summary\n${lines.map((l) => `${l}\n`).join("")}`);
   return { ...result, log: opts.logPath };
 }

@@ -26,17 +26,43 @@ export function ipBatchScript(lines: readonly string[]): string {
   ].join("\n");
 }
 
-/** Steps for `exec` commands: `exec-I` for a single command, `exec-I-J` for a batched run I..J. */
-export function execSteps(exec: readonly string[]): ExecStep[] {
+/** The label of exec commands I..J (one step, or one batch): `exec-I`, `exec-I-J`. */
+export function execLabel(i: number, j: number): string {
+  return i === j ? `exec-${i}` : `exec-${i}-${j}`;
+}
+
+/**
+ * The device's first `exec` commands that kinda applies itself from the host, in the device's
+ * network namespace, right after its links (one `ip -force -batch` with bringing them up): the
+ * leading run of plain object lines, which is what static routing compiles (addresses, MTUs,
+ * routes). The container then runs no start-up at all when nothing else is left: no `docker exec`,
+ * shell and `ip` per device. A line naming a namespace or process (`netns`) stays inside the
+ * device, where those mean the device's own. As `ip` batch lines (no leading `ip`).
+ */
+export function hostIpLines(exec: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const c of exec) {
+    const m = IP_LINE.exec(c);
+    if (!m || /\bnetns\b/.test(m[1]!)) break;
+    out.push(m[1]!);
+  }
+  return out;
+}
+
+/**
+ * Steps for `exec` commands: `exec-I` for a single command, `exec-I-J` for a batched run I..J.
+ * `first`: the index of exec[0] among the device's commands (the ones before it applied elsewhere).
+ */
+export function execSteps(exec: readonly string[], first = 0): ExecStep[] {
   const out: ExecStep[] = [];
   for (let i = 0; i < exec.length;) {
     let j = i;
     while (j < exec.length && IP_LINE.test(exec[j]!)) j++;
     if (j - i >= 2) {
-      out.push({ label: `exec-${i}-${j - 1}`, text: ipBatchScript(exec.slice(i, j).map((c) => IP_LINE.exec(c)![1]!)) });
+      out.push({ label: execLabel(first + i, first + j - 1), text: ipBatchScript(exec.slice(i, j).map((c) => IP_LINE.exec(c)![1]!)) });
       i = j;
     } else {
-      out.push({ label: `exec-${i}`, text: exec[i]! + "\n" });
+      out.push({ label: execLabel(first + i, first + i), text: exec[i]! + "\n" });
       i++;
     }
   }

@@ -2,7 +2,7 @@
  * The plan: from a Lab plus options, every container, bridge, veth and start-up step to create,
  * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
  */
-import { execSteps } from "./exec-steps.js";
+import { execLabel, execSteps, hostIpLines } from "./exec-steps.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import type { Device, DeviceRole, Lab, LabShaping, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
@@ -100,6 +100,12 @@ export interface DevicePlan {
   /** Host folder with this device's staged files, mounted read-only at STAGE_MOUNT. */
   stageDir: string;
   startup: StartupStep[];
+  /**
+   * The first `exec` commands as `ip` batch lines kinda applies from the host in the device's
+   * namespace right after its links (plan/exec-steps.ts hostIpLines); a failing line fails the
+   * device's start-up under `label`, as the step would have.
+   */
+  netConfig?: { label: string; lines: string[] };
   /** How long the start-up steps may run together before they are stopped (undefined: the default). */
   startupTimeoutMs?: number;
   shutdown: StartupStep[];
@@ -241,14 +247,22 @@ export function startWaves(devices: readonly { name: string; dependsOn: readonly
  * A device's start-up and shutdown steps, in run order. Kathara labs: the scripts are staged
  * under hostlab/ by their own names (Kathara runs them from /hostlab), `exec` commands in steps/.
  */
-function deviceSteps(lab: Lab, dev: Device, kathara: boolean): { startup: StartupStep[]; shutdown: StartupStep[] } {
+function deviceSteps(
+  lab: Lab,
+  dev: Device,
+  kathara: boolean,
+): { startup: StartupStep[]; shutdown: StartupStep[]; netConfig?: DevicePlan["netConfig"] } {
   const step = (list: StartupStep[], label: string, from: StartupStep["from"], script: boolean) =>
     list.push({ label, file: label, from, ...(kathara && script ? { hostlab: true } : {}) });
   const startup: StartupStep[] = [];
   if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup }, true);
   if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup }, true);
-  // Kathara logs each exec command as its own `++ CMD` line, so its labs keep one step per command
-  const execs = kathara ? dev.exec.map((c, i) => ({ label: `exec-${i}`, text: c + "\n" })) : execSteps(dev.exec);
+  // Kathara logs each exec command as its own `++ CMD` line, so its labs keep one step per command;
+  // other labs' leading ip lines are applied from the host (only when no script runs before them)
+  const net = kathara || startup.length ? [] : hostIpLines(dev.exec);
+  const execs = kathara
+    ? dev.exec.map((c, i) => ({ label: `exec-${i}`, text: c + "\n" }))
+    : execSteps(dev.exec.slice(net.length), net.length);
   for (const e of execs) step(startup, e.label, { text: e.text }, false);
   const shutdown: StartupStep[] = [];
   if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown }, true);
@@ -256,7 +270,7 @@ function deviceSteps(lab: Lab, dev: Device, kathara: boolean): { startup: Startu
   // steps/ and shutdown/ files are numbered in run order; /hostlab keeps the scripts' own names
   numberSteps(startup.filter((s) => !s.hostlab));
   numberSteps(shutdown.filter((s) => !s.hostlab));
-  return { startup, shutdown };
+  return { startup, shutdown, ...(net.length ? { netConfig: { label: execLabel(0, net.length - 1), lines: net } } : {}) };
 }
 
 /** Step file names that sort in run order in the runner's glob: 000-x, 001-y, ...; wider past 999. */
@@ -294,7 +308,7 @@ function devicePlan(
     mounts.push({ source, target: v.guest, readOnly: v.readOnly });
   }
   const kathara = lab.flavor === "kathara";
-  const { startup, shutdown } = deviceSteps(lab, dev, kathara);
+  const { startup, shutdown, netConfig } = deviceSteps(lab, dev, kathara);
   if (kathara) mounts.push({ source: posix.join(stageDir, "hostlab"), target: HOSTLAB_MOUNT, readOnly: false });
 
   const plan: DevicePlan = {
@@ -330,6 +344,7 @@ function devicePlan(
     stageFiles: dev.stageFiles ?? [],
     kathara,
   };
+  if (netConfig) plan.netConfig = netConfig;
   if (dev.startupTimeout !== undefined) plan.startupTimeoutMs = dev.startupTimeout * 1000;
   if (dev.hostDevices?.length) plan.devices = [...dev.hostDevices];
   if (dev.role) plan.role = dev.role;
@@ -516,6 +531,7 @@ export function formatPlan(plan: Plan): string {
     );
     for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
     for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
+    for (const l of d.netConfig?.lines ?? []) out.push(`  (in ${d.name}) ip ${l}   (${d.netConfig!.label})`);
     if (d.kathara)
       out.push(
         `  as Kathara: ${HOSTLAB_MOUNT} (its folder and scripts), hosts file, /var/log/startup.log, IPv6 ${d.sysctls["net.ipv6.conf.all.disable_ipv6"] === "1" ? "off" : "on"}`,

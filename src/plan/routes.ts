@@ -9,7 +9,7 @@
  * ngraph.path) do not give (they return one path); with the distances that is a few lines.
  */
 
-import { hostOf, networkOf } from "../core/addr.js";
+import { addressRange, coveringPrefixes, hostOf, networkOf } from "../core/addr.js";
 import type { PodRoute } from "../model/cluster.js";
 import { isNode, isProvided, type StaticRoutePlan, type StaticRouter, type TopologySpec } from "../model/spec.js";
 
@@ -204,6 +204,31 @@ function nextHops(
   return { subnets, nodes };
 }
 
+/**
+ * A host's routes, summarised: where every subnet of a family takes the same next hops (one uplink,
+ * or ECMP over equivalent ones), the prefixes covering them (core/addr.ts coveringPrefixes: one in
+ * a lab numbered from one pool) instead of a route per subnet (238 in a 200-device leaf-spine).
+ * Connected subnets stay more specific. Not a default route: the device given the cluster's
+ * internet uplink gets its default route there (plan/cluster/host.ts, replacing one), and a
+ * host's own start-up may add one. An address in the cover that no subnet holds goes to the
+ * uplink, whose routes are per subnet: dropped there, as it was at the host before.
+ */
+export function summarise(subnets: ReadonlyMap<string, readonly string[]>): Map<string, readonly string[]> {
+  const byFamily = new Map<string, [string, readonly string[]][]>();
+  for (const [dst, via] of subnets) {
+    const f = addressRange(dst).family;
+    byFamily.set(f, [...(byFamily.get(f) ?? []), [dst, via]]);
+  }
+  const out = new Map<string, readonly string[]>();
+  for (const routes of byFamily.values()) {
+    const via = routes[0]![1];
+    const same = routes.every(([, v]) => v.join(" ") === via.join(" "));
+    if (same) for (const p of coveringPrefixes(routes.map(([dst]) => dst))) out.set(p, via);
+    else for (const [dst, v] of routes) out.set(dst, v);
+  }
+  return out;
+}
+
 /** Static routing over the cheapest paths; several next hops where paths tie (ECMP). On a tree: one path, one next hop. */
 export const staticRouter: StaticRouter = {
   parts(spec) {
@@ -223,13 +248,14 @@ export const staticRouter: StaticRouter = {
     // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
     for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
       const { subnets, nodes } = nextHops(spec, all, g, addrAt, d.name);
+      const routes = d.kind === "host" ? summarise(subnets) : subnets;
       out.routes.set(
         d.name,
-        [...subnets].map(([dst, via]) => ({ dst, via })),
+        [...routes].map(([dst, via]) => ({ dst, via })),
       );
       out.commands.set(
         d.name,
-        [...subnets].map(([dst, via]) => `ip route add ${dst} ${nextHopArgs(via)}`),
+        [...routes].map(([dst, via]) => `ip route add ${dst} ${nextHopArgs(via)}`),
       );
       if ([...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
       for (const [node, via] of nodes) out.podRoutes.push({ device: d.name, node, via: via.length > 1 ? via : via[0]! } satisfies PodRoute);

@@ -45,7 +45,8 @@ export class MemoryRuntime implements Runtime {
   async inspect(idOrName: string): Promise<ContainerInfo | undefined> {
     return [...this.containers.values()].find((c) => c.info.id === idOrName || c.info.name === idOrName)?.info;
   }
-  async exec(): Promise<ExecResult> {
+  async exec(id: string): Promise<ExecResult> {
+    this.calls.push(`exec ${this.get(id).info.name}`);
     return { exitCode: 0, output: "" };
   }
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
@@ -98,9 +99,11 @@ export class MemoryKernel implements Kernel {
     if ("name" in ns && !this.namespaces.has(ns.name)) throw new Error(`no netns ${ns.name}`);
     this.batches.push({ ns, lines });
   }
+  /** Lines that fail in forced batches (their "Command failed -:N", as iproute2 reports them). */
+  failIp: RegExp | undefined;
   async ipBatchForce(ns: Netns, lines: readonly string[]): Promise<string> {
     this.batches.push({ ns, lines, force: true });
-    return "";
+    return lines.flatMap((l, i) => (this.failIp?.test(l) ? [`RTNETLINK answers: File exists\nCommand failed -:${i + 1}\n`] : [])).join("");
   }
   /**
    * The host's links: none of the lab's (`ip -j link show`). iptables-save, `iptables -S CHAIN N`

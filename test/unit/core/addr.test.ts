@@ -1,7 +1,17 @@
 /** Address maths (core/addr.ts): the one module for CIDRs, hosts and MACs. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { addressRange, nthAddress, overlaps, contains, networkOf, isCidr, isIp, macProblem } from "../../../src/core/addr.js";
+import {
+  addressRange,
+  coveringPrefixes,
+  nthAddress,
+  overlaps,
+  contains,
+  networkOf,
+  isCidr,
+  isIp,
+  macProblem,
+} from "../../../src/core/addr.js";
 
 describe("address maths", () => {
   it("works on ranges", () => {
@@ -14,6 +24,26 @@ describe("address maths", () => {
     assert.deepEqual(addressRange("10.1.2.3/24"), { family: "ipv4", first: 0x0a010200n, last: 0x0a0102ffn });
     assert.deepEqual(addressRange("fd00::1/126"), { family: "ipv6", first: 0xfd00n << 112n, last: (0xfd00n << 112n) | 3n });
     assert.throws(() => nthAddress("10.0.0.0/30", 4), /outside/);
+  });
+
+  it("covers subnets with the fewest, smallest prefixes, none wider than a /8 (IPv6: /16)", () => {
+    assert.deepEqual(coveringPrefixes(["10.0.0.0/30", "10.0.1.4/30"]), ["10.0.0.0/23"]);
+    assert.deepEqual(coveringPrefixes(["10.0.0.8/30"]), ["10.0.0.8/30"], "one subnet covers itself");
+    assert.deepEqual(coveringPrefixes(["10.0.0.0/30", "10.0.0.4/30", "10.0.0.8/30", "10.0.0.12/30"]), ["10.0.0.0/28"]);
+    // across /8s: one prefix each, not 0.0.0.0/0 (a default route)
+    assert.deepEqual(coveringPrefixes(["10.0.0.0/30", "192.168.1.0/24", "10.0.1.4/30"]), ["10.0.0.0/23", "192.168.1.0/24"]);
+    assert.deepEqual(coveringPrefixes(["10.0.0.0/24", "10.255.0.0/24"]), ["10.0.0.0/8"]);
+    assert.deepEqual(coveringPrefixes(["fd00::/64", "fd00:0:0:1::/64", "10.0.0.0/24"]), ["fd00::/63", "10.0.0.0/24"]);
+    assert.deepEqual(coveringPrefixes(["2001:db8::/64", "2001:db9::/64"]), ["2001:db8::/31"]);
+    assert.deepEqual(coveringPrefixes([]), []);
+    // every input inside one of the covers
+    const some = ["10.1.2.0/24", "10.1.3.128/25", "10.1.9.0/30", "172.16.0.0/30", "172.31.0.0/30"];
+    const cover = coveringPrefixes(some);
+    for (const c of some)
+      assert.ok(
+        cover.some((p) => contains(p, c)),
+        `${c} in ${cover.join(", ")}`,
+      );
   });
 
   it("takes canonical address text only", () => {

@@ -4,7 +4,7 @@
  * real (Docker, netns, veths) in test/integration/lifecycle.test.ts.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -108,6 +108,96 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
     await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath, signal: abort.signal }), InterruptedError);
     assert.equal(runtime.containers.size, 0);
     assert.equal(kernel.namespaces.size, 0);
+    assert.equal(store.read("mem"), undefined);
+  });
+});
+
+describe("a device's own addresses and routes, applied from the host (no start-up runner for them)", () => {
+  const CONF = [
+    'r1[0]="A"',
+    'r1[exec]="ip addr add 10.0.0.1/24 dev eth0"',
+    'r1[exec]="ip route add 10.1.0.0/16 via 10.0.0.2"',
+    'h1[0]="A"',
+    'h1[exec]="ip addr add 10.0.0.3/24 dev eth0"',
+    'h1[exec]="ip route add 10.0.0.0/8 via 10.0.0.1"',
+    'h1[exec]="echo started"',
+  ].join("\n");
+
+  it("plans them apart from the steps: the runner gets only what follows, numbered on", () => {
+    const { plan } = setup(CONF);
+    const [r1, h1] = plan.devices;
+    assert.deepEqual(r1!.netConfig, { label: "exec-0-1", lines: ["addr add 10.0.0.1/24 dev eth0", "route add 10.1.0.0/16 via 10.0.0.2"] });
+    assert.deepEqual(r1!.startup, []);
+    assert.deepEqual(
+      h1!.startup.map((s) => s.file),
+      ["000-exec-2"],
+    );
+  });
+
+  it("one forced batch inside the device brings its links up, then adds them; a device with nothing else runs no exec", async () => {
+    const { store, plan, runtime, kernel } = setup(CONF);
+    const r = await deploy(plan, { runtime, store, kernel, hostPath });
+    const pid = (n: string) => r.state.devices.find((d) => d.name === n)!.containerId!;
+    const pidOf = async (n: string) => (await runtime.inspect(pid(n)))!.pid;
+    assert.deepEqual(kernel.linesIn({ pid: await pidOf("r1") }, true), [
+      "link set eth0 up",
+      "addr add 10.0.0.1/24 dev eth0",
+      "route add 10.1.0.0/16 via 10.0.0.2",
+    ]);
+    assert.deepEqual(
+      runtime.calls.filter((c) => c.startsWith("exec")),
+      ["exec kinda-mem-h1"],
+      "only h1, which has a command of its own, runs the start-up runner",
+    );
+    assert.deepEqual(r.state.devices.find((d) => d.name === "r1")!.startup, { status: "ok", log: store.logPath("mem", "r1") });
+    assert.equal(r.state.devices.find((d) => d.name === "h1")!.startup?.status, "ok");
+    assert.deepEqual(r.failedDevices, []);
+  });
+
+  it("a line that fails fails the device's start-up at that step; the lab stays up, the log says why", async () => {
+    const { store, plan, runtime, kernel } = setup(CONF);
+    kernel.failIp = /^route add 10\.(1\.0\.0\/16|0\.0\.0\/8)/;
+    const r = await deploy(plan, { runtime, store, kernel, hostPath });
+    assert.deepEqual(r.failedDevices, ["h1", "r1"]);
+    const r1 = r.state.devices.find((d) => d.name === "r1")!.startup!;
+    assert.deepEqual({ ...r1, log: undefined }, { status: "failed", failedStep: "exec-0-1", exitCode: 1, log: undefined });
+    const log = readFileSync(r1.log!, "utf8");
+    assert.match(log, /=== exec-0-1\nRTNETLINK answers: File exists\nCommand failed -:3\n/);
+    assert.match(log, /exec-0-1: exit 1\n$/);
+    // h1's runner still ran the rest, as it would have after a failing step
+    assert.equal(r.state.devices.find((d) => d.name === "h1")!.startup?.failedStep, "exec-0-1");
+    assert.equal(r.state.phase, "up");
+  });
+
+  it("a device with services (an Open vSwitch bridge its addresses go on) gets them after its services", async () => {
+    const { store, plan, runtime, kernel } = setup(CONF);
+    plan.devices[0]!.services = [{ what: "add bridge", argv: ["ovs-vsctl", "add-br", "br0"] }];
+    const batchesAtService: number[] = [];
+    const exec = runtime.exec.bind(runtime);
+    runtime.exec = async (id: string) => {
+      if ((await runtime.inspect(id))?.name === "kinda-mem-r1") batchesAtService.push(kernel.batches.length);
+      return exec(id);
+    };
+    const r = await deploy(plan, { runtime, store, kernel, hostPath });
+    const pid = (await runtime.inspect(r.state.devices[0]!.containerId!))!.pid;
+    const mine = kernel.batches
+      .map((b, i) => ({ ...b, i }))
+      .filter((b) => JSON.stringify(b.ns) === JSON.stringify({ pid }) && b.lines.length);
+    assert.deepEqual(
+      mine.map((b) => [b.lines, b.force ?? false]),
+      [
+        [["link set eth0 up"], false],
+        [["addr add 10.0.0.1/24 dev eth0", "route add 10.1.0.0/16 via 10.0.0.2"], true],
+      ],
+    );
+    assert.deepEqual(batchesAtService, [mine[1]!.i], "the service ran before the addresses' batch");
+  });
+
+  it("a link that does not come up fails the deploy and removes what was created", async () => {
+    const { store, plan, runtime, kernel } = setup(CONF);
+    kernel.failIp = /^link set eth0 up$/;
+    await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath }), /device r1: its interfaces did not come up/);
+    assert.equal(runtime.containers.size, 0);
     assert.equal(store.read("mem"), undefined);
   });
 });

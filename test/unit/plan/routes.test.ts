@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { RouteGraph, nextHopArgs, type Edge } from "../../../src/plan/routes.js";
+import { RouteGraph, nextHopArgs, staticRouter, summarise, type Edge } from "../../../src/plan/routes.js";
+import { contains, networkOf } from "../../../src/core/addr.js";
+import type { TopologySpec } from "../../../src/model/spec.js";
+import { leafSpine } from "../../../src/topology/generators.js";
 import { inverseOf, renderIp, routeReplace } from "../../../src/plan/ops.js";
 
 /** Edges from "a-b" (cost 1) or "a-b:3" strings; ids in order. */
@@ -97,6 +100,94 @@ describe("static routing on malformed input", () => {
     assert.throws(
       () => compileTopology(spec),
       (e: unknown) => e instanceof TopologyError && e.issues.some((i) => /300\.1\.1\.1/.test(i.message)),
+    );
+  });
+});
+
+describe("a host's routes: the prefixes covering the lab via its uplink, not one per subnet", () => {
+  const routesOf = (s: TopologySpec, dev: string) => staticRouter.plan(s).commands.get(dev) ?? [];
+  /** Subnets of links and segments not on `dev`. */
+  const farSubnets = (s: TopologySpec, dev: string) =>
+    s.links.filter((l) => l.addresses && !l.endpoints.includes(dev)).map((l) => networkOf(l.addresses![0]));
+
+  it("leaf-spine: a host gets one route via its leaf that covers every other subnet (was one per subnet)", () => {
+    const s = leafSpine({ spines: 4, leaves: 14, perLeaf: 13 });
+    const r = routesOf(s, "h1_1");
+    assert.equal(r.length, 1, r.join("\n"));
+    const m = /^ip route add (\S+) via (\S+)$/.exec(r[0]!)!;
+    assert.ok(m, r[0]);
+    const far = farSubnets(s, "h1_1");
+    assert.equal(far.length, 4 * 14 + 14 * 13 - 1);
+    for (const n of far) assert.ok(contains(m[1]!, n), `${n} outside ${m[1]}`);
+    // the leaf's address on the host's link
+    const own = s.links.find((l) => l.endpoints.includes("h1_1"))!;
+    const leafSide = own.endpoints[0] === "h1_1" ? 1 : 0;
+    assert.equal(`${m[2]}/30`, own.addresses![leafSide]);
+    // routers keep a route per subnet
+    assert.equal(routesOf(s, "leaf1").length, far.length - (4 + 13 - 1));
+  });
+
+  const twoRouters = (extra: TopologySpec["links"]): TopologySpec => ({
+    name: "t",
+    routing: "static",
+    devices: [
+      { name: "r1", kind: "router" },
+      { name: "r2", kind: "router" },
+      { name: "h", kind: "host" },
+      { name: "x", kind: "host" },
+    ],
+    links: [
+      { endpoints: ["r1", "r2"], addresses: ["10.0.0.1/30", "10.0.0.2/30"] },
+      { endpoints: ["r2", "x"], addresses: ["10.0.2.1/24", "10.0.2.2/24"] },
+      { endpoints: ["r1", "h"], addresses: ["10.0.1.1/24", "10.0.1.2/24"] },
+      ...extra,
+    ],
+  });
+
+  it("ECMP over equivalent uplinks (two links to one router): one multipath route", () => {
+    const s = twoRouters([{ endpoints: ["r1", "h"], addresses: ["10.0.3.1/24", "10.0.3.2/24"] }]);
+    assert.deepEqual(routesOf(s, "h"), ["ip route add 10.0.0.0/22 nexthop via 10.0.1.1 nexthop via 10.0.3.1"]);
+    assert.ok(staticRouter.plan(s).sysctls.has("h"), "multipath sysctls as before");
+  });
+
+  it("a host on two routers whose subnets take different ways keeps a route per subnet", () => {
+    const s = twoRouters([{ endpoints: ["r2", "h"], addresses: ["10.0.4.1/24", "10.0.4.2/24"] }]);
+    assert.deepEqual(routesOf(s, "h"), [
+      "ip route add 10.0.0.0/30 nexthop via 10.0.1.1 nexthop via 10.0.4.1",
+      "ip route add 10.0.2.0/24 via 10.0.4.1",
+    ]);
+  });
+
+  it("subnets of two /8s: a prefix each; another family is summarised on its own", () => {
+    const s = twoRouters([]);
+    s.links[1]!.addresses = ["192.168.2.1/24", "192.168.2.2/24"];
+    assert.deepEqual(routesOf(s, "h"), ["ip route add 10.0.0.0/30 via 10.0.1.1", "ip route add 192.168.2.0/24 via 10.0.1.1"]);
+    const mixed = new Map<string, readonly string[]>([
+      ["10.0.0.0/30", ["10.0.1.1"]],
+      ["fd00:2::/64", ["fd00:1::1"]],
+      ["10.0.2.0/24", ["10.0.1.1"]],
+      ["fd00:3::/64", ["fd00:1::1", "fd00:1::2"]],
+    ]);
+    assert.deepEqual(
+      [...summarise(mixed)],
+      [
+        ["10.0.0.0/22", ["10.0.1.1"]],
+        ["fd00:2::/64", ["fd00:1::1"]],
+        ["fd00:3::/64", ["fd00:1::1", "fd00:1::2"]],
+      ],
+    );
+  });
+
+  it("native pod routing: a host still routes each node's pods via its uplink", () => {
+    const s = twoRouters([]);
+    s.encapsulation = "none";
+    s.devices.push({ name: "w1", kind: "worker" });
+    s.links.push({ endpoints: ["r2", "w1"], addresses: ["10.0.5.1/24", "10.0.5.2/24"] });
+    const plan = staticRouter.plan(s);
+    assert.deepEqual(plan.commands.get("h"), ["ip route add 10.0.0.0/21 via 10.0.1.1"]);
+    assert.deepEqual(
+      plan.podRoutes.filter((r) => r.device === "h"),
+      [{ device: "h", node: "w1", via: "10.0.1.1" }],
     );
   });
 });
