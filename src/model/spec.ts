@@ -147,7 +147,7 @@ export function isProvided(kind: DeviceKind): boolean {
 /** One route of the static plan: a subnet and its next hops (several where paths tie). */
 export interface StaticRoute {
   dst: string;
-  via: string[];
+  via: readonly string[];
 }
 
 /** What static routing adds to a topology: computed by plan/routes.ts, placed by topology/compile.ts. */
