@@ -18,7 +18,7 @@ import type { TopologySpec } from "../../src/model/spec.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
 import { dropOnePodExperiment, flowPackets, podPings } from "../support/ovs.js";
-import { compileExampleP4 } from "../support/p4.js";
+import { STANDIN, compileExample, counter } from "../support/p4.js";
 import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
@@ -27,10 +27,6 @@ before(() => {
   ensureTestEnv();
   linksBefore = hostLinks();
 });
-
-/** A counter of an interface in the NIC's (the node's) namespace. */
-const counter = (lab: string, nic: string, ifname: string, what: string) =>
-  kindaOk("exec", "--lab", lab, nic, "--", "cat", `/sys/class/net/${ifname}/statistics/${what}`).then(Number);
 
 describe("Open vSwitch as a Kubernetes node's smart NIC (examples/nic.yaml)", () => {
   it("forwards NORMAL; a drop rule for one pod stops exactly that traffic and counts it; deleting it restores", async () => {
@@ -83,13 +79,11 @@ describe("Open vSwitch as a Kubernetes node's smart NIC (examples/nic.yaml)", ()
   });
 });
 
-const STANDIN = P4_IMAGE.includes("p4-standin");
-
 describe(`BMv2 as a Kubernetes node's smart NIC (image ${P4_IMAGE}${STANDIN ? ": a STAND-IN, not BMv2" : ""})`, () => {
   it("runs the switch with -i 0@knic-out -i 1@knic-in and the program; pod traffic crosses its ports", async (t) => {
     if (!STANDIN) t.diagnostic(`real BMv2 (${P4_IMAGE}): the program joins the ports; the stand-in's records are not checked`);
     // examples/p4/nic_filter.p4, compiled by the image's p4c (the stand-in's writes BMv2-shaped JSON)
-    const program = join(await compileExampleP4("nic_filter"), "nic_filter.json");
+    const program = join(await compileExample("nic_filter"), "nic_filter.json");
     const y = loadTopologyYaml(join(ROOT, "examples", "nic.yaml"));
     const entry = "table_add MyIngress.acl MyIngress.drop 10.244.9.9 =>";
     const spec: TopologySpec = { ...y.spec, name: "t-nic-p4" };
