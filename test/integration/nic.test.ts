@@ -17,7 +17,7 @@ import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import type { TopologySpec } from "../../src/model/spec.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { dropOnePodExperiment, flowPackets, podPings } from "../support/ovs.js";
+import { dropOnePodExperiment, fixturePods, flowPackets, podPings } from "../support/ovs.js";
 import { STANDIN, compileExample, counter } from "../support/p4.js";
 import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
 
@@ -35,7 +35,7 @@ describe("Open vSwitch as a Kubernetes node's smart NIC (examples/nic.yaml)", ()
     const lab = y.spec.name;
     const h = await upTopology(y.spec, { provider, imageMap: IMAGE_MAP, where: y.where });
     try {
-      await dropOnePodExperiment(provider, { lab, device: "w1-nic", bridge: "br-nic" });
+      await dropOnePodExperiment({ lab, device: "w1-nic", bridge: "br-nic" }, fixturePods(provider));
       // the NIC is on the path: its ports are the bridge's, the node keeps its address on eth1
       const ports = await kindaOk("exec", "--lab", lab, "w1-nic", "--", "ovs-vsctl", "list-ports", "br-nic");
       assert.deepEqual(ports.trim().split("\n").sort(), ["knic-in", "knic-out"]);

@@ -12,7 +12,7 @@ import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import type { TopologySpec } from "../../src/model/spec.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { dropOnePodExperiment, flowPackets } from "../support/ovs.js";
+import { dropOnePodExperiment, fixturePods, flowPackets } from "../support/ovs.js";
 import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
@@ -29,7 +29,7 @@ describe("Open vSwitch on the path between two Kubernetes nodes (examples/ovs.ya
     const lab = y.spec.name;
     const h = await upTopology(y.spec, { provider, imageMap: IMAGE_MAP, where: y.where });
     try {
-      await dropOnePodExperiment(provider, { lab, device: "sw", bridge: "br0" });
+      await dropOnePodExperiment({ lab, device: "sw", bridge: "br0" }, fixturePods(provider));
       // the topology's flow is in place, as ovs-ofctl shows it
       assert.equal((await flowPackets({ lab, device: "sw", bridge: "br0" }, "priority=10,arp")).length, 1, "the topology's flow was added");
 

@@ -31,15 +31,27 @@ export async function flowPackets(at: OvsAt, match: string): Promise<number[]> {
     .map((l) => Number(/n_packets=(\d+)/.exec(l)?.[1] ?? NaN));
 }
 
+/** Pings from one of two source pods (0, 1); resolves to the number of replies. */
+export type Pinger = (from: 0 | 1, ip: string, count: number) => Promise<number>;
+
+/** From w1's pods (fixture nodes) to c1's: the experiment's pods. */
+export function fixturePods(provider: FixtureProvider): { ping: Pinger; target: string; other: string } {
+  return {
+    ping: (from, ip, count) => Promise.resolve(podPings(provider, "w1", from, ip, count)),
+    target: provider.podIp("c1", 0),
+    other: provider.podIp("c1", 1),
+  };
+}
+
 /**
- * From w1's pods to c1's two pods: both answer; a drop rule for c1's first pod stops exactly that
- * (the other still answers, from either of w1's pods) and counts every packet sent; deleting it restores.
+ * From two source pods to two target pods: both answer; a drop rule for the first target stops
+ * exactly that (the other still answers, from either source) and counts every packet sent;
+ * deleting it restores.
  */
-export async function dropOnePodExperiment(provider: FixtureProvider, at: OvsAt): Promise<void> {
-  const target = provider.podIp("c1", 0);
-  const other = provider.podIp("c1", 1);
-  assert.equal(podPings(provider, "w1", 0, target, 3), 3, `w1's pod reaches c1's first pod through ${at.device}`);
-  assert.equal(podPings(provider, "w1", 0, other, 3), 3, "and c1's second pod");
+export async function dropOnePodExperiment(at: OvsAt, pods: { ping: Pinger; target: string; other: string }): Promise<void> {
+  const { ping, target, other } = pods;
+  assert.equal(await ping(0, target, 3), 3, `the first target pod answers through ${at.device}`);
+  assert.equal(await ping(0, other, 3), 3, "and the second");
 
   // the datapath's cached flows (megaflows) of the pings so far push their packet counts to the
   // rules they are translated with when the revalidator next runs, which after add-flow may be the
@@ -49,11 +61,11 @@ export async function dropOnePodExperiment(provider: FixtureProvider, at: OvsAt)
   const flow = `priority=100,ip,nw_dst=${target}`;
   await kindaOk("exec", "--lab", at.lab, at.device, "--", "ovs-ofctl", "add-flow", at.bridge, `${flow},actions=drop`);
   const sent = 20;
-  assert.equal(podPings(provider, "w1", 0, target, sent), 0, "no reply from the dropped pod");
-  assert.equal(podPings(provider, "w1", 1, other, 5), 5, "the other pod still answers (from another pod too)");
-  assert.equal(podPings(provider, "w1", 0, other, 5), 5, "and from the same pod");
+  assert.equal(await ping(0, target, sent), 0, "no reply from the dropped pod");
+  assert.equal(await ping(1, other, 5), 5, "the other pod still answers (from another pod too)");
+  assert.equal(await ping(0, other, 5), 5, "and from the same pod");
   assert.deepEqual(await flowPackets(at, `nw_dst=${target}`), [sent], "the drop flow counted every packet sent, no more");
 
   await kindaOk("exec", "--lab", at.lab, at.device, "--", "ovs-ofctl", "del-flows", "--strict", at.bridge, flow);
-  assert.equal(podPings(provider, "w1", 0, target, 3), 3, "deleting the rule restores the traffic");
+  assert.equal(await ping(0, target, 3), 3, "deleting the rule restores the traffic");
 }
