@@ -3,7 +3,8 @@
  * kind-real, kind-real-N): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links), per device, per phase, with the bench process's
- * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_PEERS=
+ * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_ROUNDS=n repeats
+ * each scenario's floor, deploy and teardown (and peers) n times and gives medians; KINDA_BENCH_PEERS=
  * containerlab,kathara runs those tools on the same lab in alternation where installed.
  * Targets (issue 18): deploy <= 1.2x floor, time per device flat 18 -> 200, teardown <= 0.3x
  * deploy, RSS < 150 MB at 200 devices. Needs root, the Docker engine and the stand-in images.
@@ -161,7 +162,55 @@ function planOf(name: string, src: Source, store: StateStore): Plan {
   });
 }
 
+/** KINDA_BENCH_ROUNDS (default 1): rounds of floor, kinda and peers per scenario, reported as medians. */
+function rounds(): number {
+  const env = process.env["KINDA_BENCH_ROUNDS"];
+  const n = env === undefined || env === "" ? 1 : Number(env);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`KINDA_BENCH_ROUNDS=${env} is not a whole number of 1 or more`);
+  return n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The median of every figure over the rounds (ratios are each round's, so a slow round's floor goes with its deploy). */
+function medianRow(rows: Row[]): Row {
+  const num = (f: (r: Row) => number) => median(rows.map(f));
+  const peers = rows[0]!.peers.map((p, i) => {
+    const all = rows.map((r) => r.peers[i]!).filter((x) => x.deploySeconds !== undefined);
+    if (!all.length) return p;
+    return {
+      tool: p.tool,
+      deploySeconds: median(all.map((x) => x.deploySeconds!)),
+      teardownSeconds: median(all.map((x) => x.teardownSeconds!)),
+    };
+  });
+  return {
+    ...rows[0]!,
+    floorSeconds: num((r) => r.floorSeconds),
+    readySeconds: num((r) => r.readySeconds),
+    deploySeconds: num((r) => r.deploySeconds),
+    teardownSeconds: num((r) => r.teardownSeconds),
+    readyOverFloor: num((r) => r.readyOverFloor),
+    deployOverFloor: num((r) => r.deployOverFloor),
+    teardownOverDeploy: num((r) => r.teardownOverDeploy),
+    msPerDevice: num((r) => r.msPerDevice),
+    phases: Object.fromEntries(PHASES.map((p) => [p, num((r) => r.phases[p])])) as Record<Phase, number>,
+    rssPeakMB: Math.max(...rows.map((r) => r.rssPeakMB)),
+    peers,
+  };
+}
+
 async function scenario(name: string, src: Source, parallelism: number, peers: string[]): Promise<Row> {
+  const rows: Row[] = [];
+  for (let i = 0; i < rounds(); i++) rows.push(await scenarioRound(name, src, parallelism, peers));
+  return medianRow(rows);
+}
+
+async function scenarioRound(name: string, src: Source, parallelism: number, peers: string[]): Promise<Row> {
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
   const plan = planOf(name, src, store);
   const floorSeconds = await floor(plan, parallelism);
@@ -355,7 +404,7 @@ async function runScenarios(names: string[], parallelism: number, peers: string[
 
 function printRows(rows: Row[], parallelism: number): void {
   console.log(
-    `parallelism ${parallelism}; times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`,
+    `parallelism ${parallelism}; ${rounds()} round(s) per scenario, medians (RSS: the largest); times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`,
   );
   console.log("scenario          devices  floor  ready  deploy  teardown  ready/floor  deploy/floor  teardown/deploy  ms/device  RSS MB");
   for (const r of rows) {

@@ -2,9 +2,10 @@
  * The bench's containerlab peer: the same generated topology as a containerlab lab (nodes of kind
  * `linux` with the local images, one link per point-to-point collision domain, each node's
  * addresses and routes as one `ip -force -batch` exec, the way a containerlab user would write
- * them), deployed and destroyed with the `containerlab` command. containerlab puts its management
- * interface at eth0, so data interfaces are kinda's plus one. Bench code only: kinda itself never
- * runs containerlab.
+ * them), deployed and destroyed with the `containerlab` command. Like kinda's devices, the nodes
+ * get no management network (network-mode none, so containerlab makes no management bridge);
+ * data interfaces are numbered from eth1 as containerlab's docs do (kinda's plus one). Bench code
+ * only: kinda itself never runs containerlab.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -40,7 +41,8 @@ export function containerlabTopology(
   }
   const links = [...ends.values()].map((e) => ({ endpoints: e }));
   if (links.some((l) => l.endpoints.length !== 2)) return { why: "a collision domain has more than two devices (needs a bridge node)" };
-  return { yaml: stringify({ name, topology: { nodes, links } }, { lineWidth: 0 }) };
+  const topology = { defaults: { "network-mode": "none" }, nodes, links };
+  return { yaml: stringify({ name, mgmt: { "skip-when-unused": true }, topology }, { lineWidth: 0 }) };
 }
 
 function timed(argv: string[], cwd: string): number {
