@@ -37,7 +37,8 @@ export function containerlabTopology(
     if (lines.some((l) => l === undefined || !/^[\w.:/ -]+$/.test(l)))
       return { why: `${d.name} has start-up commands other than ip lines` };
     if (lines.length)
-      nodes[d.name]!.exec = [`sh -c "printf '%s\\n' ${lines.map((l) => `'${shiftIf(l!)}'`).join(" ")} | ip -force -batch -"`];
+      // containerlab splits exec like a shell: the \\ in its double quotes reaches printf as one backslash
+      nodes[d.name]!.exec = [`sh -c "printf '%s\\\\n' ${lines.map((l) => `'${shiftIf(l!)}'`).join(" ")} | ip -force -batch -"`];
   }
   const links = [...ends.values()].map((e) => ({ endpoints: e }));
   if (links.some((l) => l.endpoints.length !== 2)) return { why: "a collision domain has more than two devices (needs a bridge node)" };
@@ -47,7 +48,9 @@ export function containerlabTopology(
 
 function timed(argv: string[], cwd: string): number {
   const t = performance.now();
-  execFileSync(argv[0]!, argv.slice(1), { cwd, stdio: ["ignore", "ignore", "pipe"] });
+  // no look-up of a newer release (it waits up to 3 s for a network this machine does not have)
+  const env = { ...process.env, CLAB_VERSION_CHECK: "disable" };
+  execFileSync(argv[0]!, argv.slice(1), { cwd, env, stdio: ["ignore", "ignore", "pipe"] });
   return (performance.now() - t) / 1000;
 }
 
