@@ -12,10 +12,11 @@
  * against `docker exec` and 0.3 s.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { deploy, teardown, type StepListener } from "../src/engine/lab.js";
+import { containerSpec, deploy, teardown, type StepListener } from "../src/engine/lab.js";
+import type { ContainerSpec } from "../src/model/container.js";
 import { fatTree, leafSpine, tree } from "../src/topology/generators.js";
 import { planTopology } from "../src/app/topology.js";
 import type { TopologySpec } from "../src/model/spec.js";
@@ -39,6 +40,9 @@ interface Row {
   scenario: string;
   devices: number;
   floorSeconds: number;
+  /** The floor with the devices' own container settings (specFloor). */
+  specFloorSeconds: number;
+  deployOverSpecFloor: number;
   readySeconds: number;
   deploySeconds: number;
   teardownSeconds: number;
@@ -74,25 +78,41 @@ const runtime = new DockerRuntime();
 
 /** Creates and starts the same containers as the plan would (images, labels), no links; removes them. */
 async function floor(plan: Plan, parallelism: number): Promise<number> {
+  return floorOf(plan, parallelism, (d) => ({
+    image: d.image,
+    hostname: d.name,
+    env: [],
+    sysctls: {},
+    capAdd: d.capAdd,
+    privileged: false,
+    ports: [],
+    network: "none",
+    mounts: [],
+    ulimits: [],
+  }));
+}
+
+/**
+ * The same, with each device's own container settings (its sysctls, bind mounts, capabilities:
+ * containerSpec, what kinda hands the engine) and still no links or start-up: what the engine
+ * takes for these containers alone. Shown beside the floor, not in place of it.
+ */
+async function specFloor(plan: Plan, parallelism: number): Promise<number> {
+  for (const d of plan.devices) for (const m of d.mounts) mkdirSync(m.source, { recursive: true });
+  return floorOf(plan, parallelism, (d) => containerSpec(d));
+}
+
+async function floorOf(
+  plan: Plan,
+  parallelism: number,
+  spec: (d: Plan["devices"][number]) => Omit<ContainerSpec, "name" | "labels">,
+): Promise<number> {
   const pool = limiter(parallelism);
   const t0 = performance.now();
   const ids = await Promise.all(
     plan.devices.map((d, i) =>
       pool(async () => {
-        const id = await runtime.create({
-          name: `kinda-bench-floor-${i}`,
-          image: d.image,
-          hostname: d.name,
-          labels: { "kinda.bench": "floor" },
-          env: [],
-          sysctls: {},
-          capAdd: d.capAdd,
-          privileged: false,
-          ports: [],
-          network: "none",
-          mounts: [],
-          ulimits: [],
-        });
+        const id = await runtime.create({ ...spec(d), name: `kinda-bench-floor-${i}`, labels: { "kinda.bench": "floor" } });
         await runtime.start(id);
         return id;
       }),
@@ -191,6 +211,8 @@ function medianRow(rows: Row[]): Row {
   return {
     ...rows[0]!,
     floorSeconds: num((r) => r.floorSeconds),
+    specFloorSeconds: num((r) => r.specFloorSeconds),
+    deployOverSpecFloor: num((r) => r.deployOverSpecFloor),
     readySeconds: num((r) => r.readySeconds),
     deploySeconds: num((r) => r.deploySeconds),
     teardownSeconds: num((r) => r.teardownSeconds),
@@ -214,6 +236,7 @@ async function scenarioRound(name: string, src: Source, parallelism: number, pee
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
   const plan = planOf(name, src, store);
   const floorSeconds = await floor(plan, parallelism);
+  const specFloorSeconds = await specFloor(plan, parallelism);
   let t0 = 0;
   const rec = phaseRecorder(() => t0);
   const [[d, t], rssPeakMB] = await rssPeak(async () => {
@@ -230,6 +253,8 @@ async function scenarioRound(name: string, src: Source, parallelism: number, pee
     scenario: name,
     devices: plan.devices.length,
     floorSeconds,
+    specFloorSeconds,
+    deployOverSpecFloor: d.seconds / specFloorSeconds,
     readySeconds: d.readySeconds,
     deploySeconds: d.seconds,
     teardownSeconds: t.seconds,
@@ -412,6 +437,9 @@ function printRows(rows: Row[], parallelism: number): void {
       `${r.scenario.padEnd(17)} ${String(r.devices).padStart(7)}  ${r.floorSeconds.toFixed(2).padStart(5)}  ${r.readySeconds.toFixed(2).padStart(5)}  ${r.deploySeconds.toFixed(2).padStart(6)}  ${r.teardownSeconds.toFixed(2).padStart(8)}  ${r.readyOverFloor.toFixed(2).padStart(11)}  ${r.deployOverFloor.toFixed(2).padStart(12)}  ${r.teardownOverDeploy.toFixed(2).padStart(15)}  ${r.msPerDevice.toFixed(0).padStart(9)}  ${r.rssPeakMB.toFixed(0).padStart(6)}`,
     );
   }
+  console.log("floor with each device's own container settings (its sysctls, bind mounts; no links, no start-up), same run:");
+  for (const r of rows)
+    console.log(`  ${r.scenario.padEnd(17)} ${r.specFloorSeconds.toFixed(2)} s, deploy/that floor ${r.deployOverSpecFloor.toFixed(2)}`);
   console.log(
     "phases, device-seconds summed over devices (share); links = veths plus the addresses and routes kinda applies with them; start-up = the start-up runner (scripts)",
   );
