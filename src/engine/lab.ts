@@ -498,6 +498,9 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
     store.write(state);
   }
   let clusterError: Error | undefined;
+  // without a cluster, host links and rules of the lab are looked for (ip link, iptables-save)
+  // while the containers go: nothing else depends on them
+  let hostSide: Promise<unknown> = Promise.resolve();
   if (state?.cluster) {
     const s = rep.step(`removing cluster ${state.cluster.name} (${state.cluster.provider})`);
     try {
@@ -516,7 +519,10 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
     }
   } else {
-    await removeHostSide(name, [], kernel);
+    hostSide = removeHostSide(name, [], kernel).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   }
   const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
 
@@ -540,6 +546,8 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
   await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
   rm.done();
+  const hostError = await hostSide;
+  if (hostError) throw hostError;
   const left = clusterError && store.read(name);
   if (left?.cluster && opts.forgetCluster) {
     rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);
