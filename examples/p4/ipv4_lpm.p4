@@ -1,9 +1,11 @@
 /*
  * IPv4 forwarding by longest-prefix match (v1model, BMv2 simple_switch), for kinda's P4 switches.
  * Table MyIngress.ipv4_lpm: key hdr.ipv4.dstAddr (lpm); action MyIngress.ipv4_forward(dstAddr,
- * port) sets the next hop's MAC and the egress port, decrements the TTL; everything else is
- * dropped (ARP too: the switch's kernel answers ARP for the switch's own addresses, and
+ * port) sets the next hop's MAC (the source MAC is kept) and the egress port, decrements the
+ * TTL; everything else is dropped (ARP too: the switch's kernel answers ARP for the switch's own addresses, and
  * neighbours across it get static entries, see examples/p4.yaml).
+ * With routing static, `lpm: true` on the switch makes kinda write this table's entries from the
+ * route plan (examples/p4-tree.yaml, the seed's tree; print them: kinda p4-entries FILE [DEVICE]).
  *
  * Compile (the kathara/p4 image carries p4c):
  *   docker run --rm -v "$PWD/examples/p4:/p4" kathara/p4 \
@@ -67,7 +69,10 @@ control MyIngress(inout headers hdr, inout metadata meta, inout standard_metadat
     }
     action ipv4_forward(macAddr_t dstAddr, bit<9> port) {
         standard_metadata.egress_spec = port;
-        hdr.ethernet.srcAddr = hdr.ethernet.dstAddr;
+        // the source MAC stays the sender's: each link of a lab is a learning bridge, and a frame
+        // sent with its next hop's MAC as source (p4lang's tutorial idiom, srcAddr = dstAddr)
+        // teaches that bridge the next hop sits behind the switch when the sender addressed the
+        // next hop directly (examples/p4.yaml): frames to it are then dropped
         hdr.ethernet.dstAddr = dstAddr;
         hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
     }

@@ -108,11 +108,13 @@ build_image "$OVS_IMAGE" "openvswitch-switch" &
 p3=$!
 # NOT BMv2: a stand-in for kathara/p4 (no registry here carries BMv2 or p4c). Its simple_switch*,
 # simple_switch_CLI and p4c are honest fakes (p4-standin/): they record what kinda passes and
-# join the switch's ports with tc mirred so traffic flows; they run no P4 program.
+# join the switch's ports with tc mirred so traffic flows; they run no P4 program. Given IPv4 LPM
+# entries, the CLI stand-in starts lpm_forward, the example program's forwarding by hand.
 build_image "$P4_IMAGE" "python3" \
   p4-standin/simple_switch_grpc:usr/local/bin/simple_switch_grpc \
   p4-standin/simple_switch_grpc:usr/local/bin/simple_switch \
   p4-standin/simple_switch_CLI:usr/local/bin/simple_switch_CLI \
+  p4-standin/lpm_forward:usr/local/bin/lpm_forward \
   p4-standin/p4c:usr/local/bin/p4c &
 p4=$!
 wait $p3 || die "could not build $OVS_IMAGE"

@@ -20,6 +20,7 @@ const KNOWN_COMMANDS = new Set([
   "reverse",
   "graph",
   "expand",
+  "p4-entries",
   "doctor",
   "link",
   "device",
@@ -337,6 +338,21 @@ function expandCommand(program: Command): void {
     });
 }
 
+function p4EntriesCommand(program: Command): void {
+  program
+    .command("p4-entries")
+    .description(
+      "print the simple_switch_CLI lines kinda applies to P4 switches: the LPM entries it writes from the static routes (lpm), then their cli",
+    )
+    .argument("<path>", "FILE.yaml or SCRIPT.ts")
+    .argument("[device]", "one P4 switch: its lines only (e.g. | simple_switch_CLI)")
+    .option("--var <name=value>", VAR_HELP, collectVar, {})
+    .action(async (path: string, device: string | undefined, o: { var: Record<string, string> }) => {
+      const { p4EntriesFor } = await import("../app/p4.js");
+      process.stdout.write(await p4EntriesFor(path, device, o.var));
+    });
+}
+
 async function main(argv: string[]): Promise<number> {
   const out: Outcome = { exitCode: 0 };
   const program = new Command();
@@ -354,6 +370,7 @@ async function main(argv: string[]): Promise<number> {
   graphCommand(program);
   doctorCommand(program, out);
   expandCommand(program);
+  p4EntriesCommand(program);
   (await import("./live.js")).addLiveCommands(program, (code) => (out.exitCode = code));
   const verbs = await import("./verbs.js");
   verbs.addVerbs(program, (code) => (out.exitCode = code));

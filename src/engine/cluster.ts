@@ -28,7 +28,15 @@ import {
   type NodeSpec,
 } from "../model/cluster.js";
 import { DEFAULT_API_PORT, DEFAULT_POD_CIDR } from "../core/defaults.js";
-import { emulatedIdentity, planCluster, subtractPlan, validateLinks, type ClusterPlan, type NodeIdentity } from "../plan/cluster.js";
+import {
+  emulatedIdentity,
+  handOverLoadBalancer,
+  planCluster,
+  subtractPlan,
+  validateLinks,
+  type ClusterPlan,
+  type NodeIdentity,
+} from "../plan/cluster.js";
 import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from "../model/provider.js";
 
 export interface BuilderDeps {
@@ -279,6 +287,7 @@ export class ClusterBuilder {
     // attached early: what is left are the pod CIDRs' routes
     await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);
     if (identity) await this.provider.adoptIdentity?.(identity);
+    if (identity?.backends && loadBalancer) await applyClusterPlan(handOverLoadBalancer(plan, loadBalancer, nodes));
     const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
     if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
       this.reporter.warn(
@@ -296,10 +305,11 @@ export class ClusterBuilder {
     state.cluster = cluster;
     this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
-    // a provider that cannot tell when its nodes' containers run keeps its own addresses
-    const identity = this.provider.started
+    // a provider that cannot tell when its nodes' containers (and its load balancer) run keeps its own addresses
+    const found = this.provider.started
       ? emulatedIdentity(this.nodes, this.links, this.options, this.provider.apiPort ?? DEFAULT_API_PORT)
       : undefined;
+    const identity = found?.backends && !this.provider.discoverLoadBalancer ? undefined : found;
     try {
       if (this.options.internetVia && !this.options.uplinkCidr) {
         // allocated and recorded (before attaching early plans with it), so two labs on one
@@ -423,8 +433,10 @@ class EarlyAttach {
     for (;;) {
       if (signal.aborted) return;
       const nodes = await provider.started(this.builder.nodes);
-      if (nodes) {
-        const plan = this.builder.plan(nodes, this.devices, this.state, undefined, this.identity);
+      // with several control planes the API endpoint is the load balancer's: it is attached too
+      const lb = nodes && this.identity.backends ? await provider.discoverLoadBalancer?.().catch(() => undefined) : undefined;
+      if (nodes && (lb || !this.identity.backends)) {
+        const plan = this.builder.plan(nodes, this.devices, this.state, lb, this.identity);
         const cluster = this.state.cluster!;
         cluster.hostLinks = plan.hostLinks;
         cluster.deviceUndo = plan.deviceUndo;

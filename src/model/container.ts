@@ -68,6 +68,8 @@ export interface ExecOptions {
   interactive?: boolean;
   /** Pass the caller's stdin (non-TTY). */
   stdin?: boolean;
+  /** Give the command this as its stdin, then end it (instead of `stdin`). */
+  input?: string;
   env?: string[];
   /** Kill the command (and every process it started that is still its child) after this long. */
   timeoutMs?: number;

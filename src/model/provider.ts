@@ -20,9 +20,11 @@ export interface CreateOptions {
   /**
    * Give the nodes these Kubernetes addresses (InternalIP, API advertise address, etcd URLs) and
    * this API endpoint instead of the provider's own: they exist once kinda has attached the
-   * nodes, which it does while the provider creates them (see `started`).
+   * nodes, which it does while the provider creates them (see `started`). With several control
+   * planes `apiEndpoint` is the API load balancer's emulated address and `backends` the control
+   * planes' (address:port) it is to forward to.
    */
-  identity?: { addresses: Record<string, string>; apiEndpoint: string };
+  identity?: { addresses: Record<string, string>; apiEndpoint: string; backends?: Record<string, string> };
 }
 
 export interface ClusterProvider {

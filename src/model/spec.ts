@@ -30,10 +30,22 @@ export interface DeviceSpec {
   thriftPort?: number;
   /** P4 switches: simple_switch_CLI commands (table entries), applied once the switch answers. */
   cli?: string[];
+  /**
+   * P4 switches running an IPv4 LPM program (examples/p4/ipv4_lpm.p4): kinda writes its table's
+   * entries from the static route plan (`table_add TABLE ACTION PREFIX => NEXT_HOP_MAC PORT`),
+   * applied before `cli`. true: the example's names (MyIngress.ipv4_lpm, MyIngress.ipv4_forward).
+   */
+  lpm?: boolean | LpmTable;
   /** Open vSwitch (ovs-switch): OpenFlow controller, e.g. tcp:192.0.2.10:6653; absent: NORMAL forwarding. */
   controller?: string;
   /** Open vSwitch: flows added with ovs-ofctl add-flow, in order. */
   flows?: string[];
+}
+
+/** The LPM table and its forwarding action (parameters: next hop's MAC, egress port) in a P4 program. */
+export interface LpmTable {
+  table?: string;
+  action?: string;
 }
 
 export type LinkTc = TrafficControl | { a?: TrafficControl; b?: TrafficControl };
@@ -132,10 +144,18 @@ export function isProvided(kind: DeviceKind): boolean {
   return isNode(kind) || isLoadBalancer(kind);
 }
 
+/** One route of the static plan: a subnet and its next hops (several where paths tie). */
+export interface StaticRoute {
+  dst: string;
+  via: readonly string[];
+}
+
 /** What static routing adds to a topology: computed by plan/routes.ts, placed by topology/compile.ts. */
 export interface StaticRoutePlan {
   /** Route commands for each network device, run after its addresses and before its own start-up. */
   commands: Map<string, string[]>;
+  /** The same routes as data: each device's destinations (subnets) and next-hop addresses, in order. */
+  routes: Map<string, StaticRoute[]>;
   /** Sysctls for devices with multipath routes. */
   sysctls: Map<string, Record<string, string>>;
   /** Each device's next hops toward each Kubernetes node's pod ranges (used with encapsulation none). */

@@ -16,7 +16,7 @@ import { ethtoolArgs, sysctlArgs, iptablesRestoreInput, renderFdb, renderIp, ren
 export * from "./cluster/context.js";
 export { validateLinks, type ValidateLinksInput } from "./cluster/validate.js";
 export { uplinkCidr } from "./cluster/host.js";
-export { emulatedIdentity, subtractPlan } from "./cluster/identity.js";
+export { emulatedIdentity, handOverLoadBalancer, subtractPlan } from "./cluster/identity.js";
 export { tbf } from "./cluster/links.js";
 export { greIf, hostLinkPrefix, ruleComment, vxlanMac } from "../core/names.js";
 

@@ -243,12 +243,16 @@ export const staticRouter: StaticRouter = {
       spec,
       spec.devices.map((d) => d.name),
     );
-    const out: StaticRoutePlan = { commands: new Map(), sysctls: new Map(), podRoutes: [] };
+    const out: StaticRoutePlan = { commands: new Map(), routes: new Map(), sysctls: new Map(), podRoutes: [] };
     const all = subnetsOf(spec);
     // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
     for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
       const { subnets, nodes } = nextHops(spec, all, g, addrAt, d.name);
       const routes = d.kind === "host" ? summarise(subnets) : subnets;
+      out.routes.set(
+        d.name,
+        [...routes].map(([dst, via]) => ({ dst, via })),
+      );
       out.commands.set(
         d.name,
         [...routes].map(([dst, via]) => `ip route add ${dst} ${nextHopArgs(via)}`),

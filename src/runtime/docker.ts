@@ -139,16 +139,17 @@ export class DockerRuntime implements Runtime {
       Cmd: argv,
       AttachStdout: true,
       AttachStderr: true,
-      AttachStdin: opts.stdin ?? false,
+      AttachStdin: (opts.stdin ?? false) || opts.input !== undefined,
       Tty: false,
       ...(opts.env ? { Env: opts.env } : {}),
     });
-    const stream = await exec.start({ hijack: true, stdin: opts.stdin ?? false });
+    const stream = await exec.start({ hijack: true, stdin: (opts.stdin ?? false) || opts.input !== undefined });
     const chunks: Buffer[] = [];
     const sink = new PassThrough();
     sink.on("data", (c: Buffer) => chunks.push(c));
     this.docker.modem.demuxStream(stream, opts.stdout ?? sink, opts.stderr ?? opts.stdout ?? sink);
     if (opts.stdin) process.stdin.pipe(stream);
+    else if (opts.input !== undefined) stream.end(opts.input); // half-closes: the command reads to EOF
     let stopped: ExecResult["stopped"];
     const stop = (why: NonNullable<ExecResult["stopped"]>) => {
       stopped ??= why;

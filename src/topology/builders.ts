@@ -4,7 +4,7 @@
  * form of the same topology gives the same plan. Deploying it is app/tree.ts's KindaCluster.
  */
 import type { TrafficControl } from "../model/cluster.js";
-import type { DeviceSpec, LinkSpec, TopologySpec } from "../model/spec.js";
+import type { DeviceSpec, LinkSpec, LpmTable, TopologySpec } from "../model/spec.js";
 
 /** What deploys a builder's topology (app/tree.ts KindaCluster). */
 export interface ClusterSession {
@@ -47,7 +47,8 @@ export function HostMeta(o: { image?: string; startup?: string[] } = {}): Device
  * An in-network (P4) switch. With a `program` (BMv2 JSON from p4c; `p4info` for P4Runtime
  * clients) it is a P4 switch (kind p4-switch): BMv2 runs the program with every data interface as
  * a port, `grpcPort`/`thriftPort` are published on the host, `cli` commands (table entries) are
- * applied once it answers; default image kathara/p4. Without a program (the seed's
+ * applied once it answers (`lpm`: kinda writes the IPv4 LPM entries of examples/p4/ipv4_lpm.p4 from
+ * the static routes first); default image kathara/p4. Without a program (the seed's
  * `IncSwitchMeta()`) it runs as a plain router (kind switch).
  */
 export function IncSwitchMeta(
@@ -58,6 +59,7 @@ export function IncSwitchMeta(
     grpcPort?: number;
     thriftPort?: number;
     cli?: string[];
+    lpm?: boolean | LpmTable;
     startup?: string[];
   } = {},
 ): DeviceMeta {

@@ -21,6 +21,7 @@ import {
   linkTcSides,
   type DeviceSpec,
   type LinkSpec,
+  type StaticRoutePlan,
   type StaticRouter,
   type TopologySpec,
 } from "../model/spec.js";
@@ -39,6 +40,7 @@ import {
   validateProgrammable,
 } from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
+import { lpmEntries, lpmNeighbours, type LinkEnd } from "./p4lpm.js";
 
 export type SpecPath = (string | number)[];
 
@@ -54,6 +56,13 @@ export interface CompiledTopology {
   clusterOptions: ClusterOptions;
   /** Topology name of the load-balancer device, when there is one (its node link names it LOAD_BALANCER). */
   loadBalancer?: string;
+  /** Each P4 switch's ports (BMv2 port N = ports[N]) and the CLI lines kinda applies (generated LPM entries, then `cli`). */
+  p4?: Map<string, P4Compiled>;
+}
+
+export interface P4Compiled {
+  ports: string[];
+  cli: string[];
 }
 
 const NAME = /^[a-z0-9_]{1,30}$/;
@@ -104,6 +113,7 @@ function deviceIssues(spec: TopologySpec, add: AddIssue): ByName {
     if (byName.has(d.name)) add(["devices", i, "name"], `duplicate device name ${d.name} (first at devices[${byName.get(d.name)!.i}])`);
     else byName.set(d.name, { d, i });
     validateProgrammable(d, i, add);
+    if (d.kind === "p4-switch" && d.lpm) lpmIssues(spec, i, add);
     if (
       d.startupTimeout !== undefined &&
       !(typeof d.startupTimeout === "number" && d.startupTimeout > 0 && Number.isFinite(d.startupTimeout))
@@ -120,6 +130,17 @@ function deviceIssues(spec: TopologySpec, add: AddIssue): ByName {
     }
   });
   return byName;
+}
+
+/** LPM entries come from the static plan, which covers link and segment subnets (not pod ranges). */
+function lpmIssues(spec: TopologySpec, i: number, add: AddIssue): void {
+  if (spec.routing !== "static")
+    add(["devices", i, "lpm"], "lpm entries are written from the static route plan; set routing: static (or give the entries in cli)");
+  else if (spec.encapsulation === "none")
+    add(
+      ["devices", i, "lpm"],
+      "lpm entries cover the network's subnets, not pod ranges, which Kubernetes assigns later; use encapsulation vxlan (pods' traffic then crosses between node addresses)",
+    );
 }
 
 /** A link's own name: its form, not reserved, not taken. */
@@ -309,8 +330,6 @@ function prepareP4(d: DeviceSpec, dev: Device): void {
   // the program forwards; the kernel only answers for the switch's own addresses
   dev.sysctls["net.ipv4.ip_forward"] = "0";
   dev.sysctls["net.ipv6.conf.all.forwarding"] = "0";
-  const cli = p4CliText(d);
-  if (cli) dev.stageFiles.push({ name: "p4-cli.txt", text: cli });
 }
 
 /** The interface of a programmable device's k-th link to a node: after its lab links (and NAT interface). */
@@ -318,9 +337,35 @@ function nodePort(dev: Device, k: number): string {
   return `eth${dev.interfaces.length + (dev.bridged ? 1 : 0) + k}`;
 }
 
-function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[]): void {
+/** What a data plane needs beyond its fields: the static plan (LPM entries), the link ends and node links. */
+interface DataPlaneContext {
+  routes: StaticRoutePlan | undefined;
+  ends: readonly LinkEnd[];
+  nodeLinks: readonly NodeLink[];
+  lab: Lab;
+  p4: Map<string, P4Compiled>;
+}
+
+/** A P4 switch's CLI lines: the LPM entries from the static plan (lpm), then its own cli. */
+function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): string[] {
+  if (!d.lpm) return d.cli ?? [];
+  const neighbours = lpmNeighbours(d.name, cx.ends, cx.nodeLinks, dev.interfaces.length);
+  const { lines, warnings } = lpmEntries(d.name, d.lpm, neighbours, cx.routes?.routes.get(d.name) ?? []);
+  cx.lab.warnings.push(...warnings.map((message) => ({ message })));
+  return [...lines, ...(d.cli ?? [])];
+}
+
+function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx: DataPlaneContext): void {
   const ports = [...dev.interfaces.map((i) => `eth${i.index}`), ...nodeIfs];
-  dev.services = d.kind === "p4-switch" ? p4Services(d, ports, nodeIfs.length > 0) : ovsServices(d, ports);
+  if (d.kind === "ovs-switch") {
+    dev.services = ovsServices(d, ports);
+    return;
+  }
+  const cli = p4Cli(d, dev, cx);
+  const text = p4CliText(cli);
+  if (text) dev.stageFiles.push({ name: "p4-cli.txt", text });
+  dev.services = p4Services(d, ports, nodeIfs.length > 0, cli);
+  cx.p4.set(d.name, { ports, cli });
 }
 
 /** What the cluster needs from the topology: encapsulation, API routing, the gateway, host and pod routes. */
@@ -403,17 +448,20 @@ function linkShaping(l: LinkSpec, i: number, domain: string): LabShaping[] {
 
 /**
  * Validates and compiles a topology. With routing: static, `router` (plan/routes.ts staticRouter;
- * app/topology.ts passes it) computes the routes that compile places in the devices.
+ * app/topology.ts passes it) computes the routes that compile places in the devices. P4 program
+ * files are checked unless `programFiles: false`.
  */
 export function compileSpec(
   spec: TopologySpec,
   where: (path: SpecPath) => Partial<Issue> = (p) => ({ field: p.join(".") }),
   router?: StaticRouter,
+  opts: { programFiles?: boolean } = {},
 ): CompiledTopology {
   const problems = validateSpec(spec, router);
   if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
 
-  const fileIssues = programFiles(spec);
+  // false: what kinda generates, without reading the programs (kinda p4-entries before p4c ran)
+  const fileIssues = opts.programFiles === false ? [] : programFiles(spec);
   if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
 
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
@@ -425,11 +473,13 @@ export function compileSpec(
   const nodeLinks: NodeLink[] = [];
   const linkIndex = new Map<NodeLink, { i: number; nodeSide: 0 | 1 }>();
   const addrCmds = new Map<string, string[]>();
+  const ends: LinkEnd[] = [];
   /** A new interface of device `name` on `domain`, with its address and MTU. */
   const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
     const dev = devs.get(name)!;
     const index = dev.interfaces.length;
     dev.interfaces.push({ index, domain, mac });
+    ends.push({ device: name, domain, index, mac, address: addr });
     const cmds = addrCmds.get(name) ?? [];
     const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
     if (addr) cmds.push(`ip addr add ${addr} dev ${addrIf}`);
@@ -473,23 +523,36 @@ export function compileSpec(
   });
   const nodePorts = nameNodePorts(spec, nodeLinks, devs, linkIndex);
   // nodes on segments join the segment's domain (no device-side interface of their own)
-  nodeLinks.push(...segmentNodeLinks(spec));
+  // fixed MACs for nodes on a programmable device's segment, as for its node links
+  const segMac = (j: number, k: number) =>
+    isProgrammable(kindOf.get(spec.segments![j]!.device)!.kind) ? linkMac(spec.links.length + j, k + 1) : undefined;
+  nodeLinks.push(...segmentNodeLinks(spec, segMac));
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
+  const p4 = new Map<string, P4Compiled>();
+  finishDevices(kindOf, devs, addrCmds, nodePorts, { routes, ends, nodeLinks, lab, p4 });
+  const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes);
+  const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
+  return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
+}
+
+/** Each device's data plane, routes (not in a P4 switch: its program forwards) and start-up steps. */
+function finishDevices(
+  kindOf: Map<string, DeviceSpec>,
+  devs: Map<string, Device>,
+  addrCmds: Map<string, string[]>,
+  nodePorts: Map<string, string[]>,
+  cx: DataPlaneContext,
+): void {
   for (const dev of devs.values()) {
     const cmds = [...(addrCmds.get(dev.name) ?? [])];
     const d = kindOf.get(dev.name)!;
-    if (isProgrammable(d.kind)) addServices(d, dev, nodePorts.get(dev.name) ?? []);
-    // a P4 switch's program forwards: the kernel gets no routes (its table entries come from cli)
+    if (isProgrammable(d.kind)) addServices(d, dev, nodePorts.get(dev.name) ?? [], cx);
     if (d.kind !== "p4-switch") {
-      cmds.push(...(routes?.commands.get(dev.name) ?? []));
-      Object.assign(dev.sysctls, routes?.sysctls.get(dev.name) ?? {});
+      cmds.push(...(cx.routes?.commands.get(dev.name) ?? []));
+      Object.assign(dev.sysctls, cx.routes?.sysctls.get(dev.name) ?? {});
     }
-    cmds.push(...(kindOf.get(dev.name)!.startup ?? []));
+    cmds.push(...(d.startup ?? []));
     dev.exec = cmds;
-    const timeout = kindOf.get(dev.name)!.startupTimeout;
-    if (timeout !== undefined) dev.startupTimeout = timeout;
+    if (d.startupTimeout !== undefined) dev.startupTimeout = d.startupTimeout;
   }
-  const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes);
-  const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
-  return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}) };
 }

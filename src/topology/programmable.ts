@@ -29,7 +29,9 @@ export const P4_READY_SECONDS = 60;
 
 type Add = (path: (string | number)[], message: string) => void;
 
-const P4_FIELDS = ["program", "p4info", "grpcPort", "thriftPort", "cli"] as const;
+const P4_FIELDS = ["program", "p4info", "grpcPort", "thriftPort", "cli", "lpm"] as const;
+/** A P4 table or action name: simple_switch_CLI takes it as one word. */
+const P4_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 const OVS_FIELDS = ["controller", "flows"] as const;
 /** ovs-vsctl set-controller targets: tcp:IP[:PORT], ssl:IP[:PORT], or the passive ptcp:/pssl: forms. */
 const CONTROLLER = /^(tcp|ssl|ptcp|pssl):[0-9A-Za-z.:[\]-]*$/;
@@ -58,6 +60,12 @@ export function validateProgrammable(d: DeviceSpec, i: number, add: Add): void {
     (d.cli ?? []).forEach((c, k) => {
       if (/[\r\n]/.test(c)) add(["devices", i, "cli", k], "a switch CLI command is one line");
     });
+    if (typeof d.lpm === "object")
+      for (const f of ["table", "action"] as const) {
+        const v = d.lpm[f];
+        if (v !== undefined && !P4_NAME.test(v))
+          add(["devices", i, "lpm", f], `${JSON.stringify(v)} is not a P4 ${f} name (e.g. MyIngress.ipv4_lpm)`);
+      }
   }
   if (d.kind === "ovs-switch") {
     if (d.controller !== undefined && !CONTROLLER.test(d.controller))
@@ -111,7 +119,12 @@ export const P4_CLI_FILE = `${STAGE_MOUNT}/p4-cli.txt`;
 const CLI_FROM_FILE = `simple_switch_CLI --thrift-port ${THRIFT_PORT} <${P4_CLI_FILE}`;
 
 /** What runs in a P4 switch: start BMv2, wait until it answers, apply the table entries. */
-export function p4Services(d: DeviceSpec, ports: readonly string[], onNodeLinks: boolean): ServiceStep[] {
+export function p4Services(
+  d: DeviceSpec,
+  ports: readonly string[],
+  onNodeLinks: boolean,
+  cli: readonly string[] = d.cli ?? [],
+): ServiceStep[] {
   const after = onNodeLinks ? "cluster" : "network";
   const steps: ServiceStep[] = [
     { what: "start the switch", argv: ["sh", "-c", BACKGROUND, "kinda-p4", ...p4SwitchArgv(d, ports)], field: "program", after },
@@ -125,7 +138,7 @@ export function p4Services(d: DeviceSpec, ports: readonly string[], onNodeLinks:
       after,
     },
   ];
-  if (d.cli?.length)
+  if (cli.length)
     steps.push({
       what: "apply the switch CLI commands (table entries)",
       argv: ["sh", "-c", CLI_FROM_FILE],
@@ -138,8 +151,8 @@ export function p4Services(d: DeviceSpec, ports: readonly string[], onNodeLinks:
 }
 
 /** The staged file with the CLI commands (one per line), for the device's stage folder. */
-export function p4CliText(d: DeviceSpec): string | undefined {
-  return d.cli?.length ? d.cli.join("\n") + "\n" : undefined;
+export function p4CliText(cli: readonly string[]): string | undefined {
+  return cli.length ? cli.join("\n") + "\n" : undefined;
 }
 
 export function p4Volumes(d: DeviceSpec): VolumeSpec[] {

@@ -68,12 +68,16 @@ export function validateSegments(spec: TopologySpec, ctx: Context): void {
 }
 
 /** Node links of segment members that are Kubernetes nodes: they join the segment's collision domain. */
-export function segmentNodeLinks(spec: TopologySpec): NodeLink[] {
+export function segmentNodeLinks(
+  spec: TopologySpec,
+  macOf: (segment: number, member: number) => string | undefined = () => undefined,
+): NodeLink[] {
   const kind = new Map(spec.devices.map((d) => [d.name, d.kind]));
-  return (spec.segments ?? []).flatMap((s) =>
+  return (spec.segments ?? []).flatMap((s, j) =>
     s.members
-      .filter((m) => isNode(kind.get(m.name)!))
-      .map((m): NodeLink => ({
+      .map((m, k) => ({ m, mac: macOf(j, k) }))
+      .filter(({ m }) => isNode(kind.get(m.name)!))
+      .map(({ m, mac }): NodeLink => ({
         node: m.name,
         domain: s.name,
         nodeAddress: m.address,
@@ -81,6 +85,7 @@ export function segmentNodeLinks(spec: TopologySpec): NodeLink[] {
         defaultRoute: true,
         ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
         ...(m.tc ? { nodeTc: m.tc } : {}),
+        ...(mac ? { nodeMac: mac } : {}),
       })),
   );
 }

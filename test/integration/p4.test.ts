@@ -3,7 +3,9 @@
  *
  * By default the image is the STAND-IN kinda-test/p4-standin (scripts/test-env/p4-standin/): no
  * BMv2 can be had on this machine, so its simple_switch_grpc records what kinda passes and joins
- * the ports with tc mirred (a hub), and its p4c writes BMv2-shaped JSON. What this proves there:
+ * the ports with tc mirred (a hub) until its CLI stand-in gets IPv4 LPM entries, which its
+ * lpm_forward then forwards by (the example program's forwarding, by hand, not a P4 program), and
+ * its p4c writes BMv2-shaped JSON. What this proves there:
  * the command line, port order, mounts, published ports, readiness wait, CLI entries, logs, and
  * that pod traffic crosses the switch's ports. With a real image,
  *   KINDA_P4_IMAGE=kathara/p4 npm run test:p4
@@ -11,44 +13,18 @@
  * table entries then do the forwarding.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
-import { before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { upTopology } from "../../src/app/topology.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
-import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP, P4_IMAGE, ROOT } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { assertNothingLeft, docker, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
+import { assertNothingLeft, kinda, kindaOk } from "../support/kinda.js";
+import { STANDIN, beforeP4Tests, p4Env, counter as portCounter } from "../support/p4.js";
 
-process.env["KINDA_STATE_DIR"] = stateDir;
-const STANDIN = P4_IMAGE.includes("p4-standin");
-let linksBefore: string[];
-let build: string;
-
-/** Compiles examples/p4/ipv4_lpm.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON). */
-async function compileExample(): Promise<string> {
-  const out = mkdtempSync(join(tmpdir(), "kinda-p4-build-"));
-  const log = new PassThrough();
-  let text = "";
-  log.on("data", (c: Buffer) => (text += c.toString()));
-  const [res] = (await docker.run(
-    P4_IMAGE,
-    ["p4c", "--target", "bmv2", "--arch", "v1model", "-o", "/out", "--p4runtime-files", "/out/ipv4_lpm.p4info.txt", "/src/ipv4_lpm.p4"],
-    log,
-    { HostConfig: { AutoRemove: true, NetworkMode: "none", Binds: [`${join(ROOT, "examples", "p4")}:/src:ro`, `${out}:/out`] } },
-  )) as [{ StatusCode: number }];
-  assert.equal(res.StatusCode, 0, `p4c failed: ${text}`);
-  return out;
-}
-
-before(async () => {
-  ensureTestEnv();
-  linksBefore = hostLinks();
-  build = await compileExample();
-});
+beforeP4Tests();
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -72,14 +48,13 @@ function tcpAnswers(port: number): Promise<boolean> {
 function loadExample(grpcPort: number) {
   const y = loadTopologyYaml(join(ROOT, "examples", "p4.yaml"));
   const p4 = y.spec.devices.find((d) => d.name === "p4")!;
-  p4.program = join(build, "ipv4_lpm.json");
-  p4.p4info = join(build, "ipv4_lpm.p4info.txt");
+  p4.program = join(p4Env.build, "ipv4_lpm.json");
+  p4.p4info = join(p4Env.build, "ipv4_lpm.p4info.txt");
   p4.grpcPort = grpcPort;
   return y;
 }
 
-const counter = (lab: string, ifname: string, what: string) =>
-  kindaOk("exec", "--lab", lab, "p4", "--", "cat", `/sys/class/net/${ifname}/statistics/${what}`).then(Number);
+const counter = (lab: string, ifname: string, what: "rx_packets" | "tx_packets") => portCounter(lab, "p4", ifname, what);
 
 describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE}${STANDIN ? ": a stand-in, not BMv2" : ""})`, () => {
   it("runs the switch as planned; pod traffic crosses its ports; status, logs and published ports work", async () => {
@@ -95,7 +70,7 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
         /simple_switch_grpc --device-id 0 -i 0@eth0 -i 1@eth1 --thrift-port 9090 \/kinda-p4\/program\.json -- --grpc-server-addr 0\.0\.0\.0:9559/,
       );
       const mounted = await kindaOk("exec", "--lab", lab, "p4", "--", "cat", "/kinda-p4/program.json");
-      assert.equal(mounted, readFileSync(join(build, "ipv4_lpm.json"), "utf8"), "the program is the user's file");
+      assert.equal(mounted, readFileSync(join(p4Env.build, "ipv4_lpm.json"), "utf8"), "the program is the user's file");
       const entries = y.spec.devices.find((d) => d.name === "p4")!.cli!;
       if (STANDIN) {
         const cli = await kindaOk("exec", "--lab", lab, "p4", "--", "cat", "/var/log/kinda-p4-standin/cli");
@@ -131,7 +106,7 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
       await h.down();
       await provider.delete();
     }
-    await assertNothingLeft(lab, linksBefore);
+    await assertNothingLeft(lab, p4Env.linksBefore);
   });
 
   it("a gRPC port already taken on the host: the error names the device and field; nothing is created", async () => {
@@ -151,7 +126,7 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
     } finally {
       holder.close();
     }
-    await assertNothingLeft("p4-path", linksBefore);
+    await assertNothingLeft("p4-path", p4Env.linksBefore);
     assert.notEqual((await kinda("status", "p4-path")).code, 0);
   });
 });

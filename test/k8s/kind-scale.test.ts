@@ -1,6 +1,6 @@
 /**
  * Kubernetes at scale on a fat tree: a real Kind cluster of one control plane and N workers
- * (N from KINDA_K8S_SCALE_N, default 6) at the edge of a k-ary fat tree (examples/fat-tree-cluster.ts:
+ * (N from KINDA_K8S_SCALE_N, default 10) at the edge of a k-ary fat tree (examples/fat-tree-cluster.ts:
  * k=4 up to 15 workers, the nodes spread over the fat tree's pods, static routing with ECMP,
  * pods routed natively with encapsulation none, every Kubernetes flow through the network).
  * All nodes Ready with their emulated addresses, a pod on every node, pod-to-pod between every
@@ -23,7 +23,7 @@ import { BASE_IMAGE, IMAGE_MAP, ensureTestEnv } from "../support/env.js";
 import { addressOn, eventually, kinda, kindaOk, txTotal } from "../support/kinda.js";
 import { KIND, Kubectl, NODE_IMAGE, buildImages } from "./support.js";
 
-const N = Number(process.env["KINDA_K8S_SCALE_N"] ?? "6");
+const N = Number(process.env["KINDA_K8S_SCALE_N"] ?? "10");
 const LAB = "t-kind-scale";
 const CLUSTER = "kinda-scale";
 

@@ -10,7 +10,17 @@ import { ClusterBuilder } from "../../src/app/library.js";
 import { LAB_DIR } from "../../examples/manual-cluster.js";
 import { IMAGE_MAP_ARGS, BASE_IMAGE, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";
-import { KIND, Kubectl, assertKindNetworkAsBefore, kindNetworkExists, buildImages, kindBuilder, txPackets } from "./support.js";
+import {
+  KIND,
+  Kubectl,
+  apiServiceEndpoints,
+  internalIps,
+  assertKindNetworkAsBefore,
+  kindNetworkExists,
+  buildImages,
+  kindBuilder,
+  txPackets,
+} from "./support.js";
 
 const LAB = "t-kind";
 const CLUSTER = "kinda-e2e";
@@ -238,30 +248,13 @@ describe("Kind (offline node image) attached by kinda", () => {
   });
 
   it("every node's Kubernetes identity is its emulated address: InternalIP, the API Service's endpoint", () => {
-    const ips = kubectl(
-      "get",
-      "nodes",
-      "-o",
-      "jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type=='InternalIP')].address} {end}",
-    );
-    const byName = Object.fromEntries(
-      ips
-        .trim()
-        .split(" ")
-        .map((x) => x.split("=")),
-    );
+    const byName = internalIps(kube);
     for (const [n, c] of Object.entries(CONTAINERS)) assert.equal(byName[c], EMULATED[n], `${c}'s InternalIP`);
-    const ep = kubectl(
-      "get",
-      "endpointslices",
-      "-n",
-      "default",
-      "-l",
-      "kubernetes.io/service-name=kubernetes",
-      "-o",
-      "jsonpath={.items[*].endpoints[*].addresses[*]}",
+    assert.deepEqual(
+      apiServiceEndpoints(kube),
+      [EMULATED["c1"]],
+      "the API Service (10.96.0.1) leads to the control plane's emulated address",
     );
-    assert.equal(ep.trim(), EMULATED["c1"], "the API Service (10.96.0.1) leads to the control plane's emulated address");
   });
 
   it("for 60 s with a Deployment rolling, no packet of a Kubernetes flow leaves any node through its Kind interface; the routers carry them", async () => {

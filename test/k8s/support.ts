@@ -67,6 +67,37 @@ export class Kubectl {
   }
 }
 
+/** Each Kubernetes node's InternalIP, by Kubernetes name. */
+export function internalIps(kube: Kubectl): Record<string, string> {
+  const ips = kube.run([
+    "get",
+    "nodes",
+    "-o",
+    "jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type=='InternalIP')].address} {end}",
+  ]);
+  return Object.fromEntries(
+    ips
+      .trim()
+      .split(" ")
+      .map((x) => x.split("=") as [string, string]),
+  );
+}
+
+/** The addresses the API Service (kubernetes, 10.96.0.1) leads to, sorted. */
+export function apiServiceEndpoints(kube: Kubectl): string[] {
+  const ep = kube.run([
+    "get",
+    "endpointslices",
+    "-n",
+    "default",
+    "-l",
+    "kubernetes.io/service-name=kubernetes",
+    "-o",
+    "jsonpath={.items[*].endpoints[*].addresses[*]}",
+  ]);
+  return ep.trim().split(" ").sort();
+}
+
 export { txPackets } from "../support/kinda.js";
 
 /** Whether Docker has Kind's network "kind" (Kind makes it on first use). */

@@ -88,6 +88,8 @@ export interface ClusterPlanInput {
 export interface NodeIdentity {
   addresses: Record<string, string>;
   apiEndpoint: string;
+  /** With an API load balancer (several control planes): each control plane's address:port, which it forwards to. */
+  backends?: Record<string, string>;
 }
 
 export function nsOps(phase: number, label: string, ns: Netns): NsOps {

@@ -3,14 +3,15 @@
  * Kubernetes runs (links, routes, tunnels) and once the pod CIDRs are known (their routes).
  */
 import { hostOf, isIpv4Cidr } from "../../core/addr.js";
-import type { ClusterOptions, NodeLink } from "../../model/cluster.js";
+import { LOAD_BALANCER, type ClusterOptions, type NodeFacts, type NodeLink, type ProviderContainerFacts } from "../../model/cluster.js";
 import { nsOps, type ClusterPlan, type NodeIdentity, type NsOps } from "./context.js";
 
 /**
  * The emulated identity when the cluster can have it: API traffic asked to cross the network
- * (`apiThroughNetwork`), one control plane (with several, Kind's load balancer forwards to the
- * control planes' provider addresses; those keep the address rewriting), and every node linked
- * with an IPv4 address known before the cluster exists (so that it can be given to kubeadm).
+ * (`apiThroughNetwork`) and every node linked with an IPv4 address known before the cluster
+ * exists (so that it can be given to kubeadm). The API endpoint is the control plane's address;
+ * with several control planes, the provider's API load balancer's, which must then be linked
+ * too: it forwards to the control planes' emulated addresses (`backends`).
  */
 export function emulatedIdentity(
   nodes: readonly { name: string; role: string }[],
@@ -19,14 +20,33 @@ export function emulatedIdentity(
   apiPort: number,
 ): NodeIdentity | undefined {
   const cps = nodes.filter((n) => n.role === "control-plane");
-  if (!options.apiThroughNetwork || cps.length !== 1) return undefined;
+  if (!options.apiThroughNetwork || cps.length === 0) return undefined;
+  const linked = (name: string) => {
+    const l = links.find((x) => x.node === name);
+    return l && isIpv4Cidr(l.nodeAddress) ? hostOf(l.nodeAddress) : undefined;
+  };
   const addresses: Record<string, string> = {};
   for (const n of nodes) {
-    const l = links.find((x) => x.node === n.name);
-    if (!l || !isIpv4Cidr(l.nodeAddress)) return undefined;
-    addresses[n.name] = hostOf(l.nodeAddress);
+    const a = linked(n.name);
+    if (!a) return undefined;
+    addresses[n.name] = a;
   }
-  return { addresses, apiEndpoint: `${addresses[cps[0]!.name]}:${apiPort}` };
+  if (cps.length === 1) return { addresses, apiEndpoint: `${addresses[cps[0]!.name]}:${apiPort}` };
+  const lb = linked(LOAD_BALANCER);
+  if (!lb) return undefined; // an unlinked load balancer forwards on the provider's network: keep its addresses
+  const backends = Object.fromEntries(cps.map((c) => [c.name, `${addresses[c.name]}:${apiPort}`]));
+  return { addresses, apiEndpoint: `${lb}:${apiPort}`, backends };
+}
+
+/**
+ * Once the load balancer forwards to the control planes' emulated addresses (its configuration
+ * reloaded), the connections it opened to their provider addresses before, which its old process
+ * keeps serving, are cut (`ss -K`): their clients reconnect, through the network.
+ */
+export function handOverLoadBalancer(plan: ClusterPlan, lb: ProviderContainerFacts, nodes: readonly NodeFacts[]): ClusterPlan {
+  const step = nsOps(2, "load balancer", { pid: lb.pid });
+  step.killTcp.push(...nodes.filter((n) => n.role === "control-plane").map((n) => n.internalIp));
+  return { ...plan, steps: [step], hostLinks: [], deviceUndo: [], linkIfs: [], size: 1 };
 }
 
 /** The items of `a` not in `b`, compared as values (typed operations are plain data). */

@@ -171,15 +171,16 @@ export function planOverlay(ctx: PlanContext): Map<string, NsOps> {
     else if (encapsulation === "none") ov.plain(node, peers);
     else ov.gre(node, i, peers, nodes);
     if (options.apiThroughNetwork) {
-      // with the emulated identity, nodes already address each other there: nothing to rewrite
+      // with the emulated identity, nodes (and the load balancer) already address each other there: nothing to rewrite
       if (!ctx.input.emulatedIdentity) for (const p of peers) ov.redirectApi(node, p);
       // the API through the load balancer (the address Kind's kubeconfigs name): its API port only
-      if (lb) ov.redirectApi(node, lb, apiPort);
+      if (lb && !ctx.input.emulatedIdentity) ov.redirectApi(node, lb, apiPort);
     }
   });
   if (lb) {
     ov.routeTo(LOAD_BALANCER, nodes);
-    if (options.apiThroughNetwork) for (const cp of nodes.filter((n) => n.role === "control-plane")) ov.redirectApi(lb, cp, apiPort);
+    if (options.apiThroughNetwork && !ctx.input.emulatedIdentity)
+      for (const cp of nodes.filter((n) => n.role === "control-plane")) ov.redirectApi(lb, cp, apiPort);
   }
   return ov.steps;
 }

@@ -5,6 +5,7 @@ import { KindProvider } from "../../../src/providers/kind.js";
 import { LOAD_BALANCER, type DeviceFacts, type NodeFacts, type NodeLink } from "../../../src/model/cluster.js";
 import {
   emulatedIdentity,
+  handOverLoadBalancer,
   formatClusterPlan,
   formatDeviceUndo,
   planCluster,
@@ -316,8 +317,21 @@ describe("the emulated identity (nodes' Kubernetes addresses are their emulated 
     });
     assert.equal(emulatedIdentity(specs, links(3), {}, 6443), undefined, "not asked for");
     assert.equal(emulatedIdentity(specs, links(2), { apiThroughNetwork: true }, 6443), undefined, "n2 unlinked");
-    const ha = [{ name: "c2", role: "control-plane" }, ...specs];
-    assert.equal(emulatedIdentity(ha, links(3), { apiThroughNetwork: true }, 6443), undefined, "several control planes keep the rewriting");
+  });
+
+  it("several control planes: the API endpoint is the linked load balancer's emulated address, forwarding to theirs", () => {
+    const ha = [{ name: "n0", role: "control-plane" }, { name: "n1", role: "control-plane" }, specs[2]!];
+    assert.equal(
+      emulatedIdentity(ha, links(3), { apiThroughNetwork: true }, 6443),
+      undefined,
+      "an unlinked load balancer keeps the rewriting",
+    );
+    const lbLink: NodeLink = { node: LOAD_BALANCER, device: "r2", nodeAddress: "10.1.9.2/24", deviceAddress: "10.1.9.1/24" };
+    assert.deepEqual(emulatedIdentity(ha, [...links(3), lbLink], { apiThroughNetwork: true }, 6443), {
+      addresses: { n0: "10.1.0.2", n1: "10.1.1.2", n2: "10.1.2.2" },
+      apiEndpoint: "10.1.9.2:6443",
+      backends: { n0: "10.1.0.2:6443", n1: "10.1.1.2:6443" },
+    });
   });
 
   it("no address rewriting between nodes: they already address each other on the network", () => {
@@ -461,6 +475,17 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
     );
     // the node-to-node redirection is unchanged next to it: 3 nodes, 2 peers each, 4 rules per pair and side
     assert.equal(cp.length, 4 + 2 * 4);
+  });
+
+  it("with the emulated identity: routes between the nodes and the load balancer, no address rewritten anywhere", () => {
+    const id = emulatedIdentity(haNodes(), [...links(3), lbLink], { apiThroughNetwork: true }, 6443)!;
+    const p = plan({ apiThroughNetwork: true }, { emulatedIdentity: id });
+    for (const s of p.steps) assert.deepEqual(renderStep(s).iptables.nat, [], `${s.label}: no NAT`);
+    assert.ok(p.steps.every((s) => !s.flushConntrack && !s.killTcp.length));
+    assert.ok(step(p, 2, "load balancer")!.ip.includes("route replace 10.1.0.2/32 via 10.1.9.1 dev eth1"));
+    assert.ok(step(p, 2, "node n2")!.ip.includes("route replace 10.1.9.2/32 via 10.1.2.1 dev eth1"));
+    // once it forwards to the emulated addresses: its older connections to the Kind addresses are cut
+    assert.match(formatClusterPlan(handOverLoadBalancer(p, lb, haNodes())), /ss -K -t dst 172\.18\.0\.2 or dst 172\.18\.0\.3$/m);
   });
 
   it("teardown removes its veth's device end as it does the nodes'; nothing on the host side", () => {

@@ -10,6 +10,7 @@ import {
   nodesFromApi,
   NAME_LABEL,
   kindContainerNames,
+  haproxyConfig,
 } from "../../../src/providers/kind.js";
 import { parse } from "yaml";
 import { pathWith } from "../../support/path.js";
@@ -161,5 +162,50 @@ describe("the Kind provider with an emulated identity", () => {
     ]);
     const cluster = parse((cfg["kubeadmConfigPatches"] as string[])[0]!) as Record<string, unknown>;
     assert.equal(cluster["controlPlaneEndpoint"], "10.0.2.2:6443");
+  });
+
+  it("two control planes: the second advertises its emulated address when it joins, everyone joins through the load balancer's", () => {
+    const id = {
+      addresses: { c1: "10.0.11.2", c2: "10.0.12.2", w1: "10.0.13.2" },
+      apiEndpoint: "10.0.9.2:6443",
+      backends: { c1: "10.0.11.2:6443", c2: "10.0.12.2:6443" },
+    };
+    const cfg = kindConfig(
+      [
+        { name: "c1", role: "control-plane" },
+        { name: "c2", role: "control-plane" },
+        { name: "w1", role: "worker" },
+      ],
+      "10.244.0.0/16",
+      {},
+      id,
+    );
+    const [, c2, w1] = (cfg["nodes"] as { kubeadmConfigPatches: string[] }[]).map((n) =>
+      n.kubeadmConfigPatches.map((y) => parse(y) as Record<string, unknown>),
+    );
+    assert.deepEqual(c2, [
+      {
+        kind: "JoinConfiguration",
+        controlPlane: { localAPIEndpoint: { advertiseAddress: "10.0.12.2" } },
+        nodeRegistration: { kubeletExtraArgs: { "node-ip": "10.0.12.2" } },
+        discovery: { bootstrapToken: { apiServerEndpoint: "10.0.9.2:6443" } },
+      },
+    ]);
+    assert.equal(w1![0]!["controlPlane"], undefined, "a worker does not join as a control plane");
+    const cluster = parse((cfg["kubeadmConfigPatches"] as string[])[0]!) as Record<string, unknown>;
+    assert.equal(cluster["controlPlaneEndpoint"], "10.0.9.2:6443");
+  });
+
+  it("the load balancer's configuration: Kind's, with the backends at fixed addresses instead of names Docker resolves", () => {
+    const cfg = haproxyConfig({ "k-control-plane": "10.0.11.2:6443", "k-control-plane2": "10.0.12.2:6443" });
+    assert.match(cfg, /^frontend control-plane\n {2}bind \*:6443\n {2}default_backend kube-apiservers$/m);
+    assert.deepEqual(
+      cfg.split("\n").filter((l) => l.trim().startsWith("server ")),
+      [
+        "  server k-control-plane 10.0.11.2:6443 check check-ssl verify none",
+        "  server k-control-plane2 10.0.12.2:6443 check check-ssl verify none",
+      ],
+    );
+    assert.doesNotMatch(cfg, /resolvers/);
   });
 });

@@ -1,0 +1,94 @@
+/**
+ * Table entries for a P4 switch that forwards IPv4 by longest-prefix match (the example program
+ * examples/p4/ipv4_lpm.p4: table MyIngress.ipv4_lpm, key the destination address, action
+ * MyIngress.ipv4_forward(next hop's MAC, egress port)), written from what static routing already
+ * computed, as simple_switch_CLI lines. Pure.
+ *
+ * Entries, in this order:
+ *   - each neighbour on a link or segment of the switch: `ADDR/32 => its MAC, the port toward it`
+ *     (in port order: the switch's own subnets are reached host by host, its own addresses are
+ *     left to its kernel, which answers ARP and pings for them);
+ *   - each route of the static plan for the switch: `SUBNET => the next hop's MAC, its port`.
+ * MACs are the fixed ones kinda gives link ends (compile.ts linkMac), so the entries are known
+ * before anything is deployed. Where paths tie (ECMP) the table takes the first next hop: one
+ * LPM table has one action per prefix (ECMP would need an action selector in the program).
+ */
+import { hostOf } from "../core/addr.js";
+import { KindaError } from "../core/errors.js";
+import type { NodeLink } from "../model/cluster.js";
+import type { LpmTable, StaticRoute } from "../model/spec.js";
+
+export const LPM_TABLE = "MyIngress.ipv4_lpm";
+export const LPM_ACTION = "MyIngress.ipv4_forward";
+
+/** One end of a link or segment between lab devices: the device, its interface (index) and MAC, its address. */
+export interface LinkEnd {
+  device: string;
+  domain: string;
+  index: number;
+  mac: string;
+  address?: string | undefined;
+}
+
+/** A device or node the switch reaches directly: its address, its MAC, the switch's port toward it. */
+export interface LpmNeighbour {
+  name: string;
+  address: string;
+  mac: string;
+  port: number;
+}
+
+/**
+ * Who the switch `sw` reaches on each of its ports. BMv2 port N is its N-th data interface: its
+ * lab interfaces (port = interface index), then its links to nodes (port = labPorts + k).
+ */
+export function lpmNeighbours(sw: string, ends: readonly LinkEnd[], nodeLinks: readonly NodeLink[], labPorts: number): LpmNeighbour[] {
+  const out: LpmNeighbour[] = [];
+  for (const mine of ends.filter((e) => e.device === sw)) {
+    for (const e of ends)
+      if (e.domain === mine.domain && e.device !== sw && e.address)
+        out.push({ name: e.device, address: hostOf(e.address), mac: e.mac, port: mine.index });
+    // nodes on a segment of the switch
+    for (const nl of nodeLinks)
+      if (nl.domain === mine.domain && nl.nodeMac)
+        out.push({ name: nl.node, address: hostOf(nl.nodeAddress), mac: nl.nodeMac, port: mine.index });
+  }
+  nodeLinks
+    .filter((nl) => nl.device === sw)
+    .forEach((nl, k) => {
+      if (!nl.nodeMac) throw new KindaError(`P4 switch ${sw}: the link to ${nl.node} has no fixed MAC for its table entries`);
+      out.push({ name: nl.node, address: hostOf(nl.nodeAddress), mac: nl.nodeMac, port: labPorts + k });
+    });
+  return out.sort((a, b) => a.port - b.port);
+}
+
+export interface LpmEntries {
+  lines: string[];
+  /** Prefixes with several equal-cost next hops, of which the table takes the first. */
+  warnings: string[];
+}
+
+/** The simple_switch_CLI lines that make switch `sw` forward as the static plan routes. */
+export function lpmEntries(
+  sw: string,
+  lpm: true | LpmTable,
+  neighbours: readonly LpmNeighbour[],
+  routes: readonly StaticRoute[],
+): LpmEntries {
+  const table = (lpm !== true && lpm.table) || LPM_TABLE;
+  const action = (lpm !== true && lpm.action) || LPM_ACTION;
+  const line = (prefix: string, n: LpmNeighbour) => `table_add ${table} ${action} ${prefix} => ${n.mac} ${n.port}`;
+  const byAddress = new Map(neighbours.map((n) => [n.address, n]));
+  const lines = neighbours.map((n) => line(`${n.address}/32`, n));
+  const warnings: string[] = [];
+  for (const r of routes) {
+    const n = byAddress.get(r.via[0]!);
+    if (!n) throw new KindaError(`P4 switch ${sw}: next hop ${r.via[0]} of ${r.dst} is not a neighbour on any of its ports`);
+    if (r.via.length > 1)
+      warnings.push(
+        `P4 switch ${sw}: ${r.dst} has ${r.via.length} equal-cost next hops (${r.via.join(", ")}); its LPM table takes the first, ${n.address} (${n.name})`,
+      );
+    lines.push(line(r.dst, n));
+  }
+  return { lines, warnings };
+}
