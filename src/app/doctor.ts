@@ -265,6 +265,51 @@ export function fixSysctls(say: (line: string) => void, write = (path: string, v
   }
 }
 
+/**
+ * What one Kind node takes here, measured by the scale test (test/k8s/kind-scale.test.ts) with
+ * 21 nodes: memory in use per node container (the control plane's the most), inotify instances
+ * open on the host per node (kubelet, containerd and their shims; counted from /proc/PID/fd).
+ */
+export const KIND_NODE_COST = { workerMiB: 210, controlPlaneMiB: 670, inotifyInstances: 14 } as const;
+
+/** How many Kind nodes (one control plane and workers) the available memory and inotify limit hold. */
+export function kindRoom(memAvailableMiB: number | undefined, inotifyInstances: number | undefined): DoctorCheck[] {
+  const c = KIND_NODE_COST;
+  const check = (name: string, room: number | undefined, detail: string, without: string): DoctorCheck => ({
+    group: "kind",
+    name,
+    status: room === undefined || room < 4 ? "warn" : "ok",
+    detail: room === undefined ? "unknown" : `about ${room} Kind nodes (${detail})`,
+    without,
+  });
+  const byMemory =
+    memAvailableMiB === undefined ? undefined : Math.max(0, 1 + Math.floor((memAvailableMiB - c.controlPlaneMiB) / c.workerMiB));
+  const byInotify = inotifyInstances === undefined ? undefined : Math.floor(inotifyInstances / c.inotifyInstances);
+  return [
+    check(
+      "room: memory",
+      byMemory,
+      `${((memAvailableMiB ?? 0) / 1024).toFixed(1)} GiB available; a worker takes about ${c.workerMiB} MiB, the control plane ${c.controlPlaneMiB}`,
+      "larger clusters swap or are killed for memory",
+    ),
+    check(
+      "room: inotify",
+      byInotify,
+      `fs.inotify.max_user_instances ${inotifyInstances ?? "unknown"}; a node takes about ${c.inotifyInstances}`,
+      "larger clusters fail to start pods (too many open files): raise fs.inotify.max_user_instances",
+    ),
+  ];
+}
+
+function memAvailableMiB(): number | undefined {
+  try {
+    const kb = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
 function freeGiB(path: string): { at: string; gib: number } | undefined {
   let p = path;
   while (!existsSync(p) && p !== dirname(p)) p = dirname(p);
@@ -300,6 +345,7 @@ export async function doctor(): Promise<DoctorReport> {
     ...HOST_PROGRAMS.map(programCheck),
     ...(await kernelChecks()),
     ...(await kindCheck()),
+    ...kindRoom(memAvailableMiB(), readNumber(sysctlPath("fs.inotify.max_user_instances"))),
     ...limitChecks(),
     ...diskChecks(d.rootDir ?? "/var/lib/docker"),
   ];
@@ -311,7 +357,7 @@ export function formatDoctor(r: DoctorReport): string {
   const mark: Record<CheckStatus, string> = { ok: "ok", warn: "WARN", fail: "FAIL", skipped: "skip" };
   const w = Math.max(...r.checks.map((c) => c.name.length));
   const lines = r.checks.map((c) => {
-    const label = c.group === "limit" || c.group === "disk" ? "if too low" : "without it";
+    const label = c.group === "limit" || c.group === "disk" || c.name.startsWith("room:") ? "if too low" : "without it";
     const why = c.status !== "ok" && c.without ? `\n${"".padEnd(w + 17)}${label}: ${c.without}` : "";
     return `${c.group.padEnd(8)} ${mark[c.status].padEnd(5)} ${c.name.padEnd(w)}  ${c.detail}${why}`;
   });

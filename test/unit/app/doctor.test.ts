@@ -49,3 +49,25 @@ describe("doctor --fix", () => {
     }
   });
 });
+
+describe("doctor's room for Kind nodes", () => {
+  it("counts the nodes the available memory and the inotify limit hold, warning below four", async () => {
+    const { kindRoom } = await import("../../../src/app/doctor.js");
+    const [mem, inotify] = kindRoom(16 * 1024, 512);
+    assert.match(mem!.detail, /^about 75 Kind nodes \(16\.0 GiB available/);
+    assert.equal(mem!.status, "ok");
+    assert.match(inotify!.detail, /^about 36 Kind nodes \(fs\.inotify\.max_user_instances 512/);
+    const low = kindRoom(1024, 128);
+    assert.deepEqual(
+      low.map((c) => [c.detail.split(" (")[0], c.status]),
+      [
+        ["about 2 Kind nodes", "warn"],
+        ["about 9 Kind nodes", "ok"],
+      ],
+    );
+    assert.deepEqual(
+      kindRoom(undefined, undefined).map((c) => c.status),
+      ["warn", "warn"],
+    );
+  });
+});
