@@ -3,7 +3,8 @@
  * kind-real, kind-real-N): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links), per device, per phase, with the bench process's
- * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_PEERS=
+ * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_ROUNDS=n repeats
+ * each scenario's floor, deploy and teardown (and peers) n times and gives medians; KINDA_BENCH_PEERS=
  * containerlab,kathara runs those tools on the same lab in alternation where installed.
  * Targets (issue 18): deploy <= 1.2x floor, time per device flat 18 -> 200, teardown <= 0.3x
  * deploy, RSS < 150 MB at 200 devices. Needs root, the Docker engine and the stand-in images.
@@ -11,10 +12,11 @@
  * against `docker exec` and 0.3 s.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { deploy, teardown, type StepListener } from "../src/engine/lab.js";
+import { containerSpec, deploy, teardown, type StepListener } from "../src/engine/lab.js";
+import type { ContainerSpec } from "../src/model/container.js";
 import { fatTree, leafSpine, tree } from "../src/topology/generators.js";
 import { planTopology } from "../src/app/topology.js";
 import type { TopologySpec } from "../src/model/spec.js";
@@ -38,6 +40,9 @@ interface Row {
   scenario: string;
   devices: number;
   floorSeconds: number;
+  /** The floor with the devices' own container settings (specFloor). */
+  specFloorSeconds: number;
+  deployOverSpecFloor: number;
   readySeconds: number;
   deploySeconds: number;
   teardownSeconds: number;
@@ -73,25 +78,41 @@ const runtime = new DockerRuntime();
 
 /** Creates and starts the same containers as the plan would (images, labels), no links; removes them. */
 async function floor(plan: Plan, parallelism: number): Promise<number> {
+  return floorOf(plan, parallelism, (d) => ({
+    image: d.image,
+    hostname: d.name,
+    env: [],
+    sysctls: {},
+    capAdd: d.capAdd,
+    privileged: false,
+    ports: [],
+    network: "none",
+    mounts: [],
+    ulimits: [],
+  }));
+}
+
+/**
+ * The same, with each device's own container settings (its sysctls, bind mounts, capabilities:
+ * containerSpec, what kinda hands the engine) and still no links or start-up: what the engine
+ * takes for these containers alone. Shown beside the floor, not in place of it.
+ */
+async function specFloor(plan: Plan, parallelism: number): Promise<number> {
+  for (const d of plan.devices) for (const m of d.mounts) mkdirSync(m.source, { recursive: true });
+  return floorOf(plan, parallelism, (d) => containerSpec(d));
+}
+
+async function floorOf(
+  plan: Plan,
+  parallelism: number,
+  spec: (d: Plan["devices"][number]) => Omit<ContainerSpec, "name" | "labels">,
+): Promise<number> {
   const pool = limiter(parallelism);
   const t0 = performance.now();
   const ids = await Promise.all(
     plan.devices.map((d, i) =>
       pool(async () => {
-        const id = await runtime.create({
-          name: `kinda-bench-floor-${i}`,
-          image: d.image,
-          hostname: d.name,
-          labels: { "kinda.bench": "floor" },
-          env: [],
-          sysctls: {},
-          capAdd: d.capAdd,
-          privileged: false,
-          ports: [],
-          network: "none",
-          mounts: [],
-          ulimits: [],
-        });
+        const id = await runtime.create({ ...spec(d), name: `kinda-bench-floor-${i}`, labels: { "kinda.bench": "floor" } });
         await runtime.start(id);
         return id;
       }),
@@ -161,10 +182,61 @@ function planOf(name: string, src: Source, store: StateStore): Plan {
   });
 }
 
+/** KINDA_BENCH_ROUNDS (default 1): rounds of floor, kinda and peers per scenario, reported as medians. */
+function rounds(): number {
+  const env = process.env["KINDA_BENCH_ROUNDS"];
+  const n = env === undefined || env === "" ? 1 : Number(env);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`KINDA_BENCH_ROUNDS=${env} is not a whole number of 1 or more`);
+  return n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The median of every figure over the rounds (ratios are each round's, so a slow round's floor goes with its deploy). */
+function medianRow(rows: Row[]): Row {
+  const num = (f: (r: Row) => number) => median(rows.map(f));
+  const peers = rows[0]!.peers.map((p, i) => {
+    const all = rows.map((r) => r.peers[i]!).filter((x) => x.deploySeconds !== undefined);
+    if (!all.length) return p;
+    return {
+      tool: p.tool,
+      deploySeconds: median(all.map((x) => x.deploySeconds!)),
+      teardownSeconds: median(all.map((x) => x.teardownSeconds!)),
+    };
+  });
+  return {
+    ...rows[0]!,
+    floorSeconds: num((r) => r.floorSeconds),
+    specFloorSeconds: num((r) => r.specFloorSeconds),
+    deployOverSpecFloor: num((r) => r.deployOverSpecFloor),
+    readySeconds: num((r) => r.readySeconds),
+    deploySeconds: num((r) => r.deploySeconds),
+    teardownSeconds: num((r) => r.teardownSeconds),
+    readyOverFloor: num((r) => r.readyOverFloor),
+    deployOverFloor: num((r) => r.deployOverFloor),
+    teardownOverDeploy: num((r) => r.teardownOverDeploy),
+    msPerDevice: num((r) => r.msPerDevice),
+    phases: Object.fromEntries(PHASES.map((p) => [p, num((r) => r.phases[p])])) as Record<Phase, number>,
+    rssPeakMB: Math.max(...rows.map((r) => r.rssPeakMB)),
+    peers,
+  };
+}
+
 async function scenario(name: string, src: Source, parallelism: number, peers: string[]): Promise<Row> {
+  const rows: Row[] = [];
+  for (let i = 0; i < rounds(); i++) rows.push(await scenarioRound(name, src, parallelism, peers));
+  return medianRow(rows);
+}
+
+async function scenarioRound(name: string, src: Source, parallelism: number, peers: string[]): Promise<Row> {
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
   const plan = planOf(name, src, store);
   const floorSeconds = await floor(plan, parallelism);
+  const specFloorSeconds = await specFloor(plan, parallelism);
   let t0 = 0;
   const rec = phaseRecorder(() => t0);
   const [[d, t], rssPeakMB] = await rssPeak(async () => {
@@ -181,6 +253,8 @@ async function scenario(name: string, src: Source, parallelism: number, peers: s
     scenario: name,
     devices: plan.devices.length,
     floorSeconds,
+    specFloorSeconds,
+    deployOverSpecFloor: d.seconds / specFloorSeconds,
     readySeconds: d.readySeconds,
     deploySeconds: d.seconds,
     teardownSeconds: t.seconds,
@@ -355,7 +429,7 @@ async function runScenarios(names: string[], parallelism: number, peers: string[
 
 function printRows(rows: Row[], parallelism: number): void {
   console.log(
-    `parallelism ${parallelism}; times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`,
+    `parallelism ${parallelism}; ${rounds()} round(s) per scenario, medians (RSS: the largest); times in seconds; ready = all devices running with all interfaces; deploy = ready + start-up scripts finished`,
   );
   console.log("scenario          devices  floor  ready  deploy  teardown  ready/floor  deploy/floor  teardown/deploy  ms/device  RSS MB");
   for (const r of rows) {
@@ -363,6 +437,9 @@ function printRows(rows: Row[], parallelism: number): void {
       `${r.scenario.padEnd(17)} ${String(r.devices).padStart(7)}  ${r.floorSeconds.toFixed(2).padStart(5)}  ${r.readySeconds.toFixed(2).padStart(5)}  ${r.deploySeconds.toFixed(2).padStart(6)}  ${r.teardownSeconds.toFixed(2).padStart(8)}  ${r.readyOverFloor.toFixed(2).padStart(11)}  ${r.deployOverFloor.toFixed(2).padStart(12)}  ${r.teardownOverDeploy.toFixed(2).padStart(15)}  ${r.msPerDevice.toFixed(0).padStart(9)}  ${r.rssPeakMB.toFixed(0).padStart(6)}`,
     );
   }
+  console.log("floor with each device's own container settings (its sysctls, bind mounts; no links, no start-up), same run:");
+  for (const r of rows)
+    console.log(`  ${r.scenario.padEnd(17)} ${r.specFloorSeconds.toFixed(2)} s, deploy/that floor ${r.deployOverSpecFloor.toFixed(2)}`);
   console.log(
     "phases, device-seconds summed over devices (share); links = veths plus the addresses and routes kinda applies with them; start-up = the start-up runner (scripts)",
   );

@@ -538,11 +538,13 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.done();
     }
   }
+  if (state?.externalLinks?.length) await ipBatchForce({ name: state.netns }, externalUndoBatch(state.externalLinks));
+  // the namespace first: the kernel then removes every veth of the lab in one batch, and each
+  // container's removal has only its loopback left to take down (one veth at a time otherwise)
+  if (!state?.external) await kernel.netnsDelete(state?.netns ?? labNetns(name));
   const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
   await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
   rm.done();
-  if (state?.externalLinks?.length) await ipBatchForce({ name: state.netns }, externalUndoBatch(state.externalLinks));
-  if (!state?.external) await kernel.netnsDelete(state?.netns ?? labNetns(name));
   const left = clusterError && store.read(name);
   if (left?.cluster && opts.forgetCluster) {
     rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);

@@ -71,7 +71,15 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
   it("tears down: every container, the namespace and the state go; a second teardown finds nothing and does not fail", async () => {
     const { store, plan, runtime, kernel } = setup();
     await deploy(plan, { runtime, store, kernel, hostPath });
+    // the namespace goes first (its veths in one batch), then the containers
+    const nsAtRemove: number[] = [];
+    const remove = runtime.remove.bind(runtime);
+    runtime.remove = async (id: string) => {
+      nsAtRemove.push(kernel.namespaces.size);
+      return remove(id);
+    };
     const t = await teardown("mem", { runtime, store, kernel });
+    assert.deepEqual(nsAtRemove, [0, 0, 0]);
     assert.equal(t.containers, 3);
     assert.equal(runtime.containers.size, 0);
     assert.equal(kernel.namespaces.size, 0);
