@@ -5,7 +5,7 @@ import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan, planLab, type Plan } from "../plan/lab.js";
 import type { ExecResult, Runtime } from "../model/container.js";
-import type { LabState, StateStore } from "../state/store.js";
+import type { LabState, NicState, StateStore } from "../state/store.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import { loadSource, resolveLabPath, type LoadedSource } from "../topology/source.js";
 import { formatTopologyPlan, planTopology, upTopology } from "./topology.js";
@@ -173,6 +173,8 @@ export interface LabStatus {
   devices: DeviceStatus[];
   warnings: string[];
   cluster?: LabState["cluster"];
+  /** The nodes' smart NICs, with whether their containers run. */
+  nics?: (NicState & { running: boolean; device?: string })[];
   /** Run-time changes (kinda link): cut links and shaping. */
   live?: LabState["live"];
 }
@@ -232,6 +234,11 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     };
     if (st?.source) ls.source = st.source;
     if (st?.cluster) ls.cluster = st.cluster;
+    if (st?.cluster?.nics?.length)
+      ls.nics = st.cluster.nics.map((x) => {
+        const device = st.cluster?.links?.find((l) => l.node === x.node)?.device;
+        return { ...x, running: all.some((c) => c.name === x.container && c.running), ...(device ? { device } : {}) };
+      });
     if (st?.live && (st.live.cuts.length || st.live.shaping.length)) ls.live = st.live;
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
@@ -261,17 +268,20 @@ export async function logsOf(
 ): Promise<ExecResult> {
   const store = opts.store ?? defaultStore();
   const name = resolveLabName(lab, store);
-  const d = store.read(name)?.devices.find((x) => x.name === device);
-  if (!d) throw new KindaError(`no device ${device} in lab ${name}`, { hint: `kinda status ${name} lists its devices` });
-  if (!d.role) {
-    if (!d.startup?.log || !existsSync(d.startup.log)) throw new KindaError(`${device} has no log: it ran no start-up steps`);
+  const st = store.read(name);
+  const d = st?.devices.find((x) => x.name === device);
+  // a node's smart NIC (NODE-nic): its data plane's log
+  const logFile = d?.role?.logFile ?? st?.cluster?.nics?.find((x) => x.name === device)?.logFile;
+  if (!d && !logFile) throw new KindaError(`no device ${device} in lab ${name}`, { hint: `kinda status ${name} lists its devices` });
+  if (!logFile) {
+    if (!d?.startup?.log || !existsSync(d.startup.log)) throw new KindaError(`${device} has no log: it ran no start-up steps`);
     const text = readFileSync(d.startup.log, "utf8");
     (opts.stdout ?? process.stdout).write(text);
     return { exitCode: 0, output: opts.stdout ? "" : text };
   }
   const runtime = opts.runtime ?? defaultRuntime();
   const c = await findDevice(device, name, { runtime, store });
-  const argv = opts.follow ? ["tail", "-n", "+1", "-F", d.role.logFile] : ["cat", d.role.logFile];
+  const argv = opts.follow ? ["tail", "-n", "+1", "-F", logFile] : ["cat", logFile];
   return runtime.exec(c.id, argv, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.stderr ? { stderr: opts.stderr } : {}) });
 }
 

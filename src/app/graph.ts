@@ -6,10 +6,12 @@
 import dagre from "@dagrejs/dagre";
 import type { Lab } from "../model/lab.js";
 import { isLoadBalancer, isNode, type DeviceKind, type TopologySpec } from "../model/spec.js";
+import { nicName } from "../core/names.js";
 import type { LabState } from "../state/store.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
 
-export type GraphKind = DeviceKind | "device" | "segment";
+/** "nic": a Kubernetes node's smart NIC (Open vSwitch or BMv2), drawn between the node and its device. */
+export type GraphKind = DeviceKind | "device" | "segment" | "nic";
 
 export interface GraphNode {
   id: string;
@@ -39,16 +41,38 @@ function lbLabel(name: string): string {
   return `${name} (API LB)`;
 }
 
+/**
+ * A node's link through its smart NIC: the edge node--device becomes device--NIC--node, the
+ * addresses at the device's and the node's ends.
+ */
+function throughNic(g: Graph, e: GraphEdge, node: string, kind: string): void {
+  const id = nicName(node);
+  g.nodes.push({ id, kind: "nic", label: `${id} (${kind})` });
+  const nodeIsA = e.a === node;
+  const [dev, devLabel, nodeLabel] = nodeIsA ? [e.b, e.labelB, e.labelA] : [e.a, e.labelA, e.labelB];
+  g.edges.push(
+    { a: dev, b: id, ...(devLabel ? { labelA: devLabel } : {}) },
+    { a: id, b: node, ...(nodeLabel ? { labelB: nodeLabel } : {}) },
+  );
+}
+
 export function graphFromSpec(spec: TopologySpec): Graph {
   const g: Graph = {
     title: spec.name,
     nodes: spec.devices.map((d) => ({ id: d.name, kind: d.kind, ...(isLoadBalancer(d.kind) ? { label: lbLabel(d.name) } : {}) })),
-    edges: spec.links.map((l) => ({
+    edges: [],
+  };
+  const kindOf = new Map(spec.devices.map((d) => [d.name, d.kind]));
+  for (const l of spec.links) {
+    const e: GraphEdge = {
       a: l.endpoints[0],
       b: l.endpoints[1],
       ...(l.addresses ? { labelA: l.addresses[0], labelB: l.addresses[1] } : {}),
-    })),
-  };
+    };
+    const node = l.endpoints.find((x) => isNode(kindOf.get(x) ?? "router"));
+    if (l.nic && node) throughNic(g, e, node, l.nic.kind);
+    else g.edges.push(e);
+  }
   for (const s of spec.segments ?? []) {
     const id = `[${s.name}]`;
     g.nodes.push({ id, kind: "segment", label: s.name });
@@ -99,7 +123,9 @@ export function graphFromState(st: LabState): Graph {
     g.nodes.push({ id: LOAD_BALANCER, kind: "load-balancer", label: lbLabel(lb.container) });
   for (const l of st.cluster?.links ?? []) {
     if (!g.nodes.some((n) => n.id === l.node)) continue;
-    if (l.device) g.edges.push({ a: l.device, b: l.node, labelB: l.nodeAddress });
+    const nic = st.cluster?.nics?.find((x) => x.node === l.node);
+    if (l.device && nic) throughNic(g, { a: l.device, b: l.node, labelB: l.nodeAddress }, l.node, nic.kind);
+    else if (l.device) g.edges.push({ a: l.device, b: l.node, labelB: l.nodeAddress });
     else if (l.domain) {
       // a node on a shared segment: join the segment node, or the two-member edge's ends
       const seg = g.nodes.find((n) => n.kind === "segment" && n.label === l.domain);
@@ -194,6 +220,7 @@ const COLORS: Record<GraphKind, string> = {
   "load-balancer": "#b07aa1",
   device: "#4e79a7",
   segment: "#9c755f",
+  nic: "#17becf",
 };
 
 function esc(s: string): string {
@@ -219,6 +246,12 @@ function shape(n: GraphNode, p: Placed): string {
     case "ovs-switch":
       // a parallelogram: a software switch
       return `<polygon points="${x - 22},${y - 22} ${x + 36},${y - 22} ${x + 22},${y + 22} ${x - 36},${y + 22}" fill="${c}"/>`;
+    case "nic":
+      // a small card with contacts along its edge: a network card on the node's link
+      return (
+        `<rect x="${x - 30}" y="${y - 14}" width="60" height="28" rx="3" fill="${c}" stroke="#222" stroke-dasharray="3 2"/>` +
+        `<path d="M${x - 20},${y + 14} v5 M${x - 8},${y + 14} v5 M${x + 4},${y + 14} v5 M${x + 16},${y + 14} v5" stroke="#222" stroke-width="2"/>`
+      );
     case "external":
       return `<ellipse cx="${x}" cy="${y}" rx="38" ry="24" fill="${c}"/>`;
     case "host":
@@ -305,13 +338,15 @@ export function toMermaid(g: Graph): string {
           ? "{"
           : n.kind === "load-balancer"
             ? "[/"
-            : n.kind === "p4-switch"
-              ? "[["
-              : n.kind === "ovs-switch"
-                ? "[/"
-                : isNode(n.kind as DeviceKind)
-                  ? "{{"
-                  : "[";
+            : n.kind === "nic"
+              ? ">"
+              : n.kind === "p4-switch"
+                ? "[["
+                : n.kind === "ovs-switch"
+                  ? "[/"
+                  : isNode(n.kind as DeviceKind)
+                    ? "{{"
+                    : "[";
     const close =
       open === "(("
         ? "))"
@@ -348,6 +383,7 @@ export function toDot(g: Graph): string {
     "control-plane": "hexagon",
     "load-balancer": "invtrapezium",
     segment: "diamond",
+    nic: "component",
   };
   const out = [`graph "${g.title.replace(/"/g, "'")}" {`, "  node [style=filled, fontname=Helvetica];"];
   for (const n of g.nodes)

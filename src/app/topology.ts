@@ -14,6 +14,7 @@ import { staticRouter } from "../plan/routes.js";
 import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
+import { NIC_INNER, NIC_OUTER, nicName } from "../core/names.js";
 import { runServices } from "../engine/services.js";
 import { checkDeployShaping } from "../engine/live.js";
 import { describeShaping } from "../core/tc.js";
@@ -68,6 +69,13 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
       out.push(
         `  ${who(l.node)} ${l.nodeAddress} <-> ${l.device ? `${l.device} ${l.deviceAddress}` : `segment ${l.domain} via ${l.gateway}`}${l.nodeTc ? ` tc from the node: ${describeShaping(l.nodeTc)}` : ""}${l.deviceTc ? ` tc from ${l.device}: ${describeShaping(l.deviceTc)}` : ""}${l.mtu ? ` mtu ${l.mtu}` : ""}`,
       );
+    for (const l of c.nodeLinks.filter((x) => x.nic)) {
+      const nic = l.nic!;
+      out.push(
+        `  ${nicName(l.node)}: smart NIC (${nic.kind}, image ${nic.image}) in ${l.node}'s network namespace, ports ${NIC_OUTER} (to ${l.device ?? l.domain}) and ${NIC_INNER} (peer of ${l.node}'s ${l.nodeIf ?? "eth1"}); runs:`,
+      );
+      for (const s of nic.services) out.push(`    ${s.argv.join(" ")}`);
+    }
     for (const r of c.clusterOptions.podRoutes ?? [])
       out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);
   }
@@ -152,6 +160,7 @@ export async function upTopology(spec: TopologySpec, opts: UpTopologyOptions = {
       store,
       ...(opts.reporter ? { reporter: opts.reporter } : {}),
       ...(spec.cluster?.image ? { providerOptions: { image: spec.cluster.image } } : {}),
+      ...(opts.imageMap ? { imageMap: opts.imageMap } : {}),
     });
     for (const n of compiled.nodes) builder.addNode(n.name, n.role);
     for (const l of compiled.nodeLinks) builder.connect(l);

@@ -89,6 +89,10 @@ function printStatus(labs: LabStatus[]): void {
       console.log(`  cluster ${c.name} (${c.provider}, ${c.encapsulation}, ${c.phase}):`);
       for (const n of c.nodes) console.log(`  ${n.name.padEnd(w)}  ${n.role.padEnd(13)}  ${n.k8sName}`);
     }
+    for (const x of l.nics ?? [])
+      console.log(
+        `  ${x.name.padEnd(w)}  ${(x.running ? "running" : "stopped").padEnd(7)}  nic ${x.kind}  ${x.image}  between ${x.node} and ${x.device ?? "its segment"}${x.bridge ? `, bridge ${x.bridge}` : ""}`,
+      );
     const cuts = [...new Set(l.live?.cuts.map((x) => x.endpoint))];
     if (cuts.length) console.log(`  cut links (kinda link ${l.name} ENDPOINT up): ${cuts.join(", ")}`);
     for (const s of l.live?.shaping ?? [])

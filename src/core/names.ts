@@ -68,3 +68,18 @@ export function vxlanMac(nodeIndex: number): string {
   const hex = (n: number) => n.toString(16).padStart(2, "0");
   return `02:6b:64:00:${hex(Math.floor(nodeIndex / 256) % 256)}:${hex(nodeIndex % 256)}`;
 }
+
+/** A smart NIC's container carries this label (value: its node's topology name); it is not a lab device. */
+export const LABEL_NIC = "kinda.nic";
+
+/** How `kinda exec`, `kinda logs` and `kinda status` name a node's smart NIC. */
+export function nicName(node: string): string {
+  return `${node}-nic`;
+}
+
+/**
+ * A smart NIC's two ports in the node's namespace: the outer veth end wired to the device, and
+ * the inner end whose peer is the node's own interface (it keeps the address and routes).
+ */
+export const NIC_OUTER = "knic-out";
+export const NIC_INNER = "knic-in";

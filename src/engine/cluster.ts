@@ -8,7 +8,9 @@ import { requirePrograms } from "../core/host.js";
 import { InterruptedError, KindaError, TopologyError } from "../core/errors.js";
 import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
-import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
+import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, LABEL_NIC, MANAGED_VALUE, nicName } from "../core/names.js";
+import { removeNics, startNics } from "./nic.js";
+import { nicImage } from "../plan/cluster/nic.js";
 import type { Runtime } from "../model/container.js";
 import type { ClusterState, LabState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
@@ -50,6 +52,8 @@ export interface BuilderDeps {
    * Unit tests with a fake runtime and provider, which run no host program, give their own.
    */
   hostPath?: string;
+  /** Image substitutions for the nodes' smart NICs (as for the lab's devices). */
+  imageMap?: Record<string, string>;
 }
 
 export interface BuildResult {
@@ -95,7 +99,8 @@ export async function discoverDevices(lab: string, runtime: Runtime, state?: Lab
   // a lab kinda attached to (Kathara's): its containers as recorded, not by kinda's labels
   const cs = state?.external
     ? state.devices.map((d) => ({ id: d.containerId ?? d.container, name: d.container, labels: { [LABEL_DEVICE]: d.name } }))
-    : await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: lab });
+    : // a node's smart NIC is no device
+      (await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_LAB]: lab })).filter((c) => c.labels[LABEL_NIC] === undefined);
   return Promise.all(
     cs.map(async (c) => {
       const info = await runtime.inspect(c.id);
@@ -213,12 +218,39 @@ export class ClusterBuilder {
     const devices = await discoverDevices(this.lab, this.runtime, this.store.read(this.lab));
     this.validateUpFront(devices);
     requirePrograms(["cluster"], this.provider.hostPrograms?.() ?? [], this.deps.hostPath);
+    await this.checkNicImages();
     if (await this.provider.exists?.()) {
       throw new KindaError(`a ${this.provider.kind} cluster named ${this.provider.name} already exists`, {
         hint: "kinda neither adopts nor deletes a cluster it did not create: pick another cluster name, or delete that one",
       });
     }
     return { state, devices };
+  }
+
+  /** Every smart NIC's image is present (named with its node and field), before anything is created. */
+  private async checkNicImages(): Promise<void> {
+    const withNic = this.links.filter((l) => l.nic);
+    if (!withNic.length) return;
+    const missing = new Set(await this.runtime.missingImages(withNic.map((l) => nicImage(l.nic!, this.deps.imageMap))));
+    const issues = withNic
+      .filter((l) => missing.has(nicImage(l.nic!, this.deps.imageMap)))
+      .map((l) => ({
+        field: `link ${l.node}--${l.device ?? l.domain} nic.image`,
+        message: `image ${nicImage(l.nic!, this.deps.imageMap)} of ${nicName(l.node)} is not present locally; pull or build it, or substitute another with --image-map ${l.nic!.image}=IMAGE`,
+      }));
+    if (issues.length) throw new TopologyError(issues);
+  }
+
+  /** Starts the plan's smart NICs once their links exist (with the nodes' links, early or not). */
+  async startNics(plan: ClusterPlan, nodes: NodeFacts[], state: LabState): Promise<void> {
+    if (!plan.nics.length) return;
+    const s = this.reporter.step(`starting ${plan.nics.length} smart NICs (${plan.nics.map((n) => nicName(n.node)).join(", ")})`);
+    await startNics(this.lab, plan, nodes, state, {
+      runtime: this.runtime,
+      store: this.store,
+      ...(this.deps.imageMap ? { imageMap: this.deps.imageMap } : {}),
+    });
+    s.done();
   }
 
   private initialClusterState(): ClusterState {
@@ -286,6 +318,7 @@ export class ClusterBuilder {
     this.store.update(state);
     // attached early: what is left are the pod CIDRs' routes
     await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);
+    if (!early?.applied) await this.startNics(plan, nodes, state);
     if (identity) await this.provider.adoptIdentity?.(identity);
     if (identity?.backends && loadBalancer) await applyClusterPlan(handOverLoadBalancer(plan, loadBalancer, nodes));
     const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
@@ -443,8 +476,10 @@ class EarlyAttach {
         this.record();
         const t = performance.now();
         await applyClusterPlan(plan);
-        this.seconds = (performance.now() - t) / 1000;
         this.applied = plan;
+        // the node's traffic crosses its NIC: in place before kubeadm starts Kubernetes
+        await this.builder.startNics(plan, nodes, this.state);
+        this.seconds = (performance.now() - t) / 1000;
         return;
       }
       await new Promise((r) => setTimeout(r, 300));
@@ -473,6 +508,8 @@ export async function destroyCluster(
   const state = store.read(lab);
   const c = state?.cluster;
   const kernel = deps.kernel ?? hostKernel;
+  // the NICs live in the nodes' namespaces: they go first
+  await removeNics(lab, runtime, store);
   await removeHostSide(lab, c?.hostLinks ?? [], kernel);
   if (c?.deviceUndo?.length && !deps.labGoing) {
     const pids = new Map<string, number>();

@@ -162,21 +162,26 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
     phase: "deploying",
     createdAt: now,
     updatedAt: now,
-    devices: plan.devices.map((d): DeviceState => ({
-      name: d.name,
-      container: d.container,
-      image: d.image,
-      shell: d.shell,
-      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
-      shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s) })),
-      ...(d.role ? { role: d.role } : {}),
-      ...(d.services.some((x) => x.after === "cluster") ? { clusterServices: d.services.filter((x) => x.after === "cluster") } : {}),
-    })),
+    devices: plan.devices.map(deviceStateOf),
     domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
     warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
   };
   if (plan.source) s.source = plan.source;
   return s;
+}
+
+/** A device's record in the state, before its container exists. */
+export function deviceStateOf(d: DevicePlan): DeviceState {
+  return {
+    name: d.name,
+    container: d.container,
+    image: d.image,
+    shell: d.shell,
+    interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
+    shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s) })),
+    ...(d.role ? { role: d.role } : {}),
+    ...(d.services.some((x) => x.after === "cluster") ? { clusterServices: d.services.filter((x) => x.after === "cluster") } : {}),
+  };
 }
 
 /** Writes the shared folder and every device's staged files (after the claim: `down` removes them). */

@@ -6,6 +6,7 @@
 import type { Route } from "./ops.js";
 
 import type { Shaping } from "../core/tc.js";
+import type { ServiceStep, VolumeSpec } from "./lab.js";
 
 /**
  * Egress shaping (the seed's TrafficControlInfo): a rate alone is tc tbf (`burst` default 32kbit,
@@ -58,6 +59,32 @@ export interface NodeLink {
   deviceTc?: TrafficControl;
   /** Route the node's default traffic via the device (registry ranges stay via the host). */
   defaultRoute?: boolean;
+  /** A smart NIC between the node and the device (see NodeNic). */
+  nic?: NodeNic;
+}
+
+/**
+ * A smart NIC as the cluster builder runs it (compiled from a link's `nic`, topology/programmable.ts
+ * `compileNic`): a container sharing the node's network namespace whose data plane joins the
+ * outer interface (NIC_OUTER, the veth into the device) and the inner one (NIC_INNER, the peer of
+ * the node's own interface, which keeps the address and routes). Its inverse is removing it.
+ */
+export interface NodeNic {
+  kind: "ovs" | "p4";
+  /** Image as written (the image map applies). */
+  image: string;
+  /** What runs in it once it started (argv arrays), fields named as in the topology (nic.flows[1]). */
+  services: ServiceStep[];
+  /** The user's files mounted into it (a P4 program, its P4Info). */
+  volumes: VolumeSpec[];
+  /** Host device files passed in (/dev/net/tun for Open vSwitch's userspace datapath). */
+  hostDevices: string[];
+  /** Files kinda writes for it, mounted read-only at the stage folder (p4-cli.txt). */
+  stageFiles: { name: string; text: string }[];
+  /** Its data plane's log, for `kinda logs`. */
+  logFile: string;
+  /** Its Open vSwitch bridge (ovs). */
+  bridge?: string;
 }
 
 /** vxlan/gre: pod traffic tunnelled between nodes; none: pod CIDRs routed natively (needs routes in the devices). */

@@ -22,7 +22,8 @@ export interface ContainerSpec {
   memoryBytes?: number;
   nanoCpus?: number;
   ports: PortSpec[];
-  network: "none" | "bridge";
+  /** `container:ID`: share that container's network namespace (a node's smart NIC); no hostname then. */
+  network: "none" | "bridge" | `container:${string}`;
   /** Host paths bound into the container (structured: a path may hold ":" or ","). */
   mounts: BindMount[];
   ulimits: Ulimit[];

@@ -24,7 +24,8 @@ export type LinkKind =
       peer: string;
       peerMac?: string;
       peerMtu?: number;
-      /** Namespace name or PID of the peer end. */ peerNetns: string | number;
+      /** Namespace name or PID of the peer end; absent: the same namespace (a pair inside a node). */
+      peerNetns?: string | number;
     }
   | { type: "bridge" }
   | { type: "vxlan"; id: number; local: string; dstport: number; dev: string }
@@ -73,6 +74,17 @@ export interface NetemOp {
  */
 export interface RpFilterLooseOp {
   op: "rp-filter-loose";
+  dev: string;
+}
+
+/**
+ * An interface that is a port of a smart NIC's data plane, not an end the node's kernel uses
+ * (NIC_OUTER, NIC_INNER): the NIC's program sees its packets (a packet socket, tc) and the
+ * node's kernel must not act on them too. Strict reverse-path filtering and no forwarding of what
+ * arrives there (IPv4), no ARP answers for the node's addresses, no IPv6. Goes with the interface.
+ */
+export interface NicPortOp {
+  op: "nic-port";
   dev: string;
 }
 

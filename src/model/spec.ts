@@ -42,6 +42,26 @@ export interface DeviceSpec {
   flows?: string[];
 }
 
+/**
+ * A smart NIC on a Kubernetes node's link: a data plane between the node and its device, run in
+ * a container that shares the node's network namespace. Open vSwitch (`kind: ovs`: a bridge over
+ * the NIC's two ports, NORMAL or a controller, `flows`) or BMv2 (`kind: p4`: `program`, `p4info`,
+ * `cli` table entries, `grpc` for simple_switch_grpc). The fields mean what they mean for
+ * ovs-switch and p4-switch devices.
+ */
+export interface NicSpec {
+  kind: "ovs" | "p4";
+  /** Default: kathara/sdn (ovs), kathara/p4 (p4). */
+  image?: string;
+  controller?: string;
+  flows?: string[];
+  program?: string;
+  p4info?: string;
+  cli?: string[];
+  /** P4: run simple_switch_grpc with P4Runtime on port 9559 of the node's namespace. */
+  grpc?: boolean;
+}
+
 /** The LPM table and its forwarding action (parameters: next hop's MAC, egress port) in a P4 program. */
 export interface LpmTable {
   table?: string;
@@ -74,6 +94,8 @@ export interface LinkSpec {
   mtu?: number;
   /** Static routing: the link's cost (a positive integer; default 1, so paths are counted in hops). */
   cost?: number;
+  /** A Kubernetes node's link: the smart NIC between the node and the device. */
+  nic?: NicSpec;
 }
 
 /** A member of a shared segment: a Kubernetes node or a host, with its address there. */

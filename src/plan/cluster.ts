@@ -64,6 +64,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     deviceUndo: ctx.undo.list(input.devices),
     linkIfs: ctx.linkIfs,
     size,
+    nics: ctx.nics,
   };
 }
 

@@ -13,6 +13,7 @@ import type {
   NetemOp,
   OffloadOffOp,
   Route,
+  NicPortOp,
   RpFilterLooseOp,
   TbfOp,
   UndoOp,
@@ -39,7 +40,7 @@ export function renderRoute(r: Route): string {
 function renderKind(k: LinkKind): string {
   switch (k.type) {
     case "veth":
-      return `type veth peer name ${k.peer}${opt("address", k.peerMac)}${opt("mtu", k.peerMtu)} netns ${k.peerNetns}`;
+      return `type veth peer name ${k.peer}${opt("address", k.peerMac)}${opt("mtu", k.peerMtu)}${opt("netns", k.peerNetns)}`;
     case "bridge":
       return "type bridge";
     case "vxlan":
@@ -85,7 +86,15 @@ export function renderTbf(o: TbfOp | NetemOp): string {
 }
 
 /** sysctl's arguments (after `sysctl`); slashes, so that an interface name may hold dots. */
-export function sysctlArgs(o: RpFilterLooseOp): string[] {
+export function sysctlArgs(o: RpFilterLooseOp | NicPortOp): string[] {
+  if (o.op === "nic-port")
+    return [
+      "-w",
+      `net/ipv4/conf/${o.dev}/rp_filter=1`,
+      `net/ipv4/conf/${o.dev}/forwarding=0`,
+      `net/ipv4/conf/${o.dev}/arp_ignore=8`,
+      `net/ipv6/conf/${o.dev}/disable_ipv6=1`,
+    ];
   return ["-w", `net/ipv4/conf/${o.dev}/rp_filter=2`];
 }
 
@@ -140,7 +149,7 @@ export function renderUndo(u: UndoOp): string {
 export function veth(
   name: string,
   peer: string,
-  peerNetns: string | number,
+  peerNetns: string | number | undefined,
   o: { mac?: string; peerMac?: string; mtu?: number } = {},
 ): IpOp {
   return {
@@ -153,7 +162,7 @@ export function veth(
       peer,
       ...(o.peerMac ? { peerMac: o.peerMac } : {}),
       ...(o.mtu !== undefined ? { peerMtu: o.mtu } : {}),
-      peerNetns,
+      ...(peerNetns !== undefined ? { peerNetns } : {}),
     },
   };
 }

@@ -95,7 +95,8 @@ export class DockerRuntime implements Runtime {
     const opts: Docker.ContainerCreateOptions = {
       name: spec.name,
       Image: spec.image,
-      Hostname: spec.hostname,
+      // a container in another's network namespace takes that one's hostname
+      ...(spec.network.startsWith("container:") ? {} : { Hostname: spec.hostname }),
       Labels: spec.labels,
       Env: spec.env,
       Tty: true,

@@ -92,6 +92,20 @@ export interface ClusterState {
    * as data (states written before them hold ip lines and a "rules" flag, still replayed).
    */
   deviceUndo?: (DeviceUndo | LegacyDeviceUndo)[];
+  /** Smart NICs on nodes' links: containers in the nodes' namespaces (removed before the nodes). */
+  nics?: NicState[];
+}
+
+export interface NicState {
+  node: string;
+  /** How exec/logs/status name it (NODE-nic). */
+  name: string;
+  container: string;
+  kind: "ovs" | "p4";
+  image: string;
+  logFile: string;
+  /** Its Open vSwitch bridge. */
+  bridge?: string;
 }
 
 export interface LabState {

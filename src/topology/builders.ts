@@ -4,7 +4,7 @@
  * form of the same topology gives the same plan. Deploying it is app/tree.ts's KindaCluster.
  */
 import type { TrafficControl } from "../model/cluster.js";
-import type { DeviceSpec, LinkSpec, LpmTable, TopologySpec } from "../model/spec.js";
+import type { DeviceSpec, LinkSpec, LpmTable, NicSpec, TopologySpec } from "../model/spec.js";
 
 /** What deploys a builder's topology (app/tree.ts KindaCluster). */
 export interface ClusterSession {
@@ -80,8 +80,15 @@ export function Def(name: string, meta: DeviceMeta): DeviceSpec {
   return { name, ...meta };
 }
 
-/** The seed's NetworkLink: endpoints and their addresses (and, for node links, traffic control). */
-export function Link(endpoints: [string, string], addresses?: [string, string], o: { tc?: TrafficControl; mtu?: number } = {}): LinkSpec {
+/**
+ * The seed's NetworkLink: endpoints and their addresses (and, for node links, traffic control and
+ * a smart NIC: `nic: { kind: "ovs", flows }` or `nic: { kind: "p4", program, cli }`).
+ */
+export function Link(
+  endpoints: [string, string],
+  addresses?: [string, string],
+  o: { tc?: TrafficControl; mtu?: number; nic?: NicSpec } = {},
+): LinkSpec {
   return { endpoints, ...(addresses ? { addresses } : {}), ...o };
 }
 

@@ -30,6 +30,7 @@ import {
   GRPC_PORT,
   OVS_BRIDGE,
   THRIFT_PORT,
+  compileNic,
   ovsRole,
   ovsServices,
   p4CliText,
@@ -37,6 +38,7 @@ import {
   p4Services,
   p4Volumes,
   programFileProblem,
+  validateNic,
   validateProgrammable,
 } from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
@@ -207,6 +209,22 @@ function linkIssues(spec: TopologySpec, byName: ByName, add: AddIssue) {
   return { degree, book, linkNames };
 }
 
+/** A `nic` sits on a Kubernetes node's link (not between devices, not on the load balancer's), with valid fields. */
+function nicIssues(spec: TopologySpec, byName: ByName, add: AddIssue): void {
+  spec.links.forEach((l, i) => {
+    if (l.nic === undefined) return;
+    const kinds = l.endpoints.map((e) => byName.get(e)?.d.kind);
+    if (!kinds.some((k) => k && isNode(k))) {
+      const lb = kinds.some((k) => k && isLoadBalancer(k));
+      add(
+        ["links", i, "nic"],
+        `a NIC sits on a Kubernetes node's link; ${l.endpoints.join("--")} ${lb ? "is the load balancer's link" : "joins no Kubernetes node"}`,
+      );
+    }
+    validateNic(l.nic, ["links", i, "nic"], add);
+  });
+}
+
 /** Nodes and the load balancer are leaves; other devices are connected. */
 function degreeIssues(spec: TopologySpec, degree: Map<string, number>, add: AddIssue): void {
   spec.devices.forEach((d, i) => {
@@ -278,6 +296,7 @@ export function validateSpec(spec: TopologySpec, router?: StaticRouter): SpecIss
   const add: AddIssue = (path, message) => issues.push({ path, message });
   const byName = deviceIssues(spec, add);
   const { degree, book, linkNames } = linkIssues(spec, byName, add);
+  nicIssues(spec, byName, add);
   validateSegments(spec, { byName, degree, book, domainNames: linkNames, add });
   degreeIssues(spec, degree, add);
   clusterIssues(spec, byName, router, add);
@@ -315,6 +334,14 @@ function programFiles(spec: TopologySpec): SpecIssue[] {
     if (problem) out.push({ path: ["devices", i, "program"], message: `P4 switch ${d.name}: ${problem}` });
     if (d.p4info !== undefined && !existsSync(d.p4info))
       out.push({ path: ["devices", i, "p4info"], message: `P4 switch ${d.name}: ${d.p4info} does not exist` });
+  });
+  spec.links.forEach((l, i) => {
+    if (l.nic?.kind !== "p4") return;
+    const what = `the NIC of ${l.endpoints.join("--")}`;
+    const problem = l.nic.program === undefined ? undefined : programFileProblem(l.nic.program);
+    if (problem) out.push({ path: ["links", i, "nic", "program"], message: `${what}: ${problem}` });
+    if (l.nic.p4info !== undefined && !existsSync(l.nic.p4info))
+      out.push({ path: ["links", i, "nic", "p4info"], message: `${what}: ${l.nic.p4info} does not exist` });
   });
   return out;
 }
@@ -446,6 +473,32 @@ function linkShaping(l: LinkSpec, i: number, domain: string): LabShaping[] {
   ];
 }
 
+/** A link with a node (or the load balancer) at one end (`na`: at endpoints[0]) as the cluster builder takes it. */
+function nodeLinkOf(l: LinkSpec, i: number, na: boolean, kindOf: Map<string, DeviceSpec>): NodeLink {
+  const [a, b] = l.endpoints;
+  const [node, dev] = na ? [a, b] : [b, a];
+  const [nAddr, dAddr] = na ? l.addresses! : [l.addresses![1], l.addresses![0]];
+  // the load balancer only needs the nodes (the plan routes them via the device); nodes route everything via it
+  const nl: NodeLink = isLoadBalancer(kindOf.get(node)!.kind)
+    ? { node: LOAD_BALANCER, device: dev, nodeAddress: nAddr, deviceAddress: dAddr }
+    : {
+        node,
+        device: dev,
+        nodeAddress: nAddr,
+        deviceAddress: dAddr,
+        defaultRoute: true,
+        ...(l.nic ? { nic: compileNic(l.nic, `links[${i}].nic`) } : {}),
+      };
+  const mtu = l.mtu ?? kindOf.get(node)!.mtu;
+  if (mtu !== undefined) nl.mtu = mtu;
+  // tc `a` is from endpoints[0]: the node's egress when the node is endpoints[0]
+  const [ta, tb] = linkTcSides(l.tc);
+  const [fromNode, fromDev] = na ? [ta, tb] : [tb, ta];
+  if (fromNode) nl.nodeTc = fromNode;
+  if (fromDev) nl.deviceTc = fromDev;
+  return nl;
+}
+
 /**
  * Validates and compiles a topology. With routing: static, `router` (plan/routes.ts staticRouter;
  * app/topology.ts passes it) computes the routes that compile places in the devices. P4 program
@@ -491,19 +544,7 @@ export function compileSpec(
     const na = isProvided(kindOf.get(a)!.kind);
     const nb = isProvided(kindOf.get(b)!.kind);
     if (na || nb) {
-      const [node, dev] = na ? [a, b] : [b, a];
-      const [nAddr, dAddr] = na ? l.addresses! : [l.addresses![1], l.addresses![0]];
-      // the load balancer only needs the nodes (the plan routes them via the device); nodes route everything via it
-      const nl: NodeLink = isLoadBalancer(kindOf.get(node)!.kind)
-        ? { node: LOAD_BALANCER, device: dev, nodeAddress: nAddr, deviceAddress: dAddr }
-        : { node, device: dev, nodeAddress: nAddr, deviceAddress: dAddr, defaultRoute: true };
-      const mtu = l.mtu ?? kindOf.get(node)!.mtu;
-      if (mtu !== undefined) nl.mtu = mtu;
-      // tc `a` is from endpoints[0]: the node's egress when the node is endpoints[0]
-      const [ta, tb] = linkTcSides(l.tc);
-      const [fromNode, fromDev] = na ? [ta, tb] : [tb, ta];
-      if (fromNode) nl.nodeTc = fromNode;
-      if (fromDev) nl.deviceTc = fromDev;
+      const nl = nodeLinkOf(l, i, na, kindOf);
       nodeLinks.push(nl);
       linkIndex.set(nl, { i, nodeSide: na ? 0 : 1 });
       return;

@@ -10,9 +10,11 @@
  * a P4 switch has for its published ports). BMv2 port N is the N-th of them; OpenFlow port N+1.
  */
 import { readFileSync, statSync } from "node:fs";
-import { STAGE_MOUNT } from "../core/defaults.js";
+import { OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE, STAGE_MOUNT } from "../core/defaults.js";
+import { NIC_INNER, NIC_OUTER } from "../core/names.js";
+import type { NodeNic } from "../model/cluster.js";
 import type { DeviceRole, ServiceStep, VolumeSpec } from "../model/lab.js";
-import type { DeviceSpec } from "../model/spec.js";
+import type { DeviceSpec, NicSpec } from "../model/spec.js";
 
 /** Where a P4 switch's program and P4Info are mounted (read-only) inside the device. */
 export const P4_MOUNT = "/kinda-p4";
@@ -23,6 +25,8 @@ export const THRIFT_PORT = 9090;
 export const GRPC_PORT = 9559;
 export const P4_LOG = "/var/log/kinda/p4-switch.log";
 export const OVS_BRIDGE = "br0";
+/** A smart NIC's Open vSwitch bridge (in the node's namespace, where a br0 may be someone else's). */
+export const NIC_BRIDGE = "br-nic";
 export const OVS_LOG = "/var/log/openvswitch/ovs-vswitchd.log";
 /** Seconds to wait for BMv2's Thrift server (the program is loaded first) before giving up. */
 export const P4_READY_SECONDS = 60;
@@ -100,7 +104,7 @@ export function programFileProblem(path: string): string | undefined {
 }
 
 /** The switch's command line: program loaded, every data interface a port, Thrift and gRPC on their ports. */
-export function p4SwitchArgv(d: DeviceSpec, ports: readonly string[]): string[] {
+export function p4SwitchArgv(d: Partial<DeviceSpec>, ports: readonly string[]): string[] {
   const grpc = d.grpcPort !== undefined;
   const argv = [grpc ? "simple_switch_grpc" : "simple_switch", "--device-id", "0"];
   ports.forEach((p, n) => argv.push("-i", `${n}@${p}`));
@@ -120,7 +124,7 @@ const CLI_FROM_FILE = `simple_switch_CLI --thrift-port ${THRIFT_PORT} <${P4_CLI_
 
 /** What runs in a P4 switch: start BMv2, wait until it answers, apply the table entries. */
 export function p4Services(
-  d: DeviceSpec,
+  d: Pick<DeviceSpec, "grpcPort" | "cli">,
   ports: readonly string[],
   onNodeLinks: boolean,
   cli: readonly string[] = d.cli ?? [],
@@ -155,7 +159,7 @@ export function p4CliText(cli: readonly string[]): string | undefined {
   return cli.length ? cli.join("\n") + "\n" : undefined;
 }
 
-export function p4Volumes(d: DeviceSpec): VolumeSpec[] {
+export function p4Volumes(d: Pick<DeviceSpec, "program" | "p4info">): VolumeSpec[] {
   const v: VolumeSpec[] = [{ host: d.program!, guest: P4_PROGRAM, readOnly: true }];
   if (d.p4info) v.push({ host: d.p4info, guest: P4_INFO, readOnly: true });
   return v;
@@ -177,7 +181,12 @@ const OVS_SOCK = "/var/run/openvswitch/db.sock";
  * datapath (no kernel module needed) over the data interfaces (OpenFlow port N+1 = port N of the
  * order above), the controller or NORMAL forwarding, then each flow with ovs-ofctl add-flow.
  */
-export function ovsServices(d: DeviceSpec, ports: readonly string[]): ServiceStep[] {
+export function ovsServices(
+  d: Pick<DeviceSpec, "controller" | "flows">,
+  ports: readonly string[],
+  o: { bridge: string; up: boolean } = { bridge: OVS_BRIDGE, up: true },
+): ServiceStep[] {
+  const br = o.bridge;
   const s = (what: string, argv: string[], field?: string): ServiceStep => ({ what, argv, ...(field ? { field } : {}) });
   const steps: ServiceStep[] = [
     s("prepare Open vSwitch's folders", ["mkdir", "-p", "/var/run/openvswitch", "/var/log/openvswitch", "/etc/openvswitch"]),
@@ -199,24 +208,83 @@ export function ovsServices(d: DeviceSpec, ports: readonly string[]): ServiceSte
     s("create the bridge (userspace datapath)", [
       "ovs-vsctl",
       "add-br",
-      OVS_BRIDGE,
+      br,
       "--",
       "set",
       "bridge",
-      OVS_BRIDGE,
+      br,
       "datapath_type=netdev",
       `fail_mode=${d.controller ? "secure" : "standalone"}`,
     ]),
   ];
   ports.forEach((p, n) =>
-    steps.push(s(`add port ${p}`, ["ovs-vsctl", "add-port", OVS_BRIDGE, p, "--", "set", "interface", p, `ofport_request=${n + 1}`])),
+    steps.push(s(`add port ${p}`, ["ovs-vsctl", "add-port", br, p, "--", "set", "interface", p, `ofport_request=${n + 1}`])),
   );
-  steps.push(s("bring the bridge up", ["ip", "link", "set", OVS_BRIDGE, "up"]));
-  if (d.controller) steps.push(s("set the OpenFlow controller", ["ovs-vsctl", "set-controller", OVS_BRIDGE, d.controller], "controller"));
-  (d.flows ?? []).forEach((f, k) => steps.push(s("add flow", ["ovs-ofctl", "add-flow", OVS_BRIDGE, f], `flows[${k}]`)));
+  // a NIC's bridge port stays down: the node's kernel has its own interface on the link
+  if (o.up) steps.push(s("bring the bridge up", ["ip", "link", "set", br, "up"]));
+  if (d.controller) steps.push(s("set the OpenFlow controller", ["ovs-vsctl", "set-controller", br, d.controller], "controller"));
+  (d.flows ?? []).forEach((f, k) => steps.push(s("add flow", ["ovs-ofctl", "add-flow", br, f], `flows[${k}]`)));
   return steps;
 }
 
 export function ovsRole(): DeviceRole {
   return { kind: "ovs-switch", logFile: OVS_LOG };
+}
+
+const NIC_P4_FIELDS = ["program", "p4info", "cli", "grpc"] as const;
+const NIC_OVS_FIELDS = ["controller", "flows"] as const;
+
+/** Field checks of a link's `nic` (path: the nic's own, e.g. ["links", 3, "nic"]). */
+export function validateNic(nic: NicSpec, path: (string | number)[], add: Add): void {
+  if (nic.kind !== "ovs" && nic.kind !== "p4") {
+    add([...path, "kind"], `${JSON.stringify(nic.kind)} is not a NIC kind (ovs: Open vSwitch, p4: BMv2)`);
+    return;
+  }
+  const foreign = (nic.kind === "ovs" ? NIC_P4_FIELDS : NIC_OVS_FIELDS).filter((f) => nic[f] !== undefined);
+  if (foreign.length)
+    add(
+      [...path, foreign[0]!],
+      `${foreign.join(", ")} ${foreign.length > 1 ? "belong" : "belongs"} to ${nic.kind === "ovs" ? "P4 NICs (kind: p4)" : "Open vSwitch NICs (kind: ovs)"}, not to a NIC of kind ${nic.kind}`,
+    );
+  if (nic.kind === "p4" && nic.program === undefined)
+    add(path, "a P4 NIC needs program: its compiled program (BMv2 JSON, from p4c --target bmv2)");
+  if (nic.controller !== undefined && !CONTROLLER.test(nic.controller))
+    add([...path, "controller"], `${JSON.stringify(nic.controller)} is not an OpenFlow controller address (tcp:IP:PORT, ssl:IP:PORT)`);
+  for (const f of ["flows", "cli"] as const)
+    (nic[f] ?? []).forEach((c, k) => {
+      if (/[\r\n]/.test(c)) add([...path, f, k], `a ${f === "flows" ? "flow" : "switch CLI command"} is one line`);
+    });
+}
+
+/**
+ * A link's `nic` as the cluster builder runs it: the same data planes as the devices' (ovsServices,
+ * p4Services) over the NIC's two ports, port 0 (OpenFlow 1) the outer interface toward the
+ * device, port 1 (OpenFlow 2) the inner one toward the node. `field` prefixes the services'
+ * fields, so a failure names the link (e.g. "links[3].nic").
+ */
+export function compileNic(nic: NicSpec, field = "nic"): NodeNic {
+  const ports = [NIC_OUTER, NIC_INNER];
+  const named = (steps: ServiceStep[]) => steps.map((s) => ({ ...s, field: s.field ? `${field}.${s.field}` : field }));
+  if (nic.kind === "ovs")
+    return {
+      kind: "ovs",
+      image: nic.image ?? OVS_DEFAULT_IMAGE,
+      services: named(ovsServices(nic, ports, { bridge: NIC_BRIDGE, up: false })),
+      volumes: [],
+      hostDevices: ["/dev/net/tun"],
+      stageFiles: [],
+      logFile: OVS_LOG,
+      bridge: NIC_BRIDGE,
+    };
+  const p4 = { ...(nic.grpc ? { grpcPort: GRPC_PORT } : {}), ...(nic.cli ? { cli: nic.cli } : {}) };
+  const cli = p4CliText(nic.cli ?? []);
+  return {
+    kind: "p4",
+    image: nic.image ?? P4_DEFAULT_IMAGE,
+    services: named(p4Services(p4, ports, false)),
+    volumes: p4Volumes(nic),
+    hostDevices: [],
+    stageFiles: cli ? [{ name: "p4-cli.txt", text: cli }] : [],
+    logFile: P4_LOG,
+  };
 }

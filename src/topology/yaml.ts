@@ -113,6 +113,11 @@ export function loadTopologyYaml(path: string, opts: YamlOptions = {}): LoadedYa
     if (d.program !== undefined) d.program = resolve(dirname(file), d.program);
     if (d.p4info !== undefined) d.p4info = resolve(dirname(file), d.p4info);
   }
+  // and a P4 NIC's
+  for (const l of y.spec.links) {
+    if (l.nic?.program !== undefined) l.nic.program = resolve(dirname(file), l.nic.program);
+    if (l.nic?.p4info !== undefined) l.nic.p4info = resolve(dirname(file), l.nic.p4info);
+  }
   return y;
 }
 

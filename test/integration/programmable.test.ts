@@ -12,6 +12,7 @@ import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import type { TopologySpec } from "../../src/model/spec.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
+import { dropOnePodExperiment, fixturePods, flowPackets } from "../support/ovs.js";
 import { assertNothingLeft, hostLinks, kinda, kindaOk, stateDir } from "../support/kinda.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
@@ -21,22 +22,6 @@ before(() => {
   linksBefore = hostLinks();
 });
 
-/** Pings from a pod; returns how many replies came back. */
-function podPings(provider: FixtureProvider, node: string, k: number, ip: string, count: number): number {
-  const r = provider.inPod(node, k, ["ping", "-c", String(count), "-i", "0.05", "-W", "1", ip]);
-  const m = / (\d+) received/.exec(r.out);
-  return m ? Number(m[1]) : 0;
-}
-
-/** n_packets of the flows in br0 whose text includes `match`. */
-async function flowPackets(lab: string, device: string, match: string): Promise<number[]> {
-  const out = await kindaOk("exec", "--lab", lab, device, "--", "ovs-ofctl", "dump-flows", "br0");
-  return out
-    .split("\n")
-    .filter((l) => l.includes(match))
-    .map((l) => Number(/n_packets=(\d+)/.exec(l)?.[1] ?? NaN));
-}
-
 describe("Open vSwitch on the path between two Kubernetes nodes (examples/ovs.yaml)", () => {
   it("forwards NORMAL; a drop rule for one pod stops exactly that traffic and counts it; deleting it restores", async () => {
     const provider = new FixtureProvider("kfxovs");
@@ -44,23 +29,9 @@ describe("Open vSwitch on the path between two Kubernetes nodes (examples/ovs.ya
     const lab = y.spec.name;
     const h = await upTopology(y.spec, { provider, imageMap: IMAGE_MAP, where: y.where });
     try {
-      const target = provider.podIp("c1", 0);
-      const other = provider.podIp("c1", 1);
-      assert.equal(podPings(provider, "w1", 0, target, 3), 3, "w1's pod reaches c1's first pod through the switch");
-      assert.equal(podPings(provider, "w1", 0, other, 3), 3, "and c1's second pod");
+      await dropOnePodExperiment({ lab, device: "sw", bridge: "br0" }, fixturePods(provider));
       // the topology's flow is in place, as ovs-ofctl shows it
-      assert.equal((await flowPackets(lab, "sw", "priority=10,arp")).length, 1, "the topology's flow was added");
-
-      const flow = `priority=100,ip,nw_dst=${target}`;
-      await kindaOk("exec", "--lab", lab, "sw", "--", "ovs-ofctl", "add-flow", "br0", `${flow},actions=drop`);
-      const sent = 20;
-      assert.equal(podPings(provider, "w1", 0, target, sent), 0, "no reply from the dropped pod");
-      assert.equal(podPings(provider, "w1", 1, other, 5), 5, "the other pod still answers (from another pod too)");
-      assert.equal(podPings(provider, "w1", 0, other, 5), 5, "and from the same pod");
-      assert.deepEqual(await flowPackets(lab, "sw", `nw_dst=${target}`), [sent], "the drop flow counted every packet sent, no more");
-
-      await kindaOk("exec", "--lab", lab, "sw", "--", "ovs-ofctl", "del-flows", "--strict", "br0", flow);
-      assert.equal(podPings(provider, "w1", 0, target, 3), 3, "deleting the rule restores the traffic");
+      assert.equal((await flowPackets({ lab, device: "sw", bridge: "br0" }, "priority=10,arp")).length, 1, "the topology's flow was added");
 
       const st = await kindaOk("status", lab);
       assert.match(st, /sw .*ovs-switch/, "status says what sw is");

@@ -1,6 +1,6 @@
 /**
  * What the P4 integration tests share: the image (the STAND-IN kinda-test/p4-standin unless
- * KINDA_P4_IMAGE names a real one), compiling examples/p4/ipv4_lpm.p4 with that image's p4c, and
+ * KINDA_P4_IMAGE names a real one), compiling the example programs (examples/p4/ipv4_lpm.p4, nic_filter.p4) with that image's p4c, and
  * reading a switch port's counters.
  */
 import assert from "node:assert/strict";
@@ -15,15 +15,15 @@ import { docker, hostLinks, kindaOk, stateDir } from "./kinda.js";
 /** True when the P4 image is the stand-in (not BMv2): its CLI records entries, lpm_forward forwards by them. */
 export const STANDIN = P4_IMAGE.includes("p4-standin");
 
-/** Compiles examples/p4/ipv4_lpm.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON); returns the output folder. */
-export async function compileExample(): Promise<string> {
+/** Compiles examples/p4/NAME.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON); returns the output folder. */
+export async function compileExample(name = "ipv4_lpm"): Promise<string> {
   const out = mkdtempSync(join(tmpdir(), "kinda-p4-build-"));
   const log = new PassThrough();
   let text = "";
   log.on("data", (c: Buffer) => (text += c.toString()));
   const [res] = (await docker.run(
     P4_IMAGE,
-    ["p4c", "--target", "bmv2", "--arch", "v1model", "-o", "/out", "--p4runtime-files", "/out/ipv4_lpm.p4info.txt", "/src/ipv4_lpm.p4"],
+    ["p4c", "--target", "bmv2", "--arch", "v1model", "-o", "/out", "--p4runtime-files", `/out/${name}.p4info.txt`, `/src/${name}.p4`],
     log,
     { HostConfig: { AutoRemove: true, NetworkMode: "none", Binds: [`${join(ROOT, "examples", "p4")}:/src:ro`, `${out}:/out`] } },
   )) as [{ StatusCode: number }];

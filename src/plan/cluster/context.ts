@@ -1,8 +1,27 @@
 /** What the parts of the cluster planner share: the plan's shape, its constants, one planning context. */
 import type { Netns } from "../../model/netns.js";
-import type { ClusterOptions, DeviceFacts, LoadBalancerFacts, NodeFacts, NodeLink, ProviderContainerFacts } from "../../model/cluster.js";
+import type {
+  ClusterOptions,
+  DeviceFacts,
+  LoadBalancerFacts,
+  NodeFacts,
+  NodeLink,
+  NodeNic,
+  ProviderContainerFacts,
+} from "../../model/cluster.js";
 import { LOAD_BALANCER } from "../../model/cluster.js";
-import type { DeviceUndo, FdbOp, IpOp, IptablesRule, NetemOp, OffloadOffOp, RpFilterLooseOp, TbfOp, UndoOp } from "../../model/ops.js";
+import type {
+  DeviceUndo,
+  FdbOp,
+  IpOp,
+  IptablesRule,
+  NetemOp,
+  NicPortOp,
+  OffloadOffOp,
+  RpFilterLooseOp,
+  TbfOp,
+  UndoOp,
+} from "../../model/ops.js";
 import { ruleComment } from "../../core/names.js";
 
 export const VXLAN_IF = "kinda-vx";
@@ -26,7 +45,7 @@ export interface NsOps {
   bridge: FdbOp[];
   tc: (TbfOp | NetemOp)[];
   ethtool: OffloadOffOp[];
-  sysctl: RpFilterLooseOp[];
+  sysctl: (RpFilterLooseOp | NicPortOp)[];
   iptables: IptablesRule[];
   flushConntrack: boolean;
   /**
@@ -52,6 +71,8 @@ export interface ClusterPlan {
   linkIfs: { node: string; nodeIf: string; deviceIf?: string; labIf?: string }[];
   /** Number of kernel objects/commands planned (plan size, for the bench). */
   size: number;
+  /** Smart NICs to start once the links exist (their ports are NIC_OUTER and NIC_INNER in the node). */
+  nics: { node: string; nic: NodeNic }[];
 }
 
 export interface ClusterPlanInput {
@@ -132,6 +153,7 @@ export class PlanContext {
   readonly linkOf: Map<string, NodeLink>;
   readonly undo = new UndoRecorder();
   readonly linkIfs: ClusterPlan["linkIfs"] = [];
+  readonly nics: ClusterPlan["nics"] = [];
   private readonly nextIf: Map<string, number>;
 
   constructor(readonly input: ClusterPlanInput) {

@@ -4,7 +4,7 @@
  * namespace. Both kinds share the node side; only the far end differs.
  */
 import { TopologyError } from "../../core/errors.js";
-import { hostLinkPrefix } from "../../core/names.js";
+import { NIC_INNER, NIC_OUTER, hostLinkPrefix } from "../../core/names.js";
 import { hostOf } from "../../core/addr.js";
 import type { NodeLink, TrafficControl } from "../../model/cluster.js";
 import type { IpOp, NetemOp, TbfOp } from "../../model/ops.js";
@@ -26,16 +26,40 @@ interface FarEnd {
   gateway?: string;
 }
 
+/**
+ * The veths of a node's link. Without a NIC: the node's interface wired to the far end. With one:
+ * the outer end (NIC_OUTER) wired to the far end, and an inner pair, the node's interface (address,
+ * routes) and NIC_INNER; the NIC's data plane joins NIC_OUTER and NIC_INNER, so every packet of
+ * the node crosses it. The NIC's ports are no interfaces of the node's kernel (nic-port) and carry
+ * full checksums (offload off), since the NIC's program reads and writes whole packets.
+ */
+function nodeVeths(n: NsOps, l: NodeLink, nodeIf: string, far: FarEnd): void {
+  const mtu = l.mtu ?? DEFAULT_MTU;
+  const mac = l.nodeMac ? { mac: l.nodeMac } : {};
+  const peerMac = far.mac ? { peerMac: far.mac } : {};
+  if (!l.nic) {
+    n.ip.push(veth(nodeIf, far.peer, far.netns, { mtu, ...mac, ...peerMac }));
+    return;
+  }
+  n.ip.push(
+    veth(NIC_OUTER, far.peer, far.netns, { mtu, ...peerMac }),
+    veth(nodeIf, NIC_INNER, undefined, { mtu, ...mac }),
+    linkUp(NIC_OUTER),
+    linkUp(NIC_INNER),
+  );
+  for (const port of [NIC_OUTER, NIC_INNER]) {
+    n.sysctl.push({ op: "nic-port", dev: port });
+    n.ethtool.push({ op: "offload-off", dev: port });
+  }
+}
+
 /** The node's side of a link: the veth, its address, shaping, and (asked for) the default route. */
 function nodeSide(ctx: PlanContext, n: NsOps, l: NodeLink, far: FarEnd): void {
   const node = ctx.attached.find((x) => x.name === l.node)!;
   const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
-  const mtu = l.mtu ?? DEFAULT_MTU;
-  n.ip.push(
-    veth(nodeIf, far.peer, far.netns, { mtu, ...(l.nodeMac ? { mac: l.nodeMac } : {}), ...(far.mac ? { peerMac: far.mac } : {}) }),
-    addrAdd(l.nodeAddress, nodeIf),
-    linkUp(nodeIf),
-  );
+  nodeVeths(n, l, nodeIf, far);
+  n.ip.push(addrAdd(l.nodeAddress, nodeIf), linkUp(nodeIf));
+  if (l.nic) ctx.nics.push({ node: l.node, nic: l.nic });
   // the seed found TCP broken with checksum offload on the node side
   n.ethtool.push({ op: "offload-off", dev: nodeIf });
   // routers' answers from addresses the node routes via the provider (traceroute) pass

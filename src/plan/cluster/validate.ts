@@ -56,6 +56,7 @@ function endpointIssues(input: ValidateLinksInput, l: NodeLink, bad: Bad): void 
   if (l.node === LOAD_BALANCER) {
     if (!input.loadBalancer)
       bad("the cluster has no API load balancer to link (Kind puts one in front of the control planes only when there are two or more)");
+    if (l.nic) bad("nic: a smart NIC sits on a Kubernetes node's link, not on the load balancer's");
   } else if (!input.nodeNames.includes(l.node)) {
     bad(`unknown Kubernetes node ${JSON.stringify(l.node)} (nodes: ${input.nodeNames.join(", ") || "none"})`);
   }

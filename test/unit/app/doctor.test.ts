@@ -27,11 +27,11 @@ describe("doctor --fix", () => {
     const now: Record<string, number | undefined> = { "fs.inotify.max_user_instances": 128, "fs.inotify.max_user_watches": 1048576 };
     assert.deepEqual(
       sysctlFixes((n) => now[n]),
-      [{ name: "fs.inotify.max_user_instances", from: 128, to: 512 }],
+      [{ name: "fs.inotify.max_user_instances", from: 128, to: 8192 }],
     );
     assert.deepEqual(
       sysctlFixes(() => undefined).map((f) => f.to),
-      [512, 524288],
+      [8192, 524288],
       "unknown: set",
     );
   });
