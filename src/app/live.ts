@@ -21,7 +21,9 @@ export const changeLink = (lab: string, endpoint: string, change: engine.LinkCha
 export const addLink = (lab: string, endpoint: string, o: Opts<engine.AddLinkOptions> = {}) => engine.addLink(lab, endpoint, withStore(o));
 export const removeLink = (lab: string, endpoint: string, o: Opts<engine.LiveOptions> = {}) =>
   engine.removeLink(lab, endpoint, withStore(o));
-export const addDevice = (lab: string, name: string, o: Opts<engine.AddDeviceOptions> = {}) => engine.addDevice(lab, name, withStore(o));
+/** A device the lab's source defines is made as `up` makes it (links, start-up); any other, a bare container. */
+export const addDevice = async (lab: string, name: string, o: Opts<engine.AddDeviceOptions> = {}) =>
+  (await import("./device.js")).addDevice(lab, name, withStore(o));
 export const removeDevice = (lab: string, name: string, o: Opts<engine.LiveOptions> = {}) => engine.removeDevice(lab, name, withStore(o));
 export const captureArgv = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) =>
   engine.captureArgv(lab, endpoint, withStore(o));

@@ -7,7 +7,7 @@ import { rmSync } from "node:fs";
 import { KindaError, PreflightError, type Issue } from "../core/errors.js";
 import { down, status, up } from "./api.js";
 import { createProviderRegistry } from "./root.js";
-import { loadSource } from "../topology/source.js";
+import { planSource } from "./device.js";
 import { limiter } from "../engine/pool.js";
 import { runShutdownSteps, startDevice, teardown } from "../engine/lab.js";
 import { runStartupSteps, startupTimeoutMs } from "../engine/startup.js";
@@ -16,7 +16,6 @@ import { silentReporter, type Reporter } from "../core/reporter.js";
 import { collectDeviceFiles, writeStage } from "../engine/stage.js";
 import { netnsList } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
-import { planLab } from "../plan/lab.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
 import { StateStore, type LabState } from "../state/store.js";
@@ -62,15 +61,8 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
   if (!ds) throw new KindaError(`lab ${name} has no device ${device}`, { hint: `kinda status ${name} lists its devices` });
   if (st.cluster?.links?.some((l) => l.device === device))
     throw new KindaError(`a node of cluster ${st.cluster.name} is linked to ${device}; restarting it would cut that link`);
-  const src = await loadSource(st.source!);
-  if (src.type !== "kathara") throw new KindaError(`restarting one device is for Kathara lab directories; restart the whole lab`);
-  const plan = planLab(src.lab, {
-    name,
-    imageMap: st.imageMap ?? {},
-    sharedDir: store.sharedDir(name),
-    stageRoot: store.stageRoot(name),
-    source: st.source!,
-  });
+  const { plan, kathara } = await planSource(st, store);
+  if (!kathara) throw new KindaError(`restarting one device is for Kathara lab directories; restart the whole lab`);
   const dev = plan.devices.find((d) => d.name === device);
   if (!dev) throw new KindaError(`${st.source} no longer defines device ${device}`);
   const issues: Issue[] = [];

@@ -162,21 +162,26 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
     phase: "deploying",
     createdAt: now,
     updatedAt: now,
-    devices: plan.devices.map((d): DeviceState => ({
-      name: d.name,
-      container: d.container,
-      image: d.image,
-      shell: d.shell,
-      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
-      shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s) })),
-      ...(d.role ? { role: d.role } : {}),
-      ...(d.services.some((x) => x.after === "cluster") ? { clusterServices: d.services.filter((x) => x.after === "cluster") } : {}),
-    })),
+    devices: plan.devices.map(deviceStateOf),
     domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
     warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
   };
   if (plan.source) s.source = plan.source;
   return s;
+}
+
+/** A device's record in the state, before its container exists. */
+export function deviceStateOf(d: DevicePlan): DeviceState {
+  return {
+    name: d.name,
+    container: d.container,
+    image: d.image,
+    shell: d.shell,
+    interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
+    shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s) })),
+    ...(d.role ? { role: d.role } : {}),
+    ...(d.services.some((x) => x.after === "cluster") ? { clusterServices: d.services.filter((x) => x.after === "cluster") } : {}),
+  };
 }
 
 /** Writes the shared folder and every device's staged files (after the claim: `down` removes them). */
@@ -498,6 +503,9 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
     store.write(state);
   }
   let clusterError: Error | undefined;
+  // without a cluster, host links and rules of the lab are looked for (ip link, iptables-save)
+  // while the containers go: nothing else depends on them
+  let hostSide: Promise<unknown> = Promise.resolve();
   if (state?.cluster) {
     const s = rep.step(`removing cluster ${state.cluster.name} (${state.cluster.provider})`);
     try {
@@ -516,7 +524,10 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.fail(`could not remove cluster ${state.cluster.name}: ${clusterError.message}`);
     }
   } else {
-    await removeHostSide(name, [], kernel);
+    hostSide = removeHostSide(name, [], kernel).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   }
   const containers = await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE });
 
@@ -540,6 +551,8 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rm = rep.step(`removing ${containers.length} containers of lab ${name}`);
   await Promise.all(containers.map((c) => pool(() => runtime.remove(c.id))));
   rm.done();
+  const hostError = await hostSide;
+  if (hostError) throw hostError;
   const left = clusterError && store.read(name);
   if (left?.cluster && opts.forgetCluster) {
     rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);

@@ -386,16 +386,22 @@ export interface AddDeviceOptions extends LiveOptions {
   runtime?: Runtime;
 }
 
+/** The lab a device NAME may be added to: up, NAME a device name it does not have yet. */
+export function newDeviceLab(lab: string, name: string, store: StateStore): LabState {
+  const st = readLab(lab, store);
+  if (!/^[a-z0-9_]{1,30}$/.test(name)) throw new KindaError(`NAME ${JSON.stringify(name)}: a device name is 1-30 of a-z, 0-9 and _`);
+  if (st.devices.some((d) => d.name === name) || st.cluster?.nodes.some((n) => n.name === name))
+    throw new KindaError(`NAME ${name}: lab ${lab} already has it`);
+  return st;
+}
+
 /**
  * `kinda device LAB NAME add`: a new device (a container as `up` makes them, no links yet: add
  * them with `kinda link LAB NAME--OTHER add`) in a lab that is up, recorded so `down` removes it.
  */
 export async function addDevice(lab: string, name: string, opts: AddDeviceOptions): Promise<string> {
   const store = opts.store;
-  const st = readLab(lab, store);
-  if (!/^[a-z0-9_]{1,30}$/.test(name)) throw new KindaError(`NAME ${JSON.stringify(name)}: a device name is 1-30 of a-z, 0-9 and _`);
-  if (st.devices.some((d) => d.name === name) || st.cluster?.nodes.some((n) => n.name === name))
-    throw new KindaError(`NAME ${name}: lab ${lab} already has it`);
+  const st = newDeviceLab(lab, name, store);
   const { planLab } = await import("../plan/lab.js");
   const { newDevice } = await import("../model/lab.js");
   const { containerSpec } = await import("./lab.js");

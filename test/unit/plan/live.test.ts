@@ -11,12 +11,15 @@ import {
   resolveEndpoint,
   shapeOps,
   tcpdumpArgv,
+  fitDeviceToLab,
+  type LabLinks,
   type LiveOp,
 } from "../../../src/plan/live.js";
 import { checkShaping, commandArgv } from "../../../src/engine/live.js";
 import { qdiscArgs, shapingProblems } from "../../../src/core/tc.js";
 import { formatLinks, withRates, type LinkCounters } from "../../../src/engine/watch.js";
 import type { LabState } from "../../../src/state/store.js";
+import type { DevicePlan } from "../../../src/plan/lab.js";
 
 /** h1 -lan1- r1 -core- r2 -lan2- h2, r2 also on lan1 (so r1 and r2 share two domains); w1 linked into r2, w2 into lan2. */
 function lab(): LabState {
@@ -436,5 +439,41 @@ describe("links and devices added at run time", () => {
     assert.deepEqual(undo[1], { ns: labNs, tool: "ip", lines: ["link del v-3-1", "link del v-0-1", "link del cd-3"], tolerant: true });
     assert.deepEqual(commandsFor(planLinkRemove(st, "core"))[0]!.lines, ["link del v-1-1", "link del v-2-0", "link del cd-0"]);
     assert.throws(() => planLinkRemove(st, "wan"), /collision domain wan is not in lab t/);
+  });
+});
+
+describe("fitDeviceToLab (a source's device added to the running lab)", () => {
+  const running: LabLinks = {
+    name: "lv",
+    netns: "kinda-lv",
+    domains: [
+      { name: "lan1", bridge: "cd-0" },
+      { name: "core", bridge: "cd-1" },
+      { name: "h1--r2", bridge: "cd-3" },
+    ],
+    devices: [
+      { name: "h1", container: "c-h1", interfaces: [{ name: "eth0", domain: "lan1", hostIf: "v-0-0" }] },
+      { name: "r1", container: "c-r1", interfaces: [{ name: "eth0", domain: "lan1", hostIf: "v-4-0" }] },
+    ],
+  };
+  const planned = {
+    name: "h3",
+    interfaces: [
+      { name: "eth0", index: 0, domain: "core", bridge: "cd-0", hostIf: "v-1-0", hostAltname: "h3.eth0" },
+      { name: "eth1", index: 1, domain: "lan9", bridge: "cd-1", hostIf: "v-1-1", hostAltname: "h3.eth1", mac: "02:00:00:00:00:09" },
+    ],
+  } as unknown as DevicePlan;
+
+  it("joins existing domains by name, gives new ones unused bridges, and names its veth ends after every device's", () => {
+    const { dev, newDomains } = fitDeviceToLab(running, planned);
+    assert.deepEqual(newDomains, [{ name: "lan9", bridge: "cd-2" }]);
+    assert.deepEqual(
+      dev.interfaces.map((i) => [i.name, i.domain, i.bridge, i.hostIf, i.hostAltname, i.mac]),
+      [
+        ["eth0", "core", "cd-1", "v-5-0", "h3.eth0", undefined],
+        ["eth1", "lan9", "cd-2", "v-5-1", "h3.eth1", "02:00:00:00:00:09"],
+      ],
+    );
+    assert.equal(planned.interfaces[0]!.bridge, "cd-0", "the plan it was given is not changed");
   });
 });

@@ -1,0 +1,49 @@
+/**
+ * A device of a running lab made from the lab's source: `kinda device LAB NAME add` when the source
+ * defines NAME (see engine/device-add.ts), and the planning `kinda restart LAB DEVICE` shares.
+ */
+import { KindaError } from "../core/errors.js";
+import { addPlannedDevice } from "../engine/device-add.js";
+import { addDevice as addBareDevice, newDeviceLab, type AddDeviceOptions } from "../engine/live.js";
+import { planLab, type Plan } from "../plan/lab.js";
+import type { LabState, StateStore } from "../state/store.js";
+import { loadSource } from "../topology/source.js";
+import { planTopology } from "./topology.js";
+
+export interface SourcePlan {
+  plan: Plan;
+  kathara: boolean;
+  /** Devices the source links Kubernetes nodes to (their node links are the cluster's, not the lab's). */
+  nodeLinked: Set<string>;
+}
+
+/** The lab's source, planned as `up` planned it (same name, image map, state folders). */
+export async function planSource(st: LabState, store: StateStore): Promise<SourcePlan> {
+  if (!st.source) throw new KindaError(`lab ${st.name} was built through the API, not from a file: it has no source to read devices from`);
+  const src = await loadSource(st.source);
+  const opts = { imageMap: st.imageMap ?? {}, source: st.source };
+  if (src.type === "kathara") {
+    const plan = planLab(src.lab, { name: st.name, ...opts, sharedDir: store.sharedDir(st.name), stageRoot: store.stageRoot(st.name) });
+    return { plan, kathara: true, nodeLinked: new Set() };
+  }
+  const { compiled, plan } = planTopology({ ...src.spec, name: st.name }, { ...opts, store, ...(src.where ? { where: src.where } : {}) });
+  return { plan, kathara: false, nodeLinked: new Set(compiled.nodeLinks.flatMap((l) => (l.device ? [l.device] : []))) };
+}
+
+/**
+ * `kinda device LAB NAME add`: when the lab's source defines NAME, the device as `up` makes it
+ * (links, files, start-up; rolled back if any of it fails); otherwise a bare container.
+ */
+export async function addDevice(lab: string, name: string, opts: AddDeviceOptions): Promise<string> {
+  const st = newDeviceLab(lab, name, opts.store);
+  const src = st.source ? await planSource(st, opts.store) : undefined;
+  const dev = src?.plan.devices.find((d) => d.name === name);
+  if (!src || !dev) return addBareDevice(lab, name, opts);
+  if (src.nodeLinked.has(name))
+    throw new KindaError(
+      `NAME ${name}: ${st.source} links Kubernetes nodes to it; those links are made with the cluster (kinda restart ${lab})`,
+    );
+  if (opts.image) dev.image = opts.imageMap?.[opts.image] ?? opts.image;
+  const runtime = opts.runtime ?? new (await import("../runtime/docker.js")).DockerRuntime();
+  return addPlannedDevice(st, src.plan, dev, { store: opts.store, runtime, source: st.source! });
+}
