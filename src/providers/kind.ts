@@ -34,6 +34,8 @@ export const KIND_NETWORK = "kind";
 export const KIND_LB_ROLE = "external-load-balancer";
 /** The port Kind's load balancer and API servers listen on inside the Kind network (common.APIServerInternalPort). */
 export const KIND_API_PORT = 6443;
+/** Attempts at a read-change-replace of a Kubernetes object that others update meanwhile. */
+const CONFLICT_RETRIES = 8;
 
 export interface KindOptions {
   /** Node image (default: Kind's own default for its version). */
@@ -368,14 +370,26 @@ export class KindProvider implements ClusterProvider {
   private async pointKindnet(identity: Identity): Promise<void> {
     const { KubeConfig, AppsV1Api } = await import("@kubernetes/client-node");
     const apps = (await this.kubeConfig(KubeConfig)).makeApiClient(AppsV1Api);
-    // a node image whose CNI is not Kind's kindnet (or a stand-in without the variable): nothing to move
-    const ds = await apps.readNamespacedDaemonSet({ name: "kindnet", namespace: "kube-system" }).catch(() => undefined);
-    if (!ds) return;
-    const env = ds.spec?.template.spec?.containers[0]?.env ?? [];
-    const ep = env.find((e) => e.name === "CONTROL_PLANE_ENDPOINT");
-    if (!ep || ep.value === identity.apiEndpoint) return;
-    ep.value = identity.apiEndpoint;
-    await apps.replaceNamespacedDaemonSet({ name: "kindnet", namespace: "kube-system", body: ds });
+    const at = { name: "kindnet", namespace: "kube-system" };
+    // Read, change, replace: the DaemonSet controller updates the object meanwhile (its status,
+    // at start-up), so a replace can meet a newer resourceVersion (409 Conflict); read it again
+    // and retry, as client-go's RetryOnConflict does.
+    for (let attempt = 1; ; attempt++) {
+      // a node image whose CNI is not Kind's kindnet (or a stand-in without the variable): nothing to move
+      const ds = await apps.readNamespacedDaemonSet(at).catch(() => undefined);
+      if (!ds) return;
+      const env = ds.spec?.template.spec?.containers[0]?.env ?? [];
+      const ep = env.find((e) => e.name === "CONTROL_PLANE_ENDPOINT");
+      if (!ep || ep.value === identity.apiEndpoint) return;
+      ep.value = identity.apiEndpoint;
+      try {
+        await apps.replaceNamespacedDaemonSet({ ...at, body: ds });
+        return;
+      } catch (e) {
+        if ((e as { code?: number }).code !== 409 || attempt >= CONFLICT_RETRIES) throw e;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
   }
 
   private async kubeConfig<T extends { loadFromString(s: string): void }>(KubeConfig: new () => T): Promise<T> {
