@@ -111,7 +111,9 @@ async function specFloor(plan: Plan, parallelism: number): Promise<{ seconds: nu
  * (Docker, runc, the devices' start-ups, kinda).
  */
 function busyCpuSeconds(): number {
-  const line = readFileSync("/proc/stat", "utf8").split("\n").find((l) => l.startsWith("cpu "))!;
+  const line = readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("cpu "))!;
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100;
 }
