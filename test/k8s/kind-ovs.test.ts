@@ -13,9 +13,9 @@ import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
 import type { TopologySpec } from "../../src/model/spec.js";
-import { BASE_IMAGE, IMAGE_MAP, ensureTestEnv } from "../support/env.js";
+import { POD_IMAGE, IMAGE_MAP, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk, stateDir } from "../support/kinda.js";
-import { dropOnePodExperiment, type Pinger } from "../support/ovs.js";
+import { dropOnePodExperiment, repliesOf, type Pinger } from "../support/ovs.js";
 import { KIND, Kubectl, NODE_IMAGE, buildImages, internalIps } from "./support.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir; // the CLI (kinda status, exec) and this process share the state
@@ -57,7 +57,7 @@ function pod(name: string, node: string) {
     metadata: { name, labels: { app: "ovs-test" } },
     spec: {
       nodeSelector: { "kinda.dev/name": node },
-      containers: [{ name: "p", image: BASE_IMAGE, imagePullPolicy: "Never", command: ["sleep", "infinity"] }],
+      containers: [{ name: "p", image: POD_IMAGE, imagePullPolicy: "Never", command: ["sleep", "infinity"] }],
     },
   };
 }
@@ -66,7 +66,7 @@ function pod(name: string, node: string) {
 const fromW1: Pinger = async (from, ip, count) => {
   const r = await kube.tryAsync("exec", from === 0 ? "w1a" : "w1b", "--", "ping", "-c", String(count), "-i", "0.05", "-W", "1", ip);
   assert.doesNotMatch(r.out, /DUP!/, r.out);
-  return Number(/ (\d+) received/.exec(r.out)?.[1] ?? "0");
+  return repliesOf(r.out);
 };
 
 before(async () => {
@@ -104,7 +104,7 @@ describe("Open vSwitch on the path of a real Kind cluster: a device between the 
   });
 
   it("pods on w1 and w2 reach each other through sw and w2's NIC", async () => {
-    execFileSync(KIND, ["load", "docker-image", BASE_IMAGE, "--name", CLUSTER], { stdio: "ignore" });
+    execFileSync(KIND, ["load", "docker-image", POD_IMAGE, "--name", CLUSTER], { stdio: "ignore" });
     const pods = [pod("w1a", "w1"), pod("w1b", "w1"), pod("w2a", "w2"), pod("w2b", "w2")];
     kube.run(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: pods }));
     kube.run(["wait", "--for=condition=Ready", "pod", "-l", "app=ovs-test", "--timeout=180s"]);

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { ClusterBuilder } from "../../src/app/library.js";
 import { LAB_DIR } from "../../examples/manual-cluster.js";
-import { IMAGE_MAP_ARGS, BASE_IMAGE, ensureTestEnv } from "../support/env.js";
+import { IMAGE_MAP_ARGS, POD_IMAGE, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";
 import {
   KIND,
@@ -57,6 +57,16 @@ function countKubernetesLeaks(container: string): () => number {
     ["!", "-d", gateway, "-p", "tcp", "-m", "multiport", "--dports", ports],
     ["!", "-d", gateway, "-p", "tcp", "-m", "multiport", "--sports", ports],
   ]);
+}
+
+/**
+ * Sends KiB kibibytes of zeros over TCP from a pod to the probe's sink (port 5201) at host; its
+ * output is the byte count the receiving pod counted. (`timeout`: a client whose connection
+ * stalls would wait forever.)
+ */
+function sendTcp(pod: string, host: string, kib: number, seconds: number): { code: number; out: string } {
+  const send = 'dd if=/dev/zero bs=1024 count="$2" 2>/dev/null | nc "$1" 5201';
+  return tryKubectl("exec", pod, "--", "timeout", String(seconds), "sh", "-c", send, "sh", host, String(kib));
 }
 
 /** Cuts r1's core link (the cable: carrier off on its lab-side end, as `kinda link` does), or restores it. */
@@ -155,7 +165,7 @@ describe("Kind (offline node image) attached by kinda", () => {
   });
 
   it("a Deployment with pods on both workers: pod-to-pod ping and TCP, and a Service, through the network", async () => {
-    execFileSync(KIND, ["load", "docker-image", BASE_IMAGE, "--name", CLUSTER], { stdio: "ignore" });
+    execFileSync(KIND, ["load", "docker-image", POD_IMAGE, "--name", CLUSTER], { stdio: "ignore" });
     const deploy = {
       apiVersion: "apps/v1",
       kind: "Deployment",
@@ -174,7 +184,14 @@ describe("Kind (offline node image) attached by kinda", () => {
               },
             },
             containers: [
-              { name: "probe", image: BASE_IMAGE, imagePullPolicy: "Never", command: ["iperf3", "-s"], ports: [{ containerPort: 5201 }] },
+              {
+                // a TCP sink: for each connection, counts the bytes received and sends the count back
+                name: "probe",
+                image: POD_IMAGE,
+                imagePullPolicy: "Never",
+                command: ["nc", "-ll", "-p", "5201", "-e", "wc", "-c"],
+                ports: [{ containerPort: 5201 }],
+              },
             ],
           },
         },
@@ -197,22 +214,18 @@ describe("Kind (offline node image) attached by kinda", () => {
     assert.ok(coreAfter - coreBefore >= 100, `r1's core link carried the pod traffic (${coreAfter - coreBefore})`);
     assert.equal(leaks(), 0, "no pod packet (plain or VXLAN) left w1 through its Kind interface");
 
-    // (`timeout` in the pod: an iperf3 client that loses its control connection waits forever)
     // unencapsulated: every router on the path answers a pod's traceroute (w1's router, the core, w2)
-    // (three probes a hop, one at a time: a router's ICMP rate limit may drop one answer)
-    const hops = kubectl("exec", onW1.metadata.name, "--", "traceroute", "-n", "-N", "1", "-q", "3", "-w", "2", onW2.status.podIP)
+    // (three probes a hop, one at a time, as busybox's traceroute sends them: a router's ICMP rate
+    // limit may drop one answer)
+    const hops = kubectl("exec", onW1.metadata.name, "--", "traceroute", "-n", "-q", "3", "-w", "2", onW2.status.podIP)
       .split("\n")
       .slice(1)
       .filter((l) => l.trim())
       .map((l) => /\d+\.\d+\.\d+\.\d+/.exec(l.replace(/^\s*\d+\s+/, ""))?.[0] ?? "*");
     assert.deepEqual(hops.slice(1), ["10.0.1.1", "10.0.0.2", "10.0.3.2", onW2.status.podIP], `traceroute hops: ${hops.join(" ")}`);
 
-    const tcp = JSON.parse(
-      kubectl("exec", onW1.metadata.name, "--", "timeout", "60", "iperf3", "-c", onW2.status.podIP, "-n", "2M", "-J"),
-    ) as {
-      end: { sum_sent: { bytes: number } };
-    };
-    assert.ok(tcp.end.sum_sent.bytes >= 2 * 1024 * 1024, `sent ${tcp.end.sum_sent.bytes} bytes`);
+    const received = sendTcp(onW1.metadata.name, onW2.status.podIP, 2048, 60);
+    assert.equal(received.out.trim(), String(2 * 1024 * 1024), `the other pod received 2 MiB over TCP: ${received.out}`);
     assert.equal(leaks(), 0, "the TCP transfer did not cross the Kind bridge either");
 
     kubectl("label", "pod", onW2.metadata.name, "target=w2");
@@ -220,15 +233,9 @@ describe("Kind (offline node image) attached by kinda", () => {
     const svc = kubectl("get", "service", "probe-w2", "-o", "jsonpath={.spec.clusterIP}").trim();
     // kube-proxy programs a new Service asynchronously: a SYN sent before its rules exist gets a
     // conntrack entry without NAT that its retransmissions keep (seen once: the client hung)
-    await eventually(
-      "the Service answers",
-      60,
-      async () => tryKubectl("exec", onW1.metadata.name, "--", "timeout", "5", "iperf3", "-c", svc, "-n", "1K").code === 0,
-    );
-    const viaSvc = JSON.parse(kubectl("exec", onW1.metadata.name, "--", "timeout", "60", "iperf3", "-c", svc, "-n", "1M", "-J")) as {
-      end: { sum_sent: { bytes: number } };
-    };
-    assert.ok(viaSvc.end.sum_sent.bytes >= 1024 * 1024, "the Service answers from the other worker");
+    await eventually("the Service answers", 60, async () => sendTcp(onW1.metadata.name, svc, 1, 5).out.trim() === "1024");
+    const viaSvc = sendTcp(onW1.metadata.name, svc, 1024, 60);
+    assert.equal(viaSvc.out.trim(), String(1024 * 1024), `the Service's pod on the other worker received 1 MiB: ${viaSvc.out}`);
     assert.equal(leaks(), 0, "nor did the traffic to the Service");
 
     await core("down");
@@ -268,7 +275,7 @@ describe("Kind (offline node image) attached by kinda", () => {
         selector: { matchLabels: { app: "roller" } },
         template: {
           metadata: { labels: { app: "roller" } },
-          spec: { containers: [{ name: "r", image: BASE_IMAGE, imagePullPolicy: "Never", command: ["sleep", "infinity"] }] },
+          spec: { containers: [{ name: "r", image: POD_IMAGE, imagePullPolicy: "Never", command: ["sleep", "infinity"] }] },
         },
       },
     };

@@ -10,6 +10,11 @@ export const FRR_IMAGE = process.env["KINDA_TEST_FRR_IMAGE"] ?? "kinda-test/kath
 export const OVS_IMAGE = process.env["KINDA_TEST_OVS_IMAGE"] ?? "kinda-test/kathara-sdn:latest";
 /** The P4 image: the stand-in (not BMv2) unless KINDA_P4_IMAGE names a real one (kathara/p4). */
 export const P4_IMAGE = process.env["KINDA_P4_IMAGE"] ?? process.env["KINDA_TEST_P4_IMAGE"] ?? "kinda-test/p4-standin:latest";
+/**
+ * The real-Kind tests' pod image (scripts/test-env/setup.sh): a static busybox with sh, ping,
+ * traceroute, sleep, nc, ip, timeout, wc, dd, cat; ~2 MB, so `kind load` into many nodes is quick.
+ */
+export const POD_IMAGE = process.env["KINDA_TEST_POD_IMAGE"] ?? "kinda-test/pod:latest";
 export const IMAGE_MAP: Record<string, string> = {
   "kathara/base": BASE_IMAGE,
   "kathara/frr": FRR_IMAGE,

@@ -11,7 +11,12 @@ import { kindaOk } from "./kinda.js";
 export function podPings(provider: FixtureProvider, node: string, k: number, ip: string, count: number): number {
   const r = provider.inPod(node, k, ["ping", "-c", String(count), "-i", "0.05", "-W", "1", ip]);
   assert.doesNotMatch(r.out, /DUP!/, `duplicate replies: a packet was delivered twice\n${r.out}`);
-  const m = / (\d+) received/.exec(r.out);
+  return repliesOf(r.out);
+}
+
+/** How many replies a ping's summary counts (iputils: "3 received", busybox: "3 packets received"). */
+export function repliesOf(out: string): number {
+  const m = / (\d+) (?:packets )?received/.exec(out);
   return m ? Number(m[1]) : 0;
 }
 
