@@ -5,8 +5,8 @@
 import type { Issue, Place } from "../../core/errors.js";
 import { macProblem } from "../../core/addr.js";
 import { newDevice, type Device, type LabWarning, type VolumeSpec } from "../../model/lab.js";
-import { applyOption, KNOWN_OPTIONS } from "./options.js";
-import { unquote } from "./values.js";
+import { parseOption } from "./options.js";
+import { splitLines, unquote } from "./values.js";
 
 const METADATA_KEYS = new Set(["LAB_NAME", "LAB_DESCRIPTION", "LAB_VERSION", "LAB_AUTHOR", "LAB_EMAIL", "LAB_WEB"]);
 const RESERVED_NAMES = new Set(["shared", "_test"]);
@@ -94,80 +94,73 @@ function interfaceGapIssues(devices: Iterable<Device>, issues: Issue[]): void {
   }
 }
 
+/** What parsing lab.conf collects, line by line. */
+interface ConfState extends Omit<ParsedLabConf, "devices"> {
+  devices: Map<string, Device>;
+  /** Interface index -> place, per device, to catch duplicates. */
+  ifaceSeen: Map<string, Map<number, Place>>;
+}
+
 /** Parses lab.conf text. Pure: `file` is only used in messages. */
 export function parseLabConf(text: string, file = "lab.conf"): ParsedLabConf {
-  const issues: Issue[] = [];
-  const warnings: LabWarning[] = [];
-  const metadata: Record<string, string> = {};
-  const devices = new Map<string, Device>();
-  // interface index -> place, per device, to catch duplicates
-  const ifaceSeen = new Map<string, Map<number, Place>>();
-  const volumePlaces = new Map<VolumeSpec, Place>();
-  const sysctlPlaces = new Map<string, Place>();
+  const s: ConfState = {
+    metadata: {},
+    devices: new Map(),
+    issues: [],
+    warnings: [],
+    volumePlaces: new Map(),
+    sysctlPlaces: new Map(),
+    ifaceSeen: new Map(),
+  };
+  splitLines(text).forEach((rawLine, i) => parseLine(s, rawLine.trim(), { file, line: i + 1 }));
+  interfaceGapIssues(s.devices.values(), s.issues);
+  const { metadata, issues, warnings, volumePlaces, sysctlPlaces } = s;
+  return { metadata, devices: [...s.devices.values()], issues, warnings, volumePlaces, sysctlPlaces };
+}
 
-  const lines = text.replace(/\r\n?/g, "\n").split("\n");
-  lines.forEach((rawLine, i) => {
-    const lineNo = i + 1;
-    const line = rawLine.trim();
-    if (line === "" || line.startsWith("#")) return;
-    const place: Place = { file, line: lineNo };
-    const bad = (message: string, extra: Partial<Place> = {}) => issues.push({ ...place, ...extra, message });
+/** One line of lab.conf: a comment, a LAB_* line, an interface or an option of a device. */
+function parseLine(s: ConfState, line: string, place: Place): void {
+  if (line === "" || line.startsWith("#")) return;
+  const bad = (message: string, extra: Partial<Place> = {}) => void s.issues.push({ ...place, ...extra, message });
+  const meta = METADATA.exec(line);
+  if (meta && !line.includes("[")) {
+    const key = meta[1] as string;
+    if (!METADATA_KEYS.has(key)) return bad(`unknown metadata key ${key} (expected one of ${[...METADATA_KEYS].join(", ")})`);
+    const v = unquote(meta[2] as string);
+    if ("error" in v) return bad(`${key}: ${v.error}`);
+    s.metadata[key] = v.value;
+    return;
+  }
+  const assignment = readAssignment(line, bad);
+  if (!assignment) return;
+  const { name, arg, value } = assignment;
+  let dev = s.devices.get(name);
+  if (!dev) {
+    dev = newDevice(name, place);
+    s.devices.set(name, dev);
+  }
+  const dplace: Place = { ...place, device: name };
+  if (/^\d+$/.test(arg)) {
+    const seen = s.ifaceSeen.get(name) ?? new Map<number, Place>();
+    s.ifaceSeen.set(name, seen);
+    return parseInterface(dev, Number(arg), value, dplace, seen, bad);
+  }
+  parseOption(dev, arg, value, { ...dplace, field: arg }, s);
+}
 
-    const meta = METADATA.exec(line);
-    if (meta && !line.includes("[")) {
-      const key = meta[1] as string;
-      if (!METADATA_KEYS.has(key)) return bad(`unknown metadata key ${key} (expected one of ${[...METADATA_KEYS].join(", ")})`);
-      const v = unquote(meta[2] as string);
-      if ("error" in v) return bad(`${key}: ${v.error}`);
-      metadata[key] = v.value;
-      return;
-    }
-    const m = ASSIGNMENT.exec(line);
-    if (!m) return bad(`syntax error: expected device[option]=value, a LAB_* line or a # comment, found: ${line}`);
-    const [, name, arg, rawValue] = m as unknown as [string, string, string, string];
-    if (!DEVICE_NAME.test(name)) {
-      return bad(`invalid device name ${JSON.stringify(name)}: use lower-case letters, digits and _ (at most 30)`);
-    }
-    if (RESERVED_NAMES.has(name)) return bad(`"${name}" is reserved and cannot be a device name`);
-    if (rawValue.trim() === "") return bad(`empty value for ${name}[${arg}]`);
-    if (/^\s/.test(rawValue)) return bad(`no space is allowed after "=" in ${name}[${arg}]=...`);
-    const uq = unquote(rawValue);
-    if ("error" in uq) return bad(`${name}[${arg}]: ${uq.error}`);
-    const value = uq.value;
-    if (value === "") return bad(`empty value for ${name}[${arg}]`);
-
-    let dev = devices.get(name);
-    if (!dev) {
-      dev = newDevice(name, place);
-      devices.set(name, dev);
-    }
-    const dplace: Place = { ...place, device: name };
-
-    if (/^\d+$/.test(arg)) {
-      const seen = ifaceSeen.get(name) ?? new Map<number, Place>();
-      ifaceSeen.set(name, seen);
-      return parseInterface(dev, Number(arg), value, dplace, seen, bad);
-    }
-
-    const opt = arg;
-    const optPlace: Place = { ...dplace, field: opt };
-    const badOpt = (message: string) => issues.push({ ...optPlace, message });
-    const overwrite = () => {
-      if (dev.optionPlaces[opt]) {
-        warnings.push({
-          place: optPlace,
-          message: `${name}[${opt}] set again; the value at line ${lineNo} replaces the one at line ${dev.optionPlaces[opt]?.line}`,
-        });
-      }
-      dev.optionPlaces[opt] = optPlace;
-    };
-    if (!KNOWN_OPTIONS.has(opt)) {
-      warnings.push({ place: optPlace, message: `unknown option "${opt}" is ignored (kinda knows: ${[...KNOWN_OPTIONS].join(", ")})` });
-      return;
-    }
-    applyOption({ dev, opt, value, optPlace, badOpt, overwrite, warnings, volumePlaces, sysctlPlaces });
-  });
-
-  interfaceGapIssues(devices.values(), issues);
-  return { metadata, devices: [...devices.values()], issues, warnings, volumePlaces, sysctlPlaces };
+/** `device[arg]=value` split and checked: the device name, the bracketed part and the unquoted value. */
+function readAssignment(line: string, bad: (message: string) => undefined): { name: string; arg: string; value: string } | undefined {
+  const m = ASSIGNMENT.exec(line);
+  if (!m) return bad(`syntax error: expected device[option]=value, a LAB_* line or a # comment, found: ${line}`);
+  const [, name, arg, rawValue] = m as unknown as [string, string, string, string];
+  if (!DEVICE_NAME.test(name)) {
+    return bad(`invalid device name ${JSON.stringify(name)}: use lower-case letters, digits and _ (at most 30)`);
+  }
+  if (RESERVED_NAMES.has(name)) return bad(`"${name}" is reserved and cannot be a device name`);
+  if (rawValue.trim() === "") return bad(`empty value for ${name}[${arg}]`);
+  if (/^\s/.test(rawValue)) return bad(`no space is allowed after "=" in ${name}[${arg}]=...`);
+  const uq = unquote(rawValue);
+  if ("error" in uq) return bad(`${name}[${arg}]: ${uq.error}`);
+  if (uq.value === "") return bad(`empty value for ${name}[${arg}]`);
+  return { name, arg, value: uq.value };
 }

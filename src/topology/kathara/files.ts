@@ -4,6 +4,7 @@
  */
 import type { Issue } from "../../core/errors.js";
 import type { Device, ExternalLink, LabShaping } from "../../model/lab.js";
+import { splitLines } from "./values.js";
 
 /**
  * Parses lab.ext as Kathara does (parser/netkit/ExtParser.py): lines `CD IFACE[.VLAN]`, blank and
@@ -46,33 +47,30 @@ export function parseLabDep(text: string, devices: readonly Device[], file = "la
   const depLine = new Map<string, number>();
   const names = [...byName.keys()];
   const defined = names.length > 20 ? `${names.slice(0, 20).join(", ")} and ${names.length - 20} more` : names.join(", ");
-  text
-    .replace(/\r\n?/g, "\n")
-    .split("\n")
-    .forEach((raw, i) => {
-      const lineNo = i + 1;
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#")) return;
-      const m = /^([a-z0-9_]+)\s*:\s*(.*)$/.exec(line);
-      if (!m) {
-        issues.push({ file, line: lineNo, message: `syntax error: expected "device: dependency ...", found: ${line}` });
-        return;
-      }
-      const name = m[1] as string;
-      const deps = (m[2] as string).split(/\s+/).filter(Boolean);
-      const unknown = [name, ...deps].filter((d) => !byName.has(d));
-      for (const u of unknown) {
-        issues.push({
-          file,
-          line: lineNo,
-          message: `"${u}" is not a device of this lab (lab.conf defines: ${defined}); a typo?`,
-        });
-      }
-      if (unknown.length) return;
-      const dev = byName.get(name) as Device;
-      for (const d of deps) if (!dev.dependsOn.includes(d)) dev.dependsOn.push(d);
-      depLine.set(name, lineNo);
-    });
+  splitLines(text).forEach((raw, i) => {
+    const lineNo = i + 1;
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const m = /^([a-z0-9_]+)\s*:\s*(.*)$/.exec(line);
+    if (!m) {
+      issues.push({ file, line: lineNo, message: `syntax error: expected "device: dependency ...", found: ${line}` });
+      return;
+    }
+    const name = m[1] as string;
+    const deps = (m[2] as string).split(/\s+/).filter(Boolean);
+    const unknown = [name, ...deps].filter((d) => !byName.has(d));
+    for (const u of unknown) {
+      issues.push({
+        file,
+        line: lineNo,
+        message: `"${u}" is not a device of this lab (lab.conf defines: ${defined}); a typo?`,
+      });
+    }
+    if (unknown.length) return;
+    const dev = byName.get(name) as Device;
+    for (const d of deps) if (!dev.dependsOn.includes(d)) dev.dependsOn.push(d);
+    depLine.set(name, lineNo);
+  });
   if (issues.length) return issues;
   const cycle = findCycle(devices);
   if (cycle) {

@@ -26,26 +26,31 @@ function readText(path: string): string {
 }
 
 /**
- * Where a path of the lab really is, or an issue when a symbolic link on the way leads outside the
- * lab directory: kinda copies files into devices and mounts shared/, and a lab must not make it
- * copy or mount what its author could not read (a private file, a host folder). Links that stay
- * inside the lab are followed. Links inside a device folder are copied as links, never followed.
+ * Where a path of the lab really is, or undefined with an issue when a symbolic link on the way
+ * leads outside the lab directory: kinda copies files into devices and mounts shared/, and a lab
+ * must not make it copy or mount what its author could not read (a private file, a host folder).
+ * Links that stay inside the lab are followed. Links inside a device folder are copied as links,
+ * never followed.
  */
-function insideLab(labReal: string, p: string, place: Place): { real: string } | { issue: Issue } {
+function insideLab(labReal: string, p: string, place: Place, issues: Issue[]): string | undefined {
   const real = realpathSync(p);
-  if (real === labReal || real.startsWith(labReal + sep)) return { real };
+  if (real === labReal || real.startsWith(labReal + sep)) return real;
   const what = lstatSync(p).isSymbolicLink() ? "is a symbolic link" : "leads through a symbolic link";
-  return {
-    issue: {
-      ...place,
-      message: `${relative(labReal, p) || p} ${what} to ${real}, outside the lab directory ${labReal}; kinda only reads what is inside the lab (copy it in instead)`,
-    },
-  };
+  issues.push({
+    ...place,
+    message: `${relative(labReal, p) || p} ${what} to ${real}, outside the lab directory ${labReal}; kinda only reads what is inside the lab (copy it in instead)`,
+  });
+  return undefined;
 }
 
-/** Reads a Kathara lab directory. Throws TopologyError listing every problem; creates nothing. */
-export function loadKatharaLab(dirArg: string): Lab {
-  const dir = resolve(dirArg);
+/** A path of the lab resolved inside it, or undefined (with the issue recorded). */
+type InLab = (p: string, place: Place) => string | undefined;
+
+/**
+ * The lab directory's real path, after the checks that stop everything else: it is a directory,
+ * it has a lab.conf, and neither lab.conf nor lab.dep leads outside it.
+ */
+function openLabDir(dir: string): string {
   const confPath = join(dir, "lab.conf");
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new TopologyError([{ file: dir, message: "no such lab directory" }]);
@@ -54,27 +59,38 @@ export function loadKatharaLab(dirArg: string): Lab {
     throw new TopologyError([{ file: confPath, message: "no lab.conf in this directory (is it a Kathara lab?)" }]);
   }
   const labReal = realpathSync(dir);
-  const inLab = (p: string, place: Place, issues: Issue[]): string | undefined => {
-    const r = insideLab(labReal, p, place);
-    if ("issue" in r) issues.push(r.issue);
-    return "real" in r ? r.real : undefined;
-  };
   const early: Issue[] = [];
-  inLab(confPath, { file: confPath }, early);
+  insideLab(labReal, confPath, { file: confPath }, early);
   const depPath = join(dir, "lab.dep");
-  if (existsSync(depPath)) inLab(depPath, { file: depPath }, early);
+  if (existsSync(depPath)) insideLab(labReal, depPath, { file: depPath }, early);
   if (early.length) throw new TopologyError(early);
+  return labReal;
+}
 
+/** lab.conf, then lab.dep (only if lab.conf is sound) and lab.ext, parsed; their problems go to `issues`. */
+function parseLabTexts(dir: string, issues: Issue[]): { parsed: ParsedLabConf; ext?: ReturnType<typeof parseLabExt> } {
+  const confPath = join(dir, "lab.conf");
   const parsed = parseLabConf(readText(confPath), confPath);
-  const issues = [...parsed.issues];
+  issues.push(...parsed.issues);
   if (parsed.devices.length === 0 && issues.length === 0) {
     issues.push({ file: confPath, message: "the lab defines no device" });
   }
+  const depPath = join(dir, "lab.dep");
   if (existsSync(depPath) && issues.length === 0) issues.push(...parseLabDep(readText(depPath), parsed.devices, depPath));
   const extPath = join(dir, "lab.ext");
-  const ext = existsSync(extPath) ? parseLabExt(readText(extPath), extPath) : undefined;
-  if (ext) issues.push(...ext.issues);
+  if (!existsSync(extPath)) return { parsed };
+  const ext = parseLabExt(readText(extPath), extPath);
+  issues.push(...ext.issues);
+  return { parsed, ext };
+}
 
+/** Reads a Kathara lab directory. Throws TopologyError listing every problem; creates nothing. */
+export function loadKatharaLab(dirArg: string): Lab {
+  const dir = resolve(dirArg);
+  const labReal = openLabDir(dir);
+  const issues: Issue[] = [];
+  const inLab: InLab = (p, place) => insideLab(labReal, p, place, issues);
+  const { parsed, ext } = parseLabTexts(dir, issues);
   for (const dev of parsed.devices) checkDeviceFiles(dir, dev, parsed, issues, inLab);
   const sidePath = join(dir, KINDA_SIDE_FILE);
   const side = existsSync(sidePath) ? parseKindaSideFile(readText(sidePath), sidePath) : { shaping: [], issues: [] };
@@ -82,9 +98,16 @@ export function loadKatharaLab(dirArg: string): Lab {
   const lab: Lab = { dir, metadata: parsed.metadata, devices: parsed.devices, warnings: parsed.warnings, flavor: "kathara" };
   if (ext?.links.length) lab.externalLinks = ext.links;
   if (side.shaping.length) lab.shaping = side.shaping;
+  findSharedFiles(dir, lab, inLab);
+  if (issues.length) throw new TopologyError(issues);
+  return lab;
+}
+
+/** shared/ (mounted in every device) and shared.startup/shared.shutdown, when the lab has them. */
+function findSharedFiles(dir: string, lab: Lab, inLab: InLab): void {
   const shared = join(dir, "shared");
   if (existsSync(shared) && statSync(shared).isDirectory()) {
-    const real = inLab(shared, { file: shared }, issues);
+    const real = inLab(shared, { file: shared });
     if (real) lab.sharedFolder = real;
   }
   for (const [kind, key] of [
@@ -93,22 +116,14 @@ export function loadKatharaLab(dirArg: string): Lab {
   ] as const) {
     const p = join(dir, `shared.${kind}`);
     if (existsSync(p) && statSync(p).isFile()) {
-      const real = inLab(p, { file: p }, issues);
+      const real = inLab(p, { file: p });
       if (real) lab[key] = real;
     }
   }
-  if (issues.length) throw new TopologyError(issues);
-  return lab;
 }
 
 /** A device's folder, start-up and shutdown files, and volume host paths, checked and resolved. */
-function checkDeviceFiles(
-  dir: string,
-  dev: Device,
-  parsed: ParsedLabConf,
-  issues: Issue[],
-  inLab: (p: string, place: Place, issues: Issue[]) => string | undefined,
-): void {
+function checkDeviceFiles(dir: string, dev: Device, parsed: ParsedLabConf, issues: Issue[], inLab: InLab): void {
   const confPath = join(dir, "lab.conf");
   const devPlace: Place = { ...(dev.place ?? { file: confPath }), device: dev.name };
   const folder = join(dir, dev.name);
@@ -120,7 +135,7 @@ function checkDeviceFiles(
         message: "exists but is not a directory (a device folder is copied over the device's root)",
       });
     else {
-      const real = inLab(folder, devPlace, issues);
+      const real = inLab(folder, devPlace);
       if (real) dev.folder = real;
     }
   }
@@ -150,7 +165,7 @@ function checkDeviceFiles(
     if (!existsSync(p)) continue;
     if (!statSync(p).isFile()) issues.push({ file: p, device: dev.name, message: `is not a regular file` });
     else {
-      const real = inLab(p, devPlace, issues);
+      const real = inLab(p, devPlace);
       if (real) dev[kind] = real;
     }
   }

@@ -3,7 +3,7 @@
  * and applied to its device. Pure: problems go to the line's reporter, host look-ups come later.
  */
 import { posix } from "node:path";
-import type { Place } from "../../core/errors.js";
+import type { Issue, Place } from "../../core/errors.js";
 import { HOSTLAB_MOUNT, STAGE_MOUNT } from "../../core/defaults.js";
 import type { Device, LabWarning, VolumeSpec } from "../../model/lab.js";
 import { parseBool, parseMemory, parsePort, shellSplit } from "./values.js";
@@ -152,7 +152,7 @@ function parseKeyValue(o: OptionLine): void {
 }
 
 /** Applies one known option to its device, or reports why its value is bad. */
-export function applyOption(o: OptionLine): void {
+function applyOption(o: OptionLine): void {
   const { dev, opt, value, optPlace, badOpt, overwrite, warnings } = o;
   const name = dev.name;
   switch (opt) {
@@ -231,4 +231,32 @@ export function applyOption(o: OptionLine): void {
       });
       return;
   }
+}
+
+/** Where the options of a lab.conf go besides their device. */
+export interface OptionSinks {
+  issues: Issue[];
+  warnings: LabWarning[];
+  volumePlaces: Map<VolumeSpec, Place>;
+  sysctlPlaces: Map<string, Place>;
+}
+
+/** One `device[option]=value` line: an option kinda does not know is a warning, a known one is applied. */
+export function parseOption(dev: Device, opt: string, value: string, optPlace: Place, sinks: OptionSinks): void {
+  const { issues, warnings, volumePlaces, sysctlPlaces } = sinks;
+  const badOpt = (message: string) => void issues.push({ ...optPlace, message });
+  const overwrite = () => {
+    if (dev.optionPlaces[opt]) {
+      warnings.push({
+        place: optPlace,
+        message: `${dev.name}[${opt}] set again; the value at line ${optPlace.line} replaces the one at line ${dev.optionPlaces[opt]?.line}`,
+      });
+    }
+    dev.optionPlaces[opt] = optPlace;
+  };
+  if (!KNOWN_OPTIONS.has(opt)) {
+    warnings.push({ place: optPlace, message: `unknown option "${opt}" is ignored (kinda knows: ${[...KNOWN_OPTIONS].join(", ")})` });
+    return;
+  }
+  applyOption({ dev, opt, value, optPlace, badOpt, overwrite, warnings, volumePlaces, sysctlPlaces });
 }

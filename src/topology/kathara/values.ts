@@ -4,7 +4,12 @@ import type { PortSpec } from "../../model/lab.js";
 const TRUE_WORDS = new Set(["true", "yes", "on", "1"]);
 const FALSE_WORDS = new Set(["false", "no", "off", "0"]);
 
-/** Splits `"value"  # comment`, `'value'` or `value` into the value; undefined when malformed. */
+/** The lines of a text file, whatever its line ends (\n, \r\n or \r). */
+export function splitLines(text: string): string[] {
+  return text.replace(/\r\n?/g, "\n").split("\n");
+}
+
+/** Splits `"value"  # comment`, `'value'` or `value` into the value, or why it is malformed. */
 export function unquote(raw: string): { value: string } | { error: string } {
   const first = raw[0];
   if (first === '"' || first === "'") {
