@@ -12,8 +12,8 @@
  * against `docker exec` and 0.3 s.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { containerSpec, deploy, teardown, type StepListener } from "../src/engine/lab.js";
 import type { ContainerSpec } from "../src/model/container.js";
@@ -53,6 +53,9 @@ interface Row {
   /** Device-seconds per phase (summed over devices); waiting = a device's span not in any step. */
   phases: Record<Phase, number>;
   rssPeakMB: number;
+  /** The machine's busy CPU-seconds (all processes, all cores, /proc/stat) during the floor and the deploy. */
+  floorCpuSeconds: number;
+  deployCpuSeconds: number;
   peers: PeerRow[];
 }
 
@@ -77,7 +80,7 @@ interface PeerRow {
 const runtime = new DockerRuntime();
 
 /** Creates and starts the same containers as the plan would (images, labels), no links; removes them. */
-async function floor(plan: Plan, parallelism: number): Promise<number> {
+async function floor(plan: Plan, parallelism: number): Promise<{ seconds: number; cpuSeconds: number }> {
   return floorOf(plan, parallelism, (d) => ({
     image: d.image,
     hostname: d.name,
@@ -97,17 +100,38 @@ async function floor(plan: Plan, parallelism: number): Promise<number> {
  * containerSpec, what kinda hands the engine) and still no links or start-up: what the engine
  * takes for these containers alone. Shown beside the floor, not in place of it.
  */
-async function specFloor(plan: Plan, parallelism: number): Promise<number> {
+async function specFloor(plan: Plan, parallelism: number): Promise<{ seconds: number; cpuSeconds: number }> {
   for (const d of plan.devices) for (const m of d.mounts) mkdirSync(m.source, { recursive: true });
   return floorOf(plan, parallelism, (d) => containerSpec(d));
+}
+
+/**
+ * The machine's busy CPU-seconds so far (user, nice, system, irq, softirq, steal over all cores;
+ * /proc/stat counts in USER_HZ, 100 a second on Linux): the work a phase costs, whoever does it
+ * (Docker, runc, the devices' start-ups, kinda).
+ */
+function busyCpuSeconds(): number {
+  const line = readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("cpu "))!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100;
+}
+
+/** Runs f and gives its result with the machine's busy CPU-seconds meanwhile. */
+async function cpuOf<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const c0 = busyCpuSeconds();
+  const r = await f();
+  return [r, busyCpuSeconds() - c0];
 }
 
 async function floorOf(
   plan: Plan,
   parallelism: number,
   spec: (d: Plan["devices"][number]) => Omit<ContainerSpec, "name" | "labels">,
-): Promise<number> {
+): Promise<{ seconds: number; cpuSeconds: number }> {
   const pool = limiter(parallelism);
+  const c0 = busyCpuSeconds();
   const t0 = performance.now();
   const ids = await Promise.all(
     plan.devices.map((d, i) =>
@@ -118,9 +142,10 @@ async function floorOf(
       }),
     ),
   );
-  const s = (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpuSeconds = busyCpuSeconds() - c0;
   await Promise.all(ids.map((id) => pool(() => runtime.remove(id))));
-  return s;
+  return { seconds, cpuSeconds };
 }
 
 /** 10 routers in a ring (point-to-point segments), each with a LAN segment shared by 4 hosts. */
@@ -222,6 +247,8 @@ function medianRow(rows: Row[]): Row {
     msPerDevice: num((r) => r.msPerDevice),
     phases: Object.fromEntries(PHASES.map((p) => [p, num((r) => r.phases[p])])) as Record<Phase, number>,
     rssPeakMB: Math.max(...rows.map((r) => r.rssPeakMB)),
+    floorCpuSeconds: num((r) => r.floorCpuSeconds),
+    deployCpuSeconds: num((r) => r.deployCpuSeconds),
     peers,
   };
 }
@@ -235,13 +262,15 @@ async function scenario(name: string, src: Source, parallelism: number, peers: s
 async function scenarioRound(name: string, src: Source, parallelism: number, peers: string[]): Promise<Row> {
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-state-")));
   const plan = planOf(name, src, store);
-  const floorSeconds = await floor(plan, parallelism);
-  const specFloorSeconds = await specFloor(plan, parallelism);
+  const { seconds: floorSeconds, cpuSeconds: floorCpuSeconds } = await floor(plan, parallelism);
+  const specFloorSeconds = (await specFloor(plan, parallelism)).seconds;
   let t0 = 0;
+  let deployCpuSeconds = 0;
   const rec = phaseRecorder(() => t0);
   const [[d, t], rssPeakMB] = await rssPeak(async () => {
     t0 = performance.now();
-    const d = await deploy(plan, { runtime, store, parallelism, onStep: rec.onStep });
+    const [d, cpu] = await cpuOf(() => deploy(plan, { runtime, store, parallelism, onStep: rec.onStep }));
+    deployCpuSeconds = cpu;
     if (d.failedDevices.length) console.error(`bench: ${name}: start-up failed on ${d.failedDevices.join(" ")} (see the device logs)`);
     const t = await teardown(plan.lab, { runtime, store, parallelism });
     return [d, t] as const;
@@ -264,6 +293,8 @@ async function scenarioRound(name: string, src: Source, parallelism: number, pee
     msPerDevice: (d.seconds * 1000) / plan.devices.length,
     phases: rec.totals(),
     rssPeakMB,
+    floorCpuSeconds,
+    deployCpuSeconds,
     peers: peerRows,
   };
 }
@@ -440,6 +471,14 @@ function printRows(rows: Row[], parallelism: number): void {
   console.log("floor with each device's own container settings (its sysctls, bind mounts; no links, no start-up), same run:");
   for (const r of rows)
     console.log(`  ${r.scenario.padEnd(17)} ${r.specFloorSeconds.toFixed(2)} s, deploy/that floor ${r.deployOverSpecFloor.toFixed(2)}`);
+  const cores = availableParallelism();
+  console.log(
+    `machine CPU-seconds (all processes, ${cores} cores): deploy's work spread over every core takes at least deploy CPU / ${cores} s, shown as a multiple of the floor (the target is out of reach when that bound is above 1.20)`,
+  );
+  for (const r of rows)
+    console.log(
+      `  ${r.scenario.padEnd(17)} floor ${r.floorCpuSeconds.toFixed(2)} CPU-s (${(r.floorCpuSeconds / r.floorSeconds / cores).toFixed(2)} of the cores busy), deploy ${r.deployCpuSeconds.toFixed(2)} CPU-s (${(r.deployCpuSeconds / r.floorCpuSeconds).toFixed(2)}x the floor's), bound ${(r.deployCpuSeconds / cores / r.floorSeconds).toFixed(2)}x floor`,
+    );
   console.log(
     "phases, device-seconds summed over devices (share); links = veths plus the addresses and routes kinda applies with them; start-up = the start-up runner (scripts)",
   );
