@@ -61,12 +61,13 @@ function countKubernetesLeaks(container: string): () => number {
 
 /**
  * Sends KiB kibibytes of zeros over TCP from a pod to the probe's sink (port 5201) at host; its
- * output is the byte count the receiving pod counted. (`timeout`: a client whose connection
- * stalls would wait forever.)
+ * output is the byte count the receiving pod counted. `timeout` bounds nc itself (a connection
+ * that stalls would hold the exec forever; around the shell it would leave nc running), `-w` its
+ * connect.
  */
 function sendTcp(pod: string, host: string, kib: number, seconds: number): { code: number; out: string } {
-  const send = 'dd if=/dev/zero bs=1024 count="$2" 2>/dev/null | nc "$1" 5201';
-  return tryKubectl("exec", pod, "--", "timeout", String(seconds), "sh", "-c", send, "sh", host, String(kib));
+  const send = 'dd if=/dev/zero bs=1024 count="$2" 2>/dev/null | timeout "$3" nc -w 3 "$1" 5201';
+  return tryKubectl("exec", pod, "--", "sh", "-c", send, "sh", host, String(kib), String(seconds));
 }
 
 /** Cuts r1's core link (the cable: carrier off on its lab-side end, as `kinda link` does), or restores it. */
