@@ -15,7 +15,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { containerSpec, deploy, teardown, type StepListener } from "../src/engine/lab.js";
+import { containerSpec, deploy, preflight, stageFiles, teardown, type StepListener } from "../src/engine/lab.js";
+import { needsRunner } from "../src/engine/stage.js";
+import { runStartupSteps, startupTimeoutMs } from "../src/engine/startup.js";
 import type { ContainerSpec } from "../src/model/container.js";
 import { fatTree, leafSpine, tree } from "../src/topology/generators.js";
 import { planTopology } from "../src/app/topology.js";
@@ -53,6 +55,9 @@ interface Row {
   /** Device-seconds per phase (summed over devices); waiting = a device's span not in any step. */
   phases: Record<Phase, number>;
   rssPeakMB: number;
+  /** The floor with each device's start-up run in it (startupFloor), where some device has one. */
+  startupFloorSeconds?: number;
+  deployOverStartupFloor?: number;
   /** The machine's busy CPU-seconds (all processes, all cores, /proc/stat) during the floor and the deploy. */
   floorCpuSeconds: number;
   deployCpuSeconds: number;
@@ -125,10 +130,39 @@ async function cpuOf<T>(f: () => Promise<T>): Promise<[T, number]> {
   return [r, busyCpuSeconds() - c0];
 }
 
+/**
+ * The same as specFloor, and each device's start-up runner right after its start (outside the
+ * pool, as kinda runs it), with its staged files; still no links, so lines that need an
+ * interface fail, the rest (a routing daemon's start) runs. What any tool that runs the lab's
+ * start-ups inside its devices pays on top of the floor; only where some device has a runner.
+ */
+async function startupFloor(
+  plan: Plan,
+  parallelism: number,
+  store: StateStore,
+): Promise<{ seconds: number; cpuSeconds: number } | undefined> {
+  const staged = await preflight(plan, runtime, store);
+  if (!plan.devices.some((d) => needsRunner(staged.get(d.name) ?? [], d.kathara))) return undefined;
+  stageFiles(plan, store, staged);
+  try {
+    const logs = mkdtempSync(join(tmpdir(), "kinda-bench-logs-"));
+    const defaultTimeoutMs = startupTimeoutMs();
+    return await floorOf(
+      plan,
+      parallelism,
+      (d) => containerSpec(d),
+      (d, id) => runStartupSteps(runtime, id, d, { logPath: join(logs, `${d.name}.log`), defaultTimeoutMs }),
+    ).finally(() => rmSync(logs, { recursive: true, force: true }));
+  } finally {
+    rmSync(store.labDir(plan.lab), { recursive: true, force: true });
+  }
+}
+
 async function floorOf(
   plan: Plan,
   parallelism: number,
   spec: (d: Plan["devices"][number]) => Omit<ContainerSpec, "name" | "labels">,
+  afterStart?: (d: Plan["devices"][number], id: string) => Promise<unknown>,
 ): Promise<{ seconds: number; cpuSeconds: number }> {
   const pool = limiter(parallelism);
   const c0 = busyCpuSeconds();
@@ -138,6 +172,10 @@ async function floorOf(
       pool(async () => {
         const id = await runtime.create({ ...spec(d), name: `kinda-bench-floor-${i}`, labels: { "kinda.bench": "floor" } });
         await runtime.start(id);
+        return id;
+      }).then(async (id) => {
+        // outside the pool, as kinda runs start-ups
+        await afterStart?.(d, id);
         return id;
       }),
     ),
@@ -249,6 +287,9 @@ function medianRow(rows: Row[]): Row {
     rssPeakMB: Math.max(...rows.map((r) => r.rssPeakMB)),
     floorCpuSeconds: num((r) => r.floorCpuSeconds),
     deployCpuSeconds: num((r) => r.deployCpuSeconds),
+    ...(rows[0]!.startupFloorSeconds !== undefined
+      ? { startupFloorSeconds: num((r) => r.startupFloorSeconds!), deployOverStartupFloor: num((r) => r.deployOverStartupFloor!) }
+      : {}),
     peers,
   };
 }
@@ -264,6 +305,7 @@ async function scenarioRound(name: string, src: Source, parallelism: number, pee
   const plan = planOf(name, src, store);
   const { seconds: floorSeconds, cpuSeconds: floorCpuSeconds } = await floor(plan, parallelism);
   const specFloorSeconds = (await specFloor(plan, parallelism)).seconds;
+  const startupFloorSeconds = (await startupFloor(plan, parallelism, store))?.seconds;
   let t0 = 0;
   let deployCpuSeconds = 0;
   const rec = phaseRecorder(() => t0);
@@ -295,6 +337,7 @@ async function scenarioRound(name: string, src: Source, parallelism: number, pee
     rssPeakMB,
     floorCpuSeconds,
     deployCpuSeconds,
+    ...(startupFloorSeconds !== undefined ? { startupFloorSeconds, deployOverStartupFloor: d.seconds / startupFloorSeconds } : {}),
     peers: peerRows,
   };
 }
@@ -471,6 +514,11 @@ function printRows(rows: Row[], parallelism: number): void {
   console.log("floor with each device's own container settings (its sysctls, bind mounts; no links, no start-up), same run:");
   for (const r of rows)
     console.log(`  ${r.scenario.padEnd(17)} ${r.specFloorSeconds.toFixed(2)} s, deploy/that floor ${r.deployOverSpecFloor.toFixed(2)}`);
+  for (const r of rows)
+    if (r.startupFloorSeconds !== undefined)
+      console.log(
+        `  ${r.scenario.padEnd(17)} with each device's start-up run in it (no links): ${r.startupFloorSeconds.toFixed(2)} s, deploy/that floor ${r.deployOverStartupFloor!.toFixed(2)}`,
+      );
   const cores = availableParallelism();
   console.log(
     `machine CPU-seconds (all processes, ${cores} cores): deploy's work spread over every core takes at least deploy CPU / ${cores} s, shown as a multiple of the floor (the target is out of reach when that bound is above 1.20)`,

@@ -187,7 +187,7 @@ export function deviceStateOf(d: DevicePlan): DeviceState {
 }
 
 /** Writes the shared folder and every device's staged files (after the claim: `down` removes them). */
-function stageFiles(plan: Plan, store: StateStore, staged: Map<string, StagedFile[]>): void {
+export function stageFiles(plan: Plan, store: StateStore, staged: Map<string, StagedFile[]>): void {
   store.makeDir(store.sharedDir(plan.lab));
   for (const d of plan.devices) {
     try {
