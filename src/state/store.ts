@@ -46,6 +46,12 @@ export interface DeviceState {
   containerId?: string;
   image: string;
   interfaces: { name: string; domain: string; hostIf: string; mac?: string }[];
+  /**
+   * Its number in its lab-side veth names (`v-<slot>-<i>`, core/names.ts hostVeth): given once
+   * when it joins the lab, kept when others are removed. States written before slots were recorded
+   * lack it: plan/live.ts slotOf reads it back from the device's veth names.
+   */
+  slot?: number;
   shell: string;
   startup?: StartupResult;
   /** Shutdown steps to run at teardown: [label, path in the device]. */
@@ -119,6 +125,8 @@ export interface LabState {
   updatedAt: string;
   devices: DeviceState[];
   domains: { name: string; bridge: string }[];
+  /** Device slots handed out so far: the next device to join gets this one (absent in older states: plan/live.ts nextSlot). */
+  nextSlot?: number;
   warnings: string[];
   /**
    * A lab another tool started (Kathara), recorded so a cluster can attach to it: its devices and
@@ -255,13 +263,20 @@ export class StateStore {
    * throws instead of bringing a removed lab back to life.
    */
   update(state: LabState): void {
-    const cur = this.read(state.name);
-    if (!cur || cur.claimId !== state.claimId || (cur.phase === "tearing-down" && state.phase !== "tearing-down")) {
-      throw new KindaError(`lab ${state.name} was removed while this process was working on it (kinda down from elsewhere?)`, {
-        hint: `deploy it again if it is still wanted (kinda up ...)`,
-      });
-    }
+    if (this.claimLost(state) !== undefined) throw removedElsewhere(state.name);
     this.write(state);
+  }
+
+  /**
+   * Has this process's claim on the lab gone (`kinda down` from elsewhere: the state marked
+   * tearing-down, or removed)? "taken" when another process claimed the name since: what is on
+   * the machine under that name is no longer this process's to remove.
+   */
+  claimLost(state: LabState): "down" | "taken" | undefined {
+    const cur = this.read(state.name);
+    if (cur && cur.claimId !== state.claimId) return "taken";
+    if (!cur || (cur.phase === "tearing-down" && state.phase !== "tearing-down")) return "down";
+    return undefined;
   }
 
   /**
@@ -361,4 +376,12 @@ const UPLINK_SLOTS = 16384;
 
 function uplinkOf(n: number): string {
   return `${nthAddress(UPLINK_RANGE, n * 4)}/30`;
+}
+
+/** The error of a process whose lab was taken down from elsewhere while it worked on it. */
+export function removedElsewhere(name: string, cause?: unknown): KindaError {
+  return new KindaError(`lab ${name} was removed while this process was working on it (kinda down from elsewhere?)`, {
+    hint: `deploy it again if it is still wanted (kinda up ...)`,
+    ...(cause !== undefined ? { cause } : {}),
+  });
 }
