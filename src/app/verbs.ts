@@ -9,7 +9,7 @@ import { down, status, up } from "./api.js";
 import { createProviderRegistry } from "./root.js";
 import { planSource } from "./device.js";
 import { limiter } from "../engine/pool.js";
-import { runShutdownSteps, startDevice, teardown } from "../engine/lab.js";
+import { deviceStateOf, runShutdownSteps, startDevice, teardown } from "../engine/lab.js";
 import { runStartupSteps, startupTimeoutMs } from "../engine/startup.js";
 import type { DeployResult } from "../engine/lab.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
@@ -18,7 +18,9 @@ import { netnsList } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore, type LabState } from "../state/store.js";
+import { StateStore, type DeviceState, type LabState } from "../state/store.js";
+import type { DevicePlan } from "../plan/lab.js";
+import { fitDeviceToLab, slotOf, takeSlot } from "../plan/live.js";
 import { findKatharaLabs } from "../runtime/kathara.js";
 
 export interface VerbOptions {
@@ -48,6 +50,21 @@ export async function restartLab(name: string, opts: VerbOptions = {}): Promise<
 }
 
 /**
+ * The source's device as the running lab has it: its lab-side veth ends keep the device's slot
+ * (its place in the source may differ from its slot: devices removed and added at run time) and
+ * join the lab's bridges by domain name. A domain the lab lacks is refused before anything goes.
+ */
+function fitRestarted(st: LabState, ds: DeviceState, planned: DevicePlan): DevicePlan {
+  const { dev, newDomains } = fitDeviceToLab(st, planned, slotOf(ds) ?? takeSlot(st));
+  if (newDomains.length)
+    throw new KindaError(
+      `${st.source} now links ${ds.name} to collision domain ${newDomains.map((d) => d.name).join(", ")}, which lab ${st.name} does not have`,
+      { hint: `restart the whole lab (kinda restart ${st.name}), or remove the device and add it again` },
+    );
+  return dev;
+}
+
+/**
  * `kinda restart LAB DEVICE`: the device's shutdown scripts, its container removed, then made
  * again from the lab's source (files staged anew, links into the same collision domains, start-up
  * run). Refused when a cluster node is linked to it (that link would be lost).
@@ -63,8 +80,9 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
     throw new KindaError(`a node of cluster ${st.cluster.name} is linked to ${device}; restarting it would cut that link`);
   const { plan, kathara } = await planSource(st, store);
   if (!kathara) throw new KindaError(`restarting one device is for Kathara lab directories; restart the whole lab`);
-  const dev = plan.devices.find((d) => d.name === device);
-  if (!dev) throw new KindaError(`${st.source} no longer defines device ${device}`);
+  const planned = plan.devices.find((d) => d.name === device);
+  if (!planned) throw new KindaError(`${st.source} no longer defines device ${device}`);
+  const dev = fitRestarted(st, ds, planned);
   const issues: Issue[] = [];
   const files = collectDeviceFiles(dev, issues);
   if (issues.length) throw new PreflightError(issues);
@@ -85,6 +103,8 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
   });
   ds.containerId = id;
   ds.startup = res;
+  ds.interfaces = deviceStateOf(dev).interfaces;
+  ds.slot = dev.slot;
   store.write(st);
   if (res.status === "failed") step.fail(`${device} restarted; its start-up failed at ${res.failedStep} (exit ${res.exitCode})`);
   else step.done(`${device} restarted`);

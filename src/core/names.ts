@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { KindaError } from "./errors.js";
 
 /**
  * Names of everything kinda creates, in one place. Every object is recognisably a lab's:
@@ -30,9 +31,23 @@ export function domainBridge(i: number): string {
   return `cd-${i}`;
 }
 
-/** Lab-namespace end of a device interface's veth (its altname is `<device>.eth<N>`). */
-export function hostVeth(deviceIndex: number, ifIndex: number): string {
-  return `v-${deviceIndex}-${ifIndex}`;
+/**
+ * Lab-namespace end of a device interface's veth (its altname is `<device>.eth<N>`). `slot` is the
+ * device's own number in the lab (its position at `up`; a device joining later gets one no device
+ * of the lab ever had), never its current position in a list that `device remove` shifts.
+ */
+export function hostVeth(slot: number, ifIndex: number): string {
+  const name = `v-${slot}-${ifIndex}`;
+  // IFNAMSIZ is 16 with the NUL: 15 characters leave room for slots and interface numbers up to 6 digits each
+  if (!Number.isInteger(slot) || !Number.isInteger(ifIndex) || slot < 0 || ifIndex < 0 || name.length > 15)
+    throw new KindaError(`no lab-side interface name for device slot ${slot}, interface ${ifIndex}: ${name} is not 1-15 characters`);
+  return name;
+}
+
+/** The slot a lab-side veth name carries (`v-<slot>-<i>`), if it is one of kinda's. */
+export function hostVethSlot(name: string): number | undefined {
+  const m = /^v-(\d+)-\d+$/.exec(name);
+  return m ? Number(m[1]) : undefined;
 }
 
 export function hostVethAltname(device: string, ifIndex: number): string {

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { KindaError, PreflightError, type Issue } from "../core/errors.js";
 import type { Runtime } from "../model/container.js";
 import type { DevicePlan, Plan } from "../plan/lab.js";
-import { fitDeviceToLab, type LiveOp } from "../plan/live.js";
+import { fitDeviceToLab, takeSlot, type LiveOp } from "../plan/live.js";
 import type { LabState, LiveState, StartupResult, StateStore } from "../state/store.js";
 import { deviceStateOf, startDevice } from "./lab.js";
 import { applyOps } from "./live.js";
@@ -44,7 +44,8 @@ function startupError(name: string, res: StartupResult): KindaError {
 /** Adds `planned` (a device of `plan`, the lab's source planned as `up` plans it) to the running lab `st`. */
 export async function addPlannedDevice(st: LabState, plan: Plan, planned: DevicePlan, opts: PlannedDeviceOptions): Promise<string> {
   const { store, runtime } = opts;
-  const { dev, newDomains } = fitDeviceToLab(st, planned);
+  // a slot of its own, never one of a device the lab has or had (st is saved only on success)
+  const { dev, newDomains } = fitDeviceToLab(st, planned, takeSlot(st));
   const missing = await runtime.missingImages([dev.image]);
   if (missing.length)
     throw new PreflightError([{ device: dev.name, field: "image", message: `image ${dev.image} is not on this machine` }]);

@@ -164,6 +164,7 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
     updatedAt: now,
     devices: plan.devices.map(deviceStateOf),
     domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
+    nextSlot: plan.devices.length,
     warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
   };
   if (plan.source) s.source = plan.source;
@@ -178,6 +179,7 @@ export function deviceStateOf(d: DevicePlan): DeviceState {
     image: d.image,
     shell: d.shell,
     interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, hostIf: i.hostIf, ...(i.mac ? { mac: i.mac } : {}) })),
+    slot: d.slot,
     shutdown: d.shutdown.map((s) => ({ label: s.label, path: shutdownPath(s) })),
     ...(d.role ? { role: d.role } : {}),
     ...(d.services.some((x) => x.after === "cluster") ? { clusterServices: d.services.filter((x) => x.after === "cluster") } : {}),

@@ -16,6 +16,7 @@ import {
   checkIfNames,
   commandsFor,
   cutOps,
+  ensureSlot,
   ifKey,
   inverse,
   planLinkAdd,
@@ -24,6 +25,7 @@ import {
   phaseOf,
   resolveEndpoint,
   shapeOps,
+  takeSlot,
   tcpdumpArgv,
   type IfRef,
   type LinkTarget,
@@ -331,11 +333,12 @@ export async function addLink(lab: string, endpoint: string, opts: AddLinkOption
   const pids = new Pids(opts.runtime);
   const ends = await Promise.all(
     [a, b].map(async (device) => {
-      const i = st.devices.findIndex((d) => d.name === device);
-      const pid = await pids.resolve({ container: st.devices[i]!.container });
-      const taken = [...ethNumbers(pid), ...st.devices[i]!.interfaces.map((x) => Number(x.name.slice(3)))];
+      const d = st.devices.find((x) => x.name === device)!;
+      const pid = await pids.resolve({ container: d.container });
+      const taken = [...ethNumbers(pid), ...d.interfaces.map((x) => Number(x.name.slice(3)))];
       const cidr = opts.addresses?.[device];
-      return { device, index: i, ifIndex: Math.max(-1, ...taken) + 1, ...(cidr ? { cidr } : {}) };
+      // named by the device's slot, not its place in st.devices (which `device remove` shifts)
+      return { device, slot: ensureSlot(st, d), ifIndex: Math.max(-1, ...taken) + 1, ...(cidr ? { cidr } : {}) };
     }),
   );
   const planned = planLinkAdd(st, { a, b, domain, bridge: `cd-${n}`, ends });
@@ -433,6 +436,7 @@ export async function addDevice(lab: string, name: string, opts: AddDeviceOption
     image: dp.image,
     shell: dp.shell,
     interfaces: [],
+    slot: takeSlot(st),
     startup: { status: "not-run" },
   });
   const live: LiveState = st.live ?? { cuts: [], shaping: [] };

@@ -95,6 +95,8 @@ export interface DevicePlan {
   /** What the lab asked for; `image` is after substitution. */
   requestedImage: string;
   shell: string;
+  /** Its number in its lab-side veth names (`v-<slot>-<i>`): its position here; plan/live.ts fitDeviceToLab gives a device joining a running lab a new one. */
+  slot: number;
   interfaces: InterfacePlan[];
   folder?: string;
   /** Host folder with this device's staged files, mounted read-only at STAGE_MOUNT. */
@@ -328,6 +330,7 @@ function devicePlan(
     ulimits: dev.ulimits,
     shell,
     stageDir,
+    slot: di,
     interfaces: dev.interfaces.map((ifc) => ({
       name: deviceIfName(ifc.index),
       index: ifc.index,

@@ -14,16 +14,28 @@
  *   dropped on a veth without setting one end down, which would delete that side's routes).
  */
 import { KindaError } from "../core/errors.js";
+import { deviceIfName, hostVeth, hostVethAltname, hostVethSlot } from "../core/names.js";
 import { qdiscArgs, type Shaping } from "../core/tc.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
 import type { DevicePlan } from "./lab.js";
+
+/** A device of a lab that is up, as its state records it. */
+export interface LabDevice {
+  name: string;
+  container: string;
+  interfaces: { name: string; domain: string; hostIf: string }[];
+  /** Its number in its lab-side veth names (absent in states written before slots were recorded). */
+  slot?: number;
+}
 
 /** What endpoints are resolved against: the parts of a lab's state record that say where links are. */
 export interface LabLinks {
   name: string;
   netns: string;
   domains: { name: string; bridge: string }[];
-  devices: { name: string; container: string; interfaces: { name: string; domain: string; hostIf: string }[] }[];
+  devices: LabDevice[];
+  /** Device slots handed out so far (see nextSlot). */
+  nextSlot?: number;
   cluster?: {
     nodes: { name: string; container: string }[];
     loadBalancer?: { container: string };
@@ -345,9 +357,50 @@ function linkLines(op: Extract<LiveOp, { kind: "bridge" | "veth" | "addr" }>, pi
   return op.add ? [`addr add ${op.cidr} dev ${dev}`, `link set ${dev} up`] : [`addr del ${op.cidr} dev ${dev}`];
 }
 
+// ---------------------------------------------------------------- device slots
+
+/**
+ * A device's slot, the number in its lab-side veth names: recorded, or (a state written before
+ * slots were recorded) read back from those names. Undefined for such a device without links.
+ */
+export function slotOf(d: LabDevice): number | undefined {
+  if (d.slot !== undefined) return d.slot;
+  for (const i of d.interfaces) {
+    const s = hostVethSlot(i.hostIf);
+    if (s !== undefined) return s;
+  }
+  return undefined;
+}
+
+/**
+ * The slot the next device joining the lab gets: above every slot the lab handed out (its record)
+ * and every slot its devices have (older states have no record; `up` gave slots 0..N-1, so the
+ * number of devices bounds them too). A slot is never handed out twice while the lab lives, so
+ * no lab-side name of a device that comes can be one a device has, or had, in the namespace.
+ */
+export function nextSlot(st: Pick<LabLinks, "devices" | "nextSlot">): number {
+  const slots = st.devices.map((d) => slotOf(d) ?? -1);
+  return Math.max(st.nextSlot ?? 0, st.devices.length, ...slots.map((s) => s + 1));
+}
+
+/** Hands out the next slot: records it as taken in `st` and returns it (the caller saves `st`). */
+export function takeSlot(st: Pick<LabLinks, "devices" | "nextSlot">): number {
+  const slot = nextSlot(st);
+  st.nextSlot = slot + 1;
+  return slot;
+}
+
+/** `d`'s slot; a device that has none yet (an older state's device without links) is given one, in `st` and `d`. */
+export function ensureSlot(st: Pick<LabLinks, "devices" | "nextSlot">, d: LabDevice): number {
+  const known = slotOf(d);
+  if (known !== undefined) return (d.slot = known);
+  return (d.slot = takeSlot(st));
+}
+
 /**
  * A new link between two lab devices at run time: a collision domain of its own (`bridge`), one
- * veth per device (device end `ethK`, K the next free number there), addresses if given.
+ * veth per device (device end `ethK`, K the next free number there; lab end named by the device's
+ * slot), addresses if given.
  */
 export function planLinkAdd(
   st: LabLinks,
@@ -356,7 +409,7 @@ export function planLinkAdd(
     b: string;
     domain: string;
     bridge: string;
-    ends: { device: string; index: number; ifIndex: number; cidr?: string }[];
+    ends: { device: string; slot: number; ifIndex: number; cidr?: string }[];
   },
 ): { ops: LiveOp[]; interfaces: { device: string; name: string; hostIf: string }[] } {
   const lab: NsRef = { netns: st.netns };
@@ -364,13 +417,13 @@ export function planLinkAdd(
   const interfaces: { device: string; name: string; hostIf: string }[] = [];
   for (const e of input.ends) {
     const d = st.devices.find((x) => x.name === e.device)!;
-    const hostIf = `v-${e.index}-${e.ifIndex}`;
-    const ifname = `eth${e.ifIndex}`;
+    const hostIf = hostVeth(e.slot, e.ifIndex);
+    const ifname = deviceIfName(e.ifIndex);
     const peer: NsRef = { container: d.container };
     ops.push({
       kind: "veth",
       at: { ns: lab, dev: hostIf },
-      altname: `${d.name}.eth${e.ifIndex}`,
+      altname: hostVethAltname(d.name, e.ifIndex),
       bridge: input.bridge,
       peer,
       ifname,
@@ -427,10 +480,14 @@ export function tcpdumpArgv(dev: string, opts: { write?: string; count?: number;
 /**
  * A device planned from the lab's source (as `up` plans it), fitted into the lab that is up: its
  * interfaces join the running lab's bridges by collision-domain name, domains the lab lacks get
- * new bridges (`cd-N`, N unused), and its lab-side veth ends take names no device of the lab uses
- * (the source's numbering may have moved since `up`). Pure.
+ * new bridges (`cd-N`, N unused), and its lab-side veth ends are named by `slot` (default: the
+ * lab's next, see nextSlot; the source's numbering may have moved since `up`). Pure.
  */
-export function fitDeviceToLab(st: LabLinks, dev: DevicePlan): { dev: DevicePlan; newDomains: { name: string; bridge: string }[] } {
+export function fitDeviceToLab(
+  st: LabLinks,
+  dev: DevicePlan,
+  slot = nextSlot(st),
+): { dev: DevicePlan; newDomains: { name: string; bridge: string }[] } {
   const bridgeOf = new Map(st.domains.map((d) => [d.name, d.bridge]));
   const used = new Set(st.domains.map((d) => d.bridge));
   const newDomains: { name: string; bridge: string }[] = [];
@@ -442,8 +499,6 @@ export function fitDeviceToLab(st: LabLinks, dev: DevicePlan): { dev: DevicePlan
     bridgeOf.set(i.domain, `cd-${n}`);
     newDomains.push({ name: i.domain, bridge: `cd-${n}` });
   }
-  const taken = st.devices.flatMap((d) => d.interfaces.map((i) => Number(/^v-(\d+)-/.exec(i.hostIf)?.[1] ?? -1)));
-  const index = Math.max(st.devices.length, ...taken.map((t) => t + 1));
-  const interfaces = dev.interfaces.map((i) => ({ ...i, bridge: bridgeOf.get(i.domain)!, hostIf: `v-${index}-${i.index}` }));
-  return { dev: { ...dev, interfaces }, newDomains };
+  const interfaces = dev.interfaces.map((i) => ({ ...i, bridge: bridgeOf.get(i.domain)!, hostIf: hostVeth(slot, i.index) }));
+  return { dev: { ...dev, slot, interfaces }, newDomains };
 }

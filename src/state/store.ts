@@ -46,6 +46,12 @@ export interface DeviceState {
   containerId?: string;
   image: string;
   interfaces: { name: string; domain: string; hostIf: string; mac?: string }[];
+  /**
+   * Its number in its lab-side veth names (`v-<slot>-<i>`, core/names.ts hostVeth): given once
+   * when it joins the lab, kept when others are removed. States written before slots were recorded
+   * lack it: plan/live.ts slotOf reads it back from the device's veth names.
+   */
+  slot?: number;
   shell: string;
   startup?: StartupResult;
   /** Shutdown steps to run at teardown: [label, path in the device]. */
@@ -119,6 +125,8 @@ export interface LabState {
   updatedAt: string;
   devices: DeviceState[];
   domains: { name: string; bridge: string }[];
+  /** Device slots handed out so far: the next device to join gets this one (absent in older states: plan/live.ts nextSlot). */
+  nextSlot?: number;
   warnings: string[];
   /**
    * A lab another tool started (Kathara), recorded so a cluster can attach to it: its devices and

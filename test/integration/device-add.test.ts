@@ -72,6 +72,18 @@ describe("a device of the lab's source added at run time (Kathara lab, two-route
       assert.match(await kindaOk("device", "dadd", "h4", "add"), /eth0:lan4; start-up ok/);
       assert.match(execFileSync("ip", ["-n", "kinda-dadd", "link"], { encoding: "utf8" }), /altname lan4/);
       await kindaOk("device", "dadd", "h4", "remove");
+
+      // h2 removed and added again gets a new slot (its lab-side end is no longer v-3-0, its place
+      // in lab.conf); restarting it keeps that name, so link verbs still find its end afterwards
+      await kindaOk("device", "dadd", "h2", "remove");
+      await kindaOk("device", "dadd", "h2", "add");
+      await kindaOk("restart", "dadd", "h2");
+      const ends = execFileSync("ip", ["-n", "kinda-dadd", "-o", "link", "show"], { encoding: "utf8" });
+      assert.match(ends, /: v-6-0@.*altname h2\.eth0/, ends);
+      assert.equal(await ping("dadd", "h2", "10.2.0.1"), true, "the restarted h2 reaches r2");
+      await kindaOk("link", "dadd", "h2:eth0", "down");
+      assert.equal(await ping("dadd", "h2", "10.2.0.1"), false, "a cut of the restarted h2's link holds");
+      await kindaOk("link", "dadd", "h2:eth0", "up");
       // h3 stays: `down` (withLab) must remove it, checked by assertNothingLeft
     });
   });

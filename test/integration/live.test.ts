@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";
-import { assertNothingLeft, eventually, hostLinks, kinda, kindaOk, kindaSpawn, ping, stateDir } from "../support/kinda.js";
+import { assertNothingLeft, eventually, hostLinks, kinda, kindaOk, kindaSpawn, ping, stateDir, withLab } from "../support/kinda.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { upTopology } from "../../src/app/topology.js";
 
@@ -164,6 +164,51 @@ describe("run-time changes on a static-routing lab (h1 -lan1- r1 -core- r2 -lan2
       assert.match(await kindaOk("exec", "--lab", LAB, "h1", "--", "ping", "-c", "1", "10.2.0.10"), /time=(5\d|[6-9]\d|1\d\d)/);
       await kindaOk("link", LAB, "r1--r2", "--clear");
     }
+  });
+});
+
+/** The lab namespace's veth ends by altname (`<device>.ethN`): their name and kernel index. */
+function labEnds(lab: string): Map<string, string> {
+  const links = JSON.parse(execFileSync("ip", ["-n", `kinda-${lab}`, "-j", "link", "show"], { encoding: "utf8" })) as {
+    ifname: string;
+    ifindex: number;
+    altnames?: string[];
+  }[];
+  return new Map(links.flatMap((l) => (l.altnames ?? []).map((a): [string, string] => [a, `${l.ifname}#${l.ifindex}`])));
+}
+
+describe("run-time edits after a device in the middle is removed (two-routers: h1, r1, r2, h2)", () => {
+  it("a device and a link added after r2's removal get names of their own: the new link carries pings, the old ones are untouched, down leaves nothing", async () => {
+    const lab = "lvslot";
+    await withLab(lab, join(ROOT, "examples", "labs", "two-routers"), IMAGE_MAP_ARGS, async () => {
+      await eventually("h1 reaches h2", 60, () => ping(lab, "h1", "10.2.0.10"));
+      const before = labEnds(lab);
+      // r2 is third of four: h2's place in the lab's device list moves up from 4th to 3rd
+      await kindaOk("device", lab, "r2", "remove");
+      await kindaOk("device", lab, "h3", "add", "--image-map", `kathara/base=${IMAGE_MAP["kathara/base"]}`);
+      // by places, h3 (4th) took v-3-0, the lab-side end of h2's eth0: ip answered "File exists"
+      await kindaOk("link", lab, "h3--h2", "add", "--address", "h3=10.7.0.1/24", "--address", "h2=10.7.0.2/24");
+      assert.equal(await ping(lab, "h3", "10.7.0.2"), true, "h3 reaches h2 over the link added after the removal");
+      assert.equal(await ping(lab, "h1", "10.1.0.1"), true, "h1 still reaches r1 over lan1, a link from up");
+      const after = labEnds(lab);
+      for (const end of ["h1.eth0", "r1.eth0", "r1.eth1", "h2.eth0"])
+        assert.equal(after.get(end), before.get(end), `${end}: the same kernel interface under the same name as before the edits`);
+      for (const end of ["r2.eth0", "r2.eth1"]) assert.equal(after.get(end), undefined, `${end} went with r2`);
+      const names = [...after.values()].map((v) => v.split("#")[0]);
+      assert.ok(!before.has("h3.eth0") && after.has("h3.eth0") && after.has("h2.eth1"), "the new link's two ends are there");
+      assert.equal(after.get("h3.eth0")!.split("#")[0], "v-4-0", "h3 has a slot no device had: 4, not its place 3");
+      assert.equal(new Set(names).size, names.length);
+      // the state's record and the kernel agree: each recorded lab-side end carries its device's altname
+      const st = JSON.parse(readFileSync(join(stateDir, "labs", lab, "state.json"), "utf8")) as {
+        devices: { name: string; interfaces: { name: string; hostIf: string }[] }[];
+      };
+      for (const d of st.devices)
+        for (const i of d.interfaces) assert.equal(after.get(`${d.name}.${i.name}`)?.split("#")[0], i.hostIf, `${d.name}:${i.name}`);
+      assert.match(await kindaOk("status", lab), /h2 .*eth0:lan2 eth1:h3--h2/);
+    });
+    // withLab ran `down` and checked no container, namespace, state or rule of the lab is left
+    assert.deepEqual(hostLinks(), linksBefore, "no interface of the lab in the host namespace");
+    assert.ok(!hostLinks().some((n) => /^v-\d+-\d+$/.test(n)));
   });
 });
 

@@ -12,6 +12,10 @@ import {
   shapeOps,
   tcpdumpArgv,
   fitDeviceToLab,
+  ensureSlot,
+  nextSlot,
+  slotOf,
+  takeSlot,
   type LabLinks,
   type LiveOp,
 } from "../../../src/plan/live.js";
@@ -405,8 +409,8 @@ describe("links and devices added at run time", () => {
       domain: "h1--h2",
       bridge: "cd-3",
       ends: [
-        { device: "h1", index: 0, ifIndex: 1, cidr: "10.5.0.1/24" },
-        { device: "h2", index: 3, ifIndex: 1 },
+        { device: "h1", slot: 0, ifIndex: 1, cidr: "10.5.0.1/24" },
+        { device: "h2", slot: 3, ifIndex: 1 },
       ],
     });
     assert.deepEqual(p.interfaces, [
@@ -442,6 +446,59 @@ describe("links and devices added at run time", () => {
   });
 });
 
+describe("device slots: lab-side veth names that device remove cannot make collide", () => {
+  /** Every lab-side name the lab's devices have, with how often. */
+  const dupes = (st: LabLinks) => {
+    const names = st.devices.flatMap((d) => d.interfaces.map((i) => i.hostIf));
+    return names.filter((n, i) => names.indexOf(n) !== i);
+  };
+  /** `kinda link add` as engine/live.ts plans it: each end's slot, its next ethK, recorded. */
+  const addLink = (st: LabLinks, a: string, b: string) => {
+    const ends = [a, b].map((name) => {
+      const d = st.devices.find((x) => x.name === name)!;
+      return { device: name, slot: ensureSlot(st, d), ifIndex: d.interfaces.length };
+    });
+    const p = planLinkAdd(st, { a, b, domain: `${a}--${b}`, bridge: "cd-9", ends });
+    for (const i of p.interfaces) st.devices.find((d) => d.name === i.device)!.interfaces.push({ ...i, domain: `${a}--${b}` });
+    return p.interfaces.map((i) => i.hostIf);
+  };
+
+  it("a state written before slots: each device's slot is read from its veth names; the next is above all of them", () => {
+    const st = lab();
+    assert.deepEqual(st.devices.map(slotOf), [0, 1, 2, 3]);
+    st.devices.splice(1, 1); // r1 removed: h1, r2, h2 keep slots 0, 2, 3
+    assert.deepEqual(st.devices.map(slotOf), [0, 2, 3]);
+    assert.equal(nextSlot(st), 4, "not 3, the number of devices, which h2 has");
+    assert.equal(slotOf({ name: "x", container: "c", interfaces: [{ name: "eth0", domain: "d", hostIf: "kn-0" }] }), undefined);
+  });
+
+  it("middle device removed, a device added, links added: no name twice, none an existing one, slots never handed out again", () => {
+    const st = lab();
+    const before = st.devices.flatMap((d) => d.interfaces.map((i) => i.hostIf));
+    st.devices.splice(1, 1); // device remove r1
+    st.devices.push({ name: "h3", container: "kinda-t-h3", image: "img", shell: "/bin/sh", interfaces: [], slot: takeSlot(st) }); // device add h3
+    assert.equal(st.devices[3]!.slot, 4);
+    const added = [...addLink(st, "h3", "h1"), ...addLink(st, "h2", "h3")];
+    assert.deepEqual(added, ["v-4-0", "v-0-1", "v-3-1", "v-4-1"]);
+    assert.deepEqual(dupes(st), []);
+    for (const n of added) assert.ok(!before.includes(n), `${n} was the name of another device's end`);
+    // the position-based names the old code computed: h3 at position 3 took h2's v-3-0
+    assert.ok(before.includes("v-3-0"));
+    st.devices.pop(); // device remove h3, the last one
+    assert.equal(nextSlot(st), 5, "h3's slot 4 is not given again while the lab lives");
+  });
+
+  it("a device of an older state with no links gets a slot when it is first linked, recorded in the state", () => {
+    const st = lab();
+    st.devices.splice(0, 1); // h1 removed: devices r1, r2, h2 (slots 1-3)
+    st.devices.push({ name: "h9", container: "kinda-t-h9", image: "img", shell: "/bin/sh", interfaces: [] }); // bare device, added by the previous version
+    assert.deepEqual(addLink(st, "h9", "r1"), ["v-4-0", "v-1-2"]);
+    assert.equal(st.devices[3]!.slot, 4);
+    assert.equal(st.nextSlot, 5);
+    assert.deepEqual(dupes(st), []);
+  });
+});
+
 describe("fitDeviceToLab (a source's device added to the running lab)", () => {
   const running: LabLinks = {
     name: "lv",
@@ -474,6 +531,15 @@ describe("fitDeviceToLab (a source's device added to the running lab)", () => {
         ["eth1", "lan9", "cd-2", "v-5-1", "h3.eth1", "02:00:00:00:00:09"],
       ],
     );
+    assert.equal(dev.slot, 5);
     assert.equal(planned.interfaces[0]!.bridge, "cd-0", "the plan it was given is not changed");
+  });
+
+  it("takes the slot it is given (a restarted device keeps its own), and the lab's record of slots handed out", () => {
+    assert.deepEqual(
+      fitDeviceToLab(running, planned, 7).dev.interfaces.map((i) => i.hostIf),
+      ["v-7-0", "v-7-1"],
+    );
+    assert.equal(fitDeviceToLab({ ...running, nextSlot: 9 }, planned).dev.interfaces[0]!.hostIf, "v-9-0");
   });
 });
