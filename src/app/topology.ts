@@ -77,6 +77,8 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
     }
     for (const r of c.clusterOptions.podRoutes ?? [])
       out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);
+    for (const r of c.clusterOptions.p4PodRoutes ?? [])
+      out.push(`  pod entries on ${r.device} (at attach, one per pod CIDR): pods of ${r.node} => ${r.mac} ${r.port} (via ${r.via})`);
   }
   return out.join("\n");
 }
