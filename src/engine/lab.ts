@@ -29,7 +29,7 @@ import type { ContainerSpec, Runtime } from "../model/container.js";
 import { destroyCluster } from "./cluster.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { removeHostSide } from "./cluster-apply.js";
-import type { DeviceState, LabState, StateStore } from "../state/store.js";
+import { removedElsewhere, type DeviceState, type LabState, type StateStore } from "../state/store.js";
 import { collectDeviceFiles, needsRunner, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { hostStepResult, runStartupSteps, startupTimeoutMs, type HostStep } from "./startup.js";
 import { deferred, limiter } from "./pool.js";
@@ -431,14 +431,19 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime);
     checkAbort();
   } catch (e) {
-    const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
-    try {
-      await teardown(plan.lab, { runtime, store, kernel, runShutdown: false });
-      undo.done(`removed what was created for lab ${plan.lab}`);
-    } catch (te) {
-      undo.fail(`cleanup failed too: ${(te as Error).message}; run kinda down ${plan.lab}`);
+    // a `kinda down` from elsewhere makes this deploy fail at whatever step it was in (an exec
+    // into a removed container, a deleted namespace): that, not the step's error, is the cause
+    const lost = store.claimLost(state);
+    if (lost !== "taken") {
+      const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
+      try {
+        await teardown(plan.lab, { runtime, store, kernel, runShutdown: false });
+        undo.done(`removed what was created for lab ${plan.lab}`);
+      } catch (te) {
+        undo.fail(`cleanup failed too: ${(te as Error).message}; run kinda down ${plan.lab}`);
+      }
     }
-    throw e;
+    throw lost && !(e instanceof InterruptedError) ? removedElsewhere(plan.lab, e) : e;
   }
   state.phase = "up";
   try {

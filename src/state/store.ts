@@ -263,13 +263,20 @@ export class StateStore {
    * throws instead of bringing a removed lab back to life.
    */
   update(state: LabState): void {
-    const cur = this.read(state.name);
-    if (!cur || cur.claimId !== state.claimId || (cur.phase === "tearing-down" && state.phase !== "tearing-down")) {
-      throw new KindaError(`lab ${state.name} was removed while this process was working on it (kinda down from elsewhere?)`, {
-        hint: `deploy it again if it is still wanted (kinda up ...)`,
-      });
-    }
+    if (this.claimLost(state) !== undefined) throw removedElsewhere(state.name);
     this.write(state);
+  }
+
+  /**
+   * Has this process's claim on the lab gone (`kinda down` from elsewhere: the state marked
+   * tearing-down, or removed)? "taken" when another process claimed the name since: what is on
+   * the machine under that name is no longer this process's to remove.
+   */
+  claimLost(state: LabState): "down" | "taken" | undefined {
+    const cur = this.read(state.name);
+    if (cur && cur.claimId !== state.claimId) return "taken";
+    if (!cur || (cur.phase === "tearing-down" && state.phase !== "tearing-down")) return "down";
+    return undefined;
   }
 
   /**
@@ -369,4 +376,12 @@ const UPLINK_SLOTS = 16384;
 
 function uplinkOf(n: number): string {
   return `${nthAddress(UPLINK_RANGE, n * 4)}/30`;
+}
+
+/** The error of a process whose lab was taken down from elsewhere while it worked on it. */
+export function removedElsewhere(name: string, cause?: unknown): KindaError {
+  return new KindaError(`lab ${name} was removed while this process was working on it (kinda down from elsewhere?)`, {
+    hint: `deploy it again if it is still wanted (kinda up ...)`,
+    ...(cause !== undefined ? { cause } : {}),
+  });
 }

@@ -37,6 +37,21 @@ describe("state store", () => {
     store.remove("lab1");
     store.claim(labState("lab1")); // free again once removed
   });
+
+  it("tells a deployer its claim is lost: down from elsewhere (marked, or gone) or the name taken anew", () => {
+    const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-store-")));
+    const mine = labState("lab1");
+    store.claim(mine);
+    assert.equal(store.claimLost(mine), undefined);
+    store.write({ ...store.read("lab1")!, phase: "tearing-down" }); // what `down` does first
+    assert.equal(store.claimLost(mine), "down");
+    assert.throws(() => store.update(mine), /lab lab1 was removed while this process was working on it/);
+    store.remove("lab1");
+    assert.equal(store.claimLost(mine), "down");
+    store.claim(labState("lab1")); // another process's new lab of the same name
+    assert.equal(store.claimLost(mine), "taken");
+    assert.throws(() => store.update(mine), /was removed while this process was working on it/);
+  });
 });
 
 describe("what a cluster leaves inside devices", () => {
