@@ -15,7 +15,6 @@ import { KindaError, type Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
 import { NIC_INNER, NIC_OUTER, nicName } from "../core/names.js";
-import { runServices } from "../engine/services.js";
 import { checkDeployShaping } from "../engine/live.js";
 import { describeShaping } from "../core/tc.js";
 
@@ -78,6 +77,8 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
     }
     for (const r of c.clusterOptions.podRoutes ?? [])
       out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);
+    for (const r of c.clusterOptions.p4PodRoutes ?? [])
+      out.push(`  pod entries on ${r.device} (at attach, one per pod CIDR): pods of ${r.node} => ${r.mac} ${r.port} (via ${r.via})`);
   }
   return out.join("\n");
 }
@@ -104,11 +105,8 @@ export class TopologyHandle {
 
   async buildCluster(signal?: AbortSignal): Promise<BuildResult | undefined> {
     if (!this.builder || this.cluster) return this.cluster;
+    // the builder starts the data planes whose ports include node links (and writes pod entries)
     this.cluster = await this.builder.build(signal ? { signal } : {});
-    // data planes whose ports include node links start now that those interfaces exist
-    for (const d of this.network.state.devices)
-      if (d.clusterServices?.length && d.containerId)
-        await runServices(this.runtime, d.containerId, { name: d.name, services: d.clusterServices }, "cluster");
     return this.cluster;
   }
 

@@ -353,7 +353,8 @@ function p4EntriesCommand(program: Command): void {
     .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (path: string, device: string | undefined, o: { var: Record<string, string> }) => {
       const { p4EntriesFor } = await import("../app/p4.js");
-      process.stdout.write(await p4EntriesFor(path, device, o.var));
+      // for one switch its lines only (what the CLI reads); where pods go at attach time on stderr
+      process.stdout.write(await p4EntriesFor(path, device, o.var, (l) => process.stderr.write(`${l}\n`)));
     });
 }
 

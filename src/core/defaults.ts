@@ -20,3 +20,7 @@ export const DEFAULT_TUNNEL_CIDR = "100.64.0.0/16";
 export const DEFAULT_POD_CIDR = "10.244.0.0/16";
 /** The API servers' port when a provider does not say (kubeadm's and Kind's 6443). */
 export const DEFAULT_API_PORT = 6443;
+/** simple_switch's Thrift port inside a P4 switch (what simple_switch_CLI talks to). */
+export const P4_THRIFT_PORT = 9090;
+/** simple_switch_CLI exits 0 after a rejected command; its output says so (a regular expression). */
+export const P4_CLI_FAILURE = "(^|RuntimeCmd: )(Error|Invalid|Unknown)|[Ee]xception";

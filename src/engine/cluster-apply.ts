@@ -8,7 +8,7 @@ import { inNetns, ipBatch, type Netns } from "../net/ip.js";
 import { hostKernel } from "../net/kernel.js";
 import { deleteArgv, hasComment, rulesWithComment, saveWords, showArgv } from "../net/iptables.js";
 import { hostLinkPrefix, ruleComment } from "../core/names.js";
-import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
+import type { DeviceUndo, LegacyDeviceUndo, P4EntryDeleteOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { killTcpArgv, renderStep, type ClusterPlan, type NsOps } from "../plan/cluster.js";
 import { renderIp, ruleArgs } from "../plan/ops.js";
@@ -48,17 +48,25 @@ export async function applyClusterPlan(plan: ClusterPlan): Promise<void> {
   }
 }
 
-/** Replays recorded inverses in one device: ip operations in one forced batch, then rule deletions. */
-async function undoInDevice(kernel: Kernel, ns: Netns, lab: string, u: DeviceUndo | LegacyDeviceUndo): Promise<void> {
+/** Deletes P4 table entries in a device (through its switch's CLI: engine/p4.ts). */
+export type P4Deleter = (device: string, ops: P4EntryDeleteOp[]) => Promise<void>;
+
+/**
+ * Replays recorded inverses in one device: P4 table entries first (while the switch's ports are
+ * still there), ip operations in one forced batch, then rule deletions.
+ */
+async function undoInDevice(kernel: Kernel, ns: Netns, lab: string, u: DeviceUndo | LegacyDeviceUndo, p4?: P4Deleter): Promise<void> {
   if ("ip" in u) {
     // a state written before typed operations: its lines are already the inverses
     await kernel.ipBatchForce(ns, u.ip);
     if (u.rules) await removeRules(ns, lab, kernel);
     return;
   }
+  const entries = u.undo.filter((o): o is P4EntryDeleteOp => o.op === "p4-entry-delete");
+  if (entries.length && p4) await p4(u.device, entries);
   await kernel.ipBatchForce(
     ns,
-    u.undo.flatMap((o) => (o.op === "rule-delete" ? [] : [renderIp(o)])),
+    u.undo.flatMap((o) => (o.op === "rule-delete" || o.op === "p4-entry-delete" ? [] : [renderIp(o)])),
   );
   for (const o of u.undo) {
     // best effort: a rule someone removed already is not an error
@@ -72,11 +80,12 @@ export async function undoInDevices(
   undo: readonly (DeviceUndo | LegacyDeviceUndo)[],
   pidOf: (device: string) => number | undefined,
   kernel: Kernel = hostKernel,
+  p4?: P4Deleter,
 ): Promise<void> {
   await Promise.all(
     undo.map(async (u) => {
       const pid = pidOf(u.device);
-      if (pid) await undoInDevice(kernel, { pid }, lab, u);
+      if (pid) await undoInDevice(kernel, { pid }, lab, u, p4);
     }),
   );
 }

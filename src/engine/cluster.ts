@@ -10,6 +10,8 @@ import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, LABEL_NIC, MANAGED_VALUE, nicName } from "../core/names.js";
 import { removeNics, startNics } from "./nic.js";
+import { deleteP4Entries, writeP4Entries } from "./p4.js";
+import { runServices } from "./services.js";
 import { nicImage } from "../plan/cluster/nic.js";
 import type { Runtime } from "../model/container.js";
 import type { ClusterState, LabState, StateStore } from "../state/store.js";
@@ -328,8 +330,26 @@ export class ClusterBuilder {
           `(link it: a device of kind load-balancer, or connectLoadBalancer)`,
       );
     }
+    await this.startDataPlanes(plan, state);
     s2.done(`attached ${nodes.length} nodes${loadBalancer && lbLinked ? " and the load balancer" : ""} (${plan.size} operations)`);
     return plan;
+  }
+
+  /**
+   * Data planes whose ports include node links start now that those interfaces exist (the
+   * devices' "cluster" services); then the P4 switches get their entries for the pod CIDRs.
+   */
+  private async startDataPlanes(plan: ClusterPlan, state: LabState): Promise<void> {
+    for (const d of state.devices)
+      if (d.clusterServices?.length && d.containerId)
+        await runServices(this.runtime, d.containerId, { name: d.name, services: d.clusterServices }, "cluster");
+    if (!plan.p4Entries.length) return;
+    const s = this.reporter.step(`writing the pod CIDRs' table entries in ${plan.p4Entries.map((p) => p.device).join(", ")}`);
+    await writeP4Entries(this.runtime, plan, (name) => {
+      const d = state.devices.find((x) => x.name === name);
+      return d?.containerId ?? d?.container;
+    });
+    s.done(`${plan.p4Entries.reduce((n, p) => n + p.entries.length, 0)} table entries`);
   }
 
   async build(opts: { signal?: AbortSignal } = {}): Promise<BuildResult> {
@@ -513,11 +533,21 @@ export async function destroyCluster(
   await removeHostSide(lab, c?.hostLinks ?? [], kernel);
   if (c?.deviceUndo?.length && !deps.labGoing) {
     const pids = new Map<string, number>();
+    const ids = new Map<string, string>();
     for (const d of state?.devices ?? []) {
       const info = await runtime.inspect(d.container);
-      if (info?.running) pids.set(d.name, info.pid);
+      if (info?.running) {
+        pids.set(d.name, info.pid);
+        ids.set(d.name, info.id);
+      }
     }
-    await undoInDevices(lab, c.deviceUndo, (d) => pids.get(d), kernel);
+    await undoInDevices(
+      lab,
+      c.deviceUndo,
+      (d) => pids.get(d),
+      kernel,
+      (d, ops) => deleteP4Entries(runtime, ids.get(d)!, ops),
+    );
   }
   if (!c) return; // no cluster recorded: nothing of a provider's is kinda's to delete
   // the given provider only if it is the one that made the recorded cluster

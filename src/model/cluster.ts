@@ -97,6 +97,22 @@ export interface PodRoute {
   via: string | string[];
 }
 
+/**
+ * For encapsulation "none": a P4 switch (`lpm`) forwards `node`'s pod CIDRs by table entries, one
+ * per CIDR, `table_add TABLE ACTION CIDR => MAC PORT` (the next hop's MAC, the switch's port
+ * toward it). Written at attach time, when the cluster has assigned the CIDRs.
+ */
+export interface P4PodRoute {
+  device: string;
+  node: string;
+  table: string;
+  action: string;
+  /** The next hop (its address, for messages), its MAC and the switch's port toward it. */
+  via: string;
+  mac: string;
+  port: number;
+}
+
 export interface ClusterOptions {
   encapsulation?: Encapsulation;
   /** Addresses for tunnel endpoints (VXLAN VTEPs, GRE point-to-point). Default 100.64.0.0/16. */
@@ -111,6 +127,8 @@ export interface ClusterOptions {
   uplinkCidr?: string;
   /** Device routes to each node's pod CIDRs, for encapsulation "none" (computed by static routing). */
   podRoutes?: PodRoute[];
+  /** P4 switches' table entries for each node's pod CIDRs, for encapsulation "none" (from the same plan). */
+  p4PodRoutes?: P4PodRoute[];
   /** Plain host links into devices (the seed's establish_simple_host_connection). */
   hostConnections?: HostConnection[];
 }

@@ -106,8 +106,27 @@ export interface IptablesRule {
   jump: string[];
 }
 
-/** What undoes a cluster's change inside a device: an ip operation, or deleting a rule it added. */
-export type UndoOp = IpOp | { op: "rule-delete"; rule: IptablesRule };
+/**
+ * A P4 switch's table entry, written through its CLI (simple_switch_CLI, in the device):
+ * `table_add TABLE ACTION KEY => PARAMS`.
+ */
+export interface P4EntryAddOp {
+  op: "p4-entry-add";
+  table: string;
+  action: string;
+  key: string;
+  params: string[];
+}
+
+/** Its inverse: the entry with that key goes (found by its key; the handle is the switch's). */
+export interface P4EntryDeleteOp {
+  op: "p4-entry-delete";
+  table: string;
+  key: string;
+}
+
+/** What undoes a cluster's change inside a device: an ip operation, deleting a rule or a P4 table entry it added. */
+export type UndoOp = IpOp | { op: "rule-delete"; rule: IptablesRule } | P4EntryDeleteOp;
 
 /** The inverses to replay inside one device when the cluster goes and the lab stays. */
 export interface DeviceUndo {

@@ -7,11 +7,22 @@
  */
 import { TopologyError } from "../core/errors.js";
 import { PlanContext, type ClusterPlan, type ClusterPlanInput, type NsOps } from "./cluster/context.js";
-import { planHostSide, planPodRoutes } from "./cluster/host.js";
+import { planHostSide, planP4PodEntries, planPodRoutes } from "./cluster/host.js";
 import { planLinks } from "./cluster/links.js";
 import { planOverlay } from "./cluster/overlay.js";
 import { validateLinks } from "./cluster/validate.js";
-import { ethtoolArgs, sysctlArgs, iptablesRestoreInput, renderFdb, renderIp, renderTbf, renderUndo, ruleArgs, TABLES } from "./ops.js";
+import {
+  ethtoolArgs,
+  p4AddLine,
+  sysctlArgs,
+  iptablesRestoreInput,
+  renderFdb,
+  renderIp,
+  renderTbf,
+  renderUndo,
+  ruleArgs,
+  TABLES,
+} from "./ops.js";
 
 export * from "./cluster/context.js";
 export { validateLinks, type ValidateLinksInput } from "./cluster/validate.js";
@@ -44,6 +55,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
   const links = planLinks(ctx);
   const overlay = planOverlay(ctx);
   const podRoutes = planPodRoutes(ctx);
+  const p4Entries = planP4PodEntries(ctx);
   const host = planHostSide(ctx);
   const steps = [
     host.host,
@@ -65,6 +77,7 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
     linkIfs: ctx.linkIfs,
     size,
     nics: ctx.nics,
+    p4Entries,
   };
 }
 
@@ -128,6 +141,8 @@ export function formatClusterPlan(p: ClusterPlan): string {
     out.push(["links from nodes and the host:", "device sides:", "routes, tunnels, rules:"][phase] as string);
     for (const o of p.steps.filter((x) => x.phase === phase)) out.push(...formatStep(o));
   }
+  if (p.p4Entries.length) out.push("P4 switches' table entries (simple_switch_CLI), once their data planes run:");
+  for (const sw of p.p4Entries) out.push(`  in device ${sw.device}:`, ...sw.entries.map((e) => `    ${p4AddLine(e)}`));
   return out.join("\n");
 }
 

@@ -12,6 +12,8 @@ import type {
   LinkKind,
   NetemOp,
   OffloadOffOp,
+  P4EntryAddOp,
+  P4EntryDeleteOp,
   Route,
   NicPortOp,
   RpFilterLooseOp,
@@ -141,7 +143,39 @@ export function inverseOf(o: IpOp): IpOp | undefined {
 
 /** Readable form of an undo operation (dry-run listings, tests). */
 export function renderUndo(u: UndoOp): string {
-  return u.op === "rule-delete" ? `iptables -t ${u.rule.table} ${ruleArgs(u.rule, "-D").join(" ")}` : renderIp(u);
+  if (u.op === "rule-delete") return `iptables -t ${u.rule.table} ${ruleArgs(u.rule, "-D").join(" ")}`;
+  if (u.op === "p4-entry-delete") return `simple_switch_CLI: ${p4FindLine(u)}, then table_delete ${u.table} <its handle>`;
+  return renderIp(u);
+}
+
+// P4 table entries, through the switch's CLI (simple_switch_CLI reads one command per line)
+
+export function p4EntryAdd(table: string, action: string, key: string, params: string[]): P4EntryAddOp {
+  return { op: "p4-entry-add", table, action, key, params };
+}
+
+export function p4Inverse(o: P4EntryAddOp): P4EntryDeleteOp {
+  return { op: "p4-entry-delete", table: o.table, key: o.key };
+}
+
+/** `table_add TABLE ACTION KEY => PARAMS` */
+export function p4AddLine(o: P4EntryAddOp): string {
+  return `table_add ${o.table} ${o.action} ${o.key} => ${o.params.join(" ")}`;
+}
+
+/** BMv2 deletes an entry by its handle: this line shows the entry of a key, with its handle. */
+export function p4FindLine(o: P4EntryDeleteOp): string {
+  return `table_dump_entry_from_key ${o.table} ${o.key}`;
+}
+
+/** The handle in p4FindLine's answer (`Dumping entry 0x1f`), undefined when there is no such entry. */
+export function p4HandleIn(output: string): number | undefined {
+  const m = /Dumping entry (0x[0-9a-fA-F]+|\d+)/.exec(output);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function p4DeleteLine(o: P4EntryDeleteOp, handle: number): string {
+  return `table_delete ${o.table} ${handle}`;
 }
 
 // constructors for the operations planners use most

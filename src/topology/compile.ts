@@ -9,7 +9,7 @@ import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import { hostOf, isCidr, isIpv4Cidr, networkOf } from "../core/addr.js";
 import { AddressOwners, Subnets, clusterRanges, outsideFirstSubnet, rangeClashes } from "../core/addrcheck.js";
 import { DEFAULT_IMAGE, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
-import type { ClusterOptions, NodeLink, NodeSpec } from "../model/cluster.js";
+import type { ClusterOptions, NodeLink, NodeSpec, P4PodRoute, PodRoute } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
 import { newDevice, type Device, type Lab, type LabShaping } from "../model/lab.js";
@@ -42,7 +42,7 @@ import {
   validateProgrammable,
 } from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
-import { lpmEntries, lpmNeighbours, type LinkEnd } from "./p4lpm.js";
+import { lpmEntries, lpmNeighbours, lpmPodRoutes, type LinkEnd } from "./p4lpm.js";
 
 export type SpecPath = (string | number)[];
 
@@ -65,6 +65,8 @@ export interface CompiledTopology {
 export interface P4Compiled {
   ports: string[];
   cli: string[];
+  /** encapsulation "none": where it sends each node's pods (entries written at attach time, per pod CIDR). */
+  podRoutes?: P4PodRoute[];
 }
 
 const NAME = /^[a-z0-9_]{1,30}$/;
@@ -134,15 +136,13 @@ function deviceIssues(spec: TopologySpec, add: AddIssue): ByName {
   return byName;
 }
 
-/** LPM entries come from the static plan, which covers link and segment subnets (not pod ranges). */
+/**
+ * LPM entries come from the static plan (link and segment subnets; with encapsulation none also
+ * the nodes' pod ranges, written when the cluster is attached).
+ */
 function lpmIssues(spec: TopologySpec, i: number, add: AddIssue): void {
   if (spec.routing !== "static")
     add(["devices", i, "lpm"], "lpm entries are written from the static route plan; set routing: static (or give the entries in cli)");
-  else if (spec.encapsulation === "none")
-    add(
-      ["devices", i, "lpm"],
-      "lpm entries cover the network's subnets, not pod ranges, which Kubernetes assigns later; use encapsulation vxlan (pods' traffic then crosses between node addresses)",
-    );
 }
 
 /** A link's own name: its form, not reserved, not taken. */
@@ -371,15 +371,24 @@ interface DataPlaneContext {
   nodeLinks: readonly NodeLink[];
   lab: Lab;
   p4: Map<string, P4Compiled>;
+  /** encapsulation none: the static plan's pod routes (the P4 switches' share becomes table entries). */
+  podRoutes?: readonly PodRoute[];
 }
 
-/** A P4 switch's CLI lines: the LPM entries from the static plan (lpm), then its own cli. */
-function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): string[] {
-  if (!d.lpm) return d.cli ?? [];
+/**
+ * A P4 switch's CLI lines: the LPM entries from the static plan (lpm), then its own cli; with
+ * encapsulation none also where it sends each node's pods (entries written at attach time).
+ */
+function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): Omit<P4Compiled, "ports"> {
+  if (!d.lpm) return { cli: d.cli ?? [] };
   const neighbours = lpmNeighbours(d.name, cx.ends, cx.nodeLinks, dev.interfaces.length);
   const { lines, warnings } = lpmEntries(d.name, d.lpm, neighbours, cx.routes?.routes.get(d.name) ?? []);
   cx.lab.warnings.push(...warnings.map((message) => ({ message })));
-  return [...lines, ...(d.cli ?? [])];
+  const cli = [...lines, ...(d.cli ?? [])];
+  if (!cx.podRoutes) return { cli };
+  const pods = lpmPodRoutes(d.name, d.lpm, neighbours, cx.podRoutes);
+  cx.lab.warnings.push(...pods.warnings.map((message) => ({ message })));
+  return { cli, podRoutes: pods.routes };
 }
 
 function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx: DataPlaneContext): void {
@@ -388,15 +397,18 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx:
     dev.services = ovsServices(d, ports);
     return;
   }
-  const cli = p4Cli(d, dev, cx);
+  const { cli, podRoutes } = p4Cli(d, dev, cx);
   const text = p4CliText(cli);
   if (text) dev.stageFiles.push({ name: "p4-cli.txt", text });
   dev.services = p4Services(d, ports, nodeIfs.length > 0, cli);
-  cx.p4.set(d.name, { ports, cli });
+  cx.p4.set(d.name, { ports, cli, ...(podRoutes ? { podRoutes } : {}) });
 }
 
-/** What the cluster needs from the topology: encapsulation, API routing, the gateway, host and pod routes. */
-function clusterOptionsOf(spec: TopologySpec, podRoutes: ClusterOptions["podRoutes"] | undefined): ClusterOptions {
+/**
+ * What the cluster needs from the topology: encapsulation, API routing, the gateway, host and pod
+ * routes (kernel routes in routers, table entries in P4 switches; none for OVS switches' NORMAL).
+ */
+function clusterOptionsOf(spec: TopologySpec, podRoutes: PodRoute[] | undefined, p4: Map<string, P4Compiled>): ClusterOptions {
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
   const clusterOptions: ClusterOptions = { encapsulation: spec.encapsulation ?? "vxlan" };
   if (spec.cluster?.apiThroughNetwork) clusterOptions.apiThroughNetwork = true;
@@ -404,6 +416,8 @@ function clusterOptionsOf(spec: TopologySpec, podRoutes: ClusterOptions["podRout
   if (spec.cluster?.hostRoutes) clusterOptions.hostRoutes = spec.cluster.hostRoutes;
   if (spec.encapsulation === "none" && podRoutes)
     clusterOptions.podRoutes = podRoutes.filter((r) => kindOf.get(r.device)?.kind !== "p4-switch");
+  const p4Pods = [...p4.values()].flatMap((sw) => sw.podRoutes ?? []);
+  if (p4Pods.length) clusterOptions.p4PodRoutes = p4Pods;
   return clusterOptions;
 }
 
@@ -570,8 +584,9 @@ export function compileSpec(
   nodeLinks.push(...segmentNodeLinks(spec, segMac));
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
   const p4 = new Map<string, P4Compiled>();
-  finishDevices(kindOf, devs, addrCmds, nodePorts, { routes, ends, nodeLinks, lab, p4 });
-  const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes);
+  const podRoutes = spec.encapsulation === "none" ? routes?.podRoutes : undefined;
+  finishDevices(kindOf, devs, addrCmds, nodePorts, { routes, ends, nodeLinks, lab, p4, ...(podRoutes ? { podRoutes } : {}) });
+  const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
 }

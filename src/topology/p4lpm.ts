@@ -12,10 +12,14 @@
  * MACs are the fixed ones kinda gives link ends (compile.ts linkMac), so the entries are known
  * before anything is deployed. Where paths tie (ECMP) the table takes the first next hop: one
  * LPM table has one action per prefix (ECMP would need an action selector in the program).
+ *
+ * With encapsulation "none" pods are routed natively, and each node's pod CIDRs need entries too;
+ * those ranges are known only once the cluster assigns them, so here each node gets its next hop
+ * (`lpmPodRoutes`) and the cluster planner writes one entry per CIDR at attach time.
  */
 import { hostOf } from "../core/addr.js";
 import { KindaError } from "../core/errors.js";
-import type { NodeLink } from "../model/cluster.js";
+import type { NodeLink, P4PodRoute, PodRoute } from "../model/cluster.js";
 import type { LpmTable, StaticRoute } from "../model/spec.js";
 
 export const LPM_TABLE = "MyIngress.ipv4_lpm";
@@ -68,6 +72,30 @@ export interface LpmEntries {
   warnings: string[];
 }
 
+function tableOf(lpm: true | LpmTable): { table: string; action: string } {
+  return { table: (lpm !== true && lpm.table) || LPM_TABLE, action: (lpm !== true && lpm.action) || LPM_ACTION };
+}
+
+/**
+ * The neighbour an LPM entry for `what` goes to: the first of its next hops (one LPM table has one
+ * action per prefix), with a warning when there are several.
+ */
+function firstHop(
+  sw: string,
+  what: string,
+  via: readonly string[],
+  byAddress: Map<string, LpmNeighbour>,
+  warnings: string[],
+): LpmNeighbour {
+  const n = byAddress.get(via[0]!);
+  if (!n) throw new KindaError(`P4 switch ${sw}: next hop ${via[0]} of ${what} is not a neighbour on any of its ports`);
+  if (via.length > 1)
+    warnings.push(
+      `P4 switch ${sw}: ${what} has ${via.length} equal-cost next hops (${via.join(", ")}); its LPM table takes the first, ${n.address} (${n.name})`,
+    );
+  return n;
+}
+
 /** The simple_switch_CLI lines that make switch `sw` forward as the static plan routes. */
 export function lpmEntries(
   sw: string,
@@ -75,20 +103,34 @@ export function lpmEntries(
   neighbours: readonly LpmNeighbour[],
   routes: readonly StaticRoute[],
 ): LpmEntries {
-  const table = (lpm !== true && lpm.table) || LPM_TABLE;
-  const action = (lpm !== true && lpm.action) || LPM_ACTION;
+  const { table, action } = tableOf(lpm);
   const line = (prefix: string, n: LpmNeighbour) => `table_add ${table} ${action} ${prefix} => ${n.mac} ${n.port}`;
   const byAddress = new Map(neighbours.map((n) => [n.address, n]));
   const lines = neighbours.map((n) => line(`${n.address}/32`, n));
   const warnings: string[] = [];
-  for (const r of routes) {
-    const n = byAddress.get(r.via[0]!);
-    if (!n) throw new KindaError(`P4 switch ${sw}: next hop ${r.via[0]} of ${r.dst} is not a neighbour on any of its ports`);
-    if (r.via.length > 1)
-      warnings.push(
-        `P4 switch ${sw}: ${r.dst} has ${r.via.length} equal-cost next hops (${r.via.join(", ")}); its LPM table takes the first, ${n.address} (${n.name})`,
-      );
-    lines.push(line(r.dst, n));
-  }
+  for (const r of routes) lines.push(line(r.dst, firstHop(sw, r.dst, r.via, byAddress, warnings)));
   return { lines, warnings };
+}
+
+/**
+ * Where switch `sw` sends each node's pods (encapsulation "none"): the static plan's pod routes
+ * of the switch, as table, action, next hop's MAC and port. The entries themselves (one per pod
+ * CIDR) are written when the cluster is attached.
+ */
+export function lpmPodRoutes(
+  sw: string,
+  lpm: true | LpmTable,
+  neighbours: readonly LpmNeighbour[],
+  podRoutes: readonly PodRoute[],
+): { routes: P4PodRoute[]; warnings: string[] } {
+  const { table, action } = tableOf(lpm);
+  const byAddress = new Map(neighbours.map((n) => [n.address, n]));
+  const warnings: string[] = [];
+  const routes = podRoutes
+    .filter((r) => r.device === sw)
+    .map((r) => {
+      const n = firstHop(sw, `the route to ${r.node}'s pods`, typeof r.via === "string" ? [r.via] : r.via, byAddress, warnings);
+      return { device: sw, node: r.node, table, action, via: n.address, mac: n.mac, port: n.port };
+    });
+  return { routes, warnings };
 }

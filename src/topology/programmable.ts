@@ -10,7 +10,7 @@
  * a P4 switch has for its published ports). BMv2 port N is the N-th of them; OpenFlow port N+1.
  */
 import { readFileSync, statSync } from "node:fs";
-import { OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE, STAGE_MOUNT } from "../core/defaults.js";
+import { OVS_DEFAULT_IMAGE, P4_CLI_FAILURE, P4_DEFAULT_IMAGE, P4_THRIFT_PORT, STAGE_MOUNT } from "../core/defaults.js";
 import { NIC_INNER, NIC_OUTER } from "../core/names.js";
 import type { NodeNic } from "../model/cluster.js";
 import type { DeviceRole, ServiceStep, VolumeSpec } from "../model/lab.js";
@@ -21,7 +21,7 @@ export const P4_MOUNT = "/kinda-p4";
 export const P4_PROGRAM = `${P4_MOUNT}/program.json`;
 export const P4_INFO = `${P4_MOUNT}/p4info.txt`;
 /** simple_switch's Thrift port and simple_switch_grpc's P4Runtime port inside the device. */
-export const THRIFT_PORT = 9090;
+export const THRIFT_PORT = P4_THRIFT_PORT;
 export const GRPC_PORT = 9559;
 export const P4_LOG = "/var/log/kinda/p4-switch.log";
 export const OVS_BRIDGE = "br0";
@@ -147,8 +147,7 @@ export function p4Services(
       what: "apply the switch CLI commands (table entries)",
       argv: ["sh", "-c", CLI_FROM_FILE],
       field: "cli",
-      // simple_switch_CLI exits 0 after a rejected command; it says so in its output
-      failOn: "(^|RuntimeCmd: )(Error|Invalid|Unknown)|[Ee]xception",
+      failOn: P4_CLI_FAILURE,
       after,
     });
   return steps;

@@ -19,7 +19,7 @@ import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT } from "../support/env.js";
 import { FixtureProvider, nodeReaches } from "../support/fixture.js";
 import { assertNothingLeft, kindaOk } from "../support/kinda.js";
-import { STANDIN, beforeP4Tests, p4Env, counter } from "../support/p4.js";
+import { STANDIN, beforeP4Tests, p4Env, treeTraffic } from "../support/p4.js";
 
 const EXAMPLE = join(ROOT, "examples", "p4-tree.yaml");
 beforeP4Tests();
@@ -39,12 +39,6 @@ async function applied(lab: string, sw: string): Promise<string[] | number> {
   return Number(/(\d+)\s*$/.exec(out.replace(/RuntimeCmd:\s*$/, "").trim())?.[1]);
 }
 
-/** Packet counters of some ports, and the change since. */
-async function counters(lab: string, ports: [string, string, "rx_packets" | "tx_packets"][]): Promise<() => Promise<number[]>> {
-  const before = await Promise.all(ports.map(([d, i, w]) => counter(lab, d, i, w)));
-  return async () => (await Promise.all(ports.map(([d, i, w]) => counter(lab, d, i, w)))).map((n, k) => n - before[k]!);
-}
-
 describe(`the seed's tree with P4 switches forwarding by kinda's LPM entries (image ${P4_IMAGE}${STANDIN ? ": a stand-in, not BMv2" : ""})`, () => {
   it("each switch gets the entries kinda p4-entries prints; pods across the tree reach each other through them", async () => {
     const provider = new FixtureProvider("kfxp4t");
@@ -61,32 +55,8 @@ describe(`the seed's tree with P4 switches forwarding by kinda's LPM entries (im
         assert.deepEqual(got, STANDIN ? printed : printed.length, `${sw} was given what kinda p4-entries prints`);
       }
 
-      // w1 -> w2: both behind r1; r1 sends it out of w2's port (2 = eth3) only, not to the gateway
-      const sameSwitch = await counters(lab, [
-        ["r1", "eth2", "rx_packets"],
-        ["r1", "eth3", "tx_packets"],
-        ["r1", "eth0", "tx_packets"],
-      ]);
-      let r = provider.inPod("w1", 0, ["ping", "-c", "40", "-i", "0.02", "-W", "2", provider.podIp("w2", 0)]);
-      assert.equal(r.code, 0, r.out);
-      const [in1, out3, toGw] = await sameSwitch();
-      assert.ok(in1! >= 40 && out3! >= 40, `w1's packets in on r1 port 1 (${in1}) and out on port 2 (${out3})`);
-      assert.ok(toGw! < 40, `and not toward the gateway (${toGw} on port 0): forwarded by prefix, not flooded`);
-
-      // w1 -> c1: r1 (port 1 -> 0), the gateway's kernel routes, r2 (port 0 -> 2 = eth3)
-      const acrossTree = await counters(lab, [
-        ["r1", "eth0", "tx_packets"],
-        ["gateway", "eth2", "tx_packets"],
-        ["r2", "eth3", "tx_packets"],
-        ["r2", "eth2", "tx_packets"],
-      ]);
-      r = provider.inPod("w1", 0, ["ping", "-c", "40", "-i", "0.02", "-W", "2", provider.podIp("c1", 0)]);
-      assert.equal(r.code, 0, r.out);
-      const [up, gw, down, w3] = await acrossTree();
-      assert.ok(up! >= 40 && gw! >= 40 && down! >= 40, `r1 port 0: ${up}, gateway to r2: ${gw}, r2 port 2 (c1): ${down}`);
-      assert.ok(w3! < 40, `r2 did not send them to w3 (${w3})`);
-      r = provider.inPod("w3", 1, ["ping", "-c", "5", "-i", "0.1", "-W", "2", provider.podIp("w2", 1)]);
-      assert.equal(r.code, 0, r.out);
+      // pods across the tree, by the entries: r1 alone between w1 and w2, r1 -> gateway -> r2 to c1
+      await treeTraffic(lab, provider);
 
       if (STANDIN) {
         // the stand-in's count per entry: the entries kinda wrote are the ones that carried the traffic

@@ -3,7 +3,7 @@
  * root, Docker or a kernel: a container runtime that keeps containers in a map, and a kernel
  * that keeps namespaces in a set and records every batch it is given.
  */
-import type { ContainerInfo, ContainerSpec, ExecResult, NetworkInfo, Runtime } from "../../src/model/container.js";
+import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, NetworkInfo, Runtime } from "../../src/model/container.js";
 import type { CommandResult, Kernel } from "../../src/model/kernel.js";
 import type { Netns } from "../../src/model/netns.js";
 
@@ -45,9 +45,14 @@ export class MemoryRuntime implements Runtime {
   async inspect(idOrName: string): Promise<ContainerInfo | undefined> {
     return [...this.containers.values()].find((c) => c.info.id === idOrName || c.info.name === idOrName)?.info;
   }
-  async exec(id: string): Promise<ExecResult> {
-    this.calls.push(`exec ${this.get(id).info.name}`);
-    return { exitCode: 0, output: "" };
+  /** Every exec's container name, argv and stdin; `answer` gives its result (default: exit 0, no output). */
+  readonly execs: { container: string; argv: string[]; input?: string }[] = [];
+  answer: (container: string, argv: string[], input?: string) => ExecResult = () => ({ exitCode: 0, output: "" });
+  async exec(id: string, argv: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
+    const name = this.get(id).info.name;
+    this.calls.push(`exec ${name}`);
+    this.execs.push({ container: name, argv, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    return this.answer(name, argv, opts.input);
   }
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
     return [...this.containers.values()].map((c) => c.info).filter((i) => Object.entries(labels).every(([k, v]) => i.labels[k] === v));

@@ -11,6 +11,7 @@ import { PassThrough } from "node:stream";
 import { before } from "node:test";
 import { P4_IMAGE, ROOT, ensureTestEnv } from "./env.js";
 import { docker, hostLinks, kindaOk, stateDir } from "./kinda.js";
+import type { FixtureProvider } from "./fixture.js";
 
 /** True when the P4 image is the stand-in (not BMv2): its CLI records entries, lpm_forward forwards by them. */
 export const STANDIN = P4_IMAGE.includes("p4-standin");
@@ -46,4 +47,44 @@ export function beforeP4Tests(): void {
     p4Env.linksBefore = hostLinks();
     p4Env.build = await compileExample();
   });
+}
+
+/** Packet counters of some ports, and then their change since. */
+export async function portCounters(lab: string, ports: [string, string, "rx_packets" | "tx_packets"][]): Promise<() => Promise<number[]>> {
+  const before = await Promise.all(ports.map(([d, i, w]) => counter(lab, d, i, w)));
+  return async () => (await Promise.all(ports.map(([d, i, w]) => counter(lab, d, i, w)))).map((n, k) => n - before[k]!);
+}
+
+/**
+ * Pods across the seed's tree with P4 switches r1, r2 (examples/p4-tree.yaml): w1 -> w2 (both
+ * behind r1) leaves r1 only on w2's port, not toward the gateway (forwarded by prefix, not
+ * flooded); w1 -> c1 crosses r1, the gateway's kernel routes and r2 to c1's port, not w3's; w3
+ * reaches w2.
+ */
+export async function treeTraffic(lab: string, provider: FixtureProvider): Promise<void> {
+  const sameSwitch = await portCounters(lab, [
+    ["r1", "eth2", "rx_packets"],
+    ["r1", "eth3", "tx_packets"],
+    ["r1", "eth0", "tx_packets"],
+  ]);
+  let r = provider.inPod("w1", 0, ["ping", "-c", "40", "-i", "0.02", "-W", "2", provider.podIp("w2", 0)]);
+  assert.equal(r.code, 0, r.out);
+  const [in1, out3, toGw] = await sameSwitch();
+  assert.ok(in1! >= 40 && out3! >= 40, `w1's packets in on r1 port 1 (${in1}) and out on port 2 (${out3})`);
+  assert.ok(toGw! < 40, `and not toward the gateway (${toGw} on port 0): forwarded by prefix, not flooded`);
+
+  // r1 (port 1 -> 0), the gateway's kernel routes, r2 (port 0 -> 2 = eth3)
+  const acrossTree = await portCounters(lab, [
+    ["r1", "eth0", "tx_packets"],
+    ["gateway", "eth2", "tx_packets"],
+    ["r2", "eth3", "tx_packets"],
+    ["r2", "eth2", "tx_packets"],
+  ]);
+  r = provider.inPod("w1", 0, ["ping", "-c", "40", "-i", "0.02", "-W", "2", provider.podIp("c1", 0)]);
+  assert.equal(r.code, 0, r.out);
+  const [up, gw, down, w3] = await acrossTree();
+  assert.ok(up! >= 40 && gw! >= 40 && down! >= 40, `r1 port 0: ${up}, gateway to r2: ${gw}, r2 port 2 (c1): ${down}`);
+  assert.ok(w3! < 40, `r2 did not send them to w3 (${w3})`);
+  r = provider.inPod("w3", 1, ["ping", "-c", "5", "-i", "0.1", "-W", "2", provider.podIp("w2", 1)]);
+  assert.equal(r.code, 0, r.out);
 }

@@ -18,6 +18,7 @@ import type {
   NetemOp,
   NicPortOp,
   OffloadOffOp,
+  P4EntryAddOp,
   RpFilterLooseOp,
   TbfOp,
   UndoOp,
@@ -73,6 +74,11 @@ export interface ClusterPlan {
   size: number;
   /** Smart NICs to start once the links exist (their ports are NIC_OUTER and NIC_INNER in the node). */
   nics: { node: string; nic: NodeNic }[];
+  /**
+   * P4 switches' table entries for the pod CIDRs (encapsulation "none"), written through each
+   * switch's CLI once its data plane runs; their inverses are in deviceUndo.
+   */
+  p4Entries: { device: string; entries: P4EntryAddOp[] }[];
 }
 
 export interface ClusterPlanInput {

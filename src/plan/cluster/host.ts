@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { hostOf, networkOf, nthAddress } from "../../core/addr.js";
 import { hostLinkPrefix } from "../../core/names.js";
 import type { ClusterOptions } from "../../model/cluster.js";
-import { addrAdd, inverseOf, linkUp, routeReplace, veth } from "../ops.js";
-import { nsOps, type NsOps, type PlanContext } from "./context.js";
+import { addrAdd, inverseOf, linkUp, p4EntryAdd, p4Inverse, routeReplace, veth } from "../ops.js";
+import { nsOps, type ClusterPlan, type NsOps, type PlanContext } from "./context.js";
 
 /**
  * The uplink /30 for internet access: given, or (for a plan made without a state store, such as a
@@ -41,6 +41,26 @@ export function planPodRoutes(ctx: PlanContext): NsOps[] {
     }
   }
   return [...out.values()];
+}
+
+/**
+ * P4 switches' table entries for the pod CIDRs (encapsulation "none"): per node a next hop's MAC
+ * and port (options.p4PodRoutes), one entry per CIDR of the node; each recorded with its inverse.
+ */
+export function planP4PodEntries(ctx: PlanContext): ClusterPlan["p4Entries"] {
+  const out = new Map<string, ClusterPlan["p4Entries"][number]>();
+  for (const r of ctx.options.p4PodRoutes ?? []) {
+    const n = ctx.input.nodes.find((x) => x.name === r.node);
+    if (!n || !ctx.input.devices.some((d) => d.name === r.device)) continue;
+    let o = out.get(r.device);
+    if (!o) out.set(r.device, (o = { device: r.device, entries: [] }));
+    for (const pod of n.podCidrs) {
+      const op = p4EntryAdd(r.table, r.action, pod, [r.mac, String(r.port)]);
+      o.entries.push(op);
+      ctx.undo.add(r.device, p4Inverse(op));
+    }
+  }
+  return [...out.values()].filter((o) => o.entries.length);
 }
 
 export interface HostSteps {

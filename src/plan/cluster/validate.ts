@@ -186,6 +186,17 @@ function optionIssues(input: ValidateLinksInput, ranges: readonly Range[], issue
     if (!vias.length) issues.push({ field, message: "via names no address (e.g. 10.0.4.1, or several for equal-cost paths)" });
     for (const v of vias) if (!isIp(v)) issues.push({ field, message: `via ${JSON.stringify(v)} is not an address (e.g. 10.0.4.1)` });
   });
+  (opts.p4PodRoutes ?? []).forEach((r, i) => {
+    const field = `p4PodRoutes[${i}]`;
+    if (!input.deviceNames.includes(r.device)) issues.push({ field, message: `unknown device ${JSON.stringify(r.device)}` });
+    if (!input.nodeNames.includes(r.node)) issues.push({ field, message: `unknown Kubernetes node ${JSON.stringify(r.node)}` });
+    if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(r.mac))
+      issues.push({ field, message: `mac ${JSON.stringify(r.mac)} is not a MAC address` });
+    for (const k of ["table", "action"] as const)
+      if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(r[k])) issues.push({ field, message: `${k} ${JSON.stringify(r[k])} is not a P4 ${k} name` });
+    if (!Number.isInteger(r.port) || r.port < 0)
+      issues.push({ field, message: `port ${JSON.stringify(r.port)} is not a switch port number` });
+  });
   hostConnectionIssues(input, issues);
   if (opts.internetVia !== undefined && !input.deviceNames.includes(opts.internetVia)) {
     issues.push({ field: "internetVia", message: `unknown device ${JSON.stringify(opts.internetVia)}` });

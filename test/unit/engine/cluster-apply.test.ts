@@ -109,6 +109,49 @@ describe("removing a cluster from a lab that stays (in-memory kernel)", () => {
     assert.deepEqual(lab.kernel.rulesLeft(r2), [`nat -A POSTROUTING -o eth1 ${MARK} -j MASQUERADE`], "only the recorded rule goes");
   });
 
+  it("deletes a P4 switch's pod entries through its CLI, by the handle it reports for each key, before the ip inverses", async () => {
+    const T = "MyIngress.ipv4_lpm";
+    const lab = await upWithCluster({
+      deviceUndo: [
+        {
+          device: "r1",
+          undo: [
+            { op: "p4-entry-delete", table: T, key: "10.244.1.0/24" },
+            { op: "p4-entry-delete", table: T, key: "10.244.2.0/24" },
+            { op: "p4-entry-delete", table: T, key: "10.244.3.0/24" },
+            { op: "link-delete", name: "eth3" },
+          ],
+        },
+      ],
+    });
+    // the switch knows two of the three (one went already: no handle, nothing to delete)
+    const handles: Record<string, string> = { "10.244.1.0/24": "0x7", "10.244.3.0/24": "0xa" };
+    lab.runtime.answer = (_c, _argv, input) => {
+      const key = /table_dump_entry_from_key \S+ (\S+)/.exec(input ?? "")?.[1];
+      if (!key) return { exitCode: 0, output: "RuntimeCmd: " };
+      const h = handles[key];
+      return {
+        exitCode: 0,
+        output: h ? `RuntimeCmd: Dumping entry ${h}\nMatch key:\n` : "RuntimeCmd: Invalid table operation (BAD_MATCH_KEY)\n",
+      };
+    };
+
+    await destroyCluster("mem", { runtime: lab.runtime, store: lab.store, provider: lab.provider, kernel: lab.kernel });
+
+    const cli = lab.runtime.execs.filter((e) => e.argv[0] === "simple_switch_CLI");
+    assert.ok(cli.every((e) => e.container === "kinda-mem-r1" && e.argv.join(" ") === "simple_switch_CLI --thrift-port 9090"));
+    assert.deepEqual(
+      cli.map((e) => e.input),
+      [
+        `table_dump_entry_from_key ${T} 10.244.1.0/24\n`,
+        `table_dump_entry_from_key ${T} 10.244.2.0/24\n`,
+        `table_dump_entry_from_key ${T} 10.244.3.0/24\n`,
+        `table_delete ${T} 7\ntable_delete ${T} 10\n`,
+      ],
+    );
+    assert.deepEqual(lab.kernel.linesIn({ pid: await lab.pidOf("r1") }, true), ["link delete eth3"], "no P4 op reaches ip");
+  });
+
   it("a device that is not running needs nothing (its namespace is gone with it)", async () => {
     const lab = await upWithCluster({ deviceUndo: [{ device: "r1", ip: ["link delete kcbr0"], rules: true }] });
     const r1 = await lab.pidOf("r1");

@@ -20,6 +20,7 @@ import type { Runtime } from "../../../src/model/container.js";
 import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
 import { nthAddress, contains } from "../../../src/core/addr.js";
 import { withUpLab } from "../../support/uplab.js";
+import { p4AddLine, p4DeleteLine, p4EntryAdd, p4FindLine, p4HandleIn, p4Inverse } from "../../../src/plan/ops.js";
 
 const nodes = fakeNodes;
 const devices: DeviceFacts[] = [
@@ -93,6 +94,18 @@ describe("cluster validation (up front, before anything is created)", () => {
       '[podRoutes[0]]: unknown device "r9"',
       '[podRoutes[0]]: unknown Kubernetes node "zz"',
       '[podRoutes[0]]: via "10.0.0.01" is not an address (e.g. 10.0.4.1)',
+    ]);
+  });
+
+  it("p4PodRoutes: known device and node, a MAC, a port, P4 names", () => {
+    const r = { device: "r1", node: "n1", table: "MyIngress.ipv4_lpm", action: "MyIngress.ipv4_forward", via: "10.1.1.2" };
+    assert.deepEqual(check({ options: { p4PodRoutes: [{ ...r, mac: "02:6b:00:01:00:02", port: 1 }] } }), []);
+    assert.deepEqual(check({ options: { p4PodRoutes: [{ ...r, device: "r9", node: "zz", table: "a b", mac: "02:6b", port: -1 }] } }), [
+      '[p4PodRoutes[0]]: unknown device "r9"',
+      '[p4PodRoutes[0]]: unknown Kubernetes node "zz"',
+      '[p4PodRoutes[0]]: mac "02:6b" is not a MAC address',
+      '[p4PodRoutes[0]]: table "a b" is not a P4 table name',
+      "[p4PodRoutes[0]]: port -1 is not a switch port number",
     ]);
   });
 
@@ -301,6 +314,73 @@ describe("cluster plan", () => {
         return true;
       },
     );
+  });
+});
+
+describe("P4 switches' entries for pod CIDRs (encapsulation none)", () => {
+  const T = { table: "MyIngress.ipv4_lpm", action: "MyIngress.ipv4_forward" };
+  const plan = (n: NodeFacts[]) =>
+    planCluster({
+      lab: "l",
+      links: links(3),
+      nodes: n,
+      devices,
+      options: {
+        encapsulation: "none",
+        p4PodRoutes: [
+          { device: "r1", node: "n0", ...T, via: "10.1.0.2", mac: "02:6b:00:03:00:02", port: 1 },
+          { device: "r1", node: "n1", ...T, via: "10.0.2.1", mac: "02:6b:00:01:00:01", port: 0 },
+        ],
+      },
+    });
+
+  it("one entry per pod CIDR of each node, with the next hop's MAC and port; each recorded with its inverse", () => {
+    const n = nodes(3);
+    n[1]!.podCidrs.push("10.245.1.0/24");
+    const p = plan(n);
+    assert.deepEqual(
+      p.p4Entries.map((s) => [s.device, s.entries.map(p4AddLine)]),
+      [
+        [
+          "r1",
+          [
+            "table_add MyIngress.ipv4_lpm MyIngress.ipv4_forward 10.244.0.0/24 => 02:6b:00:03:00:02 1",
+            "table_add MyIngress.ipv4_lpm MyIngress.ipv4_forward 10.244.1.0/24 => 02:6b:00:01:00:01 0",
+            "table_add MyIngress.ipv4_lpm MyIngress.ipv4_forward 10.245.1.0/24 => 02:6b:00:01:00:01 0",
+          ],
+        ],
+      ],
+    );
+    const undo = p.deviceUndo.find((u) => u.device === "r1")!.undo.filter((u) => u.op === "p4-entry-delete");
+    assert.deepEqual(undo, [
+      { op: "p4-entry-delete", table: T.table, key: "10.244.0.0/24" },
+      { op: "p4-entry-delete", table: T.table, key: "10.244.1.0/24" },
+      { op: "p4-entry-delete", table: T.table, key: "10.245.1.0/24" },
+    ]);
+    assert.equal(
+      formatDeviceUndo(p).find((u) => u.device === "r1")!.undo[0],
+      "simple_switch_CLI: table_dump_entry_from_key MyIngress.ipv4_lpm 10.244.0.0/24, then table_delete MyIngress.ipv4_lpm <its handle>",
+    );
+    assert.match(
+      formatClusterPlan(p),
+      /P4 switches' table entries .*\n {2}in device r1:\n {4}table_add MyIngress\.ipv4_lpm .* 10\.244\.0\.0\/24 => /,
+    );
+    // no kernel route in the switch for them: its program forwards
+    assert.ok(!p.steps.some((s) => s.label.startsWith("device r1") && renderStep(s).ip.some((l) => l.includes("10.244."))));
+  });
+
+  it("before the cluster assigns pod CIDRs (attaching early) there are none", () => {
+    const p = plan(nodes(3).map((n) => ({ ...n, podCidrs: [] })));
+    assert.deepEqual(p.p4Entries, []);
+    assert.ok(!p.deviceUndo.some((u) => u.undo.some((o) => o.op === "p4-entry-delete")));
+  });
+
+  it("the switch's answers: an entry's handle, and the lines that delete it", () => {
+    const del = p4Inverse(p4EntryAdd(T.table, T.action, "10.244.0.0/24", ["02:6b:00:03:00:02", "1"]));
+    assert.equal(p4FindLine(del), "table_dump_entry_from_key MyIngress.ipv4_lpm 10.244.0.0/24");
+    assert.equal(p4HandleIn("RuntimeCmd: Dumping entry 0x1f\nMatch key:\n* hdr.ipv4.dstAddr: LPM 0af40000/24\n"), 31);
+    assert.equal(p4HandleIn("RuntimeCmd: Invalid table operation (BAD_MATCH_KEY)\n"), undefined);
+    assert.equal(p4DeleteLine(del, 31), "table_delete MyIngress.ipv4_lpm 31");
   });
 });
 

@@ -174,7 +174,7 @@ describe("LPM entries: other shapes", () => {
     ]);
   });
 
-  it("lpm needs routing static and a tunnel for pods; only P4 switches take it; names are checked", () => {
+  it("lpm needs routing static; only P4 switches take it; names are checked", () => {
     const base = (extra: string, top = "routing: static") => `name: t
 ${top}
 devices:
@@ -188,11 +188,82 @@ ${extra}links:
       problems(base("", "routing: none")).join("\n"),
       /5:\d+ lpm entries are written from the static route plan; set routing: static/,
     );
-    assert.match(
-      problems(base("", "routing: static\nencapsulation: none")).join("\n"),
-      /lpm entries cover the network's subnets, not pod ranges/,
-    );
+    // pods routed natively: their entries come at attach time (below), so that is no problem any more
+    assert.deepEqual(problems(base("", "routing: static\nencapsulation: none")), []);
     assert.match(problems(base("  - { name: r, kind: router, lpm: true }\n")).join("\n"), /6:\d+ lpm belongs to P4 switches/);
     assert.match(problems(base("").replace("lpm: true", "lpm: { table: 'a b' }")).join("\n"), /"a b" is not a P4 table name/);
+  });
+});
+
+describe("LPM entries for pod CIDRs (encapsulation none): each node's next hop, entries at attach time", () => {
+  const native = () => ({ ...seedTree(), encapsulation: "none" as const });
+  const route = (device: string, node: string, via: string, mac: string, port: number) => ({
+    device,
+    node,
+    table: "MyIngress.ipv4_lpm",
+    action: "MyIngress.ipv4_forward",
+    via,
+    mac,
+    port,
+  });
+
+  it("the seed's tree: r1 sends w1's and w2's pods to them (ports 1, 2), the others' to the gateway (port 0); r2 alike", () => {
+    const c = compile(native());
+    assert.deepEqual(c.p4!.get("r1")!.podRoutes, [
+      route("r1", "w1", "10.0.4.2", "02:6b:00:03:00:02", 1),
+      route("r1", "w2", "10.0.5.2", "02:6b:00:04:00:02", 2),
+      route("r1", "w3", "10.0.2.1", GW_R1, 0),
+      route("r1", "c1", "10.0.2.1", GW_R1, 0),
+    ]);
+    assert.deepEqual(c.p4!.get("r2")!.podRoutes, [
+      route("r2", "w1", "10.0.3.1", GW_R2, 0),
+      route("r2", "w2", "10.0.3.1", GW_R2, 0),
+      route("r2", "w3", "10.0.6.2", "02:6b:00:05:00:02", 1),
+      route("r2", "c1", "10.0.7.2", "02:6b:00:06:00:02", 2),
+    ]);
+    // the cluster gets them; the routers (internet, gateway) keep their kernel pod routes, the switches get none
+    assert.deepEqual(c.clusterOptions.p4PodRoutes, [...c.p4!.get("r1")!.podRoutes!, ...c.p4!.get("r2")!.podRoutes!]);
+    assert.deepEqual([...new Set(c.clusterOptions.podRoutes!.map((r) => r.device))], ["internet", "gateway"]);
+    // the subnets' entries are the same as with a tunnel: pods add to them, they change nothing
+    assert.deepEqual(c.p4!.get("r1")!.cli, compile(seedTree()).p4!.get("r1")!.cli);
+  });
+
+  it("with a tunnel (vxlan) there are none: pods' packets travel between node addresses", () => {
+    const c = compile(seedTree());
+    assert.equal(c.p4!.get("r1")!.podRoutes, undefined);
+    assert.equal(c.clusterOptions.p4PodRoutes, undefined);
+  });
+
+  it("ECMP toward a node: the first next hop, with a warning naming the others", () => {
+    const spec: TopologySpec = {
+      name: "sqpods",
+      routing: "static",
+      encapsulation: "none",
+      devices: [
+        { name: "p4", kind: "p4-switch", program: PROGRAM, lpm: true },
+        { name: "a", kind: "router" },
+        { name: "b", kind: "router" },
+        { name: "z", kind: "router" },
+        { name: "c1", kind: "control-plane" },
+        { name: "w1", kind: "worker" },
+      ],
+      links: [
+        { endpoints: ["p4", "a"], addresses: ["10.1.1.1/30", "10.1.1.2/30"] },
+        { endpoints: ["p4", "b"], addresses: ["10.1.2.1/30", "10.1.2.2/30"] },
+        { endpoints: ["a", "z"], addresses: ["10.1.3.1/30", "10.1.3.2/30"] },
+        { endpoints: ["b", "z"], addresses: ["10.1.4.1/30", "10.1.4.2/30"] },
+        { endpoints: ["z", "w1"], addresses: ["10.1.5.1/30", "10.1.5.2/30"] },
+        { endpoints: ["p4", "c1"], addresses: ["10.1.6.1/30", "10.1.6.2/30"] },
+      ],
+    };
+    const c = compile(spec);
+    const w1 = c.p4!.get("p4")!.podRoutes!.find((r) => r.node === "w1")!;
+    assert.deepEqual([w1.via, w1.mac, w1.port], ["10.1.1.2", "02:6b:00:00:00:02", 0]);
+    const c1 = c.p4!.get("p4")!.podRoutes!.find((r) => r.node === "c1")!;
+    assert.deepEqual([c1.via, c1.mac, c1.port], ["10.1.6.2", "02:6b:00:05:00:02", 2]);
+    const w = c.lab.warnings.map((x) => x.message).filter((m) => m.includes("pods"));
+    assert.deepEqual(w, [
+      "P4 switch p4: the route to w1's pods has 2 equal-cost next hops (10.1.1.2, 10.1.2.2); its LPM table takes the first, 10.1.1.2 (a)",
+    ]);
   });
 });
