@@ -3,7 +3,7 @@
  * image, building (or reusing) the images, a Kind-backed ClusterBuilder, kubectl on its cluster.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClusterBuilder, KindProvider } from "../../src/app/library.js";
@@ -99,6 +99,21 @@ export function apiServiceEndpoints(kube: Kubectl): string[] {
 }
 
 export { txPackets } from "../support/kinda.js";
+
+/**
+ * Runs argv in a pod's container through its node's own runtime (`crictl exec` in the Kind node
+ * container), not through the API server: with a node cut off from the control plane, `kubectl
+ * exec` fails for that reason alone (the API server reaches the kubelet across the network).
+ */
+export function execInPodOnNode(nodeContainer: string, pod: string, argv: string[]): { code: number; out: string } {
+  const docker = (args: string[]) => spawnSync("/usr/bin/docker", ["exec", nodeContainer, ...args], { encoding: "utf8", timeout: 120_000 });
+  const id = docker(["crictl", "ps", "-q", "--label", `io.kubernetes.pod.name=${pod}`])
+    .stdout.trim()
+    .split("\n")[0];
+  assert.ok(id, `pod ${pod} has a running container on ${nodeContainer}`);
+  const r = docker(["crictl", "exec", id, ...argv]);
+  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+}
 
 /** Whether Docker has Kind's network "kind" (Kind makes it on first use). */
 export function kindNetworkExists(): boolean {
