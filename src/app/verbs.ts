@@ -20,7 +20,7 @@ import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
 import { StateStore, type DeviceState, type LabState } from "../state/store.js";
 import type { DevicePlan } from "../plan/lab.js";
-import { fitDeviceToLab, slotOf, takeSlot } from "../plan/live.js";
+import { ensureSlot, fitDeviceToLab } from "../plan/live.js";
 import { findKatharaLabs } from "../runtime/kathara.js";
 
 export interface VerbOptions {
@@ -55,7 +55,7 @@ export async function restartLab(name: string, opts: VerbOptions = {}): Promise<
  * join the lab's bridges by domain name. A domain the lab lacks is refused before anything goes.
  */
 function fitRestarted(st: LabState, ds: DeviceState, planned: DevicePlan): DevicePlan {
-  const { dev, newDomains } = fitDeviceToLab(st, planned, slotOf(ds) ?? takeSlot(st));
+  const { dev, newDomains } = fitDeviceToLab(st, planned, ensureSlot(st, ds));
   if (newDomains.length)
     throw new KindaError(
       `${st.source} now links ${ds.name} to collision domain ${newDomains.map((d) => d.name).join(", ")}, which lab ${st.name} does not have`,

@@ -379,8 +379,15 @@ export function slotOf(d: LabDevice): number | undefined {
  * no lab-side name of a device that comes can be one a device has, or had, in the namespace.
  */
 export function nextSlot(st: Pick<LabLinks, "devices" | "nextSlot">): number {
-  const slots = st.devices.map((d) => slotOf(d) ?? -1);
+  // every name counts, not only a device's first: before slots, `link add` named a device's new
+  // ends by its place in the list at the time, so one device can carry names of several slots
+  const slots = st.devices.flatMap((d) => [d.slot ?? -1, ...d.interfaces.map((i) => hostVethSlot(i.hostIf) ?? -1)]);
   return Math.max(st.nextSlot ?? 0, st.devices.length, ...slots.map((s) => s + 1));
+}
+
+/** Does a device other than `d` have `slot`, recorded or in one of its lab-side names? */
+function slotShared(st: Pick<LabLinks, "devices">, d: LabDevice, slot: number): boolean {
+  return st.devices.some((o) => o.name !== d.name && (o.slot === slot || o.interfaces.some((i) => hostVethSlot(i.hostIf) === slot)));
 }
 
 /** Hands out the next slot: records it as taken in `st` and returns it (the caller saves `st`). */
@@ -392,8 +399,10 @@ export function takeSlot(st: Pick<LabLinks, "devices" | "nextSlot">): number {
 
 /** `d`'s slot; a device that has none yet (an older state's device without links) is given one, in `st` and `d`. */
 export function ensureSlot(st: Pick<LabLinks, "devices" | "nextSlot">, d: LabDevice): number {
+  if (d.slot !== undefined) return d.slot;
+  // read back from an older state's names: only if no other device's names carry it too
   const known = slotOf(d);
-  if (known !== undefined) return (d.slot = known);
+  if (known !== undefined && !slotShared(st, d, known)) return (d.slot = known);
   return (d.slot = takeSlot(st));
 }
 

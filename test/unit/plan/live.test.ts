@@ -497,6 +497,35 @@ describe("device slots: lab-side veth names that device remove cannot make colli
     assert.equal(st.nextSlot, 5);
     assert.deepEqual(dupes(st), []);
   });
+
+  it("an older state whose link add named a device's end by another device's place: that slot is shared, the device gets a new one", () => {
+    const st = lab();
+    const ifs = (slot: number, n: number) =>
+      Array.from({ length: n }, (_, k) => ({ name: `eth${k}`, domain: "core", hostIf: `v-${slot}-${k}` }));
+    // a, b, c deployed by the previous version at places 0-2 (c with two links), then a removed:
+    // b and c at places 0 and 1; its `link add c--b` named c's end v-1-2 (c's place) and b's v-0-1
+    st.devices = [
+      {
+        name: "b",
+        container: "kinda-t-b",
+        image: "img",
+        shell: "/bin/sh",
+        interfaces: [...ifs(1, 1), { name: "eth1", domain: "x", hostIf: "v-0-1" }],
+      },
+      {
+        name: "c",
+        container: "kinda-t-c",
+        image: "img",
+        shell: "/bin/sh",
+        interfaces: [...ifs(2, 2), { name: "eth2", domain: "x", hostIf: "v-1-2" }],
+      },
+    ];
+    const added = addLink(st, "b", "c");
+    assert.deepEqual(dupes(st), [], `added ${added.join(" ")}`);
+    assert.notEqual(st.devices[0]!.slot, 1, "b's slot 1, read back from its first name, is in c's v-1-2 too");
+    assert.equal(st.devices[1]!.slot, 2, "c keeps its own slot: no other device's name has it");
+    assert.ok(!added.includes("v-1-2"));
+  });
 });
 
 describe("fitDeviceToLab (a source's device added to the running lab)", () => {
