@@ -376,7 +376,10 @@ export class KindProvider implements ClusterProvider {
     // and retry, as client-go's RetryOnConflict does.
     for (let attempt = 1; ; attempt++) {
       // a node image whose CNI is not Kind's kindnet (or a stand-in without the variable): nothing to move
-      const ds = await apps.readNamespacedDaemonSet(at).catch(() => undefined);
+      const ds = await apps.readNamespacedDaemonSet(at).catch((e: unknown) => {
+        if ((e as { code?: number }).code === 404) return undefined;
+        throw e;
+      });
       if (!ds) return;
       const env = ds.spec?.template.spec?.containers[0]?.env ?? [];
       const ep = env.find((e) => e.name === "CONTROL_PLANE_ENDPOINT");

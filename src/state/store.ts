@@ -380,7 +380,9 @@ function uplinkOf(n: number): string {
 
 /** The error of a process whose lab was taken down from elsewhere while it worked on it. */
 export function removedElsewhere(name: string, cause?: unknown): KindaError {
-  return new KindaError(`lab ${name} was removed while this process was working on it (kinda down from elsewhere?)`, {
+  // the step that failed meanwhile is said too: it may have failed for a reason of its own
+  const step = cause instanceof Error ? `; the step it was in failed: ${cause.message.split("\n")[0]}` : "";
+  return new KindaError(`lab ${name} was removed while this process was working on it (kinda down from elsewhere?)${step}`, {
     hint: `deploy it again if it is still wanted (kinda up ...)`,
     ...(cause !== undefined ? { cause } : {}),
   });
