@@ -167,22 +167,26 @@ async function floorOf(
   const pool = limiter(parallelism);
   const c0 = busyCpuSeconds();
   const t0 = performance.now();
-  const ids = await Promise.all(
+  const ids: string[] = [];
+  const results = await Promise.allSettled(
     plan.devices.map((d, i) =>
       pool(async () => {
         const id = await runtime.create({ ...spec(d), name: `kinda-bench-floor-${i}`, labels: { "kinda.bench": "floor" } });
+        ids.push(id);
         await runtime.start(id);
         return id;
       }).then(async (id) => {
         // outside the pool, as kinda runs start-ups
         await afterStart?.(d, id);
-        return id;
       }),
     ),
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpuSeconds = busyCpuSeconds() - c0;
+  // removed whatever happened: a floor left behind would clash with the next one's names
   await Promise.all(ids.map((id) => pool(() => runtime.remove(id))));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
   return { seconds, cpuSeconds };
 }
 

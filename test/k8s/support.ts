@@ -107,12 +107,13 @@ export { txPackets } from "../support/kinda.js";
  */
 export function execInPodOnNode(nodeContainer: string, pod: string, argv: string[]): { code: number; out: string } {
   const docker = (args: string[]) => spawnSync("/usr/bin/docker", ["exec", nodeContainer, ...args], { encoding: "utf8", timeout: 120_000 });
-  const id = docker(["crictl", "ps", "-q", "--label", `io.kubernetes.pod.name=${pod}`])
-    .stdout.trim()
-    .split("\n")[0];
-  assert.ok(id, `pod ${pod} has a running container on ${nodeContainer}`);
+  const ps = docker(["crictl", "ps", "-q", "--label", `io.kubernetes.pod.name=${pod}`]);
+  assert.ifError(ps.error);
+  const id = (ps.stdout ?? "").trim().split("\n")[0];
+  assert.ok(id, `pod ${pod} has a running container on ${nodeContainer}: ${ps.stderr}`);
   const r = docker(["crictl", "exec", id, ...argv]);
-  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+  assert.ifError(r.error);
+  return { code: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
 }
 
 /** Whether Docker has Kind's network "kind" (Kind makes it on first use). */
