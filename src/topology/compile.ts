@@ -380,7 +380,13 @@ interface DataPlaneContext {
  * encapsulation none also where it sends each node's pods (entries written at attach time).
  */
 function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): Omit<P4Compiled, "ports"> {
-  if (!d.lpm) return { cli: d.cli ?? [] };
+  if (!d.lpm) {
+    if (cx.podRoutes?.some((r) => r.device === d.name))
+      cx.lab.warnings.push({
+        message: `P4 switch ${d.name} carries pod traffic (encapsulation: none) but has no lpm: kinda writes no entries for the pod CIDRs there; its program or cli must forward them (or set lpm: true)`,
+      });
+    return { cli: d.cli ?? [] };
+  }
   const neighbours = lpmNeighbours(d.name, cx.ends, cx.nodeLinks, dev.interfaces.length);
   const { lines, warnings } = lpmEntries(d.name, d.lpm, neighbours, cx.routes?.routes.get(d.name) ?? []);
   cx.lab.warnings.push(...warnings.map((message) => ({ message })));

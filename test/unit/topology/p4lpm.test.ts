@@ -266,4 +266,20 @@ describe("LPM entries for pod CIDRs (encapsulation none): each node's next hop, 
       "P4 switch p4: the route to w1's pods has 2 equal-cost next hops (10.1.1.2, 10.1.2.2); its LPM table takes the first, 10.1.1.2 (a)",
     ]);
   });
+
+  it("a P4 switch without lpm on the pods' path is warned about: kinda writes it no pod entries", () => {
+    const spec = native();
+    for (const d of spec.devices) if (d.name === "r1") delete (d as { lpm?: unknown }).lpm;
+    const c = compile(spec);
+    assert.equal(c.p4!.get("r1")!.podRoutes, undefined);
+    const w = c.lab.warnings.map((x) => x.message).filter((m) => m.includes("has no lpm"));
+    assert.deepEqual(w, [
+      "P4 switch r1 carries pod traffic (encapsulation: none) but has no lpm: kinda writes no entries for the pod CIDRs there; its program or cli must forward them (or set lpm: true)",
+    ]);
+    assert.deepEqual(
+      compile(native()).lab.warnings.filter((x) => x.message.includes("has no lpm")),
+      [],
+      "not with lpm on both switches",
+    );
+  });
 });
