@@ -47,6 +47,8 @@ if [ "${KINDA_SKIP_SETUP:-}" != 1 ]; then
 fi
 bash "$K8S_HERE/build-node-image.sh" >/dev/null
 bash "$K8S_HERE/build-e2e.sh"
+# the inotify limits several Kind nodes need (kinda doctor --fix says what it raises)
+kinda doctor --fix >"$RESULTS/doctor.txt" 2>&1 || { cat "$RESULTS/doctor.txt" >&2; die "kinda doctor found something missing"; }
 mapfile -t IMAGES <"$E2E_DIR/images"
 [ ${#IMAGES[@]} -gt 0 ] || die "no e2e images listed in $E2E_DIR/images"
 
