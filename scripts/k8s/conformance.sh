@@ -91,7 +91,7 @@ export PATH="$KDIR:$PATH"
 t=$(date +%s)
 log "running e2e.test: focus '$FOCUS'${SKIP:+ skip '$SKIP'}, $NODES ginkgo processes (log $RESULTS/e2e.log)"
 rc=0
-"$E2E_DIR/ginkgo" --nodes="$NODES" --timeout=4h --no-color --focus="$FOCUS" ${SKIP:+--skip="$SKIP"} \
+"$E2E_DIR/ginkgo" --nodes="$NODES" --timeout=4h --no-color --silence-skips --focus="$FOCUS" ${SKIP:+--skip="$SKIP"} \
   "$E2E_DIR/e2e.test" -- --provider=skeleton --kubeconfig="$KCFG" --report-dir="$RESULTS" \
   --allowed-not-ready-nodes=0 >"$RESULTS/e2e.log" 2>&1 || rc=$?
 RUN_S=$(since "$t")
@@ -99,12 +99,13 @@ RUN_S=$(since "$t")
 # ---- the numbers, from the JUnit report (each testcase has status="passed|failed|skipped|...") ---
 junit=$RESULTS/junit_01.xml
 [ -f "$junit" ] || { tail -40 "$RESULTS/e2e.log" >&2; die "no JUnit report in $RESULTS (ginkgo exit $rc)"; }
-count() { grep -c "<testcase [^>]*status=\"$1\"" "$junit" || true; }
+# only the specs ([It] ...), not the suite's set-up nodes that ginkgo reports as testcases too
+count() { grep -c "<testcase name=\"\[It\] [^>]*status=\"$1\"" "$junit" || true; }
 passed=$(count passed)
 failed=$(($(count failed) + $(count panicked) + $(count timedout) + $(count interrupted) + $(count aborted)))
 {
-  echo "topology $TOPOLOGY ($NAME): passed $passed failed $failed; e2e run ${RUN_S} s, cluster up ${UP_S} s, total $(since "$T0") s"
-  grep -E "<testcase [^>]*status=\"(failed|panicked|timedout|interrupted|aborted)\"" "$junit" |
+  echo "topology $TOPOLOGY ($NAME): passed $passed failed $failed (ginkgo exit $rc); e2e run ${RUN_S} s, cluster up ${UP_S} s, total $(since "$T0") s"
+  { grep -E "<testcase [^>]*status=\"(failed|panicked|timedout|interrupted|aborted)\"" "$junit" || true; } |
     sed -E 's/.*<testcase name="([^"]*)".*status="([a-z]+)".*/  \2: \1/' | sed 's/&#39;/'"'"'/g; s/&quot;/"/g; s/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g' |
     sed -E 's/^  ([a-z]+): \[It\] /  \1: /'
   echo "report: $junit   log: $RESULTS/e2e.log"
