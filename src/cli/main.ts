@@ -12,6 +12,8 @@ const terminalReporter = async () => (await import("./render.js")).terminalRepor
 
 const KNOWN_COMMANDS = new Set([
   "up",
+  "ui",
+  "metrics",
   "down",
   "status",
   "exec",
@@ -377,6 +379,7 @@ async function main(argv: string[]): Promise<number> {
   expandCommand(program);
   p4EntriesCommand(program);
   (await import("./live.js")).addLiveCommands(program, (code) => (out.exitCode = code));
+  (await import("./ui.js")).addUiCommands(program);
   const verbs = await import("./verbs.js");
   verbs.addVerbs(program, (code) => (out.exitCode = code));
   verbs.addAttach(program);
