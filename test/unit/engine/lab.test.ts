@@ -117,7 +117,8 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
         const mine = store.read("mem")!;
         store.remove("mem");
         kernel.namespaces.delete("kinda-mem");
-        store.claim({ ...mine, claimId: undefined, devices: [], phase: "deploying" } as typeof mine);
+        const { claimId: _, ...rest } = mine;
+        store.claim({ ...rest, devices: [], phase: "deploying" });
         theirs = await runtime.create({ ...containerSpec(plan.devices[0]!) });
         throw new Error("no such container (removed elsewhere)");
       }
