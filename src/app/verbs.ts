@@ -14,7 +14,7 @@ import { runStartupSteps, startupTimeoutMs } from "../engine/startup.js";
 import type { DeployResult } from "../engine/lab.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { collectDeviceFiles, writeStage } from "../engine/stage.js";
-import { netnsList } from "../net/ip.js";
+import { ipBatchForce, netnsList } from "../net/ip.js";
 import { run } from "../net/exec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { DockerRuntime } from "../runtime/docker.js";
@@ -109,6 +109,13 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
     if (c.running) await runShutdownSteps(runtime, c.id, ds);
     await runtime.remove(c.id);
   }
+  // the old container's lab-side veth ends go with its namespace, which the kernel frees
+  // asynchronously: deleted here, or linking the new container found them ("File exists",
+  // 2 restarts in 201 soak cycles)
+  await ipBatchForce(
+    { name: st.netns },
+    dev.interfaces.map((i) => `link delete ${i.hostIf}`),
+  );
   rmSync(dev.stageDir, { recursive: true, force: true });
   writeStage(dev.stageDir, files);
   const { id, netConfig } = await startDevice(plan, dev, runtime, limiter());
