@@ -160,5 +160,31 @@ export interface LegacyDeviceUndo {
   rules: boolean;
 }
 
+/** A root qdisc from a shaping request (`args`: after `root`, core/tc.ts qdiscArgs). Inverse: the previous one, or QdiscDeleteOp. */
+export interface QdiscReplaceOp {
+  op: "qdisc-replace";
+  dev: string;
+  args: string[];
+}
+
+/** The interface's root qdisc removed (back to the default). */
+export interface QdiscDeleteOp {
+  op: "qdisc-delete";
+  dev: string;
+}
+
+/**
+ * A cut without carrier: nftables netdev chains (table CUT_TABLE) that drop everything in and out
+ * of `dev` (`cut: true`), or their removal (`cut: false`, its inverse; idempotent).
+ */
+export interface CutFilterOp {
+  op: "cut-filter";
+  dev: string;
+  cut: boolean;
+}
+
+/** The nftables table (netdev family) that holds kinda's cut filters in a namespace. */
+export const CUT_TABLE = "kinda_cut";
+
 /** An operation the engine applies in one namespace through `Kernel.apply` (rendered by plan/ops.ts). */
-export type KernelOp = IpOp | FdbOp | TbfOp | NetemOp;
+export type KernelOp = IpOp | FdbOp | TbfOp | NetemOp | QdiscReplaceOp | QdiscDeleteOp | CutFilterOp;

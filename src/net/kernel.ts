@@ -15,7 +15,7 @@ async function apply(ns: Netns, ops: readonly KernelOp[], opts: { force?: boolea
       else await ipBatch(ns, b.lines);
       continue;
     }
-    const argv = inNetns(ns, [b.tool, ...(opts.force ? ["-force"] : []), "-batch", "-"]);
+    const argv = inNetns(ns, b.tool === "nft" ? ["nft", "-f", "-"] : [b.tool, ...(opts.force ? ["-force"] : []), "-batch", "-"]);
     const input = b.lines.join("\n") + "\n";
     if (opts.force) stderr += (await run(argv, input)).stderr;
     else await runChecked(argv, input);

@@ -3,7 +3,9 @@
  * tools read (ip/bridge/tc batches, ethtool argv, iptables-restore input). Rendering happens
  * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
  */
+import { CUT_TABLE } from "../model/ops.js";
 import type {
+  CutFilterOp,
   FdbOp,
   IpOp,
   IptablesRule,
@@ -137,20 +139,51 @@ export function iptablesRestoreInput(rules: readonly IptablesRule[]): string {
   return text;
 }
 
-/** The tool that reads an operation's line. */
-export type Tool = "ip" | "bridge" | "tc";
+/** The tool that reads an operation's lines (`nft -f`, the others `-batch`). */
+export type Tool = "ip" | "bridge" | "tc" | "nft";
 
 function toolOf(o: KernelOp): Tool {
   if (o.op === "fdb-append") return "bridge";
-  if (o.op === "tbf" || o.op === "netem") return "tc";
+  if (o.op === "tbf" || o.op === "netem" || o.op === "qdisc-replace" || o.op === "qdisc-delete") return "tc";
+  if (o.op === "cut-filter") return "nft";
   return "ip";
 }
 
-/** One operation's line, for its tool's batch. */
-export function renderLine(o: KernelOp): string {
-  if (o.op === "fdb-append") return renderFdb(o);
-  if (o.op === "tbf" || o.op === "netem") return renderTbf(o);
-  return renderIp(o);
+function cutLines(o: CutFilterOp): string[] {
+  const [i, out] = [`in_${o.dev}`, `out_${o.dev}`];
+  if (o.cut)
+    return [
+      `add table netdev ${CUT_TABLE}`,
+      `add chain netdev ${CUT_TABLE} ${i} { type filter hook ingress device "${o.dev}" priority -500; policy drop; }`,
+      `add chain netdev ${CUT_TABLE} ${out} { type filter hook egress device "${o.dev}" priority -500; policy drop; }`,
+    ];
+  // `add` first, so that deleting a chain that is not there is no error (idempotent restore)
+  return [
+    `add table netdev ${CUT_TABLE}`,
+    `add chain netdev ${CUT_TABLE} ${i}`,
+    `add chain netdev ${CUT_TABLE} ${out}`,
+    `delete chain netdev ${CUT_TABLE} ${i}`,
+    `delete chain netdev ${CUT_TABLE} ${out}`,
+  ];
+}
+
+/** One operation's lines, for its tool's batch. */
+export function renderLines(o: KernelOp): string[] {
+  switch (o.op) {
+    case "fdb-append":
+      return [renderFdb(o)];
+    case "tbf":
+    case "netem":
+      return [renderTbf(o)];
+    case "qdisc-replace":
+      return [["qdisc", "replace", "dev", o.dev, "root", ...o.args].join(" ")];
+    case "qdisc-delete":
+      return [`qdisc del dev ${o.dev} root`];
+    case "cut-filter":
+      return cutLines(o);
+    default:
+      return [renderIp(o)];
+  }
 }
 
 /**
@@ -163,8 +196,10 @@ export function renderBatches(ops: readonly KernelOp[]): { tool: Tool; lines: st
     const tool = toolOf(o);
     let b = out.find((x) => x.tool === tool);
     if (!b) out.push((b = { tool, lines: [] }));
-    b.lines.push(renderLine(o));
+    b.lines.push(...renderLines(o));
   }
+  // one table line per nft input is enough (adding a table that exists is no error either)
+  for (const b of out) if (b.tool === "nft") b.lines = b.lines.filter((l, i) => !l.startsWith("add table ") || b.lines.indexOf(l) === i);
   return out;
 }
 

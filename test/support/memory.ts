@@ -109,6 +109,8 @@ export class MemoryKernel implements Kernel {
     for (const op of ops) this.applied.push({ ns, op, ...(opts.force ? { force: true as const } : {}) });
     let stderr = "";
     for (const b of renderBatches(ops)) {
+      const bad = b.lines.find((l) => this.failApply?.test(`${b.tool} ${l}`));
+      if (bad && !opts.force) throw new Error(`${b.tool}: ${bad}: failed`);
       if (b.tool !== "ip")
         this.batches.push({ ns, lines: b.lines.map((l) => `${b.tool} ${l}`), ...(opts.force ? { force: true as const } : {}) });
       else if (opts.force) stderr += await this.ipBatchForce(ns, b.lines);
@@ -116,6 +118,8 @@ export class MemoryKernel implements Kernel {
     }
     return stderr;
   }
+  /** A line (`TOOL LINE`) that fails when applied without force (the whole call throws). */
+  failApply: RegExp | undefined;
   /** Operations applied in one namespace, in order. */
   opsIn(ns: Netns): KernelOp[] {
     return this.applied.filter((a) => JSON.stringify(a.ns) === JSON.stringify(ns)).map((a) => a.op);
