@@ -16,8 +16,18 @@ const withStore = <T extends { store?: StateStore }>(o: T) => ({ ...o, store: o.
 export function liveStore(): StateStore {
   return new StateStore();
 }
-export const changeLink = (lab: string, endpoint: string, change: engine.LinkChange, o: Opts<engine.LiveOptions> = {}) =>
-  engine.changeLink(lab, endpoint, change, withStore(o));
+/** Changes a link; with a cluster, the published NetworkTopology follows (app/k8s-topology.ts). */
+export const changeLink = async (lab: string, endpoint: string, change: engine.LinkChange, o: Opts<engine.LiveOptions> = {}) => {
+  const opts = withStore(o);
+  const r = await engine.changeLink(lab, endpoint, change, opts);
+  if (opts.store.read(lab)?.cluster) {
+    const { publishTopology } = await import("./k8s-topology.js");
+    const { createProviderRegistry } = await import("./root.js");
+    const note = await publishTopology(lab, opts.store, createProviderRegistry());
+    if (note) return { ...r, summary: `${r.summary}\n${note}` };
+  }
+  return r;
+};
 export const addLink = (lab: string, endpoint: string, o: Opts<engine.AddLinkOptions> = {}) => engine.addLink(lab, endpoint, withStore(o));
 export const removeLink = (lab: string, endpoint: string, o: Opts<engine.LiveOptions> = {}) =>
   engine.removeLink(lab, endpoint, withStore(o));

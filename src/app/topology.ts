@@ -4,6 +4,7 @@ import { ClusterBuilder, type BuildResult } from "../engine/cluster.js";
 import { KindProvider } from "../providers/kind.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
+import { publishTopology } from "./k8s-topology.js";
 import { deploy, teardown, type DeployResult } from "../engine/lab.js";
 import type { Reporter } from "../core/reporter.js";
 import { planLab, type Plan } from "../plan/lab.js";
@@ -107,6 +108,7 @@ export class TopologyHandle {
     if (!this.builder || this.cluster) return this.cluster;
     // the builder starts the data planes whose ports include node links (and writes pod entries)
     this.cluster = await this.builder.build(signal ? { signal } : {});
+    await publishTopology(this.spec.name, this.store, createProviderRegistry(this.runtime));
     return this.cluster;
   }
 
