@@ -182,7 +182,7 @@ function upCommand(program: Command, out: Outcome): void {
       process.on("SIGTERM", onSig);
       const reporter = await terminalReporter();
       const { up } = await api();
-      const r = await up(path, {
+      const { network: r } = await up(path, {
         ...overrides,
         imageMap: o.imageMap,
         reporter,
