@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `kinda` command line. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import type { LabStatus } from "../app/api.js";
 import { KindaError, TopologyError } from "../core/errors.js";
@@ -33,6 +33,7 @@ const KNOWN_COMMANDS = new Set([
   "wipe",
   "connect",
   "attach",
+  "completion",
 ]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
@@ -380,6 +381,14 @@ async function main(argv: string[]): Promise<number> {
   const verbs = await import("./verbs.js");
   verbs.addVerbs(program, (code) => (out.exitCode = code));
   verbs.addAttach(program);
+  program
+    .command("completion")
+    .description("print a shell completion script (bash: source <(kinda completion bash); zsh: kinda completion zsh > ${fpath[1]}/_kinda)")
+    .addArgument(new Argument("<shell>", "shell").choices(["bash", "zsh"]))
+    .action(async (shell: "bash" | "zsh") => {
+      const { completionScript } = await import("./completion.js");
+      process.stdout.write(completionScript(program, shell));
+    });
   await program.parseAsync(expandShorthand(argv));
   return out.exitCode;
 }
