@@ -51,7 +51,7 @@ after(async () => {
 });
 
 describe("the npm package outside the repository", () => {
-  it("holds only what it needs: dist/src, the schema, README, SECURITY, package.json", async () => {
+  it("holds only what it needs: dist/src, dist/bin, the schema, README, SECURITY, package.json", async () => {
     const { stdout } = await run("tar", ["-tzf", tarball]);
     const top = new Set(
       stdout
@@ -62,7 +62,7 @@ describe("the npm package outside the repository", () => {
     assert.ok(top.has("schema/topology.schema.json"), "the JSON Schema ships");
     assert.ok(top.has("dist/src"), "the build ships");
     const stray = [...top].filter(
-      (p) => !/^(dist\/src|schema\/topology\.schema\.json|README\.md|SECURITY\.md|package\.json|LICENSE)$/.test(p),
+      (p) => !/^(dist\/src|dist\/bin|schema\/topology\.schema\.json|README\.md|SECURITY\.md|package\.json|LICENSE)$/.test(p),
     );
     assert.deepEqual(stray, [], "no tests, sources or scripts in the package");
   });
