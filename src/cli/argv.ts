@@ -30,6 +30,8 @@ export const KNOWN_COMMANDS = new Set([
   "connect",
   "attach",
   "completion",
+  "ui",
+  "metrics",
 ]);
 
 /** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */

@@ -2,9 +2,10 @@
  * The package as users get it: `npm pack`, the tarball installed into an empty folder (and
  * globally, under a prefix in a temporary folder), then `kinda --version`, `kinda doctor`,
  * `kinda up` of a YAML file and of a TypeScript script that imports the package by its name,
- * `kinda status` and `kinda down`, all outside this repository. Real Docker and kernel. Took 5-6 minutes on
- * the loaded 2-core machine (npm pack builds dist/ ~40 s; each npm install of the dependencies
- * from npm's cache ~50 s; the two ups and downs the rest).
+ * `kinda status` and `kinda down`, all outside this repository. Real Docker and kernel. Its own command
+ * (`npm run test:pack`), not in the default CI run: 6 minutes on this 2-core machine, 12.7 under
+ * a load average of 40-50 (npm pack builds dist/, two npm installs of the dependencies from
+ * npm's cache, the two ups and downs).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
