@@ -13,6 +13,7 @@ import type { ClusterOptions, NodeLink, NodeSpec, P4PodRoute, PodRoute } from ".
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
 import { newDevice, type Device, type Lab, type LabShaping } from "../model/lab.js";
+import type { IpOp } from "../model/ops.js";
 import {
   isLoadBalancer,
   isNode,
@@ -545,7 +546,7 @@ export function compileSpec(
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
   const linkIndex = new Map<NodeLink, { i: number; nodeSide: 0 | 1 }>();
-  const addrCmds = new Map<string, string[]>();
+  const addrOps = new Map<string, IpOp[]>();
   const ends: LinkEnd[] = [];
   /** A new interface of device `name` on `domain`, with its address and MTU. */
   const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
@@ -553,11 +554,11 @@ export function compileSpec(
     const index = dev.interfaces.length;
     dev.interfaces.push({ index, domain, mac });
     ends.push({ device: name, domain, index, mac, address: addr });
-    const cmds = addrCmds.get(name) ?? [];
+    const ops = addrOps.get(name) ?? [];
     const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
-    if (addr) cmds.push(`ip addr add ${addr} dev ${addrIf}`);
-    if (mtu) cmds.push(`ip link set eth${index} mtu ${mtu}`);
-    addrCmds.set(name, cmds);
+    if (addr) ops.push({ op: "addr-add", address: addr, dev: addrIf });
+    if (mtu) ops.push({ op: "link-set", name: `eth${index}`, mtu });
+    addrOps.set(name, ops);
   };
   spec.links.forEach((l: LinkSpec, i) => {
     const [a, b] = l.endpoints;
@@ -591,7 +592,7 @@ export function compileSpec(
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
   const p4 = new Map<string, P4Compiled>();
   const podRoutes = spec.encapsulation === "none" ? routes?.podRoutes : undefined;
-  finishDevices(kindOf, devs, addrCmds, nodePorts, { routes, ends, nodeLinks, lab, p4, ...(podRoutes ? { podRoutes } : {}) });
+  finishDevices(kindOf, devs, addrOps, nodePorts, { routes, ends, nodeLinks, lab, p4, ...(podRoutes ? { podRoutes } : {}) });
   const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
@@ -601,20 +602,21 @@ export function compileSpec(
 function finishDevices(
   kindOf: Map<string, DeviceSpec>,
   devs: Map<string, Device>,
-  addrCmds: Map<string, string[]>,
+  addrOps: Map<string, IpOp[]>,
   nodePorts: Map<string, string[]>,
   cx: DataPlaneContext,
 ): void {
   for (const dev of devs.values()) {
-    const cmds = [...(addrCmds.get(dev.name) ?? [])];
+    const net = [...(addrOps.get(dev.name) ?? [])];
     const d = kindOf.get(dev.name)!;
     if (isProgrammable(d.kind)) addServices(d, dev, nodePorts.get(dev.name) ?? [], cx);
     if (d.kind !== "p4-switch") {
-      cmds.push(...(cx.routes?.commands.get(dev.name) ?? []));
+      for (const r of cx.routes?.routes.get(dev.name) ?? [])
+        net.push({ op: "route-add", route: r.via.length > 1 ? { dst: r.dst, nexthops: [...r.via] } : { dst: r.dst, via: r.via[0]! } });
       Object.assign(dev.sysctls, cx.routes?.sysctls.get(dev.name) ?? {});
     }
-    cmds.push(...(d.startup ?? []));
-    dev.exec = cmds;
+    if (net.length) dev.net = net;
+    dev.exec = [...(d.startup ?? [])];
     if (d.startupTimeout !== undefined) dev.startupTimeout = d.startupTimeout;
   }
 }

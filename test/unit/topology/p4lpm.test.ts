@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { compile, problems } from "../../support/compile.js";
+import { compile, problems, netLines } from "../../support/compile.js";
 import { loadTopologyYaml } from "../../../src/topology/yaml.js";
 import { p4SwitchArgv } from "../../../src/topology/programmable.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
@@ -76,7 +76,7 @@ describe("LPM entries for the seed's tree with P4 switches (examples/p4-tree.yam
   });
 
   it("the switches get no kernel routes; the gateway routes through their addresses", () => {
-    const exec = (n: string) => c.lab.devices.find((d) => d.name === n)!.exec!;
+    const exec = (n: string) => netLines(c.lab.devices.find((d) => d.name === n));
     assert.ok(!exec("r1").some((l) => l.startsWith("ip route")), exec("r1").join("\n"));
     assert.ok(exec("r1").includes("ip addr add 10.0.2.2/24 dev eth0"), "its kernel keeps its address (answers ARP for it)");
     assert.ok(exec("gateway").includes("ip route add 10.0.4.0/24 via 10.0.2.2"));
