@@ -48,7 +48,7 @@ function layerRules() {
 }
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**"] },
+  { ignores: ["dist/**", "node_modules/**", "docs/reference/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

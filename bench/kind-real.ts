@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { upTopology } from "../src/app/topology.js";
+import { up as upTopology } from "../src/app/up.js";
 import { fatTreeCluster } from "../examples/fat-tree-cluster.js";
 import { IMAGE_MAP } from "../test/support/env.js";
 

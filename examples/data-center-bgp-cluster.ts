@@ -8,18 +8,14 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import {
-  ClusterBuilder,
-  KindProvider,
-  StateStore,
-  DockerRuntime,
-  deploy,
-  loadKatharaLab,
-  planLab,
-  teardown,
-  type ClusterProvider,
-  type Lab,
-} from "../src/index.js";
+import { ClusterBuilder, KindProvider, type ClusterProvider } from "../src/seed.js";
+// a Kathara lab changed in code before it is deployed: below the package's API, from its modules
+import { deploy, teardown } from "../src/app/library.js";
+import { defaultRuntime, defaultStore } from "../src/app/root.js";
+import type { Lab } from "../src/model/lab.js";
+import { planLab } from "../src/plan/lab.js";
+import type { StateStore } from "../src/state/store.js";
+import { loadKatharaLab } from "../src/topology/kathara.js";
 
 export interface ReplacedServer {
   name: string;
@@ -49,8 +45,8 @@ export async function dataCenterBgpCluster(
   o: { name?: string; provider?: ClusterProvider; imageMap?: Record<string, string>; store?: StateStore } = {},
 ) {
   const name = o.name ?? "fat-tree";
-  const store = o.store ?? new StateStore();
-  const runtime = new DockerRuntime();
+  const store = o.store ?? defaultStore();
+  const runtime = defaultRuntime();
   const { lab, servers } = withoutServers(labDir);
   const plan = planLab(lab, {
     name,

@@ -17,7 +17,7 @@ import {
   Network,
   TreeTopologyBuilder,
   type ClusterProvider,
-} from "../src/index.js";
+} from "../src/seed.js";
 
 export function haExample() {
   const network = new Network("ha");
@@ -50,7 +50,14 @@ export default haExample().builder;
 
 export async function main(provider?: ClusterProvider, imageMap?: Record<string, string>): Promise<void> {
   const { network, builder } = haExample();
+  // the library handles no signals: this program does, so Ctrl+C stops the build and the scope
+  // below removes what was made
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   await using cluster = new KindaCluster("ha", network, {
+    signal: stop.signal,
     ...(provider ? { provider } : {}),
     ...(imageMap ? { imageMap } : {}),
   });

@@ -9,7 +9,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { ClusterBuilder, KindProvider, down, up, type ClusterOptions, type ClusterProvider } from "../src/index.js";
+import { down, up } from "../src/index.js";
+import { ClusterBuilder, KindProvider, type ClusterOptions, type ClusterProvider } from "../src/seed.js";
 
 export const LAB_DIR = join(dirname(fileURLToPath(import.meta.url)), "labs", "cluster-net");
 

@@ -18,7 +18,7 @@ import {
   Network,
   TreeTopologyBuilder,
   type ClusterProvider,
-} from "../src/index.js";
+} from "../src/seed.js";
 
 export function treeExample(encapsulation: "vxlan" | "none" = "vxlan") {
   const network = new Network("tree");
@@ -53,7 +53,14 @@ export default treeExample().builder;
 
 export async function main(provider?: ClusterProvider, imageMap?: Record<string, string>): Promise<void> {
   const { network, builder } = treeExample();
+  // the library handles no signals: this program does, so Ctrl+C stops the build and the scope
+  // below removes what was made
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   await using cluster = new KindaCluster("example-cluster", network, {
+    signal: stop.signal,
     ...(provider ? { provider } : {}),
     ...(imageMap ? { imageMap } : {}),
   });

@@ -1,118 +1,21 @@
 /** The library's front door for labs: load, plan, deploy, tear down, inspect, exec. */
 import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
-import type { TopologySpec } from "../model/spec.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
-import { formatPlan, planLab, type Plan } from "../plan/lab.js";
+import { formatPlan } from "../plan/lab.js";
 import type { ExecResult, Runtime } from "../model/container.js";
 import type { LabState, NicState, StateStore } from "../state/store.js";
-import { deploy, teardown, type DeployResult } from "../engine/lab.js";
-import { loadSource, resolveLabPath, type LoadedSource } from "../topology/source.js";
-import { formatTopologyPlan, planTopology, upTopology } from "./topology.js";
+import { teardown } from "../engine/lab.js";
+import { loadSource, resolveLabPath } from "../topology/source.js";
 import type { ProviderLookup } from "../model/provider.js";
 import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
 import type { Reporter } from "../core/reporter.js";
 import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
 
-/** Overrides of a topology's own settings, from the command line. */
-export interface TopologyOverrides {
-  name?: string;
-  /** Kind node image (the topology's cluster.image). */
-  nodeImage?: string;
-  /** Pod traffic between nodes (the topology's encapsulation). */
-  encapsulation?: TopologySpec["encapsulation"];
-}
-
-function overridden(spec: TopologySpec, o: TopologyOverrides): TopologySpec {
-  return {
-    ...spec,
-    ...(o.name ? { name: o.name } : {}),
-    ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
-    ...(o.nodeImage ? { cluster: { ...spec.cluster, image: o.nodeImage } } : {}),
-  };
-}
-
-/** A Kathara lab has no Kubernetes nodes: node options given for one are a mistake worth saying. */
-function noNodeOptions(path: string, o: TopologyOverrides): void {
-  const given = [o.nodeImage && "--node-image", o.encapsulation && "--encapsulation"].filter(Boolean);
-  if (given.length) throw new KindaError(`${given.join(" and ")}: ${path} is a Kathara lab, which has no Kubernetes nodes`);
-}
-
-export interface UpOptions extends TopologyOverrides {
-  imageMap?: Record<string, string>;
-  runtime?: Runtime;
-  store?: StateStore;
-  reporter?: Reporter;
-  signal?: AbortSignal;
-  parallelism?: number;
-  /** A YAML topology's vars: overrides (--var). */
-  vars?: Record<string, string>;
-}
-
-/** Loads and plans a lab without touching anything; returns the --dry-run text. */
-export async function dryRun(
-  path: string,
-  opts: TopologyOverrides & { imageMap?: Record<string, string>; store?: StateStore; vars?: Record<string, string> } = {},
-): Promise<string> {
-  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
-  const store = opts.store ?? defaultStore();
-  if (src.type === "topology") {
-    const spec = overridden(src.spec, opts);
-    const t = planTopology(spec, { store, imageMap: opts.imageMap ?? {}, source: src.path, ...(src.where ? { where: src.where } : {}) });
-    return formatTopologyPlan(t, formatPlan);
-  }
-  noNodeOptions(path, opts);
-  return formatPlan(planKathara(src, opts, store));
-}
-
-/** The plan of a Kathara lab source, named by --name or its folder. */
-function planKathara(
-  src: Extract<LoadedSource, { type: "kathara" }>,
-  opts: { name?: string; imageMap?: Record<string, string> },
-  store: StateStore,
-): Plan {
-  const name = opts.name ?? src.defaultName;
-  return planLab(src.lab, {
-    name,
-    imageMap: opts.imageMap ?? {},
-    sharedDir: store.sharedDir(name),
-    stageRoot: store.stageRoot(name),
-    source: src.path,
-  });
-}
-
+export { dryRun, planSource, up, Lab, type UpOptions, type TopologySource, type PlannedSource } from "./up.js";
 export { formatPlan };
 export { expandTopologyYaml } from "../topology/yaml.js";
-
-export async function up(path: string, opts: UpOptions = {}): Promise<DeployResult> {
-  const src = await loadSource(path, { ...(opts.vars ? { vars: opts.vars } : {}) });
-  const store = opts.store ?? defaultStore();
-  const common = {
-    store,
-    ...(opts.runtime ? { runtime: opts.runtime } : {}),
-    ...(opts.reporter ? { reporter: opts.reporter } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  };
-  if (src.type === "topology") {
-    const spec = overridden(src.spec, opts);
-    const h = await upTopology(spec, {
-      ...common,
-      imageMap: opts.imageMap ?? {},
-      source: src.path,
-      ...(src.where ? { where: src.where } : {}),
-    });
-    return h.network;
-  }
-  noNodeOptions(path, opts);
-  return deploy(planKathara(src, opts, store), {
-    runtime: opts.runtime ?? defaultRuntime(),
-    kind: "kathara",
-    imageMap: opts.imageMap ?? {},
-    ...common,
-    ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
-  });
-}
 
 /**
  * The lab a `down`/`status` argument means: the name of a lab on this machine, or else a path,
@@ -133,10 +36,26 @@ export function resolveLabName(arg: string, store = defaultStore()): string {
   });
 }
 
-export async function down(
-  nameOrPath: string,
-  opts: { runtime?: Runtime; store?: StateStore; reporter?: Reporter; forgetCluster?: boolean; providers?: ProviderLookup } = {},
-) {
+/** Options of {@link down}. */
+export interface DownOptions {
+  /** Container runtime (default: Docker). */
+  runtime?: Runtime;
+  /** State store (default: $KINDA_STATE_DIR or /var/lib/kinda). */
+  store?: StateStore;
+  /** Told each step; default silent. */
+  reporter?: Reporter;
+  /** When the cluster cannot be removed, remove the network anyway and forget the cluster (`kinda down --force`). */
+  forgetCluster?: boolean;
+  /** Where the recorded cluster's provider is found (default: the composition root's registry). */
+  providers?: ProviderLookup;
+}
+
+/**
+ * Takes a lab down (`kinda down`): its cluster, containers, links, namespace and state. Works
+ * after a crashed deploy too, and is idempotent. `nameOrPath` is a lab name, or the path it was
+ * deployed from.
+ */
+export async function down(nameOrPath: string, opts: DownOptions = {}) {
   const store = opts.store ?? defaultStore();
   const runtime = opts.runtime ?? defaultRuntime();
   const name = resolveLabName(nameOrPath, store);

@@ -5,10 +5,9 @@
 import { KindaError } from "../core/errors.js";
 import { addPlannedDevice } from "../engine/device-add.js";
 import { addDevice as addBareDevice, newDeviceLab, type AddDeviceOptions } from "../engine/live.js";
-import { planLab, type Plan } from "../plan/lab.js";
+import type { Plan } from "../plan/lab.js";
 import type { LabState, StateStore } from "../state/store.js";
-import { loadSource } from "../topology/source.js";
-import { planTopology } from "./topology.js";
+import { planSource } from "./up.js";
 
 export interface SourcePlan {
   plan: Plan;
@@ -17,17 +16,12 @@ export interface SourcePlan {
   nodeLinked: Set<string>;
 }
 
-/** The lab's source, planned as `up` planned it (same name, image map, state folders). */
-export async function planSource(st: LabState, store: StateStore): Promise<SourcePlan> {
+/** The lab's source, planned as `up` planned it (same name, image map, recorded options, state folders). */
+export async function planLabSource(st: LabState, store: StateStore): Promise<SourcePlan> {
   if (!st.source) throw new KindaError(`lab ${st.name} was built through the API, not from a file: it has no source to read devices from`);
-  const src = await loadSource(st.source);
-  const opts = { imageMap: st.imageMap ?? {}, source: st.source };
-  if (src.type === "kathara") {
-    const plan = planLab(src.lab, { name: st.name, ...opts, sharedDir: store.sharedDir(st.name), stageRoot: store.stageRoot(st.name) });
-    return { plan, kathara: true, nodeLinked: new Set() };
-  }
-  const { compiled, plan } = planTopology({ ...src.spec, name: st.name }, { ...opts, store, ...(src.where ? { where: src.where } : {}) });
-  return { plan, kathara: false, nodeLinked: new Set(compiled.nodeLinks.flatMap((l) => (l.device ? [l.device] : []))) };
+  const p = await planSource(st.source, { ...st.upOptions, name: st.name, imageMap: st.imageMap ?? {}, store });
+  const nodeLinks = p.topology?.compiled.nodeLinks ?? [];
+  return { plan: p.plan, kathara: p.format === "kathara", nodeLinked: new Set(nodeLinks.flatMap((l) => (l.device ? [l.device] : []))) };
 }
 
 /**
@@ -36,7 +30,7 @@ export async function planSource(st: LabState, store: StateStore): Promise<Sourc
  */
 export async function addDevice(lab: string, name: string, opts: AddDeviceOptions): Promise<string> {
   const st = newDeviceLab(lab, name, opts.store);
-  const src = st.source ? await planSource(st, opts.store) : undefined;
+  const src = st.source ? await planLabSource(st, opts.store) : undefined;
   const dev = src?.plan.devices.find((d) => d.name === name);
   if (!src || !dev) return addBareDevice(lab, name, opts);
   if (src.nodeLinked.has(name))

@@ -7,7 +7,7 @@ import { rmSync } from "node:fs";
 import { KindaError, PreflightError, type Issue } from "../core/errors.js";
 import { down, status, up } from "./api.js";
 import { createProviderRegistry } from "./root.js";
-import { planSource } from "./device.js";
+import { planLabSource } from "./device.js";
 import { limiter } from "../engine/pool.js";
 import { deviceStateOf, runShutdownSteps, startDevice, teardown } from "../engine/lab.js";
 import { runStartupSteps, startupTimeoutMs } from "../engine/startup.js";
@@ -41,13 +41,16 @@ function mustRead(store: StateStore, name: string): LabState {
 export async function restartLab(name: string, opts: VerbOptions = {}): Promise<DeployResult> {
   const store = opts.store ?? new StateStore();
   const st = mustRead(store, name);
-  if (st.cluster && st.kind !== "yaml")
+  // a Kathara lab's source has no nodes: its cluster was attached (kinda attach), not made by up
+  if (st.cluster && st.kind === "kathara")
     throw new KindaError(`lab ${name} has cluster ${st.cluster.name} attached, which restarting would remove and not bring back`, {
       hint: "remove the cluster first, or restart single devices (kinda restart LAB DEVICE)",
     });
   const common = { store, ...(opts.runtime ? { runtime: opts.runtime } : {}), ...(opts.reporter ? { reporter: opts.reporter } : {}) };
   await down(name, common);
-  return up(st.source!, { ...common, name, imageMap: st.imageMap ?? {} });
+  // the same options up was given (--node-image, --encapsulation, --var), as recorded
+  const lab = await up(st.source!, { ...common, ...st.upOptions, name, imageMap: st.imageMap ?? {} });
+  return lab.network;
 }
 
 /**
@@ -88,7 +91,7 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
   if (!ds) throw new KindaError(`lab ${name} has no device ${device}`, { hint: `kinda status ${name} lists its devices` });
   if (st.cluster?.links?.some((l) => l.device === device))
     throw new KindaError(`a node of cluster ${st.cluster.name} is linked to ${device}; restarting it would cut that link`);
-  const { plan, kathara } = await planSource(st, store);
+  const { plan, kathara } = await planLabSource(st, store);
   if (!kathara) throw new KindaError(`restarting one device is for Kathara lab directories; restart the whole lab`);
   const planned = plan.devices.find((d) => d.name === device);
   if (!planned) throw new KindaError(`${st.source} no longer defines device ${device}`);

@@ -29,6 +29,7 @@ export const KNOWN_COMMANDS = new Set([
   "wipe",
   "connect",
   "attach",
+  "completion",
   "ui",
   "metrics",
 ]);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `kinda` command line. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -151,7 +151,7 @@ function upCommand(program: Command, out: Outcome): void {
       process.on("SIGTERM", onSig);
       const reporter = await terminalReporter();
       const { up } = await api();
-      const r = await up(path, {
+      const { network: r } = await up(path, {
         ...overrides,
         imageMap: o.imageMap,
         reporter,
@@ -327,6 +327,17 @@ function p4EntriesCommand(program: Command): void {
     });
 }
 
+function completionCommand(program: Command): void {
+  program
+    .command("completion")
+    .description("print a shell completion script (bash: source <(kinda completion bash); zsh: kinda completion zsh > ${fpath[1]}/_kinda)")
+    .addArgument(new Argument("<shell>", "shell").choices(["bash", "zsh"]))
+    .action(async (shell: "bash" | "zsh") => {
+      const { completionScript } = await import("./completion.js");
+      process.stdout.write(completionScript(program, shell));
+    });
+}
+
 async function main(argv: string[]): Promise<number> {
   const out: Outcome = { exitCode: 0 };
   const program = new Command();
@@ -350,13 +361,15 @@ async function main(argv: string[]): Promise<number> {
     [["link", "device", "capture", "top", "node"], async () => (await import("./live.js")).addLiveCommands(program, setExit)],
     [["restart", "list", "wipe", "connect"], async () => (await import("./verbs.js")).addVerbs(program, setExit)],
     [["attach"], async () => (await import("./verbs.js")).addAttach(program)],
+    [["completion"], () => completionCommand(program)],
     [["ui", "metrics"], async () => (await import("./ui.js")).addUiCommands(program)],
   ];
   // a known verb registers its own command only (commander then parses it as ever); help, no
   // verb or an unknown word registers them all, so that help and errors list every command
   const words = expandShorthand(argv);
   const verb = words[2];
-  const only = verb !== undefined && verb !== "help" && KNOWN_COMMANDS.has(verb) ? verb : undefined;
+  // completion lists every command, so it registers them all too
+  const only = verb !== undefined && verb !== "help" && verb !== "completion" && KNOWN_COMMANDS.has(verb) ? verb : undefined;
   for (const [names, add] of groups) if (!only || names.includes(only)) await add();
   await program.parseAsync(words);
   return out.exitCode;

@@ -56,6 +56,27 @@ export interface BuilderDeps {
   hostPath?: string;
   /** Image substitutions for the nodes' smart NICs (as for the lab's devices). */
   imageMap?: Record<string, string>;
+  /** The caller (app/up.ts) has checked the host programs of the lab and its cluster already, all at once. */
+  hostChecked?: boolean;
+  /**
+   * How long attaching the nodes early may go on after the provider's create has returned (the
+   * nodes exist then; default 120 s, or $KINDA_ATTACH_TIMEOUT seconds): past it the build fails
+   * and removes what it made, instead of waiting for ever.
+   */
+  attachDeadlineMs?: number;
+}
+
+/** The early attach did not finish within its deadline after the provider created the nodes. */
+export class AttachDeadlineError extends KindaError {
+  override name = "AttachDeadlineError";
+}
+
+/** $KINDA_ATTACH_TIMEOUT: seconds the early attach may take after the provider created the nodes (default 120). */
+export function attachDeadlineMs(v = process.env["KINDA_ATTACH_TIMEOUT"]): number {
+  if (v === undefined || v === "") return 120_000;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new KindaError(`KINDA_ATTACH_TIMEOUT=${v} is not a number of seconds`);
+  return n * 1000;
 }
 
 export interface BuildResult {
@@ -219,7 +240,7 @@ export class ClusterBuilder {
     if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
     const devices = await discoverDevices(this.lab, this.runtime, this.store.read(this.lab));
     this.validateUpFront(devices);
-    requirePrograms(["cluster"], this.provider.hostPrograms?.() ?? [], this.deps.hostPath);
+    if (!this.deps.hostChecked) requirePrograms(["cluster"], this.provider.hostPrograms?.() ?? [], this.deps.hostPath);
     await this.checkNicImages();
     if (await this.provider.exists?.()) {
       throw new KindaError(`a ${this.provider.kind} cluster named ${this.provider.name} already exists`, {
@@ -450,9 +471,14 @@ export class ClusterBuilder {
         onOutput: (l) => step.update(l),
         ...(identity ? { identity } : {}),
       });
-      await attaching;
+      await this.attachWithin(attaching, stop);
     } catch (e) {
       stop.abort();
+      if (e instanceof AttachDeadlineError) {
+        // a provider call that hangs is not waited for: the rollback removes the nodes under it
+        attaching?.catch(() => undefined);
+        throw e;
+      }
       // the attach error says why creating stopped
       await attaching?.catch((a: unknown) => {
         throw a;
@@ -460,6 +486,32 @@ export class ClusterBuilder {
       throw e;
     } finally {
       signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Waits for the early attach once the provider has created the nodes, no longer than the
+   * deadline: a provider whose nodes never show as started must not hold the build for ever.
+   */
+  private async attachWithin(attaching: Promise<void> | undefined, stop: AbortController): Promise<void> {
+    if (!attaching) return;
+    const ms = this.deps.attachDeadlineMs ?? attachDeadlineMs();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        stop.abort();
+        reject(
+          new AttachDeadlineError(
+            `the ${this.provider.kind} provider created cluster ${this.provider.name}, but its nodes were not attached to lab ${this.lab} within ${ms / 1000} s`,
+            { hint: "the nodes' containers never showed as started; see kinda status, or raise KINDA_ATTACH_TIMEOUT (seconds)" },
+          ),
+        );
+      }, ms);
+    });
+    try {
+      await Promise.race([attaching, deadline]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

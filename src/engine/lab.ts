@@ -53,6 +53,10 @@ export interface DeployOptions {
   kernel?: Kernel;
   /** PATH in which the host programs must be (default: the process's). */
   hostPath?: string;
+  /** The caller (app/up.ts) has checked the host programs of the lab and its cluster already, all at once. */
+  hostChecked?: boolean;
+  /** Recorded in the state: the options of `up` that `restart` must give again. */
+  upOptions?: LabState["upOptions"];
   /** Told each engine step's device, name and span (performance.now() ms): the bench's phase split. */
   onStep?: StepListener;
 }
@@ -114,9 +118,9 @@ export async function preflight(
   plan: Plan,
   runtime: Runtime,
   store: StateStore,
-  opts: { kernel?: Kernel; hostPath?: string } = {},
+  opts: { kernel?: Kernel; hostPath?: string | undefined; hostChecked?: boolean | undefined } = {},
 ): Promise<Map<string, StagedFile[]>> {
-  requirePrograms(["lab"], [], opts.hostPath);
+  if (!opts.hostChecked) requirePrograms(["lab"], [], opts.hostPath);
   await runtime.ping();
   const issues: Issue[] = [];
   if (await labExists(runtime, store, plan.lab, opts.kernel)) {
@@ -387,7 +391,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   let staged: Map<string, StagedFile[]>;
   try {
     await checkDeployShaping(plan.shaping);
-    staged = await preflight(plan, runtime, store, { kernel, ...(opts.hostPath ? { hostPath: opts.hostPath } : {}) });
+    staged = await preflight(plan, runtime, store, { kernel, hostPath: opts.hostPath, hostChecked: opts.hostChecked });
     pre.done();
   } catch (e) {
     pre.fail();
@@ -397,6 +401,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
 
   const state = initialState(plan, opts.kind ?? "kathara");
   if (opts.imageMap && Object.keys(opts.imageMap).length) state.imageMap = opts.imageMap;
+  if (opts.upOptions && Object.keys(opts.upOptions).length) state.upOptions = opts.upOptions;
   store.claim(state); // from here on, `kinda down` can find the lab even if this process dies
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new InterruptedError();

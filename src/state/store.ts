@@ -114,11 +114,25 @@ export interface NicState {
   bridge?: string;
 }
 
+export interface RecordedUpOptions {
+  nodeImage?: string;
+  encapsulation?: "vxlan" | "gre" | "none";
+  vars?: Record<string, string>;
+  clusterName?: string;
+}
+
 export interface LabState {
   version: 1;
   name: string;
   source?: string;
-  kind: "kathara" | "yaml" | "api";
+  /**
+   * How the source was written, as `up` loaded it: a Kathara lab directory, a YAML topology, a
+   * TypeScript/JavaScript module, or a spec handed to the API (no file). States written before
+   * "module" existed say "api" for modules too (they have a source).
+   */
+  kind: "kathara" | "yaml" | "module" | "api";
+  /** The options `up` was given that change what it builds from the source, for `restart` and `device add`. */
+  upOptions?: RecordedUpOptions;
   netns: string;
   phase: LabPhase;
   createdAt: string;

@@ -3,6 +3,7 @@
  * metas, links with address pairs and the tree builder. It produces a TopologySpec, so the YAML
  * form of the same topology gives the same plan. Deploying it is app/tree.ts's KindaCluster.
  */
+import { KindaError } from "../core/errors.js";
 import type { TrafficControl } from "../model/cluster.js";
 import type { DeviceSpec, LinkSpec, LpmTable, NicSpec, TopologySpec } from "../model/spec.js";
 
@@ -130,9 +131,16 @@ export class TreeTopologyBuilder {
     return s;
   }
 
-  /** The seed's setup_network: deploys the network devices (nodes come with the cluster). */
+  /**
+   * The seed's setup_network: deploys the network devices through the session (nodes come with
+   * the cluster). Without one there is nothing that could deploy it: that is an error, not a no-op.
+   */
   async setupNetwork(cluster?: ClusterSession): Promise<void> {
-    await cluster?.deployNetwork(this.spec());
+    if (!cluster)
+      throw new KindaError(`setupNetwork() of network ${this.network.name} needs the cluster session that deploys it`, {
+        hint: "await using cluster = new KindaCluster(NAME, network); await builder.setupNetwork(cluster); or deploy it with up(builder)",
+      });
+    await cluster.deployNetwork(this.spec());
   }
 
   /** The seed's attach_and_build_cluster. */

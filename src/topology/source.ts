@@ -13,9 +13,20 @@ import type { TopologySpec } from "../model/spec.js";
 import { loadTopologyYaml } from "./yaml.js";
 import type { Issue } from "../core/errors.js";
 
+/** How a topology was written: recorded in the lab's state (never guessed again from a file name). */
+export type SourceFormat = "kathara" | "yaml" | "module";
+
 export type LoadedSource =
-  | { type: "kathara"; lab: Lab; defaultName: string; path: string }
-  | { type: "topology"; spec: TopologySpec; where?: (p: SpecPath) => Partial<Issue>; defaultName: string; path: string };
+  | { type: "kathara"; format: "kathara"; lab: Lab; defaultName: string; path: string }
+  | {
+      type: "topology";
+      /** yaml: a YAML file; module: a TypeScript/JavaScript module whose default export is the topology. */
+      format: "yaml" | "module";
+      spec: TopologySpec;
+      where?: (p: SpecPath) => Partial<Issue>;
+      defaultName: string;
+      path: string;
+    };
 
 /** Resolves a path argument to a lab directory (a lab.conf file means its folder). */
 export function resolveLabPath(p: string): string {
@@ -76,14 +87,15 @@ export async function loadSource(p: string, opts: SourceOptions = {}): Promise<L
   const ext = extname(path);
   if (opts.vars && Object.keys(opts.vars).length && ext !== ".yaml" && ext !== ".yml")
     throw new KindaError(`--var sets a YAML topology's vars:; ${path} is not a YAML topology`);
-  if (statSync(path).isDirectory()) return { type: "kathara", lab: loadKatharaLab(path), defaultName: labNameFromDir(path), path };
+  if (statSync(path).isDirectory())
+    return { type: "kathara", format: "kathara", lab: loadKatharaLab(path), defaultName: labNameFromDir(path), path };
   if (ext === ".yaml" || ext === ".yml") {
     const y = loadTopologyYaml(path, opts.vars ? { vars: opts.vars } : {});
-    return { type: "topology", spec: y.spec, where: y.where, defaultName: y.spec.name, path };
+    return { type: "topology", format: "yaml", spec: y.spec, where: y.where, defaultName: y.spec.name, path };
   }
   if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) {
     const spec = await loadTopologyModule(path);
-    return { type: "topology", spec, defaultName: spec.name, path };
+    return { type: "topology", format: "module", spec, defaultName: spec.name, path };
   }
   throw new TopologyError([{ file: path, message: "not a Kathara lab directory, a YAML topology (.yaml) or a TypeScript topology (.ts)" }]);
 }

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { upTopology } from "../../src/app/topology.js";
+import { up as upTopology } from "../../src/app/up.js";
 import { hostOf, networkOf } from "../../src/core/addr.js";
 import { labNetns } from "../../src/core/names.js";
 import { fatTree } from "../../src/topology/generators.js";

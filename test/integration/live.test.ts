@@ -14,7 +14,7 @@ import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT, ensureTestEnv } from "../support/env.j
 import { FixtureProvider } from "../support/fixture.js";
 import { assertNothingLeft, eventually, hostLinks, kinda, kindaOk, kindaSpawn, ping, stateDir, withLab } from "../support/kinda.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
-import { upTopology } from "../../src/app/topology.js";
+import { up as upTopology } from "../../src/app/up.js";
 
 process.env["KINDA_STATE_DIR"] = stateDir;
 const LAB = "lv";

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { upTopology } from "../../src/app/topology.js";
+import { up as upTopology } from "../../src/app/up.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import type { TopologySpec } from "../../src/model/spec.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT, ensureTestEnv } from "../support/env.js";

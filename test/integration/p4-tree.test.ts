@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { upTopology } from "../../src/app/topology.js";
+import { up as upTopology } from "../../src/app/up.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT } from "../support/env.js";
 import { FixtureProvider, nodeReaches } from "../support/fixture.js";

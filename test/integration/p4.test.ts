@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { upTopology } from "../../src/app/topology.js";
+import { up as upTopology } from "../../src/app/up.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, P4_IMAGE, ROOT } from "../support/env.js";
 import { FixtureProvider } from "../support/fixture.js";

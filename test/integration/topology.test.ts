@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { treeExample } from "../../examples/tree.js";
 import { KindaCluster } from "../../src/app/tree.js";
-import { upTopology } from "../../src/app/topology.js";
+import { up as upTopology } from "../../src/app/up.js";
 import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { FixtureProvider, nodeReaches } from "../support/fixture.js";

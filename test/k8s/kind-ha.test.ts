@@ -17,8 +17,7 @@ import { after, before, describe, it } from "node:test";
 import { join } from "node:path";
 import type { BuildResult } from "../../src/engine/cluster.js";
 import { destroyCluster } from "../../src/app/library.js";
-import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
-import { parseTopologyYaml } from "../../src/topology/yaml.js";
+import { up as upTopology, type Lab as TopologyHandle } from "../../src/app/up.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk } from "../support/kinda.js";
 import {
@@ -124,12 +123,8 @@ before(async () => {
   // balancer's to c1 and etcd's between c1 and c2 cross the core. Only the names (lab, cluster)
   // and the node image are the test's; the rest is the example as a user deploys it.
   const file = join(ROOT, "examples", "ha.yaml");
-  const { spec } = parseTopologyYaml(readFileSync(file, "utf8"), file);
   t = performance.now();
-  handle = await upTopology(
-    { ...spec, name: LAB, cluster: { ...spec.cluster, name: CLUSTER, image: NODE_IMAGE } },
-    { imageMap: IMAGE_MAP, source: file },
-  );
+  handle = await upTopology(file, { name: LAB, clusterName: CLUSTER, nodeImage: NODE_IMAGE, imageMap: IMAGE_MAP });
   built = handle.cluster!;
   attachedAt = new Date().toISOString();
   console.log(

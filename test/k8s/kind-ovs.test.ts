@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
+import { up as upTopology, type Lab as TopologyHandle } from "../../src/app/up.js";
 import type { TopologySpec } from "../../src/model/spec.js";
 import { POD_IMAGE, IMAGE_MAP, ensureTestEnv } from "../support/env.js";
 import { eventually, kinda, kindaOk, stateDir } from "../support/kinda.js";

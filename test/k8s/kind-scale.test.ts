@@ -16,7 +16,7 @@ import { after, before, describe, it } from "node:test";
 import { fixSysctls } from "../../src/app/doctor.js";
 import { hostOf } from "../../src/core/addr.js";
 import { memoryPerNodeMiB } from "../../bench/kind-real.js";
-import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
+import { up as upTopology, type Lab as TopologyHandle } from "../../src/app/up.js";
 import { edgeOf, fatTreeCluster } from "../../examples/fat-tree-cluster.js";
 import type { TopologySpec } from "../../src/model/spec.js";
 import { POD_IMAGE, IMAGE_MAP, ensureTestEnv } from "../support/env.js";

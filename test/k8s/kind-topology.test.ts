@@ -6,18 +6,15 @@
  * (the plugins' maximum cost), restoring brings one hop back; `kinda down` removes the cluster.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { upTopology, type TopologyHandle } from "../../src/app/topology.js";
-import { parseTopologyYaml } from "../../src/topology/yaml.js";
+import { up } from "../../src/app/up.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { kinda, kindaOk } from "../support/kinda.js";
 import { buildImages, Kubectl, NODE_IMAGE } from "./support.js";
 
 const LAB = "t-kind-topo";
 const CLUSTER = "kinda-topo";
-let handle: TopologyHandle | undefined;
 let kube: Kubectl;
 
 interface Nt {
@@ -46,11 +43,7 @@ describe("the emulated network published to a real cluster", { timeout: 900_000 
     ensureTestEnv();
     buildImages();
     const file = join(ROOT, "examples", "two-routers-static.yaml");
-    const { spec } = parseTopologyYaml(readFileSync(file, "utf8"), file);
-    handle = await upTopology(
-      { ...spec, name: LAB, cluster: { ...spec.cluster, name: CLUSTER, image: NODE_IMAGE } },
-      { imageMap: IMAGE_MAP, source: file },
-    );
+    await up(file, { name: LAB, clusterName: CLUSTER, nodeImage: NODE_IMAGE, imageMap: IMAGE_MAP });
     kube = new Kubectl(CLUSTER);
   });
   after(async () => {

@@ -54,7 +54,7 @@ mkdirSync(OUT, { recursive: true });
 const { up, down, execIn, status } = await import("../../src/app/api.js");
 const { changeLink, captureArgv } = await import("../../src/app/live.js");
 const { restartDevice } = await import("../../src/app/verbs.js");
-const { upTopology } = await import("../../src/app/topology.js");
+const { up: upTopology } = await import("../../src/app/up.js");
 const { loadTopologyYaml } = await import("../../src/topology/yaml.js");
 const { StateStore } = await import("../../src/state/store.js");
 const { hostLinkPrefix, ruleComment } = await import("../../src/core/names.js");

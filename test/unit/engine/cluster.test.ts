@@ -1,7 +1,7 @@
 /** The cluster builder against a lab that is up in a state store (no containers): its checks before anything is created, and small readers. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ClusterBuilder, routeOf } from "../../../src/engine/cluster.js";
+import { ClusterBuilder, attachDeadlineMs, routeOf } from "../../../src/engine/cluster.js";
 import { renderRoute } from "../../../src/plan/ops.js";
 import { ClusterExistsError, type ClusterProvider } from "../../../src/model/provider.js";
 import { shutdownTimeoutMs } from "../../../src/engine/lab.js";
@@ -88,5 +88,38 @@ describe("host programs of a cluster", () => {
       assert.equal(created, false);
       assert.equal(store.read("l")?.cluster, undefined, "nothing recorded: nothing was made");
     });
+  });
+});
+
+describe("attaching early", () => {
+  it("has a deadline once the provider's create has returned: nodes that never show as started fail the build", async () => {
+    await withUpLab([{ name: "A", bridge: "kb-a" }], async ({ store, runtime }) => {
+      let deleted = false;
+      const provider: ClusterProvider = {
+        kind: "fake",
+        name: "k",
+        create: async () => undefined,
+        // the nodes' containers never show as running
+        started: async () => undefined,
+        discover: async () => [],
+        delete: async () => {
+          deleted = true;
+        },
+      };
+      const hostPath = pathWith(programsFor(["cluster"]).map((p) => p.name));
+      // the API through the network: the nodes get their addresses while kubeadm starts (early attach)
+      const b = new ClusterBuilder("l", provider, { apiThroughNetwork: true }, { runtime, store, hostPath, attachDeadlineMs: 300 });
+      b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
+      const t = performance.now();
+      await assert.rejects(b.build(), /created cluster k, but its nodes were not attached to lab l within 0.3 s/);
+      assert.ok(performance.now() - t < 30_000, "it did not wait for ever");
+      assert.equal(deleted, true, "what the provider made is removed");
+    });
+  });
+
+  it("KINDA_ATTACH_TIMEOUT: seconds, default 120, anything else refused", () => {
+    assert.equal(attachDeadlineMs(undefined), 120_000);
+    assert.equal(attachDeadlineMs("5"), 5_000);
+    assert.throws(() => attachDeadlineMs("soon"), /KINDA_ATTACH_TIMEOUT=soon is not a number of seconds/);
   });
 });
