@@ -82,7 +82,44 @@ async function watchLinks(lab: string, o: { json?: boolean; interval: number }):
 
 export { watchLinks };
 
+/** `kinda node LAB NAME add|remove` (app/node.ts). */
+function nodeCommand(program: Command): void {
+  program
+    .command("node")
+    .description(
+      "add a Kubernetes worker to the cluster of a lab that is up (linked as the lab's source or --device/--address say), or remove one",
+    )
+    .argument("<lab>", "lab name")
+    .argument("<name>", "node name (topology name)")
+    .argument("<action>", "add or remove")
+    .option("--device <device>", "add: the device to link the node to (when the source does not define the node)")
+    .option("--address <cidr>", "add: the node's address on that link, e.g. 10.0.9.2/24")
+    .option("--device-address <cidr>", "add: the device's address on that link, e.g. 10.0.9.1/24")
+    .option("--no-drain", "remove: do not drain it first (a crash: its pods just vanish)")
+    .action(
+      async (
+        lab: string,
+        name: string,
+        action: string,
+        o: { device?: string; address?: string; deviceAddress?: string; drain: boolean },
+      ) => {
+        const n = await import("../app/node.js");
+        const reporter = (await import("./render.js")).terminalReporter();
+        const opts = {
+          reporter,
+          ...(o.device ? { device: o.device } : {}),
+          ...(o.address ? { address: o.address } : {}),
+          ...(o.deviceAddress ? { deviceAddress: o.deviceAddress } : {}),
+        };
+        if (action === "add") console.log(await n.addNode(lab, name, opts));
+        else if (action === "remove") console.log(await n.removeNode(lab, name, { ...opts, drain: o.drain }));
+        else throw new KindaError(`ACTION ${JSON.stringify(action)}: expected add or remove`);
+      },
+    );
+}
+
 export function addLiveCommands(program: Command, setExit: (code: number) => void): void {
+  nodeCommand(program);
   const link = program
     .command("link")
     .description("change a link of a lab that is up: cut (down), restore (up), shape (--rate, netem options) or --clear")

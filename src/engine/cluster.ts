@@ -18,6 +18,7 @@ import type { ClusterState, LabState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import type { Route } from "../model/ops.js";
+import { inverseOf, renderFdb, renderIp } from "../plan/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { hostKernel } from "../net/kernel.js";
 import {
@@ -622,4 +623,204 @@ export async function destroyCluster(
     delete state.cluster;
     store.write(state);
   }
+}
+
+/** What adding or removing one node needs: the cluster's links and options as the lab's source gives them. */
+export interface NodeChangeInput {
+  lab: string;
+  /** Every node of the cluster after the change, in the order `up` created them (the new one last). */
+  nodes: NodeSpec[];
+  /** Their links, in the order `up` planned them (the new node's last). */
+  links: NodeLink[];
+  options: ClusterOptions;
+  provider: ClusterProvider;
+  runtime: Runtime;
+  store: StateStore;
+  reporter?: Reporter;
+}
+
+function planWith(
+  lab: string,
+  st: LabState,
+  links: NodeLink[],
+  options: ClusterOptions,
+  nodes: NodeFacts[],
+  devices: DeviceFacts[],
+  lb: LoadBalancerFacts | undefined,
+  identity: NodeIdentity | undefined,
+): ClusterPlan {
+  return planCluster({
+    lab,
+    links: links.filter((l) => l.node === LOAD_BALANCER || nodes.some((n) => n.name === l.node)),
+    nodes,
+    ...(lb ? { loadBalancer: lb } : {}),
+    devices,
+    options,
+    podCidr: DEFAULT_POD_CIDR,
+    labNetns: st.netns,
+    domains: st.domains,
+    ...(st.external ? { domainsInHost: true } : {}),
+    ...(identity ? { emulatedIdentity: identity } : {}),
+  });
+}
+
+/**
+ * The links as recorded: each device end keeps the interface it got at `up` (the planner would
+ * otherwise pick the device's next free ethN again, which is now taken by that very link).
+ */
+function pinned(links: NodeLink[], cluster: ClusterState): NodeLink[] {
+  return links.map((l) => {
+    const r = cluster.links?.find((x) => x.node === l.node && x.device === l.device && x.domain === l.domain);
+    return r?.deviceIf && !l.deviceIf ? { ...l, deviceIf: r.deviceIf } : l;
+  });
+}
+
+function identityFor(input: NodeChangeInput, nodes: readonly NodeSpec[]): NodeIdentity | undefined {
+  if (!input.provider.started) return undefined;
+  return emulatedIdentity(nodes, input.links, input.options, input.provider.apiPort ?? DEFAULT_API_PORT);
+}
+
+/**
+ * `kinda node LAB NAME add`: a worker joins the running cluster. Its container is made by the
+ * provider, linked like the others (the plan of the cluster with it, less the plan without it:
+ * its links and tunnels, the other nodes' entries for it), joined (kubeadm) on its emulated
+ * address, and once Kubernetes gave it a pod CIDR, every device and node gets the routes for it.
+ * Recorded before each step, so that `down` removes it with the cluster; a failure removes it.
+ */
+export async function addNodeToCluster(input: NodeChangeInput, name: string, opts: { readyTimeoutS?: number } = {}): Promise<NodeFacts> {
+  const { lab, store, runtime, provider } = input;
+  const reporter = input.reporter ?? silentReporter;
+  const st = store.read(lab);
+  const cluster = st?.cluster;
+  if (!st || !cluster || cluster.phase !== "up") throw new KindaError(`lab ${lab} has no cluster that is up`);
+  if (cluster.nodes.some((n) => n.name === name)) throw new KindaError(`NAME ${name}: the cluster has a node of that name already`);
+  const spec = input.nodes.find((n) => n.name === name);
+  if (!spec || spec.role !== "worker") throw new KindaError(`NAME ${name}: only workers can be added`);
+  if (!provider.createNode || !provider.joinNode) throw new KindaError(`the ${provider.kind} provider cannot add nodes`);
+  const links = pinned(input.links, cluster);
+  const oldSpecs = input.nodes.filter((n) => n.name !== name && cluster.nodes.some((c) => c.name === n.name));
+  const devices = await discoverDevices(lab, runtime, st);
+  const s1 = reporter.step(`creating node ${name} (${provider.kind})`);
+  const old = await provider.discover(oldSpecs);
+  const lb = await provider.discoverLoadBalancer?.();
+  const fresh = await provider.createNode(spec);
+  cluster.nodes.push({ name, role: spec.role, k8sName: fresh.k8sName, container: fresh.container });
+  store.update(st);
+  s1.done();
+  const undo = async () => {
+    await provider.removeNode?.({ name, k8sName: fresh.k8sName, container: fresh.container }, { drain: false }).catch(() => undefined);
+    const now = store.read(lab);
+    if (now?.cluster) {
+      now.cluster.nodes = now.cluster.nodes.filter((n) => n.name !== name);
+      store.update(now);
+    }
+  };
+  try {
+    const s2 = reporter.step(`linking ${name} into lab ${lab}`);
+    const idOld = identityFor(input, oldSpecs);
+    const idNew = identityFor(input, [...oldSpecs, spec]);
+    const before = planWith(lab, st, links, input.options, old, devices, lb, idOld);
+    const withNew = planWith(lab, st, links, input.options, [...old, fresh], devices, lb, idNew);
+    cluster.hostLinks = [...new Set([...cluster.hostLinks, ...withNew.hostLinks])];
+    cluster.deviceUndo = withNew.deviceUndo;
+    for (const l of withNew.linkIfs.filter((x) => x.node === name)) {
+      const src = links.find((x) => x.node === name);
+      (cluster.links ??= []).push({
+        nodeAddress: src?.nodeAddress ?? "",
+        ...(src?.device ? { device: src.device } : {}),
+        ...(src?.domain ? { domain: src.domain } : {}),
+        ...l,
+      });
+    }
+    store.update(st);
+    await applyClusterPlan(subtractPlan(withNew, before));
+    s2.done();
+    const s3 = reporter.step(`joining ${name} to the cluster (kubeadm join)`);
+    await provider.joinNode(fresh, { nodeIp: idNew?.addresses[name] ?? fresh.internalIp });
+    const deadline = performance.now() + (opts.readyTimeoutS ?? 300) * 1000;
+    let joined: NodeFacts | undefined;
+    for (;;) {
+      joined = (await provider.discover([spec]).catch(() => []))[0];
+      if (joined?.podCidrs.length) break;
+      if (performance.now() > deadline) throw new KindaError(`node ${name} got no pod CIDR within ${opts.readyTimeoutS ?? 300} s`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    s3.done(`joined as ${joined.k8sName}, pods ${joined.podCidrs.join(" ")}`);
+    const s4 = reporter.step(`routing the pods of ${name} on every device and node`);
+    const withPods = planWith(lab, st, links, input.options, [...old, joined], devices, lb, idNew);
+    cluster.deviceUndo = withPods.deviceUndo;
+    store.update(st);
+    await applyClusterPlan(subtractPlan(withPods, withNew));
+    s4.done();
+    return joined;
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+}
+
+/**
+ * `kinda node LAB NAME remove`: drains the node (unless `drain` is false: a crash), deletes its
+ * Node object and container, and undoes what the cluster's plan had for it in the devices (its
+ * link's device end, the routes to its pods) and in the other nodes (its tunnel entries).
+ */
+export async function removeNodeFromCluster(input: NodeChangeInput, name: string, opts: { drain: boolean }): Promise<void> {
+  const { lab, store, runtime, provider } = input;
+  const reporter = input.reporter ?? silentReporter;
+  const st = store.read(lab);
+  const cluster = st?.cluster;
+  if (!st || !cluster) throw new KindaError(`lab ${lab} has no cluster`);
+  const rec = cluster.nodes.find((n) => n.name === name);
+  if (!rec) throw new KindaError(`NAME ${name}: no node of that name in the cluster of lab ${lab}`);
+  if (rec.role !== "worker") throw new KindaError(`NAME ${name}: only workers can be removed (it is a ${rec.role})`);
+  if (!provider.removeNode) throw new KindaError(`the ${provider.kind} provider cannot remove nodes`);
+  const links = pinned(input.links, cluster);
+  const specs = input.nodes.filter((n) => cluster.nodes.some((c) => c.name === n.name));
+  const rest = specs.filter((n) => n.name !== name);
+  const devices = await discoverDevices(lab, runtime, st);
+  const facts = await provider.discover(specs);
+  const lb = await provider.discoverLoadBalancer?.();
+  const all = planWith(lab, st, links, input.options, facts, devices, lb, identityFor(input, specs));
+  const less = planWith(
+    lab,
+    st,
+    links,
+    input.options,
+    facts.filter((f) => f.name !== name),
+    devices,
+    lb,
+    identityFor(input, rest),
+  );
+  const s1 = reporter.step(`${opts.drain ? "draining and " : ""}removing node ${name} (${rec.k8sName})`);
+  await provider.removeNode({ name, k8sName: rec.k8sName, container: rec.container }, opts);
+  s1.done();
+  const s2 = reporter.step(`removing what the devices and nodes had for ${name}`);
+  // in the devices: the recorded inverses the plan without the node no longer has
+  const key = (o: unknown) => JSON.stringify(o);
+  const kept = new Set(less.deviceUndo.flatMap((u) => u.undo.map((o) => `${u.device} ${key(o)}`)));
+  const gone = all.deviceUndo
+    .map((u) => ({ device: u.device, undo: u.undo.filter((o) => !kept.has(`${u.device} ${key(o)}`)) }))
+    .filter((u) => u.undo.length);
+  const pids = new Map(devices.map((d) => [d.name, d.pid]));
+  await undoInDevices(lab, gone, (d) => pids.get(d));
+  // in the other nodes: the inverses of their routes and tunnel entries for it
+  const extra = subtractPlan(all, less);
+  const others = new Map(facts.filter((f) => f.name !== name).map((f) => [f.name, f.pid]));
+  for (const step of extra.steps) {
+    const node = [...others.keys()].find((n) => step.label === `node ${n}`);
+    if (!node) continue;
+    const inv = step.ip.flatMap((o) => {
+      const i = inverseOf(o);
+      return i ? [renderIp(i)] : [];
+    });
+    const fdb = step.bridge.map((b) => renderFdb(b).replace(/^fdb append /, "fdb del "));
+    if (inv.length) await hostKernel.ipBatchForce({ pid: others.get(node)! }, inv.reverse());
+    for (const f of fdb) await run(inNetns({ pid: others.get(node)! }, ["bridge", ...f.split(" ")]));
+  }
+  cluster.nodes = cluster.nodes.filter((n) => n.name !== name);
+  cluster.links = (cluster.links ?? []).filter((l) => l.node !== name);
+  cluster.hostLinks = cluster.hostLinks.filter((h) => less.hostLinks.includes(h) || !all.hostLinks.includes(h));
+  cluster.deviceUndo = less.deviceUndo;
+  store.update(st);
+  s2.done();
 }

@@ -67,6 +67,15 @@ export interface ClusterProvider {
   kubeconfig?(): Promise<string>;
   /** Removes the cluster; no error when it is already gone. */
   delete(): Promise<void>;
+  /**
+   * A worker added to the running cluster (`kinda node LAB NAME add`): its container, running
+   * (not yet in Kubernetes); its facts as `started` gives them. The provider's delete removes it too.
+   */
+  createNode?(node: NodeSpec): Promise<NodeFacts>;
+  /** That node's Kubernetes joins the cluster, its kubelet on `nodeIp` (the emulated address). */
+  joinNode?(node: NodeFacts, opts: { nodeIp: string; signal?: AbortSignal }): Promise<void>;
+  /** Drains (unless `drain` is false: a crash), deletes the Node object, removes the container. */
+  removeNode?(node: { name: string; k8sName: string; container: string }, opts: { drain: boolean }): Promise<void>;
 }
 
 /** Rebuilds a provider from what the state recorded (for `down` from another process). */

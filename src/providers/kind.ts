@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { stringify } from "yaml";
+import { isMap, isSeq, parseAllDocuments, stringify } from "yaml";
 import { KindaError } from "../core/errors.js";
 import { run, runChecked } from "../net/exec.js";
 import type { Runtime } from "../model/container.js";
@@ -188,6 +188,91 @@ export function nodesFromApi(
     out.set(topo, { k8sName: it.metadata?.name ?? "", internalIp: ip, podCidrs: pods.filter((p) => !p.includes(":")) });
   }
   return out;
+}
+
+/**
+ * `docker run` arguments for a worker added to a running Kind cluster: the ones Kind's docker
+ * provider gives its node containers (sigs.k8s.io/kind pkg/cluster/internal/providers/docker:
+ * commonArgs and runArgsForNode), so the node is made as Kind makes its own and `kind delete
+ * cluster` removes it with the rest (it carries the cluster's label).
+ */
+export function kindNodeRunArgs(cluster: string, container: string, image: string): string[] {
+  return [
+    "run",
+    "--name",
+    container,
+    "--hostname",
+    container,
+    "--detach",
+    "--tty",
+    "--label",
+    `${KIND_CLUSTER_LABEL}=${cluster}`,
+    "--label",
+    `${KIND_ROLE_LABEL}=worker`,
+    "--net",
+    KIND_NETWORK,
+    "--restart=on-failure:1",
+    "--init=false",
+    "--cgroupns=private",
+    "--privileged",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--tmpfs",
+    "/tmp",
+    "--tmpfs",
+    "/run",
+    "--volume",
+    "/var",
+    "--volume",
+    "/lib/modules:/lib/modules:ro",
+    "-e",
+    "KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER",
+    image,
+  ];
+}
+
+/**
+ * The kubeadm configuration for a worker joining later, from the one Kind wrote into a worker
+ * (/kind/kubeadm.conf: every document, the JoinConfiguration with kinda's patches merged): the
+ * join names the new node (provider-id, its kinda.dev/name label, its kubelet's node IP) and
+ * carries a token just made on the control plane instead of Kind's well-known one.
+ */
+export function joinConfigFor(
+  kindConf: string,
+  o: { cluster: string; container: string; topoName: string; nodeIp: string; token: string },
+): string {
+  const docs = parseAllDocuments(kindConf);
+  const join = docs.find((d) => d.get("kind") === "JoinConfiguration");
+  if (!join) throw new KindaError("Kind's kubeadm configuration has no JoinConfiguration");
+  const path = (...p: string[]) => ["nodeRegistration", "kubeletExtraArgs", ...p];
+  const args = join.getIn(path());
+  const set = (k: string, v: string) => {
+    // kubeadm v1beta4 lists extra args as {name, value}; v1beta3 as a map
+    if (isSeq(args)) {
+      const item = args.items.find((x) => isMap(x) && x.get("name") === k);
+      if (isMap(item)) item.set("value", v);
+      else args.add(join.createNode({ name: k, value: v }));
+    } else join.setIn(path(k), v);
+  };
+  const labels = (() => {
+    const cur = isSeq(args)
+      ? String(
+          (args.items.find((x) => isMap(x) && x.get("name") === "node-labels") as { get(k: string): unknown } | undefined)?.get("value") ??
+            "",
+        )
+      : String(join.getIn(path("node-labels")) ?? "");
+    const kept = cur.split(",").filter((l) => l && !l.startsWith(`${NAME_LABEL}=`));
+    return [...kept, `${NAME_LABEL}=${o.topoName}`].join(",");
+  })();
+  set("node-ip", o.nodeIp);
+  set("provider-id", `kind://docker/${o.cluster}/${o.container}`);
+  set("node-labels", labels);
+  join.setIn(["nodeRegistration", "name"], o.container);
+  join.setIn(["discovery", "bootstrapToken", "token"], o.token);
+  join.deleteIn(["controlPlane"]);
+  return docs.map((d) => d.toString().replace(/^---\n/, "")).join("---\n");
 }
 
 export class KindProvider implements ClusterProvider {
@@ -453,6 +538,75 @@ export class KindProvider implements ClusterProvider {
       providerIf: "eth0",
       apiPort: KIND_API_PORT,
     };
+  }
+
+  /** The container of a node Kind made (control plane first, for the admin commands). */
+  private async kindNodes(role: "control-plane" | "worker") {
+    return (await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name, [KIND_ROLE_LABEL]: role })).filter((c) => c.running);
+  }
+
+  private async execOk(id: string, argv: string[], what: string, input?: string): Promise<string> {
+    const r = await this.runtime.exec(id, argv, input === undefined ? {} : { input });
+    if (r.exitCode !== 0)
+      throw new KindaError(`${what} failed (exit ${r.exitCode}):\n${r.output.trim().split("\n").slice(-15).join("\n")}`);
+    return r.output;
+  }
+
+  async createNode(node: NodeSpec): Promise<NodeFacts> {
+    const container = `${this.name}-${node.name}`;
+    if (await this.runtime.inspect(container)) throw new KindaError(`a container named ${container} exists already`);
+    const [cp] = await this.kindNodes("control-plane");
+    if (!cp) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
+    const image = this.options.image ?? (await this.runtime.inspect(cp.id))?.image;
+    if (!image) throw new KindaError(`cannot tell the node image of Kind cluster ${this.name}`);
+    await runChecked(["docker", ...kindNodeRunArgs(this.name, container, image)]);
+    const ipam = await this.kindNetwork();
+    for (let i = 0; i < 100; i++) {
+      const c = await this.onKindNetwork(container);
+      if (c) return { name: node.name, role: node.role, k8sName: c.container, ...c, ...providerNet(ipam), podCidrs: [] };
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new KindaError(`node container ${container} did not come up on Docker network "kind"`);
+  }
+
+  async joinNode(node: NodeFacts, opts: { nodeIp: string }): Promise<void> {
+    const [cp] = await this.kindNodes("control-plane");
+    const [worker] = (await this.kindNodes("worker")).filter((c) => c.name !== node.container);
+    const from = worker ?? cp;
+    if (!cp || !from) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
+    const token = (await this.execOk(cp.id, ["kubeadm", "token", "create", "--ttl", "30m"], "kubeadm token create")).trim();
+    const conf = await this.execOk(from.id, ["cat", "/kind/kubeadm.conf"], `reading /kind/kubeadm.conf of ${from.name}`);
+    const cfg = joinConfigFor(conf, { cluster: this.name, container: node.container, topoName: node.name, nodeIp: opts.nodeIp, token });
+    // systemd brings containerd up in the new container: wait for it as Kind's node image does
+    for (let i = 0; ; i++) {
+      const r = await this.runtime.exec(node.containerId, ["systemctl", "is-active", "containerd"]);
+      if (r.exitCode === 0) break;
+      if (i > 150) throw new KindaError(`containerd did not start in ${node.container}: ${r.output.trim()}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    await this.execOk(node.containerId, ["mkdir", "-p", "/kind"], "mkdir /kind");
+    await this.execOk(node.containerId, ["cp", "/dev/stdin", "/kind/kubeadm.conf"], "writing /kind/kubeadm.conf", cfg);
+    await this.execOk(
+      node.containerId,
+      ["kubeadm", "join", "--config", "/kind/kubeadm.conf", "--v=2"],
+      `kubeadm join on ${node.container}`,
+    );
+  }
+
+  async removeNode(node: { name: string; k8sName: string; container: string }, opts: { drain: boolean }): Promise<void> {
+    const [cp] = await this.kindNodes("control-plane");
+    if (cp) {
+      // Kind sets KUBECONFIG=/etc/kubernetes/admin.conf in its control planes
+      if (opts.drain)
+        await this.execOk(
+          cp.id,
+          ["kubectl", "drain", node.k8sName, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=180s"],
+          `kubectl drain ${node.k8sName}`,
+        );
+      await this.execOk(cp.id, ["kubectl", "delete", "node", node.k8sName, "--ignore-not-found"], `kubectl delete node ${node.k8sName}`);
+    }
+    const c = await this.runtime.inspect(node.container);
+    if (c) await this.runtime.remove(c.id);
   }
 
   async delete(): Promise<void> {
