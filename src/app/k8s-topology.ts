@@ -150,7 +150,7 @@ export function networkTopologySpec(st: LabState): NetworkTopologySpec {
 /**
  * The CRD of scheduler-plugins' NetworkTopology (enough schema for the API server to keep the
  * spec), as @kubernetes/client-node's typed body: its serializer knows
- * `x-kubernetes-preserve-unknown-fields` only by its TypeScript name and drops the JSON one.
+ * `x-kubernetes-preserve-unknown-fields` only as `x_kubernetes_preserve_unknown_fields` and drops the JSON one.
  */
 export function networkTopologyCrd(): Record<string, unknown> {
   return {
@@ -177,8 +177,8 @@ export function networkTopologyCrd(): Record<string, unknown> {
             openAPIV3Schema: {
               type: "object",
               properties: {
-                spec: { type: "object", xKubernetesPreserveUnknownFields: true },
-                status: { type: "object", xKubernetesPreserveUnknownFields: true },
+                spec: { type: "object", x_kubernetes_preserve_unknown_fields: true },
+                status: { type: "object", x_kubernetes_preserve_unknown_fields: true },
               },
             },
           },
