@@ -68,7 +68,16 @@ describe(`P4 switches with pods routed natively: pod CIDR entries at attach time
         const podLines = ["w1", "w2", "w3", "c1"].flatMap((n) => pods(n).map((c) => `${T} ${c} => ${NEXT[sw]![n]}`));
         const expected = [...(await staticLines(sw)), ...podLines];
         if (STANDIN) {
-          const record = (await inSwitch(lab, sw, "cat", "/var/log/kinda-p4-standin/cli")).trim().split("\n");
+          const all = (await inSwitch(lab, sw, "cat", "/var/log/kinda-p4-standin/cli")).trim().split("\n");
+          // before writing a pod CIDR's entry kinda asks the switch whether the key has one already
+          // (an entry that was there is not kinda's to remove later): those queries, then the entries
+          const asked = all.filter((l) => l.startsWith("table_dump_entry_from_key "));
+          const record = all.filter((l) => !l.startsWith("table_dump_entry_from_key "));
+          assert.deepEqual(
+            asked.map((l) => l.split(" ").pop()).sort(),
+            ["w1", "w2", "w3", "c1"].flatMap((n) => pods(n)).sort(),
+            `${sw}: every pod CIDR's key asked for first`,
+          );
           assert.deepEqual(record, expected, `${sw}: the static entries at start, the pod CIDRs' at attach`);
           assert.deepEqual(
             await table(lab, sw),

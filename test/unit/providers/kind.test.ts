@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Runtime } from "../../../src/model/container.js";
@@ -93,27 +95,39 @@ describe("Kind provider", () => {
     assert.equal(m.size, 2);
   });
 
-  it("loads a Kind kubeconfig with the maintained client", async () => {
-    const { KubeConfig } = await import("@kubernetes/client-node");
-    const kc = new KubeConfig();
-    kc.loadFromString(
-      [
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters:",
-        "- cluster: {certificate-authority-data: Zm9v, server: 'https://127.0.0.1:41234'}",
-        "  name: kind-x",
-        "contexts:",
-        "- context: {cluster: kind-x, user: kind-x}",
-        "  name: kind-x",
-        "current-context: kind-x",
-        "users:",
-        "- name: kind-x",
-        "  user: {client-certificate-data: Zm9v, client-key-data: Zm9v}",
-      ].join("\n"),
-    );
-    assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:41234");
-    assert.equal(kc.getCurrentContext(), "kind-x");
+  it("reads its cluster's kubeconfig from its own kind binary, for its own cluster name, as the maintained client loads it", async () => {
+    // a stand-in kind (a shell script) that records its arguments and prints a Kind-shaped kubeconfig
+    const dir = mkdtempSync(join(tmpdir(), "kinda-kind-"));
+    const bin = join(dir, "kind");
+    const kubeconfig = [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      "- cluster: {certificate-authority-data: Zm9v, server: 'https://127.0.0.1:41234'}",
+      "  name: kind-x",
+      "contexts:",
+      "- context: {cluster: kind-x, user: kind-x}",
+      "  name: kind-x",
+      "current-context: kind-x",
+      "users:",
+      "- name: kind-x",
+      "  user: {client-certificate-data: Zm9v, client-key-data: Zm9v}",
+    ].join("\n");
+    writeFileSync(join(dir, "kubeconfig"), kubeconfig);
+    writeFileSync(bin, `#!/bin/sh\necho "$@" > "${dir}/argv"\ncat "${dir}/kubeconfig"\n`, { mode: 0o755 });
+    try {
+      const text = await new KindProvider("x", { kindBinary: bin }, runtime).kubeconfig();
+      assert.equal(readFileSync(join(dir, "argv"), "utf8").trim(), "get kubeconfig --name x");
+      const { KubeConfig } = await import("@kubernetes/client-node");
+      const kc = new KubeConfig();
+      kc.loadFromString(text);
+      assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:41234");
+      // a kind that fails is an error naming it, not an empty kubeconfig
+      writeFileSync(bin, "#!/bin/sh\necho 'ERROR: unknown cluster' >&2\nexit 1\n", { mode: 0o755 });
+      await assert.rejects(new KindProvider("x", { kindBinary: bin }, runtime).kubeconfig(), /unknown cluster|failed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
