@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { up } from "../../src/app/up.js";
+import { loadTopologyYaml } from "../../src/topology/yaml.js";
 import { IMAGE_MAP, ROOT, ensureTestEnv } from "../support/env.js";
 import { kinda, kindaOk } from "../support/kinda.js";
 import { buildImages, Kubectl, NODE_IMAGE } from "./support.js";
@@ -42,8 +43,11 @@ describe("the emulated network published to a real cluster", { timeout: 900_000 
   before(async () => {
     ensureTestEnv();
     buildImages();
-    const file = join(ROOT, "examples", "two-routers-static.yaml");
-    await up(file, { name: LAB, clusterName: CLUSTER, nodeImage: NODE_IMAGE, imageMap: IMAGE_MAP });
+    // the example's 192.168.x subnets can fall inside Docker's "kind" network (Docker hands out
+    // 192.168.0.0/20 and up once earlier networks used its 172.x pools): moved to 10.168.x
+    const { spec } = loadTopologyYaml(join(ROOT, "examples", "two-routers-static.yaml"));
+    const moved = JSON.parse(JSON.stringify(spec).replace(/192\.168\./g, "10.168.")) as typeof spec;
+    await up(moved, { name: LAB, clusterName: CLUSTER, nodeImage: NODE_IMAGE, imageMap: IMAGE_MAP });
     kube = new Kubectl(CLUSTER);
   });
   after(async () => {

@@ -223,8 +223,12 @@ async function labCycle(): Promise<void> {
 async function clusterCycle(): Promise<void> {
   const provider = new FixtureProvider(FIXTURE);
   const y = loadTopologyYaml(CLUSTER_YAML);
+  // the example's 192.168.x subnets can fall inside the Docker network "kind" (Docker hands out
+  // 192.168.0.0/20 and up once its 172.x pools have been used by earlier networks): kinda then
+  // rightly refuses the topology, so the soak moves them to 10.168.x, which no default pool uses
+  const spec = JSON.parse(JSON.stringify(y.spec).replace(/192\.168\./g, "10.168.")) as typeof y.spec;
   stepT = Date.now();
-  const h = await upTopology({ ...y.spec, name: CLAB }, { provider, imageMap: IMAGE_MAP, where: y.where, store, runtime });
+  const h = await upTopology({ ...spec, name: CLAB }, { provider, imageMap: IMAGE_MAP, where: y.where, store, runtime });
   try {
     for (const n of ["cp", "wk"]) {
       const info = await runtime.inspect(provider.fact(n).container);
