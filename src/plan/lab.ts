@@ -2,6 +2,7 @@
  * The plan: from a Lab plus options, every container, bridge, veth and start-up step to create,
  * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
  */
+import type { RoutingRecord } from "../model/routing.js";
 import { execLabel, execSteps, hostIpLines } from "./exec-steps.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
@@ -143,6 +144,8 @@ export interface Plan {
   external: ExternalPlan[];
   /** Links shaped once the devices are up (checked against the lab here). */
   shaping: LabShaping[];
+  /** Static routing's record (topologies with routing: static), copied into the state. */
+  routing?: RoutingRecord;
 }
 
 export interface ExternalPlan {
@@ -417,6 +420,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
   issues.push(...shapingIssues(plan));
   if (issues.length) throw new TopologyError(issues);
   if (opts.source) plan.source = opts.source;
+  if (lab.routing) plan.routing = lab.routing;
   return plan;
 }
 
