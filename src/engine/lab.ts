@@ -435,7 +435,11 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     // a `kinda down` from elsewhere makes this deploy fail at whatever step it was in (an exec
     // into a removed container, a deleted namespace): that, not the step's error, is the cause
     const lost = store.claimLost(state);
-    if (lost !== "taken") {
+    if (lost === "taken") {
+      // the name is another process's now: nothing found by label or name is this deploy's to
+      // remove, but the containers it created (their ids recorded as it went) are
+      await removeOwnContainers(runtime, state, run.pool);
+    } else {
       const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
       try {
         await teardown(plan.lab, { runtime, store, kernel, runShutdown: false });
@@ -453,10 +457,17 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     // removed by `down` while deploying: what this process made after it ran goes too (only when
     // no other process claimed the name since)
     if (!store.read(plan.lab)) await teardown(plan.lab, { runtime, store, kernel, runShutdown: false }).catch(() => undefined);
+    else if (store.claimLost(state) === "taken") await removeOwnContainers(runtime, state, run.pool);
     throw e;
   }
   const failedDevices = started.failedDevices.sort();
   return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (started.readyAt - t0) / 1000 };
+}
+
+/** Removes exactly the containers this deploy recorded (by id; one already gone is fine). */
+async function removeOwnContainers(runtime: Runtime, state: LabState, pool: ReturnType<typeof limiter>): Promise<void> {
+  const ids = state.devices.flatMap((d) => (d.containerId ? [d.containerId] : []));
+  await Promise.all(ids.map((id) => pool(() => runtime.remove(id)).catch(() => undefined)));
 }
 
 export interface TeardownOptions {

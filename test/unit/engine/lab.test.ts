@@ -105,6 +105,34 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
     assert.equal(store.read("mem"), undefined);
   });
 
+  it("a deploy whose lab was taken down from elsewhere and claimed by another process removes exactly its own containers (by id), not the other's", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    const start = runtime.start.bind(runtime);
+    let theirs = "";
+    runtime.start = async (id: string) => {
+      const name = (await runtime.inspect(id))?.name;
+      if (name === "kinda-mem-h1") {
+        // meanwhile: `kinda down mem` from elsewhere (state, namespace and the containers it saw
+        // then are gone), and another process claims the name and creates its first container
+        const mine = store.read("mem")!;
+        store.remove("mem");
+        kernel.namespaces.delete("kinda-mem");
+        const { claimId: _, ...rest } = mine;
+        store.claim({ ...rest, devices: [], phase: "deploying" });
+        theirs = await runtime.create({ ...containerSpec(plan.devices[0]!) });
+        throw new Error("no such container (removed elsewhere)");
+      }
+      return start(id);
+    };
+    await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath }), /removed while this process was working on it/);
+    assert.deepEqual(
+      [...runtime.containers.keys()],
+      [theirs],
+      "the other process's container stays; every container this deploy created is removed",
+    );
+    assert.ok(store.read("mem"), "the other process's state is left alone");
+  });
+
   it("an abort stops the deploy with an InterruptedError and removes what was created", async () => {
     const { store, plan, runtime, kernel } = setup();
     const abort = new AbortController();
