@@ -125,7 +125,7 @@ export function addLiveCommands(program: Command, setExit: (code: number) => voi
     .description("change a link of a lab that is up: cut (down), restore (up), shape (--rate, netem options) or --clear")
     .argument("<lab>", "lab name")
     .argument("<endpoint>", "DEVICE:IFACE (r1:eth0), A--B (r1--w1), or a collision domain")
-    .argument("[state]", "down (cut the cable: the device keeps its routes), up, add (a new link A--B) or remove");
+    .argument("[state]", "down (cut the cable; static routing re-routes around it), up, add (a new link A--B) or remove");
   for (const [k, arg, help] of SHAPING_OPTIONS) link.addOption(new Option(`--${k} ${arg}`, help));
   link
     .option("--from <device>", "shape only the direction that leaves this end (default: both)")
@@ -138,7 +138,7 @@ export function addLiveCommands(program: Command, setExit: (code: number) => voi
       const change = linkChange(state, o);
       const { changeLink } = await import("../app/live.js");
       const r = await changeLink(lab, endpoint, change);
-      if (o.json) console.log(JSON.stringify({ summary: r.summary, ops: r.ops }, null, 2));
+      if (o.json) console.log(JSON.stringify({ summary: r.summary, ops: r.ops, ...(r.reroute ? { reroute: r.reroute } : {}) }, null, 2));
       else console.log(r.summary);
     });
 

@@ -302,12 +302,14 @@ function doctorCommand(program: Command, out: Outcome): void {
 function expandCommand(program: Command): void {
   program
     .command("expand")
-    .description("print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links")
+    .description(
+      "print the plain topology a YAML file stands for: vars substituted, generate: expanded into devices and links; with routing: ospf|bgp, the FRR files kinda writes for each router (as comments)",
+    )
     .argument("<file>", "FILE.yaml")
     .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (file: string, o: { var: Record<string, string> }) => {
-      const { expandTopologyYaml } = await import("../app/api.js");
-      process.stdout.write(expandTopologyYaml(file, { vars: o.var }));
+      const { expandTopology } = await import("../app/topology.js");
+      process.stdout.write(expandTopology(file, { vars: o.var }));
     });
 }
 

@@ -88,6 +88,12 @@ export function addressRange(cidr: string): { family: "ipv4" | "ipv6"; first: bi
   return { family: addr.kind(), first: value & ~host, last: (value & ~host) | host };
 }
 
+/** addressRange with its answers kept (a planner that asks about the same few hundred ranges again and again). */
+export function memoAddressRange(): typeof addressRange {
+  const seen = new Map<string, ReturnType<typeof addressRange>>();
+  return (cidr) => seen.get(cidr) ?? seen.set(cidr, addressRange(cidr)).get(cidr)!;
+}
+
 /** Do two CIDRs share any address? */
 export function overlaps(a: string, b: string): boolean {
   const [na, la] = parseCidr(networkOf(a));
@@ -125,10 +131,10 @@ function supernet(first: bigint, last: bigint, bits: number): string {
  * 10.0.0.0/30 and 10.0.1.4/30 -> 10.0.0.0/23; with 192.168.0.0/24 beside them, two prefixes.
  * In the order of the groups' first CIDR.
  */
-export function coveringPrefixes(cidrs: readonly string[]): string[] {
+export function coveringPrefixes(cidrs: readonly string[], rangeOf: typeof addressRange = addressRange): string[] {
   const groups = new Map<string, { first: bigint; last: bigint; bits: number }>();
   for (const c of cidrs) {
-    const r = addressRange(c);
+    const r = rangeOf(c);
     const bits = r.family === "ipv4" ? 32 : 128;
     const key = `${r.family} ${r.first >> BigInt(bits - WIDEST_COVER[r.family])}`;
     const g = groups.get(key);

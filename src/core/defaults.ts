@@ -2,6 +2,8 @@
 
 /** The image of a device that names none (Kathara's). */
 export const DEFAULT_IMAGE = "kathara/base";
+/** The image of a router with routing: ospf or bgp that names none (Kathara's, with FRR). */
+export const FRR_DEFAULT_IMAGE = "kathara/frr";
 /** The image of a P4 switch that names none (Kathara's, with BMv2 and p4c). */
 export const P4_DEFAULT_IMAGE = "kathara/p4";
 /** The image of an Open vSwitch device that names none (Kathara's SDN image). */

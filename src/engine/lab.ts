@@ -172,6 +172,7 @@ function initialState(plan: Plan, kind: LabState["kind"]): LabState {
     warnings: plan.warnings.map((w) => (w.place ? formatIssue({ ...w.place, message: w.message }) : w.message)),
   };
   if (plan.source) s.source = plan.source;
+  if (plan.routing) s.routing = plan.routing;
   return s;
 }
 

@@ -38,6 +38,8 @@ import type { Kernel } from "../model/kernel.js";
 import type { Netns } from "../model/netns.js";
 import { hostKernel } from "../net/kernel.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
+import { withLink, withoutDevice, withoutLink } from "../plan/reroute.js";
+import { reroute, type RerouteResult } from "./reroute.js";
 
 export interface LiveOptions {
   store: StateStore;
@@ -51,6 +53,25 @@ export interface LinkChangeResult {
   ops: LiveOp[];
   /** What was done, in words. */
   summary: string;
+  /** Static routing's re-route after the change (labs with routing: static that re-route). */
+  reroute?: RerouteResult;
+}
+
+/**
+ * Re-routes `st` after a change that `undo` takes back: if the re-route fails, the change is
+ * undone too and the error rethrown, so the lab is left as it was.
+ */
+async function rerouteOrUndo(st: LabState, runtime: Runtime | undefined, undo: () => Promise<void>): Promise<RerouteResult | undefined> {
+  try {
+    return await reroute(st, runtime ? { runtime } : {});
+  } catch (e) {
+    await undo().catch(() => undefined);
+    throw e;
+  }
+}
+
+function withReroute(r: LinkChangeResult, rr: RerouteResult | undefined): LinkChangeResult {
+  return rr ? { ...r, reroute: rr, summary: `${r.summary}; ${rr.summary}` } : r;
 }
 
 function readLab(lab: string, store: StateStore, need: HostNeed = "live"): LabState {
@@ -236,10 +257,20 @@ export async function changeLink(lab: string, endpoint: string, change: LinkChan
     ops = cutOps(target, change.state === "down");
     summary = `${change.state === "down" ? "cut" : "restored"} ${target.description}`;
   }
-  await applyOps(ops, { ...(opts.runtime ? { runtime: opts.runtime } : {}), previous: previousShaping(st.live) });
+  const previous = previousShaping(st.live);
+  await applyOps(ops, { ...(opts.runtime ? { runtime: opts.runtime } : {}), previous });
   record(st, target, change, ops);
+  const rr =
+    "state" in change
+      ? await rerouteOrUndo(st, opts.runtime, () =>
+          applyOps(
+            ops.map((o) => inverse(o, previous(o.at))),
+            opts.runtime ? { runtime: opts.runtime } : {},
+          ),
+        )
+      : undefined;
   store.update(st);
-  return { target, ops, summary };
+  return withReroute({ target, ops, summary }, rr);
 }
 
 export interface CaptureOptions extends LiveOptions {
@@ -342,13 +373,22 @@ export async function addLink(lab: string, endpoint: string, opts: AddLinkOption
   const live: LiveState = st.live ?? { cuts: [], shaping: [] };
   (live.added ??= []).push({ domain, endpoints: [a, b] });
   st.live = live;
+  const [ca, cb] = [opts.addresses?.[a], opts.addresses?.[b]];
+  // a link carries routed traffic once both its ends have addresses
+  if (st.routing && ca && cb) st.routing = withLink(st.routing, { name: domain, endpoints: [a, b], addresses: [ca, cb] });
+  const rr = await rerouteOrUndo(st, opts.runtime, () =>
+    applyOps(planned.ops.map((o) => inverse(o)).reverse(), opts.runtime ? { runtime: opts.runtime } : {}),
+  );
   store.update(st);
   const target = resolveEndpoint(st, domain);
-  return {
-    target,
-    ops: planned.ops,
-    summary: `added ${planned.interfaces.map((i) => `${i.device}:${i.name}`).join(" -- ")} (collision domain ${domain})`,
-  };
+  return withReroute(
+    {
+      target,
+      ops: planned.ops,
+      summary: `added ${planned.interfaces.map((i) => `${i.device}:${i.name}`).join(" -- ")} (collision domain ${domain})`,
+    },
+    rr,
+  );
 }
 
 /** `kinda link LAB ENDPOINT remove`: removes a link (a collision domain, or the one A--B share) and its interfaces. */
@@ -371,8 +411,15 @@ export async function removeLink(lab: string, endpoint: string, opts: LiveOption
     st.live.shaping = st.live.shaping.filter((c) => !gone.has(c.key));
     if (st.live.added) st.live.added = st.live.added.filter((x) => x.domain !== domain);
   }
-  store.update(st);
-  return { target, ops, summary: `removed collision domain ${domain} and its ${ops.length - 1} interfaces` };
+  if (st.routing) st.routing = withoutLink(st.routing, domain);
+  // the link is gone: a failed re-route cannot bring it back, so the state records its removal either way
+  let rr: RerouteResult | undefined;
+  try {
+    rr = await reroute(st, opts.runtime ? { runtime: opts.runtime } : {});
+  } finally {
+    store.update(st);
+  }
+  return withReroute({ target, ops, summary: `removed collision domain ${domain} and its ${ops.length - 1} interfaces` }, rr);
 }
 
 export interface AddDeviceOptions extends LiveOptions {
@@ -470,6 +517,12 @@ export async function removeDevice(lab: string, name: string, opts: LiveOptions 
     st.live.shaping = st.live.shaping.filter((c) => !gone.has(c.key));
     if (st.live.addedDevices) st.live.addedDevices = st.live.addedDevices.filter((x) => x !== name);
   }
-  store.update(st);
-  return `removed device ${name} and its ${ops.length} interfaces`;
+  if (st.routing) st.routing = withoutDevice(st.routing, name);
+  let rr: RerouteResult | undefined;
+  try {
+    rr = await reroute(st, opts.runtime ? { runtime: opts.runtime } : {});
+  } finally {
+    store.update(st);
+  }
+  return `removed device ${name} and its ${ops.length} interfaces${rr ? `; ${rr.summary}` : ""}`;
 }

@@ -3,6 +3,7 @@
  * TypeScript API) is turned into a `Lab`; the planner and the engine only ever see this.
  */
 import type { IpOp } from "./ops.js";
+import type { RoutingRecord } from "./routing.js";
 import type { Place } from "../core/errors.js";
 import type { Shaping } from "../core/tc.js";
 
@@ -152,6 +153,8 @@ export interface Lab {
    * `lab.kinda`): an endpoint as `kinda link` takes it, the direction (`from`), where it was written.
    */
   shaping?: LabShaping[];
+  /** Static routing's graph and routes, kept in the state so that a cut is routed around (plan/reroute.ts). */
+  routing?: RoutingRecord;
 }
 
 export interface LabShaping {

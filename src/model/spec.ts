@@ -132,8 +132,19 @@ export interface ClusterSpec {
 
 export interface TopologySpec {
   name: string;
-  /** static: kinda computes and installs routes (shortest paths, ECMP on ties); none: the user's (FRR, P4, SDN). */
-  routing?: "static" | "none";
+  /**
+   * static: kinda computes and installs routes (shortest paths, ECMP on ties; re-routed around a
+   * cut); ospf, bgp: every router runs FRR with configs kinda writes (docs/routing.md); none: the
+   * user's (their own FRR, P4, SDN).
+   */
+  routing?: "static" | "none" | "ospf" | "bgp";
+  /** ospf or bgp: a BFD session on every link between routers (sub-second failure detection). */
+  bfd?: boolean;
+  /**
+   * Static routing: re-route when a link is cut or restored, or links and devices are removed or
+   * added while the lab is up (default true; false keeps the routes `up` installed).
+   */
+  reroute?: boolean;
   /** Pod traffic between nodes: vxlan (default), gre, or none (native routing, needs routing: static). */
   encapsulation?: "vxlan" | "gre" | "none";
   /** For trees: the root device (any non-Kubernetes device). */

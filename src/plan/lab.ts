@@ -5,6 +5,7 @@
 import { execSteps } from "./exec-steps.js";
 import { domainBridgeOps, deviceVethOps, linkDown, linkUp, renderIp } from "./ops.js";
 import type { IpOp } from "../model/ops.js";
+import type { RoutingRecord } from "../model/routing.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import type { Device, DeviceRole, Lab, LabShaping, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
@@ -147,6 +148,8 @@ export interface Plan {
   external: ExternalPlan[];
   /** Links shaped once the devices are up (checked against the lab here). */
   shaping: LabShaping[];
+  /** Static routing's record (topologies with routing: static), copied into the state. */
+  routing?: RoutingRecord;
 }
 
 export interface ExternalPlan {
@@ -418,6 +421,7 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
   issues.push(...shapingIssues(plan));
   if (issues.length) throw new TopologyError(issues);
   if (opts.source) plan.source = opts.source;
+  if (lab.routing) plan.routing = lab.routing;
   return plan;
 }
 

@@ -9,7 +9,7 @@
  * ngraph.path) do not give (they return one path); with the distances that is a few lines.
  */
 
-import { addressRange, coveringPrefixes, hostOf, networkOf } from "../core/addr.js";
+import { addressRange, coveringPrefixes, hostOf, memoAddressRange, networkOf } from "../core/addr.js";
 import type { PodRoute } from "../model/cluster.js";
 import { isNode, isProvided, type StaticRoutePlan, type StaticRouter, type TopologySpec } from "../model/spec.js";
 
@@ -36,11 +36,14 @@ interface Adjacent {
 export class RouteGraph {
   private readonly adj = new Map<string, Adjacent[]>();
   private readonly dist = new Map<string, Map<string, number>>();
+  /** Every edge costs 1 (hop count). */
+  private readonly unit: boolean;
 
   constructor(
     readonly vertices: readonly string[],
     readonly edges: readonly Edge[],
   ) {
+    this.unit = edges.every((e) => e.cost === 1);
     for (const v of vertices) this.adj.set(v, []);
     for (const e of edges) {
       if (!(e.cost > 0)) throw new Error(`edge ${e.id}: cost ${e.cost} is not positive`);
@@ -83,6 +86,21 @@ export class RouteGraph {
     const cached = this.dist.get(from);
     if (cached) return cached;
     const d = new Map<string, number>([[from, 0]]);
+    if (this.unit) {
+      // every cost 1: breadth first, in order of distance
+      const queue = [from];
+      for (let k = 0; k < queue.length; k++) {
+        const u = queue[k]!;
+        const du = d.get(u)! + 1;
+        for (const { peer } of this.neighbours(u))
+          if (!d.has(peer)) {
+            d.set(peer, du);
+            queue.push(peer);
+          }
+      }
+      this.dist.set(from, d);
+      return d;
+    }
     const done = new Set<string>();
     // graphs here have tens to hundreds of vertices: a linear scan for the minimum is enough
     const open = new Set<string>([from]);
@@ -111,7 +129,9 @@ export class RouteGraph {
 
   /** Cost from `v` to the nearest of `targets` (the graph is undirected: distances from each target). */
   private costTo(v: string, targets: readonly string[]): number {
-    return Math.min(...targets.map((t) => this.distances(t).get(v) ?? Infinity));
+    let best = Infinity;
+    for (const t of targets) best = Math.min(best, this.distances(t).get(v) ?? Infinity);
+    return best;
   }
 
   /**
@@ -122,7 +142,10 @@ export class RouteGraph {
     if (targets.includes(from)) return [];
     const here = this.costTo(from, targets);
     if (here === Infinity) return [];
-    return this.neighbours(from)
+    const mine = this.neighbours(from);
+    // one neighbour (a host's uplink): every path starts there
+    if (mine.length === 1) return [{ edge: mine[0]!.edge, via: mine[0]!.peer }];
+    return mine
       .filter(({ edge, peer }) => edge.cost + this.costTo(peer, targets) === here)
       .map(({ edge, peer }) => ({ edge, via: peer }))
       .sort((x, y) => x.edge.id - y.edge.id);
@@ -141,18 +164,35 @@ export const MULTIPATH_SYSCTLS: Readonly<Record<string, string>> = {
   "net.ipv6.conf.all.ignore_routes_with_linkdown": "1",
 };
 
+/**
+ * Which edges carry traffic: a link (by its collision domain, `l<index>` when unnamed) between
+ * `a` and `b`, or a segment's device `a` and member `b`. Absent: all of them.
+ */
+export type Carries = (link: string, a: string, b: string) => boolean;
+
 /** The graph of a topology: links, and each segment member one hop from the segment's device; each edge's end addresses. */
-function topologyGraph(spec: TopologySpec, vertices: string[]): { g: RouteGraph; addrAt: (e: Edge, end: string) => string } {
+function topologyGraph(
+  spec: TopologySpec,
+  vertices: string[],
+  carries: Carries = () => true,
+): { g: RouteGraph; addrAt: (e: Edge, end: string) => string } {
   const edges = spec.links.map((l, id) => ({
     edge: { id, a: l.endpoints[0], b: l.endpoints[1], cost: l.cost ?? 1 },
     addresses: l.addresses ?? ["", ""],
+    on: carries(l.name ?? `l${id}`, l.endpoints[0], l.endpoints[1]),
   }));
   for (const s of spec.segments ?? [])
     for (const m of s.members)
-      edges.push({ edge: { id: edges.length, a: s.device, b: m.name, cost: 1 }, addresses: [s.address, m.address] });
+      edges.push({
+        edge: { id: edges.length, a: s.device, b: m.name, cost: 1 },
+        addresses: [s.address, m.address],
+        on: carries(s.name, s.device, m.name),
+      });
+  // an edge that carries nothing is left out of the graph; its subnet stays a destination (its ends
+  // keep their addresses, reached through the rest of the network)
   const g = new RouteGraph(
     vertices,
-    edges.map((e) => e.edge),
+    edges.filter((e) => e.on).map((e) => e.edge),
   );
   // parsed once, when first asked (the plan asks per device and destination); never for the graph
   // alone: validation asks for its parts before it has refused malformed addresses
@@ -209,18 +249,62 @@ function nextHops(
  * host's own start-up may add one. An address in the cover that no subnet holds goes to the
  * uplink, whose routes are per subnet: dropped there, as it was at the host before.
  */
-export function summarise(subnets: ReadonlyMap<string, readonly string[]>): Map<string, readonly string[]> {
+export function summarise(
+  subnets: ReadonlyMap<string, readonly string[]>,
+  rangeOf: typeof addressRange = addressRange,
+): Map<string, readonly string[]> {
   const byFamily = new Map<string, [string, readonly string[]][]>();
   for (const [dst, via] of subnets) {
-    const f = addressRange(dst).family;
-    byFamily.set(f, [...(byFamily.get(f) ?? []), [dst, via]]);
+    const f = rangeOf(dst).family;
+    const l = byFamily.get(f);
+    if (l) l.push([dst, via]);
+    else byFamily.set(f, [[dst, via]]);
   }
   const out = new Map<string, readonly string[]>();
+  const sameHops = (a: readonly string[], b: readonly string[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
   for (const routes of byFamily.values()) {
     const via = routes[0]![1];
-    const same = routes.every(([, v]) => v.join(" ") === via.join(" "));
-    if (same) for (const p of coveringPrefixes(routes.map(([dst]) => dst))) out.set(p, via);
+    const same = routes.every(([, v]) => sameHops(v, via));
+    if (same)
+      for (const p of coveringPrefixes(
+        routes.map(([dst]) => dst),
+        rangeOf,
+      ))
+        out.set(p, via);
     else for (const [dst, v] of routes) out.set(dst, v);
+  }
+  return out;
+}
+
+/** The parts of the network that no carrying edge joins (every device of the topology; names sorted). */
+export function carryingParts(spec: TopologySpec, carries: Carries): string[][] {
+  return topologyGraph(
+    spec,
+    spec.devices.map((d) => d.name),
+    carries,
+  ).g.components();
+}
+
+/** Static routes over the edges that carry traffic (all of them: what `up` installs). */
+export function planStatic(spec: TopologySpec, carries?: Carries): StaticRoutePlan {
+  const { g, addrAt } = topologyGraph(
+    spec,
+    spec.devices.map((d) => d.name),
+    carries,
+  );
+  const out: StaticRoutePlan = { routes: new Map(), sysctls: new Map(), podRoutes: [] };
+  const all = subnetsOf(spec);
+  const rangeOf = memoAddressRange();
+  // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
+  for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
+    const { subnets, nodes } = nextHops(spec, all, g, addrAt, d.name);
+    const routes = d.kind === "host" ? summarise(subnets, rangeOf) : subnets;
+    out.routes.set(
+      d.name,
+      [...routes].map(([dst, via]) => ({ dst, via })),
+    );
+    if ([...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
+    for (const [node, via] of nodes) out.podRoutes.push({ device: d.name, node, via: via.length > 1 ? via : via[0]! } satisfies PodRoute);
   }
   return out;
 }
@@ -234,24 +318,5 @@ export const staticRouter: StaticRouter = {
     ]);
     return topologyGraph(spec, [...linked]).g.components();
   },
-  plan(spec): StaticRoutePlan {
-    const { g, addrAt } = topologyGraph(
-      spec,
-      spec.devices.map((d) => d.name),
-    );
-    const out: StaticRoutePlan = { routes: new Map(), sysctls: new Map(), podRoutes: [] };
-    const all = subnetsOf(spec);
-    // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
-    for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
-      const { subnets, nodes } = nextHops(spec, all, g, addrAt, d.name);
-      const routes = d.kind === "host" ? summarise(subnets) : subnets;
-      out.routes.set(
-        d.name,
-        [...routes].map(([dst, via]) => ({ dst, via })),
-      );
-      if ([...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
-      for (const [node, via] of nodes) out.podRoutes.push({ device: d.name, node, via: via.length > 1 ? via : via[0]! } satisfies PodRoute);
-    }
-    return out;
-  },
+  plan: (spec) => planStatic(spec),
 };

@@ -25,6 +25,7 @@ import { dirname, join } from "node:path";
 import { KindaError } from "../core/errors.js";
 import { isValidLabName } from "../core/names.js";
 import { nthAddress } from "../core/addr.js";
+import type { RoutingRecord } from "../model/routing.js";
 import type { DeviceUndo, LegacyDeviceUndo } from "../model/ops.js";
 import type { DeviceRole, ServiceStep } from "../model/lab.js";
 
@@ -156,6 +157,8 @@ export interface LabState {
   claimId?: string;
   /** What run-time experiments changed (kinda link): shown by status, undone by `kinda link ... --clear` / `up`. */
   live?: LiveState;
+  /** Static routing's graph and the routes installed now (topologies with routing: static). */
+  routing?: RoutingRecord;
 }
 
 /** Run-time changes to links, keyed by the interface they act on (see plan/live.ts ifKey). */

@@ -8,7 +8,8 @@
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import { hostOf, isCidr, isIpv4Cidr, networkOf } from "../core/addr.js";
 import { AddressOwners, Subnets, clusterRanges, outsideFirstSubnet, rangeClashes } from "../core/addrcheck.js";
-import { DEFAULT_IMAGE, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
+import { DEFAULT_IMAGE, FRR_DEFAULT_IMAGE, OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE } from "../core/defaults.js";
+import { bgpAsns, frrFiles, frrStartSteps, runsFrr, stagedFrrName, subnetsOf, type RouterPort } from "./frr.js";
 import type { ClusterOptions, NodeLink, NodeSpec, P4PodRoute, PodRoute } from "../model/cluster.js";
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
@@ -26,6 +27,7 @@ import {
   type StaticRouter,
   type TopologySpec,
 } from "../model/spec.js";
+import { asRoute, type RoutingRecord } from "../model/routing.js";
 import { segmentNodeLinks, validateSegments } from "./segments.js";
 import {
   GRPC_PORT,
@@ -205,6 +207,8 @@ function linkIssues(spec: TopologySpec, byName: ByName, add: AddIssue) {
       add(["links", i], `${providedLink(prov)} needs addresses`);
     } else if (spec.routing === "static") {
       add(["links", i], "static routing needs addresses on every link");
+    } else if (isProtocol(spec.routing)) {
+      add(["links", i], `routing: ${spec.routing} needs addresses on every link`);
     }
   });
   return { degree, book, linkNames };
@@ -272,8 +276,17 @@ function clusterIssues(spec: TopologySpec, byName: ByName, router: StaticRouter 
       ["links"],
       `static routing needs one connected network, but no link joins these ${parts.length} parts: ${parts.map(partText).join(", ")}`,
     );
-  if (spec.encapsulation === "none" && spec.routing !== "static")
-    add(["encapsulation"], 'encapsulation "none" needs routing: static (the network must route pod ranges)');
+  if (spec.encapsulation === "none" && spec.routing !== "static" && !isProtocol(spec.routing))
+    add(["encapsulation"], 'encapsulation "none" needs routing: static, ospf or bgp (the network must route pod ranges)');
+  if (isProtocol(spec.routing))
+    spec.devices.forEach((d, i) => {
+      if (isProgrammable(d.kind))
+        add(
+          ["devices", i, "kind"],
+          `${d.name} is a ${d.kind}: with routing: ${spec.routing} every router runs FRR, and a programmable device does not (use routing: static or none)`,
+        );
+    });
+  if (spec.bfd !== undefined && !isProtocol(spec.routing)) add(["bfd"], "bfd is for routing: ospf or bgp (the routers' FRR runs it)");
   (spec.cluster?.hostRoutes ?? []).forEach((r, k) => {
     // routed via the Kind network's IPv4 gateway
     if (!isIpv4Cidr(r))
@@ -309,6 +322,11 @@ function partText(p: string[]): string {
   return `{${p.slice(0, 8).join(", ")}${p.length > 8 ? `, and ${p.length - 8} more` : ""}}`;
 }
 
+/** Routing a protocol does (FRR on every router, configured by kinda). */
+function isProtocol(r: TopologySpec["routing"]): r is "ospf" | "bgp" {
+  return r === "ospf" || r === "bgp";
+}
+
 /** The router static routing needs (plan/routes.ts staticRouter; topology/ cannot import plan/). */
 function routerFor(spec: TopologySpec, router: StaticRouter | undefined): StaticRouter {
   if (!router)
@@ -322,7 +340,8 @@ export function linkMac(link: number, side: number): string {
   return `02:6b:${h(Math.floor(link / 256) % 256)}:${h(link % 256)}:00:${h(side + 1)}`;
 }
 
-function defaultImage(d: DeviceSpec): string {
+function defaultImage(d: DeviceSpec, spec: TopologySpec): string {
+  if (isProtocol(spec.routing) && runsFrr(d.kind)) return FRR_DEFAULT_IMAGE;
   return d.kind === "p4-switch" ? P4_DEFAULT_IMAGE : d.kind === "ovs-switch" ? OVS_DEFAULT_IMAGE : DEFAULT_IMAGE;
 }
 
@@ -374,6 +393,8 @@ interface DataPlaneContext {
   p4: Map<string, P4Compiled>;
   /** encapsulation none: the static plan's pod routes (the P4 switches' share becomes table entries). */
   podRoutes?: readonly PodRoute[];
+  /** Routing protocols: the steps that start each router's FRR. */
+  frr?: Map<string, string[]>;
 }
 
 /**
@@ -464,7 +485,7 @@ function labDevices(spec: TopologySpec, lab: Lab): Map<string, Device> {
   for (const d of spec.devices) {
     const dev = devs.get(d.name);
     if (!dev) continue;
-    dev.image = d.image ?? defaultImage(d);
+    dev.image = d.image ?? defaultImage(d, spec);
     if (d.kind === "switch") {
       lab.warnings.push({
         message: `${d.name}: kind switch (IncSwitchMeta without a program) runs as a plain router; give it a program (kind: p4-switch) to run BMv2`,
@@ -548,6 +569,8 @@ export function compileSpec(
   const linkIndex = new Map<NodeLink, { i: number; nodeSide: 0 | 1 }>();
   const addrOps = new Map<string, IpOp[]>();
   const ends: LinkEnd[] = [];
+  /** Each device's addressed interfaces, in order, and whether a router is at the other end (routing protocols). */
+  const ports = new Map<string, RouterPort[]>();
   /** A new interface of device `name` on `domain`, with its address and MTU. */
   const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
     const dev = devs.get(name)!;
@@ -574,6 +597,15 @@ export function compileSpec(
     if (l.tc) (lab.shaping ??= []).push(...linkShaping(l, i, domain));
     attach(a, domain, linkMac(i, 0), l.addresses?.[0], l.mtu);
     attach(b, domain, linkMac(i, 1), l.addresses?.[1], l.mtu);
+    for (const [k, me, peer] of [
+      [0, a, b],
+      [1, b, a],
+    ] as const) {
+      const addr = l.addresses?.[k];
+      if (!addr) continue;
+      const mine = ports.get(me) ?? ports.set(me, []).get(me)!;
+      mine.push({ ifname: `eth${devs.get(me)!.interfaces.length - 1}`, address: addr, peerIsRouter: runsFrr(kindOf.get(peer)!.kind) });
+    }
   });
   // shared segments: the device and the hosts get an interface on the segment's domain
   (spec.segments ?? []).forEach((sg, j) => {
@@ -589,13 +621,97 @@ export function compileSpec(
   const segMac = (j: number, k: number) =>
     isProgrammable(kindOf.get(spec.segments![j]!.device)!.kind) ? linkMac(spec.links.length + j, k + 1) : undefined;
   nodeLinks.push(...segmentNodeLinks(spec, segMac));
-  const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
+  const { routes, podRoutes, frr } = routingOf(spec, router, kindOf, devs, ports);
   const p4 = new Map<string, P4Compiled>();
-  const podRoutes = spec.encapsulation === "none" ? routes?.podRoutes : undefined;
-  finishDevices(kindOf, devs, addrOps, nodePorts, { routes, ends, nodeLinks, lab, p4, ...(podRoutes ? { podRoutes } : {}) });
-  const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes, p4);
+  const cx: DataPlaneContext = { routes, ends, nodeLinks, lab, p4, ...(podRoutes ? { podRoutes } : {}), ...(frr ? { frr } : {}) };
+  finishDevices(kindOf, devs, addrOps, nodePorts, cx);
+  if (routes) lab.routing = routingRecord(spec, routes);
+  const clusterOptions = clusterOptionsOf(spec, podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
+}
+
+/**
+ * A routing protocol's devices: each router gets FRR's files (staged) and the steps that start it
+ * (after its addresses, before its own start-up); its static routes are dropped from the plan so
+ * that only the hosts keep theirs. BGP unnumbered runs over IPv6 link-local addresses: IPv6 on.
+ */
+function protocolDevices(
+  spec: TopologySpec,
+  protocol: "ospf" | "bgp",
+  devs: Map<string, Device>,
+  ports: Map<string, RouterPort[]>,
+  routes: StaticRoutePlan,
+): Map<string, string[]> {
+  const steps = new Map<string, string[]>();
+  const asns = protocol === "bgp" ? bgpAsns(spec) : undefined;
+  for (const d of spec.devices.filter((x) => runsFrr(x.kind))) {
+    const dev = devs.get(d.name)!;
+    const { files } = frrFiles(spec, protocol, d.name, ports.get(d.name) ?? [], subnetsOf(spec, d.name), asns);
+    dev.stageFiles.push(...files.map((f) => ({ name: stagedFrrName(f.name), text: f.text })));
+    steps.set(d.name, frrStartSteps(files));
+    Object.assign(dev.sysctls, {
+      "net.ipv4.ip_forward": "1",
+      "net.ipv4.conf.all.ignore_routes_with_linkdown": "1",
+      ...(protocol === "bgp"
+        ? { "net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.default.disable_ipv6": "0", "net.ipv6.conf.all.forwarding": "1" }
+        : {}),
+    });
+    routes.routes.delete(d.name);
+    routes.sysctls.delete(d.name);
+  }
+  return steps;
+}
+
+/** Routing protocols, encapsulation none: each node's pods are routed by its own router, toward the node (FRR announces them). */
+function ownRouterPodRoutes(spec: TopologySpec, kindOf: Map<string, DeviceSpec>): PodRoute[] {
+  const out: PodRoute[] = [];
+  for (const l of spec.links) {
+    const k = l.endpoints.findIndex((e) => isNode(kindOf.get(e)!.kind));
+    if (k < 0 || !l.addresses) continue;
+    const device = l.endpoints[1 - k]!;
+    if (runsFrr(kindOf.get(device)!.kind)) out.push({ device, node: l.endpoints[k]!, via: hostOf(l.addresses[k]!) });
+  }
+  return out;
+}
+
+/** The routes of static routing (with a routing protocol: the hosts' only), pod routes, and FRR's start-up per router. */
+function routingOf(
+  spec: TopologySpec,
+  router: StaticRouter | undefined,
+  kindOf: Map<string, DeviceSpec>,
+  devs: Map<string, Device>,
+  ports: Map<string, RouterPort[]>,
+): { routes?: StaticRoutePlan; podRoutes?: PodRoute[]; frr?: Map<string, string[]> } {
+  const protocol = isProtocol(spec.routing) ? spec.routing : undefined;
+  // with a routing protocol the hosts still get static routes (toward their router), the routers FRR
+  const routes = spec.routing === "static" || protocol ? routerFor(spec, router).plan(spec) : undefined;
+  if (!routes) return {};
+  const podRoutes = spec.encapsulation !== "none" ? undefined : protocol ? ownRouterPodRoutes(spec, kindOf) : routes.podRoutes;
+  const frr = protocol ? protocolDevices(spec, protocol, devs, ports, routes) : undefined;
+  return { routes, ...(podRoutes ? { podRoutes } : {}), ...(frr ? { frr } : {}) };
+}
+
+/** What the state keeps of static routing: the graph and each kernel-routed device's routes. */
+function routingRecord(spec: TopologySpec, routes: StaticRoutePlan): RoutingRecord {
+  const kernel = spec.devices.filter((d) => !isProvided(d.kind) && d.kind !== "p4-switch");
+  const mode = spec.routing === "ospf" || spec.routing === "bgp" ? spec.routing : "static";
+  return {
+    mode,
+    reroute: mode === "static" && spec.reroute !== false,
+    devices: spec.devices.map((d) => ({ name: d.name, kind: d.kind })),
+    // static routing has refused links without addresses
+    links: spec.links.map((l, i) => ({
+      name: l.name ?? `l${i}`,
+      endpoints: [...l.endpoints],
+      addresses: [...l.addresses!],
+      ...(l.cost !== undefined ? { cost: l.cost } : {}),
+    })),
+    ...(spec.segments?.length ? { segments: structuredClone(spec.segments) } : {}),
+    routes: Object.fromEntries(
+      (mode === "static" ? kernel : []).map((d) => [d.name, (routes.routes.get(d.name) ?? []).map((r) => asRoute(r.dst, r.via))]),
+    ),
+  };
 }
 
 /** Each device's data plane, routes (not in a P4 switch: its program forwards) and start-up steps. */
@@ -616,7 +732,7 @@ function finishDevices(
       Object.assign(dev.sysctls, cx.routes?.sysctls.get(dev.name) ?? {});
     }
     if (net.length) dev.net = net;
-    dev.exec = [...(d.startup ?? [])];
+    dev.exec = [...(cx.frr?.get(dev.name) ?? []), ...(d.startup ?? [])];
     if (d.startupTimeout !== undefined) dev.startupTimeout = d.startupTimeout;
   }
 }

@@ -22,7 +22,8 @@ export interface GeneratorOptions {
   /** Leaves that become Kubernetes workers; "rest": every leaf that is not a control plane. */
   workers?: string[] | "rest";
   /** Default "static". */
-  routing?: "static" | "none";
+  routing?: "static" | "none" | "ospf" | "bgp";
+  bfd?: boolean;
   encapsulation?: "vxlan" | "gre" | "none";
   cluster?: ClusterSpec;
 }
@@ -217,6 +218,7 @@ function finish(shape: Shape, o: GeneratorOptions): TopologySpec {
   const spec: TopologySpec = {
     name: o.name ?? shape.name,
     routing: o.routing ?? "static",
+    ...(o.bfd !== undefined ? { bfd: o.bfd } : {}),
     ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
     ...(shape.root ? { root: shape.root } : {}),
     ...(o.cluster ? { cluster: o.cluster } : {}),

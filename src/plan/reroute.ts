@@ -1,0 +1,205 @@
+/**
+ * Static routing that follows the cut. From a lab's routing record (model/routing.ts) and which of
+ * its link ends carry no traffic now (the state's cuts), the routes every device should have, and
+ * the difference from what it has, as typed route operations (model/ops.ts IpOp) each with its
+ * inverse, grouped per device (one batch per namespace when applied). Pure: no I/O.
+ *
+ * The shortest paths are the ones `up` computes (plan/routes.ts planStatic), over the edges that
+ * still carry traffic; a cut link's subnet stays a destination, reached through either of its
+ * ends. Where the cut splits the network, the parts that lost each other are named, and routes to
+ * what a device can no longer reach are removed (the sender then gets "network unreachable"
+ * rather than a packet lost in a loop).
+ */
+import type { IpOp, Route } from "../model/ops.js";
+import { asRoute, type RoutingLink, type RoutingRecord } from "../model/routing.js";
+import { isProvided, type DeviceSpec, type TopologySpec } from "../model/spec.js";
+import type { LabLinks } from "./live.js";
+import { carryingParts, planStatic, type Carries } from "./routes.js";
+
+/** A link end that carries no traffic: `device`'s end of link (or segment) `link`. */
+export interface DownEnd {
+  device: string;
+  link: string;
+}
+
+/** The cuts of a lab as the state records them: interface keys (plan/live.ts ifKey). */
+export interface CutKeys {
+  cuts: readonly { key: string }[];
+}
+
+/**
+ * Which link ends are cut, from the state's cut keys: a lab-side veth end (`netns:NS/IF`) is the
+ * end of the device (or node on a segment) whose interface it is; a filtered end of a node's link
+ * straight into a device (`container:C/IF`) is that link's node end.
+ */
+export function downEnds(rec: RoutingRecord, st: LabLinks, live: CutKeys | undefined): DownEnd[] {
+  const out: DownEnd[] = [];
+  const byEnds = (a: string, b: string) =>
+    rec.links.find((l) => (l.endpoints[0] === a && l.endpoints[1] === b) || (l.endpoints[0] === b && l.endpoints[1] === a));
+  for (const { key } of live?.cuts ?? []) {
+    const m = /^(netns|container):(.*)\/([^/]+)$/.exec(key);
+    if (!m) continue;
+    const [, kind, where, dev] = m as unknown as [string, string, string, string];
+    if (kind === "netns") {
+      for (const d of st.devices) for (const i of d.interfaces) if (i.hostIf === dev) out.push({ device: d.name, link: i.domain });
+      for (const l of st.cluster?.links ?? []) if (l.labIf === dev && l.domain) out.push({ device: l.node, link: l.domain });
+      continue;
+    }
+    for (const l of st.cluster?.links ?? []) {
+      const node = st.cluster?.nodes.find((n) => n.name === l.node);
+      const dev0 = st.devices.find((d) => d.name === l.device);
+      const here = (node?.container === where && l.nodeIf === dev) || (dev0?.container === where && l.deviceIf === dev);
+      const link = here && l.device ? byEnds(l.node, l.device) : undefined;
+      if (link) out.push({ device: l.node, link: link.name });
+    }
+  }
+  const seen = new Set<string>();
+  return out.filter((e) => !seen.has(`${e.device}\0${e.link}`) && seen.add(`${e.device}\0${e.link}`));
+}
+
+/** Which edges carry traffic, given the cut ends: a link with any end cut carries none; a segment member's edge, none if it or the segment's device is cut. */
+export function carriesGiven(rec: RoutingRecord, down: readonly DownEnd[]): Carries {
+  const cut = new Set(down.map((e) => `${e.device}\0${e.link}`));
+  const segments = new Set((rec.segments ?? []).map((s) => s.name));
+  return (link, a, b) => {
+    if (segments.has(link)) return !cut.has(`${a}\0${link}`) && !cut.has(`${b}\0${link}`);
+    return !down.some((e) => e.link === link);
+  };
+}
+
+/** The record as a topology the static planner takes (names, kinds, links, segments). */
+export function recordSpec(rec: RoutingRecord): TopologySpec {
+  return {
+    name: "routing",
+    routing: "static",
+    devices: rec.devices.map((d): DeviceSpec => ({ name: d.name, kind: d.kind })),
+    links: rec.links.map((l) => ({ name: l.name, endpoints: l.endpoints, addresses: l.addresses, ...(l.cost ? { cost: l.cost } : {}) })),
+    ...(rec.segments ? { segments: rec.segments } : {}),
+  };
+}
+
+/** The devices whose kernel takes the routes: lab devices that are not programmable data planes. */
+function routedByKernel(d: { kind: DeviceSpec["kind"] }): boolean {
+  return !isProvided(d.kind) && d.kind !== "p4-switch";
+}
+
+/** The routes each kernel-routed device should have over the edges that carry traffic (pod routes included). */
+export function desiredRoutes(rec: RoutingRecord, carries?: Carries): Map<string, Route[]> {
+  const plan = planStatic(recordSpec(rec), carries);
+  const out = new Map<string, Route[]>();
+  for (const d of rec.devices.filter(routedByKernel))
+    out.set(
+      d.name,
+      (plan.routes.get(d.name) ?? []).map((r) => asRoute(r.dst, r.via)),
+    );
+  for (const r of plan.podRoutes) {
+    const mine = out.get(r.device);
+    if (!mine) continue;
+    const via = typeof r.via === "string" ? [r.via] : r.via;
+    for (const pod of rec.pods?.[r.node] ?? []) mine.push(asRoute(pod, via));
+  }
+  return out;
+}
+
+/** The parts of the network that lost each other (more than one), each sorted; [] when it is whole. */
+export function partitions(rec: RoutingRecord, carries: Carries): string[][] {
+  const parts = carryingParts(recordSpec(rec), carries);
+  return parts.length > 1 ? parts.sort((a, b) => b.length - a.length || a[0]!.localeCompare(b[0]!)) : [];
+}
+
+/** One device's part of a re-route: operations, and what undoes them, in the order to apply. */
+export interface RouteChange {
+  device: string;
+  ops: IpOp[];
+  undo: IpOp[];
+}
+
+const keyOf = (r: Route) => `${r.table ?? ""}|${r.dst}`;
+const same = (a: Route, b: Route) => JSON.stringify(a) === JSON.stringify(b);
+/** Deleting by prefix (and table): the route goes whatever its next hops are now. */
+const delOf = (r: Route): IpOp => ({ op: "route-del", route: { dst: r.dst, ...(r.table ? { table: r.table } : {}) } });
+
+/**
+ * The difference between the routes devices have and the ones they should have: per device, a
+ * `route replace` for each new or changed prefix (first, so no prefix is without a route while a
+ * batch runs), then a `route del` for each that goes. Inverses: the old route back, or the new
+ * one deleted. Devices with nothing to change are left out.
+ */
+export function diffRoutes(have: Readonly<Record<string, readonly Route[]>>, want: ReadonlyMap<string, readonly Route[]>): RouteChange[] {
+  const out: RouteChange[] = [];
+  const devices = [...new Set([...Object.keys(have), ...want.keys()])].sort();
+  for (const device of devices) {
+    const old = new Map((have[device] ?? []).map((r) => [keyOf(r), r]));
+    const next = new Map((want.get(device) ?? []).map((r) => [keyOf(r), r]));
+    const ops: IpOp[] = [];
+    const undo: IpOp[] = [];
+    for (const [k, r] of next) {
+      const was = old.get(k);
+      if (was && same(was, r)) continue;
+      ops.push({ op: "route-replace", route: r });
+      undo.push(was ? { op: "route-replace", route: was } : delOf(r));
+    }
+    for (const [k, r] of old)
+      if (!next.has(k)) {
+        ops.push(delOf(r));
+        undo.push({ op: "route-replace", route: r });
+      }
+    if (ops.length) out.push({ device, ops, undo });
+  }
+  return out;
+}
+
+/** A whole re-route: what to apply, the routes afterwards, the parts that lost each other. */
+export interface ReroutePlan {
+  changes: RouteChange[];
+  routes: Record<string, Route[]>;
+  parts: string[][];
+}
+
+/** The re-route of a lab whose link ends `down` carry no traffic. */
+export function planReroute(rec: RoutingRecord, down: readonly DownEnd[]): ReroutePlan {
+  const carries = carriesGiven(rec, down);
+  const want = desiredRoutes(rec, carries);
+  return { changes: diffRoutes(rec.routes, want), routes: Object.fromEntries(want), parts: partitions(rec, carries) };
+}
+
+/** "{a, b} and {c, d}": the parts that lost each other, at most 8 names each. */
+export function partsText(parts: readonly string[][]): string {
+  const one = (p: readonly string[]) => `{${p.slice(0, 8).join(", ")}${p.length > 8 ? `, and ${p.length - 8} more` : ""}}`;
+  return parts.map(one).join(" and ");
+}
+
+/** The record after `link` is removed (kinda link ... remove). */
+export function withoutLink(rec: RoutingRecord, link: string): RoutingRecord {
+  return {
+    ...rec,
+    links: rec.links.filter((l) => l.name !== link),
+    ...(rec.segments ? { segments: rec.segments.filter((s) => s.name !== link) } : {}),
+  };
+}
+
+/** The record after a link is added; a device it does not know yet joins as a router. */
+export function withLink(rec: RoutingRecord, link: RoutingLink): RoutingRecord {
+  const known = new Set(rec.devices.map((d) => d.name));
+  const devices = [...rec.devices, ...link.endpoints.filter((e) => !known.has(e)).map((name) => ({ name, kind: "router" as const }))];
+  return { ...rec, devices, links: [...rec.links, link] };
+}
+
+/** The record after `device` is removed, its links going with it (its routes too). */
+export function withoutDevice(rec: RoutingRecord, device: string): RoutingRecord {
+  const routes = { ...rec.routes };
+  delete routes[device];
+  return {
+    ...rec,
+    devices: rec.devices.filter((d) => d.name !== device),
+    links: rec.links.filter((l) => !l.endpoints.includes(device)),
+    ...(rec.segments
+      ? {
+          segments: rec.segments
+            .filter((s) => s.device !== device)
+            .map((s) => ({ ...s, members: s.members.filter((m) => m.name !== device) })),
+        }
+      : {}),
+    routes,
+  };
+}
