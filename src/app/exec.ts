@@ -72,10 +72,40 @@ export interface ExecInOptions {
   store?: StateStore;
 }
 
+/** A device of a lab on the Kubernetes runtime, by the states that record one: its lab, pod and the runtime record. */
+export function kubeDevice(device: string, lab: string | undefined, store = new StateStore()) {
+  const hits = store.list().flatMap((name) => {
+    if (lab && name !== lab) return [];
+    const st = store.read(name);
+    const d = st?.runtime?.kind === "kubernetes" ? st.devices.find((x) => x.name === device) : undefined;
+    return d && st?.runtime ? [{ lab: name, pod: d.pod?.name ?? d.container, shell: d.shell, runtime: st.runtime }] : [];
+  });
+  if (hits.length > 1)
+    throw new KindaError(`device ${device} exists in several labs (${hits.map((h) => h.lab).join(", ")})`, {
+      hint: "pick one with --lab NAME (or KINDA_LAB=NAME)",
+    });
+  return hits[0];
+}
+
 /** Runs argv (default: the device's shell) in a device; output collected unless streams are given. */
 export async function execIn(device: string, argv: string[], opts: ExecInOptions = {}): Promise<ExecResult> {
-  const runtime = opts.runtime ?? new EngineApi();
   const store = opts.store ?? new StateStore();
+  const k = kubeDevice(device, opts.lab, store);
+  if (k) {
+    // its pod's exec API; the composition root (and the client library) loaded only for such a lab
+    const { kubeApiFor } = await import("./root.js");
+    const api = await kubeApiFor({
+      ...(k.runtime.kubeconfig ? { kubeconfig: k.runtime.kubeconfig } : {}),
+      ...(k.runtime.context ? { context: k.runtime.context } : {}),
+    });
+    return api.exec(k.runtime.namespace, k.pod, argv.length ? argv : [k.shell], {
+      interactive: opts.interactive ?? false,
+      stdin: opts.stdin ?? false,
+      ...(opts.stdout ? { stdout: opts.stdout } : {}),
+      ...(opts.stderr ? { stderr: opts.stderr } : {}),
+    });
+  }
+  const runtime = opts.runtime ?? new EngineApi();
   const c = await findDevice(device, opts.lab, { runtime, store });
   const shell = store.read(c.lab)?.devices.find((d) => d.name === device)?.shell ?? "/bin/bash";
   const cmd = argv.length ? argv : [shell];

@@ -23,6 +23,8 @@ import { StateStore, type DeviceState, type LabState } from "../state/store.js";
 import type { DevicePlan } from "../plan/lab.js";
 import { ensureSlot, fitDeviceToLab } from "../plan/live.js";
 import { findKatharaLabs } from "../runtime/kathara.js";
+import type { KubeTarget } from "../model/kube.js";
+import type { KubeLabOptions } from "../plan/kube.js";
 
 export interface VerbOptions {
   runtime?: Runtime;
@@ -37,6 +39,14 @@ function mustRead(store: StateStore, name: string): LabState {
   return st;
 }
 
+/** The runtime a lab was deployed on, as up's options (none: Docker). */
+function runtimeOf(st: LabState): { runtimeKind?: "kubernetes"; kube?: KubeTarget & KubeLabOptions } {
+  const r = st.runtime;
+  if (r?.kind !== "kubernetes") return {};
+  const { kind: _kind, ...kube } = r;
+  return { runtimeKind: "kubernetes", kube };
+}
+
 /** `kinda restart LAB`: down, then up from the same source with the same name and image map. */
 export async function restartLab(name: string, opts: VerbOptions = {}): Promise<DeployResult> {
   const store = opts.store ?? new StateStore();
@@ -48,8 +58,8 @@ export async function restartLab(name: string, opts: VerbOptions = {}): Promise<
     });
   const common = { store, ...(opts.runtime ? { runtime: opts.runtime } : {}), ...(opts.reporter ? { reporter: opts.reporter } : {}) };
   await down(name, common);
-  // the same options up was given (--node-image, --encapsulation, --var), as recorded
-  const lab = await up(st.source!, { ...common, ...st.upOptions, name, imageMap: st.imageMap ?? {} });
+  // the same options up was given (--node-image, --encapsulation, --var; the runtime, its host cluster and placement), as recorded
+  const lab = await up(st.source!, { ...common, ...st.upOptions, ...runtimeOf(st), name, imageMap: st.imageMap ?? {} });
   return lab.network;
 }
 
@@ -205,6 +215,11 @@ export async function wipe(plan: WipePlan, opts: VerbOptions = {}): Promise<{ la
   const failed: string[] = [];
   for (const lab of plan.labs) {
     try {
+      // a lab on the Kubernetes runtime: its namespace on the host cluster its state names
+      if (store.read(lab)?.runtime?.kind === "kubernetes") {
+        await down(lab, { store, ...(opts.reporter ? { reporter: opts.reporter } : {}) });
+        continue;
+      }
       await teardown(lab, {
         runtime,
         store,

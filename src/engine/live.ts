@@ -169,11 +169,12 @@ export async function applyOps(
   }
 }
 
-function previousShaping(live: LiveState | undefined): (at: IfRef) => Shaping | undefined {
+export function previousShaping(live: LiveState | undefined): (at: IfRef) => Shaping | undefined {
   return (at) => live?.shaping.find((s) => s.key === ifKey(at))?.shaping as Shaping | undefined;
 }
 
-function record(st: LabState, target: LinkTarget, change: LinkChange, ops: LiveOp[]): void {
+/** Records a change in the lab's state (live: cuts and shaping), as `status` shows them. */
+export function record(st: LabState, target: LinkTarget, change: LinkChange, ops: LiveOp[]): void {
   const live: LiveState = st.live ?? { cuts: [], shaping: [] };
   const keys = new Set(ops.map((o) => ifKey(o.at)));
   if ("state" in change) {

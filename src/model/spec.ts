@@ -142,6 +142,20 @@ export interface TopologySpec {
   devices: DeviceSpec[];
   links: LinkSpec[];
   segments?: SegmentSpec[];
+  /** Where the lab runs: the Docker engine of this machine (default) or a host Kubernetes cluster. */
+  runtime?: RuntimeSpec;
+}
+
+/** `runtime:` of a topology (the CLI's --runtime, --kubeconfig, --context, --namespace override it). */
+export interface RuntimeSpec {
+  kind: "docker" | "kubernetes";
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  /** Device -> host node (kubernetes.io/hostname) to pin it to; the others are spread. */
+  placement?: Record<string, string>;
+  /** Only host nodes with these labels. */
+  nodeSelector?: Record<string, string>;
 }
 
 export function isNode(kind: DeviceKind): boolean {

@@ -57,7 +57,7 @@ function renderKind(k: LinkKind): string {
     case "vlan":
       return `type vlan id ${k.id}`;
     case "vxlan":
-      return `type vxlan id ${k.id} local ${k.local} dstport ${k.dstport} nolearning dev ${k.dev}`;
+      return `type vxlan id ${k.id} local ${k.local} dstport ${k.dstport}${k.learning ? "" : " nolearning"} dev ${k.dev}`;
     case "gre":
       return `type gre local ${k.local} remote ${k.remote} ttl ${k.ttl}`;
   }

@@ -60,6 +60,19 @@ export interface DeviceState {
   role?: DeviceRole;
   /** Its services that run once the cluster's links into it exist (a P4 switch with ports on node links). */
   clusterServices?: ServiceStep[];
+  /** On the Kubernetes runtime: its pod, the host node that runs it, the pod's IP (the VXLAN end). */
+  pod?: { name: string; node?: string; ip?: string };
+}
+
+/** Where a lab on the Kubernetes runtime lives (absent: the Docker runtime). */
+export interface KubeRuntimeState {
+  kind: "kubernetes";
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+  /** The placement `up` was given (device -> host node) and the node selector: `restart` gives them again. */
+  placement?: Record<string, string>;
+  nodeSelector?: Record<string, string>;
 }
 
 export interface ClusterNodeState {
@@ -156,6 +169,8 @@ export interface LabState {
   claimId?: string;
   /** What run-time experiments changed (kinda link): shown by status, undone by `kinda link ... --clear` / `up`. */
   live?: LiveState;
+  /** The runtime the lab runs on, when it is not the Docker engine (recorded first, so `down` finds it after a crash). */
+  runtime?: KubeRuntimeState;
 }
 
 /** Run-time changes to links, keyed by the interface they act on (see plan/live.ts ifKey). */
