@@ -33,15 +33,18 @@ import {
   compileNic,
   ovsRole,
   ovsServices,
+  p4CliLines,
   p4CliText,
+  readProgramFile,
+  type P4Line,
   p4Role,
   p4Services,
   p4Volumes,
-  programFileProblem,
   validateNic,
   validateProgrammable,
 } from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
+import { checkCliLine, egressUnset, type CliUse, type P4Program } from "./p4json.js";
 import { lpmEntries, lpmNeighbours, lpmPodRoutes, type LinkEnd } from "./p4lpm.js";
 
 export type SpecPath = (string | number)[];
@@ -325,25 +328,46 @@ function defaultImage(d: DeviceSpec): string {
   return d.kind === "p4-switch" ? P4_DEFAULT_IMAGE : d.kind === "ovs-switch" ? OVS_DEFAULT_IMAGE : DEFAULT_IMAGE;
 }
 
-/** Program and P4Info files of P4 switches: present and (the program) BMv2 JSON. Reads the files. */
-function programFiles(spec: TopologySpec): SpecIssue[] {
+/** Program and P4Info files of P4 switches: present and (the program) BMv2 JSON, read. Reads the files. */
+function programFiles(spec: TopologySpec): { issues: SpecIssue[]; programs: Map<string, P4Program> } {
   const out: SpecIssue[] = [];
+  const programs = new Map<string, P4Program>();
+  const read = (key: string, path: string | undefined, at: SpecPath, what: string) => {
+    if (path === undefined) return;
+    const r = readProgramFile(path);
+    if ("problem" in r) out.push({ path: at, message: `${what}: ${r.problem}` });
+    else if (r.program) programs.set(key, r.program);
+  };
   spec.devices.forEach((d, i) => {
     if (d.kind !== "p4-switch") return;
-    const problem = d.program === undefined ? undefined : programFileProblem(d.program);
-    if (problem) out.push({ path: ["devices", i, "program"], message: `P4 switch ${d.name}: ${problem}` });
+    read(d.name, d.program, ["devices", i, "program"], `P4 switch ${d.name}`);
     if (d.p4info !== undefined && !existsSync(d.p4info))
       out.push({ path: ["devices", i, "p4info"], message: `P4 switch ${d.name}: ${d.p4info} does not exist` });
   });
   spec.links.forEach((l, i) => {
     if (l.nic?.kind !== "p4") return;
     const what = `the NIC of ${l.endpoints.join("--")}`;
-    const problem = l.nic.program === undefined ? undefined : programFileProblem(l.nic.program);
-    if (problem) out.push({ path: ["links", i, "nic", "program"], message: `${what}: ${problem}` });
+    read(`links[${i}]`, l.nic.program, ["links", i, "nic", "program"], what);
     if (l.nic.p4info !== undefined && !existsSync(l.nic.p4info))
       out.push({ path: ["links", i, "nic", "p4info"], message: `${what}: ${l.nic.p4info} does not exist` });
   });
-  return out;
+  return { issues: out, programs };
+}
+
+/** A P4 NIC's cli checked against its program (ports: 0 toward the device, 1 toward the node). */
+function checkNics(spec: TopologySpec, cx: DataPlaneContext): void {
+  spec.links.forEach((l, i) => {
+    const prog = cx.programs.get(`links[${i}]`);
+    if (l.nic?.kind !== "p4" || !prog) return;
+    checkAgainstProgram(
+      `the NIC of ${l.endpoints.join("--")}`,
+      ["links", i, "nic"],
+      prog,
+      p4CliLines(l.nic.cli ?? []),
+      ["the outer port, toward the device"],
+      cx,
+    );
+  });
 }
 
 /** A P4 switch's container: program mounted, Thrift (and gRPC) published, no kernel forwarding. */
@@ -373,28 +397,68 @@ interface DataPlaneContext {
   p4: Map<string, P4Compiled>;
   /** encapsulation none: the static plan's pod routes (the P4 switches' share becomes table entries). */
   podRoutes?: readonly PodRoute[];
+  /** The compiled programs read (by switch name; a NIC's by `links[i]`): CLI lines are checked against them. */
+  programs: Map<string, P4Program>;
+  /** Each device's index in the topology (for the place of a problem). */
+  index: Map<string, number>;
+  /** Problems found while compiling the data planes (lines a program would refuse). */
+  issues: SpecIssue[];
 }
 
 /**
  * A P4 switch's CLI lines: the LPM entries from the static plan (lpm), then its own cli; with
  * encapsulation none also where it sends each node's pods (entries written at attach time).
  */
-function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): Omit<P4Compiled, "ports"> {
+function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): { lines: P4Line[]; podRoutes?: P4PodRoute[] } {
+  const own = p4CliLines(d.cli ?? []);
   if (!d.lpm) {
     if (cx.podRoutes?.some((r) => r.device === d.name))
       cx.lab.warnings.push({
         message: `P4 switch ${d.name} carries pod traffic (encapsulation: none) but has no lpm: kinda writes no entries for the pod CIDRs there; its program or cli must forward them (or set lpm: true)`,
       });
-    return { cli: d.cli ?? [] };
+    return { lines: own };
   }
   const neighbours = lpmNeighbours(d.name, cx.ends, cx.nodeLinks, dev.interfaces.length);
   const { lines, warnings } = lpmEntries(d.name, d.lpm, neighbours, cx.routes?.routes.get(d.name) ?? []);
   cx.lab.warnings.push(...warnings.map((message) => ({ message })));
-  const cli = [...lines, ...(d.cli ?? [])];
-  if (!cx.podRoutes) return { cli };
+  const all = [...lines.map((text) => ({ text, field: "lpm" })), ...own];
+  if (!cx.podRoutes) return { lines: all };
   const pods = lpmPodRoutes(d.name, d.lpm, neighbours, cx.podRoutes);
   cx.lab.warnings.push(...pods.warnings.map((message) => ({ message })));
-  return { cli, podRoutes: pods.routes };
+  return { lines: all, podRoutes: pods.routes };
+}
+
+/**
+ * The switch's CLI lines checked against its compiled program (when kinda could read it): each
+ * refused at its place (`cli[N]`, or `lpm` for the entries kinda writes); a path on which the
+ * ingress leaves the egress port unset is a warning (BMv2 sends the frame out of port 0).
+ */
+function checkAgainstProgram(
+  owner: string,
+  at: SpecPath,
+  prog: P4Program,
+  lines: readonly P4Line[],
+  ports: readonly string[],
+  cx: DataPlaneContext,
+  extra: readonly P4Line[] = [],
+): void {
+  const uses: CliUse[] = [];
+  const refused = new Set<string>();
+  for (const l of [...lines, ...extra]) {
+    const r = checkCliLine(prog, l.text);
+    if (r.use) uses.push(r.use);
+    if (!r.problem) continue;
+    // one issue per generated field (lpm writes many lines of one shape)
+    if (!l.field.includes("[") && refused.has(l.field)) continue;
+    refused.add(l.field);
+    const k = /^(.*\.)?cli\[(\d+)\]$/.exec(l.field);
+    const path: SpecPath = k ? [...at, "cli", Number(k[2])] : [...at, l.field];
+    cx.issues.push({ path, message: `${owner}: ${k ? "" : `${l.text}: `}${r.problem}` });
+  }
+  for (const why of egressUnset(prog, uses))
+    cx.lab.warnings.push({
+      message: `${owner}: the program can leave egress_spec unset (${why}); BMv2 then sends the frame out of port 0, which is ${ports[0] ?? "its first data interface"} (its first link)`,
+    });
 }
 
 function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx: DataPlaneContext): void {
@@ -403,11 +467,19 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx:
     dev.services = ovsServices(d, ports);
     return;
   }
-  const { cli, podRoutes } = p4Cli(d, dev, cx);
-  const text = p4CliText(cli);
+  const { lines, podRoutes } = p4Cli(d, dev, cx);
+  const prog = cx.programs.get(d.name);
+  if (prog) {
+    // the pod entries are written at attach time: one of their shape is checked now
+    const pods = (podRoutes ?? [])
+      .slice(0, 1)
+      .map((r) => ({ text: `table_add ${r.table} ${r.action} 10.244.0.0/24 => ${r.mac} ${r.port}`, field: "lpm" }));
+    checkAgainstProgram(`P4 switch ${d.name}`, ["devices", cx.index.get(d.name)!], prog, lines, ports, cx, pods);
+  }
+  const text = p4CliText(lines);
   if (text) dev.stageFiles.push({ name: "p4-cli.txt", text });
-  dev.services = p4Services(d, ports, nodeIfs.length > 0, cli);
-  cx.p4.set(d.name, { ports, cli, ...(podRoutes ? { podRoutes } : {}) });
+  dev.services = p4Services(d, ports, nodeIfs.length > 0, lines);
+  cx.p4.set(d.name, { ports, cli: lines.map((l) => l.text), ...(podRoutes ? { podRoutes } : {}) });
 }
 
 /**
@@ -534,8 +606,8 @@ export function compileSpec(
   if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
 
   // false: what kinda generates, without reading the programs (kinda p4-entries before p4c ran)
-  const fileIssues = opts.programFiles === false ? [] : programFiles(spec);
-  if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
+  const files = opts.programFiles === false ? { issues: [], programs: new Map<string, P4Program>() } : programFiles(spec);
+  if (files.issues.length) throw new TopologyError(files.issues.map((p) => ({ ...where(p.path), message: p.message })));
 
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
   const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
@@ -591,7 +663,21 @@ export function compileSpec(
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
   const p4 = new Map<string, P4Compiled>();
   const podRoutes = spec.encapsulation === "none" ? routes?.podRoutes : undefined;
-  finishDevices(kindOf, devs, addrCmds, nodePorts, { routes, ends, nodeLinks, lab, p4, ...(podRoutes ? { podRoutes } : {}) });
+  const index = new Map(spec.devices.map((d, i) => [d.name, i]));
+  const cx: DataPlaneContext = {
+    routes,
+    ends,
+    nodeLinks,
+    lab,
+    p4,
+    programs: files.programs,
+    index,
+    issues: [],
+    ...(podRoutes ? { podRoutes } : {}),
+  };
+  finishDevices(kindOf, devs, addrCmds, nodePorts, cx);
+  checkNics(spec, cx);
+  if (cx.issues.length) throw new TopologyError(cx.issues.map((p) => ({ ...where(p.path), message: p.message })));
   const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
