@@ -1,7 +1,7 @@
 /**
  * The seed's tree example, line for line in kinda's API (examples/tree.yaml is the same topology
- * in YAML). r1 and r2 are in-network (P4) switches in the seed; until kinda's P4 support lands
- * they run as plain routers (kinda warns so). Routing is static: kinda installs the routes.
+ * in YAML). r1 and r2 are in-network (P4) switches in the seed; here they are plain routers
+ * (examples/p4-tree.yaml runs BMv2 in them). Routing is static: kinda installs the routes.
  *
  *   sudo npx tsx examples/tree.ts        # builds it with Kind, tears it down when the scope ends
  *   sudo npx kinda up examples/tree.ts   # the same topology, left running (kinda down tree)
@@ -27,7 +27,7 @@ export function treeExample(encapsulation: "vxlan" | "none" = "vxlan") {
     deviceDefinitions: [
       Def("internet", ExternalDeviceMeta()), // debian-based host
       Def("gateway", NetDeviceMeta({ image: "kathara/frr" })), // router
-      Def("r1", IncSwitchMeta()), // p4 programmable switch (a plain router for now)
+      Def("r1", IncSwitchMeta()), // a P4 switch in the seed; a router without a program
       Def("r2", IncSwitchMeta()),
       Def("w1", K8sNodeMeta.Worker()), // Kubernetes worker node
       Def("w2", K8sNodeMeta.Worker()),

@@ -24,9 +24,9 @@ case "${1:-}" in
 esac
 T0=$(date +%s)
 since() { echo $(($(date +%s) - $1)); }
-[ -d node_modules ] && [ -f dist/src/cli/main.js ] || npm ci --no-audit --no-fund --loglevel=error
+[ -d node_modules ] && [ -f dist/bin/kinda.js ] || npm ci --no-audit --no-fund --loglevel=error
 bash scripts/test-env/setup.sh # Docker engine, host programs, stand-in images for kathara/base and kathara/frr
-kinda() { node dist/src/cli/main.js "$@"; }
+kinda() { node dist/bin/kinda.js "$@"; }
 IMAGE_MAP=(--image-map kathara/base=kinda-test/kathara-base:latest --image-map kathara/frr=kinda-test/kathara-frr:latest)
 
 if [ "$MODE" = lab ]; then

@@ -2,38 +2,17 @@
 /** The `kinda` command line. */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { LabStatus } from "../app/api.js";
-import { KindaError, TopologyError } from "../core/errors.js";
+import { KindaError } from "../core/errors.js";
+import { KNOWN_COMMANDS, expandShorthand } from "./argv.js";
+import { report } from "./report.js";
 
 // Modules load when a verb needs them (dynamic import): `kinda DEVICE CMD` must not pay for
 // dockerode, the topology compiler, the Kubernetes client or the picture renderer.
 const api = () => import("../app/api.js");
 const terminalReporter = async () => (await import("./render.js")).terminalReporter();
-
-const KNOWN_COMMANDS = new Set([
-  "up",
-  "down",
-  "status",
-  "exec",
-  "logs",
-  "who",
-  "reverse",
-  "graph",
-  "expand",
-  "p4-entries",
-  "doctor",
-  "link",
-  "device",
-  "capture",
-  "top",
-  "check",
-  "help",
-  "restart",
-  "list",
-  "wipe",
-  "connect",
-  "attach",
-]);
 
 function collectMap(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
@@ -57,12 +36,19 @@ function collectVar(value: string, prev: Record<string, string>): Record<string,
 
 const VAR_HELP = "set a variable of a YAML topology's vars: (repeatable)";
 
+/** This package's version: the nearest package.json named kinda above this file (dist/src/cli/ or the bundle in dist/bin/). */
 function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-    return pkg.version;
-  } catch {
-    return "unknown";
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "kinda") return pkg.version;
+    } catch {
+      // no (readable) package.json here: look further up
+    }
+    const up = dirname(dir);
+    if (up === dir) return "unknown";
+    dir = up;
   }
 }
 
@@ -112,23 +98,6 @@ interface UpFlags {
   dryRun?: boolean;
   parallelism?: number;
   var: Record<string, string>;
-}
-
-/** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */
-function expandShorthand(argv: string[]): string[] {
-  const head = argv.slice(0, 2);
-  let words = argv.slice(2);
-  const lab: string[] = [];
-  if (words[0] === "--lab" && words[1] !== undefined && words[2] !== undefined && !KNOWN_COMMANDS.has(words[2])) {
-    lab.push("--lab", words[1]);
-    words = words.slice(2);
-  }
-  const first = words[0];
-  if (first !== undefined && !first.startsWith("-") && !KNOWN_COMMANDS.has(first)) {
-    const rest = words.slice(1);
-    return [...head, "exec", ...lab, first, "--", ...(rest[0] === "--" ? rest.slice(1) : rest)];
-  }
-  return argv;
 }
 
 /** What a command sets for the process to exit with. */
@@ -370,35 +339,26 @@ async function main(argv: string[]): Promise<number> {
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
 
-  upCommand(program, out);
-  labCommands(program, out);
-  graphCommand(program);
-  doctorCommand(program, out);
-  expandCommand(program);
-  p4EntriesCommand(program);
-  (await import("./live.js")).addLiveCommands(program, (code) => (out.exitCode = code));
-  const verbs = await import("./verbs.js");
-  verbs.addVerbs(program, (code) => (out.exitCode = code));
-  verbs.addAttach(program);
-  await program.parseAsync(expandShorthand(argv));
+  const setExit = (code: number) => (out.exitCode = code);
+  const groups: [string[], () => void | Promise<void>][] = [
+    [["up"], () => upCommand(program, out)],
+    [["down", "status", "exec", "logs", "who", "reverse"], () => labCommands(program, out)],
+    [["graph"], () => graphCommand(program)],
+    [["doctor", "check"], () => doctorCommand(program, out)],
+    [["expand"], () => expandCommand(program)],
+    [["p4-entries"], () => p4EntriesCommand(program)],
+    [["link", "device", "capture", "top", "node"], async () => (await import("./live.js")).addLiveCommands(program, setExit)],
+    [["restart", "list", "wipe", "connect"], async () => (await import("./verbs.js")).addVerbs(program, setExit)],
+    [["attach"], async () => (await import("./verbs.js")).addAttach(program)],
+  ];
+  // a known verb registers its own command only (commander then parses it as ever); help, no
+  // verb or an unknown word registers them all, so that help and errors list every command
+  const words = expandShorthand(argv);
+  const verb = words[2];
+  const only = verb !== undefined && verb !== "help" && KNOWN_COMMANDS.has(verb) ? verb : undefined;
+  for (const [names, add] of groups) if (!only || names.includes(only)) await add();
+  await program.parseAsync(words);
   return out.exitCode;
-}
-
-/** What the user sees of an error: the message and hint; a stack only with KINDA_DEBUG=1. */
-function report(e: unknown): number {
-  const debug = process.env["KINDA_DEBUG"] === "1";
-  if (e instanceof KindaError) {
-    process.stderr.write(`kinda: ${e instanceof TopologyError ? "" : "error: "}${e.message}\n`);
-    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
-    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
-    return e instanceof TopologyError ? 2 : 1;
-  }
-  const err = e instanceof Error ? (e as NodeJS.ErrnoException) : undefined;
-  const what = err ? `${err.code ? `${err.code}: ` : ""}${err.message}` : String(e);
-  process.stderr.write(`kinda: unexpected error: ${what}\n`);
-  if (debug) process.stderr.write(`${err?.stack ?? ""}\n`);
-  else process.stderr.write("  hint: KINDA_DEBUG=1 shows where it happened; please report it (SECURITY.md for security problems)\n");
-  return 1;
 }
 
 main(process.argv).then(

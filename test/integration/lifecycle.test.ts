@@ -115,7 +115,7 @@ describe("lifecycle", () => {
         ["eth0:lan1", "eth1:core"],
       );
       // on a terminal (script(1) gives one), exec is interactive: the command gets a TTY too
-      const cli = join(ROOT, "dist", "src", "cli", "main.js");
+      const cli = join(ROOT, "dist", "bin", "kinda.js");
       const tty = execFileSync("script", ["-qec", `${process.execPath} ${cli} exec --lab ${name} r1 -- tty`, "/dev/null"], {
         encoding: "utf8",
         env: { ...process.env, KINDA_STATE_DIR: stateDir },

@@ -11,7 +11,8 @@ import { ROOT } from "./env.js";
 
 export const docker = new Docker();
 export const stateDir = mkdtempSync(join(tmpdir(), "kinda-it-state-"));
-const CLI = join(ROOT, "dist", "src", "cli", "main.js");
+// the bin users run (the bundle); typecheck and unit tests use the sources
+const CLI = join(ROOT, "dist", "bin", "kinda.js");
 
 export interface CliResult {
   code: number | null;
