@@ -378,9 +378,12 @@ function prepareP4(d: DeviceSpec, dev: Device): void {
   dev.ports.push({ host: d.thriftPort ?? 0, guest: THRIFT_PORT, protocol: "tcp" });
   if (d.grpcPort !== undefined) dev.ports.push({ host: d.grpcPort, guest: GRPC_PORT, protocol: "tcp" });
   dev.bridged = true;
-  // the program forwards; the kernel only answers for the switch's own addresses
+  // the program forwards; the kernel stays off the ports (no addresses, no ARP: p4Services; no
+  // IPv6: interfaces moved in later take the namespace's default)
   dev.sysctls["net.ipv4.ip_forward"] = "0";
   dev.sysctls["net.ipv6.conf.all.forwarding"] = "0";
+  dev.sysctls["net.ipv6.conf.all.disable_ipv6"] = "1";
+  dev.sysctls["net.ipv6.conf.default.disable_ipv6"] = "1";
 }
 
 /** The interface of a programmable device's k-th link to a node: after its lab links (and NAT interface). */
@@ -403,6 +406,8 @@ interface DataPlaneContext {
   index: Map<string, number>;
   /** Problems found while compiling the data planes (lines a program would refuse). */
   issues: SpecIssue[];
+  /** ethtool lines (checksum offload off) per device next to a P4 switch (p4KernelOff). */
+  offload: Map<string, string[]>;
 }
 
 /**
@@ -523,6 +528,8 @@ function nameNodePorts(
     if (at) {
       nl.nodeMac = linkMac(at.i, at.nodeSide);
       nl.deviceMac = linkMac(at.i, at.nodeSide === 0 ? 1 : 0);
+      // a P4 switch's kernel stays off its ports: its address is the node's gateway only
+      if (devKind === "p4-switch") Object.assign(nl, { noDeviceAddress: true, gatewayMac: nl.deviceMac });
     }
   }
   return nodePorts;
@@ -627,7 +634,8 @@ export function compileSpec(
     ends.push({ device: name, domain, index, mac, address: addr });
     const cmds = addrCmds.get(name) ?? [];
     const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
-    if (addr) cmds.push(`ip addr add ${addr} dev ${addrIf}`);
+    // a P4 switch's kernel stays off its ports (p4KernelOff): the address is its neighbours' gateway only
+    if (addr && kindOf.get(name)!.kind !== "p4-switch") cmds.push(`ip addr add ${addr} dev ${addrIf}`);
     if (mtu) cmds.push(`ip link set eth${index} mtu ${mtu}`);
     addrCmds.set(name, cmds);
   };
@@ -656,10 +664,8 @@ export function compileSpec(
   });
   const nodePorts = nameNodePorts(spec, nodeLinks, devs, linkIndex);
   // nodes on segments join the segment's domain (no device-side interface of their own)
-  // fixed MACs for nodes on a programmable device's segment, as for its node links
-  const segMac = (j: number, k: number) =>
-    isProgrammable(kindOf.get(spec.segments![j]!.device)!.kind) ? linkMac(spec.links.length + j, k + 1) : undefined;
-  nodeLinks.push(...segmentNodeLinks(spec, segMac));
+  nodeLinks.push(...segmentLinks(spec, kindOf));
+  const offload = p4KernelOff(kindOf, ends, addrCmds);
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
   const p4 = new Map<string, P4Compiled>();
   const podRoutes = spec.encapsulation === "none" ? routes?.podRoutes : undefined;
@@ -673,6 +679,7 @@ export function compileSpec(
     programs: files.programs,
     index,
     issues: [],
+    offload,
     ...(podRoutes ? { podRoutes } : {}),
   };
   finishDevices(kindOf, devs, addrCmds, nodePorts, cx);
@@ -681,6 +688,51 @@ export function compileSpec(
   const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
+}
+
+/**
+ * Nodes on segments: they join the segment's domain (no device-side interface of their own); on a
+ * programmable device's segment they get fixed MACs, as on its node links, and on a P4 switch's
+ * the gateway's MAC (nothing answers ARP there).
+ */
+function segmentLinks(spec: TopologySpec, kindOf: Map<string, DeviceSpec>): NodeLink[] {
+  const segMac = (j: number, k: number) =>
+    isProgrammable(kindOf.get(spec.segments![j]!.device)!.kind) ? linkMac(spec.links.length + j, k + 1) : undefined;
+  return segmentNodeLinks(spec, segMac).map((nl) => {
+    const sg = spec.segments!.findIndex((s) => s.name === nl.domain);
+    return kindOf.get(spec.segments![sg]!.device)!.kind === "p4-switch" ? { ...nl, gatewayMac: linkMac(spec.links.length + sg, 0) } : nl;
+  });
+}
+
+/**
+ * What the kernels around a P4 switch need, since the switch's own kernel stays off its ports
+ * (BMv2 captures in both directions: what that kernel sent would enter the pipeline as ingress):
+ * the switch's addresses are only gateways, so each device on a switch's link or segment gets a
+ * permanent neighbour entry for them (nothing answers ARP there), and turns checksum offload off
+ * on that interface (rx and tx): BMv2 passes a frame as it got it, and a checksum left to offload
+ * on a veth is not finished, so the receiver drops TCP and UDP (p4lang's own Mininet hosts turn
+ * offload off likewise). A forwarded packet is finished by the kernel on an interface without tx
+ * offload, so the interfaces toward the switch are the ones that matter. Nodes: plan/cluster/links.ts.
+ */
+function p4KernelOff(kindOf: Map<string, DeviceSpec>, ends: readonly LinkEnd[], addrCmds: Map<string, string[]>): Map<string, string[]> {
+  const sw = ends.filter((e) => kindOf.get(e.device)!.kind === "p4-switch");
+  const neigh = new Map<string, string[]>();
+  const offload = new Map<string, string[]>();
+  for (const e of ends) {
+    const kind = kindOf.get(e.device)!.kind;
+    if (kind === "p4-switch" || kind === "external") continue;
+    const mine = sw.filter((s) => s.domain === e.domain);
+    if (!mine.length) continue;
+    const dev = kind === "ovs-switch" ? OVS_BRIDGE : `eth${e.index}`;
+    for (const s of mine)
+      if (s.address)
+        (neigh.get(e.device) ?? neigh.set(e.device, []).get(e.device)!).push(
+          `ip neigh replace ${hostOf(s.address)} lladdr ${s.mac} dev ${dev} nud permanent`,
+        );
+    (offload.get(e.device) ?? offload.set(e.device, []).get(e.device)!).push(`ethtool -K eth${e.index} rx off tx off`);
+  }
+  for (const [d, lines] of neigh) addrCmds.set(d, [...(addrCmds.get(d) ?? []), ...lines]);
+  return offload;
 }
 
 /** Each device's data plane, routes (not in a P4 switch: its program forwards) and start-up steps. */
@@ -699,6 +751,8 @@ function finishDevices(
       cmds.push(...(cx.routes?.commands.get(dev.name) ?? []));
       Object.assign(dev.sysctls, cx.routes?.sysctls.get(dev.name) ?? {});
     }
+    // after its ip lines (routes), before its own start-up
+    cmds.push(...(cx.offload.get(dev.name) ?? []));
     cmds.push(...(d.startup ?? []));
     dev.exec = cmds;
     if (d.startupTimeout !== undefined) dev.startupTimeout = d.startupTimeout;

@@ -157,6 +157,14 @@ export function p4SwitchArgv(d: Partial<DeviceSpec>, ports: readonly string[], p
  * argv (made by kinda, see p4SwitchArgv) comes in as positional parameters.
  */
 const BACKGROUND = `mkdir -p ${P4_LOG.replace(/\/[^/]+$/, "")} && nohup "$@" >>${P4_LOG} 2>&1 </dev/null &`;
+/**
+ * BMv2 captures each port in both directions (libpcap, no direction set), so what the switch's
+ * own kernel sends there enters the pipeline: no ARP on the ports (NOARP: no requests, no
+ * answers), IPv6 off (no link-local address, no neighbour discovery), checksum offload off. Fixed
+ * text; the ports come in as positional parameters.
+ */
+const PORTS_OFF =
+  'for p; do ip link set "$p" arp off && sysctl -qw "net.ipv6.conf.$p.disable_ipv6=1" && ip addr flush dev "$p" && { ethtool -K "$p" rx off tx off >/dev/null || exit 1; } || exit 1; done';
 /** Reads the staged CLI commands into simple_switch_CLI (fixed text; the file is kinda's). */
 export const P4_CLI_FILE = `${STAGE_MOUNT}/p4-cli.txt`;
 const CLI_FROM_FILE = `simple_switch_CLI --thrift-port ${THRIFT_PORT} <${P4_CLI_FILE}`;
@@ -178,9 +186,18 @@ export function p4Services(
   ports: readonly string[],
   onNodeLinks: boolean,
   cli: readonly P4Line[] = p4CliLines(d.cli ?? []),
+  portsOff = true,
 ): ServiceStep[] {
   const after = onNodeLinks ? "cluster" : "network";
-  const steps: ServiceStep[] = [
+  const steps: ServiceStep[] = [];
+  if (portsOff)
+    steps.push({
+      what: "keep the kernel off the switch's ports (no ARP, no IPv6, checksum offload off)",
+      argv: ["sh", "-c", PORTS_OFF, "kinda-p4", ...ports],
+      field: "program",
+      after,
+    });
+  steps.push(
     { what: "start the switch", argv: ["sh", "-c", BACKGROUND, "kinda-p4", ...p4SwitchArgv(d, ports)], field: "program", after },
     {
       what: "wait until the switch answers on its Thrift port",
@@ -191,7 +208,7 @@ export function p4Services(
       log: P4_LOG,
       after,
     },
-  ];
+  );
   if (cli.length)
     steps.push({
       what: "apply the switch CLI commands (table entries)",
@@ -335,7 +352,8 @@ export function compileNic(nic: NicSpec, field = "nic"): NodeNic {
   return {
     kind: "p4",
     image: nic.image ?? P4_DEFAULT_IMAGE,
-    services: named(p4Services(p4, ports, false)),
+    // the node's plan keeps its kernel off the NIC's ports (nic-port, offload-off: plan/cluster/links.ts)
+    services: named(p4Services(p4, ports, false, p4CliLines(nic.cli ?? []), false)),
     volumes: p4Volumes(nic),
     hostDevices: [],
     stageFiles: cli ? [{ name: "p4-cli.txt", text: cli }] : [],

@@ -79,7 +79,7 @@ describe("P4 switches (BMv2)", () => {
     );
     // fixed MACs on node links too (link 0, the node at end 1), for table entries
     assert.deepEqual([nl[0]!.nodeMac, nl[0]!.deviceMac], ["02:6b:00:00:00:02", "02:6b:00:00:00:01"]);
-    const start = p4.services[0]!;
+    const start = p4.services[1]!;
     assert.deepEqual(start.argv.slice(4), [
       "simple_switch_grpc",
       "--device-id",
@@ -107,7 +107,7 @@ describe("P4 switches (BMv2)", () => {
 
   it("without grpcPort: simple_switch, no gRPC address", () => {
     const c2 = compile(spec({ p4: { grpcPort: undefined } }));
-    const argv = c2.lab.devices.find((d) => d.name === "p4")!.services[0]!.argv;
+    const argv = c2.lab.devices.find((d) => d.name === "p4")!.services[1]!.argv;
     assert.equal(argv[4], "simple_switch");
     assert.ok(!argv.includes("--grpc-server-addr"));
     assert.deepEqual(
@@ -127,13 +127,15 @@ describe("P4 switches (BMv2)", () => {
     ]);
     assert.equal(p4.sysctls["net.ipv4.ip_forward"], "0");
     assert.ok(!p4.exec.some((x) => x.startsWith("ip route")), `no kernel routes: ${p4.exec.join("; ")}`);
-    assert.ok(p4.exec.includes("ip addr add 10.0.2.2/24 dev eth0"), "its own address stays on its port");
+    assert.ok(!p4.exec.some((x) => x.startsWith("ip addr")), "no address on its ports: the kernel stays off them");
+    assert.equal(p4.sysctls["net.ipv6.conf.all.disable_ipv6"], "1");
     assert.ok(!(c.clusterOptions.podRoutes ?? []).some((r) => r.device === "p4"), "no pod routes in a P4 switch");
     assert.equal(p4.image, "kathara/p4");
   });
 
   it("waits until the switch answers, then applies the CLI entries from a staged file; ports on node links wait for the cluster", () => {
-    const [, ready, cli] = p4.services;
+    const [off, , ready, cli] = p4.services;
+    assert.deepEqual(off!.argv.slice(-3), ["eth0", "eth2", "eth3"], "the kernel is kept off every port first");
     assert.equal(ready!.retrySeconds! > 0, true);
     assert.match("Could not connect to thrift client on port 9090", new RegExp(ready!.failOn!, "m"));
     assert.equal(cli!.field, "cli");
