@@ -160,11 +160,12 @@ const BACKGROUND = `mkdir -p ${P4_LOG.replace(/\/[^/]+$/, "")} && nohup "$@" >>$
 /**
  * BMv2 captures each port in both directions (libpcap, no direction set), so what the switch's
  * own kernel sends there enters the pipeline: no ARP on the ports (NOARP: no requests, no
- * answers), IPv6 off (no link-local address, no neighbour discovery), checksum offload off. Fixed
+ * answers), no address, checksum offload off; IPv6 is off through the namespace's default (sysctls
+ * at creation: /proc/sys is read-only in the container). Fixed
  * text; the ports come in as positional parameters.
  */
 const PORTS_OFF =
-  'for p; do ip link set "$p" arp off && sysctl -qw "net.ipv6.conf.$p.disable_ipv6=1" && ip addr flush dev "$p" && { ethtool -K "$p" rx off tx off >/dev/null || exit 1; } || exit 1; done';
+  'for p; do ip link set "$p" arp off && ip addr flush dev "$p" && { ethtool -K "$p" rx off tx off >/dev/null || exit 1; } || exit 1; done';
 /** Reads the staged CLI commands into simple_switch_CLI (fixed text; the file is kinda's). */
 export const P4_CLI_FILE = `${STAGE_MOUNT}/p4-cli.txt`;
 const CLI_FROM_FILE = `simple_switch_CLI --thrift-port ${THRIFT_PORT} <${P4_CLI_FILE}`;
