@@ -9,7 +9,8 @@ const LAYERS = {
   model: ["core"],
   topology: ["core", "model"],
   plan: ["core", "model"],
-  net: ["core", "model"],
+  // net/kernel.ts renders typed operations through plan/ops.ts, the one renderer
+  net: ["core", "model", "plan"],
   runtime: ["core", "model"],
   state: ["core", "model"],
   engine: ["core", "model", "plan", "net", "state"],

@@ -23,6 +23,8 @@ step "test environment (Docker engine, stand-in images)"
 bash scripts/test-env/setup.sh
 step "integration tests (real Docker engine, real kernel)"
 KINDA_SKIP_SETUP=1 npm run -s test:integration
+step "soak, short form (3 cycles of up, exec, cut/shape/restore, capture, restart, down; 2 with a fixture cluster; about 40 s): nothing may grow"
+KINDA_SKIP_SETUP=1 npm run -s soak -- --cycles 3 --cluster-every 3
 step "Kathara-Labs conformance suite (labs from KINDA_CONFORMANCE_DIR, default ../shared/conformance/kathara-labs)"
 KINDA_SKIP_SETUP=1 npm run -s test:conformance
 step "real Kubernetes: Kind with the offline node image, attached by kinda (first run builds the image: ~20 min)"

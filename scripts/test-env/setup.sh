@@ -40,6 +40,8 @@ command -v ping >/dev/null || need+=(iputils-ping)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
+# the browser test of `kinda ui` (test/integration/ui.test.ts) drives Debian's Chromium with puppeteer-core
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   log "installing Debian packages: ${need[*]}"

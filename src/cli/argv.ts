@@ -29,6 +29,8 @@ export const KNOWN_COMMANDS = new Set([
   "wipe",
   "connect",
   "attach",
+  "ui",
+  "metrics",
 ]);
 
 /** The seed's shorthand: `kinda [--lab NAME] <device> [cmd...]` is `kinda exec [--lab NAME] <device> -- [cmd...]`. */

@@ -350,6 +350,7 @@ async function main(argv: string[]): Promise<number> {
     [["link", "device", "capture", "top", "node"], async () => (await import("./live.js")).addLiveCommands(program, setExit)],
     [["restart", "list", "wipe", "connect"], async () => (await import("./verbs.js")).addVerbs(program, setExit)],
     [["attach"], async () => (await import("./verbs.js")).addAttach(program)],
+    [["ui", "metrics"], async () => (await import("./ui.js")).addUiCommands(program)],
   ];
   // a known verb registers its own command only (commander then parses it as ever); help, no
   // verb or an unknown word registers them all, so that help and errors list every command

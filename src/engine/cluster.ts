@@ -345,10 +345,16 @@ export class ClusterBuilder {
         await runServices(this.runtime, d.containerId, { name: d.name, services: d.clusterServices }, "cluster");
     if (!plan.p4Entries.length) return;
     const s = this.reporter.step(`writing the pod CIDRs' table entries in ${plan.p4Entries.map((p) => p.device).join(", ")}`);
-    await writeP4Entries(this.runtime, plan, (name) => {
-      const d = state.devices.find((x) => x.name === name);
-      return d?.containerId ?? d?.container;
-    });
+    await writeP4Entries(
+      this.runtime,
+      plan,
+      (name) => {
+        const d = state.devices.find((x) => x.name === name);
+        return d?.containerId ?? d?.container;
+      },
+      state.cluster?.deviceUndo ?? [],
+      () => this.store.update(state),
+    );
     s.done(`${plan.p4Entries.reduce((n, p) => n + p.entries.length, 0)} table entries`);
   }
 

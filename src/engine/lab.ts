@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { hostPortIssues } from "./ports.js";
 import { InterruptedError, KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
 import { hostKernel } from "../net/kernel.js";
-import { ipBatchForce } from "../net/ip.js";
+import type { IpOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
 import {
@@ -224,14 +224,14 @@ async function deviceSideBatch(
   kernel: Kernel,
   dev: DevicePlan,
   pid: number,
-  post: string[],
+  post: IpOp[],
   net: DevicePlan["netConfig"],
 ): Promise<HostStep | undefined> {
   if (!net) {
-    await kernel.ipBatch({ pid }, post);
+    await kernel.apply({ pid }, post);
     return undefined;
   }
-  const stderr = await kernel.ipBatchForce({ pid }, [...post, ...net.lines]);
+  const stderr = await kernel.apply({ pid }, [...post, ...net.ops], { force: true });
   const failed = failedBatchLines(stderr);
   if (failed.some((n) => n <= post.length)) throw new KindaError(`device ${dev.name}: its interfaces did not come up: ${stderr.trim()}`);
   return { label: net.label, exitCode: failed.length ? 1 : 0, output: stderr };
@@ -268,8 +268,8 @@ export async function startDevice(
   // a device's services may make the interfaces its addresses go on (an Open vSwitch bridge): then they come after
   const late = dev.services.length > 0 && dev.netConfig;
   const links = async () => {
-    await kernel.ipBatch({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
-    await kernel.ipBatch({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
+    await kernel.apply({ pid: info.pid }, devicePreLinkBatch(dev, "eth0"));
+    await kernel.apply({ name: plan.netns }, deviceLinkBatch(dev, info.pid));
     return deviceSideBatch(kernel, dev, info.pid, devicePostLinkBatch(dev, info.nat?.gateway), late ? undefined : dev.netConfig);
   };
   let netConfig = await traced(dev.name, "links", links, onStep);
@@ -417,13 +417,13 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     store.makeDir(dirname(store.logPath(plan.lab, "x")));
     const netStep = rep.step(`creating network namespace ${plan.netns} with ${plan.domains.length} segment bridges`);
     await kernel.netnsAdd(plan.netns);
-    await kernel.ipBatch({ name: plan.netns }, labNamespaceBatch(plan));
+    await kernel.apply({ name: plan.netns }, labNamespaceBatch(plan));
     if (plan.external.length) {
       // recorded first: a failure halfway gives back what was moved
       state.externalLinks = plan.external.map((x) => ({ name: x.name, ...(x.vlan !== undefined ? { vlan: x.vlan } : {}) }));
       store.update(state);
-      await kernel.ipBatch({ host: true }, externalHostBatch(plan));
-      await kernel.ipBatch({ name: plan.netns }, externalLabBatch(plan));
+      await kernel.apply({ host: true }, externalHostBatch(plan));
+      await kernel.apply({ name: plan.netns }, externalLabBatch(plan));
     }
     netStep.done();
     checkAbort();
@@ -434,7 +434,11 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     // a `kinda down` from elsewhere makes this deploy fail at whatever step it was in (an exec
     // into a removed container, a deleted namespace): that, not the step's error, is the cause
     const lost = store.claimLost(state);
-    if (lost !== "taken") {
+    if (lost === "taken") {
+      // the name is another process's now: nothing found by label or name is this deploy's to
+      // remove, but the containers it created (their ids recorded as it went) are
+      await removeOwnContainers(runtime, state, run.pool);
+    } else {
       const undo = rep.step(`deploy failed; removing what was created for lab ${plan.lab}`);
       try {
         await teardown(plan.lab, { runtime, store, kernel, runShutdown: false });
@@ -452,10 +456,17 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     // removed by `down` while deploying: what this process made after it ran goes too (only when
     // no other process claimed the name since)
     if (!store.read(plan.lab)) await teardown(plan.lab, { runtime, store, kernel, runShutdown: false }).catch(() => undefined);
+    else if (store.claimLost(state) === "taken") await removeOwnContainers(runtime, state, run.pool);
     throw e;
   }
   const failedDevices = started.failedDevices.sort();
   return { state, failedDevices, seconds: (performance.now() - t0) / 1000, readySeconds: (started.readyAt - t0) / 1000 };
+}
+
+/** Removes exactly the containers this deploy recorded (by id; one already gone is fine). */
+async function removeOwnContainers(runtime: Runtime, state: LabState, pool: ReturnType<typeof limiter>): Promise<void> {
+  const ids = state.devices.flatMap((d) => (d.containerId ? [d.containerId] : []));
+  await Promise.all(ids.map((id) => pool(() => runtime.remove(id)).catch(() => undefined)));
 }
 
 export interface TeardownOptions {
@@ -551,7 +562,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
       s.done();
     }
   }
-  if (state?.externalLinks?.length) await ipBatchForce({ name: state.netns }, externalUndoBatch(state.externalLinks));
+  if (state?.externalLinks?.length) await kernel.apply({ name: state.netns }, externalUndoBatch(state.externalLinks), { force: true });
   // the namespace first: the kernel then removes every veth of the lab in one batch, and each
   // container's removal has only its loopback left to take down (one veth at a time otherwise)
   if (!state?.external) await kernel.netnsDelete(state?.netns ?? labNetns(name));

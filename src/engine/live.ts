@@ -14,7 +14,7 @@ import type { LabShaping } from "../model/lab.js";
 import { run } from "../net/exec.js";
 import {
   checkIfNames,
-  commandsFor,
+  nsBatches,
   cutOps,
   ensureSlot,
   ifKey,
@@ -30,10 +30,13 @@ import {
   type IfRef,
   type LinkTarget,
   type LiveOp,
-  type NsCommand,
+  type NsBatch,
   type NsRef,
 } from "../plan/live.js";
 import type { Runtime } from "../model/container.js";
+import type { Kernel } from "../model/kernel.js";
+import type { Netns } from "../model/netns.js";
+import { hostKernel } from "../net/kernel.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
 
 export interface LiveOptions {
@@ -108,36 +111,25 @@ class Pids {
   }
 }
 
-/** argv of one namespace command. */
-export function commandArgv(c: NsCommand, prefix: string[]): string[] {
-  const force = c.tolerant ? ["-force"] : [];
-  if ("netns" in c.ns) {
-    if (c.tool === "nft") return ["ip", "netns", "exec", c.ns.netns, "nft", "-f", "-"];
-    return [c.tool, "-n", c.ns.netns, ...force, "-batch", "-"];
-  }
-  return [...prefix, ...(c.tool === "nft" ? ["nft", "-f", "-"] : [c.tool, ...force, "-batch", "-"])];
-}
-
-/** Deleting a qdisc that is not there is the goal reached, not a failure. */
+/** Deleting a qdisc, link or address that is not there is the goal reached, not a failure. */
 const BENIGN = /Cannot delete qdisc with handle of zero|Cannot find specified qdisc|No such file or directory|Command failed -:\d+/;
 
-async function runCommand(c: NsCommand, prefix: string[]): Promise<void> {
-  const argv = commandArgv(c, prefix);
-  const input = c.lines.join("\n") + "\n";
-  const r = await run(argv, input);
-  if (r.exitCode === 0) return;
-  if (c.tolerant && r.stderr.split("\n").every((l) => !l.trim() || BENIGN.test(l))) return;
-  const { CommandError } = await import("../core/errors.js");
-  throw new CommandError(argv, r.exitCode, r.stderr || r.stdout, input);
+/** Applies one namespace's batch through the Kernel; a tolerant one fails only on what is not benign. */
+async function applyBatch(kernel: Kernel, b: NsBatch, pids: Pids): Promise<void> {
+  const ns: Netns = "netns" in b.ns ? { name: b.ns.netns } : { pid: pids.get(b.ns) };
+  if (!b.tolerant) return void (await kernel.apply(ns, b.ops));
+  const stderr = await kernel.apply(ns, b.ops, { force: true });
+  const bad = stderr.split("\n").filter((l) => l.trim() && !BENIGN.test(l));
+  if (bad.length) throw new KindaError(`in ${nsKey(b.ns)}: ${bad.join("; ")}`);
 }
 
-/** Runs ops one command per namespace and tool, namespaces in parallel; the groups that ran, and the first failure. */
-async function runGroups(ops: LiveOp[], pids: Pids): Promise<{ ran: LiveOp[][]; error?: unknown }> {
+/** Runs ops one batch per namespace (and tolerance), namespaces in parallel; the groups that ran, and the first failure. */
+async function runGroups(kernel: Kernel, ops: LiveOp[], pids: Pids): Promise<{ ran: LiveOp[][]; error?: unknown }> {
   const groups = new Map<string, LiveOp[]>();
   for (const op of ops) groups.set(nsKey(op.at.ns), [...(groups.get(nsKey(op.at.ns)) ?? []), op]);
   const results = await Promise.allSettled(
     [...groups.values()].map(async (g) => {
-      for (const c of commandsFor(g, (ns) => pids.get(ns))) await runCommand(c, pids.prefix(g[0]!.at.ns));
+      for (const b of nsBatches(g, (ns) => pids.get(ns))) await applyBatch(kernel, b, pids);
     }),
   );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -145,15 +137,16 @@ async function runGroups(ops: LiveOp[], pids: Pids): Promise<{ ran: LiveOp[][]; 
 }
 
 /**
- * Applies operations phase by phase (plan/live.ts phaseOf), one command per namespace and tool,
- * namespaces in parallel. When one fails, everything applied gets its inverse, last first
+ * Applies operations phase by phase (plan/live.ts phaseOf), one batch per namespace through the
+ * Kernel, namespaces in parallel. When one fails, everything applied gets its inverse, last first
  * (`previous` gives the shaping to restore), and the error is rethrown.
  */
 export async function applyOps(
   ops: LiveOp[],
-  opts: { runtime?: Pick<Runtime, "inspect">; previous?: (at: IfRef) => Shaping | undefined } = {},
+  opts: { runtime?: Pick<Runtime, "inspect">; kernel?: Kernel; previous?: (at: IfRef) => Shaping | undefined } = {},
 ): Promise<void> {
   checkIfNames(ops);
+  const kernel = opts.kernel ?? hostKernel;
   const pids = new Pids(opts.runtime);
   for (const op of ops) {
     await pids.resolve(op.at.ns);
@@ -162,6 +155,7 @@ export async function applyOps(
   const done: LiveOp[][] = [];
   for (const phase of [...new Set(ops.map(phaseOf))].sort()) {
     const r = await runGroups(
+      kernel,
       ops.filter((o) => phaseOf(o) === phase),
       pids,
     );
@@ -169,8 +163,7 @@ export async function applyOps(
     if (r.error === undefined) continue;
     for (const g of done.reverse()) {
       const inv = g.map((op) => inverse(op, opts.previous?.(op.at))).reverse();
-      for (const c of commandsFor(inv, (ns) => pids.get(ns)))
-        await runCommand({ ...c, tolerant: true }, pids.prefix(g[0]!.at.ns)).catch(() => undefined);
+      for (const b of nsBatches(inv, (ns) => pids.get(ns))) await applyBatch(kernel, { ...b, tolerant: true }, pids).catch(() => undefined);
     }
     throw r.error;
   }

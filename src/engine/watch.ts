@@ -22,6 +22,12 @@ export interface LinkCounters {
   rxBytes: number;
   /** Dropped on the link (interface and shaping queue). */
   drops: number;
+  /** Receive and transmit errors of the interface. */
+  errors?: number;
+  /** Of `drops`, those of the shaping queue (qdisc). */
+  qdiscDrops?: number;
+  /** Bytes waiting in the shaping queue. */
+  backlog?: number;
   cut: boolean;
   shaped?: string;
   /** Bits per second since the previous sample (absent in the first). */
@@ -31,12 +37,16 @@ export interface LinkCounters {
 
 interface IpStats {
   ifname: string;
-  stats64?: { rx: { bytes: number; packets: number; dropped: number }; tx: { bytes: number; packets: number; dropped: number } };
+  stats64?: {
+    rx: { bytes: number; packets: number; dropped: number; errors?: number };
+    tx: { bytes: number; packets: number; dropped: number; errors?: number };
+  };
 }
 
 interface QdiscStats {
   dev: string;
   drops?: number;
+  backlog?: number;
   root?: boolean;
 }
 
@@ -70,7 +80,7 @@ export async function sampleLinks(st: LabState, opts: { runtime?: Runtime; pids?
     e.devs.push(m.labIf ?? m.ifname);
     byNs.set(k, e);
   }
-  const stats = new Map<string, { link: IpStats; drops: number }>();
+  const stats = new Map<string, { link: IpStats; drops: number; backlog: number }>();
   await Promise.all(
     [...byNs.values()].map(async ({ ns }) => {
       const p = await nsPrefix(ns, opts.runtime, pids);
@@ -79,8 +89,10 @@ export async function sampleLinks(st: LabState, opts: { runtime?: Runtime; pids?
         json<QdiscStats>([...p, "tc", "-s", "-json", "qdisc", "show"]),
       ]);
       for (const l of links) {
-        const q = qdiscs.filter((x) => x.dev === l.ifname).reduce((a, x) => a + (x.drops ?? 0), 0);
-        stats.set(ifKey({ ns, dev: l.ifname }), { link: l, drops: q });
+        const mine = qdiscs.filter((x) => x.dev === l.ifname);
+        const q = mine.reduce((a, x) => a + (x.drops ?? 0), 0);
+        const backlog = mine.reduce((a, x) => a + (x.backlog ?? 0), 0);
+        stats.set(ifKey({ ns, dev: l.ifname }), { link: l, drops: q, backlog });
       }
     }),
   );
@@ -114,6 +126,9 @@ export async function sampleLinks(st: LabState, opts: { runtime?: Runtime; pids?
       rxPackets: inn.packets,
       rxBytes: inn.bytes,
       drops: rx.dropped + tx.dropped + s.drops,
+      errors: (rx.errors ?? 0) + (tx.errors ?? 0),
+      qdiscDrops: s.drops,
+      backlog: s.backlog,
       cut: live.cuts.some((x) => keys.has(x.key)),
     };
     if (shaped.length) c.shaped = shaped.join("; ");

@@ -2,6 +2,7 @@
  * The topology model: plain data, no I/O. Every source (Kathara lab directory, YAML, the
  * TypeScript API) is turned into a `Lab`; the planner and the engine only ever see this.
  */
+import type { IpOp } from "./ops.js";
 import type { Place } from "../core/errors.js";
 import type { Shaping } from "../core/tc.js";
 
@@ -80,6 +81,12 @@ export interface Device {
   shutdown?: string;
   /** Shell commands run after the start-up scripts, in order. */
   exec: string[];
+  /**
+   * kinda's own addresses, MTUs and routes for the device (a compiled topology's), as typed
+   * operations: applied from the host in the device's namespace right after its links (after its
+   * services when it has some), before its exec commands.
+   */
+  net?: IpOp[];
   /** Seconds the start-up (scripts and exec commands) may take; undefined: kinda's default. */
   startupTimeout?: number;
   sysctls: Record<string, string>;

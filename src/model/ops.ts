@@ -27,15 +27,34 @@ export type LinkKind =
       /** Namespace name or PID of the peer end; absent: the same namespace (a pair inside a node). */
       peerNetns?: string | number;
     }
-  | { type: "bridge" }
+  /** A collision domain's bridge has multicast snooping off (`mcastSnooping: false`): frames flood as on a hub. */
+  | { type: "bridge"; mcastSnooping?: false }
+  /** An 802.1Q sub-interface of `link`. */
+  | { type: "vlan"; link: string; id: number }
   | { type: "vxlan"; id: number; local: string; dstport: number; dev: string }
   | { type: "gre"; local: string; remote: string; ttl: number };
 
 /** One line of an `ip -batch`. */
 export type IpOp =
-  | { op: "link-add"; name: string; mac?: string; mtu?: number; kind: LinkKind }
-  | { op: "link-set"; name: string; mac?: string; mtu?: number; master?: string; up?: boolean }
+  | { op: "link-add"; name: string; mac?: string; mtu?: number; master?: string; up?: true; kind: LinkKind }
+  | {
+      op: "link-set";
+      name: string;
+      mac?: string;
+      mtu?: number;
+      master?: string;
+      /** Out of its bridge. */
+      nomaster?: true;
+      /** Renamed (`ip link set NAME name NEW`). */
+      rename?: string;
+      /** Moved to another namespace: its name or a PID (1: the host's). */
+      netns?: string | number;
+      /** true: up; false: down; absent: as it is. */
+      up?: boolean;
+    }
   | { op: "link-delete"; name: string }
+  /** Another name for an interface (`ip link property add dev DEV altname NAME`); goes with it. */
+  | { op: "altname-add"; dev: string; altname: string }
   | { op: "addr-add" | "addr-del"; address: string; dev: string }
   | { op: "route-add" | "route-replace" | "route-del"; route: Route }
   | { op: "rule-add"; to: string; table: number; pref: number }
@@ -140,3 +159,32 @@ export interface LegacyDeviceUndo {
   ip: string[];
   rules: boolean;
 }
+
+/** A root qdisc from a shaping request (`args`: after `root`, core/tc.ts qdiscArgs). Inverse: the previous one, or QdiscDeleteOp. */
+export interface QdiscReplaceOp {
+  op: "qdisc-replace";
+  dev: string;
+  args: string[];
+}
+
+/** The interface's root qdisc removed (back to the default). */
+export interface QdiscDeleteOp {
+  op: "qdisc-delete";
+  dev: string;
+}
+
+/**
+ * A cut without carrier: nftables netdev chains (table CUT_TABLE) that drop everything in and out
+ * of `dev` (`cut: true`), or their removal (`cut: false`, its inverse; idempotent).
+ */
+export interface CutFilterOp {
+  op: "cut-filter";
+  dev: string;
+  cut: boolean;
+}
+
+/** The nftables table (netdev family) that holds kinda's cut filters in a namespace. */
+export const CUT_TABLE = "kinda_cut";
+
+/** An operation the engine applies in one namespace through `Kernel.apply` (rendered by plan/ops.ts). */
+export type KernelOp = IpOp | FdbOp | TbfOp | NetemOp | QdiscReplaceOp | QdiscDeleteOp | CutFilterOp;

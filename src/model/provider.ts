@@ -63,6 +63,8 @@ export interface ClusterProvider {
    * provider rebuilt by `down` in another process knows what creating made (Kind: its network).
    */
   stateOptions?(): Record<string, string>;
+  /** A kubeconfig (its text) that reaches this cluster's API from the host, for `kinda ui` and the topology labels. */
+  kubeconfig?(): Promise<string>;
   /** Removes the cluster; no error when it is already gone. */
   delete(): Promise<void>;
 }

@@ -176,9 +176,7 @@ export interface StaticRoute {
 
 /** What static routing adds to a topology: computed by plan/routes.ts, placed by topology/compile.ts. */
 export interface StaticRoutePlan {
-  /** Route commands for each network device, run after its addresses and before its own start-up. */
-  commands: Map<string, string[]>;
-  /** The same routes as data: each device's destinations (subnets) and next-hop addresses, in order. */
+  /** Each network device's routes: destinations (subnets) and next-hop addresses, in order (compile makes them route operations). */
   routes: Map<string, StaticRoute[]>;
   /** Sysctls for devices with multipath routes. */
   sysctls: Map<string, Record<string, string>>;

@@ -1,8 +1,8 @@
 /**
- * A device's `exec` commands as start-up steps. A run of plain iproute2 object lines (what static
- * routing compiles: `ip addr add`, `ip route add`, `ip link set`) becomes one step that feeds
- * them to one `ip -force -batch` process: a k=8 fat tree's hosts have over 200 such lines each,
- * and a step per line cost a shell and an `ip` process per line. Like separate steps, every line
+ * A device's `exec` commands (the user's own, as written) as start-up steps. A run of plain
+ * iproute2 object lines (`ip addr add`, `ip route add`, `ip link set`) becomes one step that feeds
+ * them to one `ip -force -batch` process: a step per line cost a shell and an `ip` process per
+ * line. (kinda's own addresses and routes are typed operations, DevicePlan.netConfig, not these.) Like separate steps, every line
  * is tried and the step fails if any line did. Images whose `ip` has no -batch (BusyBox) run the
  * lines one by one.
  */
@@ -29,24 +29,6 @@ export function ipBatchScript(lines: readonly string[]): string {
 /** The label of exec commands I..J (one step, or one batch): `exec-I`, `exec-I-J`. */
 export function execLabel(i: number, j: number): string {
   return i === j ? `exec-${i}` : `exec-${i}-${j}`;
-}
-
-/**
- * The device's first `exec` commands that kinda applies itself from the host, in the device's
- * network namespace, right after its links (one `ip -force -batch` with bringing them up): the
- * leading run of plain object lines, which is what static routing compiles (addresses, MTUs,
- * routes). The container then runs no start-up at all when nothing else is left: no `docker exec`,
- * shell and `ip` per device. A line naming a namespace or process (`netns`) stays inside the
- * device, where those mean the device's own. As `ip` batch lines (no leading `ip`).
- */
-export function hostIpLines(exec: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const c of exec) {
-    const m = IP_LINE.exec(c);
-    if (!m || /\bnetns\b/.test(m[1]!)) break;
-    out.push(m[1]!);
-  }
-  return out;
 }
 
 /**

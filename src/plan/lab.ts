@@ -2,7 +2,9 @@
  * The plan: from a Lab plus options, every container, bridge, veth and start-up step to create,
  * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
  */
-import { execLabel, execSteps, hostIpLines } from "./exec-steps.js";
+import { execSteps } from "./exec-steps.js";
+import { domainBridgeOps, deviceVethOps, linkDown, linkUp, renderIp } from "./ops.js";
+import type { IpOp } from "../model/ops.js";
 import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import type { Device, DeviceRole, Lab, LabShaping, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
@@ -26,6 +28,8 @@ import {
 import { DEFAULT_IMAGE, HOSTLAB_MOUNT, STAGE_MOUNT } from "../core/defaults.js";
 
 export const DEFAULT_SHELL = "/bin/bash";
+/** The start-up step name of a device's own addresses and routes (DevicePlan.netConfig). */
+export const NET_CONFIG_LABEL = "addresses-and-routes";
 /** Kathara's capability set for devices: enough for routing daemons, bridges and tc, not privileged. */
 export const DEFAULT_CAPS = ["NET_ADMIN", "NET_RAW", "NET_BROADCAST", "NET_BIND_SERVICE", "SYS_ADMIN"];
 
@@ -103,11 +107,11 @@ export interface DevicePlan {
   stageDir: string;
   startup: StartupStep[];
   /**
-   * The first `exec` commands as `ip` batch lines kinda applies from the host in the device's
-   * namespace right after its links (plan/exec-steps.ts hostIpLines); a failing line fails the
-   * device's start-up under `label`, as the step would have.
+   * kinda's own addresses, MTUs and routes for the device (Device.net), applied from the host in
+   * the device's namespace right after its links; a failing one fails the device's start-up
+   * under `label` (NET_CONFIG_LABEL), as a start-up step would have.
    */
-  netConfig?: { label: string; lines: string[] };
+  netConfig?: { label: string; ops: IpOp[] };
   /** How long the start-up steps may run together before they are stopped (undefined: the default). */
   startupTimeoutMs?: number;
   shutdown: StartupStep[];
@@ -259,12 +263,9 @@ function deviceSteps(
   const startup: StartupStep[] = [];
   if (lab.sharedStartup) step(startup, "shared.startup", { path: lab.sharedStartup }, true);
   if (dev.startup) step(startup, `${dev.name}.startup`, { path: dev.startup }, true);
-  // Kathara logs each exec command as its own `++ CMD` line, so its labs keep one step per command;
-  // other labs' leading ip lines are applied from the host (only when no script runs before them)
-  const net = kathara || startup.length ? [] : hostIpLines(dev.exec);
-  const execs = kathara
-    ? dev.exec.map((c, i) => ({ label: `exec-${i}`, text: c + "\n" }))
-    : execSteps(dev.exec.slice(net.length), net.length);
+  // Kathara logs each exec command as its own `++ CMD` line, so its labs keep one step per command
+  const net = dev.net ?? [];
+  const execs = kathara ? dev.exec.map((c, i) => ({ label: `exec-${i}`, text: c + "\n" })) : execSteps(dev.exec);
   for (const e of execs) step(startup, e.label, { text: e.text }, false);
   const shutdown: StartupStep[] = [];
   if (dev.shutdown) step(shutdown, `${dev.name}.shutdown`, { path: dev.shutdown }, true);
@@ -272,7 +273,7 @@ function deviceSteps(
   // steps/ and shutdown/ files are numbered in run order; /hostlab keeps the scripts' own names
   numberSteps(startup.filter((s) => !s.hostlab));
   numberSteps(shutdown.filter((s) => !s.hostlab));
-  return { startup, shutdown, ...(net.length ? { netConfig: { label: execLabel(0, net.length - 1), lines: net } } : {}) };
+  return { startup, shutdown, ...(net.length ? { netConfig: { label: NET_CONFIG_LABEL, ops: [...net] } } : {}) };
 }
 
 /** Step file names that sort in run order in the runner's glob: 000-x, 001-y, ...; wider past 999. */
@@ -425,16 +426,18 @@ export function planLab(lab: Lab, opts: PlanOptions): Plan {
  * namespace instead of the host's): the VLAN sub-interface made on the host interface when asked,
  * then the interface moved into the lab namespace. Its inverse is externalUndoBatch.
  */
-export function externalHostBatch(plan: Plan): string[] {
-  return plan.external.flatMap((x) => [
-    ...(x.vlan !== undefined ? [`link add link ${x.iface} name ${x.name} type vlan id ${x.vlan}`] : []),
-    `link set ${x.name} netns ${plan.netns}`,
+export function externalHostBatch(plan: Plan): IpOp[] {
+  return plan.external.flatMap((x): IpOp[] => [
+    ...(x.vlan !== undefined
+      ? [{ op: "link-add" as const, name: x.name, kind: { type: "vlan" as const, link: x.iface, id: x.vlan } }]
+      : []),
+    { op: "link-set", name: x.name, netns: plan.netns },
   ]);
 }
 
 /** lab.ext, lab-namespace side: each joined interface enslaved to its domain's bridge, up. */
-export function externalLabBatch(plan: Plan): string[] {
-  return plan.external.map((x) => `link set ${x.name} master ${x.bridge} up`);
+export function externalLabBatch(plan: Plan): IpOp[] {
+  return plan.external.map((x) => linkUp(x.name, { master: x.bridge }));
 }
 
 /**
@@ -442,9 +445,14 @@ export function externalLabBatch(plan: Plan): string[] {
  * sub-interface kinda made is deleted (Kathara deletes its VLAN interfaces too), a host interface
  * goes back to the host namespace (PID 1's) instead of dying with the namespace.
  */
-export function externalUndoBatch(links: readonly { name: string; vlan?: number }[]): string[] {
-  return links.flatMap((x) =>
-    x.vlan !== undefined ? [`link delete ${x.name}`] : [`link set ${x.name} nomaster`, `link set ${x.name} netns 1`],
+export function externalUndoBatch(links: readonly { name: string; vlan?: number }[]): IpOp[] {
+  return links.flatMap((x): IpOp[] =>
+    x.vlan !== undefined
+      ? [{ op: "link-delete", name: x.name }]
+      : [
+          { op: "link-set", name: x.name, nomaster: true },
+          { op: "link-set", name: x.name, netns: 1 },
+        ],
   );
 }
 
@@ -479,46 +487,34 @@ function shapingIssues(plan: Plan): Issue[] {
   });
 }
 
-/** ip -batch lines for the lab namespace: one bridge per collision domain. */
-export function labNamespaceBatch(plan: Plan): string[] {
-  const lines: string[] = [];
-  for (const d of plan.domains) {
-    lines.push(`link add ${d.bridge} type bridge mcast_snooping 0`);
-    lines.push(`link property add dev ${d.bridge} altname ${d.name}`);
-    lines.push(`link set ${d.bridge} up`);
-  }
-  return lines;
+/** The lab namespace's operations: one bridge per collision domain. */
+export function labNamespaceBatch(plan: Plan): IpOp[] {
+  return plan.domains.flatMap((d) => domainBridgeOps(d.bridge, d.name));
 }
 
 /**
- * ip -batch lines, run in the lab namespace, that create a device's veths: the lab end enslaved
+ * The operations, run in the lab namespace, that create a device's veths: the lab end enslaved
  * to its domain's bridge, the device end moved into the container (by PID) as ethN, with its MAC.
  */
-export function deviceLinkBatch(dev: DevicePlan, pid: number): string[] {
-  const lines: string[] = [];
-  for (const i of dev.interfaces) {
-    const mac = i.mac ? ` address ${i.mac}` : "";
-    lines.push(`link add ${i.hostIf} master ${i.bridge} up type veth peer name ${i.name}${mac} netns ${pid}`);
-    lines.push(`link property add dev ${i.hostIf} altname ${i.hostAltname}`);
-  }
-  return lines;
+export function deviceLinkBatch(dev: DevicePlan, pid: number): IpOp[] {
+  return dev.interfaces.flatMap((i) => deviceVethOps(i.hostIf, i.hostAltname, i.bridge, i.name, pid, i.mac));
 }
 
-/** ip -batch lines run inside a bridged device before its lab links exist: park the NAT interface. */
-export function devicePreLinkBatch(dev: DevicePlan, natIf: string): string[] {
+/** Run inside a bridged device before its lab links exist: park the NAT interface. */
+export function devicePreLinkBatch(dev: DevicePlan, natIf: string): IpOp[] {
   if (dev.network !== "bridge") return [];
-  return [`link set ${natIf} down`, `link set ${natIf} name ${BRIDGED_TEMP_IF}`];
+  return [linkDown(natIf), { op: "link-set", name: natIf, rename: BRIDGED_TEMP_IF }];
 }
 
-/** ip -batch lines run inside the device after its lab links exist: bring them up (NAT one last). */
-export function devicePostLinkBatch(dev: DevicePlan, natGateway?: string): string[] {
-  const lines = dev.interfaces.map((i) => `link set ${i.name} up`);
+/** Run inside the device after its lab links exist: bring them up (NAT one last). */
+export function devicePostLinkBatch(dev: DevicePlan, natGateway?: string): IpOp[] {
+  const ops = dev.interfaces.map((i) => linkUp(i.name));
   if (dev.network === "bridge") {
     const nat = deviceIfName(dev.interfaces.length);
-    lines.push(`link set ${BRIDGED_TEMP_IF} name ${nat}`, `link set ${nat} up`);
-    if (natGateway) lines.push(`route replace default via ${natGateway} dev ${nat}`);
+    ops.push({ op: "link-set", name: BRIDGED_TEMP_IF, rename: nat }, linkUp(nat));
+    if (natGateway) ops.push({ op: "route-replace", route: { dst: "default", via: natGateway, dev: nat } });
   }
-  return lines;
+  return ops;
 }
 
 /** Human-readable plan (for --dry-run). */
@@ -526,15 +522,15 @@ export function formatPlan(plan: Plan): string {
   const out: string[] = [];
   out.push(`lab ${plan.lab}`);
   out.push(`network namespace ${plan.netns}:`);
-  for (const l of labNamespaceBatch(plan)) out.push(`  ip -n ${plan.netns} ${l}`);
+  for (const l of labNamespaceBatch(plan).map(renderIp)) out.push(`  ip -n ${plan.netns} ${l}`);
   out.push(`start order: ${plan.waves.map((w) => `[${w.join(" ")}]`).join(" then ")}`);
   for (const d of plan.devices) {
     out.push(
       `device ${d.name}: container ${d.container}, image ${d.image}${d.image !== d.requestedImage ? ` (for ${d.requestedImage})` : ""}${d.privileged ? ", privileged" : `, caps ${d.capAdd.join(",")}`}, network ${d.network}`,
     );
-    for (const l of deviceLinkBatch(d, 0)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
-    for (const l of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ip ${l}`);
-    for (const l of d.netConfig?.lines ?? []) out.push(`  (in ${d.name}) ip ${l}   (${d.netConfig!.label})`);
+    for (const l of deviceLinkBatch(d, 0).map(renderIp)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
+    for (const l of devicePostLinkBatch(d).map(renderIp)) out.push(`  (in ${d.name}) ip ${l}`);
+    for (const l of (d.netConfig?.ops ?? []).map(renderIp)) out.push(`  (in ${d.name}) ip ${l}   (${d.netConfig!.label})`);
     if (d.kathara)
       out.push(
         `  as Kathara: ${HOSTLAB_MOUNT} (its folder and scripts), hosts file, /var/log/startup.log, IPv6 ${d.sysctls["net.ipv6.conf.all.disable_ipv6"] === "1" ? "off" : "on"}`,
@@ -548,8 +544,8 @@ export function formatPlan(plan: Plan): string {
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
     if (d.startupTimeoutMs !== undefined && d.startup.length) out.push(`  start-up stopped after ${d.startupTimeoutMs / 1000} s`);
   }
-  for (const l of externalHostBatch(plan)) out.push(`  ip ${l}   (lab.ext, host namespace)`);
-  for (const l of externalLabBatch(plan)) out.push(`  ip -n ${plan.netns} ${l}   (lab.ext)`);
+  for (const l of externalHostBatch(plan).map(renderIp)) out.push(`  ip ${l}   (lab.ext, host namespace)`);
+  for (const l of externalLabBatch(plan).map(renderIp)) out.push(`  ip -n ${plan.netns} ${l}   (lab.ext)`);
   for (const s of plan.shaping) out.push(`shape ${s.endpoint}${s.from ? ` from ${s.from}` : ""}: ${describeShaping(s.shaping)}`);
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");

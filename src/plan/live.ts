@@ -18,6 +18,8 @@ import { deviceIfName, hostVeth, hostVethAltname, hostVethSlot } from "../core/n
 import { qdiscArgs, type Shaping } from "../core/tc.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
 import type { DevicePlan } from "./lab.js";
+import { CUT_TABLE, type KernelOp } from "../model/ops.js";
+import { addrAdd, deviceVethOps, domainBridgeOps, linkDown, linkUp, renderBatches, type Tool } from "./ops.js";
 
 /** A device of a lab that is up, as its state records it. */
 export interface LabDevice {
@@ -285,76 +287,70 @@ export function cutOps(t: LinkTarget, down: boolean): LiveOp[] {
   );
 }
 
-/** The nftables table (netdev family) that holds kinda's cut filters in a namespace. */
-export const CUT_TABLE = "kinda_cut";
+export { CUT_TABLE };
 
-/** One tool's input for one namespace: `tc -batch`, `ip -batch` or `nft -f`. */
+/** Run-time operations undone at once must not fail on what is already gone (a qdisc, a link, an address). */
+export function tolerant(op: LiveOp): boolean {
+  return op.kind === "unshape" || ((op.kind === "bridge" || op.kind === "veth" || op.kind === "addr") && !op.add);
+}
+
+/**
+ * A run-time operation as the kernel operations it is (model/ops.ts, rendered by plan/ops.ts
+ * like every other), in its namespace `op.at.ns`; `pidOf` resolves a veth peer's namespace.
+ */
+export function kernelOpsOf(op: LiveOp, pidOf: (ns: NsRef) => number = () => 0): KernelOp[] {
+  const dev = op.at.dev;
+  switch (op.kind) {
+    case "shape":
+      return [{ op: "qdisc-replace", dev, args: qdiscArgs(op.shaping) }];
+    case "unshape":
+      return [{ op: "qdisc-delete", dev }];
+    case "carrier":
+      return [op.up ? linkUp(dev) : linkDown(dev)];
+    case "filter-cut":
+      return [{ op: "cut-filter", dev, cut: op.cut }];
+    case "bridge":
+      return op.add ? domainBridgeOps(dev, op.domain) : [{ op: "link-delete", name: dev }];
+    case "veth":
+      return op.add ? deviceVethOps(dev, op.altname, op.bridge, op.ifname, pidOf(op.peer)) : [{ op: "link-delete", name: dev }];
+    case "addr":
+      return op.add ? [addrAdd(op.cidr, dev), linkUp(dev)] : [{ op: "addr-del", address: op.cidr, dev }];
+  }
+}
+
+/** What one namespace gets at once: typed operations, tolerant of what is gone or not. */
+export interface NsBatch {
+  ns: NsRef;
+  ops: KernelOp[];
+  tolerant: boolean;
+}
+
+/** Operations grouped per namespace and tolerance, in the order first seen. */
+export function nsBatches(ops: readonly LiveOp[], pidOf: (ns: NsRef) => number = () => 0): NsBatch[] {
+  const out: NsBatch[] = [];
+  for (const op of ops) {
+    const t = tolerant(op);
+    let b = out.find((x) => nsKey(x.ns) === nsKey(op.at.ns) && x.tolerant === t);
+    if (!b) out.push((b = { ns: op.at.ns, ops: [], tolerant: t }));
+    b.ops.push(...kernelOpsOf(op, pidOf));
+  }
+  return out;
+}
+
+/** One tool's input for one namespace (`tc -batch`, `ip -batch` or `nft -f`): for listings and tests. */
 export interface NsCommand {
   ns: NsRef;
-  tool: "tc" | "ip" | "nft";
+  tool: Tool;
   lines: string[];
   /** Lines that may fail without harm (deleting a qdisc that is not there). */
   tolerant: boolean;
 }
 
-function cutChains(dev: string): [string, string] {
-  return [`in_${dev}`, `out_${dev}`];
-}
-
-/** Operations as command lines, one command per namespace and tool, in the order first seen. */
+/** Operations as command lines (rendered by plan/ops.ts), one command per namespace, tolerance and tool. */
 export function commandsFor(ops: readonly LiveOp[], pidOf: (ns: NsRef) => number = () => 0): NsCommand[] {
-  const out: NsCommand[] = [];
-  const get = (ns: NsRef, tool: NsCommand["tool"], tolerant: boolean) => {
-    let c = out.find((x) => nsKey(x.ns) === nsKey(ns) && x.tool === tool && x.tolerant === tolerant);
-    if (!c) out.push((c = { ns, tool, lines: [], tolerant }));
-    return c;
-  };
-  for (const op of ops) {
-    const dev = op.at.dev;
-    if (op.kind === "shape")
-      get(op.at.ns, "tc", false).lines.push(["qdisc", "replace", "dev", dev, "root", ...qdiscArgs(op.shaping)].join(" "));
-    else if (op.kind === "unshape") get(op.at.ns, "tc", true).lines.push(`qdisc del dev ${dev} root`);
-    else if (op.kind === "carrier") get(op.at.ns, "ip", false).lines.push(`link set ${dev} ${op.up ? "up" : "down"}`);
-    else if (op.kind === "bridge" || op.kind === "veth" || op.kind === "addr")
-      get(op.at.ns, "ip", !op.add).lines.push(...linkLines(op, pidOf));
-    else {
-      const [i, o] = cutChains(dev);
-      const c = get(op.at.ns, "nft", false);
-      if (op.cut) {
-        if (!c.lines.includes(`add table netdev ${CUT_TABLE}`)) c.lines.push(`add table netdev ${CUT_TABLE}`);
-        c.lines.push(
-          `add chain netdev ${CUT_TABLE} ${i} { type filter hook ingress device "${dev}" priority -500; policy drop; }`,
-          `add chain netdev ${CUT_TABLE} ${o} { type filter hook egress device "${dev}" priority -500; policy drop; }`,
-        );
-      } else {
-        // `add` first, so that deleting a chain that is not there is no error (idempotent restore)
-        c.lines.push(
-          `add table netdev ${CUT_TABLE}`,
-          `add chain netdev ${CUT_TABLE} ${i}`,
-          `add chain netdev ${CUT_TABLE} ${o}`,
-          `delete chain netdev ${CUT_TABLE} ${i}`,
-          `delete chain netdev ${CUT_TABLE} ${o}`,
-        );
-      }
-    }
-  }
-  return out;
-}
-
-function linkLines(op: Extract<LiveOp, { kind: "bridge" | "veth" | "addr" }>, pidOf: (ns: NsRef) => number): string[] {
-  const dev = op.at.dev;
-  if (op.kind === "bridge")
-    return op.add
-      ? [`link add ${dev} type bridge mcast_snooping 0`, `link property add dev ${dev} altname ${op.domain}`, `link set ${dev} up`]
-      : [`link del ${dev}`];
-  if (op.kind === "veth")
-    return op.add
-      ? [
-          `link add ${dev} master ${op.bridge} up type veth peer name ${op.ifname} netns ${pidOf(op.peer)}`,
-          `link property add dev ${dev} altname ${op.altname}`,
-        ]
-      : [`link del ${dev}`];
-  return op.add ? [`addr add ${op.cidr} dev ${dev}`, `link set ${dev} up`] : [`addr del ${op.cidr} dev ${dev}`];
+  return nsBatches(ops, pidOf).flatMap((b) =>
+    renderBatches(b.ops).map((r) => ({ ns: b.ns, tool: r.tool, lines: r.lines, tolerant: b.tolerant })),
+  );
 }
 
 // ---------------------------------------------------------------- device slots

@@ -3,12 +3,14 @@
  * tools read (ip/bridge/tc batches, ethtool argv, iptables-restore input). Rendering happens
  * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
  */
-import { nextHopArgs } from "./routes.js";
+import { CUT_TABLE } from "../model/ops.js";
 import type {
+  CutFilterOp,
   FdbOp,
   IpOp,
   IptablesRule,
   IptablesTable,
+  KernelOp,
   LinkKind,
   NetemOp,
   OffloadOffOp,
@@ -20,6 +22,13 @@ import type {
   TbfOp,
   UndoOp,
 } from "../model/ops.js";
+
+/** iproute2 arguments for a route via these next hops: "via A", or "nexthop via A nexthop via B" (ECMP). */
+export function nextHopArgs(via: string | readonly string[]): string {
+  const all = typeof via === "string" ? [via] : via;
+  if (all.length === 1) return `via ${all[0]}`;
+  return all.map((v) => `nexthop via ${v}`).join(" ");
+}
 
 const opt = (word: string, v: string | number | undefined): string => (v === undefined ? "" : ` ${word} ${v}`);
 
@@ -44,7 +53,9 @@ function renderKind(k: LinkKind): string {
     case "veth":
       return `type veth peer name ${k.peer}${opt("address", k.peerMac)}${opt("mtu", k.peerMtu)}${opt("netns", k.peerNetns)}`;
     case "bridge":
-      return "type bridge";
+      return k.mcastSnooping === false ? "type bridge mcast_snooping 0" : "type bridge";
+    case "vlan":
+      return `type vlan id ${k.id}`;
     case "vxlan":
       return `type vxlan id ${k.id} local ${k.local} dstport ${k.dstport} nolearning dev ${k.dev}`;
     case "gre":
@@ -56,11 +67,17 @@ function renderKind(k: LinkKind): string {
 export function renderIp(o: IpOp): string {
   switch (o.op) {
     case "link-add":
-      return `link add ${o.name}${opt("address", o.mac)}${opt("mtu", o.mtu)} ${renderKind(o.kind)}`;
+      if (o.kind.type === "vlan") return `link add link ${o.kind.link} name ${o.name} ${renderKind(o.kind)}`;
+      return `link add ${o.name}${opt("address", o.mac)}${opt("mtu", o.mtu)}${opt("master", o.master)}${o.up ? " up" : ""} ${renderKind(o.kind)}`;
     case "link-set":
-      return `link set ${o.name}${opt("address", o.mac)}${opt("mtu", o.mtu)}${opt("master", o.master)}${o.up ? " up" : ""}`;
+      return (
+        `link set ${o.name}${opt("address", o.mac)}${opt("mtu", o.mtu)}${opt("master", o.master)}${o.nomaster ? " nomaster" : ""}` +
+        `${opt("name", o.rename)}${opt("netns", o.netns)}${o.up === undefined ? "" : o.up ? " up" : " down"}`
+      );
     case "link-delete":
       return `link delete ${o.name}`;
+    case "altname-add":
+      return `link property add dev ${o.dev} altname ${o.altname}`;
     case "addr-add":
       return `addr add ${o.address} dev ${o.dev}`;
     case "addr-del":
@@ -120,6 +137,70 @@ export function iptablesRestoreInput(rules: readonly IptablesRule[]): string {
     if (lines.length) text += `*${table}\n${lines.join("\n")}\nCOMMIT\n`;
   }
   return text;
+}
+
+/** The tool that reads an operation's lines (`nft -f`, the others `-batch`). */
+export type Tool = "ip" | "bridge" | "tc" | "nft";
+
+function toolOf(o: KernelOp): Tool {
+  if (o.op === "fdb-append") return "bridge";
+  if (o.op === "tbf" || o.op === "netem" || o.op === "qdisc-replace" || o.op === "qdisc-delete") return "tc";
+  if (o.op === "cut-filter") return "nft";
+  return "ip";
+}
+
+function cutLines(o: CutFilterOp): string[] {
+  const [i, out] = [`in_${o.dev}`, `out_${o.dev}`];
+  if (o.cut)
+    return [
+      `add table netdev ${CUT_TABLE}`,
+      `add chain netdev ${CUT_TABLE} ${i} { type filter hook ingress device "${o.dev}" priority -500; policy drop; }`,
+      `add chain netdev ${CUT_TABLE} ${out} { type filter hook egress device "${o.dev}" priority -500; policy drop; }`,
+    ];
+  // `add` first, so that deleting a chain that is not there is no error (idempotent restore)
+  return [
+    `add table netdev ${CUT_TABLE}`,
+    `add chain netdev ${CUT_TABLE} ${i}`,
+    `add chain netdev ${CUT_TABLE} ${out}`,
+    `delete chain netdev ${CUT_TABLE} ${i}`,
+    `delete chain netdev ${CUT_TABLE} ${out}`,
+  ];
+}
+
+/** One operation's lines, for its tool's batch. */
+export function renderLines(o: KernelOp): string[] {
+  switch (o.op) {
+    case "fdb-append":
+      return [renderFdb(o)];
+    case "tbf":
+    case "netem":
+      return [renderTbf(o)];
+    case "qdisc-replace":
+      return [["qdisc", "replace", "dev", o.dev, "root", ...o.args].join(" ")];
+    case "qdisc-delete":
+      return [`qdisc del dev ${o.dev} root`];
+    case "cut-filter":
+      return cutLines(o);
+    default:
+      return [renderIp(o)];
+  }
+}
+
+/**
+ * The one place kernel operations become tool input: each tool's lines, tools in the order
+ * first seen (the lines of each in the operations' order). Kernel.apply runs them.
+ */
+export function renderBatches(ops: readonly KernelOp[]): { tool: Tool; lines: string[] }[] {
+  const out: { tool: Tool; lines: string[] }[] = [];
+  for (const o of ops) {
+    const tool = toolOf(o);
+    let b = out.find((x) => x.tool === tool);
+    if (!b) out.push((b = { tool, lines: [] }));
+    b.lines.push(...renderLines(o));
+  }
+  // one table line per nft input is enough (adding a table that exists is no error either)
+  for (const b of out) if (b.tool === "nft") b.lines = b.lines.filter((l, i) => !l.startsWith("add table ") || b.lines.indexOf(l) === i);
+  return out;
 }
 
 /** The operation that undoes `o`, or undefined when nothing needs undoing (it goes with its link). */
@@ -203,6 +284,49 @@ export function veth(
 
 export function linkUp(name: string, o: { master?: string; mac?: string; mtu?: number } = {}): IpOp {
   return { op: "link-set", name, ...o, up: true };
+}
+
+export function linkDown(name: string): IpOp {
+  return { op: "link-set", name, up: false };
+}
+
+export function linkMtu(name: string, mtu: number): IpOp {
+  return { op: "link-set", name, mtu };
+}
+
+/** A collision domain's bridge (multicast snooping off), named after the domain too, up. */
+export function domainBridgeOps(bridge: string, domain: string): IpOp[] {
+  return [
+    { op: "link-add", name: bridge, kind: { type: "bridge", mcastSnooping: false } },
+    { op: "altname-add", dev: bridge, altname: domain },
+    linkUp(bridge),
+  ];
+}
+
+/** A device interface's veth: lab end `labIf` on `bridge` (up, with its altname), device end `ifname` in `peerNetns`. */
+export function deviceVethOps(
+  labIf: string,
+  altname: string,
+  bridge: string,
+  ifname: string,
+  peerNetns: string | number,
+  peerMac?: string,
+): IpOp[] {
+  return [
+    {
+      op: "link-add",
+      name: labIf,
+      master: bridge,
+      up: true,
+      kind: { type: "veth", peer: ifname, ...(peerMac ? { peerMac } : {}), peerNetns },
+    },
+    { op: "altname-add", dev: labIf, altname },
+  ];
+}
+
+/** A static route (several next hops: a multipath route). */
+export function routeAdd(dst: string, via: readonly string[]): IpOp {
+  return { op: "route-add", route: via.length > 1 ? { dst, nexthops: [...via] } : { dst, via: via[0]! } };
 }
 
 export function addrAdd(address: string, dev: string): IpOp {

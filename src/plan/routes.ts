@@ -129,12 +129,8 @@ export class RouteGraph {
   }
 }
 
-/** iproute2 arguments for a route via these next hops: "via A", or "nexthop via A nexthop via B" (ECMP). */
-export function nextHopArgs(via: string | readonly string[]): string {
-  const all = typeof via === "string" ? [via] : via;
-  if (all.length === 1) return `via ${all[0]}`;
-  return all.map((v) => `nexthop via ${v}`).join(" ");
-}
+/** Rendered with the other kernel operations (plan/ops.ts); kept here for the routes' users. */
+export { nextHopArgs } from "./ops.js";
 
 /**
  * Set in devices with multipath routes: without it the kernel keeps sending a share of the flows
@@ -243,7 +239,7 @@ export const staticRouter: StaticRouter = {
       spec,
       spec.devices.map((d) => d.name),
     );
-    const out: StaticRoutePlan = { commands: new Map(), routes: new Map(), sysctls: new Map(), podRoutes: [] };
+    const out: StaticRoutePlan = { routes: new Map(), sysctls: new Map(), podRoutes: [] };
     const all = subnetsOf(spec);
     // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
     for (const d of spec.devices.filter((x) => !isProvided(x.kind))) {
@@ -252,10 +248,6 @@ export const staticRouter: StaticRouter = {
       out.routes.set(
         d.name,
         [...routes].map(([dst, via]) => ({ dst, via })),
-      );
-      out.commands.set(
-        d.name,
-        [...routes].map(([dst, via]) => `ip route add ${dst} ${nextHopArgs(via)}`),
       );
       if ([...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
       for (const [node, via] of nodes) out.podRoutes.push({ device: d.name, node, via: via.length > 1 ? via : via[0]! } satisfies PodRoute);

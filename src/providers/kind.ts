@@ -395,6 +395,10 @@ export class KindProvider implements ClusterProvider {
     }
   }
 
+  async kubeconfig(): Promise<string> {
+    return runChecked([this.bin, "get", "kubeconfig", "--name", this.name]);
+  }
+
   private async kubeConfig<T extends { loadFromString(s: string): void }>(KubeConfig: new () => T): Promise<T> {
     const kc = new KubeConfig();
     kc.loadFromString(await runChecked([this.bin, "get", "kubeconfig", "--name", this.name]));

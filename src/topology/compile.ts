@@ -13,6 +13,7 @@ import type { ClusterOptions, NodeLink, NodeSpec, P4PodRoute, PodRoute } from ".
 import { KIND_CLUSTER_NAME, KIND_CLUSTER_NAME_RULE, LOAD_BALANCER } from "../model/cluster.js";
 import { existsSync } from "node:fs";
 import { newDevice, type Device, type Lab, type LabShaping } from "../model/lab.js";
+import type { IpOp } from "../model/ops.js";
 import {
   isLoadBalancer,
   isNode,
@@ -624,7 +625,7 @@ export function compileSpec(
     .map((d) => ({ name: d.name, role: d.kind === "control-plane" ? "control-plane" : "worker" }));
   const nodeLinks: NodeLink[] = [];
   const linkIndex = new Map<NodeLink, { i: number; nodeSide: 0 | 1 }>();
-  const addrCmds = new Map<string, string[]>();
+  const addrOps = new Map<string, IpOp[]>();
   const ends: LinkEnd[] = [];
   /** A new interface of device `name` on `domain`, with its address and MTU. */
   const attach = (name: string, domain: string, mac: string, addr: string | undefined, mtu: number | undefined) => {
@@ -632,12 +633,12 @@ export function compileSpec(
     const index = dev.interfaces.length;
     dev.interfaces.push({ index, domain, mac });
     ends.push({ device: name, domain, index, mac, address: addr });
-    const cmds = addrCmds.get(name) ?? [];
+    const ops = addrOps.get(name) ?? [];
     const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
     // a P4 switch's kernel stays off its ports (p4KernelOff): the address is its neighbours' gateway only
-    if (addr && kindOf.get(name)!.kind !== "p4-switch") cmds.push(`ip addr add ${addr} dev ${addrIf}`);
-    if (mtu) cmds.push(`ip link set eth${index} mtu ${mtu}`);
-    addrCmds.set(name, cmds);
+    if (addr && kindOf.get(name)!.kind !== "p4-switch") ops.push({ op: "addr-add", address: addr, dev: addrIf });
+    if (mtu) ops.push({ op: "link-set", name: `eth${index}`, mtu });
+    addrOps.set(name, ops);
   };
   spec.links.forEach((l: LinkSpec, i) => {
     const [a, b] = l.endpoints;
@@ -665,7 +666,7 @@ export function compileSpec(
   const nodePorts = nameNodePorts(spec, nodeLinks, devs, linkIndex);
   // nodes on segments join the segment's domain (no device-side interface of their own)
   nodeLinks.push(...segmentLinks(spec, kindOf));
-  const offload = p4KernelOff(kindOf, ends, addrCmds);
+  const offload = p4KernelOff(kindOf, ends, addrOps);
   const routes = spec.routing === "static" ? routerFor(spec, router).plan(spec) : undefined;
   const p4 = new Map<string, P4Compiled>();
   const podRoutes = spec.encapsulation === "none" ? routes?.podRoutes : undefined;
@@ -682,7 +683,7 @@ export function compileSpec(
     offload,
     ...(podRoutes ? { podRoutes } : {}),
   };
-  finishDevices(kindOf, devs, addrCmds, nodePorts, cx);
+  finishDevices(kindOf, devs, addrOps, nodePorts, cx);
   checkNics(spec, cx);
   if (cx.issues.length) throw new TopologyError(cx.issues.map((p) => ({ ...where(p.path), message: p.message })));
   const clusterOptions = clusterOptionsOf(spec, routes?.podRoutes, p4);
@@ -714,9 +715,9 @@ function segmentLinks(spec: TopologySpec, kindOf: Map<string, DeviceSpec>): Node
  * offload off likewise). A forwarded packet is finished by the kernel on an interface without tx
  * offload, so the interfaces toward the switch are the ones that matter. Nodes: plan/cluster/links.ts.
  */
-function p4KernelOff(kindOf: Map<string, DeviceSpec>, ends: readonly LinkEnd[], addrCmds: Map<string, string[]>): Map<string, string[]> {
+function p4KernelOff(kindOf: Map<string, DeviceSpec>, ends: readonly LinkEnd[], addrOps: Map<string, IpOp[]>): Map<string, string[]> {
   const sw = ends.filter((e) => kindOf.get(e.device)!.kind === "p4-switch");
-  const neigh = new Map<string, string[]>();
+  const neigh = new Map<string, IpOp[]>();
   const offload = new Map<string, string[]>();
   for (const e of ends) {
     const kind = kindOf.get(e.device)!.kind;
@@ -726,12 +727,15 @@ function p4KernelOff(kindOf: Map<string, DeviceSpec>, ends: readonly LinkEnd[], 
     const dev = kind === "ovs-switch" ? OVS_BRIDGE : `eth${e.index}`;
     for (const s of mine)
       if (s.address)
-        (neigh.get(e.device) ?? neigh.set(e.device, []).get(e.device)!).push(
-          `ip neigh replace ${hostOf(s.address)} lladdr ${s.mac} dev ${dev} nud permanent`,
-        );
+        (neigh.get(e.device) ?? neigh.set(e.device, []).get(e.device)!).push({
+          op: "neigh-replace",
+          address: hostOf(s.address),
+          lladdr: s.mac,
+          dev,
+        });
     (offload.get(e.device) ?? offload.set(e.device, []).get(e.device)!).push(`ethtool -K eth${e.index} rx off tx off`);
   }
-  for (const [d, lines] of neigh) addrCmds.set(d, [...(addrCmds.get(d) ?? []), ...lines]);
+  for (const [d, ops] of neigh) addrOps.set(d, [...(addrOps.get(d) ?? []), ...ops]);
   return offload;
 }
 
@@ -739,22 +743,22 @@ function p4KernelOff(kindOf: Map<string, DeviceSpec>, ends: readonly LinkEnd[], 
 function finishDevices(
   kindOf: Map<string, DeviceSpec>,
   devs: Map<string, Device>,
-  addrCmds: Map<string, string[]>,
+  addrOps: Map<string, IpOp[]>,
   nodePorts: Map<string, string[]>,
   cx: DataPlaneContext,
 ): void {
   for (const dev of devs.values()) {
-    const cmds = [...(addrCmds.get(dev.name) ?? [])];
+    const net = [...(addrOps.get(dev.name) ?? [])];
     const d = kindOf.get(dev.name)!;
     if (isProgrammable(d.kind)) addServices(d, dev, nodePorts.get(dev.name) ?? [], cx);
     if (d.kind !== "p4-switch") {
-      cmds.push(...(cx.routes?.commands.get(dev.name) ?? []));
+      for (const r of cx.routes?.routes.get(dev.name) ?? [])
+        net.push({ op: "route-add", route: r.via.length > 1 ? { dst: r.dst, nexthops: [...r.via] } : { dst: r.dst, via: r.via[0]! } });
       Object.assign(dev.sysctls, cx.routes?.sysctls.get(dev.name) ?? {});
     }
-    // after its ip lines (routes), before its own start-up
-    cmds.push(...(cx.offload.get(dev.name) ?? []));
-    cmds.push(...(d.startup ?? []));
-    dev.exec = cmds;
+    if (net.length) dev.net = net;
+    // checksum offload off toward a P4 switch (p4KernelOff), before its own start-up
+    dev.exec = [...(cx.offload.get(dev.name) ?? []), ...(d.startup ?? [])];
     if (d.startupTimeout !== undefined) dev.startupTimeout = d.startupTimeout;
   }
 }

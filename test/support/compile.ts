@@ -2,6 +2,8 @@
 import { TopologyError, type Issue } from "../../src/core/errors.js";
 import type { TopologySpec } from "../../src/model/spec.js";
 import { staticRouter } from "../../src/plan/routes.js";
+import { renderIp } from "../../src/plan/ops.js";
+import type { Device } from "../../src/model/lab.js";
 import { compileSpec, type CompiledTopology, type SpecPath } from "../../src/topology/compile.js";
 import { parseTopologyYaml } from "../../src/topology/yaml.js";
 
@@ -34,3 +36,8 @@ links:
   - { endpoints: [r1, c1], addresses: [10.0.1.1/24, 10.0.1.2/24] }
   - { endpoints: [r2, w1], addresses: [10.0.2.1/24, 10.0.2.2/24] }
 `;
+
+/** A compiled device's own addresses, MTUs and routes as the `ip` commands they render to (plan/ops.ts). */
+export function netLines(dev: Pick<Device, "net"> | undefined): string[] {
+  return (dev?.net ?? []).map((o) => `ip ${renderIp(o)}`);
+}

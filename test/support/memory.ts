@@ -6,6 +6,8 @@
 import type { ContainerInfo, ContainerSpec, ExecOptions, ExecResult, NetworkInfo, Runtime } from "../../src/model/container.js";
 import type { CommandResult, Kernel } from "../../src/model/kernel.js";
 import type { Netns } from "../../src/model/netns.js";
+import type { KernelOp } from "../../src/model/ops.js";
+import { renderBatches } from "../../src/plan/ops.js";
 
 interface MemContainer {
   info: ContainerInfo;
@@ -99,6 +101,28 @@ export class MemoryKernel implements Kernel {
   }
   async netnsDelete(name: string): Promise<void> {
     this.namespaces.delete(name);
+  }
+  /** Every typed operation applied, with its namespace, in order. */
+  readonly applied: { ns: Netns; op: KernelOp; force?: true }[] = [];
+  /** As the host's kernel: rendered by plan/ops.ts, one batch per tool (ip batches recorded with the others). */
+  async apply(ns: Netns, ops: readonly KernelOp[], opts: { force?: boolean } = {}): Promise<string> {
+    for (const op of ops) this.applied.push({ ns, op, ...(opts.force ? { force: true as const } : {}) });
+    let stderr = "";
+    for (const b of renderBatches(ops)) {
+      const bad = b.lines.find((l) => this.failApply?.test(`${b.tool} ${l}`));
+      if (bad && !opts.force) throw new Error(`${b.tool}: ${bad}: failed`);
+      if (b.tool !== "ip")
+        this.batches.push({ ns, lines: b.lines.map((l) => `${b.tool} ${l}`), ...(opts.force ? { force: true as const } : {}) });
+      else if (opts.force) stderr += await this.ipBatchForce(ns, b.lines);
+      else await this.ipBatch(ns, b.lines);
+    }
+    return stderr;
+  }
+  /** A line (`TOOL LINE`) that fails when applied without force (the whole call throws). */
+  failApply: RegExp | undefined;
+  /** Operations applied in one namespace, in order. */
+  opsIn(ns: Netns): KernelOp[] {
+    return this.applied.filter((a) => JSON.stringify(a.ns) === JSON.stringify(ns)).map((a) => a.op);
   }
   async ipBatch(ns: Netns, lines: readonly string[]): Promise<void> {
     if ("name" in ns && !this.namespaces.has(ns.name)) throw new Error(`no netns ${ns.name}`);

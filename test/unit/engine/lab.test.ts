@@ -12,7 +12,9 @@ import { InterruptedError } from "../../../src/core/errors.js";
 import { programsFor } from "../../../src/core/host.js";
 import { LABEL_DEVICE, LABEL_LAB } from "../../../src/core/names.js";
 import { containerSpec, deploy, teardown } from "../../../src/engine/lab.js";
-import { planLab, type Plan } from "../../../src/plan/lab.js";
+import { NET_CONFIG_LABEL, planLab, type Plan } from "../../../src/plan/lab.js";
+import type { IpOp } from "../../../src/model/ops.js";
+import { addrAdd, routeAdd } from "../../../src/plan/ops.js";
 import { StateStore } from "../../../src/state/store.js";
 import { parseLabConf } from "../../../src/topology/kathara.js";
 import { MemoryKernel, MemoryRuntime } from "../../support/memory.js";
@@ -20,10 +22,11 @@ import { pathWith } from "../../support/path.js";
 
 const hostPath = pathWith(programsFor(["lab"]).map((p) => p.name));
 
-function setup(conf = 'r1[0]="A"\nr1[1]="B"\nr2[0]="A"\nh1[0]="B"\n') {
+function setup(conf = 'r1[0]="A"\nr1[1]="B"\nr2[0]="A"\nh1[0]="B"\n', net: Record<string, IpOp[]> = {}) {
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-mem-state-")));
   const p = parseLabConf(conf);
   assert.deepEqual(p.issues, []);
+  for (const d of p.devices) if (net[d.name]) d.net = net[d.name]!;
   const plan: Plan = planLab(
     { metadata: p.metadata, devices: p.devices, warnings: p.warnings },
     { name: "mem", sharedDir: store.sharedDir("mem"), stageRoot: store.stageRoot("mem") },
@@ -105,6 +108,34 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
     assert.equal(store.read("mem"), undefined);
   });
 
+  it("a deploy whose lab was taken down from elsewhere and claimed by another process removes exactly its own containers (by id), not the other's", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    const start = runtime.start.bind(runtime);
+    let theirs = "";
+    runtime.start = async (id: string) => {
+      const name = (await runtime.inspect(id))?.name;
+      if (name === "kinda-mem-h1") {
+        // meanwhile: `kinda down mem` from elsewhere (state, namespace and the containers it saw
+        // then are gone), and another process claims the name and creates its first container
+        const mine = store.read("mem")!;
+        store.remove("mem");
+        kernel.namespaces.delete("kinda-mem");
+        const { claimId: _, ...rest } = mine;
+        store.claim({ ...rest, devices: [], phase: "deploying" });
+        theirs = await runtime.create({ ...containerSpec(plan.devices[0]!) });
+        throw new Error("no such container (removed elsewhere)");
+      }
+      return start(id);
+    };
+    await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath }), /removed while this process was working on it/);
+    assert.deepEqual(
+      [...runtime.containers.keys()],
+      [theirs],
+      "the other process's container stays; every container this deploy created is removed",
+    );
+    assert.ok(store.read("mem"), "the other process's state is left alone");
+  });
+
   it("an abort stops the deploy with an InterruptedError and removes what was created", async () => {
     const { store, plan, runtime, kernel } = setup();
     const abort = new AbortController();
@@ -121,29 +152,27 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
 });
 
 describe("a device's own addresses and routes, applied from the host (no start-up runner for them)", () => {
-  const CONF = [
-    'r1[0]="A"',
-    'r1[exec]="ip addr add 10.0.0.1/24 dev eth0"',
-    'r1[exec]="ip route add 10.1.0.0/16 via 10.0.0.2"',
-    'h1[0]="A"',
-    'h1[exec]="ip addr add 10.0.0.3/24 dev eth0"',
-    'h1[exec]="ip route add 10.0.0.0/8 via 10.0.0.1"',
-    'h1[exec]="echo started"',
-  ].join("\n");
+  const CONF = ['r1[0]="A"', 'h1[0]="A"', 'h1[exec]="echo started"'].join("\n");
+  // what compile gives a topology's devices (Device.net): typed operations, not command strings
+  const NET: Record<string, IpOp[]> = {
+    r1: [addrAdd("10.0.0.1/24", "eth0"), routeAdd("10.1.0.0/16", ["10.0.0.2"])],
+    h1: [addrAdd("10.0.0.3/24", "eth0"), routeAdd("10.0.0.0/8", ["10.0.0.1"])],
+  };
+  const setupNet = () => setup(CONF, NET);
 
-  it("plans them apart from the steps: the runner gets only what follows, numbered on", () => {
-    const { plan } = setup(CONF);
+  it("plans them apart from the steps: the runner gets only the device's own commands", () => {
+    const { plan } = setupNet();
     const [r1, h1] = plan.devices;
-    assert.deepEqual(r1!.netConfig, { label: "exec-0-1", lines: ["addr add 10.0.0.1/24 dev eth0", "route add 10.1.0.0/16 via 10.0.0.2"] });
+    assert.deepEqual(r1!.netConfig, { label: NET_CONFIG_LABEL, ops: NET["r1"] });
     assert.deepEqual(r1!.startup, []);
     assert.deepEqual(
       h1!.startup.map((s) => s.file),
-      ["000-exec-2"],
+      ["000-exec-0"],
     );
   });
 
   it("one forced batch inside the device brings its links up, then adds them; a device with nothing else runs no exec", async () => {
-    const { store, plan, runtime, kernel } = setup(CONF);
+    const { store, plan, runtime, kernel } = setupNet();
     const r = await deploy(plan, { runtime, store, kernel, hostPath });
     const pid = (n: string) => r.state.devices.find((d) => d.name === n)!.containerId!;
     const pidOf = async (n: string) => (await runtime.inspect(pid(n)))!.pid;
@@ -163,22 +192,22 @@ describe("a device's own addresses and routes, applied from the host (no start-u
   });
 
   it("a line that fails fails the device's start-up at that step; the lab stays up, the log says why", async () => {
-    const { store, plan, runtime, kernel } = setup(CONF);
+    const { store, plan, runtime, kernel } = setupNet();
     kernel.failIp = /^route add 10\.(1\.0\.0\/16|0\.0\.0\/8)/;
     const r = await deploy(plan, { runtime, store, kernel, hostPath });
     assert.deepEqual(r.failedDevices, ["h1", "r1"]);
     const r1 = r.state.devices.find((d) => d.name === "r1")!.startup!;
-    assert.deepEqual({ ...r1, log: undefined }, { status: "failed", failedStep: "exec-0-1", exitCode: 1, log: undefined });
+    assert.deepEqual({ ...r1, log: undefined }, { status: "failed", failedStep: NET_CONFIG_LABEL, exitCode: 1, log: undefined });
     const log = readFileSync(r1.log!, "utf8");
-    assert.match(log, /=== exec-0-1\nRTNETLINK answers: File exists\nCommand failed -:3\n/);
-    assert.match(log, /exec-0-1: exit 1\n$/);
+    assert.match(log, /=== addresses-and-routes\nRTNETLINK answers: File exists\nCommand failed -:3\n/);
+    assert.match(log, /addresses-and-routes: exit 1\n$/);
     // h1's runner still ran the rest, as it would have after a failing step
-    assert.equal(r.state.devices.find((d) => d.name === "h1")!.startup?.failedStep, "exec-0-1");
+    assert.equal(r.state.devices.find((d) => d.name === "h1")!.startup?.failedStep, NET_CONFIG_LABEL);
     assert.equal(r.state.phase, "up");
   });
 
   it("a device with services (an Open vSwitch bridge its addresses go on) gets them after its services", async () => {
-    const { store, plan, runtime, kernel } = setup(CONF);
+    const { store, plan, runtime, kernel } = setupNet();
     plan.devices[0]!.services = [{ what: "add bridge", argv: ["ovs-vsctl", "add-br", "br0"] }];
     const batchesAtService: number[] = [];
     const exec = runtime.exec.bind(runtime);
@@ -202,7 +231,7 @@ describe("a device's own addresses and routes, applied from the host (no start-u
   });
 
   it("a link that does not come up fails the deploy and removes what was created", async () => {
-    const { store, plan, runtime, kernel } = setup(CONF);
+    const { store, plan, runtime, kernel } = setupNet();
     kernel.failIp = /^link set eth0 up$/;
     await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath }), /device r1: its interfaces did not come up/);
     assert.equal(runtime.containers.size, 0);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execSteps, hostIpLines } from "../../../src/plan/exec-steps.js";
+import { execSteps } from "../../../src/plan/exec-steps.js";
 
 test("a run of ip object lines is one batched step; other commands stay one step each", () => {
   const steps = execSteps([
@@ -25,25 +25,4 @@ test("ip lines with shell syntax are not batched (they stay commands the shell r
     steps.map((s) => s.text),
     ["ip route add 10.0.0.0/8 via 10.0.0.1; touch /x\n", "ip addr add $(cat f) dev eth0\n"],
   );
-});
-
-test("the leading plain ip lines are kinda's to apply from the host; numbering goes on after them", () => {
-  const exec = [
-    "ip addr add 10.0.0.1/30 dev eth0",
-    "ip route add 10.0.1.0/23 via 10.0.0.2",
-    "echo hi",
-    "ip route add 10.9.0.0/16 via 10.0.0.2",
-  ];
-  const net = hostIpLines(exec);
-  assert.deepEqual(net, ["addr add 10.0.0.1/30 dev eth0", "route add 10.0.1.0/23 via 10.0.0.2"]);
-  assert.deepEqual(
-    execSteps(exec.slice(net.length), net.length).map((s) => s.label),
-    ["exec-2", "exec-3"],
-  );
-  // a line naming a namespace or process means the device's own: it stops the run, and stays inside
-  assert.deepEqual(hostIpLines(["ip addr add 10.0.0.1/30 dev eth0", "ip link set eth1 netns 1", "ip route add 10.0.1.0/24 via 10.0.0.2"]), [
-    "addr add 10.0.0.1/30 dev eth0",
-  ]);
-  assert.deepEqual(hostIpLines(["echo first", "ip addr add 10.0.0.1/30 dev eth0"]), []);
-  assert.deepEqual(hostIpLines(["ip route add 10.0.0.0/8 via 10.0.0.1; touch /x"]), []);
 });

@@ -12,6 +12,7 @@ import type { Issue } from "../../../src/core/errors.js";
 import { collectDeviceFiles, shutdownPath, writeStage } from "../../../src/engine/stage.js";
 import { externalHostBatch, externalLabBatch, externalUndoBatch, planLab } from "../../../src/plan/lab.js";
 import { loadKatharaLab, parseLabConf, parseLabExt } from "../../../src/topology/kathara.js";
+import { renderIp } from "../../../src/plan/ops.js";
 
 const opts = { name: "t", sharedDir: "/s", stageRoot: "/st" };
 
@@ -125,12 +126,16 @@ describe("lab.ext", () => {
       ["A", "X"],
       "a domain only lab.ext names gets its bridge too",
     );
-    assert.deepEqual(externalHostBatch(plan), [
+    assert.deepEqual(externalHostBatch(plan).map(renderIp), [
       "link set veth9 netns kinda-t",
       "link add link veth8 name veth8.15 type vlan id 15",
       "link set veth8.15 netns kinda-t",
     ]);
-    assert.deepEqual(externalLabBatch(plan), ["link set veth9 master cd-0 up", "link set veth8.15 master cd-1 up"]);
-    assert.deepEqual(externalUndoBatch(plan.external), ["link set veth9 nomaster", "link set veth9 netns 1", "link delete veth8.15"]);
+    assert.deepEqual(externalLabBatch(plan).map(renderIp), ["link set veth9 master cd-0 up", "link set veth8.15 master cd-1 up"]);
+    assert.deepEqual(externalUndoBatch(plan.external).map(renderIp), [
+      "link set veth9 nomaster",
+      "link set veth9 netns 1",
+      "link delete veth8.15",
+    ]);
   });
 });

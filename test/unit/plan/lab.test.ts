@@ -13,6 +13,7 @@ import {
 import { loadKatharaLab, parseLabConf } from "../../../src/topology/kathara.js";
 import type { Lab } from "../../../src/model/lab.js";
 import { fixtureLab } from "../../support/env.js";
+import { renderIp } from "../../../src/plan/ops.js";
 
 const opts = { name: "t1", sharedDir: "/state/t1/shared", stageRoot: "/state/t1/devices" };
 function lab(conf: string): Lab {
@@ -29,7 +30,7 @@ describe("planner", () => {
       plan.devices.map((d) => d.container),
       ["kinda-t1-pc1", "kinda-t1-pc2"],
     );
-    assert.deepEqual(labNamespaceBatch(plan), [
+    assert.deepEqual(labNamespaceBatch(plan).map(renderIp), [
       "link add cd-0 type bridge mcast_snooping 0",
       "link property add dev cd-0 altname A",
       "link set cd-0 up",
@@ -38,14 +39,14 @@ describe("planner", () => {
       "link set cd-1 up",
     ]);
     const pc1 = plan.devices[0]!;
-    assert.deepEqual(deviceLinkBatch(pc1, 4242), [
+    assert.deepEqual(deviceLinkBatch(pc1, 4242).map(renderIp), [
       "link add v-0-0 master cd-0 up type veth peer name eth0 address 00:00:00:00:00:01 netns 4242",
       "link property add dev v-0-0 altname pc1.eth0",
       "link add v-0-1 master cd-1 up type veth peer name eth1 netns 4242",
       "link property add dev v-0-1 altname pc1.eth1",
     ]);
-    assert.deepEqual(devicePreLinkBatch(pc1, "eth0"), []);
-    assert.deepEqual(devicePostLinkBatch(pc1), ["link set eth0 up", "link set eth1 up"]);
+    assert.deepEqual(devicePreLinkBatch(pc1, "eth0").map(renderIp), []);
+    assert.deepEqual(devicePostLinkBatch(pc1).map(renderIp), ["link set eth0 up", "link set eth1 up"]);
     assert.equal(pc1.network, "none");
     assert.deepEqual(pc1.labels, { "kinda.managed-by": "kinda", "kinda.lab": "t1", "kinda.device": "pc1" });
     assert.deepEqual(pc1.mounts, [
@@ -82,8 +83,8 @@ describe("planner", () => {
     const plan = planLab(lab('a[0]="A"\na[1]="B"\na[bridged]="true"\n'), opts);
     const a = plan.devices[0]!;
     assert.equal(a.network, "bridge");
-    assert.deepEqual(devicePreLinkBatch(a, "eth0"), ["link set eth0 down", "link set eth0 name kinda-nat0"]);
-    assert.deepEqual(devicePostLinkBatch(a, "172.17.0.1").slice(-3), [
+    assert.deepEqual(devicePreLinkBatch(a, "eth0").map(renderIp), ["link set eth0 down", "link set eth0 name kinda-nat0"]);
+    assert.deepEqual(devicePostLinkBatch(a, "172.17.0.1").map(renderIp).slice(-3), [
       "link set kinda-nat0 name eth2",
       "link set eth2 up",
       "route replace default via 172.17.0.1 dev eth2",

@@ -19,7 +19,8 @@ import {
   type LabLinks,
   type LiveOp,
 } from "../../../src/plan/live.js";
-import { checkShaping, commandArgv } from "../../../src/engine/live.js";
+import { applyOps, checkShaping } from "../../../src/engine/live.js";
+import { MemoryKernel } from "../../support/memory.js";
 import { qdiscArgs, shapingProblems } from "../../../src/core/tc.js";
 import { formatLinks, withRates, type LinkCounters } from "../../../src/engine/watch.js";
 import type { LabState } from "../../../src/state/store.js";
@@ -253,12 +254,37 @@ describe("operations, inverses and command lines", () => {
     assert.deepEqual(restore[0]!.lines.slice(-2), ["delete chain netdev kinda_cut in_eth1", "delete chain netdev kinda_cut out_eth1"]);
   });
 
-  it("argv: the lab namespace by name, containers through nsenter; tolerant batches go on past errors", () => {
-    const [ip, , del] = commandsFor([...cutOps(t(), true), ...shapeOps(t(), { rate: "2mbit" }), ...shapeOps(t(), undefined)]);
-    assert.deepEqual(commandArgv(ip!, []), ["ip", "-n", "kinda-t", "-batch", "-"]);
-    assert.deepEqual(commandArgv(del!, []), ["tc", "-n", "kinda-t", "-force", "-batch", "-"]);
-    const [nft] = commandsFor(cutOps(resolveEndpoint(lab(), "w1--r2"), true));
-    assert.deepEqual(commandArgv(nft!, ["nsenter", "-t", "42", "-n"]), ["nsenter", "-t", "42", "-n", "nft", "-f", "-"]);
+  it("applied through the Kernel as typed operations: the lab namespace by name, containers by PID; a failure undoes what ran", async () => {
+    const kernel = new MemoryKernel();
+    await kernel.netnsAdd("kinda-t");
+    const runtime = { inspect: async (n: string) => ({ id: n, name: n, labels: {}, running: true, pid: 42, image: "i" }) };
+    await applyOps([...cutOps(t(), true), ...shapeOps(t(), { rate: "2mbit" })], { kernel, runtime });
+    assert.deepEqual(kernel.opsIn({ name: "kinda-t" }), [
+      { op: "link-set", name: "v-3-0", up: false },
+      { op: "link-set", name: "v-2-1", up: false },
+      { op: "qdisc-replace", dev: "v-2-1", args: qdiscArgs({ rate: "2mbit" }) },
+      { op: "qdisc-replace", dev: "v-3-0", args: qdiscArgs({ rate: "2mbit" }) },
+    ]);
+    await applyOps(cutOps(resolveEndpoint(lab(), "w1--r2"), true), { kernel, runtime });
+    // both ends: the node's eth1 and the device's eth3 (both PID 42 here)
+    assert.deepEqual(kernel.opsIn({ pid: 42 }), [
+      { op: "cut-filter", dev: "eth1", cut: true },
+      { op: "cut-filter", dev: "eth3", cut: true },
+    ]);
+    // the second namespace's batch fails: the first one's cut is undone (carrier back up)
+    const failing = new MemoryKernel();
+    await failing.netnsAdd("kinda-t");
+    failing.failApply = /^tc qdisc replace dev v-3-0/;
+    await assert.rejects(applyOps([...cutOps(t(), true), ...shapeOps(t(), { rate: "2mbit" })], { kernel: failing, runtime }), /v-3-0/);
+    assert.deepEqual(
+      failing.applied.filter((a) => a.force).map((a) => a.op),
+      [
+        { op: "qdisc-delete", dev: "v-3-0" },
+        { op: "qdisc-delete", dev: "v-2-1" },
+        { op: "link-set", name: "v-2-1", up: true },
+        { op: "link-set", name: "v-3-0", up: true },
+      ],
+    );
   });
 
   it("capture argv: pcap unbuffered with -w, a count, the filter as words after --", () => {
@@ -440,8 +466,13 @@ describe("links and devices added at run time", () => {
     );
     assert.deepEqual(p.ops.map(phaseOf), [0, 0, 1, 0, 0], "devices' ends are configured after the lab side made them");
     const undo = commandsFor(p.ops.map((o) => inverse(o)).reverse());
-    assert.deepEqual(undo[1], { ns: labNs, tool: "ip", lines: ["link del v-3-1", "link del v-0-1", "link del cd-3"], tolerant: true });
-    assert.deepEqual(commandsFor(planLinkRemove(st, "core"))[0]!.lines, ["link del v-1-1", "link del v-2-0", "link del cd-0"]);
+    assert.deepEqual(undo[1], {
+      ns: labNs,
+      tool: "ip",
+      lines: ["link delete v-3-1", "link delete v-0-1", "link delete cd-3"],
+      tolerant: true,
+    });
+    assert.deepEqual(commandsFor(planLinkRemove(st, "core"))[0]!.lines, ["link delete v-1-1", "link delete v-2-0", "link delete cd-0"]);
     assert.throws(() => planLinkRemove(st, "wan"), /collision domain wan is not in lab t/);
   });
 });

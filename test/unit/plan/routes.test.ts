@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RouteGraph, nextHopArgs, staticRouter, summarise, type Edge } from "../../../src/plan/routes.js";
+import type { StaticRoutePlan } from "../../../src/model/spec.js";
+
+/** A device's planned routes as the `ip` commands they render to. */
+const routeLines = (p: StaticRoutePlan, dev: string) => (p.routes.get(dev) ?? []).map((r) => `ip ${renderIp(routeAdd(r.dst, r.via))}`);
 import { contains, networkOf } from "../../../src/core/addr.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { leafSpine } from "../../../src/topology/generators.js";
-import { inverseOf, renderIp, routeReplace } from "../../../src/plan/ops.js";
+import { inverseOf, renderIp, routeAdd, routeReplace } from "../../../src/plan/ops.js";
 
 /** Edges from "a-b" (cost 1) or "a-b:3" strings; ids in order. */
 function graph(...links: string[]): RouteGraph {
@@ -105,7 +109,7 @@ describe("static routing on malformed input", () => {
 });
 
 describe("a host's routes: the prefixes covering the lab via its uplink, not one per subnet", () => {
-  const routesOf = (s: TopologySpec, dev: string) => staticRouter.plan(s).commands.get(dev) ?? [];
+  const routesOf = (s: TopologySpec, dev: string) => routeLines(staticRouter.plan(s), dev);
   /** Subnets of links and segments not on `dev`. */
   const farSubnets = (s: TopologySpec, dev: string) =>
     s.links.filter((l) => l.addresses && !l.endpoints.includes(dev)).map((l) => networkOf(l.addresses![0]));
@@ -184,7 +188,7 @@ describe("a host's routes: the prefixes covering the lab via its uplink, not one
     s.devices.push({ name: "w1", kind: "worker" });
     s.links.push({ endpoints: ["r2", "w1"], addresses: ["10.0.5.1/24", "10.0.5.2/24"] });
     const plan = staticRouter.plan(s);
-    assert.deepEqual(plan.commands.get("h"), ["ip route add 10.0.0.0/21 via 10.0.1.1"]);
+    assert.deepEqual(routeLines(plan, "h"), ["ip route add 10.0.0.0/21 via 10.0.1.1"]);
     assert.deepEqual(
       plan.podRoutes.filter((r) => r.device === "h"),
       [{ device: "h", node: "w1", via: "10.0.1.1" }],

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { GOOD, compile, problems } from "../../support/compile.js";
+import { GOOD, compile, problems, netLines } from "../../support/compile.js";
 import { expandTopologyYaml, parseTopologyYaml } from "../../../src/topology/yaml.js";
 import { ROOT } from "../../support/env.js";
 
@@ -115,7 +115,7 @@ describe("segments:", () => {
     const c = compile(parseTopologyYaml(SEG).spec);
     const r2 = c.lab.devices.find((d) => d.name === "r2")!;
     assert.deepEqual(r2.interfaces.at(-1)?.domain, "lan");
-    assert.ok(r2.exec.includes("ip addr add 10.0.5.1/24 dev eth1"));
+    assert.ok(netLines(r2).includes("ip addr add 10.0.5.1/24 dev eth1"));
     const pc = c.lab.devices.find((d) => d.name === "pc")!;
     assert.deepEqual(
       pc.interfaces.map((i) => i.domain),
@@ -123,7 +123,7 @@ describe("segments:", () => {
     );
     // a host with one gateway: one route covering the other subnets (10.0.0.0/30, 10.0.1.0/24), not one each
     assert.deepEqual(
-      pc.exec.filter((x) => x.startsWith("ip route")),
+      netLines(pc).filter((x) => x.startsWith("ip route")),
       ["ip route add 10.0.0.0/23 via 10.0.5.1"],
     );
     assert.deepEqual(
@@ -131,7 +131,7 @@ describe("segments:", () => {
       ["w1 10.0.5.2/24 gw 10.0.5.1 tc 50mbit", "w2 10.0.5.3/24 gw 10.0.5.1 tc -"],
     );
     // the other router routes the segment and the nodes' pods via r2; r2 routes each node's pods to it
-    assert.ok(c.lab.devices.find((d) => d.name === "r1")!.exec.includes("ip route add 10.0.5.0/24 via 10.0.0.2"));
+    assert.ok(netLines(c.lab.devices.find((d) => d.name === "r1")).includes("ip route add 10.0.5.0/24 via 10.0.0.2"));
     const pr = c.clusterOptions.podRoutes!;
     assert.deepEqual(pr.find((r) => r.device === "r1" && r.node === "w2")?.via, "10.0.0.2");
     assert.deepEqual(pr.find((r) => r.device === "r2" && r.node === "w2")?.via, "10.0.5.3");

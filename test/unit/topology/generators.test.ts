@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { TopologyError } from "../../../src/core/errors.js";
-import { compile } from "../../support/compile.js";
+import { compile, netLines } from "../../support/compile.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { fatTree, leafSpine, linear, tree } from "../../../src/topology/generators.js";
 import { contains, hostOf, networkOf } from "../../../src/core/addr.js";
@@ -111,20 +111,18 @@ describe("topology generators", () => {
 
 describe("static routing on generated graphs", () => {
   const routesOf = (s: TopologySpec, dev: string) =>
-    compile(s)
-      .lab.devices.find((d) => d.name === dev)!
-      .exec.filter((c) => c.startsWith("ip route"));
+    netLines(compile(s).lab.devices.find((d) => d.name === dev)).filter((c) => c.startsWith("ip route"));
 
   it("leaf-spine: a leaf reaches another leaf's hosts over both spines (multipath), and skips dead next hops", () => {
     const s = leafSpine({ spines: 2, leaves: 4, perLeaf: 3 });
     const c = compile(s);
     const leaf1 = c.lab.devices.find((d) => d.name === "leaf1")!;
     // h4_1's link is links[8 + 9]: 10.0.0.68/30; spine1 and spine2 are 10.0.0.1 and 10.0.0.5 from leaf1
-    assert.ok(leaf1.exec.includes("ip route add 10.0.0.68/30 nexthop via 10.0.0.1 nexthop via 10.0.0.5"), leaf1.exec.join("\n"));
+    assert.ok(netLines(leaf1).includes("ip route add 10.0.0.68/30 nexthop via 10.0.0.1 nexthop via 10.0.0.5"), netLines(leaf1).join("\n"));
     assert.equal(leaf1.sysctls["net.ipv4.conf.all.ignore_routes_with_linkdown"], "1");
     // a spine has one way to each leaf's hosts; no multipath, no sysctl
     const spine1 = c.lab.devices.find((d) => d.name === "spine1")!;
-    assert.ok(spine1.exec.includes("ip route add 10.0.0.68/30 via 10.0.0.26"), spine1.exec.join("\n"));
+    assert.ok(netLines(spine1).includes("ip route add 10.0.0.68/30 via 10.0.0.26"), netLines(spine1).join("\n"));
     assert.equal(spine1.sysctls["net.ipv4.conf.all.ignore_routes_with_linkdown"], undefined);
     // a host: everything via its leaf
     assert.ok(routesOf(s, "h1_1").every((r) => r.endsWith("via 10.0.0.33")));

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { compile } from "../../support/compile.js";
+import { compile, netLines } from "../../support/compile.js";
 import { planTopology } from "../../../src/app/topology.js";
 import { formatPlan } from "../../../src/plan/lab.js";
 import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
@@ -126,8 +126,8 @@ describe("P4 switches (BMv2)", () => {
       { host: 50051, guest: 9559, protocol: "tcp" },
     ]);
     assert.equal(p4.sysctls["net.ipv4.ip_forward"], "0");
-    assert.ok(!p4.exec.some((x) => x.startsWith("ip route")), `no kernel routes: ${p4.exec.join("; ")}`);
-    assert.ok(!p4.exec.some((x) => x.startsWith("ip addr")), "no address on its ports: the kernel stays off them");
+    assert.ok(!netLines(p4).some((x) => x.startsWith("ip route")), `no kernel routes: ${netLines(p4).join("; ")}`);
+    assert.ok(!netLines(p4).some((x) => x.startsWith("ip addr")), "no address on its ports: the kernel stays off them");
     assert.equal(p4.sysctls["net.ipv6.conf.all.disable_ipv6"], "1");
     assert.ok(!(c.clusterOptions.podRoutes ?? []).some((r) => r.device === "p4"), "no pod routes in a P4 switch");
     assert.equal(p4.image, "kathara/p4");
@@ -196,8 +196,8 @@ describe("Open vSwitch devices", () => {
   });
 
   it("its addresses sit on the bridge, also a node link's (deviceAddressIf); routes stay in its kernel", () => {
-    assert.ok(ovs.exec.includes("ip addr add 10.0.3.2/24 dev br0"));
-    assert.ok(ovs.exec.some((x) => x.startsWith("ip route add 10.0.4.0/24 via 10.0.3.1")));
+    assert.ok(netLines(ovs).includes("ip addr add 10.0.3.2/24 dev br0"));
+    assert.ok(netLines(ovs).some((x) => x.startsWith("ip route add 10.0.4.0/24 via 10.0.3.1")));
     const nl = c.nodeLinks.find((l) => l.node === "w2")!;
     assert.equal(nl.deviceIf, "eth1");
     assert.equal(nl.deviceAddressIf, "br0");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Ajv } from "ajv";
 import { parse } from "yaml";
-import { GOOD, compile, problems } from "../../support/compile.js";
+import { GOOD, compile, problems, netLines } from "../../support/compile.js";
 import { formatTopologyPlan, planTopology } from "../../../src/app/topology.js";
 import { expandTopologyYaml, parseTopologyYaml } from "../../../src/topology/yaml.js";
 import { formatPlan } from "../../../src/plan/lab.js";
@@ -41,7 +41,7 @@ describe("YAML topologies", () => {
   it("the good example compiles, with static routes on the routers", () => {
     assert.deepEqual(problems(GOOD), []);
     const c = compile(parseTopologyYaml(GOOD).spec);
-    assert.deepEqual(c.lab.devices.find((d) => d.name === "r1")?.exec, [
+    assert.deepEqual(netLines(c.lab.devices.find((d) => d.name === "r1")), [
       "ip addr add 10.0.0.1/30 dev eth0",
       "ip route add 10.0.2.0/24 via 10.0.0.2",
     ]);
@@ -268,14 +268,14 @@ describe("YAML topologies", () => {
     const lbLinks = c.nodeLinks.filter((l) => l.node === LOAD_BALANCER);
     // no default route: it only talks to the API servers (the cluster plan routes them via r2)
     assert.deepEqual(lbLinks, [{ node: LOAD_BALANCER, device: "r2", nodeAddress: "10.0.9.2/24", deviceAddress: "10.0.9.1/24" }]);
-    assert.deepEqual(c.lab.devices.find((d) => d.name === "r1")?.exec, [
+    assert.deepEqual(netLines(c.lab.devices.find((d) => d.name === "r1")), [
       "ip addr add 10.0.0.1/30 dev eth0",
       "ip route add 10.0.2.0/24 via 10.0.0.2",
       "ip route add 10.0.3.0/24 via 10.0.0.2",
       "ip route add 10.0.9.0/24 via 10.0.0.2",
     ]);
     // r2 holds the load balancer's subnet itself (kinda's veth gets 10.0.9.1 at build time)
-    assert.ok(!c.lab.devices.find((d) => d.name === "r2")!.exec.some((x) => x.includes("10.0.9.")));
+    assert.ok(!netLines(c.lab.devices.find((d) => d.name === "r2")).some((x) => x.includes("10.0.9.")));
     const shaped = compile(parseTopologyYaml(HA.replace(LB_LINK, LB_LINK.replace(" }", ", mtu: 1400, tc: { rate: 10mbit } }"))).spec);
     const l = shaped.nodeLinks.find((x) => x.node === LOAD_BALANCER)!;
     assert.equal(l.mtu, 1400);
