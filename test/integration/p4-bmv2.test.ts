@@ -8,7 +8,9 @@
  *     pipeline (a ping to its address would be answered twice): kinda keeps the kernel off the
  *     ports (no address, NOARP, IPv6 off), and the hosts know the gateway's MAC statically;
  *   - frames pass as they came: TCP with checksums left to offload does not arrive (the stand-in
- *     drops what would not verify): kinda turns offload off toward the switch.
+ *     drops what would not verify): kinda turns offload off toward the switch;
+ *   - a program that leaves egress_spec unset sends the frame out of port 0: port 0 is the
+ *     switch's first link as kinda numbers them (docs/p4.md), here h1's (the stand-in did drop it).
  * h1 - s1 (lpm: true) - h2, routing static. About 40 s here.
  */
 import assert from "node:assert/strict";
@@ -116,5 +118,26 @@ describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": 
       assert.deepEqual(mine, [cli[0], cli[2]], got);
     }
     await kindaOk("down", lab);
+  });
+
+  it("egress left unset (the table's default NoAction) sends the frame out of port 0, the switch's first link (h1's)", async () => {
+    const lab = "p4bmv2z";
+    labs.push(lab);
+    await kindaOk("up", topology(lab, ["table_set_default MyIngress.ipv4_lpm NoAction"]), ...IMAGE_MAP_ARGS);
+    // h2 sends toward a prefix that has no entry: the miss runs NoAction, egress_spec stays 0
+    await kindaOk("exec", "--lab", lab, "h2", "--", "ip", "route", "add", "10.0.99.0/24", "via", "10.0.12.254");
+    // what arrives at each host for 10.0.99.1 (recorded in the host while h2 pings)
+    const cap = "(timeout 20 tcpdump -l -n -Q in -i eth0 icmp and dst host 10.0.99.1 >/tmp/z 2>/tmp/z.err &); sleep 1.5; cat /tmp/z.err";
+    for (const h of ["h1", "h2"]) assert.match((await sh(lab, h, cap)).stdout, /listening on eth0/);
+    const ping = await sh(lab, "h2", "ping -c 5 -i 0.3 -W 1 10.0.99.1");
+    assert.notEqual(ping.code, 0, "nothing answers 10.0.99.1");
+    const seen = async (h: string) => Number((await sh(lab, h, "sleep 1; wc -l </tmp/z")).stdout.trim());
+    assert.equal(await seen("h1"), 5, "h2's frames to the missing prefix arrive at h1: port 0 is links[0], h1's link");
+    assert.equal(await seen("h2"), 0, "and not back at h2 (port 1)");
+    // the prefixes kinda wrote still forward by their entries
+    const ok = await sh(lab, "h1", "ping -c 2 -i 0.2 -W 2 10.0.12.1");
+    assert.equal(ok.code, 0, ok.stdout);
+    await kindaOk("down", lab);
+    await assertNothingLeft(lab);
   });
 });
