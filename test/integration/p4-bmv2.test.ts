@@ -18,7 +18,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { IMAGE_MAP_ARGS, P4_IMAGE } from "../support/env.js";
+import { BASE_IMAGE, IMAGE_MAP_ARGS, P4_IMAGE, ROOT } from "../support/env.js";
 import { assertNothingLeft, kinda, kindaOk } from "../support/kinda.js";
 import { STANDIN, beforeP4Tests, p4Env } from "../support/p4.js";
 
@@ -26,7 +26,7 @@ beforeP4Tests();
 const dir = mkdtempSync(join(tmpdir(), "kinda-p4bmv2-"));
 const T = "table_add MyIngress.ipv4_lpm MyIngress.ipv4_forward";
 
-function topology(name: string, cli: string[] = []): string {
+function topology(name: string, cli: string[] = [], device: string[] = [`    program: ${join(p4Env.build, "ipv4_lpm.json")}`]): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -37,7 +37,7 @@ function topology(name: string, cli: string[] = []): string {
       "  - { name: h1, kind: host }",
       `  - name: s1`,
       "    kind: p4-switch",
-      `    program: ${join(p4Env.build, "ipv4_lpm.json")}`,
+      ...device,
       "    lpm: true",
       ...(cli.length ? ["    cli:", ...cli.map((c) => `      - ${JSON.stringify(c)}`)] : []),
       "  - { name: h2, kind: host }",
@@ -139,5 +139,25 @@ describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": 
     assert.equal(ok.code, 0, ok.stdout);
     await kindaOk("down", lab);
     await assertNothingLeft(lab);
+  });
+
+  it("a .p4 program is compiled in the device by its image's p4c (as Kathara's P4 labs do); an image without p4c says so", async () => {
+    const lab = "p4bmv2s";
+    labs.push(lab);
+    const source = join(ROOT, "examples", "p4", "ipv4_lpm.p4");
+    await kindaOk("up", topology(lab, [], [`    program: ${source}`]), ...IMAGE_MAP_ARGS);
+    const ping = await sh(lab, "h1", "ping -c 3 -i 0.2 -W 2 10.0.12.1");
+    assert.equal(ping.code, 0, `h1 reaches h2 through the program p4c compiled in s1: ${ping.stdout}`);
+    const built = await sh(lab, "s1", "ls /var/lib/kinda-p4");
+    assert.match(built.stdout, /^ipv4_lpm\.json$/m, built.stdout);
+    await kindaOk("down", lab);
+    await assertNothingLeft(lab);
+
+    const bare = "p4bmv2n";
+    labs.push(bare);
+    const r = await kinda("up", topology(bare, [], [`    program: ${source}`, `    image: ${BASE_IMAGE}`]), ...IMAGE_MAP_ARGS);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /device s1 \[program\]: compile the program in the device .* failed[^\n]*\n\s*this image has no p4c/, r.stderr);
+    await assertNothingLeft(bare);
   });
 });
