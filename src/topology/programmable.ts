@@ -81,7 +81,11 @@ export function validateProgrammable(d: DeviceSpec, i: number, add: Add): void {
       `${ovs.join(", ")} ${ovs.length > 1 ? "belong" : "belongs"} to Open vSwitch devices (kind: ovs-switch), not to a ${d.kind}`,
     );
   if (d.kind === "p4-switch") {
-    if (d.program === undefined) add(["devices", i], "a P4 switch needs program: its compiled program (BMv2 JSON, from p4c --target bmv2) or a .p4 file its image compiles");
+    if (d.program === undefined)
+      add(
+        ["devices", i],
+        "a P4 switch needs program: its compiled program (BMv2 JSON, from p4c --target bmv2) or a .p4 file its image compiles",
+      );
     if (d.grpcPort !== undefined && d.grpcPort === d.thriftPort)
       add(["devices", i, "thriftPort"], `thriftPort ${d.thriftPort} is also the grpcPort; each needs its own host port`);
     (d.cli ?? []).forEach((c, k) => {
@@ -385,7 +389,11 @@ export function compileNic(nic: NicSpec, field = "nic"): NodeNic {
       logFile: OVS_LOG,
       bridge: NIC_BRIDGE,
     };
-  const p4 = { ...(nic.grpc ? { grpcPort: GRPC_PORT } : {}), ...(nic.cli ? { cli: nic.cli } : {}), ...(nic.program ? { program: nic.program } : {}) };
+  const p4 = {
+    ...(nic.grpc ? { grpcPort: GRPC_PORT } : {}),
+    ...(nic.cli ? { cli: nic.cli } : {}),
+    ...(nic.program ? { program: nic.program } : {}),
+  };
   const cli = p4CliText(p4CliLines(nic.cli ?? []));
   return {
     kind: "p4",
