@@ -54,11 +54,17 @@ build_sp_binary() {
   grep -q 'k8s.io/kubernetes => k8s.io/kubernetes' "$src/go.mod" || die "no k8s.io/kubernetes replace read from $gomod"
   log "scheduler-plugins $v: building cmd/scheduler (log $LOGS/build-scheduler-plugins.log)"
   rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  # the version the binary reports is the Kubernetes one it is built on: kube-scheduler derives its
+  # emulation and compatibility versions from it and refuses to start on anything but 1.x
+  local ld="" kv
+  for kv in "gitVersion=$K8S_VERSION" "gitMajor=1" "gitMinor=$minor" "gitTreeState=clean"; do
+    ld+=" -X 'k8s.io/component-base/version.${kv%%=*}=${kv#*=}'"
+  done
   (cd "$src" && go build -mod=mod -trimpath -tags selinux,notest,grpcnotrace \
-    -ldflags "-s -w -X 'k8s.io/component-base/version.gitVersion=$v'" \
+    -ldflags "-s -w$ld" \
     -o "$dir.tmp/kube-scheduler" sigs.k8s.io/scheduler-plugins/cmd/scheduler) \
     >"$LOGS/build-scheduler-plugins.log" 2>&1 || { tail -30 "$LOGS/build-scheduler-plugins.log" >&2; die "scheduler-plugins build failed (log $LOGS/build-scheduler-plugins.log)"; }
-  "$dir.tmp/kube-scheduler" --version | grep -q "$v" || die "the scheduler reports $("$dir.tmp/kube-scheduler" --version), expected $v"
+  "$dir.tmp/kube-scheduler" --version | grep -qx "Kubernetes $K8S_VERSION" || die "the scheduler reports $("$dir.tmp/kube-scheduler" --version), expected Kubernetes $K8S_VERSION"
   echo "$v" >"$dir.tmp/version"
   rm -rf "$dir"; mv "$dir.tmp" "$dir"; echo "$key" >"$dir/.stamp"
   log "scheduler-plugins $v: done ($dir)"

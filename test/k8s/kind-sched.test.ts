@@ -164,6 +164,8 @@ function schedulerManifests(image: string): unknown[] {
                 imagePullPolicy: "Never",
                 args: ["--config=/etc/kinda-sched/config.yaml", "--v=3"],
                 volumeMounts: [{ name: "config", mountPath: "/etc/kinda-sched" }],
+                // ready once it serves (kube-scheduler allows /healthz without credentials)
+                readinessProbe: { httpGet: { path: "/healthz", port: 10259, scheme: "HTTPS" }, periodSeconds: 2 },
               },
             ],
             volumes: [{ name: "config", configMap: { name: SCHEDULER } }],
