@@ -37,6 +37,7 @@ import { DEFAULT_API_PORT, DEFAULT_POD_CIDR } from "../core/defaults.js";
 import {
   emulatedIdentity,
   handOverLoadBalancer,
+  optionsForNodes,
   planCluster,
   subtractPlan,
   validateLinks,
@@ -439,7 +440,10 @@ export class ClusterBuilder {
       nodes,
       ...(loadBalancer ? { loadBalancer } : {}),
       devices,
-      options: this.options,
+      options: optionsForNodes(
+        this.options,
+        nodes.map((n) => n.name),
+      ),
       podCidr: DEFAULT_POD_CIDR,
       labNetns: state.netns,
       domains: state.domains,
@@ -684,7 +688,10 @@ function planWith(
     nodes,
     ...(lb ? { loadBalancer: lb } : {}),
     devices,
-    options,
+    options: optionsForNodes(
+      options,
+      nodes.map((n) => n.name),
+    ),
     podCidr: DEFAULT_POD_CIDR,
     labNetns: st.netns,
     domains: st.domains,
