@@ -678,12 +678,15 @@ export class KindProvider implements ClusterProvider {
   /** A join token (made on the first control plane) and the kubeadm configuration Kind wrote into one of its workers. */
   private async joinMaterial(exclude?: string): Promise<{ token: string; conf: string }> {
     const [cp] = await this.kindNodes("control-plane");
-    const [worker] = (await this.kindNodes("worker")).filter((c) => c.name !== exclude);
-    const from = worker ?? cp;
-    if (!cp || !from) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
+    if (!cp) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
     const token = (await this.execOk(cp.id, ["kubeadm", "token", "create", "--ttl", "2h"], "kubeadm token create")).trim();
-    const conf = await this.execOk(from.id, ["cat", "/kind/kubeadm.conf"], `reading /kind/kubeadm.conf of ${from.name}`);
-    return { token, conf };
+    // a worker Kind made holds the file; those kinda made (later waves, added nodes) may not yet
+    const from = [...(await this.kindNodes("worker")).filter((c) => c.name !== exclude), cp];
+    for (const c of from) {
+      const r = await this.runtime.exec(c.id, ["cat", "/kind/kubeadm.conf"]);
+      if (r.exitCode === 0 && /JoinConfiguration/.test(r.output)) return { token, conf: r.output };
+    }
+    throw new KindaError(`no node of Kind cluster ${this.name} holds Kind's /kind/kubeadm.conf`);
   }
 
   async joinNode(node: NodeFacts, opts: { nodeIp: string }): Promise<void> {
