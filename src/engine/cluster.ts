@@ -37,6 +37,7 @@ import { DEFAULT_API_PORT, DEFAULT_POD_CIDR } from "../core/defaults.js";
 import {
   emulatedIdentity,
   handOverLoadBalancer,
+  optionsForNodes,
   planCluster,
   subtractPlan,
   validateLinks,
@@ -434,11 +435,15 @@ export class ClusterBuilder {
   ): ClusterPlan {
     return planCluster({
       lab: this.lab,
-      links: this.links,
+      // the nodes made so far (a provider making them in waves): their links
+      links: this.links.filter((l) => l.node === LOAD_BALANCER || nodes.some((n) => n.name === l.node)),
       nodes,
       ...(loadBalancer ? { loadBalancer } : {}),
       devices,
-      options: this.options,
+      options: optionsForNodes(
+        this.options,
+        nodes.map((n) => n.name),
+      ),
       podCidr: DEFAULT_POD_CIDR,
       labNetns: state.netns,
       domains: state.domains,
@@ -472,6 +477,7 @@ export class ClusterBuilder {
         signal: stop.signal,
         onOutput: (l) => step.update(l),
         ...(identity ? { identity } : {}),
+        ...(early ? { attachLater: (later: NodeFacts[]) => early.later(later, attaching) } : {}),
       });
       await this.attachWithin(attaching, stop);
     } catch (e) {
@@ -543,27 +549,53 @@ class EarlyAttach {
   async run(signal: AbortSignal): Promise<void> {
     const provider = this.builder.provider;
     if (!provider.started) throw new KindaError(`the ${provider.kind} provider cannot give nodes an emulated identity`);
+    // a provider that makes nodes in waves: the first wave now, the others through `later`
+    const wave = provider.firstWave?.(this.builder.nodes) ?? this.builder.nodes;
     for (;;) {
       if (signal.aborted) return;
-      const nodes = await provider.started(this.builder.nodes);
+      const nodes = await provider.started(wave);
       // with several control planes the API endpoint is the load balancer's: it is attached too
       const lb = nodes && this.identity.backends ? await provider.discoverLoadBalancer?.().catch(() => undefined) : undefined;
       if (nodes && (lb || !this.identity.backends)) {
-        const plan = this.builder.plan(nodes, this.devices, this.state, lb, this.identity);
-        const cluster = this.state.cluster!;
-        cluster.hostLinks = plan.hostLinks;
-        cluster.deviceUndo = plan.deviceUndo;
-        this.record();
         const t = performance.now();
-        await applyClusterPlan(plan);
-        this.applied = plan;
-        // the node's traffic crosses its NIC: in place before kubeadm starts Kubernetes
-        await this.builder.startNics(plan, nodes, this.state);
+        await this.apply(nodes, lb);
+        this.nodes = nodes;
+        this.lb = lb;
         this.seconds = (performance.now() - t) / 1000;
         return;
       }
       await new Promise((r) => setTimeout(r, 300));
     }
+  }
+
+  private nodes: NodeFacts[] = [];
+  private lb: LoadBalancerFacts | undefined;
+
+  /** The plan for these nodes, less what was applied before; recorded first (for `down`), then applied. */
+  private async apply(nodes: NodeFacts[], lb: LoadBalancerFacts | undefined, fresh?: readonly string[]): Promise<void> {
+    const plan = this.builder.plan(nodes, this.devices, this.state, lb, this.identity);
+    const cluster = this.state.cluster!;
+    cluster.hostLinks = plan.hostLinks;
+    cluster.deviceUndo = plan.deviceUndo;
+    this.record();
+    await applyClusterPlan(this.applied ? subtractPlan(plan, this.applied) : plan);
+    this.applied = plan;
+    // the node's traffic crosses its NIC: in place before kubeadm starts Kubernetes
+    await this.builder.startNics(fresh ? { ...plan, nics: plan.nics.filter((n) => fresh.includes(n.node)) } : plan, nodes, this.state);
+  }
+
+  /** The provider's later nodes (after its first wave), linked before they join; the first wave's attach is done first. */
+  async later(nodes: NodeFacts[], running: Promise<void> | undefined): Promise<void> {
+    await running;
+    if (!this.applied) throw new KindaError("the provider's later nodes came before its first ones were attached");
+    const t = performance.now();
+    await this.apply(
+      [...this.nodes, ...nodes],
+      this.lb,
+      nodes.map((n) => n.name),
+    );
+    this.nodes = [...this.nodes, ...nodes];
+    this.seconds = (this.seconds ?? 0) + (performance.now() - t) / 1000;
   }
 }
 
@@ -656,7 +688,10 @@ function planWith(
     nodes,
     ...(lb ? { loadBalancer: lb } : {}),
     devices,
-    options,
+    options: optionsForNodes(
+      options,
+      nodes.map((n) => n.name),
+    ),
     podCidr: DEFAULT_POD_CIDR,
     labNetns: st.netns,
     domains: st.domains,
