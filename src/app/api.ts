@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan } from "../plan/lab.js";
 import type { ExecResult, Runtime } from "../model/container.js";
-import type { LabState, NicState, StateStore } from "../state/store.js";
+import { CorruptStateError, type LabState, type NicState, type StateStore } from "../state/store.js";
 import { teardown } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
 import type { ProviderLookup } from "../model/provider.js";
@@ -27,7 +27,7 @@ export function resolveLabName(arg: string, store = defaultStore()): string {
   if (names.includes(arg)) return arg;
   if (!existsSync(arg)) return arg;
   const path = resolveLabPath(arg);
-  const fromPath = names.filter((n) => store.read(n)?.source === path);
+  const fromPath = names.filter((n) => store.readIfValid(n)?.source === path);
   if (fromPath.length === 1) return fromPath[0] as string;
   if (fromPath.length > 1)
     throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
@@ -84,7 +84,8 @@ export interface DeviceStatus {
 
 export interface LabStatus {
   name: string;
-  phase: LabState["phase"] | "orphaned";
+  /** "orphaned": containers without a state; "unreadable": a state file that cannot be read (warnings say why and what to do). */
+  phase: LabState["phase"] | "orphaned" | "unreadable";
   source?: string;
   netns: string;
   netnsPresent: boolean;
@@ -109,8 +110,29 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     : // a container of someone else's may carry any kinda.lab label: only lab names count
       [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(isValidLabName).sort();
   return names.map((n): LabStatus => {
-    const st = store.read(n);
     const mine = all.filter((c) => c.labels[LABEL_LAB] === n);
+    let st: LabState | undefined;
+    try {
+      st = store.read(n);
+    } catch (e) {
+      if (!(e instanceof CorruptStateError)) throw e;
+      // one lab's bad file must not hide the others: shown as such, with the way out
+      return {
+        name: n,
+        phase: "unreadable",
+        netns: `kinda-${n}`,
+        netnsPresent: netnsExists(`kinda-${n}`),
+        devices: mine.map((c) => ({
+          name: c.labels[LABEL_DEVICE] ?? c.name,
+          container: c.name,
+          image: c.image,
+          running: c.running,
+          interfaces: [],
+          startup: "unknown",
+        })),
+        warnings: [`${e.message}`, `${e.hint}`],
+      };
+    }
     if (!st && mine.length === 0) throw new KindaError(`no lab named ${n} is up`, { hint: "kinda status lists the labs that are" });
     const devices: DeviceStatus[] = st
       ? st.devices.map((d) => {
@@ -125,7 +147,10 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
               ? d.startup.status === "failed"
                 ? `failed at ${d.startup.failedStep} (${d.startup.timedOut ? `stopped after ${d.startup.timedOut} s` : `exit ${d.startup.exitCode}`})`
                 : d.startup.status
-              : "pending",
+              : // a lab Kathara started: Kathara ran its start-ups, and kinda has no record of them
+                st.external
+                ? `not kinda's (${st.external.manager}'s device)`
+                : "pending",
           };
           if (d.startup?.log) s.startupLog = d.startup.log;
           if (d.role) {
