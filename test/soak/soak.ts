@@ -88,6 +88,8 @@ function sh(argv: string[]): string {
  * hands to another container afterwards (another engineer's node) makes entries that are not ours.
  */
 const ownedConntrack = new Map<string, string>(); // id -> the entry as first seen
+/** How many conntrack entries each cluster cycle's nodes made (a count of 0 everywhere would check nothing). */
+const conntrackMade: number[] = [];
 /** The last cluster cycle's fixture node addresses. */
 const nodeAddresses = new Set<string>();
 
@@ -291,10 +293,15 @@ async function clusterCycle(): Promise<void> {
     mark("cluster");
     await h.down();
     await provider.delete();
+    let made = 0;
     for (const l of await ct.stop()) {
       const id = /\bid=(\d+)\s*$/.exec(l)?.[1];
-      if (id && mentions(l, nodeAddresses)) ownedConntrack.set(id, l);
+      if (id && mentions(l, nodeAddresses)) {
+        ownedConntrack.set(id, l);
+        made++;
+      }
     }
+    conntrackMade.push(made);
     mark("cluster down");
   }
 }
@@ -363,6 +370,9 @@ async function main(): Promise<number> {
     `soak: ${done} cycles (${samples.filter((s) => s.kind === "lab+cluster").length} with the fixture cluster) in ${minutes} min; ` +
       `fds ${warm.fds} -> ${last.fds}, RSS ${warm.rssMiB.toFixed(1)} -> ${last.rssMiB.toFixed(1)} MiB, heap ${warm.heapMiB.toFixed(1)} -> ${last.heapMiB.toFixed(1)} MiB; ` +
       `samples ${join(OUT, "soak.json")}, plot ${png}`,
+  );
+  console.log(
+    `soak: conntrack entries made for the fixture nodes per cluster cycle: ${conntrackMade.join(", ") || "none"} (${ownedConntrack.size} in all); left after the cycles: ${ownConntrackLeft().length}`,
   );
   rmSync(STATE, { recursive: true, force: true });
   if (failures.length) {
