@@ -28,6 +28,8 @@ export interface DeviceSpec {
   grpcPort?: number;
   /** P4 switches: host port for the Thrift API (simple_switch_CLI); absent: one the engine picks. */
   thriftPort?: number;
+  /** p4-switch: BMv2's log level (default info: no per-packet lines). */
+  logLevel?: "trace" | "debug" | "info" | "warn" | "error" | "off";
   /** P4 switches: simple_switch_CLI commands (table entries), applied once the switch answers. */
   cli?: string[];
   /**

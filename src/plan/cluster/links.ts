@@ -66,6 +66,8 @@ function nodeSide(ctx: PlanContext, n: NsOps, l: NodeLink, far: FarEnd): void {
   // routers' answers from addresses the node routes via the provider (traceroute) pass
   n.sysctl.push({ op: "rp-filter-loose", dev: nodeIf });
   if (l.nodeTc) n.tc.push(tbf(nodeIf, l.nodeTc));
+  // the gateway is a P4 switch's port: no kernel there answers ARP
+  if (l.gatewayMac && far.gateway) n.ip.push({ op: "neigh-replace", address: far.gateway, lladdr: l.gatewayMac, dev: nodeIf });
   if (l.defaultRoute && far.gateway) {
     for (const r of ctx.options.hostRoutes ?? []) n.ip.push(routeReplace({ dst: r, via: node.providerGateway, dev: node.providerIf }));
     n.ip.push(routeReplace({ dst: "default", via: far.gateway, dev: nodeIf }));
@@ -120,7 +122,7 @@ function deviceLink(ctx: PlanContext, n: NsOps, d: NsOps, l: NodeLink & { device
   if (l.deviceBridge) {
     deviceBridge(ctx, d, { ...l, deviceBridge: l.deviceBridge }, bridges);
     d.ip.push({ op: "link-set", name: devIf, master: l.deviceBridge });
-  } else if (l.deviceAddress) {
+  } else if (l.deviceAddress && !l.noDeviceAddress) {
     const dev = l.deviceAddressIf ?? devIf;
     d.ip.push(addrAdd(l.deviceAddress, dev));
     // on the link's own interface the address goes with it; on another of the device's it must be removed
