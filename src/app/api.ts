@@ -3,7 +3,7 @@ import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan } from "../plan/lab.js";
-import type { ExecResult, Runtime } from "../model/container.js";
+import type { ContainerInfo, ExecResult, Runtime } from "../model/container.js";
 import { CorruptStateError, type LabState, type NicState, type StateStore } from "../state/store.js";
 import { teardown } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
@@ -116,22 +116,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
       st = store.read(n);
     } catch (e) {
       if (!(e instanceof CorruptStateError)) throw e;
-      // one lab's bad file must not hide the others: shown as such, with the way out
-      return {
-        name: n,
-        phase: "unreadable",
-        netns: `kinda-${n}`,
-        netnsPresent: netnsExists(`kinda-${n}`),
-        devices: mine.map((c) => ({
-          name: c.labels[LABEL_DEVICE] ?? c.name,
-          container: c.name,
-          image: c.image,
-          running: c.running,
-          interfaces: [],
-          startup: "unknown",
-        })),
-        warnings: [`${e.message}`, `${e.hint}`],
-      };
+      return unreadableStatus(n, e, mine);
     }
     if (!st && mine.length === 0) throw new KindaError(`no lab named ${n} is up`, { hint: "kinda status lists the labs that are" });
     const devices: DeviceStatus[] = st
@@ -187,6 +172,25 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
   });
+}
+
+/** A lab whose state file cannot be read: shown as such, with the way out (one bad file must not hide the other labs). */
+function unreadableStatus(n: string, e: CorruptStateError, mine: readonly ContainerInfo[]): LabStatus {
+  return {
+    name: n,
+    phase: "unreadable",
+    netns: `kinda-${n}`,
+    netnsPresent: netnsExists(`kinda-${n}`),
+    devices: mine.map((c) => ({
+      name: c.labels[LABEL_DEVICE] ?? c.name,
+      container: c.name,
+      image: c.image,
+      running: c.running,
+      interfaces: [],
+      startup: "unknown",
+    })),
+    warnings: [e.message, e.hint ?? ""],
+  };
 }
 
 /** Named ports (grpc -> 9559) at the host addresses the runtime published them on. */

@@ -448,7 +448,10 @@ function stateProblem(st: unknown, name: string): string | undefined {
   if (o["name"] !== name) return `name is ${JSON.stringify(o["name"])}, not ${JSON.stringify(name)}`;
   if (typeof o["netns"] !== "string") return "netns is missing";
   for (const k of ["devices", "domains"]) if (!Array.isArray(o[k])) return `${k} is not a list`;
-  if (o["cluster"] !== undefined && (typeof o["cluster"] !== "object" || !Array.isArray((o["cluster"] as Record<string, unknown>)?.["nodes"])))
+  if (
+    o["cluster"] !== undefined &&
+    (typeof o["cluster"] !== "object" || !Array.isArray((o["cluster"] as Record<string, unknown>)?.["nodes"]))
+  )
     return "cluster has no list of nodes";
   return undefined;
 }

@@ -43,7 +43,10 @@ describe("status of labs whose state kinda cannot or did not write", () => {
       ],
     );
     const w = labs[0]!.warnings.join("\n");
-    assert.match(w, new RegExp(`state of lab broken \\(${join(st.root, "labs", "broken", "state.json").replace(/[/.]/g, "\\$&")}\\) cannot be read`));
+    assert.match(
+      w,
+      new RegExp(`state of lab broken \\(${join(st.root, "labs", "broken", "state.json").replace(/[/.]/g, "\\$&")}\\) cannot be read`),
+    );
     assert.match(w, /kinda down --force broken/);
   });
 
