@@ -18,7 +18,8 @@ import type { ClusterState, LabState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import type { Route } from "../model/ops.js";
-import { inverseOf, renderFdb, renderIp } from "../plan/ops.js";
+import { fdbDelLine, takeBackLine } from "../plan/ops.js";
+import type { FdbOp, IpOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { hostKernel } from "../net/kernel.js";
 import {
@@ -727,6 +728,7 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
       const src = links.find((x) => x.node === name);
       (cluster.links ??= []).push({
         nodeAddress: src?.nodeAddress ?? "",
+        ...(src?.deviceAddress ? { deviceAddress: src.deviceAddress } : {}),
         ...(src?.device ? { device: src.device } : {}),
         ...(src?.domain ? { domain: src.domain } : {}),
         ...l,
@@ -804,23 +806,56 @@ export async function removeNodeFromCluster(input: NodeChangeInput, name: string
   const pids = new Map(devices.map((d) => [d.name, d.pid]));
   await undoInDevices(lab, gone, (d) => pids.get(d));
   // in the other nodes: the inverses of their routes and tunnel entries for it
-  const extra = subtractPlan(all, less);
-  const others = new Map(facts.filter((f) => f.name !== name).map((f) => [f.name, f.pid]));
-  for (const step of extra.steps) {
-    const node = [...others.keys()].find((n) => step.label === `node ${n}`);
-    if (!node) continue;
-    const inv = step.ip.flatMap((o) => {
-      const i = inverseOf(o);
-      return i ? [renderIp(i)] : [];
-    });
-    const fdb = step.bridge.map((b) => renderFdb(b).replace(/^fdb append /, "fdb del "));
-    if (inv.length) await hostKernel.ipBatchForce({ pid: others.get(node)! }, inv.reverse());
-    for (const f of fdb) await run(inNetns({ pid: others.get(node)! }, ["bridge", ...f.split(" ")]));
-  }
+  await takeBackInNodes(
+    removedFromNodes(all, less, facts, name),
+    new Map(facts.filter((f) => f.name !== name).map((f) => [f.name, f.pid])),
+  );
   cluster.nodes = cluster.nodes.filter((n) => n.name !== name);
   cluster.links = (cluster.links ?? []).filter((l) => l.node !== name);
   cluster.hostLinks = cluster.hostLinks.filter((h) => less.hostLinks.includes(h) || !all.hostLinks.includes(h));
   cluster.deviceUndo = less.deviceUndo;
   store.update(st);
   s2.done();
+}
+
+/**
+ * What the other nodes hold for a node being removed, as the lines that take it back: the
+ * operations of the plan with the node that the plan without it lacks, in each other node's
+ * steps (its routes and pod rules, the tunnel's neighbour and forwarding entries for its VTEP).
+ */
+export function removedFromNodes(
+  all: ClusterPlan,
+  less: ClusterPlan,
+  facts: readonly { name: string }[],
+  name: string,
+): { node: string; ip: string[]; bridge: string[] }[] {
+  const extra = subtractPlan(all, less);
+  const others = facts.filter((f) => f.name !== name).map((f) => f.name);
+  const out = new Map<string, { ip: IpOp[]; bridge: FdbOp[] }>();
+  for (const step of extra.steps) {
+    const node = others.find((n) => step.label === `node ${n}`);
+    if (!node) continue;
+    const o = out.get(node) ?? { ip: [], bridge: [] };
+    o.ip.push(...step.ip);
+    o.bridge.push(...step.bridge);
+    out.set(node, o);
+  }
+  return [...out].map(([node, o]) => ({
+    node,
+    // routes before the neighbour entries and links they use
+    ip: o.ip.flatMap((x) => takeBackLine(x) ?? []).reverse(),
+    bridge: o.bridge.map(fdbDelLine),
+  }));
+}
+
+async function takeBackInNodes(lines: { node: string; ip: string[]; bridge: string[] }[], pids: Map<string, number>): Promise<void> {
+  await Promise.all(
+    lines.map(async ({ node, ip, bridge }) => {
+      const pid = pids.get(node);
+      if (pid === undefined) return;
+      if (ip.length) await hostKernel.ipBatchForce({ pid }, ip);
+      // each forwarding entry on its own: one already gone must not keep the others
+      for (const f of bridge) await run(inNetns({ pid }, ["bridge", ...f.split(" ")]));
+    }),
+  );
 }

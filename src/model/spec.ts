@@ -20,7 +20,10 @@ export interface DeviceSpec {
   startupTimeout?: number;
   /** Kubernetes nodes and the load balancer: MTU of their link. */
   mtu?: number;
-  /** P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path. */
+  /**
+   * P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path; or a `.p4`
+   * file, compiled in the device by its image's p4c before the switch starts (its folder is mounted).
+   */
   program?: string;
   /** P4 switches: the P4Info file (for P4Runtime clients), mounted next to the program. */
   p4info?: string;

@@ -85,6 +85,8 @@ export interface ClusterState {
     device?: string;
     domain?: string;
     nodeAddress: string;
+    /** The device end's address, when the link gave one (a node added with --device-address). */
+    deviceAddress?: string;
     /** The node's interface, the device's end (linked to a device), the lab-side end (into a domain). */
     nodeIf?: string;
     deviceIf?: string;

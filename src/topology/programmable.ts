@@ -23,6 +23,26 @@ import type { DeviceSpec, NicSpec } from "../model/spec.js";
 export const P4_MOUNT = "/kinda-p4";
 export const P4_PROGRAM = `${P4_MOUNT}/program.json`;
 export const P4_INFO = `${P4_MOUNT}/p4info.txt`;
+/** A `.p4` program's folder (its includes with it), mounted read-only; compiled into P4_BUILD in the device. */
+export const P4_SOURCE_DIR = `${P4_MOUNT}/src`;
+/** Outside STAGE_MOUNT (read-only): where p4c writes in the device. */
+export const P4_BUILD = "/var/lib/kinda-p4";
+
+/** Whether a program is P4 source, compiled in the device by its image's p4c (as Kathara's P4 labs do). */
+export const isP4Source = (program: string | undefined): boolean => program !== undefined && program.endsWith(".p4");
+
+/** Where the switch loads its program from: the mounted JSON, or what p4c wrote in the device. */
+export function p4ProgramPath(program: string | undefined): string {
+  return isP4Source(program) ? `${P4_BUILD}/${basename(program!).replace(/\.p4$/, "")}.json` : P4_PROGRAM;
+}
+
+/**
+ * Compiles the mounted `.p4` with the image's p4c (fixed text; source and output folder come in
+ * as positional parameters). An image without p4c gets a sentence saying so, not "not found".
+ */
+const COMPILE =
+  'command -v p4c >/dev/null || { echo "this image has no p4c: give program: the BMv2 JSON p4c wrote instead of the .p4 file"; exit 127; }; ' +
+  'mkdir -p "$2" && p4c --target bmv2 --arch v1model -o "$2" --p4runtime-files "$2/p4info.txt" "$1"';
 /** simple_switch's Thrift port and simple_switch_grpc's P4Runtime port inside the device. */
 export const THRIFT_PORT = P4_THRIFT_PORT;
 export const GRPC_PORT = 9559;
@@ -61,7 +81,11 @@ export function validateProgrammable(d: DeviceSpec, i: number, add: Add): void {
       `${ovs.join(", ")} ${ovs.length > 1 ? "belong" : "belongs"} to Open vSwitch devices (kind: ovs-switch), not to a ${d.kind}`,
     );
   if (d.kind === "p4-switch") {
-    if (d.program === undefined) add(["devices", i], "a P4 switch needs program: its compiled program (BMv2 JSON, from p4c --target bmv2)");
+    if (d.program === undefined)
+      add(
+        ["devices", i],
+        "a P4 switch needs program: its compiled program (BMv2 JSON, from p4c --target bmv2) or a .p4 file its image compiles",
+      );
     if (d.grpcPort !== undefined && d.grpcPort === d.thriftPort)
       add(["devices", i, "thriftPort"], `thriftPort ${d.thriftPort} is also the grpcPort; each needs its own host port`);
     (d.cli ?? []).forEach((c, k) => {
@@ -106,9 +130,12 @@ export function readProgramFile(path: string): { problem: string } | { program: 
   let text: string;
   try {
     if (!statSync(path).isFile()) return { problem: `${path} is not a file` };
+    // P4 source: compiled in the device, so there is no JSON to check lines against here (the CLI's answers are still read per line)
+    if (isP4Source(path)) return { program: undefined };
     text = readFileSync(path, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" && isP4Source(path)) return { problem: `${path} does not exist` };
     return { problem: code === "ENOENT" ? `${path} does not exist; ${p4cHint(path)}` : `${path} cannot be read: ${(e as Error).message}` };
   }
   let doc: unknown;
@@ -183,7 +210,7 @@ export function p4CliLines(cli: readonly string[], field = "cli"): P4Line[] {
 
 /** What runs in a P4 switch: start BMv2, wait until it answers, apply the table entries. */
 export function p4Services(
-  d: Pick<DeviceSpec, "grpcPort" | "cli" | "logLevel">,
+  d: Pick<DeviceSpec, "grpcPort" | "cli" | "logLevel" | "program">,
   ports: readonly string[],
   onNodeLinks: boolean,
   cli: readonly P4Line[] = p4CliLines(d.cli ?? []),
@@ -198,8 +225,20 @@ export function p4Services(
       field: "program",
       after,
     });
+  if (isP4Source(d.program))
+    steps.push({
+      what: "compile the program in the device (its image's p4c)",
+      argv: ["sh", "-c", COMPILE, "kinda-p4", `${P4_SOURCE_DIR}/${basename(d.program!)}`, P4_BUILD],
+      field: "program",
+      after,
+    });
   steps.push(
-    { what: "start the switch", argv: ["sh", "-c", BACKGROUND, "kinda-p4", ...p4SwitchArgv(d, ports)], field: "program", after },
+    {
+      what: "start the switch",
+      argv: ["sh", "-c", BACKGROUND, "kinda-p4", ...p4SwitchArgv(d, ports, p4ProgramPath(d.program))],
+      field: "program",
+      after,
+    },
     {
       what: "wait until the switch answers on its Thrift port",
       argv: ["sh", "-c", `echo | simple_switch_CLI --thrift-port ${THRIFT_PORT}`],
@@ -227,7 +266,9 @@ export function p4CliText(cli: readonly P4Line[]): string | undefined {
 }
 
 export function p4Volumes(d: Pick<DeviceSpec, "program" | "p4info">): VolumeSpec[] {
-  const v: VolumeSpec[] = [{ host: d.program!, guest: P4_PROGRAM, readOnly: true }];
+  const v: VolumeSpec[] = isP4Source(d.program)
+    ? [{ host: dirname(d.program!), guest: P4_SOURCE_DIR, readOnly: true }]
+    : [{ host: d.program!, guest: P4_PROGRAM, readOnly: true }];
   if (d.p4info) v.push({ host: d.p4info, guest: P4_INFO, readOnly: true });
   return v;
 }
@@ -348,7 +389,11 @@ export function compileNic(nic: NicSpec, field = "nic"): NodeNic {
       logFile: OVS_LOG,
       bridge: NIC_BRIDGE,
     };
-  const p4 = { ...(nic.grpc ? { grpcPort: GRPC_PORT } : {}), ...(nic.cli ? { cli: nic.cli } : {}) };
+  const p4 = {
+    ...(nic.grpc ? { grpcPort: GRPC_PORT } : {}),
+    ...(nic.cli ? { cli: nic.cli } : {}),
+    ...(nic.program ? { program: nic.program } : {}),
+  };
   const cli = p4CliText(p4CliLines(nic.cli ?? []));
   return {
     kind: "p4",

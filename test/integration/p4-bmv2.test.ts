@@ -7,8 +7,11 @@
  *   - the switch captures its ports in both directions: what its own kernel sends enters the
  *     pipeline (a ping to its address would be answered twice): kinda keeps the kernel off the
  *     ports (no address, NOARP, IPv6 off), and the hosts know the gateway's MAC statically;
+ *   - BMv2 logs nothing without --log-console or --log-file: kinda logs must show its events;
  *   - frames pass as they came: TCP with checksums left to offload does not arrive (the stand-in
- *     drops what would not verify): kinda turns offload off toward the switch.
+ *     drops what would not verify): kinda turns offload off toward the switch;
+ *   - a program that leaves egress_spec unset sends the frame out of port 0: port 0 is the
+ *     switch's first link as kinda numbers them (docs/p4.md), here h1's (the stand-in did drop it).
  * h1 - s1 (lpm: true) - h2, routing static. About 40 s here.
  */
 import assert from "node:assert/strict";
@@ -16,7 +19,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { IMAGE_MAP_ARGS, P4_IMAGE } from "../support/env.js";
+import { BASE_IMAGE, IMAGE_MAP_ARGS, P4_IMAGE, ROOT } from "../support/env.js";
 import { assertNothingLeft, kinda, kindaOk } from "../support/kinda.js";
 import { STANDIN, beforeP4Tests, p4Env } from "../support/p4.js";
 
@@ -24,7 +27,7 @@ beforeP4Tests();
 const dir = mkdtempSync(join(tmpdir(), "kinda-p4bmv2-"));
 const T = "table_add MyIngress.ipv4_lpm MyIngress.ipv4_forward";
 
-function topology(name: string, cli: string[] = []): string {
+function topology(name: string, cli: string[] = [], device: string[] = [`    program: ${join(p4Env.build, "ipv4_lpm.json")}`]): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -35,7 +38,7 @@ function topology(name: string, cli: string[] = []): string {
       "  - { name: h1, kind: host }",
       `  - name: s1`,
       "    kind: p4-switch",
-      `    program: ${join(p4Env.build, "ipv4_lpm.json")}`,
+      ...device,
       "    lpm: true",
       ...(cli.length ? ["    cli:", ...cli.map((c) => `      - ${JSON.stringify(c)}`)] : []),
       "  - { name: h2, kind: host }",
@@ -82,7 +85,9 @@ describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": 
       assert.equal(bad.stdout.trim(), "0", "no frame with a checksum left to offload reached the switch");
     }
     const logs = await kindaOk("logs", lab, "s1");
-    assert.ok(logs.trim().length > 0, "kinda logs shows the switch's log");
+    // BMv2 logs nothing without --log-console/--log-file: its own events at info are what kinda logs shows
+    assert.match(logs, /Adding interface eth0 as port 0/, `kinda logs shows the switch's log: ${logs}`);
+    assert.match(logs, /Thrift server was started/, logs);
     await kindaOk("down", lab);
     await assertNothingLeft(lab);
   });
@@ -116,5 +121,46 @@ describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": 
       assert.deepEqual(mine, [cli[0], cli[2]], got);
     }
     await kindaOk("down", lab);
+  });
+
+  it("egress left unset (the table's default NoAction) sends the frame out of port 0, the switch's first link (h1's)", async () => {
+    const lab = "p4bmv2z";
+    labs.push(lab);
+    await kindaOk("up", topology(lab, ["table_set_default MyIngress.ipv4_lpm NoAction"]), ...IMAGE_MAP_ARGS);
+    // h2 sends toward a prefix that has no entry: the miss runs NoAction, egress_spec stays 0
+    await kindaOk("exec", "--lab", lab, "h2", "--", "ip", "route", "add", "10.0.99.0/24", "via", "10.0.12.254");
+    // what arrives at each host for 10.0.99.1 (recorded in the host while h2 pings)
+    const cap = "(timeout 20 tcpdump -l -n -Q in -i eth0 icmp and dst host 10.0.99.1 >/tmp/z 2>/tmp/z.err &); sleep 1.5; cat /tmp/z.err";
+    for (const h of ["h1", "h2"]) assert.match((await sh(lab, h, cap)).stdout, /listening on eth0/);
+    const ping = await sh(lab, "h2", "ping -c 5 -i 0.3 -W 1 10.0.99.1");
+    assert.notEqual(ping.code, 0, "nothing answers 10.0.99.1");
+    const seen = async (h: string) => Number((await sh(lab, h, "sleep 1; wc -l </tmp/z")).stdout.trim());
+    assert.equal(await seen("h1"), 5, "h2's frames to the missing prefix arrive at h1: port 0 is links[0], h1's link");
+    assert.equal(await seen("h2"), 0, "and not back at h2 (port 1)");
+    // the prefixes kinda wrote still forward by their entries
+    const ok = await sh(lab, "h1", "ping -c 2 -i 0.2 -W 2 10.0.12.1");
+    assert.equal(ok.code, 0, ok.stdout);
+    await kindaOk("down", lab);
+    await assertNothingLeft(lab);
+  });
+
+  it("a .p4 program is compiled in the device by its image's p4c (as Kathara's P4 labs do); an image without p4c says so", async () => {
+    const lab = "p4bmv2s";
+    labs.push(lab);
+    const source = join(ROOT, "examples", "p4", "ipv4_lpm.p4");
+    await kindaOk("up", topology(lab, [], [`    program: ${source}`]), ...IMAGE_MAP_ARGS);
+    const ping = await sh(lab, "h1", "ping -c 3 -i 0.2 -W 2 10.0.12.1");
+    assert.equal(ping.code, 0, `h1 reaches h2 through the program p4c compiled in s1: ${ping.stdout}`);
+    const built = await sh(lab, "s1", "ls /var/lib/kinda-p4");
+    assert.match(built.stdout, /^ipv4_lpm\.json$/m, built.stdout);
+    await kindaOk("down", lab);
+    await assertNothingLeft(lab);
+
+    const bare = "p4bmv2n";
+    labs.push(bare);
+    const r = await kinda("up", topology(bare, [], [`    program: ${source}`, `    image: ${BASE_IMAGE}`]), ...IMAGE_MAP_ARGS);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /device s1 \[program\]: compile the program in the device .* failed[^\n]*\n\s*this image has no p4c/, r.stderr);
+    await assertNothingLeft(bare);
   });
 });

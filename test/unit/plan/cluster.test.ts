@@ -175,6 +175,10 @@ describe("cluster plan", () => {
     assert.ok(n0.ip.includes(`link set kinda-vx address ${vxlanMac(0)} mtu 1450 up`));
     assert.ok(n0.ip.includes("route replace 10.244.1.0/24 via 100.64.0.2 dev kinda-vx onlink mtu 1450 table 4242"));
     assert.ok(n0.ip.includes("rule add to 10.244.1.0/24 lookup 4242 pref 4242"));
+    // replies to what the node itself sends to remote pods (source: its tunnel address) come back through the tunnel
+    assert.ok(n0.ip.includes("route replace 100.64.0.2/32 dev kinda-vx mtu 1450"));
+    assert.ok(n0.ip.includes("route replace 100.64.0.3/32 dev kinda-vx mtu 1450"));
+    assert.ok(!n0.ip.some((l) => l.startsWith("route replace 100.64.0.1/")), "no route to its own tunnel address");
     assert.ok(n0.ip.includes("route replace 10.1.1.2/32 via 10.1.0.1 dev eth1"));
     assert.deepEqual(n0.bridge, [
       `fdb append ${vxlanMac(1)} dev kinda-vx dst 10.1.1.2`,

@@ -13,7 +13,7 @@ import { planTopology } from "../../../src/app/topology.js";
 import { formatPlan } from "../../../src/plan/lab.js";
 import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
 import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/topology/builders.js";
-import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO } from "../../../src/topology/programmable.js";
+import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO, P4_SOURCE_DIR } from "../../../src/topology/programmable.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { StateStore } from "../../../src/state/store.js";
 import { formatDeviceUndo, planCluster, renderStep } from "../../../src/plan/cluster.js";
@@ -227,7 +227,7 @@ describe("Open vSwitch devices", () => {
 describe("bad input on programmable devices", () => {
   const cases: [string, string, RegExp][] = [
     ["a program that does not exist", "program: nope.json", / 4:\d+: P4 switch s: .*nope\.json does not exist/],
-    ["a program that is P4 source", "program: src.p4", / 4:\d+: P4 switch s: .*src\.p4 is not JSON/],
+    ["P4 source that does not exist", "program: nope.p4", / 4:\d+: P4 switch s: .*nope\.p4 does not exist$/m],
     ["JSON that is not BMv2's", "program: other.json", / 4:\d+: P4 switch s: .*other\.json is not BMv2 JSON \(no header_types/],
     ["no program", "cli: [x]", / 3:\d+: a P4 switch needs program/],
     ["a P4Info that does not exist", "program: prog.json, p4info: missing.txt", / 4:\d+: P4 switch s: .*missing\.txt does not exist/],
@@ -274,6 +274,28 @@ describe("bad input on programmable devices", () => {
 
   it("programFileProblem accepts the BMv2 JSON shape", () => {
     assert.equal(programFileProblem(PROGRAM), undefined);
+  });
+
+  it("a .p4 program: its folder mounted, compiled in the device by the image's p4c before the switch starts from p4c's JSON", () => {
+    const src = join(dir, "fwd.p4");
+    writeFileSync(src, "/* P4 source: kinda does not read it, the device's p4c does */\n");
+    assert.equal(programFileProblem(src), undefined);
+    assert.equal(programFileProblem(join(dir, "missing.p4")), `${join(dir, "missing.p4")} does not exist`);
+    const sw = compile(spec({ p4: { program: src } })).lab.devices.find((d) => d.name === "p4")!;
+    assert.deepEqual(sw.volumes[0], { host: dir, guest: P4_SOURCE_DIR, readOnly: true });
+    const [off, build, start] = sw.services;
+    assert.match(off!.what, /kernel off/);
+    assert.match(build!.what, /compile the program in the device/);
+    assert.equal(build!.field, "program");
+    assert.deepEqual(build!.argv.slice(-2), [`${P4_SOURCE_DIR}/fwd.p4`, "/var/lib/kinda-p4"]);
+    assert.match(build!.argv[2]!, /command -v p4c .*this image has no p4c/);
+    assert.match(build!.argv[2]!, /p4c --target bmv2 --arch v1model -o "\$2" --p4runtime-files "\$2\/p4info.txt" "\$1"/);
+    assert.ok(start!.argv.includes("/var/lib/kinda-p4/fwd.json"), "the switch loads what p4c wrote");
+    assert.ok(!start!.argv.includes(P4_PROGRAM));
+    // with JSON, no compile step and the mounted program
+    const json = compile(spec()).lab.devices.find((d) => d.name === "p4")!;
+    assert.ok(!json.services.some((x) => /compile/.test(x.what)));
+    assert.ok(json.services.some((x) => x.argv.includes(P4_PROGRAM)));
   });
 });
 
