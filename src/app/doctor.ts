@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { findProgram, HOST_PROGRAMS, kindProgram, type HostNeed, type HostProgram } from "../core/host.js";
 import { run } from "../net/exec.js";
-import { DockerRuntime } from "../runtime/docker.js";
+import { dockerClient } from "./root-light.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skipped";
 
@@ -29,7 +29,7 @@ export interface DoctorReport {
 }
 
 async function dockerCheck(): Promise<{ check: DoctorCheck; rootDir?: string }> {
-  const docker = new DockerRuntime().docker;
+  const docker = await dockerClient();
   const where = process.env["DOCKER_HOST"] ?? "/var/run/docker.sock";
   try {
     const v = await docker.version();

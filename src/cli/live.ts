@@ -69,7 +69,7 @@ async function watchLinks(lab: string, o: { json?: boolean; interval: number }):
   for (;;) {
     const st = store.read(lab);
     if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`);
-    const now = await w.sampleLinks(st, { pids });
+    const now = await w.sampleLinksNow(st, pids);
     const t2 = performance.now();
     const rows = w.withRates(now, prev, (t2 - t) / 1000);
     if (process.stdout.isTTY) process.stdout.write("\x1b[H\x1b[2J");

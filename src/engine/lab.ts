@@ -433,7 +433,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     netStep.done();
     checkAbort();
     started = await startDevices(run, rep);
-    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime);
+    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime, kernel);
     checkAbort();
   } catch (e) {
     // a `kinda down` from elsewhere makes this deploy fail at whatever step it was in (an exec

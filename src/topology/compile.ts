@@ -48,12 +48,8 @@ import { shapingProblems } from "../core/tc.js";
 import { checkCliLine, egressUnset, type CliUse, type P4Program } from "./p4json.js";
 import { lpmEntries, lpmNeighbours, lpmPodRoutes, type LinkEnd } from "./p4lpm.js";
 
-export type SpecPath = (string | number)[];
-
-export interface SpecIssue {
-  path: SpecPath;
-  message: string;
-}
+import type { AddressBook, SpecIssue, SpecPath } from "./paths.js";
+export type { AddressBook, SpecIssue, SpecPath };
 
 export interface CompiledTopology {
   lab: Lab;
@@ -79,13 +75,6 @@ const LINK_NAME = /^[a-z0-9_-]{1,40}$/;
 /** How messages name the link of a provider's container (a node or the load balancer). */
 function providedLink(d: DeviceSpec): string {
   return isLoadBalancer(d.kind) ? "the load balancer's link" : "a Kubernetes node's link";
-}
-
-/** Address checks shared by links and segments: canonical, outside kinda's ranges, used once, subnets apart. */
-export interface AddressBook {
-  address(path: SpecPath, addr: string): void;
-  /** Addresses that share one subnet, which no other link or segment overlaps. */
-  subnet(owner: SpecPath, path: SpecPath, addrs: readonly string[]): void;
 }
 
 function addressBook(add: (path: SpecPath, message: string) => void): AddressBook {
