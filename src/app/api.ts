@@ -3,8 +3,8 @@ import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan } from "../plan/lab.js";
-import type { ExecResult, Runtime } from "../model/container.js";
-import type { LabState, NicState, StateStore } from "../state/store.js";
+import type { ContainerInfo, ExecResult, Runtime } from "../model/container.js";
+import { CorruptStateError, type LabState, type NicState, type StateStore } from "../state/store.js";
 import { teardown } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
 import type { ProviderLookup } from "../model/provider.js";
@@ -30,7 +30,7 @@ export function resolveLabName(arg: string, store = defaultStore()): string {
   if (names.includes(arg)) return arg;
   if (!existsSync(arg)) return arg;
   const path = resolveLabPath(arg);
-  const fromPath = names.filter((n) => store.read(n)?.source === path);
+  const fromPath = names.filter((n) => store.readIfValid(n)?.source === path);
   if (fromPath.length === 1) return fromPath[0] as string;
   if (fromPath.length > 1)
     throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
@@ -99,7 +99,8 @@ export interface DeviceStatus {
 
 export interface LabStatus {
   name: string;
-  phase: LabState["phase"] | "orphaned";
+  /** "orphaned": containers without a state; "unreadable": a state file that cannot be read (warnings say why and what to do). */
+  phase: LabState["phase"] | "orphaned" | "unreadable";
   source?: string;
   netns: string;
   netnsPresent: boolean;
@@ -115,8 +116,9 @@ export interface LabStatus {
   runtime?: { kind: "kubernetes"; namespace: string; context?: string };
 }
 
-function startupText(d: LabState["devices"][number]): string {
-  if (!d.startup) return "pending";
+function startupText(d: LabState["devices"][number], st?: LabState): string {
+  // a lab Kathara started: Kathara ran its start-ups, and kinda has no record of them
+  if (!d.startup) return st?.external ? `not kinda's (${st.external.manager}'s device)` : "pending";
   if (d.startup.status !== "failed") return d.startup.status;
   return `failed at ${d.startup.failedStep} (${d.startup.timedOut ? `stopped after ${d.startup.timedOut} s` : `exit ${d.startup.exitCode}`})`;
 }
@@ -178,9 +180,15 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
       [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(isValidLabName).sort();
   const kubePods = await kubePodsOf(names, store, opts.kubeApi);
   return names.map((n): LabStatus => {
-    const st = store.read(n);
-    if (st?.runtime?.kind === "kubernetes") return kubeStatus(st, kubePods.get(n));
     const mine = all.filter((c) => c.labels[LABEL_LAB] === n);
+    let st: LabState | undefined;
+    try {
+      st = store.read(n);
+    } catch (e) {
+      if (!(e instanceof CorruptStateError)) throw e;
+      return unreadableStatus(n, e, mine);
+    }
+    if (st?.runtime?.kind === "kubernetes") return kubeStatus(st, kubePods.get(n));
     if (!st && mine.length === 0) throw new KindaError(`no lab named ${n} is up`, { hint: "kinda status lists the labs that are" });
     const devices: DeviceStatus[] = st
       ? st.devices.map((d) => {
@@ -191,7 +199,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
             image: d.image,
             running: c?.running ?? false,
             interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, ...(i.mac ? { mac: i.mac } : {}) })),
-            startup: startupText(d),
+            startup: startupText(d, st),
           };
           if (d.startup?.log) s.startupLog = d.startup.log;
           if (d.role) {
@@ -228,6 +236,25 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
   });
+}
+
+/** A lab whose state file cannot be read: shown as such, with the way out (one bad file must not hide the other labs). */
+function unreadableStatus(n: string, e: CorruptStateError, mine: readonly ContainerInfo[]): LabStatus {
+  return {
+    name: n,
+    phase: "unreadable",
+    netns: `kinda-${n}`,
+    netnsPresent: netnsExists(`kinda-${n}`),
+    devices: mine.map((c) => ({
+      name: c.labels[LABEL_DEVICE] ?? c.name,
+      container: c.name,
+      image: c.image,
+      running: c.running,
+      interfaces: [],
+      startup: "unknown",
+    })),
+    warnings: [e.message, e.hint ?? ""],
+  };
 }
 
 /** Named ports (grpc -> 9559) at the host addresses the runtime published them on. */

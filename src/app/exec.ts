@@ -15,7 +15,7 @@ export type ExecRuntime = Pick<Runtime, "list" | "inspect" | "exec">;
 
 /** Kubernetes nodes of every lab's cluster, with their lab. */
 export function clusterNodes(store = defaultStore()): { lab: string; name: string; k8sName: string; container: string }[] {
-  return store.list().flatMap((lab) => (store.read(lab)?.cluster?.nodes ?? []).map((n) => ({ lab, ...n })));
+  return store.list().flatMap((lab) => (store.readIfValid(lab)?.cluster?.nodes ?? []).map((n) => ({ lab, ...n })));
 }
 
 /** Finds the container of a device or a Kubernetes node; with no lab given, the one that has it. */

@@ -63,6 +63,8 @@ function printStatus(labs: LabStatus[]): void {
       ? `, on Kubernetes (namespace ${l.runtime.namespace}${l.runtime.context ? `, context ${l.runtime.context}` : ""})`
       : "";
     console.log(`lab ${l.name}: ${l.phase}, ${running}/${l.devices.length} devices running${on}${l.source ? `, from ${l.source}` : ""}`);
+    // a state file kinda cannot read: what is wrong and the way out
+    if (l.phase === "unreadable") for (const w of l.warnings) console.log(`  ${w}`);
     const w = Math.max(6, ...l.devices.map((d) => d.name.length));
     for (const d of l.devices) {
       const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
@@ -231,7 +233,8 @@ function labCommands(program: Command, out: Outcome): void {
     .argument("<name|path>", "lab name, or the directory it was deployed from")
     .option(
       "--force",
-      "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster",
+      "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster; " +
+        "if its state file cannot be read, remove the lab by kinda's labels and names (containers, namespace, host links and rules) and the file",
     )
     .action(async (arg: string, o: { force?: boolean }) => {
       const { down } = await api();

@@ -14,6 +14,7 @@ import type { TopologySpec } from "../../../src/model/spec.js";
 import { planCluster, validateLinks } from "../../../src/plan/cluster.js";
 import { nicContainerSpec } from "../../../src/plan/cluster/nic.js";
 import { sysctlArgs } from "../../../src/plan/ops.js";
+import { nodeLinkMac } from "../../../src/core/names.js";
 import { compileNic } from "../../../src/topology/programmable.js";
 import { graphFromSpec, toDot, toMermaid, toSvg } from "../../../src/app/graph.js";
 import { compile } from "../../support/compile.js";
@@ -182,7 +183,7 @@ describe("a node's link through its NIC, planned", () => {
     const n = findStep(plan, (s) => s.label === "node n0")!;
     assert.deepEqual(n.ip.slice(0, 6), [
       "link add knic-out mtu 1500 type veth peer name eth1 mtu 1500 netns 50",
-      "link add eth1 mtu 1500 type veth peer name knic-in mtu 1500",
+      `link add eth1 address ${nodeLinkMac("l", "n0", "device r1", "eth1")} mtu 1500 type veth peer name knic-in mtu 1500`,
       "link set knic-out up",
       "link set knic-in up",
       "addr add 10.0.1.2/24 dev eth1",
@@ -215,7 +216,10 @@ describe("a node's link through its NIC, planned", () => {
     const { nic: _nic, ...plain } = link;
     const p = planCluster({ lab: "l", links: [plain], nodes: fakeNodes(1), devices, options: {} });
     const n = findStep(p, (s) => s.label === "node n0")!;
-    assert.equal(n.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
+    assert.equal(
+      n.ip[0],
+      `link add eth1 address ${nodeLinkMac("l", "n0", "device r1", "eth1")} mtu 1500 type veth peer name eth1 mtu 1500 netns 50`,
+    );
     assert.deepEqual(p.nics, []);
   });
 
