@@ -63,8 +63,8 @@ export interface DownOptions {
 export async function down(nameOrPath: string, opts: DownOptions = {}) {
   const store = opts.store ?? defaultStore();
   const name = resolveLabName(nameOrPath, store);
-  // the state says which runtime the lab is on (recorded before anything was created)
-  const rec = store.read(name)?.runtime;
+  // the state says which runtime the lab is on (recorded before anything was created); an unreadable state is teardown's to refuse or force
+  const rec = store.readIfValid(name)?.runtime;
   if (rec?.kind === "kubernetes")
     return kubeTeardown(name, {
       api: opts.kubeApi ?? (await kubeApiFor(kubeTarget(rec))),
@@ -160,7 +160,7 @@ function kubeStatus(st: LabState, pods: KubePod[] | undefined): LabStatus {
 async function kubePodsOf(names: string[], store: StateStore, kubeApi?: KubeApi): Promise<Map<string, KubePod[] | undefined>> {
   const out = new Map<string, KubePod[] | undefined>();
   for (const n of names) {
-    const rec = store.read(n)?.runtime;
+    const rec = store.readIfValid(n)?.runtime;
     if (rec?.kind !== "kubernetes") continue;
     const api = kubeApi ?? (await kubeApiFor(kubeTarget(rec)));
     out.set(n, await api.pods(rec.namespace).catch(() => undefined));
