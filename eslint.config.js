@@ -1,25 +1,11 @@
 // Lint: typescript-eslint's recommended rules over the product, tests and bench, and the import
-// direction between the folders of src/ (docs/architecture.md explains it).
+// direction between the folders of src/ (scripts/layers.js; docs/architecture.md explains it).
+// ESLint sees static imports as you type; .dependency-cruiser.mjs (also in `npm run lint`) checks
+// every import, dynamic import() included, and cycles between files.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-/** What each folder of src/ may import besides itself. Acyclic: no two folders import each other. */
-const LAYERS = {
-  core: [],
-  model: ["core"],
-  topology: ["core", "model"],
-  plan: ["core", "model"],
-  // net/kernel.ts renders typed operations through plan/ops.ts, the one renderer
-  net: ["core", "model", "plan"],
-  runtime: ["core", "model"],
-  state: ["core", "model"],
-  engine: ["core", "model", "plan", "net", "state"],
-  providers: ["core", "model", "net"],
-  app: ["core", "model", "topology", "plan", "net", "runtime", "state", "engine", "providers"],
-  cli: ["core", "app"],
-};
-/** Packages that belong to one adapter only. */
-const PACKAGES = { dockerode: ["runtime"] };
+import { LAYERS, PACKAGES } from "./scripts/layers.js";
 
 function layerRules() {
   const folders = Object.keys(LAYERS);
@@ -36,16 +22,33 @@ function layerRules() {
           },
         ]
       : [];
-    const rules = { "no-restricted-imports": ["error", { paths: packages, patterns }] };
-    // adapters are made in the composition root (app/root.ts) and passed down
-    if (folder !== "app")
-      rules["no-restricted-syntax"] = [
-        "error",
-        { selector: "NewExpression[callee.name=/^(DockerRuntime|StateStore)$/]", message: "make adapters in app/root.ts and pass them in" },
-      ];
-    return { files: [`src/${folder}/**/*.ts`], rules };
+    return { files: [`src/${folder}/**/*.ts`], rules: { "no-restricted-imports": ["error", { paths: packages, patterns }] } };
   });
 }
+
+/**
+ * Adapters are made in the composition root (app/root.ts, its light half app/root-light.ts) and
+ * passed down; the adapters' own modules (runtime/, the provider factory of providers/kind.ts)
+ * make their parts.
+ */
+const ADAPTERS = ["DockerRuntime", "Docker", "EngineApi", "StateStore", "KindProvider", "ProviderRegistry"];
+const oneRoot = {
+  files: ["src/**/*.ts"],
+  ignores: ["src/app/root.ts", "src/app/root-light.ts", "src/runtime/**", "src/providers/kind.ts"],
+  rules: {
+    "no-restricted-syntax": [
+      "error",
+      {
+        selector: `NewExpression[callee.name=/^(${ADAPTERS.join("|")})$/]`,
+        message: "make adapters in app/root.ts (createEnv) and pass them in",
+      },
+      {
+        selector: "NewExpression[callee.object.type='AwaitExpression']",
+        message: "make adapters in app/root.ts (createEnv) and pass them in",
+      },
+    ],
+  },
+};
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "docs/reference/**"] },
@@ -72,6 +75,7 @@ export default tseslint.config(
     },
   },
   ...layerRules(),
+  oneRoot,
   // small functions in the product: one that outgrows this is split where its steps are
   { files: ["src/**/*.ts"], rules: { "max-lines-per-function": ["error", { max: 80, skipBlankLines: true, skipComments: true }] } },
 );

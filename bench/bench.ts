@@ -583,7 +583,7 @@ async function main(): Promise<void> {
   for (const k of kindRows) {
     console.log(
       `${k.scenario}: ${k.nodes} real nodes: Kind create ${k.createSeconds.toFixed(1)} s, attach ${k.attachSeconds.toFixed(2)} s ` +
-        `(${k.attachPerNodeSeconds.toFixed(3)} s a node), all Ready ${k.readySeconds.toFixed(1)} s later, ${k.memoryPerNodeMiB.toFixed(0)} MiB a node`,
+        `(${k.attachPerNodeSeconds.toFixed(3)} s a node), all Ready ${k.readySeconds.toFixed(1)} s later, ${k.memoryPerNodeMiB.toFixed(0)} MiB and ${k.cpuPerNodePercent.toFixed(1)}% of a core a node`,
     );
   }
   if (kindRows.length > 1) console.log(kindLinearity(kindRows));

@@ -3,7 +3,9 @@
  * at the edge of the fat tree of examples/fat-tree-cluster.ts (k=4 up to 15 workers), for each N of
  * KINDA_BENCH_KIND_N (default "2,5,10"):
  * Kind create time (kinda attaches the nodes meanwhile), attach time and attach time per node,
- * time to all Ready, memory per node. Skipped, with a line saying why, without the node image.
+ * time to all Ready, memory and CPU per node. Past Kind's first wave (KINDA_KIND_WAVE workers,
+ * default 10) kinda makes and joins the nodes itself, a few at a time (KINDA_JOIN_PARALLEL).
+ * Skipped, with a line saying why, without the node image.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -24,6 +26,8 @@ export interface KindRealRow {
   attachPerNodeSeconds: number;
   readySeconds: number;
   memoryPerNodeMiB: number;
+  /** CPU an idle node keeps using, in % of one core (docker stats, the cluster Ready). */
+  cpuPerNodePercent: number;
 }
 
 /** Why the scenario cannot run here, or undefined. */
@@ -51,6 +55,21 @@ export function memoryPerNodeMiB(cluster: string): number[] {
       const x = Number(m?.[1] ?? "NaN");
       return m?.[2] === "GiB" ? x * 1024 : m?.[2] === "KiB" ? x / 1024 : x;
     });
+}
+
+/** CPU in use per node container of a Kind cluster (% of one core), as `docker stats` reports it. */
+export function cpuPerNodePercent(cluster: string): number[] {
+  const names = execFileSync("/usr/bin/docker", ["ps", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.Names}}"], {
+    encoding: "utf8",
+  })
+    .trim()
+    .split("\n")
+    .filter(Boolean);
+  const out = execFileSync("/usr/bin/docker", ["stats", "--no-stream", "--format", "{{.CPUPerc}}", ...names], { encoding: "utf8" });
+  return out
+    .trim()
+    .split("\n")
+    .map((l) => Number(l.replace("%", "")));
 }
 
 function memoryMiB(cluster: string): number {
@@ -92,10 +111,15 @@ export async function kindRealScenario(workers: number): Promise<KindRealRow> {
       attachPerNodeSeconds: attach / (workers + 1),
       readySeconds: ready,
       memoryPerNodeMiB: memoryMiB(name),
+      cpuPerNodePercent: mean(cpuPerNodePercent(name)),
     };
   } finally {
     await handle.down();
   }
+}
+
+function mean(v: number[]): number {
+  return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
 }
 
 /**

@@ -13,7 +13,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { changeLink, type LinkChange } from "../src/engine/live.js";
+import { changeLink, type LinkChange } from "../src/app/live.js";
 import { deploy, teardown } from "../src/engine/lab.js";
 import { planLab } from "../src/plan/lab.js";
 import { DockerRuntime } from "../src/runtime/docker.js";

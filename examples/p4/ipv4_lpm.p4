@@ -2,8 +2,9 @@
  * IPv4 forwarding by longest-prefix match (v1model, BMv2 simple_switch), for kinda's P4 switches.
  * Table MyIngress.ipv4_lpm: key hdr.ipv4.dstAddr (lpm); action MyIngress.ipv4_forward(dstAddr,
  * port) sets the next hop's MAC (the source MAC is kept) and the egress port, decrements the
- * TTL; everything else is dropped (ARP too: the switch's kernel answers ARP for the switch's own addresses, and
- * neighbours across it get static entries, see examples/p4.yaml).
+ * TTL; everything else is dropped (ARP too: the switch's kernel is kept off its ports, so kinda
+ * gives its neighbours a static entry for the gateway's MAC, and neighbours across it get static
+ * entries, see examples/p4.yaml).
  * With routing static, `lpm: true` on the switch makes kinda write this table's entries from the
  * route plan (examples/p4-tree.yaml, the seed's tree; print them: kinda p4-entries FILE [DEVICE]).
  *

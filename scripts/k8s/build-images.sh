@@ -42,8 +42,6 @@ done
 [ "${IMG_COREDNS##*:}" = "$COREDNS_VERSION" ] || die "kubeadm wants $IMG_COREDNS, we build CoreDNS $COREDNS_VERSION"
 [ "${IMG_PAUSE##*:}" = "$PAUSE_VERSION" ] || die "kubeadm wants $IMG_PAUSE, we build pause $PAUSE_VERSION"
 
-image_key() { $DOCKER image inspect -f '{{index .Config.Labels "kinda.k8s.inputs"}}' "$1" 2>/dev/null || true; }
-PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 # static_image NAME ENTRYPOINT-JSON SRC:DEST... : one binary (or a few) on an otherwise empty root
 static_image() {
@@ -64,19 +62,6 @@ static_image() {
   log "image $name"
 }
 
-# slim_image NAME DOCKERFILE-LINES FILE... : on the slim Debian root, with FILEs in the build context
-# (their key holds names and contents, not paths: a clone elsewhere reuses the images)
-slim_image() {
-  local name=$1 lines=$2 key ctx f; shift 2
-  key=$(inputs_hash "$name" "$lines" "$($DOCKER image inspect -f '{{.Id}}' "$SLIM_IMAGE")" "$(for f in "$@"; do printf '%s ' "${f##*/}"; sha256sum <"$f"; done)" "$(declare -f slim_image)")
-  [ "$(image_key "$name")" = "$key" ] && return 0
-  ctx=$(mktemp -d "$CACHE/ctx.XXXXXX")
-  for f in "$@"; do cp -p "$f" "$ctx/"; done
-  printf 'FROM %s\n%s\nLABEL kinda.k8s.inputs=%s\n' "$SLIM_IMAGE" "$lines" "$key" | $DOCKER build -q -t "$name" -f - "$ctx" >/dev/null ||
-    die "docker build of $name failed"
-  rm -rf "$ctx"
-  log "image $name"
-}
 
 build_slim() {
   local key rootfs

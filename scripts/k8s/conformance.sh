@@ -7,13 +7,19 @@
 #   TOPOLOGY  tree        the seed's tree (test/k8s/conformance/tree.yaml): 1 control plane, 3 workers,
 #                         apiThroughNetwork, pods routed natively (encapsulation none)
 #             tree-vxlan  the same with encapsulation vxlan
+#             small       the tree cut to one worker per rack (test/k8s/conformance/tree-small.yaml):
+#                         1 control plane, 2 workers (the CI subset runs here)
+#             small-vxlan the same with encapsulation vxlan
 #             fat-tree    a k=4 fat tree, 1 control plane and 6 workers (test/k8s/conformance/fat-tree.ts)
 #             kind[:N]    plain Kind, 1 control plane and N workers (default 3), no emulated network
 #   FOCUS     a ginkgo focus regexp (default '\[sig-network\].*\[Conformance\]')
 # Env: KINDA_E2E_SKIP (ginkgo skip regexp, default none), KINDA_E2E_NODES (parallel ginkgo
 #      processes, default 3), KINDA_E2E_NAME (lab/cluster name, default e2e-TOPOLOGY),
 #      KINDA_E2E_RESULTS (directory for the log and JUnit report; default a new one under
-#      $KINDA_K8S_CACHE/e2e-results), KINDA_E2E_KEEP=1 (leave the cluster up), KINDA_SKIP_SETUP=1.
+#      $KINDA_K8S_CACHE/e2e-results), KINDA_E2E_KEEP=1 (leave the cluster up), KINDA_SKIP_SETUP=1,
+#      KINDA_E2E_IMAGES (the test images to load, by name without registry or tag, e.g.
+#      "agnhost jessie-dnsutils busybox"; default all that build-e2e.sh built).
+# The images go into the nodes pods can be scheduled on (not a control plane tainted NoSchedule).
 # Prints: the counts ("passed N failed M"), the failed tests' names, the report's path.
 # Exit: 0 when every selected test passed, 1 otherwise.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,9 +30,9 @@ SKIP=${KINDA_E2E_SKIP:-}
 NODES=${KINDA_E2E_NODES:-3}
 [[ "$NODES" =~ ^[1-9][0-9]*$ ]] || die "KINDA_E2E_NODES must be a whole number >= 1, not '$NODES'"
 case "$TOPOLOGY" in
-  tree | tree-vxlan | fat-tree) ;;
+  tree | tree-vxlan | small | small-vxlan | fat-tree) ;;
   kind | kind:[1-9] | kind:[1-9][0-9]) ;;
-  *) die "usage: conformance.sh tree|tree-vxlan|fat-tree|kind[:WORKERS] [FOCUS] (got '${TOPOLOGY}')" ;;
+  *) die "usage: conformance.sh tree|tree-vxlan|small|small-vxlan|fat-tree|kind[:WORKERS] [FOCUS] (got '${TOPOLOGY}')" ;;
 esac
 NAME=${KINDA_E2E_NAME:-e2e-${TOPOLOGY/:/-}}
 [[ "$NAME" =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] || die "KINDA_E2E_NAME '$NAME': lower-case letters, digits and dashes, at most 31"
@@ -51,6 +57,18 @@ bash "$K8S_HERE/build-e2e.sh"
 kinda doctor --fix >"$RESULTS/doctor.txt" 2>&1 || { cat "$RESULTS/doctor.txt" >&2; die "kinda doctor found something missing"; }
 mapfile -t IMAGES <"$E2E_DIR/images"
 [ ${#IMAGES[@]} -gt 0 ] || die "no e2e images listed in $E2E_DIR/images"
+if [ -n "${KINDA_E2E_IMAGES:-}" ]; then
+  wanted=()
+  for w in $KINDA_E2E_IMAGES; do
+    n=0
+    for i in "${IMAGES[@]}"; do
+      b=${i##*/}
+      [ "${b%%:*}" = "$w" ] && { wanted+=("$i"); n=$((n + 1)); }
+    done
+    [ $n -gt 0 ] || die "KINDA_E2E_IMAGES: no test image named '$w' (built: $(tr '\n' ' ' <"$E2E_DIR/images"))"
+  done
+  IMAGES=("${wanted[@]}")
+fi
 
 # ---- the cluster -------------------------------------------------------------------------------
 down() {
@@ -65,9 +83,11 @@ IMAGE_MAP=(--image-map kathara/frr=kinda-test/kathara-frr:latest --image-map kat
 case "$TOPOLOGY" in
   tree) kinda up "$REPO/test/k8s/conformance/tree.yaml" --name "$NAME" --node-image "$NODE_IMAGE" "${IMAGE_MAP[@]}" >&2 ;;
   tree-vxlan) kinda up "$REPO/test/k8s/conformance/tree.yaml" --name "$NAME" --node-image "$NODE_IMAGE" --encapsulation vxlan "${IMAGE_MAP[@]}" >&2 ;;
+  small) kinda up "$REPO/test/k8s/conformance/tree-small.yaml" --name "$NAME" --node-image "$NODE_IMAGE" "${IMAGE_MAP[@]}" >&2 ;;
+  small-vxlan) kinda up "$REPO/test/k8s/conformance/tree-small.yaml" --name "$NAME" --node-image "$NODE_IMAGE" --encapsulation vxlan "${IMAGE_MAP[@]}" >&2 ;;
   fat-tree)
     [ "$NAME" = e2e-fat-tree ] || die "the fat tree's cluster is named e2e-fat-tree (test/k8s/conformance/fat-tree.ts): unset KINDA_E2E_NAME"
-    kinda up "$REPO/test/k8s/conformance/fat-tree.ts" --name "$NAME" --node-image "$NODE_IMAGE" >&2 ;;
+    kinda up "$REPO/test/k8s/conformance/fat-tree.ts" --name "$NAME" --node-image "$NODE_IMAGE" "${IMAGE_MAP[@]}" >&2 ;;
   kind*)
     workers=3; [ "$TOPOLOGY" = kind ] || workers=${TOPOLOGY#kind:}
     bash "$K8S_HERE/create-cluster.sh" "$NAME" "$workers" >/dev/null ;;
@@ -78,11 +98,14 @@ UP_S=$(since "$t")
 log "$NAME up in $UP_S s: $(k get nodes --no-headers | wc -l) nodes"
 k get nodes -o wide >"$RESULTS/nodes.txt"
 
-# no registry: the test images go into every node's containerd under the names the tests use
+# no registry: the test images go into the containerd of every node the tests' pods can run on
+# (not a control plane tainted NoSchedule: loading is most of the set-up time), under their names
 t=$(date +%s)
-"$BIN/kind" load docker-image --name "$NAME" "${IMAGES[@]}" >"$RESULTS/kind-load.log" 2>&1 ||
+mapfile -t TARGETS < <(k get nodes -o json | jq -r '.items[] | select([.spec.taints // [] | .[] | select(.effect == "NoSchedule")] | length == 0) | .metadata.name')
+[ ${#TARGETS[@]} -gt 0 ] || die "no node of $NAME takes pods (all tainted NoSchedule)"
+"$BIN/kind" load docker-image --name "$NAME" --nodes "$(IFS=,; echo "${TARGETS[*]}")" "${IMAGES[@]}" >"$RESULTS/kind-load.log" 2>&1 ||
   { cat "$RESULTS/kind-load.log" >&2; die "kind load docker-image failed"; }
-log "loaded ${#IMAGES[@]} test images into every node in $(since "$t") s"
+log "loaded ${#IMAGES[@]} test images into ${#TARGETS[@]} nodes (${TARGETS[*]}) in $(since "$t") s"
 k -n kube-system wait --for=condition=Ready pods --all --timeout=300s >/dev/null || { k -n kube-system get pods -o wide >&2; die "kube-system pods not Ready"; }
 
 # ---- the suite -----------------------------------------------------------------------------------

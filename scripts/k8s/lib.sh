@@ -70,3 +70,25 @@ timed() { # label command...
   printf '%s %-28s %7.1f s rc=%s\n' "$(date -u +%FT%TZ)" "$label" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')" "$rc" >>"$LOGS/times.log"
   return $rc
 }
+
+# ---- images built here ---------------------------------------------------------------------------
+# image_key IMAGE: the digest of the inputs an image built here was made from (its label), or nothing
+image_key() { $DOCKER image inspect -f '{{index .Config.Labels "kinda.k8s.inputs"}}' "$1" 2>/dev/null || true; }
+PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+# slim_image NAME DOCKERFILE-LINES FILE... : FROM $SLIM_IMAGE (a Debian root the calling script
+# builds: build-images.sh's slim root, build-e2e.sh's test root), with FILEs in the build context
+# (their key holds names and contents, not paths: a clone elsewhere reuses the images). Its text is
+# part of its images' cache key (declare -f): it moved here from build-images.sh unchanged, so the
+# node image's images kept their keys; edit it and they are rebuilt.
+slim_image() {
+  local name=$1 lines=$2 key ctx f; shift 2
+  key=$(inputs_hash "$name" "$lines" "$($DOCKER image inspect -f '{{.Id}}' "$SLIM_IMAGE")" "$(for f in "$@"; do printf '%s ' "${f##*/}"; sha256sum <"$f"; done)" "$(declare -f slim_image)")
+  [ "$(image_key "$name")" = "$key" ] && return 0
+  ctx=$(mktemp -d "$CACHE/ctx.XXXXXX")
+  for f in "$@"; do cp -p "$f" "$ctx/"; done
+  printf 'FROM %s\n%s\nLABEL kinda.k8s.inputs=%s\n' "$SLIM_IMAGE" "$lines" "$key" | $DOCKER build -q -t "$name" -f - "$ctx" >/dev/null ||
+    die "docker build of $name failed"
+  rm -rf "$ctx"
+  log "image $name"
+}

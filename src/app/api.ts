@@ -3,17 +3,20 @@ import { KindaError } from "../core/errors.js";
 import { existsSync, readFileSync } from "node:fs";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import { formatPlan } from "../plan/lab.js";
-import type { ExecResult, Runtime } from "../model/container.js";
-import type { LabState, NicState, StateStore } from "../state/store.js";
+import type { ContainerInfo, ExecResult, Runtime } from "../model/container.js";
+import { CorruptStateError, type LabState, type NicState, type StateStore } from "../state/store.js";
 import { teardown } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
 import type { ProviderLookup } from "../model/provider.js";
-import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
+import { createProviderRegistry, defaultRuntime, defaultStore, kubeApiFor } from "./root.js";
+import type { KubeApi, KubePod } from "../model/kube.js";
+import { kubeTeardown } from "../engine/kube-lab.js";
+import { kubeTarget } from "./up.js";
 import type { Reporter } from "../core/reporter.js";
 import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
 
-export { dryRun, planSource, up, Lab, type UpOptions, type TopologySource, type PlannedSource } from "./up.js";
+export { chooseRuntime, dryRun, planSource, up, Lab, type UpOptions, type TopologySource, type PlannedSource } from "./up.js";
 export { formatPlan };
 export { expandTopologyYaml } from "../topology/yaml.js";
 
@@ -27,7 +30,7 @@ export function resolveLabName(arg: string, store = defaultStore()): string {
   if (names.includes(arg)) return arg;
   if (!existsSync(arg)) return arg;
   const path = resolveLabPath(arg);
-  const fromPath = names.filter((n) => store.read(n)?.source === path);
+  const fromPath = names.filter((n) => store.readIfValid(n)?.source === path);
   if (fromPath.length === 1) return fromPath[0] as string;
   if (fromPath.length > 1)
     throw new KindaError(`several labs were deployed from ${path}: ${fromPath.join(", ")}`, { hint: "name one of them" });
@@ -48,6 +51,8 @@ export interface DownOptions {
   forgetCluster?: boolean;
   /** Where the recorded cluster's provider is found (default: the composition root's registry). */
   providers?: ProviderLookup;
+  /** A lab on the Kubernetes runtime: its host cluster's API (default: made from the kubeconfig and context its state records). */
+  kubeApi?: KubeApi;
 }
 
 /**
@@ -57,8 +62,16 @@ export interface DownOptions {
  */
 export async function down(nameOrPath: string, opts: DownOptions = {}) {
   const store = opts.store ?? defaultStore();
-  const runtime = opts.runtime ?? defaultRuntime();
   const name = resolveLabName(nameOrPath, store);
+  // the state says which runtime the lab is on (recorded before anything was created); an unreadable state is teardown's to refuse or force
+  const rec = store.readIfValid(name)?.runtime;
+  if (rec?.kind === "kubernetes")
+    return kubeTeardown(name, {
+      api: opts.kubeApi ?? (await kubeApiFor(kubeTarget(rec))),
+      store,
+      ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    });
+  const runtime = opts.runtime ?? defaultRuntime();
   return teardown(name, {
     runtime,
     store,
@@ -80,11 +93,14 @@ export interface DeviceStatus {
   kind?: string;
   /** Published ports of programmable devices, by name (grpc, thrift), at their host address. */
   published?: { name: string; address: string }[];
+  /** On the Kubernetes runtime: the host node that runs its pod. */
+  node?: string;
 }
 
 export interface LabStatus {
   name: string;
-  phase: LabState["phase"] | "orphaned";
+  /** "orphaned": containers without a state; "unreadable": a state file that cannot be read (warnings say why and what to do). */
+  phase: LabState["phase"] | "orphaned" | "unreadable";
   source?: string;
   netns: string;
   netnsPresent: boolean;
@@ -96,9 +112,63 @@ export interface LabStatus {
   nics?: (NicState & { running: boolean; device?: string })[];
   /** Run-time changes (kinda link): cut links and shaping. */
   live?: LabState["live"];
+  /** On the Kubernetes runtime (absent: Docker): its namespace (`netns` names it too) and context. */
+  runtime?: { kind: "kubernetes"; namespace: string; context?: string };
 }
 
-export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore } = {}): Promise<LabStatus[]> {
+function startupText(d: LabState["devices"][number], st?: LabState): string {
+  // a lab Kathara started: Kathara ran its start-ups, and kinda has no record of them
+  if (!d.startup) return st?.external ? `not kinda's (${st.external.manager}'s device)` : "pending";
+  if (d.startup.status !== "failed") return d.startup.status;
+  return `failed at ${d.startup.failedStep} (${d.startup.timedOut ? `stopped after ${d.startup.timedOut} s` : `exit ${d.startup.exitCode}`})`;
+}
+
+/** A lab on the Kubernetes runtime: its devices' pods (running or not, and on which host node); pods undefined: the cluster did not answer. */
+function kubeStatus(st: LabState, pods: KubePod[] | undefined): LabStatus {
+  const devices = st.devices.map((d): DeviceStatus => {
+    const p = pods?.find((x) => x.name === (d.pod?.name ?? d.container));
+    const s: DeviceStatus = {
+      name: d.name,
+      container: d.pod?.name ?? d.container,
+      image: d.image,
+      running: p?.phase === "Running",
+      interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, ...(i.mac ? { mac: i.mac } : {}) })),
+      startup: startupText(d),
+    };
+    const node = p?.node || d.pod?.node;
+    if (node) s.node = node;
+    if (d.startup?.log) s.startupLog = d.startup.log;
+    return s;
+  });
+  const rt = st.runtime!;
+  const ls: LabStatus = {
+    name: st.name,
+    phase: st.phase,
+    netns: rt.namespace,
+    netnsPresent: pods !== undefined && pods.length > 0,
+    devices,
+    warnings: st.warnings,
+    createdAt: st.createdAt,
+    runtime: { kind: "kubernetes", namespace: rt.namespace, ...(rt.context ? { context: rt.context } : {}) },
+  };
+  if (st.source) ls.source = st.source;
+  if (st.live && (st.live.cuts.length || st.live.shaping.length)) ls.live = st.live;
+  return ls;
+}
+
+/** The pods of each lab on the Kubernetes runtime among names, from the host cluster its state names (undefined: no answer). */
+async function kubePodsOf(names: string[], store: StateStore, kubeApi?: KubeApi): Promise<Map<string, KubePod[] | undefined>> {
+  const out = new Map<string, KubePod[] | undefined>();
+  for (const n of names) {
+    const rec = store.readIfValid(n)?.runtime;
+    if (rec?.kind !== "kubernetes") continue;
+    const api = kubeApi ?? (await kubeApiFor(kubeTarget(rec)));
+    out.set(n, await api.pods(rec.namespace).catch(() => undefined));
+  }
+  return out;
+}
+
+export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore; kubeApi?: KubeApi } = {}): Promise<LabStatus[]> {
   const store = opts.store ?? defaultStore();
   const runtime = opts.runtime ?? defaultRuntime();
   const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
@@ -108,9 +178,17 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     ? [resolveLabName(name, store)]
     : // a container of someone else's may carry any kinda.lab label: only lab names count
       [...new Set([...store.list(), ...all.map((c) => c.labels[LABEL_LAB] ?? "")])].filter(isValidLabName).sort();
+  const kubePods = await kubePodsOf(names, store, opts.kubeApi);
   return names.map((n): LabStatus => {
-    const st = store.read(n);
     const mine = all.filter((c) => c.labels[LABEL_LAB] === n);
+    let st: LabState | undefined;
+    try {
+      st = store.read(n);
+    } catch (e) {
+      if (!(e instanceof CorruptStateError)) throw e;
+      return unreadableStatus(n, e, mine);
+    }
+    if (st?.runtime?.kind === "kubernetes") return kubeStatus(st, kubePods.get(n));
     if (!st && mine.length === 0) throw new KindaError(`no lab named ${n} is up`, { hint: "kinda status lists the labs that are" });
     const devices: DeviceStatus[] = st
       ? st.devices.map((d) => {
@@ -121,11 +199,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
             image: d.image,
             running: c?.running ?? false,
             interfaces: d.interfaces.map((i) => ({ name: i.name, domain: i.domain, ...(i.mac ? { mac: i.mac } : {}) })),
-            startup: d.startup
-              ? d.startup.status === "failed"
-                ? `failed at ${d.startup.failedStep} (${d.startup.timedOut ? `stopped after ${d.startup.timedOut} s` : `exit ${d.startup.exitCode}`})`
-                : d.startup.status
-              : "pending",
+            startup: startupText(d, st),
           };
           if (d.startup?.log) s.startupLog = d.startup.log;
           if (d.role) {
@@ -162,6 +236,25 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
     if (st?.createdAt) ls.createdAt = st.createdAt;
     return ls;
   });
+}
+
+/** A lab whose state file cannot be read: shown as such, with the way out (one bad file must not hide the other labs). */
+function unreadableStatus(n: string, e: CorruptStateError, mine: readonly ContainerInfo[]): LabStatus {
+  return {
+    name: n,
+    phase: "unreadable",
+    netns: `kinda-${n}`,
+    netnsPresent: netnsExists(`kinda-${n}`),
+    devices: mine.map((c) => ({
+      name: c.labels[LABEL_DEVICE] ?? c.name,
+      container: c.name,
+      image: c.image,
+      running: c.running,
+      interfaces: [],
+      startup: "unknown",
+    })),
+    warnings: [e.message, e.hint ?? ""],
+  };
 }
 
 /** Named ports (grpc -> 9559) at the host addresses the runtime published them on. */

@@ -3,8 +3,7 @@
  * defines NAME (see engine/device-add.ts), and the planning `kinda restart LAB DEVICE` shares.
  */
 import { KindaError } from "../core/errors.js";
-import { addPlannedDevice } from "../engine/device-add.js";
-import { addDevice as addBareDevice, newDeviceLab, type AddDeviceOptions } from "../engine/live.js";
+import { addPlannedDevice, addDevice as addBareDevice, newDeviceLab, type AddDeviceOptions } from "../engine/device-add.js";
 import type { Plan } from "../plan/lab.js";
 import type { LabState, StateStore } from "../state/store.js";
 import { planSource } from "./up.js";
@@ -38,6 +37,5 @@ export async function addDevice(lab: string, name: string, opts: AddDeviceOption
       `NAME ${name}: ${st.source} links Kubernetes nodes to it; those links are made with the cluster (kinda restart ${lab})`,
     );
   if (opts.image) dev.image = opts.imageMap?.[opts.image] ?? opts.image;
-  const runtime = opts.runtime ?? new (await import("../runtime/docker.js")).DockerRuntime();
-  return addPlannedDevice(st, src.plan, dev, { store: opts.store, runtime, source: st.source! });
+  return addPlannedDevice(st, src.plan, dev, { store: opts.store, runtime: opts.runtime, kernel: opts.kernel, source: st.source! });
 }

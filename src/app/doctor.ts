@@ -5,10 +5,11 @@
  * big Kind clusters, free disk.
  */
 import { existsSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname } from "node:path";
 import { findProgram, HOST_PROGRAMS, kindProgram, type HostNeed, type HostProgram } from "../core/host.js";
 import { run } from "../net/exec.js";
-import { DockerRuntime } from "../runtime/docker.js";
+import { dockerClient } from "./root-light.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skipped";
 
@@ -29,7 +30,7 @@ export interface DoctorReport {
 }
 
 async function dockerCheck(): Promise<{ check: DoctorCheck; rootDir?: string }> {
-  const docker = new DockerRuntime().docker;
+  const docker = await dockerClient();
   const where = process.env["DOCKER_HOST"] ?? "/var/run/docker.sock";
   try {
     const v = await docker.version();
@@ -269,12 +270,36 @@ export function fixSysctls(say: (line: string) => void, write = (path: string, v
 /**
  * What one Kind node takes here, measured by the scale test (test/k8s/kind-scale.test.ts) with
  * 21 nodes: memory in use per node container (the control plane's the most), inotify instances
- * open on the host per node (kubelet, containerd and their shims; counted from /proc/PID/fd).
+ * open on the host per node (kubelet, containerd and their shims; counted from /proc/PID/fd),
+ * threads per node (about 2800 with 21 nodes and their routers), and the CPU an idle node keeps
+ * using (kubelet, containerd, kube-proxy, kindnet: `docker stats` with the cluster Ready and
+ * nothing else of the test running; see docs/scale.md).
  */
-export const KIND_NODE_COST = { workerMiB: 210, controlPlaneMiB: 670, inotifyInstances: 14 } as const;
+export const KIND_NODE_COST = { workerMiB: 210, controlPlaneMiB: 670, inotifyInstances: 14, threads: 135, idleCpuPercent: 3 } as const;
 
-/** How many Kind nodes (one control plane and workers) the available memory and inotify limit hold. */
-export function kindRoom(memAvailableMiB: number | undefined, inotifyInstances: number | undefined): DoctorCheck[] {
+/**
+ * Share of the cores idle nodes may keep busy: beyond it the nodes' heartbeats and the API
+ * server starve each other and nodes turn NotReady (a judgement from the runs in docs/scale.md,
+ * not a law); joins need the rest, which is why kinda joins the nodes past Kind's first wave a
+ * few at a time.
+ */
+export const KIND_CPU_SHARE = 0.6;
+
+export interface HostRoom {
+  memAvailableMiB: number | undefined;
+  inotifyInstances: number | undefined;
+  cores: number | undefined;
+  /** The kernel's limits on threads and PIDs (kernel.threads-max, kernel.pid_max); the smaller counts. */
+  threadsMax: number | undefined;
+  /** Threads running now (other work takes its share). */
+  threadsInUse?: number;
+}
+
+/**
+ * How many Kind nodes (one control plane and workers) this machine holds, by each resource, and
+ * which one limits it: memory, inotify instances, threads, CPU.
+ */
+export function kindRoom(h: HostRoom): DoctorCheck[] {
   const c = KIND_NODE_COST;
   const check = (name: string, room: number | undefined, detail: string, without: string): DoctorCheck => ({
     group: "kind",
@@ -283,23 +308,70 @@ export function kindRoom(memAvailableMiB: number | undefined, inotifyInstances: 
     detail: room === undefined ? "unknown" : `about ${room} Kind nodes (${detail})`,
     without,
   });
-  const byMemory =
-    memAvailableMiB === undefined ? undefined : Math.max(0, 1 + Math.floor((memAvailableMiB - c.controlPlaneMiB) / c.workerMiB));
-  const byInotify = inotifyInstances === undefined ? undefined : Math.floor(inotifyInstances / c.inotifyInstances);
+  const { memAvailableMiB: mem, inotifyInstances: inotify, cores, threadsMax } = h;
+  const rooms: { by: string; room: number | undefined }[] = [
+    { by: "memory", room: mem === undefined ? undefined : Math.max(0, 1 + Math.floor((mem - c.controlPlaneMiB) / c.workerMiB)) },
+    { by: "inotify instances", room: inotify === undefined ? undefined : Math.floor(inotify / c.inotifyInstances) },
+    {
+      by: "threads",
+      room: threadsMax === undefined ? undefined : Math.max(0, Math.floor((threadsMax - (h.threadsInUse ?? 0)) / c.threads)),
+    },
+    { by: "CPU", room: cores === undefined ? undefined : Math.floor((cores * 100 * KIND_CPU_SHARE) / c.idleCpuPercent) },
+  ];
+  const known = rooms.filter((r): r is { by: string; room: number } => r.room !== undefined);
+  const least = known.length ? known.reduce((a, b) => (b.room < a.room ? b : a)) : undefined;
   return [
     check(
       "room: memory",
-      byMemory,
-      `${((memAvailableMiB ?? 0) / 1024).toFixed(1)} GiB available; a worker takes about ${c.workerMiB} MiB, the control plane ${c.controlPlaneMiB}`,
+      rooms[0]!.room,
+      `${((mem ?? 0) / 1024).toFixed(1)} GiB available; a worker takes about ${c.workerMiB} MiB, the control plane ${c.controlPlaneMiB}`,
       "larger clusters swap or are killed for memory",
     ),
     check(
       "room: inotify",
-      byInotify,
-      `fs.inotify.max_user_instances ${inotifyInstances ?? "unknown"}; a node takes about ${c.inotifyInstances}`,
+      rooms[1]!.room,
+      `fs.inotify.max_user_instances ${inotify ?? "unknown"}; a node takes about ${c.inotifyInstances}`,
       "larger clusters fail to start pods (too many open files): raise fs.inotify.max_user_instances",
     ),
+    check(
+      "room: threads",
+      rooms[2]!.room,
+      `${threadsMax ?? "unknown"} threads allowed, ${h.threadsInUse ?? "unknown"} in use; a node runs about ${c.threads}`,
+      "larger clusters fail to start processes (fork: resource temporarily unavailable): raise kernel.threads-max / kernel.pid_max",
+    ),
+    check(
+      "room: cpu",
+      rooms[3]!.room,
+      `${cores ?? "unknown"} cores; an idle node keeps about ${c.idleCpuPercent}% of one busy, and idle nodes should leave ${Math.round(100 * (1 - KIND_CPU_SHARE))}% for joins and the API server`,
+      "nodes turn NotReady under their own heartbeats; joins time out",
+    ),
+    check(
+      "room: this machine",
+      least?.room,
+      least
+        ? `limited by ${least.by}${known.length < rooms.length ? `; ${rooms.length - known.length} resources unknown` : ""}`
+        : "nothing known",
+      "see the room: lines above",
+    ),
   ];
+}
+
+/** Threads on the host now (all of them, running or not: the total in /proc/loadavg's fourth field). */
+function threadsInUse(): number | undefined {
+  try {
+    const f = readFileSync("/proc/loadavg", "utf8").split(" ")[3];
+    const n = Number(f?.split("/")[1]);
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function threadsMax(): number | undefined {
+  const v = [readNumber("/proc/sys/kernel/threads-max"), readNumber("/proc/sys/kernel/pid_max")].filter(
+    (x): x is number => x !== undefined && Number.isFinite(x),
+  );
+  return v.length ? Math.min(...v) : undefined;
 }
 
 function memAvailableMiB(): number | undefined {
@@ -346,7 +418,13 @@ export async function doctor(): Promise<DoctorReport> {
     ...HOST_PROGRAMS.map(programCheck),
     ...(await kernelChecks()),
     ...(await kindCheck()),
-    ...kindRoom(memAvailableMiB(), readNumber(sysctlPath("fs.inotify.max_user_instances"))),
+    ...kindRoom({
+      memAvailableMiB: memAvailableMiB(),
+      inotifyInstances: readNumber(sysctlPath("fs.inotify.max_user_instances")),
+      cores: availableParallelism(),
+      threadsMax: threadsMax(),
+      ...(threadsInUse() !== undefined ? { threadsInUse: threadsInUse()! } : {}),
+    }),
     ...limitChecks(),
     ...diskChecks(d.rootDir ?? "/var/lib/docker"),
   ];

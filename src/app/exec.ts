@@ -1,25 +1,26 @@
 /**
  * Finding a device or node and running a command in it (`kinda DEVICE CMD`, `kinda exec`), plus
- * node-name look-ups. Kept light on purpose: it talks to the engine through runtime/engine-api.ts
- * (node:http), so these verbs do not load dockerode, the topology compiler or the renderer.
+ * node-name look-ups. Kept light on purpose: its adapters come from app/root-light.ts (the Engine
+ * API client over node:http, the state store), so these verbs do not load dockerode, the topology
+ * compiler or the renderer.
  */
 import { KindaError } from "../core/errors.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import type { ExecResult, Runtime } from "../model/container.js";
-import { EngineApi } from "../runtime/engine-api.js";
-import { StateStore } from "../state/store.js";
+import type { StateStore } from "../state/store.js";
+import { defaultStore, kubeApiFor, lightRuntime } from "./root-light.js";
 
 /** What exec needs of a runtime (the Docker runtime, or the light Engine API client). */
 export type ExecRuntime = Pick<Runtime, "list" | "inspect" | "exec">;
 
 /** Kubernetes nodes of every lab's cluster, with their lab. */
-export function clusterNodes(store = new StateStore()): { lab: string; name: string; k8sName: string; container: string }[] {
-  return store.list().flatMap((lab) => (store.read(lab)?.cluster?.nodes ?? []).map((n) => ({ lab, ...n })));
+export function clusterNodes(store = defaultStore()): { lab: string; name: string; k8sName: string; container: string }[] {
+  return store.list().flatMap((lab) => (store.readIfValid(lab)?.cluster?.nodes ?? []).map((n) => ({ lab, ...n })));
 }
 
 /** Finds the container of a device or a Kubernetes node; with no lab given, the one that has it. */
 export async function findDevice(device: string, lab: string | undefined, opts: { runtime?: ExecRuntime; store?: StateStore } = {}) {
-  const runtime = opts.runtime ?? new EngineApi();
+  const runtime = opts.runtime ?? lightRuntime();
   const labels: Record<string, string> = { [LABEL_MANAGED]: MANAGED_VALUE, [LABEL_DEVICE]: device };
   if (lab) labels[LABEL_LAB] = lab;
   const found = (await runtime.list(labels)).map((c) => ({ lab: c.labels[LABEL_LAB] ?? "", id: c.id, name: c.name, running: c.running }));
@@ -43,7 +44,7 @@ export async function findDevice(device: string, lab: string | undefined, opts: 
 }
 
 /** `kinda who K8S_NAME`: the topology name of a Kubernetes node. */
-export function whoIs(k8sName: string, lab?: string, store = new StateStore()): string {
+export function whoIs(k8sName: string, lab?: string, store = defaultStore()): string {
   const m = clusterNodes(store).filter((n) => n.k8sName === k8sName && (!lab || n.lab === lab));
   if (m.length === 0) throw new KindaError(`no Kubernetes node named ${k8sName} in ${lab ? `lab ${lab}` : "any lab"}`);
   if (m.length > 1)
@@ -54,7 +55,7 @@ export function whoIs(k8sName: string, lab?: string, store = new StateStore()): 
 }
 
 /** `kinda reverse NAME`: the Kubernetes node name of a topology node. */
-export function reverseName(name: string, lab?: string, store = new StateStore()): string {
+export function reverseName(name: string, lab?: string, store = defaultStore()): string {
   const m = clusterNodes(store).filter((n) => n.name === name && (!lab || n.lab === lab));
   if (m.length === 0) throw new KindaError(`no Kubernetes node with topology name ${name} in ${lab ? `lab ${lab}` : "any lab"}`);
   if (m.length > 1)
@@ -72,10 +73,39 @@ export interface ExecInOptions {
   store?: StateStore;
 }
 
+/** A device of a lab on the Kubernetes runtime, by the states that record one: its lab, pod and the runtime record. */
+export function kubeDevice(device: string, lab: string | undefined, store = defaultStore()) {
+  const hits = store.list().flatMap((name) => {
+    if (lab && name !== lab) return [];
+    const st = store.read(name);
+    const d = st?.runtime?.kind === "kubernetes" ? st.devices.find((x) => x.name === device) : undefined;
+    return d && st?.runtime ? [{ lab: name, pod: d.pod?.name ?? d.container, shell: d.shell, runtime: st.runtime }] : [];
+  });
+  if (hits.length > 1)
+    throw new KindaError(`device ${device} exists in several labs (${hits.map((h) => h.lab).join(", ")})`, {
+      hint: "pick one with --lab NAME (or KINDA_LAB=NAME)",
+    });
+  return hits[0];
+}
+
 /** Runs argv (default: the device's shell) in a device; output collected unless streams are given. */
 export async function execIn(device: string, argv: string[], opts: ExecInOptions = {}): Promise<ExecResult> {
-  const runtime = opts.runtime ?? new EngineApi();
-  const store = opts.store ?? new StateStore();
+  const store = opts.store ?? defaultStore();
+  const k = kubeDevice(device, opts.lab, store);
+  if (k) {
+    // its pod's exec API; the composition root (and the client library) loaded only for such a lab
+    const api = await kubeApiFor({
+      ...(k.runtime.kubeconfig ? { kubeconfig: k.runtime.kubeconfig } : {}),
+      ...(k.runtime.context ? { context: k.runtime.context } : {}),
+    });
+    return api.exec(k.runtime.namespace, k.pod, argv.length ? argv : [k.shell], {
+      interactive: opts.interactive ?? false,
+      stdin: opts.stdin ?? false,
+      ...(opts.stdout ? { stdout: opts.stdout } : {}),
+      ...(opts.stderr ? { stderr: opts.stderr } : {}),
+    });
+  }
+  const runtime = opts.runtime ?? lightRuntime();
   const c = await findDevice(device, opts.lab, { runtime, store });
   const shell = store.read(c.lab)?.devices.find((d) => d.name === device)?.shell ?? "/bin/bash";
   const cmd = argv.length ? argv : [shell];

@@ -6,7 +6,8 @@
  * absent) with, for every pair of zones, the path cost over the links that carry traffic: one
  * per hop plus each shaped link's delay/latency in milliseconds, and the path's narrowest shaped
  * rate as its bandwidth capacity. Cut links carry nothing; zones cut off from each other get the
- * plugins' maximum cost (100).
+ * plugins' maximum cost (100). Where nodes carry regions (a fat tree's pods), the same per pair of
+ * regions: the cheapest pair of their zones.
  */
 import { graphFromState, type Graph } from "./graph.js";
 import type { LabState, StateStore } from "../state/store.js";
@@ -53,12 +54,41 @@ const ms = (t: string | undefined) => {
   return Number(m[1]) * (m[2] === "s" ? 1000 : m[2] === "us" ? 0.001 : 1);
 };
 
-/** Each edge of the lab's graph: its cost and rate limit from the run-time shaping, cut or not. */
+/**
+ * The interface keys (plan/live.ts ifKey) of each end of an edge: a device's interface (its
+ * lab-side veth and its own name in the container), a node's link (its interface, its lab-side end).
+ */
+function edgeKeys(st: LabState): (e: Graph["edges"][number]) => Set<string> {
+  const byEnd = new Map<string, string[]>();
+  const add = (end: string, ...keys: string[]) => byEnd.set(end, [...(byEnd.get(end) ?? []), ...keys]);
+  for (const d of st.devices)
+    for (const i of d.interfaces) add(`${d.name}/${i.name}`, `netns:${st.netns}/${i.hostIf}`, `container:${d.container}/${i.name}`);
+  for (const l of st.cluster?.links ?? []) {
+    const n = st.cluster?.nodes.find((x) => x.name === l.node);
+    const dev = l.device ? st.devices.find((x) => x.name === l.device) : undefined;
+    add(
+      `${l.node}/`,
+      ...(n?.container && l.nodeIf ? [`container:${n.container}/${l.nodeIf}`] : []),
+      ...(l.labIf ? [`netns:${st.netns}/${l.labIf}`] : []),
+      ...(dev && l.deviceIf ? [`container:${dev.container}/${l.deviceIf}`] : []),
+    );
+  }
+  return (e) => new Set([`${e.a}/${e.labelA}`, `${e.b}/${e.labelB}`, `${e.a}/`, `${e.b}/`].flatMap((end) => byEnd.get(end) ?? []));
+}
+
+/**
+ * Each edge of the lab's graph: its cost and rate limit from its shaping, cut or not. The shaping
+ * is state.live's: what `kinda link` set at run time and what the topology's `tc` set at deploy
+ * time (engine/live.ts shapeAtDeploy records it there too, under the collision domain's name), each
+ * found by the interface it acts on, whatever name the endpoint was given.
+ */
 function weighted(st: LabState, g: Graph) {
   const shaping = st.live?.shaping ?? [];
+  const keysOf = edgeKeys(st);
   return g.edges.map((e) => {
     const names = new Set([`${e.a}--${e.b}`, `${e.b}--${e.a}`, `${e.a}:${e.labelA}`, `${e.b}:${e.labelB}`]);
-    const mine = shaping.filter((s) => names.has(s.endpoint));
+    const keys = keysOf(e);
+    const mine = shaping.filter((s) => keys.has(s.key) || names.has(s.endpoint));
     const delay = Math.max(0, ...mine.map((s) => ms(s.shaping["delay"]) + ms(s.shaping["latency"])));
     const rates = mine
       .map((s) => (s.shaping["rate"] ? rateBits(s.shaping["rate"]) : undefined))
@@ -141,9 +171,32 @@ export function networkTopologySpec(st: LabState): NetworkTopologySpec {
       });
     return { origin, costList };
   });
+  const topologyList: NetworkTopologySpec["weights"][number]["topologyList"] = [{ topologyKey: ZONE, originList }];
+  // NetworkOverhead compares nodes of different regions by the region pair's cost alone: the
+  // cheapest of their zones' pairs (the narrowest rate of that path)
+  const regionOf = new Map(
+    nodePlaces(st).flatMap((p) => (p.labels[REGION] && p.labels[ZONE] ? [[p.labels[ZONE], p.labels[REGION]] as const] : [])),
+  );
+  const regions = [...new Set(regionOf.values())].sort();
+  if (regions.length > 1)
+    topologyList.push({
+      topologyKey: REGION,
+      originList: regions.map((origin) => ({
+        origin,
+        costList: regions
+          .filter((d) => d !== origin)
+          .map((destination): Cost => {
+            const pairs = originList
+              .filter((o) => regionOf.get(o.origin) === origin)
+              .flatMap((o) => o.costList.filter((c) => regionOf.get(c.destination) === destination));
+            const best = pairs.reduce<Cost | undefined>((x, c) => (!x || c.networkCost < x.networkCost ? c : x), undefined);
+            return { ...(best ?? { networkCost: MAX_COST }), destination };
+          }),
+      })),
+    });
   return {
     configmapName: `kinda-${st.name}-topology`,
-    weights: [{ name: "UserDefined", topologyList: [{ topologyKey: ZONE, originList }] }],
+    weights: [{ name: "UserDefined", topologyList }],
   };
 }
 

@@ -14,23 +14,25 @@ import type { Reporter } from "../core/reporter.js";
 import type { ClusterOptions, NodeLink, NodeRole } from "../model/cluster.js";
 import type { ClusterProvider } from "../model/provider.js";
 import type { Runtime } from "../model/container.js";
-import { run } from "../net/exec.js";
+import type { Kernel } from "../model/kernel.js";
 import { ClusterBuilder, type BuildResult } from "../engine/cluster.js";
 import { removeHostSide } from "../engine/cluster-apply.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import { findKatharaLab } from "../runtime/kathara.js";
-import { KindProvider } from "../providers/kind.js";
-import { StateStore, type LabState } from "../state/store.js";
+import type { LabState, StateStore } from "../state/store.js";
+import { createEnv, type Env } from "./root.js";
 
 export interface AdoptOptions {
   /** kinda's name for it (default: `kathara-<hash>`, lower-cased). */
   name?: string;
   runtime?: Runtime;
   store?: StateStore;
+  kernel?: Kernel;
+  /** Where the cluster's provider is found (default: the root's registry). */
+  providers?: Env["providers"];
 }
 
-async function hostLinkExists(name: string): Promise<boolean> {
-  return (await run(["ip", "link", "show", "dev", name])).exitCode === 0;
+async function hostLinkExists(kernel: Kernel, name: string): Promise<boolean> {
+  return (await kernel.run(["ip", "link", "show", "dev", name])).exitCode === 0;
 }
 
 /**
@@ -38,13 +40,12 @@ async function hostLinkExists(name: string): Promise<boolean> {
  * ClusterBuilder, status and down work on it. Creates nothing in the kernel or in Docker.
  */
 export async function adoptKatharaLab(dirOrHash: string, opts: AdoptOptions = {}): Promise<LabState> {
-  const runtime = opts.runtime ?? new DockerRuntime();
-  const store = opts.store ?? new StateStore();
+  const { runtime, store, kernel } = createEnv(opts);
   const k = await findKatharaLab(runtime, dirOrHash);
   const name = opts.name ?? `kathara-${k.hash.toLowerCase()}`.slice(0, 40);
   if (!isValidLabName(name)) throw new KindaError(`${JSON.stringify(name)} is not a lab name`, { hint: "pass --name" });
   const missing: string[] = [];
-  for (const d of k.domains) if (!(await hostLinkExists(d.bridge))) missing.push(`${d.name} (${d.bridge})`);
+  for (const d of k.domains) if (!(await hostLinkExists(kernel, d.bridge))) missing.push(`${d.name} (${d.bridge})`);
   if (missing.length)
     throw new KindaError(`collision domains of Kathara lab ${k.hash} have no bridge in the host namespace: ${missing.join(", ")}`);
   const prev = store.read(name);
@@ -142,12 +143,14 @@ export async function attachToKathara(
   spec: AttachSpec,
   opts: AdoptOptions & { provider?: ClusterProvider; signal?: AbortSignal; reporter?: Reporter } = {},
 ): Promise<{ lab: string; result: BuildResult }> {
-  const store = opts.store ?? new StateStore();
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const env = createEnv(opts);
+  const { store, runtime, kernel } = env;
   const existed = opts.name ? store.read(opts.name) : undefined;
-  const state = await adoptKatharaLab(dirOrHash, { ...opts, store, runtime });
+  const state = await adoptKatharaLab(dirOrHash, { ...opts, store, runtime, kernel });
+  const clusterName = spec.cluster?.name ?? state.name;
   const provider =
-    opts.provider ?? new KindProvider(spec.cluster?.name ?? state.name, spec.cluster?.image ? { image: spec.cluster.image } : {}, runtime);
+    opts.provider ?? env.providers.providerFor("kind", clusterName, spec.cluster?.image ? { image: spec.cluster.image } : {});
+  if (!provider) throw new KindaError(`no cluster provider "kind" is registered`);
   const builder = new ClusterBuilder(state.name, provider, spec.options, {
     runtime,
     store,
@@ -160,7 +163,7 @@ export async function attachToKathara(
     return { lab: state.name, result };
   } catch (e) {
     if (!existed && !store.read(state.name)?.cluster) {
-      await removeHostSide(state.name);
+      await removeHostSide(state.name, [], kernel);
       store.remove(state.name);
     }
     throw e;

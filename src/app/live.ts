@@ -1,24 +1,51 @@
 /**
  * Experiments on a lab that is up, for the CLI and library users: change, cut, capture, watch
- * links; add and remove links and devices. The state store defaults to $KINDA_STATE_DIR here (the
- * engine takes it passed in); kept light: no dockerode, so `kinda link` stays one quick process.
+ * links; add and remove links and devices. The store, runtime and kernel come from the
+ * composition root (app/root.ts) unless given; kept light: link changes, captures and counters
+ * find PIDs with the light Engine API client, and the Docker runtime behind device add/remove is
+ * loaded only when used, so `kinda link` stays one quick process.
  */
 import * as engine from "../engine/live.js";
+import * as devices from "../engine/device-add.js";
 import * as watch from "../engine/watch.js";
-import { StateStore } from "../state/store.js";
+import type { Runtime } from "../model/container.js";
+import type { StateStore } from "../state/store.js";
+import { defaultKernel, defaultRuntime, defaultStore, kubeApiFor, lightRuntime } from "./root-light.js";
+import type { KubeApi } from "../model/kube.js";
 
 export { checkShaping, netemAvailable, type CaptureOptions, type LinkChange } from "../engine/live.js";
 export { formatLinks, sampleLinks, withRates, type LinkCounters } from "../engine/watch.js";
 
-type Opts<T> = Omit<T, "store"> & { store?: StateStore };
-const withStore = <T extends { store?: StateStore }>(o: T) => ({ ...o, store: o.store ?? new StateStore() });
+type Given = { store?: StateStore; runtime?: Pick<Runtime, "inspect"> };
+type Opts<T> = Omit<T, "store" | "runtime"> & Given;
+/** The root's parts for what the caller did not give (the light client for PIDs). */
+const env = <T extends Given>(o: T) => ({
+  kernel: defaultKernel(),
+  ...o,
+  store: o.store ?? defaultStore(),
+  runtime: o.runtime ?? lightRuntime(),
+});
 
 export function liveStore(): StateStore {
-  return new StateStore();
+  return defaultStore();
 }
+/** The host cluster's API of a lab on the Kubernetes runtime (undefined: a Docker lab); made by the root, loaded on demand. */
+async function kubeOf(lab: string, store: StateStore): Promise<KubeApi | undefined> {
+  const rec = store.read(lab)?.runtime;
+  if (rec?.kind !== "kubernetes") return undefined;
+  return kubeApiFor({ ...(rec.kubeconfig ? { kubeconfig: rec.kubeconfig } : {}), ...(rec.context ? { context: rec.context } : {}) });
+}
+
 /** Changes a link; with a cluster, the published NetworkTopology follows (app/k8s-topology.ts). */
-export const changeLink = async (lab: string, endpoint: string, change: engine.LinkChange, o: Opts<engine.LiveOptions> = {}) => {
-  const opts = withStore(o);
+export const changeLink = async (
+  lab: string,
+  endpoint: string,
+  change: engine.LinkChange,
+  o: Opts<engine.LiveOptions> & { kubeApi?: KubeApi } = {},
+) => {
+  const opts = env(o);
+  const api = o.kubeApi ?? (await kubeOf(lab, opts.store));
+  if (api) return (await import("../engine/kube-live.js")).changeKubeLink(lab, endpoint, change, { store: opts.store, api });
   const r = await engine.changeLink(lab, endpoint, change, opts);
   if (opts.store.read(lab)?.cluster) {
     const { publishTopology } = await import("./k8s-topology.js");
@@ -28,14 +55,41 @@ export const changeLink = async (lab: string, endpoint: string, change: engine.L
   }
   return r;
 };
-export const addLink = (lab: string, endpoint: string, o: Opts<engine.AddLinkOptions> = {}) => engine.addLink(lab, endpoint, withStore(o));
-export const removeLink = (lab: string, endpoint: string, o: Opts<engine.LiveOptions> = {}) =>
-  engine.removeLink(lab, endpoint, withStore(o));
+export const addLink = (lab: string, endpoint: string, o: Opts<engine.AddLinkOptions> = {}) => engine.addLink(lab, endpoint, env(o));
+export const removeLink = (lab: string, endpoint: string, o: Opts<engine.LiveOptions> = {}) => engine.removeLink(lab, endpoint, env(o));
+
+type DeviceOpts = Partial<devices.AddDeviceOptions>;
+const deviceEnv = (o: DeviceOpts): devices.AddDeviceOptions => ({
+  kernel: defaultKernel(),
+  ...o,
+  store: o.store ?? defaultStore(),
+  runtime: o.runtime ?? defaultRuntime(),
+});
 /** A device the lab's source defines is made as `up` makes it (links, start-up); any other, a bare container. */
-export const addDevice = async (lab: string, name: string, o: Opts<engine.AddDeviceOptions> = {}) =>
-  (await import("./device.js")).addDevice(lab, name, withStore(o));
-export const removeDevice = (lab: string, name: string, o: Opts<engine.LiveOptions> = {}) => engine.removeDevice(lab, name, withStore(o));
+export const addDevice = async (lab: string, name: string, o: DeviceOpts = {}) =>
+  (await import("./device.js")).addDevice(lab, name, deviceEnv(o));
+export const removeDevice = (lab: string, name: string, o: DeviceOpts = {}) => devices.removeDevice(lab, name, deviceEnv(o));
 export const captureArgv = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) =>
-  engine.captureArgv(lab, endpoint, withStore(o));
-export const capture = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) => engine.capture(lab, endpoint, withStore(o));
-export const linkCounters = (lab: string, o: { store?: StateStore; seconds?: number } = {}) => watch.linkCounters(lab, withStore(o));
+  engine.captureArgv(lab, endpoint, env(o));
+/** Captures on a link; on the Kubernetes runtime tcpdump runs in the pod that holds it, until `signal` aborts (or the count). */
+export const capture = async (
+  lab: string,
+  endpoint: string,
+  o: Opts<engine.CaptureOptions> & { kubeApi?: KubeApi; signal?: AbortSignal } = {},
+) => {
+  const store = o.store ?? defaultStore();
+  const api = o.kubeApi ?? (await kubeOf(lab, store));
+  if (!api) return engine.capture(lab, endpoint, env(o));
+  return (await import("../engine/kube-live.js")).kubeCapture(lab, endpoint, {
+    store,
+    api,
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.write !== undefined ? { write: o.write } : {}),
+    ...(o.count !== undefined ? { count: o.count } : {}),
+    ...(o.filter ? { filter: o.filter } : {}),
+  });
+};
+export const linkCounters = (lab: string, o: Given & { seconds?: number } = {}) => watch.linkCounters(lab, env(o));
+/** Counters of one sample (the CLI's watch loop); PIDs from the light client unless given. */
+export const sampleLinksNow = (st: Parameters<typeof watch.sampleLinks>[0], pids: Map<string, number>, runtime = lightRuntime()) =>
+  watch.sampleLinks(st, { pids, runtime });

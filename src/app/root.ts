@@ -1,24 +1,41 @@
 /**
- * The composition root: the one place that makes the adapters (the Docker runtime, the state
- * store) and the provider registry. Everything below app/ gets them passed in.
+ * The composition root: the one place that makes the adapters (the container runtime, the state
+ * store, the kernel), the provider registry and the reporter. Everything below app/ gets them
+ * passed in; the rest of app/ asks these functions (lint: nothing else may `new` an adapter). The
+ * adapters themselves are made in root-light.ts, which the quick commands import alone.
  */
 import type { Runtime } from "../model/container.js";
+import type { Kernel } from "../model/kernel.js";
+import { silentReporter, type Reporter } from "../core/reporter.js";
 import { kindFromState } from "../providers/kind.js";
 import { ProviderRegistry } from "../providers/registry.js";
-import { DockerRuntime } from "../runtime/docker.js";
-import { StateStore } from "../state/store.js";
+import type { StateStore } from "../state/store.js";
+import { defaultKernel, defaultRuntime, defaultStore, dockerClient, kubeApiFor, lightRuntime } from "./root-light.js";
 
-/** The container runtime kinda uses: Docker, through its Engine API. */
-export function defaultRuntime(): Runtime {
-  return new DockerRuntime();
-}
-
-/** The state store at $KINDA_STATE_DIR (default /var/lib/kinda). */
-export function defaultStore(): StateStore {
-  return new StateStore();
-}
+export { defaultKernel, defaultRuntime, defaultStore, dockerClient, kubeApiFor, lightRuntime };
 
 /** The registry of cluster providers: one line per provider. */
 export function createProviderRegistry(runtime: Runtime = defaultRuntime()): ProviderRegistry {
   return new ProviderRegistry().register("kind", kindFromState(runtime));
+}
+
+/** Everything a verb works with, made once here and passed down. */
+export interface Env {
+  runtime: Runtime;
+  store: StateStore;
+  kernel: Kernel;
+  providers: ProviderRegistry;
+  reporter: Reporter;
+}
+
+/** The environment, with any part given instead of the default (tests, library users). */
+export function createEnv(given: { [K in keyof Env]?: Env[K] | undefined } = {}): Env {
+  const runtime = given.runtime ?? defaultRuntime();
+  return {
+    runtime,
+    store: given.store ?? defaultStore(),
+    kernel: given.kernel ?? defaultKernel(),
+    providers: given.providers ?? createProviderRegistry(runtime),
+    reporter: given.reporter ?? silentReporter,
+  };
 }

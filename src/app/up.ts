@@ -13,12 +13,15 @@ import { checkDeployShaping } from "../engine/live.js";
 import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
-import type { TopologySpec } from "../model/spec.js";
+import type { RuntimeSpec, TopologySpec } from "../model/spec.js";
+import type { KubeApi, KubeTarget } from "../model/kube.js";
+import { kubeDeploy, kubeTeardown } from "../engine/kube-lab.js";
+import { formatKubePlan, planKubeLab, type KubeLabOptions } from "../plan/kube.js";
 import { formatPlan, planLab, type Plan } from "../plan/lab.js";
 import type { LabState, RecordedUpOptions, StateStore } from "../state/store.js";
 import type { CompiledTopology, SpecPath } from "../topology/compile.js";
 import { loadSource, type SourceFormat } from "../topology/source.js";
-import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
+import { createProviderRegistry, defaultRuntime, defaultStore, kubeApiFor } from "./root.js";
 import { formatTopologyPlan, planTopology } from "./topology.js";
 import { publishTopology } from "./k8s-topology.js";
 
@@ -63,6 +66,41 @@ export interface UpOptions {
   attachDeadlineMs?: number;
   /** For a spec loaded from YAML by the caller: where each field is in the file (errors then name file and line). */
   where?: (path: SpecPath) => Partial<Issue>;
+  /** Where the devices run (`--runtime`): this machine's Docker engine (default) or pods on a host Kubernetes cluster; over the topology's `runtime:`. */
+  runtimeKind?: RuntimeSpec["kind"];
+  /** The Kubernetes runtime's host cluster, namespace and placement (`--kubeconfig`, `--context`, `--namespace`, `--place`); over the topology's `runtime:`. */
+  kube?: KubeTarget & KubeLabOptions;
+  /** The host cluster's API (default: made by the composition root from `kube`'s kubeconfig and context). */
+  kubeApi?: KubeApi;
+}
+
+/** The runtime a source goes on: the options' choice over the topology's `runtime:`, Docker by default. */
+export interface RuntimeChoice {
+  kind: RuntimeSpec["kind"];
+  kube: KubeTarget & KubeLabOptions;
+}
+
+/** The options' runtime over the topology's; Kubernetes options without that runtime are a mistake worth saying. */
+export function chooseRuntime(o: Pick<UpOptions, "runtimeKind" | "kube">, spec?: RuntimeSpec): RuntimeChoice {
+  const kind = o.runtimeKind ?? spec?.kind ?? "docker";
+  const fromSpec: KubeTarget & KubeLabOptions = {
+    ...(spec?.kubeconfig ? { kubeconfig: spec.kubeconfig } : {}),
+    ...(spec?.context ? { context: spec.context } : {}),
+    ...(spec?.namespace ? { namespace: spec.namespace } : {}),
+    ...(spec?.placement ? { placement: spec.placement } : {}),
+    ...(spec?.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+  };
+  const given = Object.keys(o.kube ?? {});
+  if (kind !== "kubernetes" && given.length)
+    throw new KindaError(
+      `--${given[0] === "placement" ? "place" : given[0]}: an option of the Kubernetes runtime; add --runtime kubernetes`,
+    );
+  return { kind, kube: { ...fromSpec, ...(o.kube ?? {}) } };
+}
+
+/** The kubeconfig and context of a host cluster, without the lab's own options. */
+export function kubeTarget(k: KubeTarget): KubeTarget {
+  return { ...(k.kubeconfig ? { kubeconfig: k.kubeconfig } : {}), ...(k.context ? { context: k.context } : {}) };
 }
 
 /** A source loaded and planned: what `up` deploys and `--dry-run` prints. */
@@ -75,6 +113,8 @@ export interface PlannedSource {
   plan: Plan;
   /** A topology (YAML, module, spec): its compiled form, with nodes and their links. */
   topology?: { spec: TopologySpec; compiled: CompiledTopology };
+  /** The runtime it goes on (options over the topology's `runtime:`). */
+  runtime: RuntimeChoice;
 }
 
 function specOfObject(x: Exclude<TopologySource, string>): TopologySpec {
@@ -110,24 +150,27 @@ export async function planSource(source: TopologySource, opts: UpOptions = {}): 
       throw new KindaError("vars set a YAML topology's vars:; this topology is not a YAML file");
     const spec = overridden(specOfObject(source), opts);
     const t = planTopology(spec, { store, imageMap, ...(opts.where ? { where: opts.where } : {}) });
-    return { name: spec.name, format: "api", plan: t.plan, topology: { spec, compiled: t.compiled } };
+    const runtime = chooseRuntime(opts, spec.runtime);
+    return { name: spec.name, format: "api", plan: t.plan, topology: { spec, compiled: t.compiled }, runtime };
   }
   const src = await loadSource(source, { ...(opts.vars ? { vars: opts.vars } : {}) });
   if (src.type === "kathara") {
     noNodeOptions(source, opts);
     const name = opts.name ?? src.defaultName;
     const plan = planLab(src.lab, { name, imageMap, sharedDir: store.sharedDir(name), stageRoot: store.stageRoot(name), source: src.path });
-    return { name, format: "kathara", source: src.path, plan };
+    return { name, format: "kathara", source: src.path, plan, runtime: chooseRuntime(opts) };
   }
   const spec = overridden(src.spec, opts);
   const where: ((p: SpecPath) => Partial<Issue>) | undefined = src.where;
   const t = planTopology(spec, { store, imageMap, source: src.path, ...(where ? { where } : {}) });
-  return { name: spec.name, format: src.format, source: src.path, plan: t.plan, topology: { spec, compiled: t.compiled } };
+  const runtime = chooseRuntime(opts, spec.runtime);
+  return { name: spec.name, format: src.format, source: src.path, plan: t.plan, topology: { spec, compiled: t.compiled }, runtime };
 }
 
 /** The `--dry-run` text of a source: its lab plan, and its cluster part when it has nodes. */
 export async function dryRun(source: TopologySource, opts: UpOptions = {}): Promise<string> {
   const p = await planSource(source, opts);
+  if (p.runtime.kind === "kubernetes") return `${formatPlan(p.plan)}\n${formatKubePlan(planKubeLab(p.plan, p.runtime.kube))}`;
   return p.topology ? formatTopologyPlan({ compiled: p.topology.compiled, plan: p.plan }, formatPlan) : formatPlan(p.plan);
 }
 
@@ -144,7 +187,7 @@ export class Lab implements AsyncDisposable {
     /** The topology it came from (absent for a Kathara lab). */
     readonly topology: { spec: TopologySpec; compiled: CompiledTopology } | undefined,
     private readonly builder: ClusterBuilder | undefined,
-    private readonly deps: { runtime: Runtime; store: StateStore; providers: ProviderLookup; kernel?: Kernel },
+    private readonly deps: { runtime: Runtime; store: StateStore; providers: ProviderLookup; kernel?: Kernel; kubeApi?: KubeApi },
   ) {}
 
   /** The lab's name (what `kinda status`, `kinda down` and the link/device verbs take). */
@@ -178,6 +221,11 @@ export class Lab implements AsyncDisposable {
 
   /** Removes the cluster (if any) and the network; as `kinda down`. */
   async down(): Promise<void> {
+    const rec = this.deps.store.read(this.name)?.runtime;
+    if (rec?.kind === "kubernetes") {
+      await kubeTeardown(this.name, { api: this.deps.kubeApi ?? (await kubeApiFor(kubeTarget(rec))), store: this.deps.store });
+      return;
+    }
     await teardown(this.name, {
       runtime: this.deps.runtime,
       store: this.deps.store,
@@ -223,6 +271,7 @@ export async function up(source: TopologySource, opts: UpOptions = {}): Promise<
   const store = opts.store ?? defaultStore();
   const providers = opts.providers ?? createProviderRegistry(runtime);
   const p = await planSource(source, { ...opts, store });
+  if (p.runtime.kind === "kubernetes") return upKube(p, { ...opts, store }, runtime, providers);
   const t = p.topology;
   const image = t?.spec.cluster?.image;
   const provider =
@@ -286,4 +335,38 @@ export async function up(source: TopologySource, opts: UpOptions = {}): Promise<
     }
   }
   return lab;
+}
+
+/**
+ * `up` on the Kubernetes runtime: the same plan, deployed as one pod per device in a namespace of
+ * the host cluster (engine/kube-lab.ts). Its state records the runtime, so `down` finds it after a crash.
+ */
+async function upKube(
+  p: PlannedSource,
+  opts: UpOptions & { store: StateStore },
+  runtime: Runtime,
+  providers: ProviderLookup,
+): Promise<Lab> {
+  const nodes = p.topology?.compiled.nodes ?? [];
+  if (nodes.length)
+    throw new KindaError(
+      `${p.source ?? p.name}: Kubernetes nodes (${nodes.map((n) => n.name).join(", ")}) on the Kubernetes runtime are not supported yet`,
+      { hint: "deploy the topology on the Docker runtime, or its network devices alone on the Kubernetes runtime" },
+    );
+  const target = kubeTarget(p.runtime.kube);
+  const kubeApi = opts.kubeApi ?? (await kubeApiFor(target));
+  const upOptions = recorded(opts);
+  const network = await kubeDeploy(p.plan, {
+    api: kubeApi,
+    store: opts.store,
+    target,
+    kube: p.runtime.kube,
+    kind: p.format,
+    imageMap: opts.imageMap ?? {},
+    ...(opts.reporter ? { reporter: opts.reporter } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
+    ...(Object.keys(upOptions).length ? { upOptions } : {}),
+  });
+  return new Lab(network, p.topology, undefined, { runtime, store: opts.store, providers, kubeApi });
 }

@@ -6,27 +6,31 @@
 import { rmSync } from "node:fs";
 import { KindaError, PreflightError, type Issue } from "../core/errors.js";
 import { down, status, up } from "./api.js";
-import { createProviderRegistry } from "./root.js";
+import { createEnv } from "./root.js";
 import { planLabSource } from "./device.js";
 import { limiter } from "../engine/pool.js";
 import { deviceStateOf, runShutdownSteps, startDevice, teardown } from "../engine/lab.js";
 import { runStartupSteps, startupTimeoutMs } from "../engine/startup.js";
 import type { DeployResult } from "../engine/lab.js";
-import { silentReporter, type Reporter } from "../core/reporter.js";
+import type { Reporter } from "../core/reporter.js";
 import { collectDeviceFiles, writeStage } from "../engine/stage.js";
-import { ipBatchForce, netnsList } from "../net/ip.js";
+import { netnsList } from "../net/ip.js";
 import { run } from "../net/exec.js";
+import type { Kernel } from "../model/kernel.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
-import { DockerRuntime } from "../runtime/docker.js";
 import type { Runtime } from "../model/container.js";
-import { StateStore, type DeviceState, type LabState } from "../state/store.js";
+import type { DeviceState, LabState, StateStore } from "../state/store.js";
 import type { DevicePlan } from "../plan/lab.js";
-import { ensureSlot, fitDeviceToLab } from "../plan/live.js";
+import { ensureSlot } from "../plan/live.js";
+import { fitDeviceToLab } from "../plan/lab.js";
 import { findKatharaLabs } from "../runtime/kathara.js";
+import type { KubeTarget } from "../model/kube.js";
+import type { KubeLabOptions } from "../plan/kube.js";
 
 export interface VerbOptions {
   runtime?: Runtime;
   store?: StateStore;
+  kernel?: Kernel;
   reporter?: Reporter;
 }
 
@@ -37,9 +41,17 @@ function mustRead(store: StateStore, name: string): LabState {
   return st;
 }
 
+/** The runtime a lab was deployed on, as up's options (none: Docker). */
+function runtimeOf(st: LabState): { runtimeKind?: "kubernetes"; kube?: KubeTarget & KubeLabOptions } {
+  const r = st.runtime;
+  if (r?.kind !== "kubernetes") return {};
+  const { kind: _kind, ...kube } = r;
+  return { runtimeKind: "kubernetes", kube };
+}
+
 /** `kinda restart LAB`: down, then up from the same source with the same name and image map. */
 export async function restartLab(name: string, opts: VerbOptions = {}): Promise<DeployResult> {
-  const store = opts.store ?? new StateStore();
+  const { store } = createEnv(opts);
   const st = mustRead(store, name);
   // a Kathara lab's source has no nodes: its cluster was attached (kinda attach), not made by up
   if (st.cluster && st.kind === "kathara")
@@ -48,8 +60,8 @@ export async function restartLab(name: string, opts: VerbOptions = {}): Promise<
     });
   const common = { store, ...(opts.runtime ? { runtime: opts.runtime } : {}), ...(opts.reporter ? { reporter: opts.reporter } : {}) };
   await down(name, common);
-  // the same options up was given (--node-image, --encapsulation, --var), as recorded
-  const lab = await up(st.source!, { ...common, ...st.upOptions, name, imageMap: st.imageMap ?? {} });
+  // the same options up was given (--node-image, --encapsulation, --var; the runtime, its host cluster and placement), as recorded
+  const lab = await up(st.source!, { ...common, ...st.upOptions, ...runtimeOf(st), name, imageMap: st.imageMap ?? {} });
   return lab.network;
 }
 
@@ -83,9 +95,7 @@ async function interfaceMacs(pid: number | undefined): Promise<Map<string, strin
  * run). Refused when a cluster node is linked to it (that link would be lost).
  */
 export async function restartDevice(name: string, device: string, opts: VerbOptions = {}): Promise<LabState> {
-  const store = opts.store ?? new StateStore();
-  const runtime = opts.runtime ?? new DockerRuntime();
-  const rep = opts.reporter ?? silentReporter;
+  const { store, runtime, kernel, reporter: rep } = createEnv(opts);
   const st = mustRead(store, name);
   const ds = st.devices.find((d) => d.name === device);
   if (!ds) throw new KindaError(`lab ${name} has no device ${device}`, { hint: `kinda status ${name} lists its devices` });
@@ -115,13 +125,14 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
   // the old container's lab-side veth ends go with its namespace, which the kernel frees
   // asynchronously: deleted here, or linking the new container found them ("File exists",
   // 2 restarts in 201 soak cycles)
-  await ipBatchForce(
+  await kernel.apply(
     { name: st.netns },
-    dev.interfaces.map((i) => `link delete ${i.hostIf}`),
+    dev.interfaces.map((i) => ({ op: "link-delete", name: i.hostIf })),
+    { force: true },
   );
   rmSync(dev.stageDir, { recursive: true, force: true });
   writeStage(dev.stageDir, files);
-  const { id, netConfig } = await startDevice(plan, dev, runtime, limiter());
+  const { id, netConfig } = await startDevice(plan, dev, runtime, limiter(), undefined, { kernel });
   const res = await runStartupSteps(runtime, id, dev, {
     logPath: store.logPath(name, device),
     defaultTimeoutMs: startupTimeoutMs(),
@@ -153,7 +164,7 @@ export interface LabListing {
 
 /** `kinda list`: every lab on the machine, kinda's and Kathara's (all users). */
 export async function listLabs(opts: VerbOptions = {}): Promise<LabListing[]> {
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const { runtime } = createEnv(opts);
   const mine = (await status(undefined, { runtime, ...(opts.store ? { store: opts.store } : {}) })).map((l): LabListing => ({
     name: l.name,
     manager: "kinda",
@@ -183,8 +194,7 @@ export interface WipePlan {
 
 /** Everything `wipe` would remove: every lab kinda knows of, by state, label and namespace name. */
 export async function wipePlan(opts: VerbOptions & { only?: (lab: string) => boolean } = {}): Promise<WipePlan> {
-  const store = opts.store ?? new StateStore();
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const { store, runtime } = createEnv(opts);
   const keep = opts.only ?? (() => true);
   const containers = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
   const fromNetns = (await netnsList()).filter((n) => n.startsWith("kinda-")).map((n) => n.slice("kinda-".length));
@@ -200,16 +210,21 @@ export async function wipePlan(opts: VerbOptions & { only?: (lab: string) => boo
  * objects with kinda's labels and name prefixes.
  */
 export async function wipe(plan: WipePlan, opts: VerbOptions = {}): Promise<{ labs: string[]; failed: string[] }> {
-  const store = opts.store ?? new StateStore();
-  const runtime = opts.runtime ?? new DockerRuntime();
+  const { store, runtime, kernel, providers } = createEnv(opts);
   const failed: string[] = [];
   for (const lab of plan.labs) {
     try {
+      // a lab on the Kubernetes runtime: its namespace on the host cluster its state names
+      if (store.read(lab)?.runtime?.kind === "kubernetes") {
+        await down(lab, { store, ...(opts.reporter ? { reporter: opts.reporter } : {}) });
+        continue;
+      }
       await teardown(lab, {
         runtime,
         store,
+        kernel,
         forgetCluster: true,
-        providers: createProviderRegistry(),
+        providers,
         ...(opts.reporter ? { reporter: opts.reporter } : {}),
       });
     } catch (e) {

@@ -69,7 +69,7 @@ async function watchLinks(lab: string, o: { json?: boolean; interval: number }):
   for (;;) {
     const st = store.read(lab);
     if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`);
-    const now = await w.sampleLinks(st, { pids });
+    const now = await w.sampleLinksNow(st, pids);
     const t2 = performance.now();
     const rows = w.withRates(now, prev, (t2 - t) / 1000);
     if (process.stdout.isTTY) process.stdout.write("\x1b[H\x1b[2J");
@@ -116,6 +116,38 @@ function nodeCommand(program: Command): void {
         else throw new KindaError(`ACTION ${JSON.stringify(action)}: expected add or remove`);
       },
     );
+}
+
+function captureCommand(program: Command, setExit: (code: number) => void): void {
+  program
+    .command("capture")
+    .description("capture packets of a link from its host side (tcpdump in the lab namespace or the node's); pcap with -w")
+    .argument("<lab>", "lab name")
+    .argument("<endpoint>", "DEVICE:IFACE (r1:eth0), A--B (r1--w1), or a collision domain")
+    .argument("[filter...]", "a tcpdump filter (e.g. icmp, or tcp port 80)")
+    .option("-w, --write <file>", "write pcap to FILE, or - for standard output (kinda capture LAB r1:eth0 -w - | wireshark -k -i -)")
+    .option("-c, --count <n>", "stop after N packets", (v) => Number(v))
+    .action(async (lab: string, endpoint: string, filter: string[], o: { write?: string; count?: number }) => {
+      if (o.write === "-" && process.stdout.isTTY)
+        throw new KindaError("-w -: pcap is binary; pipe it (| wireshark -k -i -) or write a file");
+      const { capture } = await import("../app/live.js");
+      // Ctrl+C ends the capture (a local tcpdump gets it too; one in a pod is stopped through the signal)
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      process.once("SIGINT", stop);
+      try {
+        setExit(
+          await capture(lab, endpoint, {
+            ...(o.write !== undefined ? { write: o.write } : {}),
+            ...(o.count !== undefined ? { count: o.count } : {}),
+            filter,
+            signal: ac.signal,
+          }),
+        );
+      } finally {
+        process.off("SIGINT", stop);
+      }
+    });
 }
 
 export function addLiveCommands(program: Command, setExit: (code: number) => void): void {
@@ -166,26 +198,7 @@ export function addLiveCommands(program: Command, setExit: (code: number) => voi
       else throw new KindaError(`ACTION ${JSON.stringify(action)}: expected add or remove`);
     });
 
-  program
-    .command("capture")
-    .description("capture packets of a link from its host side (tcpdump in the lab namespace or the node's); pcap with -w")
-    .argument("<lab>", "lab name")
-    .argument("<endpoint>", "DEVICE:IFACE (r1:eth0), A--B (r1--w1), or a collision domain")
-    .argument("[filter...]", "a tcpdump filter (e.g. icmp, or tcp port 80)")
-    .option("-w, --write <file>", "write pcap to FILE, or - for standard output (kinda capture LAB r1:eth0 -w - | wireshark -k -i -)")
-    .option("-c, --count <n>", "stop after N packets", (v) => Number(v))
-    .action(async (lab: string, endpoint: string, filter: string[], o: { write?: string; count?: number }) => {
-      if (o.write === "-" && process.stdout.isTTY)
-        throw new KindaError("-w -: pcap is binary; pipe it (| wireshark -k -i -) or write a file");
-      const { capture } = await import("../app/live.js");
-      setExit(
-        await capture(lab, endpoint, {
-          ...(o.write !== undefined ? { write: o.write } : {}),
-          ...(o.count !== undefined ? { count: o.count } : {}),
-          filter,
-        }),
-      );
-    });
+  captureCommand(program, setExit);
 
   program
     .command("top")

@@ -59,11 +59,16 @@ function printStatus(labs: LabStatus[]): void {
   }
   for (const l of labs) {
     const running = l.devices.filter((d) => d.running).length;
-    console.log(`lab ${l.name}: ${l.phase}, ${running}/${l.devices.length} devices running${l.source ? `, from ${l.source}` : ""}`);
+    const on = l.runtime
+      ? `, on Kubernetes (namespace ${l.runtime.namespace}${l.runtime.context ? `, context ${l.runtime.context}` : ""})`
+      : "";
+    console.log(`lab ${l.name}: ${l.phase}, ${running}/${l.devices.length} devices running${on}${l.source ? `, from ${l.source}` : ""}`);
+    // a state file kinda cannot read: what is wrong and the way out
+    if (l.phase === "unreadable") for (const w of l.warnings) console.log(`  ${w}`);
     const w = Math.max(6, ...l.devices.map((d) => d.name.length));
     for (const d of l.devices) {
       const ifs = d.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ");
-      const kind = d.kind ? `${d.kind}  ` : "";
+      const kind = `${d.kind ? `${d.kind}  ` : ""}${d.node ? `node ${d.node}  ` : ""}`;
       console.log(
         `  ${d.name.padEnd(w)}  ${(d.running ? "running" : "stopped").padEnd(7)}  ${kind}${d.image}  startup=${d.startup}  ${ifs}`,
       );
@@ -98,6 +103,49 @@ interface UpFlags {
   dryRun?: boolean;
   parallelism?: number;
   var: Record<string, string>;
+  runtime?: "docker" | "kubernetes";
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  place: Record<string, string>;
+}
+
+/** --place DEVICE=NODE (repeatable). */
+function collectPlace(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0 || eq === value.length - 1) throw new KindaError(`--place expects DEVICE=NODE, got ${JSON.stringify(value)}`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** The runtime flags of `up` as its options (runtimeKind, kube). */
+function runtimeChoice(o: UpFlags) {
+  const kube = {
+    ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+    ...(o.context ? { context: o.context } : {}),
+    ...(o.namespace ? { namespace: o.namespace } : {}),
+    ...(Object.keys(o.place).length ? { placement: o.place } : {}),
+  };
+  return { ...(o.runtime ? { runtimeKind: o.runtime } : {}), ...(Object.keys(kube).length ? { kube } : {}) };
+}
+
+/** up's options of the Kubernetes runtime. */
+function runtimeOptions(c: Command): Command {
+  return c
+    .addOption(
+      new Option(
+        "--runtime <kind>",
+        "where the devices run: this machine's Docker engine, or pods on a host Kubernetes cluster (overrides the topology's runtime:)",
+      ).choices(["docker", "kubernetes"]),
+    )
+    .option("--kubeconfig <file>", "kubeconfig of the host cluster (--runtime kubernetes; default: $KUBECONFIG or ~/.kube/config)")
+    .option("--context <name>", "context in that kubeconfig (--runtime kubernetes)")
+    .option("--namespace <name>", "namespace kinda creates for the lab and deletes at down (--runtime kubernetes; default kinda-LAB)")
+    .option(
+      "--place <device=node>",
+      "pin DEVICE's pod to host node NODE (--runtime kubernetes; repeatable; the rest are spread)",
+      collectPlace,
+      {},
+    );
 }
 
 /** What a command sets for the process to exit with. */
@@ -106,8 +154,7 @@ interface Outcome {
 }
 
 function upCommand(program: Command, out: Outcome): void {
-  program
-    .command("up")
+  runtimeOptions(program.command("up"))
     .description("deploy a lab: a Kathara lab directory, a YAML topology, or a TypeScript topology module")
     .argument("<path>", "lab directory (with lab.conf), FILE.yaml, or SCRIPT.ts (default export: the topology)")
     .option("-n, --name <name>", "lab name (default: the directory's name)")
@@ -121,6 +168,7 @@ function upCommand(program: Command, out: Outcome): void {
     .option("--var <name=value>", VAR_HELP, collectVar, {})
     .action(async (path: string, o: UpFlags) => {
       const overrides = {
+        ...runtimeChoice(o),
         ...(o.name ? { name: o.name } : {}),
         ...(o.nodeImage ? { nodeImage: o.nodeImage } : {}),
         ...(o.encapsulation ? { encapsulation: o.encapsulation } : {}),
@@ -185,7 +233,8 @@ function labCommands(program: Command, out: Outcome): void {
     .argument("<name|path>", "lab name, or the directory it was deployed from")
     .option(
       "--force",
-      "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster",
+      "if its cluster cannot be removed (provider unknown here, or removal keeps failing), remove the network anyway and forget the cluster; " +
+        "if its state file cannot be read, remove the lab by kinda's labels and names (containers, namespace, host links and rules) and the file",
     )
     .action(async (arg: string, o: { force?: boolean }) => {
       const { down } = await api();

@@ -24,5 +24,5 @@ export const DEFAULT_POD_CIDR = "10.244.0.0/16";
 export const DEFAULT_API_PORT = 6443;
 /** simple_switch's Thrift port inside a P4 switch (what simple_switch_CLI talks to). */
 export const P4_THRIFT_PORT = 9090;
-/** simple_switch_CLI exits 0 after a rejected command; its output says so (a regular expression). */
-export const P4_CLI_FAILURE = "(^|RuntimeCmd: )(Error|Invalid|Unknown)|[Ee]xception";
+/** simple_switch_CLI exits 0 after a rejected command; its output says so (see core/p4cli.ts). */
+export { P4_CLI_FAILURE } from "./p4cli.js";

@@ -84,6 +84,21 @@ export function vxlanMac(nodeIndex: number): string {
   return `02:6b:64:00:${hex(Math.floor(nodeIndex / 256) % 256)}:${hex(nodeIndex % 256)}`;
 }
 
+/**
+ * The MAC of a node's interface on a link when the topology gives none: locally administered,
+ * unicast, and the same for the same lab, node, far end (domain or device) and interface every
+ * time. A node attached again (kinda down and up of the cluster, kinda node add, an attach to a
+ * lab that stays) then has the MAC its neighbours still hold for its address, so their ARP and
+ * neighbour caches stay right and traffic flows from the first second, with nothing sent from
+ * inside the nodes and nothing relied on in the neighbours (arp_accept, locktime).
+ */
+export function nodeLinkMac(lab: string, node: string, farEnd: string, nodeIf: string): string {
+  const h = createHash("sha256").update(`kinda node link\0${lab}\0${node}\0${farEnd}\0${nodeIf}`).digest();
+  const b = [...h.subarray(0, 6)];
+  b[0] = (b[0]! & 0xfc) | 0x02; // unicast, locally administered
+  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
 /** A smart NIC's container carries this label (value: its node's topology name); it is not a lab device. */
 export const LABEL_NIC = "kinda.nic";
 

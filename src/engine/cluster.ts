@@ -18,7 +18,8 @@ import type { ClusterState, LabState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
 import type { Route } from "../model/ops.js";
-import { inverseOf, renderFdb, renderIp } from "../plan/ops.js";
+import { fdbDelLine, takeBackLine } from "../plan/ops.js";
+import type { FdbOp, IpOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { hostKernel } from "../net/kernel.js";
 import {
@@ -36,6 +37,7 @@ import { DEFAULT_API_PORT, DEFAULT_POD_CIDR } from "../core/defaults.js";
 import {
   emulatedIdentity,
   handOverLoadBalancer,
+  optionsForNodes,
   planCluster,
   subtractPlan,
   validateLinks,
@@ -433,11 +435,15 @@ export class ClusterBuilder {
   ): ClusterPlan {
     return planCluster({
       lab: this.lab,
-      links: this.links,
+      // the nodes made so far (a provider making them in waves): their links
+      links: this.links.filter((l) => l.node === LOAD_BALANCER || nodes.some((n) => n.name === l.node)),
       nodes,
       ...(loadBalancer ? { loadBalancer } : {}),
       devices,
-      options: this.options,
+      options: optionsForNodes(
+        this.options,
+        nodes.map((n) => n.name),
+      ),
       podCidr: DEFAULT_POD_CIDR,
       labNetns: state.netns,
       domains: state.domains,
@@ -471,6 +477,7 @@ export class ClusterBuilder {
         signal: stop.signal,
         onOutput: (l) => step.update(l),
         ...(identity ? { identity } : {}),
+        ...(early ? { attachLater: (later: NodeFacts[]) => early.later(later, attaching) } : {}),
       });
       await this.attachWithin(attaching, stop);
     } catch (e) {
@@ -542,27 +549,53 @@ class EarlyAttach {
   async run(signal: AbortSignal): Promise<void> {
     const provider = this.builder.provider;
     if (!provider.started) throw new KindaError(`the ${provider.kind} provider cannot give nodes an emulated identity`);
+    // a provider that makes nodes in waves: the first wave now, the others through `later`
+    const wave = provider.firstWave?.(this.builder.nodes) ?? this.builder.nodes;
     for (;;) {
       if (signal.aborted) return;
-      const nodes = await provider.started(this.builder.nodes);
+      const nodes = await provider.started(wave);
       // with several control planes the API endpoint is the load balancer's: it is attached too
       const lb = nodes && this.identity.backends ? await provider.discoverLoadBalancer?.().catch(() => undefined) : undefined;
       if (nodes && (lb || !this.identity.backends)) {
-        const plan = this.builder.plan(nodes, this.devices, this.state, lb, this.identity);
-        const cluster = this.state.cluster!;
-        cluster.hostLinks = plan.hostLinks;
-        cluster.deviceUndo = plan.deviceUndo;
-        this.record();
         const t = performance.now();
-        await applyClusterPlan(plan);
-        this.applied = plan;
-        // the node's traffic crosses its NIC: in place before kubeadm starts Kubernetes
-        await this.builder.startNics(plan, nodes, this.state);
+        await this.apply(nodes, lb);
+        this.nodes = nodes;
+        this.lb = lb;
         this.seconds = (performance.now() - t) / 1000;
         return;
       }
       await new Promise((r) => setTimeout(r, 300));
     }
+  }
+
+  private nodes: NodeFacts[] = [];
+  private lb: LoadBalancerFacts | undefined;
+
+  /** The plan for these nodes, less what was applied before; recorded first (for `down`), then applied. */
+  private async apply(nodes: NodeFacts[], lb: LoadBalancerFacts | undefined, fresh?: readonly string[]): Promise<void> {
+    const plan = this.builder.plan(nodes, this.devices, this.state, lb, this.identity);
+    const cluster = this.state.cluster!;
+    cluster.hostLinks = plan.hostLinks;
+    cluster.deviceUndo = plan.deviceUndo;
+    this.record();
+    await applyClusterPlan(this.applied ? subtractPlan(plan, this.applied) : plan);
+    this.applied = plan;
+    // the node's traffic crosses its NIC: in place before kubeadm starts Kubernetes
+    await this.builder.startNics(fresh ? { ...plan, nics: plan.nics.filter((n) => fresh.includes(n.node)) } : plan, nodes, this.state);
+  }
+
+  /** The provider's later nodes (after its first wave), linked before they join; the first wave's attach is done first. */
+  async later(nodes: NodeFacts[], running: Promise<void> | undefined): Promise<void> {
+    await running;
+    if (!this.applied) throw new KindaError("the provider's later nodes came before its first ones were attached");
+    const t = performance.now();
+    await this.apply(
+      [...this.nodes, ...nodes],
+      this.lb,
+      nodes.map((n) => n.name),
+    );
+    this.nodes = [...this.nodes, ...nodes];
+    this.seconds = (this.seconds ?? 0) + (performance.now() - t) / 1000;
   }
 }
 
@@ -655,7 +688,10 @@ function planWith(
     nodes,
     ...(lb ? { loadBalancer: lb } : {}),
     devices,
-    options,
+    options: optionsForNodes(
+      options,
+      nodes.map((n) => n.name),
+    ),
     podCidr: DEFAULT_POD_CIDR,
     labNetns: st.netns,
     domains: st.domains,
@@ -727,6 +763,7 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
       const src = links.find((x) => x.node === name);
       (cluster.links ??= []).push({
         nodeAddress: src?.nodeAddress ?? "",
+        ...(src?.deviceAddress ? { deviceAddress: src.deviceAddress } : {}),
         ...(src?.device ? { device: src.device } : {}),
         ...(src?.domain ? { domain: src.domain } : {}),
         ...l,
@@ -804,23 +841,56 @@ export async function removeNodeFromCluster(input: NodeChangeInput, name: string
   const pids = new Map(devices.map((d) => [d.name, d.pid]));
   await undoInDevices(lab, gone, (d) => pids.get(d));
   // in the other nodes: the inverses of their routes and tunnel entries for it
-  const extra = subtractPlan(all, less);
-  const others = new Map(facts.filter((f) => f.name !== name).map((f) => [f.name, f.pid]));
-  for (const step of extra.steps) {
-    const node = [...others.keys()].find((n) => step.label === `node ${n}`);
-    if (!node) continue;
-    const inv = step.ip.flatMap((o) => {
-      const i = inverseOf(o);
-      return i ? [renderIp(i)] : [];
-    });
-    const fdb = step.bridge.map((b) => renderFdb(b).replace(/^fdb append /, "fdb del "));
-    if (inv.length) await hostKernel.ipBatchForce({ pid: others.get(node)! }, inv.reverse());
-    for (const f of fdb) await run(inNetns({ pid: others.get(node)! }, ["bridge", ...f.split(" ")]));
-  }
+  await takeBackInNodes(
+    removedFromNodes(all, less, facts, name),
+    new Map(facts.filter((f) => f.name !== name).map((f) => [f.name, f.pid])),
+  );
   cluster.nodes = cluster.nodes.filter((n) => n.name !== name);
   cluster.links = (cluster.links ?? []).filter((l) => l.node !== name);
   cluster.hostLinks = cluster.hostLinks.filter((h) => less.hostLinks.includes(h) || !all.hostLinks.includes(h));
   cluster.deviceUndo = less.deviceUndo;
   store.update(st);
   s2.done();
+}
+
+/**
+ * What the other nodes hold for a node being removed, as the lines that take it back: the
+ * operations of the plan with the node that the plan without it lacks, in each other node's
+ * steps (its routes and pod rules, the tunnel's neighbour and forwarding entries for its VTEP).
+ */
+export function removedFromNodes(
+  all: ClusterPlan,
+  less: ClusterPlan,
+  facts: readonly { name: string }[],
+  name: string,
+): { node: string; ip: string[]; bridge: string[] }[] {
+  const extra = subtractPlan(all, less);
+  const others = facts.filter((f) => f.name !== name).map((f) => f.name);
+  const out = new Map<string, { ip: IpOp[]; bridge: FdbOp[] }>();
+  for (const step of extra.steps) {
+    const node = others.find((n) => step.label === `node ${n}`);
+    if (!node) continue;
+    const o = out.get(node) ?? { ip: [], bridge: [] };
+    o.ip.push(...step.ip);
+    o.bridge.push(...step.bridge);
+    out.set(node, o);
+  }
+  return [...out].map(([node, o]) => ({
+    node,
+    // routes before the neighbour entries and links they use
+    ip: o.ip.flatMap((x) => takeBackLine(x) ?? []).reverse(),
+    bridge: o.bridge.map(fdbDelLine),
+  }));
+}
+
+async function takeBackInNodes(lines: { node: string; ip: string[]; bridge: string[] }[], pids: Map<string, number>): Promise<void> {
+  await Promise.all(
+    lines.map(async ({ node, ip, bridge }) => {
+      const pid = pids.get(node);
+      if (pid === undefined) return;
+      if (ip.length) await hostKernel.ipBatchForce({ pid }, ip);
+      // each forwarding entry on its own: one already gone must not keep the others
+      for (const f of bridge) await run(inNetns({ pid }, ["bridge", ...f.split(" ")]));
+    }),
+  );
 }

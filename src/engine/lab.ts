@@ -29,7 +29,7 @@ import type { ContainerSpec, Runtime } from "../model/container.js";
 import { destroyCluster } from "./cluster.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { removeHostSide } from "./cluster-apply.js";
-import { removedElsewhere, type DeviceState, type LabState, type StateStore } from "../state/store.js";
+import { CorruptStateError, removedElsewhere, type DeviceState, type LabState, type StateStore } from "../state/store.js";
 import { collectDeviceFiles, needsRunner, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { hostStepResult, runStartupSteps, startupTimeoutMs, type HostStep } from "./startup.js";
 import { deferred, limiter } from "./pool.js";
@@ -434,7 +434,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
     netStep.done();
     checkAbort();
     started = await startDevices(run, rep);
-    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime);
+    if (plan.shaping.length) await shapeAtDeploy(state, plan.shaping, runtime, kernel);
     checkAbort();
   } catch (e) {
     // a `kinda down` from elsewhere makes this deploy fail at whatever step it was in (an exec
@@ -512,6 +512,23 @@ export async function runShutdownSteps(runtime: Runtime, id: string, d: DeviceSt
   }
 }
 
+/**
+ * The state `down` works from. One that cannot be read is refused (CorruptStateError, with its
+ * path and the way out), unless forced: then the lab is removed by kinda's labels and names only
+ * (its containers, namespace, host links and rules), as after a crash before its first state.
+ */
+function readForTeardown(name: string, store: StateStore, rep: Reporter, force: boolean): LabState | undefined {
+  try {
+    return store.read(name);
+  } catch (e) {
+    if (!(e instanceof CorruptStateError) || !force) throw e;
+    rep.warn(
+      `${e.message}; removing lab ${name} by kinda's labels and names; a cluster it had is not known (kind get clusters lists Kind's)`,
+    );
+    return undefined;
+  }
+}
+
 /** Removes everything of a lab: containers (by label), its namespace, its state. Idempotent. */
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
   const t0 = performance.now();
@@ -520,7 +537,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
   const shutdownMs = shutdownTimeoutMs();
-  const state = store.read(name);
+  const state = readForTeardown(name, store, rep, opts.forgetCluster === true);
   if (state && state.phase !== "tearing-down") {
     // a deploy still running elsewhere sees this and does not call the lab up
     state.phase = "tearing-down";
@@ -577,7 +594,7 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   rm.done();
   const hostError = await hostSide;
   if (hostError) throw hostError;
-  const left = clusterError && store.read(name);
+  const left = clusterError && store.readIfValid(name);
   if (left?.cluster && opts.forgetCluster) {
     rep.warn(`forgetting cluster ${left.cluster.name} (${left.cluster.provider}): its nodes may still exist; remove them yourself`);
   } else if (left?.cluster) {

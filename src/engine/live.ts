@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { requirePrograms, type HostNeed } from "../core/host.js";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { isCidr } from "../core/addr.js";
 import { KindaError, PreflightError } from "../core/errors.js";
 import { NETEM_FIELDS, describeShaping, shapingProblems, usesNetem, type Shaping } from "../core/tc.js";
@@ -25,7 +25,6 @@ import {
   phaseOf,
   resolveEndpoint,
   shapeOps,
-  takeSlot,
   tcpdumpArgv,
   type IfRef,
   type LinkTarget,
@@ -38,12 +37,15 @@ import type { Kernel } from "../model/kernel.js";
 import type { Netns } from "../model/netns.js";
 import { hostKernel } from "../net/kernel.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
-import { withLink, withoutDevice, withoutLink } from "../plan/reroute.js";
+import { withLink, withoutLink } from "../plan/reroute.js";
 import { reroute, type RerouteResult } from "./reroute.js";
 
 export interface LiveOptions {
   store: StateStore;
-  runtime?: Runtime;
+  /** Finds containers' PIDs (app/ passes the light Engine API client, app/root.ts lightRuntime). */
+  runtime: Pick<Runtime, "inspect">;
+  /** Applies the operations (app/root.ts passes the host's). */
+  kernel?: Kernel | undefined;
 }
 
 export type LinkChange = { shape: Shaping; from?: string } | { clear: true; from?: string } | { state: "down" | "up" };
@@ -61,9 +63,9 @@ export interface LinkChangeResult {
  * Re-routes `st` after a change that `undo` takes back: if the re-route fails, the change is
  * undone too and the error rethrown, so the lab is left as it was.
  */
-async function rerouteOrUndo(st: LabState, runtime: Runtime | undefined, undo: () => Promise<void>): Promise<RerouteResult | undefined> {
+async function rerouteOrUndo(st: LabState, opts: LiveOptions, undo: () => Promise<void>): Promise<RerouteResult | undefined> {
   try {
-    return await reroute(st, runtime ? { runtime } : {});
+    return await reroute(st, { runtime: opts.runtime, kernel: opts.kernel });
   } catch (e) {
     await undo().catch(() => undefined);
     throw e;
@@ -74,7 +76,7 @@ function withReroute(r: LinkChangeResult, rr: RerouteResult | undefined): LinkCh
   return rr ? { ...r, reroute: rr, summary: `${r.summary}; ${rr.summary}` } : r;
 }
 
-function readLab(lab: string, store: StateStore, need: HostNeed = "live"): LabState {
+export function readLab(lab: string, store: StateStore, need: HostNeed = "live"): LabState {
   requirePrograms([need]);
   const st = store.read(lab);
   if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`, { hint: "kinda status lists the labs that are" });
@@ -105,16 +107,15 @@ export async function checkShaping(s: Shaping, probe: () => Promise<boolean> = n
   }
 }
 
-/** Container PIDs, looked up once per change (the light Engine API client unless a runtime is given). */
+/** Container PIDs, looked up once per change. */
 class Pids {
   private readonly cache = new Map<string, number>();
-  constructor(private rt: Pick<Runtime, "inspect"> | undefined) {}
+  constructor(private readonly rt: Pick<Runtime, "inspect">) {}
 
   async resolve(ns: NsRef): Promise<number> {
     if ("netns" in ns) return 0;
     let pid = this.cache.get(ns.container);
     if (pid === undefined) {
-      this.rt ??= new (await import("../runtime/engine-api.js")).EngineApi();
       const c = await this.rt.inspect(ns.container);
       if (!c?.running || !c.pid) throw new KindaError(`container ${ns.container} is not running`);
       pid = c.pid;
@@ -164,7 +165,7 @@ async function runGroups(kernel: Kernel, ops: LiveOp[], pids: Pids): Promise<{ r
  */
 export async function applyOps(
   ops: LiveOp[],
-  opts: { runtime?: Pick<Runtime, "inspect">; kernel?: Kernel; previous?: (at: IfRef) => Shaping | undefined } = {},
+  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined; previous?: (at: IfRef) => Shaping | undefined },
 ): Promise<void> {
   checkIfNames(ops);
   const kernel = opts.kernel ?? hostKernel;
@@ -190,11 +191,12 @@ export async function applyOps(
   }
 }
 
-function previousShaping(live: LiveState | undefined): (at: IfRef) => Shaping | undefined {
+export function previousShaping(live: LiveState | undefined): (at: IfRef) => Shaping | undefined {
   return (at) => live?.shaping.find((s) => s.key === ifKey(at))?.shaping as Shaping | undefined;
 }
 
-function record(st: LabState, target: LinkTarget, change: LinkChange, ops: LiveOp[]): void {
+/** Records a change in the lab's state (live: cuts and shaping), as `status` shows them. */
+export function record(st: LabState, target: LinkTarget, change: LinkChange, ops: LiveOp[]): void {
   const live: LiveState = st.live ?? { cuts: [], shaping: [] };
   const keys = new Set(ops.map((o) => ifKey(o.at)));
   if ("state" in change) {
@@ -230,11 +232,11 @@ export async function checkDeployShaping(entries: readonly LabShaping[], probe: 
 }
 
 /** Shapes the links a lab asked for once its devices are up; recorded like run-time changes. */
-export async function shapeAtDeploy(st: LabState, entries: readonly LabShaping[], runtime?: Runtime): Promise<void> {
+export async function shapeAtDeploy(st: LabState, entries: readonly LabShaping[], runtime: Runtime, kernel?: Kernel): Promise<void> {
   for (const e of entries) {
     const target = resolveEndpoint(st, e.endpoint);
     const ops = shapeOps(target, e.shaping, e.from);
-    await applyOps(ops, runtime ? { runtime } : {});
+    await applyOps(ops, { runtime, kernel });
     record(st, target, { shape: e.shaping, ...(e.from ? { from: e.from } : {}) }, ops);
   }
 }
@@ -258,14 +260,14 @@ export async function changeLink(lab: string, endpoint: string, change: LinkChan
     summary = `${change.state === "down" ? "cut" : "restored"} ${target.description}`;
   }
   const previous = previousShaping(st.live);
-  await applyOps(ops, { ...(opts.runtime ? { runtime: opts.runtime } : {}), previous });
+  await applyOps(ops, { runtime: opts.runtime, kernel: opts.kernel, previous });
   record(st, target, change, ops);
   const rr =
     "state" in change
-      ? await rerouteOrUndo(st, opts.runtime, () =>
+      ? await rerouteOrUndo(st, opts, () =>
           applyOps(
             ops.map((o) => inverse(o, previous(o.at))),
-            opts.runtime ? { runtime: opts.runtime } : {},
+            { runtime: opts.runtime, kernel: opts.kernel },
           ),
         )
       : undefined;
@@ -366,7 +368,7 @@ export async function addLink(lab: string, endpoint: string, opts: AddLinkOption
     }),
   );
   const planned = planLinkAdd(st, { a, b, domain, bridge: `cd-${n}`, ends });
-  await applyOps(planned.ops, opts.runtime ? { runtime: opts.runtime } : {});
+  await applyOps(planned.ops, { runtime: opts.runtime, kernel: opts.kernel });
   st.domains.push({ name: domain, bridge: `cd-${n}` });
   for (const i of planned.interfaces)
     st.devices.find((d) => d.name === i.device)!.interfaces.push({ name: i.name, domain, hostIf: i.hostIf });
@@ -402,7 +404,7 @@ export async function removeLink(lab: string, endpoint: string, opts: LiveOption
       `ENDPOINT ${JSON.stringify(endpoint)}: only links through a collision domain can be removed (not a node's own link)`,
     );
   const ops = planLinkRemove(st, domain);
-  await applyOps(ops, opts.runtime ? { runtime: opts.runtime } : {});
+  await applyOps(ops, { runtime: opts.runtime, kernel: opts.kernel });
   const gone = new Set(ops.map((o) => ifKey(o.at)));
   st.domains = st.domains.filter((d) => d.name !== domain);
   for (const d of st.devices) d.interfaces = d.interfaces.filter((i) => i.domain !== domain);
@@ -415,114 +417,9 @@ export async function removeLink(lab: string, endpoint: string, opts: LiveOption
   // the link is gone: a failed re-route cannot bring it back, so the state records its removal either way
   let rr: RerouteResult | undefined;
   try {
-    rr = await reroute(st, opts.runtime ? { runtime: opts.runtime } : {});
+    rr = await reroute(st, { runtime: opts.runtime, kernel: opts.kernel });
   } finally {
     store.update(st);
   }
   return withReroute({ target, ops, summary: `removed collision domain ${domain} and its ${ops.length - 1} interfaces` }, rr);
-}
-
-export interface AddDeviceOptions extends LiveOptions {
-  /** Image (default kathara/base, through the same substitution as `up --image-map`). */
-  image?: string;
-  imageMap?: Record<string, string>;
-  runtime?: Runtime;
-}
-
-/** The lab a device NAME may be added to: up, NAME a device name it does not have yet. */
-export function newDeviceLab(lab: string, name: string, store: StateStore): LabState {
-  const st = readLab(lab, store);
-  if (!/^[a-z0-9_]{1,30}$/.test(name)) throw new KindaError(`NAME ${JSON.stringify(name)}: a device name is 1-30 of a-z, 0-9 and _`);
-  if (st.devices.some((d) => d.name === name) || st.cluster?.nodes.some((n) => n.name === name))
-    throw new KindaError(`NAME ${name}: lab ${lab} already has it`);
-  return st;
-}
-
-/**
- * `kinda device LAB NAME add`: a new device (a container as `up` makes them, no links yet: add
- * them with `kinda link LAB NAME--OTHER add`) in a lab that is up, recorded so `down` removes it.
- */
-export async function addDevice(lab: string, name: string, opts: AddDeviceOptions): Promise<string> {
-  const store = opts.store;
-  const st = newDeviceLab(lab, name, store);
-  const { planLab } = await import("../plan/lab.js");
-  const { newDevice } = await import("../model/lab.js");
-  const { containerSpec } = await import("./lab.js");
-  const dev = newDevice(name);
-  if (opts.image) dev.image = opts.image;
-  const plan = planLab(
-    { metadata: {}, devices: [dev], warnings: [] },
-    { name: lab, imageMap: opts.imageMap ?? {}, sharedDir: store.sharedDir(lab), stageRoot: store.stageRoot(lab) },
-  );
-  const dp = plan.devices[0]!;
-  const runtime = opts.runtime ?? new (await import("../runtime/docker.js")).DockerRuntime();
-  const missing = await runtime.missingImages([dp.image]);
-  if (missing.length)
-    throw new KindaError(`--image ${dp.image}: no such image on this machine`, {
-      hint: "build or load it first; --image-map FROM=TO substitutes",
-    });
-  mkdirSync(dp.stageDir, { recursive: true });
-  const id = await runtime.create(containerSpec(dp));
-  try {
-    await runtime.start(id);
-  } catch (e) {
-    await runtime.remove(id);
-    throw e;
-  }
-  st.devices.push({
-    name,
-    container: dp.container,
-    containerId: id,
-    image: dp.image,
-    shell: dp.shell,
-    interfaces: [],
-    slot: takeSlot(st),
-    startup: { status: "not-run" },
-  });
-  const live: LiveState = st.live ?? { cuts: [], shaping: [] };
-  (live.addedDevices ??= []).push(name);
-  st.live = live;
-  store.update(st);
-  return `added device ${name} (container ${dp.container}, image ${dp.image}); link it: kinda link ${lab} ${name}--OTHER add`;
-}
-
-/** `kinda device LAB NAME remove`: removes a device, its links' lab-side ends going with it. */
-export async function removeDevice(lab: string, name: string, opts: LiveOptions & { runtime?: Runtime }): Promise<string> {
-  const store = opts.store;
-  const st = readLab(lab, store);
-  const d = st.devices.find((x) => x.name === name);
-  if (!d)
-    throw new KindaError(`NAME ${name}: lab ${lab} has no device of that name`, {
-      hint: `devices: ${st.devices.map((x) => x.name).join(", ")}`,
-    });
-  if (st.cluster?.links?.some((l) => l.device === name))
-    throw new KindaError(`NAME ${name}: Kubernetes nodes are linked to it; remove the cluster first`);
-  const lab0: NsRef = { netns: st.netns };
-  const ops: LiveOp[] = d.interfaces.map((i) => ({
-    kind: "veth",
-    at: { ns: lab0, dev: i.hostIf },
-    altname: `${name}.${i.name}`,
-    bridge: "",
-    peer: { container: d.container },
-    ifname: i.name,
-    add: false,
-  }));
-  await applyOps(ops, opts.runtime ? { runtime: opts.runtime } : {});
-  const runtime = opts.runtime ?? new (await import("../runtime/docker.js")).DockerRuntime();
-  await runtime.remove(d.containerId ?? d.container);
-  const gone = new Set(ops.map((o) => ifKey(o.at)));
-  st.devices = st.devices.filter((x) => x !== d);
-  if (st.live) {
-    st.live.cuts = st.live.cuts.filter((c) => !gone.has(c.key));
-    st.live.shaping = st.live.shaping.filter((c) => !gone.has(c.key));
-    if (st.live.addedDevices) st.live.addedDevices = st.live.addedDevices.filter((x) => x !== name);
-  }
-  if (st.routing) st.routing = withoutDevice(st.routing, name);
-  let rr: RerouteResult | undefined;
-  try {
-    rr = await reroute(st, opts.runtime ? { runtime: opts.runtime } : {});
-  } finally {
-    store.update(st);
-  }
-  return `removed device ${name} and its ${ops.length} interfaces${rr ? `; ${rr.summary}` : ""}`;
 }

@@ -5,7 +5,8 @@
  * best effort, like the other inverses (an entry already gone, or a switch that stopped, is fine).
  */
 import { KindaError, formatIssue } from "../core/errors.js";
-import { P4_CLI_FAILURE, P4_THRIFT_PORT } from "../core/defaults.js";
+import { P4_THRIFT_PORT } from "../core/defaults.js";
+import { cliFailure } from "../core/p4cli.js";
 import type { Runtime } from "../model/container.js";
 import type { DeviceUndo, LegacyDeviceUndo, P4EntryDeleteOp } from "../model/ops.js";
 import type { ClusterPlan } from "../plan/cluster.js";
@@ -66,14 +67,16 @@ export async function writeP4Entries(
   }
   await Promise.all(
     plan.p4Entries.map(async ({ device, entries }) => {
-      const r = await cli(runtime, ids.get(device)!, entries.map(p4AddLine));
-      if (r.exitCode !== 0 || new RegExp(P4_CLI_FAILURE, "m").test(r.output)) {
-        const out = r.output.trim().split("\n").slice(-6).join("\n  ");
+      const lines = entries.map(p4AddLine);
+      const r = await cli(runtime, ids.get(device)!, lines);
+      const f = cliFailure(r.output, lines.length, r.exitCode);
+      if (f) {
+        const which = f.index === undefined ? "" : ` at ${JSON.stringify(lines[f.index])}`;
         throw new KindaError(
           formatIssue({
             device,
             field: "lpm",
-            message: `writing ${entries.length} table entries for the pod CIDRs failed (exit ${r.exitCode}): ${CLI.join(" ")}${out ? `\n  ${out}` : ""}`,
+            message: `writing ${entries.length} table entries for the pod CIDRs failed${which} (exit ${r.exitCode}): ${CLI.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
           }),
         );
       }

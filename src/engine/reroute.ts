@@ -50,7 +50,7 @@ async function runChanges(
  */
 export async function reroute(
   st: LabState,
-  opts: { runtime?: Pick<Runtime, "inspect">; kernel?: Kernel } = {},
+  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined },
 ): Promise<RerouteResult | undefined> {
   const rec = st.routing;
   if (!rec) return undefined;
@@ -70,7 +70,7 @@ export async function reroute(
   }
   const plan = planReroute(rec, down);
   const containerOf = new Map(st.devices.map((d) => [d.name, d.container]));
-  const rt = opts.runtime ?? new (await import("../runtime/engine-api.js")).EngineApi();
+  const rt = opts.runtime;
   const pidOf = new Map<string, number>();
   await Promise.all(
     plan.changes.map(async (c) => {

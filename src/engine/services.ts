@@ -8,6 +8,7 @@
 import { KindaError, formatIssue } from "../core/errors.js";
 import type { Runtime } from "../model/container.js";
 import type { ServiceStep } from "../model/lab.js";
+import { cliFailure } from "../core/p4cli.js";
 
 const RETRY_MS = 500;
 
@@ -25,6 +26,20 @@ export async function runServices(
     const deadline = Date.now() + (s.retrySeconds ?? 0) * 1000;
     for (;;) {
       const r = await runtime.exec(id, s.argv);
+      if (s.cli) {
+        const f = cliFailure(r.output, s.cli.length, r.exitCode);
+        if (!f) break;
+        const line = f.index === undefined ? undefined : s.cli[f.index];
+        throw new KindaError(
+          formatIssue({
+            device: dev.name,
+            field: line?.field ?? s.field ?? "cli",
+            message: line
+              ? `the switch CLI refused ${JSON.stringify(line.text)} (exit ${r.exitCode}):\n  ${f.answer.split("\n").join("\n  ")}`
+              : `${s.what} failed (exit ${r.exitCode}): ${s.argv.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
+          }),
+        );
+      }
       if (!failed(s, r.output, r.exitCode)) break;
       if (Date.now() < deadline) {
         await new Promise((res) => setTimeout(res, RETRY_MS));

@@ -56,12 +56,11 @@ async function json<T>(argv: string[]): Promise<T[]> {
   return JSON.parse(r.stdout || "[]") as T[];
 }
 
-async function nsPrefix(ns: NsRef, runtime: Pick<Runtime, "inspect"> | undefined, pids: Map<string, number>): Promise<string[]> {
+async function nsPrefix(ns: NsRef, runtime: Pick<Runtime, "inspect">, pids: Map<string, number>): Promise<string[]> {
   if ("netns" in ns) return ["ip", "netns", "exec", ns.netns];
   let pid = pids.get(ns.container);
   if (pid === undefined) {
-    const rt = runtime ?? new (await import("../runtime/engine-api.js")).EngineApi();
-    pid = (await rt.inspect(ns.container))?.pid ?? 0;
+    pid = (await runtime.inspect(ns.container))?.pid ?? 0;
     pids.set(ns.container, pid);
   }
   if (!pid) throw new KindaError(`container ${ns.container} is not running`);
@@ -69,7 +68,10 @@ async function nsPrefix(ns: NsRef, runtime: Pick<Runtime, "inspect"> | undefined
 }
 
 /** One sample of every link's counters. */
-export async function sampleLinks(st: LabState, opts: { runtime?: Runtime; pids?: Map<string, number> } = {}): Promise<LinkCounters[]> {
+export async function sampleLinks(
+  st: LabState,
+  opts: { runtime: Pick<Runtime, "inspect">; pids?: Map<string, number> },
+): Promise<LinkCounters[]> {
   const members = labMembers(st).filter((m) => m.labIf || st.cluster?.nodes.some((n) => n.name === m.device));
   const pids = opts.pids ?? new Map<string, number>();
   const byNs = new Map<string, { ns: NsRef; devs: string[] }>();
@@ -174,15 +176,18 @@ export function formatLinks(lab: string, rows: LinkCounters[]): string {
 }
 
 /** Two samples `seconds` apart, with rates (for --json). */
-export async function linkCounters(lab: string, opts: { store: StateStore; runtime?: Runtime; seconds?: number }): Promise<LinkCounters[]> {
+export async function linkCounters(
+  lab: string,
+  opts: { store: StateStore; runtime: Pick<Runtime, "inspect">; seconds?: number },
+): Promise<LinkCounters[]> {
   const store = opts.store;
   const st = store.read(lab);
   if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`, { hint: "kinda status lists the labs that are" });
   const pids = new Map<string, number>();
   const seconds = opts.seconds ?? 1;
-  const first = await sampleLinks(st, { pids, ...(opts.runtime ? { runtime: opts.runtime } : {}) });
+  const first = await sampleLinks(st, { pids, runtime: opts.runtime });
   if (seconds <= 0) return first;
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const second = await sampleLinks(st, { pids, ...(opts.runtime ? { runtime: opts.runtime } : {}) });
+  const second = await sampleLinks(st, { pids, runtime: opts.runtime });
   return withRates(second, first, seconds);
 }

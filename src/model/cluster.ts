@@ -52,6 +52,14 @@ export interface NodeLink {
   deviceIf?: string;
   nodeMac?: string;
   deviceMac?: string;
+  /**
+   * The device's kernel stays off its end (a P4 switch's port: BMv2 captures what that kernel
+   * sends too): `deviceAddress` is only the node's gateway, not put on the device, and the node
+   * knows the gateway's MAC (`gatewayMac`) from a permanent neighbour entry (nothing answers ARP).
+   */
+  noDeviceAddress?: boolean;
+  /** A permanent neighbour entry on the node for its gateway (no ARP answers there). */
+  gatewayMac?: string;
   /** Link MTU (default 1500). */
   mtu?: number;
   /** Egress shaping on the node side and/or the device side. */

@@ -50,6 +50,11 @@ export interface ServiceStep {
   retrySeconds?: number;
   /** Output matching this (a regular expression) is a failure even with exit code 0. */
   failOn?: string;
+  /**
+   * The lines a simple_switch_CLI step feeds the CLI, each with the topology field it comes from
+   * (e.g. "cli[3]"): its answer is read per line (core/p4cli.ts) and a failure names that line.
+   */
+  cli?: { text: string; field: string }[];
   /** A log file in the device whose last lines explain a failure (the switch's own output). */
   log?: string;
   /** "cluster": run once the cluster's links into the device exist (ports on node links). */

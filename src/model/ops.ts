@@ -31,7 +31,8 @@ export type LinkKind =
   | { type: "bridge"; mcastSnooping?: false }
   /** An 802.1Q sub-interface of `link`. */
   | { type: "vlan"; link: string; id: number }
-  | { type: "vxlan"; id: number; local: string; dstport: number; dev: string }
+  /** `learning`: the device learns remote MACs (absent: nolearning, the FDB is kinda's alone). */
+  | { type: "vxlan"; id: number; local: string; dstport: number; dev: string; learning?: true }
   | { type: "gre"; local: string; remote: string; ttl: number };
 
 /** One line of an `ip -batch`. */

@@ -25,6 +25,12 @@ export interface CreateOptions {
    * planes' (address:port) it is to forward to.
    */
   identity?: { addresses: Record<string, string>; apiEndpoint: string; backends?: Record<string, string> };
+  /**
+   * A provider that makes nodes in waves (`firstWave`) calls this with the later nodes' facts
+   * once their containers run and before they join, so that kinda links them first (they join
+   * on their emulated addresses, like the first wave).
+   */
+  attachLater?: (nodes: NodeFacts[]) => Promise<void>;
 }
 
 export interface ClusterProvider {
@@ -49,6 +55,11 @@ export interface ClusterProvider {
    * else undefined; so that kinda can attach them before Kubernetes starts on them.
    */
   started?(nodes: readonly NodeSpec[]): Promise<NodeFacts[] | undefined>;
+  /**
+   * The nodes `create` makes first (and `started` can report while it runs); the others it makes
+   * afterwards, handing them to `attachLater` before they join. Without it: all of them.
+   */
+  firstWave?(nodes: readonly NodeSpec[]): NodeSpec[];
   /** After `create` with `identity`: moves what the provider set up itself onto the API endpoint. */
   adoptIdentity?(identity: NonNullable<CreateOptions["identity"]>): Promise<void>;
   /**

@@ -20,7 +20,10 @@ export interface DeviceSpec {
   startupTimeout?: number;
   /** Kubernetes nodes and the load balancer: MTU of their link. */
   mtu?: number;
-  /** P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path. */
+  /**
+   * P4 switches (p4-switch): the compiled program (BMv2 JSON), read from this host path; or a `.p4`
+   * file, compiled in the device by its image's p4c before the switch starts (its folder is mounted).
+   */
   program?: string;
   /** P4 switches: the P4Info file (for P4Runtime clients), mounted next to the program. */
   p4info?: string;
@@ -28,6 +31,8 @@ export interface DeviceSpec {
   grpcPort?: number;
   /** P4 switches: host port for the Thrift API (simple_switch_CLI); absent: one the engine picks. */
   thriftPort?: number;
+  /** p4-switch: BMv2's log level (default info: no per-packet lines). */
+  logLevel?: "trace" | "debug" | "info" | "warn" | "error" | "off";
   /** P4 switches: simple_switch_CLI commands (table entries), applied once the switch answers. */
   cli?: string[];
   /**
@@ -153,6 +158,20 @@ export interface TopologySpec {
   devices: DeviceSpec[];
   links: LinkSpec[];
   segments?: SegmentSpec[];
+  /** Where the lab runs: the Docker engine of this machine (default) or a host Kubernetes cluster. */
+  runtime?: RuntimeSpec;
+}
+
+/** `runtime:` of a topology (the CLI's --runtime, --kubeconfig, --context, --namespace override it). */
+export interface RuntimeSpec {
+  kind: "docker" | "kubernetes";
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  /** Device -> host node (kubernetes.io/hostname) to pin it to; the others are spread. */
+  placement?: Record<string, string>;
+  /** Only host nodes with these labels. */
+  nodeSelector?: Record<string, string>;
 }
 
 export function isNode(kind: DeviceKind): boolean {

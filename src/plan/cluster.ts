@@ -6,6 +6,7 @@
  * at once, before anything. The parts: cluster/validate.ts, links.ts, overlay.ts, host.ts.
  */
 import { TopologyError } from "../core/errors.js";
+import type { ClusterOptions } from "../model/cluster.js";
 import { PlanContext, type ClusterPlan, type ClusterPlanInput, type NsOps } from "./cluster/context.js";
 import { planHostSide, planP4PodEntries, planPodRoutes } from "./cluster/host.js";
 import { planLinks } from "./cluster/links.js";
@@ -47,6 +48,18 @@ function planIssues(input: ClusterPlanInput): void {
   for (const n of nodes.filter((n) => !links.some((l) => l.node === n.name)))
     issues.push({ field: `node ${n.name}`, message: "is not linked to any device; its traffic could not cross the network" });
   if (issues.length) throw new TopologyError(issues);
+}
+
+/**
+ * The options for a plan of some of the cluster's nodes (the first wave, or the cluster before
+ * a node is added): the pod routes of the nodes planned, not of those still to come.
+ */
+export function optionsForNodes(o: ClusterOptions, names: readonly string[]): ClusterOptions {
+  return {
+    ...o,
+    ...(o.podRoutes ? { podRoutes: o.podRoutes.filter((r) => names.includes(r.node)) } : {}),
+    ...(o.p4PodRoutes ? { p4PodRoutes: o.p4PodRoutes.filter((r) => names.includes(r.node)) } : {}),
+  };
 }
 
 export function planCluster(input: ClusterPlanInput): ClusterPlan {

@@ -10,7 +10,7 @@ import { posix } from "node:path";
 import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import type { Device, DeviceRole, Lab, LabShaping, LabWarning, PortSpec, ServiceStep, Ulimit } from "../model/lab.js";
 import { describeShaping, shapingProblems } from "../core/tc.js";
-import { resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
+import { nextSlot, resolveEndpoint, shapeOps, type LabLinks } from "./live.js";
 import type { BindMount } from "../model/container.js";
 import {
   BRIDGED_TEMP_IF,
@@ -100,7 +100,7 @@ export interface DevicePlan {
   /** What the lab asked for; `image` is after substitution. */
   requestedImage: string;
   shell: string;
-  /** Its number in its lab-side veth names (`v-<slot>-<i>`): its position here; plan/live.ts fitDeviceToLab gives a device joining a running lab a new one. */
+  /** Its number in its lab-side veth names (`v-<slot>-<i>`): its position here; fitDeviceToLab gives a device joining a running lab a new one. */
   slot: number;
   interfaces: InterfacePlan[];
   folder?: string;
@@ -553,4 +553,30 @@ export function formatPlan(plan: Plan): string {
   for (const s of plan.shaping) out.push(`shape ${s.endpoint}${s.from ? ` from ${s.from}` : ""}: ${describeShaping(s.shaping)}`);
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");
+}
+
+/**
+ * A device planned from the lab's source (as `up` plans it), fitted into the lab that is up: its
+ * interfaces join the running lab's bridges by collision-domain name, domains the lab lacks get
+ * new bridges (`cd-N`, N unused), and its lab-side veth ends are named by `slot` (default: the
+ * lab's next, see nextSlot; the source's numbering may have moved since `up`). Pure.
+ */
+export function fitDeviceToLab(
+  st: LabLinks,
+  dev: DevicePlan,
+  slot = nextSlot(st),
+): { dev: DevicePlan; newDomains: { name: string; bridge: string }[] } {
+  const bridgeOf = new Map(st.domains.map((d) => [d.name, d.bridge]));
+  const used = new Set(st.domains.map((d) => d.bridge));
+  const newDomains: { name: string; bridge: string }[] = [];
+  let n = 0;
+  for (const i of dev.interfaces) {
+    if (bridgeOf.has(i.domain)) continue;
+    while (used.has(`cd-${n}`)) n++;
+    used.add(`cd-${n}`);
+    bridgeOf.set(i.domain, `cd-${n}`);
+    newDomains.push({ name: i.domain, bridge: `cd-${n}` });
+  }
+  const interfaces = dev.interfaces.map((i) => ({ ...i, bridge: bridgeOf.get(i.domain)!, hostIf: hostVeth(slot, i.index) }));
+  return { dev: { ...dev, slot, interfaces }, newDomains };
 }

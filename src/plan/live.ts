@@ -17,7 +17,6 @@ import { KindaError } from "../core/errors.js";
 import { deviceIfName, hostVeth, hostVethAltname, hostVethSlot } from "../core/names.js";
 import { qdiscArgs, type Shaping } from "../core/tc.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
-import type { DevicePlan } from "./lab.js";
 import { CUT_TABLE, type KernelOp } from "../model/ops.js";
 import { addrAdd, deviceVethOps, domainBridgeOps, linkDown, linkUp, renderBatches, type Tool } from "./ops.js";
 
@@ -480,30 +479,4 @@ export function tcpdumpArgv(dev: string, opts: { write?: string; count?: number;
   if (opts.count !== undefined) a.push("-c", String(opts.count));
   if (opts.filter?.length) a.push("--", ...opts.filter);
   return a;
-}
-
-/**
- * A device planned from the lab's source (as `up` plans it), fitted into the lab that is up: its
- * interfaces join the running lab's bridges by collision-domain name, domains the lab lacks get
- * new bridges (`cd-N`, N unused), and its lab-side veth ends are named by `slot` (default: the
- * lab's next, see nextSlot; the source's numbering may have moved since `up`). Pure.
- */
-export function fitDeviceToLab(
-  st: LabLinks,
-  dev: DevicePlan,
-  slot = nextSlot(st),
-): { dev: DevicePlan; newDomains: { name: string; bridge: string }[] } {
-  const bridgeOf = new Map(st.domains.map((d) => [d.name, d.bridge]));
-  const used = new Set(st.domains.map((d) => d.bridge));
-  const newDomains: { name: string; bridge: string }[] = [];
-  let n = 0;
-  for (const i of dev.interfaces) {
-    if (bridgeOf.has(i.domain)) continue;
-    while (used.has(`cd-${n}`)) n++;
-    used.add(`cd-${n}`);
-    bridgeOf.set(i.domain, `cd-${n}`);
-    newDomains.push({ name: i.domain, bridge: `cd-${n}` });
-  }
-  const interfaces = dev.interfaces.map((i) => ({ ...i, bridge: bridgeOf.get(i.domain)!, hostIf: hostVeth(slot, i.index) }));
-  return { dev: { ...dev, slot, interfaces }, newDomains };
 }

@@ -57,7 +57,7 @@ function renderKind(k: LinkKind): string {
     case "vlan":
       return `type vlan id ${k.id}`;
     case "vxlan":
-      return `type vxlan id ${k.id} local ${k.local} dstport ${k.dstport} nolearning dev ${k.dev}`;
+      return `type vxlan id ${k.id} local ${k.local} dstport ${k.dstport}${k.learning ? "" : " nolearning"} dev ${k.dev}`;
     case "gre":
       return `type gre local ${k.local} remote ${k.remote} ttl ${k.ttl}`;
   }
@@ -220,6 +220,23 @@ export function inverseOf(o: IpOp): IpOp | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * The `ip -batch` line that takes back what `o` put in place, for a node's removal from the
+ * others: inverseOf's, plus the pod tunnels' neighbour entries and the pod table's rules (which
+ * a whole cluster's teardown leaves to the nodes' end).
+ */
+export function takeBackLine(o: IpOp): string | undefined {
+  if (o.op === "neigh-replace") return `neigh del ${o.address} dev ${o.dev}`;
+  if (o.op === "rule-add") return `rule del to ${o.to} lookup ${o.table} pref ${o.pref}`;
+  const i = inverseOf(o);
+  return i ? renderIp(i) : undefined;
+}
+
+/** The `bridge -batch` line removing a forwarding entry that renderFdb appended. */
+export function fdbDelLine(o: FdbOp): string {
+  return `fdb del ${o.mac} dev ${o.dev} dst ${o.dst}`;
 }
 
 /** Readable form of an undo operation (dry-run listings, tests). */

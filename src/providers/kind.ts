@@ -50,6 +50,40 @@ export interface KindOptions {
   /** Extra kubeadm config patches (YAML strings), e.g. for cgroup drivers. */
   kubeadmConfigPatches?: string[];
   containerdConfigPatches?: string[];
+  /**
+   * How many workers `kind create cluster` makes itself (the first wave, with the control
+   * planes); kinda makes the rest from the same node image and joins them with the configuration
+   * Kind wrote, a few at a time (`joinParallel`), each join retried. Default $KINDA_KIND_WAVE or
+   * DEFAULT_KIND_WAVE.
+   */
+  wave?: number;
+  /** Joins kinda runs at once after the first wave (default $KINDA_JOIN_PARALLEL or DEFAULT_JOIN_PARALLEL). */
+  joinParallel?: number;
+}
+
+/** Workers Kind creates and joins at once, by default: more joining together overloaded a 2-core host's API server (see docs/scale.md). */
+export const DEFAULT_KIND_WAVE = 10;
+export const DEFAULT_JOIN_PARALLEL = 3;
+/** Attempts at one later node's kubeadm join (a failed one is reset first). */
+export const JOIN_ATTEMPTS = 3;
+
+/** A positive integer from an option or an environment variable, else the default; anything else is an error naming it. */
+export function positiveInt(v: number | string | undefined, name: string, dflt: number): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new KindaError(`${name}=${v} is not a positive whole number`);
+  return n;
+}
+
+/**
+ * The nodes in waves: Kind makes the control planes and the first `wave` workers; the rest are
+ * made and joined by kinda. Each keeps the container name Kind would give it in one cluster of
+ * all of them (kindContainerNames), so the later ones look like Kind's own.
+ */
+export function splitWaves(nodes: readonly NodeSpec[], wave: number): { kind: NodeSpec[]; later: NodeSpec[] } {
+  const ordered = kindOrder(nodes);
+  const cps = ordered.filter((n) => n.role === "control-plane").length;
+  return { kind: ordered.slice(0, cps + wave), later: ordered.slice(cps + wave) };
 }
 
 type Identity = NonNullable<CreateOptions["identity"]>;
@@ -139,6 +173,17 @@ function identityClusterPatch(id: Identity): string {
   });
 }
 
+/**
+ * kubeadm's waits that its configuration sets, raised for a loaded host where many nodes join
+ * (Kind writes kubeadm's v1beta3: the API server's start within 10 instead of 4 minutes, a
+ * joining node's discovery within 15 instead of 5). kubeadm's short fixed retries (reading its
+ * ConfigMaps at join, about 10 s) are not configurable: fewer joins at once is what helps there.
+ */
+export const TIMEOUT_PATCHES = [
+  stringify({ kind: "ClusterConfiguration", apiServer: { timeoutForControlPlane: "10m0s" } }),
+  stringify({ kind: "JoinConfiguration", discovery: { timeout: "15m0s" } }),
+];
+
 /** Kind's v1alpha4 cluster config for these nodes (control planes first, as Kind expects). */
 export function kindConfig(
   nodes: readonly NodeSpec[],
@@ -158,7 +203,7 @@ export function kindConfig(
       ...(identity ? { kubeadmConfigPatches: identityPatches(n, i === 0, identity) } : {}),
     })),
   };
-  const patches = [...(opts.kubeadmConfigPatches ?? []), ...(identity ? [identityClusterPatch(identity)] : [])];
+  const patches = [...TIMEOUT_PATCHES, ...(opts.kubeadmConfigPatches ?? []), ...(identity ? [identityClusterPatch(identity)] : [])];
   if (patches.length) cfg["kubeadmConfigPatches"] = patches;
   if (opts.containerdConfigPatches?.length) cfg["containerdConfigPatches"] = opts.containerdConfigPatches;
   return cfg;
@@ -320,44 +365,102 @@ export class KindProvider implements ClusterProvider {
     }
   }
 
+  private get wave(): number {
+    return positiveInt(this.options.wave ?? process.env["KINDA_KIND_WAVE"], "KINDA_KIND_WAVE", DEFAULT_KIND_WAVE);
+  }
+
+  private get joinParallel(): number {
+    return positiveInt(this.options.joinParallel ?? process.env["KINDA_JOIN_PARALLEL"], "KINDA_JOIN_PARALLEL", DEFAULT_JOIN_PARALLEL);
+  }
+
+  /** The nodes `kind create cluster` makes (and `started` reports while it runs): the control planes and the first wave. */
+  firstWave(nodes: readonly NodeSpec[]): NodeSpec[] {
+    return splitWaves(nodes, this.wave).kind;
+  }
+
+  /**
+   * Creates the cluster in waves: `kind create cluster` makes the control planes and the first
+   * wave of workers; then kinda makes the later workers' containers from the same node image
+   * (Kind's `docker run` arguments and labels), lets the caller link them (`attachLater`: they
+   * join on their emulated addresses), and joins them a few at a time with the configuration
+   * Kind wrote into its workers, each join retried after a `kubeadm reset`. (Made while Kind
+   * runs, Kind would find them by its cluster label and join them all at once itself.)
+   */
   async create(nodes: readonly NodeSpec[], opts: CreateOptions): Promise<void> {
     this.created = nodes;
     await this.ensureKind();
     await this.runtime.ping();
+    const { kind: first, later } = splitWaves(nodes, this.wave);
     const dir = mkdtempSync(join(tmpdir(), "kinda-kind-"));
     const cfg = join(dir, "kind.yaml");
-    writeFileSync(cfg, kindConfigYaml(nodes, opts.podCidr, this.options, opts.identity));
+    writeFileSync(cfg, kindConfigYaml(first, opts.podCidr, this.options, opts.identity));
     const argv = [this.bin, "create", "cluster", "--name", this.name, "--config", cfg, "--wait", "5m"];
     const hadNetwork = await this.networkExists();
     if (this.options.image) argv.push("--image", this.options.image);
     try {
-      await new Promise<void>((res, rej) => {
-        const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-        let tail = "";
-        const onData = (c: Buffer) => {
-          const text = c.toString();
-          tail = (tail + text).slice(-4000);
-          for (const line of text.split("\n")) if (line.trim()) opts.onOutput?.(line.trim());
-        };
-        child.stdout.on("data", onData);
-        child.stderr.on("data", onData);
-        const abort = () => child.kill("SIGTERM");
-        opts.signal?.addEventListener("abort", abort);
-        child.on("error", rej);
-        child.on("close", (code) => {
-          opts.signal?.removeEventListener("abort", abort);
-          if (code === 0) res();
-          // Kind's own words when another `kind create` of this name got there first
-          else if (/already exist for a cluster with the name/.test(tail))
-            rej(new ClusterExistsError(`a Kind cluster named ${this.name} was created by someone else meanwhile; kinda leaves it alone`));
-          else rej(new KindaError(`kind create cluster --name ${this.name} failed (exit ${code}):\n${tail.trim()}`));
-        });
-      });
+      await this.runKind(argv, opts);
+      if (later.length) await this.addLater(later, kindContainerNames(this.name, nodes), opts);
     } finally {
       rmSync(dir, { recursive: true, force: true });
       // also when creation failed halfway: the failed build's clean-up removes what Kind made
       if (!hadNetwork && (await this.networkExists())) this.ownsNetwork = true;
     }
+  }
+
+  private runKind(argv: string[], opts: CreateOptions): Promise<void> {
+    return new Promise<void>((res, rej) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+      let tail = "";
+      const onData = (c: Buffer) => {
+        const text = c.toString();
+        tail = (tail + text).slice(-4000);
+        for (const line of text.split("\n")) if (line.trim()) opts.onOutput?.(line.trim());
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      const abort = () => child.kill("SIGTERM");
+      opts.signal?.addEventListener("abort", abort);
+      child.on("error", rej);
+      child.on("close", (code) => {
+        opts.signal?.removeEventListener("abort", abort);
+        if (code === 0) res();
+        // Kind's own words when another `kind create` of this name got there first
+        else if (/already exist for a cluster with the name/.test(tail))
+          rej(new ClusterExistsError(`a Kind cluster named ${this.name} was created by someone else meanwhile; kinda leaves it alone`));
+        else rej(new KindaError(`kind create cluster --name ${this.name} failed (exit ${code}):\n${tail.trim()}`));
+      });
+    });
+  }
+
+  /** The later workers: containers made (a few at a time), linked by the caller, then joined. */
+  private async addLater(later: NodeSpec[], names: Map<string, string>, opts: CreateOptions): Promise<void> {
+    const [cp] = await this.kindNodes("control-plane");
+    const image = this.options.image ?? (cp && (await this.runtime.inspect(cp.id))?.image);
+    if (!image) throw new KindaError(`cannot tell the node image of Kind cluster ${this.name}`);
+    const t = performance.now();
+    const facts: NodeFacts[] = [];
+    await pool(later, this.joinParallel + 1, async (n) => {
+      if (opts.signal?.aborted) throw new KindaError("interrupted");
+      facts.push(await this.createNode(n, { container: names.get(n.name)!, image }));
+    });
+    opts.onOutput?.(`kinda: made ${later.length} more node containers (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+    const order = new Map(later.map((n, i) => [n.name, i]));
+    facts.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+    await opts.attachLater?.(facts);
+    await this.joinLater(facts, opts);
+  }
+
+  /** kubeadm join of the later workers, `joinParallel` at a time, with one token and Kind's worker configuration. */
+  private async joinLater(later: NodeFacts[], opts: CreateOptions): Promise<void> {
+    const material = await this.joinMaterial();
+    let done = 0;
+    await pool(later, this.joinParallel, async (n) => {
+      if (opts.signal?.aborted) throw new KindaError("interrupted");
+      const t = performance.now();
+      await this.join(n, { nodeIp: opts.identity?.addresses[n.name] ?? n.internalIp, ...material }, opts.onOutput);
+      done++;
+      opts.onOutput?.(`kinda: ${n.container} joined (${((performance.now() - t) / 1000).toFixed(1)} s; ${done} of ${later.length})`);
+    });
   }
 
   /**
@@ -552,16 +655,19 @@ export class KindProvider implements ClusterProvider {
     return r.output;
   }
 
-  async createNode(node: NodeSpec): Promise<NodeFacts> {
-    const container = `${this.name}-${node.name}`;
+  async createNode(node: NodeSpec, o: { container?: string; image?: string } = {}): Promise<NodeFacts> {
+    const container = o.container ?? `${this.name}-${node.name}`;
     if (await this.runtime.inspect(container)) throw new KindaError(`a container named ${container} exists already`);
-    const [cp] = await this.kindNodes("control-plane");
-    if (!cp) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
-    const image = this.options.image ?? (await this.runtime.inspect(cp.id))?.image;
+    let image = o.image ?? this.options.image;
+    if (!image) {
+      const [cp] = await this.kindNodes("control-plane");
+      if (!cp) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
+      image = (await this.runtime.inspect(cp.id))?.image;
+    }
     if (!image) throw new KindaError(`cannot tell the node image of Kind cluster ${this.name}`);
     await runChecked(["docker", ...kindNodeRunArgs(this.name, container, image)]);
     const ipam = await this.kindNetwork();
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 150; i++) {
       const c = await this.onKindNetwork(container);
       if (c) return { name: node.name, role: node.role, k8sName: c.container, ...c, ...providerNet(ipam), podCidrs: [] };
       await new Promise((r) => setTimeout(r, 200));
@@ -569,28 +675,65 @@ export class KindProvider implements ClusterProvider {
     throw new KindaError(`node container ${container} did not come up on Docker network "kind"`);
   }
 
-  async joinNode(node: NodeFacts, opts: { nodeIp: string }): Promise<void> {
+  /** A join token (made on the first control plane) and the kubeadm configuration Kind wrote into one of its workers. */
+  private async joinMaterial(exclude?: string): Promise<{ token: string; conf: string }> {
     const [cp] = await this.kindNodes("control-plane");
-    const [worker] = (await this.kindNodes("worker")).filter((c) => c.name !== node.container);
-    const from = worker ?? cp;
-    if (!cp || !from) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
-    const token = (await this.execOk(cp.id, ["kubeadm", "token", "create", "--ttl", "30m"], "kubeadm token create")).trim();
-    const conf = await this.execOk(from.id, ["cat", "/kind/kubeadm.conf"], `reading /kind/kubeadm.conf of ${from.name}`);
-    const cfg = joinConfigFor(conf, { cluster: this.name, container: node.container, topoName: node.name, nodeIp: opts.nodeIp, token });
+    if (!cp) throw new KindaError(`Kind cluster ${this.name} has no running control plane`);
+    const token = (await this.execOk(cp.id, ["kubeadm", "token", "create", "--ttl", "2h"], "kubeadm token create")).trim();
+    // a worker Kind made holds the file; those kinda made (later waves, added nodes) may not yet
+    const from = [...(await this.kindNodes("worker")).filter((c) => c.name !== exclude), cp];
+    for (const c of from) {
+      const r = await this.runtime.exec(c.id, ["cat", "/kind/kubeadm.conf"]);
+      if (r.exitCode === 0 && /JoinConfiguration/.test(r.output)) return { token, conf: r.output };
+    }
+    throw new KindaError(`no node of Kind cluster ${this.name} holds Kind's /kind/kubeadm.conf`);
+  }
+
+  async joinNode(node: NodeFacts, opts: { nodeIp: string }): Promise<void> {
+    await this.join(node, { nodeIp: opts.nodeIp, ...(await this.joinMaterial(node.container)) });
+  }
+
+  /**
+   * kubeadm join as Kind's own joins run it, retried: a join that fails on a loaded host (a
+   * short fixed wait of kubeadm's expiring) is reset (`kubeadm reset -f`) and run again, up to
+   * JOIN_ATTEMPTS times; the last failure is the error.
+   */
+  private async join(
+    node: { name: string; container: string; containerId: string },
+    o: { nodeIp: string; token: string; conf: string },
+    say?: (line: string) => void,
+  ): Promise<void> {
+    const cfg = joinConfigFor(o.conf, {
+      cluster: this.name,
+      container: node.container,
+      topoName: node.name,
+      nodeIp: o.nodeIp,
+      token: o.token,
+    });
     // systemd brings containerd up in the new container: wait for it as Kind's node image does
     for (let i = 0; ; i++) {
       const r = await this.runtime.exec(node.containerId, ["systemctl", "is-active", "containerd"]);
       if (r.exitCode === 0) break;
-      if (i > 150) throw new KindaError(`containerd did not start in ${node.container}: ${r.output.trim()}`);
+      if (i > 300) throw new KindaError(`containerd did not start in ${node.container}: ${r.output.trim()}`);
       await new Promise((res) => setTimeout(res, 200));
     }
     await this.execOk(node.containerId, ["mkdir", "-p", "/kind"], "mkdir /kind");
     await this.execOk(node.containerId, ["cp", "/dev/stdin", "/kind/kubeadm.conf"], "writing /kind/kubeadm.conf", cfg);
-    await this.execOk(
-      node.containerId,
-      ["kubeadm", "join", "--config", "/kind/kubeadm.conf", "--v=2"],
-      `kubeadm join on ${node.container}`,
-    );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.execOk(
+          node.containerId,
+          ["kubeadm", "join", "--config", "/kind/kubeadm.conf", "--skip-phases=preflight", "--v=2"],
+          `kubeadm join on ${node.container}`,
+        );
+        return;
+      } catch (e) {
+        if (attempt >= JOIN_ATTEMPTS) throw e;
+        say?.(`kinda: kubeadm join on ${node.container} failed (attempt ${attempt} of ${JOIN_ATTEMPTS}), resetting and retrying`);
+        await this.runtime.exec(node.containerId, ["kubeadm", "reset", "-f"]);
+        await new Promise((r) => setTimeout(r, 2000 * attempt));
+      }
+    }
   }
 
   async removeNode(node: { name: string; k8sName: string; container: string }, opts: { drain: boolean }): Promise<void> {
@@ -641,4 +784,24 @@ export function kindFromState(runtime: Runtime): ProviderFactory {
       },
       runtime,
     );
+}
+
+/** Runs `f` over `items`, at most `n` at once; the first failure is the error (the others finish first). */
+export async function pool<T>(items: readonly T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < items.length) {
+      const x = items[next++]!;
+      try {
+        await f(x);
+      } catch (e) {
+        errors.push(e);
+        next = items.length; // no new ones; those under way finish
+        return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (errors.length) throw errors[0];
 }

@@ -61,6 +61,19 @@ export interface DeviceState {
   role?: DeviceRole;
   /** Its services that run once the cluster's links into it exist (a P4 switch with ports on node links). */
   clusterServices?: ServiceStep[];
+  /** On the Kubernetes runtime: its pod, the host node that runs it, the pod's IP (the VXLAN end). */
+  pod?: { name: string; node?: string; ip?: string };
+}
+
+/** Where a lab on the Kubernetes runtime lives (absent: the Docker runtime). */
+export interface KubeRuntimeState {
+  kind: "kubernetes";
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+  /** The placement `up` was given (device -> host node) and the node selector: `restart` gives them again. */
+  placement?: Record<string, string>;
+  nodeSelector?: Record<string, string>;
 }
 
 export interface ClusterNodeState {
@@ -86,6 +99,8 @@ export interface ClusterState {
     device?: string;
     domain?: string;
     nodeAddress: string;
+    /** The device end's address, when the link gave one (a node added with --device-address). */
+    deviceAddress?: string;
     /** The node's interface, the device's end (linked to a device), the lab-side end (into a domain). */
     nodeIf?: string;
     deviceIf?: string;
@@ -159,6 +174,8 @@ export interface LabState {
   live?: LiveState;
   /** Static routing's graph and the routes installed now (topologies with routing: static). */
   routing?: RoutingRecord;
+  /** The runtime the lab runs on, when it is not the Docker engine (recorded first, so `down` finds it after a crash). */
+  runtime?: KubeRuntimeState;
 }
 
 /** Run-time changes to links, keyed by the interface they act on (see plan/live.ts ifKey). */
@@ -250,13 +267,44 @@ export class StateStore {
     return join(this.labDir(name), "logs", `${device}.startup.log`);
   }
 
+  /** The path of a lab's state file. */
+  statePath(name: string): string {
+    return join(this.labDir(name), "state.json");
+  }
+
+  /**
+   * A lab's state, or undefined when it has none. A state file that is there but cannot be read
+   * as a lab's state (truncated, edited by hand, a full disk's empty file) is refused with a
+   * CorruptStateError naming its path: it is never taken for an absent lab, whose name `up` could
+   * then take over while the old lab's containers and links are still on the machine.
+   */
   read(name: string): LabState | undefined {
-    const p = join(this.labDir(name), "state.json");
-    if (!existsSync(p)) return undefined;
+    const p = this.statePath(name);
+    let text: string;
     try {
-      return JSON.parse(readFileSync(p, "utf8")) as LabState;
-    } catch {
-      return undefined; // a torn write is impossible (rename), but a hand-edited file may be bad
+      text = readFileSync(p, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new CorruptStateError(name, p, (e as Error).message);
+    }
+    let st: unknown;
+    try {
+      st = JSON.parse(text);
+    } catch (e) {
+      throw new CorruptStateError(name, p, text.length === 0 ? "the file is empty" : `not JSON: ${(e as Error).message}`);
+    }
+    const problem = stateProblem(st, name);
+    if (problem) throw new CorruptStateError(name, p, problem);
+    return st as LabState;
+  }
+
+  /** {@link read} for look-ups over every lab (status, exec, a path's lab): an unreadable state is skipped, not fatal to the others. */
+  readIfValid(name: string): LabState | undefined {
+    try {
+      return this.read(name);
+    } catch (e) {
+      if (e instanceof CorruptStateError) return undefined;
+      throw e;
     }
   }
 
@@ -393,6 +441,39 @@ const UPLINK_SLOTS = 16384;
 
 function uplinkOf(n: number): string {
   return `${nthAddress(UPLINK_RANGE, n * 4)}/30`;
+}
+
+/** A lab's state file that is there but is not a lab's state: its path, what is wrong, the way out. */
+export class CorruptStateError extends KindaError {
+  override name = "CorruptStateError";
+  constructor(
+    readonly lab: string,
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`the state of lab ${lab} (${path}) cannot be read: ${problem}`, {
+      hint:
+        `restore the file if you have a copy; or run kinda down --force ${lab}: it removes the lab by kinda's labels and names ` +
+        `(containers labelled kinda.lab=${lab}, the namespace kinda-${lab}, the lab's host links and iptables rules) and this file; ` +
+        `a cluster the lab had is then not known to kinda (kind get clusters; kind delete cluster --name NAME)`,
+    });
+  }
+}
+
+/** What makes a parsed state file not a lab's state (undefined: it is one, as far as kinda reads it). */
+function stateProblem(st: unknown, name: string): string | undefined {
+  if (typeof st !== "object" || st === null || Array.isArray(st)) return "not a JSON object";
+  const o = st as Record<string, unknown>;
+  if (o["version"] !== 1) return `version is ${JSON.stringify(o["version"])}, not 1`;
+  if (o["name"] !== name) return `name is ${JSON.stringify(o["name"])}, not ${JSON.stringify(name)}`;
+  if (typeof o["netns"] !== "string") return "netns is missing";
+  for (const k of ["devices", "domains"]) if (!Array.isArray(o[k])) return `${k} is not a list`;
+  if (
+    o["cluster"] !== undefined &&
+    (typeof o["cluster"] !== "object" || !Array.isArray((o["cluster"] as Record<string, unknown>)?.["nodes"]))
+  )
+    return "cluster has no list of nodes";
+  return undefined;
 }
 
 /** The error of a process whose lab was taken down from elsewhere while it worked on it. */

@@ -36,23 +36,22 @@ import {
   compileNic,
   ovsRole,
   ovsServices,
+  p4CliLines,
   p4CliText,
+  readProgramFile,
+  type P4Line,
   p4Role,
   p4Services,
   p4Volumes,
-  programFileProblem,
   validateNic,
   validateProgrammable,
 } from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
+import { checkCliLine, egressUnset, type CliUse, type P4Program } from "./p4json.js";
 import { lpmEntries, lpmNeighbours, lpmPodRoutes, type LinkEnd } from "./p4lpm.js";
 
-export type SpecPath = (string | number)[];
-
-export interface SpecIssue {
-  path: SpecPath;
-  message: string;
-}
+import type { AddressBook, SpecIssue, SpecPath } from "./paths.js";
+export type { AddressBook, SpecIssue, SpecPath };
 
 export interface CompiledTopology {
   lab: Lab;
@@ -78,13 +77,6 @@ const LINK_NAME = /^[a-z0-9_-]{1,40}$/;
 /** How messages name the link of a provider's container (a node or the load balancer). */
 function providedLink(d: DeviceSpec): string {
   return isLoadBalancer(d.kind) ? "the load balancer's link" : "a Kubernetes node's link";
-}
-
-/** Address checks shared by links and segments: canonical, outside kinda's ranges, used once, subnets apart. */
-export interface AddressBook {
-  address(path: SpecPath, addr: string): void;
-  /** Addresses that share one subnet, which no other link or segment overlaps. */
-  subnet(owner: SpecPath, path: SpecPath, addrs: readonly string[]): void;
 }
 
 function addressBook(add: (path: SpecPath, message: string) => void): AddressBook {
@@ -345,25 +337,46 @@ function defaultImage(d: DeviceSpec, spec: TopologySpec): string {
   return d.kind === "p4-switch" ? P4_DEFAULT_IMAGE : d.kind === "ovs-switch" ? OVS_DEFAULT_IMAGE : DEFAULT_IMAGE;
 }
 
-/** Program and P4Info files of P4 switches: present and (the program) BMv2 JSON. Reads the files. */
-function programFiles(spec: TopologySpec): SpecIssue[] {
+/** Program and P4Info files of P4 switches: present and (the program) BMv2 JSON, read. Reads the files. */
+function programFiles(spec: TopologySpec): { issues: SpecIssue[]; programs: Map<string, P4Program> } {
   const out: SpecIssue[] = [];
+  const programs = new Map<string, P4Program>();
+  const read = (key: string, path: string | undefined, at: SpecPath, what: string) => {
+    if (path === undefined) return;
+    const r = readProgramFile(path);
+    if ("problem" in r) out.push({ path: at, message: `${what}: ${r.problem}` });
+    else if (r.program) programs.set(key, r.program);
+  };
   spec.devices.forEach((d, i) => {
     if (d.kind !== "p4-switch") return;
-    const problem = d.program === undefined ? undefined : programFileProblem(d.program);
-    if (problem) out.push({ path: ["devices", i, "program"], message: `P4 switch ${d.name}: ${problem}` });
+    read(d.name, d.program, ["devices", i, "program"], `P4 switch ${d.name}`);
     if (d.p4info !== undefined && !existsSync(d.p4info))
       out.push({ path: ["devices", i, "p4info"], message: `P4 switch ${d.name}: ${d.p4info} does not exist` });
   });
   spec.links.forEach((l, i) => {
     if (l.nic?.kind !== "p4") return;
     const what = `the NIC of ${l.endpoints.join("--")}`;
-    const problem = l.nic.program === undefined ? undefined : programFileProblem(l.nic.program);
-    if (problem) out.push({ path: ["links", i, "nic", "program"], message: `${what}: ${problem}` });
+    read(`links[${i}]`, l.nic.program, ["links", i, "nic", "program"], what);
     if (l.nic.p4info !== undefined && !existsSync(l.nic.p4info))
       out.push({ path: ["links", i, "nic", "p4info"], message: `${what}: ${l.nic.p4info} does not exist` });
   });
-  return out;
+  return { issues: out, programs };
+}
+
+/** A P4 NIC's cli checked against its program (ports: 0 toward the device, 1 toward the node). */
+function checkNics(spec: TopologySpec, cx: DataPlaneContext): void {
+  spec.links.forEach((l, i) => {
+    const prog = cx.programs.get(`links[${i}]`);
+    if (l.nic?.kind !== "p4" || !prog) return;
+    checkAgainstProgram(
+      `the NIC of ${l.endpoints.join("--")}`,
+      ["links", i, "nic"],
+      prog,
+      p4CliLines(l.nic.cli ?? []),
+      ["the outer port, toward the device"],
+      cx,
+    );
+  });
 }
 
 /** A P4 switch's container: program mounted, Thrift (and gRPC) published, no kernel forwarding. */
@@ -374,9 +387,12 @@ function prepareP4(d: DeviceSpec, dev: Device): void {
   dev.ports.push({ host: d.thriftPort ?? 0, guest: THRIFT_PORT, protocol: "tcp" });
   if (d.grpcPort !== undefined) dev.ports.push({ host: d.grpcPort, guest: GRPC_PORT, protocol: "tcp" });
   dev.bridged = true;
-  // the program forwards; the kernel only answers for the switch's own addresses
+  // the program forwards; the kernel stays off the ports (no addresses, no ARP: p4Services; no
+  // IPv6: interfaces moved in later take the namespace's default)
   dev.sysctls["net.ipv4.ip_forward"] = "0";
   dev.sysctls["net.ipv6.conf.all.forwarding"] = "0";
+  dev.sysctls["net.ipv6.conf.all.disable_ipv6"] = "1";
+  dev.sysctls["net.ipv6.conf.default.disable_ipv6"] = "1";
 }
 
 /** The interface of a programmable device's k-th link to a node: after its lab links (and NAT interface). */
@@ -395,28 +411,70 @@ interface DataPlaneContext {
   podRoutes?: readonly PodRoute[];
   /** Routing protocols: the steps that start each router's FRR. */
   frr?: Map<string, string[]>;
+  /** The compiled programs read (by switch name; a NIC's by `links[i]`): CLI lines are checked against them. */
+  programs: Map<string, P4Program>;
+  /** Each device's index in the topology (for the place of a problem). */
+  index: Map<string, number>;
+  /** Problems found while compiling the data planes (lines a program would refuse). */
+  issues: SpecIssue[];
+  /** ethtool lines (checksum offload off) per device next to a P4 switch (p4KernelOff). */
+  offload: Map<string, string[]>;
 }
 
 /**
  * A P4 switch's CLI lines: the LPM entries from the static plan (lpm), then its own cli; with
  * encapsulation none also where it sends each node's pods (entries written at attach time).
  */
-function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): Omit<P4Compiled, "ports"> {
+function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): { lines: P4Line[]; podRoutes?: P4PodRoute[] } {
+  const own = p4CliLines(d.cli ?? []);
   if (!d.lpm) {
     if (cx.podRoutes?.some((r) => r.device === d.name))
       cx.lab.warnings.push({
         message: `P4 switch ${d.name} carries pod traffic (encapsulation: none) but has no lpm: kinda writes no entries for the pod CIDRs there; its program or cli must forward them (or set lpm: true)`,
       });
-    return { cli: d.cli ?? [] };
+    return { lines: own };
   }
   const neighbours = lpmNeighbours(d.name, cx.ends, cx.nodeLinks, dev.interfaces.length);
   const { lines, warnings } = lpmEntries(d.name, d.lpm, neighbours, cx.routes?.routes.get(d.name) ?? []);
   cx.lab.warnings.push(...warnings.map((message) => ({ message })));
-  const cli = [...lines, ...(d.cli ?? [])];
-  if (!cx.podRoutes) return { cli };
+  const all = [...lines.map((text) => ({ text, field: "lpm" })), ...own];
+  if (!cx.podRoutes) return { lines: all };
   const pods = lpmPodRoutes(d.name, d.lpm, neighbours, cx.podRoutes);
   cx.lab.warnings.push(...pods.warnings.map((message) => ({ message })));
-  return { cli, podRoutes: pods.routes };
+  return { lines: all, podRoutes: pods.routes };
+}
+
+/**
+ * The switch's CLI lines checked against its compiled program (when kinda could read it): each
+ * refused at its place (`cli[N]`, or `lpm` for the entries kinda writes); a path on which the
+ * ingress leaves the egress port unset is a warning (BMv2 sends the frame out of port 0).
+ */
+function checkAgainstProgram(
+  owner: string,
+  at: SpecPath,
+  prog: P4Program,
+  lines: readonly P4Line[],
+  ports: readonly string[],
+  cx: DataPlaneContext,
+  extra: readonly P4Line[] = [],
+): void {
+  const uses: CliUse[] = [];
+  const refused = new Set<string>();
+  for (const l of [...lines, ...extra]) {
+    const r = checkCliLine(prog, l.text);
+    if (r.use) uses.push(r.use);
+    if (!r.problem) continue;
+    // one issue per generated field (lpm writes many lines of one shape)
+    if (!l.field.includes("[") && refused.has(l.field)) continue;
+    refused.add(l.field);
+    const k = /^(.*\.)?cli\[(\d+)\]$/.exec(l.field);
+    const path: SpecPath = k ? [...at, "cli", Number(k[2])] : [...at, l.field];
+    cx.issues.push({ path, message: `${owner}: ${k ? "" : `${l.text}: `}${r.problem}` });
+  }
+  for (const why of egressUnset(prog, uses))
+    cx.lab.warnings.push({
+      message: `${owner}: the program can leave egress_spec unset (${why}); BMv2 then sends the frame out of port 0, which is ${ports[0] ?? "its first data interface"} (its first link)`,
+    });
 }
 
 function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx: DataPlaneContext): void {
@@ -425,11 +483,19 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx:
     dev.services = ovsServices(d, ports);
     return;
   }
-  const { cli, podRoutes } = p4Cli(d, dev, cx);
-  const text = p4CliText(cli);
+  const { lines, podRoutes } = p4Cli(d, dev, cx);
+  const prog = cx.programs.get(d.name);
+  if (prog) {
+    // the pod entries are written at attach time: one of their shape is checked now
+    const pods = (podRoutes ?? [])
+      .slice(0, 1)
+      .map((r) => ({ text: `table_add ${r.table} ${r.action} 10.244.0.0/24 => ${r.mac} ${r.port}`, field: "lpm" }));
+    checkAgainstProgram(`P4 switch ${d.name}`, ["devices", cx.index.get(d.name)!], prog, lines, ports, cx, pods);
+  }
+  const text = p4CliText(lines);
   if (text) dev.stageFiles.push({ name: "p4-cli.txt", text });
-  dev.services = p4Services(d, ports, nodeIfs.length > 0, cli);
-  cx.p4.set(d.name, { ports, cli, ...(podRoutes ? { podRoutes } : {}) });
+  dev.services = p4Services(d, ports, nodeIfs.length > 0, lines);
+  cx.p4.set(d.name, { ports, cli: lines.map((l) => l.text), ...(podRoutes ? { podRoutes } : {}) });
 }
 
 /**
@@ -473,6 +539,8 @@ function nameNodePorts(
     if (at) {
       nl.nodeMac = linkMac(at.i, at.nodeSide);
       nl.deviceMac = linkMac(at.i, at.nodeSide === 0 ? 1 : 0);
+      // a P4 switch's kernel stays off its ports: its address is the node's gateway only
+      if (devKind === "p4-switch") Object.assign(nl, { noDeviceAddress: true, gatewayMac: nl.deviceMac });
     }
   }
   return nodePorts;
@@ -556,8 +624,8 @@ export function compileSpec(
   if (problems.length) throw new TopologyError(problems.map((p) => ({ ...where(p.path), message: p.message })));
 
   // false: what kinda generates, without reading the programs (kinda p4-entries before p4c ran)
-  const fileIssues = opts.programFiles === false ? [] : programFiles(spec);
-  if (fileIssues.length) throw new TopologyError(fileIssues.map((p) => ({ ...where(p.path), message: p.message })));
+  const files = opts.programFiles === false ? { issues: [], programs: new Map<string, P4Program>() } : programFiles(spec);
+  if (files.issues.length) throw new TopologyError(files.issues.map((p) => ({ ...where(p.path), message: p.message })));
 
   const kindOf = new Map(spec.devices.map((d) => [d.name, d]));
   const lab: Lab = { metadata: { LAB_NAME: spec.name }, devices: [], warnings: [] };
@@ -579,7 +647,8 @@ export function compileSpec(
     ends.push({ device: name, domain, index, mac, address: addr });
     const ops = addrOps.get(name) ?? [];
     const addrIf = kindOf.get(name)!.kind === "ovs-switch" ? OVS_BRIDGE : `eth${index}`;
-    if (addr) ops.push({ op: "addr-add", address: addr, dev: addrIf });
+    // a P4 switch's kernel stays off its ports (p4KernelOff): the address is its neighbours' gateway only
+    if (addr && kindOf.get(name)!.kind !== "p4-switch") ops.push({ op: "addr-add", address: addr, dev: addrIf });
     if (mtu) ops.push({ op: "link-set", name: `eth${index}`, mtu });
     addrOps.set(name, ops);
   };
@@ -617,14 +686,27 @@ export function compileSpec(
   });
   const nodePorts = nameNodePorts(spec, nodeLinks, devs, linkIndex);
   // nodes on segments join the segment's domain (no device-side interface of their own)
-  // fixed MACs for nodes on a programmable device's segment, as for its node links
-  const segMac = (j: number, k: number) =>
-    isProgrammable(kindOf.get(spec.segments![j]!.device)!.kind) ? linkMac(spec.links.length + j, k + 1) : undefined;
-  nodeLinks.push(...segmentNodeLinks(spec, segMac));
+  nodeLinks.push(...segmentLinks(spec, kindOf));
+  const offload = p4KernelOff(kindOf, ends, addrOps);
   const { routes, podRoutes, frr } = routingOf(spec, router, kindOf, devs, ports);
   const p4 = new Map<string, P4Compiled>();
-  const cx: DataPlaneContext = { routes, ends, nodeLinks, lab, p4, ...(podRoutes ? { podRoutes } : {}), ...(frr ? { frr } : {}) };
+  const index = new Map(spec.devices.map((d, i) => [d.name, i]));
+  const cx: DataPlaneContext = {
+    routes,
+    ends,
+    nodeLinks,
+    lab,
+    p4,
+    programs: files.programs,
+    index,
+    issues: [],
+    offload,
+    ...(podRoutes ? { podRoutes } : {}),
+    ...(frr ? { frr } : {}),
+  };
   finishDevices(kindOf, devs, addrOps, nodePorts, cx);
+  checkNics(spec, cx);
+  if (cx.issues.length) throw new TopologyError(cx.issues.map((p) => ({ ...where(p.path), message: p.message })));
   if (routes) lab.routing = routingRecord(spec, routes);
   const clusterOptions = clusterOptionsOf(spec, podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
@@ -714,6 +796,54 @@ function routingRecord(spec: TopologySpec, routes: StaticRoutePlan): RoutingReco
   };
 }
 
+/**
+ * Nodes on segments: they join the segment's domain (no device-side interface of their own); on a
+ * programmable device's segment they get fixed MACs, as on its node links, and on a P4 switch's
+ * the gateway's MAC (nothing answers ARP there).
+ */
+function segmentLinks(spec: TopologySpec, kindOf: Map<string, DeviceSpec>): NodeLink[] {
+  const segMac = (j: number, k: number) =>
+    isProgrammable(kindOf.get(spec.segments![j]!.device)!.kind) ? linkMac(spec.links.length + j, k + 1) : undefined;
+  return segmentNodeLinks(spec, segMac).map((nl) => {
+    const sg = spec.segments!.findIndex((s) => s.name === nl.domain);
+    return kindOf.get(spec.segments![sg]!.device)!.kind === "p4-switch" ? { ...nl, gatewayMac: linkMac(spec.links.length + sg, 0) } : nl;
+  });
+}
+
+/**
+ * What the kernels around a P4 switch need, since the switch's own kernel stays off its ports
+ * (BMv2 captures in both directions: what that kernel sent would enter the pipeline as ingress):
+ * the switch's addresses are only gateways, so each device on a switch's link or segment gets a
+ * permanent neighbour entry for them (nothing answers ARP there), and turns checksum offload off
+ * on that interface (rx and tx): BMv2 passes a frame as it got it, and a checksum left to offload
+ * on a veth is not finished, so the receiver drops TCP and UDP (p4lang's own Mininet hosts turn
+ * offload off likewise). A forwarded packet is finished by the kernel on an interface without tx
+ * offload, so the interfaces toward the switch are the ones that matter. Nodes: plan/cluster/links.ts.
+ */
+function p4KernelOff(kindOf: Map<string, DeviceSpec>, ends: readonly LinkEnd[], addrOps: Map<string, IpOp[]>): Map<string, string[]> {
+  const sw = ends.filter((e) => kindOf.get(e.device)!.kind === "p4-switch");
+  const neigh = new Map<string, IpOp[]>();
+  const offload = new Map<string, string[]>();
+  for (const e of ends) {
+    const kind = kindOf.get(e.device)!.kind;
+    if (kind === "p4-switch" || kind === "external") continue;
+    const mine = sw.filter((s) => s.domain === e.domain);
+    if (!mine.length) continue;
+    const dev = kind === "ovs-switch" ? OVS_BRIDGE : `eth${e.index}`;
+    for (const s of mine)
+      if (s.address)
+        (neigh.get(e.device) ?? neigh.set(e.device, []).get(e.device)!).push({
+          op: "neigh-replace",
+          address: hostOf(s.address),
+          lladdr: s.mac,
+          dev,
+        });
+    (offload.get(e.device) ?? offload.set(e.device, []).get(e.device)!).push(`ethtool -K eth${e.index} rx off tx off`);
+  }
+  for (const [d, ops] of neigh) addrOps.set(d, [...(addrOps.get(d) ?? []), ...ops]);
+  return offload;
+}
+
 /** Each device's data plane, routes (not in a P4 switch: its program forwards) and start-up steps. */
 function finishDevices(
   kindOf: Map<string, DeviceSpec>,
@@ -732,7 +862,8 @@ function finishDevices(
       Object.assign(dev.sysctls, cx.routes?.sysctls.get(dev.name) ?? {});
     }
     if (net.length) dev.net = net;
-    dev.exec = [...(cx.frr?.get(dev.name) ?? []), ...(d.startup ?? [])];
+    // checksum offload off toward a P4 switch (p4KernelOff), then a routing protocol's FRR, before the device's own start-up
+    dev.exec = [...(cx.offload.get(dev.name) ?? []), ...(cx.frr?.get(dev.name) ?? []), ...(d.startup ?? [])];
     if (d.startupTimeout !== undefined) dev.startupTimeout = d.startupTimeout;
   }
 }

@@ -6,7 +6,7 @@
  */
 import { Document, isMap, isPair, isScalar, isSeq, visit, type Node, type Pair, type Scalar } from "yaml";
 import { TopologyError, type Issue } from "../core/errors.js";
-import type { SpecPath } from "./compile.js";
+import type { SpecPath } from "./paths.js";
 import { GENERATORS, type GeneratorName, type GeneratorOptions } from "./generators.js";
 import type { TopologySpec } from "../model/spec.js";
 

@@ -6,7 +6,7 @@
  */
 import type { NodeLink } from "../model/cluster.js";
 import { hostOf, isCidr, isIpv4Cidr } from "../core/addr.js";
-import type { AddressBook, SpecPath } from "./compile.js";
+import type { AddressBook, SpecPath } from "./paths.js";
 import { isNode, isProvided, type DeviceSpec, type TopologySpec } from "../model/spec.js";
 
 const SEGMENT_NAME = /^[a-z0-9_-]{1,40}$/;

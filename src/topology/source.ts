@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { KindaError, TopologyError } from "../core/errors.js";
 import { labNameFromDir, loadKatharaLab } from "./kathara.js";
 import type { Lab } from "../model/lab.js";
-import type { SpecPath } from "./compile.js";
+import type { SpecPath } from "./paths.js";
 import type { TopologySpec } from "../model/spec.js";
 import { loadTopologyYaml } from "./yaml.js";
 import type { Issue } from "../core/errors.js";

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Ajv, type ErrorObject } from "ajv";
 import { Document, LineCounter, isMap, isSeq, parseDocument } from "yaml";
 import { TopologyError, type Issue } from "../core/errors.js";
-import type { SpecPath } from "./compile.js";
+import type { SpecPath } from "./paths.js";
 import { expandGenerate, substituteVars } from "./expand.js";
 import type { TopologySpec } from "../model/spec.js";
 

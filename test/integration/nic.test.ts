@@ -96,7 +96,7 @@ describe(`BMv2 as a Kubernetes node's smart NIC (image ${P4_IMAGE}${STANDIN ? ":
         const args = await kindaOk("exec", "--lab", lab, "w1-nic", "--", "cat", "/var/log/kinda-p4-standin/args");
         assert.equal(
           args.trim().split("\n").join(" "),
-          "/usr/local/bin/simple_switch --device-id 0 -i 0@knic-out -i 1@knic-in --thrift-port 9090 /kinda-p4/program.json",
+          "/usr/local/bin/simple_switch --device-id 0 -i 0@knic-out -i 1@knic-in --thrift-port 9090 --log-console --log-level info /kinda-p4/program.json",
           "the stand-in recorded BMv2's command line: port 0 the outer interface, port 1 the inner one",
         );
         const cli = await kindaOk("exec", "--lab", lab, "w1-nic", "--", "cat", "/var/log/kinda-p4-standin/cli");

@@ -67,7 +67,7 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
       const ps = await kindaOk("exec", "--lab", lab, "p4", "--", "ps", "-eo", "args");
       assert.match(
         ps,
-        /simple_switch_grpc --device-id 0 -i 0@eth0 -i 1@eth1 --thrift-port 9090 \/kinda-p4\/program\.json -- --grpc-server-addr 0\.0\.0\.0:9559/,
+        /simple_switch_grpc --device-id 0 -i 0@eth0 -i 1@eth1 --thrift-port 9090 --log-console --log-level info \/kinda-p4\/program\.json -- --grpc-server-addr 0\.0\.0\.0:9559/,
       );
       const mounted = await kindaOk("exec", "--lab", lab, "p4", "--", "cat", "/kinda-p4/program.json");
       assert.equal(mounted, readFileSync(join(p4Env.build, "ipv4_lpm.json"), "utf8"), "the program is the user's file");

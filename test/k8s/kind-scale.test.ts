@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fixSysctls } from "../../src/app/doctor.js";
 import { hostOf } from "../../src/core/addr.js";
-import { memoryPerNodeMiB } from "../../bench/kind-real.js";
+import { cpuPerNodePercent, memoryPerNodeMiB } from "../../bench/kind-real.js";
 import { up as upTopology, type Lab as TopologyHandle } from "../../src/app/up.js";
 import { edgeOf, fatTreeCluster } from "../../examples/fat-tree-cluster.js";
 import type { TopologySpec } from "../../src/model/spec.js";
@@ -89,9 +89,11 @@ describe(`Kind at scale: 1 control plane and ${N} workers at the edge of a fat t
       assert.equal(ip, addressOn(spec, name, edgeOf(spec, name).edge), `${name}'s InternalIP is its address on the fat tree`);
     }
     const mem = memoryPerNodeMiB(CLUSTER);
+    const cpu = cpuPerNodePercent(CLUSTER);
     console.log(
       `# kind-real-${N}: all Ready ${s.toFixed(1)} s after kinda returned; memory per node ` +
-        `${(mem.reduce((a, b) => a + b, 0) / mem.length).toFixed(0)} MiB (max ${Math.max(...mem).toFixed(0)})`,
+        `${(mem.reduce((a, b) => a + b, 0) / mem.length).toFixed(0)} MiB (max ${Math.max(...mem).toFixed(0)}); ` +
+        `CPU per node ${(cpu.reduce((a, b) => a + b, 0) / cpu.length).toFixed(1)}% of a core (max ${Math.max(...cpu).toFixed(1)})`,
     );
   });
 

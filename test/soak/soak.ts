@@ -80,8 +80,53 @@ function sh(argv: string[]): string {
   return r.status === 0 ? r.stdout : "";
 }
 
-/** The fixture nodes' addresses on the Kind network, for conntrack (filled when the cluster is up). */
+/**
+ * Conntrack entries that are the soak's own: made while its fixture nodes held their addresses on
+ * the Kind network. A `conntrack -E` watcher runs through each cluster cycle (from before up to
+ * after the nodes are gone) and keeps the ids of the entries it saw made for those addresses.
+ * The count after a cycle is of entries still present with one of those ids: an address Docker
+ * hands to another container afterwards (another engineer's node) makes entries that are not ours.
+ */
+const ownedConntrack = new Map<string, string>(); // id -> the entry as first seen
+/** How many conntrack entries each cluster cycle's nodes made (a count of 0 everywhere would check nothing). */
+const conntrackMade: number[] = [];
+/** The last cluster cycle's fixture node addresses. */
 const nodeAddresses = new Set<string>();
+
+function watchConntrack(): { stop(): Promise<string[]> } {
+  const p = spawn("conntrack", ["-E", "-e", "NEW", "-o", "id"], { stdio: ["ignore", "pipe", "ignore"] });
+  let buf = "";
+  const lines: string[] = [];
+  p.stdout.on("data", (c: Buffer) => {
+    buf += c.toString();
+    const parts = buf.split("\n");
+    buf = parts.pop() ?? "";
+    lines.push(...parts);
+  });
+  const closed = new Promise<void>((res) => p.on("close", () => res()));
+  return {
+    async stop(): Promise<string[]> {
+      // a moment for the last events of the nodes' removal
+      await new Promise((r) => setTimeout(r, 500));
+      p.kill();
+      await closed;
+      return lines;
+    },
+  };
+}
+
+function mentions(line: string, addrs: Iterable<string>): boolean {
+  for (const a of addrs) if (new RegExp(`=${a.replace(/\./g, "\\.")}\\s`).test(line)) return true;
+  return false;
+}
+
+/** The soak's own conntrack entries still present (their lines, for the report). */
+function ownConntrackLeft(): string[] {
+  if (!ownedConntrack.size) return [];
+  return sh(["conntrack", "-L", "-o", "id"])
+    .split("\n")
+    .filter((l) => ownedConntrack.has(/\bid=(\d+)\s*$/.exec(l)?.[1] ?? ""));
+}
 
 interface Sample {
   cycle: number;
@@ -228,6 +273,8 @@ async function clusterCycle(): Promise<void> {
   // rightly refuses the topology, so the soak moves them to 10.168.x, which no default pool uses
   const spec = JSON.parse(JSON.stringify(y.spec).replace(/192\.168\./g, "10.168.")) as typeof y.spec;
   stepT = Date.now();
+  const ct = watchConntrack();
+  nodeAddresses.clear();
   const h = await upTopology({ ...spec, name: CLAB }, { provider, imageMap: IMAGE_MAP, where: y.where, store, runtime });
   try {
     for (const n of ["cp", "wk"]) {
@@ -246,6 +293,15 @@ async function clusterCycle(): Promise<void> {
     mark("cluster");
     await h.down();
     await provider.delete();
+    let made = 0;
+    for (const l of await ct.stop()) {
+      const id = /\bid=(\d+)\s*$/.exec(l)?.[1];
+      if (id && mentions(l, nodeAddresses)) {
+        ownedConntrack.set(id, l);
+        made++;
+      }
+    }
+    conntrackMade.push(made);
     mark("cluster down");
   }
 }
@@ -314,6 +370,9 @@ async function main(): Promise<number> {
     `soak: ${done} cycles (${samples.filter((s) => s.kind === "lab+cluster").length} with the fixture cluster) in ${minutes} min; ` +
       `fds ${warm.fds} -> ${last.fds}, RSS ${warm.rssMiB.toFixed(1)} -> ${last.rssMiB.toFixed(1)} MiB, heap ${warm.heapMiB.toFixed(1)} -> ${last.heapMiB.toFixed(1)} MiB; ` +
       `samples ${join(OUT, "soak.json")}, plot ${png}`,
+  );
+  console.log(
+    `soak: conntrack entries made for the fixture nodes per cluster cycle: ${conntrackMade.join(", ") || "none"} (${ownedConntrack.size} in all); left after the cycles: ${ownConntrackLeft().length}`,
   );
   rmSync(STATE, { recursive: true, force: true });
   if (failures.length) {

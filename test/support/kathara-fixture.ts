@@ -93,6 +93,11 @@ export class KatharaFixture {
     }
   }
 
+  /** A device's process id (its network namespace). */
+  async pid(device: string): Promise<number> {
+    return (await this.docker.getContainer(this.container(device)).inspect()).State.Pid;
+  }
+
   /** Interfaces of a device, read in its namespace. */
   async interfaces(device: string): Promise<string[]> {
     const pid = (await this.docker.getContainer(this.container(device)).inspect()).State.Pid;

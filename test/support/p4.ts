@@ -22,12 +22,15 @@ export async function compileExample(name = "ipv4_lpm"): Promise<string> {
   const log = new PassThrough();
   let text = "";
   log.on("data", (c: Buffer) => (text += c.toString()));
-  const [res] = (await docker.run(
+  // removed after it is waited for: with AutoRemove a p4c that exits at once (the stand-in's) can be
+  // gone before the wait asks for it (HTTP 404, seen under load)
+  const [res, container] = (await docker.run(
     P4_IMAGE,
     ["p4c", "--target", "bmv2", "--arch", "v1model", "-o", "/out", "--p4runtime-files", `/out/${name}.p4info.txt`, `/src/${name}.p4`],
     log,
-    { HostConfig: { AutoRemove: true, NetworkMode: "none", Binds: [`${join(ROOT, "examples", "p4")}:/src:ro`, `${out}:/out`] } },
-  )) as [{ StatusCode: number }];
+    { HostConfig: { NetworkMode: "none", Binds: [`${join(ROOT, "examples", "p4")}:/src:ro`, `${out}:/out`] } },
+  )) as [{ StatusCode: number }, { remove: (o: { force: boolean }) => Promise<unknown> }];
+  await container.remove({ force: true });
   assert.equal(res.StatusCode, 0, `p4c failed: ${text}`);
   return out;
 }

@@ -4,7 +4,7 @@
  * namespace. Both kinds share the node side; only the far end differs.
  */
 import { TopologyError } from "../../core/errors.js";
-import { NIC_INNER, NIC_OUTER, hostLinkPrefix } from "../../core/names.js";
+import { NIC_INNER, NIC_OUTER, hostLinkPrefix, nodeLinkMac } from "../../core/names.js";
 import { hostOf } from "../../core/addr.js";
 import type { NodeLink, TrafficControl } from "../../model/cluster.js";
 import type { IpOp, NetemOp, TbfOp } from "../../model/ops.js";
@@ -33,9 +33,10 @@ interface FarEnd {
  * the node crosses it. The NIC's ports are no interfaces of the node's kernel (nic-port) and carry
  * full checksums (offload off), since the NIC's program reads and writes whole packets.
  */
-function nodeVeths(n: NsOps, l: NodeLink, nodeIf: string, far: FarEnd): void {
+function nodeVeths(n: NsOps, l: NodeLink, nodeIf: string, far: FarEnd, lab: string): void {
   const mtu = l.mtu ?? DEFAULT_MTU;
-  const mac = l.nodeMac ? { mac: l.nodeMac } : {};
+  // fixed when none is given: a node attached again keeps the MAC its neighbours hold for it
+  const mac = { mac: l.nodeMac ?? nodeLinkMac(lab, l.node, l.domain !== undefined ? `domain ${l.domain}` : `device ${l.device}`, nodeIf) };
   const peerMac = far.mac ? { peerMac: far.mac } : {};
   if (!l.nic) {
     n.ip.push(veth(nodeIf, far.peer, far.netns, { mtu, ...mac, ...peerMac }));
@@ -57,7 +58,7 @@ function nodeVeths(n: NsOps, l: NodeLink, nodeIf: string, far: FarEnd): void {
 function nodeSide(ctx: PlanContext, n: NsOps, l: NodeLink, far: FarEnd): void {
   const node = ctx.attached.find((x) => x.name === l.node)!;
   const nodeIf = l.nodeIf ?? DEFAULT_NODE_IF;
-  nodeVeths(n, l, nodeIf, far);
+  nodeVeths(n, l, nodeIf, far, ctx.input.lab);
   n.ip.push(addrAdd(l.nodeAddress, nodeIf), linkUp(nodeIf));
   if (l.nic) ctx.nics.push({ node: l.node, nic: l.nic });
   // the seed found TCP broken with checksum offload on the node side
@@ -65,6 +66,8 @@ function nodeSide(ctx: PlanContext, n: NsOps, l: NodeLink, far: FarEnd): void {
   // routers' answers from addresses the node routes via the provider (traceroute) pass
   n.sysctl.push({ op: "rp-filter-loose", dev: nodeIf });
   if (l.nodeTc) n.tc.push(tbf(nodeIf, l.nodeTc));
+  // the gateway is a P4 switch's port: no kernel there answers ARP
+  if (l.gatewayMac && far.gateway) n.ip.push({ op: "neigh-replace", address: far.gateway, lladdr: l.gatewayMac, dev: nodeIf });
   if (l.defaultRoute && far.gateway) {
     for (const r of ctx.options.hostRoutes ?? []) n.ip.push(routeReplace({ dst: r, via: node.providerGateway, dev: node.providerIf }));
     n.ip.push(routeReplace({ dst: "default", via: far.gateway, dev: nodeIf }));
@@ -119,7 +122,7 @@ function deviceLink(ctx: PlanContext, n: NsOps, d: NsOps, l: NodeLink & { device
   if (l.deviceBridge) {
     deviceBridge(ctx, d, { ...l, deviceBridge: l.deviceBridge }, bridges);
     d.ip.push({ op: "link-set", name: devIf, master: l.deviceBridge });
-  } else if (l.deviceAddress) {
+  } else if (l.deviceAddress && !l.noDeviceAddress) {
     const dev = l.deviceAddressIf ?? devIf;
     d.ip.push(addrAdd(l.deviceAddress, dev));
     // on the link's own interface the address goes with it; on another of the device's it must be removed

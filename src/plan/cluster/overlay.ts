@@ -81,6 +81,14 @@ class Overlay {
       const vtep = nthAddress(this.tunnelCidr, j + 1);
       o.ip.push({ op: "neigh-replace", address: vtep, lladdr: vxlanMac(j), dev: VXLAN_IF });
       o.bridge.push({ op: "fdb-append", mac: vxlanMac(j), dev: VXLAN_IF, dst: this.emu.get(p.name)! });
+      // the peer's tunnel address itself, back through the tunnel: what the node sends to a remote
+      // pod leaves from its own tunnel address (the pod route's device), so a pod's reply (and the
+      // node's reverse-path check of the request) needs this route, else it follows the default
+      // route into the emulated network, which knows no tunnel addresses. Without it a node's own
+      // processes never reach remote pods: kubelet, the API server's proxy to pods, NodePorts whose
+      // endpoint is elsewhere (kube-proxy masquerades to this address) — Kubernetes' conformance
+      // tests found it (issue 23).
+      o.ip.push(routeReplace({ dst: `${vtep}/32`, dev: VXLAN_IF, mtu: tmtu }));
       for (const pod of p.podCidrs) this.podRoute(o, pod, { via: vtep, dev: VXLAN_IF, onlink: true, mtu: tmtu });
     }
     this.clampMss(o, VXLAN_IF);

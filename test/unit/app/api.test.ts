@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { dryRun } from "../../../src/app/api.js";
+import { dryRun, status } from "../../../src/app/api.js";
 import { StateStore } from "../../../src/state/store.js";
 import { ROOT } from "../../support/env.js";
+import { MemoryRuntime } from "../../support/memory.js";
+import { labState } from "../../support/state.js";
 
 const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-unit-api-")));
 const tree = join(ROOT, "examples", "tree.yaml");
@@ -23,5 +25,38 @@ describe("up's overrides of a topology (--encapsulation, --node-image)", () => {
       dryRun(join(ROOT, "examples", "labs", "two-routers"), { store, nodeImage: "x:1", encapsulation: "none" }),
       /--node-image and --encapsulation: .*two-routers is a Kathara lab, which has no Kubernetes nodes/,
     );
+  });
+});
+
+describe("status of labs whose state kinda cannot or did not write", () => {
+  it("shows a lab with an unreadable state file as unreadable, with its path and the way out, beside the others", async () => {
+    const st = new StateStore(mkdtempSync(join(tmpdir(), "kinda-unit-status-")));
+    st.write(labState("okay"));
+    st.write(labState("broken"));
+    writeFileSync(join(st.root, "labs", "broken", "state.json"), '{"version": 1, "name": "bro');
+    const labs = await status(undefined, { store: st, runtime: new MemoryRuntime() });
+    assert.deepEqual(
+      labs.map((l) => [l.name, l.phase]),
+      [
+        ["broken", "unreadable"],
+        ["okay", "deploying"],
+      ],
+    );
+    const w = labs[0]!.warnings.join("\n");
+    assert.match(
+      w,
+      new RegExp(`state of lab broken \\(${join(st.root, "labs", "broken", "state.json").replace(/[/.]/g, "\\$&")}\\) cannot be read`),
+    );
+    assert.match(w, /kinda down --force broken/);
+  });
+
+  it("shows the start-ups of a lab Kathara started as not kinda's, not as pending", async () => {
+    const st = new StateStore(mkdtempSync(join(tmpdir(), "kinda-unit-status-")));
+    const s = labState("kat");
+    s.external = { manager: "kathara", hash: "abc", user: "root" };
+    s.devices = [{ name: "r1", container: "kathara_root-abc_r1", image: "", shell: "/bin/bash", interfaces: [] }];
+    st.write(s);
+    const [l] = await status("kat", { store: st, runtime: new MemoryRuntime() });
+    assert.equal(l!.devices[0]!.startup, "not kinda's (kathara's device)");
   });
 });

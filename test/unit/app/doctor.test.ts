@@ -53,21 +53,35 @@ describe("doctor --fix", () => {
 describe("doctor's room for Kind nodes", () => {
   it("counts the nodes the available memory and the inotify limit hold, warning below four", async () => {
     const { kindRoom } = await import("../../../src/app/doctor.js");
-    const [mem, inotify] = kindRoom(16 * 1024, 512);
+    const [mem, inotify, threads, cpu, all] = kindRoom({
+      memAvailableMiB: 16 * 1024,
+      inotifyInstances: 512,
+      cores: 2,
+      threadsMax: 100_000,
+    });
     assert.match(mem!.detail, /^about 75 Kind nodes \(16\.0 GiB available/);
     assert.equal(mem!.status, "ok");
     assert.match(inotify!.detail, /^about 36 Kind nodes \(fs\.inotify\.max_user_instances 512/);
-    const low = kindRoom(1024, 128);
+    assert.match(threads!.detail, /^about 740 Kind nodes/);
+    assert.match(cpu!.detail, /^about 40 Kind nodes \(2 cores/);
+    // the least of them, and which it is
+    assert.equal(all!.name, "room: this machine");
+    assert.equal(all!.detail, "about 36 Kind nodes (limited by inotify instances)");
+    const low = kindRoom({ memAvailableMiB: 1024, inotifyInstances: 128, cores: 8, threadsMax: 100_000, threadsInUse: 99_000 });
     assert.deepEqual(
       low.map((c) => [c.detail.split(" (")[0], c.status]),
       [
         ["about 2 Kind nodes", "warn"],
         ["about 9 Kind nodes", "ok"],
+        ["about 7 Kind nodes", "ok"],
+        ["about 160 Kind nodes", "ok"],
+        ["about 2 Kind nodes", "warn"],
       ],
     );
+    assert.match(low[4]!.detail, /limited by memory/);
     assert.deepEqual(
-      kindRoom(undefined, undefined).map((c) => c.status),
-      ["warn", "warn"],
+      kindRoom({ memAvailableMiB: undefined, inotifyInstances: undefined, cores: undefined, threadsMax: undefined }).map((c) => c.status),
+      ["warn", "warn", "warn", "warn", "warn"],
     );
   });
 });

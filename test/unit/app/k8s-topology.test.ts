@@ -103,6 +103,49 @@ describe("network topology for schedulers", () => {
     assert.deepEqual(cost(split, "r1", "r2"), { destination: "r2", networkCost: MAX_COST });
   });
 
+  it("deploy-time shaping (recorded under its collision domain's name) counts, found by the interface it shapes", () => {
+    // what engine/live.ts shapeAtDeploy records for a YAML link `tc` between r1 and r2 (domain "core")
+    const deployed = lab({
+      cuts: [],
+      shaping: [
+        { key: "netns:kinda-t/v-r1-0", endpoint: "core", direction: "r1 -> r2", shaping: { rate: "20mbit", latency: "30ms" } },
+        { key: "netns:kinda-t/v-r2-0", endpoint: "core", direction: "r2 -> r1", shaping: { rate: "20mbit", latency: "30ms" } },
+      ],
+    });
+    assert.deepEqual(cost(deployed, "r1", "r2"), { destination: "r2", networkCost: 3 }, "the 3-hop detour beats 1 + 30 ms");
+    const onOtherLink = lab({
+      cuts: [],
+      shaping: [{ key: "netns:kinda-t/v-x-1", endpoint: "xy", direction: "x -> y", shaping: { rate: "5mbit", latency: "30ms" } }],
+    });
+    assert.deepEqual(cost(onOtherLink, "r1", "r2"), { destination: "r2", networkCost: 1 }, "shaping elsewhere leaves r1--r2 alone");
+  });
+
+  it("nodes in two regions (fat-tree pods) get region costs too: the cheapest pair of their zones", () => {
+    const st = lab();
+    st.devices.push({
+      ...st.devices[4]!,
+      name: "edge2_1",
+      container: "kinda-t-edge2_1",
+      interfaces: [{ name: "eth0", domain: "r1e", hostIf: "v-e2-0" }],
+    });
+    st.devices[0]!.interfaces.push({ name: "eth2", domain: "r1e", hostIf: "v-r1-2" });
+    st.cluster!.nodes.push({ name: "w4", role: "worker", k8sName: "c-worker3", container: "c-worker3" } as never);
+    st.cluster!.links!.push({ node: "w4", device: "edge2_1", nodeAddress: "10.0.4.2/24", nodeIf: "eth1", deviceIf: "eth9" });
+    const list = networkTopologySpec(st).weights[0]!.topologyList;
+    assert.deepEqual(
+      list.find((t) => t.topologyKey === REGION),
+      {
+        topologyKey: REGION,
+        originList: [
+          { origin: "pod1", costList: [{ destination: "pod2", networkCost: 3 }] },
+          { origin: "pod2", costList: [{ destination: "pod1", networkCost: 3 }] },
+        ],
+      },
+      "edge1_1 -- r2 -- r1 -- edge2_1",
+    );
+    assert.equal(networkTopologySpec(lab()).weights[0]!.topologyList.length, 1, "one region: zones only");
+  });
+
   it("tc rates in bits per second", () => {
     assert.equal(rateBits("10mbit"), 1e7);
     assert.equal(rateBits("1mbps"), 8e6);

@@ -4,11 +4,12 @@
  * real (Docker, netns, veths) in test/integration/lifecycle.test.ts.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { InterruptedError } from "../../../src/core/errors.js";
+import { silentReporter } from "../../../src/core/reporter.js";
 import { programsFor } from "../../../src/core/host.js";
 import { LABEL_DEVICE, LABEL_LAB } from "../../../src/core/names.js";
 import { containerSpec, deploy, teardown } from "../../../src/engine/lab.js";
@@ -88,6 +89,31 @@ describe("deploy and teardown (in-memory runtime and kernel)", () => {
     assert.equal(kernel.namespaces.size, 0);
     assert.equal(store.read("mem"), undefined);
     assert.equal((await teardown("mem", { runtime, store, kernel })).containers, 0);
+  });
+
+  it("a corrupted state: deploy and teardown refuse it with its path; teardown --force removes the lab by labels and names", async () => {
+    const { store, plan, runtime, kernel } = setup();
+    await deploy(plan, { runtime, store, kernel, hostPath });
+    const path = join(store.root, "labs", "mem", "state.json");
+    writeFileSync(path, readFileSync(path, "utf8").slice(0, 200)); // truncated
+    await assert.rejects(teardown("mem", { runtime, store, kernel }), (e: Error) => {
+      assert.match(e.message, new RegExp(`state of lab mem \\(${path.replace(/[/.]/g, "\\$&")}\\) cannot be read: not JSON`));
+      return true;
+    });
+    assert.equal(runtime.containers.size, 3, "refused: nothing removed");
+    assert.equal(kernel.namespaces.size, 1);
+    // a new deploy of the name is refused with the same error, before creating anything
+    const calls = runtime.calls.length;
+    await assert.rejects(deploy(plan, { runtime, store, kernel, hostPath }), /state of lab mem .* cannot be read/);
+    assert.equal(runtime.calls.length, calls);
+    const warned: string[] = [];
+    const reporter = { ...silentReporter, warn: (m: string) => void warned.push(m) };
+    const t = await teardown("mem", { runtime, store, kernel, reporter, forgetCluster: true });
+    assert.equal(t.containers, 3);
+    assert.equal(runtime.containers.size, 0);
+    assert.equal(kernel.namespaces.size, 0);
+    assert.equal(existsSync(join(store.root, "labs", "mem")), false, "the bad file goes with the lab");
+    assert.match(warned.join("\n"), /cannot be read: not JSON.*removing lab mem by kinda's labels and names/);
   });
 
   it("refuses a name that is taken before creating anything", async () => {

@@ -60,7 +60,7 @@ describe("writing P4 switches' entries for the pod CIDRs", () => {
         ? { exitCode: 0, output: "RuntimeCmd: Invalid table operation (DUPLICATE_ENTRY)\n" }
         : { exitCode: 0, output: "" };
     await assert.rejects(writeP4Entries(runtime, plan, containerOf), (e: Error) => {
-      assert.match(e.message, /r2.*lpm.*writing 1 table entries for the pod CIDRs failed \(exit 0\)/s);
+      assert.match(e.message, /r2.*lpm.*writing 1 table entries for the pod CIDRs failed at "table_add .*" \(exit 0\)/s);
       assert.match(e.message, /DUPLICATE_ENTRY/);
       return true;
     });

@@ -19,6 +19,7 @@ import { ClusterBuilder } from "../../../src/engine/cluster.js";
 import type { Runtime } from "../../../src/model/container.js";
 import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
 import { nthAddress, contains } from "../../../src/core/addr.js";
+import { nodeLinkMac } from "../../../src/core/names.js";
 import { withUpLab } from "../../support/uplab.js";
 import { p4AddLine, p4DeleteLine, p4EntryAdd, p4FindLine, p4HandleIn, p4Inverse } from "../../../src/plan/ops.js";
 
@@ -174,6 +175,10 @@ describe("cluster plan", () => {
     assert.ok(n0.ip.includes(`link set kinda-vx address ${vxlanMac(0)} mtu 1450 up`));
     assert.ok(n0.ip.includes("route replace 10.244.1.0/24 via 100.64.0.2 dev kinda-vx onlink mtu 1450 table 4242"));
     assert.ok(n0.ip.includes("rule add to 10.244.1.0/24 lookup 4242 pref 4242"));
+    // replies to what the node itself sends to remote pods (source: its tunnel address) come back through the tunnel
+    assert.ok(n0.ip.includes("route replace 100.64.0.2/32 dev kinda-vx mtu 1450"));
+    assert.ok(n0.ip.includes("route replace 100.64.0.3/32 dev kinda-vx mtu 1450"));
+    assert.ok(!n0.ip.some((l) => l.startsWith("route replace 100.64.0.1/")), "no route to its own tunnel address");
     assert.ok(n0.ip.includes("route replace 10.1.1.2/32 via 10.1.0.1 dev eth1"));
     assert.deepEqual(n0.bridge, [
       `fdb append ${vxlanMac(1)} dev kinda-vx dst 10.1.1.2`,
@@ -182,7 +187,11 @@ describe("cluster plan", () => {
     assert.match(n0.iptables.mangle[0]!, /TCPMSS --clamp-mss-to-pmtu/);
     assert.deepEqual(n0.iptables.nat, [], "API traffic stays off by default");
     const link0 = findStep(p, (s) => s.phase === 0 && s.label === "node n0")!;
-    assert.equal(link0.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
+    // no nodeMac given: the node's interface gets the fixed MAC of lab l, node n0, device r1, eth1
+    assert.equal(
+      link0.ip[0],
+      `link add eth1 address ${nodeLinkMac("l", "n0", "device r1", "eth1")} mtu 1500 type veth peer name eth1 mtu 1500 netns 50`,
+    );
     assert.deepEqual(link0.ethtool, [["-K", "eth1", "rx", "off", "tx", "off"]]);
     assert.deepEqual(link0.sysctl, [["-w", "net/ipv4/conf/eth1/rp_filter=2"]], "loose reverse-path filter: routers' ICMP reaches the node");
     const r2 = findStep(p, (s) => s.label === "device r2")!;
@@ -483,7 +492,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
     const link = step(p, 0, "load balancer")!;
     assert.deepEqual(link.ns, { pid: 2000 });
     assert.deepEqual(link.ip, [
-      "link add eth1 mtu 1500 type veth peer name eth3 mtu 1500 netns 51",
+      `link add eth1 address ${nodeLinkMac("l", LOAD_BALANCER, "device r2", "eth1")} mtu 1500 type veth peer name eth3 mtu 1500 netns 51`,
       "addr add 10.1.9.2/24 dev eth1",
       "link set eth1 up",
     ]);

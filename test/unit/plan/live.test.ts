@@ -11,7 +11,6 @@ import {
   resolveEndpoint,
   shapeOps,
   tcpdumpArgv,
-  fitDeviceToLab,
   ensureSlot,
   nextSlot,
   slotOf,
@@ -24,7 +23,7 @@ import { MemoryKernel } from "../../support/memory.js";
 import { qdiscArgs, shapingProblems } from "../../../src/core/tc.js";
 import { formatLinks, withRates, type LinkCounters } from "../../../src/engine/watch.js";
 import type { LabState } from "../../../src/state/store.js";
-import type { DevicePlan } from "../../../src/plan/lab.js";
+import { fitDeviceToLab, type DevicePlan } from "../../../src/plan/lab.js";
 
 /** h1 -lan1- r1 -core- r2 -lan2- h2, r2 also on lan1 (so r1 and r2 share two domains); w1 linked into r2, w2 into lan2. */
 function lab(): LabState {

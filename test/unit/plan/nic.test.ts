@@ -14,6 +14,7 @@ import type { TopologySpec } from "../../../src/model/spec.js";
 import { planCluster, validateLinks } from "../../../src/plan/cluster.js";
 import { nicContainerSpec } from "../../../src/plan/cluster/nic.js";
 import { sysctlArgs } from "../../../src/plan/ops.js";
+import { nodeLinkMac } from "../../../src/core/names.js";
 import { compileNic } from "../../../src/topology/programmable.js";
 import { graphFromSpec, toDot, toMermaid, toSvg } from "../../../src/app/graph.js";
 import { compile } from "../../support/compile.js";
@@ -97,6 +98,9 @@ describe("a link's nic, compiled", () => {
       "1@knic-in",
       "--thrift-port",
       "9090",
+      "--log-console",
+      "--log-level",
+      "info",
       "/kinda-p4/program.json",
     ]);
     assert.equal(nic.services[0]!.field, "links[0].nic.program");
@@ -150,16 +154,23 @@ describe("a nic that cannot be: refused at its field before anything is created"
     );
   });
 
-  it("a P4 NIC's program that does not exist or is not BMv2 JSON", () => {
+  it("a P4 NIC's program that does not exist; P4 source accepted", () => {
     const dir = mkdtempSync(join(tmpdir(), "kinda-nic-bad-"));
     const missing = join(dir, "nope.json");
-    assert.deepEqual(
-      issues(() => compile(spec({ kind: "p4", program: missing }))),
-      [`[links.0.nic.program]: the NIC of r1--w1: ${missing} does not exist`],
+    const [one, ...more] = issues(() => compile(spec({ kind: "p4", program: missing })));
+    assert.deepEqual(more, []);
+    assert.ok(
+      one!.startsWith(`[links.0.nic.program]: the NIC of r1--w1: ${missing} does not exist; compile the program first: p4c --target bmv2`),
+      one,
     );
     const src = join(dir, "prog.p4");
     writeFileSync(src, "control X() {}");
-    assert.match(issues(() => compile(spec({ kind: "p4", program: src })))[0]!, /links\.0\.nic\.program.*is not JSON/);
+    // P4 source is compiled in the NIC by its image's p4c; one that is missing is refused
+    compile(spec({ kind: "p4", program: src }));
+    assert.match(
+      issues(() => compile(spec({ kind: "p4", program: join(dir, "nope.p4") })))[0]!,
+      /links\.0\.nic\.program.*nope\.p4 does not exist$/,
+    );
   });
 });
 
@@ -172,7 +183,7 @@ describe("a node's link through its NIC, planned", () => {
     const n = findStep(plan, (s) => s.label === "node n0")!;
     assert.deepEqual(n.ip.slice(0, 6), [
       "link add knic-out mtu 1500 type veth peer name eth1 mtu 1500 netns 50",
-      "link add eth1 mtu 1500 type veth peer name knic-in mtu 1500",
+      `link add eth1 address ${nodeLinkMac("l", "n0", "device r1", "eth1")} mtu 1500 type veth peer name knic-in mtu 1500`,
       "link set knic-out up",
       "link set knic-in up",
       "addr add 10.0.1.2/24 dev eth1",
@@ -205,7 +216,10 @@ describe("a node's link through its NIC, planned", () => {
     const { nic: _nic, ...plain } = link;
     const p = planCluster({ lab: "l", links: [plain], nodes: fakeNodes(1), devices, options: {} });
     const n = findStep(p, (s) => s.label === "node n0")!;
-    assert.equal(n.ip[0], "link add eth1 mtu 1500 type veth peer name eth1 mtu 1500 netns 50");
+    assert.equal(
+      n.ip[0],
+      `link add eth1 address ${nodeLinkMac("l", "n0", "device r1", "eth1")} mtu 1500 type veth peer name eth1 mtu 1500 netns 50`,
+    );
     assert.deepEqual(p.nics, []);
   });
 

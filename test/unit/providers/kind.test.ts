@@ -11,6 +11,7 @@ import {
   kindFromState,
   nodesFromApi,
   NAME_LABEL,
+  TIMEOUT_PATCHES,
   kindContainerNames,
   haproxyConfig,
 } from "../../../src/providers/kind.js";
@@ -53,7 +54,16 @@ describe("Kind provider", () => {
         { role: "control-plane", labels: { [NAME_LABEL]: "c1" }, image: "kindest/node:v1.34.0" },
         { role: "worker", labels: { [NAME_LABEL]: "w1" }, image: "kindest/node:v1.34.0" },
       ],
+      // kubeadm's waits raised (the API server's start, a join's discovery), for every cluster
+      kubeadmConfigPatches: TIMEOUT_PATCHES,
     });
+    assert.deepEqual(
+      TIMEOUT_PATCHES.map((p) => parse(p) as unknown),
+      [
+        { kind: "ClusterConfiguration", apiServer: { timeoutForControlPlane: "10m0s" } },
+        { kind: "JoinConfiguration", discovery: { timeout: "15m0s" } },
+      ],
+    );
     // only fields of Kind's v1alpha4 Cluster and Node types
     const y = parse(
       kindConfigYaml([{ name: "c1", role: "control-plane" }], "10.244.0.0/16", {
@@ -174,7 +184,9 @@ describe("the Kind provider with an emulated identity", () => {
         discovery: { bootstrapToken: { apiServerEndpoint: "10.0.2.2:6443" } },
       },
     ]);
-    const cluster = parse((cfg["kubeadmConfigPatches"] as string[])[0]!) as Record<string, unknown>;
+    const cluster = (cfg["kubeadmConfigPatches"] as string[])
+      .map((p) => parse(p) as Record<string, unknown>)
+      .find((p) => p["controlPlaneEndpoint"])!;
     assert.equal(cluster["controlPlaneEndpoint"], "10.0.2.2:6443");
   });
 
@@ -206,7 +218,9 @@ describe("the Kind provider with an emulated identity", () => {
       },
     ]);
     assert.equal(w1![0]!["controlPlane"], undefined, "a worker does not join as a control plane");
-    const cluster = parse((cfg["kubeadmConfigPatches"] as string[])[0]!) as Record<string, unknown>;
+    const cluster = (cfg["kubeadmConfigPatches"] as string[])
+      .map((p) => parse(p) as Record<string, unknown>)
+      .find((p) => p["controlPlaneEndpoint"])!;
     assert.equal(cluster["controlPlaneEndpoint"], "10.0.9.2:6443");
   });
 

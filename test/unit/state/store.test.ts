@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import type { DeviceFacts } from "../../../src/model/cluster.js";
 import { fakeNodes, findStep } from "../../support/facts.js";
 import { formatDeviceUndo, planCluster } from "../../../src/plan/cluster.js";
-import { StateStore } from "../../../src/state/store.js";
+import { CorruptStateError, StateStore } from "../../../src/state/store.js";
 import { labState } from "../../support/state.js";
 
 describe("state store", () => {
@@ -24,6 +24,40 @@ describe("state store", () => {
       assert.throws(() => store.read(bad), /is not a lab name/, bad);
     }
     assert.ok(existsSync(join(keep, "f")));
+  });
+
+  it("refuses a state file that is truncated, empty or not a lab's, naming its path; an absent one is no lab", () => {
+    const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-store-")));
+    assert.equal(store.read("gone"), undefined);
+    store.write(labState("bad1"));
+    const good = JSON.stringify(labState("bad1"), null, 2);
+    const cases: [string, RegExp][] = [
+      [good.slice(0, good.length / 2), /not JSON/],
+      ["", /the file is empty/],
+      ["[1,2]", /not a JSON object/],
+      [JSON.stringify({ ...labState("bad1"), version: 2 }), /version is 2, not 1/],
+      [JSON.stringify({ ...labState("other") }), /name is "other", not "bad1"/],
+      [JSON.stringify({ ...labState("bad1"), devices: "r1" }), /devices is not a list/],
+      [JSON.stringify({ ...labState("bad1"), cluster: { name: "c" } }), /cluster has no list of nodes/],
+    ];
+    const path = join(store.root, "labs", "bad1", "state.json");
+    for (const [text, why] of cases) {
+      writeFileSync(path, text);
+      assert.throws(
+        () => store.read("bad1"),
+        (e: unknown) => {
+          assert.ok(e instanceof CorruptStateError);
+          assert.match(e.message, new RegExp(`^the state of lab bad1 \\(${path.replace(/[/.]/g, "\\$&")}\\) cannot be read: `));
+          assert.match(e.message, why);
+          assert.match(e.hint ?? "", /kinda down --force bad1/);
+          return true;
+        },
+      );
+      assert.equal(store.readIfValid("bad1"), undefined, "look-ups over all labs skip it");
+      // and its name is not free: a new deploy may not take it over
+      assert.throws(() => store.claim(labState("bad1")), /already exists/);
+    }
+    assert.deepEqual(store.list(), ["bad1"]);
   });
 
   it("claim gives a name to one deployer only", () => {

@@ -75,10 +75,20 @@ describe("LPM entries for the seed's tree with P4 switches (examples/p4-tree.yam
     assert.deepEqual(p4SwitchArgv(r1, c.p4!.get("r1")!.ports).slice(3, 9), ["-i", "0@eth0", "-i", "1@eth2", "-i", "2@eth3"]);
   });
 
-  it("the switches get no kernel routes; the gateway routes through their addresses", () => {
+  it("the switches get no kernel routes and no addresses; the gateway routes through their addresses, known statically", () => {
     const exec = (n: string) => netLines(c.lab.devices.find((d) => d.name === n));
+    const run = (n: string) => c.lab.devices.find((d) => d.name === n)!.exec;
     assert.ok(!exec("r1").some((l) => l.startsWith("ip route")), exec("r1").join("\n"));
-    assert.ok(exec("r1").includes("ip addr add 10.0.2.2/24 dev eth0"), "its kernel keeps its address (answers ARP for it)");
+    assert.ok(!exec("r1").some((l) => l.startsWith("ip addr")), "its kernel stays off its ports (BMv2 would capture what it sends)");
+    assert.equal(c.lab.devices.find((d) => d.name === "r1")!.sysctls["net.ipv6.conf.default.disable_ipv6"], "1");
+    assert.ok(
+      exec("gateway").includes("ip neigh replace 10.0.2.2 lladdr 02:6b:00:01:00:02 dev eth1 nud permanent"),
+      exec("gateway").join("\n"),
+    );
+    assert.ok(run("gateway").includes("ethtool -K eth1 rx off tx off"), "checksums finished before the switch");
+    assert.ok(!run("gateway").includes("ethtool -K eth0 rx off tx off"), "only toward the switches");
+    const w1 = c.nodeLinks.find((l) => l.node === "w1")!;
+    assert.deepEqual([w1.noDeviceAddress, w1.gatewayMac], [true, w1.deviceMac]);
     assert.ok(exec("gateway").includes("ip route add 10.0.4.0/24 via 10.0.2.2"));
     assert.ok(exec("gateway").includes("ip route add 10.0.7.0/24 via 10.0.3.2"));
   });

@@ -13,7 +13,7 @@ import { planTopology } from "../../../src/app/topology.js";
 import { formatPlan } from "../../../src/plan/lab.js";
 import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
 import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/topology/builders.js";
-import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO } from "../../../src/topology/programmable.js";
+import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO, P4_SOURCE_DIR } from "../../../src/topology/programmable.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { StateStore } from "../../../src/state/store.js";
 import { formatDeviceUndo, planCluster, renderStep } from "../../../src/plan/cluster.js";
@@ -79,7 +79,7 @@ describe("P4 switches (BMv2)", () => {
     );
     // fixed MACs on node links too (link 0, the node at end 1), for table entries
     assert.deepEqual([nl[0]!.nodeMac, nl[0]!.deviceMac], ["02:6b:00:00:00:02", "02:6b:00:00:00:01"]);
-    const start = p4.services[0]!;
+    const start = p4.services[1]!;
     assert.deepEqual(start.argv.slice(4), [
       "simple_switch_grpc",
       "--device-id",
@@ -92,6 +92,9 @@ describe("P4 switches (BMv2)", () => {
       "2@eth3",
       "--thrift-port",
       "9090",
+      "--log-console",
+      "--log-level",
+      "info",
       P4_PROGRAM,
       "--",
       "--grpc-server-addr",
@@ -104,7 +107,7 @@ describe("P4 switches (BMv2)", () => {
 
   it("without grpcPort: simple_switch, no gRPC address", () => {
     const c2 = compile(spec({ p4: { grpcPort: undefined } }));
-    const argv = c2.lab.devices.find((d) => d.name === "p4")!.services[0]!.argv;
+    const argv = c2.lab.devices.find((d) => d.name === "p4")!.services[1]!.argv;
     assert.equal(argv[4], "simple_switch");
     assert.ok(!argv.includes("--grpc-server-addr"));
     assert.deepEqual(
@@ -124,18 +127,19 @@ describe("P4 switches (BMv2)", () => {
     ]);
     assert.equal(p4.sysctls["net.ipv4.ip_forward"], "0");
     assert.ok(!netLines(p4).some((x) => x.startsWith("ip route")), `no kernel routes: ${netLines(p4).join("; ")}`);
-    assert.ok(netLines(p4).includes("ip addr add 10.0.2.2/24 dev eth0"), "its own address stays on its port");
+    assert.ok(!netLines(p4).some((x) => x.startsWith("ip addr")), "no address on its ports: the kernel stays off them");
+    assert.equal(p4.sysctls["net.ipv6.conf.all.disable_ipv6"], "1");
     assert.ok(!(c.clusterOptions.podRoutes ?? []).some((r) => r.device === "p4"), "no pod routes in a P4 switch");
     assert.equal(p4.image, "kathara/p4");
   });
 
   it("waits until the switch answers, then applies the CLI entries from a staged file; ports on node links wait for the cluster", () => {
-    const [, ready, cli] = p4.services;
+    const [off, , ready, cli] = p4.services;
+    assert.deepEqual(off!.argv.slice(-3), ["eth0", "eth2", "eth3"], "the kernel is kept off every port first");
     assert.equal(ready!.retrySeconds! > 0, true);
     assert.match("Could not connect to thrift client on port 9090", new RegExp(ready!.failOn!, "m"));
     assert.equal(cli!.field, "cli");
-    assert.match("RuntimeCmd: Error: Invalid table name (t)", new RegExp(cli!.failOn!, "m"));
-    assert.doesNotMatch("RuntimeCmd: Adding entry to lpm match table t\nEntry has been added with handle 0", new RegExp(cli!.failOn!, "m"));
+    assert.deepEqual(cli!.cli, [{ text: "table_add t a 10.0.4.0/24 => 1", field: "cli[0]" }]);
     assert.deepEqual(p4.stageFiles, [{ name: "p4-cli.txt", text: "table_add t a 10.0.4.0/24 => 1\n" }]);
     assert.ok(
       p4.services.every((s) => s.after === "cluster"),
@@ -223,7 +227,7 @@ describe("Open vSwitch devices", () => {
 describe("bad input on programmable devices", () => {
   const cases: [string, string, RegExp][] = [
     ["a program that does not exist", "program: nope.json", / 4:\d+: P4 switch s: .*nope\.json does not exist/],
-    ["a program that is P4 source", "program: src.p4", / 4:\d+: P4 switch s: .*src\.p4 is not JSON/],
+    ["P4 source that does not exist", "program: nope.p4", / 4:\d+: P4 switch s: .*nope\.p4 does not exist$/m],
     ["JSON that is not BMv2's", "program: other.json", / 4:\d+: P4 switch s: .*other\.json is not BMv2 JSON \(no header_types/],
     ["no program", "cli: [x]", / 3:\d+: a P4 switch needs program/],
     ["a P4Info that does not exist", "program: prog.json, p4info: missing.txt", / 4:\d+: P4 switch s: .*missing\.txt does not exist/],
@@ -270,6 +274,28 @@ describe("bad input on programmable devices", () => {
 
   it("programFileProblem accepts the BMv2 JSON shape", () => {
     assert.equal(programFileProblem(PROGRAM), undefined);
+  });
+
+  it("a .p4 program: its folder mounted, compiled in the device by the image's p4c before the switch starts from p4c's JSON", () => {
+    const src = join(dir, "fwd.p4");
+    writeFileSync(src, "/* P4 source: kinda does not read it, the device's p4c does */\n");
+    assert.equal(programFileProblem(src), undefined);
+    assert.equal(programFileProblem(join(dir, "missing.p4")), `${join(dir, "missing.p4")} does not exist`);
+    const sw = compile(spec({ p4: { program: src } })).lab.devices.find((d) => d.name === "p4")!;
+    assert.deepEqual(sw.volumes[0], { host: dir, guest: P4_SOURCE_DIR, readOnly: true });
+    const [off, build, start] = sw.services;
+    assert.match(off!.what, /kernel off/);
+    assert.match(build!.what, /compile the program in the device/);
+    assert.equal(build!.field, "program");
+    assert.deepEqual(build!.argv.slice(-2), [`${P4_SOURCE_DIR}/fwd.p4`, "/var/lib/kinda-p4"]);
+    assert.match(build!.argv[2]!, /command -v p4c .*this image has no p4c/);
+    assert.match(build!.argv[2]!, /p4c --target bmv2 --arch v1model -o "\$2" --p4runtime-files "\$2\/p4info.txt" "\$1"/);
+    assert.ok(start!.argv.includes("/var/lib/kinda-p4/fwd.json"), "the switch loads what p4c wrote");
+    assert.ok(!start!.argv.includes(P4_PROGRAM));
+    // with JSON, no compile step and the mounted program
+    const json = compile(spec()).lab.devices.find((d) => d.name === "p4")!;
+    assert.ok(!json.services.some((x) => /compile/.test(x.what)));
+    assert.ok(json.services.some((x) => x.argv.includes(P4_PROGRAM)));
   });
 });
 

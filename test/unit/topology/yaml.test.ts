@@ -15,6 +15,7 @@ import { LOAD_BALANCER, type DeviceFacts, type NodeFacts } from "../../../src/mo
 import { planCluster } from "../../../src/plan/cluster.js";
 import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
 import { ROOT } from "../../support/env.js";
+import { nodeLinkMac } from "../../../src/core/names.js";
 
 const store = new StateStore("/nonexistent-kinda-state");
 
@@ -298,7 +299,8 @@ describe("YAML topologies", () => {
     const p = planCluster({ lab: "ha", links: c.nodeLinks, nodes, loadBalancer: lb, devices, options: c.clusterOptions });
     const step = (phase: number, label: string) => findStep(p, (s) => s.phase === phase && s.label === label);
     assert.deepEqual(step(0, "load balancer")!.ip, [
-      "link add eth1 mtu 1500 type veth peer name eth3 mtu 1500 netns 51",
+      // no nodeMac in the topology: the fixed one of lab ha, the load balancer and its device
+      `link add eth1 address ${nodeLinkMac("ha", LOAD_BALANCER, `device ${c.nodeLinks.find((x) => x.node === LOAD_BALANCER)!.device}`, "eth1")} mtu 1500 type veth peer name eth3 mtu 1500 netns 51`,
       "addr add 10.0.9.2/24 dev eth1",
       "link set eth1 up",
     ]);

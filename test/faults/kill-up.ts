@@ -1,0 +1,188 @@
+/**
+ * SIGKILL of `kinda up` at each of its steps, with a real Kind cluster, then `kinda down`: nothing
+ * of the lab may be left (issue 28.2). Long form only (each point past "creating nodes" makes a
+ * real Kind cluster): `npm run -s faults:kill -- [--points 0,3,7] [--list]`. Run it under
+ * /work/notes/heavy on a shared machine.
+ *
+ * The points are the lines `kinda up` prints with KINDA_TRACE=1 and CI=1 (no spinner): each
+ * step's start (`… creating 2 Kubernetes nodes (kind)`) and each engine step's end
+ * (`trace ... r1 create`), one point per distinct step name, taken from a first, uninterrupted
+ * run. For each point: `kinda up` again, SIGKILL (the process only, as a crash would: its `kind`
+ * child runs on) as soon as that line appears, `kinda down`, then count what belongs to the lab:
+ * kinda's containers (label kinda.lab), Kind's node containers of the cluster (label
+ * io.x-k8s.kind.cluster), the lab's namespace, host links with the lab's prefix, iptables rules
+ * with its comment, the cluster's entries in $KUBECONFIG, and the lab's state. All must be 0.
+ * Writes DIR/kill-up.json and prints one line per point.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { parse as parseYaml, stringify } from "yaml";
+import { hostLinkPrefix, ruleComment } from "../../src/core/names.js";
+import { IMAGE_MAP_ARGS, ROOT, ensureTestEnv } from "../support/env.js";
+
+const { values: args } = parseArgs({
+  options: { points: { type: "string" }, list: { type: "boolean" }, out: { type: "string" } },
+});
+const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
+const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? "kinda-k8s/node:v1.34.4";
+const CLI = join(ROOT, "src", "cli", "kinda.ts");
+const LAB = "faults-kill";
+const CLUSTER = "faults-kill";
+const STATE = mkdtempSync(join(tmpdir(), "kinda-kill-state-"));
+const KUBECONFIG = join(STATE, "kubeconfig");
+const OUT = args.out ?? mkdtempSync(join(tmpdir(), "kinda-kill-"));
+const ENV = {
+  ...process.env,
+  KINDA_STATE_DIR: STATE,
+  KUBECONFIG,
+  CI: "1",
+  KINDA_TRACE: "1",
+  PATH: `${CACHE}/bin:${process.env["PATH"]}`,
+};
+
+// the small static example, on 10.168.x (Docker may hand the kind network 192.168.x), as its own lab and cluster
+const topo = parseYaml(readFileSync(join(ROOT, "examples", "two-routers-static.yaml"), "utf8").replace(/192\.168\./g, "10.168.")) as Record<
+  string,
+  unknown
+>;
+topo["name"] = LAB;
+topo["cluster"] = { ...((topo["cluster"] as object | undefined) ?? {}), name: CLUSTER, image: NODE_IMAGE };
+const FILE = join(STATE, "topology.yaml");
+writeFileSync(FILE, stringify(topo));
+const UP = ["--import", "tsx", CLI, "up", FILE, "--name", LAB, ...IMAGE_MAP_ARGS];
+
+function sh(argv: string[]): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: ENV, maxBuffer: 64 << 20 });
+  return r.status === 0 ? r.stdout : "";
+}
+
+/** The point a line of up's output is, or undefined: a step's start, or an engine step by its name. */
+function pointOf(line: string): string | undefined {
+  if (line.startsWith("… ")) return line.slice(2).trim();
+  const t = /^trace \S+ \+\S+ (\S+) (.+)$/.exec(line);
+  return t ? `trace ${t[2]!.trim()}` : undefined;
+}
+
+interface Left {
+  containers: number;
+  kindNodes: number;
+  netns: number;
+  hostLinks: number;
+  iptables: number;
+  kubeconfig: number;
+  state: number;
+}
+
+function left(): Left {
+  const ids = (labels: string) =>
+    sh(["docker", "ps", "-aq", "--filter", `label=${labels}`])
+      .split("\n")
+      .filter(Boolean).length;
+  const links = (JSON.parse(sh(["ip", "-j", "link", "show"]) || "[]") as { ifname: string }[]).filter((l) =>
+    l.ifname.startsWith(`${hostLinkPrefix(LAB)}-`),
+  ).length;
+  const rules = [sh(["iptables-save"]), sh(["ip6tables-save"])]
+    .join("\n")
+    .split("\n")
+    .filter((l) => l.includes(ruleComment(LAB))).length;
+  const kc = existsSync(KUBECONFIG)
+    ? readFileSync(KUBECONFIG, "utf8")
+        .split("\n")
+        .filter((l) => l.includes(`kind-${CLUSTER}`)).length
+    : 0;
+  return {
+    containers: ids(`kinda.lab=${LAB}`),
+    kindNodes: ids(`io.x-k8s.kind.cluster=${CLUSTER}`),
+    netns: sh(["ip", "netns", "list"])
+      .split("\n")
+      .filter((l) => l.split(" ")[0] === `kinda-${LAB}`).length,
+    hostLinks: links,
+    iptables: rules,
+    kubeconfig: kc,
+    state: existsSync(join(STATE, "labs", LAB)) ? 1 : 0,
+  };
+}
+
+/** Runs `kinda up`; with a point, SIGKILLs it when that line appears. Its output and exit. */
+function runUp(point?: string): Promise<{ lines: string[]; killed: boolean; code: number | null; seconds: number }> {
+  const t0 = Date.now();
+  return new Promise((res) => {
+    const child = spawn(process.execPath, UP, { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
+    const lines: string[] = [];
+    let killed = false;
+    let buf = "";
+    const onData = (c: Buffer) => {
+      buf += c.toString();
+      const parts = buf.split("\n");
+      buf = parts.pop() ?? "";
+      for (const l of parts) {
+        lines.push(l);
+        if (point !== undefined && !killed && pointOf(l) === point) {
+          killed = true;
+          child.kill("SIGKILL");
+        }
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("close", (code) => res({ lines, killed, code, seconds: (Date.now() - t0) / 1000 }));
+  });
+}
+
+function down(): { code: number | null; out: string; seconds: number } {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "down", LAB], { env: ENV, encoding: "utf8" });
+  return { code: r.status, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function main(): Promise<number> {
+  ensureTestEnv();
+  const before = left();
+  if (Object.values(before).some((n) => n !== 0))
+    throw new Error(`lab ${LAB} or cluster ${CLUSTER} exists already: ${JSON.stringify(before)}`);
+  console.log(`kill-up: a first run of kinda up ${FILE} to find its steps`);
+  const ref = await runUp();
+  const d0 = down();
+  if (ref.code !== 0) throw new Error(`the uninterrupted up failed (${ref.code}):\n${ref.lines.join("\n")}`);
+  const points = [...new Set(ref.lines.map(pointOf).filter((p): p is string => p !== undefined))];
+  console.log(`kill-up: up took ${ref.seconds.toFixed(1)} s, down ${d0.seconds.toFixed(1)} s; ${points.length} points`);
+  if (args.list) {
+    points.forEach((p, i) => console.log(`  ${i}: ${p}`));
+    return 0;
+  }
+  const chosen = args.points ? args.points.split(",").map(Number) : points.map((_, i) => i);
+  const results: { point: number; name: string; killed: boolean; upSeconds: number; down: number | null; left: Left }[] = [];
+  let failed = 0;
+  for (const i of chosen) {
+    const name = points[i];
+    if (name === undefined) throw new Error(`--points: no point ${i} (0-${points.length - 1})`);
+    const u = await runUp(name);
+    const d = down();
+    let l = left();
+    // Kind's `kind create cluster` outlives the killed up: a node it makes after down is left
+    const leftNow = Object.values(l).reduce((a, b) => a + b, 0);
+    results.push({ point: i, name, killed: u.killed, upSeconds: u.seconds, down: d.code, left: l });
+    const ok = u.killed && d.code === 0 && leftNow === 0;
+    if (!ok) failed++;
+    console.log(
+      `${ok ? "ok" : "FAIL"} ${i} "${name}": killed after ${u.seconds.toFixed(1)} s${u.killed ? "" : " (the point never came: up ended first)"}; ` +
+        `down exit ${d.code} in ${d.seconds.toFixed(1)} s; left ${JSON.stringify(l)}`,
+    );
+    if (d.code !== 0) console.log(`  down said: ${d.out.trim().split("\n").slice(-3).join(" | ")}`);
+    if (leftNow) {
+      // clean up for the next point, and say whether a second down does it
+      const d2 = down();
+      l = left();
+      console.log(`  a second down: exit ${d2.code}, left ${JSON.stringify(l)}`);
+      spawnSync(`${CACHE}/bin/kind`, ["delete", "cluster", "--name", CLUSTER], { env: ENV, stdio: "ignore" });
+    }
+  }
+  writeFileSync(join(OUT, "kill-up.json"), JSON.stringify({ points, results }, null, 1) + "\n");
+  console.log(`kill-up: ${chosen.length} points, ${chosen.length - failed} left nothing; ${join(OUT, "kill-up.json")}`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();
