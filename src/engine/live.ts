@@ -378,8 +378,8 @@ export async function addLink(lab: string, endpoint: string, opts: AddLinkOption
   const [ca, cb] = [opts.addresses?.[a], opts.addresses?.[b]];
   // a link carries routed traffic once both its ends have addresses
   if (st.routing && ca && cb) st.routing = withLink(st.routing, { name: domain, endpoints: [a, b], addresses: [ca, cb] });
-  const rr = await rerouteOrUndo(st, opts.runtime, () =>
-    applyOps(planned.ops.map((o) => inverse(o)).reverse(), opts.runtime ? { runtime: opts.runtime } : {}),
+  const rr = await rerouteOrUndo(st, opts, () =>
+    applyOps(planned.ops.map((o) => inverse(o)).reverse(), { runtime: opts.runtime, kernel: opts.kernel }),
   );
   store.update(st);
   const target = resolveEndpoint(st, domain);

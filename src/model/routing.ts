@@ -5,8 +5,16 @@
  * from the state's cuts (LiveState.cuts), so there is one record of them.
  * Recorded in the lab's state at `up`; plan/reroute.ts computes the difference after a change.
  */
+import type { DeviceKind } from "./kind.js";
 import type { Route } from "./ops.js";
-import type { DeviceKind, SegmentSpec } from "./spec.js";
+
+/** A shared segment as routing sees it (a SegmentSpec's names and addresses; not imported from spec.ts, which imports cluster.ts, which imports lab.ts, which imports this). */
+export interface RoutingSegment {
+  name: string;
+  device: string;
+  address: string;
+  members: { name: string; address: string }[];
+}
 
 export interface RoutingLink {
   /** Its collision domain (the link's name, or l<index>); for a node's link straight into a device too. */
@@ -23,7 +31,7 @@ export interface RoutingRecord {
   reroute: boolean;
   devices: { name: string; kind: DeviceKind }[];
   links: RoutingLink[];
-  segments?: SegmentSpec[];
+  segments?: RoutingSegment[];
   /** The routes kinda installed in each lab device (not the cluster's containers), as they are now. */
   routes: Record<string, Route[]>;
   /** encapsulation none: each node's pod ranges, once the cluster is attached (their routes are in `routes`). */

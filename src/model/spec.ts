@@ -6,8 +6,8 @@
  */
 import type { PodRoute, TrafficControl } from "./cluster.js";
 
-export type DeviceKind =
-  "router" | "switch" | "p4-switch" | "ovs-switch" | "host" | "external" | "worker" | "control-plane" | "load-balancer";
+export type { DeviceKind } from "./kind.js";
+import type { DeviceKind } from "./kind.js";
 
 export interface DeviceSpec {
   name: string;

@@ -687,28 +687,15 @@ export function compileSpec(
   const nodePorts = nameNodePorts(spec, nodeLinks, devs, linkIndex);
   // nodes on segments join the segment's domain (no device-side interface of their own)
   nodeLinks.push(...segmentLinks(spec, kindOf));
-  const offload = p4KernelOff(kindOf, ends, addrOps);
-  const { routes, podRoutes, frr } = routingOf(spec, router, kindOf, devs, ports);
+  const routing = routingOf(spec, router, kindOf, devs, ports);
   const p4 = new Map<string, P4Compiled>();
-  const index = new Map(spec.devices.map((d, i) => [d.name, i]));
-  const cx: DataPlaneContext = {
-    routes,
-    ends,
-    nodeLinks,
-    lab,
-    p4,
-    programs: files.programs,
-    index,
-    issues: [],
-    offload,
-    ...(podRoutes ? { podRoutes } : {}),
-    ...(frr ? { frr } : {}),
-  };
+  const offload = p4KernelOff(kindOf, ends, addrOps);
+  const cx = contextOf(spec, routing, { ends, nodeLinks, lab, p4, programs: files.programs, offload });
   finishDevices(kindOf, devs, addrOps, nodePorts, cx);
   checkNics(spec, cx);
   if (cx.issues.length) throw new TopologyError(cx.issues.map((p) => ({ ...where(p.path), message: p.message })));
-  if (routes) lab.routing = routingRecord(spec, routes);
-  const clusterOptions = clusterOptionsOf(spec, podRoutes, p4);
+  if (routing.routes) lab.routing = routingRecord(spec, routing.routes);
+  const clusterOptions = clusterOptionsOf(spec, routing.podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
 }
@@ -772,6 +759,17 @@ function routingOf(
   const podRoutes = spec.encapsulation !== "none" ? undefined : protocol ? ownRouterPodRoutes(spec, kindOf) : routes.podRoutes;
   const frr = protocol ? protocolDevices(spec, protocol, devs, ports, routes) : undefined;
   return { routes, ...(podRoutes ? { podRoutes } : {}), ...(frr ? { frr } : {}) };
+}
+
+/** The data planes' context: the routing's routes (pod routes and FRR steps when there are), a device's index for the place of a problem. */
+function contextOf(
+  spec: TopologySpec,
+  routing: ReturnType<typeof routingOf>,
+  base: Pick<DataPlaneContext, "ends" | "nodeLinks" | "lab" | "p4" | "programs" | "offload">,
+): DataPlaneContext {
+  const { routes, podRoutes, frr } = routing;
+  const index = new Map(spec.devices.map((d, i) => [d.name, i]));
+  return { ...base, routes, index, issues: [], ...(podRoutes ? { podRoutes } : {}), ...(frr ? { frr } : {}) };
 }
 
 /** What the state keeps of static routing: the graph and each kernel-routed device's routes. */
