@@ -19,7 +19,7 @@ import { containerSpec, deviceStateOf, startDevice } from "./lab.js";
 import { applyOps, readLab } from "./live.js";
 import { limiter } from "./pool.js";
 import { reroute, type RerouteResult } from "./reroute.js";
-import { withoutDevice } from "../plan/reroute.js";
+import { withDeviceFrom, withoutDevice } from "../plan/reroute.js";
 import { collectDeviceFiles, writeStage } from "./stage.js";
 import { runStartupSteps, startupTimeoutMs } from "./startup.js";
 
@@ -88,10 +88,19 @@ export async function addPlannedDevice(st: LabState, plan: Plan, planned: Device
   const live: LiveState = st.live ?? { cuts: [], shaping: [] };
   (live.addedDevices ??= []).push(dev.name);
   st.live = live;
-  store.update(st);
+  // static routing: the device and its links are back in the graph, so the others route to it again
+  let rr: RerouteResult | undefined;
+  if (st.routing && plan.routing) {
+    st.routing = withDeviceFrom(st.routing, plan.routing, dev.name);
+    try {
+      rr = await reroute(st, { runtime, kernel });
+    } finally {
+      store.update(st);
+    }
+  } else store.update(st);
   const ifs = dev.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ") || "no links";
   const ran = res.status === "ok" ? "start-up ok" : "no start-up";
-  return `added device ${dev.name} from ${opts.source} (container ${dev.container}, image ${dev.image}; ${ifs}; ${ran})`;
+  return `added device ${dev.name} from ${opts.source} (container ${dev.container}, image ${dev.image}; ${ifs}; ${ran})${rr ? `; ${rr.summary}` : ""}`;
 }
 
 export interface AddDeviceOptions {

@@ -185,6 +185,32 @@ export function withLink(rec: RoutingRecord, link: RoutingLink): RoutingRecord {
   return { ...rec, devices, links: [...rec.links, link] };
 }
 
+/**
+ * The record after `device` is added back from its source's record (`kinda device LAB NAME add`):
+ * the device with its kind and routes as compiled, and the source's links and segment places
+ * between it and devices the lab has now.
+ */
+export function withDeviceFrom(rec: RoutingRecord, source: RoutingRecord, device: string): RoutingRecord {
+  const d = source.devices.find((x) => x.name === device);
+  if (!d) return rec;
+  const have = new Set([...rec.devices.map((x) => x.name), device]);
+  const links = source.links.filter(
+    (l) => l.endpoints.includes(device) && l.endpoints.every((e) => have.has(e)) && !rec.links.some((k) => k.name === l.name),
+  );
+  const routes = { ...rec.routes, ...(source.routes[device] ? { [device]: source.routes[device] } : {}) };
+  const segments = rec.segments?.map((s) => {
+    const from = source.segments?.find((x) => x.name === s.name)?.members.find((m) => m.name === device);
+    return from && !s.members.some((m) => m.name === device) ? { ...s, members: [...s.members, from] } : s;
+  });
+  return {
+    ...rec,
+    devices: [...rec.devices.filter((x) => x.name !== device), d],
+    links: [...rec.links, ...links],
+    routes,
+    ...(segments ? { segments } : {}),
+  };
+}
+
 /** The record after `device` is removed, its links going with it (its routes too). */
 export function withoutDevice(rec: RoutingRecord, device: string): RoutingRecord {
   const routes = { ...rec.routes };

@@ -10,6 +10,7 @@ import {
   downEnds,
   planReroute,
   withLink,
+  withDeviceFrom,
   withoutDevice,
   withoutLink,
   type DownEnd,
@@ -221,6 +222,27 @@ describe("static routing that follows the cut (plan/reroute.ts)", () => {
       added.changes.some((c) => c.device === "r9" && c.ops.length > 10),
       "a new router gets every route",
     );
+  });
+
+  it("a device added back from its source returns with its links, and the others route to it again", () => {
+    const rec = irregular();
+    const h1a = netOf(rec, "l1-h1a");
+    const noL1 = withoutDevice(rec, "l1");
+    assert.equal(routeTo(planReroute(noL1, []).routes["l2"]!, h1a), undefined, "l1 gone: no route to its hosts");
+    const back = withDeviceFrom(noL1, rec, "l1");
+    assert.deepEqual(
+      back.links
+        .filter((l) => l.endpoints.includes("l1"))
+        .map((l) => l.name)
+        .sort(),
+      rec.links
+        .filter((l) => l.endpoints.includes("l1"))
+        .map((l) => l.name)
+        .sort(),
+    );
+    assert.deepEqual(back.routes["l1"], rec.routes["l1"], "its routes as compiled");
+    assert.equal(hopsOf(routeTo(planReroute(back, []).routes["l2"]!, h1a)).length, 2, "over both spines again");
+    assert.equal(withDeviceFrom(noL1, rec, "nosuch"), noL1, "a device the source does not have changes nothing");
   });
 
   it("encapsulation none: the nodes' pod ranges follow the cut too", () => {
