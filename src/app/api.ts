@@ -116,6 +116,18 @@ export interface LabStatus {
   runtime?: { kind: "kubernetes"; namespace: string; context?: string };
 }
 
+/** A device known only by its container (no state, or an unreadable one). */
+function containerOnlyStatus(c: ContainerInfo): DeviceStatus {
+  return {
+    name: c.labels[LABEL_DEVICE] ?? c.name,
+    container: c.name,
+    image: c.image,
+    running: c.running,
+    interfaces: [],
+    startup: "unknown",
+  };
+}
+
 function startupText(d: LabState["devices"][number], st?: LabState): string {
   // a lab Kathara started: Kathara ran its start-ups, and kinda has no record of them
   if (!d.startup) return st?.external ? `not kinda's (${st.external.manager}'s device)` : "pending";
@@ -209,14 +221,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
           }
           return s;
         })
-      : mine.map((c) => ({
-          name: c.labels[LABEL_DEVICE] ?? c.name,
-          container: c.name,
-          image: c.image,
-          running: c.running,
-          interfaces: [],
-          startup: "unknown",
-        }));
+      : mine.map(containerOnlyStatus);
     const ls: LabStatus = {
       name: n,
       phase: st ? st.phase : "orphaned",
@@ -245,14 +250,7 @@ function unreadableStatus(n: string, e: CorruptStateError, mine: readonly Contai
     phase: "unreadable",
     netns: `kinda-${n}`,
     netnsPresent: netnsExists(`kinda-${n}`),
-    devices: mine.map((c) => ({
-      name: c.labels[LABEL_DEVICE] ?? c.name,
-      container: c.name,
-      image: c.image,
-      running: c.running,
-      interfaces: [],
-      startup: "unknown",
-    })),
+    devices: mine.map(containerOnlyStatus),
     warnings: [e.message, e.hint ?? ""],
   };
 }

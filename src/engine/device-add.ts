@@ -18,7 +18,7 @@ import type { LabState, LiveState, StartupResult, StateStore } from "../state/st
 import { containerSpec, deviceStateOf, startDevice } from "./lab.js";
 import { applyOps, readLab } from "./live.js";
 import { limiter } from "./pool.js";
-import { reroute, type RerouteResult } from "./reroute.js";
+import { rerouteAndSave, type RerouteResult } from "./reroute.js";
 import { withDeviceFrom, withoutDevice } from "../plan/reroute.js";
 import { collectDeviceFiles, writeStage } from "./stage.js";
 import { runStartupSteps, startupTimeoutMs } from "./startup.js";
@@ -92,11 +92,7 @@ export async function addPlannedDevice(st: LabState, plan: Plan, planned: Device
   let rr: RerouteResult | undefined;
   if (st.routing && plan.routing) {
     st.routing = withDeviceFrom(st.routing, plan.routing, dev.name);
-    try {
-      rr = await reroute(st, { runtime, kernel });
-    } finally {
-      store.update(st);
-    }
+    rr = await rerouteAndSave(st, store, { runtime, kernel });
   } else store.update(st);
   const ifs = dev.interfaces.map((i) => `${i.name}:${i.domain}`).join(" ") || "no links";
   const ran = res.status === "ok" ? "start-up ok" : "no start-up";
@@ -199,11 +195,6 @@ export async function removeDevice(lab: string, name: string, opts: AddDeviceOpt
   }
   if (st.routing) st.routing = withoutDevice(st.routing, name);
   // the device is gone: a failed re-route cannot bring it back, so the state records its removal either way
-  let rr: RerouteResult | undefined;
-  try {
-    rr = await reroute(st, { runtime: opts.runtime, kernel: opts.kernel });
-  } finally {
-    store.update(st);
-  }
+  const rr = await rerouteAndSave(st, store, { runtime: opts.runtime, kernel: opts.kernel });
   return `removed device ${name} and its ${ops.length} interfaces${rr ? `; ${rr.summary}` : ""}`;
 }

@@ -38,7 +38,7 @@ import type { Netns } from "../model/netns.js";
 import { hostKernel } from "../net/kernel.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
 import { withLink, withoutLink } from "../plan/reroute.js";
-import { reroute, type RerouteResult } from "./reroute.js";
+import { reroute, rerouteAndSave, type RerouteResult } from "./reroute.js";
 
 export interface LiveOptions {
   store: StateStore;
@@ -415,11 +415,6 @@ export async function removeLink(lab: string, endpoint: string, opts: LiveOption
   }
   if (st.routing) st.routing = withoutLink(st.routing, domain);
   // the link is gone: a failed re-route cannot bring it back, so the state records its removal either way
-  let rr: RerouteResult | undefined;
-  try {
-    rr = await reroute(st, { runtime: opts.runtime, kernel: opts.kernel });
-  } finally {
-    store.update(st);
-  }
+  const rr = await rerouteAndSave(st, store, { runtime: opts.runtime, kernel: opts.kernel });
   return withReroute({ target, ops, summary: `removed collision domain ${domain} and its ${ops.length - 1} interfaces` }, rr);
 }

@@ -9,7 +9,7 @@ import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
 import { hostKernel } from "../net/kernel.js";
 import { carriesGiven, downEnds, partitions, partsText, planReroute, type RouteChange } from "../plan/reroute.js";
-import type { LabState } from "../state/store.js";
+import type { LabState, StateStore } from "../state/store.js";
 
 export interface RerouteResult {
   /** Devices whose routes changed, and how many route operations that took. */
@@ -96,4 +96,20 @@ export async function reroute(
     : "routes unchanged";
   const split = plan.parts.length ? `; the network is split: ${partsText(plan.parts)} lost each other` : "";
   return { devices, operations, parts: plan.parts, ms, summary: what + split };
+}
+
+/**
+ * {@link reroute} after a change that cannot be taken back (a device or link already gone, a
+ * device already made): the state is saved whether the re-route succeeds or not.
+ */
+export async function rerouteAndSave(
+  st: LabState,
+  store: Pick<StateStore, "update">,
+  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined },
+): Promise<RerouteResult | undefined> {
+  try {
+    return await reroute(st, opts);
+  } finally {
+    store.update(st);
+  }
 }

@@ -1,8 +1,8 @@
 /**
  * SIGKILL of `kinda up` at each of its steps, with a real Kind cluster, then `kinda down`: nothing
  * of the lab may be left (issue 28.2). Long form only (each point past "creating nodes" makes a
- * real Kind cluster): `npm run -s faults:kill -- [--points 0,3,7] [--list]`. Run it under
- * /work/notes/heavy on a shared machine.
+ * real Kind cluster): `npm run -s faults:kill -- [--points 0,3,7] [--list]`. On a shared machine,
+ * run it when no other Kind cluster is being made.
  *
  * The points are the lines `kinda up` prints with KINDA_TRACE=1 and CI=1 (no spinner): each
  * step's start (`… creating 2 Kubernetes nodes (kind)`) and each engine step's end

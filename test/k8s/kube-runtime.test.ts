@@ -7,7 +7,7 @@
  * It checks what a user would: devices on all three host nodes, every server reaches every other,
  * a link between pods on different host nodes is VXLAN between their pod IPs and carries the
  * pings, `kinda link ... down` cuts it and `up` restores it, `kinda capture` reads it, and `kinda
- * down` leaves the host cluster as it was (namespaces and pods). Run: npm run -s test:k8s -- test/k8s/kube-runtime.test.ts (wrapped in /work/notes/heavy here).
+ * down` leaves the host cluster as it was (namespaces and pods). Run: npm run -s test:k8s -- test/k8s/kube-runtime.test.ts.
  *
  * Sandbox note: Kind nodes are privileged containers, which this machine's Docker runs only with
  * the test set-up's runc wrapper (scripts/test-env/runc-drop-sys-resource). Inside the nodes,
