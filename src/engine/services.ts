@@ -9,6 +9,7 @@ import { KindaError, formatIssue } from "../core/errors.js";
 import type { Runtime } from "../model/container.js";
 import type { ServiceStep } from "../model/lab.js";
 import { cliFailure } from "../core/p4cli.js";
+import { refusedLine } from "../core/p4json.js";
 
 const RETRY_MS = 500;
 
@@ -40,6 +41,10 @@ export async function runServices(
           }),
         );
       }
+      if (s.checkCli && r.exitCode === 0) {
+        checkAgainstCompiled(dev.name, s, r.output);
+        break;
+      }
       if (!failed(s, r.output, r.exitCode)) break;
       if (Date.now() < deadline) {
         await new Promise((res) => setTimeout(res, RETRY_MS));
@@ -62,4 +67,24 @@ export async function runServices(
       );
     }
   }
+}
+
+/** The step's lines checked against the program JSON it printed; the first refused one fails the deploy at its field. */
+function checkAgainstCompiled(device: string, s: ServiceStep, json: string): void {
+  let refused: ReturnType<typeof refusedLine>;
+  try {
+    refused = refusedLine(json, s.checkCli ?? []);
+  } catch (e) {
+    throw new KindaError(
+      formatIssue({ device, ...(s.field ? { field: s.field } : {}), message: `${s.what}: not BMv2 JSON (${(e as Error).message})` }),
+    );
+  }
+  if (!refused) return;
+  throw new KindaError(
+    formatIssue({
+      device,
+      field: refused.line.field,
+      message: `${refused.line.text}: ${refused.problem} (checked against the program p4c compiled in the device, before the switch started)`,
+    }),
+  );
 }

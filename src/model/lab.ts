@@ -55,6 +55,11 @@ export interface ServiceStep {
    * (e.g. "cli[3]"): its answer is read per line (core/p4cli.ts) and a failure names that line.
    */
   cli?: { text: string; field: string }[];
+  /**
+   * Lines to check against the compiled program this step prints (BMv2 JSON, e.g. `cat` of what
+   * p4c wrote in the device): the first one the program refuses fails the step, naming its field.
+   */
+  checkCli?: { text: string; field: string }[];
   /** A log file in the device whose last lines explain a failure (the switch's own output). */
   log?: string;
   /** "cluster": run once the cluster's links into the device exist (ports on node links). */

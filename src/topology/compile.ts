@@ -47,7 +47,7 @@ import {
   validateProgrammable,
 } from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
-import { checkCliLine, egressUnset, type CliUse, type P4Program } from "./p4json.js";
+import { checkCliLine, egressUnset, type CliUse, type P4Program } from "../core/p4json.js";
 import { lpmEntries, lpmNeighbours, lpmPodRoutes, type LinkEnd } from "./p4lpm.js";
 
 import type { AddressBook, SpecIssue, SpecPath } from "./paths.js";

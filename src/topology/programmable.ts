@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { readP4Program, type P4Program } from "./p4json.js";
+import { readP4Program, type P4Program } from "../core/p4json.js";
 import { OVS_DEFAULT_IMAGE, P4_DEFAULT_IMAGE, P4_THRIFT_PORT, STAGE_MOUNT } from "../core/defaults.js";
 import { cliLines } from "../core/p4cli.js";
 import { NIC_INNER, NIC_OUTER } from "../core/names.js";
@@ -232,6 +232,15 @@ export function p4Services(
       field: "program",
       after,
     });
+  // no JSON on the host for a .p4: the lines are checked against what p4c wrote, before the switch starts
+  if (isP4Source(d.program) && cli.length)
+    steps.push({
+      what: "check the cli lines against the compiled program",
+      argv: ["cat", p4ProgramPath(d.program)],
+      field: "program",
+      checkCli: [...cli],
+      after,
+    });
   steps.push(
     {
       what: "start the switch",
@@ -377,6 +386,7 @@ export function compileNic(nic: NicSpec, field = "nic"): NodeNic {
       ...s,
       field: s.field ? `${field}.${s.field}` : field,
       ...(s.cli ? { cli: s.cli.map((l) => ({ ...l, field: `${field}.${l.field}` })) } : {}),
+      ...(s.checkCli ? { checkCli: s.checkCli.map((l) => ({ ...l, field: `${field}.${l.field}` })) } : {}),
     }));
   if (nic.kind === "ovs")
     return {

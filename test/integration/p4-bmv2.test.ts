@@ -15,9 +15,9 @@
  * h1 - s1 (lpm: true) - h2, routing static. About 40 s here.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import { BASE_IMAGE, IMAGE_MAP_ARGS, P4_IMAGE, ROOT } from "../support/env.js";
 import { assertNothingLeft, kinda, kindaOk } from "../support/kinda.js";
@@ -26,8 +26,15 @@ import { STANDIN, beforeP4Tests, p4Env } from "../support/p4.js";
 beforeP4Tests();
 const dir = mkdtempSync(join(tmpdir(), "kinda-p4bmv2-"));
 const T = "table_add MyIngress.ipv4_lpm MyIngress.ipv4_forward";
+/** p4c's real output for BMv2's own repository (never copied in; docs/p4.md). */
+const PROGRAMS = resolve(process.env["KINDA_P4_PROGRAMS_DIR"] ?? join(ROOT, "..", "shared", "p4-programs"));
 
-function topology(name: string, cli: string[] = [], device: string[] = [`    program: ${join(p4Env.build, "ipv4_lpm.json")}`]): string {
+function topology(
+  name: string,
+  cli: string[] = [],
+  device: string[] = [`    program: ${join(p4Env.build, "ipv4_lpm.json")}`],
+  lpm = true,
+): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -39,7 +46,7 @@ function topology(name: string, cli: string[] = [], device: string[] = [`    pro
       `  - name: s1`,
       "    kind: p4-switch",
       ...device,
-      "    lpm: true",
+      ...(lpm ? ["    lpm: true"] : []),
       ...(cli.length ? ["    cli:", ...cli.map((c) => `      - ${JSON.stringify(c)}`)] : []),
       "  - { name: h2, kind: host }",
       "links:",
@@ -162,5 +169,49 @@ describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": 
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(r.stderr, /device s1 \[program\]: compile the program in the device .* failed[^\n]*\n\s*this image has no p4c/, r.stderr);
     await assertNothingLeft(bare);
+  });
+
+  it("p4c's simple_router (real compiler output): kinda up warns that non-IPv4 frames leave egress unset, out of port 0 (h1's link)", async (t) => {
+    const program = join(PROGRAMS, "targets_simple_router_simple_router.json");
+    if (!existsSync(program)) {
+      const why = `no ${program}: the compiled programs are read from KINDA_P4_PROGRAMS_DIR (default ../shared/p4-programs)`;
+      assert.ok(process.env["CI"] !== "true", why);
+      t.diagnostic(`did not run: ${why}`);
+      return;
+    }
+    const lab = "p44w";
+    labs.push(lab);
+    // BMv2's commands.txt for simple_router, with this lab's ports (h1 port 0, h2 port 1) and kinda's fixed MACs
+    const cli = [
+      "table_set_default send_frame _drop",
+      "table_set_default forward _drop",
+      "table_set_default ipv4_lpm _drop",
+      "table_add send_frame rewrite_mac 0 => 02:6b:00:00:00:02",
+      "table_add send_frame rewrite_mac 1 => 02:6b:00:01:00:01",
+      "table_add forward set_dmac 10.0.11.1 => 02:6b:00:00:00:01",
+      "table_add forward set_dmac 10.0.12.1 => 02:6b:00:01:00:02",
+      "table_add ipv4_lpm set_nhop 10.0.11.1/32 => 10.0.11.1 0",
+      "table_add ipv4_lpm set_nhop 10.0.12.1/32 => 10.0.12.1 1",
+    ];
+    const r = await kinda("up", topology(lab, cli, [`    program: ${program}`], false), ...IMAGE_MAP_ARGS);
+    assert.equal(r.code, 0, r.stderr);
+    // the misses drop (the defaults above); what is left is simple_router's own: a frame that is not IPv4 meets no table
+    assert.match(
+      r.stdout + r.stderr,
+      /warning: P4 switch s1: the program can leave egress_spec unset \(the ingress where _condition_0 is false\); BMv2 then sends the frame out of port 0, which is eth0 \(its first link\)/,
+      r.stdout + r.stderr,
+    );
+    if (!STANDIN) {
+      // only the real switch runs simple_router (the stand-in's lpm_forward is ipv4_lpm.p4 written by hand)
+      const ping = await sh(lab, "h1", "ping -c 3 -i 0.2 -W 2 10.0.12.1");
+      assert.equal(ping.code, 0, `h1 reaches h2 through simple_router: ${ping.stdout}`);
+      // what the warning says: h2's ARP for a neighbour it does not have leaves by port 0, to h1
+      await sh(lab, "h1", "(timeout 15 tcpdump -l -n -Q in -i eth0 arp >/tmp/a 2>/tmp/a.err &); sleep 1.5");
+      await sh(lab, "h2", "ping -c 3 -i 0.3 -W 1 10.0.12.7");
+      const arp = await sh(lab, "h1", "sleep 1; cat /tmp/a");
+      assert.match(arp.stdout, /who-has 10\.0\.12\.7/, `h2's ARP arrived at h1 (port 0): ${arp.stdout}`);
+    }
+    await kindaOk("down", lab);
+    await assertNothingLeft(lab);
   });
 });

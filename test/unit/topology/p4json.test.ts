@@ -1,5 +1,5 @@
 /**
- * The compiled-program reader (topology/p4json.ts) on real compiler output: the BMv2 JSON that
+ * The compiled-program reader (core/p4json.ts) on real compiler output: the BMv2 JSON that
  * p4c wrote for BMv2's own repository (and the CLI input of simple_router), which is not the
  * project's and is never copied in: read from KINDA_P4_PROGRAMS_DIR (default
  * ../shared/p4-programs beside the repository). Without them the suite says in one line that it
@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
-import { checkCliLine, egressUnset, readP4Program, type P4Program } from "../../../src/topology/p4json.js";
+import { checkCliLine, egressUnset, readP4Program, type P4Program } from "../../../src/core/p4json.js";
 import { loadTopologyYaml } from "../../../src/topology/yaml.js";
 import { compile } from "../../support/compile.js";
 import { ROOT } from "../../support/env.js";

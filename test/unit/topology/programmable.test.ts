@@ -292,6 +292,19 @@ describe("bad input on programmable devices", () => {
     assert.match(build!.argv[2]!, /p4c --target bmv2 --arch v1model -o "\$2" --p4runtime-files "\$2\/p4info.txt" "\$1"/);
     assert.ok(start!.argv.includes("/var/lib/kinda-p4/fwd.json"), "the switch loads what p4c wrote");
     assert.ok(!start!.argv.includes(P4_PROGRAM));
+    // its cli lines are checked against what p4c wrote, after the compile and before the switch starts
+    const withCli = compile(spec({ p4: { program: src, cli: ["table_add t a 1 => 2", "", "table_clear t"] } })).lab.devices.find(
+      (d) => d.name === "p4",
+    )!;
+    const whats = withCli.services.map((x) => x.what);
+    const check = withCli.services.find((x) => x.checkCli)!;
+    assert.deepEqual(check.argv, ["cat", "/var/lib/kinda-p4/fwd.json"]);
+    assert.deepEqual(check.checkCli, [
+      { text: "table_add t a 1 => 2", field: "cli[0]" },
+      { text: "table_clear t", field: "cli[2]" },
+    ]);
+    assert.ok(whats.indexOf(check.what) === whats.findIndex((w) => /compile/.test(w)) + 1, whats.join("; "));
+    assert.ok(whats.indexOf(check.what) < whats.indexOf("start the switch"), whats.join("; "));
     // with JSON, no compile step and the mounted program
     const json = compile(spec()).lab.devices.find((d) => d.name === "p4")!;
     assert.ok(!json.services.some((x) => /compile/.test(x.what)));

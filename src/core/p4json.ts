@@ -513,3 +513,26 @@ export function egressUnset(prog: P4Program, uses: readonly CliUse[]): string[] 
   walk(ingress.init, false, "the ingress (it applies no table that sets it)");
   return [...found];
 }
+
+/** A simple_switch_CLI line and the topology field it comes from (e.g. "cli[3]", "lpm"). */
+export interface FieldLine {
+  text: string;
+  field: string;
+}
+
+/**
+ * The first of `lines` that a compiled program refuses, given the JSON text p4c wrote (for a
+ * `.p4` program compiled in the device, read there before the switch starts); undefined when
+ * every line passes or the JSON has no pipeline to check against (not p4c's output). Throws a
+ * plain Error when the text is not BMv2 JSON.
+ */
+export function refusedLine(json: string, lines: readonly FieldLine[]): { line: FieldLine; problem: string } | undefined {
+  const doc = JSON.parse(json) as Json;
+  if (!Array.isArray(doc?.["pipelines"]) || !doc["pipelines"].length) return undefined;
+  const prog = readP4Program(doc);
+  for (const line of lines) {
+    const { problem } = checkCliLine(prog, line.text);
+    if (problem) return { line, problem };
+  }
+  return undefined;
+}
