@@ -4,7 +4,7 @@
  * reading a switch port's counters.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -16,8 +16,20 @@ import type { FixtureProvider } from "./fixture.js";
 /** True when the P4 image is the stand-in (not BMv2): its CLI records entries, lpm_forward forwards by them. */
 export const STANDIN = P4_IMAGE.includes("p4-standin");
 
-/** Compiles examples/p4/NAME.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON); returns the output folder. */
+/**
+ * Compiles examples/p4/NAME.p4 with the P4 image's p4c (the stand-in's writes stand-in JSON); returns the output folder.
+ * With KINDA_P4_BUILD_DIR (for an image that has BMv2 but no p4c, e.g. one built by hand), the
+ * examples compiled elsewhere are read from there instead (NAME.json and NAME.p4info.txt).
+ */
 export async function compileExample(name = "ipv4_lpm"): Promise<string> {
+  const given = process.env["KINDA_P4_BUILD_DIR"];
+  if (given) {
+    assert.ok(
+      existsSync(join(given, `${name}.json`)),
+      `KINDA_P4_BUILD_DIR=${given} has no ${name}.json (p4c's output for examples/p4/${name}.p4)`,
+    );
+    return given;
+  }
   const out = mkdtempSync(join(tmpdir(), "kinda-p4-build-"));
   const log = new PassThrough();
   let text = "";
