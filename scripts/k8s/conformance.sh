@@ -20,7 +20,8 @@
 #      KINDA_E2E_IMAGES (the test images to load, by name without registry or tag, e.g.
 #      "agnhost jessie-dnsutils busybox"; default all that build-e2e.sh built).
 # The images go into the nodes pods can be scheduled on (not a control plane tainted NoSchedule).
-# Prints: the counts ("passed N failed M"), the failed tests' names, the report's path.
+# Prints: the counts ("passed N failed M skipped K"; skipped: selected, but skipped by the test itself
+# for want of something in the cluster), the failed and skipped tests' names, the report's path.
 # Exit: 0 when every selected test passed, 1 otherwise.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REPO=$(cd "$K8S_HERE/../.." && pwd)
@@ -126,11 +127,21 @@ junit=$RESULTS/junit_01.xml
 count() { grep -c "<testcase name=\"\[It\] [^>]*status=\"$1\"" "$junit" || true; }
 passed=$(count passed)
 failed=$(($(count failed) + $(count panicked) + $(count timedout) + $(count interrupted) + $(count aborted)))
+# specs the focus selected that skipped themselves (e2eskipper: the cluster lacks what they need,
+# e.g. zones or a second node of some kind); ginkgo writes "skipped - REASON" for those and a bare
+# "skipped" for the ones the focus and skip left out
+self_skipped() {
+  awk '/<testcase name="\[It\] /{ match($0, /name="[^"]*"/); n = substr($0, RSTART + 11, RLENGTH - 12) }
+       /<skipped message="skipped - /{ match($0, /message="skipped - [^"]*"/); print "  skipped: " n " (" substr(substr($0, RSTART + 19, RLENGTH - 20), 1, 160) ")" }' "$junit"
+}
+unescape() { sed 's/&#39;/'"'"'/g; s/&quot;/"/g; s/&#xA;/ /g; s/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g'; }
+skipped=$(self_skipped | wc -l)
 {
-  echo "topology $TOPOLOGY ($NAME): passed $passed failed $failed (ginkgo exit $rc); e2e run ${RUN_S} s, cluster up ${UP_S} s, total $(since "$T0") s"
+  echo "topology $TOPOLOGY ($NAME): passed $passed failed $failed skipped $skipped (ginkgo exit $rc); e2e run ${RUN_S} s, cluster up ${UP_S} s, total $(since "$T0") s"
   { grep -E "<testcase [^>]*status=\"(failed|panicked|timedout|interrupted|aborted)\"" "$junit" || true; } |
-    sed -E 's/.*<testcase name="([^"]*)".*status="([a-z]+)".*/  \2: \1/' | sed 's/&#39;/'"'"'/g; s/&quot;/"/g; s/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g' |
+    sed -E 's/.*<testcase name="([^"]*)".*status="([a-z]+)".*/  \2: \1/' | unescape |
     sed -E 's/^  ([a-z]+): \[It\] /  \1: /'
+  self_skipped | unescape
   echo "report: $junit   log: $RESULTS/e2e.log"
 } | tee "$RESULTS/summary.txt"
 [ "$rc" = 0 ] && [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
