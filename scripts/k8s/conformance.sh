@@ -20,7 +20,8 @@
 #      KINDA_E2E_IMAGES (the test images to load, by name without registry or tag, e.g.
 #      "agnhost jessie-dnsutils busybox"; default all that build-e2e.sh built).
 # The images go into the nodes pods can be scheduled on (not a control plane tainted NoSchedule).
-# Prints: the counts ("passed N failed M"), the failed tests' names, the report's path.
+# Prints: the counts ("passed N failed M skipped K"; skipped: selected, but skipped by the test itself
+# for want of something in the cluster), the failed and skipped tests' names, the report's path.
 # Exit: 0 when every selected test passed, 1 otherwise.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REPO=$(cd "$K8S_HERE/../.." && pwd)
@@ -109,14 +110,17 @@ log "loaded ${#IMAGES[@]} test images into ${#TARGETS[@]} nodes (${TARGETS[*]}) 
 k -n kube-system wait --for=condition=Ready pods --all --timeout=300s >/dev/null || { k -n kube-system get pods -o wide >&2; die "kube-system pods not Ready"; }
 
 # ---- the suite -----------------------------------------------------------------------------------
-# e2e.test runs kubectl itself (exec into test pods): the one built with the node image
+# e2e.test runs kubectl itself (exec into test pods): the one built with the node image.
+# --num-nodes: e2e.test counts the schedulable nodes only in ginkgo process 1 (its
+# SynchronizedBeforeSuite); processes 2.. keep -1 and skip every test that asks for at least 2
+# nodes ("Requires at least 2 nodes (not -1)": the granular Services checks), so it is given here.
 export PATH="$KDIR:$PATH"
 t=$(date +%s)
 log "running e2e.test: focus '$FOCUS'${SKIP:+ skip '$SKIP'}, $NODES ginkgo processes (log $RESULTS/e2e.log)"
 rc=0
 "$E2E_DIR/ginkgo" --nodes="$NODES" --timeout=4h --no-color --silence-skips --focus="$FOCUS" ${SKIP:+--skip="$SKIP"} \
   "$E2E_DIR/e2e.test" -- --provider=skeleton --kubeconfig="$KCFG" --report-dir="$RESULTS" \
-  --allowed-not-ready-nodes=0 >"$RESULTS/e2e.log" 2>&1 || rc=$?
+  --allowed-not-ready-nodes=0 --num-nodes="${#TARGETS[@]}" >"$RESULTS/e2e.log" 2>&1 || rc=$?
 RUN_S=$(since "$t")
 
 # ---- the numbers, from the JUnit report (each testcase has status="passed|failed|skipped|...") ---
@@ -126,11 +130,21 @@ junit=$RESULTS/junit_01.xml
 count() { grep -c "<testcase name=\"\[It\] [^>]*status=\"$1\"" "$junit" || true; }
 passed=$(count passed)
 failed=$(($(count failed) + $(count panicked) + $(count timedout) + $(count interrupted) + $(count aborted)))
+# specs the focus selected that skipped themselves (e2eskipper: the cluster lacks what they need,
+# e.g. zones or a second node of some kind); ginkgo writes "skipped - REASON" for those and a bare
+# "skipped" for the ones the focus and skip left out
+self_skipped() {
+  awk '/<testcase name="\[It\] /{ match($0, /name="[^"]*"/); n = substr($0, RSTART + 11, RLENGTH - 12) }
+       /<skipped message="skipped - /{ match($0, /message="skipped - [^"]*"/); print "  skipped: " n " (" substr(substr($0, RSTART + 19, RLENGTH - 20), 1, 160) ")" }' "$junit"
+}
+unescape() { sed 's/&#39;/'"'"'/g; s/&quot;/"/g; s/&#xA;/ /g; s/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g'; }
+skipped=$(self_skipped | wc -l)
 {
-  echo "topology $TOPOLOGY ($NAME): passed $passed failed $failed (ginkgo exit $rc); e2e run ${RUN_S} s, cluster up ${UP_S} s, total $(since "$T0") s"
+  echo "topology $TOPOLOGY ($NAME): passed $passed failed $failed skipped $skipped (ginkgo exit $rc); e2e run ${RUN_S} s, cluster up ${UP_S} s, total $(since "$T0") s"
   { grep -E "<testcase [^>]*status=\"(failed|panicked|timedout|interrupted|aborted)\"" "$junit" || true; } |
-    sed -E 's/.*<testcase name="([^"]*)".*status="([a-z]+)".*/  \2: \1/' | sed 's/&#39;/'"'"'/g; s/&quot;/"/g; s/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g' |
+    sed -E 's/.*<testcase name="([^"]*)".*status="([a-z]+)".*/  \2: \1/' | unescape |
     sed -E 's/^  ([a-z]+): \[It\] /  \1: /'
+  self_skipped | unescape
   echo "report: $junit   log: $RESULTS/e2e.log"
 } | tee "$RESULTS/summary.txt"
 [ "$rc" = 0 ] && [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
