@@ -10,9 +10,33 @@ export function report(e: unknown): number {
     return e instanceof TopologyError ? 2 : 1;
   }
   const err = e instanceof Error ? (e as NodeJS.ErrnoException) : undefined;
+  const lost = err && engineLost(err);
+  if (lost) {
+    process.stderr.write(`kinda: error: ${lost}\n`);
+    process.stderr.write(
+      "  hint: once the engine answers again (docker info), run the command again; what a failed up or down left, kinda down NAME removes\n",
+    );
+    if (debug) process.stderr.write(`${err.stack ?? ""}\n`);
+    return 1;
+  }
   const what = err ? `${err.code ? `${err.code}: ` : ""}${err.message}` : String(e);
   process.stderr.write(`kinda: unexpected error: ${what}\n`);
   if (debug) process.stderr.write(`${err?.stack ?? ""}\n`);
   else process.stderr.write("  hint: KINDA_DEBUG=1 shows where it happened; please report it (SECURITY.md for security problems)\n");
   return 1;
+}
+
+/**
+ * The Docker engine went away under a command (stopped, restarted): a connection to its socket
+ * refused or missing, or a request cut off. Said as such, not as an unexpected error.
+ */
+function engineLost(err: NodeJS.ErrnoException & { address?: string }): string | undefined {
+  const host = process.env["DOCKER_HOST"];
+  const sock = host?.startsWith("unix://") ? host.slice("unix://".length) : host ? undefined : "/var/run/docker.sock";
+  const why = `${err.code ? `${err.code}: ` : ""}${err.message}`;
+  if (err.syscall === "connect" && sock !== undefined && err.address === sock && ["ENOENT", "ECONNREFUSED"].includes(err.code ?? ""))
+    return `cannot reach the Docker engine at ${sock} (${why}): it stopped or is restarting`;
+  if (err.code === "ECONNRESET" || err.message === "socket hang up")
+    return `a connection was cut off (${why}): the Docker engine (or a cluster's API server) stopped or restarted during the command`;
+  return undefined;
 }

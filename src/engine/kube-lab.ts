@@ -406,8 +406,8 @@ export async function kubeTeardown(name: string, opts: KubeTeardownOptions): Pro
   if (!st?.runtime) throw new KindaError(`lab ${name} has no record of a Kubernetes runtime`);
   const ns = st.runtime.namespace;
   if (st.phase !== "tearing-down") {
-    st.phase = "tearing-down";
-    store.write(st);
+    const full = store.markTearingDown(st);
+    if (full) rep.warn(full);
   }
   const have = await api.namespace(ns);
   let pods = 0;

@@ -29,7 +29,7 @@ import type { ContainerSpec, Runtime } from "../model/container.js";
 import { destroyCluster } from "./cluster.js";
 import type { ClusterProvider, ProviderLookup } from "../model/provider.js";
 import { removeHostSide } from "./cluster-apply.js";
-import { CorruptStateError, removedElsewhere, type DeviceState, type LabState, type StateStore } from "../state/store.js";
+import { CorruptStateError, isDiskFull, removedElsewhere, type DeviceState, type LabState, type StateStore } from "../state/store.js";
 import { collectDeviceFiles, needsRunner, shutdownPath, writeStage, type StagedFile } from "./stage.js";
 import { hostStepResult, runStartupSteps, startupTimeoutMs, type HostStep } from "./startup.js";
 import { deferred, limiter } from "./pool.js";
@@ -199,8 +199,11 @@ export function stageFiles(plan: Plan, store: StateStore, staged: Map<string, St
       writeStage(d.stageDir, staged.get(d.name) ?? []);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new KindaError(`device ${d.name}: could not stage its files under ${d.stageDir}: ${err.code ?? ""} ${err.message}`.trim(), {
+      // Node's message starts with the code already ("ENOSPC: no space left on device, write")
+      const why = err.code && !err.message.startsWith(err.code) ? `${err.code} ${err.message}` : err.message;
+      throw new KindaError(`device ${d.name}: could not stage its files under ${d.stageDir}: ${why}`, {
         cause: e,
+        ...(isDiskFull(e) ? { hint: `free space under ${store.root} (the state root, KINDA_STATE_DIR), then run kinda up again` } : {}),
       });
     }
   }
@@ -540,8 +543,8 @@ export async function teardown(name: string, opts: TeardownOptions): Promise<{ c
   const state = readForTeardown(name, store, rep, opts.forgetCluster === true);
   if (state && state.phase !== "tearing-down") {
     // a deploy still running elsewhere sees this and does not call the lab up
-    state.phase = "tearing-down";
-    store.write(state);
+    const full = store.markTearingDown(state);
+    if (full) rep.warn(full);
   }
   let clusterError: Error | undefined;
   // without a cluster, host links and rules of the lab are looked for (ip link, iptables-save)

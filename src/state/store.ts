@@ -204,9 +204,13 @@ export function atomicWrite(path: string, data: string | Buffer, opts: { exclusi
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
     fsyncSync(fd);
-  } finally {
+  } catch (e) {
+    // a full disk: the half-written temporary file is not left behind
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
   }
+  closeSync(fd);
   try {
     // link() fails with EEXIST when the name is taken: an exclusive create of a complete file
     if (opts.exclusive) linkSync(tmp, path);
@@ -215,6 +219,12 @@ export function atomicWrite(path: string, data: string | Buffer, opts: { exclusi
     if (opts.exclusive || existsSync(tmp)) rmSync(tmp, { force: true });
   }
   syncDir(dirname(path));
+}
+
+/** Is this error a full disk or an exhausted quota? */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
 }
 
 function syncDir(dir: string): void {
@@ -382,6 +392,31 @@ export class StateStore {
       .filter((e) => e.isDirectory() && isValidLabName(e.name))
       .map((e) => e.name)
       .sort();
+  }
+
+  /**
+   * Writes a lab's state as tearing-down, so that a deploy still running elsewhere does not call
+   * it up. On a full disk (ENOSPC, EDQUOT) the lab's staged device files, read only by its
+   * devices, which are going, are removed to make room and the write is tried once more; if it
+   * still fails, the teardown goes on without the mark (it removes the state at its end): `down`
+   * must work on a full disk. Returns a warning when the mark could not be written.
+   */
+  markTearingDown(state: LabState): string | undefined {
+    state.phase = "tearing-down";
+    try {
+      this.write(state);
+      return undefined;
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+    }
+    rmSync(this.stageRoot(state.name), { recursive: true, force: true });
+    try {
+      this.write(state);
+      return `the disk under ${this.root} is full: removed lab ${state.name}'s staged device files to make room`;
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+      return `the disk under ${this.root} is full (${(e as Error).message}): lab ${state.name}'s state is not marked tearing-down; removing it anyway`;
+    }
   }
 
   remove(name: string): void {

@@ -1,7 +1,7 @@
 /**
  * SIGKILL of `kinda up` at each of its steps, with a real Kind cluster, then `kinda down`: nothing
  * of the lab may be left (issue 28.2). Long form only (each point past "creating nodes" makes a
- * real Kind cluster): `npm run -s faults:kill -- [--points 0,3,7] [--list]`. On a shared machine,
+ * real Kind cluster): `npm run -s faults:kill -- [--points 0,3,7] [--list] [--name LAB]`. On a shared machine,
  * run it when no other Kind cluster is being made.
  *
  * The points are the lines `kinda up` prints with KINDA_TRACE=1 and CI=1 (no spinner): each
@@ -24,13 +24,14 @@ import { hostLinkPrefix, ruleComment } from "../../src/core/names.js";
 import { IMAGE_MAP_ARGS, ROOT, ensureTestEnv } from "../support/env.js";
 
 const { values: args } = parseArgs({
-  options: { points: { type: "string" }, list: { type: "boolean" }, out: { type: "string" } },
+  options: { points: { type: "string" }, list: { type: "boolean" }, out: { type: "string" }, name: { type: "string" } },
 });
 const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
 const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? "kinda-k8s/node:v1.34.4";
 const CLI = join(ROOT, "src", "cli", "kinda.ts");
-const LAB = "faults-kill";
-const CLUSTER = "faults-kill";
+// --name (or KINDA_KILL_NAME) gives the lab and cluster another name, so that runs beside others' never meet
+const LAB = args.name ?? process.env["KINDA_KILL_NAME"] ?? "faults-kill";
+const CLUSTER = LAB;
 const STATE = mkdtempSync(join(tmpdir(), "kinda-kill-state-"));
 const KUBECONFIG = join(STATE, "kubeconfig");
 const OUT = args.out ?? mkdtempSync(join(tmpdir(), "kinda-kill-"));
