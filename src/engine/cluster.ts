@@ -39,6 +39,9 @@ import {
   handOverLoadBalancer,
   optionsForNodes,
   planCluster,
+  recordedIndexes,
+  withAddedNode,
+  withoutNode,
   subtractPlan,
   validateLinks,
   type ClusterPlan,
@@ -158,6 +161,8 @@ export class ClusterBuilder {
   private readonly store: StateStore;
   private readonly reporter: Reporter;
   private built = false;
+  /** Every node's tunnel index, given at build in the order the nodes were added (recorded with them). */
+  private nodeIndex: Record<string, number> = {};
 
   constructor(
     readonly lab: string,
@@ -316,7 +321,13 @@ export class ClusterBuilder {
     const created = performance.now();
     const nodes = inOrderOf(await this.provider.discover(this.nodes), early?.order);
     const loadBalancer = await this.provider.discoverLoadBalancer?.();
-    cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
+    cluster.nodes = nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      k8sName: n.k8sName,
+      container: n.container,
+      index: this.nodeIndex[n.name]!,
+    }));
     if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
     this.store.update(state);
     return { nodes, loadBalancer, created };
@@ -386,6 +397,7 @@ export class ClusterBuilder {
     const { state, devices } = await this.checkBuildable();
     const cluster = this.initialClusterState();
     state.cluster = cluster;
+    this.nodeIndex = Object.fromEntries(this.nodes.map((n, i) => [n.name, i]));
     this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
     // a provider that cannot tell when its nodes' containers (and its load balancer) run keeps its own addresses
@@ -450,6 +462,7 @@ export class ClusterBuilder {
       // a lab Kathara started: its collision domains are bridges in the host namespace
       ...(state.external ? { domainsInHost: true } : {}),
       ...(identity ? { emulatedIdentity: identity } : {}),
+      nodeIndex: this.nodeIndex,
     });
   }
 
@@ -703,6 +716,7 @@ function planWith(
   identity: NodeIdentity | undefined,
 ): ClusterPlan {
   return planCluster({
+    nodeIndex: recordedIndexes(st.cluster?.nodes ?? []),
     lab,
     links: links.filter((l) => l.node === LOAD_BALANCER || nodes.some((n) => n.name === l.node)),
     nodes,
@@ -760,7 +774,8 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
   const old = await provider.discover(oldSpecs);
   const lb = await provider.discoverLoadBalancer?.();
   const fresh = await provider.createNode(spec);
-  cluster.nodes.push({ name, role: spec.role, k8sName: fresh.k8sName, container: fresh.container });
+  // the tunnel index: the lowest no node holds (the others' written down, for a state from before them)
+  cluster.nodes = withAddedNode(cluster.nodes, { name, role: spec.role, k8sName: fresh.k8sName, container: fresh.container });
   store.update(st);
   s1.done();
   const undo = async () => {
@@ -865,7 +880,7 @@ export async function removeNodeFromCluster(input: NodeChangeInput, name: string
     removedFromNodes(all, less, facts, name),
     new Map(facts.filter((f) => f.name !== name).map((f) => [f.name, f.pid])),
   );
-  cluster.nodes = cluster.nodes.filter((n) => n.name !== name);
+  cluster.nodes = withoutNode(cluster.nodes, name);
   cluster.links = (cluster.links ?? []).filter((l) => l.node !== name);
   cluster.hostLinks = cluster.hostLinks.filter((h) => less.hostLinks.includes(h) || !all.hostLinks.includes(h));
   cluster.deviceUndo = less.deviceUndo;

@@ -11,6 +11,7 @@ import { PlanContext, type ClusterPlan, type ClusterPlanInput, type NsOps } from
 import { planHostSide, planP4PodEntries, planPodRoutes } from "./cluster/host.js";
 import { planLinks } from "./cluster/links.js";
 import { planOverlay } from "./cluster/overlay.js";
+import { indexIssues } from "./cluster/indexes.js";
 import { validateLinks } from "./cluster/validate.js";
 import {
   ethtoolArgs,
@@ -30,6 +31,7 @@ export { validateLinks, type ValidateLinksInput } from "./cluster/validate.js";
 export { uplinkCidr } from "./cluster/host.js";
 export { emulatedIdentity, handOverLoadBalancer, subtractPlan } from "./cluster/identity.js";
 export { tbf } from "./cluster/links.js";
+export { freeIndex, recordedIndexes, withAddedNode, withoutNode } from "./cluster/indexes.js";
 export { greIf, hostLinkPrefix, ruleComment, vxlanMac } from "../core/names.js";
 
 /** All problems of the input at once: the links' and options', and nodes without a link. */
@@ -45,6 +47,7 @@ function planIssues(input: ClusterPlanInput): void {
     ...(providerCidr ? { providerCidr } : {}),
     podCidrs: nodes.flatMap((n) => n.podCidrs),
   });
+  if (input.nodeIndex) issues.push(...indexIssues(Object.fromEntries(nodes.map((n, i) => [n.name, input.nodeIndex![n.name] ?? i]))));
   for (const n of nodes.filter((n) => !links.some((l) => l.node === n.name)))
     issues.push({ field: `node ${n.name}`, message: "is not linked to any device; its traffic could not cross the network" });
   if (issues.length) throw new TopologyError(issues);

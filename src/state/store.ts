@@ -81,6 +81,11 @@ export interface ClusterNodeState {
   role: "control-plane" | "worker";
   k8sName: string;
   container: string;
+  /**
+   * Its tunnel index (VXLAN MAC and tunnel address, GRE devices): allocated when it was made,
+   * never another node's while it exists. States written before it: the node's place in `nodes`.
+   */
+  index?: number;
 }
 
 /** A Kubernetes cluster attached to the lab. */

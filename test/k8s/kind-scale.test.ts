@@ -9,6 +9,8 @@
  * naming every tier. Prints Kind create time, attach time, time to all Ready and memory per node.
  * Run as root:
  *   KINDA_K8S_SCALE_N=10 KINDA_SKIP_SETUP=1 node --import tsx --test test/k8s/kind-scale.test.ts
+ * KINDA_K8S_SCALE_CLUSTER names the Kind cluster (default kinda-scale, the CI run's; the lab is
+ * t-<cluster>), so that a run by hand does not meet CI's cluster.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -24,8 +26,8 @@ import { addressOn, eventually, kinda, kindaOk, txTotal } from "../support/kinda
 import { KIND, Kubectl, NODE_IMAGE, buildImages } from "./support.js";
 
 const N = Number(process.env["KINDA_K8S_SCALE_N"] ?? "10");
-const LAB = "t-kind-scale";
-const CLUSTER = "kinda-scale";
+const CLUSTER = process.env["KINDA_K8S_SCALE_CLUSTER"] ?? "kinda-scale";
+const LAB = CLUSTER === "kinda-scale" ? "t-kind-scale" : `t-${CLUSTER}`;
 
 let handle: TopologyHandle | undefined;
 let spec: TopologySpec;

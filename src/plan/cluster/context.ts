@@ -105,6 +105,11 @@ export interface ClusterPlanInput {
    * etcd and kubelet traffic goes there by itself, so no address of the provider's is rewritten.
    */
   emulatedIdentity?: NodeIdentity;
+  /**
+   * Each node's tunnel index (its VXLAN MAC and tunnel address, its GRE devices), as the
+   * cluster's state records it (see cluster/indexes.ts); a node not in it: its place in `nodes`.
+   */
+  nodeIndex?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -191,6 +196,11 @@ export class PlanContext {
   /** The interface of a node's (or the load balancer's) link. */
   ifOf(name: string): string {
     return this.linkOf.get(name)!.nodeIf ?? DEFAULT_NODE_IF;
+  }
+
+  /** A node's tunnel index: recorded, else its place in the nodes. */
+  indexOf(name: string): number {
+    return this.input.nodeIndex?.[name] ?? this.input.nodes.findIndex((n) => n.name === name);
   }
 
   /** A rule carrying the lab's comment. */

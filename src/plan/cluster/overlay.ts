@@ -63,7 +63,8 @@ class Overlay {
     );
   }
 
-  vxlan(node: NodeFacts, i: number, peers: readonly NodeFacts[], nodes: readonly NodeFacts[]): void {
+  vxlan(node: NodeFacts, peers: readonly NodeFacts[]): void {
+    const i = this.ctx.indexOf(node.name);
     const o = this.steps.get(node.name)!;
     const l = this.ctx.linkOf.get(node.name)!;
     const tmtu = (l.mtu ?? DEFAULT_MTU) - VXLAN_OVERHEAD;
@@ -77,7 +78,7 @@ class Overlay {
       addrAdd(`${nthAddress(this.tunnelCidr, i + 1)}/32`, VXLAN_IF),
     );
     for (const p of peers) {
-      const j = nodes.indexOf(p);
+      const j = this.ctx.indexOf(p.name);
       const vtep = nthAddress(this.tunnelCidr, j + 1);
       o.ip.push({ op: "neigh-replace", address: vtep, lladdr: vxlanMac(j), dev: VXLAN_IF });
       o.bridge.push({ op: "fdb-append", mac: vxlanMac(j), dev: VXLAN_IF, dst: this.emu.get(p.name)! });
@@ -107,11 +108,12 @@ class Overlay {
     }
   }
 
-  gre(node: NodeFacts, i: number, peers: readonly NodeFacts[], nodes: readonly NodeFacts[]): void {
+  gre(node: NodeFacts, peers: readonly NodeFacts[]): void {
+    const i = this.ctx.indexOf(node.name);
     const o = this.steps.get(node.name)!;
     const tmtu = (this.ctx.linkOf.get(node.name)!.mtu ?? DEFAULT_MTU) - GRE_OVERHEAD;
     for (const p of peers) {
-      const j = nodes.indexOf(p);
+      const j = this.ctx.indexOf(p.name);
       const dev = greIf(j);
       // each unordered pair {a<b} gets a /31 from the tunnel range: a takes the even address
       const [a, b] = i < j ? [i, j] : [j, i];
@@ -172,19 +174,19 @@ export function planOverlay(ctx: PlanContext): Map<string, NsOps> {
   const { lb, options } = ctx;
   const encapsulation = options.encapsulation ?? "vxlan";
   const apiPort = lb ? ["-p", "tcp", "--dport", String(lb.apiPort)] : [];
-  nodes.forEach((node, i) => {
+  for (const node of nodes) {
     const peers = nodes.filter((p) => p.name !== node.name);
     ov.routeTo(node.name, lb ? [...peers, lb] : peers);
-    if (encapsulation === "vxlan") ov.vxlan(node, i, peers, nodes);
+    if (encapsulation === "vxlan") ov.vxlan(node, peers);
     else if (encapsulation === "none") ov.plain(node, peers);
-    else ov.gre(node, i, peers, nodes);
+    else ov.gre(node, peers);
     if (options.apiThroughNetwork) {
       // with the emulated identity, nodes (and the load balancer) already address each other there: nothing to rewrite
       if (!ctx.input.emulatedIdentity) for (const p of peers) ov.redirectApi(node, p);
       // the API through the load balancer (the address Kind's kubeconfigs name): its API port only
       if (lb && !ctx.input.emulatedIdentity) ov.redirectApi(node, lb, apiPort);
     }
-  });
+  }
   if (lb) {
     ov.routeTo(LOAD_BALANCER, nodes);
     if (options.apiThroughNetwork && !ctx.input.emulatedIdentity)
