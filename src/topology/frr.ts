@@ -196,6 +196,17 @@ function bgpConf(name: string, asn: number, ports: readonly RouterPort[], o: { b
 }
 
 /**
+ * zebra: routes go into the kernel with their next hops written out, not as kernel nexthop
+ * objects (`nhid`). With nexthop objects, FRR 8.4's zebra lost track of them after a cut in the
+ * irregular fabric: the kernel refused its replaced multipath routes ("Nexthop id does not
+ * exist"), zebra kept them as installed, and the leaf had no route to a whole leaf's hosts
+ * while OSPF had found the detour (seen in test/integration/routing.test.ts, cut s3-l2).
+ */
+function zebraConf(name: string): string {
+  return [`hostname ${name}`, "log file /var/log/frr/zebra.log", "no zebra nexthop kernel enable", "!", ""].join("\n");
+}
+
+/**
  * The FRR files of router `name`: daemons, zebra.conf, ospfd.conf or bgpd.conf (and bfdd.conf).
  * `subnets`: every subnet the router is on (its links, its node links, its segments).
  */
@@ -214,7 +225,7 @@ export function frrFiles(
     spec.links.some((l) => l.endpoints.includes(name) && l.endpoints.some((e) => e !== name && isNode(kindOf(spec, e))));
   const files = [
     { name: "daemons", text: daemons(protocol, bfd) },
-    { name: "zebra.conf", text: `hostname ${name}\nlog file /var/log/frr/zebra.log\n!\n` },
+    { name: "zebra.conf", text: zebraConf(name) },
     // per-daemon files, not the integrated frr.conf
     { name: "vtysh.conf", text: "! written by kinda: per-daemon configuration files\n" },
   ];
