@@ -11,7 +11,7 @@
  *   cable), the floor of any cut made with the CLI. Ratios: time back / that baseline.
  * - `reroute-200`: the issue's target, the whole static re-route of a 200-device leaf-spine
  *   (4 spines, 14 leaves, 13 hosts each) applied in under 1 s after the cut: the lab deployed
- *   through the engine, one spine-leaf cable cut through the library (changeLink), the re-route's
+ *   through the engine, one spine-leaf cable (spine1--leaf1) cut through the library (changeLink), the re-route's
  *   own time (plan + apply, RerouteResult.ms) against 1000 ms, with the plan alone beside it, and
  *   pings every 10 ms across the cut. KINDA_BENCH_REROUTE_SIZE=leaves,perLeaf picks a smaller
  *   leaf-spine where 200 devices do not fit (the plan alone is still timed at 200).
@@ -176,7 +176,7 @@ function planAloneMs(spec: ReturnType<typeof leafSpine>): number {
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-rt200-plan-")));
   try {
     const rec = planTopology({ ...spec, name: "plan-only" }, { imageMap: IMAGE_MAP, store }).plan.routing!;
-    const down = [{ device: "s1", link: rec.links.find((l) => l.endpoints.includes("s1") && l.endpoints.includes("l1"))!.name }];
+    const down = [{ device: "spine1", link: rec.links.find((l) => l.endpoints.includes("spine1") && l.endpoints.includes("leaf1"))!.name }];
     const ms: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t = performance.now();
@@ -200,7 +200,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
   const d = await deploy(plan, { runtime, store, parallelism });
   try {
     if (d.failedDevices.length) throw new Error(`reroute-200: start-up failed on ${d.failedDevices.join(" ")}`);
-    const cable = spec.links.find((l) => l.endpoints.includes("s1") && l.endpoints.includes("l1"))!;
+    const cable = spec.links.find((l) => l.endpoints.includes("spine1") && l.endpoints.includes("leaf1"))!;
     const hostsOf = (leaf: string) =>
       spec.links
         .filter((l) => l.endpoints.includes(leaf) && l.endpoints.some((e) => e.startsWith("h")))
@@ -210,8 +210,8 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
       return l.addresses![l.endpoints.indexOf(h)]!.split("/")[0]!;
     };
     // flows both ways across the cut leaf: its first hosts to hosts under other leaves, and back
-    const mine = hostsOf("l1").slice(0, 4);
-    const theirs = ["l2", "l5", "l9", "l14"].filter((l) => spec.devices.some((x) => x.name === l)).map((l) => hostsOf(l)[0]!);
+    const mine = hostsOf("leaf1").slice(0, 4);
+    const theirs = ["leaf2", "leaf5", "leaf9", "leaf14"].filter((l) => spec.devices.some((x) => x.name === l)).map((l) => hostsOf(l)[0]!);
     const flows = new Map<string, string[]>([
       ...mine.map((h) => [h, theirs.map(addr)] as [string, string[]]),
       ...theirs.map((h) => [h, mine.map(addr)] as [string, string[]]),
@@ -251,7 +251,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
 
 export function formatReroute200(r: Reroute200Row): string {
   return [
-    `reroute-200: leaf-spine of ${r.devices} devices, s1--l1 cut: re-route (plan + apply) ${r.rerouteMs.toFixed(0)} ms (/1000 ms target = ${(r.rerouteMs / 1000).toFixed(2)}), ${r.routeDevices} devices, ${r.operations} route operations; the whole change (cut, re-route, state) ${r.changeMs.toFixed(0)} ms; plan alone ${r.planMs.toFixed(0)} ms`,
+    `reroute-200: leaf-spine of ${r.devices} devices, spine1--leaf1 cut: re-route (plan + apply) ${r.rerouteMs.toFixed(0)} ms (/1000 ms target = ${(r.rerouteMs / 1000).toFixed(2)}), ${r.routeDevices} devices, ${r.operations} route operations; the whole change (cut, re-route, state) ${r.changeMs.toFixed(0)} ms; plan alone ${r.planMs.toFixed(0)} ms`,
     `  pings every 10 ms across the cut: worst flow lost ${r.worstLost} probes, ${r.flowsHit} flows hit`,
     ...(r.plan200Ms !== undefined
       ? [`  (the machine hosted ${r.devices} devices, not 200; the plan alone at 200 devices: ${r.plan200Ms.toFixed(0)} ms)`]

@@ -10,7 +10,7 @@
  * (over IPv6 link-local addresses, `neighbor IF interface`), one private AS per leaf (a router
  * with hosts or nodes below it), one per group of routers of a middle tier that serve the same
  * leaves (a fat tree's pod), and one for the top tier; ECMP with `maximum-paths` and
- * `bestpath as-path multipath-relax`; keepalive 1 s, hold 3 s; connected subnets redistributed.
+ * `bestpath as-path multipath-relax`; keepalive 1 s, hold 3 s, connect retry 5 s; connected subnets redistributed.
  * With encapsulation none the nodes' pod routes, installed on the node's router when the cluster
  * assigns them, are redistributed from the kernel (OSPF external, BGP), so the fabric learns them.
  * BFD (`bfd: true`): a BFD session on each link between routers, for sub-second detection of a
@@ -181,6 +181,8 @@ function bgpConf(name: string, asn: number, ports: readonly RouterPort[], o: { b
     " neighbor fabric peer-group",
     " neighbor fabric remote-as external",
     " neighbor fabric advertisement-interval 0",
+    // a session lost with its cable retries every 5 s, not after FRR's default 120 s
+    " neighbor fabric timers connect 5",
     ...(o.bfd ? [" neighbor fabric bfd"] : []),
     ...fabric.map((p) => ` neighbor ${p.ifname} interface peer-group fabric`),
     " !",
