@@ -47,6 +47,8 @@ export interface RerouteModeRow {
   flowsHit: number;
   /** From the `kinda link ... down` command to the last flow answered again. */
   backSeconds: number;
+  /** The longest outage a flow saw (its last answer before the gap to its first after). */
+  outageSeconds: number;
   /** The `kinda link ... down` process alone. */
   cutCommandSeconds: number;
   /** The baseline: a `kinda link` process that re-routes nothing, median of 4, same lab. */
@@ -115,6 +117,7 @@ async function fabricMode(mode: Mode, cables: readonly string[]): Promise<Rerout
         worstLost: Math.max(0, ...lost.map((l) => l.longest)),
         flowsHit: hit.length,
         backSeconds: Math.max(0, ...hit.map((l) => l.backAt! - t0)),
+        outageSeconds: Math.max(0, ...hit.map((l) => l.outageSeconds!)),
         cutCommandSeconds,
         baselineSeconds: median(base),
       });
@@ -139,11 +142,11 @@ export async function rerouteScenario(): Promise<RerouteModeRow[]> {
 export function formatReroute(rows: readonly RerouteModeRow[]): string {
   const out = [
     "re-route on the irregular fabric, one cable cut, 30 flows pinged every 10 ms; back = from the `kinda link ... down` command to the last flow answered again; baseline = a `kinda link` process that re-routes nothing (rate set and cleared on the same cable), same lab, same run",
-    "mode    cable   lost(worst flow)  flows hit  back s  cut cmd s  baseline s  back/baseline",
+    "mode    cable   lost(worst flow)  outage s  flows hit  back s  cut cmd s  baseline s  back/baseline",
   ];
   for (const r of rows)
     out.push(
-      `${r.mode.padEnd(7)} ${r.cable.padEnd(7)} ${String(r.worstLost).padStart(16)}  ${String(r.flowsHit).padStart(9)}  ${r.backSeconds.toFixed(2).padStart(6)}  ${r.cutCommandSeconds.toFixed(2).padStart(9)}  ${r.baselineSeconds.toFixed(2).padStart(10)}  ${(r.backSeconds / r.baselineSeconds).toFixed(2).padStart(13)}`,
+      `${r.mode.padEnd(7)} ${r.cable.padEnd(7)} ${String(r.worstLost).padStart(16)}  ${r.outageSeconds.toFixed(2).padStart(8)}  ${String(r.flowsHit).padStart(9)}  ${r.backSeconds.toFixed(2).padStart(6)}  ${r.cutCommandSeconds.toFixed(2).padStart(9)}  ${r.baselineSeconds.toFixed(2).padStart(10)}  ${(r.backSeconds / r.baselineSeconds).toFixed(2).padStart(13)}`,
     );
   const byMode = (m: Mode) => rows.filter((r) => r.mode === m);
   const st = byMode("static");
@@ -166,6 +169,8 @@ export interface Reroute200Row {
   operations: number;
   /** The plan alone (pure), median of 5, on the deployed lab's record. */
   planMs: number;
+  /** The longest outage a flow saw across the cut. */
+  outageSeconds: number;
   /** The plan alone at 200 devices (without deploying them), when the deployed lab is smaller. */
   plan200Ms?: number;
   worstLost: number;
@@ -242,6 +247,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
       ...(small ? { plan200Ms: planAloneMs(full) } : {}),
       worstLost: Math.max(0, ...lost.map((l) => l.longest)),
       flowsHit: lost.filter((l) => l.longest > 0).length,
+      outageSeconds: Math.max(0, ...lost.filter((l) => l.longest > 0).map((l) => l.outageSeconds!)),
     };
   } finally {
     await teardown(lab, { runtime, store, parallelism });
@@ -252,7 +258,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
 export function formatReroute200(r: Reroute200Row): string {
   return [
     `reroute-200: leaf-spine of ${r.devices} devices, spine1--leaf1 cut: re-route (plan + apply) ${r.rerouteMs.toFixed(0)} ms (/1000 ms target = ${(r.rerouteMs / 1000).toFixed(2)}), ${r.routeDevices} devices, ${r.operations} route operations; the whole change (cut, re-route, state) ${r.changeMs.toFixed(0)} ms; plan alone ${r.planMs.toFixed(0)} ms`,
-    `  pings every 10 ms across the cut: worst flow lost ${r.worstLost} probes, ${r.flowsHit} flows hit`,
+    `  pings every 10 ms across the cut: worst flow lost ${r.worstLost} probes (outage ${r.outageSeconds.toFixed(2)} s), ${r.flowsHit} flows hit`,
     ...(r.plan200Ms !== undefined
       ? [`  (the machine hosted ${r.devices} devices, not 200; the plan alone at 200 devices: ${r.plan200Ms.toFixed(0)} ms)`]
       : []),

@@ -51,6 +51,10 @@ export interface CutResult {
   worstLost: number;
   flowsHit: number;
   backSeconds: number;
+  /** The longest outage a flow saw: from its last answer before the gap to its first after it. */
+  outageSeconds: number;
+  /** The most probes a flow lost in all (more than worstLost when it had several gaps). */
+  worstTotalLost: number;
 }
 
 /** The lab's routing mode in its name: rt4-static, ... */
@@ -93,9 +97,14 @@ export function fabricSuite(mode: Mode): void {
       if (!results.length) return;
       const worst = Math.max(...results.map((r) => r.worstLost));
       const slowest = Math.max(...results.map((r) => r.backSeconds));
-      const per = Object.fromEntries(results.map((r) => [r.cable, `${r.worstLost} lost, ${r.backSeconds.toFixed(2)} s`]));
+      const per = Object.fromEntries(
+        results.map((r) => [
+          r.cable,
+          `${r.worstLost} lost, outage ${r.outageSeconds.toFixed(2)} s, back ${r.backSeconds.toFixed(2)} s after the command`,
+        ]),
+      );
       console.log(
-        `# ${mode}: per cut, the worst flow's probes lost (10 ms apart) and the time from \`kinda link\` to every pair answered again: ${JSON.stringify(per)}; worst ${worst} probes (~${worst * 10} ms), slowest ${slowest.toFixed(2)} s`,
+        `# ${mode}: per cut, the worst flow's probes lost (10 ms apart), its outage, and the time from \`kinda link\` to every pair answered again: ${JSON.stringify(per)}; worst ${worst} probes (~${worst * 10} ms), slowest ${slowest.toFixed(2)} s`,
       );
       if (process.env["KINDA_ROUTING_RESULTS"])
         appendFileSync(process.env["KINDA_ROUTING_RESULTS"], JSON.stringify({ mode, lab: "irregular-fabric", results }) + "\n");
@@ -129,10 +138,11 @@ export function fabricSuite(mode: Mode): void {
             worstLost: Math.max(0, ...lost.map((l) => l.longest)),
             flowsHit: hit.length,
             backSeconds: Math.max(0, ...hit.map((l) => l.backAt! - t0)),
+            outageSeconds: Math.max(0, ...hit.map((l) => l.outageSeconds!)),
+            worstTotalLost: Math.max(0, ...lost.map((l) => l.lost)),
           });
           console.log(`# ${mode} ${cable}: ${JSON.stringify(results.at(-1))}`);
-          const flapping = lost.filter((l) => l.lost !== l.longest);
-          assert.deepEqual(flapping, [], "one outage per flow, not a flapping path");
+          // several gaps in one flow are no failure (devices re-routed one after another, a protocol converging in steps): measured, not asserted
         } finally {
           if (!stopped) await probes.stop().catch(() => undefined);
           const back = await kindaOk("link", LAB, cable, "up");

@@ -38,7 +38,7 @@ function suite(mode: Mode): void {
   describe(`the k=4 fat tree, routing: ${mode}, one cable cut at a time`, () => {
     const LAB = `rt4-ft-${mode}`;
     let upSeconds = 0;
-    const results: { cable: string; worstLost: number; backSeconds: number }[] = [];
+    const results: { cable: string; worstLost: number; outageSeconds: number; backSeconds: number }[] = [];
     const bound = {
       protocolSeconds: PROTOCOL_SECONDS[mode],
       get measuredSeconds() {
@@ -100,6 +100,7 @@ function suite(mode: Mode): void {
           results.push({
             cable,
             worstLost: Math.max(0, ...lost.map((l) => l.longest)),
+            outageSeconds: Math.max(0, ...hit.map((l) => l.outageSeconds!)),
             backSeconds: Math.max(0, ...hit.map((l) => l.backAt! - t0)),
           });
           console.log(`# fat tree ${mode} ${cable}: ${JSON.stringify(results.at(-1))}`);

@@ -29,6 +29,8 @@ export interface FlowLoss {
   longest: number;
   /** Unix seconds of the first answer after that run (undefined when nothing was lost). */
   backAt?: number;
+  /** Seconds from the last answer before that run to the first after it: the outage as the flow saw it, whatever rate ping kept up under load. */
+  outageSeconds?: number;
 }
 
 export interface Probes {
@@ -57,14 +59,22 @@ export function lossOf(from: string, to: string, text: string): FlowLoss {
   if (!seqs.length) throw new Error(`ping ${from} -> ${to} got no answer at all:\n${text}`);
   let longest = 0;
   let backAt: number | undefined;
+  let outageSeconds: number | undefined;
   for (let i = 1; i < seqs.length; i++) {
     const gap = seqs[i]! - seqs[i - 1]! - 1;
     if (gap > longest) {
       longest = gap;
-      backAt = answers.get(seqs[i]!);
+      backAt = answers.get(seqs[i]!)!;
+      outageSeconds = backAt - answers.get(seqs[i - 1]!)!;
     }
   }
-  return { from, to, lost: seqs.at(-1)! - seqs[0]! + 1 - seqs.length, longest, ...(backAt !== undefined ? { backAt } : {}) };
+  return {
+    from,
+    to,
+    lost: seqs.at(-1)! - seqs[0]! + 1 - seqs.length,
+    longest,
+    ...(backAt !== undefined ? { backAt, outageSeconds: outageSeconds! } : {}),
+  };
 }
 
 /** Starts pings every 10 ms from each sender to each of its targets (addresses, named by `names`). */
