@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --only NAME]` (NAME: cluster, data-center-bgp, generated-50,
+ * `npm run bench [-- --json] [-- --only NAME]` (NAME: cluster, reroute, reroute-200, data-center-bgp, generated-50,
  * kind-real, kind-real-N): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links), per device, per phase, with the bench process's
@@ -9,7 +9,8 @@
  * Targets (issue 18): deploy <= 1.2x floor, time per device flat 18 -> 200, teardown <= 0.3x
  * deploy, RSS < 150 MB at 200 devices. Needs root, the Docker engine and the stand-in images.
  * Also (bench/live.ts, `--only live`): run-time link changes against 100 ms, and `kinda exec`
- * against `docker exec` and 0.3 s.
+ * against `docker exec` and 0.3 s. And (bench/reroute.ts, `--only reroute`, `--only reroute-200`):
+ * static re-route, OSPF and BGP side by side after a cut; the 200-device re-route against 1 s.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -37,6 +38,7 @@ import type { NodeLink, NodeSpec } from "../src/model/cluster.js";
 import { kindLinearity, kindRealMissing, kindRealScenario, kindRealSizes, type KindRealRow } from "./kind-real.js";
 import { formatLive, liveScenario } from "./live.js";
 import { CONTAINERLAB_INSTALL, runContainerlab } from "./containerlab.js";
+import { formatReroute, formatReroute200, reroute200Scenario, rerouteScenario } from "./reroute.js";
 
 interface Row {
   scenario: string;
@@ -449,7 +451,7 @@ const GENERATED: Record<string, () => TopologySpec> = {
   "leaf-spine-200": () => leafSpine({ spines: 4, leaves: 14, perLeaf: 13 }),
   "fat-tree-208": () => fatTree({ k: 8 }),
 };
-const ALL = ["live", "cluster", "data-center-bgp", "generated-50", ...Object.keys(GENERATED), "kind-real"];
+const ALL = ["live", "cluster", "reroute", "reroute-200", "data-center-bgp", "generated-50", ...Object.keys(GENERATED), "kind-real"];
 
 function chosen(): string[] {
   const onlyIdx = process.argv.indexOf("--only");
@@ -491,7 +493,7 @@ async function runScenarios(names: string[], parallelism: number, peers: string[
   generatedLab(gen);
   try {
     for (const n of names) {
-      if (n === "cluster" || n === "live" || n.startsWith("kind-real")) continue;
+      if (n === "cluster" || n === "live" || n.startsWith("kind-real") || n.startsWith("reroute")) continue;
       if (n === "data-center-bgp") {
         const labs = conformanceLabs();
         if ("dir" in labs) rows.push(await scenario(n, { labDir: resolve(labs.dir, "data-center-bgp") }, parallelism, peers));
@@ -558,6 +560,8 @@ async function main(): Promise<void> {
   const peers = peersWanted();
   const liveRow = names.includes("live") ? await liveScenario(parallelism) : undefined;
   const clusterRow = names.includes("cluster") ? await clusterScenario(parallelism) : undefined;
+  const rerouteRows = names.includes("reroute") ? await rerouteScenario() : undefined;
+  const reroute200 = names.includes("reroute-200") ? await reroute200Scenario(parallelism) : undefined;
   const rows = await runScenarios(names, parallelism, peers);
   const kindRows: KindRealRow[] = [];
   const kindSizes = names.flatMap((n) => (n === "kind-real" ? kindRealSizes() : /^kind-real-\d+$/.test(n) ? [Number(n.slice(10))] : []));
@@ -567,14 +571,23 @@ async function main(): Promise<void> {
   if (json) {
     console.log(
       JSON.stringify(
-        { parallelism, cpus: execFileSync("nproc").toString().trim(), rows, cluster: clusterRow, kind: kindRows, live: liveRow },
+        {
+          parallelism,
+          cpus: execFileSync("nproc").toString().trim(),
+          rows,
+          cluster: clusterRow,
+          kind: kindRows,
+          live: liveRow,
+          reroute: rerouteRows,
+          reroute200,
+        },
         null,
         2,
       ),
     );
     return;
   }
-  printRows(rows, parallelism);
+  if (rows.length) printRows(rows, parallelism);
   if (clusterRow) {
     console.log(
       `cluster: ${clusterRow.nodes} fixture nodes on ${clusterRow.devices} devices: vxlan plumbing ${clusterRow.vxlanPlumbingSeconds.toFixed(2)} s (${clusterRow.vxlanPlanSize} operations; target <= 3 s); gre plan ${clusterRow.grePlanSize} operations`,
@@ -588,6 +601,8 @@ async function main(): Promise<void> {
   }
   if (kindRows.length > 1) console.log(kindLinearity(kindRows));
   if (liveRow) console.log(formatLive(liveRow));
+  if (rerouteRows) console.log(formatReroute(rerouteRows));
+  if (reroute200) console.log(formatReroute200(reroute200));
 }
 
 await main();

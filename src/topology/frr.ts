@@ -10,7 +10,7 @@
  * (over IPv6 link-local addresses, `neighbor IF interface`), one private AS per leaf (a router
  * with hosts or nodes below it), one per group of routers of a middle tier that serve the same
  * leaves (a fat tree's pod), and one for the top tier; ECMP with `maximum-paths` and
- * `bestpath as-path multipath-relax`; keepalive 1 s, hold 3 s; connected subnets redistributed.
+ * `bestpath as-path multipath-relax`; keepalive 1 s, hold 3 s, connect retry 5 s; connected subnets redistributed.
  * With encapsulation none the nodes' pod routes, installed on the node's router when the cluster
  * assigns them, are redistributed from the kernel (OSPF external, BGP), so the fabric learns them.
  * BFD (`bfd: true`): a BFD session on each link between routers, for sub-second detection of a
@@ -181,6 +181,8 @@ function bgpConf(name: string, asn: number, ports: readonly RouterPort[], o: { b
     " neighbor fabric peer-group",
     " neighbor fabric remote-as external",
     " neighbor fabric advertisement-interval 0",
+    // a session lost with its cable retries every 5 s, not after FRR's default 120 s
+    " neighbor fabric timers connect 5",
     ...(o.bfd ? [" neighbor fabric bfd"] : []),
     ...fabric.map((p) => ` neighbor ${p.ifname} interface peer-group fabric`),
     " !",
@@ -193,6 +195,17 @@ function bgpConf(name: string, asn: number, ports: readonly RouterPort[], o: { b
     "",
   ];
   return lines.join("\n");
+}
+
+/**
+ * zebra: routes go into the kernel with their next hops written out, not as kernel nexthop
+ * objects (`nhid`). With nexthop objects, FRR 8.4's zebra lost track of them after a cut in the
+ * irregular fabric: the kernel refused its replaced multipath routes ("Nexthop id does not
+ * exist"), zebra kept them as installed, and the leaf had no route to a whole leaf's hosts
+ * while OSPF had found the detour (seen in test/integration/routing.test.ts, cut s3-l2).
+ */
+function zebraConf(name: string): string {
+  return [`hostname ${name}`, "log file /var/log/frr/zebra.log", "no zebra nexthop kernel enable", "!", ""].join("\n");
 }
 
 /**
@@ -214,7 +227,7 @@ export function frrFiles(
     spec.links.some((l) => l.endpoints.includes(name) && l.endpoints.some((e) => e !== name && isNode(kindOf(spec, e))));
   const files = [
     { name: "daemons", text: daemons(protocol, bfd) },
-    { name: "zebra.conf", text: `hostname ${name}\nlog file /var/log/frr/zebra.log\n!\n` },
+    { name: "zebra.conf", text: zebraConf(name) },
     // per-daemon files, not the integrated frr.conf
     { name: "vtysh.conf", text: "! written by kinda: per-daemon configuration files\n" },
   ];

@@ -54,6 +54,11 @@ describe("FRR files for routing: ospf and bgp", () => {
     assert.match(fileOf(irregular("ospf"), "l1", "daemons"), /^bgpd=no$/m);
   });
 
+  it("zebra writes next hops into the routes, not kernel nexthop objects (they went out of sync after a cut)", () => {
+    for (const mode of ["ospf", "bgp"] as const)
+      assert.match(fileOf(irregular(mode), "l2", "zebra.conf"), /^no zebra nexthop kernel enable$/m);
+  });
+
   it("BGP: the spines share the top AS, each leaf its own; unnumbered sessions on router links; ECMP", () => {
     const asns = bgpAsns(irregular("bgp"));
     assert.deepEqual(
