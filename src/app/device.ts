@@ -7,6 +7,7 @@ import { addPlannedDevice, addDevice as addBareDevice, newDeviceLab, type AddDev
 import type { Plan } from "../plan/lab.js";
 import type { LabState, StateStore } from "../state/store.js";
 import { planSource } from "./up.js";
+import { kubeApiFor } from "./root-light.js";
 
 export interface SourcePlan {
   plan: Plan;
@@ -31,6 +32,21 @@ export async function addDevice(lab: string, name: string, opts: AddDeviceOption
   const st = newDeviceLab(lab, name, opts.store);
   const src = st.source ? await planLabSource(st, opts.store) : undefined;
   const dev = src?.plan.devices.find((d) => d.name === name);
+  const rec = st.runtime;
+  if (rec?.kind === "kubernetes") {
+    // a pod is made whole from its plan: a device the source does not define has none
+    if (!src || !dev)
+      throw new KindaError(
+        `NAME ${name}: on the Kubernetes runtime a device is added from the lab's source, and ${st.source ?? "this lab's source"} does not define ${name}`,
+        { hint: "define it in the source (lab.conf or the YAML), then kinda device LAB NAME add" },
+      );
+    if (opts.image) dev.image = opts.imageMap?.[opts.image] ?? opts.image;
+    const api = await kubeApiFor({
+      ...(rec.kubeconfig ? { kubeconfig: rec.kubeconfig } : {}),
+      ...(rec.context ? { context: rec.context } : {}),
+    });
+    return (await import("../engine/kube-change.js")).kubeAddDevice(st, src.plan, dev, { api, store: opts.store });
+  }
   if (!src || !dev) return addBareDevice(lab, name, opts);
   if (src.nodeLinked.has(name))
     throw new KindaError(

@@ -117,6 +117,11 @@ export function graphFromState(st: LabState): Graph {
     st.name,
     st.devices.map((d) => ({ name: d.name, kind: (d.role?.kind ?? "device") as GraphKind, ifs: d.interfaces })),
   );
+  // on the Kubernetes runtime each device says which host node runs its pod
+  for (const n of g.nodes) {
+    const node = st.devices.find((d) => d.name === n.id)?.pod?.node;
+    if (node) n.label = `${n.id} @ ${node}`;
+  }
   for (const n of st.cluster?.nodes ?? []) g.nodes.push({ id: n.name, kind: n.role, label: `${n.name} (${n.k8sName})` });
   const lb = st.cluster?.loadBalancer;
   if (lb && st.cluster?.links?.some((l) => l.node === LOAD_BALANCER))
@@ -145,7 +150,13 @@ function markCuts(st: LabState, g: Graph): void {
   const cut = new Set<string>();
   for (const d of st.devices)
     for (const i of d.interfaces)
-      if (cutKeys.has(`netns:${st.netns}/${i.hostIf}`) || cutKeys.has(`container:${d.container}/${i.name}`)) cut.add(`${d.name}/${i.name}`);
+      if (
+        cutKeys.has(`netns:${st.netns}/${i.hostIf}`) ||
+        cutKeys.has(`container:${d.container}/${i.name}`) ||
+        // the Kubernetes runtime: kinda's end (kvN) is in the device's pod
+        cutKeys.has(`container:${d.container}/${i.hostIf}`)
+      )
+        cut.add(`${d.name}/${i.name}`);
   for (const l of st.cluster?.links ?? []) {
     const c = st.cluster?.nodes.find((n) => n.name === l.node)?.container;
     if ((c && cutKeys.has(`container:${c}/${l.nodeIf}`)) || (l.labIf && cutKeys.has(`netns:${st.netns}/${l.labIf}`))) cut.add(`${l.node}/`);

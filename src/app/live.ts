@@ -55,8 +55,27 @@ export const changeLink = async (
   }
   return r;
 };
-export const addLink = (lab: string, endpoint: string, o: Opts<engine.AddLinkOptions> = {}) => engine.addLink(lab, endpoint, env(o));
-export const removeLink = (lab: string, endpoint: string, o: Opts<engine.LiveOptions> = {}) => engine.removeLink(lab, endpoint, env(o));
+/** Adds a link; on the Kubernetes runtime a new VXLAN VNI between the two pods. */
+export const addLink = async (lab: string, endpoint: string, o: Opts<engine.AddLinkOptions> & { kubeApi?: KubeApi } = {}) => {
+  const opts = env(o);
+  const api = o.kubeApi ?? (await kubeOf(lab, opts.store));
+  if (!api) return engine.addLink(lab, endpoint, opts);
+  const r = await (
+    await import("../engine/kube-change.js")
+  ).kubeAddLink(lab, endpoint, {
+    api,
+    store: opts.store,
+    ...(o.addresses ? { addresses: o.addresses } : {}),
+    ...(o.domain ? { domain: o.domain } : {}),
+  });
+  return { summary: r.summary };
+};
+export const removeLink = async (lab: string, endpoint: string, o: Opts<engine.LiveOptions> & { kubeApi?: KubeApi } = {}) => {
+  const opts = env(o);
+  const api = o.kubeApi ?? (await kubeOf(lab, opts.store));
+  if (!api) return engine.removeLink(lab, endpoint, opts);
+  return (await import("../engine/kube-change.js")).kubeRemoveLink(lab, endpoint, { api, store: opts.store });
+};
 
 type DeviceOpts = Partial<devices.AddDeviceOptions>;
 const deviceEnv = (o: DeviceOpts): devices.AddDeviceOptions => ({
@@ -68,7 +87,12 @@ const deviceEnv = (o: DeviceOpts): devices.AddDeviceOptions => ({
 /** A device the lab's source defines is made as `up` makes it (links, start-up); any other, a bare container. */
 export const addDevice = async (lab: string, name: string, o: DeviceOpts = {}) =>
   (await import("./device.js")).addDevice(lab, name, deviceEnv(o));
-export const removeDevice = (lab: string, name: string, o: DeviceOpts = {}) => devices.removeDevice(lab, name, deviceEnv(o));
+export const removeDevice = async (lab: string, name: string, o: DeviceOpts & { kubeApi?: KubeApi } = {}) => {
+  const store = o.store ?? defaultStore();
+  const api = o.kubeApi ?? (await kubeOf(lab, store));
+  if (api) return (await import("../engine/kube-change.js")).kubeRemoveDevice(lab, name, { api, store });
+  return devices.removeDevice(lab, name, deviceEnv(o));
+};
 export const captureArgv = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) =>
   engine.captureArgv(lab, endpoint, env(o));
 /** Captures on a link; on the Kubernetes runtime tcpdump runs in the pod that holds it, until `signal` aborts (or the count). */
@@ -89,7 +113,21 @@ export const capture = async (
     ...(o.filter ? { filter: o.filter } : {}),
   });
 };
-export const linkCounters = (lab: string, o: Given & { seconds?: number } = {}) => watch.linkCounters(lab, env(o));
-/** Counters of one sample (the CLI's watch loop); PIDs from the light client unless given. */
-export const sampleLinksNow = (st: Parameters<typeof watch.sampleLinks>[0], pids: Map<string, number>, runtime = lightRuntime()) =>
-  watch.sampleLinks(st, { pids, runtime });
+/** On the Kubernetes runtime, counters are read in the pods through their exec API. */
+async function podExecOf(lab: string, store: StateStore, api?: KubeApi): Promise<{ exec?: watch.NsExec }> {
+  const rec = store.read(lab)?.runtime;
+  if (rec?.kind !== "kubernetes") return {};
+  const a = api ?? (await kubeOf(lab, store))!;
+  return { exec: (await import("../engine/kube-live.js")).podNsExec(a, rec.namespace) };
+}
+export const linkCounters = async (lab: string, o: Given & { seconds?: number; kubeApi?: KubeApi } = {}) => {
+  const opts = env(o);
+  return watch.linkCounters(lab, { ...opts, ...(await podExecOf(lab, opts.store, o.kubeApi)) });
+};
+const execByLab = new Map<string, Promise<{ exec?: watch.NsExec }>>();
+/** Counters of one sample (the CLI's watch loop); PIDs from the light client unless given (pods' exec API on the Kubernetes runtime). */
+export const sampleLinksNow = async (st: Parameters<typeof watch.sampleLinks>[0], pids: Map<string, number>, runtime = lightRuntime()) => {
+  let e = execByLab.get(st.name);
+  if (!e) execByLab.set(st.name, (e = podExecOf(st.name, defaultStore())));
+  return watch.sampleLinks(st, { pids, runtime, ...(await e) });
+};

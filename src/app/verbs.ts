@@ -6,7 +6,7 @@
 import { rmSync } from "node:fs";
 import { KindaError, PreflightError, type Issue } from "../core/errors.js";
 import { down, status, up } from "./api.js";
-import { createEnv } from "./root.js";
+import { createEnv, kubeApiFor } from "./root.js";
 import { planLabSource } from "./device.js";
 import { limiter } from "../engine/pool.js";
 import { deviceStateOf, runShutdownSteps, startDevice, teardown } from "../engine/lab.js";
@@ -105,6 +105,16 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
   if (!kathara) throw new KindaError(`restarting one device is for Kathara lab directories; restart the whole lab`);
   const planned = plan.devices.find((d) => d.name === device);
   if (!planned) throw new KindaError(`${st.source} no longer defines device ${device}`);
+  const rec = st.runtime;
+  if (rec?.kind === "kubernetes") {
+    const api = await kubeApiFor({
+      ...(rec.kubeconfig ? { kubeconfig: rec.kubeconfig } : {}),
+      ...(rec.context ? { context: rec.context } : {}),
+    });
+    const { kubeRestartDevice, readKubeLab } = await import("../engine/kube-change.js");
+    readKubeLab(name, store);
+    return kubeRestartDevice(st, plan, planned, { api, store, reporter: rep });
+  }
   const dev = fitRestarted(st, ds, planned);
   const issues: Issue[] = [];
   const files = collectDeviceFiles(dev, issues);

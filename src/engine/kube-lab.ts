@@ -111,7 +111,7 @@ export async function stageTar(files: readonly StagedFile[]): Promise<Buffer> {
   return done;
 }
 
-async function mustExec(api: KubeApi, ns: string, pod: string, what: string, argv: string[], input?: string): Promise<string> {
+export async function mustExec(api: KubeApi, ns: string, pod: string, what: string, argv: string[], input?: string): Promise<string> {
   const r = await api.exec(ns, pod, argv, input !== undefined ? { input } : {});
   if (r.exitCode !== 0) throw new KindaError(`device pod ${pod}: ${what} failed (exit ${r.exitCode}): ${r.output.trim()}`);
   return r.output;
@@ -164,7 +164,7 @@ async function preflight(k: KubeLabPlan, plan: Plan, opts: KubeDeployOptions): P
 }
 
 /** Waits until every pod of the lab runs; fails early on a pod that cannot (image missing, unschedulable for long). */
-async function waitRunning(
+export async function waitRunning(
   api: KubeApi,
   k: KubeLabPlan,
   signal: AbortSignal | undefined,
@@ -207,7 +207,7 @@ async function waitRunning(
 }
 
 /** Inside one pod: sysctls, the underlay, its links, the VXLAN peers; then its netConfig lines. */
-async function linkDevice(
+export async function linkDevice(
   api: KubeApi,
   k: KubeLabPlan,
   kd: KubeDevicePlan,
@@ -245,7 +245,7 @@ function initialKubeState(plan: Plan, k: KubeLabPlan, opts: KubeDeployOptions): 
       ds.interfaces = ds.interfaces.map((i) => ({ ...i, hostIf: kd.interfaces.find((x) => x.name === i.name)?.peer ?? i.hostIf }));
       return { ...ds, container: kd.pod };
     }),
-    domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge })),
+    domains: plan.domains.map((d) => ({ name: d.name, bridge: d.bridge, vni: k.domains.find((x) => x.name === d.name)!.vni })),
     nextSlot: plan.devices.length,
     warnings: plan.warnings.map((w) => w.message),
     runtime: {

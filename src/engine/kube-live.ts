@@ -5,6 +5,7 @@
  * kinda has no access to the host nodes. A failure undoes what was applied, as on Docker.
  */
 import { createWriteStream } from "node:fs";
+import { Writable } from "node:stream";
 import { KindaError, CommandError } from "../core/errors.js";
 import { describeShaping } from "../core/tc.js";
 import type { KubeApi } from "../model/kube.js";
@@ -12,6 +13,7 @@ import { resolveKubeEndpoint } from "../plan/kube.js";
 import { commandsFor, cutOps, inverse, shapeOps, tcpdumpArgv, type LiveOp, type NsCommand } from "../plan/live.js";
 import type { LabState, StateStore } from "../state/store.js";
 import { checkShaping, previousShaping, record, type LinkChange, type LinkChangeResult } from "./live.js";
+import type { NsExec } from "./watch.js";
 
 const BENIGN = /Cannot delete qdisc with handle of zero|Cannot find specified qdisc|No such file or directory|Command failed -:\d+/;
 
@@ -114,4 +116,24 @@ export async function kubeCapture(lab: string, endpoint: string, opts: KubeCaptu
   });
   if (file) await new Promise<void>((res) => file.end(res));
   return r.exitCode;
+}
+
+/** Commands in the lab's device pods by their namespace reference (the pod), for the counters of `status --links` and `top`. */
+export function podNsExec(api: KubeApi, namespace: string): NsExec {
+  return async (ns, argv) => {
+    if (!("container" in ns)) throw new KindaError("a lab on the Kubernetes runtime has no lab namespace");
+    let err = "";
+    const stderr = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        err += chunk.toString();
+        cb();
+      },
+    });
+    const r = await api.exec(namespace, ns.container, argv, { stderr });
+    if (r.exitCode !== 0)
+      throw new KindaError(
+        `${argv.join(" ")} in pod ${namespace}/${ns.container} failed (exit ${r.exitCode}): ${(err || r.output).trim()}`,
+      );
+    return r.output;
+  };
 }

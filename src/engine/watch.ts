@@ -56,6 +56,12 @@ async function json<T>(argv: string[]): Promise<T[]> {
   return JSON.parse(r.stdout || "[]") as T[];
 }
 
+/**
+ * Runs a command in a device's network namespace where kinda cannot enter it from this machine
+ * (the Kubernetes runtime: the pod's exec API); its standard output.
+ */
+export type NsExec = (ns: NsRef, argv: string[]) => Promise<string>;
+
 async function nsPrefix(ns: NsRef, runtime: Pick<Runtime, "inspect">, pids: Map<string, number>): Promise<string[]> {
   if ("netns" in ns) return ["ip", "netns", "exec", ns.netns];
   let pid = pids.get(ns.container);
@@ -70,13 +76,17 @@ async function nsPrefix(ns: NsRef, runtime: Pick<Runtime, "inspect">, pids: Map<
 /** One sample of every link's counters. */
 export async function sampleLinks(
   st: LabState,
-  opts: { runtime: Pick<Runtime, "inspect">; pids?: Map<string, number> },
+  opts: { runtime: Pick<Runtime, "inspect">; pids?: Map<string, number>; exec?: NsExec },
 ): Promise<LinkCounters[]> {
   const members = labMembers(st).filter((m) => m.labIf || st.cluster?.nodes.some((n) => n.name === m.device));
   const pids = opts.pids ?? new Map<string, number>();
+  // on the Kubernetes runtime kinda's end of a link (kvN) is in the device's own pod, read through exec
+  const inPod = st.runtime?.kind === "kubernetes";
+  if (inPod && !opts.exec) throw new KindaError(`lab ${st.name} is on the Kubernetes runtime: its counters are read through the pods`);
+  const labNs = (m: (typeof members)[number]): NsRef => (m.labIf && !inPod ? { netns: st.netns } : m.ns);
   const byNs = new Map<string, { ns: NsRef; devs: string[] }>();
   for (const m of members) {
-    const ns: NsRef = m.labIf ? { netns: st.netns } : m.ns;
+    const ns = labNs(m);
     const k = JSON.stringify(ns);
     const e = byNs.get(k) ?? { ns, devs: [] };
     e.devs.push(m.labIf ?? m.ifname);
@@ -85,10 +95,13 @@ export async function sampleLinks(
   const stats = new Map<string, { link: IpStats; drops: number; backlog: number }>();
   await Promise.all(
     [...byNs.values()].map(async ({ ns }) => {
-      const p = await nsPrefix(ns, opts.runtime, pids);
+      const read = async <T>(argv: string[]): Promise<T[]> =>
+        opts.exec
+          ? (JSON.parse((await opts.exec(ns, argv)) || "[]") as T[])
+          : json<T>([...(await nsPrefix(ns, opts.runtime, pids)), ...argv]);
       const [links, qdiscs] = await Promise.all([
-        json<IpStats>([...p, "ip", "-s", "-json", "link", "show"]),
-        json<QdiscStats>([...p, "tc", "-s", "-json", "qdisc", "show"]),
+        read<IpStats>(["ip", "-s", "-json", "link", "show"]),
+        read<QdiscStats>(["tc", "-s", "-json", "qdisc", "show"]),
       ]);
       for (const l of links) {
         const mine = qdiscs.filter((x) => x.dev === l.ifname);
@@ -100,7 +113,7 @@ export async function sampleLinks(
   );
   const live = st.live ?? { cuts: [], shaping: [] };
   return members.flatMap((m): LinkCounters[] => {
-    const ns: NsRef = m.labIf ? { netns: st.netns } : m.ns;
+    const ns = labNs(m);
     const at = { ns, dev: m.labIf ?? m.ifname };
     const s = stats.get(ifKey(at));
     if (!s?.link.stats64) return [];
@@ -178,16 +191,17 @@ export function formatLinks(lab: string, rows: LinkCounters[]): string {
 /** Two samples `seconds` apart, with rates (for --json). */
 export async function linkCounters(
   lab: string,
-  opts: { store: StateStore; runtime: Pick<Runtime, "inspect">; seconds?: number },
+  opts: { store: StateStore; runtime: Pick<Runtime, "inspect">; seconds?: number; exec?: NsExec },
 ): Promise<LinkCounters[]> {
   const store = opts.store;
   const st = store.read(lab);
   if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`, { hint: "kinda status lists the labs that are" });
   const pids = new Map<string, number>();
   const seconds = opts.seconds ?? 1;
-  const first = await sampleLinks(st, { pids, runtime: opts.runtime });
+  const o = { pids, runtime: opts.runtime, ...(opts.exec ? { exec: opts.exec } : {}) };
+  const first = await sampleLinks(st, o);
   if (seconds <= 0) return first;
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const second = await sampleLinks(st, { pids, runtime: opts.runtime });
+  const second = await sampleLinks(st, o);
   return withRates(second, first, seconds);
 }

@@ -46,6 +46,8 @@ export interface KubeApi {
   /** Deletes it and waits until it is gone (everything in it with it); no error if it is gone. */
   deleteNamespace(name: string, timeoutMs?: number): Promise<void>;
   create(namespace: string, manifest: Manifest): Promise<void>;
+  /** Deletes a Pod or ConfigMap of the namespace and waits until it is gone; no error if it is gone. */
+  remove(namespace: string, kind: "Pod" | "ConfigMap", name: string, timeoutMs?: number): Promise<void>;
   pods(namespace: string, labels?: Record<string, string>): Promise<KubePod[]>;
   exec(namespace: string, pod: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
 }

@@ -17,7 +17,7 @@ import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/n
 import { HOSTLAB_MOUNT, STAGE_MOUNT } from "../core/defaults.js";
 import type { Manifest } from "../model/kube.js";
 import type { FdbOp, IpOp } from "../model/ops.js";
-import { linkDown, linkUp, veth } from "./ops.js";
+import { linkDown, linkUp, renderIp, takeBackLine, veth } from "./ops.js";
 import type { DevicePlan, Plan } from "./lab.js";
 import type { IfRef, LinkTarget } from "./live.js";
 
@@ -315,20 +315,77 @@ export function podLinkOps(
   ops.push({ op: "route-replace", route: { dst: pod.gateway, dev: u, table: UNDERLAY_TABLE } });
   ops.push({ op: "route-replace", route: { dst: "default", via: pod.gateway, dev: u, onlink: true, table: UNDERLAY_TABLE } });
   ops.push(...peerRuleOps(dev, peers));
-  const mtu = pod.mtu - 50;
-  for (const i of dev.interfaces) {
-    ops.push({ op: "link-add", name: i.bridge, kind: { type: "bridge", mcastSnooping: false } });
-    ops.push({
+  for (const i of dev.interfaces) ops.push(...podInterfaceOps(i, pod.ip, pod.mtu - 50));
+  return ops;
+}
+
+/** One interface in a device pod: the bridge kbN, the VXLAN device kxN on the underlay, the veth ethN/kvN; all up. */
+export function podInterfaceOps(i: KubeInterfacePlan, podIp: string, mtu: number): IpOp[] {
+  return [
+    { op: "link-add", name: i.bridge, kind: { type: "bridge", mcastSnooping: false } },
+    {
       op: "link-add",
       name: i.vxlan,
-      kind: { type: "vxlan", id: i.vni, local: pod.ip, dstport: VXLAN_PORT, dev: u, learning: true },
-    });
-    ops.push({ op: "link-set", name: i.vxlan, master: i.bridge, mtu });
-    ops.push(veth(i.name, i.peer, undefined, { ...(i.mac ? { mac: i.mac } : {}), mtu }));
-    ops.push({ op: "link-set", name: i.peer, master: i.bridge });
-    ops.push(linkUp(i.bridge), linkUp(i.vxlan), linkUp(i.peer), linkUp(i.name));
+      kind: { type: "vxlan", id: i.vni, local: podIp, dstport: VXLAN_PORT, dev: UNDERLAY_IF, learning: true },
+    },
+    { op: "link-set", name: i.vxlan, master: i.bridge, mtu },
+    veth(i.name, i.peer, undefined, { ...(i.mac ? { mac: i.mac } : {}), mtu }),
+    { op: "link-set", name: i.peer, master: i.bridge },
+    linkUp(i.bridge),
+    linkUp(i.vxlan),
+    linkUp(i.peer),
+    linkUp(i.name),
+  ];
+}
+
+/** A device's interface on a collision domain as the pod has it (names from ethN, the domain's VNI). */
+export function kubeInterface(name: string, domain: string, vni: number, mac?: string): KubeInterfacePlan {
+  return { name, domain, vni, ...podIfNames(name), ...(mac ? { mac } : {}) };
+}
+
+/**
+ * The domains' VNIs of a lab that is up: as recorded (`up`, `link add`), else (states written
+ * before VNIs were recorded) the place of the domain at `up`, plus one, as planKubeLab gave them.
+ */
+export function recordedVni(domains: readonly { name: string; vni?: number }[], domain: string): number {
+  const i = domains.findIndex((d) => d.name === domain);
+  if (i < 0) throw new KindaError(`collision domain ${domain} is not in the lab`);
+  return domains[i]!.vni ?? i + 1;
+}
+
+/** A VNI no domain of the lab has. */
+export function freeVni(domains: readonly { name: string; vni?: number }[]): number {
+  return Math.max(0, ...domains.map((d, i) => d.vni ?? i + 1)) + 1;
+}
+
+/**
+ * What a peer pod changes when a member of its domains moves from `oldIp` to `newIp` (a pod made
+ * again) or goes (`newIp` undefined) or comes (`oldIp` undefined): the replication entries and the
+ * MACs it learnt behind the old IP (`learnt`: `bridge -j fdb show` of the peer), its underlay rule.
+ * Returns the `bridge -batch` and `ip -batch` lines (deletions first, run with -force).
+ */
+export function peerMoveLines(
+  vxlans: readonly string[],
+  learnt: readonly { mac: string; ifname?: string; dst?: string }[],
+  move: { oldIp?: string; newIp?: string; keepRule?: boolean },
+): { bridge: string[]; ip: string[] } {
+  const bridge: string[] = [];
+  const ip: string[] = [];
+  const rule = (ipAddr: string): IpOp => ({ op: "rule-add", to: `${ipAddr}/32`, table: UNDERLAY_TABLE, pref: UNDERLAY_RULE_PREF });
+  if (move.oldIp) {
+    for (const e of learnt)
+      if (e.dst === move.oldIp && e.ifname && vxlans.includes(e.ifname)) bridge.push(`fdb del ${e.mac} dev ${e.ifname} dst ${move.oldIp}`);
+    for (const v of vxlans) {
+      const line = `fdb del 00:00:00:00:00:00 dev ${v} dst ${move.oldIp}`;
+      if (!bridge.includes(line)) bridge.push(line);
+    }
+    if (!move.keepRule) ip.push(takeBackLine(rule(move.oldIp))!);
   }
-  return ops;
+  if (move.newIp) {
+    for (const v of vxlans) bridge.push(`fdb append 00:00:00:00:00:00 dev ${v} dst ${move.newIp}`);
+    if (!move.keepRule) ip.push(renderIp(rule(move.newIp)));
+  }
+  return { bridge, ip };
 }
 
 /** The underlay's policy rules: one per pod IP of another member of the device's domains. */

@@ -140,6 +140,29 @@ export class KubeClusterApi implements KubeApi {
     }
   }
 
+  async remove(namespace: string, kind: "Pod" | "ConfigMap", name: string, timeoutMs = 120_000): Promise<void> {
+    const read = () =>
+      kind === "Pod" ? this.core.readNamespacedPod({ namespace, name }) : this.core.readNamespacedConfigMap({ namespace, name });
+    try {
+      if (kind === "Pod") await this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 5 });
+      else await this.core.deleteNamespacedConfigMap({ namespace, name });
+    } catch (e) {
+      if (codeOf(e) === 404) return;
+      throw new KindaError(`could not delete ${kind} ${namespace}/${name}: ${messageOf(e)}`, { cause: e });
+    }
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await read();
+      } catch (e) {
+        if (codeOf(e) === 404) return;
+        throw new KindaError(`reading ${kind} ${namespace}/${name}: ${messageOf(e)}`, { cause: e });
+      }
+      if (Date.now() > until) throw new KindaError(`${kind} ${namespace}/${name} is still being deleted after ${timeoutMs / 1000} s`);
+      await sleep(500);
+    }
+  }
+
   async pods(namespace: string, labels: Record<string, string> = {}): Promise<KubePod[]> {
     const labelSelector = Object.entries(labels)
       .map(([k, v]) => `${k}=${v}`)

@@ -159,7 +159,8 @@ export interface LabState {
   createdAt: string;
   updatedAt: string;
   devices: DeviceState[];
-  domains: { name: string; bridge: string }[];
+  /** Collision domains; on the Kubernetes runtime each is one VXLAN VNI (recorded since link add; older states: its place + 1). */
+  domains: { name: string; bridge: string; vni?: number }[];
   /** Device slots handed out so far: the next device to join gets this one (absent in older states: plan/live.ts nextSlot). */
   nextSlot?: number;
   warnings: string[];

@@ -23,7 +23,8 @@ import { BASE_IMAGE, CONFORMANCE_DIR, FRR_IMAGE, IMAGE_MAP_ARGS, ensureTestEnv }
 import { eventually, kinda, kindaOk, kindaSpawn, reachesAll, stateDir } from "../support/kinda.js";
 import { CACHE, KIND, Kubectl, NODE_IMAGE, buildImages } from "./support.js";
 
-const HOST = "kr-host";
+/** The host cluster's name: CI's kr-host, or another (KINDA_TEST_KR_HOST) so a run beside CI's does not touch its cluster. */
+const HOST = process.env["KINDA_TEST_KR_HOST"] ?? "kr-host";
 const LAB = "kr-dcbgp";
 const NS = `kinda-${LAB}`;
 const DIR = join(CONFORMANCE_DIR, "data-center-bgp");
@@ -39,6 +40,8 @@ const SERVERS = [
 ];
 
 let kube: Kubectl;
+/** The crossing link the second test found (a server and its leaf on different host nodes). */
+let cross: { server: string; leaf: string } | undefined;
 let kubeconfig: string;
 const t0 = Date.now();
 const took = (what: string, since: number) => console.log(`# ${what}: ${((Date.now() - since) / 1000).toFixed(1)} s`);
@@ -180,9 +183,10 @@ describe("Kubernetes runtime: data-center-bgp on a three-node host cluster", { t
       ["server_2_2_2", "leaf_2_0_2"],
     ];
     const at = (d: string) => pods.find((p) => p.device === d)!;
-    const cross = pairs.find(([s, l]) => at(s).node !== at(l).node);
-    assert.ok(cross, "at least one server's link to its leaf crosses host nodes");
-    const [server, leaf] = cross;
+    const found = pairs.find(([s, l]) => at(s).node !== at(l).node);
+    assert.ok(found, "at least one server's link to its leaf crosses host nodes");
+    const [server, leaf] = found;
+    cross = { server, leaf };
     console.log(`# crossing link: ${server} on ${at(server).node} -- ${leaf} on ${at(leaf).node}`);
     // the device's eth0 rides on VXLAN: kx0's remote is the leaf pod's IP, on another host node
     const vx = await inDevice(server, "ip", "-d", "link", "show", "kx0");
@@ -252,6 +256,127 @@ describe("Kubernetes runtime: data-center-bgp on a three-node host cluster", { t
       180,
       async () => (await inDevice(server, "ping", "-c", "1", "-W", "2", other)).code === 0,
     );
+  });
+
+  it("status --links, top and graph of the running lab: counters read in the pods, host nodes in the picture", async () => {
+    assert.ok(cross, "the crossing link was found");
+    const { server } = cross;
+    const t = Date.now();
+    const rows = JSON.parse(await kindaOk("status", LAB, "--links", "--json")) as {
+      endpoint: string;
+      txPackets: number;
+      rxPackets: number;
+      cut: boolean;
+      txBps?: number;
+    }[];
+    took("kinda status --links --json (two samples a second apart, 18 pods)", t);
+    const pods = labPods();
+    // data-center-bgp: 8 servers with 1 interface, 4 leaves with 4 (2 servers, 2 spines), 4 spines with 3, 2 tors with 2
+    assert.ok(rows.length >= 30, `one row per interface (${rows.length})`);
+    const row = rows.find((r) => r.endpoint === `${server}:eth0`);
+    assert.ok(row, `a row for ${server}:eth0`);
+    assert.ok(row.txPackets > 0 && row.rxPackets > 0, `${server}:eth0 counted its pings (tx ${row.txPackets}, rx ${row.rxPackets})`);
+    assert.equal(row.cut, false);
+    assert.ok(
+      rows.every((r) => r.txBps !== undefined),
+      "rates from the two samples",
+    );
+    // kinda top: the same table, refreshing; two samples give rates
+    const top = kindaSpawn(["top", LAB, "--interval", "1"]);
+    let out = "";
+    top.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+    top.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+    try {
+      await eventually(
+        "kinda top prints two tables",
+        60,
+        async () => (out.match(/links \(counters as the device sees them\)/g) ?? []).length >= 2,
+      );
+    } finally {
+      top.kill("SIGINT");
+    }
+    assert.match(out, new RegExp(`${server}:eth0\\s+domain \\S+\\s+up\\s+\\d+`));
+    assert.match(out, /bit\/s/);
+    // the graph of the lab as it runs: 18 devices, each with the host node of its pod
+    const dot = await kindaOk("graph", LAB, "-f", "dot");
+    for (const p of pods)
+      assert.match(dot, new RegExp(`"${p.device}" \\[[^\\]]*label="${p.device} @ ${p.node}"`), `${p.device} @ ${p.node}`);
+  });
+
+  it("restart DEVICE: its pod is made again with a new IP, the peers' VXLAN follows, it reaches them again", async () => {
+    assert.ok(cross, "the crossing link was found");
+    const { server, leaf } = cross;
+    const before = labPods().find((p) => p.device === server)!;
+    const t = Date.now();
+    await kindaOk("restart", LAB, server);
+    took(`kinda restart ${LAB} ${server}`, t);
+    const after = labPods().find((p) => p.device === server)!;
+    console.log(`# ${server}: ${before.node} ${before.ip} -> ${after.node} ${after.ip}`);
+    assert.notEqual(after.ip, before.ip, "a new pod, a new IP (host-local IPAM hands out the next one)");
+    const leafFdb = (await inDevice(leaf, "bridge", "fdb", "show")).out;
+    assert.match(
+      leafFdb,
+      new RegExp(`00:00:00:00:00:00 dev kx\\d+ dst ${after.ip.replace(/\./g, "\\.")} `),
+      "the leaf replicates to the new IP",
+    );
+    assert.doesNotMatch(leafFdb, new RegExp(`dst ${before.ip.replace(/\./g, "\\.")} `), "and nothing to the old one");
+    const rules = (await inDevice(leaf, "ip", "rule", "show")).out;
+    assert.match(rules, new RegExp(`to ${after.ip.replace(/\./g, "\\.")} lookup 4789`));
+    assert.doesNotMatch(rules, new RegExp(`to ${before.ip.replace(/\./g, "\\.")} lookup`));
+    const gw = addressOf(server).replace(/\.2$/, ".1");
+    const other = addressOf(SERVERS.find((x) => x !== server)!);
+    const back = await eventually(
+      `${server} reaches its leaf after the restart`,
+      60,
+      async () => (await inDevice(server, "ping", "-c", "1", "-W", "2", gw)).code === 0,
+    );
+    await eventually(
+      `${server} reaches ${other} after the restart`,
+      120,
+      async () => (await inDevice(server, "ping", "-c", "1", "-W", "2", other)).code === 0,
+    );
+    console.log(`# ${server} reached its leaf ${back.toFixed(1)} s after the restart returned`);
+  });
+
+  it("link add and remove between pods on different host nodes; device remove and add", async () => {
+    const pods = labPods();
+    const at = (d: string) => pods.find((p) => p.device === d)!;
+    const a = SERVERS[0]!;
+    const b = SERVERS.find((x) => at(x).node !== at(a).node)!;
+    let t = Date.now();
+    const added = await kindaOk("link", LAB, `${a}--${b}`, "add", "--address", `${a}=10.99.0.1/30`, "--address", `${b}=10.99.0.2/30`);
+    took(`kinda link ${a}--${b} add`, t);
+    assert.match(added, new RegExp(`added ${a}:eth1 -- ${b}:eth1`));
+    assert.match((await inDevice(b, "bridge", "fdb", "show", "dev", "kx1")).out, new RegExp(`dst ${at(a).ip.replace(/\./g, "\\.")} `));
+    await eventually(
+      `${a} reaches ${b} over the new link`,
+      30,
+      async () => (await inDevice(a, "ping", "-c", "1", "-W", "2", "10.99.0.2")).code === 0,
+    );
+    t = Date.now();
+    await kindaOk("link", LAB, `${a}--${b}`, "remove");
+    took(`kinda link ${a}--${b} remove`, t);
+    assert.notEqual((await inDevice(a, "ip", "link", "show", "eth1")).code, 0, `${a}'s eth1 is gone`);
+    assert.notEqual((await inDevice(a, "ping", "-c", "1", "-W", "2", "10.99.0.2")).code, 0);
+    // its old link still works
+    assert.equal((await inDevice(a, "ping", "-c", "1", "-W", "2", addressOf(a).replace(/\.2$/, ".1"))).code, 0);
+
+    // a device removed: its pod goes, its leaf replicates to it no more; added back from the source, it reaches the others
+    const gone = SERVERS[SERVERS.length - 1]!;
+    const ip = at(gone).ip;
+    t = Date.now();
+    await kindaOk("device", LAB, gone, "remove");
+    took(`kinda device ${gone} remove`, t);
+    assert.ok(!labPods().some((p) => p.device === gone), `${gone}'s pod is gone`);
+    const leafOf = "leaf_2_0_2";
+    assert.doesNotMatch((await inDevice(leafOf, "bridge", "fdb", "show")).out, new RegExp(`dst ${ip.replace(/\./g, "\\.")} `));
+    t = Date.now();
+    await kindaOk("device", LAB, gone, "add");
+    took(`kinda device ${gone} add`, t);
+    const again = labPods().find((p) => p.device === gone);
+    assert.ok(again, `${gone} has a pod again`);
+    const others = SERVERS.filter((x) => x !== gone).map(addressOf);
+    await eventually(`${gone} reaches the 7 other servers again`, 120, () => reachesAll(LAB, gone, others));
   });
 
   it("down removes exactly the lab: the host cluster is as it was", async () => {

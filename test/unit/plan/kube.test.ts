@@ -6,7 +6,12 @@ import {
   configMapManifest,
   dnsLabel,
   domainPeers,
+  freeVni,
+  kubeInterface,
   parseUnderlay,
+  peerMoveLines,
+  podInterfaceOps,
+  recordedVni,
   planKubeLab,
   podFdbOps,
   podLinkOps,
@@ -129,5 +134,45 @@ describe("Kubernetes runtime plan", () => {
     assert.throws(() => configMapManifest("x", {}, Buffer.alloc(1_000_001)), /at most 1000000/);
     const argv = sysctlArgv({ "net.ipv4.conf.default.rp_filter": "0", "net.ipv6.conf.all.disable_ipv6": "0" });
     assert.deepEqual(argv.slice(4), ["net.ipv6.conf.all.disable_ipv6", "0", "net.ipv4.conf.default.rp_filter", "0"]);
+  });
+
+  it("a device that moves (a pod made again), comes or goes: its peers' replication entries, learnt MACs and rule follow", () => {
+    const learnt = [
+      { mac: "00:00:00:00:00:00", ifname: "kx0", dst: "10.244.1.5" },
+      { mac: "aa:bb:cc:00:00:01", ifname: "kx0", dst: "10.244.1.5" },
+      { mac: "aa:bb:cc:00:00:02", ifname: "kx0", dst: "10.244.2.9" },
+      { mac: "aa:bb:cc:00:00:03", ifname: "kx3", dst: "10.244.1.5" },
+    ];
+    const moved = peerMoveLines(["kx0"], learnt, { oldIp: "10.244.1.5", newIp: "10.244.2.7" });
+    assert.deepEqual(moved.bridge, [
+      "fdb del 00:00:00:00:00:00 dev kx0 dst 10.244.1.5",
+      "fdb del aa:bb:cc:00:00:01 dev kx0 dst 10.244.1.5",
+      "fdb append 00:00:00:00:00:00 dev kx0 dst 10.244.2.7",
+    ]);
+    assert.deepEqual(moved.ip, ["rule del to 10.244.1.5/32 lookup 4789 pref 100", "rule add to 10.244.2.7/32 lookup 4789 pref 100"]);
+    // a link removed between two that share another domain: the rule stays
+    const gone = peerMoveLines(["kx0"], [], { oldIp: "10.244.1.5", keepRule: true });
+    assert.deepEqual(gone, { bridge: ["fdb del 00:00:00:00:00:00 dev kx0 dst 10.244.1.5"], ip: [] });
+    const comes = peerMoveLines(["kx1", "kx2"], [], { newIp: "10.244.0.4" });
+    assert.deepEqual(comes.bridge, [
+      "fdb append 00:00:00:00:00:00 dev kx1 dst 10.244.0.4",
+      "fdb append 00:00:00:00:00:00 dev kx2 dst 10.244.0.4",
+    ]);
+  });
+
+  it("VNIs of a running lab: as recorded, else the domain's place at up; a new one is above all", () => {
+    const doms = [{ name: "A" }, { name: "B", vni: 7 }, { name: "C" }];
+    assert.equal(recordedVni(doms, "A"), 1);
+    assert.equal(recordedVni(doms, "B"), 7);
+    assert.equal(recordedVni(doms, "C"), 3);
+    assert.equal(freeVni(doms), 8);
+    assert.throws(() => recordedVni(doms, "Z"), /collision domain Z is not in the lab/);
+    const ops = podInterfaceOps(kubeInterface("eth4", "r1--r2", 8), "10.244.1.5", 1450).map(renderIp);
+    assert.deepEqual(ops.slice(0, 3), [
+      "link add kb4 type bridge mcast_snooping 0",
+      "link add kx4 type vxlan id 8 local 10.244.1.5 dstport 4789 dev kinda0",
+      "link set kx4 mtu 1450 master kb4",
+    ]);
+    assert.ok(ops.includes("link set eth4 up"));
   });
 });
