@@ -16,9 +16,9 @@ import type { KubeApi } from "../model/kube.js";
 export { checkShaping, netemAvailable, type CaptureOptions, type LinkChange } from "../engine/live.js";
 export { formatLinks, sampleLinks, withRates, type LinkCounters } from "../engine/watch.js";
 
-type Given = { store?: StateStore; runtime?: Pick<Runtime, "inspect"> };
+type Given = { store?: StateStore; runtime?: Pick<Runtime, "inspect" | "exec"> };
 type Opts<T> = Omit<T, "store" | "runtime"> & Given;
-/** The root's parts for what the caller did not give (the light client for PIDs). */
+/** The root's parts for what the caller did not give (the light client: PIDs, and a P4 switch's CLI for a re-route). */
 const env = <T extends Given>(o: T) => ({
   kernel: defaultKernel(),
   ...o,

@@ -17,6 +17,8 @@ import type { Runtime } from "../model/container.js";
 import type { ClusterState, LabState, StateStore } from "../state/store.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply.js";
+import { routePods } from "./reroute.js";
+import { withNode, withoutPods } from "../plan/reroute.js";
 import type { Route } from "../model/ops.js";
 import { fdbDelLine, takeBackLine } from "../plan/ops.js";
 import type { FdbOp, IpOp } from "../model/ops.js";
@@ -366,6 +368,9 @@ export class ClusterBuilder {
       );
     }
     await this.startDataPlanes(plan, state);
+    // the pod ranges' routes follow a cut from now on (encapsulation none, static routing)
+    await routePods(state, Object.fromEntries(nodes.map((n) => [n.name, n.podCidrs])), { runtime: this.runtime });
+    this.store.update(state);
     s2.done(`attached ${nodes.length} nodes${loadBalancer && lbLinked ? " and the load balancer" : ""} (${plan.size} operations)`);
     return plan;
   }
@@ -823,11 +828,39 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
     cluster.deviceUndo = withPods.deviceUndo;
     store.update(st);
     await applyClusterPlan(subtractPlan(withPods, withNew));
+    await routeNewNodePods(st, store, runtime, links, joined);
     s4.done();
     return joined;
   } catch (e) {
     await undo();
     throw e;
+  }
+}
+
+/**
+ * A joined node's pods in the routing record, routed over what carries traffic now; a node the
+ * compiled topology did not have (its link from the command line) joins the routing graph first.
+ */
+async function routeNewNodePods(
+  st: LabState,
+  store: StateStore,
+  runtime: Runtime,
+  links: readonly NodeLink[],
+  joined: NodeFacts,
+): Promise<void> {
+  if (!st.routing) return;
+  const name = joined.name;
+  const l = links.find((x) => x.node === name);
+  if (l?.device && l.deviceAddress)
+    st.routing = withNode(st.routing, name, {
+      name: `${l.device}--${name}`,
+      endpoints: [l.device, name],
+      addresses: [l.deviceAddress, l.nodeAddress],
+    });
+  try {
+    await routePods(st, { [name]: joined.podCidrs }, { runtime });
+  } finally {
+    store.update(st);
   }
 }
 
@@ -884,6 +917,8 @@ export async function removeNodeFromCluster(input: NodeChangeInput, name: string
   cluster.links = (cluster.links ?? []).filter((l) => l.node !== name);
   cluster.hostLinks = cluster.hostLinks.filter((h) => less.hostLinks.includes(h) || !all.hostLinks.includes(h));
   cluster.deviceUndo = less.deviceUndo;
+  // the routes to its pods are gone from the devices: no longer in the routing record either
+  if (st.routing) st.routing = withoutPods(st.routing, name);
   store.update(st);
   s2.done();
 }

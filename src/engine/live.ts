@@ -43,7 +43,7 @@ import { reroute, rerouteAndSave, type RerouteResult } from "./reroute.js";
 export interface LiveOptions {
   store: StateStore;
   /** Finds containers' PIDs (app/ passes the light Engine API client, app/root.ts lightRuntime). */
-  runtime: Pick<Runtime, "inspect">;
+  runtime: Pick<Runtime, "inspect" | "exec">;
   /** Applies the operations (app/root.ts passes the host's). */
   kernel?: Kernel | undefined;
 }

@@ -8,13 +8,13 @@ import { KindaError, formatIssue } from "../core/errors.js";
 import { P4_THRIFT_PORT } from "../core/defaults.js";
 import { cliFailure } from "../core/p4cli.js";
 import type { Runtime } from "../model/container.js";
-import type { DeviceUndo, LegacyDeviceUndo, P4EntryDeleteOp } from "../model/ops.js";
+import type { DeviceUndo, LegacyDeviceUndo, P4EntryAddOp, P4EntryDeleteOp } from "../model/ops.js";
 import type { ClusterPlan } from "../plan/cluster.js";
 import { p4AddLine, p4DeleteLine, p4FindLine, p4HandleIn, p4Inverse } from "../plan/ops.js";
 
 const CLI = ["simple_switch_CLI", "--thrift-port", String(P4_THRIFT_PORT)];
 
-function cli(runtime: Runtime, id: string, lines: readonly string[]) {
+function cli(runtime: Pick<Runtime, "exec">, id: string, lines: readonly string[]) {
   return runtime.exec(id, CLI, { input: lines.join("\n") + "\n" });
 }
 
@@ -85,7 +85,7 @@ export async function writeP4Entries(
 }
 
 /** The handle of the entry with this key, undefined when there is none (or the switch does not answer). */
-async function handleOf(runtime: Runtime, id: string, o: P4EntryDeleteOp): Promise<number | undefined> {
+async function handleOf(runtime: Pick<Runtime, "exec">, id: string, o: P4EntryDeleteOp): Promise<number | undefined> {
   const r = await cli(runtime, id, [p4FindLine(o)]).catch(() => undefined);
   return r?.exitCode === 0 ? p4HandleIn(r.output) : undefined;
 }
@@ -98,4 +98,43 @@ export async function deleteP4Entries(runtime: Runtime, id: string, ops: readonl
     if (handle !== undefined) deletes.push(p4DeleteLine(o, handle));
   }
   if (deletes.length) await cli(runtime, id, deletes).catch(() => undefined);
+}
+
+/**
+ * Rewrites entries of one switch in the order given (a re-route's, plan/reroute.ts diffLpm):
+ * each delete finds its entry's handle first (an entry already gone is skipped), then all the
+ * lines go in one CLI run. Throws naming the switch and the CLI's answer, unless `force` (undo).
+ */
+export async function applyP4Ops(
+  runtime: Pick<Runtime, "exec">,
+  id: string,
+  device: string,
+  ops: readonly (P4EntryAddOp | P4EntryDeleteOp)[],
+  opts: { force?: boolean } = {},
+): Promise<void> {
+  const lines: string[] = [];
+  for (const o of ops) {
+    if (o.op === "p4-entry-add") lines.push(p4AddLine(o));
+    else {
+      const handle = await handleOf(runtime, id, o);
+      if (handle !== undefined) lines.push(p4DeleteLine(o, handle));
+    }
+  }
+  if (!lines.length) return;
+  const r = await cli(runtime, id, lines).catch((e: unknown) => {
+    if (opts.force) return undefined;
+    throw e;
+  });
+  if (!r || opts.force) return;
+  const f = cliFailure(r.output, lines.length, r.exitCode);
+  if (f) {
+    const which = f.index === undefined ? "" : ` at ${JSON.stringify(lines[f.index])}`;
+    throw new KindaError(
+      formatIssue({
+        device,
+        field: "lpm",
+        message: `re-route: rewriting ${ops.length} table entries failed${which} (exit ${r.exitCode}): ${CLI.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
+      }),
+    );
+  }
 }

@@ -8,7 +8,9 @@ import { KindaError } from "../core/errors.js";
 import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
 import { hostKernel } from "../net/kernel.js";
-import { carriesGiven, downEnds, partitions, partsText, planReroute, type RouteChange } from "../plan/reroute.js";
+import { carriesGiven, downEnds, partitions, partsText, planReroute, withPods, type LpmChange, type RouteChange } from "../plan/reroute.js";
+import type { P4EntryAddOp } from "../model/ops.js";
+import { applyP4Ops } from "./p4.js";
 import type { LabState, StateStore } from "../state/store.js";
 
 export interface RerouteResult {
@@ -42,6 +44,26 @@ async function runChanges(
   return { done, ...(failed ? { error: failed.reason } : {}) };
 }
 
+/** Applies each P4 switch's entry changes (`pick`: ops or undo), switches in parallel; the ones that succeeded, and the first error. */
+async function runLpm(
+  st: LabState,
+  runtime: Pick<Runtime, "exec">,
+  changes: readonly LpmChange[],
+  pick: "ops" | "undo",
+): Promise<{ done: LpmChange[]; error?: unknown }> {
+  const results = await Promise.allSettled(
+    changes.map((c) => {
+      const d = st.devices.find((x) => x.name === c.device);
+      const id = d?.containerId ?? d?.container;
+      if (!id) throw new KindaError(`re-route: P4 switch ${c.device} is not in the state of lab ${st.name}`);
+      return applyP4Ops(runtime, id, c.device, c[pick], { force: pick === "undo" });
+    }),
+  );
+  const done = changes.filter((_, i) => results[i]!.status === "fulfilled");
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  return { done, ...(failed ? { error: failed.reason } : {}) };
+}
+
 /**
  * Re-routes a lab after a change of its links (a cut, a restore, a link or device removed or
  * added): computes the routes over what carries traffic, applies the difference, and writes the
@@ -50,7 +72,7 @@ async function runChanges(
  */
 export async function reroute(
   st: LabState,
-  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined },
+  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel?: Kernel | undefined },
 ): Promise<RerouteResult | undefined> {
   const rec = st.routing;
   if (!rec) return undefined;
@@ -87,10 +109,19 @@ export async function reroute(
     await runChanges(kernel, r.done, pidOf, "undo");
     throw r.error;
   }
+  // P4 switches with lpm: their route entries, through their CLI; a failure undoes both
+  const p = await runLpm(st, rt, plan.p4, "ops");
+  if (p.error !== undefined) {
+    await runLpm(st, rt, p.done, "undo");
+    await runChanges(kernel, plan.changes, pidOf, "undo");
+    throw p.error;
+  }
   rec.routes = plan.routes;
+  for (const [sw, entries] of Object.entries(plan.lpm)) if (rec.lpm?.[sw]) rec.lpm[sw].entries = entries;
   const ms = performance.now() - t0;
-  const operations = plan.changes.reduce((n, c) => n + c.ops.length, 0);
-  const devices = plan.changes.map((c) => c.device);
+  const all = [...plan.changes, ...plan.p4];
+  const operations = all.reduce((n, c) => n + c.ops.length, 0);
+  const devices = all.map((c) => c.device);
   const what = devices.length
     ? `re-routed ${devices.length} device${devices.length === 1 ? "" : "s"} (${operations} route change${operations === 1 ? "" : "s"}) in ${Math.round(ms)} ms`
     : "routes unchanged";
@@ -105,11 +136,33 @@ export async function reroute(
 export async function rerouteAndSave(
   st: LabState,
   store: Pick<StateStore, "update">,
-  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined },
+  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel?: Kernel | undefined },
 ): Promise<RerouteResult | undefined> {
   try {
     return await reroute(st, opts);
   } finally {
     store.update(st);
   }
+}
+
+/**
+ * With encapsulation none, the devices route the nodes' pod ranges: once the cluster knows them
+ * (attach, `kinda node add`), they go into the routing record and the routes to them are made
+ * over what carries traffic now (a link already cut is routed around), so that later cuts move
+ * them too. The cluster's plan has installed the same routes as `up` computed them; this replaces
+ * what differs and records them. Undefined without a routing record or with another encapsulation.
+ */
+export async function routePods(
+  st: LabState,
+  pods: Readonly<Record<string, readonly string[]>>,
+  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel?: Kernel | undefined },
+  written: readonly { device: string; entries: readonly P4EntryAddOp[] }[] = [],
+): Promise<RerouteResult | undefined> {
+  if (!st.routing || st.cluster?.encapsulation !== "none") return undefined;
+  st.routing = withPods(st.routing, pods);
+  // the P4 switches' pod entries the cluster wrote are there already
+  const ranges = new Set(Object.values(pods).flat());
+  for (const { device, entries } of written)
+    for (const e of entries) if (ranges.has(e.key) && st.routing.lpm?.[device]) st.routing.lpm[device].entries[e.key] = [...e.params];
+  return reroute(st, opts);
 }

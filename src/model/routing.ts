@@ -36,6 +36,28 @@ export interface RoutingRecord {
   routes: Record<string, Route[]>;
   /** encapsulation none: each node's pod ranges, once the cluster is attached (their routes are in `routes`). */
   pods?: Record<string, string[]>;
+  /** P4 switches with `lpm:`: their table entries for routes (and pods) as written now, by switch. */
+  lpm?: Record<string, RoutingLpm>;
+}
+
+/** A P4 switch's neighbour: its address, its MAC and the switch's port toward it (topology/p4lpm.ts). */
+export interface RoutingNeighbour {
+  name: string;
+  address: string;
+  mac: string;
+  port: number;
+}
+
+/**
+ * What a P4 switch with `lpm:` forwards by, for re-routing: its table and action, who it reaches
+ * on which port, and the entry for each routed prefix as written now (key: the prefix; params:
+ * the next hop's MAC and the port). The neighbours' own /32 entries are not here: they never move.
+ */
+export interface RoutingLpm {
+  table: string;
+  action: string;
+  neighbours: RoutingNeighbour[];
+  entries: Record<string, string[]>;
 }
 
 /** One route of the static plan as the kernel takes it: one next hop, or several (multipath). */

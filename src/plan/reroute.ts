@@ -15,6 +15,8 @@ import { asRoute, type RoutingLink, type RoutingRecord } from "../model/routing.
 import { isProvided, type DeviceSpec, type TopologySpec } from "../model/spec.js";
 import type { LabLinks } from "./live.js";
 import { carryingParts, planStatic, type Carries } from "./routes.js";
+import type { P4EntryAddOp, P4EntryDeleteOp } from "../model/ops.js";
+import type { StaticRoutePlan } from "../model/spec.js";
 
 /** A link end that carries no traffic: `device`'s end of link (or segment) `link`. */
 export interface DownEnd {
@@ -85,7 +87,10 @@ function routedByKernel(d: { kind: DeviceSpec["kind"] }): boolean {
 
 /** The routes each kernel-routed device should have over the edges that carry traffic (pod routes included). */
 export function desiredRoutes(rec: RoutingRecord, carries?: Carries): Map<string, Route[]> {
-  const plan = planStatic(recordSpec(rec), carries);
+  return routesOf(rec, planStatic(recordSpec(rec), carries));
+}
+
+function routesOf(rec: RoutingRecord, plan: StaticRoutePlan): Map<string, Route[]> {
   const out = new Map<string, Route[]>();
   for (const d of rec.devices.filter(routedByKernel))
     out.set(
@@ -149,18 +154,100 @@ export function diffRoutes(have: Readonly<Record<string, readonly Route[]>>, wan
   return out;
 }
 
-/** A whole re-route: what to apply, the routes afterwards, the parts that lost each other. */
+/**
+ * The route entries each P4 switch with `lpm:` should have (prefix => next hop's MAC and port),
+ * as compile writes them (topology/p4lpm.ts: the first next hop that is a neighbour), the pods'
+ * ranges included once the cluster is attached.
+ */
+function lpmOf(rec: RoutingRecord, plan: StaticRoutePlan): Map<string, Record<string, string[]>> {
+  const out = new Map<string, Record<string, string[]>>();
+  for (const [sw, l] of Object.entries(rec.lpm ?? {})) {
+    const byAddress = new Map(l.neighbours.map((n) => [n.address, n]));
+    const entry = (via: readonly string[]) => {
+      const n = via.map((v) => byAddress.get(v)).find((x) => x);
+      return n ? [n.mac, String(n.port)] : undefined;
+    };
+    const entries: Record<string, string[]> = {};
+    for (const r of plan.routes.get(sw) ?? []) {
+      const e = entry(r.via);
+      if (e) entries[r.dst] = e;
+    }
+    for (const r of plan.podRoutes.filter((x) => x.device === sw)) {
+      const e = entry(typeof r.via === "string" ? [r.via] : r.via);
+      if (e) for (const pod of rec.pods?.[r.node] ?? []) entries[pod] = e;
+    }
+    out.set(sw, entries);
+  }
+  return out;
+}
+
+/** One P4 switch's part of a re-route: its table's entries rewritten, and what undoes that, in the order to apply. */
+export interface LpmChange {
+  device: string;
+  ops: (P4EntryAddOp | P4EntryDeleteOp)[];
+  undo: (P4EntryAddOp | P4EntryDeleteOp)[];
+}
+
+/**
+ * The difference between the entries switches have and the ones they should have: per switch, a
+ * changed prefix is deleted and added again with its new next hop (the typed ops have no modify),
+ * a new one added, a gone one deleted. Inverses: the new entry deleted, the old one added back.
+ */
+export function diffLpm(rec: RoutingRecord, want: ReadonlyMap<string, Readonly<Record<string, readonly string[]>>>): LpmChange[] {
+  const out: LpmChange[] = [];
+  for (const [device, next] of want) {
+    const l = rec.lpm![device]!;
+    const have = l.entries;
+    const add = (key: string, params: readonly string[]): P4EntryAddOp => ({
+      op: "p4-entry-add",
+      table: l.table,
+      action: l.action,
+      key,
+      params: [...params],
+    });
+    const del = (key: string): P4EntryDeleteOp => ({ op: "p4-entry-delete", table: l.table, key });
+    const ops: LpmChange["ops"] = [];
+    const undo: LpmChange["undo"] = [];
+    for (const [key, params] of Object.entries(next)) {
+      const was = have[key];
+      if (was && was.join(" ") === params.join(" ")) continue;
+      if (was) ops.push(del(key));
+      ops.push(add(key, params));
+      undo.push(del(key), ...(was ? [add(key, was)] : []));
+    }
+    for (const [key, was] of Object.entries(have))
+      if (!(key in next)) {
+        ops.push(del(key));
+        undo.push(add(key, was));
+      }
+    if (ops.length) out.push({ device, ops, undo });
+  }
+  return out;
+}
+
+/** A whole re-route: what to apply, the routes (and P4 entries) afterwards, the parts that lost each other. */
 export interface ReroutePlan {
   changes: RouteChange[];
   routes: Record<string, Route[]>;
+  /** The P4 switches' entries to rewrite, and each switch's route entries afterwards. */
+  p4: LpmChange[];
+  lpm: Record<string, Record<string, string[]>>;
   parts: string[][];
 }
 
 /** The re-route of a lab whose link ends `down` carry no traffic. */
 export function planReroute(rec: RoutingRecord, down: readonly DownEnd[]): ReroutePlan {
   const carries = carriesGiven(rec, down);
-  const want = desiredRoutes(rec, carries);
-  return { changes: diffRoutes(rec.routes, want), routes: Object.fromEntries(want), parts: partitions(rec, carries) };
+  const plan = planStatic(recordSpec(rec), carries);
+  const want = routesOf(rec, plan);
+  const lpm = lpmOf(rec, plan);
+  return {
+    changes: diffRoutes(rec.routes, want),
+    routes: Object.fromEntries(want),
+    p4: diffLpm(rec, lpm),
+    lpm: Object.fromEntries(lpm),
+    parts: partitions(rec, carries),
+  };
 }
 
 /** "{a, b} and {c, d}": the parts that lost each other, at most 8 names each. */
@@ -228,4 +315,42 @@ export function withoutDevice(rec: RoutingRecord, device: string): RoutingRecord
       : {}),
     routes,
   };
+}
+
+/**
+ * The record once nodes' pod ranges are known (cluster attach, `kinda node add`): with
+ * encapsulation none the devices route them, and from then on those routes follow a cut like the
+ * others (desiredRoutes adds them per node). Nodes without ranges are left out.
+ */
+export function withPods(rec: RoutingRecord, pods: Readonly<Record<string, readonly string[]>>): RoutingRecord {
+  const add = Object.fromEntries(
+    Object.entries(pods)
+      .filter(([, c]) => c.length)
+      .map(([n, c]) => [n, [...c]]),
+  );
+  return { ...rec, pods: { ...rec.pods, ...add } };
+}
+
+/**
+ * The record after node `node` left the cluster (`kinda node remove`): its pod ranges go, and so
+ * do the devices' routes to them (the cluster's undo has deleted those in the devices already).
+ */
+export function withoutPods(rec: RoutingRecord, node: string): RoutingRecord {
+  const gone = new Set(rec.pods?.[node] ?? []);
+  if (!gone.size) return rec;
+  const pods = { ...rec.pods };
+  delete pods[node];
+  const routes = Object.fromEntries(Object.entries(rec.routes).map(([d, rs]) => [d, rs.filter((r) => !gone.has(r.dst))]));
+  const keep = (entries: Record<string, string[]>) => Object.fromEntries(Object.entries(entries).filter(([k]) => !gone.has(k)));
+  const lpm = rec.lpm ? Object.fromEntries(Object.entries(rec.lpm).map(([sw, l]) => [sw, { ...l, entries: keep(l.entries) }])) : undefined;
+  return { ...rec, pods, routes, ...(lpm ? { lpm } : {}) };
+}
+
+/**
+ * The record with a node the compiled topology did not have (added from the command line with
+ * its link): the node joins as a worker, its link into `link.endpoints[0]` as a link of the graph.
+ */
+export function withNode(rec: RoutingRecord, node: string, link: RoutingLink): RoutingRecord {
+  if (rec.devices.some((d) => d.name === node)) return rec;
+  return { ...rec, devices: [...rec.devices, { name: node, kind: "worker" }], links: [...rec.links, link] };
 }

@@ -27,7 +27,7 @@ import {
   type StaticRouter,
   type TopologySpec,
 } from "../model/spec.js";
-import { asRoute, type RoutingRecord } from "../model/routing.js";
+import { asRoute, type RoutingLpm, type RoutingRecord } from "../model/routing.js";
 import { segmentNodeLinks, validateSegments } from "./segments.js";
 import {
   GRPC_PORT,
@@ -48,7 +48,7 @@ import {
 } from "./programmable.js";
 import { shapingProblems } from "../core/tc.js";
 import { checkCliLine, egressUnset, type CliUse, type P4Program } from "../core/p4json.js";
-import { lpmEntries, lpmNeighbours, lpmPodRoutes, type LinkEnd } from "./p4lpm.js";
+import { lpmEntries, lpmNeighbours, lpmPodRoutes, lpmRecord, type LinkEnd } from "./p4lpm.js";
 
 import type { AddressBook, SpecIssue, SpecPath } from "./paths.js";
 export type { AddressBook, SpecIssue, SpecPath };
@@ -407,6 +407,8 @@ interface DataPlaneContext {
   nodeLinks: readonly NodeLink[];
   lab: Lab;
   p4: Map<string, P4Compiled>;
+  /** P4 switches with `lpm:`: what static routing's re-route needs to rewrite their route entries (the state's routing record). */
+  lpm: Map<string, RoutingLpm>;
   /** encapsulation none: the static plan's pod routes (the P4 switches' share becomes table entries). */
   podRoutes?: readonly PodRoute[];
   /** Routing protocols: the steps that start each router's FRR. */
@@ -425,7 +427,7 @@ interface DataPlaneContext {
  * A P4 switch's CLI lines: the LPM entries from the static plan (lpm), then its own cli; with
  * encapsulation none also where it sends each node's pods (entries written at attach time).
  */
-function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): { lines: P4Line[]; podRoutes?: P4PodRoute[] } {
+function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): { lines: P4Line[]; podRoutes?: P4PodRoute[]; lpm?: RoutingLpm } {
   const own = p4CliLines(d.cli ?? []);
   if (!d.lpm) {
     if (cx.podRoutes?.some((r) => r.device === d.name))
@@ -435,13 +437,15 @@ function p4Cli(d: DeviceSpec, dev: Device, cx: DataPlaneContext): { lines: P4Lin
     return { lines: own };
   }
   const neighbours = lpmNeighbours(d.name, cx.ends, cx.nodeLinks, dev.interfaces.length);
-  const { lines, warnings } = lpmEntries(d.name, d.lpm, neighbours, cx.routes?.routes.get(d.name) ?? []);
+  const swRoutes = cx.routes?.routes.get(d.name) ?? [];
+  const { lines, warnings } = lpmEntries(d.name, d.lpm, neighbours, swRoutes);
   cx.lab.warnings.push(...warnings.map((message) => ({ message })));
   const all = [...lines.map((text) => ({ text, field: "lpm" })), ...own];
-  if (!cx.podRoutes) return { lines: all };
+  const lpm = lpmRecord(d.lpm, neighbours, swRoutes);
+  if (!cx.podRoutes) return { lines: all, lpm };
   const pods = lpmPodRoutes(d.name, d.lpm, neighbours, cx.podRoutes);
   cx.lab.warnings.push(...pods.warnings.map((message) => ({ message })));
-  return { lines: all, podRoutes: pods.routes };
+  return { lines: all, podRoutes: pods.routes, lpm };
 }
 
 /**
@@ -483,7 +487,7 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx:
     dev.services = ovsServices(d, ports);
     return;
   }
-  const { lines, podRoutes } = p4Cli(d, dev, cx);
+  const { lines, podRoutes, lpm } = p4Cli(d, dev, cx);
   const prog = cx.programs.get(d.name);
   if (prog) {
     // the pod entries are written at attach time: one of their shape is checked now
@@ -496,6 +500,7 @@ function addServices(d: DeviceSpec, dev: Device, nodeIfs: readonly string[], cx:
   if (text) dev.stageFiles.push({ name: "p4-cli.txt", text });
   dev.services = p4Services(d, ports, nodeIfs.length > 0, lines);
   cx.p4.set(d.name, { ports, cli: lines.map((l) => l.text), ...(podRoutes ? { podRoutes } : {}) });
+  if (lpm) cx.lpm.set(d.name, lpm);
 }
 
 /**
@@ -694,7 +699,7 @@ export function compileSpec(
   finishDevices(kindOf, devs, addrOps, nodePorts, cx);
   checkNics(spec, cx);
   if (cx.issues.length) throw new TopologyError(cx.issues.map((p) => ({ ...where(p.path), message: p.message })));
-  if (routing.routes) lab.routing = routingRecord(spec, routing.routes);
+  if (routing.routes) lab.routing = routingRecord(spec, routing.routes, cx.lpm);
   const clusterOptions = clusterOptionsOf(spec, routing.podRoutes, p4);
   const lb = spec.devices.find((d) => isLoadBalancer(d.kind));
   return { lab, nodes, nodeLinks, clusterOptions, ...(lb ? { loadBalancer: lb.name } : {}), ...(p4.size ? { p4 } : {}) };
@@ -769,11 +774,12 @@ function contextOf(
 ): DataPlaneContext {
   const { routes, podRoutes, frr } = routing;
   const index = new Map(spec.devices.map((d, i) => [d.name, i]));
-  return { ...base, routes, index, issues: [], ...(podRoutes ? { podRoutes } : {}), ...(frr ? { frr } : {}) };
+  return { ...base, routes, index, issues: [], lpm: new Map(), ...(podRoutes ? { podRoutes } : {}), ...(frr ? { frr } : {}) };
 }
 
 /** What the state keeps of static routing: the graph and each kernel-routed device's routes. */
-function routingRecord(spec: TopologySpec, routes: StaticRoutePlan): RoutingRecord {
+function routingRecord(spec: TopologySpec, routes: StaticRoutePlan, switches: ReadonlyMap<string, RoutingLpm>): RoutingRecord {
+  const lpm = Object.fromEntries(switches);
   const kernel = spec.devices.filter((d) => !isProvided(d.kind) && d.kind !== "p4-switch");
   const mode = spec.routing === "ospf" || spec.routing === "bgp" ? spec.routing : "static";
   return {
@@ -791,6 +797,7 @@ function routingRecord(spec: TopologySpec, routes: StaticRoutePlan): RoutingReco
     routes: Object.fromEntries(
       (mode === "static" ? kernel : []).map((d) => [d.name, (routes.routes.get(d.name) ?? []).map((r) => asRoute(r.dst, r.via))]),
     ),
+    ...(Object.keys(lpm).length ? { lpm } : {}),
   };
 }
 

@@ -20,6 +20,7 @@
 import { hostOf } from "../core/addr.js";
 import { KindaError } from "../core/errors.js";
 import type { NodeLink, P4PodRoute, PodRoute } from "../model/cluster.js";
+import type { RoutingLpm } from "../model/routing.js";
 import type { LpmTable, StaticRoute } from "../model/spec.js";
 
 export const LPM_TABLE = "MyIngress.ipv4_lpm";
@@ -133,4 +134,19 @@ export function lpmPodRoutes(
       return { device: sw, node: r.node, table, action, via: n.address, mac: n.mac, port: n.port };
     });
   return { routes, warnings };
+}
+
+/**
+ * What the routing record keeps of a switch with `lpm:` (model/routing.ts RoutingLpm): table,
+ * action, neighbours, and the route entries `lpmEntries` writes (prefix => next hop's MAC, port),
+ * so that a re-route can rewrite the ones whose next hop changes.
+ */
+export function lpmRecord(lpm: true | LpmTable, neighbours: readonly LpmNeighbour[], routes: readonly StaticRoute[]): RoutingLpm {
+  const byAddress = new Map(neighbours.map((n) => [n.address, n]));
+  const entries: Record<string, string[]> = {};
+  for (const r of routes) {
+    const n = byAddress.get(r.via[0]!);
+    if (n) entries[r.dst] = [n.mac, String(n.port)];
+  }
+  return { ...tableOf(lpm), neighbours: neighbours.map((n) => ({ ...n })), entries };
 }

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { hostOf, networkOf, nthAddress } from "../../core/addr.js";
 import { hostLinkPrefix } from "../../core/names.js";
 import type { ClusterOptions } from "../../model/cluster.js";
-import { addrAdd, inverseOf, linkUp, p4EntryAdd, p4Inverse, routeReplace, veth } from "../ops.js";
+import { addrAdd, linkUp, p4EntryAdd, p4Inverse, routeReplace, veth } from "../ops.js";
 import { nsOps, type ClusterPlan, type NsOps, type PlanContext } from "./context.js";
 
 /**
@@ -37,7 +37,8 @@ export function planPodRoutes(ctx: PlanContext): NsOps[] {
     for (const pod of n.podCidrs) {
       const op = routeReplace(vias.length > 1 ? { dst: pod, nexthops: vias } : { dst: pod, via: vias[0]! });
       o.ip.push(op);
-      ctx.undo.add(d.name, inverseOf(op));
+      // deleted by its prefix: a re-route may have changed its next hops since (engine/reroute.ts)
+      ctx.undo.add(d.name, { op: "route-del", route: { dst: pod } });
     }
   }
   return [...out.values()];

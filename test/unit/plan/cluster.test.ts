@@ -327,6 +327,20 @@ describe("cluster plan", () => {
   });
 });
 
+describe("devices' routes to the pod CIDRs (encapsulation none)", () => {
+  it("the undo deletes each by its prefix only, whatever next hop a re-route gave it since", () => {
+    const p = planCluster({
+      lab: "l",
+      links: links(2),
+      nodes: nodes(2),
+      devices,
+      options: { encapsulation: "none", podRoutes: [{ device: "r2", node: "n0", via: "10.1.1.2" }] },
+    });
+    const undo = p.deviceUndo.find((u) => u.device === "r2")!.undo.filter((o) => o.op === "route-del");
+    assert.deepEqual(undo, [{ op: "route-del", route: { dst: "10.244.0.0/24" } }]);
+  });
+});
+
 describe("P4 switches' entries for pod CIDRs (encapsulation none)", () => {
   const T = { table: "MyIngress.ipv4_lpm", action: "MyIngress.ipv4_forward" };
   const plan = (n: NodeFacts[]) =>

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { IpOp, Route } from "../../../src/model/ops.js";
@@ -11,8 +13,11 @@ import {
   planReroute,
   withLink,
   withDeviceFrom,
+  withNode,
   withoutDevice,
   withoutLink,
+  withoutPods,
+  withPods,
   type DownEnd,
 } from "../../../src/plan/reroute.js";
 import { loadTopologyYaml } from "../../../src/topology/yaml.js";
@@ -55,6 +60,7 @@ function apply(table: readonly Route[], ops: readonly IpOp[]): Route[] {
   }
   return [...m.values()].sort((a, b) => a.dst.localeCompare(b.dst));
 }
+const dstOf = (o: IpOp) => ("route" in o ? o.route.dst : undefined);
 const sorted = (rs: readonly Route[]) => [...rs].sort((a, b) => a.dst.localeCompare(b.dst));
 
 describe("static routing that follows the cut (plan/reroute.ts)", () => {
@@ -255,5 +261,144 @@ describe("static routing that follows the cut (plan/reroute.ts)", () => {
     const plan = planReroute({ ...rec, routes: Object.fromEntries(base) }, [{ device: "edge1_1", link: link.name }]);
     assert.equal(hopsOf(routeTo(plan.routes["edge1_1"]!, "10.244.7.0/24")).length, 1, "one way left");
     assert.ok(plan.changes.some((c) => c.device === "agg1_1"));
+  });
+
+  it("cluster attach records the pod ranges: a re-route then moves their routes; a node's removal takes them out", () => {
+    const spec = fatTree({ k: 4, controlPlanes: ["h1_1_1"], workers: "rest", encapsulation: "none" });
+    const upRec = record(spec);
+    const pod = "10.244.7.0/24";
+    // what `up` recorded: no pod ranges, so a cut leaves every pod route where it was
+    assert.equal(upRec.pods, undefined);
+    const link = upRec.links.find((l) => l.endpoints.includes("edge1_1") && l.endpoints.includes("agg1_1"))!;
+    const cut = [{ device: "edge1_1", link: link.name }];
+    assert.ok(!planReroute(upRec, cut).changes.some((c) => c.ops.some((o) => dstOf(o) === pod)), "before: nothing to move");
+    const rec = withPods(upRec, { h4_2_2: [pod], h1_1_2: [] });
+    assert.deepEqual(rec.pods, { h4_2_2: [pod] }, "nodes without ranges are left out");
+    assert.equal(upRec.pods, undefined, "the record given is not changed");
+    // attach: the routes to the pods are added where up's routes are (the cluster plan installed the same ones)
+    const attached = planReroute(rec, []);
+    assert.ok(attached.changes.length > 0);
+    assert.ok(
+      attached.changes.every((c) => c.ops.every((o) => o.op === "route-replace" && dstOf(o) === pod)),
+      "only the pod routes are new",
+    );
+    const live = { ...rec, routes: attached.routes };
+    assert.equal(hopsOf(routeTo(live.routes["edge1_1"]!, pod)).length, 2);
+    // a cut moves them
+    const after = planReroute(live, cut);
+    const edge = after.changes.find((c) => c.device === "edge1_1")!;
+    assert.ok(edge.ops.some((o) => o.op === "route-replace" && o.route.dst === pod && hopsOf(o.route).length === 1));
+    assert.deepEqual(
+      edge.undo.find((o) => dstOf(o) === pod),
+      { op: "route-replace", route: routeTo(live.routes["edge1_1"]!, pod) },
+      "its inverse puts the route back",
+    );
+    // node removal: the ranges and the routes to them leave the record; a re-route then changes nothing for them
+    const less = withoutPods({ ...live, routes: after.routes }, "h4_2_2");
+    assert.deepEqual(less.pods, {});
+    assert.ok(Object.values(less.routes).every((rs) => rs.every((r) => r.dst !== pod)));
+    assert.deepEqual(planReroute(less, cut).changes, []);
+    assert.equal(withoutPods(less, "h4_2_2"), less, "a node without ranges changes nothing");
+  });
+
+  it("a node added from the command line joins the graph with its link, and its pods are routed", () => {
+    const spec = fatTree({ k: 4, controlPlanes: ["h1_1_1"], workers: "rest", encapsulation: "none" });
+    const rec = record(spec);
+    const routes = Object.fromEntries(desiredRoutes(rec));
+    const added = withPods(
+      withNode({ ...rec, routes }, "extra", {
+        name: "edge2_1--extra",
+        endpoints: ["edge2_1", "extra"],
+        addresses: ["10.99.0.1/24", "10.99.0.2/24"],
+      }),
+      { extra: ["10.244.40.0/24"] },
+    );
+    assert.equal(withNode(added, "extra", added.links.at(-1)!), added, "known already: unchanged");
+    const p = planReroute(added, []);
+    const on = (d: string) => p.routes[d]!;
+    assert.deepEqual(routeTo(on("edge2_1"), "10.244.40.0/24"), { dst: "10.244.40.0/24", via: "10.99.0.2" });
+    assert.ok(routeTo(on("edge1_1"), "10.244.40.0/24"), "the others route to its pods");
+    assert.ok(routeTo(on("edge1_1"), "10.99.0.0/24"), "and to its link");
+  });
+
+  it("a P4 switch with lpm: its route entries are rewritten by key (delete, add) with inverses; the compiled ones recorded", () => {
+    const program = join(mkdtempSync(join(tmpdir(), "kinda-rr-unit-")), "ipv4_lpm.json");
+    writeFileSync(program, JSON.stringify({ header_types: [], parsers: [], deparsers: [], pipelines: [], actions: [] }));
+    const rec = record({
+      name: "p4rr",
+      routing: "static",
+      devices: [
+        { name: "h1", kind: "host" },
+        { name: "sw", kind: "p4-switch", program, lpm: true },
+        { name: "ra", kind: "router" },
+        { name: "rb", kind: "router" },
+        { name: "rc", kind: "router" },
+        { name: "h2", kind: "host" },
+      ],
+      links: [
+        { endpoints: ["h1", "sw"], addresses: ["10.78.1.2/24", "10.78.1.1/24"] },
+        { name: "sw--ra", endpoints: ["sw", "ra"], addresses: ["10.78.0.1/30", "10.78.0.2/30"] },
+        { name: "sw--rb", endpoints: ["sw", "rb"], addresses: ["10.78.0.5/30", "10.78.0.6/30"], cost: 3 },
+        { endpoints: ["ra", "rc"], addresses: ["10.78.0.9/30", "10.78.0.10/30"] },
+        { endpoints: ["rb", "rc"], addresses: ["10.78.0.13/30", "10.78.0.14/30"], cost: 3 },
+        { endpoints: ["rc", "h2"], addresses: ["10.78.2.1/24", "10.78.2.2/24"] },
+      ],
+    });
+    const sw = rec.lpm!["sw"]!;
+    const ra = sw.neighbours.find((n) => n.name === "ra")!;
+    const rb = sw.neighbours.find((n) => n.name === "rb")!;
+    assert.equal(sw.table, "MyIngress.ipv4_lpm");
+    assert.deepEqual(sw.entries["10.78.2.0/24"], [ra.mac, String(ra.port)], "compiled: h2's subnet over ra");
+    assert.equal(rec.routes["sw"], undefined, "no kernel routes recorded for the switch");
+    assert.deepEqual(planReroute(rec, []).p4, [], "nothing cut: nothing to rewrite");
+
+    const plan = planReroute(rec, [{ device: "sw", link: "sw--ra" }]);
+    const ch = plan.p4.find((c) => c.device === "sw")!;
+    const T = { table: sw.table };
+    const at = ch.ops.findIndex((o) => o.op === "p4-entry-delete" && o.key === "10.78.2.0/24");
+    assert.ok(at >= 0, "the old entry is deleted by its key");
+    assert.deepEqual(ch.ops[at + 1], {
+      op: "p4-entry-add",
+      ...T,
+      action: sw.action,
+      key: "10.78.2.0/24",
+      params: [rb.mac, String(rb.port)],
+    });
+    assert.deepEqual(plan.lpm["sw"]!["10.78.2.0/24"], [rb.mac, String(rb.port)]);
+    // its inverse: the new entry deleted, the old one added back
+    const u = ch.undo.findIndex((o) => o.op === "p4-entry-delete" && o.key === "10.78.2.0/24");
+    assert.deepEqual(ch.undo[u + 1], {
+      op: "p4-entry-add",
+      ...T,
+      action: sw.action,
+      key: "10.78.2.0/24",
+      params: [ra.mac, String(ra.port)],
+    });
+    // restored: back as compiled
+    const back = planReroute({ ...rec, routes: plan.routes, lpm: { sw: { ...sw, entries: plan.lpm["sw"]! } } }, []);
+    assert.deepEqual(back.lpm["sw"], sw.entries);
+    // the kernel routers moved too
+    assert.ok(plan.changes.some((c) => c.device === "rc"));
+  });
+
+  it("encapsulation none: a P4 switch's pod entries follow the cut once the pods are recorded, and leave with the node", () => {
+    const rec = record(fatTree({ k: 4, controlPlanes: ["h1_1_1"], workers: "rest", encapsulation: "none" }));
+    // a made-up switch record on edge1_1 (the fat tree has none): the neighbours are its routers' addresses
+    const nb = rec.links
+      .filter((l) => l.endpoints.includes("edge1_1") && l.endpoints.some((e) => e.startsWith("agg")))
+      .map((l, i) => {
+        const k = 1 - l.endpoints.indexOf("edge1_1");
+        return { name: l.endpoints[k]!, address: l.addresses[k]!.split("/")[0]!, mac: `02:00:00:00:00:0${i}`, port: i };
+      });
+    const withSw = withPods(
+      { ...rec, lpm: { edge1_1: { table: "t", action: "a", neighbours: nb, entries: {} } } },
+      { h4_2_2: ["10.244.7.0/24"] },
+    );
+    const first = planReroute(withSw, []);
+    assert.deepEqual(first.lpm["edge1_1"]!["10.244.7.0/24"], [nb[0]!.mac, "0"], "the first next hop, as compile writes");
+    const cut = withSw.links.find((l) => l.endpoints.includes("edge1_1") && l.endpoints.includes(nb[0]!.name))!;
+    const live = { ...withSw, lpm: { edge1_1: { ...withSw.lpm!["edge1_1"]!, entries: first.lpm["edge1_1"]! } } };
+    assert.deepEqual(planReroute(live, [{ device: "edge1_1", link: cut.name }]).lpm["edge1_1"]!["10.244.7.0/24"], [nb[1]!.mac, "1"]);
+    assert.equal(withoutPods(live, "h4_2_2").lpm!["edge1_1"]!.entries["10.244.7.0/24"], undefined);
   });
 });

@@ -112,10 +112,11 @@ describe("what a cluster leaves inside devices", () => {
       { device: "r1", undo: ["link delete br0", "link delete eth1", "link delete eth2"] },
       // (r2's uplink end goes with the host link; the NAT rule on it does not)
       { device: "r2", undo: ["iptables -t nat -D POSTROUTING -o eth2 -m comment --comment kinda:l -j MASQUERADE", "link delete eth1"] },
-      { device: "r3", undo: ["route del 10.244.2.0/24 via 10.9.0.2"] },
+      // by its prefix: a re-route may have given it another next hop since
+      { device: "r3", undo: ["route del 10.244.2.0/24"] },
     ]);
     // each inverse is the typed operation, not a line to parse back
-    assert.deepEqual(plan.deviceUndo[2]!.undo, [{ op: "route-del", route: { dst: "10.244.2.0/24", via: "10.9.0.2" } }]);
+    assert.deepEqual(plan.deviceUndo[2]!.undo, [{ op: "route-del", route: { dst: "10.244.2.0/24" } }]);
   });
 
   it("joins a bridge the device already has without making or removing it, and puts back the gateway's own default route", () => {
