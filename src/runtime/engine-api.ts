@@ -135,7 +135,8 @@ export class EngineApi {
 
   async exec(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const tty = opts.interactive ?? false;
-    const stdin = tty || (opts.stdin ?? false);
+    const input = tty ? undefined : opts.input;
+    const stdin = tty || input !== undefined || (opts.stdin ?? false);
     const created = (await this.ok("POST", `/containers/${encodeURIComponent(id)}/exec`, {
       Cmd: argv,
       AttachStdin: stdin,
@@ -150,7 +151,10 @@ export class EngineApi {
     const err = opts.stderr ?? opts.stdout ?? out;
     const restore = tty ? this.attachTerminal(socket, created.Id) : () => undefined;
     if (!tty) demux(socket, out, err);
-    if (stdin && !tty) process.stdin.pipe(socket);
+    // `input`: written, then the write half closed, so that the command reads its end (a P4
+    // switch's CLI given its lines: without it the CLI read nothing, exited 0, wrote nothing)
+    if (input !== undefined) socket.end(input);
+    else if (stdin && !tty) process.stdin.pipe(socket);
     try {
       await new Promise<void>((res, rej) => {
         let timer: NodeJS.Timeout | undefined;
@@ -169,7 +173,7 @@ export class EngineApi {
       });
     } finally {
       restore();
-      if (stdin && !tty) process.stdin.unpipe(socket);
+      if (stdin && !tty && input === undefined) process.stdin.unpipe(socket);
     }
     const info = (await this.ok("GET", `/exec/${created.Id}/json`)) as { ExitCode?: number | null };
     return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString("utf8") };
