@@ -13,7 +13,6 @@ import { dirname } from "node:path";
 import { KindaError, PreflightError, type Issue } from "../core/errors.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
-import { isCidr } from "../core/addr.js";
 import type { KubeApi, KubePod } from "../model/kube.js";
 import type { IpOp } from "../model/ops.js";
 import type { DevicePlan, Plan } from "../plan/lab.js";
@@ -33,7 +32,7 @@ import {
   type KubeDevicePlan,
   type KubeLabPlan,
 } from "../plan/kube.js";
-import { ifKey } from "../plan/live.js";
+import { ifKey, newLinkEnds } from "../plan/live.js";
 import type { DeviceState, LabState, StateStore } from "../state/store.js";
 import { deviceStateOf, runShutdownSteps, shutdownTimeoutMs } from "./lab.js";
 import { linkDevice, mustExec, podRuntime, runOps, stageTar, waitRunning } from "./kube-lab.js";
@@ -311,21 +310,12 @@ export async function kubeAddLink(
 ): Promise<{ summary: string; domain: string }> {
   const { api, store } = o;
   const st = readKubeLab(lab, store);
-  const m = /^(\S+?)--(\S+)$/.exec(endpoint);
-  if (!m) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a new link is named by its two devices, A--B`);
-  const [a, b] = [m[1]!, m[2]!];
-  const names = st.devices.map((d) => d.name);
-  for (const d of [a, b])
-    if (!names.includes(d))
-      throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: lab ${lab} has no device ${d}`, { hint: `devices: ${names.join(", ")}` });
-  if (a === b) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a link from ${a} to itself`);
-  for (const [dev, cidr] of Object.entries(o.addresses ?? {})) {
-    if (dev !== a && dev !== b) throw new KindaError(`--address ${dev}=${cidr}: ${dev} is not an end of ${endpoint}`);
-    if (!isCidr(cidr)) throw new KindaError(`--address ${dev}=${cidr}: not an address with a prefix length (e.g. 10.9.0.1/24)`);
-  }
-  let domain = o.domain ?? `${a}--${b}`;
-  if (o.domain && st.domains.some((d) => d.name === domain)) throw new KindaError(`--domain ${domain}: the lab already has it`);
-  for (let k = 2; st.domains.some((d) => d.name === domain); k++) domain = `${a}--${b}-${k}`;
+  const { a, b, domain } = newLinkEnds(
+    lab,
+    endpoint,
+    { devices: st.devices.map((d) => d.name), domains: st.domains.map((d) => d.name) },
+    o,
+  );
   const vni = freeVni(st.domains);
   const ns = st.runtime!.namespace;
   const [da, db] = [a, b].map((x) => st.devices.find((d) => d.name === x)!) as [DeviceState, DeviceState];

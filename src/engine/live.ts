@@ -7,7 +7,6 @@
 import { spawn } from "node:child_process";
 import { requirePrograms, type HostNeed } from "../core/host.js";
 import { readFileSync } from "node:fs";
-import { isCidr } from "../core/addr.js";
 import { KindaError, PreflightError } from "../core/errors.js";
 import { NETEM_FIELDS, describeShaping, shapingProblems, usesNetem, type Shaping } from "../core/tc.js";
 import type { LabShaping } from "../model/lab.js";
@@ -31,6 +30,7 @@ import {
   type LiveOp,
   type NsBatch,
   type NsRef,
+  newLinkEnds,
 } from "../plan/live.js";
 import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
@@ -338,21 +338,12 @@ function ethNumbers(pid: number): number[] {
 export async function addLink(lab: string, endpoint: string, opts: AddLinkOptions): Promise<LinkChangeResult> {
   const store = opts.store;
   const st = readLab(lab, store);
-  const m = /^(\S+?)--(\S+)$/.exec(endpoint);
-  if (!m) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a new link is named by its two devices, A--B`);
-  const [a, b] = [m[1]!, m[2]!];
-  const names = st.devices.map((d) => d.name);
-  for (const d of [a, b])
-    if (!names.includes(d))
-      throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: lab ${lab} has no device ${d}`, { hint: `devices: ${names.join(", ")}` });
-  if (a === b) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a link from ${a} to itself`);
-  for (const [dev, cidr] of Object.entries(opts.addresses ?? {})) {
-    if (dev !== a && dev !== b) throw new KindaError(`--address ${dev}=${cidr}: ${dev} is not an end of ${endpoint}`);
-    if (!isCidr(cidr)) throw new KindaError(`--address ${dev}=${cidr}: not an address with a prefix length (e.g. 10.9.0.1/24)`);
-  }
-  let domain = opts.domain ?? `${a}--${b}`;
-  if (opts.domain && st.domains.some((d) => d.name === domain)) throw new KindaError(`--domain ${domain}: the lab already has it`);
-  for (let k = 2; st.domains.some((d) => d.name === domain); k++) domain = `${a}--${b}-${k}`;
+  const { a, b, domain } = newLinkEnds(
+    lab,
+    endpoint,
+    { devices: st.devices.map((d) => d.name), domains: st.domains.map((d) => d.name) },
+    opts,
+  );
   const used = new Set(st.domains.map((d) => d.bridge));
   let n = st.domains.length;
   while (used.has(`cd-${n}`)) n++;

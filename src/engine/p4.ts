@@ -69,17 +69,7 @@ export async function writeP4Entries(
     plan.p4Entries.map(async ({ device, entries }) => {
       const lines = entries.map(p4AddLine);
       const r = await cli(runtime, ids.get(device)!, lines);
-      const f = cliFailure(r.output, lines.length, r.exitCode);
-      if (f) {
-        const which = f.index === undefined ? "" : ` at ${JSON.stringify(lines[f.index])}`;
-        throw new KindaError(
-          formatIssue({
-            device,
-            field: "lpm",
-            message: `writing ${entries.length} table entries for the pod CIDRs failed${which} (exit ${r.exitCode}): ${CLI.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
-          }),
-        );
-      }
+      throwOnCliFailure(device, `writing ${entries.length} table entries for the pod CIDRs`, lines, r);
     }),
   );
 }
@@ -126,15 +116,19 @@ export async function applyP4Ops(
     throw e;
   });
   if (!r || opts.force) return;
+  throwOnCliFailure(device, `re-route: rewriting ${ops.length} table entries`, lines, r);
+}
+
+/** The switch CLI's answer to `lines` read for a failure; one found is thrown at the device's `lpm`, with the failing line. */
+function throwOnCliFailure(device: string, what: string, lines: readonly string[], r: { output: string; exitCode: number }): void {
   const f = cliFailure(r.output, lines.length, r.exitCode);
-  if (f) {
-    const which = f.index === undefined ? "" : ` at ${JSON.stringify(lines[f.index])}`;
-    throw new KindaError(
-      formatIssue({
-        device,
-        field: "lpm",
-        message: `re-route: rewriting ${ops.length} table entries failed${which} (exit ${r.exitCode}): ${CLI.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
-      }),
-    );
-  }
+  if (!f) return;
+  const which = f.index === undefined ? "" : ` at ${JSON.stringify(lines[f.index])}`;
+  throw new KindaError(
+    formatIssue({
+      device,
+      field: "lpm",
+      message: `${what} failed${which} (exit ${r.exitCode}): ${CLI.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
+    }),
+  );
 }

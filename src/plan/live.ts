@@ -14,6 +14,7 @@
  *   dropped on a veth without setting one end down, which would delete that side's routes).
  */
 import { KindaError } from "../core/errors.js";
+import { isCidr } from "../core/addr.js";
 import { deviceIfName, hostVeth, hostVethAltname, hostVethSlot } from "../core/names.js";
 import { qdiscArgs, type Shaping } from "../core/tc.js";
 import { LOAD_BALANCER } from "../model/cluster.js";
@@ -479,4 +480,34 @@ export function tcpdumpArgv(dev: string, opts: { write?: string; count?: number;
   if (opts.count !== undefined) a.push("-c", String(opts.count));
   if (opts.filter?.length) a.push("--", ...opts.filter);
   return a;
+}
+
+/**
+ * `kinda link LAB A--B add`'s arguments checked against the lab (either runtime): the two ends,
+ * the addresses given for them, and the new collision domain's name (the one asked for, else
+ * A--B, then A--B-2, ... past the names the lab has).
+ */
+export function newLinkEnds(
+  lab: string,
+  endpoint: string,
+  have: { devices: readonly string[]; domains: readonly string[] },
+  o: { addresses?: Record<string, string>; domain?: string },
+): { a: string; b: string; domain: string } {
+  const m = /^(\S+?)--(\S+)$/.exec(endpoint);
+  if (!m) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a new link is named by its two devices, A--B`);
+  const [a, b] = [m[1]!, m[2]!];
+  for (const d of [a, b])
+    if (!have.devices.includes(d))
+      throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: lab ${lab} has no device ${d}`, {
+        hint: `devices: ${have.devices.join(", ")}`,
+      });
+  if (a === b) throw new KindaError(`ENDPOINT ${JSON.stringify(endpoint)}: a link from ${a} to itself`);
+  for (const [dev, cidr] of Object.entries(o.addresses ?? {})) {
+    if (dev !== a && dev !== b) throw new KindaError(`--address ${dev}=${cidr}: ${dev} is not an end of ${endpoint}`);
+    if (!isCidr(cidr)) throw new KindaError(`--address ${dev}=${cidr}: not an address with a prefix length (e.g. 10.9.0.1/24)`);
+  }
+  let domain = o.domain ?? `${a}--${b}`;
+  if (o.domain && have.domains.includes(domain)) throw new KindaError(`--domain ${domain}: the lab already has it`);
+  for (let k = 2; have.domains.includes(domain); k++) domain = `${a}--${b}-${k}`;
+  return { a, b, domain };
 }
