@@ -368,8 +368,9 @@ export class ClusterBuilder {
       );
     }
     await this.startDataPlanes(plan, state);
-    // the pod ranges' routes follow a cut from now on (encapsulation none, static routing)
-    await routePods(state, Object.fromEntries(nodes.map((n) => [n.name, n.podCidrs])), { runtime: this.runtime });
+    // the pod ranges' routes follow a cut from now on (encapsulation none, static routing); the P4
+    // switches' pod entries startDataPlanes wrote are there already (adding them again is a DUPLICATE_ENTRY)
+    await routePods(state, Object.fromEntries(nodes.map((n) => [n.name, n.podCidrs])), { runtime: this.runtime }, plan.p4Entries);
     this.store.update(state);
     s2.done(`attached ${nodes.length} nodes${loadBalancer && lbLinked ? " and the load balancer" : ""} (${plan.size} operations)`);
     return plan;
