@@ -6,22 +6,23 @@
  * loaded only when used, so `kinda link` stays one quick process.
  */
 import * as engine from "../engine/live.js";
-import * as devices from "../engine/device-add.js";
+import type * as devices from "../engine/device-add.js";
 import * as watch from "../engine/watch.js";
 import type { Runtime } from "../model/container.js";
 import type { StateStore } from "../state/store.js";
+import type { Kernel } from "../model/kernel.js";
 import { defaultKernel, defaultRuntime, defaultStore, kubeApiFor, lightRuntime } from "./root-light.js";
 import type { KubeApi } from "../model/kube.js";
 
 export { checkShaping, netemAvailable, type CaptureOptions, type LinkChange } from "../engine/live.js";
 export { formatLinks, sampleLinks, withRates, type LinkCounters } from "../engine/watch.js";
 
-type Given = { store?: StateStore; runtime?: Pick<Runtime, "inspect"> };
-type Opts<T> = Omit<T, "store" | "runtime"> & Given;
+type Given = { store?: StateStore; runtime?: Pick<Runtime, "inspect">; kernel?: Kernel };
+type Opts<T> = Omit<T, "store" | "runtime" | "kernel"> & Given;
 /** The root's parts for what the caller did not give (the light client for PIDs). */
 const env = <T extends Given>(o: T) => ({
-  kernel: defaultKernel(),
   ...o,
+  kernel: o.kernel ?? defaultKernel(),
   store: o.store ?? defaultStore(),
   runtime: o.runtime ?? lightRuntime(),
 });
@@ -60,15 +61,17 @@ export const removeLink = (lab: string, endpoint: string, o: Opts<engine.LiveOpt
 
 type DeviceOpts = Partial<devices.AddDeviceOptions>;
 const deviceEnv = (o: DeviceOpts): devices.AddDeviceOptions => ({
-  kernel: defaultKernel(),
   ...o,
+  kernel: o.kernel ?? defaultKernel(),
   store: o.store ?? defaultStore(),
   runtime: o.runtime ?? defaultRuntime(),
 });
 /** A device the lab's source defines is made as `up` makes it (links, start-up); any other, a bare container. */
 export const addDevice = async (lab: string, name: string, o: DeviceOpts = {}) =>
   (await import("./device.js")).addDevice(lab, name, deviceEnv(o));
-export const removeDevice = (lab: string, name: string, o: DeviceOpts = {}) => devices.removeDevice(lab, name, deviceEnv(o));
+// loaded when used: engine/device-add.ts brings the lab engine and planner, which `kinda link` does not need
+export const removeDevice = async (lab: string, name: string, o: DeviceOpts = {}) =>
+  (await import("../engine/device-add.js")).removeDevice(lab, name, deviceEnv(o));
 export const captureArgv = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) =>
   engine.captureArgv(lab, endpoint, env(o));
 /** Captures on a link; on the Kubernetes runtime tcpdump runs in the pod that holds it, until `signal` aborts (or the count). */

@@ -7,7 +7,6 @@
 import { KindaError } from "../core/errors.js";
 import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
-import { hostKernel } from "../net/kernel.js";
 import { carriesGiven, downEnds, partitions, partsText, planReroute, type RouteChange } from "../plan/reroute.js";
 import type { LabState, StateStore } from "../state/store.js";
 
@@ -50,7 +49,7 @@ async function runChanges(
  */
 export async function reroute(
   st: LabState,
-  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined },
+  opts: { runtime: Pick<Runtime, "inspect">; kernel: Kernel },
 ): Promise<RerouteResult | undefined> {
   const rec = st.routing;
   if (!rec) return undefined;
@@ -81,7 +80,7 @@ export async function reroute(
       pidOf.set(c.device, info.pid);
     }),
   );
-  const kernel = opts.kernel ?? hostKernel;
+  const { kernel } = opts;
   const r = await runChanges(kernel, plan.changes, pidOf, "ops");
   if (r.error !== undefined) {
     await runChanges(kernel, r.done, pidOf, "undo");
@@ -105,7 +104,7 @@ export async function reroute(
 export async function rerouteAndSave(
   st: LabState,
   store: Pick<StateStore, "update">,
-  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined },
+  opts: { runtime: Pick<Runtime, "inspect">; kernel: Kernel },
 ): Promise<RerouteResult | undefined> {
   try {
     return await reroute(st, opts);
