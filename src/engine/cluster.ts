@@ -321,7 +321,7 @@ export class ClusterBuilder {
     }
     s1.done();
     const created = performance.now();
-    const nodes = await this.provider.discover(this.nodes);
+    const nodes = inOrderOf(await this.provider.discover(this.nodes), early?.order);
     const loadBalancer = await this.provider.discoverLoadBalancer?.();
     cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, k8sName: n.k8sName, container: n.container }));
     if (loadBalancer) cluster.loadBalancer = { container: loadBalancer.container };
@@ -580,6 +580,11 @@ class EarlyAttach {
   private nodes: NodeFacts[] = [];
   private lb: LoadBalancerFacts | undefined;
 
+  /** The nodes' names in the order their plan numbered them (tunnel addresses, MACs). */
+  get order(): string[] | undefined {
+    return this.applied ? this.nodes.map((n) => n.name) : undefined;
+  }
+
   /** The plan for these nodes, less what was applied before; recorded first (for `down`), then applied. */
   private async apply(nodes: NodeFacts[], lb: LoadBalancerFacts | undefined, fresh?: readonly string[]): Promise<void> {
     const plan = this.builder.plan(nodes, this.devices, this.state, lb, this.identity);
@@ -606,6 +611,21 @@ class EarlyAttach {
     this.nodes = [...this.nodes, ...nodes];
     this.seconds = (this.seconds ?? 0) + (performance.now() - t) / 1000;
   }
+}
+
+/**
+ * The nodes in the order an early attach planned them: a plan numbers the nodes (tunnel
+ * addresses, MACs) by their place in its list, so the full plan, subtracted from the early one,
+ * must list them the same way, else a node gets a second tunnel address and routes through its
+ * own (CI found it: "Nexthop has invalid gateway"). Nodes the early plan did not have come last.
+ */
+export function inOrderOf<T extends { name: string }>(nodes: T[], order: readonly string[] | undefined): T[] {
+  if (!order) return nodes;
+  const at = (n: T) => {
+    const i = order.indexOf(n.name);
+    return i < 0 ? order.length : i;
+  };
+  return [...nodes].sort((a, b) => at(a) - at(b));
 }
 
 /**

@@ -494,7 +494,9 @@ export class KindProvider implements ClusterProvider {
     // Kind labels each node container with its cluster; the container is named after the node
     const containers = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
     const facts: NodeFacts[] = [];
-    for (const n of nodes) {
+    // in the order Kind makes them, as `started` reports them: an early attach planned the
+    // nodes' tunnel addresses and MACs by that order, and the full plan must give the same ones
+    for (const n of kindOrder(nodes)) {
       const k = byTopo.get(n.name);
       if (!k) throw new KindaError(`Kind cluster ${this.name} has no node labelled ${NAME_LABEL}=${n.name}`);
       if (!k.internalIp) throw new KindaError(`Kubernetes node ${k.k8sName} has no IPv4 InternalIP yet`);
@@ -514,7 +516,7 @@ export class KindProvider implements ClusterProvider {
     const ipam = await this.kindNetwork().catch(() => undefined);
     if (!ipam) return undefined;
     const facts: NodeFacts[] = [];
-    for (const n of nodes) {
+    for (const n of kindOrder(nodes)) {
       const mine = containers.find((c) => c.name === names.get(n.name));
       const c = mine && (await this.onKindNetwork(mine.id));
       if (!c) return undefined;

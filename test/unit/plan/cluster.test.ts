@@ -21,6 +21,7 @@ import { fakeLoadBalancer, fakeNodes, findStep } from "../../support/facts.js";
 import { nthAddress, contains } from "../../../src/core/addr.js";
 import { nodeLinkMac } from "../../../src/core/names.js";
 import { withUpLab } from "../../support/uplab.js";
+import { inOrderOf } from "../../../src/engine/cluster.js";
 import { p4AddLine, p4DeleteLine, p4EntryAdd, p4FindLine, p4HandleIn, p4Inverse } from "../../../src/plan/ops.js";
 import { MemoryKernel } from "../../support/memory.js";
 
@@ -455,6 +456,29 @@ describe("the emulated identity (nodes' Kubernetes addresses are their emulated 
       lines.join("\n"),
     );
     assert.equal(rest.size + early.size, full.size, "together they are the full plan");
+  });
+
+  it("nodes reported in another order than the early plan's: put back in its order, the rest is still only pod routes", () => {
+    // CI found it: the early attach listed the nodes as Kind makes them (control planes first),
+    // the full plan in the topology's order, so a worker got a second tunnel address and a
+    // pod route through its own ("Nexthop has invalid gateway")
+    const opts = { lab: "l", links: links(3), devices, options: { encapsulation: "vxlan" as const } };
+    const early = planCluster({ ...opts, nodes: nodes(3).map((n) => ({ ...n, podCidrs: [] })) });
+    const order = nodes(3).map((n) => n.name);
+    const reported = [...nodes(3)].reverse();
+    const lines = (ns: ReturnType<typeof nodes>) =>
+      subtractPlan(planCluster({ ...opts, nodes: ns }), early).steps.flatMap((s) => renderStep(s).ip);
+    const wrong = lines(reported);
+    assert.ok(
+      wrong.some((l) => /^addr add 100\.64\./.test(l)),
+      "without the order a node gets a second tunnel address",
+    );
+    const right = lines(inOrderOf(reported, order));
+    assert.ok(right.length > 0);
+    assert.ok(
+      right.every((l) => /^(route replace|rule add to) 10\.244\.\d+\.0\/24 /.test(l)),
+      right.join("\n"),
+    );
   });
 });
 
