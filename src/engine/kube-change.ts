@@ -6,7 +6,7 @@
  * A pod made again is a new pod, with a new IP (and maybe on another host node): every peer that
  * shares a collision domain with it replaces, in its own pod, the replication entry toward the old
  * IP, drops the MACs its VXLAN device learnt behind it, and moves its underlay rule to the new IP
- * (plan/kube.ts peerMoveLines). The device keeps its interfaces' MACs, so the neighbours' ARP
+ * (plan/kube.ts peerMoveOps). The device keeps its interfaces' MACs, so the neighbours' ARP
  * entries stay right.
  */
 import { dirname } from "node:path";
@@ -14,13 +14,14 @@ import { KindaError, PreflightError, type Issue } from "../core/errors.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import type { KubeApi, KubePod } from "../model/kube.js";
-import type { IpOp } from "../model/ops.js";
+import type { IpOp, KernelOp } from "../model/ops.js";
+import { renderInvocations } from "../plan/ops.js";
 import type { DevicePlan, Plan } from "../plan/lab.js";
 import {
   configMapManifest,
   freeVni,
   kubeInterface,
-  peerMoveLines,
+  peerMoveOps,
   planKubeLab,
   podIfNames,
   podInterfaceOps,
@@ -110,22 +111,28 @@ async function movePeers(
         const learnt = JSON.parse(fdb || "[]") as { mac: string; ifname?: string; dst?: string }[];
         // with onlyDomain (a link removed), the rule stays while the two share another domain
         const keepRule = onlyDomain !== undefined && shared(p, device, onlyDomain).length > 0;
-        const lines = peerMoveLines(vxlans, learnt, { ...move, keepRule });
-        if (lines.bridge.length) await tolerant(api, ns, podOf(p), ["bridge", "-force", "-batch", "-"], lines.bridge);
-        if (lines.ip.length) await tolerant(api, ns, podOf(p), ["ip", "-force", "-batch", "-"], lines.ip);
+        await tolerant(api, ns, podOf(p), peerMoveOps(vxlans, learnt, { ...move, keepRule }));
       }),
   );
 }
 
-/** Runs a batch with -force; deletions of what is already gone are fine, anything else is an error. */
-async function tolerant(api: KubeApi, ns: string, pod: string, argv: string[], lines: string[]): Promise<void> {
-  const r = await api.exec(ns, pod, argv, { input: lines.join("\n") + "\n" });
-  if (r.exitCode === 0) return;
-  const bad = r.output
-    .split("\n")
-    .filter((l) => l.trim() && !/No such file or directory|Cannot find device|RTNETLINK answers: No such|Command failed -:\d+/.test(l));
-  if (bad.length) throw new KindaError(`pod ${ns}/${pod}: ${argv[0]} -batch failed: ${bad.join("; ")}`);
+/** Runs the operations' batches (plan/ops.ts renders them) with -force; deletions of what is already gone are fine, anything else is an error. */
+async function tolerant(api: KubeApi, ns: string, pod: string, ops: readonly KernelOp[]): Promise<void> {
+  for (const inv of renderInvocations(ops, { force: true })) {
+    const r = await api.exec(ns, pod, inv.argv, inv.input === undefined ? {} : { input: inv.input });
+    if (r.exitCode === 0) continue;
+    const bad = r.output
+      .split("\n")
+      .filter((l) => l.trim() && !/No such file or directory|Cannot find device|RTNETLINK answers: No such|Command failed -:\d+/.test(l));
+    if (bad.length) throw new KindaError(`pod ${ns}/${pod}: ${inv.tool} -batch failed: ${bad.join("; ")}`);
+  }
 }
+
+/** A pod interface's three links (plan/kube.ts podIfNames), deleted. */
+const podIfDeletes = (n: { name: string; vxlan: string; bridge: string }): IpOp[] =>
+  [n.name, n.vxlan, n.bridge].map((name) => ({ op: "link-delete", name }));
+/** The underlay rule toward a peer pod's IP, deleted. */
+const ruleDel = (ip: string): IpOp => ({ op: "rule-del", to: `${ip}/32`, table: UNDERLAY_TABLE, pref: UNDERLAY_RULE_PREF });
 
 /** The device's pod as `up` plans it (namespace, placement, node selector as recorded; VNIs of the lab). */
 function planDevicePod(st: LabState, plan: Plan, dev: DevicePlan): { k: KubeLabPlan; kd: KubeDevicePlan } {
@@ -348,9 +355,9 @@ export async function kubeAddLink(
   } catch (err) {
     for (const e of done) {
       const other = ends.find((x) => x !== e)!;
-      const lines = [`link delete ${e.i.name}`, `link delete ${e.i.vxlan}`, `link delete ${e.i.bridge}`];
-      if (!peersAlready) lines.push(`rule del to ${other.ip}/32 lookup ${UNDERLAY_TABLE} pref ${UNDERLAY_RULE_PREF}`);
-      await tolerant(api, ns, podOf(e.d), ["ip", "-force", "-batch", "-"], lines).catch(() => undefined);
+      const ops = podIfDeletes(e.i);
+      if (!peersAlready) ops.push(ruleDel(other.ip));
+      await tolerant(api, ns, podOf(e.d), ops).catch(() => undefined);
     }
     throw err;
   }
@@ -377,12 +384,10 @@ export async function kubeRemoveLink(lab: string, endpoint: string, o: KubeChang
     members.map(async (d) => {
       const i = d.interfaces.find((x) => x.domain === domain)!;
       const n = podIfNames(i.name);
-      const lines = [`link delete ${i.name}`, `link delete ${n.vxlan}`, `link delete ${n.bridge}`];
+      const ops = podIfDeletes({ name: i.name, vxlan: n.vxlan, bridge: n.bridge });
       // the underlay rule toward a member this device shares no other domain with goes too
-      for (const p of members)
-        if (p !== d && p.pod?.ip && !shared(d, p, domain).length)
-          lines.push(`rule del to ${p.pod.ip}/32 lookup ${UNDERLAY_TABLE} pref ${UNDERLAY_RULE_PREF}`);
-      await tolerant(api, ns, podOf(d), ["ip", "-force", "-batch", "-"], lines);
+      for (const p of members) if (p !== d && p.pod?.ip && !shared(d, p, domain).length) ops.push(ruleDel(p.pod.ip));
+      await tolerant(api, ns, podOf(d), ops);
     }),
   );
   for (const d of members) forgetLive(st, d, (ifname) => d.interfaces.some((i) => i.name === ifname && i.domain === domain));

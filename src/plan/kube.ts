@@ -16,8 +16,8 @@ import { KindaError, TopologyError, type Issue } from "../core/errors.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import { HOSTLAB_MOUNT, STAGE_MOUNT } from "../core/defaults.js";
 import type { Manifest } from "../model/kube.js";
-import type { FdbOp, IpOp } from "../model/ops.js";
-import { linkDown, linkUp, renderIp, takeBackOp, veth } from "./ops.js";
+import type { FdbOp, IpOp, KernelOp } from "../model/ops.js";
+import { linkDown, linkUp, takeBackOp, veth } from "./ops.js";
 import type { DevicePlan, Plan } from "./lab.js";
 import type { IfRef, LinkTarget } from "./live.js";
 
@@ -362,30 +362,28 @@ export function freeVni(domains: readonly { name: string; vni?: number }[]): num
  * What a peer pod changes when a member of its domains moves from `oldIp` to `newIp` (a pod made
  * again) or goes (`newIp` undefined) or comes (`oldIp` undefined): the replication entries and the
  * MACs it learnt behind the old IP (`learnt`: `bridge -j fdb show` of the peer), its underlay rule.
- * Returns the `bridge -batch` and `ip -batch` lines (deletions first, run with -force).
+ * Deletions first; rendered by plan/ops.ts (one `bridge -batch`, one `ip -batch`, run with -force).
  */
-export function peerMoveLines(
+export function peerMoveOps(
   vxlans: readonly string[],
   learnt: readonly { mac: string; ifname?: string; dst?: string }[],
   move: { oldIp?: string; newIp?: string; keepRule?: boolean },
-): { bridge: string[]; ip: string[] } {
-  const bridge: string[] = [];
-  const ip: string[] = [];
+): KernelOp[] {
+  const ops: KernelOp[] = [];
   const rule = (ipAddr: string): IpOp => ({ op: "rule-add", to: `${ipAddr}/32`, table: UNDERLAY_TABLE, pref: UNDERLAY_RULE_PREF });
+  const fdbDel = (mac: string, dev: string, dst: string) => {
+    if (!ops.some((o) => o.op === "fdb-del" && o.mac === mac && o.dev === dev && o.dst === dst)) ops.push({ op: "fdb-del", mac, dev, dst });
+  };
   if (move.oldIp) {
-    for (const e of learnt)
-      if (e.dst === move.oldIp && e.ifname && vxlans.includes(e.ifname)) bridge.push(`fdb del ${e.mac} dev ${e.ifname} dst ${move.oldIp}`);
-    for (const v of vxlans) {
-      const line = `fdb del 00:00:00:00:00:00 dev ${v} dst ${move.oldIp}`;
-      if (!bridge.includes(line)) bridge.push(line);
-    }
-    if (!move.keepRule) ip.push(renderIp(takeBackOp(rule(move.oldIp))!));
+    for (const e of learnt) if (e.dst === move.oldIp && e.ifname && vxlans.includes(e.ifname)) fdbDel(e.mac, e.ifname, move.oldIp);
+    for (const v of vxlans) fdbDel("00:00:00:00:00:00", v, move.oldIp);
+    if (!move.keepRule) ops.push(takeBackOp(rule(move.oldIp))!);
   }
   if (move.newIp) {
-    for (const v of vxlans) bridge.push(`fdb append 00:00:00:00:00:00 dev ${v} dst ${move.newIp}`);
-    if (!move.keepRule) ip.push(renderIp(rule(move.newIp)));
+    for (const v of vxlans) ops.push({ op: "fdb-append", mac: "00:00:00:00:00:00", dev: v, dst: move.newIp });
+    if (!move.keepRule) ops.push(rule(move.newIp));
   }
-  return { bridge, ip };
+  return ops;
 }
 
 /** The underlay's policy rules: one per pod IP of another member of the device's domains. */

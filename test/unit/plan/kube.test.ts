@@ -9,7 +9,7 @@ import {
   freeVni,
   kubeInterface,
   parseUnderlay,
-  peerMoveLines,
+  peerMoveOps,
   podInterfaceOps,
   recordedVni,
   planKubeLab,
@@ -18,7 +18,7 @@ import {
   resolveKubeEndpoint,
   sysctlArgv,
 } from "../../../src/plan/kube.js";
-import { renderFdb, renderIp } from "../../../src/plan/ops.js";
+import { renderFdb, renderInvocations, renderIp } from "../../../src/plan/ops.js";
 import { parseLabConf } from "../../../src/topology/kathara.js";
 import type { Lab } from "../../../src/model/lab.js";
 
@@ -143,7 +143,13 @@ describe("Kubernetes runtime plan", () => {
       { mac: "aa:bb:cc:00:00:02", ifname: "kx0", dst: "10.244.2.9" },
       { mac: "aa:bb:cc:00:00:03", ifname: "kx3", dst: "10.244.1.5" },
     ];
-    const moved = peerMoveLines(["kx0"], learnt, { oldIp: "10.244.1.5", newIp: "10.244.2.7" });
+    // as the pod's bridge and ip read them: the renderer's batches, -force
+    const lines = (ops: ReturnType<typeof peerMoveOps>) => {
+      const inv = renderInvocations(ops, { force: true });
+      for (const i of inv) assert.deepEqual(i.argv, [i.tool, "-force", "-batch", "-"]);
+      return { bridge: inv.find((i) => i.tool === "bridge")?.lines ?? [], ip: inv.find((i) => i.tool === "ip")?.lines ?? [] };
+    };
+    const moved = lines(peerMoveOps(["kx0"], learnt, { oldIp: "10.244.1.5", newIp: "10.244.2.7" }));
     assert.deepEqual(moved.bridge, [
       "fdb del 00:00:00:00:00:00 dev kx0 dst 10.244.1.5",
       "fdb del aa:bb:cc:00:00:01 dev kx0 dst 10.244.1.5",
@@ -151,9 +157,9 @@ describe("Kubernetes runtime plan", () => {
     ]);
     assert.deepEqual(moved.ip, ["rule del to 10.244.1.5/32 lookup 4789 pref 100", "rule add to 10.244.2.7/32 lookup 4789 pref 100"]);
     // a link removed between two that share another domain: the rule stays
-    const gone = peerMoveLines(["kx0"], [], { oldIp: "10.244.1.5", keepRule: true });
+    const gone = lines(peerMoveOps(["kx0"], [], { oldIp: "10.244.1.5", keepRule: true }));
     assert.deepEqual(gone, { bridge: ["fdb del 00:00:00:00:00:00 dev kx0 dst 10.244.1.5"], ip: [] });
-    const comes = peerMoveLines(["kx1", "kx2"], [], { newIp: "10.244.0.4" });
+    const comes = lines(peerMoveOps(["kx1", "kx2"], [], { newIp: "10.244.0.4" }));
     assert.deepEqual(comes.bridge, [
       "fdb append 00:00:00:00:00:00 dev kx1 dst 10.244.0.4",
       "fdb append 00:00:00:00:00:00 dev kx2 dst 10.244.0.4",
