@@ -28,6 +28,7 @@ import { loadKatharaLab } from "../src/topology/kathara.js";
 import { planLab, type Plan } from "../src/plan/lab.js";
 import { DockerRuntime } from "../src/runtime/docker.js";
 import { StateStore } from "../src/state/store.js";
+import { hostKernel as kernel } from "../src/net/kernel.js";
 import { IMAGE_MAP, conformanceLabs, ensureTestEnv } from "../test/support/env.js";
 import { FixtureProvider } from "../test/support/fixture.js";
 import { applyClusterPlan } from "../src/engine/cluster-apply.js";
@@ -144,7 +145,7 @@ async function startupFloor(
   parallelism: number,
   store: StateStore,
 ): Promise<{ seconds: number; cpuSeconds: number } | undefined> {
-  const staged = await preflight(plan, runtime, store);
+  const staged = await preflight(plan, runtime, store, { kernel });
   if (!plan.devices.some((d) => needsRunner(staged.get(d.name) ?? [], d.kathara))) return undefined;
   stageFiles(plan, store, staged);
   try {
@@ -318,10 +319,10 @@ async function scenarioRound(name: string, src: Source, parallelism: number, pee
   const rec = phaseRecorder(() => t0);
   const [[d, t], rssPeakMB] = await rssPeak(async () => {
     t0 = performance.now();
-    const [d, cpu] = await cpuOf(() => deploy(plan, { runtime, store, parallelism, onStep: rec.onStep }));
+    const [d, cpu] = await cpuOf(() => deploy(plan, { runtime, store, kernel, parallelism, onStep: rec.onStep }));
     deployCpuSeconds = cpu;
     if (d.failedDevices.length) console.error(`bench: ${name}: start-up failed on ${d.failedDevices.join(" ")} (see the device logs)`);
-    const t = await teardown(plan.lab, { runtime, store, parallelism });
+    const t = await teardown(plan.lab, { runtime, store, kernel, parallelism });
     return [d, t] as const;
   });
   rmSync(store.root, { recursive: true, force: true });
@@ -410,7 +411,7 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
     sharedDir: store.sharedDir(lab),
     stageRoot: store.stageRoot(lab),
   });
-  await deploy(plan, { runtime, store, parallelism });
+  await deploy(plan, { runtime, store, kernel, parallelism });
   const provider = new FixtureProvider("kbench");
   try {
     const specs: NodeSpec[] = Array.from({ length: 30 }, (_, i) => ({ name: `n${i}`, role: i === 0 ? "control-plane" : "worker" }));
@@ -422,9 +423,9 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
     await provider.create(specs, { podCidr: DEFAULT_POD_CIDR });
     const nodes = await provider.discover(specs);
     const t0 = performance.now();
-    const devices = await discoverDevices(lab, runtime);
+    const devices = await discoverDevices(lab, runtime, kernel);
     const vx = planCluster({ lab, links, nodes, devices, options: { encapsulation: "vxlan" } });
-    await applyClusterPlan(vx);
+    await applyClusterPlan(vx, kernel);
     const seconds = (performance.now() - t0) / 1000;
     const gre = planCluster({ lab, links, nodes, devices, options: { encapsulation: "gre" } });
     return {
@@ -437,8 +438,8 @@ async function clusterScenario(parallelism: number): Promise<ClusterRow> {
     };
   } finally {
     await provider.delete();
-    await destroyCluster(lab, { runtime, store, provider }).catch(() => undefined);
-    await teardown(lab, { runtime, store, parallelism });
+    await destroyCluster(lab, { runtime, store, provider, kernel }).catch(() => undefined);
+    await teardown(lab, { runtime, store, kernel, parallelism });
     rmSync(store.root, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }

@@ -18,6 +18,7 @@ import { deploy, teardown } from "../src/engine/lab.js";
 import { planLab } from "../src/plan/lab.js";
 import { DockerRuntime } from "../src/runtime/docker.js";
 import { StateStore } from "../src/state/store.js";
+import { hostKernel as kernel } from "../src/net/kernel.js";
 import { loadKatharaLab } from "../src/topology/kathara.js";
 import { IMAGE_MAP, ROOT } from "../test/support/env.js";
 
@@ -59,7 +60,7 @@ export async function liveScenario(parallelism: number): Promise<LiveRow> {
     sharedDir: store.sharedDir(lab),
     stageRoot: store.stageRoot(lab),
   });
-  await deploy(plan, { runtime, store, parallelism });
+  await deploy(plan, { runtime, store, kernel, parallelism });
   try {
     const changes: LinkChange[] = [{ shape: { rate: "10mbit" } }, { clear: true }, { state: "down" }, { state: "up" }];
     const api: number[] = [];
@@ -109,7 +110,7 @@ export async function liveScenario(parallelism: number): Promise<LiveRow> {
       execOverTarget: execMs / 300,
     };
   } finally {
-    await teardown(lab, { runtime, store, parallelism });
+    await teardown(lab, { runtime, store, kernel, parallelism });
     rmSync(store.root, { recursive: true, force: true });
   }
 }

@@ -27,6 +27,7 @@ import { deploy, teardown } from "../src/engine/lab.js";
 import { downEnds, planReroute } from "../src/plan/reroute.js";
 import { DockerRuntime } from "../src/runtime/docker.js";
 import { StateStore } from "../src/state/store.js";
+import { hostKernel as kernel } from "../src/net/kernel.js";
 import { leafSpine } from "../src/topology/generators.js";
 import { loadTopologyYaml } from "../src/topology/yaml.js";
 import { IMAGE_MAP, IMAGE_MAP_ARGS, ROOT } from "../test/support/env.js";
@@ -202,7 +203,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-rt200-")));
   const runtime = new DockerRuntime();
   const plan = planTopology({ ...spec, name: lab }, { imageMap: IMAGE_MAP, store }).plan;
-  const d = await deploy(plan, { runtime, store, parallelism });
+  const d = await deploy(plan, { runtime, store, kernel, parallelism });
   try {
     if (d.failedDevices.length) throw new Error(`reroute-200: start-up failed on ${d.failedDevices.join(" ")}`);
     const cable = spec.links.find((l) => l.endpoints.includes("spine1") && l.endpoints.includes("leaf1"))!;
@@ -250,7 +251,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
       outageSeconds: Math.max(0, ...lost.filter((l) => l.longest > 0).map((l) => l.outageSeconds!)),
     };
   } finally {
-    await teardown(lab, { runtime, store, parallelism });
+    await teardown(lab, { runtime, store, kernel, parallelism });
     rmSync(store.root, { recursive: true, force: true });
   }
 }

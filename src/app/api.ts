@@ -8,12 +8,12 @@ import { CorruptStateError, type LabState, type NicState, type StateStore } from
 import { teardown } from "../engine/lab.js";
 import { loadSource, resolveLabPath } from "../topology/source.js";
 import type { ProviderLookup } from "../model/provider.js";
-import { createProviderRegistry, defaultRuntime, defaultStore, kubeApiFor } from "./root.js";
+import type { Kernel } from "../model/kernel.js";
+import { createEnv, kubeApiFor } from "./root.js";
 import type { KubeApi, KubePod } from "../model/kube.js";
 import { kubeTeardown } from "../engine/kube-lab.js";
 import { kubeTarget } from "./up.js";
 import type { Reporter } from "../core/reporter.js";
-import { netnsExists } from "../net/ip.js";
 import { graphFromLab, graphFromSpec, graphFromState, type Graph } from "./graph.js";
 
 export { chooseRuntime, dryRun, planSource, up, Lab, type UpOptions, type TopologySource, type PlannedSource } from "./up.js";
@@ -25,7 +25,7 @@ export { expandTopologyYaml } from "../topology/yaml.js";
  * which means only a lab whose recorded source is that path (never one of the same base name
  * deployed from elsewhere).
  */
-export function resolveLabName(arg: string, store = defaultStore()): string {
+export function resolveLabName(arg: string, store = createEnv().store): string {
   const names = store.list();
   if (names.includes(arg)) return arg;
   if (!existsSync(arg)) return arg;
@@ -53,6 +53,8 @@ export interface DownOptions {
   providers?: ProviderLookup;
   /** A lab on the Kubernetes runtime: its host cluster's API (default: made from the kubeconfig and context its state records). */
   kubeApi?: KubeApi;
+  /** The kernel adapter (default: the host's). */
+  kernel?: Kernel;
 }
 
 /**
@@ -61,7 +63,7 @@ export interface DownOptions {
  * deployed from.
  */
 export async function down(nameOrPath: string, opts: DownOptions = {}) {
-  const store = opts.store ?? defaultStore();
+  const { store } = createEnv({ store: opts.store });
   const name = resolveLabName(nameOrPath, store);
   // the state says which runtime the lab is on (recorded before anything was created); an unreadable state is teardown's to refuse or force
   const rec = store.readIfValid(name)?.runtime;
@@ -71,13 +73,14 @@ export async function down(nameOrPath: string, opts: DownOptions = {}) {
       store,
       ...(opts.reporter ? { reporter: opts.reporter } : {}),
     });
-  const runtime = opts.runtime ?? defaultRuntime();
+  const { runtime, kernel, providers } = createEnv({ runtime: opts.runtime, store, providers: opts.providers, kernel: opts.kernel });
   return teardown(name, {
     runtime,
     store,
+    kernel,
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
     ...(opts.forgetCluster ? { forgetCluster: true } : {}),
-    providers: opts.providers ?? createProviderRegistry(runtime),
+    providers,
   });
 }
 
@@ -180,9 +183,11 @@ async function kubePodsOf(names: string[], store: StateStore, kubeApi?: KubeApi)
   return out;
 }
 
-export async function status(name?: string, opts: { runtime?: Runtime; store?: StateStore; kubeApi?: KubeApi } = {}): Promise<LabStatus[]> {
-  const store = opts.store ?? defaultStore();
-  const runtime = opts.runtime ?? defaultRuntime();
+export async function status(
+  name?: string,
+  opts: { runtime?: Runtime; store?: StateStore; kubeApi?: KubeApi; kernel?: Kernel } = {},
+): Promise<LabStatus[]> {
+  const { store, runtime, kernel } = createEnv({ store: opts.store, runtime: opts.runtime, kernel: opts.kernel });
   const all = await runtime.list({ [LABEL_MANAGED]: MANAGED_VALUE });
   // labs kinda attached to (Kathara's): their containers carry Kathara's labels, not kinda's
   const kathara = await runtime.list({ app: "kathara" });
@@ -198,7 +203,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
       st = store.read(n);
     } catch (e) {
       if (!(e instanceof CorruptStateError)) throw e;
-      return unreadableStatus(n, e, mine);
+      return unreadableStatus(n, e, mine, kernel);
     }
     if (st?.runtime?.kind === "kubernetes") return kubeStatus(st, kubePods.get(n));
     if (!st && mine.length === 0) throw new KindaError(`no lab named ${n} is up`, { hint: "kinda status lists the labs that are" });
@@ -226,7 +231,7 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
       name: n,
       phase: st ? st.phase : "orphaned",
       netns: st?.netns ?? `kinda-${n}`,
-      netnsPresent: netnsExists(st?.netns ?? `kinda-${n}`),
+      netnsPresent: kernel.netnsExists(st?.netns ?? `kinda-${n}`),
       devices,
       warnings: st?.warnings ?? [],
     };
@@ -244,12 +249,12 @@ export async function status(name?: string, opts: { runtime?: Runtime; store?: S
 }
 
 /** A lab whose state file cannot be read: shown as such, with the way out (one bad file must not hide the other labs). */
-function unreadableStatus(n: string, e: CorruptStateError, mine: readonly ContainerInfo[]): LabStatus {
+function unreadableStatus(n: string, e: CorruptStateError, mine: readonly ContainerInfo[], kernel: Kernel): LabStatus {
   return {
     name: n,
     phase: "unreadable",
     netns: `kinda-${n}`,
-    netnsPresent: netnsExists(`kinda-${n}`),
+    netnsPresent: kernel.netnsExists(`kinda-${n}`),
     devices: mine.map(containerOnlyStatus),
     warnings: [e.message, e.hint ?? ""],
   };
@@ -276,7 +281,7 @@ export async function logsOf(
   device: string,
   opts: { follow?: boolean; runtime?: Runtime; store?: StateStore; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
 ): Promise<ExecResult> {
-  const store = opts.store ?? defaultStore();
+  const { store, runtime } = createEnv({ store: opts.store, runtime: opts.runtime });
   const name = resolveLabName(lab, store);
   const st = store.read(name);
   const d = st?.devices.find((x) => x.name === device);
@@ -289,7 +294,6 @@ export async function logsOf(
     (opts.stdout ?? process.stdout).write(text);
     return { exitCode: 0, output: opts.stdout ? "" : text };
   }
-  const runtime = opts.runtime ?? defaultRuntime();
   const c = await findDevice(device, name, { runtime, store });
   const argv = opts.follow ? ["tail", "-n", "+1", "-F", logFile] : ["cat", logFile];
   return runtime.exec(c.id, argv, { ...(opts.stdout ? { stdout: opts.stdout } : {}), ...(opts.stderr ? { stderr: opts.stderr } : {}) });
@@ -299,7 +303,7 @@ import { findDevice } from "./exec.js";
 export { clusterNodes, execIn, findDevice, reverseName, whoIs, type ExecInOptions } from "./exec.js";
 
 /** The graph of a lab that is up (by name), or of a topology source (by path). */
-export async function graphFor(arg: string, store = defaultStore(), vars?: Record<string, string>): Promise<Graph> {
+export async function graphFor(arg: string, store = createEnv().store, vars?: Record<string, string>): Promise<Graph> {
   // a path first: a path is never a lab name (the store refuses names with a slash)
   const st = existsSync(arg) ? undefined : store.read(arg);
   if (st) return graphFromState(st);

@@ -154,6 +154,7 @@ export async function attachToKathara(
   const builder = new ClusterBuilder(state.name, provider, spec.options, {
     runtime,
     store,
+    kernel,
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
   });
   for (const n of spec.nodes) builder.addNode(n.name, n.role);

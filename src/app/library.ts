@@ -10,7 +10,7 @@ import type { Plan } from "../plan/lab.js";
 import { ClusterBuilder as EngineClusterBuilder, destroyCluster as engineDestroyCluster, type BuilderDeps } from "../engine/cluster.js";
 import { deploy as engineDeploy, teardown as engineTeardown, type DeployOptions, type TeardownOptions } from "../engine/lab.js";
 import { KindProvider as BaseKindProvider, type KindOptions } from "../providers/kind.js";
-import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
+import { createEnv, defaultRuntime } from "./root.js";
 
 export class KindProvider extends BaseKindProvider {
   constructor(name: string, options: KindOptions = {}, runtime: Runtime = defaultRuntime()) {
@@ -20,29 +20,26 @@ export class KindProvider extends BaseKindProvider {
 
 export class ClusterBuilder extends EngineClusterBuilder {
   constructor(lab: string, provider: ClusterProvider, options: ClusterOptions = {}, deps: Partial<BuilderDeps> = {}) {
-    super(lab, provider, options, { ...deps, runtime: deps.runtime ?? defaultRuntime(), store: deps.store ?? defaultStore() });
+    const { runtime, store, kernel } = createEnv(deps);
+    super(lab, provider, options, { ...deps, runtime, store, kernel });
   }
 }
 
 /** Removes a lab's cluster (see engine/cluster.ts); the provider is found in the default registry. */
 export function destroyCluster(lab: string, deps: Partial<Parameters<typeof engineDestroyCluster>[1]> = {}): Promise<void> {
-  const runtime = deps.runtime ?? defaultRuntime();
-  return engineDestroyCluster(lab, {
-    ...deps,
-    runtime,
-    store: deps.store ?? defaultStore(),
-    providers: deps.providers ?? createProviderRegistry(runtime),
-  });
+  const { runtime, store, kernel, providers } = createEnv({ ...deps, providers: undefined });
+  return engineDestroyCluster(lab, { ...deps, runtime, store, kernel, providers: deps.providers ?? providers });
 }
 
-export function deploy(plan: Plan, opts: Omit<DeployOptions, "store"> & { store?: DeployOptions["store"] }) {
-  return engineDeploy(plan, { ...opts, store: opts.store ?? defaultStore() });
+export function deploy(plan: Plan, opts: Omit<DeployOptions, "store" | "kernel"> & Partial<Pick<DeployOptions, "store" | "kernel">>) {
+  const { store, kernel } = createEnv({ runtime: opts.runtime, store: opts.store, kernel: opts.kernel });
+  return engineDeploy(plan, { ...opts, store, kernel });
 }
 
-export function teardown(name: string, opts: Omit<TeardownOptions, "store"> & { store?: TeardownOptions["store"] }) {
-  return engineTeardown(name, {
-    ...opts,
-    store: opts.store ?? defaultStore(),
-    providers: opts.providers ?? createProviderRegistry(opts.runtime),
-  });
+export function teardown(
+  name: string,
+  opts: Omit<TeardownOptions, "store" | "kernel"> & Partial<Pick<TeardownOptions, "store" | "kernel">>,
+) {
+  const env = createEnv({ runtime: opts.runtime, store: opts.store, kernel: opts.kernel });
+  return engineTeardown(name, { ...opts, store: env.store, kernel: env.kernel, providers: opts.providers ?? env.providers });
 }

@@ -6,22 +6,23 @@
  * loaded only when used, so `kinda link` stays one quick process.
  */
 import * as engine from "../engine/live.js";
-import * as devices from "../engine/device-add.js";
+import type * as devices from "../engine/device-add.js";
 import * as watch from "../engine/watch.js";
 import type { Runtime } from "../model/container.js";
 import type { StateStore } from "../state/store.js";
+import type { Kernel } from "../model/kernel.js";
 import { defaultKernel, defaultRuntime, defaultStore, kubeApiFor, lightRuntime } from "./root-light.js";
 import type { KubeApi } from "../model/kube.js";
 
 export { checkShaping, netemAvailable, type CaptureOptions, type LinkChange } from "../engine/live.js";
 export { formatLinks, sampleLinks, withRates, type LinkCounters } from "../engine/watch.js";
 
-type Given = { store?: StateStore; runtime?: Pick<Runtime, "inspect" | "exec"> };
-type Opts<T> = Omit<T, "store" | "runtime"> & Given;
+type Given = { store?: StateStore; runtime?: Pick<Runtime, "inspect" | "exec">; kernel?: Kernel };
+type Opts<T> = Omit<T, "store" | "runtime" | "kernel"> & Given;
 /** The root's parts for what the caller did not give (the light client: PIDs, and a P4 switch's CLI for a re-route). */
 const env = <T extends Given>(o: T) => ({
-  kernel: defaultKernel(),
   ...o,
+  kernel: o.kernel ?? defaultKernel(),
   store: o.store ?? defaultStore(),
   runtime: o.runtime ?? lightRuntime(),
 });
@@ -79,19 +80,20 @@ export const removeLink = async (lab: string, endpoint: string, o: Opts<engine.L
 
 type DeviceOpts = Partial<devices.AddDeviceOptions>;
 const deviceEnv = (o: DeviceOpts): devices.AddDeviceOptions => ({
-  kernel: defaultKernel(),
   ...o,
+  kernel: o.kernel ?? defaultKernel(),
   store: o.store ?? defaultStore(),
   runtime: o.runtime ?? defaultRuntime(),
 });
 /** A device the lab's source defines is made as `up` makes it (links, start-up); any other, a bare container. */
 export const addDevice = async (lab: string, name: string, o: DeviceOpts = {}) =>
   (await import("./device.js")).addDevice(lab, name, deviceEnv(o));
+// loaded when used: engine/device-add.ts brings the lab engine and planner, which `kinda link` does not need
 export const removeDevice = async (lab: string, name: string, o: DeviceOpts & { kubeApi?: KubeApi } = {}) => {
   const store = o.store ?? defaultStore();
   const api = o.kubeApi ?? (await kubeOf(lab, store));
   if (api) return (await import("../engine/kube-change.js")).kubeRemoveDevice(lab, name, { api, store });
-  return devices.removeDevice(lab, name, deviceEnv(o));
+  return (await import("../engine/device-add.js")).removeDevice(lab, name, deviceEnv(o));
 };
 export const captureArgv = (lab: string, endpoint: string, o: Opts<engine.CaptureOptions> = {}) =>
   engine.captureArgv(lab, endpoint, env(o));

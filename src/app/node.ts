@@ -10,7 +10,7 @@ import { addNodeToCluster, removeNodeFromCluster, type NodeChangeInput } from ".
 import type { NodeLink, NodeSpec } from "../model/cluster.js";
 import type { ClusterState, StateStore } from "../state/store.js";
 import { loadSource } from "../topology/source.js";
-import { createProviderRegistry, defaultRuntime, defaultStore } from "./root.js";
+import { createEnv } from "./root.js";
 import { compileTopology } from "./topology.js";
 
 export interface NodeCommandOptions {
@@ -79,7 +79,7 @@ export function nodeChangeLists(
 }
 
 async function changeInput(lab: string, name: string, o: NodeCommandOptions, adding: boolean): Promise<NodeChangeInput> {
-  const store = o.store ?? defaultStore();
+  const { store, runtime, kernel, providers } = createEnv({ store: o.store });
   const st = store.read(lab);
   if (!st) throw new KindaError(`LAB ${JSON.stringify(lab)}: no lab of that name is up`);
   const c = st.cluster;
@@ -95,8 +95,7 @@ async function changeInput(lab: string, name: string, o: NodeCommandOptions, add
     adding,
     o,
   );
-  const runtime = defaultRuntime();
-  const provider = createProviderRegistry(runtime).providerFor(c.provider, c.name, c.providerOptions);
+  const provider = providers.providerFor(c.provider, c.name, c.providerOptions);
   if (!provider) throw new KindaError(`no cluster provider "${c.provider}" is known to this process`);
   return {
     lab,
@@ -106,6 +105,7 @@ async function changeInput(lab: string, name: string, o: NodeCommandOptions, add
     provider,
     runtime,
     store,
+    kernel,
     ...(o.reporter ? { reporter: o.reporter } : {}),
   };
 }

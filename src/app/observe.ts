@@ -5,7 +5,7 @@
  */
 import { KindaError } from "../core/errors.js";
 import type { Runtime } from "../model/container.js";
-import type { ProviderRegistry } from "../providers/registry.js";
+import type { ProviderLookup } from "../model/provider.js";
 import { sampleLinks, withRates, type LinkCounters } from "../engine/watch.js";
 import type { LabState, StateStore } from "../state/store.js";
 
@@ -40,7 +40,7 @@ export interface Snapshot {
 export interface ObserverDeps {
   store: StateStore;
   runtime: Runtime;
-  providers: ProviderRegistry;
+  providers: ProviderLookup;
 }
 
 interface KubeNodeLike {

@@ -10,6 +10,7 @@ import { silentReporter, type Reporter } from "../core/reporter.js";
 import { kindFromState } from "../providers/kind.js";
 import { ProviderRegistry } from "../providers/registry.js";
 import type { StateStore } from "../state/store.js";
+import type { ProviderLookup } from "../model/provider.js";
 import { defaultKernel, defaultRuntime, defaultStore, dockerClient, kubeApiFor, lightRuntime } from "./root-light.js";
 
 export { defaultKernel, defaultRuntime, defaultStore, dockerClient, kubeApiFor, lightRuntime };
@@ -24,7 +25,8 @@ export interface Env {
   runtime: Runtime;
   store: StateStore;
   kernel: Kernel;
-  providers: ProviderRegistry;
+  /** The provider registry (createProviderRegistry), or what a caller gave that finds providers the same way. */
+  providers: ProviderLookup;
   reporter: Reporter;
 }
 

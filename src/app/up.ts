@@ -21,7 +21,7 @@ import { formatPlan, planLab, type Plan } from "../plan/lab.js";
 import type { LabState, RecordedUpOptions, StateStore } from "../state/store.js";
 import type { CompiledTopology, SpecPath } from "../topology/compile.js";
 import { loadSource, type SourceFormat } from "../topology/source.js";
-import { createProviderRegistry, defaultRuntime, defaultStore, kubeApiFor } from "./root.js";
+import { createEnv, defaultStore, kubeApiFor } from "./root.js";
 import { formatTopologyPlan, planTopology } from "./topology.js";
 import { publishTopology } from "./k8s-topology.js";
 
@@ -187,7 +187,7 @@ export class Lab implements AsyncDisposable {
     /** The topology it came from (absent for a Kathara lab). */
     readonly topology: { spec: TopologySpec; compiled: CompiledTopology } | undefined,
     private readonly builder: ClusterBuilder | undefined,
-    private readonly deps: { runtime: Runtime; store: StateStore; providers: ProviderLookup; kernel?: Kernel; kubeApi?: KubeApi },
+    private readonly deps: { runtime: Runtime; store: StateStore; providers: ProviderLookup; kernel: Kernel; kubeApi?: KubeApi },
   ) {}
 
   /** The lab's name (what `kinda status`, `kinda down` and the link/device verbs take). */
@@ -231,7 +231,7 @@ export class Lab implements AsyncDisposable {
       store: this.deps.store,
       providers: this.deps.providers,
       ...(this.builder ? { provider: this.builder.provider } : {}),
-      ...(this.deps.kernel ? { kernel: this.deps.kernel } : {}),
+      kernel: this.deps.kernel,
     });
     this.cluster = undefined;
   }
@@ -267,11 +267,9 @@ async function checkNodeShaping(compiled: CompiledTopology): Promise<void> {
  * the host is wrong; a failure halfway removes what was created.
  */
 export async function up(source: TopologySource, opts: UpOptions = {}): Promise<Lab> {
-  const runtime = opts.runtime ?? defaultRuntime();
-  const store = opts.store ?? defaultStore();
-  const providers = opts.providers ?? createProviderRegistry(runtime);
+  const { runtime, store, providers, kernel } = createEnv(opts);
   const p = await planSource(source, { ...opts, store });
-  if (p.runtime.kind === "kubernetes") return upKube(p, { ...opts, store }, runtime, providers);
+  if (p.runtime.kind === "kubernetes") return upKube(p, { ...opts, store, kernel }, runtime, providers);
   const t = p.topology;
   const image = t?.spec.cluster?.image;
   const provider =
@@ -291,7 +289,7 @@ export async function up(source: TopologySource, opts: UpOptions = {}): Promise<
     runtime,
     store,
     ...(opts.reporter ? { reporter: opts.reporter } : {}),
-    ...(opts.kernel ? { kernel: opts.kernel } : {}),
+    kernel,
     ...(opts.hostPath ? { hostPath: opts.hostPath } : {}),
   };
   const upOptions = recorded(opts);
@@ -316,7 +314,7 @@ export async function up(source: TopologySource, opts: UpOptions = {}): Promise<
     for (const n of t.compiled.nodes) builder.addNode(n.name, n.role);
     for (const l of t.compiled.nodeLinks) builder.connect(l);
   }
-  const lab = new Lab(network, t, builder, { runtime, store, providers, ...(opts.kernel ? { kernel: opts.kernel } : {}) });
+  const lab = new Lab(network, t, builder, { runtime, store, providers, kernel });
   if (!opts.networkOnly && builder) {
     try {
       await lab.buildCluster(opts.signal);
@@ -343,7 +341,7 @@ export async function up(source: TopologySource, opts: UpOptions = {}): Promise<
  */
 async function upKube(
   p: PlannedSource,
-  opts: UpOptions & { store: StateStore },
+  opts: UpOptions & { store: StateStore; kernel: Kernel },
   runtime: Runtime,
   providers: ProviderLookup,
 ): Promise<Lab> {
@@ -368,5 +366,5 @@ async function upKube(
     ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
     ...(Object.keys(upOptions).length ? { upOptions } : {}),
   });
-  return new Lab(network, p.topology, undefined, { runtime, store: opts.store, providers, kubeApi });
+  return new Lab(network, p.topology, undefined, { runtime, store: opts.store, providers, kernel: opts.kernel, kubeApi });
 }

@@ -1,48 +1,32 @@
 /**
- * Runs a cluster plan: per namespace one `ip -batch`, one `bridge -batch`, one `tc -batch`, one
- * `iptables-restore --noflush`; namespaces of one phase in parallel. Host-side objects are removed
+ * Runs a cluster plan through Kernel.apply: per namespace one `ip -batch`, one `bridge -batch`,
+ * one `tc -batch`, one `iptables-restore --noflush` (plan/ops.ts renders them); namespaces of one
+ * phase in parallel. Host-side objects are removed
  * by name prefix and rule comment, so removal works without any record.
  */
-import { runChecked, run } from "../net/exec.js";
-import { inNetns, ipBatch, type Netns } from "../net/ip.js";
-import { hostKernel } from "../net/kernel.js";
+import { inNetns, type Netns } from "../net/ip.js";
 import { deleteArgv, hasComment, rulesWithComment, saveWords, showArgv } from "../net/iptables.js";
 import { hostLinkPrefix, ruleComment } from "../core/names.js";
-import type { DeviceUndo, LegacyDeviceUndo, P4EntryDeleteOp } from "../model/ops.js";
+import type { DeviceUndo, KernelOp, LegacyDeviceUndo, P4EntryDeleteOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
-import { killTcpArgv, renderStep, type ClusterPlan, type NsOps } from "../plan/cluster.js";
-import { renderIp, ruleArgs } from "../plan/ops.js";
+import { stepOps, type ClusterPlan, type NsOps } from "../plan/cluster.js";
+import { parseIpLine } from "../plan/ops.js";
 
-async function batch(ns: Netns, tool: "bridge" | "tc", lines: readonly string[]): Promise<void> {
-  if (!lines.length) return;
-  await runChecked(inNetns(ns, [tool, "-batch", "-"]), lines.join("\n") + "\n");
-}
-
-async function applyOps(o: NsOps): Promise<void> {
-  const r = renderStep(o);
+async function applyOps(kernel: Kernel, o: NsOps): Promise<void> {
   try {
-    await ipBatch(o.ns, r.ip);
-    await batch(o.ns, "bridge", r.bridge);
-    await batch(o.ns, "tc", r.tc);
-    for (const args of r.ethtool) await runChecked(inNetns(o.ns, ["ethtool", ...args]));
-    for (const args of r.sysctl) await runChecked(inNetns(o.ns, ["sysctl", ...args]));
-    if (r.iptablesRestore) await runChecked(inNetns(o.ns, ["iptables-restore", "--noflush", "--wait"]), r.iptablesRestore);
-    // a flush that fails would leave connections NATed the old way: an error, not a shrug
-    if (o.flushConntrack) await runChecked(inNetns(o.ns, ["conntrack", "-F"]));
-    // best effort, like the flush: a kernel without SOCK_DESTROY leaves the connections as they are
-    if (o.killTcp.length) await run(inNetns(o.ns, killTcpArgv(o.killTcp)));
+    await kernel.apply(o.ns, stepOps(o));
   } catch (e) {
     (e as Error).message = `in ${o.label}: ${(e as Error).message}`;
     throw e;
   }
 }
 
-export async function applyClusterPlan(plan: ClusterPlan): Promise<void> {
+export async function applyClusterPlan(plan: ClusterPlan, kernel: Kernel): Promise<void> {
   const phases = [...new Set(plan.steps.map((s) => s.phase))].sort((a, b) => a - b);
   for (const p of phases) {
     // wait for every namespace of the phase before reporting a failure, so that cleanup does
     // not race commands still running
-    const results = await Promise.allSettled(plan.steps.filter((s) => s.phase === p).map(applyOps));
+    const results = await Promise.allSettled(plan.steps.filter((s) => s.phase === p).map((s) => applyOps(kernel, s)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
   }
@@ -57,21 +41,20 @@ export type P4Deleter = (device: string, ops: P4EntryDeleteOp[]) => Promise<void
  */
 async function undoInDevice(kernel: Kernel, ns: Netns, lab: string, u: DeviceUndo | LegacyDeviceUndo, p4?: P4Deleter): Promise<void> {
   if ("ip" in u) {
-    // a state written before typed operations: its lines are already the inverses
-    await kernel.ipBatchForce(ns, u.ip);
+    // a state written before typed operations: its lines are already the inverses, read back as operations
+    const ops = u.ip.flatMap((l): KernelOp[] => {
+      const o = parseIpLine(l);
+      return o ? [o] : [];
+    });
+    await kernel.apply(ns, ops, { force: true });
     if (u.rules) await removeRules(ns, lab, kernel);
     return;
   }
   const entries = u.undo.filter((o): o is P4EntryDeleteOp => o.op === "p4-entry-delete");
   if (entries.length && p4) await p4(u.device, entries);
-  await kernel.ipBatchForce(
-    ns,
-    u.undo.flatMap((o) => (o.op === "rule-delete" || o.op === "p4-entry-delete" ? [] : [renderIp(o)])),
-  );
-  for (const o of u.undo) {
-    // best effort: a rule someone removed already is not an error
-    if (o.op === "rule-delete") await kernel.run(inNetns(ns, ["iptables", "--wait", "-t", o.rule.table, ...ruleArgs(o.rule, "-D")]));
-  }
+  // ip operations in one forced batch (what is gone already is fine), then the rules by their words
+  const ops = u.undo.filter((o): o is Exclude<typeof o, P4EntryDeleteOp> => o.op !== "p4-entry-delete");
+  await kernel.apply(ns, [...ops.filter((o) => o.op !== "rule-delete"), ...ops.filter((o) => o.op === "rule-delete")], { force: true });
 }
 
 /** Runs recorded device inverses in the devices (those that are gone need nothing). */
@@ -79,7 +62,7 @@ export async function undoInDevices(
   lab: string,
   undo: readonly (DeviceUndo | LegacyDeviceUndo)[],
   pidOf: (device: string) => number | undefined,
-  kernel: Kernel = hostKernel,
+  kernel: Kernel,
   p4?: P4Deleter,
 ): Promise<void> {
   await Promise.all(
@@ -96,7 +79,7 @@ export async function undoInDevices(
  * position just before it goes, since another lab may add or remove rules of the host meanwhile;
  * when one moved, the rules are read again.
  */
-export async function removeRules(ns: Netns, lab: string, kernel: Pick<Kernel, "run"> = hostKernel): Promise<number> {
+export async function removeRules(ns: Netns, lab: string, kernel: Pick<Kernel, "run">): Promise<number> {
   const comment = ruleComment(lab);
   let removed = 0;
   for (let round = 0; round < 5; round++) {
@@ -117,18 +100,15 @@ export async function removeRules(ns: Netns, lab: string, kernel: Pick<Kernel, "
  * Removes the lab's host-side links (by prefix, and those the state recorded, which an older
  * prefix may have named) and host iptables rules (by comment).
  */
-export async function removeHostSide(
-  lab: string,
-  recorded: readonly string[] = [],
-  kernel: Pick<Kernel, "run"> = hostKernel,
-): Promise<void> {
+export async function removeHostSide(lab: string, recorded: readonly string[], kernel: Pick<Kernel, "run" | "apply">): Promise<void> {
   const prefix = hostLinkPrefix(lab);
   const r = await kernel.run(["ip", "-j", "link", "show"]);
   if (r.exitCode === 0 && r.stdout.trim()) {
     const names = (JSON.parse(r.stdout) as { ifname: string }[])
       .map((l) => l.ifname)
       .filter((n) => n.startsWith(`${prefix}-`) || recorded.includes(n));
-    for (const n of names) await kernel.run(["ip", "link", "delete", n]);
+    // one by one: a link another process removed meanwhile must not keep the others
+    for (const n of names) await kernel.apply({ host: true }, [{ op: "link-delete", name: n }], { force: true });
   }
   await removeRules({ host: true }, lab, kernel);
 }

@@ -6,7 +6,6 @@
  */
 import { requirePrograms } from "../core/host.js";
 import { InterruptedError, KindaError, TopologyError } from "../core/errors.js";
-import { run } from "../net/exec.js";
 import { inNetns } from "../net/ip.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, LABEL_NIC, MANAGED_VALUE, nicName } from "../core/names.js";
 import { removeNics, startNics } from "./nic.js";
@@ -20,10 +19,9 @@ import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply
 import { routePods } from "./reroute.js";
 import { withNode, withoutPods } from "../plan/reroute.js";
 import type { Route } from "../model/ops.js";
-import { fdbDelLine, takeBackLine } from "../plan/ops.js";
-import type { FdbOp, IpOp } from "../model/ops.js";
+import { fdbDel, takeBackOp } from "../plan/ops.js";
+import type { KernelOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
-import { hostKernel } from "../net/kernel.js";
 import {
   LOAD_BALANCER,
   type ClusterOptions,
@@ -54,6 +52,8 @@ import { ClusterExistsError, type ClusterProvider, type ProviderLookup } from ".
 export interface BuilderDeps {
   runtime: Runtime;
   store: StateStore;
+  /** The kernel the plumbing goes through (the environment's: app/root.ts createEnv). */
+  kernel: Kernel;
   reporter?: Reporter;
   /** Recorded so that `kinda down` can rebuild the provider (e.g. Kind's image). */
   providerOptions?: Record<string, string>;
@@ -126,7 +126,12 @@ export function routeOf(r: IpRoute | undefined): Route | undefined {
 }
 
 /** Devices of a lab that is up, with PIDs, present interfaces, bridges and default route. */
-export async function discoverDevices(lab: string, runtime: Runtime, state?: LabState): Promise<DeviceFacts[]> {
+export async function discoverDevices(
+  lab: string,
+  runtime: Runtime,
+  kernel: Pick<Kernel, "run">,
+  state?: LabState,
+): Promise<DeviceFacts[]> {
   // a lab kinda attached to (Kathara's): its containers as recorded, not by kinda's labels
   const cs = state?.external
     ? state.devices.map((d) => ({ id: d.containerId ?? d.container, name: d.container, labels: { [LABEL_DEVICE]: d.name } }))
@@ -137,8 +142,8 @@ export async function discoverDevices(lab: string, runtime: Runtime, state?: Lab
       const info = await runtime.inspect(c.id);
       if (!info?.running) throw new KindaError(`device ${c.labels[LABEL_DEVICE]} of lab ${lab} is not running`);
       const [links, routes] = await Promise.all([
-        run(inNetns({ pid: info.pid }, ["ip", "-d", "-j", "link", "show"])),
-        run(inNetns({ pid: info.pid }, ["ip", "-4", "-j", "route", "show", "default"])),
+        kernel.run(inNetns({ pid: info.pid }, ["ip", "-d", "-j", "link", "show"])),
+        kernel.run(inNetns({ pid: info.pid }, ["ip", "-4", "-j", "route", "show", "default"])),
       ]);
       const ls = links.exitCode === 0 ? (JSON.parse(links.stdout || "[]") as IpLink[]) : [];
       const rs = routes.exitCode === 0 ? (JSON.parse(routes.stdout || "[]") as IpRoute[]) : [];
@@ -161,6 +166,7 @@ export class ClusterBuilder {
   readonly options: ClusterOptions;
   private readonly runtime: Runtime;
   private readonly store: StateStore;
+  readonly kernel: Kernel;
   private readonly reporter: Reporter;
   private built = false;
   /** Every node's tunnel index, given at build in the order the nodes were added (recorded with them). */
@@ -175,6 +181,7 @@ export class ClusterBuilder {
     this.options = { ...options };
     this.runtime = deps.runtime;
     this.store = deps.store;
+    this.kernel = deps.kernel;
     this.reporter = deps.reporter ?? silentReporter;
   }
 
@@ -248,7 +255,7 @@ export class ClusterBuilder {
     const state = this.store.read(this.lab);
     if (!state || state.phase !== "up") throw new KindaError(`lab ${this.lab} is not up`, { hint: `deploy it first (kinda up ...)` });
     if (state.cluster) throw new KindaError(`lab ${this.lab} already has a cluster (${state.cluster.name})`);
-    const devices = await discoverDevices(this.lab, this.runtime, this.store.read(this.lab));
+    const devices = await discoverDevices(this.lab, this.runtime, this.kernel, this.store.read(this.lab));
     this.validateUpFront(devices);
     if (!this.deps.hostChecked) requirePrograms(["cluster"], this.provider.hostPrograms?.() ?? [], this.deps.hostPath);
     await this.checkNicImages();
@@ -356,10 +363,10 @@ export class ClusterBuilder {
       );
     this.store.update(state);
     // attached early: what is left are the pod CIDRs' routes
-    await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan);
+    await applyClusterPlan(early?.applied ? subtractPlan(plan, early.applied) : plan, this.kernel);
     if (!early?.applied) await this.startNics(plan, nodes, state);
     if (identity) await this.provider.adoptIdentity?.(identity);
-    if (identity?.backends && loadBalancer) await applyClusterPlan(handOverLoadBalancer(plan, loadBalancer, nodes));
+    if (identity?.backends && loadBalancer) await applyClusterPlan(handOverLoadBalancer(plan, loadBalancer, nodes), this.kernel);
     const lbLinked = this.links.some((l) => l.node === LOAD_BALANCER);
     if (loadBalancer && !lbLinked && this.options.apiThroughNetwork) {
       this.reporter.warn(
@@ -370,7 +377,12 @@ export class ClusterBuilder {
     await this.startDataPlanes(plan, state);
     // the pod ranges' routes follow a cut from now on (encapsulation none, static routing); the P4
     // switches' pod entries startDataPlanes wrote are there already (adding them again is a DUPLICATE_ENTRY)
-    await routePods(state, Object.fromEntries(nodes.map((n) => [n.name, n.podCidrs])), { runtime: this.runtime }, plan.p4Entries);
+    await routePods(
+      state,
+      Object.fromEntries(nodes.map((n) => [n.name, n.podCidrs])),
+      { runtime: this.runtime, kernel: this.kernel },
+      plan.p4Entries,
+    );
     this.store.update(state);
     s2.done(`attached ${nodes.length} nodes${loadBalancer && lbLinked ? " and the load balancer" : ""} (${plan.size} operations)`);
     return plan;
@@ -437,7 +449,9 @@ export class ClusterBuilder {
         delete state.cluster;
         this.store.update(state);
       } else {
-        await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider }).catch(() => undefined);
+        await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider, kernel: this.kernel }).catch(
+          () => undefined,
+        );
       }
       throw e;
     }
@@ -543,7 +557,7 @@ export class ClusterBuilder {
   }
 
   async destroy(): Promise<void> {
-    await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider });
+    await destroyCluster(this.lab, { runtime: this.runtime, store: this.store, provider: this.provider, kernel: this.kernel });
     this.built = false;
   }
 
@@ -602,7 +616,7 @@ class EarlyAttach {
     cluster.hostLinks = plan.hostLinks;
     cluster.deviceUndo = plan.deviceUndo;
     this.record();
-    await applyClusterPlan(this.applied ? subtractPlan(plan, this.applied) : plan);
+    await applyClusterPlan(this.applied ? subtractPlan(plan, this.applied) : plan, this.builder.kernel);
     this.applied = plan;
     // the node's traffic crosses its NIC: in place before kubeadm starts Kubernetes
     await this.builder.startNics(fresh ? { ...plan, nics: plan.nics.filter((n) => fresh.includes(n.node)) } : plan, nodes, this.state);
@@ -652,13 +666,13 @@ export async function destroyCluster(
     /** Where to find the provider that made the recorded cluster when `provider` is not it. */
     providers?: ProviderLookup;
     labGoing?: boolean;
-    kernel?: Kernel;
+    kernel: Kernel;
   },
 ): Promise<void> {
   const { store, runtime } = deps;
   const state = store.read(lab);
   const c = state?.cluster;
-  const kernel = deps.kernel ?? hostKernel;
+  const { kernel } = deps;
   // the NICs live in the nodes' namespaces: they go first
   await removeNics(lab, runtime, store);
   await removeHostSide(lab, c?.hostLinks ?? [], kernel);
@@ -708,6 +722,7 @@ export interface NodeChangeInput {
   provider: ClusterProvider;
   runtime: Runtime;
   store: StateStore;
+  kernel: Kernel;
   reporter?: Reporter;
 }
 
@@ -775,7 +790,7 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
   if (!provider.createNode || !provider.joinNode) throw new KindaError(`the ${provider.kind} provider cannot add nodes`);
   const links = pinned(input.links, cluster);
   const oldSpecs = input.nodes.filter((n) => n.name !== name && cluster.nodes.some((c) => c.name === n.name));
-  const devices = await discoverDevices(lab, runtime, st);
+  const devices = await discoverDevices(lab, runtime, input.kernel, st);
   const s1 = reporter.step(`creating node ${name} (${provider.kind})`);
   const old = await provider.discover(oldSpecs);
   const lb = await provider.discoverLoadBalancer?.();
@@ -811,7 +826,7 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
       });
     }
     store.update(st);
-    await applyClusterPlan(subtractPlan(withNew, before));
+    await applyClusterPlan(subtractPlan(withNew, before), input.kernel);
     s2.done();
     const s3 = reporter.step(`joining ${name} to the cluster (kubeadm join)`);
     await provider.joinNode(fresh, { nodeIp: idNew?.addresses[name] ?? fresh.internalIp });
@@ -828,8 +843,8 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
     const withPods = planWith(lab, st, links, input.options, [...old, joined], devices, lb, idNew);
     cluster.deviceUndo = withPods.deviceUndo;
     store.update(st);
-    await applyClusterPlan(subtractPlan(withPods, withNew));
-    await routeNewNodePods(st, store, runtime, links, joined);
+    await applyClusterPlan(subtractPlan(withPods, withNew), input.kernel);
+    await routeNewNodePods(st, store, { runtime, kernel: input.kernel }, links, joined);
     s4.done();
     return joined;
   } catch (e) {
@@ -845,7 +860,7 @@ export async function addNodeToCluster(input: NodeChangeInput, name: string, opt
 async function routeNewNodePods(
   st: LabState,
   store: StateStore,
-  runtime: Runtime,
+  parts: { runtime: Runtime; kernel: Kernel },
   links: readonly NodeLink[],
   joined: NodeFacts,
 ): Promise<void> {
@@ -859,7 +874,7 @@ async function routeNewNodePods(
       addresses: [l.deviceAddress, l.nodeAddress],
     });
   try {
-    await routePods(st, { [name]: joined.podCidrs }, { runtime });
+    await routePods(st, { [name]: joined.podCidrs }, parts);
   } finally {
     store.update(st);
   }
@@ -883,7 +898,7 @@ export async function removeNodeFromCluster(input: NodeChangeInput, name: string
   const links = pinned(input.links, cluster);
   const specs = input.nodes.filter((n) => cluster.nodes.some((c) => c.name === n.name));
   const rest = specs.filter((n) => n.name !== name);
-  const devices = await discoverDevices(lab, runtime, st);
+  const devices = await discoverDevices(lab, runtime, input.kernel, st);
   const facts = await provider.discover(specs);
   const lb = await provider.discoverLoadBalancer?.();
   const all = planWith(lab, st, links, input.options, facts, devices, lb, identityFor(input, specs));
@@ -908,9 +923,10 @@ export async function removeNodeFromCluster(input: NodeChangeInput, name: string
     .map((u) => ({ device: u.device, undo: u.undo.filter((o) => !kept.has(`${u.device} ${key(o)}`)) }))
     .filter((u) => u.undo.length);
   const pids = new Map(devices.map((d) => [d.name, d.pid]));
-  await undoInDevices(lab, gone, (d) => pids.get(d));
+  await undoInDevices(lab, gone, (d) => pids.get(d), input.kernel);
   // in the other nodes: the inverses of their routes and tunnel entries for it
   await takeBackInNodes(
+    input.kernel,
     removedFromNodes(all, less, facts, name),
     new Map(facts.filter((f) => f.name !== name).map((f) => [f.name, f.pid])),
   );
@@ -925,7 +941,7 @@ export async function removeNodeFromCluster(input: NodeChangeInput, name: string
 }
 
 /**
- * What the other nodes hold for a node being removed, as the lines that take it back: the
+ * What the other nodes hold for a node being removed, as the operations that take it back: the
  * operations of the plan with the node that the plan without it lacks, in each other node's
  * steps (its routes and pod rules, the tunnel's neighbour and forwarding entries for its VTEP).
  */
@@ -934,34 +950,28 @@ export function removedFromNodes(
   less: ClusterPlan,
   facts: readonly { name: string }[],
   name: string,
-): { node: string; ip: string[]; bridge: string[] }[] {
+): { node: string; ops: KernelOp[] }[] {
   const extra = subtractPlan(all, less);
   const others = facts.filter((f) => f.name !== name).map((f) => f.name);
-  const out = new Map<string, { ip: IpOp[]; bridge: FdbOp[] }>();
+  const out = new Map<string, KernelOp[]>();
   for (const step of extra.steps) {
     const node = others.find((n) => step.label === `node ${n}`);
     if (!node) continue;
-    const o = out.get(node) ?? { ip: [], bridge: [] };
-    o.ip.push(...step.ip);
-    o.bridge.push(...step.bridge);
-    out.set(node, o);
-  }
-  return [...out].map(([node, o]) => ({
-    node,
+    const ops = out.get(node) ?? [];
     // routes before the neighbour entries and links they use
-    ip: o.ip.flatMap((x) => takeBackLine(x) ?? []).reverse(),
-    bridge: o.bridge.map(fdbDelLine),
-  }));
+    ops.unshift(...step.ip.flatMap((x) => takeBackOp(x) ?? []).reverse());
+    ops.push(...step.bridge.map(fdbDel));
+    out.set(node, ops);
+  }
+  return [...out].map(([node, ops]) => ({ node, ops }));
 }
 
-async function takeBackInNodes(lines: { node: string; ip: string[]; bridge: string[] }[], pids: Map<string, number>): Promise<void> {
+/** Forced: an entry or route already gone must not keep the others (bridge -force goes on past it too). */
+async function takeBackInNodes(kernel: Kernel, back: { node: string; ops: KernelOp[] }[], pids: Map<string, number>): Promise<void> {
   await Promise.all(
-    lines.map(async ({ node, ip, bridge }) => {
+    back.map(async ({ node, ops }) => {
       const pid = pids.get(node);
-      if (pid === undefined) return;
-      if (ip.length) await hostKernel.ipBatchForce({ pid }, ip);
-      // each forwarding entry on its own: one already gone must not keep the others
-      for (const f of bridge) await run(inNetns({ pid }, ["bridge", ...f.split(" ")]));
+      if (pid !== undefined && ops.length) await kernel.apply({ pid }, ops, { force: true });
     }),
   );
 }

@@ -26,7 +26,7 @@ import { runStartupSteps, startupTimeoutMs } from "./startup.js";
 export interface PlannedDeviceOptions {
   store: StateStore;
   runtime: Runtime;
-  kernel?: Kernel | undefined;
+  kernel: Kernel;
   /** Where the device's definition came from, for messages (the lab's source). */
   source: string;
 }
@@ -72,7 +72,7 @@ export async function addPlannedDevice(st: LabState, plan: Plan, planned: Device
   try {
     await applyOps(bridges, { runtime, kernel });
     writeStage(dev.stageDir, files);
-    const started = await startDevice(plan, dev, runtime, limiter(1), (cid) => (id = cid), kernel ? { kernel } : {});
+    const started = await startDevice(plan, dev, runtime, limiter(1), (cid) => (id = cid), { kernel });
     res = await runStartupSteps(runtime, started.id, dev, {
       logPath,
       defaultTimeoutMs: startupTimeoutMs(),
@@ -103,7 +103,7 @@ export interface AddDeviceOptions {
   store: StateStore;
   /** Makes, starts and removes the device's container (app/root.ts passes the Docker runtime). */
   runtime: Runtime;
-  kernel?: Kernel | undefined;
+  kernel: Kernel;
   /** Image (default kathara/base, through the same substitution as `up --image-map`). */
   image?: string;
   imageMap?: Record<string, string>;

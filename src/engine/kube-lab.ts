@@ -13,7 +13,7 @@ import type { ContainerInfo, ExecOptions, ExecResult, Runtime } from "../model/c
 import type { KubeApi, KubePod, KubeTarget } from "../model/kube.js";
 import type { DevicePlan, Plan } from "../plan/lab.js";
 import type { KernelOp } from "../model/ops.js";
-import { renderBatches, renderIp } from "../plan/ops.js";
+import { renderInvocations } from "../plan/ops.js";
 import {
   configMapManifest,
   domainPeers,
@@ -119,8 +119,7 @@ export async function mustExec(api: KubeApi, ns: string, pod: string, what: stri
 
 /** Typed operations run in a pod, each tool's batch on its standard input (rendered by plan/ops.ts, the one renderer). */
 export async function runOps(api: KubeApi, ns: string, pod: string, what: string, ops: readonly KernelOp[]): Promise<void> {
-  for (const b of renderBatches(ops))
-    await mustExec(api, ns, pod, what, b.tool === "nft" ? ["nft", "-f", "-"] : [b.tool, "-batch", "-"], b.lines.join("\n") + "\n");
+  for (const inv of renderInvocations(ops)) await mustExec(api, ns, pod, what, inv.argv, inv.input);
 }
 
 /** Checks what can be checked before creating anything: the cluster answers, nodes, names, files. */
@@ -223,7 +222,9 @@ export async function linkDevice(
   await runOps(api, ns, pod.name, "making its links", podLinkOps(kd, { ip: pod.ip, ...u }, peers));
   await runOps(api, ns, pod.name, "listing its VXLAN peers", podFdbOps(kd, peers));
   if (!dev.netConfig) return undefined;
-  const r = await api.exec(ns, pod.name, ["ip", "-force", "-batch", "-"], { input: dev.netConfig.ops.map(renderIp).join("\n") + "\n" });
+  // the device's addresses and routes: one forced ip batch (its failing lines named in the output)
+  const [inv] = renderInvocations(dev.netConfig.ops, { force: true });
+  const r = inv ? await api.exec(ns, pod.name, inv.argv, inv.input !== undefined ? { input: inv.input } : {}) : { exitCode: 0, output: "" };
   const failed = failedBatchLines(r.output);
   return { label: dev.netConfig.label, exitCode: failed.length || r.exitCode !== 0 ? 1 : 0, output: r.output };
 }

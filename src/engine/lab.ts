@@ -10,7 +10,6 @@ import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { hostPortIssues } from "./ports.js";
 import { InterruptedError, KindaError, PreflightError, formatIssue, type Issue } from "../core/errors.js";
-import { hostKernel } from "../net/kernel.js";
 import type { IpOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, labNetns } from "../core/names.js";
@@ -49,8 +48,8 @@ export interface DeployOptions {
   waitStartup?: boolean;
   /** Image substitutions the plan was made with, recorded so `restart` can plan it again. */
   imageMap?: Record<string, string>;
-  /** The kernel adapter (default: the host's). */
-  kernel?: Kernel;
+  /** The kernel adapter (the environment's: app/root.ts createEnv). */
+  kernel: Kernel;
   /** PATH in which the host programs must be (default: the process's). */
   hostPath?: string;
   /** The caller (app/up.ts) has checked the host programs of the lab and its cluster already, all at once. */
@@ -108,7 +107,7 @@ export function containerSpec(dev: DevicePlan): ContainerSpec {
 }
 
 /** Is a lab with this name present in any form (state, containers, namespace)? */
-export async function labExists(runtime: Runtime, store: StateStore, name: string, kernel: Kernel = hostKernel): Promise<boolean> {
+export async function labExists(runtime: Runtime, store: StateStore, name: string, kernel: Kernel): Promise<boolean> {
   if (store.read(name) || kernel.netnsExists(labNetns(name))) return true;
   return (await runtime.list({ [LABEL_LAB]: name, [LABEL_MANAGED]: MANAGED_VALUE })).length > 0;
 }
@@ -118,7 +117,7 @@ export async function preflight(
   plan: Plan,
   runtime: Runtime,
   store: StateStore,
-  opts: { kernel?: Kernel; hostPath?: string | undefined; hostChecked?: boolean | undefined } = {},
+  opts: { kernel: Kernel; hostPath?: string | undefined; hostChecked?: boolean | undefined },
 ): Promise<Map<string, StagedFile[]>> {
   if (!opts.hostChecked) requirePrograms(["lab"], [], opts.hostPath);
   await runtime.ping();
@@ -147,9 +146,9 @@ export async function preflight(
   for (const x of plan.external) {
     const [file, line] = (x.where ?? "lab.ext:").split(":");
     const place = { file: file!, ...(line ? { line: Number(line) } : {}) };
-    if ((await hostKernel.run(["ip", "link", "show", "dev", x.iface])).exitCode !== 0)
+    if ((await opts.kernel.run(["ip", "link", "show", "dev", x.iface])).exitCode !== 0)
       issues.push({ ...place, message: `host interface ${x.iface} does not exist (lab.ext joins it to collision domain ${x.domain})` });
-    else if (x.vlan !== undefined && (await hostKernel.run(["ip", "link", "show", "dev", x.name])).exitCode === 0)
+    else if (x.vlan !== undefined && (await opts.kernel.run(["ip", "link", "show", "dev", x.name])).exitCode === 0)
       issues.push({ ...place, message: `${x.name} already exists on the host; kinda makes its VLAN interfaces itself` });
   }
   if (issues.length) throw new PreflightError(issues);
@@ -263,9 +262,9 @@ export async function startDevice(
   runtime: Runtime,
   pool: <T>(f: () => Promise<T>) => Promise<T>,
   created: (id: string) => void = () => undefined,
-  with_: { kernel?: Kernel; onStep?: StepListener } = {},
+  with_: { kernel: Kernel; onStep?: StepListener },
 ): Promise<StartedDevice> {
-  const { kernel = hostKernel, onStep } = with_;
+  const { kernel, onStep } = with_;
   const { id, info } = await pool(async () => {
     const id = await traced(dev.name, "create", () => runtime.create(containerSpec(dev)), onStep);
     created(id);
@@ -388,7 +387,7 @@ export async function deploy(plan: Plan, opts: DeployOptions): Promise<DeployRes
   const t0 = performance.now();
   traceT0 = t0;
   const { runtime, store } = opts;
-  const kernel = opts.kernel ?? hostKernel;
+  const { kernel } = opts;
   const rep = opts.reporter ?? silentReporter;
   const defaultTimeoutMs = startupTimeoutMs();
   const pre = rep.step(`checking lab ${plan.lab} (${plan.devices.length} devices, ${plan.domains.length} collision domains)`);
@@ -494,8 +493,8 @@ export interface TeardownOptions {
   providers?: ProviderLookup;
   /** The provider in hand (used when it is the one that made the recorded cluster). */
   provider?: ClusterProvider;
-  /** The kernel adapter (default: the host's). */
-  kernel?: Kernel;
+  /** The kernel adapter (the environment's: app/root.ts createEnv). */
+  kernel: Kernel;
 }
 
 /** Seconds a shutdown script may run (KINDA_SHUTDOWN_TIMEOUT, default 30). */
@@ -536,7 +535,7 @@ function readForTeardown(name: string, store: StateStore, rep: Reporter, force: 
 export async function teardown(name: string, opts: TeardownOptions): Promise<{ containers: number; seconds: number }> {
   const t0 = performance.now();
   const { runtime, store } = opts;
-  const kernel = opts.kernel ?? hostKernel;
+  const { kernel } = opts;
   const rep = opts.reporter ?? silentReporter;
   const pool = limiter(opts.parallelism);
   const shutdownMs = shutdownTimeoutMs();

@@ -35,7 +35,6 @@ import {
 import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
 import type { Netns } from "../model/netns.js";
-import { hostKernel } from "../net/kernel.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
 import { withLink, withoutLink } from "../plan/reroute.js";
 import { reroute, rerouteAndSave, type RerouteResult } from "./reroute.js";
@@ -45,7 +44,7 @@ export interface LiveOptions {
   /** Finds containers' PIDs (app/ passes the light Engine API client, app/root.ts lightRuntime). */
   runtime: Pick<Runtime, "inspect" | "exec">;
   /** Applies the operations (app/root.ts passes the host's). */
-  kernel?: Kernel | undefined;
+  kernel: Kernel;
 }
 
 export type LinkChange = { shape: Shaping; from?: string } | { clear: true; from?: string } | { state: "down" | "up" };
@@ -165,10 +164,10 @@ async function runGroups(kernel: Kernel, ops: LiveOp[], pids: Pids): Promise<{ r
  */
 export async function applyOps(
   ops: LiveOp[],
-  opts: { runtime: Pick<Runtime, "inspect">; kernel?: Kernel | undefined; previous?: (at: IfRef) => Shaping | undefined },
+  opts: { runtime: Pick<Runtime, "inspect">; kernel: Kernel; previous?: (at: IfRef) => Shaping | undefined },
 ): Promise<void> {
   checkIfNames(ops);
-  const kernel = opts.kernel ?? hostKernel;
+  const { kernel } = opts;
   const pids = new Pids(opts.runtime);
   for (const op of ops) {
     await pids.resolve(op.at.ns);
@@ -232,7 +231,7 @@ export async function checkDeployShaping(entries: readonly LabShaping[], probe: 
 }
 
 /** Shapes the links a lab asked for once its devices are up; recorded like run-time changes. */
-export async function shapeAtDeploy(st: LabState, entries: readonly LabShaping[], runtime: Runtime, kernel?: Kernel): Promise<void> {
+export async function shapeAtDeploy(st: LabState, entries: readonly LabShaping[], runtime: Runtime, kernel: Kernel): Promise<void> {
   for (const e of entries) {
     const target = resolveEndpoint(st, e.endpoint);
     const ops = shapeOps(target, e.shaping, e.from);

@@ -7,7 +7,6 @@
 import { KindaError } from "../core/errors.js";
 import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
-import { hostKernel } from "../net/kernel.js";
 import { carriesGiven, downEnds, partitions, partsText, planReroute, withPods, type LpmChange, type RouteChange } from "../plan/reroute.js";
 import type { P4EntryAddOp } from "../model/ops.js";
 import { applyP4Ops } from "./p4.js";
@@ -72,7 +71,7 @@ async function runLpm(
  */
 export async function reroute(
   st: LabState,
-  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel?: Kernel | undefined },
+  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel: Kernel },
 ): Promise<RerouteResult | undefined> {
   const rec = st.routing;
   if (!rec) return undefined;
@@ -103,7 +102,7 @@ export async function reroute(
       pidOf.set(c.device, info.pid);
     }),
   );
-  const kernel = opts.kernel ?? hostKernel;
+  const { kernel } = opts;
   const r = await runChanges(kernel, plan.changes, pidOf, "ops");
   if (r.error !== undefined) {
     await runChanges(kernel, r.done, pidOf, "undo");
@@ -136,7 +135,7 @@ export async function reroute(
 export async function rerouteAndSave(
   st: LabState,
   store: Pick<StateStore, "update">,
-  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel?: Kernel | undefined },
+  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel: Kernel },
 ): Promise<RerouteResult | undefined> {
   try {
     return await reroute(st, opts);
@@ -155,7 +154,7 @@ export async function rerouteAndSave(
 export async function routePods(
   st: LabState,
   pods: Readonly<Record<string, readonly string[]>>,
-  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel?: Kernel | undefined },
+  opts: { runtime: Pick<Runtime, "inspect" | "exec">; kernel: Kernel },
   written: readonly { device: string; entries: readonly P4EntryAddOp[] }[] = [],
 ): Promise<RerouteResult | undefined> {
   if (!st.routing || st.cluster?.encapsulation !== "none") return undefined;

@@ -58,12 +58,13 @@ export type IpOp =
   | { op: "altname-add"; dev: string; altname: string }
   | { op: "addr-add" | "addr-del"; address: string; dev: string }
   | { op: "route-add" | "route-replace" | "route-del"; route: Route }
-  | { op: "rule-add"; to: string; table: number; pref: number }
-  | { op: "neigh-replace"; address: string; lladdr: string; dev: string };
+  | { op: "rule-add" | "rule-del"; to: string; table: number; pref: number }
+  | { op: "neigh-replace"; address: string; lladdr: string; dev: string }
+  | { op: "neigh-del"; address: string; dev: string };
 
-/** One line of a `bridge -batch`. */
+/** One line of a `bridge -batch` (fdb-del: the entry fdb-append made goes). */
 export interface FdbOp {
-  op: "fdb-append";
+  op: "fdb-append" | "fdb-del";
   mac: string;
   dev: string;
   dst: string;
@@ -146,7 +147,7 @@ export interface P4EntryDeleteOp {
 }
 
 /** What undoes a cluster's change inside a device: an ip operation, deleting a rule or a P4 table entry it added. */
-export type UndoOp = IpOp | { op: "rule-delete"; rule: IptablesRule } | P4EntryDeleteOp;
+export type UndoOp = IpOp | RuleDeleteOp | P4EntryDeleteOp;
 
 /** The inverses to replay inside one device when the cluster goes and the lab stays. */
 export interface DeviceUndo {
@@ -187,5 +188,42 @@ export interface CutFilterOp {
 /** The nftables table (netdev family) that holds kinda's cut filters in a namespace. */
 export const CUT_TABLE = "kinda_cut";
 
+/** An iptables rule added (all of one apply's in one `iptables-restore --noflush`). Inverse: RuleDeleteOp. */
+export interface RuleAddOp {
+  op: "rule-append";
+  rule: IptablesRule;
+}
+
+/** A rule deleted by its words (best effort: one someone removed already is no error). */
+export interface RuleDeleteOp {
+  op: "rule-delete";
+  rule: IptablesRule;
+}
+
+/** The namespace's connection tracking table flushed (`conntrack -F`): connections NATed the old way go. */
+export interface ConntrackFlushOp {
+  op: "conntrack-flush";
+}
+
+/** TCP sockets connected to any of these addresses destroyed (`ss -K`; best effort: a kernel without SOCK_DESTROY keeps them). */
+export interface TcpKillOp {
+  op: "tcp-kill";
+  remotes: string[];
+}
+
 /** An operation the engine applies in one namespace through `Kernel.apply` (rendered by plan/ops.ts). */
-export type KernelOp = IpOp | FdbOp | TbfOp | NetemOp | QdiscReplaceOp | QdiscDeleteOp | CutFilterOp;
+export type KernelOp =
+  | IpOp
+  | FdbOp
+  | TbfOp
+  | NetemOp
+  | QdiscReplaceOp
+  | QdiscDeleteOp
+  | CutFilterOp
+  | OffloadOffOp
+  | RpFilterLooseOp
+  | NicPortOp
+  | RuleAddOp
+  | RuleDeleteOp
+  | ConntrackFlushOp
+  | TcpKillOp;

@@ -1,6 +1,7 @@
 /**
- * Kernel networking through iproute2, one `ip -batch` process per namespace and step (not one
- * process per object). Namespaces are addressed by name (`ip -n`) or, for containers, by PID.
+ * Network namespaces through iproute2 (made, listed, deleted), and the argv that runs a program in
+ * one: by name (`ip netns exec`) or, for containers, by PID (nsenter). Changes inside a namespace
+ * go through Kernel.apply (net/kernel.ts), one process per tool.
  */
 import { existsSync } from "node:fs";
 import { run, runChecked } from "./exec.js";
@@ -14,28 +15,6 @@ export function inNetns(ns: Netns, argv: string[]): string[] {
   if ("host" in ns) return argv;
   if ("name" in ns) return ["ip", "netns", "exec", ns.name, ...argv];
   return ["nsenter", "-t", String(ns.pid), "-n", ...argv];
-}
-
-function ipArgv(ns: Netns, extra: string[]): string[] {
-  return "name" in ns ? ["ip", "-n", ns.name, ...extra] : inNetns(ns, ["ip", ...extra]);
-}
-
-/** Applies batch lines in one process; throws with the failing line on error. */
-export async function ipBatch(ns: Netns, lines: readonly string[]): Promise<void> {
-  if (lines.length === 0) return;
-  await runChecked(ipArgv(ns, ["-batch", "-"]), lines.join("\n") + "\n");
-}
-
-/** Like ipBatch, but goes on past failing lines (for teardown); returns the stderr text. */
-export async function ipBatchForce(ns: Netns, lines: readonly string[]): Promise<string> {
-  if (lines.length === 0) return "";
-  const r = await run(ipArgv(ns, ["-force", "-batch", "-"]), lines.join("\n") + "\n");
-  return r.stderr;
-}
-
-export async function ipJson<T>(ns: Netns, args: string[]): Promise<T> {
-  const out = await runChecked(ipArgv(ns, ["-json", ...args]));
-  return JSON.parse(out || "[]") as T;
 }
 
 export function netnsExists(name: string): boolean {

@@ -2,25 +2,28 @@
 import type { Kernel } from "../model/kernel.js";
 import type { KernelOp } from "../model/ops.js";
 import type { Netns } from "../model/netns.js";
-import { renderBatches } from "../plan/ops.js";
+import { renderInvocations } from "../plan/ops.js";
 import { run, runChecked } from "./exec.js";
-import { inNetns, ipBatch, ipBatchForce, netnsAdd, netnsDelete, netnsExists } from "./ip.js";
+import { inNetns, netnsAdd, netnsDelete, netnsExists } from "./ip.js";
 
-/** Typed operations in one namespace: one process per tool, rendered by plan/ops.ts only. */
+/** argv in the namespace; ip in a named one by `ip -n` (no `ip netns exec` process in between). */
+function argvIn(ns: Netns, argv: string[]): string[] {
+  return argv[0] === "ip" && "name" in ns ? ["ip", "-n", ns.name, ...argv.slice(1)] : inNetns(ns, argv);
+}
+
+/**
+ * Typed operations in one namespace, rendered by plan/ops.ts only: one process per batched tool,
+ * one per other operation, in order. Without force the first failure throws (CommandError shows
+ * the failing batch line); with force every process runs and their stderr is returned.
+ */
 async function apply(ns: Netns, ops: readonly KernelOp[], opts: { force?: boolean } = {}): Promise<string> {
   let stderr = "";
-  for (const b of renderBatches(ops)) {
-    if (b.tool === "ip") {
-      if (opts.force) stderr += await ipBatchForce(ns, b.lines);
-      else await ipBatch(ns, b.lines);
-      continue;
-    }
-    const argv = inNetns(ns, b.tool === "nft" ? ["nft", "-f", "-"] : [b.tool, ...(opts.force ? ["-force"] : []), "-batch", "-"]);
-    const input = b.lines.join("\n") + "\n";
-    if (opts.force) stderr += (await run(argv, input)).stderr;
-    else await runChecked(argv, input);
+  for (const inv of renderInvocations(ops, opts)) {
+    const argv = argvIn(ns, inv.argv);
+    if (opts.force || inv.bestEffort) stderr += (await run(argv, inv.input)).stderr;
+    else await runChecked(argv, inv.input);
   }
   return stderr;
 }
 
-export const hostKernel: Kernel = { netnsExists, netnsAdd, netnsDelete, apply, ipBatch, ipBatchForce, run };
+export const hostKernel: Kernel = { netnsExists, netnsAdd, netnsDelete, apply, run };

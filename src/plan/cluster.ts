@@ -13,8 +13,10 @@ import { planLinks } from "./cluster/links.js";
 import { planOverlay } from "./cluster/overlay.js";
 import { indexIssues } from "./cluster/indexes.js";
 import { validateLinks } from "./cluster/validate.js";
+import type { KernelOp } from "../model/ops.js";
 import {
   ethtoolArgs,
+  killTcpArgs,
   p4AddLine,
   sysctlArgs,
   iptablesRestoreInput,
@@ -99,7 +101,25 @@ export function planCluster(input: ClusterPlanInput): ClusterPlan {
 
 /** `ss` destroying TCP sockets connected to any of these addresses (both ends send a reset). */
 export function killTcpArgv(remotes: readonly string[]): string[] {
-  return ["ss", "-K", "-t", ...remotes.flatMap((a, i) => (i ? ["or", "dst", a] : ["dst", a]))];
+  return ["ss", ...killTcpArgs(remotes)];
+}
+
+/**
+ * One namespace's operations as Kernel.apply takes them, in the order they run: the ip batch,
+ * forwarding entries, qdiscs, offloads, sysctls, the rules (one iptables-restore), the conntrack
+ * flush (after the rules, so that no connection is tracked the old way again), the socket kill.
+ */
+export function stepOps(o: NsOps): KernelOp[] {
+  return [
+    ...o.ip,
+    ...o.bridge,
+    ...o.tc,
+    ...o.ethtool,
+    ...o.sysctl,
+    ...o.iptables.map((rule): KernelOp => ({ op: "rule-append", rule })),
+    ...(o.flushConntrack ? [{ op: "conntrack-flush" } satisfies KernelOp] : []),
+    ...(o.killTcp.length ? [{ op: "tcp-kill", remotes: [...o.killTcp] } satisfies KernelOp] : []),
+  ];
 }
 
 /** Commands planned in one namespace. */

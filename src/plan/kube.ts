@@ -17,7 +17,7 @@ import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/n
 import { HOSTLAB_MOUNT, STAGE_MOUNT } from "../core/defaults.js";
 import type { Manifest } from "../model/kube.js";
 import type { FdbOp, IpOp } from "../model/ops.js";
-import { linkDown, linkUp, renderIp, takeBackLine, veth } from "./ops.js";
+import { linkDown, linkUp, renderIp, takeBackOp, veth } from "./ops.js";
 import type { DevicePlan, Plan } from "./lab.js";
 import type { IfRef, LinkTarget } from "./live.js";
 
@@ -379,7 +379,7 @@ export function peerMoveLines(
       const line = `fdb del 00:00:00:00:00:00 dev ${v} dst ${move.oldIp}`;
       if (!bridge.includes(line)) bridge.push(line);
     }
-    if (!move.keepRule) ip.push(takeBackLine(rule(move.oldIp))!);
+    if (!move.keepRule) ip.push(renderIp(takeBackOp(rule(move.oldIp))!));
   }
   if (move.newIp) {
     for (const v of vxlans) bridge.push(`fdb append 00:00:00:00:00:00 dev ${v} dst ${move.newIp}`);

@@ -19,6 +19,7 @@ import type {
   Route,
   NicPortOp,
   RpFilterLooseOp,
+  RuleAddOp,
   TbfOp,
   UndoOp,
 } from "../model/ops.js";
@@ -90,13 +91,17 @@ export function renderIp(o: IpOp): string {
       return `route del ${renderRoute(o.route)}`;
     case "rule-add":
       return `rule add to ${o.to} lookup ${o.table} pref ${o.pref}`;
+    case "rule-del":
+      return `rule del to ${o.to} lookup ${o.table} pref ${o.pref}`;
     case "neigh-replace":
       return `neigh replace ${o.address} lladdr ${o.lladdr} dev ${o.dev} nud permanent`;
+    case "neigh-del":
+      return `neigh del ${o.address} dev ${o.dev}`;
   }
 }
 
 export function renderFdb(o: FdbOp): string {
-  return `fdb append ${o.mac} dev ${o.dev} dst ${o.dst}`;
+  return `fdb ${o.op === "fdb-del" ? "del" : "append"} ${o.mac} dev ${o.dev} dst ${o.dst}`;
 }
 
 export function renderTbf(o: TbfOp | NetemOp): string {
@@ -139,14 +144,40 @@ export function iptablesRestoreInput(rules: readonly IptablesRule[]): string {
   return text;
 }
 
-/** The tool that reads an operation's lines (`nft -f`, the others `-batch`). */
-export type Tool = "ip" | "bridge" | "tc" | "nft";
+/** The tool that reads an operation's lines: `nft -f`, `iptables-restore`, the first four `-batch`; the others one argv each. */
+export type Tool = "ip" | "bridge" | "tc" | "nft" | "iptables-restore" | "ethtool" | "sysctl" | "iptables" | "conntrack" | "ss";
+
+/** Tools that read all of one apply's lines on their standard input, in one process. */
+const BATCHED: readonly Tool[] = ["ip", "bridge", "tc", "nft", "iptables-restore"];
 
 function toolOf(o: KernelOp): Tool {
-  if (o.op === "fdb-append") return "bridge";
-  if (o.op === "tbf" || o.op === "netem" || o.op === "qdisc-replace" || o.op === "qdisc-delete") return "tc";
-  if (o.op === "cut-filter") return "nft";
-  return "ip";
+  switch (o.op) {
+    case "fdb-append":
+    case "fdb-del":
+      return "bridge";
+    case "tbf":
+    case "netem":
+    case "qdisc-replace":
+    case "qdisc-delete":
+      return "tc";
+    case "cut-filter":
+      return "nft";
+    case "rule-append":
+      return "iptables-restore";
+    case "rule-delete":
+      return "iptables";
+    case "offload-off":
+      return "ethtool";
+    case "rp-filter-loose":
+    case "nic-port":
+      return "sysctl";
+    case "conntrack-flush":
+      return "conntrack";
+    case "tcp-kill":
+      return "ss";
+    default:
+      return "ip";
+  }
 }
 
 function cutLines(o: CutFilterOp): string[] {
@@ -167,10 +198,35 @@ function cutLines(o: CutFilterOp): string[] {
   ];
 }
 
-/** One operation's lines, for its tool's batch. */
+/** The argv (after the tool's name) of an operation its tool runs on its own. */
+function argvOf(o: KernelOp): string[] {
+  switch (o.op) {
+    case "offload-off":
+      return ethtoolArgs(o);
+    case "rp-filter-loose":
+    case "nic-port":
+      return sysctlArgs(o);
+    case "rule-delete":
+      return ["--wait", "-t", o.rule.table, ...ruleArgs(o.rule, "-D")];
+    case "conntrack-flush":
+      return ["-F"];
+    case "tcp-kill":
+      return killTcpArgs(o.remotes);
+    default:
+      throw new Error(`${o.op} is read from a batch`);
+  }
+}
+
+/** `ss` arguments destroying TCP sockets connected to any of these addresses (both ends send a reset). */
+export function killTcpArgs(remotes: readonly string[]): string[] {
+  return ["-K", "-t", ...remotes.flatMap((a, i) => (i ? ["or", "dst", a] : ["dst", a]))];
+}
+
+/** One operation's lines, for its tool's batch (a tool of one argv per operation: that argv, as words). */
 export function renderLines(o: KernelOp): string[] {
   switch (o.op) {
     case "fdb-append":
+    case "fdb-del":
       return [renderFdb(o)];
     case "tbf":
     case "netem":
@@ -181,26 +237,75 @@ export function renderLines(o: KernelOp): string[] {
       return [`qdisc del dev ${o.dev} root`];
     case "cut-filter":
       return cutLines(o);
+    case "rule-append":
+      return [ruleArgs(o.rule).join(" ")];
+    case "offload-off":
+    case "rp-filter-loose":
+    case "nic-port":
+    case "rule-delete":
+    case "conntrack-flush":
+    case "tcp-kill":
+      return [argvOf(o).join(" ")];
     default:
       return [renderIp(o)];
   }
 }
 
 /**
- * The one place kernel operations become tool input: each tool's lines, tools in the order
- * first seen (the lines of each in the operations' order). Kernel.apply runs them.
+ * The one place kernel operations become tool input: each batched tool's lines, tools in the
+ * order first seen (the lines of each in the operations' order); the others one entry per
+ * operation, where it comes. Kernel.apply runs them (renderInvocations: the argv).
  */
 export function renderBatches(ops: readonly KernelOp[]): { tool: Tool; lines: string[] }[] {
-  const out: { tool: Tool; lines: string[] }[] = [];
+  const out: { tool: Tool; lines: string[]; ops: KernelOp[] }[] = [];
   for (const o of ops) {
     const tool = toolOf(o);
-    let b = out.find((x) => x.tool === tool);
-    if (!b) out.push((b = { tool, lines: [] }));
-    b.lines.push(...renderLines(o));
+    let b = BATCHED.includes(tool) ? out.find((x) => x.tool === tool) : undefined;
+    if (!b) out.push((b = { tool, lines: [], ops: [] }));
+    b.ops.push(o);
+    if (tool !== "iptables-restore") b.lines.push(...renderLines(o));
   }
   // one table line per nft input is enough (adding a table that exists is no error either)
   for (const b of out) if (b.tool === "nft") b.lines = b.lines.filter((l, i) => !l.startsWith("add table ") || b.lines.indexOf(l) === i);
-  return out;
+  // iptables-restore reads its rules by table
+  for (const b of out)
+    if (b.tool === "iptables-restore")
+      b.lines = iptablesRestoreInput(b.ops.map((o) => (o as RuleAddOp).rule))
+        .split("\n")
+        .filter(Boolean);
+  return out.map(({ tool, lines }) => ({ tool, lines }));
+}
+
+/** One process an apply runs: its argv (in the namespace), its standard input, whether its failure is no error. */
+export interface Invocation {
+  tool: Tool;
+  argv: string[];
+  input?: string;
+  /** The lines it carries (for messages and recording). */
+  lines: string[];
+  /** Its failure is no error even without force (a socket kill on a kernel without SOCK_DESTROY, a rule already gone). */
+  bestEffort?: true;
+}
+
+/** The processes that apply these operations: renderBatches' batches as argv and input. With force, batches go on past failing lines. */
+export function renderInvocations(ops: readonly KernelOp[], opts: { force?: boolean } = {}): Invocation[] {
+  const single = ops.filter((o) => !BATCHED.includes(toolOf(o)));
+  let k = 0;
+  return renderBatches(ops).map((b): Invocation => {
+    if (!BATCHED.includes(b.tool)) {
+      const o = single[k++]!;
+      return {
+        tool: b.tool,
+        argv: [b.tool, ...argvOf(o)],
+        lines: b.lines,
+        ...(o.op === "tcp-kill" || o.op === "rule-delete" ? { bestEffort: true } : {}),
+      };
+    }
+    const input = b.lines.join("\n") + "\n";
+    if (b.tool === "nft") return { tool: b.tool, argv: ["nft", "-f", "-"], input, lines: b.lines };
+    if (b.tool === "iptables-restore") return { tool: b.tool, argv: ["iptables-restore", "--noflush", "--wait"], input, lines: b.lines };
+    return { tool: b.tool, argv: [b.tool, ...(opts.force ? ["-force"] : []), "-batch", "-"], input, lines: b.lines };
+  });
 }
 
 /** The operation that undoes `o`, or undefined when nothing needs undoing (it goes with its link). */
@@ -223,20 +328,19 @@ export function inverseOf(o: IpOp): IpOp | undefined {
 }
 
 /**
- * The `ip -batch` line that takes back what `o` put in place, for a node's removal from the
- * others: inverseOf's, plus the pod tunnels' neighbour entries and the pod table's rules (which
- * a whole cluster's teardown leaves to the nodes' end).
+ * The operation that takes back what `o` put in place, for a node's removal from the others:
+ * inverseOf's, plus the pod tunnels' neighbour entries and the pod table's rules (which a whole
+ * cluster's teardown leaves to the nodes' end).
  */
-export function takeBackLine(o: IpOp): string | undefined {
-  if (o.op === "neigh-replace") return `neigh del ${o.address} dev ${o.dev}`;
-  if (o.op === "rule-add") return `rule del to ${o.to} lookup ${o.table} pref ${o.pref}`;
-  const i = inverseOf(o);
-  return i ? renderIp(i) : undefined;
+export function takeBackOp(o: IpOp): IpOp | undefined {
+  if (o.op === "neigh-replace") return { op: "neigh-del", address: o.address, dev: o.dev };
+  if (o.op === "rule-add") return { ...o, op: "rule-del" };
+  return inverseOf(o);
 }
 
-/** The `bridge -batch` line removing a forwarding entry that renderFdb appended. */
-export function fdbDelLine(o: FdbOp): string {
-  return `fdb del ${o.mac} dev ${o.dev} dst ${o.dst}`;
+/** The forwarding entry that fdb-append made, removed. */
+export function fdbDel(o: FdbOp): FdbOp {
+  return { ...o, op: "fdb-del" };
 }
 
 /** Readable form of an undo operation (dry-run listings, tests). */
@@ -352,4 +456,49 @@ export function addrAdd(address: string, dev: string): IpOp {
 
 export function routeReplace(route: Route): IpOp {
   return { op: "route-replace", route };
+}
+
+/** `ip route` arguments (renderRoute's form) read back as a route; undefined when a word is not one it writes. */
+export function parseRoute(words: readonly string[]): Route | undefined {
+  const [dst, ...rest] = words;
+  if (!dst) return undefined;
+  const r: Route = { dst };
+  for (let i = 0; i < rest.length; i++) {
+    const w = rest[i]!;
+    const v = rest[i + 1];
+    if (w === "onlink") r.onlink = true;
+    else if (w === "nexthop" && v === "via" && rest[i + 2]) (r.nexthops ??= []).push(rest[(i += 2)]!);
+    else if (v === undefined) return undefined;
+    else if (w === "via") r.via = rest[++i]!;
+    else if (w === "dev") r.dev = rest[++i]!;
+    else if (w === "proto") r.proto = rest[++i]!;
+    else if (w === "metric" || w === "mtu" || w === "table") {
+      const n = Number(rest[++i]);
+      if (!Number.isInteger(n)) return undefined;
+      r[w] = n;
+    } else return undefined;
+  }
+  return r;
+}
+
+/**
+ * An `ip -batch` line of the forms kinda's inverses took before they were typed (states written
+ * then record them as lines): `link delete`, `addr del`, `route del`, `neigh del`, `rule del`.
+ * Undefined for any other line.
+ */
+export function parseIpLine(line: string): IpOp | undefined {
+  const w = line.trim().split(/\s+/);
+  const [obj, verb] = w;
+  if (obj === "link" && verb === "delete" && w.length === 3) return { op: "link-delete", name: w[2]! };
+  if (obj === "addr" && verb === "del" && w.length === 5 && w[3] === "dev") return { op: "addr-del", address: w[2]!, dev: w[4]! };
+  if (obj === "neigh" && verb === "del" && w.length === 5 && w[3] === "dev") return { op: "neigh-del", address: w[2]!, dev: w[4]! };
+  if (obj === "rule" && verb === "del" && w.length === 8 && w[2] === "to" && w[4] === "lookup" && w[6] === "pref") {
+    const [table, pref] = [Number(w[5]), Number(w[7])];
+    if (Number.isInteger(table) && Number.isInteger(pref)) return { op: "rule-del", to: w[3]!, table, pref };
+  }
+  if (obj === "route" && verb === "del") {
+    const route = parseRoute(w.slice(2));
+    if (route) return { op: "route-del", route };
+  }
+  return undefined;
 }

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { IMAGE_MAP_ARGS, ROOT, BASE_IMAGE, ensureTestEnv } from "../support/env.js";
 import { removeRules } from "../../src/engine/cluster-apply.js";
 import { assertNothingLeft, containersOf, docker, eventually, hostLinks, type CliResult } from "../support/kinda.js";
+import { hostKernel } from "../../src/net/kernel.js";
 
 const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 // a state root that others can reach to begin with (as /var/lib often is): kinda must close it
@@ -287,7 +288,7 @@ describe("the iptables undo reads rules as data", () => {
       add("nat", "POSTROUTING", "10.9.3.0/24", "kinda:t-sec-ipt");
       add("filter", "FORWARD", "10.9.4.0/24", "kinda:t-sec-ipt");
       add("filter", "FORWARD", "10.9.5.0/24", "someone-else");
-      const removed = await removeRules({ name: ns }, "t-sec-ipt");
+      const removed = await removeRules({ name: ns }, "t-sec-ipt", hostKernel);
       assert.equal(removed, 3);
       const left = inNs("iptables-save")
         .stdout.split("\n")

@@ -8,6 +8,7 @@ import { shutdownTimeoutMs } from "../../../src/engine/lab.js";
 import { MissingProgramsError, programsFor } from "../../../src/core/host.js";
 import { pathWith } from "../../support/path.js";
 import { withUpLab } from "../../support/uplab.js";
+import { MemoryKernel } from "../../support/memory.js";
 
 describe("a cluster of the same name made by someone else meanwhile", () => {
   it("is neither adopted nor deleted when the provider's create finds it", async () => {
@@ -25,7 +26,12 @@ describe("a cluster of the same name made by someone else meanwhile", () => {
           deleted = true;
         },
       };
-      const b = new ClusterBuilder("l", provider, {}, { runtime, store, hostPath: pathWith(programsFor(["cluster"]).map((p) => p.name)) });
+      const b = new ClusterBuilder(
+        "l",
+        provider,
+        {},
+        { runtime, store, kernel: new MemoryKernel(), hostPath: pathWith(programsFor(["cluster"]).map((p) => p.name)) },
+      );
       b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
       await assert.rejects(b.build(), ClusterExistsError);
       assert.equal(deleted, false, "the other cluster was not deleted");
@@ -74,7 +80,7 @@ describe("host programs of a cluster", () => {
           .map((p) => p.name)
           .filter((n) => n !== "ethtool"),
       );
-      const b = new ClusterBuilder("l", provider, {}, { runtime, store, hostPath });
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store, kernel: new MemoryKernel(), hostPath });
       b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
       await assert.rejects(b.build(), (e: unknown) => {
         assert.ok(e instanceof MissingProgramsError);
@@ -108,7 +114,12 @@ describe("attaching early", () => {
       };
       const hostPath = pathWith(programsFor(["cluster"]).map((p) => p.name));
       // the API through the network: the nodes get their addresses while kubeadm starts (early attach)
-      const b = new ClusterBuilder("l", provider, { apiThroughNetwork: true }, { runtime, store, hostPath, attachDeadlineMs: 300 });
+      const b = new ClusterBuilder(
+        "l",
+        provider,
+        { apiThroughNetwork: true },
+        { runtime, store, kernel: new MemoryKernel(), hostPath, attachDeadlineMs: 300 },
+      );
       b.addNode("c1", "control-plane").connect({ node: "c1", domain: "A", nodeAddress: "10.1.0.2/24" });
       const t = performance.now();
       await assert.rejects(b.build(), /created cluster k, but its nodes were not attached to lab l within 0.3 s/);

@@ -4,6 +4,7 @@ import type { DeviceFacts, NodeLink } from "../../../src/model/cluster.js";
 import { planCluster, vxlanMac } from "../../../src/plan/cluster.js";
 import { removedFromNodes } from "../../../src/engine/cluster.js";
 import { fakeNodes } from "../../support/facts.js";
+import { renderLines } from "../../../src/plan/ops.js";
 
 const devices: DeviceFacts[] = [{ name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] }];
 const links: NodeLink[] = [0, 1, 2].map((i) => ({
@@ -30,7 +31,12 @@ describe("a node's removal: what the other nodes held for it", () => {
       lines.map((l) => l.node),
       ["n0", "n1"],
     );
-    for (const l of lines) {
+    for (const { ops } of lines) {
+      // as the kernel gets them: ip lines, then the bridge's
+      const l = {
+        ip: ops.filter((o) => !o.op.startsWith("fdb-")).flatMap(renderLines),
+        bridge: ops.filter((o) => o.op.startsWith("fdb-")).flatMap(renderLines),
+      };
       // the forwarding entry the report saw left behind: the removed node's MAC toward its address
       assert.deepEqual(l.bridge, [`fdb del ${vxlanMac(2)} dev kinda-vx dst 10.1.2.2`]);
       assert.ok(

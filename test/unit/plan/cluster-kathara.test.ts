@@ -6,6 +6,7 @@ import { planCluster } from "../../../src/plan/cluster.js";
 import { ClusterBuilder } from "../../../src/engine/cluster.js";
 import type { ClusterProvider } from "../../../src/model/provider.js";
 import type { Runtime } from "../../../src/model/container.js";
+import type { Kernel } from "../../../src/model/kernel.js";
 import type { StateStore } from "../../../src/state/store.js";
 import { fakeNodes, findStep } from "../../support/facts.js";
 
@@ -42,7 +43,7 @@ describe("cluster plan on a Kathara lab", () => {
 
   it("the builder plans it so when the lab's state says Kathara started it", () => {
     const provider = { kind: "fake", name: "k" } as unknown as ClusterProvider;
-    const deps = { runtime: {} as Runtime, store: {} as StateStore };
+    const deps = { runtime: {} as Runtime, store: {} as StateStore, kernel: {} as Kernel };
     const b = new ClusterBuilder("kl", provider, {}, deps).connect({ node: "n0", domain: "A", nodeAddress: "10.1.0.5/24" });
     const domains = [{ name: "A", bridge: "kt-0123456789ab" }];
     const p = b.plan(fakeNodes(1), [], { netns: "", domains, external: { manager: "kathara", hash: "h", user: "u" } });

@@ -23,6 +23,7 @@ import { nodeLinkMac } from "../../../src/core/names.js";
 import { withUpLab } from "../../support/uplab.js";
 import { inOrderOf } from "../../../src/engine/cluster.js";
 import { p4AddLine, p4DeleteLine, p4EntryAdd, p4FindLine, p4HandleIn, p4Inverse } from "../../../src/plan/ops.js";
+import { MemoryKernel } from "../../support/memory.js";
 
 const nodes = fakeNodes;
 const devices: DeviceFacts[] = [
@@ -687,7 +688,7 @@ describe("the API load balancer (Kind's, with several control planes)", () => {
       provider.create = async () => {
         created = true;
       };
-      const b = new ClusterBuilder("l", provider, {}, { runtime, store });
+      const b = new ClusterBuilder("l", provider, {}, { runtime, store, kernel: new MemoryKernel() });
       b.addNode("c1", "control-plane").addNode(LOAD_BALANCER).connectLoadBalancer({ device: "r2", nodeAddress: "10.1.9.2/24" });
       await assert.rejects(b.build(), (e: unknown) => {
         assert.ok(e instanceof TopologyError);

@@ -5,6 +5,7 @@ import type { DeviceFacts, NodeFacts, NodeLink } from "../../../src/model/cluste
 import { planCluster, recordedIndexes, vxlanMac, withAddedNode, withoutNode, type ClusterPlan } from "../../../src/plan/cluster.js";
 import { freeIndex } from "../../../src/plan/cluster/indexes.js";
 import { removedFromNodes } from "../../../src/engine/cluster.js";
+import { renderBatches } from "../../../src/plan/ops.js";
 import { fakeNodes, findStep } from "../../support/facts.js";
 
 const devices: DeviceFacts[] = [{ name: "r1", container: "kinda-l-r1", pid: 50, interfaces: ["lo", "eth0"] }];
@@ -75,9 +76,11 @@ describe("nodes' tunnel indexes: allocated when made, kept while they exist", ()
     const lines = removedFromNodes(plan(all, index), plan(less, index), all, "n1");
     assert.deepEqual(lines.map((l) => l.node).sort(), ["n0", "n2", "n3"]);
     for (const l of lines) {
-      assert.deepEqual(l.bridge, [`fdb del ${vxlanMac(1)} dev kinda-vx dst 10.1.1.2`], `${l.node}: only n1's forwarding entry`);
+      const of = (tool: string) => renderBatches(l.ops).find((b) => b.tool === tool)?.lines ?? [];
+      assert.deepEqual(of("bridge"), [`fdb del ${vxlanMac(1)} dev kinda-vx dst 10.1.1.2`], `${l.node}: only n1's forwarding entry`);
+      const ip = of("ip");
       for (const keep of [0, 2, 3])
-        assert.ok(!l.ip.some((x) => x.includes(vxlanMac(keep))), `${l.node} keeps ${vxlanMac(keep)}:\n${l.ip.join("\n")}`);
+        assert.ok(!ip.some((x) => x.includes(vxlanMac(keep))), `${l.node} keeps ${vxlanMac(keep)}:\n${ip.join("\n")}`);
     }
   });
 
