@@ -415,7 +415,11 @@ export class ClusterBuilder {
     const { state, devices } = await this.checkBuildable();
     const cluster = this.initialClusterState();
     state.cluster = cluster;
-    this.nodeIndex = Object.fromEntries(this.nodes.map((n, i) => [n.name, i]));
+    // each node's tunnel index: its place in the order the provider makes them (Kind: control
+    // planes, then workers), which every plan of the build (early attach, waves, full) then uses
+    const first = this.provider.firstWave?.(this.nodes) ?? this.nodes;
+    const made = [...first, ...this.nodes.filter((n) => !first.includes(n))];
+    this.nodeIndex = Object.fromEntries(made.map((n, i) => [n.name, i]));
     this.store.update(state); // `down` can now find and delete the cluster, even after a crash
     const t0 = performance.now();
     // a provider that cannot tell when its nodes' containers (and its load balancer) run keeps its own addresses
@@ -638,10 +642,12 @@ class EarlyAttach {
 }
 
 /**
- * The nodes in the order an early attach planned them: a plan numbers the nodes (tunnel
- * addresses, MACs) by their place in its list, so the full plan, subtracted from the early one,
- * must list them the same way, else a node gets a second tunnel address and routes through its
- * own (CI found it: "Nexthop has invalid gateway"). Nodes the early plan did not have come last.
+ * The nodes in the order an early attach planned them. A plan without recorded indexes numbers
+ * the nodes (tunnel addresses, MACs) by their place in its list, so the full plan, subtracted from
+ * the early one, had to list them the same way, else a node got a second tunnel address and routed
+ * through its own (CI found it: "Nexthop has invalid gateway"). The build now gives every plan the
+ * nodes' indexes (ClusterBuilder.nodeIndex, in this order too); the order still keeps the state's
+ * list as the plans saw it. Nodes the early plan did not have come last.
  */
 export function inOrderOf<T extends { name: string }>(nodes: T[], order: readonly string[] | undefined): T[] {
   if (!order) return nodes;

@@ -39,10 +39,13 @@ export class Kubectl {
   }
 
   run(args: readonly string[], input?: string): string {
-    // a hang fails the test instead of holding the whole run (rollout waits use --timeout=180s)
+    // a hang fails the test instead of holding the whole run; a wait given its own --timeout=Ns
+    // gets that and a minute more (the scale test's rollout at N=25 waits 620 s: killed at 240 s,
+    // it failed while the DaemonSet controller had not yet seen the DaemonSet, at a load of 100)
+    const own = args.map((a) => /^--timeout=(\d+)s$/.exec(a)?.[1]).find(Boolean);
     return execFileSync(KUBECTL, ["--kubeconfig", this.kubeconfig, ...args], {
       encoding: "utf8",
-      timeout: 240_000,
+      timeout: Math.max(240_000, (Number(own ?? 0) + 60) * 1000),
       ...(input ? { input } : {}),
     });
   }

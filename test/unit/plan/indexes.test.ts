@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { TopologyError } from "../../../src/core/errors.js";
 import type { DeviceFacts, NodeFacts, NodeLink } from "../../../src/model/cluster.js";
-import { planCluster, recordedIndexes, vxlanMac, withAddedNode, withoutNode, type ClusterPlan } from "../../../src/plan/cluster.js";
+import {
+  planCluster,
+  recordedIndexes,
+  renderStep,
+  subtractPlan,
+  vxlanMac,
+  withAddedNode,
+  withoutNode,
+  type ClusterPlan,
+} from "../../../src/plan/cluster.js";
 import { freeIndex } from "../../../src/plan/cluster/indexes.js";
 import { removedFromNodes } from "../../../src/engine/cluster.js";
 import { renderBatches } from "../../../src/plan/ops.js";
@@ -97,5 +106,24 @@ describe("nodes' tunnel indexes: allocated when made, kept while they exist", ()
       () => plan(facts.slice(0, 3), { n0: 0, n1: 1, n2: 1 }),
       (e: unknown) => e instanceof TopologyError && e.issues.some((i) => i.field === "node n2" && /n1's too/.test(i.message)),
     );
+  });
+});
+
+describe("a build's plans with the recorded indexes", () => {
+  it("the full plan lists the nodes in another order than the early one: still only the pod routes are left", () => {
+    const three = facts.slice(0, 3);
+    const index = { n0: 0, n1: 1, n2: 2 };
+    const opts = {
+      lab: "l",
+      links: three.map((_, i) => linkOf(i)),
+      devices,
+      options: { encapsulation: "vxlan" as const },
+      nodeIndex: index,
+    };
+    const early = planCluster({ ...opts, nodes: three.map((n) => ({ ...n, podCidrs: [] })) });
+    const rest = subtractPlan(planCluster({ ...opts, nodes: [...three].reverse() }), early)
+      .steps.flatMap((s) => renderStep(s).ip)
+      .filter((l) => !/^(route replace|rule add to) 10\.244\./.test(l));
+    assert.deepEqual(rest, [], "no second tunnel address, MAC or neighbour");
   });
 });
