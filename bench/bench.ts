@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --json] [-- --only NAME]` (NAME: cluster, reroute, reroute-200, data-center-bgp, generated-50,
- * kind-real, kind-real-N): deploy and teardown times against the floor
+ * kind-real, kind-real-N, kube): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links), per device, per phase, with the bench process's
  * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_ROUNDS=n repeats
@@ -40,6 +40,7 @@ import { kindLinearity, kindRealMissing, kindRealScenario, kindRealSizes, type K
 import { formatLive, liveScenario } from "./live.js";
 import { CONTAINERLAB_INSTALL, runContainerlab } from "./containerlab.js";
 import { formatReroute, formatReroute200, reroute200Scenario, rerouteScenario } from "./reroute.js";
+import { formatKube, kubeScenario, kubeSizes } from "./kube.js";
 
 interface Row {
   scenario: string;
@@ -452,7 +453,17 @@ const GENERATED: Record<string, () => TopologySpec> = {
   "leaf-spine-200": () => leafSpine({ spines: 4, leaves: 14, perLeaf: 13 }),
   "fat-tree-208": () => fatTree({ k: 8 }),
 };
-const ALL = ["live", "cluster", "reroute", "reroute-200", "data-center-bgp", "generated-50", ...Object.keys(GENERATED), "kind-real"];
+const ALL = [
+  "live",
+  "cluster",
+  "reroute",
+  "reroute-200",
+  "data-center-bgp",
+  "generated-50",
+  ...Object.keys(GENERATED),
+  "kind-real",
+  "kube",
+];
 
 function chosen(): string[] {
   const onlyIdx = process.argv.indexOf("--only");
@@ -494,7 +505,7 @@ async function runScenarios(names: string[], parallelism: number, peers: string[
   generatedLab(gen);
   try {
     for (const n of names) {
-      if (n === "cluster" || n === "live" || n.startsWith("kind-real") || n.startsWith("reroute")) continue;
+      if (n === "cluster" || n === "live" || n === "kube" || n.startsWith("kind-real") || n.startsWith("reroute")) continue;
       if (n === "data-center-bgp") {
         const labs = conformanceLabs();
         if ("dir" in labs) rows.push(await scenario(n, { labDir: resolve(labs.dir, "data-center-bgp") }, parallelism, peers));
@@ -569,6 +580,7 @@ async function main(): Promise<void> {
   const missing = kindSizes.length ? kindRealMissing() : undefined;
   if (missing) console.error(`bench: kind-real-N skipped: ${missing}`);
   else for (const n of kindSizes) kindRows.push(await kindRealScenario(n));
+  const kube = names.includes("kube") ? await kubeScenario(kubeSizes()) : undefined;
   if (json) {
     console.log(
       JSON.stringify(
@@ -581,6 +593,7 @@ async function main(): Promise<void> {
           live: liveRow,
           reroute: rerouteRows,
           reroute200,
+          kube,
         },
         null,
         2,
@@ -604,6 +617,7 @@ async function main(): Promise<void> {
   if (liveRow) console.log(formatLive(liveRow));
   if (rerouteRows) console.log(formatReroute(rerouteRows));
   if (reroute200) console.log(formatReroute200(reroute200));
+  if (kube) console.log(formatKube(kube));
 }
 
 await main();

@@ -164,6 +164,8 @@ export interface Reroute200Row {
   devices: number;
   /** The re-route's own time after the cut: plan + apply (RerouteResult.ms). */
   rerouteMs: number;
+  /** The re-route's phases (plan, inspect, kernel, p4), ms. */
+  phases?: { plan: number; inspect: number; kernel: number; p4: number };
   /** The whole changeLink call: resolve, cut, re-route, state saved. */
   changeMs: number;
   routeDevices: number;
@@ -241,6 +243,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
     return {
       devices: plan.devices.length,
       rerouteMs: r.reroute?.ms ?? NaN,
+      ...(r.reroute?.phases ? { phases: r.reroute.phases } : {}),
       changeMs,
       routeDevices: r.reroute?.devices.length ?? 0,
       operations: r.reroute?.operations ?? 0,
@@ -259,6 +262,13 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
 export function formatReroute200(r: Reroute200Row): string {
   return [
     `reroute-200: leaf-spine of ${r.devices} devices, spine1--leaf1 cut: re-route (plan + apply) ${r.rerouteMs.toFixed(0)} ms (/1000 ms target = ${(r.rerouteMs / 1000).toFixed(2)}), ${r.routeDevices} devices, ${r.operations} route operations; the whole change (cut, re-route, state) ${r.changeMs.toFixed(0)} ms; plan alone ${r.planMs.toFixed(0)} ms`,
+    ...(r.phases
+      ? [
+          `  where the re-route's time went: ${Object.entries(r.phases)
+            .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+            .join(", ")}`,
+        ]
+      : []),
     `  pings every 10 ms across the cut: worst flow lost ${r.worstLost} probes (outage ${r.outageSeconds.toFixed(2)} s), ${r.flowsHit} flows hit`,
     ...(r.plan200Ms !== undefined
       ? [`  (the machine hosted ${r.devices} devices, not 200; the plan alone at 200 devices: ${r.plan200Ms.toFixed(0)} ms)`]

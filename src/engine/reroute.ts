@@ -20,6 +20,8 @@ export interface RerouteResult {
   parts: string[][];
   /** From the first computation to the last batch done, in milliseconds. */
   ms: number;
+  /** Where that time went (ms): the plan (pure), finding the devices' namespaces, the kernel batches, the P4 switches' CLI. */
+  phases?: { plan: number; inspect: number; kernel: number; p4: number };
   /** In words, for the CLI. */
   summary: string;
 }
@@ -90,6 +92,7 @@ export async function reroute(
     };
   }
   const plan = planReroute(rec, down);
+  const tPlan = performance.now();
   const containerOf = new Map(st.devices.map((d) => [d.name, d.container]));
   const rt = opts.runtime;
   const pidOf = new Map<string, number>();
@@ -103,11 +106,13 @@ export async function reroute(
     }),
   );
   const { kernel } = opts;
+  const tInspect = performance.now();
   const r = await runChanges(kernel, plan.changes, pidOf, "ops");
   if (r.error !== undefined) {
     await runChanges(kernel, r.done, pidOf, "undo");
     throw r.error;
   }
+  const tKernel = performance.now();
   // P4 switches with lpm: their route entries, through their CLI; a failure undoes both
   const p = await runLpm(st, rt, plan.p4, "ops");
   if (p.error !== undefined) {
@@ -118,6 +123,13 @@ export async function reroute(
   rec.routes = plan.routes;
   for (const [sw, entries] of Object.entries(plan.lpm)) if (rec.lpm?.[sw]) rec.lpm[sw].entries = entries;
   const ms = performance.now() - t0;
+  const phases = { plan: tPlan - t0, inspect: tInspect - tPlan, kernel: tKernel - tInspect, p4: t0 + ms - tKernel };
+  if (process.env["KINDA_TRACE"] === "1")
+    process.stderr.write(
+      `[trace] re-route ${st.name}: ${Object.entries(phases)
+        .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+        .join(", ")}; ${plan.changes.length} namespaces\n`,
+    );
   const all = [...plan.changes, ...plan.p4];
   const operations = all.reduce((n, c) => n + c.ops.length, 0);
   const devices = all.map((c) => c.device);
@@ -125,7 +137,7 @@ export async function reroute(
     ? `re-routed ${devices.length} device${devices.length === 1 ? "" : "s"} (${operations} route change${operations === 1 ? "" : "s"}) in ${Math.round(ms)} ms`
     : "routes unchanged";
   const split = plan.parts.length ? `; the network is split: ${partsText(plan.parts)} lost each other` : "";
-  return { devices, operations, parts: plan.parts, ms, summary: what + split };
+  return { devices, operations, parts: plan.parts, ms, phases, summary: what + split };
 }
 
 /**

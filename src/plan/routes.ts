@@ -293,6 +293,7 @@ export function planStatic(spec: TopologySpec, carries?: Carries): StaticRoutePl
     carries,
   );
   const out: StaticRoutePlan = { routes: new Map(), sysctls: new Map(), podRoutes: [] };
+  const reroutes = spec.routing === "static" && spec.reroute !== false;
   const all = subnetsOf(spec);
   const rangeOf = memoAddressRange();
   // the provider's containers get theirs from the cluster plan (nodes: default route; load balancer: routes to the nodes)
@@ -303,7 +304,8 @@ export function planStatic(spec: TopologySpec, carries?: Carries): StaticRoutePl
       d.name,
       [...routes].map(([dst, via]) => ({ dst, via })),
     );
-    if ([...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
+    // a lab kinda re-routes may give any device multipath routes later, and the sysctls are set only when its container is made
+    if (reroutes || [...subnets.values(), ...nodes.values()].some((v) => v.length > 1)) out.sysctls.set(d.name, { ...MULTIPATH_SYSCTLS });
     for (const [node, via] of nodes) out.podRoutes.push({ device: d.name, node, via: via.length > 1 ? via : via[0]! } satisfies PodRoute);
   }
   return out;

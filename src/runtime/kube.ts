@@ -130,13 +130,24 @@ export class KubeClusterApi implements KubeApi {
   async create(namespace: string, manifest: Manifest): Promise<void> {
     const kind = manifest["kind"];
     const name = (manifest["metadata"] as { name?: string } | undefined)?.name ?? "";
-    try {
-      if (kind === "Pod") await this.core.createNamespacedPod({ namespace, body: manifest as k8s.V1Pod });
-      else if (kind === "ConfigMap") await this.core.createNamespacedConfigMap({ namespace, body: manifest as k8s.V1ConfigMap });
-      else throw new KindaError(`kinda does not create objects of kind ${String(kind)}`);
-    } catch (e) {
-      if (e instanceof KindaError) throw e;
-      throw new KindaError(`could not create ${String(kind)} ${namespace}/${name}: ${messageOf(e)}`, { cause: e });
+    // a namespace just made has no "default" ServiceAccount until the cluster's controller makes it
+    // (seconds on a loaded cluster: seen under a load average of 120), and pods are refused until then
+    const until = Date.now() + 120_000;
+    for (;;) {
+      try {
+        if (kind === "Pod") await this.core.createNamespacedPod({ namespace, body: manifest as k8s.V1Pod });
+        else if (kind === "ConfigMap") await this.core.createNamespacedConfigMap({ namespace, body: manifest as k8s.V1ConfigMap });
+        else throw new KindaError(`kinda does not create objects of kind ${String(kind)}`);
+        return;
+      } catch (e) {
+        if (e instanceof KindaError) throw e;
+        const msg = messageOf(e);
+        if (codeOf(e) === 403 && /error looking up service account .*not found/.test(msg) && Date.now() < until) {
+          await sleep(1000);
+          continue;
+        }
+        throw new KindaError(`could not create ${String(kind)} ${namespace}/${name}: ${msg}`, { cause: e });
+      }
     }
   }
 

@@ -9,7 +9,7 @@
  * About 4 minutes here, most of it Kind; `npm run test:k8s:podroute` (heavy: three Kind nodes).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,6 +62,43 @@ async function routeIn(device: string, dst: string): Promise<string> {
 /** One ping from w1's pod to w2's, through w1's runtime (not the API server, which a cut may cut off). */
 const probe = () => execInPodOnNode(nodeContainer("w1"), "p1", ["ping", "-c", "1", "-W", "1", ip2]).code === 0;
 
+/**
+ * A ping from w1's pod to w2's every 100 ms, started in the background: stop() reads busybox's
+ * `seq=N` replies and says how many went unanswered, and the longest run of them (the outage).
+ */
+function continuousPing(count: number): { stop: () => Promise<{ sent: number; lost: number; longest: number }> } {
+  const ps = spawnSync("/usr/bin/docker", ["exec", nodeContainer("w1"), "crictl", "ps", "-q", "--label", "io.kubernetes.pod.name=p1"], {
+    encoding: "utf8",
+  });
+  const id = ps.stdout.trim().split("\n")[0]!;
+  const child = spawn("/usr/bin/docker", [
+    "exec",
+    nodeContainer("w1"),
+    "crictl",
+    "exec",
+    id,
+    "ping",
+    "-i",
+    "0.1",
+    "-c",
+    String(count),
+    ip2,
+  ]);
+  let out = "";
+  child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+  const done = new Promise<void>((r) => child.on("close", () => r()));
+  return {
+    stop: async () => {
+      await done;
+      const got = new Set([...out.matchAll(/seq=(\d+)/g)].map((m) => Number(m[1])));
+      const sent = Number(/(\d+) packets transmitted/.exec(out)?.[1] ?? count);
+      let longest = 0;
+      for (let i = 0, run = 0; i < sent; i++) longest = Math.max(longest, (run = got.has(i) ? 0 : run + 1));
+      return { sent, lost: sent - got.size, longest };
+    },
+  };
+}
+
 /** Probes once a second until one is answered: how many went unanswered first (at most `max`). */
 function lostBeforeAnswer(max: number): number {
   for (let i = 0; i < max; i++) if (probe()) return i;
@@ -111,12 +148,22 @@ describe("encapsulation none: pod routes follow a cut (real Kind)", { timeout: 1
   it("la--s1 cut: the pods reach each other again within a few probes, over s2; restored: over s1 again", async () => {
     const w2 = podCidrs("w2")[0]!;
     const w1 = podCidrs("w1")[0]!;
+    // pings every 100 ms through the whole cut: the outage is measured, bounded by the `kinda link` process (the re-route is inside it)
+    const ping = continuousPing(600);
+    await new Promise((r) => setTimeout(r, 2000));
     const t0 = performance.now();
     const out = await kindaOk("link", LAB, "la--s1", "down");
+    const cutSeconds = (performance.now() - t0) / 1000;
     assert.match(out, /re-routed/);
     const lost = lostBeforeAnswer(10);
+    const cont = await ping.stop();
     console.log(
-      `# pr4: la--s1 cut: ${lost} probes unanswered after kinda link returned; answered ${((performance.now() - t0) / 1000).toFixed(1)} s after the cut began`,
+      `# pr4: la--s1 cut: \`kinda link\` took ${cutSeconds.toFixed(1)} s; pings every 100 ms across it: ${cont.lost} of ${cont.sent} unanswered, longest outage ${cont.longest} probes (~${(cont.longest / 10).toFixed(1)} s); ${lost} one-shot probes unanswered after kinda link returned`,
+    );
+    assert.ok(cont.sent - cont.lost > 0 && cont.longest < cont.sent, "the pods talk before and after the cut");
+    assert.ok(
+      cont.longest / 10 <= cutSeconds + 2,
+      `the outage (${cont.longest} probes of 100 ms) is within the \`kinda link\` process (${cutSeconds.toFixed(1)} s) plus 2 s`,
     );
     assert.ok(lost < 5, `p1 reaches p2 within a few probes of the cut (${lost} unanswered)`);
     assert.match(await routeIn("la", w2), /via 10\.77\.0\.10 /, "la routes w2's pods over s2");

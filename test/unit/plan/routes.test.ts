@@ -195,3 +195,27 @@ describe("a host's routes: the prefixes covering the lab via its uplink, not one
     );
   });
 });
+
+describe("the multipath sysctls (ignore routes whose link is down)", () => {
+  const ring: TopologySpec = {
+    name: "ring",
+    routing: "static",
+    devices: ["a", "b", "c", "d"].map((name) => ({ name, kind: "router" as const })),
+    links: [
+      { endpoints: ["a", "b"], addresses: ["10.5.0.1/30", "10.5.0.2/30"] },
+      { endpoints: ["b", "c"], addresses: ["10.5.0.5/30", "10.5.0.6/30"] },
+      { endpoints: ["c", "d"], addresses: ["10.5.0.9/30", "10.5.0.10/30"], cost: 5 },
+      { endpoints: ["d", "a"], addresses: ["10.5.0.13/30", "10.5.0.14/30"] },
+    ],
+  };
+  it("with static re-route, every device gets them at up: a re-route may give it multipath routes later (set only when its container is made)", () => {
+    // no device of this ring has a multipath route at up
+    const plan = staticRouter.plan(ring);
+    assert.ok(![...plan.routes.values()].flat().some((r) => r.via.length > 1));
+    assert.deepEqual([...plan.sysctls.keys()].sort(), ["a", "b", "c", "d"]);
+    assert.equal(plan.sysctls.get("a")!["net.ipv4.conf.all.ignore_routes_with_linkdown"], "1");
+  });
+  it("without re-route (reroute: false), only devices with multipath routes", () => {
+    assert.deepEqual([...staticRouter.plan({ ...ring, reroute: false }).sysctls.keys()], []);
+  });
+});

@@ -120,10 +120,12 @@ describe("static routing on generated graphs", () => {
     // h4_1's link is links[8 + 9]: 10.0.0.68/30; spine1 and spine2 are 10.0.0.1 and 10.0.0.5 from leaf1
     assert.ok(netLines(leaf1).includes("ip route add 10.0.0.68/30 nexthop via 10.0.0.1 nexthop via 10.0.0.5"), netLines(leaf1).join("\n"));
     assert.equal(leaf1.sysctls["net.ipv4.conf.all.ignore_routes_with_linkdown"], "1");
-    // a spine has one way to each leaf's hosts; no multipath, no sysctl
+    // a spine has one way to each leaf's hosts; no multipath, but the sysctl too: a re-route may give it multipath routes later
     const spine1 = c.lab.devices.find((d) => d.name === "spine1")!;
     assert.ok(netLines(spine1).includes("ip route add 10.0.0.68/30 via 10.0.0.26"), netLines(spine1).join("\n"));
-    assert.equal(spine1.sysctls["net.ipv4.conf.all.ignore_routes_with_linkdown"], undefined);
+    assert.equal(spine1.sysctls["net.ipv4.conf.all.ignore_routes_with_linkdown"], "1");
+    const noReroute = compile({ ...s, reroute: false }).lab.devices.find((d) => d.name === "spine1")!;
+    assert.equal(noReroute.sysctls["net.ipv4.conf.all.ignore_routes_with_linkdown"], undefined);
     // a host: everything via its leaf
     assert.ok(routesOf(s, "h1_1").every((r) => r.endsWith("via 10.0.0.33")));
   });
