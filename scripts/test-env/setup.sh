@@ -69,6 +69,16 @@ stop_engine() {
   die "dockerd (pid $pid) did not stop"
 }
 engine_up || start_engine
+# the default bridge: when docker0 is deleted while dockerd runs (seen on this machine mid-session),
+# every container create fails with "could not find bridge docker0"; dockerd makes it again at start
+bridge_name=$($DOCKER network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)
+[ -n "$bridge_name" ] || { $DOCKER network inspect bridge >/dev/null 2>&1 && bridge_name=docker0; }
+if [ -n "$bridge_name" ] && [ ! -e "/sys/class/net/$bridge_name" ]; then
+  log "the engine's default bridge $bridge_name is gone: restarting dockerd to make it again"
+  stop_engine
+  start_engine
+  [ -e "/sys/class/net/$bridge_name" ] || die "dockerd restarted but $bridge_name is still missing (see /var/log/kinda-test-dockerd.log)"
+fi
 
 # ---- 3. stand-in images ---------------------------------------------------------------------
 # shellcheck source=../lib/debian.sh

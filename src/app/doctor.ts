@@ -411,10 +411,56 @@ function diskChecks(dockerRoot: string): DoctorCheck[] {
   });
 }
 
+/**
+ * The engine's default bridge: containers on Docker's `bridge` network (kinda's devices' management
+ * side) cannot be made when its host bridge (docker0) is gone — the engine says only `could not find
+ * bridge docker0` at each create. dockerd makes the bridge again when it starts. `bridgeName` is
+ * the `bridge` network's bridge (undefined: no such network, e.g. a dockerd run with --bridge=none).
+ */
+export function defaultBridgeCheck(bridgeName: string | undefined, exists: (ifname: string) => boolean): DoctorCheck {
+  if (bridgeName === undefined)
+    return {
+      group: "docker",
+      name: "docker0",
+      status: "skipped",
+      detail: "the engine has no default bridge network (dockerd --bridge=none)",
+    };
+  if (exists(bridgeName))
+    return { group: "docker", name: bridgeName, status: "ok", detail: `the engine's default bridge ${bridgeName} exists` };
+  return {
+    group: "docker",
+    name: bridgeName,
+    status: "fail",
+    detail:
+      `the engine's default bridge ${bridgeName} is missing from the host (deleted while dockerd ran): every container create fails with ` +
+      `"could not find bridge ${bridgeName}"; restart the Docker engine (systemctl restart docker, or stop dockerd and start it again; ` +
+      `scripts/test-env/setup.sh does it): dockerd makes docker0 again when it starts (a bridge given with --bridge must be made again first)`,
+    without: "kinda cannot create any device",
+  };
+}
+
+async function bridgeCheck(): Promise<DoctorCheck | undefined> {
+  try {
+    const docker = await dockerClient();
+    const nets = (await docker.listNetworks({ filters: { name: ["bridge"] } })) as {
+      Name: string;
+      Driver: string;
+      Options?: Record<string, string>;
+    }[];
+    const net = nets.find((n) => n.Name === "bridge" && n.Driver === "bridge");
+    const name = net ? (net.Options?.["com.docker.network.bridge.name"] ?? "docker0") : undefined;
+    return defaultBridgeCheck(name, (ifname) => existsSync(`/sys/class/net/${ifname}`));
+  } catch {
+    return undefined; // the engine check says why it cannot be reached
+  }
+}
+
 export async function doctor(): Promise<DoctorReport> {
   const d = await dockerCheck();
+  const bridge = d.check.status === "ok" ? await bridgeCheck() : undefined;
   const checks = [
     d.check,
+    ...(bridge ? [bridge] : []),
     ...HOST_PROGRAMS.map(programCheck),
     ...(await kernelChecks()),
     ...(await kindCheck()),

@@ -75,9 +75,24 @@ interface Left {
   iptables: number;
   kubeconfig: number;
   state: number;
+  hostRoutes: number;
+  ipRules: number;
 }
 
+/** The host's routes (every table, both families) and policy rules that name the lab's addresses
+ * (10.168.x, see topo above) or its host links, less those there before the run (others' labs). */
+function hostNet(): { routes: string[]; rules: string[] } {
+  const mine = (l: string) => l.includes("10.168.") || l.includes(`${hostLinkPrefix(LAB)}-`);
+  const lines = (argv: string[]) => sh(argv).split("\n").filter(Boolean).filter(mine);
+  return {
+    routes: [...lines(["ip", "-o", "route", "show", "table", "all"]), ...lines(["ip", "-o", "-6", "route", "show", "table", "all"])],
+    rules: [...lines(["ip", "rule", "show"]), ...lines(["ip", "-6", "rule", "show"])],
+  };
+}
+const NET0 = hostNet();
+
 function left(): Left {
+  const net = hostNet();
   const ids = (labels: string) =>
     sh(["docker", "ps", "-aq", "--filter", `label=${labels}`])
       .split("\n")
@@ -104,6 +119,8 @@ function left(): Left {
     iptables: rules,
     kubeconfig: kc,
     state: existsSync(join(STATE, "labs", LAB)) ? 1 : 0,
+    hostRoutes: net.routes.filter((l) => !NET0.routes.includes(l)).length,
+    ipRules: net.rules.filter((l) => !NET0.rules.includes(l)).length,
   };
 }
 

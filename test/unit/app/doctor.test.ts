@@ -85,3 +85,18 @@ describe("doctor's room for Kind nodes", () => {
     );
   });
 });
+
+describe("doctor's check of the engine's default bridge", () => {
+  it("fails with the fix when docker0 is gone from the host, and is ok or skipped otherwise", async () => {
+    const { defaultBridgeCheck } = await import("../../../src/app/doctor.js");
+    const gone = defaultBridgeCheck("docker0", () => false);
+    assert.equal(gone.status, "fail");
+    assert.match(gone.detail, /docker0 is missing/);
+    assert.match(gone.detail, /could not find bridge docker0/);
+    assert.match(gone.detail, /restart the Docker engine/);
+    const seen: string[] = [];
+    assert.equal(defaultBridgeCheck("br-custom", (n) => (seen.push(n), true)).status, "ok");
+    assert.deepEqual(seen, ["br-custom"]);
+    assert.equal(defaultBridgeCheck(undefined, () => false).status, "skipped");
+  });
+});
