@@ -61,7 +61,15 @@ export class FixtureProvider implements ClusterProvider {
     const docker = rt.docker;
     const nets = await docker.listNetworks({ filters: { name: ["kind"] } });
     if (!nets.some((n) => n.Name === "kind")) {
-      await docker.createNetwork({ Name: "kind", Driver: "bridge", Labels: { [FIXTURE_LABEL]: "1" } });
+      // Docker hands out its default pools in turn, not the lowest free one: after a day of
+      // networks made and removed on one engine it gave "kind" 192.168.0.0/20, which holds the
+      // examples' 192.168.1.x and 192.168.2.x, and kinda rightly refused them (CI, 2026-12-07).
+      // The fixture asks for the subnet Kind's network gets on a fresh engine, and takes Docker's
+      // choice only when another network holds it.
+      const base = { Name: "kind", Driver: "bridge", Labels: { [FIXTURE_LABEL]: "1" } };
+      await docker
+        .createNetwork({ ...base, IPAM: { Driver: "default", Config: [{ Subnet: "172.18.0.0/16", Gateway: "172.18.0.1" }] } })
+        .catch(() => docker.createNetwork(base));
       this.createdNetwork = true;
     }
     const net = await docker.getNetwork("kind").inspect();
