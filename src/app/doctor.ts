@@ -29,7 +29,9 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
-async function dockerCheck(): Promise<{ check: DoctorCheck; rootDir?: string }> {
+type DockerClient = Awaited<ReturnType<typeof dockerClient>>;
+
+async function dockerCheck(): Promise<{ check: DoctorCheck; rootDir?: string; docker: DockerClient }> {
   const docker = await dockerClient();
   const where = process.env["DOCKER_HOST"] ?? "/var/run/docker.sock";
   try {
@@ -41,10 +43,10 @@ async function dockerCheck(): Promise<{ check: DoctorCheck; rootDir?: string }> 
       status: "ok",
       detail: `Docker ${v.Version} (API ${v.ApiVersion}) at ${where}`,
     };
-    return { check, ...(info.DockerRootDir ? { rootDir: info.DockerRootDir } : {}) };
+    return { check, docker, ...(info.DockerRootDir ? { rootDir: info.DockerRootDir } : {}) };
   } catch (e) {
     const detail = `not reachable at ${where}: ${(e as Error).message}; install and start it (apt-get install docker.io), or set DOCKER_HOST`;
-    return { check: { group: "docker", name: "engine", status: "fail", detail, without: "kinda cannot create any device" } };
+    return { check: { group: "docker", name: "engine", status: "fail", detail, without: "kinda cannot create any device" }, docker };
   }
 }
 
@@ -439,9 +441,8 @@ export function defaultBridgeCheck(bridgeName: string | undefined, exists: (ifna
   };
 }
 
-async function bridgeCheck(): Promise<DoctorCheck | undefined> {
+async function bridgeCheck(docker: DockerClient): Promise<DoctorCheck | undefined> {
   try {
-    const docker = await dockerClient();
     const nets = (await docker.listNetworks({ filters: { name: ["bridge"] } })) as {
       Name: string;
       Driver: string;
@@ -457,7 +458,7 @@ async function bridgeCheck(): Promise<DoctorCheck | undefined> {
 
 export async function doctor(): Promise<DoctorReport> {
   const d = await dockerCheck();
-  const bridge = d.check.status === "ok" ? await bridgeCheck() : undefined;
+  const bridge = d.check.status === "ok" ? await bridgeCheck(d.docker) : undefined;
   const checks = [
     d.check,
     ...(bridge ? [bridge] : []),
