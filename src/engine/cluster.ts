@@ -320,11 +320,15 @@ export class ClusterBuilder {
     identity: NodeIdentity | undefined,
   ) {
     const s1 = this.reporter.step(`creating ${this.nodes.length} Kubernetes nodes (${this.provider.kind})`);
-    try {
-      await this.createWhileAttaching(s1, early, identity, signal);
-    } finally {
-      Object.assign(cluster.providerOptions, this.provider.stateOptions?.());
+    // what the provider reports now replaces what it reported while creating (Kind: the running `kind create`)
+    const record = () => {
+      cluster.providerOptions = { ...this.deps.providerOptions, ...this.provider.stateOptions?.() };
       this.store.update(state);
+    };
+    try {
+      await this.createWhileAttaching(s1, early, identity, signal, record);
+    } finally {
+      record();
     }
     s1.done();
     const created = performance.now();
@@ -500,6 +504,7 @@ export class ClusterBuilder {
     early: EarlyAttach | undefined,
     identity: NodeIdentity | undefined,
     signal?: AbortSignal,
+    record?: () => void,
   ): Promise<void> {
     const stop = new AbortController();
     const onAbort = () => stop.abort();
@@ -512,8 +517,12 @@ export class ClusterBuilder {
       await this.provider.create(this.nodes, {
         podCidr: DEFAULT_POD_CIDR,
         signal: stop.signal,
-        onOutput: (l) => step.update(l),
+        onOutput: (l) => {
+          step.update(l);
+          traceCluster(`${this.provider.kind} ${l}`);
+        },
         ...(identity ? { identity } : {}),
+        ...(record ? { record } : {}),
         ...(early ? { attachLater: (later: NodeFacts[]) => early.later(later, attaching) } : {}),
       });
       await this.attachWithin(attaching, stop);
@@ -571,6 +580,15 @@ export class ClusterBuilder {
 }
 
 /** Attaches the nodes while the provider creates them: links, routes and tunnels, no pod routes yet. */
+/**
+ * KINDA_TRACE=1: the cluster half's own steps, one line each (`trace-cluster kind • Preparing
+ * nodes ...`, the provider's output, which a terminal only shows in its spinner), so that
+ * test/faults/kill-up.ts can stop `up` inside the provider's steps too.
+ */
+function traceCluster(line: string): void {
+  if (process.env["KINDA_TRACE"] === "1") process.stderr.write(`trace-cluster ${line}\n`);
+}
+
 class EarlyAttach {
   applied?: ClusterPlan;
   /** Seconds from the nodes' containers running to their links, routes and tunnels in place. */
@@ -599,6 +617,7 @@ class EarlyAttach {
         this.nodes = nodes;
         this.lb = lb;
         this.seconds = (performance.now() - t) / 1000;
+        traceCluster(`kinda attached ${nodes.length} nodes early`);
         return;
       }
       await new Promise((r) => setTimeout(r, 300));

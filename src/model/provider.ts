@@ -31,6 +31,12 @@ export interface CreateOptions {
    * on their emulated addresses, like the first wave).
    */
   attachLater?: (nodes: NodeFacts[]) => Promise<void>;
+  /**
+   * The provider calls this when what `stateOptions` reports changed while `create` runs (Kind:
+   * the `kind create` process it started, its config's folder), so that the state names it
+   * before `create` ends: a `down` after a crash of `up` stops that process and removes that folder.
+   */
+  record?: () => void;
 }
 
 export interface ClusterProvider {

@@ -6,13 +6,14 @@
  * it is found by Kind's labels too.
  */
 import { findProgram, kindProgram, programsFor, type HostProgram } from "../core/host.js";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { spawn } from "node:child_process";
 import { isMap, isSeq, parseAllDocuments, stringify } from "yaml";
 import { KindaError } from "../core/errors.js";
 import { run, runChecked } from "../net/exec.js";
+import { killGroup, processArgs, processStart } from "../net/process.js";
 import type { Runtime } from "../model/container.js";
 import {
   KIND_CLUSTER_NAME,
@@ -57,6 +58,14 @@ export interface KindOptions {
    * DEFAULT_KIND_WAVE.
    */
   wave?: number;
+  /**
+   * The `kind create cluster` of an `up` that may have died while it ran ("PID:START", START its
+   * /proc start time) and the folder of its config: recorded in the state while it runs, so that
+   * `delete` (a `down` after a crash) stops it, with the `docker run`s it started, before Kind
+   * deletes the cluster (else it went on and made the nodes after the `down`), and removes the folder.
+   */
+  createPid?: string;
+  configDir?: string;
   /** Joins kinda runs at once after the first wave (default $KINDA_JOIN_PARALLEL or DEFAULT_JOIN_PARALLEL). */
   joinParallel?: number;
 }
@@ -327,6 +336,8 @@ export class KindProvider implements ClusterProvider {
   private ownsNetwork: boolean;
   /** The nodes `create` was given (their container names follow from them). */
   private created: readonly NodeSpec[] = [];
+  /** While `kind create cluster` runs: its process (group leader) and its config's folder. */
+  private creating: { pid: string; configDir: string } | undefined;
   constructor(
     readonly name: string,
     readonly options: KindOptions = {},
@@ -398,7 +409,7 @@ export class KindProvider implements ClusterProvider {
     const hadNetwork = await this.networkExists();
     if (this.options.image) argv.push("--image", this.options.image);
     try {
-      await this.runKind(argv, opts);
+      await this.runKind(argv, dir, opts);
       if (later.length) await this.addLater(later, kindContainerNames(this.name, nodes), opts);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -407,9 +418,18 @@ export class KindProvider implements ClusterProvider {
     }
   }
 
-  private runKind(argv: string[], opts: CreateOptions): Promise<void> {
+  /**
+   * `kind create cluster` in its own process group (detached), so that it and the `docker run`s
+   * it starts can be stopped together; recorded (opts.record) as soon as it runs.
+   */
+  private runKind(argv: string[], configDir: string, opts: CreateOptions): Promise<void> {
     return new Promise<void>((res, rej) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+      const start = child.pid !== undefined ? processStart(child.pid) : undefined;
+      if (child.pid !== undefined && start !== undefined) {
+        this.creating = { pid: `${child.pid}:${start}`, configDir };
+        opts.record?.();
+      }
       let tail = "";
       const onData = (c: Buffer) => {
         const text = c.toString();
@@ -418,10 +438,20 @@ export class KindProvider implements ClusterProvider {
       };
       child.stdout.on("data", onData);
       child.stderr.on("data", onData);
-      const abort = () => child.kill("SIGTERM");
+      const abort = () => {
+        try {
+          process.kill(-child.pid!, "SIGTERM");
+        } catch {
+          child.kill("SIGTERM");
+        }
+      };
       opts.signal?.addEventListener("abort", abort);
-      child.on("error", rej);
+      child.on("error", (e) => {
+        this.creating = undefined;
+        rej(e);
+      });
       child.on("close", (code) => {
+        this.creating = undefined;
         opts.signal?.removeEventListener("abort", abort);
         if (code === 0) res();
         // Kind's own words when another `kind create` of this name got there first
@@ -469,7 +499,11 @@ export class KindProvider implements ClusterProvider {
    */
   stateOptions(): Record<string, string> {
     const bin = findProgram(this.bin);
-    return { ...(this.ownsNetwork ? { ownsNetwork: "1" } : {}), ...(bin ? { kindBinary: bin } : {}) };
+    return {
+      ...(this.ownsNetwork ? { ownsNetwork: "1" } : {}),
+      ...(bin ? { kindBinary: bin } : {}),
+      ...(this.creating ? { createPid: this.creating.pid, configDir: this.creating.configDir } : {}),
+    };
   }
 
   private async networkExists(): Promise<boolean> {
@@ -755,6 +789,7 @@ export class KindProvider implements ClusterProvider {
   }
 
   async delete(): Promise<void> {
+    const stopped = await this.stopCreate();
     const r = await run([this.bin, "delete", "cluster", "--name", this.name]).catch((e: Error) => e);
     if (r instanceof Error) {
       // no kind CLI (any more): remove the cluster's containers as kind would, found by its label
@@ -766,7 +801,51 @@ export class KindProvider implements ClusterProvider {
     } else if (r.exitCode !== 0) {
       throw new KindaError(`kind delete cluster --name ${this.name} failed: ${r.stderr.trim()}`);
     }
+    if (stopped) await this.sweepLate();
+    this.removeConfigDir();
     await this.removeOwnNetwork();
+  }
+
+  /**
+   * Stops the `kind create cluster` the state recorded when it still runs (the same PID and start
+   * time, its own arguments): the `up` that ran it died. True when it was stopped.
+   */
+  private async stopCreate(): Promise<boolean> {
+    const m = /^(\d+):(\d+)$/.exec(this.options.createPid ?? "");
+    if (!m) return false;
+    const pid = Number(m[1]);
+    if (processStart(pid) !== m[2]) return false;
+    const args = processArgs(pid);
+    const i = args.indexOf("create");
+    if (i < 0 || args[i + 1] !== "cluster" || args[args.indexOf("--name") + 1] !== this.name) return false;
+    const alive = await killGroup(pid);
+    if (alive.length)
+      throw new KindaError(`kind create cluster --name ${this.name} (pid ${pid}) of an earlier up still runs after SIGKILL: ${alive.join(", ")}`);
+    return true;
+  }
+
+  /**
+   * After a stopped `kind create`: a node container whose `docker run` the engine was still
+   * carrying out appears after Kind's delete listed the cluster; looked for twice and removed.
+   */
+  private async sweepLate(): Promise<void> {
+    for (const wait of [1000, 2000]) {
+      await new Promise((r) => setTimeout(r, wait));
+      const cs = await this.runtime.list({ [KIND_CLUSTER_LABEL]: this.name });
+      await Promise.all(cs.map((c) => this.runtime.remove(c.id)));
+    }
+  }
+
+  /** The config folder of a `kind create` whose `up` died (it removes its own otherwise): kind.yaml, then the folder. */
+  private removeConfigDir(): void {
+    const dir = this.options.configDir;
+    if (!dir || !/^kinda-kind-[A-Za-z0-9]{6}$/.test(basename(dir))) return;
+    rmSync(join(dir, "kind.yaml"), { force: true });
+    try {
+      rmdirSync(dir);
+    } catch {
+      // gone, or not only kind's config in it: left
+    }
   }
 }
 
@@ -783,6 +862,8 @@ export function kindFromState(runtime: Runtime): ProviderFactory {
         ...(o["image"] ? { image: o["image"] } : {}),
         ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
         ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
+        ...(o["createPid"] ? { createPid: o["createPid"] } : {}),
+        ...(o["configDir"] ? { configDir: o["configDir"] } : {}),
       },
       runtime,
     );

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -16,6 +17,7 @@ import {
   haproxyConfig,
 } from "../../../src/providers/kind.js";
 import { parse } from "yaml";
+import { processArgs, processStart } from "../../../src/net/process.js";
 import { pathWith } from "../../support/path.js";
 
 /** These tests never reach the container runtime. */
@@ -235,5 +237,95 @@ describe("the Kind provider with an emulated identity", () => {
       ],
     );
     assert.doesNotMatch(cfg, /resolvers/);
+  });
+});
+
+describe("a `kind create` left running by an up that died", () => {
+  /** A stand-in runtime: the network is there; `list` shows one late node container once; what is removed is kept. */
+  function stubRuntime() {
+    const removed: string[] = [];
+    let late = ["late-node"];
+    const rt = {
+      ping: async () => undefined,
+      network: async () => ({ name: "kind" }),
+      list: async () => {
+        const out = late.map((id) => ({ id, name: id, labels: {}, running: true }));
+        late = [];
+        return out;
+      },
+      remove: async (id: string) => void removed.push(id),
+    } as unknown as Runtime;
+    return { rt, removed };
+  }
+  const alive = (pid: number) => processStart(pid) !== undefined;
+
+  it("down stops it with the docker runs it started, before Kind deletes the cluster, and sweeps a node made late", async () => {
+    // a stand-in kind (a shell script): `create` starts a child (as Kind's `docker run`s) and waits
+    const dir = mkdtempSync(join(tmpdir(), "kinda-kindstop-"));
+    const bin = join(dir, "kind");
+    writeFileSync(
+      bin,
+      [
+        "#!/bin/sh",
+        'case "$1" in',
+        "  version) echo kind v0.30.0 ;;",
+        `  create) sleep 300 & echo $! > "${dir}/child"; echo ' • Preparing nodes 📦  ...'; wait ;;`,
+        `  delete) echo "$@" >> "${dir}/deleted" ;;`,
+        "esac",
+      ].join("\n") + "\n",
+      { mode: 0o755 },
+    );
+    const { rt, removed } = stubRuntime();
+    try {
+      const made = new KindProvider("kc", { kindBinary: bin }, rt);
+      let recorded: Record<string, string> = {};
+      const creating = made
+        .create([{ name: "c1", role: "control-plane" }], { podCidr: "10.244.0.0/16", record: () => (recorded = made.stateOptions()) })
+        .catch((e: unknown) => e);
+      for (let i = 0; i < 100 && !existsSync(join(dir, "child")); i++) await new Promise((r) => setTimeout(r, 50));
+      const child = Number(readFileSync(join(dir, "child"), "utf8"));
+      const [pid] = (recorded["createPid"] ?? "").split(":").map(Number);
+      assert.match(recorded["createPid"] ?? "", /^\d+:\d+$/, "the running kind create is recorded while it runs");
+      assert.ok(pid && alive(pid) && alive(child));
+      // `down` in another process: a provider made from the recorded options alone
+      await kindFromState(rt)("kc", recorded).delete();
+      assert.equal(alive(pid), false, "kind create stopped");
+      assert.equal(alive(child), false, "and the child it started");
+      assert.equal(readFileSync(join(dir, "deleted"), "utf8").trim(), "delete cluster --name kc");
+      assert.deepEqual(removed, ["late-node"], "a node container that appeared after Kind's delete is removed");
+      assert.match(String(await creating), /kind create cluster --name kc failed/);
+      assert.equal(made.stateOptions()["createPid"], undefined, "nothing recorded once it ended");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("leaves a process alone that is not that kind create (another start time, other arguments), and removes only kinda's config folder", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kinda-kindstop-"));
+    const bin = join(dir, "kind");
+    writeFileSync(bin, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const other = spawn("sleep", ["30"], { stdio: "ignore", detached: true });
+    try {
+      const pid = other.pid!;
+      for (let i = 0; i < 100 && processArgs(pid)[0] !== "sleep"; i++) await new Promise((r) => setTimeout(r, 20));
+      const start = processStart(pid)!;
+      const { rt } = stubRuntime();
+      await kindFromState(rt)("kc", { kindBinary: bin, createPid: `${pid}:${Number(start) + 1}` }).delete();
+      await kindFromState(rt)("kc", { kindBinary: bin, createPid: `${pid}:${start}` }).delete();
+      assert.ok(alive(pid), "a PID reused by another process, or not kind create, is not killed");
+      // the config folder: removed when it is kinda's (kinda-kind-XXXXXX with kind.yaml), else left
+      const cfg = mkdtempSync(join(tmpdir(), "kinda-kind-"));
+      writeFileSync(join(cfg, "kind.yaml"), "kind: Cluster\n");
+      const notOurs = join(dir, "elsewhere");
+      mkdirSync(notOurs);
+      writeFileSync(join(notOurs, "kind.yaml"), "x\n");
+      await kindFromState(rt)("kc", { kindBinary: bin, configDir: cfg }).delete();
+      await kindFromState(rt)("kc", { kindBinary: bin, configDir: notOurs }).delete();
+      assert.equal(existsSync(cfg), false);
+      assert.ok(existsSync(join(notOurs, "kind.yaml")));
+    } finally {
+      other.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
