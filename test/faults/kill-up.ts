@@ -15,7 +15,7 @@
  * Writes DIR/kill-up.json and prints one line per point.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -24,7 +24,14 @@ import { hostLinkPrefix, ruleComment } from "../../src/core/names.js";
 import { IMAGE_MAP_ARGS, ROOT, ensureTestEnv } from "../support/env.js";
 
 const { values: args } = parseArgs({
-  options: { points: { type: "string" }, list: { type: "boolean" }, out: { type: "string" }, name: { type: "string" } },
+  options: {
+    points: { type: "string" },
+    list: { type: "boolean" },
+    out: { type: "string" },
+    name: { type: "string" },
+    // only the cluster half: from the step that makes the Kubernetes nodes on
+    cluster: { type: "boolean" },
+  },
 });
 const CACHE = process.env["KINDA_K8S_CACHE"] ?? "/var/cache/kinda-k8s";
 const NODE_IMAGE = process.env["KINDA_K8S_NODE_IMAGE"] ?? "kinda-k8s/node:v1.34.4";
@@ -60,11 +67,20 @@ function sh(argv: string[]): string {
   return r.status === 0 ? r.stdout : "";
 }
 
-/** The point a line of up's output is, or undefined: a step's start, or an engine step by its name. */
+/**
+ * The point a line of up's output is, or undefined: a step's start, an engine step by its name,
+ * or a step of the cluster half (KINDA_TRACE's `trace-cluster` lines: Kind's own steps as it
+ * starts each, ` • Preparing nodes 📦 ...`, and kinda's early attach).
+ */
 function pointOf(line: string): string | undefined {
   if (line.startsWith("… ")) return line.slice(2).trim();
   const t = /^trace \S+ \+\S+ (\S+) (.+)$/.exec(line);
-  return t ? `trace ${t[2]!.trim()}` : undefined;
+  if (t) return `trace ${t[2]!.trim()}`;
+  const k = /^trace-cluster (\S+) • (.+?)(?:\s*\.\.\.)?$/.exec(line);
+  // a step that names a time (Kind's "Ready after 7s") is the same point in every run
+  if (k) return `${k[1]} ${k[2]!.trim().replace(/\b\d+s\b/g, "Ns")}`;
+  const a = /^trace-cluster (kinda .+)$/.exec(line);
+  return a ? a[1]!.trim() : undefined;
 }
 
 interface Left {
@@ -77,6 +93,9 @@ interface Left {
   state: number;
   hostRoutes: number;
   ipRules: number;
+  nft: number;
+  dockerNetworks: number;
+  kindConfigs: number;
 }
 
 /** The host's routes (every table, both families) and policy rules that name the lab's addresses
@@ -90,6 +109,29 @@ function hostNet(): { routes: string[]; rules: string[] } {
   };
 }
 const NET0 = hostNet();
+const dockerNetworks = () => sh(["docker", "network", "ls", "-q"]).split("\n").filter(Boolean);
+const NETWORKS0 = dockerNetworks();
+const kindDirs = () => readdirSync(tmpdir()).filter((x) => x.startsWith("kinda-kind-"));
+/** The kinda-kind-* folders there before the point's up (others' runs, or a crash of theirs). */
+let KIND_DIRS0: string[] = [];
+/**
+ * The Kind configurations kinda wrote for this cluster that are still there (tmpdir/kinda-kind-*:
+ * removed once `kind create` ends, kept by a crash): new since the point's up, with this topology's
+ * node names and image (kind.yaml does not name the cluster; another run of this example at the
+ * same moment would be counted too).
+ */
+function kindConfigs(): number {
+  let n = 0;
+  for (const d of kindDirs().filter((x) => !KIND_DIRS0.includes(x))) {
+    try {
+      const y = readFileSync(join(tmpdir(), d, "kind.yaml"), "utf8");
+      if (y.includes("kinda.dev/name: cp") && y.includes("kinda.dev/name: wk") && y.includes(NODE_IMAGE)) n++;
+    } catch {
+      // another run's, gone meanwhile
+    }
+  }
+  return n;
+}
 
 function left(): Left {
   const net = hostNet();
@@ -121,6 +163,11 @@ function left(): Left {
     state: existsSync(join(STATE, "labs", LAB)) ? 1 : 0,
     hostRoutes: net.routes.filter((l) => !NET0.routes.includes(l)).length,
     ipRules: net.rules.filter((l) => !NET0.rules.includes(l)).length,
+    nft: sh(["nft", "list", "ruleset"])
+      .split("\n")
+      .filter((l) => l.includes(LAB) || l.includes(hostLinkPrefix(LAB))).length,
+    dockerNetworks: dockerNetworks().filter((n) => !NETWORKS0.includes(n)).length,
+    kindConfigs: kindConfigs(),
   };
 }
 
@@ -150,6 +197,30 @@ function runUp(point?: string): Promise<{ lines: string[]; killed: boolean; code
   });
 }
 
+/** Pids of a `kind create cluster --name CLUSTER` still running (a killed up's child runs on). */
+function kindCreating(): number[] {
+  const want = `create\0cluster\0--name\0${CLUSTER}\0`;
+  const pids: number[] = [];
+  for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, "latin1").includes(want)) pids.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** Waits (at most s seconds) until no `kind create` of the cluster runs, so that what it makes late is counted. */
+async function kindSettled(s: number): Promise<number[]> {
+  const end = Date.now() + s * 1000;
+  for (;;) {
+    const pids = kindCreating();
+    if (!pids.length || Date.now() > end) return pids;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 function down(): { code: number | null; out: string; seconds: number } {
   const t0 = Date.now();
   const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "down", LAB], { env: ENV, encoding: "utf8" });
@@ -171,25 +242,44 @@ async function main(): Promise<number> {
     points.forEach((p, i) => console.log(`  ${i}: ${p}`));
     return 0;
   }
-  const chosen = args.points ? args.points.split(",").map(Number) : points.map((_, i) => i);
-  const results: { point: number; name: string; killed: boolean; upSeconds: number; down: number | null; left: Left }[] = [];
+  const clusterFrom = points.findIndex((p) => /^creating \d+ Kubernetes nodes/.test(p));
+  const chosen = args.points
+    ? args.points.split(",").map(Number)
+    : points.map((_, i) => i).filter((i) => !args.cluster || (clusterFrom >= 0 && i >= clusterFrom));
+  const results: {
+    point: number;
+    name: string;
+    killed: boolean;
+    upSeconds: number;
+    down: number | null;
+    kindAtDown: number;
+    left: Left;
+  }[] = [];
   let failed = 0;
   for (const i of chosen) {
     const name = points[i];
     if (name === undefined) throw new Error(`--points: no point ${i} (0-${points.length - 1})`);
+    KIND_DIRS0 = kindDirs();
     const u = await runUp(name);
+    const kindAtDown = kindCreating().length;
     const d = down();
+    const kindAfter = await kindSettled(120);
     let l = left();
     // Kind's `kind create cluster` outlives the killed up: a node it makes after down is left
     const leftNow = Object.values(l).reduce((a, b) => a + b, 0);
-    results.push({ point: i, name, killed: u.killed, upSeconds: u.seconds, down: d.code, left: l });
+    results.push({ point: i, name, killed: u.killed, upSeconds: u.seconds, down: d.code, kindAtDown, left: l });
     const ok = u.killed && d.code === 0 && leftNow === 0;
     if (!ok) failed++;
     console.log(
       `${ok ? "ok" : "FAIL"} ${i} "${name}": killed after ${u.seconds.toFixed(1)} s${u.killed ? "" : " (the point never came: up ended first)"}; ` +
-        `down exit ${d.code} in ${d.seconds.toFixed(1)} s; left ${JSON.stringify(l)}`,
+        `down exit ${d.code} in ${d.seconds.toFixed(1)} s; left ${JSON.stringify(l)}` +
+        (kindAtDown
+          ? `; kind create was still running at down${kindAfter.length ? ` and after it (pids ${kindAfter.join(",")})` : ", ended by the time of the count"}`
+          : ""),
     );
     if (d.code !== 0) console.log(`  down said: ${d.out.trim().split("\n").slice(-3).join(" | ")}`);
+    // a kind create of this run's own killed up that ran on past the wait: ended by its pid before the next point
+    for (const pid of kindAfter) process.kill(pid, "SIGKILL");
     if (leftNow) {
       // clean up for the next point, and say whether a second down does it
       const d2 = down();
@@ -199,6 +289,7 @@ async function main(): Promise<number> {
     }
   }
   writeFileSync(join(OUT, "kill-up.json"), JSON.stringify({ points, results }, null, 1) + "\n");
+  rmSync(STATE, { recursive: true, force: true });
   console.log(`kill-up: ${chosen.length} points, ${chosen.length - failed} left nothing; ${join(OUT, "kill-up.json")}`);
   return failed ? 1 : 0;
 }
