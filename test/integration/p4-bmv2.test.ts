@@ -82,9 +82,17 @@ async function waitFor<T>(what: string, probe: () => Promise<T>, cond: (v: T) =>
  */
 async function capture(lab: string, host: string, name: string, filter: string) {
   const f = `/tmp/${name}`;
-  const r = await sh(lab, host, `rm -f ${f} ${f}.err; nohup timeout 600 tcpdump -l -n -Q in -i eth0 ${filter} >${f} 2>${f}.err </dev/null &`);
+  const r = await sh(
+    lab,
+    host,
+    `rm -f ${f} ${f}.err; nohup timeout 600 tcpdump -l -n -Q in -i eth0 ${filter} >${f} 2>${f}.err </dev/null &`,
+  );
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(`tcpdump in ${host} listening`, () => sh(lab, host, `cat ${f}.err`).then((x) => x.stdout), (o) => /listening on eth0/.test(o));
+  await waitFor(
+    `tcpdump in ${host} listening`,
+    () => sh(lab, host, `cat ${f}.err`).then((x) => x.stdout),
+    (o) => /listening on eth0/.test(o),
+  );
   return {
     text: () => sh(lab, host, `cat ${f}`).then((x) => x.stdout),
     count: () => sh(lab, host, `wc -l <${f}`).then((x) => Number(x.stdout.trim())),

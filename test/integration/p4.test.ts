@@ -67,7 +67,10 @@ describe(`a P4 switch on the path between two Kubernetes nodes (image ${P4_IMAGE
       // so; the rest then runs with simple_switch (P4Runtime's published port cannot be shown)
       const t0 = Date.now();
       await assert.rejects(upTopology(y.spec, { provider, imageMap: IMAGE_MAP, where: y.where }), (e: Error) => {
-        assert.match(e.message, /device p4 \[program\]: start the switch failed.*this image has no simple_switch_grpc: grpcPort asks for BMv2 built with P4Runtime/s);
+        assert.match(
+          e.message,
+          /device p4 \[program\]: start the switch failed.*this image has no simple_switch_grpc: grpcPort asks for BMv2 built with P4Runtime/s,
+        );
         return true;
       });
       assert.ok(Date.now() - t0 < 55_000, `refused before the 60 s readiness wait (${Date.now() - t0} ms)`);
