@@ -820,7 +820,9 @@ export class KindProvider implements ClusterProvider {
     if (i < 0 || args[i + 1] !== "cluster" || args[args.indexOf("--name") + 1] !== this.name) return false;
     const alive = await killGroup(pid);
     if (alive.length)
-      throw new KindaError(`kind create cluster --name ${this.name} (pid ${pid}) of an earlier up still runs after SIGKILL: ${alive.join(", ")}`);
+      throw new KindaError(
+        `kind create cluster --name ${this.name} (pid ${pid}) of an earlier up still runs after SIGKILL: ${alive.join(", ")}`,
+      );
     return true;
   }
 
