@@ -168,17 +168,11 @@ async function sample(cycle: number, kind: Sample["kind"], seconds: number): Pro
   const nft = sh(["nft", "list", "ruleset"])
     .split("\n")
     .filter((l) => l.includes("kinda_cut") || labs.some((lab) => l.includes(lab))).length;
-  // the fixture nodes' addresses, while no other container holds them (Docker gives a freed
-  // address of the kind network to the next container: another engineer's node, whose traffic is theirs)
-  const held = new Set(
-    mine
-      .filter((c) => !c.Names.some((n) => n.startsWith(`/${FIXTURE}-`)))
-      .flatMap((c) => Object.values(c.NetworkSettings?.Networks ?? {}).map((n) => n.IPAddress)),
-  );
-  const addrs = [...nodeAddresses].filter((a) => !held.has(a));
-  const ct = sh(["conntrack", "-L"])
-    .split("\n")
-    .filter((l) => addrs.some((a) => new RegExp(`=${a.replace(/\./g, "\\.")}\\s`).test(l))).length;
+  // the soak's own entries (by the ids its fixture nodes made, see ownedConntrack), not every entry
+  // naming their addresses: Docker hands a freed address of the kind network to the next container
+  // (another run's Kind node), whose entries outlive it and are not the soak's (12:25 here: 1-2 at
+  // cycles 29-33 while a real-Kind run made and removed its nodes; 0 of them were the soak's)
+  const ct = ownConntrackLeft().length;
   const stateDirs = existsSync(join(STATE, "labs")) ? readdirSync(join(STATE, "labs")).length : 0;
   gc!();
   const mem = process.memoryUsage();
