@@ -9,7 +9,6 @@ import {
   KindProvider,
   kindConfig,
   kindConfigYaml,
-  kindFromState,
   nodesFromApi,
   NAME_LABEL,
   TIMEOUT_PATCHES,
@@ -19,6 +18,7 @@ import {
 import { parse } from "yaml";
 import { processArgs, processStart } from "../../../src/net/process.js";
 import { pathWith } from "../../support/path.js";
+import { kindFromState } from "../../../src/app/root.js";
 
 /** These tests never reach the container runtime. */
 const runtime = {} as Runtime;
