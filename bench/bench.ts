@@ -572,7 +572,8 @@ async function main(): Promise<void> {
   const peers = peersWanted();
   const liveRow = names.includes("live") ? await liveScenario(parallelism) : undefined;
   const clusterRow = names.includes("cluster") ? await clusterScenario(parallelism) : undefined;
-  const rerouteRows = names.includes("reroute") ? await rerouteScenario() : undefined;
+  // each mode's rows as soon as it ends (the three take minutes each); the whole table again at the end
+  const rerouteRows = names.includes("reroute") ? await rerouteScenario((r) => json || console.log(formatReroute(r))) : undefined;
   const reroute200 = names.includes("reroute-200") ? await reroute200Scenario(parallelism) : undefined;
   const rows = await runScenarios(names, parallelism, peers);
   const kindRows: KindRealRow[] = [];

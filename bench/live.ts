@@ -8,6 +8,9 @@
  * The CLI is the bin users run (the bundle, dist/bin/kinda.js); the same commands through the
  * unbundled build (dist/src/cli/main.js) and a bare `node -e 0` are measured beside it, so the
  * bundle's gain and Node's own start-up (the floor of any Node CLI) show in the same run.
+ *
+ * Lab name: `${KINDA_BENCH_PREFIX:-bench}-live` (as bench/reroute.ts), so two bench runs on one
+ * machine can be told apart.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -53,7 +56,7 @@ function timedSpawn(argv: string[], env: NodeJS.ProcessEnv): number {
 export async function liveScenario(parallelism: number): Promise<LiveRow> {
   const store = new StateStore(mkdtempSync(join(tmpdir(), "kinda-bench-live-")));
   const runtime = new DockerRuntime();
-  const lab = "bench-live";
+  const lab = `${process.env["KINDA_BENCH_PREFIX"] ?? "bench"}-live`;
   const plan = planLab(loadKatharaLab(join(ROOT, "examples", "labs", "two-routers")), {
     name: lab,
     imageMap: IMAGE_MAP,

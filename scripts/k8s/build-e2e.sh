@@ -5,7 +5,7 @@
 #   ginkgo  the ginkgo CLI at the version k8s.io/kubernetes' go.mod requires (parallel runs)
 #   images  agnhost, jessie-dnsutils, nginx, busybox, tagged with exactly the names e2e.test asks
 #           for (`e2e.test --list-images`): one Debian root with the tools the tests exec
-#           (dig, curl, nc, ip, iperf, bash, nginx), a static busybox root for busybox
+#           (dig, curl, wget, nc, ip, iperf, bash, nginx), a static busybox root for busybox
 # Usage: build-e2e.sh [COMPONENT...]   (default: suite ginkgo images; each skipped when up to date)
 # Output: $KINDA_K8S_CACHE/out/e2e-<version>/{e2e.test,agnhost,ginkgo}; the images in Docker.
 # The suite shares Go's build cache with build-binaries.sh (same flags and tags), so build the
@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 E2E_DIR=$OUT/e2e-$K8S_VERSION
 E2E_BASE_IMAGE=kinda-k8s/e2e-base:$DEBIAN_SUITE
-E2E_BASE_PKGS=bash,bind9-dnsutils,curl,netcat-openbsd,iproute2,iputils-ping,iperf,procps,nginx-light,ca-certificates
+E2E_BASE_PKGS=bash,bind9-dnsutils,curl,wget,netcat-openbsd,iproute2,iputils-ping,iperf,procps,nginx-light,ca-certificates
 # slim_image (lib.sh) builds the test images FROM this root
 SLIM_IMAGE=$E2E_BASE_IMAGE
 
@@ -63,6 +63,8 @@ build_ginkgo() {
 
 # ---- images -----------------------------------------------------------------------------------
 # one Debian root with the programs the sig-network tests exec in agnhost and jessie-dnsutils pods
+# (wget: the Services tests' exec pods run `wget -q -O - -T 1`; upstream's agnhost has busybox's from
+# its Alpine base, whose Debian twin busybox-static 1.35 segfaults on -T: GNU wget instead)
 build_e2e_base() {
   local key rootfs
   key=$(inputs_hash "$DEBIAN_SUITE" "$E2E_BASE_PKGS" "$(declare -f build_e2e_base)")

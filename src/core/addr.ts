@@ -56,7 +56,8 @@ export function macProblem(mac: string): string | undefined {
 }
 
 export function parseCidr(s: string): Cidr {
-  return ipaddr.parseCIDR(s) as Cidr;
+  // by family: ipaddr.parseCIDR tries IPv6 first and throws for every IPv4 CIDR (a third of the static planner's time in a 200-device lab)
+  return (s.includes(":") ? ipaddr.IPv6.parseCIDR(s) : ipaddr.IPv4.parseCIDR(s)) as Cidr;
 }
 
 /** "10.0.1.2/24" -> "10.0.1.2". */

@@ -63,7 +63,10 @@ export async function runServices(
           ...(s.field ? { field: s.field } : {}),
           message: `${s.what} failed${waited} (exit ${r.exitCode}): ${s.argv.join(" ")}${out ? `\n  ${out}` : ""}`,
         }),
-        r.exitCode === 126 || r.exitCode === 127 ? { hint: `does the image of ${dev.name} carry ${s.argv[0]}?` } : {},
+        // a `sh -c` step's script says itself which command is missing (p4c, simple_switch_grpc): no "carry sh?"
+        (r.exitCode === 126 || r.exitCode === 127) && s.argv[0] !== "sh"
+          ? { hint: `does the image of ${dev.name} carry ${s.argv[0]}?` }
+          : {},
       );
     }
   }

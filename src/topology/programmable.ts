@@ -181,9 +181,16 @@ export function p4SwitchArgv(d: Partial<DeviceSpec>, ports: readonly string[], p
 
 /**
  * Started in the background with its output in P4_LOG: the script is fixed text, the switch's
- * argv (made by kinda, see p4SwitchArgv) comes in as positional parameters.
+ * argv (made by kinda, see p4SwitchArgv) comes in as positional parameters. An image without the
+ * switch (a BMv2 built without gRPC has no simple_switch_grpc, seen on one built by hand) fails
+ * here at once with a sentence saying so, not after the readiness wait's 60 s with "nohup:
+ * failed to run command" in the log.
  */
-const BACKGROUND = `mkdir -p ${P4_LOG.replace(/\/[^/]+$/, "")} && nohup "$@" >>${P4_LOG} 2>&1 </dev/null &`;
+const BACKGROUND =
+  'command -v "$1" >/dev/null || { case "$1" in ' +
+  '*_grpc) echo "this image has no $1: grpcPort asks for BMv2 built with P4Runtime; give an image that has simple_switch_grpc, or leave grpcPort out to run simple_switch";; ' +
+  '*) echo "this image has no $1: a p4-switch needs an image with BMv2 (simple_switch and simple_switch_CLI)";; esac; exit 127; }; ' +
+  `mkdir -p ${P4_LOG.replace(/\/[^/]+$/, "")} && nohup "$@" >>${P4_LOG} 2>&1 </dev/null &`;
 /**
  * BMv2 captures each port in both directions (libpcap, no direction set), so what the switch's
  * own kernel sends there enters the pipeline: no ARP on the ports (NOARP: no requests, no

@@ -64,6 +64,41 @@ const hasPipeline = (file: string): boolean =>
 
 const sh = (lab: string, dev: string, script: string) => kinda("exec", "--lab", lab, dev, "--", "sh", "-c", script);
 
+/** Polls until `cond` holds (every 300 ms, up to `seconds`): waits for the condition, not for a time that holds on an idle machine only. */
+async function waitFor<T>(what: string, probe: () => Promise<T>, cond: (v: T) => boolean, seconds = 90): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const v = await probe();
+    if (cond(v)) return v;
+    assert.ok(Date.now() < deadline, `${what}: not within ${seconds} s (last: ${JSON.stringify(v)})`);
+    await new Promise((res) => setTimeout(res, 300));
+  }
+}
+
+/**
+ * A capture of what comes IN on a host's eth0 (tcpdump FILTER, a line a frame, into /tmp/NAME),
+ * started in the background and returned once tcpdump says it is listening; `count` reads how
+ * many frames it has seen so far. tcpdump ends with its `timeout` or with the lab.
+ */
+async function capture(lab: string, host: string, name: string, filter: string) {
+  const f = `/tmp/${name}`;
+  const r = await sh(
+    lab,
+    host,
+    `rm -f ${f} ${f}.err; nohup timeout 600 tcpdump -l -n -Q in -i eth0 ${filter} >${f} 2>${f}.err </dev/null &`,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  await waitFor(
+    `tcpdump in ${host} listening`,
+    () => sh(lab, host, `cat ${f}.err`).then((x) => x.stdout),
+    (o) => /listening on eth0/.test(o),
+  );
+  return {
+    text: () => sh(lab, host, `cat ${f}`).then((x) => x.stdout),
+    count: () => sh(lab, host, `wc -l <${f}`).then((x) => Number(x.stdout.trim())),
+  };
+}
+
 describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": a stand-in, not BMv2" : ""})`, () => {
   const labs: string[] = [];
   after(async () => {
@@ -151,13 +186,13 @@ describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": 
     // h2 sends toward a prefix that has no entry: the miss runs NoAction, egress_spec stays 0
     await kindaOk("exec", "--lab", lab, "h2", "--", "ip", "route", "add", "10.0.99.0/24", "via", "10.0.12.254");
     // what arrives at each host for 10.0.99.1 (recorded in the host while h2 pings)
-    const cap = "(timeout 20 tcpdump -l -n -Q in -i eth0 icmp and dst host 10.0.99.1 >/tmp/z 2>/tmp/z.err &); sleep 1.5; cat /tmp/z.err";
-    for (const h of ["h1", "h2"]) assert.match((await sh(lab, h, cap)).stdout, /listening on eth0/);
+    const [at1, at2] = await Promise.all(["h1", "h2"].map((h) => capture(lab, h, "z", "icmp and dst host 10.0.99.1")));
     const ping = await sh(lab, "h2", "ping -c 5 -i 0.3 -W 1 10.0.99.1");
     assert.notEqual(ping.code, 0, "nothing answers 10.0.99.1");
-    const seen = async (h: string) => Number((await sh(lab, h, "sleep 1; wc -l </tmp/z")).stdout.trim());
-    assert.equal(await seen("h1"), 5, "h2's frames to the missing prefix arrive at h1: port 0 is links[0], h1's link");
-    assert.equal(await seen("h2"), 0, "and not back at h2 (port 1)");
+    // h2's 5 frames to the missing prefix arrive at h1: port 0 is links[0], h1's link
+    await waitFor("h2's 5 echo requests to 10.0.99.1 seen at h1 (port 0)", at1!.count, (n) => n >= 5);
+    assert.equal(await at1!.count(), 5, "each once");
+    assert.equal(await at2!.count(), 0, "and not back at h2 (port 1)");
     // the prefixes kinda wrote still forward by their entries
     const ok = await sh(lab, "h1", "ping -c 2 -i 0.2 -W 2 10.0.12.1");
     assert.equal(ok.code, 0, ok.stdout);
@@ -234,10 +269,9 @@ describe(`a P4 switch as the real BMv2 behaves (image ${P4_IMAGE}${STANDIN ? ": 
       const ping = await sh(lab, "h1", "ping -c 3 -i 0.2 -W 2 10.0.12.1");
       assert.equal(ping.code, 0, `h1 reaches h2 through simple_router: ${ping.stdout}`);
       // what the warning says: h2's ARP for a neighbour it does not have leaves by port 0, to h1
-      await sh(lab, "h1", "(timeout 15 tcpdump -l -n -Q in -i eth0 arp >/tmp/a 2>/tmp/a.err &); sleep 1.5");
+      const arp = await capture(lab, "h1", "a", "arp");
       await sh(lab, "h2", "ping -c 3 -i 0.3 -W 1 10.0.12.7");
-      const arp = await sh(lab, "h1", "sleep 1; cat /tmp/a");
-      assert.match(arp.stdout, /who-has 10\.0\.12\.7/, `h2's ARP arrived at h1 (port 0): ${arp.stdout}`);
+      await waitFor("h2's ARP for 10.0.12.7 seen at h1 (port 0)", arp.text, (t) => /who-has 10\.0\.12\.7/.test(t));
     }
     await kindaOk("down", lab);
     await assertNothingLeft(lab);

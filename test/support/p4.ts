@@ -51,8 +51,20 @@ export async function compileExample(name = "ipv4_lpm"): Promise<string> {
 export const counter = (lab: string, device: string, ifname: string, what: "rx_packets" | "tx_packets") =>
   kindaOk("exec", "--lab", lab, device, "--", "cat", `/sys/class/net/${ifname}/statistics/${what}`).then(Number);
 
-/** Set by `beforeP4Tests` once the test environment is ready: the host's links then, the compiled example. */
-export const p4Env = { linksBefore: [] as string[], build: "" };
+/** Whether the P4 image has a command on its PATH (a BMv2 built by hand without gRPC has no simple_switch_grpc). */
+export async function imageHas(command: string): Promise<boolean> {
+  const [res, container] = (await docker.run(P4_IMAGE, ["sh", "-c", 'command -v "$1"', "sh", command], new PassThrough(), {
+    HostConfig: { NetworkMode: "none" },
+  })) as [{ StatusCode: number }, { remove: (o: { force: boolean }) => Promise<unknown> }];
+  await container.remove({ force: true });
+  return res.StatusCode === 0;
+}
+
+/**
+ * Set by `beforeP4Tests` once the test environment is ready: the host's links then, the compiled
+ * example, whether the image has simple_switch_grpc (the stand-in has; BMv2 built without gRPC not).
+ */
+export const p4Env = { linksBefore: [] as string[], build: "", grpc: true };
 
 /** Registers the suite's before hook: test environment, the host's links, the example compiled. */
 export function beforeP4Tests(): void {
@@ -61,6 +73,7 @@ export function beforeP4Tests(): void {
     ensureTestEnv();
     p4Env.linksBefore = hostLinks();
     p4Env.build = await compileExample();
+    p4Env.grpc = await imageHas("simple_switch_grpc");
   });
 }
 

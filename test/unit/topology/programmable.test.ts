@@ -4,6 +4,7 @@
  * interfaces, and the errors for bad fields and files. No root, no Docker.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +14,7 @@ import { planTopology } from "../../../src/app/topology.js";
 import { formatPlan } from "../../../src/plan/lab.js";
 import { parseTopologyYaml, loadTopologyYaml } from "../../../src/topology/yaml.js";
 import { IncSwitchMeta, OvsSwitchMeta } from "../../../src/topology/builders.js";
-import { p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO, P4_SOURCE_DIR } from "../../../src/topology/programmable.js";
+import { p4Services, p4SwitchArgv, programFileProblem, P4_PROGRAM, P4_INFO, P4_SOURCE_DIR } from "../../../src/topology/programmable.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { StateStore } from "../../../src/state/store.js";
 import { formatDeviceUndo, planCluster, renderStep } from "../../../src/plan/cluster.js";
@@ -166,6 +167,22 @@ describe("P4 switches (BMv2)", () => {
     assert.equal(IncSwitchMeta({ program: PROGRAM }).kind, "p4-switch");
     assert.equal(IncSwitchMeta().kind, "switch");
     assert.equal(OvsSwitchMeta().kind, "ovs-switch");
+  });
+
+  it("an image without the switch binary fails the start at once, saying which and why (not after the 60 s wait)", () => {
+    // seen on a real BMv2 built by hand without gRPC: no simple_switch_grpc, "nohup: failed to run command" after 60 s
+    for (const [d, missing, why] of [
+      [{ program: "x.json", grpcPort: 50051 }, "simple_switch_grpc", /leave grpcPort out to run simple_switch/],
+      [{ program: "x.json" }, "simple_switch", /needs an image with BMv2/],
+    ] as const) {
+      const start = p4Services(d, ["eth0"], false, [], false).find((s) => s.what === "start the switch")!;
+      assert.equal(start.argv[4], missing);
+      // the script run by a real sh where the switch is not on PATH: it stops before writing anything
+      const r = spawnSync(start.argv[0]!, start.argv.slice(1), { encoding: "utf8", env: { PATH: "/usr/bin:/bin" } });
+      assert.equal(r.status, 127, r.stderr);
+      assert.match(r.stdout, new RegExp(`^this image has no ${missing}: `));
+      assert.match(r.stdout, why);
+    }
   });
 
   it("p4SwitchArgv numbers ports in the order given", () => {
