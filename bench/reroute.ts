@@ -177,6 +177,17 @@ export function formatReroute(rows: readonly RerouteModeRow[]): string {
   return out.join("\n");
 }
 
+/** One cut of the before/after rounds: the re-route planned after the cut (preplan false, as before) or before it. */
+export interface RerouteRound {
+  preplan: boolean;
+  /** From the cut made to the last batch applied: plan + inspect + kernel + p4 (planned after), or kernel + p4 (planned before). */
+  afterCutMs: number;
+  phases?: { plan: number; inspect: number; kernel: number; p4: number };
+  changeMs: number;
+  worstLost: number;
+  outageSeconds: number;
+}
+
 export interface Reroute200Row {
   devices: number;
   /** The re-route's own time after the cut: plan + apply (RerouteResult.ms). */
@@ -195,6 +206,8 @@ export interface Reroute200Row {
   plan200Ms?: number;
   worstLost: number;
   flowsHit: number;
+  /** The cut four times: planned after it, before it, after, before. */
+  rounds?: RerouteRound[];
 }
 
 function planAloneMs(spec: ReturnType<typeof leafSpine>): number {
@@ -242,13 +255,35 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
       ...theirs.map((h) => [h, mine.map(addr)] as [string, string[]]),
     ]);
     const names = new Map([...mine, ...theirs].map((h) => [addr(h), h]));
-    const p = probe(lab, flows, names);
-    await p.started;
-    const t = performance.now();
-    const r = await changeLink(lab, `${cable.endpoints[0]}--${cable.endpoints[1]}`, { state: "down" }, { store });
-    const changeMs = performance.now() - t;
-    await new Promise((res) => setTimeout(res, 1500));
-    const lost = await p.stop();
+    const cableName = `${cable.endpoints[0]}--${cable.endpoints[1]}`;
+    // before/after in this run: the cut with the re-route planned after it (as before), then planned
+    // before it, twice each, alternating; the cable restored between cuts
+    const rounds: RerouteRound[] = [];
+    let first:
+      | { r: Awaited<ReturnType<typeof changeLink>>; changeMs: number; lost: Awaited<ReturnType<ReturnType<typeof probe>["stop"]>> }
+      | undefined;
+    for (const preplan of [false, true, false, true]) {
+      const p = probe(lab, flows, names);
+      await p.started;
+      const t = performance.now();
+      const r = await changeLink(lab, cableName, { state: "down" }, { store, preplan });
+      const changeMs = performance.now() - t;
+      await new Promise((res) => setTimeout(res, 1500));
+      const lost = await p.stop();
+      first ??= { r, changeMs, lost };
+      const hit = lost.filter((l) => l.longest > 0);
+      rounds.push({
+        preplan,
+        afterCutMs: preplan ? (r.reroute?.applyMs ?? NaN) : (r.reroute?.ms ?? NaN),
+        ...(r.reroute?.phases ? { phases: r.reroute.phases } : {}),
+        changeMs,
+        worstLost: Math.max(0, ...lost.map((l) => l.longest)),
+        outageSeconds: Math.max(0, ...hit.map((l) => l.outageSeconds!)),
+      });
+      await changeLink(lab, cableName, { state: "up" }, { store });
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    const { r, changeMs, lost } = first!;
     const st = store.read(lab)!;
     const ms: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -269,6 +304,7 @@ export async function reroute200Scenario(parallelism: number): Promise<Reroute20
       worstLost: Math.max(0, ...lost.map((l) => l.longest)),
       flowsHit: lost.filter((l) => l.longest > 0).length,
       outageSeconds: Math.max(0, ...lost.filter((l) => l.longest > 0).map((l) => l.outageSeconds!)),
+      rounds,
     };
   } finally {
     await teardown(lab, { runtime, store, kernel, parallelism });
@@ -287,6 +323,26 @@ export function formatReroute200(r: Reroute200Row): string {
         ]
       : []),
     `  pings every 10 ms across the cut: worst flow lost ${r.worstLost} probes (outage ${r.outageSeconds.toFixed(2)} s), ${r.flowsHit} flows hit`,
+    ...(r.rounds?.length
+      ? [
+          "  before/after, same lab, same run (the cable restored between cuts): time from the cut to the re-route applied",
+          ...r.rounds.map(
+            (x) =>
+              `    re-route planned ${x.preplan ? "before the cut" : "after the cut "}: ${x.afterCutMs.toFixed(0).padStart(5)} ms after the cut (/1000 ms target = ${(x.afterCutMs / 1000).toFixed(2)}); ${
+                x.phases
+                  ? Object.entries(x.phases)
+                      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+                      .join(", ")
+                  : ""
+              }; changeLink ${x.changeMs.toFixed(0)} ms; worst flow lost ${x.worstLost} probes (outage ${x.outageSeconds.toFixed(2)} s)`,
+          ),
+          (() => {
+            const m = (pre: boolean) => median(r.rounds!.filter((x) => x.preplan === pre).map((x) => x.afterCutMs));
+            const o = (pre: boolean) => median(r.rounds!.filter((x) => x.preplan === pre).map((x) => x.outageSeconds));
+            return `  after the cut, the worse of two: planned after ${m(false).toFixed(0)} ms, planned before ${m(true).toFixed(0)} ms (after/before = ${(m(false) / Math.max(1, m(true))).toFixed(2)}); worst outage ${o(false).toFixed(2)} s vs ${o(true).toFixed(2)} s`;
+          })(),
+        ]
+      : []),
     ...(r.plan200Ms !== undefined
       ? [`  (the machine hosted ${r.devices} devices, not 200; the plan alone at 200 devices: ${r.plan200Ms.toFixed(0)} ms)`]
       : []),

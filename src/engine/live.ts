@@ -37,7 +37,7 @@ import type { Kernel } from "../model/kernel.js";
 import type { Netns } from "../model/netns.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
 import { withLink, withoutLink } from "../plan/reroute.js";
-import { reroute, rerouteAndSave, type RerouteResult } from "./reroute.js";
+import { prepareReroute, reroute, rerouteAndSave, type PreparedReroute, type RerouteResult } from "./reroute.js";
 
 export interface LiveOptions {
   store: StateStore;
@@ -45,6 +45,8 @@ export interface LiveOptions {
   runtime: Pick<Runtime, "inspect" | "exec">;
   /** Applies the operations (app/root.ts passes the host's). */
   kernel: Kernel;
+  /** false: a cut's re-route is planned after the cut, not before (the bench's baseline). */
+  preplan?: boolean;
 }
 
 export type LinkChange = { shape: Shaping; from?: string } | { clear: true; from?: string } | { state: "down" | "up" };
@@ -65,6 +67,16 @@ export interface LinkChangeResult {
 async function rerouteOrUndo(st: LabState, opts: LiveOptions, undo: () => Promise<void>): Promise<RerouteResult | undefined> {
   try {
     return await reroute(st, { runtime: opts.runtime, kernel: opts.kernel });
+  } catch (e) {
+    await undo().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** {@link rerouteOrUndo} with a re-route planned before the change. */
+async function appliedOrUndo(st: LabState, prepared: PreparedReroute, undo: () => Promise<void>): Promise<RerouteResult | undefined> {
+  try {
+    return await prepared.apply(st);
   } catch (e) {
     await undo().catch(() => undefined);
     throw e;
@@ -259,17 +271,22 @@ export async function changeLink(lab: string, endpoint: string, change: LinkChan
     summary = `${change.state === "down" ? "cut" : "restored"} ${target.description}`;
   }
   const previous = previousShaping(st.live);
+  // a cut or a restore: the re-route is planned for the links as they will be before the change is
+  // made (nothing is changed by planning), so after it only the kernel batches run
+  let prepared: PreparedReroute | undefined;
+  if ("state" in change && opts.preplan !== false) {
+    const next: LabState = { ...st, ...(st.live ? { live: structuredClone(st.live) } : {}) };
+    record(next, target, change, ops);
+    prepared = await prepareReroute(next, { runtime: opts.runtime, kernel: opts.kernel });
+  }
   await applyOps(ops, { runtime: opts.runtime, kernel: opts.kernel, previous });
   record(st, target, change, ops);
-  const rr =
-    "state" in change
-      ? await rerouteOrUndo(st, opts, () =>
-          applyOps(
-            ops.map((o) => inverse(o, previous(o.at))),
-            { runtime: opts.runtime, kernel: opts.kernel },
-          ),
-        )
-      : undefined;
+  const undo = () =>
+    applyOps(
+      ops.map((o) => inverse(o, previous(o.at))),
+      { runtime: opts.runtime, kernel: opts.kernel },
+    );
+  const rr = prepared ? await appliedOrUndo(st, prepared, undo) : "state" in change ? await rerouteOrUndo(st, opts, undo) : undefined;
   store.update(st);
   return withReroute({ target, ops, summary }, rr);
 }
