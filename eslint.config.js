@@ -34,7 +34,7 @@ function layerRules() {
 const ADAPTERS = ["DockerRuntime", "Docker", "EngineApi", "StateStore", "KindProvider", "ProviderRegistry"];
 const oneRoot = {
   files: ["src/**/*.ts"],
-  ignores: ["src/app/root.ts", "src/app/root-light.ts", "src/runtime/**", "src/providers/kind.ts"],
+  ignores: ["src/app/root.ts", "src/app/root-light.ts", "src/runtime/**"],
   rules: {
     "no-restricted-syntax": [
       "error",

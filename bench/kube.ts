@@ -7,14 +7,15 @@
  * so N domains, 2 VXLAN interfaces per pod), each with a start-up that sets its two addresses.
  * Measured per N: `up` (pods, ConfigMaps, links and start-ups through the exec API) and `down`,
  * seconds per device, the marginal seconds per device between two sizes (what one more device
- * costs, without the per-lab fixed part), the machine's busy CPU-seconds per device during `up`,
+ * costs, without the per-lab fixed part), the machine's busy CPU-seconds per device during `up` (split into the host node containers' cgroups
+ * and kinda's own process: the part more host nodes share and the part one kinda does alone),
  * and the memory each host node holds per device pod (docker stats of the Kind node containers,
  * before and after). After each `up`, device 0 pings device 1 over their link (the lab works).
  * The host cluster (KINDA_BENCH_KUBE_HOST, default kinda-bench-kube) is deleted at the end,
  * whatever happened. Skipped, with a line saying why, without the node image.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { up } from "../src/app/up.js";
@@ -34,6 +35,10 @@ export interface KubeRow {
   memoryPerDeviceMiB: number;
   /** Device pods per host node, by node. */
   podsPerNode: Record<string, number>;
+  /** CPU-seconds the host node containers used during `up` (their cgroups), per device: the part more host nodes share. */
+  hostCpuSecondsPerDevice: number;
+  /** CPU-seconds kinda's own process used during `up` (process.cpuUsage), per device: the part one kinda does alone. */
+  kindaCpuSecondsPerDevice: number;
 }
 
 export interface KubeBench {
@@ -64,6 +69,32 @@ function busyCpuSeconds(): number {
   const line = execFileSync("head", ["-1", "/proc/stat"], { encoding: "utf8" });
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100;
+}
+
+/**
+ * CPU-seconds used so far by the node containers of a Kind cluster: each container's cgroup
+ * cpuacct.usage (cgroup v1, this machine; v2's cpu.stat usage_usec otherwise). Unlike the
+ * machine-wide count it leaves out the other work of a shared machine.
+ */
+function hostNodeCpuSeconds(cluster: string): number {
+  const ids = execFileSync(
+    "/usr/bin/docker",
+    ["ps", "--no-trunc", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.ID}}"],
+    {
+      encoding: "utf8",
+    },
+  )
+    .trim()
+    .split("\n")
+    .filter(Boolean);
+  let s = 0;
+  for (const id of ids) {
+    const v1 = `/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`;
+    const v2 = `/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`;
+    if (existsSync(v1)) s += Number(readFileSync(v1, "utf8").trim()) / 1e9;
+    else if (existsSync(v2)) s += Number(/usage_usec (\d+)/.exec(readFileSync(v2, "utf8"))?.[1] ?? 0) / 1e6;
+  }
+  return s;
 }
 
 const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
@@ -103,10 +134,15 @@ export async function kubeScenario(sizes: number[]): Promise<KubeBench | undefin
       try {
         const mem0 = memoryPerNodeMiB(host);
         const c0 = busyCpuSeconds();
+        const h0 = hostNodeCpuSeconds(host);
+        const k0 = process.cpuUsage();
         t = performance.now();
         const lab = await up(dir, { name, imageMap: IMAGE_MAP, runtimeKind: "kubernetes", kube: { kubeconfig: kube.kubeconfig } });
         const upSeconds = (performance.now() - t) / 1000;
         const cpu = busyCpuSeconds() - c0;
+        const hostCpu = hostNodeCpuSeconds(host) - h0;
+        const k1 = process.cpuUsage(k0);
+        const kindaCpu = (k1.user + k1.system) / 1e6;
         const ns = `kinda-${name}`;
         // the lab works: r0 reaches r1 over ring0, whichever host nodes they are on
         const ping = kube.try("exec", "-n", ns, "r0", "-c", "device", "--", "ping", "-c", "1", "-W", "5", "10.77.0.2");
@@ -131,6 +167,8 @@ export async function kubeScenario(sizes: number[]): Promise<KubeBench | undefin
           cpuSecondsPerDevice: cpu / n,
           memoryPerDeviceMiB: (sum(mem1) - sum(mem0)) / n,
           podsPerNode,
+          hostCpuSecondsPerDevice: hostCpu / n,
+          kindaCpuSecondsPerDevice: kindaCpu / n,
         });
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -146,11 +184,11 @@ export async function kubeScenario(sizes: number[]): Promise<KubeBench | undefin
 export function formatKube(b: KubeBench): string {
   const lines = [
     `kube: host cluster of ${b.rows[0]?.hostNodes ?? 3} Kind nodes made in ${b.hostCreateSeconds.toFixed(1)} s, base image loaded in ${b.imageLoadSeconds.toFixed(1)} s`,
-    "scenario   devices    up s  down s  s/device  CPU-s/device  MiB/device  pods per host node",
+    "scenario   devices    up s  down s  s/device  CPU-s/device  host-CPU-s/dev  kinda-CPU-s/dev  MiB/device  pods per host node",
   ];
   for (const r of b.rows)
     lines.push(
-      `${r.scenario.padEnd(9)} ${String(r.devices).padStart(8)}  ${r.upSeconds.toFixed(1).padStart(6)}  ${r.downSeconds.toFixed(1).padStart(6)}  ${r.secondsPerDevice.toFixed(2).padStart(8)}  ${r.cpuSecondsPerDevice.toFixed(2).padStart(12)}  ${r.memoryPerDeviceMiB.toFixed(1).padStart(10)}  ${Object.values(r.podsPerNode).join("/")}`,
+      `${r.scenario.padEnd(9)} ${String(r.devices).padStart(8)}  ${r.upSeconds.toFixed(1).padStart(6)}  ${r.downSeconds.toFixed(1).padStart(6)}  ${r.secondsPerDevice.toFixed(2).padStart(8)}  ${r.cpuSecondsPerDevice.toFixed(2).padStart(12)}  ${r.hostCpuSecondsPerDevice.toFixed(2).padStart(14)}  ${r.kindaCpuSecondsPerDevice.toFixed(2).padStart(15)}  ${r.memoryPerDeviceMiB.toFixed(1).padStart(10)}  ${Object.values(r.podsPerNode).join("/")}`,
     );
   const by = [...b.rows].sort((x, y) => x.devices - y.devices);
   if (by.length > 1) {

@@ -20,6 +20,7 @@ import { removeHostSide } from "../engine/cluster-apply.js";
 import { findKatharaLab } from "../runtime/kathara.js";
 import type { LabState, StateStore } from "../state/store.js";
 import { createEnv, type Env } from "./root.js";
+import { readArgv } from "../plan/ops.js";
 
 export interface AdoptOptions {
   /** kinda's name for it (default: `kathara-<hash>`, lower-cased). */
@@ -32,7 +33,7 @@ export interface AdoptOptions {
 }
 
 async function hostLinkExists(kernel: Kernel, name: string): Promise<boolean> {
-  return (await kernel.run(["ip", "link", "show", "dev", name])).exitCode === 0;
+  return (await kernel.run(readArgv({ read: "links", dev: name }))).exitCode === 0;
 }
 
 /**

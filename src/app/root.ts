@@ -7,13 +7,28 @@
 import type { Runtime } from "../model/container.js";
 import type { Kernel } from "../model/kernel.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
-import { kindFromState } from "../providers/kind.js";
+import type { ProviderFactory } from "../model/provider.js";
+import { KindProvider } from "../providers/kind.js";
 import { ProviderRegistry } from "../providers/registry.js";
 import type { StateStore } from "../state/store.js";
 import type { ProviderLookup } from "../model/provider.js";
 import { defaultKernel, defaultRuntime, defaultStore, dockerClient, kubeApiFor, lightRuntime } from "./root-light.js";
 
 export { defaultKernel, defaultRuntime, defaultStore, dockerClient, kubeApiFor, lightRuntime };
+
+/** The factory that rebuilds a KindProvider from the options a lab state recorded (for `down`). */
+export function kindFromState(runtime: Runtime): ProviderFactory {
+  return (name, o) =>
+    new KindProvider(
+      name,
+      {
+        ...(o["image"] ? { image: o["image"] } : {}),
+        ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
+        ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
+      },
+      runtime,
+    );
+}
 
 /** The registry of cluster providers: one line per provider. */
 export function createProviderRegistry(runtime: Runtime = defaultRuntime()): ProviderRegistry {

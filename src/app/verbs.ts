@@ -14,8 +14,8 @@ import { runStartupSteps, startupTimeoutMs } from "../engine/startup.js";
 import type { DeployResult } from "../engine/lab.js";
 import type { Reporter } from "../core/reporter.js";
 import { collectDeviceFiles, writeStage } from "../engine/stage.js";
-import { netnsList } from "../net/ip.js";
-import { run } from "../net/exec.js";
+import { inNetns, netnsList } from "../net/ip.js";
+import { readArgv } from "../plan/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { LABEL_DEVICE, LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE, isValidLabName } from "../core/names.js";
 import type { Runtime } from "../model/container.js";
@@ -81,9 +81,9 @@ function fitRestarted(st: LabState, ds: DeviceState, planned: DevicePlan): Devic
 }
 
 /** The MACs of a running device's interfaces (ifname -> address), read in its namespace; empty when it is not running. */
-async function interfaceMacs(pid: number | undefined): Promise<Map<string, string>> {
+async function interfaceMacs(kernel: Pick<Kernel, "run">, pid: number | undefined): Promise<Map<string, string>> {
   if (!pid) return new Map();
-  const r = await run(["nsenter", "-t", String(pid), "-n", "ip", "-j", "link", "show"]);
+  const r = await kernel.run(inNetns({ pid }, readArgv({ read: "links" })));
   if (r.exitCode !== 0) return new Map();
   const links = JSON.parse(r.stdout || "[]") as { ifname: string; address?: string }[];
   return new Map(links.flatMap((l) => (l.address && l.ifname !== "lo" ? [[l.ifname, l.address] as const] : [])));
@@ -126,7 +126,7 @@ export async function restartDevice(name: string, device: string, opts: VerbOpti
   // stay right (with new MACs a router kept sending to the old one until its entry timed out,
   // up to 45 s of lost traffic, seen in the soak)
   const running = old.find((c) => c.running);
-  const macs = await interfaceMacs(running ? (await runtime.inspect(running.id))?.pid : undefined);
+  const macs = await interfaceMacs(kernel, running ? (await runtime.inspect(running.id))?.pid : undefined);
   dev.interfaces = dev.interfaces.map((i) => (i.mac || !macs.get(i.name) ? i : { ...i, mac: macs.get(i.name)! }));
   for (const c of old) {
     if (c.running) await runShutdownSteps(runtime, c.id, ds);

@@ -10,7 +10,7 @@ import { hostLinkPrefix, ruleComment } from "../core/names.js";
 import type { DeviceUndo, KernelOp, LegacyDeviceUndo, P4EntryDeleteOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import { stepOps, type ClusterPlan, type NsOps } from "../plan/cluster.js";
-import { parseIpLine } from "../plan/ops.js";
+import { parseIpLine, readArgv } from "../plan/ops.js";
 
 async function applyOps(kernel: Kernel, o: NsOps): Promise<void> {
   try {
@@ -102,7 +102,7 @@ export async function removeRules(ns: Netns, lab: string, kernel: Pick<Kernel, "
  */
 export async function removeHostSide(lab: string, recorded: readonly string[], kernel: Pick<Kernel, "run" | "apply">): Promise<void> {
   const prefix = hostLinkPrefix(lab);
-  const r = await kernel.run(["ip", "-j", "link", "show"]);
+  const r = await kernel.run(readArgv({ read: "links" }));
   if (r.exitCode === 0 && r.stdout.trim()) {
     const names = (JSON.parse(r.stdout) as { ifname: string }[])
       .map((l) => l.ifname)

@@ -19,7 +19,7 @@ import { applyClusterPlan, removeHostSide, undoInDevices } from "./cluster-apply
 import { routePods } from "./reroute.js";
 import { withNode, withoutPods } from "../plan/reroute.js";
 import type { Route } from "../model/ops.js";
-import { fdbDel, takeBackOp } from "../plan/ops.js";
+import { fdbDel, readArgv, takeBackOp } from "../plan/ops.js";
 import type { KernelOp } from "../model/ops.js";
 import type { Kernel } from "../model/kernel.js";
 import {
@@ -142,8 +142,8 @@ export async function discoverDevices(
       const info = await runtime.inspect(c.id);
       if (!info?.running) throw new KindaError(`device ${c.labels[LABEL_DEVICE]} of lab ${lab} is not running`);
       const [links, routes] = await Promise.all([
-        kernel.run(inNetns({ pid: info.pid }, ["ip", "-d", "-j", "link", "show"])),
-        kernel.run(inNetns({ pid: info.pid }, ["ip", "-4", "-j", "route", "show", "default"])),
+        kernel.run(inNetns({ pid: info.pid }, readArgv({ read: "links", details: true }))),
+        kernel.run(inNetns({ pid: info.pid }, readArgv({ read: "default-routes-v4" }))),
       ]);
       const ls = links.exitCode === 0 ? (JSON.parse(links.stdout || "[]") as IpLink[]) : [];
       const rs = routes.exitCode === 0 ? (JSON.parse(routes.stdout || "[]") as IpRoute[]) : [];

@@ -15,7 +15,7 @@ import { silentReporter, type Reporter } from "../core/reporter.js";
 import { LABEL_LAB, LABEL_MANAGED, MANAGED_VALUE } from "../core/names.js";
 import type { KubeApi, KubePod } from "../model/kube.js";
 import type { IpOp, KernelOp } from "../model/ops.js";
-import { renderInvocations } from "../plan/ops.js";
+import { readArgv, renderInvocations } from "../plan/ops.js";
 import type { DevicePlan, Plan } from "../plan/lab.js";
 import {
   configMapManifest,
@@ -75,7 +75,7 @@ const shared = (a: DeviceState, b: DeviceState, skip?: string) =>
 
 /** MACs of a pod's interfaces (ifname -> address); empty when it cannot be read. */
 async function podMacs(api: KubeApi, ns: string, pod: string): Promise<Map<string, string>> {
-  const r = await api.exec(ns, pod, ["ip", "-j", "link", "show"]).catch(() => undefined);
+  const r = await api.exec(ns, pod, readArgv({ read: "links" })).catch(() => undefined);
   if (!r || r.exitCode !== 0) return new Map();
   try {
     const links = JSON.parse(r.output) as { ifname: string; address?: string }[];
@@ -106,7 +106,7 @@ async function movePeers(
         if (!doms.length) return;
         const vxlans = p.interfaces.filter((i) => doms.includes(i.domain)).map((i) => podIfNames(i.name).vxlan);
         const fdb = move.oldIp
-          ? await mustExec(api, ns, podOf(p), "reading its VXLAN forwarding entries", ["bridge", "-j", "fdb", "show"])
+          ? await mustExec(api, ns, podOf(p), "reading its VXLAN forwarding entries", readArgv({ read: "fdb" }))
           : "[]";
         const learnt = JSON.parse(fdb || "[]") as { mac: string; ifname?: string; dst?: string }[];
         // with onlyDomain (a link removed), the rule stays while the two share another domain
@@ -299,7 +299,7 @@ export async function kubeRemoveDevice(lab: string, name: string, opts: KubeChan
 
 /** The highest ethN a pod has (its own and kinda's), from `ip -j link show`. */
 async function nextEth(api: KubeApi, ns: string, d: DeviceState): Promise<number> {
-  const out = await mustExec(api, ns, podOf(d), "listing its interfaces", ["ip", "-j", "link", "show"]);
+  const out = await mustExec(api, ns, podOf(d), "listing its interfaces", readArgv({ read: "links" }));
   const names = (JSON.parse(out) as { ifname: string }[]).map((l) => l.ifname);
   const taken = [...names, ...d.interfaces.map((i) => i.name)].flatMap((n) => (/^eth(\d+)$/.exec(n) ? [Number(n.slice(3))] : []));
   return Math.max(-1, ...taken) + 1;
@@ -331,7 +331,7 @@ export async function kubeAddLink(
     [da, db].map(async (d) => {
       const ip = d.pod?.ip;
       if (!ip) throw new KindaError(`device ${d.name}: the state has no pod IP for it`);
-      const mtuOut = await mustExec(api, ns, podOf(d), "reading its underlay", ["ip", "-j", "link", "show", "dev", UNDERLAY_IF]);
+      const mtuOut = await mustExec(api, ns, podOf(d), "reading its underlay", readArgv({ read: "links", dev: UNDERLAY_IF }));
       const mtu = (JSON.parse(mtuOut) as { mtu?: number }[])[0]?.mtu;
       if (!mtu) throw new KindaError(`device ${d.name}: its pod has no ${UNDERLAY_IF} MTU`);
       return { d, ip, mtu, i: kubeInterface(`eth${await nextEth(api, ns, d)}`, domain, vni) };

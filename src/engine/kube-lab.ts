@@ -13,7 +13,7 @@ import type { ContainerInfo, ExecOptions, ExecResult, Runtime } from "../model/c
 import type { KubeApi, KubePod, KubeTarget } from "../model/kube.js";
 import type { DevicePlan, Plan } from "../plan/lab.js";
 import type { KernelOp } from "../model/ops.js";
-import { renderInvocations } from "../plan/ops.js";
+import { readArgv, renderInvocations } from "../plan/ops.js";
 import {
   configMapManifest,
   domainPeers,
@@ -216,8 +216,8 @@ export async function linkDevice(
 ): Promise<HostStep | undefined> {
   const ns = k.namespace;
   if (Object.keys(kd.sysctls).length) await mustExec(api, ns, pod.name, "setting its sysctls", sysctlArgv(kd.sysctls));
-  const route = await mustExec(api, ns, pod.name, "reading its route", ["ip", "-j", "-4", "route", "show", "default"]);
-  const link = await mustExec(api, ns, pod.name, "reading its interface", ["ip", "-j", "link", "show", "dev", "eth0"]);
+  const route = await mustExec(api, ns, pod.name, "reading its route", readArgv({ read: "default-routes-v4" }));
+  const link = await mustExec(api, ns, pod.name, "reading its interface", readArgv({ read: "links", dev: "eth0" }));
   const u = parseUnderlay(route, link);
   await runOps(api, ns, pod.name, "making its links", podLinkOps(kd, { ip: pod.ip, ...u }, peers));
   await runOps(api, ns, pod.name, "listing its VXLAN peers", podFdbOps(kd, peers));

@@ -34,6 +34,7 @@ import { hostStepResult, runStartupSteps, startupTimeoutMs, type HostStep } from
 import { deferred, limiter } from "./pool.js";
 import { runServices } from "./services.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
+import { readArgv } from "../plan/ops.js";
 
 export interface DeployOptions {
   runtime: Runtime;
@@ -146,9 +147,9 @@ export async function preflight(
   for (const x of plan.external) {
     const [file, line] = (x.where ?? "lab.ext:").split(":");
     const place = { file: file!, ...(line ? { line: Number(line) } : {}) };
-    if ((await opts.kernel.run(["ip", "link", "show", "dev", x.iface])).exitCode !== 0)
+    if ((await opts.kernel.run(readArgv({ read: "links", dev: x.iface }))).exitCode !== 0)
       issues.push({ ...place, message: `host interface ${x.iface} does not exist (lab.ext joins it to collision domain ${x.domain})` });
-    else if (x.vlan !== undefined && (await opts.kernel.run(["ip", "link", "show", "dev", x.name])).exitCode === 0)
+    else if (x.vlan !== undefined && (await opts.kernel.run(readArgv({ read: "links", dev: x.name }))).exitCode === 0)
       issues.push({ ...place, message: `${x.name} already exists on the host; kinda makes its VLAN interfaces itself` });
   }
   if (issues.length) throw new PreflightError(issues);

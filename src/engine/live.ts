@@ -38,6 +38,7 @@ import type { Netns } from "../model/netns.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
 import { withLink, withoutLink } from "../plan/reroute.js";
 import { prepareReroute, reroute, rerouteAndSave, type PreparedReroute, type RerouteResult } from "./reroute.js";
+import { inNamedNetns } from "../plan/ops.js";
 
 export interface LiveOptions {
   store: StateStore;
@@ -312,7 +313,7 @@ export async function captureArgv(lab: string, endpoint: string, opts: CaptureOp
     ...(opts.filter ? { filter: opts.filter } : {}),
   });
   const ns = t.capture.ns;
-  if ("netns" in ns) return ["ip", "netns", "exec", ns.netns, ...argv];
+  if ("netns" in ns) return inNamedNetns(ns.netns, argv, { exec: true });
   const pids = new Pids(opts.runtime);
   await pids.resolve(ns);
   return [...pids.prefix(ns), ...argv];

@@ -9,6 +9,7 @@ import { run } from "../net/exec.js";
 import { ifKey, labMembers, type NsRef } from "../plan/live.js";
 import type { Runtime } from "../model/container.js";
 import { StateStore, type LabState } from "../state/store.js";
+import { inNamedNetns, readArgv } from "../plan/ops.js";
 
 export interface LinkCounters {
   /** DEVICE:IFACE, as `kinda link` takes it. */
@@ -63,7 +64,7 @@ async function json<T>(argv: string[]): Promise<T[]> {
 export type NsExec = (ns: NsRef, argv: string[]) => Promise<string>;
 
 async function nsPrefix(ns: NsRef, runtime: Pick<Runtime, "inspect">, pids: Map<string, number>): Promise<string[]> {
-  if ("netns" in ns) return ["ip", "netns", "exec", ns.netns];
+  if ("netns" in ns) return inNamedNetns(ns.netns, [], { exec: true });
   let pid = pids.get(ns.container);
   if (pid === undefined) {
     pid = (await runtime.inspect(ns.container))?.pid ?? 0;
@@ -100,8 +101,8 @@ export async function sampleLinks(
           ? (JSON.parse((await opts.exec(ns, argv)) || "[]") as T[])
           : json<T>([...(await nsPrefix(ns, opts.runtime, pids)), ...argv]);
       const [links, qdiscs] = await Promise.all([
-        read<IpStats>(["ip", "-s", "-json", "link", "show"]),
-        read<QdiscStats>(["tc", "-s", "-json", "qdisc", "show"]),
+        read<IpStats>(readArgv({ read: "links", stats: true })),
+        read<QdiscStats>(readArgv({ read: "qdisc-stats" })),
       ]);
       for (const l of links) {
         const mine = qdiscs.filter((x) => x.dev === l.ifname);

@@ -227,3 +227,16 @@ export type KernelOp =
   | RuleDeleteOp
   | ConntrackFlushOp
   | TcpKillOp;
+
+/**
+ * What kinda reads from a namespace's kernel, as JSON (rendered by plan/ops.ts readArgv, run
+ * through `Kernel.run` or a pod's exec): its links (one by name: exit code non-zero when it is
+ * not there; with details, the kind of each; with statistics, counters), its IPv4 default
+ * routes, its qdiscs' statistics, its bridges' forwarding entries, the host's named namespaces.
+ */
+export type ReadOp =
+  | { read: "links"; dev?: string; details?: true; stats?: true }
+  | { read: "default-routes-v4" }
+  | { read: "qdisc-stats" }
+  | { read: "fdb" }
+  | { read: "netns-list" };

@@ -2,13 +2,13 @@
 import type { Kernel } from "../model/kernel.js";
 import type { KernelOp } from "../model/ops.js";
 import type { Netns } from "../model/netns.js";
-import { renderInvocations } from "../plan/ops.js";
+import { inNamedNetns, renderInvocations } from "../plan/ops.js";
 import { run, runChecked } from "./exec.js";
 import { inNetns, netnsAdd, netnsDelete, netnsExists } from "./ip.js";
 
 /** argv in the namespace; ip in a named one by `ip -n` (no `ip netns exec` process in between). */
 function argvIn(ns: Netns, argv: string[]): string[] {
-  return argv[0] === "ip" && "name" in ns ? ["ip", "-n", ns.name, ...argv.slice(1)] : inNetns(ns, argv);
+  return "name" in ns ? inNamedNetns(ns.name, argv) : inNetns(ns, argv);
 }
 
 /**

@@ -16,6 +16,7 @@ import type {
   OffloadOffOp,
   P4EntryAddOp,
   P4EntryDeleteOp,
+  ReadOp,
   Route,
   NicPortOp,
   RpFilterLooseOp,
@@ -501,4 +502,33 @@ export function parseIpLine(line: string): IpOp | undefined {
     if (route) return { op: "route-del", route };
   }
   return undefined;
+}
+
+/** The argv of a read (model/ops.ts ReadOp): iproute2's and tc's JSON output. */
+export function readArgv(r: ReadOp): string[] {
+  switch (r.read) {
+    case "links":
+      return ["ip", ...(r.details ? ["-d"] : []), ...(r.stats ? ["-s"] : []), "-j", "link", "show", ...(r.dev ? ["dev", r.dev] : [])];
+    case "default-routes-v4":
+      return ["ip", "-4", "-j", "route", "show", "default"];
+    case "qdisc-stats":
+      return ["tc", "-s", "-j", "qdisc", "show"];
+    case "fdb":
+      return ["bridge", "-j", "fdb", "show"];
+    case "netns-list":
+      return ["ip", "-j", "netns", "list"];
+  }
+}
+
+/** argv that makes or deletes a named network namespace on the host. */
+export function netnsArgv(verb: "add" | "delete", name: string): string[] {
+  return ["ip", "netns", verb, name];
+}
+
+/**
+ * argv that runs `argv` in a named namespace: iproute2 through its own `-n` (no `ip netns exec`
+ * process in between) unless `exec` asks for the generic form, any other program through `ip netns exec`.
+ */
+export function inNamedNetns(name: string, argv: readonly string[], o: { exec?: true } = {}): string[] {
+  return argv[0] === "ip" && !o.exec ? ["ip", "-n", name, ...argv.slice(1)] : ["ip", "netns", "exec", name, ...argv];
 }

@@ -22,7 +22,7 @@ import {
   type NodeFacts,
   type NodeSpec,
 } from "../model/cluster.js";
-import { ClusterExistsError, type ClusterProvider, type CreateOptions, type ProviderFactory } from "../model/provider.js";
+import { ClusterExistsError, type ClusterProvider, type CreateOptions } from "../model/provider.js";
 
 /** Node label carrying the topology name, set through Kind's config. */
 export const NAME_LABEL = "kinda.dev/name";
@@ -772,20 +772,6 @@ export class KindProvider implements ClusterProvider {
 
 function providerNet(ipam: { subnet: string; gateway: string }) {
   return { providerCidr: ipam.subnet, providerGateway: ipam.gateway, providerIf: "eth0" };
-}
-
-/** The factory that rebuilds a KindProvider from the options a lab state recorded (for `down`). */
-export function kindFromState(runtime: Runtime): ProviderFactory {
-  return (name, o) =>
-    new KindProvider(
-      name,
-      {
-        ...(o["image"] ? { image: o["image"] } : {}),
-        ...(o["kindBinary"] ? { kindBinary: o["kindBinary"] } : {}),
-        ...(o["ownsNetwork"] ? { ownsNetwork: true } : {}),
-      },
-      runtime,
-    );
 }
 
 /** Runs `f` over `items`, at most `n` at once; the first failure is the error (the others finish first). */

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { dryRun, status } from "../../../src/app/api.js";
+import { planSource } from "../../../src/app/up.js";
 import { StateStore } from "../../../src/state/store.js";
 import { ROOT } from "../../support/env.js";
 import { MemoryRuntime } from "../../support/memory.js";
@@ -18,6 +19,20 @@ describe("up's overrides of a topology (--encapsulation, --node-image)", () => {
     const none = await dryRun(tree, { store, encapsulation: "none", name: "demo" });
     assert.match(none, /kubernetes nodes: .*; encapsulation none/);
     assert.match(none, /container kinda-demo-gateway/);
+  });
+
+  it("--node-image replaces the topology's cluster image, with or without --cluster-name", async () => {
+    const image = async (o: Parameters<typeof planSource>[1]) => (await planSource(tree, { store, ...o })).topology?.spec.cluster?.image;
+    const own = await image({});
+    assert.notEqual(own, "kinda-unit/node:given", "the example's own image is another one");
+    assert.equal(await image({ nodeImage: "kinda-unit/node:given" }), "kinda-unit/node:given");
+    assert.equal(await image({ nodeImage: "kinda-unit/node:given", clusterName: "other" }), "kinda-unit/node:given");
+    // and the cluster name given beside it is kept too
+    assert.equal(
+      (await planSource(tree, { store, nodeImage: "kinda-unit/node:given", clusterName: "other" })).topology?.spec.cluster?.name,
+      "other",
+    );
+    assert.equal(await image({ clusterName: "other" }), own, "without --node-image the topology's image stays");
   });
 
   it("are refused for a Kathara lab, which has no nodes", async () => {

@@ -8,7 +8,6 @@ import {
   KindProvider,
   kindConfig,
   kindConfigYaml,
-  kindFromState,
   nodesFromApi,
   NAME_LABEL,
   TIMEOUT_PATCHES,
@@ -17,6 +16,7 @@ import {
 } from "../../../src/providers/kind.js";
 import { parse } from "yaml";
 import { pathWith } from "../../support/path.js";
+import { kindFromState } from "../../../src/app/root.js";
 
 /** These tests never reach the container runtime. */
 const runtime = {} as Runtime;
