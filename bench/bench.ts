@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --json] [-- --only NAME]` (NAME: cluster, reroute, reroute-200, data-center-bgp, generated-50,
- * kind-real, kind-real-N, kube): deploy and teardown times against the floor
+ * kind-real, kind-real-N (N a number, or N itself: the sizes in $KINDA_BENCH_KIND_N), kube): deploy and teardown times against the floor
  * measured in the same run (the same number of containers of the same images, created and
  * started with the same parallelism, no links), per device, per phase, with the bench process's
  * RSS peak. KINDA_BENCH_SCENARIOS=a,b picks scenarios (default: all); KINDA_BENCH_ROUNDS=n repeats
@@ -477,7 +477,7 @@ function chosen(): string[] {
             .map((x) => x.trim())
             .filter(Boolean)
         : ALL;
-  const unknown = list.filter((x) => !ALL.includes(x) && !/^kind-real-\d+$/.test(x));
+  const unknown = list.filter((x) => !ALL.includes(x) && !/^kind-real-(\d+|N)$/.test(x));
   if (unknown.length) throw new Error(`unknown bench scenario ${unknown.join(", ")}; known: ${ALL.join(", ")}`);
   return list;
 }
@@ -577,7 +577,9 @@ async function main(): Promise<void> {
   const reroute200 = names.includes("reroute-200") ? await reroute200Scenario(parallelism) : undefined;
   const rows = await runScenarios(names, parallelism, peers);
   const kindRows: KindRealRow[] = [];
-  const kindSizes = names.flatMap((n) => (n === "kind-real" ? kindRealSizes() : /^kind-real-\d+$/.test(n) ? [Number(n.slice(10))] : []));
+  const kindSizes = names.flatMap((n) =>
+    n === "kind-real" || n === "kind-real-N" ? kindRealSizes() : /^kind-real-\d+$/.test(n) ? [Number(n.slice(10))] : [],
+  );
   const missing = kindSizes.length ? kindRealMissing() : undefined;
   if (missing) console.error(`bench: kind-real-N skipped: ${missing}`);
   else for (const n of kindSizes) kindRows.push(await kindRealScenario(n));

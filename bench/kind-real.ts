@@ -1,7 +1,8 @@
 /**
  * Scenario kind-real-N: a real Kind cluster (1 control plane + N workers, the offline node image)
  * at the edge of the fat tree of examples/fat-tree-cluster.ts (k=4 up to 15 workers), for each N of
- * KINDA_BENCH_KIND_N (default "2,5,10"):
+ * KINDA_BENCH_KIND_N (default "2,5,10"; `npm run bench -- --only kind-real-N` runs just those, `--only kind-real-5` one),
+ * named $KINDA_BENCH_KIND_PREFIX-N (default bench-kind-N):
  * Kind create time (kinda attaches the nodes meanwhile), attach time and attach time per node,
  * time to all Ready, memory and CPU per node. Past Kind's first wave (KINDA_KIND_WAVE workers,
  * default 10) kinda makes and joins the nodes itself, a few at a time (KINDA_JOIN_PARALLEL).
@@ -93,7 +94,7 @@ async function allReady(kubeconfig: string, nodes: number, timeoutS: number): Pr
 }
 
 export async function kindRealScenario(workers: number): Promise<KindRealRow> {
-  const name = `bench-kind-${workers}`;
+  const name = `${process.env["KINDA_BENCH_KIND_PREFIX"] || "bench-kind"}-${workers}`;
   process.env["PATH"] = `${CACHE}/bin:${process.env["PATH"]}`;
   process.env["KINDA_KIND"] ??= `${CACHE}/bin/kind`;
   const handle = await upTopology(fatTreeCluster(workers, { name, image: NODE_IMAGE }), { imageMap: IMAGE_MAP });

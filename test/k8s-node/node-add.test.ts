@@ -17,7 +17,8 @@ import { buildImages, CACHE, KIND, Kubectl, NODE_IMAGE } from "../k8s/support.js
 import { FRR_IMAGE, POD_IMAGE } from "../support/env.js";
 import { kinda, kindaOk } from "../support/kinda.js";
 
-const LAB = "scale-nodeadd";
+/** Overridable so that a run beside another one (or beside CI) can use its own name. */
+const LAB = process.env["KINDA_NODEADD_LAB"] ?? "scale-nodeadd";
 const env = { PATH: `${CACHE}/bin:${process.env["PATH"]}`, KINDA_KIND: KIND };
 
 describe("kinda node add/remove (real Kind)", { timeout: 900_000 }, () => {
@@ -52,10 +53,10 @@ describe("kinda node add/remove (real Kind)", { timeout: 900_000 }, () => {
 
   it("adds a worker between the racks that becomes Ready, and removes it again", async () => {
     const out = await kindaOk("node", LAB, "w2", "add", "--device", "gw", "--address", "10.0.9.2/24", "--device-address", "10.0.9.1/24");
-    assert.match(out, /added node w2 .*Kubernetes node scale-nodeadd-w2, pods 10\.244\./);
+    assert.match(out, new RegExp(`added node w2 .*Kubernetes node ${LAB}-w2, pods 10\\.244\\.`));
     const kube = new Kubectl(LAB);
-    kube.run(["wait", "--for=condition=Ready", "node/scale-nodeadd-w2", "--timeout=180s"]);
-    assert.equal(kube.run(["get", "node", "scale-nodeadd-w2", "-o", "jsonpath={.metadata.labels.kinda\\.dev/name}"]), "w2");
+    kube.run(["wait", "--for=condition=Ready", `node/${LAB}-w2`, "--timeout=180s"]);
+    assert.equal(kube.run(["get", "node", `${LAB}-w2`, "-o", "jsonpath={.metadata.labels.kinda\\.dev/name}"]), "w2");
     const gw = `kinda-${LAB}-gw`;
     assert.match(execFileSync("/usr/bin/docker", ["exec", gw, "ip", "-br", "addr"], { encoding: "utf8" }), /10\.0\.9\.1\/24/);
 
@@ -72,9 +73,9 @@ describe("kinda node add/remove (real Kind)", { timeout: 900_000 }, () => {
     });
     kube.run(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: [pod("on-w2", "w2"), pod("on-w1", "w1")] }));
     kube.run(["wait", "--for=condition=Ready", "pod/on-w2", "pod/on-w1", "--timeout=180s"]);
-    assert.equal(kube.run(["get", "pod", "on-w2", "-o", "jsonpath={.spec.nodeName}"]), "scale-nodeadd-w2");
+    assert.equal(kube.run(["get", "pod", "on-w2", "-o", "jsonpath={.spec.nodeName}"]), `${LAB}-w2`);
     const w2Pod = kube.run(["get", "pod", "on-w2", "-o", "jsonpath={.status.podIP}"]).trim();
-    const w2Cidr = kube.run(["get", "node", "scale-nodeadd-w2", "-o", "jsonpath={.spec.podCIDR}"]).trim();
+    const w2Cidr = kube.run(["get", "node", `${LAB}-w2`, "-o", "jsonpath={.spec.podCIDR}"]).trim();
     assert.match(kube.run(["exec", "on-w1", "--", "ping", "-c", "3", "-W", "2", w2Pod]), /3 packets received|3 received/);
     kube.run(["delete", "pod", "on-w1", "on-w2", "--wait=false"]);
     const w1 = `${LAB}-worker`;
@@ -83,8 +84,11 @@ describe("kinda node add/remove (real Kind)", { timeout: 900_000 }, () => {
 
     const rm = await kindaOk("node", LAB, "w2", "remove");
     assert.match(rm, /removed node w2 .*drained first/);
-    assert.doesNotMatch(kube.run(["get", "nodes", "-o", "name"]), /scale-nodeadd-w2/);
-    assert.doesNotMatch(execFileSync("/usr/bin/docker", ["ps", "-a", "--format", "{{.Names}}"], { encoding: "utf8" }), /scale-nodeadd-w2/);
+    assert.doesNotMatch(kube.run(["get", "nodes", "-o", "name"]), new RegExp(`${LAB}-w2`));
+    assert.doesNotMatch(
+      execFileSync("/usr/bin/docker", ["ps", "-a", "--format", "{{.Names}}"], { encoding: "utf8" }),
+      new RegExp(`${LAB}-w2`),
+    );
     assert.doesNotMatch(execFileSync("/usr/bin/docker", ["exec", gw, "ip", "-br", "addr"], { encoding: "utf8" }), /10\.0\.9\.1/);
     // the other nodes forgot it: no tunnel forwarding entry toward it, no route of kinda's to its
     // pods (the pod table; Kind's CNI keeps its own routes in the main table) or to its address

@@ -63,10 +63,10 @@ describe("doctor's room for Kind nodes", () => {
     assert.equal(mem!.status, "ok");
     assert.match(inotify!.detail, /^about 36 Kind nodes \(fs\.inotify\.max_user_instances 512/);
     assert.match(threads!.detail, /^about 740 Kind nodes/);
-    assert.match(cpu!.detail, /^about 40 Kind nodes \(2 cores/);
+    assert.match(cpu!.detail, /^about 21 Kind nodes \(2 cores/);
     // the least of them, and which it is
     assert.equal(all!.name, "room: this machine");
-    assert.equal(all!.detail, "about 36 Kind nodes (limited by inotify instances)");
+    assert.equal(all!.detail, "about 21 Kind nodes (limited by CPU)");
     const low = kindRoom({ memAvailableMiB: 1024, inotifyInstances: 128, cores: 8, threadsMax: 100_000, threadsInUse: 99_000 });
     assert.deepEqual(
       low.map((c) => [c.detail.split(" (")[0], c.status]),
@@ -74,7 +74,7 @@ describe("doctor's room for Kind nodes", () => {
         ["about 2 Kind nodes", "warn"],
         ["about 9 Kind nodes", "ok"],
         ["about 7 Kind nodes", "ok"],
-        ["about 160 Kind nodes", "ok"],
+        ["about 84 Kind nodes", "ok"],
         ["about 2 Kind nodes", "warn"],
       ],
     );
