@@ -384,6 +384,31 @@ describe("Kubernetes runtime: data-center-bgp on a three-node host cluster", { t
     await eventually(`${gone} reaches the 7 other servers again`, 120, () => reachesAll(LAB, gone, others));
   });
 
+  it("restart LAB: down, then up on the same host cluster (recorded runtime); every pod new, every server reaching every other", async () => {
+    const uids = () =>
+      kube.run(["get", "pods", "-n", NS, "-o", "jsonpath={range .items[*]}{.metadata.uid}{'\\n'}{end}"]).trim().split("\n");
+    const before = new Set(uids());
+    assert.equal(before.size, 18);
+    const t = Date.now();
+    // no --runtime, no --kubeconfig: restart takes both from the lab's state
+    const out = await kindaOk("restart", LAB);
+    took(`kinda restart ${LAB} (whole lab, 18 pods)`, t);
+    assert.match(out, new RegExp(`lab ${LAB} restarted: 18 devices`));
+    const now = uids();
+    assert.equal(now.length, 18, "18 pods again");
+    assert.ok(!now.some((u) => before.has(u)), "every pod is a new one");
+    assert.equal(new Set(labPods().map((p) => p.node)).size, 3, "on all three host nodes again");
+    const status = JSON.parse(await kindaOk("status", LAB, "--json")) as { runtime?: { kind?: string; namespace: string } }[];
+    assert.deepEqual([status[0]!.runtime?.kind, status[0]!.runtime?.namespace], ["kubernetes", NS], "still on the Kubernetes runtime");
+    const addrs = SERVERS.map(addressOf);
+    const conv = Date.now();
+    for (const s of SERVERS) {
+      const others = addrs.filter((a) => a !== addressOf(s));
+      await eventually(`${s} reaches the 7 other servers after the restart`, 300, () => reachesAll(LAB, s, others));
+    }
+    took("BGP convergence after the restart", conv);
+  });
+
   it("down removes exactly the lab: the host cluster is as it was", async () => {
     const t = Date.now();
     await kindaOk("down", LAB);
