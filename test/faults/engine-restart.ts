@@ -352,6 +352,29 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * After a case that left the lab (counted as FAIL above), the way out that worked by hand, so that
+ * the next cases start clean: the engine stopped (its bind mount of its data root shadows what it
+ * left), the container root filesystems it left mounted under its data root unmounted, the engine
+ * started again, a third `down`. Touches only the private engine's own folder.
+ */
+async function clearStuck(): Promise<void> {
+  if (total(left()) === 0) return;
+  await stopEngine();
+  const root = join(DIR, "root") + "/";
+  const stuck = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((m) => m.startsWith(root) && m.endsWith("/merged"));
+  for (const m of stuck) spawnSync("umount", [m], { stdio: "ignore" });
+  dockerd();
+  await waitEngine();
+  const d3 = await run(["down", LAB]);
+  console.log(
+    `  cleared: the engine stopped, ${stuck.length} root filesystem mount(s) it left unmounted, started again; a third down exit ${d3.code}; left ${JSON.stringify(left())}`,
+  );
+}
+
 async function cases(): Promise<number> {
   if (total(left()) !== 0) throw new Error(`lab ${LAB} exists already: ${JSON.stringify(left())}`);
   const ref = await run(UP);
@@ -396,6 +419,7 @@ async function cases(): Promise<number> {
       ...(d2 ? { secondDown: d2.code } : {}),
       left: left(),
     });
+    await clearStuck();
   }
   const downCases: [string, (l: string) => boolean][] = [
     ["at down's first line", () => true],
@@ -419,6 +443,7 @@ async function cases(): Promise<number> {
       ...(d2 ? { secondDown: d2.code } : {}),
       left: left(),
     });
+    await clearStuck();
   }
   writeFileSync(join(DIR, "engine-restart.json"), JSON.stringify({ points, results }, null, 1) + "\n");
   console.log(`engine-restart: ${results.length} cases, ${results.length - failed} left nothing; ${join(DIR, "engine-restart.json")}`);
