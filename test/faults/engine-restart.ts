@@ -286,12 +286,31 @@ function clusterTopology(): string {
 }
 const UP = ["up", CLUSTER_MODE ? clusterTopology() : LABDIR, "--name", LAB, ...IMAGE_MAP_ARGS];
 
+/** The first address of an IPv4 subnet (a.b.c.0/24 -> a.b.c.1): the gateway, named, since kinda reads it from the
+ * network's IPAM config, which (Docker 20.10, first run at 15:27) lists no gateway for a --subnet given without one. */
+function gatewayOf(subnet: string): string {
+  const [a, b, c, d] = subnet.split("/")[0]!.split(".").map(Number);
+  return `${a}.${b}.${c}.${d! + 1}`;
+}
+
 /** The private engine's Docker network "kind" (see the header), made when missing. */
 function ensureKindNetwork(): void {
   if (sh(["docker", "network", "ls", "-q", "--filter", "name=^kind$"]).trim()) return;
   const r = spawnSync(
     "docker",
-    ["network", "create", "-d", "bridge", "--subnet", args.subnet!, "-o", `com.docker.network.bridge.name=${KIND_BRIDGE}`, "kind"],
+    [
+      "network",
+      "create",
+      "-d",
+      "bridge",
+      "--subnet",
+      args.subnet!,
+      "--gateway",
+      gatewayOf(args.subnet!),
+      "-o",
+      `com.docker.network.bridge.name=${KIND_BRIDGE}`,
+      "kind",
+    ],
     { env: ENV, encoding: "utf8" },
   );
   if (r.status !== 0) throw new Error(`could not make the private engine's network "kind": ${r.stderr}`);
