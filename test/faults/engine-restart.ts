@@ -365,6 +365,8 @@ async function main(): Promise<number> {
     if (CLUSTER_MODE) forwardRules(false);
     await stopEngine();
     spawnSync("ip", ["link", "del", ENGINE_BRIDGE], { stdio: "ignore" });
+    // the bridge of the private engine's network "kind" outlives the stopped engine (found after the 15:38 run)
+    if (CLUSTER_MODE) spawnSync("ip", ["link", "del", KIND_BRIDGE], { stdio: "ignore" });
     // the shared engine's bridge must still be there (see ENGINE_BRIDGE)
     if (!existsSync("/sys/class/net/docker0")) console.error("engine-restart: docker0 is gone (it was there at the start)");
     if (args.clean) rmSync(DIR, { recursive: true, force: true });
