@@ -4,8 +4,9 @@
  * through the CLI: after each cut every host reaches every other (240 ordered pairs), and pings
  * every 10 ms on 16 flows across pods (each host to the host in the same place of the next pod)
  * measure the worst flow's loss and the time from `kinda link` to the last flow back.
- * Its own command, not in the default integration run (36 devices, 32 cuts):
- * `npm run test:routing:fat-tree` (KINDA_ROUTING_MODES=static,ospf,bgp for the protocols; default static).
+ * Its own command, not in the integration run (36 devices, 32 cuts per mode):
+ * `npm run test:routing:fat-tree` (KINDA_ROUTING_MODES=static,ospf,bgp for the protocols; default
+ * static). scripts/test.sh runs static with every cable and OSPF, BGP with pod 1's cables.
  * KINDA_FATTREE_CABLES (a regular expression over the cable names, e.g. `agg1_|edge1_` for the cables of pod
  * 1: its 4 edge cables and its 4 core cables) cuts only the cables it matches (the CI form);
  * KINDA_FATTREE_LAB names the labs (default rt4-ft, a lab per mode: rt4-ft-static, ...).
