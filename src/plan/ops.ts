@@ -3,6 +3,7 @@
  * tools read (ip/bridge/tc batches, ethtool argv, iptables-restore input). Rendering happens
  * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
  */
+import type { ServiceStep } from "../model/lab.js";
 import { CUT_TABLE } from "../model/ops.js";
 import type {
   CutFilterOp,
@@ -502,6 +503,16 @@ export function parseIpLine(line: string): IpOp | undefined {
     if (route) return { op: "route-del", route };
   }
   return undefined;
+}
+
+/**
+ * The argv a device's service step runs (model/lab.ts ServiceStep): its command, or its typed
+ * operation as one `ip` argv (renderIp's words: names and numbers, no word holds a space).
+ */
+export function serviceArgv(s: Pick<ServiceStep, "argv" | "op">): string[] {
+  if (s.op) return ["ip", ...renderIp(s.op).split(" ")];
+  if (!s.argv) throw new Error("a service step has neither argv nor op");
+  return s.argv;
 }
 
 /** The argv of a read (model/ops.ts ReadOp): iproute2's and tc's JSON output. */
