@@ -66,9 +66,7 @@ export async function runServices(
           message: `${s.what} failed${waited} (exit ${r.exitCode}): ${argv.join(" ")}${out ? `\n  ${out}` : ""}`,
         }),
         // a `sh -c` step's script says itself which command is missing (p4c, simple_switch_grpc): no "carry sh?"
-        (r.exitCode === 126 || r.exitCode === 127) && argv[0] !== "sh"
-          ? { hint: `does the image of ${dev.name} carry ${argv[0]}?` }
-          : {},
+        (r.exitCode === 126 || r.exitCode === 127) && argv[0] !== "sh" ? { hint: `does the image of ${dev.name} carry ${argv[0]}?` } : {},
       );
     }
   }

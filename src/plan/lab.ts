@@ -543,7 +543,9 @@ export function formatPlan(plan: Plan): string {
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
     for (const s of d.services)
       out.push(
-        `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${serviceArgv(s).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`,
+        `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${serviceArgv(s)
+          .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a)))
+          .join(" ")}`,
       );
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
     if (d.startupTimeoutMs !== undefined && d.startup.length) out.push(`  start-up stopped after ${d.startupTimeoutMs / 1000} s`);

@@ -45,7 +45,10 @@ describe("services", () => {
   });
 
   it("a step given as a typed operation runs as plan/ops.ts renders it; its failure shows that command", async () => {
-    const { rt, calls } = fakeRuntime([{ exitCode: 0, output: "" }, { exitCode: 1, output: "Cannot find device \"br9\"" }]);
+    const { rt, calls } = fakeRuntime([
+      { exitCode: 0, output: "" },
+      { exitCode: 1, output: 'Cannot find device "br9"' },
+    ]);
     const up = (name: string) => ({ what: "bring the bridge up", op: { op: "link-set" as const, name, up: true } });
     await runServices(rt, "id", { name: "sw", services: [up("br0")] }, "network");
     assert.deepEqual(calls, [["ip", "link", "set", "br0", "up"]]);
