@@ -42,6 +42,9 @@ import { CONTAINERLAB_INSTALL, runContainerlab } from "./containerlab.js";
 import { formatReroute, formatReroute200, reroute200Scenario, rerouteScenario } from "./reroute.js";
 import { formatKube, kubeScenario, kubeSizes } from "./kube.js";
 
+/** Lab and floor container names start with it (`${KINDA_BENCH_PREFIX:-bench}-SCENARIO`), so two bench runs on one machine do not collide. */
+const BENCH_PREFIX = process.env["KINDA_BENCH_PREFIX"] ?? "bench";
+
 interface Row {
   scenario: string;
   devices: number;
@@ -175,7 +178,7 @@ async function floorOf(
   const results = await Promise.allSettled(
     plan.devices.map((d, i) =>
       pool(async () => {
-        const id = await runtime.create({ ...spec(d), name: `kinda-bench-floor-${i}`, labels: { "kinda.bench": "floor" } });
+        const id = await runtime.create({ ...spec(d), name: `kinda-${BENCH_PREFIX}-floor-${i}`, labels: { "kinda.bench": "floor" } });
         ids.push(id);
         await runtime.start(id);
         return id;
@@ -243,7 +246,7 @@ async function rssPeak<T>(f: () => Promise<T>): Promise<[T, number]> {
 type Source = { labDir: string } | { spec: TopologySpec };
 
 function planOf(name: string, src: Source, store: StateStore): Plan {
-  const lab = `bench-${name}`;
+  const lab = `${BENCH_PREFIX}-${name}`;
   if ("spec" in src) return planTopology({ ...src.spec, name: lab }, { imageMap: IMAGE_MAP, store }).plan;
   return planLab(loadKatharaLab(src.labDir), {
     name: lab,

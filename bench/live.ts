@@ -11,6 +11,10 @@
  *
  * Lab name: `${KINDA_BENCH_PREFIX:-bench}-live` (as bench/reroute.ts), so two bench runs on one
  * machine can be told apart.
+ *
+ * KINDA_BENCH_LIVE_BASE=PATH (a bin built from another commit, e.g. main's dist/bin copied to
+ * dist/base-bin so that it finds node_modules): its `kinda exec` and `kinda link` are measured in
+ * the same loops, interleaved, so a before/after comparison sees the same load.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -41,6 +45,8 @@ export interface LiveRow {
   dockerExecMs: number;
   execOverDockerExec: number;
   execOverTarget: number;
+  /** KINDA_BENCH_LIVE_BASE's bin, measured in the same loops (absent without it). */
+  base?: { bin: string; cliChangeMs: number; execMs: number; execOverDockerExec: number };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -79,10 +85,14 @@ export async function liveScenario(parallelism: number): Promise<LiveRow> {
     const node = process.execPath;
     const cliChange: number[] = [];
     const cliChangeUnbundled: number[] = [];
+    const baseBin = process.env["KINDA_BENCH_LIVE_BASE"] || undefined;
+    const baseChange: number[] = [];
+    const baseExec: number[] = [];
     for (let i = 0; i < 4; i++)
       for (const args of [["--rate", "10mbit"], ["--clear"]]) {
         cliChange.push(timedSpawn([node, cli, "link", lab, "r1--r2", ...args], env));
         cliChangeUnbundled.push(timedSpawn([node, unbundled, "link", lab, "r1--r2", ...args], env));
+        if (baseBin) baseChange.push(timedSpawn([node, baseBin, "link", lab, "r1--r2", ...args], env));
       }
     const exec: number[] = [];
     const execUnbundled: number[] = [];
@@ -95,6 +105,7 @@ export async function liveScenario(parallelism: number): Promise<LiveRow> {
       dexec.push(timedSpawn([docker, "exec", `kinda-${lab}-h1`, "true"], env));
       execUnbundled.push(timedSpawn([node, unbundled, "exec", "--lab", lab, "h1", "--", "true"], env));
       bare.push(timedSpawn([node, "-e", "0"], env));
+      if (baseBin) baseExec.push(timedSpawn([node, baseBin, "exec", "--lab", lab, "h1", "--", "true"], env));
     }
     const changeMs = median(api);
     const execMs = median(exec);
@@ -111,6 +122,16 @@ export async function liveScenario(parallelism: number): Promise<LiveRow> {
       dockerExecMs,
       execOverDockerExec: execMs / dockerExecMs,
       execOverTarget: execMs / 300,
+      ...(baseBin
+        ? {
+            base: {
+              bin: baseBin,
+              cliChangeMs: median(baseChange),
+              execMs: median(baseExec),
+              execOverDockerExec: median(baseExec) / dockerExecMs,
+            },
+          }
+        : {}),
     };
   } finally {
     await teardown(lab, { runtime, store, kernel, parallelism });
@@ -123,5 +144,10 @@ export function formatLive(r: LiveRow): string {
     `live (two-routers lab): a link change ${r.changeMs.toFixed(1)} ms through the API (median of rate/clear/down/up; /100 ms target = ${r.changeOverTarget.toFixed(2)}), ${r.cliChangeMs.toFixed(0)} ms as a kinda link process (target 150; unbundled build ${r.cliChangeUnbundledMs.toFixed(0)} ms)`,
     `exec: kinda exec ${r.execMs.toFixed(0)} ms vs docker exec ${r.dockerExecMs.toFixed(0)} ms (ratio ${r.execOverDockerExec.toFixed(2)}, target <= 1.30; /300 ms target = ${r.execOverTarget.toFixed(2)}; unbundled build ${r.execUnbundledMs.toFixed(0)} ms)`,
     `node start-up alone (node -e 0): ${r.nodeMs.toFixed(0)} ms, the floor under any Node command in this run; kinda exec above it: ${(r.execMs - r.nodeMs).toFixed(0)} ms, docker exec in all: ${r.dockerExecMs.toFixed(0)} ms`,
+    ...(r.base
+      ? [
+          `base bin ${r.base.bin} in the same loops: kinda exec ${r.base.execMs.toFixed(0)} ms (ratio ${r.base.execOverDockerExec.toFixed(2)}), kinda link ${r.base.cliChangeMs.toFixed(0)} ms`,
+        ]
+      : []),
   ].join("\n");
 }

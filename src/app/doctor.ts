@@ -8,7 +8,9 @@ import { existsSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname } from "node:path";
 import { findProgram, HOST_PROGRAMS, kindProgram, type HostNeed, type HostProgram } from "../core/host.js";
+import type { KernelOp } from "../model/ops.js";
 import { run } from "../net/exec.js";
+import { inNamedNetns, netnsArgv, renderInvocations } from "../plan/ops.js";
 import { dockerClient } from "./root-light.js";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "skipped";
@@ -96,47 +98,64 @@ async function kindCheck(): Promise<DoctorCheck[]> {
 }
 
 const NS = `kinda-doctor-${process.pid}`;
-const ip = (...a: string[]) => ["ip", "-n", NS, ...a];
-const tc = (...a: string[]) => ["tc", "-n", NS, ...a];
 
-/** Each feature is created for real in a throwaway namespace; `after` names the feature it builds on. */
-const FEATURES: { name: string; argv: string[]; after?: string; without: string; required?: boolean }[] = [
+/**
+ * Each feature is created for real in a throwaway namespace, as the typed operation kinda (or a
+ * lab's own script) would apply, rendered by plan/ops.ts; `after` names the feature it builds on.
+ */
+const FEATURES: { name: string; op: KernelOp; after?: string; without: string; required?: boolean }[] = [
   {
     name: "veth",
-    argv: ip("link", "add", "kd-v0", "type", "veth", "peer", "name", "kd-v1"),
+    op: { op: "link-add", name: "kd-v0", kind: { type: "veth", peer: "kd-v1" } },
     required: true,
     without: "nothing can be linked: no lab deploys",
   },
-  { name: "bridge", argv: ip("link", "add", "kd-br0", "type", "bridge"), required: true, without: "no collision domains: no lab deploys" },
+  {
+    name: "bridge",
+    op: { op: "link-add", name: "kd-br0", kind: { type: "bridge" } },
+    required: true,
+    without: "no collision domains: no lab deploys",
+  },
   {
     name: "vxlan",
-    argv: ip("link", "add", "kd-vx0", "type", "vxlan", "id", "4242", "dstport", "4789"),
+    op: { op: "link-add", name: "kd-vx0", kind: { type: "vxlan", id: 4242, local: "192.0.2.1", dstport: 4789, dev: "kd-v0" } },
+    after: "veth",
     without: "encapsulation vxlan (the default) fails when nodes attach; use encapsulation none with routing static, or gre",
   },
   {
     name: "gre",
-    argv: ip("link", "add", "kd-gre0", "type", "gre", "local", "192.0.2.1", "remote", "192.0.2.2"),
+    op: { op: "link-add", name: "kd-gre0", kind: { type: "gre", local: "192.0.2.1", remote: "192.0.2.2", ttl: 64 } },
     without: "encapsulation gre fails when nodes attach; use vxlan (the default) or none",
   },
   {
     name: "tbf",
-    argv: tc("qdisc", "add", "dev", "kd-v0", "root", "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "50ms"),
+    op: { op: "tbf", dev: "kd-v0", rate: "1mbit", burst: "32kbit", latency: "50ms" },
     after: "veth",
     without: "a node link with tc (rate shaping) fails to attach and the cluster is rolled back; links without tc work",
   },
   {
     name: "htb",
-    argv: tc("qdisc", "add", "dev", "kd-v1", "root", "handle", "1:", "htb"),
+    op: { op: "qdisc-replace", dev: "kd-v1", args: ["handle", "1:", "htb"] },
     after: "veth",
     without: "kinda does not use it; a lab's start-up script that shapes with htb fails here",
   },
   {
     name: "netem",
-    argv: tc("qdisc", "add", "dev", "kd-br0", "root", "netem", "delay", "1ms"),
+    op: { op: "netem", dev: "kd-br0", args: ["delay", "1ms"] },
     after: "bridge",
     without: "kinda link's and tc's netem options (delay, jitter, loss, duplicate, reorder, corrupt) are refused; rate alone (tbf) works",
   },
 ];
+
+/** One feature's operation applied in the doctor's namespace: its tool's exit code and what it said. */
+async function probe(op: KernelOp): Promise<{ exitCode: number | null; stderr: string }> {
+  let last: { exitCode: number | null; stderr: string } = { exitCode: 0, stderr: "" };
+  for (const inv of renderInvocations([op])) {
+    last = await run(inNamedNetns(NS, inv.argv), inv.input);
+    if (last.exitCode !== 0) return last;
+  }
+  return last;
+}
 
 async function kernelChecks(): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
@@ -144,7 +163,7 @@ async function kernelChecks(): Promise<DoctorCheck[]> {
     FEATURES.map((f): DoctorCheck => ({ group: "kernel", name: f.name, status: "skipped", detail, without: f.without }));
   if (process.getuid?.() !== 0) return [...skip("not checked: creating a namespace needs root"), openvswitchCheck()];
   if (!findProgram("ip") || !findProgram("tc")) return [...skip("not checked: needs ip and tc (iproute2)"), openvswitchCheck()];
-  const made = await run(["ip", "netns", "add", NS]);
+  const made = await run(netnsArgv("add", NS));
   if (made.exitCode !== 0) return [...skip(`not checked: ip netns add failed: ${made.stderr.trim()}`), openvswitchCheck()];
   try {
     const present = new Set<string>();
@@ -153,7 +172,7 @@ async function kernelChecks(): Promise<DoctorCheck[]> {
         checks.push({ group: "kernel", name: f.name, status: "skipped", detail: `not checked: needs ${f.after}`, without: f.without });
         continue;
       }
-      const r = await run(f.argv);
+      const r = await probe(f.op);
       if (r.exitCode === 0) present.add(f.name);
       const detail = r.exitCode === 0 ? "present (created one in a throwaway namespace)" : `absent: ${r.stderr.trim().split("\n")[0]}`;
       checks.push({
@@ -165,7 +184,7 @@ async function kernelChecks(): Promise<DoctorCheck[]> {
       });
     }
   } finally {
-    await run(["ip", "netns", "delete", NS]);
+    await run(netnsArgv("delete", NS));
   }
   return [...checks, openvswitchCheck()];
 }

@@ -88,10 +88,48 @@ export function kubeDevice(device: string, lab: string | undefined, store = defa
   return hits[0];
 }
 
-/** Runs argv (default: the device's shell) in a device; output collected unless streams are given. */
+/** Where a device or node of that name is recorded, from one read of each lab's state. */
+interface Recorded {
+  /** Devices of labs on the Kubernetes runtime. */
+  kube: NonNullable<ReturnType<typeof kubeDevice>>[];
+  /** Devices and Kubernetes nodes in containers, with the shell to run when no command is given. */
+  containers: { lab: string; container: string; shell: string }[];
+}
+
+function recorded(device: string, lab: string | undefined, store: StateStore): Recorded {
+  const out: Recorded = { kube: [], containers: [] };
+  // the lab named: its state must be readable (a corrupt one is refused, naming its file); over
+  // every lab, an unreadable state is skipped as the other look-ups do
+  for (const name of lab ? [lab] : store.list()) {
+    const st = lab ? store.read(name) : store.readIfValid(name);
+    if (!st) continue;
+    const d = st.devices.find((x) => x.name === device);
+    if (st.runtime?.kind === "kubernetes") {
+      if (d) out.kube.push({ lab: name, pod: d.pod?.name ?? d.container, shell: d.shell, runtime: st.runtime });
+      continue;
+    }
+    if (d) out.containers.push({ lab: name, container: d.container, shell: d.shell });
+    for (const n of st.cluster?.nodes ?? [])
+      if (n.name === device) out.containers.push({ lab: name, container: n.container, shell: d?.shell ?? "/bin/bash" });
+  }
+  return out;
+}
+
+/**
+ * Runs argv (default: the device's shell) in a device; output collected unless streams are given.
+ * Each lab's state is read once; when it records exactly one container of that name, the command
+ * runs in it straight away (the Engine API's exec create, start and inspect, as `docker exec`
+ * does): the container list by labels is only made when the states record none or several, or
+ * the recorded container is gone or stopped, for the error that names the lab and device.
+ */
 export async function execIn(device: string, argv: string[], opts: ExecInOptions = {}): Promise<ExecResult> {
   const store = opts.store ?? defaultStore();
-  const k = kubeDevice(device, opts.lab, store);
+  const rec = recorded(device, opts.lab, store);
+  if (rec.kube.length > 1)
+    throw new KindaError(`device ${device} exists in several labs (${rec.kube.map((h) => h.lab).join(", ")})`, {
+      hint: "pick one with --lab NAME (or KINDA_LAB=NAME)",
+    });
+  const k = rec.kube[0];
   if (k) {
     // its pod's exec API; the composition root (and the client library) loaded only for such a lab
     const api = await kubeApiFor({
@@ -106,13 +144,24 @@ export async function execIn(device: string, argv: string[], opts: ExecInOptions
     });
   }
   const runtime = opts.runtime ?? lightRuntime();
-  const c = await findDevice(device, opts.lab, { runtime, store });
-  const shell = store.read(c.lab)?.devices.find((d) => d.name === device)?.shell ?? "/bin/bash";
-  const cmd = argv.length ? argv : [shell];
-  return runtime.exec(c.id, cmd, {
+  const execOpts = {
     interactive: opts.interactive ?? false,
     stdin: opts.stdin ?? false,
     ...(opts.stdout ? { stdout: opts.stdout } : {}),
     ...(opts.stderr ? { stderr: opts.stderr } : {}),
-  });
+  };
+  const one = rec.containers.length === 1 ? rec.containers[0]! : undefined;
+  if (one) {
+    try {
+      return await runtime.exec(one.container, argv.length ? argv : [one.shell], execOpts);
+    } catch (e) {
+      // gone or stopped: the look-up by labels says so, naming the device and its lab
+      const c = await runtime.inspect(one.container).catch(() => undefined);
+      if (!c || !c.running) await findDevice(device, opts.lab, { runtime, store });
+      throw e;
+    }
+  }
+  const c = await findDevice(device, opts.lab, { runtime, store });
+  const shell = store.read(c.lab)?.devices.find((d) => d.name === device)?.shell ?? "/bin/bash";
+  return runtime.exec(c.id, argv.length ? argv : [shell], execOpts);
 }

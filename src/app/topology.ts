@@ -6,6 +6,7 @@ import type { Runtime } from "../model/container.js";
 import type { StateStore } from "../state/store.js";
 import { compileSpec, validateSpec, type CompiledTopology, type SpecIssue, type SpecPath } from "../topology/compile.js";
 import { staticRouter } from "../plan/routes.js";
+import { serviceArgv } from "../plan/ops.js";
 import type { Issue } from "../core/errors.js";
 import type { TopologySpec } from "../model/spec.js";
 import type { ClusterProvider } from "../model/provider.js";
@@ -70,7 +71,7 @@ export function formatTopologyPlan(t: { compiled: CompiledTopology; plan: Plan }
       out.push(
         `  ${nicName(l.node)}: smart NIC (${nic.kind}, image ${nic.image}) in ${l.node}'s network namespace, ports ${NIC_OUTER} (to ${l.device ?? l.domain}) and ${NIC_INNER} (peer of ${l.node}'s ${l.nodeIf ?? "eth1"}); runs:`,
       );
-      for (const s of nic.services) out.push(`    ${s.argv.join(" ")}`);
+      for (const s of nic.services) out.push(`    ${serviceArgv(s).join(" ")}`);
     }
     for (const r of c.clusterOptions.podRoutes ?? [])
       out.push(`  pod route on ${r.device}: pods of ${r.node} via ${typeof r.via === "string" ? r.via : r.via.join(" and ")}`);

@@ -19,6 +19,13 @@ export function report(e: unknown): number {
     if (debug) process.stderr.write(`${err.stack ?? ""}\n`);
     return 1;
   }
+  const stuck = err && stuckRootfs(err.message);
+  if (stuck) {
+    process.stderr.write(`kinda: error: ${stuck.said}\n`);
+    process.stderr.write(`  hint: ${stuck.hint}\n`);
+    if (debug) process.stderr.write(`${err.stack ?? ""}\n`);
+    return 1;
+  }
   const what = err ? `${err.code ? `${err.code}: ` : ""}${err.message}` : String(e);
   process.stderr.write(`kinda: unexpected error: ${what}\n`);
   if (debug) process.stderr.write(`${err?.stack ?? ""}\n`);
@@ -39,4 +46,22 @@ function engineLost(err: NodeJS.ErrnoException & { address?: string }): string |
   if (err.code === "ECONNRESET" || err.message === "socket hang up")
     return `a connection was cut off (${why}): the Docker engine (or a cluster's API server) stopped or restarted during the command`;
   return undefined;
+}
+
+/**
+ * The engine cannot remove a container because its root filesystem is still mounted: seen when the
+ * engine stopped while it started that container (faults:engine, "starting 4 devices", 2026-12-07):
+ * the overlay mount was left beneath the engine's own bind mount of its data root, where the engine
+ * (even restarted) can neither unmount nor remove it. The engine's condition, not kinda's, and no
+ * retry helps: said as such, with the way out that worked here.
+ */
+export function stuckRootfs(message: string): { said: string; hint: string } | undefined {
+  const m = /failed to remove root filesystem: unlinkat (\S+): device or resource busy/.exec(message);
+  if (!m) return undefined;
+  return {
+    said: `the Docker engine cannot remove a container: its root filesystem ${m[1]} is still mounted (device or resource busy)`,
+    hint:
+      `the engine left that mount when it stopped during a container start; stop the engine, \`umount ${m[1]}\`, ` +
+      "start the engine again, then run kinda down NAME again",
+  };
 }

@@ -38,7 +38,7 @@ import type { Netns } from "../model/netns.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
 import { withLink, withoutLink } from "../plan/reroute.js";
 import { prepareReroute, reroute, rerouteAndSave, type PreparedReroute, type RerouteResult } from "./reroute.js";
-import { inNamedNetns } from "../plan/ops.js";
+import { inNamedNetns, renderInvocations } from "../plan/ops.js";
 
 export interface LiveOptions {
   store: StateStore;
@@ -98,7 +98,8 @@ export function readLab(lab: string, store: StateStore, need: HostNeed = "live")
 
 /** Whether this kernel has the netem qdisc: tried on the loopback of a throwaway namespace. */
 export async function netemAvailable(): Promise<boolean> {
-  const r = await run(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
+  const [inv] = renderInvocations([{ op: "netem", dev: "lo", args: ["delay", "1ms"] }]);
+  const r = await run(["unshare", "-n", ...inv!.argv], inv!.input);
   return r.exitCode === 0;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Runs a device's data-plane services (Open vSwitch daemons and flows, BMv2 and its table
- * entries) in order, each an argv through the runtime. A readiness step is retried until its
+ * entries) in order, each an argv through the runtime (a typed operation rendered by plan/ops.ts). A readiness step is retried until its
  * deadline. A failing step throws a KindaError naming the device and the topology field it comes
  * from; the caller rolls the lab back. The services' state lives in the container: removing the
  * container is their inverse.
@@ -10,6 +10,7 @@ import type { Runtime } from "../model/container.js";
 import type { ServiceStep } from "../model/lab.js";
 import { cliFailure } from "../core/p4cli.js";
 import { refusedLine } from "../core/p4json.js";
+import { serviceArgv } from "../plan/ops.js";
 
 const RETRY_MS = 500;
 
@@ -25,8 +26,9 @@ export async function runServices(
 ): Promise<void> {
   for (const s of dev.services.filter((x) => (x.after ?? "network") === phase)) {
     const deadline = Date.now() + (s.retrySeconds ?? 0) * 1000;
+    const argv = serviceArgv(s);
     for (;;) {
-      const r = await runtime.exec(id, s.argv);
+      const r = await runtime.exec(id, argv);
       if (s.cli) {
         const f = cliFailure(r.output, s.cli.length, r.exitCode);
         if (!f) break;
@@ -37,7 +39,7 @@ export async function runServices(
             field: line?.field ?? s.field ?? "cli",
             message: line
               ? `the switch CLI refused ${JSON.stringify(line.text)} (exit ${r.exitCode}):\n  ${f.answer.split("\n").join("\n  ")}`
-              : `${s.what} failed (exit ${r.exitCode}): ${s.argv.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
+              : `${s.what} failed (exit ${r.exitCode}): ${argv.join(" ")}\n  ${f.answer.split("\n").join("\n  ")}`,
           }),
         );
       }
@@ -61,12 +63,10 @@ export async function runServices(
         formatIssue({
           device: dev.name,
           ...(s.field ? { field: s.field } : {}),
-          message: `${s.what} failed${waited} (exit ${r.exitCode}): ${s.argv.join(" ")}${out ? `\n  ${out}` : ""}`,
+          message: `${s.what} failed${waited} (exit ${r.exitCode}): ${argv.join(" ")}${out ? `\n  ${out}` : ""}`,
         }),
         // a `sh -c` step's script says itself which command is missing (p4c, simple_switch_grpc): no "carry sh?"
-        (r.exitCode === 126 || r.exitCode === 127) && s.argv[0] !== "sh"
-          ? { hint: `does the image of ${dev.name} carry ${s.argv[0]}?` }
-          : {},
+        (r.exitCode === 126 || r.exitCode === 127) && argv[0] !== "sh" ? { hint: `does the image of ${dev.name} carry ${argv[0]}?` } : {},
       );
     }
   }

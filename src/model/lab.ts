@@ -43,7 +43,14 @@ export interface DeviceInterface {
 export interface ServiceStep {
   /** What it does, for messages (e.g. "add flow"). */
   what: string;
-  argv: string[];
+  /** The command (absent when `op` is what the step does). */
+  argv?: string[];
+  /**
+   * A change of the device's own kernel (e.g. its bridge up) as a typed operation, in place of
+   * `argv`: rendered by plan/ops.ts where the step runs (engine/services.ts), so topology/
+   * builds no ip argv.
+   */
+  op?: IpOp;
   /** The topology field it comes from (e.g. "flows[2]"), for errors. */
   field?: string;
   /** Retry while it fails, up to this many seconds (a readiness wait). */

@@ -4,26 +4,17 @@
  * them to one `ip -force -batch` process: a step per line cost a shell and an `ip` process per
  * line. (kinda's own addresses and routes are typed operations, DevicePlan.netConfig, not these.) Like separate steps, every line
  * is tried and the step fails if any line did. Images whose `ip` has no -batch (BusyBox) run the
- * lines one by one.
+ * lines one by one. This file only reads the user's text; the script that runs it is rendered by
+ * plan/ops.ts (userIpLinesScript).
  */
+import { userIpLinesScript } from "./ops.js";
 
 /** `ip` lines safe to batch: plain words of addresses, names and numbers, nothing a shell reads. */
 const IP_LINE = /^ip ((?:addr|address|route|link) [\w.:/ -]+)$/;
-const END = "KINDA_IP_BATCH";
 
 export interface ExecStep {
   label: string;
   text: string;
-}
-
-/** The script of one batched step: its lines as an `ip -batch` here-document. */
-export function ipBatchScript(lines: readonly string[]): string {
-  return [
-    `if ip -batch /dev/null 2>/dev/null; then ip -force -batch -; else rc=0; while read -r l; do ip $l || rc=1; done; exit $rc; fi <<'${END}'`,
-    ...lines,
-    END,
-    "",
-  ].join("\n");
 }
 
 /** The label of exec commands I..J (one step, or one batch): `exec-I`, `exec-I-J`. */
@@ -41,7 +32,7 @@ export function execSteps(exec: readonly string[], first = 0): ExecStep[] {
     let j = i;
     while (j < exec.length && IP_LINE.test(exec[j]!)) j++;
     if (j - i >= 2) {
-      out.push({ label: execLabel(first + i, first + j - 1), text: ipBatchScript(exec.slice(i, j).map((c) => IP_LINE.exec(c)![1]!)) });
+      out.push({ label: execLabel(first + i, first + j - 1), text: userIpLinesScript(exec.slice(i, j).map((c) => IP_LINE.exec(c)![1]!)) });
       i = j;
     } else {
       out.push({ label: execLabel(first + i, first + i), text: exec[i]! + "\n" });

@@ -3,7 +3,7 @@
  * grouped by network namespace. Pure (no I/O), printable with --dry-run, unit-tested without root.
  */
 import { execSteps } from "./exec-steps.js";
-import { domainBridgeOps, deviceVethOps, linkDown, linkUp, renderIp } from "./ops.js";
+import { domainBridgeOps, deviceVethOps, ipCommandText, linkDown, linkUp, serviceArgv } from "./ops.js";
 import type { IpOp } from "../model/ops.js";
 import type { RoutingRecord } from "../model/routing.js";
 import { posix } from "node:path";
@@ -526,15 +526,15 @@ export function formatPlan(plan: Plan): string {
   const out: string[] = [];
   out.push(`lab ${plan.lab}`);
   out.push(`network namespace ${plan.netns}:`);
-  for (const l of labNamespaceBatch(plan).map(renderIp)) out.push(`  ip -n ${plan.netns} ${l}`);
+  for (const o of labNamespaceBatch(plan)) out.push(`  ${ipCommandText(o, plan.netns)}`);
   out.push(`start order: ${plan.waves.map((w) => `[${w.join(" ")}]`).join(" then ")}`);
   for (const d of plan.devices) {
     out.push(
       `device ${d.name}: container ${d.container}, image ${d.image}${d.image !== d.requestedImage ? ` (for ${d.requestedImage})` : ""}${d.privileged ? ", privileged" : `, caps ${d.capAdd.join(",")}`}, network ${d.network}`,
     );
-    for (const l of deviceLinkBatch(d, 0).map(renderIp)) out.push(`  ip -n ${plan.netns} ${l.replace(/netns 0$/, "netns <pid>")}`);
-    for (const l of devicePostLinkBatch(d).map(renderIp)) out.push(`  (in ${d.name}) ip ${l}`);
-    for (const l of (d.netConfig?.ops ?? []).map(renderIp)) out.push(`  (in ${d.name}) ip ${l}   (${d.netConfig!.label})`);
+    for (const o of deviceLinkBatch(d, 0)) out.push(`  ${ipCommandText(o, plan.netns).replace(/netns 0$/, "netns <pid>")}`);
+    for (const o of devicePostLinkBatch(d)) out.push(`  (in ${d.name}) ${ipCommandText(o)}`);
+    for (const o of d.netConfig?.ops ?? []) out.push(`  (in ${d.name}) ${ipCommandText(o)}   (${d.netConfig!.label})`);
     if (d.kathara)
       out.push(
         `  as Kathara: ${HOSTLAB_MOUNT} (its folder and scripts), hosts file, /var/log/startup.log, IPv6 ${d.sysctls["net.ipv6.conf.all.disable_ipv6"] === "1" ? "off" : "on"}`,
@@ -543,13 +543,15 @@ export function formatPlan(plan: Plan): string {
     if (d.folder) out.push(`  copy ${d.folder}/ over /`);
     for (const s of d.services)
       out.push(
-        `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${s.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`,
+        `  ${s.after === "cluster" ? "once its node links exist, " : ""}${s.what}: ${serviceArgv(s)
+          .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a)))
+          .join(" ")}`,
       );
     for (const s of d.startup) out.push(`  run ${"path" in s.from ? s.label : JSON.stringify(s.from.text.trim())} with ${d.shell}`);
     if (d.startupTimeoutMs !== undefined && d.startup.length) out.push(`  start-up stopped after ${d.startupTimeoutMs / 1000} s`);
   }
-  for (const l of externalHostBatch(plan).map(renderIp)) out.push(`  ip ${l}   (lab.ext, host namespace)`);
-  for (const l of externalLabBatch(plan).map(renderIp)) out.push(`  ip -n ${plan.netns} ${l}   (lab.ext)`);
+  for (const o of externalHostBatch(plan)) out.push(`  ${ipCommandText(o)}   (lab.ext, host namespace)`);
+  for (const o of externalLabBatch(plan)) out.push(`  ${ipCommandText(o, plan.netns)}   (lab.ext)`);
   for (const s of plan.shaping) out.push(`shape ${s.endpoint}${s.from ? ` from ${s.from}` : ""}: ${describeShaping(s.shaping)}`);
   for (const w of plan.warnings) out.push(`warning: ${w.message}`);
   return out.join("\n");

@@ -3,6 +3,7 @@
  * tools read (ip/bridge/tc batches, ethtool argv, iptables-restore input). Rendering happens
  * only here, at the edge; planners and the state work with the typed values of model/ops.ts.
  */
+import type { ServiceStep } from "../model/lab.js";
 import { CUT_TABLE } from "../model/ops.js";
 import type {
   CutFilterOp,
@@ -502,6 +503,39 @@ export function parseIpLine(line: string): IpOp | undefined {
     if (route) return { op: "route-del", route };
   }
   return undefined;
+}
+
+/**
+ * The argv a device's service step runs (model/lab.ts ServiceStep): its command, or its typed
+ * operation as one `ip` argv (renderIp's words: names and numbers, no word holds a space).
+ */
+export function serviceArgv(s: Pick<ServiceStep, "argv" | "op">): string[] {
+  if (s.op) return ["ip", ...renderIp(s.op).split(" ")];
+  if (!s.argv) throw new Error("a service step has neither argv nor op");
+  return s.argv;
+}
+
+/** An ip operation as the command a person types (the --dry-run listing): `ip [-n NS] LINE`. */
+export function ipCommandText(o: IpOp, netns?: string): string {
+  const argv = ["ip", ...renderIp(o).split(" ")];
+  return (netns ? inNamedNetns(netns, argv) : argv).join(" ");
+}
+
+const USER_IP_END = "KINDA_IP_BATCH";
+
+/**
+ * A device's own start-up `ip` lines (the user's text as written, after plan/exec-steps.ts found
+ * them plain words: kinda does not type every iproute2 command a user may write) as one shell
+ * script run in the device: one `ip -force -batch` process reads them all (every line tried; the
+ * script fails if any did); an `ip` without -batch (BusyBox) runs them one by one.
+ */
+export function userIpLinesScript(lines: readonly string[]): string {
+  return [
+    `if ip -batch /dev/null 2>/dev/null; then ip -force -batch -; else rc=0; while read -r l; do ip $l || rc=1; done; exit $rc; fi <<'${USER_IP_END}'`,
+    ...lines,
+    USER_IP_END,
+    "",
+  ].join("\n");
 }
 
 /** The argv of a read (model/ops.ts ReadOp): iproute2's and tc's JSON output. */

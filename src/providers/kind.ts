@@ -68,6 +68,11 @@ export interface KindOptions {
   configDir?: string;
   /** Joins kinda runs at once after the first wave (default $KINDA_JOIN_PARALLEL or DEFAULT_JOIN_PARALLEL). */
   joinParallel?: number;
+  /**
+   * The lean node profile (leanPatches): idle nodes poll and report less often, so that more of
+   * them fit on a few cores. Default $KINDA_KIND_LEAN ("1": on); off unless asked (docs/scale.md).
+   */
+  lean?: boolean;
 }
 
 /** Workers Kind creates and joins at once, by default: more joining together overloaded a 2-core host's API server (see docs/scale.md). */
@@ -193,6 +198,33 @@ export const TIMEOUT_PATCHES = [
   stringify({ kind: "JoinConfiguration", discovery: { timeout: "15m0s" } }),
 ];
 
+/**
+ * The lean node profile (opt-in: KindOptions.lean, $KINDA_KIND_LEAN=1; measured in
+ * docs/scale.md): what an idle node spends CPU on that a lab can do without. Every kubelet
+ * collects its containers' statistics every minute instead of every 10 s (cAdvisor's
+ * housekeeping-interval: the figures feed eviction, which Kind turns off, and `kubectl top`,
+ * which needs a metrics server a lab does not run), computes its node status every 30 s instead
+ * of 10 and renews its lease every 30 s instead of 10 (a lease of 120 s instead of 40: one write
+ * per node every 10 s to the API server and etcd is much of what a control plane does for idle
+ * nodes); the node controller waits 3 minutes instead of 50 s before it calls a silent node
+ * NotReady (a lost node is noticed that much later). With one control plane, its controller
+ * manager and scheduler do not renew a leader lease every 2 s (leader election is for several).
+ */
+export function leanPatches(controlPlanes: number): string[] {
+  const housekeeping = { nodeRegistration: { kubeletExtraArgs: { "housekeeping-interval": "1m0s" } } };
+  const single = controlPlanes === 1 ? { "leader-elect": "false" } : {};
+  return [
+    stringify({ kind: "KubeletConfiguration", nodeStatusUpdateFrequency: "30s", nodeLeaseDurationSeconds: 120 }),
+    stringify({ kind: "InitConfiguration", ...housekeeping }),
+    stringify({ kind: "JoinConfiguration", ...housekeeping }),
+    stringify({
+      kind: "ClusterConfiguration",
+      controllerManager: { extraArgs: { "node-monitor-grace-period": "3m0s", ...single } },
+      ...(controlPlanes === 1 ? { scheduler: { extraArgs: single } } : {}),
+    }),
+  ];
+}
+
 /** Kind's v1alpha4 cluster config for these nodes (control planes first, as Kind expects). */
 export function kindConfig(
   nodes: readonly NodeSpec[],
@@ -212,7 +244,13 @@ export function kindConfig(
       ...(identity ? { kubeadmConfigPatches: identityPatches(n, i === 0, identity) } : {}),
     })),
   };
-  const patches = [...TIMEOUT_PATCHES, ...(opts.kubeadmConfigPatches ?? []), ...(identity ? [identityClusterPatch(identity)] : [])];
+  const lean = opts.lean ? leanPatches(ordered.filter((n) => n.role === "control-plane").length) : [];
+  const patches = [
+    ...TIMEOUT_PATCHES,
+    ...lean,
+    ...(opts.kubeadmConfigPatches ?? []),
+    ...(identity ? [identityClusterPatch(identity)] : []),
+  ];
   if (patches.length) cfg["kubeadmConfigPatches"] = patches;
   if (opts.containerdConfigPatches?.length) cfg["containerdConfigPatches"] = opts.containerdConfigPatches;
   return cfg;
@@ -404,7 +442,8 @@ export class KindProvider implements ClusterProvider {
     const { kind: first, later } = splitWaves(nodes, this.wave);
     const dir = mkdtempSync(join(tmpdir(), "kinda-kind-"));
     const cfg = join(dir, "kind.yaml");
-    writeFileSync(cfg, kindConfigYaml(first, opts.podCidr, this.options, opts.identity));
+    const lean = this.options.lean ?? process.env["KINDA_KIND_LEAN"] === "1";
+    writeFileSync(cfg, kindConfigYaml(first, opts.podCidr, { ...this.options, lean }, opts.identity));
     const argv = [this.bin, "create", "cluster", "--name", this.name, "--config", cfg, "--wait", "5m"];
     const hadNetwork = await this.networkExists();
     if (this.options.image) argv.push("--image", this.options.image);

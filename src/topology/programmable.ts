@@ -345,7 +345,7 @@ export function ovsServices(
     steps.push(s(`add port ${p}`, ["ovs-vsctl", "add-port", br, p, "--", "set", "interface", p, `ofport_request=${n + 1}`])),
   );
   // a NIC's bridge port stays down: the node's kernel has its own interface on the link
-  if (o.up) steps.push(s("bring the bridge up", ["ip", "link", "set", br, "up"]));
+  if (o.up) steps.push({ what: "bring the bridge up", op: { op: "link-set", name: br, up: true } });
   if (d.controller) steps.push(s("set the OpenFlow controller", ["ovs-vsctl", "set-controller", br, d.controller], "controller"));
   (d.flows ?? []).forEach((f, k) => steps.push(s("add flow", ["ovs-ofctl", "add-flow", br, f], `flows[${k}]`)));
   return steps;

@@ -35,6 +35,23 @@ describe("report", () => {
     assert.match(said, /^kinda: error: a connection was cut off \(ECONNRESET: socket hang up\): the Docker engine/);
   });
 
+  it("a container whose root filesystem the engine left mounted is said as such, with the way out", () => {
+    const path = "/var/lib/docker/overlay2/bf5f58a66fcd/merged";
+    const msg =
+      '(HTTP code 500) server error - container d8894b94085a: driver "overlay2" failed to remove root filesystem: ' +
+      `unlinkat ${path}: device or resource busy `;
+    assert.equal(report(new Error(msg)), 1);
+    assert.match(
+      said,
+      /^kinda: error: the Docker engine cannot remove a container: its root filesystem \/var\/lib\/docker\/overlay2\/bf5f58a66fcd\/merged is still mounted/,
+    );
+    assert.match(
+      said,
+      /hint: .*stop the engine, `umount \/var\/lib\/docker\/overlay2\/bf5f58a66fcd\/merged`, start the engine again, then run kinda down NAME/,
+    );
+    assert.doesNotMatch(said, /unexpected|please report/);
+  });
+
   it("another socket's ENOENT stays an unexpected error", () => {
     delete process.env["DOCKER_HOST"];
     report(connectError("ENOENT", "/run/other.sock"));

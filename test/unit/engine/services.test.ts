@@ -44,6 +44,20 @@ describe("services", () => {
     assert.deepEqual(calls, [["ready"], ["ready"], ["ready"], ["next"]]);
   });
 
+  it("a step given as a typed operation runs as plan/ops.ts renders it; its failure shows that command", async () => {
+    const { rt, calls } = fakeRuntime([
+      { exitCode: 0, output: "" },
+      { exitCode: 1, output: 'Cannot find device "br9"' },
+    ]);
+    const up = (name: string) => ({ what: "bring the bridge up", op: { op: "link-set" as const, name, up: true } });
+    await runServices(rt, "id", { name: "sw", services: [up("br0")] }, "network");
+    assert.deepEqual(calls, [["ip", "link", "set", "br0", "up"]]);
+    await assert.rejects(
+      runServices(rt, "id", { name: "sw", services: [up("br9")] }, "network"),
+      /device sw.*bring the bridge up failed \(exit 1\): ip link set br9 up\n.*Cannot find device "br9"/s,
+    );
+  });
+
   it("a failing step names the device and field, with the program's words", async () => {
     const { rt } = fakeRuntime([{ exitCode: 1, output: "ovs-ofctl: unknown action frobnicate" }]);
     await assert.rejects(

@@ -13,7 +13,7 @@ import type { DeviceFacts, NodeLink } from "../../../src/model/cluster.js";
 import type { TopologySpec } from "../../../src/model/spec.js";
 import { planCluster, validateLinks } from "../../../src/plan/cluster.js";
 import { nicContainerSpec } from "../../../src/plan/cluster/nic.js";
-import { sysctlArgs } from "../../../src/plan/ops.js";
+import { serviceArgv, sysctlArgs } from "../../../src/plan/ops.js";
 import { nodeLinkMac } from "../../../src/core/names.js";
 import { compileNic } from "../../../src/topology/programmable.js";
 import { graphFromSpec, toDot, toMermaid, toSvg } from "../../../src/app/graph.js";
@@ -64,13 +64,13 @@ describe("a link's nic, compiled", () => {
     assert.equal(nic.kind, "ovs");
     assert.equal(nic.image, "kathara/sdn");
     assert.deepEqual(nic.hostDevices, ["/dev/net/tun"]);
-    const lines = nic.services.map((s) => s.argv.join(" "));
+    const lines = nic.services.map((s) => serviceArgv(s).join(" "));
     assert.ok(lines.includes("ovs-vsctl add-br br-nic -- set bridge br-nic datapath_type=netdev fail_mode=standalone"), lines.join("\n"));
     assert.ok(lines.includes("ovs-vsctl add-port br-nic knic-out -- set interface knic-out ofport_request=1"));
     assert.ok(lines.includes("ovs-vsctl add-port br-nic knic-in -- set interface knic-in ofport_request=2"));
     assert.ok(!lines.some((l) => l.startsWith("ip link set br-nic")), "the NIC's internal port stays down");
-    const flow = nic.services.find((s) => s.argv[0] === "ovs-ofctl")!;
-    assert.deepEqual(flow.argv, ["ovs-ofctl", "add-flow", "br-nic", "priority=10,arp,actions=NORMAL"]);
+    const flow = nic.services.find((s) => serviceArgv(s)[0] === "ovs-ofctl")!;
+    assert.deepEqual(serviceArgv(flow), ["ovs-ofctl", "add-flow", "br-nic", "priority=10,arp,actions=NORMAL"]);
     assert.equal(flow.field, "links[0].nic.flows[0]");
     // the other node's link has none
     assert.equal(c.nodeLinks.find((l) => l.node === "c1")!.nic, undefined);
@@ -78,7 +78,7 @@ describe("a link's nic, compiled", () => {
 
   it("ovs with a controller: the bridge is secure and the controller set", () => {
     const nic = compileNic({ kind: "ovs", controller: "tcp:192.0.2.10:6653" });
-    const lines = nic.services.map((s) => s.argv.join(" "));
+    const lines = nic.services.map((s) => serviceArgv(s).join(" "));
     assert.ok(lines.some((l) => l.includes("fail_mode=secure")));
     assert.ok(lines.includes("ovs-vsctl set-controller br-nic tcp:192.0.2.10:6653"));
   });
@@ -87,7 +87,7 @@ describe("a link's nic, compiled", () => {
     const program = bmv2Json();
     const nic = compileNic({ kind: "p4", program, cli: ["table_add MyIngress.acl MyIngress.drop 10.244.1.5 =>"] }, "links[0].nic");
     assert.equal(nic.image, "kathara/p4");
-    const start = nic.services[0]!.argv;
+    const start = serviceArgv(nic.services[0]!);
     assert.deepEqual(start.slice(4), [
       "simple_switch",
       "--device-id",
@@ -110,8 +110,8 @@ describe("a link's nic, compiled", () => {
     // every step runs once the NIC's container is up (its ports exist by then)
     assert.ok(nic.services.every((s) => (s.after ?? "network") === "network"));
     const grpc = compileNic({ kind: "p4", program, grpc: true });
-    assert.equal(grpc.services[0]!.argv[4], "simple_switch_grpc");
-    assert.deepEqual(grpc.services[0]!.argv.slice(-3), ["--", "--grpc-server-addr", "0.0.0.0:9559"]);
+    assert.equal(serviceArgv(grpc.services[0]!)[4], "simple_switch_grpc");
+    assert.deepEqual(serviceArgv(grpc.services[0]!).slice(-3), ["--", "--grpc-server-addr", "0.0.0.0:9559"]);
   });
 });
 

@@ -192,6 +192,40 @@ describe("the Kind provider with an emulated identity", () => {
     assert.equal(cluster["controlPlaneEndpoint"], "10.0.2.2:6443");
   });
 
+  it("the lean profile (opt-in): slower kubelet housekeeping, status and lease, NotReady after 3 min; no leader election with one control plane", () => {
+    const nodes = (cps: number) => [
+      ...Array.from({ length: cps }, (_, i) => ({ name: `c${i + 1}`, role: "control-plane" as const })),
+      { name: "w1", role: "worker" as const },
+    ];
+    const patches = (cps: number, lean?: boolean) =>
+      (kindConfig(nodes(cps), "10.244.0.0/16", lean === undefined ? {} : { lean })["kubeadmConfigPatches"] as string[]).map(
+        (p) => parse(p) as Record<string, unknown>,
+      );
+    assert.deepEqual(
+      patches(1),
+      TIMEOUT_PATCHES.map((p) => parse(p) as unknown),
+      "off unless asked",
+    );
+    assert.deepEqual(patches(1, false), patches(1));
+    const one = patches(1, true);
+    assert.deepEqual(one.slice(0, TIMEOUT_PATCHES.length), patches(1), "the usual patches stay");
+    assert.deepEqual(one.slice(TIMEOUT_PATCHES.length), [
+      { kind: "KubeletConfiguration", nodeStatusUpdateFrequency: "30s", nodeLeaseDurationSeconds: 120 },
+      { kind: "InitConfiguration", nodeRegistration: { kubeletExtraArgs: { "housekeeping-interval": "1m0s" } } },
+      { kind: "JoinConfiguration", nodeRegistration: { kubeletExtraArgs: { "housekeeping-interval": "1m0s" } } },
+      {
+        kind: "ClusterConfiguration",
+        controllerManager: { extraArgs: { "node-monitor-grace-period": "3m0s", "leader-elect": "false" } },
+        scheduler: { extraArgs: { "leader-elect": "false" } },
+      },
+    ]);
+    // several control planes elect a leader as usual
+    assert.deepEqual(patches(2, true).at(-1), {
+      kind: "ClusterConfiguration",
+      controllerManager: { extraArgs: { "node-monitor-grace-period": "3m0s" } },
+    });
+  });
+
   it("two control planes: the second advertises its emulated address when it joins, everyone joins through the load balancer's", () => {
     const id = {
       addresses: { c1: "10.0.11.2", c2: "10.0.12.2", w1: "10.0.13.2" },

@@ -20,6 +20,7 @@ import { StateStore } from "../../../src/state/store.js";
 import { formatDeviceUndo, planCluster, renderStep } from "../../../src/plan/cluster.js";
 import { fakeNodes } from "../../support/facts.js";
 import { ROOT } from "../../support/env.js";
+import { serviceArgv } from "../../../src/plan/ops.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kinda-p4-unit-"));
 const PROGRAM = join(dir, "prog.json");
@@ -81,7 +82,7 @@ describe("P4 switches (BMv2)", () => {
     // fixed MACs on node links too (link 0, the node at end 1), for table entries
     assert.deepEqual([nl[0]!.nodeMac, nl[0]!.deviceMac], ["02:6b:00:00:00:02", "02:6b:00:00:00:01"]);
     const start = p4.services[1]!;
-    assert.deepEqual(start.argv.slice(4), [
+    assert.deepEqual(serviceArgv(start).slice(4), [
       "simple_switch_grpc",
       "--device-id",
       "0",
@@ -102,13 +103,13 @@ describe("P4 switches (BMv2)", () => {
       "0.0.0.0:9559",
     ]);
     // a fixed script backgrounds it; nothing of the topology is in the script text
-    assert.equal(start.argv[0], "sh");
-    assert.ok(!start.argv[2]!.includes("eth") && !start.argv[2]!.includes("9559"));
+    assert.equal(serviceArgv(start)[0], "sh");
+    assert.ok(!serviceArgv(start)[2]!.includes("eth") && !serviceArgv(start)[2]!.includes("9559"));
   });
 
   it("without grpcPort: simple_switch, no gRPC address", () => {
     const c2 = compile(spec({ p4: { grpcPort: undefined } }));
-    const argv = c2.lab.devices.find((d) => d.name === "p4")!.services[1]!.argv;
+    const argv = serviceArgv(c2.lab.devices.find((d) => d.name === "p4")!.services[1]!);
     assert.equal(argv[4], "simple_switch");
     assert.ok(!argv.includes("--grpc-server-addr"));
     assert.deepEqual(
@@ -136,7 +137,7 @@ describe("P4 switches (BMv2)", () => {
 
   it("waits until the switch answers, then applies the CLI entries from a staged file; ports on node links wait for the cluster", () => {
     const [off, , ready, cli] = p4.services;
-    assert.deepEqual(off!.argv.slice(-3), ["eth0", "eth2", "eth3"], "the kernel is kept off every port first");
+    assert.deepEqual(serviceArgv(off!).slice(-3), ["eth0", "eth2", "eth3"], "the kernel is kept off every port first");
     assert.equal(ready!.retrySeconds! > 0, true);
     assert.match("Could not connect to thrift client on port 9090", new RegExp(ready!.failOn!, "m"));
     assert.equal(cli!.field, "cli");
@@ -176,9 +177,9 @@ describe("P4 switches (BMv2)", () => {
       [{ program: "x.json" }, "simple_switch", /needs an image with BMv2/],
     ] as const) {
       const start = p4Services(d, ["eth0"], false, [], false).find((s) => s.what === "start the switch")!;
-      assert.equal(start.argv[4], missing);
+      assert.equal(serviceArgv(start)[4], missing);
       // the script run by a real sh where the switch is not on PATH: it stops before writing anything
-      const r = spawnSync(start.argv[0]!, start.argv.slice(1), { encoding: "utf8", env: { PATH: "/usr/bin:/bin" } });
+      const r = spawnSync(serviceArgv(start)[0]!, serviceArgv(start).slice(1), { encoding: "utf8", env: { PATH: "/usr/bin:/bin" } });
       assert.equal(r.status, 127, r.stderr);
       assert.match(r.stdout, new RegExp(`^this image has no ${missing}: `));
       assert.match(r.stdout, why);
@@ -200,13 +201,17 @@ describe("Open vSwitch devices", () => {
   const ovs = c.lab.devices.find((d) => d.name === "ovs")!;
 
   it("daemons, a userspace-datapath bridge over all data interfaces (node links too), NORMAL, flows in order", () => {
-    const argvs = ovs.services.map((s) => s.argv.join(" "));
+    const argvs = ovs.services.map((s) => serviceArgv(s).join(" "));
     assert.ok(argvs.some((a) => a.startsWith("ovsdb-server /etc/openvswitch/conf.db")));
     assert.ok(argvs.some((a) => a.startsWith("ovs-vswitchd --pidfile --detach")));
     assert.ok(argvs.includes("ovs-vsctl add-br br0 -- set bridge br0 datapath_type=netdev fail_mode=standalone"));
     assert.ok(argvs.includes("ovs-vsctl add-port br0 eth0 -- set interface eth0 ofport_request=1"));
     assert.ok(argvs.includes("ovs-vsctl add-port br0 eth1 -- set interface eth1 ofport_request=2"));
     assert.equal(argvs.at(-1), "ovs-ofctl add-flow br0 priority=10,arp,actions=NORMAL");
+    // the bridge comes up by a typed operation (topology/ builds no ip argv), rendered where it runs
+    const up = ovs.services.find((s) => s.what === "bring the bridge up")!;
+    assert.deepEqual([up.op, up.argv], [{ op: "link-set", name: "br0", up: true }, undefined]);
+    assert.ok(argvs.includes("ip link set br0 up"), argvs.join("\n"));
     assert.equal(ovs.services.at(-1)!.field, "flows[0]");
     assert.deepEqual(ovs.hostDevices, ["/dev/net/tun"]);
     assert.equal(ovs.image, "kathara/sdn");
@@ -235,7 +240,7 @@ describe("Open vSwitch devices", () => {
 
   it("a controller makes the bridge secure (the controller's flows only)", () => {
     const o = compile(spec({ ovs: { controller: "tcp:192.0.2.10:6653" } })).lab.devices.find((d) => d.name === "ovs")!;
-    const argvs = o.services.map((s) => s.argv.join(" "));
+    const argvs = o.services.map((s) => serviceArgv(s).join(" "));
     assert.ok(argvs.includes("ovs-vsctl set-controller br0 tcp:192.0.2.10:6653"));
     assert.ok(argvs.some((a) => a.includes("fail_mode=secure")));
   });
@@ -304,18 +309,18 @@ describe("bad input on programmable devices", () => {
     assert.match(off!.what, /kernel off/);
     assert.match(build!.what, /compile the program in the device/);
     assert.equal(build!.field, "program");
-    assert.deepEqual(build!.argv.slice(-2), [`${P4_SOURCE_DIR}/fwd.p4`, "/var/lib/kinda-p4"]);
-    assert.match(build!.argv[2]!, /command -v p4c .*this image has no p4c/);
-    assert.match(build!.argv[2]!, /p4c --target bmv2 --arch v1model -o "\$2" --p4runtime-files "\$2\/p4info.txt" "\$1"/);
-    assert.ok(start!.argv.includes("/var/lib/kinda-p4/fwd.json"), "the switch loads what p4c wrote");
-    assert.ok(!start!.argv.includes(P4_PROGRAM));
+    assert.deepEqual(serviceArgv(build!).slice(-2), [`${P4_SOURCE_DIR}/fwd.p4`, "/var/lib/kinda-p4"]);
+    assert.match(serviceArgv(build!)[2]!, /command -v p4c .*this image has no p4c/);
+    assert.match(serviceArgv(build!)[2]!, /p4c --target bmv2 --arch v1model -o "\$2" --p4runtime-files "\$2\/p4info.txt" "\$1"/);
+    assert.ok(serviceArgv(start!).includes("/var/lib/kinda-p4/fwd.json"), "the switch loads what p4c wrote");
+    assert.ok(!serviceArgv(start!).includes(P4_PROGRAM));
     // its cli lines are checked against what p4c wrote, after the compile and before the switch starts
     const withCli = compile(spec({ p4: { program: src, cli: ["table_add t a 1 => 2", "", "table_clear t"] } })).lab.devices.find(
       (d) => d.name === "p4",
     )!;
     const whats = withCli.services.map((x) => x.what);
     const check = withCli.services.find((x) => x.checkCli)!;
-    assert.deepEqual(check.argv, ["cat", "/var/lib/kinda-p4/fwd.json"]);
+    assert.deepEqual(serviceArgv(check), ["cat", "/var/lib/kinda-p4/fwd.json"]);
     assert.deepEqual(check.checkCli, [
       { text: "table_add t a 1 => 2", field: "cli[0]" },
       { text: "table_clear t", field: "cli[2]" },
@@ -325,7 +330,7 @@ describe("bad input on programmable devices", () => {
     // with JSON, no compile step and the mounted program
     const json = compile(spec()).lab.devices.find((d) => d.name === "p4")!;
     assert.ok(!json.services.some((x) => /compile/.test(x.what)));
-    assert.ok(json.services.some((x) => x.argv.includes(P4_PROGRAM)));
+    assert.ok(json.services.some((x) => serviceArgv(x).includes(P4_PROGRAM)));
   });
 });
 
@@ -333,7 +338,7 @@ describe("examples", () => {
   it("examples/ovs.yaml compiles: an OVS switch between two nodes, pods routed natively", () => {
     const y = loadTopologyYaml(join(ROOT, "examples", "ovs.yaml"));
     const c = compile(y.spec, y.where);
-    assert.equal(c.lab.devices[0]!.services.at(-1)!.argv.at(-1), "priority=10,arp,actions=NORMAL");
+    assert.equal(serviceArgv(c.lab.devices[0]!.services.at(-1)!).at(-1), "priority=10,arp,actions=NORMAL");
     assert.deepEqual(
       c.nodeLinks.map((l) => [l.node, l.deviceIf, l.deviceAddressIf]),
       [
