@@ -46,6 +46,9 @@ export function nodePodManifest(cluster: string, node: NodeSpec, image: string, 
     spec: {
       restartPolicy: "Never",
       hostname: node.name,
+      // no host cluster credentials in a node under test (and its kubectl would take that
+      // token's namespace as its default instead of the cluster under test's "default")
+      automountServiceAccountToken: false,
       ...(hostNode ? { nodeName: hostNode } : {}),
       // the node's kubelet and containerd stop with systemd (the image's stop signal is SIGRTMIN+3)
       terminationGracePeriodSeconds: 10,

@@ -34,6 +34,11 @@ describe("kube-pods provider", () => {
     assert.equal(m.metadata.name, "cp1");
     assert.equal(m.spec.hostname, "cp1");
     assert.equal(m.spec.nodeName, "host-worker");
+    assert.equal(
+      (m.spec as { automountServiceAccountToken?: boolean }).automountServiceAccountToken,
+      false,
+      "no host cluster token in the node",
+    );
     assert.equal(m.metadata.labels["kinda.role"], "control-plane");
     const init = m.spec.initContainers[0] as Container;
     assert.deepEqual(init.command, ["cp", "-a", "/var/.", "/mnt/var/"]);
