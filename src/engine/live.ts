@@ -37,7 +37,7 @@ import type { Kernel } from "../model/kernel.js";
 import type { Netns } from "../model/netns.js";
 import type { StateStore, LabState, LiveState } from "../state/store.js";
 import { withLink, withoutLink } from "../plan/reroute.js";
-import { prepareReroute, reroute, rerouteAndSave, type PreparedReroute, type RerouteResult } from "./reroute.js";
+import { prepareReroute, rerouteAndSave, type PreparedReroute, type RerouteResult } from "./reroute.js";
 import { inNamedNetns, renderInvocations } from "../plan/ops.js";
 
 export interface LiveOptions {
@@ -62,27 +62,26 @@ export interface LinkChangeResult {
 }
 
 /**
- * Re-routes `st` after a change that `undo` takes back: if the re-route fails, the change is
- * undone too and the error rethrown, so the lab is left as it was.
+ * Applies a re-route of `st` after a change that `undo` takes back: if planning (a pending
+ * `prepared`) or applying fails, the change is undone too and the error rethrown, so the lab is
+ * left as it was. `kinda link ... down|up` passes a re-route planned before the change; other
+ * changes pass {@link replanned}, planned after it.
  */
-async function rerouteOrUndo(st: LabState, opts: LiveOptions, undo: () => Promise<void>): Promise<RerouteResult | undefined> {
+async function appliedOrUndo(
+  st: LabState,
+  prepared: PreparedReroute | Promise<PreparedReroute>,
+  undo: () => Promise<void>,
+): Promise<RerouteResult | undefined> {
   try {
-    return await reroute(st, { runtime: opts.runtime, kernel: opts.kernel });
+    return await (await prepared).apply(st);
   } catch (e) {
     await undo().catch(() => undefined);
     throw e;
   }
 }
 
-/** {@link rerouteOrUndo} with a re-route planned before the change. */
-async function appliedOrUndo(st: LabState, prepared: PreparedReroute, undo: () => Promise<void>): Promise<RerouteResult | undefined> {
-  try {
-    return await prepared.apply(st);
-  } catch (e) {
-    await undo().catch(() => undefined);
-    throw e;
-  }
-}
+/** The re-route of `st`, planned now (after the change), for {@link appliedOrUndo}. */
+const replanned = (st: LabState, opts: LiveOptions) => prepareReroute(st, { runtime: opts.runtime, kernel: opts.kernel });
 
 function withReroute(r: LinkChangeResult, rr: RerouteResult | undefined): LinkChangeResult {
   return rr ? { ...r, reroute: rr, summary: `${r.summary}; ${rr.summary}` } : r;
@@ -288,7 +287,8 @@ export async function changeLink(lab: string, endpoint: string, change: LinkChan
       ops.map((o) => inverse(o, previous(o.at))),
       { runtime: opts.runtime, kernel: opts.kernel },
     );
-  const rr = prepared ? await appliedOrUndo(st, prepared, undo) : "state" in change ? await rerouteOrUndo(st, opts, undo) : undefined;
+  const plan = prepared ?? ("state" in change ? replanned(st, opts) : undefined);
+  const rr = plan ? await appliedOrUndo(st, plan, undo) : undefined;
   store.update(st);
   return withReroute({ target, ops, summary }, rr);
 }
@@ -387,7 +387,7 @@ export async function addLink(lab: string, endpoint: string, opts: AddLinkOption
   const [ca, cb] = [opts.addresses?.[a], opts.addresses?.[b]];
   // a link carries routed traffic once both its ends have addresses
   if (st.routing && ca && cb) st.routing = withLink(st.routing, { name: domain, endpoints: [a, b], addresses: [ca, cb] });
-  const rr = await rerouteOrUndo(st, opts, () =>
+  const rr = await appliedOrUndo(st, replanned(st, opts), () =>
     applyOps(planned.ops.map((o) => inverse(o)).reverse(), { runtime: opts.runtime, kernel: opts.kernel }),
   );
   store.update(st);
