@@ -9,6 +9,7 @@ import type { Kernel } from "../model/kernel.js";
 import { silentReporter, type Reporter } from "../core/reporter.js";
 import type { ProviderFactory } from "../model/provider.js";
 import { KindProvider } from "../providers/kind.js";
+import { KubePodsProvider } from "../providers/kube-pods.js";
 import { ProviderRegistry } from "../providers/registry.js";
 import type { StateStore } from "../state/store.js";
 import type { ProviderLookup } from "../model/provider.js";
@@ -33,9 +34,20 @@ export function kindFromState(runtime: Runtime): ProviderFactory {
     );
 }
 
+/**
+ * Rebuilds a KubePodsProvider (nodes under test as pods of a host cluster) from a lab state's
+ * options: its image and namespace, and where the host cluster is (kubeconfig, context).
+ */
+export const kubePodsFromState: ProviderFactory = (name, o) => {
+  const target = { ...(o["kubeconfig"] ? { kubeconfig: o["kubeconfig"] } : {}), ...(o["context"] ? { context: o["context"] } : {}) };
+  return new KubePodsProvider(name, { image: o["image"] ?? "", target, ...(o["namespace"] ? { namespace: o["namespace"] } : {}) }, () =>
+    kubeApiFor(target),
+  );
+};
+
 /** The registry of cluster providers: one line per provider. */
 export function createProviderRegistry(runtime: Runtime = defaultRuntime()): ProviderRegistry {
-  return new ProviderRegistry().register("kind", kindFromState(runtime));
+  return new ProviderRegistry().register("kind", kindFromState(runtime)).register("kube-pods", kubePodsFromState);
 }
 
 /** Everything a verb works with, made once here and passed down. */

@@ -49,5 +49,6 @@ export interface KubeApi {
   /** Deletes a Pod or ConfigMap of the namespace and waits until it is gone; no error if it is gone. */
   remove(namespace: string, kind: "Pod" | "ConfigMap", name: string, timeoutMs?: number): Promise<void>;
   pods(namespace: string, labels?: Record<string, string>): Promise<KubePod[]>;
-  exec(namespace: string, pod: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** In the pod's container `container` (default: "device", the container of a lab's device pod). */
+  exec(namespace: string, pod: string, argv: string[], opts?: ExecOptions & { container?: string }): Promise<ExecResult>;
 }

@@ -203,7 +203,7 @@ export class KubeClusterApi implements KubeApi {
     });
   }
 
-  async exec(namespace: string, pod: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(namespace: string, pod: string, argv: string[], opts: ExecOptions & { container?: string } = {}): Promise<ExecResult> {
     // a time limit is kept in the pod itself: timeout(1) signals the command's whole process group
     const secs = opts.timeoutMs !== undefined ? Math.max(1, Math.ceil(opts.timeoutMs / 1000)) : undefined;
     const command = secs !== undefined ? ["timeout", "-k", "5", String(secs), ...argv] : argv;
@@ -256,7 +256,7 @@ export class KubeClusterApi implements KubeApi {
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
       exec
-        .exec(namespace, pod, "device", command, stdout as Writable, stderr as Writable, stdin as never, tty, (s) => {
+        .exec(namespace, pod, opts.container ?? "device", command, stdout as Writable, stderr as Writable, stdin as never, tty, (s) => {
           status = s;
         })
         .then((conn) => {

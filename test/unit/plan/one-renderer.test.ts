@@ -83,6 +83,8 @@ describe("one renderer of kernel argv", () => {
     assert.deepEqual(netnsArgv("delete", "kinda-x"), ["ip", "netns", "delete", "kinda-x"]);
     assert.deepEqual(inNamedNetns("kinda-x", ["ip", "-j", "link", "show"]), ["ip", "-n", "kinda-x", "-j", "link", "show"]);
     assert.deepEqual(inNamedNetns("kinda-x", ["sysctl", "-q"]), ["ip", "netns", "exec", "kinda-x", "sysctl", "-q"]);
+    assert.deepEqual(inNamedNetns("kinda-x", ["tc", "-batch", "-"]), ["tc", "-n", "kinda-x", "-batch", "-"]);
+    assert.deepEqual(inNamedNetns("kinda-x", ["bridge", "-j", "fdb", "show"]), ["bridge", "-n", "kinda-x", "-j", "fdb", "show"]);
     assert.deepEqual(inNamedNetns("kinda-x", ["ip", "link"], { exec: true }), ["ip", "netns", "exec", "kinda-x", "ip", "link"]);
   });
 });
