@@ -51,10 +51,20 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # ---- 2. Docker engine -----------------------------------------------------------------------
+# one set-up at a time: test files call this script on their own, and two at once raced here
+# (one stopping the engine to remake docker0 while another started it: "pid file found", no engine)
+mkdir -p /run/lock
+exec 9>/run/lock/kinda-test-env.lock
+flock 9
 engine_up() { curl -fsS --max-time 3 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; }
 start_engine() {
   log "starting dockerd (log: /var/log/kinda-test-dockerd.log)"
-  nohup dockerd >>/var/log/kinda-test-dockerd.log 2>&1 </dev/null &
+  # a pid file left by an engine that died without cleaning up makes dockerd refuse to start
+  local old
+  old=$(cat /var/run/docker.pid 2>/dev/null || true)
+  if [ -n "$old" ] && ! grep -qs '^dockerd$' "/proc/$old/comm"; then rm -f /var/run/docker.pid; fi
+  # 9>&-: the engine must not inherit (and hold for ever) the set-up lock
+  nohup dockerd >>/var/log/kinda-test-dockerd.log 2>&1 </dev/null 9>&- &
   for _ in $(seq 1 60); do engine_up && return 0; sleep 0.5; done
   tail -20 /var/log/kinda-test-dockerd.log >&2 || true
   die "dockerd did not answer on $SOCK within 30 s"
